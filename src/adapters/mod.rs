@@ -1,0 +1,11 @@
+//! Adapters: the ports implemented for each platform. They convert types and
+//! call platform APIs; they hold no policy or protocol logic.
+//!
+//! - `memory`: in-process ports for native tests and benchmarks.
+//! - `workers`: Cloudflare Workers (KV, Durable Objects, fetch, waitUntil).
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod memory;
+
+#[cfg(feature = "workers")]
+pub mod workers;

@@ -1,0 +1,104 @@
+//! The response body type shared by the core and every adapter.
+//!
+//! A gateway response is either fully buffered (JSON answers, errors) or a stream
+//! of bytes (Server-Sent Events relayed from an upstream while the tool runs).
+//! Streams are `!Send`: wasm is single-threaded and the Workers/Spin runtimes
+//! hand us `!Send` JavaScript or WASI handles.
+
+use futures_util::stream::{LocalBoxStream, StreamExt};
+
+/// A chunk of a streamed body, or the reason the stream broke.
+pub type Chunk = Result<Vec<u8>, String>;
+
+/// A streamed body.
+pub type ByteStream = LocalBoxStream<'static, Chunk>;
+
+/// An HTTP body: buffered bytes or a stream.
+pub enum Body {
+    /// The whole body, already in memory.
+    Full(Vec<u8>),
+    /// A body produced over time; each item is one chunk to flush to the client.
+    Stream(ByteStream),
+}
+
+impl Body {
+    /// An empty body.
+    pub fn empty() -> Self {
+        Body::Full(Vec::new())
+    }
+
+    /// Reads the whole body into memory (used for upstream answers the gateway
+    /// must inspect, such as lists it merges). Stops with an error once more than
+    /// `limit` bytes arrived, so a misbehaving upstream cannot exhaust memory.
+    pub async fn collect(self, limit: usize) -> Result<Vec<u8>, String> {
+        match self {
+            Body::Full(bytes) if bytes.len() > limit => Err(too_large(limit)),
+            Body::Full(bytes) => Ok(bytes),
+            Body::Stream(mut stream) => {
+                let mut out = Vec::new();
+                while let Some(chunk) = stream.next().await {
+                    out.extend_from_slice(&chunk?);
+                    if out.len() > limit {
+                        return Err(too_large(limit));
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Turns the body into a stream (a buffered body becomes a one-chunk stream).
+    pub fn into_stream(self) -> ByteStream {
+        match self {
+            Body::Full(bytes) => futures_util::stream::once(async move { Ok(bytes) }).boxed_local(),
+            Body::Stream(stream) => stream,
+        }
+    }
+}
+
+fn too_large(limit: usize) -> String {
+    format!("body larger than {limit} bytes")
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(bytes: Vec<u8>) -> Self {
+        Body::Full(bytes)
+    }
+}
+
+impl From<String> for Body {
+    fn from(text: String) -> Self {
+        Body::Full(text.into_bytes())
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Body::Full(bytes) => write!(f, "Body::Full({} bytes)", bytes.len()),
+            Body::Stream(_) => f.write_str("Body::Stream"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn collect_enforces_the_limit_on_streams() {
+        let chunks: Vec<Chunk> = vec![Ok(vec![1; 600]), Ok(vec![2; 600])];
+        let body = Body::Stream(futures_util::stream::iter(chunks).boxed_local());
+        assert_eq!(body.collect(1000).await.unwrap_err(), "body larger than 1000 bytes");
+    }
+
+    #[tokio::test]
+    async fn collect_joins_chunks_and_reports_stream_errors() {
+        let ok: Vec<Chunk> = vec![Ok(b"ab".to_vec()), Ok(b"cd".to_vec())];
+        let body = Body::Stream(futures_util::stream::iter(ok).boxed_local());
+        assert_eq!(body.collect(10).await.unwrap(), b"abcd");
+        let broken: Vec<Chunk> = vec![Ok(b"ab".to_vec()), Err("reset".into())];
+        let body = Body::Stream(futures_util::stream::iter(broken).boxed_local());
+        assert_eq!(body.collect(10).await.unwrap_err(), "reset");
+    }
+}

@@ -1,0 +1,10 @@
+//! Configuration, parsed rather than validated: serde `*Spec` types as they sit in
+//! KV or platform variables, converted with `TryFrom` into checked runtime types
+//! that the rest of the gateway can trust.
+
+pub mod glob;
+pub mod registry;
+pub mod settings;
+
+pub use registry::{Endpoint, Registry, Server};
+pub use settings::Settings;

@@ -1,0 +1,141 @@
+//! Gateway settings from platform variables (Workers `[vars]`, Spin variables).
+//!
+//! Every setting has a sane default, so an empty environment is a working
+//! gateway. Values that do not parse are an error naming the variable.
+
+use std::collections::BTreeMap;
+
+/// Checked settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Browser origins allowed to call the gateway (`*` allows all). Requests
+    /// without `Origin` and same-origin requests are always allowed.
+    pub allowed_origins: Vec<String>,
+    pub allow_any_origin: bool,
+    /// Region assumed when the request's location maps to none.
+    pub default_region: Option<String>,
+    /// Edge location (Cloudflare colo or continent code, upper case) -> region.
+    pub region_map: BTreeMap<String, String>,
+    /// How long a loaded registry is served from isolate memory.
+    pub registry_ttl_ms: u64,
+    /// Lifetime of a client session from its creation.
+    pub session_ttl_ms: u64,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Largest upstream answer the gateway buffers (lists it merges).
+    pub max_upstream_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            allowed_origins: Vec::new(),
+            allow_any_origin: false,
+            default_region: None,
+            region_map: BTreeMap::new(),
+            registry_ttl_ms: 30_000,
+            session_ttl_ms: 24 * 3600 * 1000,
+            max_body_bytes: 1024 * 1024,
+            max_upstream_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads settings through `var` (name -> value).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
+        let mut s = Settings::default();
+        if let Some(v) = var("ALLOWED_ORIGINS") {
+            for origin in v.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+                if origin == "*" {
+                    s.allow_any_origin = true;
+                } else {
+                    s.allowed_origins.push(origin.trim_end_matches('/').to_ascii_lowercase());
+                }
+            }
+        }
+        s.default_region = var("DEFAULT_REGION")
+            .map(|r| r.trim().to_ascii_lowercase())
+            .filter(|r| !r.is_empty());
+        if let Some(v) = var("REGION_MAP") {
+            for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let (loc, region) = pair
+                    .split_once('=')
+                    .ok_or_else(|| format!("REGION_MAP: '{pair}' is not LOCATION=region"))?;
+                s.region_map
+                    .insert(loc.trim().to_ascii_uppercase(), region.trim().to_ascii_lowercase());
+            }
+        }
+        number(&var, "REGISTRY_TTL_SECS", |n| s.registry_ttl_ms = n * 1000)?;
+        number(&var, "SESSION_TTL_SECS", |n| s.session_ttl_ms = n * 1000)?;
+        number(&var, "MAX_BODY_BYTES", |n| s.max_body_bytes = n as usize)?;
+        number(&var, "MAX_UPSTREAM_BYTES", |n| s.max_upstream_bytes = n as usize)?;
+        Ok(s)
+    }
+
+    /// The region to prefer for a request from `location` (colo first, then continent).
+    pub fn region_for(&self, colo: Option<&str>, continent: Option<&str>) -> Option<String> {
+        [colo, continent]
+            .into_iter()
+            .flatten()
+            .find_map(|loc| self.region_map.get(&loc.to_ascii_uppercase()).cloned())
+            .or_else(|| self.default_region.clone())
+    }
+}
+
+fn number(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    set: impl FnOnce(u64),
+) -> Result<(), String> {
+    if let Some(v) = var(name) {
+        let n: u64 = v.trim().parse().map_err(|_| format!("{name}: '{v}' is not a whole number"))?;
+        if n == 0 {
+            return Err(format!("{name}: must be greater than 0"));
+        }
+        set(n);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn empty_environment_gives_defaults() {
+        assert_eq!(Settings::from_vars(vars(&[])).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn parses_every_variable() {
+        let s = Settings::from_vars(vars(&[
+            ("ALLOWED_ORIGINS", "https://App.example/, http://localhost:6274"),
+            ("DEFAULT_REGION", "US"),
+            ("REGION_MAP", "eu=eu-west, NA=us, FRA=eu-central"),
+            ("REGISTRY_TTL_SECS", "5"),
+            ("MAX_BODY_BYTES", "2048"),
+        ]))
+        .unwrap();
+        assert_eq!(s.allowed_origins, ["https://app.example", "http://localhost:6274"]);
+        assert_eq!(s.registry_ttl_ms, 5000);
+        assert_eq!(s.max_body_bytes, 2048);
+        assert_eq!(s.region_for(Some("FRA"), Some("EU")).as_deref(), Some("eu-central"));
+        assert_eq!(s.region_for(Some("CDG"), Some("EU")).as_deref(), Some("eu-west"));
+        assert_eq!(s.region_for(None, Some("AS")).as_deref(), Some("us"));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e = Settings::from_vars(vars(&[("MAX_BODY_BYTES", "lots")])).unwrap_err();
+        assert_eq!(e, "MAX_BODY_BYTES: 'lots' is not a whole number");
+        let e = Settings::from_vars(vars(&[("REGION_MAP", "eu")])).unwrap_err();
+        assert!(e.contains("REGION_MAP"));
+    }
+}

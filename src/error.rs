@@ -1,0 +1,182 @@
+//! The gateway's one error type, and the one place it is mapped to the wire.
+//!
+//! Every phase returns [`GatewayError`]; [`GatewayError::into_response`] turns it
+//! into an HTTP status plus a JSON-RPC error body. Transport-level faults (bad
+//! headers, unknown session, malformed JSON) get a 4xx status; faults of a
+//! well-formed request (unknown tool, unreachable upstream) are answered with
+//! HTTP 200 and a JSON-RPC error, which is what MCP clients surface to the model.
+
+use crate::body::Body;
+use crate::protocol::jsonrpc::{self, Id};
+use http::{header, HeaderValue, Response, StatusCode};
+
+/// JSON-RPC / MCP error codes the gateway emits.
+pub mod code {
+    pub const PARSE_ERROR: i64 = -32700;
+    pub const INVALID_REQUEST: i64 = -32600;
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    pub const INVALID_PARAMS: i64 = -32602;
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// MCP: the resource named in `resources/read` does not exist.
+    pub const RESOURCE_NOT_FOUND: i64 = -32002;
+    /// Gateway: transport-level rejection (headers, session, origin, size).
+    pub const TRANSPORT: i64 = -32000;
+    /// Gateway: the upstream MCP server could not be reached or answered badly.
+    pub const UPSTREAM_UNAVAILABLE: i64 = -32001;
+}
+
+/// Everything that can end a request early.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GatewayError {
+    /// No route for this path.
+    NoRoute(String),
+    /// `/servers/{id}/mcp` names a server the registry does not hold.
+    UnknownServer(String),
+    /// HTTP method not served on this path; `allow` lists what is.
+    MethodNotAllowed { allow: &'static str },
+    /// The `Origin` header is not allowed (DNS-rebinding protection).
+    ForbiddenOrigin(String),
+    /// The request body exceeds the configured limit.
+    PayloadTooLarge { limit: usize },
+    /// `Content-Type` is not `application/json`.
+    UnsupportedMediaType(String),
+    /// `Accept` does not allow both JSON and SSE answers.
+    NotAcceptable(String),
+    /// `MCP-Protocol-Version` names a revision the gateway does not speak.
+    BadProtocolVersion(String),
+    /// A non-initialize request came without `Mcp-Session-Id`.
+    SessionRequired,
+    /// The session id is unknown, expired, deleted or belongs to another endpoint.
+    UnknownSession,
+    /// The body is not JSON.
+    Parse(String),
+    /// The JSON is not a valid JSON-RPC message of a kind accepted here.
+    InvalidRequest(String),
+    /// The method is not served by this endpoint.
+    MethodNotFound(String),
+    /// The params are wrong (includes unknown tool or prompt names).
+    InvalidParams(String),
+    /// `resources/read` found no server that holds the resource.
+    ResourceNotFound(String),
+    /// An upstream could not be reached, timed out, or broke the protocol.
+    Upstream { server: String, message: String },
+    /// A platform port failed (KV, session store).
+    Internal(String),
+}
+
+impl GatewayError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        use GatewayError::*;
+        match self {
+            NoRoute(_) | UnknownServer(_) | UnknownSession => StatusCode::NOT_FOUND,
+            MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ForbiddenOrigin(_) => StatusCode::FORBIDDEN,
+            PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            BadProtocolVersion(_) | SessionRequired | Parse(_) | InvalidRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            MethodNotFound(_) | InvalidParams(_) | ResourceNotFound(_) | Upstream { .. } => {
+                StatusCode::OK
+            }
+            Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The JSON-RPC error code.
+    pub fn code(&self) -> i64 {
+        use GatewayError::*;
+        match self {
+            Parse(_) => code::PARSE_ERROR,
+            InvalidRequest(_) => code::INVALID_REQUEST,
+            MethodNotFound(_) => code::METHOD_NOT_FOUND,
+            InvalidParams(_) => code::INVALID_PARAMS,
+            ResourceNotFound(_) => code::RESOURCE_NOT_FOUND,
+            Upstream { .. } => code::UPSTREAM_UNAVAILABLE,
+            Internal(_) => code::INTERNAL_ERROR,
+            _ => code::TRANSPORT,
+        }
+    }
+
+    /// The JSON-RPC error body (`{"jsonrpc":"2.0","id":..,"error":{..}}`).
+    pub fn to_rpc_body(&self, id: Option<&Id>) -> Vec<u8> {
+        jsonrpc::error_body(id, self.code(), &self.to_string())
+    }
+
+    /// The whole HTTP response for this error.
+    pub fn into_response(self, id: Option<&Id>) -> Response<Body> {
+        let mut builder = Response::builder()
+            .status(self.status())
+            .header(header::CONTENT_TYPE, "application/json");
+        if let GatewayError::MethodNotAllowed { allow } = &self {
+            builder = builder.header(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        builder
+            .body(Body::Full(self.to_rpc_body(id)))
+            .expect("static headers are valid")
+    }
+}
+
+impl std::fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use GatewayError::*;
+        match self {
+            NoRoute(path) => write!(f, "Not found: {path} (MCP endpoints are /mcp and /servers/{{id}}/mcp)"),
+            UnknownServer(id) => write!(f, "Unknown server '{id}'"),
+            MethodNotAllowed { allow } => write!(f, "Method not allowed; this endpoint accepts {allow}"),
+            ForbiddenOrigin(origin) => write!(f, "Forbidden: Origin '{origin}' is not allowed"),
+            PayloadTooLarge { limit } => write!(f, "Request body exceeds the limit of {limit} bytes"),
+            UnsupportedMediaType(got) => {
+                write!(f, "Unsupported Content-Type '{got}': send application/json")
+            }
+            NotAcceptable(got) => write!(
+                f,
+                "Not Acceptable: Accept must list application/json and text/event-stream (got '{got}')"
+            ),
+            BadProtocolVersion(v) => write!(f, "Bad Request: unsupported MCP-Protocol-Version '{v}'"),
+            SessionRequired => f.write_str("Bad Request: Mcp-Session-Id header is required"),
+            UnknownSession => f.write_str("Session not found: it expired or was terminated; initialize a new one"),
+            Parse(why) => write!(f, "Parse error: {why}"),
+            InvalidRequest(why) => write!(f, "Invalid Request: {why}"),
+            MethodNotFound(method) => write!(f, "Method not found: {method}"),
+            InvalidParams(why) => write!(f, "Invalid params: {why}"),
+            ResourceNotFound(uri) => write!(f, "Resource not found: {uri}"),
+            Upstream { server, message } => write!(f, "Upstream server '{server}' failed: {message}"),
+            Internal(why) => write!(f, "Internal error: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for GatewayError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_errors_are_4xx_and_call_errors_are_200() {
+        assert_eq!(GatewayError::UnknownSession.status(), StatusCode::NOT_FOUND);
+        assert_eq!(GatewayError::Parse("x".into()).status(), StatusCode::BAD_REQUEST);
+        assert_eq!(GatewayError::InvalidParams("x".into()).status(), StatusCode::OK);
+        assert_eq!(GatewayError::PayloadTooLarge { limit: 1 }.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[test]
+    fn body_is_a_jsonrpc_error_with_the_request_id() {
+        let body = GatewayError::MethodNotFound("foo/bar".into()).to_rpc_body(Some(&Id::Num(7)));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["jsonrpc"], "2.0");
+        assert_eq!(v["id"], 7);
+        assert_eq!(v["error"]["code"], -32601);
+        assert_eq!(v["error"]["message"], "Method not found: foo/bar");
+    }
+
+    #[test]
+    fn method_not_allowed_carries_allow() {
+        let resp = GatewayError::MethodNotAllowed { allow: "POST, DELETE" }.into_response(None);
+        assert_eq!(resp.headers()[header::ALLOW], "POST, DELETE");
+        assert_eq!(resp.status(), 405);
+    }
+}

@@ -1,0 +1,214 @@
+//! The aggregated endpoint `/mcp`: every registered server behind one MCP
+//! server, tools and prompts named `{server}__{name}`.
+//!
+//! Lists fan out to every server in parallel and are merged; one server failing
+//! or timing out leaves the others' entries in the list (logged, and named under
+//! `_meta`). Calls are routed to the owning server with the original name.
+
+use super::merge::{self, ListKind, Merged};
+use super::respond;
+use crate::body::Body;
+use crate::config::{Registry, Server};
+use crate::error::GatewayError;
+use crate::ports::Platform;
+use crate::protocol::cursor::Cursor;
+use crate::protocol::jsonrpc::{self, Id, Request};
+use crate::protocol::names;
+use crate::upstream::client::with_timeout;
+use crate::upstream::{reply, Upstreams};
+use futures_util::future::join_all;
+use http::Response;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// `_meta` key naming servers left out of an aggregated list.
+pub const UNAVAILABLE_META: &str = "mcp-edge/unavailable";
+
+/// What the gateway answers `initialize` with on `/mcp`.
+pub fn initialize_result(version: &str, registry: &Registry) -> Value {
+    json!({
+        "protocolVersion": version,
+        "capabilities": { "tools": {}, "prompts": {}, "resources": {}, "logging": {} },
+        "serverInfo": { "name": "mcp-edge", "title": "mcp-edge gateway", "version": env!("CARGO_PKG_VERSION") },
+        "instructions": format!(
+            "mcp-edge aggregates {} MCP servers. Tools and prompts are named {{server}}{}{{name}}.",
+            registry.servers.len(), names::SEP
+        ),
+    })
+}
+
+/// Serves one request on `/mcp`.
+pub async fn request<P: Platform>(
+    ups: &Upstreams<'_, P>,
+    registry: &Registry,
+    req: &Request,
+) -> Result<Response<Body>, GatewayError> {
+    if let Some(kind) = ListKind::from_method(&req.method) {
+        return list(ups, registry, kind, req).await;
+    }
+    match req.method.as_str() {
+        "ping" => Ok(respond::result(&req.id, &json!({}))),
+        "tools/call" => call_named(ups, registry, req, "tool").await,
+        "prompts/get" => call_named(ups, registry, req, "prompt").await,
+        "resources/read" => read(ups, registry, req).await,
+        "logging/setLevel" => {
+            broadcast(ups, &registry.servers, &req.to_bytes(), Some(&req.id)).await;
+            Ok(respond::result(&req.id, &json!({})))
+        }
+        other => Err(GatewayError::MethodNotFound(other.to_string())),
+    }
+}
+
+/// Client notifications on `/mcp`: cancellations go to every upstream this
+/// session opened (request ids an upstream does not know are ignored by it);
+/// the rest concern the gateway only.
+pub async fn notify<P: Platform>(ups: &Upstreams<'_, P>, registry: &Registry, method: &str, raw: &[u8]) {
+    if method == "notifications/cancelled" {
+        let opened: Vec<Rc<Server>> = {
+            let known = ups.link.upstreams.borrow();
+            registry.servers.iter().filter(|s| known.contains_key(&s.id)).cloned().collect()
+        };
+        broadcast(ups, &opened, raw, None).await;
+    }
+}
+
+/// Fans a list out and merges the pages.
+async fn list<P: Platform>(
+    ups: &Upstreams<'_, P>,
+    registry: &Registry,
+    kind: ListKind,
+    req: &Request,
+) -> Result<Response<Body>, GatewayError> {
+    #[derive(Deserialize)]
+    struct Params {
+        cursor: Option<String>,
+    }
+    let params: Params = req.params_as()?;
+    let targets: Vec<(&Rc<Server>, Option<String>)> = match params.cursor {
+        None => registry.servers.iter().map(|s| (s, None)).collect(),
+        Some(text) => Cursor::decode(&text, kind.method())?
+            .pending
+            .into_iter()
+            .filter_map(|(id, c)| registry.get(&id).map(|s| (s, Some(c))))
+            .collect(),
+    };
+    let pages = join_all(targets.iter().map(|(s, c)| list_one(ups, s, kind, &req.id, c.as_deref()))).await;
+    let mut merged = Merged::default();
+    let mut unavailable = Vec::new();
+    for ((server, _), page) in targets.iter().zip(pages) {
+        match page {
+            Ok(page) => merge::add_page(&mut merged, kind, server, page),
+            Err(e) => {
+                tracing::warn!(server = %server.id, "{} left out: {e}", kind.method());
+                unavailable.push(server.id.clone());
+            }
+        }
+    }
+    let mut result = Map::new();
+    result.insert(kind.field().into(), Value::Array(merged.items));
+    if !merged.pending.is_empty() {
+        let next = Cursor { method: kind.method().into(), pending: merged.pending };
+        result.insert("nextCursor".into(), Value::String(next.encode()));
+    }
+    if !unavailable.is_empty() {
+        result.insert("_meta".into(), json!({ UNAVAILABLE_META: unavailable }));
+    }
+    Ok(respond::result(&req.id, &result))
+}
+
+/// One server's page, bounded in time (every region's attempt included).
+async fn list_one<P: Platform>(
+    ups: &Upstreams<'_, P>,
+    server: &Server,
+    kind: ListKind,
+    id: &Id,
+    cursor: Option<&str>,
+) -> Result<Value, GatewayError> {
+    let params = cursor.map(|c| json!({ "cursor": c }));
+    let message = jsonrpc::request_bytes(id, kind.method(), params.as_ref());
+    let budget = server.timeout_ms.saturating_mul(server.endpoints.len() as u64);
+    let work = async {
+        let answer = ups.send(server, &message).await?;
+        reply::read_result(answer, id, &server.id, ups.link.max_bytes).await
+    };
+    with_timeout(ups.platform.clock(), budget, work).await.unwrap_or_else(|| {
+        Err(GatewayError::Upstream { server: server.id.clone(), message: format!("timed out after {budget} ms") })
+    })
+}
+
+/// Routes `tools/call` or `prompts/get` by its qualified name.
+async fn call_named<P: Platform>(
+    ups: &Upstreams<'_, P>,
+    registry: &Registry,
+    req: &Request,
+    what: &str,
+) -> Result<Response<Body>, GatewayError> {
+    // Raw values keep the arguments byte for byte; only `name` is rewritten.
+    let mut params: BTreeMap<String, Box<RawValue>> = req.params_as()?;
+    let name: String = params
+        .get("name")
+        .and_then(|n| serde_json::from_str(n.get()).ok())
+        .ok_or_else(|| GatewayError::InvalidParams(format!("{}: 'name' must be a string", req.method)))?;
+    let unknown = || GatewayError::InvalidParams(format!("Unknown {what}: {name}"));
+    let (index, original) =
+        names::resolve(&name, registry.servers.iter().map(|s| s.id.as_str())).ok_or_else(unknown)?;
+    let server = &registry.servers[index];
+    if what == "tool" && !server.tools.allows(original) {
+        return Err(unknown());
+    }
+    let original = serde_json::value::to_raw_value(original).expect("string serializes");
+    params.insert("name".into(), original);
+    let params = serde_json::value::to_raw_value(&params).expect("params serialize");
+    let answer = ups.send(server, &req.to_bytes_with(Some(&params))).await?;
+    respond::forward(answer, &req.id, &server.id)
+}
+
+/// `resources/read`: URIs are not namespaced, so every server is asked at once
+/// and the first success in registry order wins.
+async fn read<P: Platform>(
+    ups: &Upstreams<'_, P>,
+    registry: &Registry,
+    req: &Request,
+) -> Result<Response<Body>, GatewayError> {
+    #[derive(Deserialize)]
+    struct Params {
+        uri: String,
+    }
+    let params: Params = req.params_as()?;
+    let message = req.to_bytes();
+    let answers = join_all(registry.servers.iter().map(|server| async {
+        let answer = ups.send(server, &message).await?;
+        reply::read_result(answer, &req.id, &server.id, ups.link.max_bytes).await
+    }))
+    .await;
+    let mut failures = Vec::new();
+    for (server, answer) in registry.servers.iter().zip(answers) {
+        match answer {
+            Ok(result) => return Ok(respond::result(&req.id, &result)),
+            Err(e) => failures.push(format!("{}: {e}", server.id)),
+        }
+    }
+    tracing::debug!("resources/read {} found nowhere: {}", params.uri, failures.join("; "));
+    Err(GatewayError::ResourceNotFound(params.uri))
+}
+
+/// Sends a message to several servers at once; failures are logged only.
+async fn broadcast<P: Platform>(ups: &Upstreams<'_, P>, servers: &[Rc<Server>], message: &[u8], id: Option<&Id>) {
+    let answers = join_all(servers.iter().map(|s| async move {
+        let answer = ups.send(s, message).await?;
+        match id {
+            Some(id) => reply::read_result(answer, id, &s.id, ups.link.max_bytes).await.map(drop),
+            None => Ok(()),
+        }
+    }))
+    .await;
+    for (server, answer) in servers.iter().zip(answers) {
+        if let Err(e) = answer {
+            tracing::warn!(server = %server.id, "broadcast failed: {e}");
+        }
+    }
+}
+

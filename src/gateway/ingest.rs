@@ -1,0 +1,168 @@
+//! Ingest: the HTTP-level checks every request passes before any MCP logic.
+//!
+//! Routing by path, the `Origin` check (DNS-rebinding protection), CORS for
+//! browser clients such as MCP Inspector, and the Streamable HTTP rules for POST
+//! bodies: content type, `Accept`, size.
+
+use crate::body::Body;
+use crate::config::Settings;
+use crate::error::GatewayError;
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+
+/// What a path addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `/mcp`: every server, names prefixed.
+    Aggregate,
+    /// `/servers/{id}/mcp`: one server, names unchanged.
+    Server(String),
+    /// `/healthz`: liveness.
+    Health,
+}
+
+impl Route {
+    pub fn parse(path: &str) -> Result<Route, GatewayError> {
+        let trimmed = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+        match trimmed {
+            "/mcp" => Ok(Route::Aggregate),
+            "/healthz" => Ok(Route::Health),
+            _ => match trimmed.strip_prefix("/servers/").and_then(|rest| rest.strip_suffix("/mcp")) {
+                Some(id) if !id.is_empty() && !id.contains('/') => Ok(Route::Server(id.to_string())),
+                _ => Err(GatewayError::NoRoute(path.to_string())),
+            },
+        }
+    }
+
+    /// The name sessions are bound to: a session opened on one endpoint is
+    /// unknown on every other.
+    pub fn endpoint_name(&self) -> String {
+        match self {
+            Route::Aggregate => "/mcp".into(),
+            Route::Server(id) => format!("/servers/{id}/mcp"),
+            Route::Health => "/healthz".into(),
+        }
+    }
+}
+
+/// Checks `Origin`. Absent (non-browser clients), same-origin, or listed in
+/// `ALLOWED_ORIGINS` passes; anything else is 403.
+pub fn check_origin(headers: &HeaderMap, settings: &Settings) -> Result<(), GatewayError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("").trim_end_matches('/').to_ascii_lowercase();
+    if settings.allow_any_origin || settings.allowed_origins.iter().any(|o| *o == origin) {
+        return Ok(());
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_ascii_lowercase);
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    match (origin_host, host) {
+        (Some(o), Some(h)) if o == h => Ok(()),
+        _ => Err(GatewayError::ForbiddenOrigin(origin)),
+    }
+}
+
+/// Checks a POST's `Content-Type`, `Accept` and size.
+pub fn check_post(headers: &HeaderMap, body_len: usize, settings: &Settings) -> Result<(), GatewayError> {
+    if body_len > settings.max_body_bytes {
+        return Err(GatewayError::PayloadTooLarge { limit: settings.max_body_bytes });
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence != "application/json" {
+        return Err(GatewayError::UnsupportedMediaType(content_type.to_string()));
+    }
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !(accepts(accept, "application/json") && accepts(accept, "text/event-stream")) {
+        return Err(GatewayError::NotAcceptable(accept.to_string()));
+    }
+    Ok(())
+}
+
+/// Whether an `Accept` header admits `mime` (exactly or through a wildcard).
+fn accepts(accept: &str, mime: &str) -> bool {
+    let kind = mime.split('/').next().unwrap_or("");
+    accept.split(',').any(|item| {
+        let range = item.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        range == mime || range == "*/*" || range == format!("{kind}/*")
+    })
+}
+
+/// Adds CORS headers for an allowed browser origin.
+pub fn add_cors(headers: &HeaderMap, response: &mut Response<Body>) {
+    let Some(origin) = headers.get(header::ORIGIN).cloned() else {
+        return;
+    };
+    let h = response.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate"),
+    );
+    h.append(header::VARY, HeaderValue::from_static("Origin"));
+}
+
+/// Answers a CORS preflight.
+pub fn preflight() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, DELETE, OPTIONS")
+        .header(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Content-Type, Accept, Authorization, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID, X-API-Key",
+        )
+        .header(header::ACCESS_CONTROL_MAX_AGE, "600")
+        .body(Body::empty())
+        .expect("static response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(Route::parse("/mcp").unwrap(), Route::Aggregate);
+        assert_eq!(Route::parse("/mcp/").unwrap(), Route::Aggregate);
+        assert_eq!(Route::parse("/servers/notes/mcp").unwrap(), Route::Server("notes".into()));
+        for bad in ["/", "/mcpx", "/servers//mcp", "/servers/a/b/mcp", "/servers/a"] {
+            assert!(Route::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origin_rules() {
+        let mut s = Settings::default();
+        assert!(check_origin(&headers(&[]), &s).is_ok());
+        assert!(check_origin(&headers(&[("origin", "http://gw.example:8787"), ("host", "gw.example:8787")]), &s).is_ok());
+        let evil = headers(&[("origin", "http://evil.example"), ("host", "gw.example")]);
+        assert_eq!(
+            check_origin(&evil, &s).unwrap_err(),
+            GatewayError::ForbiddenOrigin("http://evil.example".into())
+        );
+        s.allowed_origins = vec!["http://evil.example".into()];
+        assert!(check_origin(&evil, &s).is_ok());
+    }
+
+    #[test]
+    fn post_rules() {
+        let s = Settings::default();
+        let good = headers(&[("content-type", "application/json; charset=utf-8"), ("accept", "application/json, text/event-stream")]);
+        assert!(check_post(&good, 10, &s).is_ok());
+        let wildcard = headers(&[("content-type", "application/json"), ("accept", "*/*")]);
+        assert!(check_post(&wildcard, 10, &s).is_ok());
+        let json_only = headers(&[("content-type", "application/json"), ("accept", "application/json")]);
+        assert!(matches!(check_post(&json_only, 10, &s), Err(GatewayError::NotAcceptable(_))));
+        let text = headers(&[("content-type", "text/plain"), ("accept", "*/*")]);
+        assert!(matches!(check_post(&text, 10, &s), Err(GatewayError::UnsupportedMediaType(_))));
+        assert!(matches!(check_post(&good, s.max_body_bytes + 1, &s), Err(GatewayError::PayloadTooLarge { .. })));
+    }
+}

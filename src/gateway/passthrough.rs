@@ -1,0 +1,61 @@
+//! The per-server endpoint `/servers/{id}/mcp`: one upstream behind the
+//! gateway, names unchanged, everything it offers passed through byte for byte.
+//!
+//! The gateway still owns the client session (its id, lifetime and store) and
+//! the credentials; the registry's tool filter still applies to `tools/list`
+//! and `tools/call`. Server-to-client messages reach the client inside the SSE
+//! answers and on the GET stream; the client's replies are forwarded back.
+
+use super::merge;
+use super::respond;
+use crate::body::Body;
+use crate::config::Server;
+use crate::error::GatewayError;
+use crate::ports::Platform;
+use crate::protocol::jsonrpc::Request;
+use crate::upstream::{reply, Upstreams};
+use http::Response;
+use serde::Deserialize;
+
+/// Serves one request; `raw` is the request exactly as the client sent it.
+pub async fn request<P: Platform>(
+    ups: &Upstreams<'_, P>,
+    server: &Server,
+    req: &Request,
+    raw: &[u8],
+) -> Result<Response<Body>, GatewayError> {
+    match req.method.as_str() {
+        "tools/list" if !server.tools.is_open() => {
+            let answer = ups.send(server, raw).await?;
+            let mut page = reply::read_result(answer, &req.id, &server.id, ups.link.max_bytes).await?;
+            merge::filter_tools(server, &mut page);
+            Ok(respond::result(&req.id, &page))
+        }
+        "tools/call" if !server.tools.is_open() => {
+            #[derive(Deserialize)]
+            struct Params {
+                name: String,
+            }
+            let Params { name } = req.params_as()?;
+            if !server.tools.allows(&name) {
+                return Err(GatewayError::InvalidParams(format!("Unknown tool: {name}")));
+            }
+            respond::forward(ups.send(server, raw).await?, &req.id, &server.id)
+        }
+        _ => respond::forward(ups.send(server, raw).await?, &req.id, &server.id),
+    }
+}
+
+/// Forwards a client notification or response. `notifications/initialized` is
+/// not forwarded: the gateway sent its own when it initialized the upstream.
+pub async fn forward_one_way<P: Platform>(
+    ups: &Upstreams<'_, P>,
+    server: &Server,
+    method: Option<&str>,
+    raw: &[u8],
+) -> Result<(), GatewayError> {
+    if method == Some("notifications/initialized") {
+        return Ok(());
+    }
+    ups.send(server, raw).await.map(drop)
+}

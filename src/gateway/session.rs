@@ -1,0 +1,99 @@
+//! The session phase: opening client sessions on `initialize`, finding them on
+//! every later request, and ending them on DELETE.
+//!
+//! Session ids are 256 bits from the platform CSPRNG, base64url-encoded. The
+//! record lives in the session store (a Durable Object on Workers), so any
+//! isolate can serve any session. Ending a session also ends the upstream
+//! sessions opened for it, after the response.
+
+use super::respond::{SESSION_HEADER, VERSION_HEADER};
+use crate::error::GatewayError;
+use crate::ports::{Clock, Platform, SessionRecord, Sessions, Upstream, UpstreamSession};
+use crate::protocol::version;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use http::HeaderMap;
+use std::collections::BTreeMap;
+
+/// A fresh, unpredictable session id.
+pub fn new_id<P: Platform>(p: &P) -> String {
+    let mut bytes = [0u8; 32];
+    p.random_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Creates and stores a session record.
+pub async fn open<P: Platform>(
+    p: &P,
+    id: String,
+    endpoint: String,
+    protocol_version: &str,
+    client_params: Option<serde_json::Value>,
+    upstreams: BTreeMap<String, UpstreamSession>,
+    ttl_ms: u64,
+) -> Result<SessionRecord, GatewayError> {
+    let now = p.clock().now_ms();
+    let record = SessionRecord {
+        id,
+        endpoint,
+        protocol_version: protocol_version.to_string(),
+        created_ms: now,
+        expires_ms: now.saturating_add(ttl_ms),
+        client_params,
+        upstreams,
+    };
+    p.sessions().create(&record).await?;
+    Ok(record)
+}
+
+/// The session a post-initialize request belongs to, after the Streamable HTTP
+/// header rules: `Mcp-Session-Id` required, known, not expired, opened on this
+/// endpoint; `MCP-Protocol-Version` (if sent) one the gateway speaks.
+pub async fn find<P: Platform>(p: &P, headers: &HeaderMap, endpoint: &str) -> Result<SessionRecord, GatewayError> {
+    let version_header = headers.get(VERSION_HEADER).map(|v| v.to_str().unwrap_or("<not text>"));
+    version::check_header(version_header)?;
+    let id = session_id(headers)?;
+    let record = p.sessions().get(id).await?.ok_or(GatewayError::UnknownSession)?;
+    if record.endpoint != endpoint {
+        return Err(GatewayError::UnknownSession);
+    }
+    if p.clock().now_ms() >= record.expires_ms {
+        let _ = p.sessions().delete(id).await;
+        return Err(GatewayError::UnknownSession);
+    }
+    Ok(record)
+}
+
+/// Ends the session named by the request (DELETE) and, after the response, the
+/// upstream sessions opened for it.
+pub async fn close<P: Platform>(p: &P, headers: &HeaderMap, endpoint: &str) -> Result<(), GatewayError> {
+    let record = find(p, headers, endpoint).await?;
+    p.sessions().delete(&record.id).await?;
+    let upstream = p.upstream().clone();
+    p.defer(Box::pin(async move {
+        for (server, s) in record.upstreams {
+            let Some(sid) = s.session_id else { continue };
+            let req = http::Request::delete(&s.url)
+                .header(SESSION_HEADER, sid)
+                .header(VERSION_HEADER, &s.protocol_version)
+                .body(Vec::new());
+            let Ok(req) = req else { continue };
+            match upstream.send(req).await {
+                Ok(r) => tracing::debug!(server = %server, status = %r.status(), "upstream session ended"),
+                Err(e) => tracing::warn!(server = %server, "ending upstream session failed: {}", e.0),
+            }
+        }
+    }));
+    Ok(())
+}
+
+fn session_id(headers: &HeaderMap) -> Result<&str, GatewayError> {
+    let value = headers.get(SESSION_HEADER).ok_or(GatewayError::SessionRequired)?;
+    let id = value.to_str().map_err(|_| GatewayError::UnknownSession)?;
+    // Ids the gateway issues are 43 base64url characters; anything else cannot
+    // be one of ours, so skip the store round trip.
+    if id.len() != 43 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(GatewayError::UnknownSession);
+    }
+    Ok(id)
+}

@@ -1,0 +1,118 @@
+//! Ports: the small traits through which the core reaches its platform.
+//!
+//! Methods are plain `async fn` without `Send` bounds (wasm is single-threaded).
+//! Adapters implement them for Workers, Spin and memory; the core is generic over
+//! a [`Platform`] that bundles one of each.
+
+use crate::body::Body;
+use futures_util::future::LocalBoxFuture;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A platform operation failed (KV unreachable, Durable Object error, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortError(pub String);
+
+impl std::fmt::Display for PortError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<PortError> for crate::GatewayError {
+    fn from(e: PortError) -> Self {
+        crate::GatewayError::Internal(e.0)
+    }
+}
+
+/// Edge key-value storage (registry, later policies). Eventually consistent.
+#[allow(async_fn_in_trait)]
+pub trait Kv {
+    async fn get(&self, key: &str) -> Result<Option<String>, PortError>;
+    /// All keys starting with `prefix`.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, PortError>;
+}
+
+/// A client session as the gateway stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub id: String,
+    /// The endpoint the session was opened on (`/mcp` or `/servers/{id}/mcp`);
+    /// a session is only valid there.
+    pub endpoint: String,
+    pub protocol_version: String,
+    pub created_ms: u64,
+    pub expires_ms: u64,
+    /// The client's `initialize` params (capabilities, clientInfo), replayed to
+    /// upstreams initialized later on this session's behalf.
+    #[serde(default)]
+    pub client_params: Option<serde_json::Value>,
+    /// Upstream sessions opened for this client session, by server id.
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, UpstreamSession>,
+}
+
+/// The gateway's session with one upstream, on behalf of one client session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamSession {
+    /// The endpoint URL the session lives on (sessions do not cross regions).
+    pub url: String,
+    /// `Mcp-Session-Id` the upstream issued; `None` for a stateless upstream.
+    pub session_id: Option<String>,
+    /// Revision negotiated with the upstream.
+    pub protocol_version: String,
+}
+
+/// Client sessions, readable from any isolate (Durable Object on Workers).
+#[allow(async_fn_in_trait)]
+pub trait Sessions {
+    async fn create(&self, record: &SessionRecord) -> Result<(), PortError>;
+    async fn get(&self, id: &str) -> Result<Option<SessionRecord>, PortError>;
+    /// Records (or with `None`, forgets) an upstream session. Atomic per client
+    /// session. Returns `false` when the client session no longer exists.
+    async fn set_upstream(
+        &self,
+        id: &str,
+        server: &str,
+        upstream: Option<&UpstreamSession>,
+    ) -> Result<bool, PortError>;
+    /// Deletes the session and returns what it held.
+    async fn delete(&self, id: &str) -> Result<Option<SessionRecord>, PortError>;
+}
+
+/// Why an upstream request produced no HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendError(pub String);
+
+/// Outbound HTTP to upstream MCP servers.
+#[allow(async_fn_in_trait)]
+pub trait Upstream {
+    /// Sends the request; resolves when response headers arrive. The body may
+    /// still be streaming.
+    async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Body>, SendError>;
+}
+
+/// Time.
+#[allow(async_fn_in_trait)]
+pub trait Clock {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+    async fn sleep(&self, ms: u64);
+}
+
+/// One platform: a set of ports plus randomness and after-response work.
+pub trait Platform {
+    type Kv: Kv;
+    type Sessions: Sessions + Clone + 'static;
+    type Upstream: Upstream + Clone + 'static;
+    type Clock: Clock + Clone + 'static;
+
+    fn kv(&self) -> &Self::Kv;
+    fn sessions(&self) -> &Self::Sessions;
+    fn upstream(&self) -> &Self::Upstream;
+    fn clock(&self) -> &Self::Clock;
+    /// Fills `buf` from a CSPRNG.
+    fn random_bytes(&self, buf: &mut [u8]);
+    /// Runs `work` after the response is sent (Workers `waitUntil`).
+    fn defer(&self, work: LocalBoxFuture<'static, ()>);
+}

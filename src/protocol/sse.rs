@@ -1,0 +1,142 @@
+//! Server-Sent Events framing: an incremental decoder for upstream streams and an
+//! encoder for the gateway's own.
+//!
+//! The decoder follows the WHATWG event-stream rules the MCP SDKs rely on:
+//! `\n`, `\r\n` and `\r` line ends, `:` comments, multi-line `data`, dispatch on a
+//! blank line, a trailing event without a blank line is dropped at end of stream.
+
+/// One dispatched event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Event {
+    pub event: Option<String>,
+    pub data: String,
+    pub id: Option<String>,
+}
+
+/// Incremental decoder: feed chunks, collect finished events.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    line: Vec<u8>,
+    pending: Event,
+    has_data: bool,
+    /// A chunk ended in `\r`; a `\n` at the start of the next chunk belongs to it.
+    after_cr: bool,
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds one chunk and returns the events it completed.
+    pub fn feed(&mut self, chunk: &[u8]) -> Vec<Event> {
+        let mut out = Vec::new();
+        for &b in chunk {
+            if self.after_cr {
+                self.after_cr = false;
+                if b == b'\n' {
+                    continue;
+                }
+            }
+            match b {
+                b'\n' => self.end_line(&mut out),
+                b'\r' => {
+                    self.end_line(&mut out);
+                    self.after_cr = true;
+                }
+                _ => self.line.push(b),
+            }
+        }
+        out
+    }
+
+    fn end_line(&mut self, out: &mut Vec<Event>) {
+        let line = std::mem::take(&mut self.line);
+        if line.is_empty() {
+            if self.has_data {
+                out.push(std::mem::take(&mut self.pending));
+            } else {
+                self.pending = Event::default();
+            }
+            self.has_data = false;
+            return;
+        }
+        if line[0] == b':' {
+            return;
+        }
+        let text = String::from_utf8_lossy(&line);
+        let (field, value) = match text.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (text.as_ref(), ""),
+        };
+        match field {
+            "data" => {
+                if self.has_data {
+                    self.pending.data.push('\n');
+                }
+                self.pending.data.push_str(value);
+                self.has_data = true;
+            }
+            "event" => self.pending.event = Some(value.to_string()),
+            "id" if !value.contains('\0') => self.pending.id = Some(value.to_string()),
+            _ => {}
+        }
+    }
+}
+
+/// Encodes one `message` event carrying a JSON-RPC message (no event id: the
+/// gateway does not offer stream resumption).
+pub fn encode_message(json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len() + 24);
+    out.extend_from_slice(b"event: message\n");
+    // JSON text never needs multi-line framing unless it was pretty-printed.
+    for line in json.split(|&b| b == b'\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_events_split_across_chunks() {
+        let mut d = Decoder::new();
+        assert!(d.feed(b"event: message\nid: 7\nda").is_empty());
+        let ev = d.feed(b"ta: {\"a\":1}\n\n");
+        assert_eq!(
+            ev,
+            vec![Event { event: Some("message".into()), data: "{\"a\":1}".into(), id: Some("7".into()) }]
+        );
+    }
+
+    #[test]
+    fn handles_crlf_split_between_chunks_comments_and_multiline() {
+        let mut d = Decoder::new();
+        let mut ev = d.feed(b": keepalive\r");
+        ev.extend(d.feed(b"\ndata: a\r\ndata: b\r"));
+        ev.extend(d.feed(b"\n\r\n"));
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].data, "a\nb");
+    }
+
+    #[test]
+    fn empty_data_events_are_dispatched_and_blank_blocks_are_not() {
+        let mut d = Decoder::new();
+        // A 2025-11-25 priming event: id and empty data.
+        let ev = d.feed(b"id: 1\ndata:\n\n\n\n");
+        assert_eq!(ev, vec![Event { event: None, data: String::new(), id: Some("1".into()) }]);
+    }
+
+    #[test]
+    fn encoder_round_trips() {
+        let bytes = encode_message(b"{\"x\":\n2}");
+        let ev = Decoder::new().feed(&bytes);
+        assert_eq!(ev[0].data, "{\"x\":\n2}");
+        assert_eq!(ev[0].event.as_deref(), Some("message"));
+    }
+}

@@ -1,0 +1,303 @@
+//! Talking MCP to upstream servers on behalf of one client session.
+//!
+//! Each upstream is initialized lazily, the first time the client session needs
+//! it, and its session is recorded in the client's session record (Durable
+//! Object on Workers) so any isolate can reuse it. An upstream that forgot its
+//! session (404) is re-initialized transparently, once. A region that cannot be
+//! reached, answers 5xx or times out is skipped for the next one, with a log line.
+//! The client's own credentials never reach an upstream: requests are built from
+//! scratch with only the MCP headers.
+
+use super::failover;
+use super::reply::{self, Reply};
+use crate::body::Body;
+use crate::config::{Endpoint, Server};
+use crate::error::GatewayError;
+use crate::ports::{Clock, Platform, Sessions, Upstream, UpstreamSession};
+use crate::protocol::jsonrpc::{self, Id};
+use futures_util::future::{self, Either};
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+/// Identifies the gateway to upstreams when it initializes on its own behalf.
+pub const CLIENT_NAME: &str = "mcp-edge";
+
+/// What the gateway knows about the client session it is acting for.
+pub struct Link {
+    /// The client session id, when there is one to record upstream sessions in.
+    pub session_id: Option<String>,
+    /// The revision the client speaks; offered to upstreams first.
+    pub protocol_version: String,
+    /// The client's `initialize` params to replay upstream (per-server endpoint),
+    /// or `None` to initialize as the gateway itself.
+    pub client_params: Option<Value>,
+    /// The caller's region, for endpoint preference.
+    pub region: Option<String>,
+    /// Upstream sessions known at the start of the request, updated as we go.
+    pub upstreams: RefCell<BTreeMap<String, UpstreamSession>>,
+    /// Largest upstream answer to buffer.
+    pub max_bytes: usize,
+}
+
+/// The upstream side of one request.
+pub struct Upstreams<'a, P: Platform> {
+    pub platform: &'a P,
+    pub link: &'a Link,
+}
+
+/// A failed attempt: `retry` says whether the next region may do better.
+struct Attempt {
+    retry: bool,
+    message: String,
+}
+
+impl<'a, P: Platform> Upstreams<'a, P> {
+    pub fn new(platform: &'a P, link: &'a Link) -> Self {
+        Upstreams { platform, link }
+    }
+
+    /// POSTs one JSON-RPC message to `server` and returns its classified answer.
+    pub async fn send(&self, server: &Server, message: &[u8]) -> Result<Reply, GatewayError> {
+        let known = self.link.upstreams.borrow().get(&server.id).cloned();
+        let endpoints = failover::order(server, self.link.region.as_deref(), known.as_ref().map(|k| k.url.as_str()));
+        let mut failures = Vec::new();
+        for (i, endpoint) in endpoints.iter().enumerate() {
+            match self.send_to(server, endpoint, known.clone(), message).await {
+                Ok(reply) => return Ok(reply),
+                Err(a) if a.retry => {
+                    if let Some(next) = endpoints.get(i + 1) {
+                        tracing::warn!(
+                            server = %server.id, from = %endpoint.region, to = %next.region,
+                            "upstream failover: {}", a.message
+                        );
+                    }
+                    failures.push(format!("{}: {}", endpoint.region, a.message));
+                }
+                Err(a) => return Err(upstream_error(server, a.message)),
+            }
+        }
+        Err(upstream_error(server, failures.join("; ")))
+    }
+
+    /// Initializes `server` now (per-server `initialize`) and returns its result.
+    pub async fn initialize_now(&self, server: &Server) -> Result<Value, GatewayError> {
+        let endpoints = failover::order(server, self.link.region.as_deref(), None);
+        let mut failures = Vec::new();
+        for endpoint in endpoints {
+            match self.initialize(server, endpoint).await {
+                Ok((_, result)) => return Ok(result),
+                Err(a) if a.retry => failures.push(format!("{}: {}", endpoint.region, a.message)),
+                Err(a) => return Err(upstream_error(server, a.message)),
+            }
+        }
+        Err(upstream_error(server, failures.join("; ")))
+    }
+
+    /// Opens the upstream's server-to-client SSE stream (GET) on the session
+    /// this client session already holds with it, passing `Last-Event-ID` so
+    /// the upstream can resume. The body is relayed unchanged.
+    pub async fn open_stream(&self, server: &Server, last_event_id: Option<&str>) -> Result<Body, GatewayError> {
+        let not_offered = GatewayError::MethodNotAllowed { allow: "POST, DELETE" };
+        let Some(session) = self.link.upstreams.borrow().get(&server.id).cloned() else {
+            return Err(not_offered);
+        };
+        let mut req = http::Request::get(&session.url)
+            .header(http::header::ACCEPT, "text/event-stream")
+            .header("mcp-protocol-version", &session.protocol_version);
+        if let Some(id) = &session.session_id {
+            req = req.header("mcp-session-id", id);
+        }
+        if let Some(last) = last_event_id {
+            req = req.header("last-event-id", last);
+        }
+        let req = req.body(Vec::new()).map_err(|e| upstream_error(server, format!("cannot build request: {e}")))?;
+        let send = self.platform.upstream().send(req);
+        let response = match with_timeout(self.platform.clock(), server.timeout_ms, send).await {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => return Err(upstream_error(server, format!("unreachable: {}", e.0))),
+            None => return Err(upstream_error(server, format!("timed out after {} ms", server.timeout_ms))),
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response.into_body());
+        }
+        if status == http::StatusCode::METHOD_NOT_ALLOWED {
+            return Err(not_offered);
+        }
+        let body = response.into_body().collect(64 * 1024).await.unwrap_or_default();
+        Err(upstream_error(server, describe(status, &body)))
+    }
+
+    /// One endpoint: make sure a session exists, send, re-initialize once if the
+    /// upstream lost the session.
+    async fn send_to(
+        &self,
+        server: &Server,
+        endpoint: &Endpoint,
+        known: Option<UpstreamSession>,
+        message: &[u8],
+    ) -> Result<Reply, Attempt> {
+        let mut session = known.filter(|k| k.url == endpoint.url);
+        let mut fresh = false;
+        loop {
+            let current = match session.take() {
+                Some(s) => s,
+                None => {
+                    fresh = true;
+                    self.initialize(server, endpoint).await?.0
+                }
+            };
+            let response = self.post(server, endpoint, Some(&current), message).await?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(reply::classify(response));
+            }
+            let body = response.into_body().collect(64 * 1024).await.unwrap_or_default();
+            if !fresh && current.session_id.is_some() && session_gone(status, &body) {
+                tracing::info!(server = %server.id, "upstream session expired; re-initializing");
+                continue;
+            }
+            return Err(Attempt { retry: status.is_server_error(), message: describe(status, &body) });
+        }
+    }
+
+    /// Runs the initialize handshake on one endpoint and records the session.
+    async fn initialize(&self, server: &Server, endpoint: &Endpoint) -> Result<(UpstreamSession, Value), Attempt> {
+        let id = Id::Str("mcp-edge-initialize".into());
+        let mut params = self.link.client_params.clone().unwrap_or_else(|| {
+            json!({
+                "capabilities": {},
+                "clientInfo": { "name": CLIENT_NAME, "version": env!("CARGO_PKG_VERSION") },
+            })
+        });
+        params["protocolVersion"] = Value::String(self.link.protocol_version.clone());
+        let body = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": params}))
+            .expect("initialize serializes");
+        let response = self.post(server, endpoint, None, &body).await?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.into_body().collect(64 * 1024).await.unwrap_or_default();
+            return Err(Attempt { retry: status.is_server_error(), message: describe(status, &body) });
+        }
+        let session_id = header(&response, "mcp-session-id");
+        let result = reply::read_result(reply::classify(response), &id, &server.id, self.link.max_bytes)
+            .await
+            .map_err(|e| Attempt { retry: false, message: format!("initialize: {e}") })?;
+        let version = result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or(&self.link.protocol_version)
+            .to_string();
+        let session = UpstreamSession { url: endpoint.url.clone(), session_id, protocol_version: version };
+        let note = jsonrpc::notification_bytes("notifications/initialized", None);
+        match self.post(server, endpoint, Some(&session), &note).await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::warn!(server = %server.id, status = %r.status(), "notifications/initialized refused"),
+            Err(a) => tracing::warn!(server = %server.id, "notifications/initialized failed: {}", a.message),
+        }
+        self.remember(server, &session).await;
+        Ok((session, result))
+    }
+
+    /// Keeps the session for the rest of this request and in the session store.
+    async fn remember(&self, server: &Server, session: &UpstreamSession) {
+        self.link.upstreams.borrow_mut().insert(server.id.clone(), session.clone());
+        if let Some(id) = &self.link.session_id {
+            if let Err(e) = self.platform.sessions().set_upstream(id, &server.id, Some(session)).await {
+                tracing::warn!(server = %server.id, "could not record upstream session: {e}");
+            }
+        }
+    }
+
+    /// One POST with the gateway's own headers, bounded by the server's timeout.
+    async fn post(
+        &self,
+        server: &Server,
+        endpoint: &Endpoint,
+        session: Option<&UpstreamSession>,
+        body: &[u8],
+    ) -> Result<http::Response<Body>, Attempt> {
+        let mut req = http::Request::post(&endpoint.url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json, text/event-stream");
+        if let Some(s) = session {
+            if let Some(id) = &s.session_id {
+                req = req.header("mcp-session-id", id);
+            }
+            req = req.header("mcp-protocol-version", &s.protocol_version);
+        }
+        let req = req
+            .body(body.to_vec())
+            .map_err(|e| Attempt { retry: false, message: format!("cannot build request: {e}") })?;
+        let send = self.platform.upstream().send(req);
+        match with_timeout(self.platform.clock(), server.timeout_ms, send).await {
+            Some(Ok(response)) => Ok(response),
+            Some(Err(e)) => Err(Attempt { retry: true, message: format!("unreachable: {}", e.0) }),
+            None => Err(Attempt { retry: true, message: format!("timed out after {} ms", server.timeout_ms) }),
+        }
+    }
+}
+
+/// Races `work` against the clock; `None` when time ran out first.
+pub async fn with_timeout<C: Clock, F: std::future::Future>(clock: &C, ms: u64, work: F) -> Option<F::Output> {
+    let work = std::pin::pin!(work);
+    let sleep = std::pin::pin!(clock.sleep(ms));
+    match future::select(work, sleep).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(_) => None,
+    }
+}
+
+/// Whether an error answer means "your session is gone". The spec says 404;
+/// some servers (the TypeScript SDK's examples) answer 400 naming the session.
+fn session_gone(status: http::StatusCode, body: &[u8]) -> bool {
+    status == http::StatusCode::NOT_FOUND
+        || (status == http::StatusCode::BAD_REQUEST
+            && String::from_utf8_lossy(body).to_ascii_lowercase().contains("session"))
+}
+
+/// A short description of an error answer, with the upstream's JSON-RPC message
+/// when it sent one.
+fn describe(status: http::StatusCode, body: &[u8]) -> String {
+    let message = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_string));
+    match message {
+        Some(m) => format!("HTTP {}: {m}", status.as_u16()),
+        None => format!("HTTP {}", status.as_u16()),
+    }
+}
+
+fn header(response: &http::Response<Body>, name: &str) -> Option<String> {
+    response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn upstream_error(server: &Server, message: String) -> GatewayError {
+    GatewayError::Upstream { server: server.id.clone(), message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_loss_is_404_or_a_400_about_the_session() {
+        assert!(session_gone(http::StatusCode::NOT_FOUND, b""));
+        assert!(session_gone(
+            http::StatusCode::BAD_REQUEST,
+            br#"{"error":{"message":"Bad Request: No valid session ID provided"}}"#
+        ));
+        assert!(!session_gone(http::StatusCode::BAD_REQUEST, br#"{"error":{"message":"bad params"}}"#));
+        assert!(!session_gone(http::StatusCode::INTERNAL_SERVER_ERROR, b"session"));
+    }
+
+    #[test]
+    fn describe_uses_the_jsonrpc_message() {
+        assert_eq!(
+            describe(http::StatusCode::BAD_GATEWAY, br#"{"error":{"message":"boom"}}"#),
+            "HTTP 502: boom"
+        );
+        assert_eq!(describe(http::StatusCode::SERVICE_UNAVAILABLE, b"<html>"), "HTTP 503");
+    }
+}

@@ -1,0 +1,16 @@
+//! The gateway's MCP client side: how it talks to upstream servers.
+//!
+//! - [`failover`]: the order in which a server's regional endpoints are tried.
+//! - [`client`]: lazy `initialize`, session reuse, transparent re-initialize on an
+//!   expired upstream session, timeouts and failover to the next region.
+//! - [`reply`]: classifying an upstream HTTP answer (JSON, SSE, 202) and reading
+//!   the JSON-RPC response out of it.
+//! - [`relay`]: streaming an upstream SSE answer to the client event by event.
+
+pub mod client;
+pub mod failover;
+pub mod relay;
+pub mod reply;
+
+pub use client::{Link, Upstreams};
+pub use reply::Reply;

@@ -1,0 +1,123 @@
+//! Upstream answers: what came back, and how to read the JSON-RPC response out
+//! of a JSON body or an SSE stream.
+
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::protocol::jsonrpc::{self, Id, Message};
+use crate::protocol::sse;
+use futures_util::StreamExt;
+use serde_json::Value;
+
+/// A classified upstream answer to a POSTed message.
+#[derive(Debug)]
+pub enum Reply {
+    /// `application/json`: one JSON-RPC message.
+    Json(Body),
+    /// `text/event-stream`: notifications and requests, then the response.
+    Sse(Body),
+    /// 202: the upstream accepted a notification or response.
+    Accepted,
+}
+
+/// Classifies a successful (2xx) response by its content type.
+pub fn classify(response: http::Response<Body>) -> Reply {
+    if response.status() == http::StatusCode::ACCEPTED {
+        return Reply::Accepted;
+    }
+    let is_sse = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
+    if is_sse {
+        Reply::Sse(response.into_body())
+    } else {
+        Reply::Json(response.into_body())
+    }
+}
+
+/// Reads the response to request `id` out of a reply and returns its `result`;
+/// an upstream JSON-RPC error becomes `Err` with the upstream's message.
+pub async fn read_result(reply: Reply, id: &Id, server: &str, limit: usize) -> Result<Value, GatewayError> {
+    let fail = |message: String| GatewayError::Upstream { server: server.to_string(), message };
+    let bytes = read_response(reply, id, limit).await.map_err(fail)?;
+    let mut value: Value = serde_json::from_slice(&bytes).map_err(|e| fail(format!("invalid JSON: {e}")))?;
+    if let Some(err) = value.get("error") {
+        let message = err.get("message").and_then(Value::as_str).unwrap_or("error without message");
+        let code = err.get("code").and_then(Value::as_i64).unwrap_or(0);
+        return Err(fail(format!("{message} (code {code})")));
+    }
+    Ok(value.get_mut("result").map(Value::take).unwrap_or(Value::Null))
+}
+
+/// Returns the bytes of the JSON-RPC response to `id` from a reply.
+pub async fn read_response(reply: Reply, id: &Id, limit: usize) -> Result<Vec<u8>, String> {
+    match reply {
+        Reply::Accepted => Err("answered 202 Accepted to a request".into()),
+        Reply::Json(body) => {
+            let bytes = body.collect(limit).await?;
+            match jsonrpc::parse_message(&bytes) {
+                Ok(Message::Response(r)) if &r.id == id => Ok(bytes),
+                Ok(Message::Response(r)) => Err(format!("answered id {} instead of {id}", r.id)),
+                Ok(_) => Err("answered with a message that is not a response".into()),
+                Err(e) => Err(format!("answered invalid JSON-RPC: {e}")),
+            }
+        }
+        Reply::Sse(body) => {
+            let mut stream = body.into_stream();
+            let mut decoder = sse::Decoder::new();
+            let mut seen = 0usize;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                seen += chunk.len();
+                if seen > limit {
+                    return Err(format!("event stream larger than {limit} bytes"));
+                }
+                for event in decoder.feed(&chunk) {
+                    if let Ok(Message::Response(r)) = jsonrpc::parse_message(event.data.as_bytes()) {
+                        if &r.id == id {
+                            return Ok(event.data.into_bytes());
+                        }
+                    }
+                }
+            }
+            Err("event stream ended before the response".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sse_body(parts: &[&str]) -> Body {
+        let chunks: Vec<crate::body::Chunk> = parts.iter().map(|p| Ok(p.as_bytes().to_vec())).collect();
+        Body::Stream(futures_util::stream::iter(chunks).boxed_local())
+    }
+
+    #[tokio::test]
+    async fn finds_the_response_after_notifications_in_sse() {
+        let body = sse_body(&[
+            "id: 1\ndata:\n\n",
+            "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n",
+            "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"ok\":true}}\n\n",
+        ]);
+        let v = read_result(Reply::Sse(body), &Id::Num(3), "s", 1 << 20).await.unwrap();
+        assert_eq!(v, serde_json::json!({"ok": true}));
+    }
+
+    #[tokio::test]
+    async fn upstream_errors_and_truncated_streams_are_reported() {
+        let body = Body::Full(br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"nope"}}"#.to_vec());
+        let err = read_result(Reply::Json(body), &Id::Num(1), "s", 1 << 20).await.unwrap_err();
+        assert_eq!(err.to_string(), "Upstream server 's' failed: nope (code -32601)");
+        let err = read_result(Reply::Sse(sse_body(&["data: {}\n\n"])), &Id::Num(1), "s", 1 << 20)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("event stream ended before the response"));
+        let err = read_result(Reply::Json(Body::Full(br#"{"jsonrpc":"2.0","id":2,"result":{}}"#.to_vec())), &Id::Num(1), "s", 1 << 20)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("answered id 2 instead of 1"));
+    }
+}

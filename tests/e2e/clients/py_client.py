@@ -1,0 +1,394 @@
+"""End-to-end scenario runner for mcp-edge, driven by the official Python MCP SDK client.
+
+Usage:
+    python py_client.py SCENARIO_JSON_FILE
+
+The scenario file (JSON) describes what to check against one MCP endpoint
+(the gateway, or an upstream server directly):
+
+    {
+      "name": "aggregate",                        label for output (default: file name)
+      "url": "http://127.0.0.1:8787/mcp",         required
+      "headers": {"Authorization": "..."},        extra HTTP headers on every request
+      "mode": "legacy",                           Client mode: "legacy" (default; initialize
+                                                  handshake + sessions), "auto", or "2026-07-28"
+      "timeout_s": 60,                            overall scenario timeout (default 60)
+      "expect_tools": ["everything__echo"],       must appear in tools/list (all pages)
+      "absent_tools": ["echo"],                   must not appear
+      "calls": [{"tool": "...", "arguments": {...}, "expect_text": "...",
+                 "expect_contains": false}],      first text block equals (or contains) expect_text;
+                                                  isError must be falsy
+      "progress": {"tool": "...", "arguments": {...},
+                   "min_notifications": 3, "min_lead_ms": 600},
+      "delete_session": true                      end the session (SDK sends DELETE), then a raw
+                                                  POST with the old Mcp-Session-Id must get 404
+    }
+
+Output: one `ok: ...` / `FAIL: ...` line per check (plus `info: ...` lines),
+then a summary line. Exit status: 0 all checks passed, 1 any failure or error
+(including the overall timeout), 2 usage error.
+
+SDK notes (mcp 2.x): `mcp.Client` over `streamable_http_client(url,
+http_client=...)`. The 2.x transport does not expose the session id, so an
+httpx2 event hook on our own AsyncClient records the `Mcp-Session-Id` the
+client sends and the DELETE it issues on close (`terminate_on_close=True`).
+"""
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+DEFAULT_TIMEOUT_S = 60.0
+MAX_LIST_PAGES = 100  # guard against a paginator that never ends
+
+
+class UsageError(Exception):
+    """Bad command line or scenario file (exit status 2)."""
+
+
+# --------------------------------------------------------------------------- output
+
+
+class Report:
+    """Collects check results and prints one line per check."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.passed = 0
+        self.failed = 0
+        self.phase = "start"  # what the scenario was doing, for error messages
+
+    def check(self, ok: bool, what: str, detail: str = "") -> bool:
+        if ok:
+            self.passed += 1
+            print(f"ok: [{self.name}] {what}", flush=True)
+        else:
+            self.failed += 1
+            suffix = f" ({detail})" if detail else ""
+            print(f"FAIL: [{self.name}] {what}{suffix}", flush=True)
+        return ok
+
+    def info(self, text: str) -> None:
+        print(f"info: [{self.name}] {text}", flush=True)
+
+    def summary(self) -> int:
+        verdict = "PASS" if self.failed == 0 else "FAIL"
+        print(f"summary: [{self.name}] {verdict}: {self.passed} passed, {self.failed} failed", flush=True)
+        return 0 if self.failed == 0 else 1
+
+
+def describe(exc: BaseException) -> str:
+    """One-line description of an exception, flattening anyio's exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(describe(e) for e in exc.exceptions)
+    if isinstance(exc, MCPError):
+        return f"MCPError {exc.error.code}: {exc.error.message}"
+    text = str(exc) or repr(exc)
+    return f"{type(exc).__name__}: {text}"
+
+
+# --------------------------------------------------------------------------- scenario parsing
+
+
+def _str_list(scenario: dict[str, Any], key: str) -> list[str]:
+    value = scenario.setdefault(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"'{key}' must be a list of strings")
+    return value
+
+
+def load_scenario(path: str) -> dict[str, Any]:
+    try:
+        scenario = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read scenario {path}: {exc}") from exc
+    if not isinstance(scenario, dict):
+        raise UsageError("scenario must be a JSON object")
+    if not isinstance(scenario.get("url"), str):
+        raise UsageError("scenario needs a string 'url'")
+    scenario.setdefault("name", Path(path).stem)
+    headers = scenario.setdefault("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise UsageError("'headers' must be an object of string values")
+    _str_list(scenario, "expect_tools")
+    _str_list(scenario, "absent_tools")
+    calls = scenario.setdefault("calls", [])
+    if not isinstance(calls, list) or not all(isinstance(c, dict) and isinstance(c.get("tool"), str) for c in calls):
+        raise UsageError("'calls' must be a list of objects with a string 'tool'")
+    for call in calls:
+        if "expect_text" in call and not isinstance(call["expect_text"], str):
+            raise UsageError(f"call {call['tool']}: 'expect_text' must be a string")
+    progress = scenario.get("progress")
+    if progress is not None and not (isinstance(progress, dict) and isinstance(progress.get("tool"), str)):
+        raise UsageError("'progress' must be an object with a string 'tool'")
+    timeout = scenario.setdefault("timeout_s", DEFAULT_TIMEOUT_S)
+    if not isinstance(timeout, int | float) or timeout <= 0:
+        raise UsageError("'timeout_s' must be a positive number")
+    return scenario
+
+
+# --------------------------------------------------------------------------- HTTP observation
+
+
+class WireLog:
+    """httpx2 event hooks that record what the SDK client put on the wire.
+
+    mcp 2.x keeps the session id inside its private transport object, so we
+    watch the requests instead: the `Mcp-Session-Id` / `MCP-Protocol-Version`
+    the client last sent, and every DELETE (session termination) with its status.
+    """
+
+    def __init__(self) -> None:
+        self.session_id: str | None = None
+        self.protocol_header: str | None = None
+        self.deletes: list[tuple[str | None, int | None]] = []  # (session id sent, response status)
+
+    async def on_request(self, request: httpx2.Request) -> None:
+        sid = request.headers.get("mcp-session-id")
+        if request.method == "DELETE":
+            self.deletes.append((sid, None))
+            return
+        if sid:
+            self.session_id = sid
+        if pv := request.headers.get("mcp-protocol-version"):
+            self.protocol_header = pv
+
+    async def on_response(self, response: httpx2.Response) -> None:
+        # Called once headers arrive (before an SSE body is read).
+        if response.request.method == "DELETE" and self.deletes:
+            sid, _ = self.deletes[-1]
+            self.deletes[-1] = (sid, response.status_code)
+        elif self.session_id is None and (sid := response.headers.get("mcp-session-id")):
+            self.session_id = sid
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def first_text(result: Any) -> str | None:
+    for block in result.content:
+        if getattr(block, "type", None) == "text":
+            return block.text
+    return None
+
+
+async def check_tools(client: Client, scenario: dict[str, Any], report: Report) -> None:
+    names: list[str] = []
+    cursor: str | None = None
+    seen_cursors: set[str] = set()
+    pages = 0
+    while True:
+        page = await client.list_tools(cursor=cursor)
+        pages += 1
+        names.extend(tool.name for tool in page.tools)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+        if cursor in seen_cursors or pages >= MAX_LIST_PAGES:
+            report.check(False, "tools/list pagination terminates", f"cursor {cursor!r} after {pages} pages")
+            break
+        seen_cursors.add(cursor)
+    report.info(f"tools/list: {len(names)} tools in {pages} page(s): {', '.join(sorted(names))}")
+    report.check(len(names) == len(set(names)), "tools/list has no duplicate names")
+    for name in scenario["expect_tools"]:
+        report.check(name in names, f"tools/list contains {name}")
+    for name in scenario["absent_tools"]:
+        report.check(name not in names, f"tools/list does not contain {name}")
+
+
+async def check_call(client: Client, call: dict[str, Any], report: Report) -> None:
+    tool = call["tool"]
+    label = f"call {tool}"
+    try:
+        result = await client.call_tool(tool, call.get("arguments") or {})
+    except MCPError as exc:  # protocol-level error; the session is still usable
+        report.check(False, label, describe(exc))
+        return
+    text = first_text(result)
+    report.check(not result.is_error, f"{label} isError is falsy", f"isError=true, text={text!r}")
+    if "expect_text" in call:
+        expected = call["expect_text"]
+        if call.get("expect_contains"):
+            report.check(text is not None and expected in text, f"{label} text contains {expected!r}", f"got {text!r}")
+        else:
+            report.check(text == expected, f"{label} text == {expected!r}", f"got {text!r}")
+
+
+async def check_progress(client: Client, spec: dict[str, Any], report: Report) -> None:
+    tool = spec["tool"]
+    min_notifications = int(spec.get("min_notifications", 1))
+    min_lead_ms = float(spec.get("min_lead_ms", 0))
+    arrivals: list[tuple[float, float, float | None, str | None]] = []  # (monotonic t, progress, total, message)
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        arrivals.append((time.monotonic(), progress, total, message))
+
+    start = time.monotonic()
+    try:
+        result = await client.call_tool(tool, spec.get("arguments") or {}, progress_callback=on_progress)
+    except MCPError as exc:
+        report.check(False, f"progress call {tool}", describe(exc))
+        return
+    result_time = time.monotonic()
+
+    report.check(not result.is_error, f"progress call {tool} isError is falsy", f"text={first_text(result)!r}")
+
+    def fmt(t: float, p: float, tot: float | None) -> str:
+        return f"{(t - start) * 1000:.0f}ms:{p:g}/{'?' if tot is None else format(tot, 'g')}"
+
+    offsets = ", ".join(fmt(t, p, tot) for t, p, tot, _ in arrivals)
+    result_ms = (result_time - start) * 1000
+    report.info(f"progress {tool}: {len(arrivals)} notification(s) [{offsets}], result at {result_ms:.0f}ms")
+    report.check(
+        len(arrivals) >= min_notifications,
+        f"progress {tool}: >= {min_notifications} notifications",
+        f"got {len(arrivals)}",
+    )
+    if arrivals:
+        values = [p for _, p, _, _ in arrivals]
+        report.check(all(a < b for a, b in zip(values, values[1:])), f"progress {tool}: values increase", f"{values}")
+        lead_ms = (result_time - arrivals[0][0]) * 1000
+        report.check(
+            lead_ms >= min_lead_ms,
+            f"progress {tool}: first notification {lead_ms:.0f}ms before result (>= {min_lead_ms:g}ms, streamed)",
+            "notifications look buffered until the end",
+        )
+    else:
+        report.check(False, f"progress {tool}: streamed before result", "no notifications arrived")
+
+
+async def check_deleted_session(
+    scenario: dict[str, Any], wire: WireLog, session_id: str, protocol_version: str, report: Report
+) -> None:
+    """After the SDK closed the session: it sent DELETE, and the old id now gets 404."""
+    deletes = [status for sid, status in wire.deletes if sid == session_id]
+    report.check(bool(deletes), "client sent DELETE with Mcp-Session-Id on close", f"DELETEs seen: {wire.deletes}")
+    if deletes:
+        report.check(
+            deletes[-1] is not None and 200 <= deletes[-1] < 300,
+            f"DELETE answered 2xx (got {deletes[-1]})",
+            "session may not have been ended",
+        )
+    headers = {
+        **scenario["headers"],
+        "Mcp-Session-Id": session_id,
+        "MCP-Protocol-Version": protocol_version,
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
+    body = {"jsonrpc": "2.0", "id": 99, "method": "tools/list"}
+    async with httpx2.AsyncClient(timeout=15.0) as http:
+        response = await http.post(scenario["url"], json=body, headers=headers)
+    report.check(
+        response.status_code == 404,
+        "POST with the ended session id gets HTTP 404",
+        f"got {response.status_code}: {response.text[:200]!r}",
+    )
+
+
+# --------------------------------------------------------------------------- main flow
+
+
+async def run_scenario(scenario: dict[str, Any], report: Report) -> None:
+    wire = WireLog()
+    http = httpx2.AsyncClient(
+        headers=scenario["headers"],
+        # The SDK's defaults: 30 s connect/write/pool, 300 s read for SSE streams
+        # (the overall scenario timeout bounds everything anyway).
+        timeout=httpx2.Timeout(30.0, read=300.0),
+        event_hooks={"request": [wire.on_request], "response": [wire.on_response]},
+    )
+    session_id: str | None = None
+    protocol_version: str | None = None
+    async with http:
+        # terminate_on_close=True: leaving the transport sends DELETE with the session id.
+        transport = streamable_http_client(scenario["url"], http_client=http, terminate_on_close=True)
+        report.phase = "connect"
+        # cache=None: every list request must reach the server under test.
+        async with Client(transport, mode=scenario.get("mode", "legacy"), cache=None) as client:
+            protocol_version = client.protocol_version
+            info = client.server_info
+            report.info(
+                f"connected: protocol {protocol_version}, server {info.name if info else '?'} "
+                f"{info.version if info else ''}, session {wire.session_id}"
+            )
+            report.phase = "tools/list"
+            await check_tools(client, scenario, report)
+            for call in scenario["calls"]:
+                report.phase = f"call {call['tool']}"
+                await check_call(client, call, report)
+            if scenario.get("progress"):
+                report.phase = f"progress call {scenario['progress']['tool']}"
+                await check_progress(client, scenario["progress"], report)
+            # Capture what the client actually used before closing.
+            session_id = wire.session_id
+            if wire.protocol_header is not None:
+                report.check(
+                    wire.protocol_header == protocol_version,
+                    "MCP-Protocol-Version header matches the negotiated version",
+                    f"header {wire.protocol_header}, negotiated {protocol_version}",
+                )
+            report.phase = "close"
+        # Client closed here (the SDK sent DELETE if it had a session).
+
+    if scenario.get("delete_session"):
+        if not report.check(session_id is not None, "server issued an Mcp-Session-Id", "no session id was used"):
+            return
+        assert session_id is not None and protocol_version is not None
+        report.phase = "check ended session"
+        await check_deleted_session(scenario, wire, session_id, protocol_version, report)
+
+
+async def run_with_timeout(scenario: dict[str, Any], report: Report) -> None:
+    timeout = float(scenario["timeout_s"])
+    with anyio.move_on_after(timeout) as scope:
+        try:
+            await run_scenario(scenario, report)
+        except Exception as exc:  # any error is a failed scenario, never a traceback
+            report.check(False, "scenario ran without error", f"during {report.phase}: {describe(exc)}")
+    if scope.cancelled_caught:
+        report.check(False, f"scenario finished within {timeout:g}s", f"timed out during {report.phase}")
+
+
+def start_watchdog(seconds: float, name: str) -> None:
+    """Last resort if cancellation cannot unwind (e.g. a shielded close hangs): exit hard."""
+
+    def fire() -> None:
+        print(f"FAIL: [{name}] watchdog: still running after {seconds:g}s, exiting", flush=True)
+        os._exit(1)
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[1] in ("-h", "--help"):
+        print("usage: python py_client.py SCENARIO_JSON_FILE  (format: see this file's docstring)", file=sys.stderr)
+        return 2
+    try:
+        scenario = load_scenario(argv[1])
+    except UsageError as exc:
+        print(f"usage error: {exc}", file=sys.stderr)
+        return 2
+    # SDK/httpx logs stay on stderr, warnings and up only.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    report = Report(str(scenario["name"]))
+    start_watchdog(float(scenario["timeout_s"]) + 15, report.name)
+    anyio.run(run_with_timeout, scenario, report)
+    return report.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,120 @@
+"""notes: a small upstream MCP server for mcp-edge's end-to-end tests.
+
+Built on the official Python MCP SDK (`mcp` 2.x, `MCPServer`) and served over
+Streamable HTTP with sessions, so legacy-era clients (protocol revisions
+2025-03-26, 2025-06-18, 2025-11-25, e.g. the TypeScript SDK 1.x) can connect
+with `initialize` + `Mcp-Session-Id`. The same endpoint also answers the
+stateless 2026-07-28 revision, because the SDK routes by `MCP-Protocol-Version`.
+
+Offers:
+  tools      echo(text) -> text, add(a, b) -> "a+b", slow_count(steps, interval_ms)
+             (streams notifications/progress, then "counted to {steps}")
+  prompt     greeting(name)
+  resource   notes://readme (text/plain)
+
+Usage:
+  python notes_server.py --host 127.0.0.1 --port 3002     # serves http://127.0.0.1:3002/mcp
+
+All logging (SDK and uvicorn, including access logs) goes to stderr; stdout
+stays empty.
+"""
+
+import argparse
+import copy
+import logging
+import sys
+
+import anyio
+import uvicorn
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+
+SERVER_NAME = "notes"
+
+README_TEXT = (
+    "notes is a test upstream for mcp-edge.\n"
+    "Tools: echo, add, slow_count. Prompt: greeting. Resource: notes://readme.\n"
+)
+
+mcp = MCPServer(
+    SERVER_NAME,
+    version="0.1.0",
+    instructions="Test upstream for the mcp-edge gateway end-to-end suite.",
+)
+
+
+# structured_output=False everywhere: the results are plain text content only
+# (no outputSchema / structuredContent), which keeps the expected wire shape
+# simple for gateway tests that compare the first text block.
+@mcp.tool(description="Return `text` unchanged.", structured_output=False)
+def echo(text: str) -> str:
+    return text
+
+
+@mcp.tool(description="Add two integers and return the sum as text.", structured_output=False)
+def add(a: int, b: int) -> str:
+    return str(a + b)
+
+
+@mcp.tool(
+    description=(
+        "Count to `steps`, sleeping `interval_ms` before each step and sending a "
+        "progress notification after it (when the caller passed a progressToken)."
+    ),
+    structured_output=False,
+)
+async def slow_count(ctx: Context, steps: int = 4, interval_ms: int = 400) -> str:
+    for i in range(1, steps + 1):
+        await anyio.sleep(interval_ms / 1000)
+        # No-op when the request carried no progressToken.
+        await ctx.report_progress(i, total=steps, message=f"step {i}/{steps}")
+    return f"counted to {steps}"
+
+
+@mcp.prompt(description="A friendly greeting for `name`.")
+def greeting(name: str) -> str:
+    return f"Please greet {name} warmly."
+
+
+@mcp.resource("notes://readme", name="readme", description="What this server is.", mime_type="text/plain")
+def readme() -> str:
+    return README_TEXT
+
+
+def _stderr_log_config() -> dict:
+    """uvicorn's default logging config with the access log moved from stdout to stderr."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    return config
+
+
+async def serve(host: str, port: int, log_level: str) -> None:
+    app = mcp.streamable_http_app(
+        streamable_http_path="/mcp",
+        # With host=127.0.0.1 the SDK would otherwise turn on DNS-rebinding
+        # protection and reject (421) any Host header not on its allow-list.
+        # The gateway under test forwards from 127.0.0.1 with its own Host
+        # (e.g. 127.0.0.1:8787 or a made-up name), so accept any Host/Origin.
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        host=host,
+    )
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, log_config=_stderr_log_config())
+    await uvicorn.Server(config).serve()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    args = parser.parse_args()
+    # MCPServer() already set up root logging with a stderr StreamHandler;
+    # this only applies the requested level (basicConfig is a no-op then, and
+    # a safety net to stderr otherwise).
+    logging.basicConfig(stream=sys.stderr)
+    logging.getLogger().setLevel(args.log_level.upper())
+    anyio.run(serve, args.host, args.port, args.log_level)
+
+
+if __name__ == "__main__":
+    main()
