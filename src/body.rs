@@ -89,7 +89,10 @@ mod tests {
     async fn collect_enforces_the_limit_on_streams() {
         let chunks: Vec<Chunk> = vec![Ok(vec![1; 600]), Ok(vec![2; 600])];
         let body = Body::Stream(futures_util::stream::iter(chunks).boxed_local());
-        assert_eq!(body.collect(1000).await.unwrap_err(), "body larger than 1000 bytes");
+        assert_eq!(
+            body.collect(1000).await.unwrap_err(),
+            "body larger than 1000 bytes"
+        );
     }
 
     #[tokio::test]

@@ -158,9 +158,18 @@ mod tests {
     #[test]
     fn transport_errors_are_4xx_and_call_errors_are_200() {
         assert_eq!(GatewayError::UnknownSession.status(), StatusCode::NOT_FOUND);
-        assert_eq!(GatewayError::Parse("x".into()).status(), StatusCode::BAD_REQUEST);
-        assert_eq!(GatewayError::InvalidParams("x".into()).status(), StatusCode::OK);
-        assert_eq!(GatewayError::PayloadTooLarge { limit: 1 }.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            GatewayError::Parse("x".into()).status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            GatewayError::InvalidParams("x".into()).status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            GatewayError::PayloadTooLarge { limit: 1 }.status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
     }
 
     #[test]
@@ -175,7 +184,10 @@ mod tests {
 
     #[test]
     fn method_not_allowed_carries_allow() {
-        let resp = GatewayError::MethodNotAllowed { allow: "POST, DELETE" }.into_response(None);
+        let resp = GatewayError::MethodNotAllowed {
+            allow: "POST, DELETE",
+        }
+        .into_response(None);
         assert_eq!(resp.headers()[header::ALLOW], "POST, DELETE");
         assert_eq!(resp.status(), 405);
     }

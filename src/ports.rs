@@ -89,7 +89,10 @@ pub struct SendError(pub String);
 pub trait Upstream {
     /// Sends the request; resolves when response headers arrive. The body may
     /// still be streaming.
-    async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Body>, SendError>;
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Body>, SendError>;
 }
 
 /// Time.

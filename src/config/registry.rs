@@ -80,7 +80,10 @@ pub struct ToolFilter {
 
 impl ToolFilter {
     pub fn allows(&self, tool: &str) -> bool {
-        let included = self.include.as_ref().is_none_or(|inc| inc.iter().any(|g| g.matches(tool)));
+        let included = self
+            .include
+            .as_ref()
+            .is_none_or(|inc| inc.iter().any(|g| g.matches(tool)));
         included && !self.exclude.iter().any(|g| g.matches(tool))
     }
 
@@ -93,14 +96,17 @@ impl ToolFilter {
 impl Server {
     /// Parses one KV entry. `key_id` is the id from the key (`servers/{id}`).
     pub fn parse(key_id: &str, json: &str) -> Result<Server, String> {
-        let spec: ServerSpec = serde_json::from_str(json).map_err(|e| format!("invalid JSON: {e}"))?;
+        let spec: ServerSpec =
+            serde_json::from_str(json).map_err(|e| format!("invalid JSON: {e}"))?;
         Server::try_from_spec(key_id, spec)
     }
 
     fn try_from_spec(key_id: &str, spec: ServerSpec) -> Result<Server, String> {
         let id = spec.id.unwrap_or_else(|| key_id.to_string());
         if id != key_id {
-            return Err(format!("id '{id}' does not match its key '{KEY_PREFIX}{key_id}'"));
+            return Err(format!(
+                "id '{id}' does not match its key '{KEY_PREFIX}{key_id}'"
+            ));
         }
         if !names::valid_server_id(&id) {
             return Err(format!(
@@ -120,15 +126,22 @@ impl Server {
                 return Err(format!("endpoints[{i}]: region '{region}' appears twice"));
             }
             check_url(&ep.url).map_err(|e| format!("endpoints[{i}]: {e}"))?;
-            endpoints.push(Endpoint { region, url: ep.url });
+            endpoints.push(Endpoint {
+                region,
+                url: ep.url,
+            });
         }
         let timeout_ms = spec.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
         if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
-            return Err(format!("timeout_ms must be 1..={MAX_TIMEOUT_MS}, got {timeout_ms}"));
+            return Err(format!(
+                "timeout_ms must be 1..={MAX_TIMEOUT_MS}, got {timeout_ms}"
+            ));
         }
         let filter = spec.tools.unwrap_or_default();
         let globs = |list: Vec<String>, what: &str| -> Result<Vec<Glob>, String> {
-            list.iter().map(|p| Glob::new(p).map_err(|e| format!("tools.{what}: {e}"))).collect()
+            list.iter()
+                .map(|p| Glob::new(p).map_err(|e| format!("tools.{what}: {e}")))
+                .collect()
         };
         let tools = ToolFilter {
             include: filter.include.map(|l| globs(l, "include")).transpose()?,
@@ -146,7 +159,9 @@ impl Server {
 }
 
 fn check_url(url: &str) -> Result<(), String> {
-    let uri: http::Uri = url.parse().map_err(|e| format!("url '{url}' is not a URL: {e}"))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("url '{url}' is not a URL: {e}"))?;
     match uri.scheme_str() {
         Some("http") | Some("https") => {}
         _ => return Err(format!("url '{url}' must be http or https")),
@@ -217,14 +232,32 @@ mod tests {
     #[test]
     fn bad_entries_are_reported_and_skipped() {
         let reg = Registry::from_entries(vec![
-            entry("ok", r#"{"endpoints":[{"region":"us","url":"http://127.0.0.1:1/mcp"}]}"#),
+            entry(
+                "ok",
+                r#"{"endpoints":[{"region":"us","url":"http://127.0.0.1:1/mcp"}]}"#,
+            ),
             entry("noeps", r#"{"endpoints":[]}"#),
-            entry("badurl", r#"{"endpoints":[{"region":"us","url":"ftp://x/mcp"}]}"#),
-            entry("dup", r#"{"endpoints":[{"region":"us","url":"http://a/"},{"region":"US","url":"http://b/"}]}"#),
+            entry(
+                "badurl",
+                r#"{"endpoints":[{"region":"us","url":"ftp://x/mcp"}]}"#,
+            ),
+            entry(
+                "dup",
+                r#"{"endpoints":[{"region":"us","url":"http://a/"},{"region":"US","url":"http://b/"}]}"#,
+            ),
             entry("typo", r#"{"endpoint":[]}"#),
-            entry("mismatch", r#"{"id":"other","endpoints":[{"region":"us","url":"http://a/"}]}"#),
-            entry("bad__id", r#"{"endpoints":[{"region":"us","url":"http://a/"}]}"#),
-            entry("slow", r#"{"timeout_ms":0,"endpoints":[{"region":"us","url":"http://a/"}]}"#),
+            entry(
+                "mismatch",
+                r#"{"id":"other","endpoints":[{"region":"us","url":"http://a/"}]}"#,
+            ),
+            entry(
+                "bad__id",
+                r#"{"endpoints":[{"region":"us","url":"http://a/"}]}"#,
+            ),
+            entry(
+                "slow",
+                r#"{"timeout_ms":0,"endpoints":[{"region":"us","url":"http://a/"}]}"#,
+            ),
             entry("notjson", "{"),
         ]);
         assert_eq!(reg.servers.len(), 1);

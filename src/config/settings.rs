@@ -50,7 +50,8 @@ impl Settings {
                 if origin == "*" {
                     s.allow_any_origin = true;
                 } else {
-                    s.allowed_origins.push(origin.trim_end_matches('/').to_ascii_lowercase());
+                    s.allowed_origins
+                        .push(origin.trim_end_matches('/').to_ascii_lowercase());
                 }
             }
         }
@@ -62,14 +63,18 @@ impl Settings {
                 let (loc, region) = pair
                     .split_once('=')
                     .ok_or_else(|| format!("REGION_MAP: '{pair}' is not LOCATION=region"))?;
-                s.region_map
-                    .insert(loc.trim().to_ascii_uppercase(), region.trim().to_ascii_lowercase());
+                s.region_map.insert(
+                    loc.trim().to_ascii_uppercase(),
+                    region.trim().to_ascii_lowercase(),
+                );
             }
         }
         number(&var, "REGISTRY_TTL_SECS", |n| s.registry_ttl_ms = n * 1000)?;
         number(&var, "SESSION_TTL_SECS", |n| s.session_ttl_ms = n * 1000)?;
         number(&var, "MAX_BODY_BYTES", |n| s.max_body_bytes = n as usize)?;
-        number(&var, "MAX_UPSTREAM_BYTES", |n| s.max_upstream_bytes = n as usize)?;
+        number(&var, "MAX_UPSTREAM_BYTES", |n| {
+            s.max_upstream_bytes = n as usize
+        })?;
         Ok(s)
     }
 
@@ -89,7 +94,10 @@ fn number(
     set: impl FnOnce(u64),
 ) -> Result<(), String> {
     if let Some(v) = var(name) {
-        let n: u64 = v.trim().parse().map_err(|_| format!("{name}: '{v}' is not a whole number"))?;
+        let n: u64 = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}: '{v}' is not a whole number"))?;
         if n == 0 {
             return Err(format!("{name}: must be greater than 0"));
         }
@@ -103,8 +111,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: BTreeMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -116,18 +126,30 @@ mod tests {
     #[test]
     fn parses_every_variable() {
         let s = Settings::from_vars(vars(&[
-            ("ALLOWED_ORIGINS", "https://App.example/, http://localhost:6274"),
+            (
+                "ALLOWED_ORIGINS",
+                "https://App.example/, http://localhost:6274",
+            ),
             ("DEFAULT_REGION", "US"),
             ("REGION_MAP", "eu=eu-west, NA=us, FRA=eu-central"),
             ("REGISTRY_TTL_SECS", "5"),
             ("MAX_BODY_BYTES", "2048"),
         ]))
         .unwrap();
-        assert_eq!(s.allowed_origins, ["https://app.example", "http://localhost:6274"]);
+        assert_eq!(
+            s.allowed_origins,
+            ["https://app.example", "http://localhost:6274"]
+        );
         assert_eq!(s.registry_ttl_ms, 5000);
         assert_eq!(s.max_body_bytes, 2048);
-        assert_eq!(s.region_for(Some("FRA"), Some("EU")).as_deref(), Some("eu-central"));
-        assert_eq!(s.region_for(Some("CDG"), Some("EU")).as_deref(), Some("eu-west"));
+        assert_eq!(
+            s.region_for(Some("FRA"), Some("EU")).as_deref(),
+            Some("eu-central")
+        );
+        assert_eq!(
+            s.region_for(Some("CDG"), Some("EU")).as_deref(),
+            Some("eu-west")
+        );
         assert_eq!(s.region_for(None, Some("AS")).as_deref(), Some("us"));
     }
 

@@ -65,11 +65,21 @@ pub async fn request<P: Platform>(
 /// Client notifications on `/mcp`: cancellations go to every upstream this
 /// session opened (request ids an upstream does not know are ignored by it);
 /// the rest concern the gateway only.
-pub async fn notify<P: Platform>(ups: &Upstreams<'_, P>, registry: &Registry, method: &str, raw: &[u8]) {
+pub async fn notify<P: Platform>(
+    ups: &Upstreams<'_, P>,
+    registry: &Registry,
+    method: &str,
+    raw: &[u8],
+) {
     if method == "notifications/cancelled" {
         let opened: Vec<Rc<Server>> = {
             let known = ups.link.upstreams.borrow();
-            registry.servers.iter().filter(|s| known.contains_key(&s.id)).cloned().collect()
+            registry
+                .servers
+                .iter()
+                .filter(|s| known.contains_key(&s.id))
+                .cloned()
+                .collect()
         };
         broadcast(ups, &opened, raw, None).await;
     }
@@ -95,7 +105,12 @@ async fn list<P: Platform>(
             .filter_map(|(id, c)| registry.get(&id).map(|s| (s, Some(c))))
             .collect(),
     };
-    let pages = join_all(targets.iter().map(|(s, c)| list_one(ups, s, kind, &req.id, c.as_deref()))).await;
+    let pages = join_all(
+        targets
+            .iter()
+            .map(|(s, c)| list_one(ups, s, kind, &req.id, c.as_deref())),
+    )
+    .await;
     let mut merged = Merged::default();
     let mut unavailable = Vec::new();
     for ((server, _), page) in targets.iter().zip(pages) {
@@ -110,7 +125,10 @@ async fn list<P: Platform>(
     let mut result = Map::new();
     result.insert(kind.field().into(), Value::Array(merged.items));
     if !merged.pending.is_empty() {
-        let next = Cursor { method: kind.method().into(), pending: merged.pending };
+        let next = Cursor {
+            method: kind.method().into(),
+            pending: merged.pending,
+        };
         result.insert("nextCursor".into(), Value::String(next.encode()));
     }
     if !unavailable.is_empty() {
@@ -129,14 +147,21 @@ async fn list_one<P: Platform>(
 ) -> Result<Value, GatewayError> {
     let params = cursor.map(|c| json!({ "cursor": c }));
     let message = jsonrpc::request_bytes(id, kind.method(), params.as_ref());
-    let budget = server.timeout_ms.saturating_mul(server.endpoints.len() as u64);
+    let budget = server
+        .timeout_ms
+        .saturating_mul(server.endpoints.len() as u64);
     let work = async {
         let answer = ups.send(server, &message).await?;
         reply::read_result(answer, id, &server.id, ups.link.max_bytes).await
     };
-    with_timeout(ups.platform.clock(), budget, work).await.unwrap_or_else(|| {
-        Err(GatewayError::Upstream { server: server.id.clone(), message: format!("timed out after {budget} ms") })
-    })
+    with_timeout(ups.platform.clock(), budget, work)
+        .await
+        .unwrap_or_else(|| {
+            Err(GatewayError::Upstream {
+                server: server.id.clone(),
+                message: format!("timed out after {budget} ms"),
+            })
+        })
 }
 
 /// Routes `tools/call` or `prompts/get` by its qualified name.
@@ -151,10 +176,12 @@ async fn call_named<P: Platform>(
     let name: String = params
         .get("name")
         .and_then(|n| serde_json::from_str(n.get()).ok())
-        .ok_or_else(|| GatewayError::InvalidParams(format!("{}: 'name' must be a string", req.method)))?;
+        .ok_or_else(|| {
+            GatewayError::InvalidParams(format!("{}: 'name' must be a string", req.method))
+        })?;
     let unknown = || GatewayError::InvalidParams(format!("Unknown {what}: {name}"));
-    let (index, original) =
-        names::resolve(&name, registry.servers.iter().map(|s| s.id.as_str())).ok_or_else(unknown)?;
+    let (index, original) = names::resolve(&name, registry.servers.iter().map(|s| s.id.as_str()))
+        .ok_or_else(unknown)?;
     let server = &registry.servers[index];
     if what == "tool" && !server.tools.allows(original) {
         return Err(unknown());
@@ -191,16 +218,27 @@ async fn read<P: Platform>(
             Err(e) => failures.push(format!("{}: {e}", server.id)),
         }
     }
-    tracing::debug!("resources/read {} found nowhere: {}", params.uri, failures.join("; "));
+    tracing::debug!(
+        "resources/read {} found nowhere: {}",
+        params.uri,
+        failures.join("; ")
+    );
     Err(GatewayError::ResourceNotFound(params.uri))
 }
 
 /// Sends a message to several servers at once; failures are logged only.
-async fn broadcast<P: Platform>(ups: &Upstreams<'_, P>, servers: &[Rc<Server>], message: &[u8], id: Option<&Id>) {
+async fn broadcast<P: Platform>(
+    ups: &Upstreams<'_, P>,
+    servers: &[Rc<Server>],
+    message: &[u8],
+    id: Option<&Id>,
+) {
     let answers = join_all(servers.iter().map(|s| async move {
         let answer = ups.send(s, message).await?;
         match id {
-            Some(id) => reply::read_result(answer, id, &s.id, ups.link.max_bytes).await.map(drop),
+            Some(id) => reply::read_result(answer, id, &s.id, ups.link.max_bytes)
+                .await
+                .map(drop),
             None => Ok(()),
         }
     }))
@@ -211,4 +249,3 @@ async fn broadcast<P: Platform>(ups: &Upstreams<'_, P>, servers: &[Rc<Server>], 
         }
     }
 }
-

@@ -22,12 +22,20 @@ pub enum Route {
 
 impl Route {
     pub fn parse(path: &str) -> Result<Route, GatewayError> {
-        let trimmed = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+        let trimmed = path
+            .strip_suffix('/')
+            .filter(|p| !p.is_empty())
+            .unwrap_or(path);
         match trimmed {
             "/mcp" => Ok(Route::Aggregate),
             "/healthz" => Ok(Route::Health),
-            _ => match trimmed.strip_prefix("/servers/").and_then(|rest| rest.strip_suffix("/mcp")) {
-                Some(id) if !id.is_empty() && !id.contains('/') => Ok(Route::Server(id.to_string())),
+            _ => match trimmed
+                .strip_prefix("/servers/")
+                .and_then(|rest| rest.strip_suffix("/mcp"))
+            {
+                Some(id) if !id.is_empty() && !id.contains('/') => {
+                    Ok(Route::Server(id.to_string()))
+                }
                 _ => Err(GatewayError::NoRoute(path.to_string())),
             },
         }
@@ -50,11 +58,18 @@ pub fn check_origin(headers: &HeaderMap, settings: &Settings) -> Result<(), Gate
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
-    let origin = origin.to_str().unwrap_or("").trim_end_matches('/').to_ascii_lowercase();
-    if settings.allow_any_origin || settings.allowed_origins.iter().any(|o| *o == origin) {
+    let origin = origin
+        .to_str()
+        .unwrap_or("")
+        .trim_end_matches('/')
+        .to_ascii_lowercase();
+    if settings.allow_any_origin || settings.allowed_origins.contains(&origin) {
         return Ok(());
     }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_ascii_lowercase);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_ascii_lowercase);
     let origin_host = origin.split_once("://").map(|(_, rest)| rest);
     match (origin_host, host) {
         (Some(o), Some(h)) if o == h => Ok(()),
@@ -63,16 +78,33 @@ pub fn check_origin(headers: &HeaderMap, settings: &Settings) -> Result<(), Gate
 }
 
 /// Checks a POST's `Content-Type`, `Accept` and size.
-pub fn check_post(headers: &HeaderMap, body_len: usize, settings: &Settings) -> Result<(), GatewayError> {
+pub fn check_post(
+    headers: &HeaderMap,
+    body_len: usize,
+    settings: &Settings,
+) -> Result<(), GatewayError> {
     if body_len > settings.max_body_bytes {
-        return Err(GatewayError::PayloadTooLarge { limit: settings.max_body_bytes });
+        return Err(GatewayError::PayloadTooLarge {
+            limit: settings.max_body_bytes,
+        });
     }
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if essence != "application/json" {
         return Err(GatewayError::UnsupportedMediaType(content_type.to_string()));
     }
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !(accepts(accept, "application/json") && accepts(accept, "text/event-stream")) {
         return Err(GatewayError::NotAcceptable(accept.to_string()));
     }
@@ -83,7 +115,12 @@ pub fn check_post(headers: &HeaderMap, body_len: usize, settings: &Settings) -> 
 fn accepts(accept: &str, mime: &str) -> bool {
     let kind = mime.split('/').next().unwrap_or("");
     accept.split(',').any(|item| {
-        let range = item.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let range = item
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         range == mime || range == "*/*" || range == format!("{kind}/*")
     })
 }
@@ -132,8 +169,17 @@ mod tests {
     fn routes() {
         assert_eq!(Route::parse("/mcp").unwrap(), Route::Aggregate);
         assert_eq!(Route::parse("/mcp/").unwrap(), Route::Aggregate);
-        assert_eq!(Route::parse("/servers/notes/mcp").unwrap(), Route::Server("notes".into()));
-        for bad in ["/", "/mcpx", "/servers//mcp", "/servers/a/b/mcp", "/servers/a"] {
+        assert_eq!(
+            Route::parse("/servers/notes/mcp").unwrap(),
+            Route::Server("notes".into())
+        );
+        for bad in [
+            "/",
+            "/mcpx",
+            "/servers//mcp",
+            "/servers/a/b/mcp",
+            "/servers/a",
+        ] {
             assert!(Route::parse(bad).is_err(), "{bad}");
         }
     }
@@ -142,7 +188,14 @@ mod tests {
     fn origin_rules() {
         let mut s = Settings::default();
         assert!(check_origin(&headers(&[]), &s).is_ok());
-        assert!(check_origin(&headers(&[("origin", "http://gw.example:8787"), ("host", "gw.example:8787")]), &s).is_ok());
+        assert!(check_origin(
+            &headers(&[
+                ("origin", "http://gw.example:8787"),
+                ("host", "gw.example:8787")
+            ]),
+            &s
+        )
+        .is_ok());
         let evil = headers(&[("origin", "http://evil.example"), ("host", "gw.example")]);
         assert_eq!(
             check_origin(&evil, &s).unwrap_err(),
@@ -155,14 +208,29 @@ mod tests {
     #[test]
     fn post_rules() {
         let s = Settings::default();
-        let good = headers(&[("content-type", "application/json; charset=utf-8"), ("accept", "application/json, text/event-stream")]);
+        let good = headers(&[
+            ("content-type", "application/json; charset=utf-8"),
+            ("accept", "application/json, text/event-stream"),
+        ]);
         assert!(check_post(&good, 10, &s).is_ok());
         let wildcard = headers(&[("content-type", "application/json"), ("accept", "*/*")]);
         assert!(check_post(&wildcard, 10, &s).is_ok());
-        let json_only = headers(&[("content-type", "application/json"), ("accept", "application/json")]);
-        assert!(matches!(check_post(&json_only, 10, &s), Err(GatewayError::NotAcceptable(_))));
+        let json_only = headers(&[
+            ("content-type", "application/json"),
+            ("accept", "application/json"),
+        ]);
+        assert!(matches!(
+            check_post(&json_only, 10, &s),
+            Err(GatewayError::NotAcceptable(_))
+        ));
         let text = headers(&[("content-type", "text/plain"), ("accept", "*/*")]);
-        assert!(matches!(check_post(&text, 10, &s), Err(GatewayError::UnsupportedMediaType(_))));
-        assert!(matches!(check_post(&good, s.max_body_bytes + 1, &s), Err(GatewayError::PayloadTooLarge { .. })));
+        assert!(matches!(
+            check_post(&text, 10, &s),
+            Err(GatewayError::UnsupportedMediaType(_))
+        ));
+        assert!(matches!(
+            check_post(&good, s.max_body_bytes + 1, &s),
+            Err(GatewayError::PayloadTooLarge { .. })
+        ));
     }
 }

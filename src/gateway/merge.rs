@@ -72,7 +72,9 @@ pub fn add_page(merged: &mut Merged, kind: ListKind, server: &Server, mut page: 
     };
     merged.items.reserve(items.len());
     for item in items.drain(..) {
-        let Value::Object(mut obj) = item else { continue };
+        let Value::Object(mut obj) = item else {
+            continue;
+        };
         if kind.prefixes_names() && !rename(&mut obj, kind, server) {
             continue;
         }
@@ -96,7 +98,11 @@ fn rename(obj: &mut Map<String, Value>, kind: ListKind, server: &Server) -> bool
 /// Filters a single server's tool page in place (per-server endpoint, names kept).
 pub fn filter_tools(server: &Server, page: &mut Value) {
     if let Some(items) = page.get_mut("tools").and_then(Value::as_array_mut) {
-        items.retain(|t| t.get("name").and_then(Value::as_str).is_some_and(|n| server.tools.allows(n)));
+        items.retain(|t| {
+            t.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| server.tools.allows(n))
+        });
     }
 }
 
@@ -106,7 +112,11 @@ mod tests {
     use serde_json::json;
 
     fn server(id: &str, filter: &str) -> Server {
-        Server::parse(id, &format!(r#"{{"endpoints":[{{"region":"us","url":"http://x/"}}]{filter}}}"#)).unwrap()
+        Server::parse(
+            id,
+            &format!(r#"{{"endpoints":[{{"region":"us","url":"http://x/"}}]{filter}}}"#),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -119,24 +129,46 @@ mod tests {
             &a,
             json!({"tools":[{"name":"echo","inputSchema":{"type":"object"},"x-extra":1},{"name":"secret_read"},{"noname":true}],"nextCursor":"p2"}),
         );
-        add_page(&mut m, ListKind::Tools, &server("b", ""), json!({"tools":[{"name":"echo"}]}));
-        let names: Vec<_> = m.items.iter().map(|t| t["name"].as_str().unwrap()).collect();
+        add_page(
+            &mut m,
+            ListKind::Tools,
+            &server("b", ""),
+            json!({"tools":[{"name":"echo"}]}),
+        );
+        let names: Vec<_> = m
+            .items
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
         assert_eq!(names, ["a__echo", "b__echo"]);
         assert_eq!(m.items[0]["x-extra"], 1);
-        assert_eq!(m.pending, BTreeMap::from([("a".to_string(), "p2".to_string())]));
+        assert_eq!(
+            m.pending,
+            BTreeMap::from([("a".to_string(), "p2".to_string())])
+        );
     }
 
     #[test]
     fn resources_keep_their_uris() {
         let mut m = Merged::default();
-        add_page(&mut m, ListKind::Resources, &server("a", ""), json!({"resources":[{"uri":"file:///x","name":"x"}]}));
+        add_page(
+            &mut m,
+            ListKind::Resources,
+            &server("a", ""),
+            json!({"resources":[{"uri":"file:///x","name":"x"}]}),
+        );
         assert_eq!(m.items[0], json!({"uri":"file:///x","name":"x"}));
     }
 
     #[test]
     fn a_page_without_items_adds_nothing() {
         let mut m = Merged::default();
-        add_page(&mut m, ListKind::Prompts, &server("a", ""), json!({"oops": 1}));
+        add_page(
+            &mut m,
+            ListKind::Prompts,
+            &server("a", ""),
+            json!({"oops": 1}),
+        );
         assert!(m.items.is_empty() && m.pending.is_empty());
     }
 }

@@ -68,7 +68,12 @@ impl Gateway {
 
     /// Handles one HTTP request end to end. Never panics on bad input: every
     /// failure is an HTTP status with a JSON-RPC error body.
-    pub async fn handle<P: Platform>(&self, p: &P, req: http::Request<Vec<u8>>, meta: &RequestMeta) -> Response<Body> {
+    pub async fn handle<P: Platform>(
+        &self,
+        p: &P,
+        req: http::Request<Vec<u8>>,
+        meta: &RequestMeta,
+    ) -> Response<Body> {
         let headers = req.headers().clone();
         let mut response = match self.handle_inner(p, req, meta).await {
             Ok(r) => r,
@@ -89,14 +94,26 @@ impl Gateway {
         if route == Route::Health {
             return Ok(respond::json(b"{\"status\":\"ok\"}".to_vec()));
         }
-        let region = self.settings.region_for(meta.colo.as_deref(), meta.continent.as_deref());
-        let ctx = Ctx { gw: self, p, route, region };
+        let region = self
+            .settings
+            .region_for(meta.colo.as_deref(), meta.continent.as_deref());
+        let ctx = Ctx {
+            gw: self,
+            p,
+            route,
+            region,
+        };
         match *req.method() {
             Method::POST => ctx.post(req).await,
             Method::DELETE => ctx.delete(req.headers()).await.map_err(|e| (e, None)),
             Method::GET => ctx.get(req.headers()).await.map_err(|e| (e, None)),
             Method::OPTIONS => Ok(ingest::preflight()),
-            _ => Err((GatewayError::MethodNotAllowed { allow: "GET, POST, DELETE" }, None)),
+            _ => Err((
+                GatewayError::MethodNotAllowed {
+                    allow: "GET, POST, DELETE",
+                },
+                None,
+            )),
         }
     }
 }
@@ -118,7 +135,12 @@ impl<P: Platform> Ctx<'_, P> {
         }
     }
 
-    fn link(&self, session_id: Option<String>, version: &str, client_params: Option<serde_json::Value>) -> Link {
+    fn link(
+        &self,
+        session_id: Option<String>,
+        version: &str,
+        client_params: Option<serde_json::Value>,
+    ) -> Link {
         Link {
             session_id,
             protocol_version: version.to_string(),
@@ -129,11 +151,16 @@ impl<P: Platform> Ctx<'_, P> {
         }
     }
 
-    async fn post(&self, req: http::Request<Vec<u8>>) -> Result<Response<Body>, (GatewayError, Option<Id>)> {
+    async fn post(
+        &self,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<Response<Body>, (GatewayError, Option<Id>)> {
         let (parts, body) = req.into_parts();
         ingest::check_post(&parts.headers, body.len(), &self.gw.settings).map_err(|e| (e, None))?;
         if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-            let e = GatewayError::InvalidRequest("JSON-RPC batches are not supported; send one message per POST".into());
+            let e = GatewayError::InvalidRequest(
+                "JSON-RPC batches are not supported; send one message per POST".into(),
+            );
             return Err((e, None));
         }
         let message = jsonrpc::parse_message(&body).map_err(|e| (e, jsonrpc::salvage_id(&body)))?;
@@ -146,26 +173,43 @@ impl<P: Platform> Ctx<'_, P> {
         let server = self.server(&registry).map_err(with_id)?;
         if let Message::Request(r) = &message {
             if r.method == "initialize" {
-                return self.initialize(&registry, server.as_deref(), r).await.map_err(with_id);
+                return self
+                    .initialize(&registry, server.as_deref(), r)
+                    .await
+                    .map_err(with_id);
             }
         }
-        let record = session::find(self.p, &parts.headers, &self.route.endpoint_name()).await.map_err(with_id)?;
-        let link = self.link(Some(record.id.clone()), &record.protocol_version, record.client_params.clone());
+        let record = session::find(self.p, &parts.headers, &self.route.endpoint_name())
+            .await
+            .map_err(with_id)?;
+        let link = self.link(
+            Some(record.id.clone()),
+            &record.protocol_version,
+            record.client_params.clone(),
+        );
         *link.upstreams.borrow_mut() = record.upstreams;
         let ups = Upstreams::new(self.p, &link);
         match (&message, server.as_deref()) {
-            (Message::Request(r), None) => aggregate::request(&ups, &registry, r).await.map_err(with_id),
-            (Message::Request(r), Some(s)) => passthrough::request(&ups, s, r, &body).await.map_err(with_id),
+            (Message::Request(r), None) => aggregate::request(&ups, &registry, r)
+                .await
+                .map_err(with_id),
+            (Message::Request(r), Some(s)) => passthrough::request(&ups, s, r, &body)
+                .await
+                .map_err(with_id),
             (Message::Notification(n), None) => {
                 aggregate::notify(&ups, &registry, &n.method, &body).await;
                 Ok(respond::accepted())
             }
             (Message::Notification(n), Some(s)) => {
-                passthrough::forward_one_way(&ups, s, Some(&n.method), &body).await.map_err(with_id)?;
+                passthrough::forward_one_way(&ups, s, Some(&n.method), &body)
+                    .await
+                    .map_err(with_id)?;
                 Ok(respond::accepted())
             }
             (Message::Response(_), Some(s)) => {
-                passthrough::forward_one_way(&ups, s, None, &body).await.map_err(with_id)?;
+                passthrough::forward_one_way(&ups, s, None, &body)
+                    .await
+                    .map_err(with_id)?;
                 Ok(respond::accepted())
             }
             (Message::Response(r), None) => {
@@ -201,7 +245,12 @@ impl<P: Platform> Ctx<'_, P> {
         let endpoint = self.route.endpoint_name();
         let ttl = self.gw.settings.session_ttl_ms;
         let (result, client_params, upstreams, version) = match server {
-            None => (aggregate::initialize_result(version, registry), None, BTreeMap::new(), version),
+            None => (
+                aggregate::initialize_result(version, registry),
+                None,
+                BTreeMap::new(),
+                version,
+            ),
             Some(server) => {
                 let client_params = serde_json::json!({
                     "capabilities": params.capabilities,
@@ -218,10 +267,24 @@ impl<P: Platform> Ctx<'_, P> {
                     .map(version::negotiate)
                     .unwrap_or(version);
                 result["protocolVersion"] = agreed.into();
-                (result, Some(client_params), link.upstreams.into_inner(), agreed)
+                (
+                    result,
+                    Some(client_params),
+                    link.upstreams.into_inner(),
+                    agreed,
+                )
             }
         };
-        session::open(self.p, id.clone(), endpoint, version, client_params, upstreams, ttl).await?;
+        session::open(
+            self.p,
+            id.clone(),
+            endpoint,
+            version,
+            client_params,
+            upstreams,
+            ttl,
+        )
+        .await?;
         let mut response = respond::result(&req.id, &result);
         response.headers_mut().insert(
             respond::SESSION_HEADER,
@@ -240,13 +303,17 @@ impl<P: Platform> Ctx<'_, P> {
     async fn get(&self, headers: &http::HeaderMap) -> Result<Response<Body>, GatewayError> {
         let registry = self.registry().await?;
         let Some(server) = self.server(&registry)? else {
-            return Err(GatewayError::MethodNotAllowed { allow: "POST, DELETE" });
+            return Err(GatewayError::MethodNotAllowed {
+                allow: "POST, DELETE",
+            });
         };
         let record = session::find(self.p, headers, &self.route.endpoint_name()).await?;
         let link = self.link(Some(record.id.clone()), &record.protocol_version, None);
         *link.upstreams.borrow_mut() = record.upstreams;
         let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
-        let body = Upstreams::new(self.p, &link).open_stream(&server, last_event_id).await?;
+        let body = Upstreams::new(self.p, &link)
+            .open_stream(&server, last_event_id)
+            .await?;
         Ok(respond::sse(body))
     }
 }

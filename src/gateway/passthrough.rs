@@ -27,7 +27,8 @@ pub async fn request<P: Platform>(
     match req.method.as_str() {
         "tools/list" if !server.tools.is_open() => {
             let answer = ups.send(server, raw).await?;
-            let mut page = reply::read_result(answer, &req.id, &server.id, ups.link.max_bytes).await?;
+            let mut page =
+                reply::read_result(answer, &req.id, &server.id, ups.link.max_bytes).await?;
             merge::filter_tools(server, &mut page);
             Ok(respond::result(&req.id, &page))
         }

@@ -16,7 +16,10 @@ pub struct RegistryCache {
 
 impl RegistryCache {
     pub fn new(ttl_ms: u64) -> Self {
-        RegistryCache { ttl_ms, slot: RefCell::new(None) }
+        RegistryCache {
+            ttl_ms,
+            slot: RefCell::new(None),
+        }
     }
 
     /// The current registry, reloading it when older than the TTL.

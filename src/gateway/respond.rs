@@ -30,12 +30,18 @@ pub fn result<T: Serialize + ?Sized>(id: &Id, value: &T) -> Response<Body> {
 
 /// 202 Accepted with no body (notifications and responses from the client).
 pub fn accepted() -> Response<Body> {
-    Response::builder().status(StatusCode::ACCEPTED).body(Body::empty()).expect("static response")
+    Response::builder()
+        .status(StatusCode::ACCEPTED)
+        .body(Body::empty())
+        .expect("static response")
 }
 
 /// 200 with no body (DELETE of a session).
 pub fn ok_empty() -> Response<Body> {
-    Response::builder().status(StatusCode::OK).body(Body::empty()).expect("static response")
+    Response::builder()
+        .status(StatusCode::OK)
+        .body(Body::empty())
+        .expect("static response")
 }
 
 /// Relays an upstream's reply to request `id`: JSON as is, SSE event by event.
@@ -46,7 +52,11 @@ pub fn forward(reply: Reply, id: &Id, server: &str) -> Result<Response<Body>, Ga
             .header(header::CONTENT_TYPE, "application/json")
             .body(body)
             .expect("static response")),
-        Reply::Sse(body) => Ok(sse(Body::Stream(relay::relay_sse(body, id.clone(), server.to_string())))),
+        Reply::Sse(body) => Ok(sse(Body::Stream(relay::relay_sse(
+            body,
+            id.clone(),
+            server.to_string(),
+        )))),
         Reply::Accepted => Err(GatewayError::Upstream {
             server: server.to_string(),
             message: "answered 202 Accepted to a request".into(),

@@ -49,11 +49,21 @@ pub async fn open<P: Platform>(
 /// The session a post-initialize request belongs to, after the Streamable HTTP
 /// header rules: `Mcp-Session-Id` required, known, not expired, opened on this
 /// endpoint; `MCP-Protocol-Version` (if sent) one the gateway speaks.
-pub async fn find<P: Platform>(p: &P, headers: &HeaderMap, endpoint: &str) -> Result<SessionRecord, GatewayError> {
-    let version_header = headers.get(VERSION_HEADER).map(|v| v.to_str().unwrap_or("<not text>"));
+pub async fn find<P: Platform>(
+    p: &P,
+    headers: &HeaderMap,
+    endpoint: &str,
+) -> Result<SessionRecord, GatewayError> {
+    let version_header = headers
+        .get(VERSION_HEADER)
+        .map(|v| v.to_str().unwrap_or("<not text>"));
     version::check_header(version_header)?;
     let id = session_id(headers)?;
-    let record = p.sessions().get(id).await?.ok_or(GatewayError::UnknownSession)?;
+    let record = p
+        .sessions()
+        .get(id)
+        .await?
+        .ok_or(GatewayError::UnknownSession)?;
     if record.endpoint != endpoint {
         return Err(GatewayError::UnknownSession);
     }
@@ -66,7 +76,11 @@ pub async fn find<P: Platform>(p: &P, headers: &HeaderMap, endpoint: &str) -> Re
 
 /// Ends the session named by the request (DELETE) and, after the response, the
 /// upstream sessions opened for it.
-pub async fn close<P: Platform>(p: &P, headers: &HeaderMap, endpoint: &str) -> Result<(), GatewayError> {
+pub async fn close<P: Platform>(
+    p: &P,
+    headers: &HeaderMap,
+    endpoint: &str,
+) -> Result<(), GatewayError> {
     let record = find(p, headers, endpoint).await?;
     p.sessions().delete(&record.id).await?;
     let upstream = p.upstream().clone();
@@ -88,11 +102,17 @@ pub async fn close<P: Platform>(p: &P, headers: &HeaderMap, endpoint: &str) -> R
 }
 
 fn session_id(headers: &HeaderMap) -> Result<&str, GatewayError> {
-    let value = headers.get(SESSION_HEADER).ok_or(GatewayError::SessionRequired)?;
+    let value = headers
+        .get(SESSION_HEADER)
+        .ok_or(GatewayError::SessionRequired)?;
     let id = value.to_str().map_err(|_| GatewayError::UnknownSession)?;
     // Ids the gateway issues are 43 base64url characters; anything else cannot
     // be one of ours, so skip the store round trip.
-    if id.len() != 43 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if id.len() != 43
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Err(GatewayError::UnknownSession);
     }
     Ok(id)

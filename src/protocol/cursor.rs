@@ -57,7 +57,13 @@ mod tests {
     #[test]
     fn garbage_is_invalid_params() {
         for text in ["", "!!!", "e30", "bm90IGpzb24"] {
-            assert!(matches!(Cursor::decode(text, "tools/list"), Err(GatewayError::InvalidParams(_))), "{text}");
+            assert!(
+                matches!(
+                    Cursor::decode(text, "tools/list"),
+                    Err(GatewayError::InvalidParams(_))
+                ),
+                "{text}"
+            );
         }
     }
 }

@@ -111,28 +111,41 @@ pub fn salvage_id(bytes: &[u8]) -> Option<Id> {
 
 fn from_wire(w: Wire) -> Result<Message, GatewayError> {
     if w.jsonrpc.as_deref() != Some("2.0") {
-        return Err(GatewayError::InvalidRequest(r#""jsonrpc" must be "2.0""#.into()));
+        return Err(GatewayError::InvalidRequest(
+            r#""jsonrpc" must be "2.0""#.into(),
+        ));
     }
     let id = w.id.map(|raw| parse_id(&raw)).transpose()?;
     match (w.method, id) {
-        (Some(method), _) if w.result.is_some() || w.error.is_some() => Err(
-            GatewayError::InvalidRequest(format!("message with method '{method}' also has result or error")),
-        ),
-        (Some(method), _) if method.is_empty() => {
-            Err(GatewayError::InvalidRequest("method must not be empty".into()))
+        (Some(method), _) if w.result.is_some() || w.error.is_some() => {
+            Err(GatewayError::InvalidRequest(format!(
+                "message with method '{method}' also has result or error"
+            )))
         }
+        (Some(method), _) if method.is_empty() => Err(GatewayError::InvalidRequest(
+            "method must not be empty".into(),
+        )),
         (Some(method), Some(id)) => {
             check_params(&w.params)?;
-            Ok(Message::Request(Request { id, method, params: w.params }))
+            Ok(Message::Request(Request {
+                id,
+                method,
+                params: w.params,
+            }))
         }
         (Some(method), None) => {
             check_params(&w.params)?;
-            Ok(Message::Notification(Notification { method, params: w.params }))
+            Ok(Message::Notification(Notification {
+                method,
+                params: w.params,
+            }))
         }
         (None, Some(id)) => match (&w.result, &w.error) {
-            (Some(_), None) | (None, Some(_)) => {
-                Ok(Message::Response(Response { id, result: w.result, error: w.error }))
-            }
+            (Some(_), None) | (None, Some(_)) => Ok(Message::Response(Response {
+                id,
+                result: w.result,
+                error: w.error,
+            })),
             _ => Err(GatewayError::InvalidRequest(
                 "a response needs exactly one of result and error".into(),
             )),
@@ -151,9 +164,14 @@ fn parse_id(raw: &RawValue) -> Result<Id, GatewayError> {
 }
 
 fn check_params(params: &Option<Box<RawValue>>) -> Result<(), GatewayError> {
-    match params.as_ref().map(|p| p.get().trim_start().as_bytes().first().copied()) {
+    match params
+        .as_ref()
+        .map(|p| p.get().trim_start().as_bytes().first().copied())
+    {
         None | Some(Some(b'{')) | Some(Some(b'[')) => Ok(()),
-        _ => Err(GatewayError::InvalidRequest("params must be an object or an array".into())),
+        _ => Err(GatewayError::InvalidRequest(
+            "params must be an object or an array".into(),
+        )),
     }
 }
 
@@ -161,7 +179,8 @@ impl Request {
     /// Types the params (step two). Missing params parse as `{}`.
     pub fn params_as<T: DeserializeOwned>(&self) -> Result<T, GatewayError> {
         let text = self.params.as_ref().map(|p| p.get()).unwrap_or("{}");
-        serde_json::from_str(text).map_err(|e| GatewayError::InvalidParams(format!("{}: {e}", self.method)))
+        serde_json::from_str(text)
+            .map_err(|e| GatewayError::InvalidParams(format!("{}: {e}", self.method)))
     }
 
     /// Serializes the request, with `params` replaced when given.
@@ -175,8 +194,13 @@ impl Request {
             params: Option<&'a RawValue>,
         }
         let params = params.or(self.params.as_deref());
-        serde_json::to_vec(&Out { jsonrpc: "2.0", id: &self.id, method: &self.method, params })
-            .expect("request serializes")
+        serde_json::to_vec(&Out {
+            jsonrpc: "2.0",
+            id: &self.id,
+            method: &self.method,
+            params,
+        })
+        .expect("request serializes")
     }
 
     /// Serializes the request unchanged.
@@ -195,7 +219,13 @@ pub fn request_bytes<T: Serialize + ?Sized>(id: &Id, method: &str, params: Optio
         #[serde(skip_serializing_if = "Option::is_none")]
         params: Option<&'a T>,
     }
-    serde_json::to_vec(&Out { jsonrpc: "2.0", id, method, params }).expect("request serializes")
+    serde_json::to_vec(&Out {
+        jsonrpc: "2.0",
+        id,
+        method,
+        params,
+    })
+    .expect("request serializes")
 }
 
 /// Builds a notification message.
@@ -207,7 +237,12 @@ pub fn notification_bytes(method: &str, params: Option<&RawValue>) -> Vec<u8> {
         #[serde(skip_serializing_if = "Option::is_none")]
         params: Option<&'a RawValue>,
     }
-    serde_json::to_vec(&Out { jsonrpc: "2.0", method, params }).expect("notification serializes")
+    serde_json::to_vec(&Out {
+        jsonrpc: "2.0",
+        method,
+        params,
+    })
+    .expect("notification serializes")
 }
 
 /// Builds a success response.
@@ -218,7 +253,12 @@ pub fn result_body<T: Serialize + ?Sized>(id: &Id, result: &T) -> Vec<u8> {
         id: &'a Id,
         result: &'a T,
     }
-    serde_json::to_vec(&Out { jsonrpc: "2.0", id, result }).expect("result serializes")
+    serde_json::to_vec(&Out {
+        jsonrpc: "2.0",
+        id,
+        result,
+    })
+    .expect("result serializes")
 }
 
 /// Builds an error response; `id` is `null` when the request's id is unknown.
@@ -241,12 +281,18 @@ mod tests {
 
     #[test]
     fn classifies_the_three_kinds() {
-        assert!(matches!(parse(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#), Ok(Message::Request(_))));
+        assert!(matches!(
+            parse(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#),
+            Ok(Message::Request(_))
+        ));
         assert!(matches!(
             parse(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
             Ok(Message::Notification(_))
         ));
-        assert!(matches!(parse(r#"{"jsonrpc":"2.0","id":"a","result":{}}"#), Ok(Message::Response(_))));
+        assert!(matches!(
+            parse(r#"{"jsonrpc":"2.0","id":"a","result":{}}"#),
+            Ok(Message::Response(_))
+        ));
     }
 
     #[test]
@@ -263,17 +309,35 @@ mod tests {
     fn rejects_bad_shapes_with_clear_messages() {
         let cases = [
             (r#"{"id":1,"method":"ping"}"#, "\"jsonrpc\" must be \"2.0\""),
-            (r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#, "id must be a string or an integer, got null"),
-            (r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#, "id must be a string or an integer"),
-            (r#"{"jsonrpc":"2.0","id":1}"#, "exactly one of result and error"),
+            (
+                r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#,
+                "id must be a string or an integer, got null",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#,
+                "id must be a string or an integer",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1}"#,
+                "exactly one of result and error",
+            ),
             (r#"{"jsonrpc":"2.0"}"#, "missing method"),
-            (r#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#, "params must be an object"),
-            (r#"{"jsonrpc":"2.0","id":1,"method":5}"#, "not a JSON-RPC message object"),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#,
+                "params must be an object",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":5}"#,
+                "not a JSON-RPC message object",
+            ),
             (r#"[1,2]"#, "not a JSON-RPC message object"),
         ];
         for (input, want) in cases {
             let err = parse(input).unwrap_err();
-            assert!(matches!(err, GatewayError::InvalidRequest(_)), "{input}: {err:?}");
+            assert!(
+                matches!(err, GatewayError::InvalidRequest(_)),
+                "{input}: {err:?}"
+            );
             assert!(err.to_string().contains(want), "{input}: {err}");
         }
     }
@@ -286,13 +350,18 @@ mod tests {
 
     #[test]
     fn salvages_ids_from_invalid_messages() {
-        assert_eq!(salvage_id(br#"{"id":"x","method":5}"#), Some(Id::Str("x".into())));
+        assert_eq!(
+            salvage_id(br#"{"id":"x","method":5}"#),
+            Some(Id::Str("x".into()))
+        );
         assert_eq!(salvage_id(b"{oops"), None);
     }
 
     #[test]
     fn rewrites_params() {
-        let Ok(Message::Request(r)) = parse(r#"{"jsonrpc":"2.0","id":"q","method":"m","params":{"a":1}}"#) else {
+        let Ok(Message::Request(r)) =
+            parse(r#"{"jsonrpc":"2.0","id":"q","method":"m","params":{"a":1}}"#)
+        else {
             panic!()
         };
         let p = RawValue::from_string(r#"{"a":2}"#.into()).unwrap();

@@ -39,7 +39,7 @@ pub fn split(qualified: &str) -> Option<(&str, &str)> {
 }
 
 /// Finds which of `servers` a qualified name belongs to, and the original name.
-pub fn resolve<'a, I>(qualified: &'a str, servers: I) -> Option<(usize, &'a str)>
+pub fn resolve<I>(qualified: &str, servers: I) -> Option<(usize, &str)>
 where
     I: IntoIterator,
     I::Item: AsRef<str>,
@@ -56,7 +56,9 @@ where
 pub fn valid_server_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 48
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         && !id.contains(SEP)
         && !id.starts_with('_')
         && !id.ends_with('_')
@@ -79,7 +81,10 @@ mod tests {
     #[test]
     fn short_names_are_plain() {
         assert_eq!(qualify("github", "create_issue"), "github__create_issue");
-        assert_eq!(split("github__create_issue"), Some(("github", "create_issue")));
+        assert_eq!(
+            split("github__create_issue"),
+            Some(("github", "create_issue"))
+        );
         assert_eq!(split("a__b__c"), Some(("a", "b__c")));
         assert_eq!(split("nosep"), None);
         assert_eq!(split("__x"), None);
@@ -102,13 +107,25 @@ mod tests {
         let a = qualify("finance-reporting-eu-west-primary", &tool);
         let b = qualify("finance-reporting-eu-west-secondary", &tool);
         assert_ne!(a, b);
-        assert_eq!(resolve(&b, ["finance-reporting-eu-west-primary", "finance-reporting-eu-west-secondary"]), Some((1, tool.as_str())));
+        assert_eq!(
+            resolve(
+                &b,
+                [
+                    "finance-reporting-eu-west-primary",
+                    "finance-reporting-eu-west-secondary"
+                ]
+            ),
+            Some((1, tool.as_str()))
+        );
     }
 
     #[test]
     fn resolve_rejects_unknown_prefixes() {
         assert_eq!(resolve("nope__echo", ["everything", "notes"]), None);
-        assert_eq!(resolve("notes__echo", ["everything", "notes"]), Some((1, "echo")));
+        assert_eq!(
+            resolve("notes__echo", ["everything", "notes"]),
+            Some((1, "echo"))
+        );
     }
 
     #[test]

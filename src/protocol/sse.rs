@@ -110,7 +110,11 @@ mod tests {
         let ev = d.feed(b"ta: {\"a\":1}\n\n");
         assert_eq!(
             ev,
-            vec![Event { event: Some("message".into()), data: "{\"a\":1}".into(), id: Some("7".into()) }]
+            vec![Event {
+                event: Some("message".into()),
+                data: "{\"a\":1}".into(),
+                id: Some("7".into())
+            }]
         );
     }
 
@@ -129,7 +133,14 @@ mod tests {
         let mut d = Decoder::new();
         // A 2025-11-25 priming event: id and empty data.
         let ev = d.feed(b"id: 1\ndata:\n\n\n\n");
-        assert_eq!(ev, vec![Event { event: None, data: String::new(), id: Some("1".into()) }]);
+        assert_eq!(
+            ev,
+            vec![Event {
+                event: None,
+                data: String::new(),
+                id: Some("1".into())
+            }]
+        );
     }
 
     #[test]

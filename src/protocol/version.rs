@@ -15,7 +15,11 @@ pub const HEADERLESS_DEFAULT: &str = "2025-03-26";
 /// Picks the revision to answer an `initialize` with: the client's own when the
 /// gateway supports it, else the latest (the client then decides whether to go on).
 pub fn negotiate(requested: &str) -> &'static str {
-    SUPPORTED.iter().copied().find(|v| *v == requested).unwrap_or(LATEST)
+    SUPPORTED
+        .iter()
+        .copied()
+        .find(|v| *v == requested)
+        .unwrap_or(LATEST)
 }
 
 /// Whether the gateway speaks this revision.

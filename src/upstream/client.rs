@@ -60,7 +60,11 @@ impl<'a, P: Platform> Upstreams<'a, P> {
     /// POSTs one JSON-RPC message to `server` and returns its classified answer.
     pub async fn send(&self, server: &Server, message: &[u8]) -> Result<Reply, GatewayError> {
         let known = self.link.upstreams.borrow().get(&server.id).cloned();
-        let endpoints = failover::order(server, self.link.region.as_deref(), known.as_ref().map(|k| k.url.as_str()));
+        let endpoints = failover::order(
+            server,
+            self.link.region.as_deref(),
+            known.as_ref().map(|k| k.url.as_str()),
+        );
         let mut failures = Vec::new();
         for (i, endpoint) in endpoints.iter().enumerate() {
             match self.send_to(server, endpoint, known.clone(), message).await {
@@ -97,8 +101,14 @@ impl<'a, P: Platform> Upstreams<'a, P> {
     /// Opens the upstream's server-to-client SSE stream (GET) on the session
     /// this client session already holds with it, passing `Last-Event-ID` so
     /// the upstream can resume. The body is relayed unchanged.
-    pub async fn open_stream(&self, server: &Server, last_event_id: Option<&str>) -> Result<Body, GatewayError> {
-        let not_offered = GatewayError::MethodNotAllowed { allow: "POST, DELETE" };
+    pub async fn open_stream(
+        &self,
+        server: &Server,
+        last_event_id: Option<&str>,
+    ) -> Result<Body, GatewayError> {
+        let not_offered = GatewayError::MethodNotAllowed {
+            allow: "POST, DELETE",
+        };
         let Some(session) = self.link.upstreams.borrow().get(&server.id).cloned() else {
             return Err(not_offered);
         };
@@ -111,12 +121,19 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         if let Some(last) = last_event_id {
             req = req.header("last-event-id", last);
         }
-        let req = req.body(Vec::new()).map_err(|e| upstream_error(server, format!("cannot build request: {e}")))?;
+        let req = req
+            .body(Vec::new())
+            .map_err(|e| upstream_error(server, format!("cannot build request: {e}")))?;
         let send = self.platform.upstream().send(req);
         let response = match with_timeout(self.platform.clock(), server.timeout_ms, send).await {
             Some(Ok(r)) => r,
             Some(Err(e)) => return Err(upstream_error(server, format!("unreachable: {}", e.0))),
-            None => return Err(upstream_error(server, format!("timed out after {} ms", server.timeout_ms))),
+            None => {
+                return Err(upstream_error(
+                    server,
+                    format!("timed out after {} ms", server.timeout_ms),
+                ))
+            }
         };
         let status = response.status();
         if status.is_success() {
@@ -125,7 +142,11 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         if status == http::StatusCode::METHOD_NOT_ALLOWED {
             return Err(not_offered);
         }
-        let body = response.into_body().collect(64 * 1024).await.unwrap_or_default();
+        let body = response
+            .into_body()
+            .collect(64 * 1024)
+            .await
+            .unwrap_or_default();
         Err(upstream_error(server, describe(status, &body)))
     }
 
@@ -153,17 +174,28 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             if status.is_success() {
                 return Ok(reply::classify(response));
             }
-            let body = response.into_body().collect(64 * 1024).await.unwrap_or_default();
+            let body = response
+                .into_body()
+                .collect(64 * 1024)
+                .await
+                .unwrap_or_default();
             if !fresh && current.session_id.is_some() && session_gone(status, &body) {
                 tracing::info!(server = %server.id, "upstream session expired; re-initializing");
                 continue;
             }
-            return Err(Attempt { retry: status.is_server_error(), message: describe(status, &body) });
+            return Err(Attempt {
+                retry: status.is_server_error(),
+                message: describe(status, &body),
+            });
         }
     }
 
     /// Runs the initialize handshake on one endpoint and records the session.
-    async fn initialize(&self, server: &Server, endpoint: &Endpoint) -> Result<(UpstreamSession, Value), Attempt> {
+    async fn initialize(
+        &self,
+        server: &Server,
+        endpoint: &Endpoint,
+    ) -> Result<(UpstreamSession, Value), Attempt> {
         let id = Id::Str("mcp-edge-initialize".into());
         let mut params = self.link.client_params.clone().unwrap_or_else(|| {
             json!({
@@ -172,29 +204,54 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             })
         });
         params["protocolVersion"] = Value::String(self.link.protocol_version.clone());
-        let body = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": params}))
-            .expect("initialize serializes");
+        let body = serde_json::to_vec(
+            &json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": params}),
+        )
+        .expect("initialize serializes");
         let response = self.post(server, endpoint, None, &body).await?;
         let status = response.status();
         if !status.is_success() {
-            let body = response.into_body().collect(64 * 1024).await.unwrap_or_default();
-            return Err(Attempt { retry: status.is_server_error(), message: describe(status, &body) });
+            let body = response
+                .into_body()
+                .collect(64 * 1024)
+                .await
+                .unwrap_or_default();
+            return Err(Attempt {
+                retry: status.is_server_error(),
+                message: describe(status, &body),
+            });
         }
         let session_id = header(&response, "mcp-session-id");
-        let result = reply::read_result(reply::classify(response), &id, &server.id, self.link.max_bytes)
-            .await
-            .map_err(|e| Attempt { retry: false, message: format!("initialize: {e}") })?;
+        let result = reply::read_result(
+            reply::classify(response),
+            &id,
+            &server.id,
+            self.link.max_bytes,
+        )
+        .await
+        .map_err(|e| Attempt {
+            retry: false,
+            message: format!("initialize: {e}"),
+        })?;
         let version = result
             .get("protocolVersion")
             .and_then(Value::as_str)
             .unwrap_or(&self.link.protocol_version)
             .to_string();
-        let session = UpstreamSession { url: endpoint.url.clone(), session_id, protocol_version: version };
+        let session = UpstreamSession {
+            url: endpoint.url.clone(),
+            session_id,
+            protocol_version: version,
+        };
         let note = jsonrpc::notification_bytes("notifications/initialized", None);
         match self.post(server, endpoint, Some(&session), &note).await {
             Ok(r) if r.status().is_success() => {}
-            Ok(r) => tracing::warn!(server = %server.id, status = %r.status(), "notifications/initialized refused"),
-            Err(a) => tracing::warn!(server = %server.id, "notifications/initialized failed: {}", a.message),
+            Ok(r) => {
+                tracing::warn!(server = %server.id, status = %r.status(), "notifications/initialized refused")
+            }
+            Err(a) => {
+                tracing::warn!(server = %server.id, "notifications/initialized failed: {}", a.message)
+            }
         }
         self.remember(server, &session).await;
         Ok((session, result))
@@ -202,9 +259,17 @@ impl<'a, P: Platform> Upstreams<'a, P> {
 
     /// Keeps the session for the rest of this request and in the session store.
     async fn remember(&self, server: &Server, session: &UpstreamSession) {
-        self.link.upstreams.borrow_mut().insert(server.id.clone(), session.clone());
+        self.link
+            .upstreams
+            .borrow_mut()
+            .insert(server.id.clone(), session.clone());
         if let Some(id) = &self.link.session_id {
-            if let Err(e) = self.platform.sessions().set_upstream(id, &server.id, Some(session)).await {
+            if let Err(e) = self
+                .platform
+                .sessions()
+                .set_upstream(id, &server.id, Some(session))
+                .await
+            {
                 tracing::warn!(server = %server.id, "could not record upstream session: {e}");
             }
         }
@@ -227,20 +292,31 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             }
             req = req.header("mcp-protocol-version", &s.protocol_version);
         }
-        let req = req
-            .body(body.to_vec())
-            .map_err(|e| Attempt { retry: false, message: format!("cannot build request: {e}") })?;
+        let req = req.body(body.to_vec()).map_err(|e| Attempt {
+            retry: false,
+            message: format!("cannot build request: {e}"),
+        })?;
         let send = self.platform.upstream().send(req);
         match with_timeout(self.platform.clock(), server.timeout_ms, send).await {
             Some(Ok(response)) => Ok(response),
-            Some(Err(e)) => Err(Attempt { retry: true, message: format!("unreachable: {}", e.0) }),
-            None => Err(Attempt { retry: true, message: format!("timed out after {} ms", server.timeout_ms) }),
+            Some(Err(e)) => Err(Attempt {
+                retry: true,
+                message: format!("unreachable: {}", e.0),
+            }),
+            None => Err(Attempt {
+                retry: true,
+                message: format!("timed out after {} ms", server.timeout_ms),
+            }),
         }
     }
 }
 
 /// Races `work` against the clock; `None` when time ran out first.
-pub async fn with_timeout<C: Clock, F: std::future::Future>(clock: &C, ms: u64, work: F) -> Option<F::Output> {
+pub async fn with_timeout<C: Clock, F: std::future::Future>(
+    clock: &C,
+    ms: u64,
+    work: F,
+) -> Option<F::Output> {
     let work = std::pin::pin!(work);
     let sleep = std::pin::pin!(clock.sleep(ms));
     match future::select(work, sleep).await {
@@ -254,15 +330,19 @@ pub async fn with_timeout<C: Clock, F: std::future::Future>(clock: &C, ms: u64, 
 fn session_gone(status: http::StatusCode, body: &[u8]) -> bool {
     status == http::StatusCode::NOT_FOUND
         || (status == http::StatusCode::BAD_REQUEST
-            && String::from_utf8_lossy(body).to_ascii_lowercase().contains("session"))
+            && String::from_utf8_lossy(body)
+                .to_ascii_lowercase()
+                .contains("session"))
 }
 
 /// A short description of an error answer, with the upstream's JSON-RPC message
 /// when it sent one.
 fn describe(status: http::StatusCode, body: &[u8]) -> String {
-    let message = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_string));
+    let message = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
+        v.pointer("/error/message")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
     match message {
         Some(m) => format!("HTTP {}: {m}", status.as_u16()),
         None => format!("HTTP {}", status.as_u16()),
@@ -270,11 +350,18 @@ fn describe(status: http::StatusCode, body: &[u8]) -> String {
 }
 
 fn header(response: &http::Response<Body>, name: &str) -> Option<String> {
-    response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn upstream_error(server: &Server, message: String) -> GatewayError {
-    GatewayError::Upstream { server: server.id.clone(), message }
+    GatewayError::Upstream {
+        server: server.id.clone(),
+        message,
+    }
 }
 
 #[cfg(test)]
@@ -288,16 +375,28 @@ mod tests {
             http::StatusCode::BAD_REQUEST,
             br#"{"error":{"message":"Bad Request: No valid session ID provided"}}"#
         ));
-        assert!(!session_gone(http::StatusCode::BAD_REQUEST, br#"{"error":{"message":"bad params"}}"#));
-        assert!(!session_gone(http::StatusCode::INTERNAL_SERVER_ERROR, b"session"));
+        assert!(!session_gone(
+            http::StatusCode::BAD_REQUEST,
+            br#"{"error":{"message":"bad params"}}"#
+        ));
+        assert!(!session_gone(
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            b"session"
+        ));
     }
 
     #[test]
     fn describe_uses_the_jsonrpc_message() {
         assert_eq!(
-            describe(http::StatusCode::BAD_GATEWAY, br#"{"error":{"message":"boom"}}"#),
+            describe(
+                http::StatusCode::BAD_GATEWAY,
+                br#"{"error":{"message":"boom"}}"#
+            ),
             "HTTP 502: boom"
         );
-        assert_eq!(describe(http::StatusCode::SERVICE_UNAVAILABLE, b"<html>"), "HTTP 503");
+        assert_eq!(
+            describe(http::StatusCode::SERVICE_UNAVAILABLE, b"<html>"),
+            "HTTP 503"
+        );
     }
 }

@@ -7,7 +7,11 @@ use crate::config::{Endpoint, Server};
 /// 1. the endpoint an upstream session already lives on (sessions do not move),
 /// 2. the endpoint in the caller's region,
 /// 3. the rest in registry order.
-pub fn order<'a>(server: &'a Server, region: Option<&str>, sticky_url: Option<&str>) -> Vec<&'a Endpoint> {
+pub fn order<'a>(
+    server: &'a Server,
+    region: Option<&str>,
+    sticky_url: Option<&str>,
+) -> Vec<&'a Endpoint> {
     let mut out: Vec<&Endpoint> = Vec::with_capacity(server.endpoints.len());
     let mut push = |ep: &'a Endpoint| {
         if !out.iter().any(|e| std::ptr::eq(*e, ep)) {
@@ -15,10 +19,18 @@ pub fn order<'a>(server: &'a Server, region: Option<&str>, sticky_url: Option<&s
         }
     };
     if let Some(url) = sticky_url {
-        server.endpoints.iter().filter(|e| e.url == url).for_each(&mut push);
+        server
+            .endpoints
+            .iter()
+            .filter(|e| e.url == url)
+            .for_each(&mut push);
     }
     if let Some(region) = region {
-        server.endpoints.iter().filter(|e| e.region == region).for_each(&mut push);
+        server
+            .endpoints
+            .iter()
+            .filter(|e| e.region == region)
+            .for_each(&mut push);
     }
     server.endpoints.iter().for_each(push);
     out
@@ -51,7 +63,13 @@ mod tests {
     #[test]
     fn an_existing_session_pins_its_endpoint() {
         let s = server();
-        assert_eq!(regions(order(&s, Some("eu"), Some("http://ap/"))), ["ap", "eu", "us"]);
-        assert_eq!(regions(order(&s, Some("eu"), Some("http://gone/"))), ["eu", "us", "ap"]);
+        assert_eq!(
+            regions(order(&s, Some("eu"), Some("http://ap/"))),
+            ["ap", "eu", "us"]
+        );
+        assert_eq!(
+            regions(order(&s, Some("eu"), Some("http://gone/"))),
+            ["eu", "us", "ap"]
+        );
     }
 }

@@ -26,7 +26,14 @@ struct Relay {
 
 /// Turns an upstream SSE body into the client's SSE body for request `id`.
 pub fn relay_sse(body: Body, id: Id, server: String) -> ByteStream {
-    let state = Relay { upstream: body.into_stream(), decoder: sse::Decoder::new(), id, server, answered: false, done: false };
+    let state = Relay {
+        upstream: body.into_stream(),
+        decoder: sse::Decoder::new(),
+        id,
+        server,
+        answered: false,
+        done: false,
+    };
     futures_util::stream::unfold(state, |mut st| async move {
         loop {
             if st.done {
@@ -41,11 +48,15 @@ pub fn relay_sse(body: Body, id: Id, server: String) -> ByteStream {
                 }
                 Some(Err(e)) => {
                     st.done = true;
-                    return st.closing(&format!("stream broke: {e}")).map(|b| (Ok(b), st));
+                    return st
+                        .closing(&format!("stream broke: {e}"))
+                        .map(|b| (Ok(b), st));
                 }
                 None => {
                     st.done = true;
-                    return st.closing("stream ended before the response").map(|b| (Ok(b), st));
+                    return st
+                        .closing("stream ended before the response")
+                        .map(|b| (Ok(b), st));
                 }
             }
         }
@@ -78,7 +89,11 @@ impl Relay {
         }
         tracing::warn!(server = %self.server, "upstream {why}");
         let message = format!("Upstream server '{}' failed: {why}", self.server);
-        Some(sse::encode_message(&jsonrpc::error_body(Some(&self.id), code::UPSTREAM_UNAVAILABLE, &message)))
+        Some(sse::encode_message(&jsonrpc::error_body(
+            Some(&self.id),
+            code::UPSTREAM_UNAVAILABLE,
+            &message,
+        )))
     }
 }
 
@@ -89,7 +104,9 @@ mod tests {
 
     async fn run(parts: Vec<Chunk>) -> Vec<sse::Event> {
         let body = Body::Stream(futures_util::stream::iter(parts).boxed_local());
-        let out = relay_sse(body, Id::Num(5), "s".into()).collect::<Vec<_>>().await;
+        let out = relay_sse(body, Id::Num(5), "s".into())
+            .collect::<Vec<_>>()
+            .await;
         let mut d = sse::Decoder::new();
         out.into_iter().flat_map(|c| d.feed(&c.unwrap())).collect()
     }
@@ -118,12 +135,18 @@ mod tests {
         let last: serde_json::Value = serde_json::from_str(&events[1].data).unwrap();
         assert_eq!(last["id"], 5);
         assert_eq!(last["error"]["code"], -32001);
-        assert!(last["error"]["message"].as_str().unwrap().contains("connection reset"));
+        assert!(last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("connection reset"));
     }
 
     #[tokio::test]
     async fn an_answered_stream_ends_quietly() {
-        let events = run(vec![Ok(b"data: {\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{}}\n\n".to_vec())]).await;
+        let events = run(vec![Ok(
+            b"data: {\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{}}\n\n".to_vec(),
+        )])
+        .await;
         assert_eq!(events.len(), 1);
     }
 }

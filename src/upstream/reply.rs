@@ -28,7 +28,11 @@ pub fn classify(response: http::Response<Body>) -> Reply {
         .headers()
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        });
     if is_sse {
         Reply::Sse(response.into_body())
     } else {
@@ -38,16 +42,31 @@ pub fn classify(response: http::Response<Body>) -> Reply {
 
 /// Reads the response to request `id` out of a reply and returns its `result`;
 /// an upstream JSON-RPC error becomes `Err` with the upstream's message.
-pub async fn read_result(reply: Reply, id: &Id, server: &str, limit: usize) -> Result<Value, GatewayError> {
-    let fail = |message: String| GatewayError::Upstream { server: server.to_string(), message };
+pub async fn read_result(
+    reply: Reply,
+    id: &Id,
+    server: &str,
+    limit: usize,
+) -> Result<Value, GatewayError> {
+    let fail = |message: String| GatewayError::Upstream {
+        server: server.to_string(),
+        message,
+    };
     let bytes = read_response(reply, id, limit).await.map_err(fail)?;
-    let mut value: Value = serde_json::from_slice(&bytes).map_err(|e| fail(format!("invalid JSON: {e}")))?;
+    let mut value: Value =
+        serde_json::from_slice(&bytes).map_err(|e| fail(format!("invalid JSON: {e}")))?;
     if let Some(err) = value.get("error") {
-        let message = err.get("message").and_then(Value::as_str).unwrap_or("error without message");
+        let message = err
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("error without message");
         let code = err.get("code").and_then(Value::as_i64).unwrap_or(0);
         return Err(fail(format!("{message} (code {code})")));
     }
-    Ok(value.get_mut("result").map(Value::take).unwrap_or(Value::Null))
+    Ok(value
+        .get_mut("result")
+        .map(Value::take)
+        .unwrap_or(Value::Null))
 }
 
 /// Returns the bytes of the JSON-RPC response to `id` from a reply.
@@ -74,7 +93,8 @@ pub async fn read_response(reply: Reply, id: &Id, limit: usize) -> Result<Vec<u8
                     return Err(format!("event stream larger than {limit} bytes"));
                 }
                 for event in decoder.feed(&chunk) {
-                    if let Ok(Message::Response(r)) = jsonrpc::parse_message(event.data.as_bytes()) {
+                    if let Ok(Message::Response(r)) = jsonrpc::parse_message(event.data.as_bytes())
+                    {
                         if &r.id == id {
                             return Ok(event.data.into_bytes());
                         }
@@ -91,7 +111,8 @@ mod tests {
     use super::*;
 
     fn sse_body(parts: &[&str]) -> Body {
-        let chunks: Vec<crate::body::Chunk> = parts.iter().map(|p| Ok(p.as_bytes().to_vec())).collect();
+        let chunks: Vec<crate::body::Chunk> =
+            parts.iter().map(|p| Ok(p.as_bytes().to_vec())).collect();
         Body::Stream(futures_util::stream::iter(chunks).boxed_local())
     }
 
@@ -102,22 +123,45 @@ mod tests {
             "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n",
             "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"ok\":true}}\n\n",
         ]);
-        let v = read_result(Reply::Sse(body), &Id::Num(3), "s", 1 << 20).await.unwrap();
+        let v = read_result(Reply::Sse(body), &Id::Num(3), "s", 1 << 20)
+            .await
+            .unwrap();
         assert_eq!(v, serde_json::json!({"ok": true}));
     }
 
     #[tokio::test]
     async fn upstream_errors_and_truncated_streams_are_reported() {
-        let body = Body::Full(br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"nope"}}"#.to_vec());
-        let err = read_result(Reply::Json(body), &Id::Num(1), "s", 1 << 20).await.unwrap_err();
-        assert_eq!(err.to_string(), "Upstream server 's' failed: nope (code -32601)");
-        let err = read_result(Reply::Sse(sse_body(&["data: {}\n\n"])), &Id::Num(1), "s", 1 << 20)
+        let body = Body::Full(
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"nope"}}"#.to_vec(),
+        );
+        let err = read_result(Reply::Json(body), &Id::Num(1), "s", 1 << 20)
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("event stream ended before the response"));
-        let err = read_result(Reply::Json(Body::Full(br#"{"jsonrpc":"2.0","id":2,"result":{}}"#.to_vec())), &Id::Num(1), "s", 1 << 20)
-            .await
-            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Upstream server 's' failed: nope (code -32601)"
+        );
+        let err = read_result(
+            Reply::Sse(sse_body(&["data: {}\n\n"])),
+            &Id::Num(1),
+            "s",
+            1 << 20,
+        )
+        .await
+        .unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("event stream ended before the response"));
+        let err = read_result(
+            Reply::Json(Body::Full(
+                br#"{"jsonrpc":"2.0","id":2,"result":{}}"#.to_vec(),
+            )),
+            &Id::Num(1),
+            "s",
+            1 << 20,
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("answered id 2 instead of 1"));
     }
 }

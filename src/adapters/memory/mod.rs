@@ -1,1 +1,213 @@
-//! placeholder
+//! In-process ports for native tests and benchmarks: KV and sessions in maps, a
+//! clock on tokio time (so tests can pause it), upstream HTTP dispatched to
+//! in-process handlers such as [`MockServer`], and deferred work collected until
+//! the test runs it.
+
+mod mock_server;
+
+pub use mock_server::{MockServer, Seen};
+
+use crate::body::Body;
+use crate::ports::{
+    Clock, Kv, Platform, PortError, SendError, SessionRecord, Sessions, Upstream, UpstreamSession,
+};
+use futures_util::future::LocalBoxFuture;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+/// KV in a sorted map.
+#[derive(Clone, Default)]
+pub struct MemoryKv(Rc<RefCell<BTreeMap<String, String>>>);
+
+impl MemoryKv {
+    pub fn put(&self, key: &str, value: &str) {
+        self.0
+            .borrow_mut()
+            .insert(key.to_string(), value.to_string());
+    }
+    pub fn delete(&self, key: &str) {
+        self.0.borrow_mut().remove(key);
+    }
+}
+
+impl Kv for MemoryKv {
+    async fn get(&self, key: &str) -> Result<Option<String>, PortError> {
+        Ok(self.0.borrow().get(key).cloned())
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, PortError> {
+        Ok(self
+            .0
+            .borrow()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+}
+
+/// Sessions in a map (one process stands in for the Durable Object).
+#[derive(Clone, Default)]
+pub struct MemorySessions(Rc<RefCell<HashMap<String, SessionRecord>>>);
+
+impl MemorySessions {
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn snapshot(&self, id: &str) -> Option<SessionRecord> {
+        self.0.borrow().get(id).cloned()
+    }
+}
+
+impl Sessions for MemorySessions {
+    async fn create(&self, record: &SessionRecord) -> Result<(), PortError> {
+        self.0
+            .borrow_mut()
+            .insert(record.id.clone(), record.clone());
+        Ok(())
+    }
+    async fn get(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {
+        Ok(self.0.borrow().get(id).cloned())
+    }
+    async fn set_upstream(
+        &self,
+        id: &str,
+        server: &str,
+        up: Option<&UpstreamSession>,
+    ) -> Result<bool, PortError> {
+        let mut map = self.0.borrow_mut();
+        let Some(record) = map.get_mut(id) else {
+            return Ok(false);
+        };
+        match up {
+            Some(up) => record.upstreams.insert(server.to_string(), up.clone()),
+            None => record.upstreams.remove(server),
+        };
+        Ok(true)
+    }
+    async fn delete(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {
+        Ok(self.0.borrow_mut().remove(id))
+    }
+}
+
+type Handler = Rc<dyn Fn(http::Request<Vec<u8>>) -> LocalBoxFuture<'static, http::Response<Body>>>;
+
+/// Upstream HTTP routed to handlers by URL; an unmounted URL refuses the
+/// connection, like a server that is down.
+#[derive(Clone, Default)]
+pub struct MemoryUpstream {
+    routes: Rc<RefCell<HashMap<String, Handler>>>,
+    sent: Rc<RefCell<Vec<String>>>,
+}
+
+impl MemoryUpstream {
+    /// Serves `url` with a mock MCP server.
+    pub fn mount(&self, url: &str, server: Rc<MockServer>) {
+        let handler: Handler = Rc::new(move |req| {
+            let server = server.clone();
+            Box::pin(async move { server.handle(req).await })
+        });
+        self.routes.borrow_mut().insert(url.to_string(), handler);
+    }
+
+    /// Takes `url` down: connections are refused from now on.
+    pub fn unmount(&self, url: &str) {
+        self.routes.borrow_mut().remove(url);
+    }
+
+    /// Every request sent so far, as `METHOD url`.
+    pub fn sent(&self) -> Vec<String> {
+        self.sent.borrow().clone()
+    }
+}
+
+impl Upstream for MemoryUpstream {
+    async fn send(&self, req: http::Request<Vec<u8>>) -> Result<http::Response<Body>, SendError> {
+        let url = req.uri().to_string();
+        self.sent
+            .borrow_mut()
+            .push(format!("{} {url}", req.method()));
+        let handler = self.routes.borrow().get(&url).cloned();
+        match handler {
+            Some(h) => Ok(h(req).await),
+            None => Err(SendError(format!("connection refused: {url}"))),
+        }
+    }
+}
+
+/// Wall-clock milliseconds that follow tokio's clock, so `tokio::time::pause`
+/// and `advance` move it too.
+#[derive(Clone)]
+pub struct TokioClock {
+    base_ms: u64,
+    start: tokio::time::Instant,
+}
+
+impl Default for TokioClock {
+    fn default() -> Self {
+        let base_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        TokioClock {
+            base_ms,
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now_ms(&self) -> u64 {
+        self.base_ms + self.start.elapsed().as_millis() as u64
+    }
+    async fn sleep(&self, ms: u64) {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await
+    }
+}
+
+/// The memory platform.
+#[derive(Default)]
+pub struct MemoryPlatform {
+    pub kv: MemoryKv,
+    pub sessions: MemorySessions,
+    pub upstream: MemoryUpstream,
+    pub clock: TokioClock,
+    deferred: RefCell<Vec<LocalBoxFuture<'static, ()>>>,
+}
+
+impl MemoryPlatform {
+    /// Runs the after-response work queued so far.
+    pub async fn run_deferred(&self) {
+        let work: Vec<_> = self.deferred.borrow_mut().drain(..).collect();
+        futures_util::future::join_all(work).await;
+    }
+}
+
+impl Platform for MemoryPlatform {
+    type Kv = MemoryKv;
+    type Sessions = MemorySessions;
+    type Upstream = MemoryUpstream;
+    type Clock = TokioClock;
+
+    fn kv(&self) -> &MemoryKv {
+        &self.kv
+    }
+    fn sessions(&self) -> &MemorySessions {
+        &self.sessions
+    }
+    fn upstream(&self) -> &MemoryUpstream {
+        &self.upstream
+    }
+    fn clock(&self) -> &TokioClock {
+        &self.clock
+    }
+    fn random_bytes(&self, buf: &mut [u8]) {
+        getrandom::fill(buf).expect("OS randomness");
+    }
+    fn defer(&self, work: LocalBoxFuture<'static, ()>) {
+        self.deferred.borrow_mut().push(work);
+    }
+}

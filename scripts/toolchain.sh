@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs everything the build, the dev server and the tests need, pinned, into
+# $MCP_EDGE_CACHE (default ~/.cache/mcp-edge). Safe to rerun: each step is
+# skipped when its result is already there.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+
+step() { printf '==> %s\n' "$*" >&2; }
+
+step "rustup targets"
+installed="$(rustup target list --installed)"
+for t in wasm32-unknown-unknown; do
+  grep -qx "$t" <<<"$installed" || rustup target add "$t"
+done
+
+have_version() { [ -x "$1" ] && "$1" --version 2>/dev/null | grep -q "$2"; }
+
+if ! have_version "$CARGO_TOOLS/bin/worker-build" "$WORKER_BUILD_VERSION"; then
+  step "cargo install worker-build $WORKER_BUILD_VERSION (a few minutes, once)"
+  cargo install worker-build --version "$WORKER_BUILD_VERSION" --root "$CARGO_TOOLS"
+fi
+if ! have_version "$CARGO_TOOLS/bin/wasm-bindgen" "$WASM_BINDGEN_VERSION"; then
+  step "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$CARGO_TOOLS" --force
+fi
+
+# npm packages: wrangler, Node 22, binaryen, the MCP SDK and server-everything.
+stamp="node_modules/.mcp-edge-lock"
+if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+  step "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json "$stamp"
+fi
+
+# Python: the official MCP SDK (client for the e2e tests, and the second demo server).
+req="tests/e2e/requirements.txt"
+if [ ! -x "$PYTHON" ] || ! cmp -s "$req" "$VENV/.requirements"; then
+  step "python venv + pip install -r $req"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  cp "$req" "$VENV/.requirements"
+fi
+step "toolchain ready"

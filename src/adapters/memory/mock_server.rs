@@ -1,0 +1,311 @@
+//! A small in-process MCP server (legacy Streamable HTTP with sessions) for
+//! integration tests and benchmarks of the core. It is deliberately plain and
+//! configurable: paging, delays, SSE answers with progress, failures, lost
+//! sessions. The end-to-end tests use real SDK servers instead.
+
+use crate::body::{Body, Chunk};
+use futures_util::StreamExt;
+use http::{HeaderMap, Response, StatusCode};
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// A JSON-RPC outcome: the result, or (code, message).
+type Outcome = Result<Value, (i64, String)>;
+
+/// One HTTP request the mock received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub http_method: String,
+    pub rpc_method: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Value,
+    /// The body exactly as received.
+    pub raw: Vec<u8>,
+}
+
+/// The mock server. Tools `echo` (`text`), `add` (`a`, `b`) and `slow`
+/// (`steps`, `interval_ms`; progress over SSE) behave; any other listed tool
+/// answers with its own name.
+pub struct MockServer {
+    pub name: String,
+    tools: Vec<Value>,
+    prompts: Vec<Value>,
+    resources: Vec<Value>,
+    page_size: Option<usize>,
+    delay_ms: u64,
+    sse: bool,
+    fail_status: RefCell<Option<u16>>,
+    /// Status for an unknown session: 404 per spec, 400 like some SDK examples.
+    lost_session_status: u16,
+    sessions: RefCell<HashSet<String>>,
+    counter: RefCell<u64>,
+    seen: RefCell<Vec<Seen>>,
+}
+
+impl MockServer {
+    pub fn new(name: &str) -> Self {
+        MockServer {
+            name: name.to_string(),
+            tools: Vec::new(),
+            prompts: Vec::new(),
+            resources: Vec::new(),
+            page_size: None,
+            delay_ms: 0,
+            sse: false,
+            fail_status: RefCell::new(None),
+            lost_session_status: 404,
+            sessions: RefCell::new(HashSet::new()),
+            counter: RefCell::new(0),
+            seen: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn tools(mut self, names: &[&str]) -> Self {
+        self.tools = names
+            .iter()
+            .map(|n| json!({"name": n, "description": format!("{n} on {}", self.name), "inputSchema": {"type": "object"}}))
+            .collect();
+        self
+    }
+    pub fn prompts(mut self, names: &[&str]) -> Self {
+        self.prompts = names.iter().map(|n| json!({"name": n})).collect();
+        self
+    }
+    pub fn resources(mut self, uris: &[&str]) -> Self {
+        self.resources = uris.iter().map(|u| json!({"uri": u, "name": u})).collect();
+        self
+    }
+    /// Lists answer at most `n` items per page.
+    pub fn page_size(mut self, n: usize) -> Self {
+        self.page_size = Some(n);
+        self
+    }
+    /// Every answer waits this long first.
+    pub fn delay_ms(mut self, ms: u64) -> Self {
+        self.delay_ms = ms;
+        self
+    }
+    /// Answers requests as SSE streams instead of JSON.
+    pub fn sse(mut self) -> Self {
+        self.sse = true;
+        self
+    }
+    pub fn lost_session_status(mut self, status: u16) -> Self {
+        self.lost_session_status = status;
+        self
+    }
+    /// Answers every request with this HTTP status from now on (`None` heals).
+    pub fn fail_with(&self, status: Option<u16>) {
+        *self.fail_status.borrow_mut() = status;
+    }
+    /// Forgets every session, like a restarted server.
+    pub fn forget_sessions(&self) {
+        self.sessions.borrow_mut().clear();
+    }
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.borrow().clone()
+    }
+    /// How many JSON-RPC requests of `method` arrived.
+    pub fn count(&self, method: &str) -> usize {
+        self.seen
+            .borrow()
+            .iter()
+            .filter(|s| s.rpc_method.as_deref() == Some(method))
+            .count()
+    }
+
+    pub async fn handle(&self, req: http::Request<Vec<u8>>) -> Response<Body> {
+        let (parts, raw) = req.into_parts();
+        let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+        let method = body
+            .get("method")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        self.seen.borrow_mut().push(Seen {
+            http_method: parts.method.to_string(),
+            rpc_method: method.clone(),
+            headers: parts.headers.clone(),
+            body: body.clone(),
+            raw,
+        });
+        if self.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.delay_ms)).await;
+        }
+        if let Some(status) = *self.fail_status.borrow() {
+            return plain(
+                status,
+                json!({"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"mock failure"}}),
+            );
+        }
+        let session = parts
+            .headers
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if method.as_deref() == Some("initialize") {
+            let id = {
+                let mut c = self.counter.borrow_mut();
+                *c += 1;
+                format!("{}-session-{c}", self.name)
+            };
+            self.sessions.borrow_mut().insert(id.clone());
+            let version = body
+                .pointer("/params/protocolVersion")
+                .cloned()
+                .unwrap_or(json!("2025-06-18"));
+            let result = json!({"protocolVersion": version, "capabilities": {"tools": {}}, "serverInfo": {"name": self.name, "version": "1"}});
+            let mut resp = self.answer(&body, Ok(result), Vec::new());
+            resp.headers_mut()
+                .insert("mcp-session-id", id.parse().expect("ascii"));
+            return resp;
+        }
+        if !session
+            .as_ref()
+            .is_some_and(|s| self.sessions.borrow().contains(s))
+        {
+            return plain(
+                self.lost_session_status,
+                json!({"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Bad Request: No valid session ID provided"}}),
+            );
+        }
+        match parts.method {
+            http::Method::DELETE => {
+                self.sessions
+                    .borrow_mut()
+                    .remove(session.as_deref().unwrap_or(""));
+                return plain(200, Value::Null);
+            }
+            http::Method::GET => return plain(405, Value::Null),
+            _ => {}
+        }
+        if body.get("id").is_none() {
+            return Response::builder()
+                .status(StatusCode::ACCEPTED)
+                .body(Body::empty())
+                .expect("static");
+        }
+        let params = body.get("params").cloned().unwrap_or(json!({}));
+        let (result, notes) = match method.as_deref().unwrap_or("") {
+            "tools/list" => (self.page("tools", &self.tools, &params), Vec::new()),
+            "prompts/list" => (self.page("prompts", &self.prompts, &params), Vec::new()),
+            "resources/list" => (self.page("resources", &self.resources, &params), Vec::new()),
+            "resources/templates/list" => (Ok(json!({"resourceTemplates": []})), Vec::new()),
+            "resources/read" => (self.read(&params), Vec::new()),
+            "tools/call" => self.call(&params),
+            "prompts/get" => (
+                Ok(
+                    json!({"messages": [{"role": "user", "content": {"type": "text", "text": format!("{} prompt {}", self.name, params["name"])}}]}),
+                ),
+                Vec::new(),
+            ),
+            "logging/setLevel" | "ping" => (Ok(json!({})), Vec::new()),
+            other => (
+                Err((-32601, format!("Method not found: {other}"))),
+                Vec::new(),
+            ),
+        };
+        self.answer(&body, result, notes)
+    }
+
+    fn page(&self, field: &str, items: &[Value], params: &Value) -> Outcome {
+        let start: usize = match params.get("cursor").and_then(Value::as_str) {
+            Some(c) => c
+                .strip_prefix("page-")
+                .and_then(|n| n.parse().ok())
+                .ok_or((-32602, "bad cursor".to_string()))?,
+            None => 0,
+        };
+        let size = self.page_size.unwrap_or(usize::MAX);
+        let end = start.saturating_add(size).min(items.len());
+        let mut result = json!({ field: items.get(start..end).unwrap_or(&[]) });
+        if end < items.len() {
+            result["nextCursor"] = json!(format!("page-{end}"));
+        }
+        Ok(result)
+    }
+
+    fn read(&self, params: &Value) -> Outcome {
+        let uri = params.get("uri").and_then(Value::as_str).unwrap_or("");
+        if self.resources.iter().any(|r| r["uri"] == uri) {
+            Ok(json!({"contents": [{"uri": uri, "text": format!("{} holds {uri}", self.name)}]}))
+        } else {
+            Err((-32002, format!("Resource not found: {uri}")))
+        }
+    }
+
+    /// A tool call: the result plus (delay, notification) pairs streamed first.
+    fn call(&self, params: &Value) -> (Outcome, Vec<(u64, Value)>) {
+        let name = params.get("name").and_then(Value::as_str).unwrap_or("");
+        if !self.tools.iter().any(|t| t["name"] == name) {
+            return (Err((-32602, format!("Unknown tool: {name}"))), Vec::new());
+        }
+        let args = params.get("arguments").cloned().unwrap_or(json!({}));
+        let text = |t: String| Ok(json!({"content": [{"type": "text", "text": t}]}));
+        match name {
+            "echo" => (
+                text(args["text"].as_str().unwrap_or("").to_string()),
+                Vec::new(),
+            ),
+            "add" => (
+                text(
+                    (args["a"].as_i64().unwrap_or(0) + args["b"].as_i64().unwrap_or(0)).to_string(),
+                ),
+                Vec::new(),
+            ),
+            "slow" => {
+                let steps = args["steps"].as_u64().unwrap_or(3);
+                let interval = args["interval_ms"].as_u64().unwrap_or(100);
+                let token = params.pointer("/_meta/progressToken").cloned();
+                let notes = (1..=steps)
+                    .filter_map(|i| {
+                        let token = token.clone()?;
+                        Some((interval, json!({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken": token, "progress": i, "total": steps}})))
+                    })
+                    .collect();
+                (text(format!("counted to {steps}")), notes)
+            }
+            other => (text(format!("{}:{other}", self.name)), Vec::new()),
+        }
+    }
+
+    /// Answers as JSON, or as SSE (always SSE when there are notifications).
+    fn answer(&self, request: &Value, result: Outcome, notes: Vec<(u64, Value)>) -> Response<Body> {
+        let id = request.get("id").cloned().unwrap_or(Value::Null);
+        let message = match result {
+            Ok(r) => json!({"jsonrpc": "2.0", "id": id, "result": r}),
+            Err((code, msg)) => {
+                json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": msg}})
+            }
+        };
+        if !self.sse && notes.is_empty() {
+            return plain(200, message);
+        }
+        let events = notes.into_iter().chain(std::iter::once((0, message)));
+        let stream = futures_util::stream::iter(events).then(|(wait, msg)| async move {
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+            Ok::<_, String>(format!("event: message\ndata: {msg}\n\n").into_bytes())
+        });
+        Response::builder()
+            .status(200)
+            .header("content-type", "text/event-stream")
+            .body(Body::Stream(stream.map(|c: Chunk| c).boxed_local()))
+            .expect("static")
+    }
+}
+
+fn plain(status: u16, body: Value) -> Response<Body> {
+    let bytes = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Full(bytes))
+        .expect("static")
+}

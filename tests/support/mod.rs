@@ -1,0 +1,293 @@
+//! Test harness for integration tests on the memory adapter: a gateway in front
+//! of mock MCP servers, and a tiny MCP client that speaks raw HTTP to it so
+//! tests can see every status code and header.
+#![allow(dead_code)]
+
+use futures_util::StreamExt;
+use mcp_edge::adapters::memory::{MemoryPlatform, MockServer};
+use mcp_edge::config::Settings;
+use mcp_edge::gateway::RequestMeta;
+use mcp_edge::{Body, Gateway};
+use serde_json::{json, Value};
+use std::rc::Rc;
+
+pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
+
+/// A gateway, its memory platform and the mock servers behind it.
+pub struct Harness {
+    pub gw: Gateway,
+    pub p: MemoryPlatform,
+    pub meta: RequestMeta,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Self::with_settings(Settings::default())
+    }
+
+    pub fn with_settings(settings: Settings) -> Self {
+        Harness {
+            gw: Gateway::new(settings),
+            p: MemoryPlatform::default(),
+            meta: RequestMeta::default(),
+        }
+    }
+
+    /// Registers `server` at one endpoint per region, `http://{id}.{region}.test/mcp`,
+    /// and mounts the mock at each.
+    pub fn add(&self, id: &str, server: MockServer, regions: &[&str]) -> Rc<MockServer> {
+        let server = Rc::new(server);
+        let endpoints: Vec<Value> = regions
+            .iter()
+            .map(|r| json!({"region": r, "url": format!("http://{id}.{r}.test/mcp")}))
+            .collect();
+        for r in regions {
+            self.p
+                .upstream
+                .mount(&format!("http://{id}.{r}.test/mcp"), server.clone());
+        }
+        self.register(id, json!({"description": format!("{id} server"), "endpoints": endpoints, "timeout_ms": 1000}));
+        server
+    }
+
+    /// Writes a registry entry as is.
+    pub fn register(&self, id: &str, entry: Value) {
+        self.p.kv.put(&format!("servers/{id}"), &entry.to_string());
+        self.gw.invalidate_registry();
+    }
+
+    /// The usual pair: `alpha` (echo, add, slow; prompts; a resource) and `beta`
+    /// (echo, search; a resource), one region each.
+    pub fn two_servers() -> (Harness, Rc<MockServer>, Rc<MockServer>) {
+        let h = Harness::new();
+        let a = h.add(
+            "alpha",
+            MockServer::new("alpha")
+                .tools(&["echo", "add", "slow"])
+                .prompts(&["greet"])
+                .resources(&["alpha://doc"]),
+            &["us"],
+        );
+        let b = h.add(
+            "beta",
+            MockServer::new("beta")
+                .tools(&["echo", "search"])
+                .resources(&["beta://doc"]),
+            &["us"],
+        );
+        (h, a, b)
+    }
+
+    /// Sends a raw HTTP request.
+    pub async fn send(&self, req: http::Request<Vec<u8>>) -> Reply {
+        let resp = self.gw.handle(&self.p, req, &self.meta).await;
+        Reply::read(resp).await
+    }
+
+    /// POSTs a JSON body with the usual MCP headers plus `extra`.
+    pub async fn post(&self, path: &str, body: &Value, extra: &[(&str, &str)]) -> Reply {
+        self.post_raw(path, body.to_string().into_bytes(), extra)
+            .await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>, extra: &[(&str, &str)]) -> Reply {
+        let mut req = http::Request::post(format!("http://gw.test{path}"))
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT_BOTH)
+            .header("host", "gw.test");
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        self.send(req.body(body).unwrap()).await
+    }
+
+    /// Initializes a session on `path` and returns a client bound to it.
+    pub async fn connect(&self, path: &str) -> Client<'_> {
+        self.connect_with_version(path, "2025-06-18").await
+    }
+
+    pub async fn connect_with_version(&self, path: &str, version: &str) -> Client<'_> {
+        let r = self.post(path, &initialize(1, version), &[]).await;
+        assert_eq!(r.status, 200, "initialize failed: {}", r.text);
+        let session = r.header("mcp-session-id").expect("session id issued");
+        let version = r.json()["result"]["protocolVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let client = Client {
+            h: self,
+            path: path.to_string(),
+            session,
+            version,
+            next_id: 100,
+        };
+        let note = client.notify("notifications/initialized", json!({})).await;
+        assert_eq!(note.status, 202);
+        client
+    }
+}
+
+/// An `initialize` request.
+pub fn initialize(id: i64, version: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
+        "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}})
+}
+
+/// A client bound to one session.
+pub struct Client<'a> {
+    pub h: &'a Harness,
+    pub path: String,
+    pub session: String,
+    pub version: String,
+    next_id: i64,
+}
+
+impl Client<'_> {
+    fn headers(&self) -> [(&str, &str); 2] {
+        [
+            ("mcp-session-id", self.session.as_str()),
+            ("mcp-protocol-version", self.version.as_str()),
+        ]
+    }
+
+    /// Sends a request and returns the raw reply.
+    pub async fn request(&mut self, method: &str, params: Value) -> Reply {
+        self.next_id += 1;
+        let body =
+            json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params});
+        self.h.post(&self.path, &body, &self.headers()).await
+    }
+
+    /// Sends a request and returns the JSON-RPC response (from JSON or SSE).
+    pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        let r = self.request(method, params).await;
+        assert_eq!(r.status, 200, "{method}: {}", r.text);
+        r.response()
+    }
+
+    /// The `result` of a request; panics on a JSON-RPC error.
+    pub async fn result(&mut self, method: &str, params: Value) -> Value {
+        let resp = self.call(method, params).await;
+        assert!(resp.get("error").is_none(), "{method} failed: {resp}");
+        resp["result"].clone()
+    }
+
+    pub async fn notify(&self, method: &str, params: Value) -> Reply {
+        let body = json!({"jsonrpc": "2.0", "method": method, "params": params});
+        self.h.post(&self.path, &body, &self.headers()).await
+    }
+
+    pub async fn delete(&self) -> Reply {
+        let mut req = http::Request::delete(format!("http://gw.test{}", self.path));
+        for (k, v) in self.headers() {
+            req = req.header(k, v);
+        }
+        self.h.send(req.body(Vec::new()).unwrap()).await
+    }
+
+    /// Every tool name, following the gateway's cursors to the end.
+    pub async fn all_names(&mut self, method: &str, field: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let params = match &cursor {
+                Some(c) => json!({"cursor": c}),
+                None => json!({}),
+            };
+            let page = self.result(method, params).await;
+            for item in page[field].as_array().unwrap() {
+                names.push(item["name"].as_str().unwrap().to_string());
+            }
+            match page["nextCursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return names,
+            }
+        }
+    }
+}
+
+/// A collected gateway response.
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub text: String,
+    /// Chunks as the gateway flushed them (one per relayed SSE event batch).
+    pub chunks: Vec<String>,
+}
+
+impl Reply {
+    pub async fn read(resp: http::Response<Body>) -> Reply {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let chunks: Vec<String> = match resp.into_body() {
+            Body::Full(b) => vec![String::from_utf8(b).unwrap()],
+            Body::Stream(s) => {
+                s.map(|c| String::from_utf8(c.unwrap()).unwrap())
+                    .collect()
+                    .await
+            }
+        };
+        Reply {
+            status,
+            headers,
+            text: chunks.concat(),
+            chunks,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    }
+
+    pub fn is_sse(&self) -> bool {
+        self.header("content-type")
+            .is_some_and(|c| c.starts_with("text/event-stream"))
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    /// Every SSE message in order.
+    pub fn events(&self) -> Vec<Value> {
+        let mut d = mcp_edge::protocol::sse::Decoder::new();
+        d.feed(self.text.as_bytes())
+            .into_iter()
+            .map(|e| serde_json::from_str(&e.data).unwrap())
+            .collect()
+    }
+
+    /// The JSON-RPC response: the body, or the last SSE message.
+    pub fn response(&self) -> Value {
+        if self.is_sse() {
+            self.events().pop().expect("an SSE response")
+        } else {
+            self.json()
+        }
+    }
+
+    /// The JSON-RPC error, asserting the HTTP status.
+    pub fn error(&self, status: u16) -> (i64, String) {
+        assert_eq!(self.status, status, "{}", self.text);
+        let v = self.json();
+        (
+            v["error"]["code"].as_i64().unwrap(),
+            v["error"]["message"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+/// Compares `value` to `tests/golden/{name}.json`; `UPDATE_GOLDEN=1` rewrites it.
+pub fn golden(name: &str, value: &Value) {
+    let path = format!("{}/tests/golden/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = serde_json::to_string_pretty(value).unwrap() + "\n";
+    if std::env::var("UPDATE_GOLDEN").is_ok() {
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing {path}; run with UPDATE_GOLDEN=1"));
+    assert_eq!(text, want, "golden {name} differs");
+}
