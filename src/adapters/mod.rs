@@ -3,9 +3,13 @@
 //!
 //! - `memory`: in-process ports for native tests and benchmarks.
 //! - `workers`: Cloudflare Workers (KV, Durable Objects, fetch, waitUntil).
+//! - `spin`: Fermyon Spin (key-value stores, wasi:http, variables).
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod memory;
 
 #[cfg(feature = "workers")]
 pub mod workers;
+
+#[cfg(feature = "spin")]
+pub mod spin;

@@ -42,6 +42,17 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Every variable the settings read (Spin declares them in lower case).
+    pub const VARIABLES: &'static [&'static str] = &[
+        "ALLOWED_ORIGINS",
+        "DEFAULT_REGION",
+        "REGION_MAP",
+        "REGISTRY_TTL_SECS",
+        "SESSION_TTL_SECS",
+        "MAX_BODY_BYTES",
+        "MAX_UPSTREAM_BYTES",
+    ];
+
     /// Reads settings through `var` (name -> value).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
         let mut s = Settings::default();
@@ -151,6 +162,17 @@ mod tests {
             Some("eu-west")
         );
         assert_eq!(s.region_for(None, Some("AS")).as_deref(), Some("us"));
+    }
+
+    #[test]
+    fn variables_lists_exactly_what_is_read() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        Settings::from_vars(|k| {
+            asked.borrow_mut().push(k.to_string());
+            None
+        })
+        .unwrap();
+        assert_eq!(asked.into_inner(), Settings::VARIABLES);
     }
 
     #[test]

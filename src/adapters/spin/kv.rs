@@ -1,0 +1,169 @@
+//! The `Kv` and `Sessions` ports on Spin's key-value stores.
+//!
+//! The registry lives in the `default` store (keys `servers/{id}`). Sessions
+//! live in the `sessions` store (keys `session/{id}`, the record as JSON).
+//! Consistency is the store's: exact on a single instance (Spin's default
+//! SQLite store), and as consistent as the configured backend across
+//! instances (see README, "Sessions on Spin"). Recording an upstream session is
+//! a read-modify-write: two concurrent first calls of one client session to two
+//! different upstreams may keep only one of them, which costs one extra
+//! upstream `initialize` later, never a wrong answer.
+
+use crate::ports::{Kv, PortError, SessionRecord, Sessions, UpstreamSession};
+use spin_sdk::key_value::Store;
+use std::rc::Rc;
+
+const REGISTRY_STORE: &str = "default";
+const SESSION_STORE: &str = "sessions";
+const SESSION_PREFIX: &str = "session/";
+
+async fn open(label: &str) -> Result<Rc<Store>, String> {
+    Store::open(label)
+        .await
+        .map(Rc::new)
+        .map_err(|e| format!("key-value store '{label}': {e:?}"))
+}
+
+fn port_error(store: &str, op: &str, e: impl std::fmt::Debug) -> PortError {
+    PortError(format!("key-value {store} {op}: {e:?}"))
+}
+
+/// The registry store.
+pub struct SpinKv(Result<Rc<Store>, String>);
+
+impl SpinKv {
+    pub async fn open() -> Self {
+        SpinKv(open(REGISTRY_STORE).await)
+    }
+}
+
+impl Kv for SpinKv {
+    async fn get(&self, key: &str) -> Result<Option<String>, PortError> {
+        let store = self.0.as_ref().map_err(|e| PortError(e.clone()))?;
+        let value = store
+            .get(key)
+            .await
+            .map_err(|e| port_error(REGISTRY_STORE, "get", e))?;
+        Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, PortError> {
+        let store = self.0.as_ref().map_err(|e| PortError(e.clone()))?;
+        let keys = store
+            .get_keys()
+            .await
+            .collect()
+            .await
+            .map_err(|e| port_error(REGISTRY_STORE, "get-keys", e))?;
+        Ok(keys.into_iter().filter(|k| k.starts_with(prefix)).collect())
+    }
+}
+
+/// The session store.
+#[derive(Clone)]
+pub struct SpinSessions(Result<Rc<Store>, String>);
+
+impl SpinSessions {
+    pub async fn open() -> Self {
+        SpinSessions(open(SESSION_STORE).await)
+    }
+
+    fn store(&self) -> Result<&Store, PortError> {
+        self.0.as_deref().map_err(|e| PortError(e.clone()))
+    }
+
+    async fn put(&self, record: &SessionRecord) -> Result<(), PortError> {
+        let value = serde_json::to_vec(record).expect("record serializes");
+        let key = format!("{SESSION_PREFIX}{}", record.id);
+        self.store()?
+            .set(&key, &value)
+            .await
+            .map_err(|e| port_error(SESSION_STORE, "set", e))
+    }
+
+    /// Deletes expired sessions. The store has no TTL, so without this a
+    /// session that is never used again would stay forever.
+    async fn sweep(&self, now_ms: u64) -> Result<usize, PortError> {
+        let store = self.store()?;
+        let keys = store
+            .get_keys()
+            .await
+            .collect()
+            .await
+            .map_err(|e| port_error(SESSION_STORE, "get-keys", e))?;
+        let mut removed = 0;
+        for key in keys.iter().filter(|k| k.starts_with(SESSION_PREFIX)) {
+            let expired = match store.get(key).await {
+                Ok(Some(v)) => serde_json::from_slice::<SessionRecord>(&v)
+                    .map_or(true, |r| r.expires_ms <= now_ms),
+                _ => false,
+            };
+            if expired && store.delete(key).await.is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+impl Sessions for SpinSessions {
+    async fn create(&self, record: &SessionRecord) -> Result<(), PortError> {
+        self.put(record).await?;
+        // Session ids are uniformly random, so this sweeps on about one
+        // session creation in 64, off the latency path.
+        if record.id.starts_with('A') {
+            let me = self.clone();
+            let now = record.created_ms;
+            spin_sdk::wit_bindgen::spawn(async move {
+                match me.sweep(now).await {
+                    Ok(n) if n > 0 => tracing::info!("swept {n} expired sessions"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("session sweep failed: {e}"),
+                }
+            });
+        }
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {
+        let value = self
+            .store()?
+            .get(format!("{SESSION_PREFIX}{id}"))
+            .await
+            .map_err(|e| port_error(SESSION_STORE, "get", e))?;
+        match value {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| PortError(format!("session {id} is corrupt: {e}"))),
+        }
+    }
+
+    async fn set_upstream(
+        &self,
+        id: &str,
+        server: &str,
+        upstream: Option<&UpstreamSession>,
+    ) -> Result<bool, PortError> {
+        let Some(mut record) = self.get(id).await? else {
+            return Ok(false);
+        };
+        match upstream {
+            Some(up) => record.upstreams.insert(server.to_string(), up.clone()),
+            None => record.upstreams.remove(server),
+        };
+        self.put(&record).await?;
+        Ok(true)
+    }
+
+    async fn delete(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {
+        let record = self.get(id).await?;
+        if record.is_some() {
+            self.store()?
+                .delete(format!("{SESSION_PREFIX}{id}"))
+                .await
+                .map_err(|e| port_error(SESSION_STORE, "delete", e))?;
+        }
+        Ok(record)
+    }
+}

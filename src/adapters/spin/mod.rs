@@ -1,0 +1,153 @@
+//! The Fermyon Spin adapter: a WASI Preview 3 HTTP component on spin-sdk 7.
+//! The registry is read from the `default` key-value store (`servers/{id}`,
+//! the same entries as the Workers KV namespace), sessions live in the
+//! `sessions` store, upstream calls go through `wasi:http` client, settings come
+//! from Spin variables (lower-case names of the Workers `[vars]`). Only type
+//! conversion lives here.
+
+mod body;
+mod kv;
+mod upstream;
+
+use crate::config::Settings;
+use crate::gateway::{Gateway, RequestMeta};
+use crate::ports::{Clock, Platform};
+use futures_util::future::LocalBoxFuture;
+use http_body_util::BodyExt;
+use spin_sdk::http::Request;
+use spin_sdk::wasip3;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+thread_local! {
+    /// One gateway per instance: its registry cache lives as long as Spin
+    /// keeps the instance (one request, or many when instances are reused).
+    static GATEWAY: std::cell::OnceCell<Result<Rc<Gateway>, String>> = const { std::cell::OnceCell::new() };
+}
+
+/// The Spin platform for one request.
+pub struct SpinPlatform {
+    kv: kv::SpinKv,
+    sessions: kv::SpinSessions,
+    upstream: upstream::WasiHttpUpstream,
+    clock: SpinClock,
+}
+
+/// `wasi:clocks` system and monotonic clocks.
+#[derive(Clone, Copy, Default)]
+pub struct SpinClock;
+
+impl Clock for SpinClock {
+    fn now_ms(&self) -> u64 {
+        let now = wasip3::clocks::system_clock::now();
+        (now.seconds.max(0) as u64) * 1000 + u64::from(now.nanoseconds) / 1_000_000
+    }
+    async fn sleep(&self, ms: u64) {
+        wasip3::clocks::monotonic_clock::wait_for(ms.saturating_mul(1_000_000)).await
+    }
+}
+
+impl Platform for SpinPlatform {
+    type Kv = kv::SpinKv;
+    type Sessions = kv::SpinSessions;
+    type Upstream = upstream::WasiHttpUpstream;
+    type Clock = SpinClock;
+
+    fn kv(&self) -> &Self::Kv {
+        &self.kv
+    }
+    fn sessions(&self) -> &Self::Sessions {
+        &self.sessions
+    }
+    fn upstream(&self) -> &Self::Upstream {
+        &self.upstream
+    }
+    fn clock(&self) -> &Self::Clock {
+        &self.clock
+    }
+    fn random_bytes(&self, buf: &mut [u8]) {
+        let bytes = wasip3::random::random::get_random_bytes(buf.len() as u64);
+        buf.copy_from_slice(&bytes[..buf.len()]);
+    }
+    fn defer(&self, work: LocalBoxFuture<'static, ()>) {
+        // A p3 component keeps running spawned tasks after the response is
+        // returned, like the response body writer itself.
+        spin_sdk::wit_bindgen::spawn(work);
+    }
+}
+
+/// Reads every setting from Spin variables (declared in spin.toml, lower case).
+async fn settings() -> Result<Settings, String> {
+    let mut values = BTreeMap::new();
+    for name in Settings::VARIABLES {
+        if let Ok(v) = spin_sdk::variables::get(name.to_ascii_lowercase()).await {
+            if !v.is_empty() {
+                values.insert(*name, v);
+            }
+        }
+    }
+    Settings::from_vars(|name| values.get(name).cloned())
+}
+
+async fn gateway() -> Result<Rc<Gateway>, String> {
+    if let Some(gw) = GATEWAY.with(|cell| cell.get().cloned()) {
+        return gw;
+    }
+    let built = settings().await.map(|s| Rc::new(Gateway::new(s)));
+    GATEWAY.with(|cell| cell.get_or_init(|| built).clone())
+}
+
+#[spin_sdk::http_service]
+async fn handle(req: Request) -> http::Response<body::SpinBody> {
+    let gw = match gateway().await {
+        Ok(gw) => gw,
+        Err(e) => {
+            let err = crate::GatewayError::Internal(format!("configuration: {e}"));
+            return body::to_spin(err.into_response(None));
+        }
+    };
+    let (parts, incoming) = req.into_parts();
+    let bytes = match read_body(incoming, gw.settings.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => {
+            let err = crate::GatewayError::InvalidRequest(format!(
+                "could not read the request body: {e}"
+            ));
+            return body::to_spin(err.into_response(None));
+        }
+    };
+    let platform = SpinPlatform {
+        kv: kv::SpinKv::open().await,
+        sessions: kv::SpinSessions::open().await,
+        upstream: upstream::WasiHttpUpstream,
+        clock: SpinClock,
+    };
+    // Spin reports no edge location; the default region applies.
+    let response = gw
+        .handle(
+            &platform,
+            http::Request::from_parts(parts, bytes),
+            &RequestMeta::default(),
+        )
+        .await;
+    body::to_spin(response)
+}
+
+/// Reads at most `limit + 1` bytes (enough for the core to answer 413).
+async fn read_body<B>(mut incoming: B, limit: usize) -> Result<Vec<u8>, String>
+where
+    B: http_body::Body + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let mut out = Vec::new();
+    while let Some(frame) = incoming.frame().await {
+        let frame = frame.map_err(|e| e.to_string())?;
+        if let Ok(data) = frame.into_data() {
+            out.extend_from_slice(bytes::Buf::chunk(&data));
+            if out.len() > limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
