@@ -8,6 +8,9 @@
 #[cfg(not(target_arch = "wasm32"))]
 pub mod memory;
 
+#[cfg(any(feature = "workers", feature = "spin"))]
+mod log;
+
 #[cfg(feature = "workers")]
 pub mod workers;
 

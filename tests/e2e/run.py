@@ -5,7 +5,8 @@ What runs:
   * two real upstream MCP servers on loopback: @modelcontextprotocol/server-everything
     (TypeScript SDK) and tests/e2e/upstream/notes_server.py (Python SDK);
   * the gateway's real build on its real host: `wrangler dev` (workerd) for
-    `--target workers`;
+    `--target workers`; the Spin component on tests/spin-host (Wasmtime, WASI
+    Preview 3) for `--target spin`;
   * the official MCP SDK clients (tests/e2e/clients/ts_client.mjs on
     @modelcontextprotocol/sdk, tests/e2e/clients/py_client.py on the Python `mcp`
     package) against /mcp and /servers/{id}/mcp;
@@ -16,7 +17,7 @@ The registry it seeds: `everything` (one region), `notes` (region `eu` on a port
 nobody listens to, then `us`; the gateway maps the caller's continent to `eu`,
 so a session's first notes call exercises failover) and `ghost` (its only endpoint is down).
 
-Usage: tests/e2e/run.py [--target workers] [--no-build] [--keep]
+Usage: tests/e2e/run.py [--target workers|spin] [--no-build] [--keep]
 Exit status 0 only when every check passed.
 """
 from __future__ import annotations
@@ -307,9 +308,35 @@ def start_workers(procs: Processes, workdir: pathlib.Path, entries: dict[str, di
     return base, log
 
 
+SPIN_HOST = ROOT / "tests" / "spin-host"
+COMPONENT = ROOT / "target" / "wasm32-wasip2" / "release" / "mcp_edge.wasm"
+
+
+def start_spin(procs: Processes, workdir: pathlib.Path, entries: dict[str, dict], build: bool) -> tuple[str, pathlib.Path]:
+    if build:
+        subprocess.run(["cargo", "build", "--target", "wasm32-wasip2", "--release", "--features", "spin"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "--manifest-path", str(SPIN_HOST / "Cargo.toml")], cwd=ROOT, check=True)
+    bulk = workdir / "bulk.json"
+    bulk.write_text(json.dumps([{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in entries.items()]))
+    # Spin refuses outbound hosts the manifest does not list; allow exactly the
+    # seeded endpoints, as a spin.toml for this registry would.
+    allow = sorted({ep["url"].rsplit("/", 1)[0] for e in entries.values() for ep in e["endpoints"]})
+    port = free_port()
+    cmd = [str(SPIN_HOST / "target" / "release" / "spin-host"), "--component", str(COMPONENT),
+           "--listen", f"127.0.0.1:{port}", "--kv-seed", str(bulk),
+           # The local host reports no edge location: prefer eu like a caller in Europe.
+           "--var", "default_region=eu", "--var", "max_body_bytes=1048576"]
+    for a in allow:
+        cmd += ["--allow-outbound", a]
+    log = procs.start("spin-host", cmd)
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/healthz", "spin-host", procs, log, timeout=60)
+    return base, log
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--target", choices=["workers"], default="workers")
+    ap.add_argument("--target", choices=["workers", "spin"], default="workers")
     ap.add_argument("--no-build", action="store_true", help="use the existing build")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = ap.parse_args()
@@ -324,7 +351,8 @@ def main() -> int:
         wait_http(f"http://127.0.0.1:{ev_port}/mcp", "server-everything", procs, ev_log, 60)
         wait_http(f"http://127.0.0.1:{notes_port}/mcp", "notes", procs, notes_log, 60)
         entries = registry(ev_port, notes_port, dead)
-        base, gw_log = start_workers(procs, workdir, entries, build=not args.no_build)
+        start = start_workers if args.target == "workers" else start_spin
+        base, gw_log = start(procs, workdir, entries, build=not args.no_build)
         print(f"# e2e on {args.target}: gateway {base}, upstreams :{ev_port} :{notes_port}, down :{dead[0]} :{dead[1]}", flush=True)
         run_clients(base, workdir)
         raw_checks(base, gw_log)

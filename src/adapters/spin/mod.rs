@@ -93,6 +93,7 @@ async fn gateway() -> Result<Rc<Gateway>, String> {
     if let Some(gw) = GATEWAY.with(|cell| cell.get().cloned()) {
         return gw;
     }
+    crate::adapters::log::init(std::io::stderr);
     let built = settings().await.map(|s| Rc::new(Gateway::new(s)));
     GATEWAY.with(|cell| cell.get_or_init(|| built).clone())
 }

@@ -1,18 +1,12 @@
 //! `tracing` output on Workers: one console line per event (what `wrangler
-//! tail` and the dashboard show). No timestamps: the runtime adds its own and
-//! `SystemTime` is unavailable on wasm32-unknown-unknown.
+//! tail`, `wrangler dev` and the dashboard show).
 
 use std::io::Write;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Installs the subscriber once per isolate; later calls are no-ops.
 pub fn init() {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(Console)
-        .without_time()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .try_init();
+    crate::adapters::log::init(Console);
 }
 
 #[derive(Clone, Copy)]
