@@ -25,11 +25,16 @@ if ! have_version "$CARGO_TOOLS/bin/wasm-bindgen" "$WASM_BINDGEN_VERSION"; then
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$CARGO_TOOLS" --force
 fi
 
-# npm packages: wrangler, Node 22, binaryen, the MCP SDK and server-everything.
+# npm packages: wrangler, Node 22, binaryen, the MCP SDK and server-everything,
+# at the versions in package-lock.json. Not `npm ci`: this registry lacks some
+# of workerd's other-platform optional packages, so the lockfile cannot list
+# them and `npm ci` rejects it as out of sync; `npm install` installs exactly
+# the locked tree and leaves the lockfile untouched.
 stamp="node_modules/.mcp-edge-lock"
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
-  step "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  step "npm install (locked)"
+  npm install --no-audit --no-fund --loglevel=error
+  git diff --quiet -- package-lock.json 2>/dev/null || echo "warning: npm changed package-lock.json" >&2
   cp package-lock.json "$stamp"
 fi
 

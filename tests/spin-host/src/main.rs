@@ -29,6 +29,7 @@
 mod spin_apis;
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -241,7 +242,7 @@ async fn handle(app: Arc<App>, req: hyper::Request<Incoming>) -> Result<hyper::R
         Ok(response) => response.map(http_body_util::Either::Left),
         Err(e) => {
             eprintln!("spin-host: {method} {uri}: {e:?}");
-            let mut response = hyper::Response::new(Full::new(Bytes::from(format!("spin-host: {e}\n"))));
+            let mut response = hyper::Response::new(Full::new(Bytes::from(format!("spin-host: {e:#}\n"))));
             *response.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
             response.map(http_body_util::Either::Right)
         }
@@ -260,11 +261,13 @@ async fn call_component(app: Arc<App>, req: hyper::Request<Incoming>) -> wasmtim
     let service = app.pre.instantiate_async(&mut store).await?;
     let (response_tx, response_rx) = oneshot::channel();
 
+    // The hooks passed here only filter forbidden headers; the defaults do.
+    let (request, request_io) =
+        wasmtime_wasi_http::p3::Request::from_http(wasmtime_wasi_http::default_hooks(), req);
+
     tokio::spawn(async move {
         let result = store
             .run_concurrent(async move |accessor: &Accessor<Host>| -> wasmtime::Result<()> {
-                let (request, request_io) =
-                    accessor.with(|mut s| wasmtime_wasi_http::p3::Request::from_http(&mut s.get().outbound, req));
                 let response = match service.handle(accessor, request).await? {
                     Ok(response) => response,
                     Err(code) => {

@@ -87,10 +87,8 @@ impl spin_kv::HostStore for SpinView<'_> {
     }
 }
 
-impl spin_kv::HostWithStore for SpinApis {}
-
-impl spin_kv::HostStoreWithStore for SpinApis {
-    async fn open<T>(
+impl<T> spin_kv::HostStoreWithStore<T> for SpinApis {
+    async fn open(
         _: &Accessor<T, Self>,
         label: String,
     ) -> wasmtime::Result<Result<Resource<spin_kv::Store>, spin_kv::Error>> {
@@ -100,7 +98,7 @@ impl spin_kv::HostStoreWithStore for SpinApis {
         })
     }
 
-    async fn get<T>(
+    async fn get(
         acc: &Accessor<T, Self>,
         _: Resource<spin_kv::Store>,
         key: String,
@@ -108,7 +106,7 @@ impl spin_kv::HostStoreWithStore for SpinApis {
         Ok(Ok(with_shared(acc, |s| s.kv().get(&key).cloned())))
     }
 
-    async fn set<T>(
+    async fn set(
         acc: &Accessor<T, Self>,
         _: Resource<spin_kv::Store>,
         key: String,
@@ -118,7 +116,7 @@ impl spin_kv::HostStoreWithStore for SpinApis {
         Ok(Ok(()))
     }
 
-    async fn delete<T>(
+    async fn delete(
         acc: &Accessor<T, Self>,
         _: Resource<spin_kv::Store>,
         key: String,
@@ -127,7 +125,7 @@ impl spin_kv::HostStoreWithStore for SpinApis {
         Ok(Ok(()))
     }
 
-    async fn exists<T>(
+    async fn exists(
         acc: &Accessor<T, Self>,
         _: Resource<spin_kv::Store>,
         key: String,
@@ -135,7 +133,7 @@ impl spin_kv::HostStoreWithStore for SpinApis {
         Ok(Ok(with_shared(acc, |s| s.kv().contains_key(&key))))
     }
 
-    async fn get_keys<T>(
+    async fn get_keys(
         acc: &Accessor<T, Self>,
         _: Resource<spin_kv::Store>,
     ) -> wasmtime::Result<(StreamReader<String>, FutureReader<Result<(), spin_kv::Error>>)> {
@@ -144,7 +142,7 @@ impl spin_kv::HostStoreWithStore for SpinApis {
         acc.with(|mut access| {
             let keys: Vec<String> = access.get().shared.kv().keys().cloned().collect();
             let stream = StreamReader::new(&mut access, keys)?;
-            let done = async { wasmtime::Result::Ok(Ok(())) };
+            let done = async { Ok::<_, wasmtime::Error>(Ok::<(), spin_kv::Error>(())) };
             Ok((stream, FutureReader::new(&mut access, done)?))
         })
     }
@@ -154,8 +152,8 @@ impl spin_kv::HostStoreWithStore for SpinApis {
 
 impl spin_vars::Host for SpinView<'_> {}
 
-impl spin_vars::HostWithStore for SpinApis {
-    async fn get<T>(
+impl<T> spin_vars::HostWithStore<T> for SpinApis {
+    async fn get(
         acc: &Accessor<T, Self>,
         name: String,
     ) -> wasmtime::Result<Result<String, spin_vars::Error>> {
