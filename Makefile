@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: dev test toolchain build lint unit e2e fmt clean
+.PHONY: dev test toolchain build build-spin lint unit e2e e2e-workers e2e-spin fmt clean
 
 ## Run the gateway locally on workerd with the demo registry (kv-seed/) and
 ## two demo upstream MCP servers; prints the URL.
@@ -13,7 +13,8 @@ dev:
 	bash scripts/dev.sh
 
 ## The whole test suite: lint, native unit + integration tests, end to end on
-## wrangler dev with the official TypeScript and Python SDK clients.
+## wrangler dev (workerd) and on the Spin host (Wasmtime) with the official
+## TypeScript and Python SDK clients.
 test: toolchain lint unit e2e
 
 toolchain:
@@ -23,19 +24,34 @@ toolchain:
 build: toolchain
 	bash scripts/build-worker.sh
 
+## The Spin component (target/wasm32-wasip2/release/mcp_edge.wasm) and the
+## local Spin test host (tests/spin-host/target/release/spin-host).
+build-spin: toolchain
+	cargo build --target wasm32-wasip2 --release --features spin
+	cargo build --release --manifest-path tests/spin-host/Cargo.toml
+
 lint:
 	cargo fmt --check
+	cargo fmt --check --manifest-path tests/spin-host/Cargo.toml
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --target wasm32-unknown-unknown --features workers -- -D warnings
+	cargo clippy --target wasm32-wasip2 --features spin -- -D warnings
+	cargo clippy --release --manifest-path tests/spin-host/Cargo.toml -- -D warnings
 
 unit:
 	cargo test
 
-e2e: toolchain
+e2e: e2e-workers e2e-spin
+
+e2e-workers: toolchain
 	$(ENV) "$$PYTHON" tests/e2e/run.py --target workers
+
+e2e-spin: toolchain
+	$(ENV) "$$PYTHON" tests/e2e/run.py --target spin
 
 fmt:
 	cargo fmt
+	cargo fmt --manifest-path tests/spin-host/Cargo.toml
 
 clean:
 	cargo clean

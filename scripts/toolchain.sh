@@ -10,7 +10,7 @@ step() { printf '==> %s\n' "$*" >&2; }
 
 step "rustup targets"
 installed="$(rustup target list --installed)"
-for t in wasm32-unknown-unknown; do
+for t in wasm32-unknown-unknown wasm32-wasip2; do
   grep -qx "$t" <<<"$installed" || rustup target add "$t"
 done
 

@@ -320,10 +320,10 @@ def start_spin(procs: Processes, workdir: pathlib.Path, entries: dict[str, dict]
     bulk.write_text(json.dumps([{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in entries.items()]))
     # Spin refuses outbound hosts the manifest does not list; allow exactly the
     # seeded endpoints, as a spin.toml for this registry would.
-    allow = sorted({ep["url"].rsplit("/", 1)[0] for e in entries.values() for ep in e["endpoints"]})
+    allow = sorted({ep["url"].rsplit("/", 1)[0] + "/" for e in entries.values() for ep in e["endpoints"]})
     port = free_port()
     cmd = [str(SPIN_HOST / "target" / "release" / "spin-host"), "--component", str(COMPONENT),
-           "--listen", f"127.0.0.1:{port}", "--kv-seed", str(bulk),
+           "--listen", f"127.0.0.1:{port}", "--kv-seed", str(bulk), "--kv-store", "sessions",
            # The local host reports no edge location: prefer eu like a caller in Europe.
            "--var", "default_region=eu", "--var", "max_body_bytes=1048576"]
     for a in allow:

@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! spin-host --component PATH.wasm --listen 127.0.0.1:PORT
-//!           [--kv-seed FILE.json]... [--var name=value]... [--allow-outbound URL-PREFIX]...
+//!           [--kv-store LABEL]... [--kv-seed FILE.json]... [--var name=value]...
+//!           [--allow-outbound URL-PREFIX]...
 //! ```
 //!
 //! * Every request gets a fresh component instance in its own `Store`, as in
@@ -17,7 +18,9 @@
 //!   wasmtime-wasi-http; with `--allow-outbound` only URLs starting with one
 //!   of the prefixes are allowed, others fail with `HTTP-request-denied`
 //!   (like Spin's `allowed_outbound_hosts`). Without the flag, all are allowed.
-//! * `spin:key-value` (store `default`), `spin:variables` and
+//! * `spin:key-value` (store `default`, plus each `--kv-store LABEL`, as a
+//!   runtime config file would declare them; `--kv-seed` fills `default`),
+//!   `spin:variables` and
 //!   `wasi:keyvalue` store/atomics: see [`spin_apis`].
 //! * Component stdout and stderr go to this process's stderr; the only line
 //!   on stdout is `listening on http://ADDR`, printed once requests can be
@@ -54,18 +57,20 @@ type WasiBody = wasmtime_wasi_http::WasiBody;
 struct Args {
     component: String,
     listen: SocketAddr,
+    kv_stores: Vec<String>,
     kv_seeds: Vec<String>,
     vars: Vec<(String, String)>,
     allow_outbound: Vec<String>,
 }
 
 const USAGE: &str = "usage: spin-host --component PATH.wasm --listen ADDR:PORT \
-[--kv-seed FILE.json]... [--var name=value]... [--allow-outbound URL-PREFIX]...";
+[--kv-store LABEL]... [--kv-seed FILE.json]... [--var name=value]... [--allow-outbound URL-PREFIX]...";
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let (mut component, mut listen) = (None, None);
     let (mut kv_seeds, mut vars, mut allow_outbound) = (vec![], vec![], vec![]);
+    let mut kv_stores = vec![];
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
             return Err(USAGE.into());
@@ -73,10 +78,22 @@ fn parse_args() -> Result<Args, String> {
         let value = it.next().ok_or(format!("{flag} needs a value\n{USAGE}"))?;
         match flag.as_str() {
             "--component" => component = Some(value),
-            "--listen" => listen = Some(value.parse().map_err(|e| format!("--listen {value}: {e}"))?),
+            "--listen" => {
+                listen = Some(
+                    value
+                        .parse()
+                        .map_err(|e| format!("--listen {value}: {e}"))?,
+                )
+            }
+            "--kv-store" => kv_stores.push(value),
             "--kv-seed" => kv_seeds.push(value),
             "--var" => {
-                let (name, val) = value.split_once('=').ok_or(format!("--var {value}: expected name=value"))?;
+                let (name, val) = value
+                    .split_once('=')
+                    .ok_or(format!("--var {value}: expected name=value"))?;
+                if !spin_apis::valid_variable_name(name) {
+                    return Err(format!("--var {name}: not a valid Spin variable name (lower-case letters, digits, single underscores)"));
+                }
                 vars.push((name.to_string(), val.to_string()));
             }
             "--allow-outbound" => allow_outbound.push(value),
@@ -86,6 +103,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(Args {
         component: component.ok_or(format!("--component is required\n{USAGE}"))?,
         listen: listen.ok_or(format!("--listen is required\n{USAGE}"))?,
+        kv_stores,
         kv_seeds,
         vars,
         allow_outbound,
@@ -103,18 +121,28 @@ struct Host {
 
 impl WasiView for Host {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for Host {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
     }
 }
 
 fn spin_view(host: &mut Host) -> SpinView<'_> {
-    SpinView { shared: &host.shared, table: &mut host.table }
+    SpinView {
+        shared: &host.shared,
+        table: &mut host.table,
+    }
 }
 
 /// Outbound-request policy (the `send_request` hook of wasmtime-wasi-http).
@@ -125,7 +153,10 @@ struct Outbound {
 type SendFuture = Box<
     dyn Future<
             Output = Result<
-                (hyper::Response<WasiBody>, Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>),
+                (
+                    hyper::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                ),
                 wasmtime_wasi_http::Error,
             >,
         > + Send,
@@ -139,8 +170,15 @@ impl WasiHttpHooks for Outbound {
         _response_result: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
     ) -> SendFuture {
         let url = request.uri().to_string();
-        if !self.allow.is_empty() && !self.allow.iter().any(|prefix| url.starts_with(prefix.as_str())) {
-            eprintln!("spin-host: refused outbound request to {url} (not under any --allow-outbound)");
+        if !self.allow.is_empty()
+            && !self
+                .allow
+                .iter()
+                .any(|prefix| url.starts_with(prefix.as_str()))
+        {
+            eprintln!(
+                "spin-host: refused outbound request to {url} (not under any --allow-outbound)"
+            );
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         // Same as the hook's default implementation.
@@ -164,12 +202,17 @@ impl App {
     fn new_store(&self) -> Store<Host> {
         // Component stdout and stderr both go to our stderr: our stdout only
         // carries the "listening on" line.
-        let wasi = WasiCtx::builder().stdout(tokio::io::stderr()).stderr(tokio::io::stderr()).build();
+        let wasi = WasiCtx::builder()
+            .stdout(tokio::io::stderr())
+            .stderr(tokio::io::stderr())
+            .build();
         let host = Host {
             table: ResourceTable::new(),
             wasi,
             http: WasiHttpCtx::new(),
-            outbound: Outbound { allow: self.allow.clone() },
+            outbound: Outbound {
+                allow: self.allow.clone(),
+            },
             shared: self.shared.clone(),
         };
         Store::new(&self.engine, host)
@@ -191,10 +234,19 @@ fn main() {
 async fn run(args: Args) -> wasmtime::Result<()> {
     let mut kv = std::collections::BTreeMap::new();
     for path in &args.kv_seeds {
-        let n = spin_apis::load_seed(path, &mut kv).map_err(|e| wasmtime::format_err!("--kv-seed {e}"))?;
+        let n = spin_apis::load_seed(path, &mut kv)
+            .map_err(|e| wasmtime::format_err!("--kv-seed {e}"))?;
         eprintln!("spin-host: seeded {n} keys from {path}");
     }
-    let shared = Arc::new(Shared { kv: Mutex::new(kv), vars: args.vars.into_iter().collect() });
+    // `default` always exists (seeded); other labels start empty.
+    let mut stores = vec![("default".to_string(), Mutex::new(kv))];
+    for label in args.kv_stores.into_iter().filter(|l| l != "default") {
+        stores.push((label, Mutex::new(Default::default())));
+    }
+    let shared = Arc::new(Shared {
+        stores,
+        vars: args.vars.into_iter().collect(),
+    });
 
     let mut config = Config::new();
     config.wasm_component_model_async(true);
@@ -213,9 +265,18 @@ async fn run(args: Args) -> wasmtime::Result<()> {
     let component = Component::from_file(&engine, &args.component)
         .map_err(|e| e.context(format!("loading {}", args.component)))?;
     let pre = ServicePre::new(linker.instantiate_pre(&component)?)?;
-    eprintln!("spin-host: compiled {} in {:.1?}", args.component, started.elapsed());
+    eprintln!(
+        "spin-host: compiled {} in {:.1?}",
+        args.component,
+        started.elapsed()
+    );
 
-    let app = Arc::new(App { engine, pre, shared, allow: Arc::new(args.allow_outbound) });
+    let app = Arc::new(App {
+        engine,
+        pre,
+        shared,
+        allow: Arc::new(args.allow_outbound),
+    });
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
     std::io::stdout().flush()?;
@@ -226,7 +287,10 @@ async fn run(args: Args) -> wasmtime::Result<()> {
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| handle(app.clone(), req));
             let io = hyper_util::rt::TokioIo::new(stream);
-            if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await {
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await
+            {
                 eprintln!("spin-host: connection error: {e}");
             }
         });
@@ -236,13 +300,17 @@ async fn run(args: Args) -> wasmtime::Result<()> {
 type ResponseBody = http_body_util::Either<Guarded, Full<Bytes>>;
 
 /// Serves one request; failures become a 500 with the reason (also logged).
-async fn handle(app: Arc<App>, req: hyper::Request<Incoming>) -> Result<hyper::Response<ResponseBody>, Infallible> {
+async fn handle(
+    app: Arc<App>,
+    req: hyper::Request<Incoming>,
+) -> Result<hyper::Response<ResponseBody>, Infallible> {
     let (method, uri) = (req.method().clone(), req.uri().clone());
     Ok(match call_component(app, req).await {
         Ok(response) => response.map(http_body_util::Either::Left),
         Err(e) => {
             eprintln!("spin-host: {method} {uri}: {e:?}");
-            let mut response = hyper::Response::new(Full::new(Bytes::from(format!("spin-host: {e:#}\n"))));
+            let mut response =
+                hyper::Response::new(Full::new(Bytes::from(format!("spin-host: {e:#}\n"))));
             *response.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
             response.map(http_body_util::Either::Right)
         }
@@ -256,7 +324,20 @@ async fn handle(app: Arc<App>, req: hyper::Request<Incoming>) -> Result<hyper::R
 /// because the component produces the response body afterwards (from tasks it
 /// spawned); so the task only ends once hyper drops the body ([`Guarded`]),
 /// i.e. when the body is complete or the client went away.
-async fn call_component(app: Arc<App>, req: hyper::Request<Incoming>) -> wasmtime::Result<hyper::Response<Guarded>> {
+async fn call_component(
+    app: Arc<App>,
+    mut req: hyper::Request<Incoming>,
+) -> wasmtime::Result<hyper::Response<Guarded>> {
+    // Like Spin, give the component an absolute URI (http://HOST/path?query,
+    // HOST from the Host header), not just the request target.
+    let host = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let host = host.unwrap_or("localhost").to_string();
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    *req.uri_mut() = format!("http://{host}{target}").parse()?;
+
     let mut store = app.new_store();
     let service = app.pre.instantiate_async(&mut store).await?;
     let (response_tx, response_rx) = oneshot::channel();
@@ -267,22 +348,29 @@ async fn call_component(app: Arc<App>, req: hyper::Request<Incoming>) -> wasmtim
 
     tokio::spawn(async move {
         let result = store
-            .run_concurrent(async move |accessor: &Accessor<Host>| -> wasmtime::Result<()> {
-                let response = match service.handle(accessor, request).await? {
-                    Ok(response) => response,
-                    Err(code) => {
-                        let _ = response_tx.send(Err(wasmtime::format_err!("component returned error {code:?}")));
-                        return Ok(());
+            .run_concurrent(
+                async move |accessor: &Accessor<Host>| -> wasmtime::Result<()> {
+                    let response = match service.handle(accessor, request).await? {
+                        Ok(response) => response,
+                        Err(code) => {
+                            let _ = response_tx.send(Err(wasmtime::format_err!(
+                                "component returned error {code:?}"
+                            )));
+                            return Ok(());
+                        }
+                    };
+                    let response = accessor.with(|mut s| response.into_http(&mut s, request_io))?;
+                    let (done_tx, done_rx) = oneshot::channel();
+                    let response = response.map(|body| Guarded {
+                        body,
+                        _done: done_tx,
+                    });
+                    if response_tx.send(Ok(response)).is_ok() {
+                        let _ = done_rx.await; // resolves when the body is dropped
                     }
-                };
-                let response = accessor.with(|mut s| response.into_http(&mut s, request_io))?;
-                let (done_tx, done_rx) = oneshot::channel();
-                let response = response.map(|body| Guarded { body, _done: done_tx });
-                if response_tx.send(Ok(response)).is_ok() {
-                    let _ = done_rx.await; // resolves when the body is dropped
-                }
-                Ok(())
-            })
+                    Ok(())
+                },
+            )
             .await;
         if let Err(e) = result.and_then(|r| r) {
             // A trap before the response is ready also drops `response_tx`,
@@ -291,9 +379,11 @@ async fn call_component(app: Arc<App>, req: hyper::Request<Incoming>) -> wasmtim
         }
     });
 
-    response_rx
-        .await
-        .unwrap_or_else(|_| Err(wasmtime::format_err!("component failed before responding (see log)")))
+    response_rx.await.unwrap_or_else(|_| {
+        Err(wasmtime::format_err!(
+            "component failed before responding (see log)"
+        ))
+    })
 }
 
 /// The component's response body, plus a sender whose drop tells the store's
@@ -307,7 +397,10 @@ impl Body for Guarded {
     type Data = Bytes;
     type Error = wasmtime_wasi_http::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         Pin::new(&mut self.body).poll_frame(cx)
     }
 

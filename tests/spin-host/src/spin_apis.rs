@@ -6,10 +6,11 @@
 //! * `wasi:keyvalue/store` and `wasi:keyvalue/atomics` @0.2.0-draft2, which
 //!   spin-sdk 7 uses for atomic counters.
 //!
-//! All of them read and write one in-process map shared by every request
-//! (and every component instance), like a Spin app's `default` store. Only
-//! the label `default` exists, so store/bucket resources carry no state: they
-//! are handed out with representation 0 and need no resource table entry.
+//! All of them read and write in-process maps shared by every request (and
+//! every component instance), like a Spin app's stores: `default` always, plus
+//! each label given with `--kv-store` (as a runtime config file would declare
+//! them). A store/bucket resource is just the index of its label, so it needs
+//! no resource table entry.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -29,19 +30,30 @@ use spin::key_value::key_value as spin_kv;
 use spin::variables::variables as spin_vars;
 use wasi::keyvalue::{atomics as wasi_atomics, store as wasi_store};
 
+/// One store: key -> raw bytes.
+pub type Map = BTreeMap<String, Vec<u8>>;
+
 /// The state shared by all requests.
 pub struct Shared {
-    /// The `default` store: key -> raw bytes.
-    pub kv: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// Stores by label; index 0 is `default`.
+    pub stores: Vec<(String, Mutex<Map>)>,
     /// `--var name=value` values.
     pub vars: HashMap<String, String>,
 }
 
 impl Shared {
-    fn kv(&self) -> MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
+    /// The store a resource handle points at.
+    fn kv<R: 'static>(&self, store: &Resource<R>) -> MutexGuard<'_, Map> {
+        let (_, map) = &self.stores[store.rep() as usize];
         // A panic while holding the lock cannot leave the map half-updated
         // (every update is a single insert/remove), so ignore poisoning.
-        self.kv.lock().unwrap_or_else(|e| e.into_inner())
+        map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The handle for `label`, if such a store exists.
+    fn open<R: 'static>(&self, label: &str) -> Option<Resource<R>> {
+        let index = self.stores.iter().position(|(l, _)| l == label)?;
+        Some(Resource::new_own(index as u32))
     }
 }
 
@@ -68,11 +80,6 @@ pub fn add_to_linker<T: Send + 'static>(
     Host_::add_to_linker::<T, SpinApis>(linker, view)
 }
 
-/// Fixed handle for the one store (`default`); see the module docs.
-fn default_store<R: 'static>() -> Resource<R> {
-    Resource::new_own(0)
-}
-
 fn with_shared<T, R>(acc: &Accessor<T, SpinApis>, f: impl FnOnce(&Shared) -> R) -> R {
     acc.with(|mut access| f(access.get().shared))
 }
@@ -89,58 +96,58 @@ impl spin_kv::HostStore for SpinView<'_> {
 
 impl<T> spin_kv::HostStoreWithStore<T> for SpinApis {
     async fn open(
-        _: &Accessor<T, Self>,
+        acc: &Accessor<T, Self>,
         label: String,
     ) -> wasmtime::Result<Result<Resource<spin_kv::Store>, spin_kv::Error>> {
-        Ok(match label.as_str() {
-            "default" => Ok(default_store()),
-            _ => Err(spin_kv::Error::NoSuchStore),
-        })
+        Ok(with_shared(acc, |s| s.open(&label)).ok_or(spin_kv::Error::NoSuchStore))
     }
 
     async fn get(
         acc: &Accessor<T, Self>,
-        _: Resource<spin_kv::Store>,
+        store: Resource<spin_kv::Store>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, spin_kv::Error>> {
-        Ok(Ok(with_shared(acc, |s| s.kv().get(&key).cloned())))
+        Ok(Ok(with_shared(acc, |s| s.kv(&store).get(&key).cloned())))
     }
 
     async fn set(
         acc: &Accessor<T, Self>,
-        _: Resource<spin_kv::Store>,
+        store: Resource<spin_kv::Store>,
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
-        with_shared(acc, |s| s.kv().insert(key, value));
+        with_shared(acc, |s| s.kv(&store).insert(key, value));
         Ok(Ok(()))
     }
 
     async fn delete(
         acc: &Accessor<T, Self>,
-        _: Resource<spin_kv::Store>,
+        store: Resource<spin_kv::Store>,
         key: String,
     ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
-        with_shared(acc, |s| s.kv().remove(&key));
+        with_shared(acc, |s| s.kv(&store).remove(&key));
         Ok(Ok(()))
     }
 
     async fn exists(
         acc: &Accessor<T, Self>,
-        _: Resource<spin_kv::Store>,
+        store: Resource<spin_kv::Store>,
         key: String,
     ) -> wasmtime::Result<Result<bool, spin_kv::Error>> {
-        Ok(Ok(with_shared(acc, |s| s.kv().contains_key(&key))))
+        Ok(Ok(with_shared(acc, |s| s.kv(&store).contains_key(&key))))
     }
 
     async fn get_keys(
         acc: &Accessor<T, Self>,
-        _: Resource<spin_kv::Store>,
-    ) -> wasmtime::Result<(StreamReader<String>, FutureReader<Result<(), spin_kv::Error>>)> {
+        store: Resource<spin_kv::Store>,
+    ) -> wasmtime::Result<(
+        StreamReader<String>,
+        FutureReader<Result<(), spin_kv::Error>>,
+    )> {
         // Snapshot the keys, then hand them out as a host-produced stream
         // (`Vec<T>` is a `StreamProducer`); the future reports success.
         acc.with(|mut access| {
-            let keys: Vec<String> = access.get().shared.kv().keys().cloned().collect();
+            let keys: Vec<String> = access.get().shared.kv(&store).keys().cloned().collect();
             let stream = StreamReader::new(&mut access, keys)?;
             let done = async { Ok::<_, wasmtime::Error>(Ok::<(), spin_kv::Error>(())) };
             Ok((stream, FutureReader::new(&mut access, done)?))
@@ -157,9 +164,23 @@ impl<T> spin_vars::HostWithStore<T> for SpinApis {
         acc: &Accessor<T, Self>,
         name: String,
     ) -> wasmtime::Result<Result<String, spin_vars::Error>> {
+        if !valid_variable_name(&name) {
+            return Ok(Err(spin_vars::Error::InvalidName(name)));
+        }
         Ok(with_shared(acc, |s| s.vars.get(&name).cloned())
             .ok_or_else(|| spin_vars::Error::Undefined(format!("no variable named {name:?}"))))
     }
+}
+
+/// Spin's rule for variable names: lower-case ASCII letters, digits and
+/// single underscores, starting with a letter (so `API_KEY` is invalid).
+pub fn valid_variable_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.contains("__")
+        && !name.ends_with('_')
 }
 
 // ---- wasi:keyvalue/store@0.2.0-draft2 ---------------------------------------
@@ -169,56 +190,56 @@ impl wasi_store::Host for SpinView<'_> {
         &mut self,
         identifier: String,
     ) -> wasmtime::Result<Result<Resource<wasi_store::Bucket>, wasi_store::Error>> {
-        Ok(match identifier.as_str() {
-            "default" => Ok(default_store()),
-            _ => Err(wasi_store::Error::NoSuchStore),
-        })
+        Ok(self
+            .shared
+            .open(&identifier)
+            .ok_or(wasi_store::Error::NoSuchStore))
     }
 }
 
 impl wasi_store::HostBucket for SpinView<'_> {
     fn get(
         &mut self,
-        _: Resource<wasi_store::Bucket>,
+        bucket: Resource<wasi_store::Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_store::Error>> {
-        Ok(Ok(self.shared.kv().get(&key).cloned()))
+        Ok(Ok(self.shared.kv(&bucket).get(&key).cloned()))
     }
 
     fn set(
         &mut self,
-        _: Resource<wasi_store::Bucket>,
+        bucket: Resource<wasi_store::Bucket>,
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
-        self.shared.kv().insert(key, value);
+        self.shared.kv(&bucket).insert(key, value);
         Ok(Ok(()))
     }
 
     fn delete(
         &mut self,
-        _: Resource<wasi_store::Bucket>,
+        bucket: Resource<wasi_store::Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
-        self.shared.kv().remove(&key);
+        self.shared.kv(&bucket).remove(&key);
         Ok(Ok(()))
     }
 
     fn exists(
         &mut self,
-        _: Resource<wasi_store::Bucket>,
+        bucket: Resource<wasi_store::Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<bool, wasi_store::Error>> {
-        Ok(Ok(self.shared.kv().contains_key(&key)))
+        Ok(Ok(self.shared.kv(&bucket).contains_key(&key)))
     }
 
     fn list_keys(
         &mut self,
-        _: Resource<wasi_store::Bucket>,
+        bucket: Resource<wasi_store::Bucket>,
         _cursor: Option<String>,
     ) -> wasmtime::Result<Result<wasi_store::KeyResponse, wasi_store::Error>> {
         // Everything in one page: no cursor.
-        let keys = self.shared.kv().keys().cloned().collect();
+        let keys = self.shared.kv(&bucket).keys().cloned().collect();
         Ok(Ok(wasi_store::KeyResponse { keys, cursor: None }))
     }
 
@@ -229,8 +250,10 @@ impl wasi_store::HostBucket for SpinView<'_> {
 
 // ---- wasi:keyvalue/atomics@0.2.0-draft2 -------------------------------------
 
-/// A compare-and-swap handle: the key and the value seen when it was made.
+/// A compare-and-swap handle: the store (label index), the key and the value
+/// seen when it was made.
 pub struct Cas {
+    store: u32,
     key: String,
     seen: Option<Vec<u8>>,
 }
@@ -245,11 +268,11 @@ fn decode_counter(bytes: &[u8]) -> Option<i64> {
 impl wasi_atomics::Host for SpinView<'_> {
     fn increment(
         &mut self,
-        _: Resource<wasi_atomics::Bucket>,
+        bucket: Resource<wasi_atomics::Bucket>,
         key: String,
         delta: i64,
     ) -> wasmtime::Result<Result<i64, wasi_store::Error>> {
-        let mut kv = self.shared.kv();
+        let mut kv = self.shared.kv(&bucket);
         let current = match kv.get(&key) {
             None => 0,
             Some(bytes) => match decode_counter(bytes) {
@@ -270,7 +293,8 @@ impl wasi_atomics::Host for SpinView<'_> {
         cas: Resource<Cas>,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), wasi_atomics::CasError>> {
-        let mut kv = self.shared.kv();
+        let store = Resource::<wasi_store::Bucket>::new_own(self.table.get(&cas)?.store);
+        let mut kv = self.shared.kv(&store);
         let swapped = {
             let c = self.table.get(&cas)?;
             if kv.get(&c.key) == c.seen.as_ref() {
@@ -293,14 +317,18 @@ impl wasi_atomics::Host for SpinView<'_> {
 impl wasi_atomics::HostCas for SpinView<'_> {
     fn new(
         &mut self,
-        _: Resource<wasi_atomics::Bucket>,
+        bucket: Resource<wasi_atomics::Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<Resource<Cas>, wasi_store::Error>> {
-        let seen = self.shared.kv().get(&key).cloned();
-        Ok(Ok(self.table.push(Cas { key, seen })?))
+        let seen = self.shared.kv(&bucket).get(&key).cloned();
+        let store = bucket.rep();
+        Ok(Ok(self.table.push(Cas { store, key, seen })?))
     }
 
-    fn current(&mut self, cas: Resource<Cas>) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_store::Error>> {
+    fn current(
+        &mut self,
+        cas: Resource<Cas>,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_store::Error>> {
         Ok(Ok(self.table.get(&cas)?.seen.clone()))
     }
 
@@ -327,7 +355,10 @@ pub fn load_seed(path: &str, kv: &mut BTreeMap<String, Vec<u8>>) -> Result<usize
     let n = entries.len();
     for e in entries {
         if e.base64 {
-            return Err(format!("{path}: key {:?}: base64 values are not supported", e.key));
+            return Err(format!(
+                "{path}: key {:?}: base64 values are not supported",
+                e.key
+            ));
         }
         kv.insert(e.key, e.value.into_bytes());
     }
