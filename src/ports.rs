@@ -52,6 +52,17 @@ pub struct SessionRecord {
     pub upstreams: BTreeMap<String, UpstreamSession>,
 }
 
+impl SessionRecord {
+    /// Records (or with `None`, forgets) the upstream session for `server`;
+    /// what every session store does inside its `set_upstream`.
+    pub fn set_upstream(&mut self, server: &str, upstream: Option<UpstreamSession>) {
+        match upstream {
+            Some(up) => self.upstreams.insert(server.to_string(), up),
+            None => self.upstreams.remove(server),
+        };
+    }
+}
+
 /// The gateway's session with one upstream, on behalf of one client session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpstreamSession {

@@ -185,22 +185,7 @@ impl Request {
 
     /// Serializes the request, with `params` replaced when given.
     pub fn to_bytes_with(&self, params: Option<&RawValue>) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct Out<'a> {
-            jsonrpc: &'static str,
-            id: &'a Id,
-            method: &'a str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            params: Option<&'a RawValue>,
-        }
-        let params = params.or(self.params.as_deref());
-        serde_json::to_vec(&Out {
-            jsonrpc: "2.0",
-            id: &self.id,
-            method: &self.method,
-            params,
-        })
-        .expect("request serializes")
+        request_bytes(&self.id, &self.method, params.or(self.params.as_deref()))
     }
 
     /// Serializes the request unchanged.
@@ -211,10 +196,25 @@ impl Request {
 
 /// Builds a request message.
 pub fn request_bytes<T: Serialize + ?Sized>(id: &Id, method: &str, params: Option<&T>) -> Vec<u8> {
+    message_bytes(Some(id), method, params)
+}
+
+/// Builds a notification message.
+pub fn notification_bytes(method: &str, params: Option<&RawValue>) -> Vec<u8> {
+    message_bytes(None, method, params)
+}
+
+/// A request (with an id) or a notification (without).
+fn message_bytes<T: Serialize + ?Sized>(
+    id: Option<&Id>,
+    method: &str,
+    params: Option<&T>,
+) -> Vec<u8> {
     #[derive(Serialize)]
     struct Out<'a, T: ?Sized> {
         jsonrpc: &'static str,
-        id: &'a Id,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a Id>,
         method: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         params: Option<&'a T>,
@@ -225,24 +225,7 @@ pub fn request_bytes<T: Serialize + ?Sized>(id: &Id, method: &str, params: Optio
         method,
         params,
     })
-    .expect("request serializes")
-}
-
-/// Builds a notification message.
-pub fn notification_bytes(method: &str, params: Option<&RawValue>) -> Vec<u8> {
-    #[derive(Serialize)]
-    struct Out<'a> {
-        jsonrpc: &'static str,
-        method: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        params: Option<&'a RawValue>,
-    }
-    serde_json::to_vec(&Out {
-        jsonrpc: "2.0",
-        method,
-        params,
-    })
-    .expect("notification serializes")
+    .expect("message serializes")
 }
 
 /// Builds a success response.

@@ -131,10 +131,7 @@ impl DurableObject for SessionStore {
                 let Some(mut record) = storage.get::<SessionRecord>(RECORD).await? else {
                     return Response::from_json(&false);
                 };
-                match change.upstream {
-                    Some(up) => record.upstreams.insert(change.server, up),
-                    None => record.upstreams.remove(&change.server),
-                };
+                record.set_upstream(&change.server, change.upstream);
                 storage.put(RECORD, &record).await?;
                 Response::from_json(&true)
             }
