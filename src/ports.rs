@@ -130,3 +130,55 @@ pub trait Platform {
     /// Runs `work` after the response is sent (Workers `waitUntil`).
     fn defer(&self, work: LocalBoxFuture<'static, ()>);
 }
+
+/// What a runtime offers besides the ports: randomness and after-response work.
+pub trait Runtime {
+    /// Fills `buf` from a CSPRNG.
+    fn random_bytes(&self, buf: &mut [u8]);
+    /// Runs `work` after the response is sent.
+    fn defer(&self, work: LocalBoxFuture<'static, ()>);
+}
+
+/// A platform assembled from one adapter per port: every adapter builds its
+/// platform as a `Ports<...>` and writes no accessor boilerplate.
+#[derive(Default)]
+pub struct Ports<K, S, U, C, R> {
+    pub kv: K,
+    pub sessions: S,
+    pub upstream: U,
+    pub clock: C,
+    pub runtime: R,
+}
+
+impl<K, S, U, C, R> Platform for Ports<K, S, U, C, R>
+where
+    K: Kv,
+    S: Sessions + Clone + 'static,
+    U: Upstream + Clone + 'static,
+    C: Clock + Clone + 'static,
+    R: Runtime,
+{
+    type Kv = K;
+    type Sessions = S;
+    type Upstream = U;
+    type Clock = C;
+
+    fn kv(&self) -> &K {
+        &self.kv
+    }
+    fn sessions(&self) -> &S {
+        &self.sessions
+    }
+    fn upstream(&self) -> &U {
+        &self.upstream
+    }
+    fn clock(&self) -> &C {
+        &self.clock
+    }
+    fn random_bytes(&self, buf: &mut [u8]) {
+        self.runtime.random_bytes(buf)
+    }
+    fn defer(&self, work: LocalBoxFuture<'static, ()>) {
+        self.runtime.defer(work)
+    }
+}

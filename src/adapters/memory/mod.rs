@@ -9,7 +9,8 @@ pub use mock_server::{MockServer, Seen};
 
 use crate::body::Body;
 use crate::ports::{
-    Clock, Kv, Platform, PortError, SendError, SessionRecord, Sessions, Upstream, UpstreamSession,
+    Clock, Kv, PortError, Ports, Runtime, SendError, SessionRecord, Sessions, Upstream,
+    UpstreamSession,
 };
 use futures_util::future::LocalBoxFuture;
 use std::cell::RefCell;
@@ -168,46 +169,29 @@ impl Clock for TokioClock {
     }
 }
 
-/// The memory platform.
+/// After-response work collected until the test runs it; OS randomness.
 #[derive(Default)]
-pub struct MemoryPlatform {
-    pub kv: MemoryKv,
-    pub sessions: MemorySessions,
-    pub upstream: MemoryUpstream,
-    pub clock: TokioClock,
+pub struct MemoryRuntime {
     deferred: RefCell<Vec<LocalBoxFuture<'static, ()>>>,
 }
 
-impl MemoryPlatform {
-    /// Runs the after-response work queued so far.
-    pub async fn run_deferred(&self) {
-        let work: Vec<_> = self.deferred.borrow_mut().drain(..).collect();
-        futures_util::future::join_all(work).await;
-    }
-}
-
-impl Platform for MemoryPlatform {
-    type Kv = MemoryKv;
-    type Sessions = MemorySessions;
-    type Upstream = MemoryUpstream;
-    type Clock = TokioClock;
-
-    fn kv(&self) -> &MemoryKv {
-        &self.kv
-    }
-    fn sessions(&self) -> &MemorySessions {
-        &self.sessions
-    }
-    fn upstream(&self) -> &MemoryUpstream {
-        &self.upstream
-    }
-    fn clock(&self) -> &TokioClock {
-        &self.clock
-    }
+impl Runtime for MemoryRuntime {
     fn random_bytes(&self, buf: &mut [u8]) {
         getrandom::fill(buf).expect("OS randomness");
     }
     fn defer(&self, work: LocalBoxFuture<'static, ()>) {
         self.deferred.borrow_mut().push(work);
+    }
+}
+
+/// The memory platform.
+pub type MemoryPlatform =
+    Ports<MemoryKv, MemorySessions, MemoryUpstream, TokioClock, MemoryRuntime>;
+
+impl MemoryPlatform {
+    /// Runs the after-response work queued so far.
+    pub async fn run_deferred(&self) {
+        let work: Vec<_> = self.runtime.deferred.borrow_mut().drain(..).collect();
+        futures_util::future::join_all(work).await;
     }
 }

@@ -11,7 +11,7 @@ mod upstream;
 
 use crate::config::Settings;
 use crate::gateway::{Gateway, RequestMeta};
-use crate::ports::{Clock, Platform};
+use crate::ports::{Clock, Ports, Runtime};
 use futures_util::future::LocalBoxFuture;
 use http_body_util::BodyExt;
 use spin_sdk::http::Request;
@@ -26,12 +26,8 @@ thread_local! {
 }
 
 /// The Spin platform for one request.
-pub struct SpinPlatform {
-    kv: kv::SpinKv,
-    sessions: kv::SpinSessions,
-    upstream: upstream::WasiHttpUpstream,
-    clock: SpinClock,
-}
+pub type SpinPlatform =
+    Ports<kv::SpinKv, kv::SpinSessions, upstream::WasiHttpUpstream, SpinClock, SpinRuntime>;
 
 /// `wasi:clocks` system and monotonic clocks.
 #[derive(Clone, Copy, Default)]
@@ -47,24 +43,10 @@ impl Clock for SpinClock {
     }
 }
 
-impl Platform for SpinPlatform {
-    type Kv = kv::SpinKv;
-    type Sessions = kv::SpinSessions;
-    type Upstream = upstream::WasiHttpUpstream;
-    type Clock = SpinClock;
+/// `wasi:random` and spawned tasks.
+pub struct SpinRuntime;
 
-    fn kv(&self) -> &Self::Kv {
-        &self.kv
-    }
-    fn sessions(&self) -> &Self::Sessions {
-        &self.sessions
-    }
-    fn upstream(&self) -> &Self::Upstream {
-        &self.upstream
-    }
-    fn clock(&self) -> &Self::Clock {
-        &self.clock
-    }
+impl Runtime for SpinRuntime {
     fn random_bytes(&self, buf: &mut [u8]) {
         let bytes = wasip3::random::random::get_random_bytes(buf.len() as u64);
         buf.copy_from_slice(&bytes[..buf.len()]);
@@ -122,6 +104,7 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
         sessions: kv::SpinSessions::open().await,
         upstream: upstream::WasiHttpUpstream,
         clock: SpinClock,
+        runtime: SpinRuntime,
     };
     // Spin reports no edge location; the default region applies.
     let response = gw

@@ -13,7 +13,7 @@ pub use sessions::SessionStore;
 use crate::body::Body;
 use crate::config::Settings;
 use crate::gateway::{Gateway, RequestMeta};
-use crate::ports::{Clock, Platform};
+use crate::ports::{Clock, Ports, Runtime};
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use std::rc::Rc;
@@ -25,13 +25,13 @@ thread_local! {
 }
 
 /// The Workers platform for one request.
-pub struct WorkersPlatform {
-    kv: kv::WorkersKv,
-    sessions: sessions::DurableSessions,
-    upstream: upstream::FetchUpstream,
-    clock: WorkersClock,
-    ctx: Context,
-}
+pub type WorkersPlatform = Ports<
+    kv::WorkersKv,
+    sessions::DurableSessions,
+    upstream::FetchUpstream,
+    WorkersClock,
+    WorkersRuntime,
+>;
 
 /// `Date.now()` and `setTimeout`.
 #[derive(Clone, Copy, Default)]
@@ -46,30 +46,16 @@ impl Clock for WorkersClock {
     }
 }
 
-impl Platform for WorkersPlatform {
-    type Kv = kv::WorkersKv;
-    type Sessions = sessions::DurableSessions;
-    type Upstream = upstream::FetchUpstream;
-    type Clock = WorkersClock;
+/// `crypto.getRandomValues` and `ctx.waitUntil`.
+pub struct WorkersRuntime(Context);
 
-    fn kv(&self) -> &Self::Kv {
-        &self.kv
-    }
-    fn sessions(&self) -> &Self::Sessions {
-        &self.sessions
-    }
-    fn upstream(&self) -> &Self::Upstream {
-        &self.upstream
-    }
-    fn clock(&self) -> &Self::Clock {
-        &self.clock
-    }
+impl Runtime for WorkersRuntime {
     fn random_bytes(&self, buf: &mut [u8]) {
         // crypto.getRandomValues through getrandom's wasm_js backend.
         getrandom::fill(buf).expect("crypto.getRandomValues");
     }
     fn defer(&self, work: LocalBoxFuture<'static, ()>) {
-        self.ctx.wait_until(work);
+        self.0.wait_until(work);
     }
 }
 
@@ -101,7 +87,7 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> worker::Result<worke
         sessions: sessions::DurableSessions::new(env.durable_object("SESSIONS")?),
         upstream: upstream::FetchUpstream,
         clock: WorkersClock,
-        ctx,
+        runtime: WorkersRuntime(ctx),
     };
     let response = gw
         .handle(&platform, http::Request::from_parts(parts, body), &meta)
