@@ -5,7 +5,7 @@
 //! or timing out leaves the others' entries in the list (logged, and named under
 //! `_meta`). Calls are routed to the owning server with the original name.
 
-use super::merge::{self, ListKind, Merged};
+use super::merge::{self, ListKind, ListResult, Merged};
 use super::respond;
 use crate::body::Body;
 use crate::config::{Registry, Server};
@@ -20,12 +20,9 @@ use futures_util::future::join_all;
 use http::Response;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::rc::Rc;
-
-/// `_meta` key naming servers left out of an aggregated list.
-pub const UNAVAILABLE_META: &str = "mcp-edge/unavailable";
 
 /// What the gateway answers `initialize` with on `/mcp`.
 pub fn initialize_result(version: &str, registry: &Registry) -> Value {
@@ -111,9 +108,10 @@ async fn list<P: Platform>(
             .map(|(s, c)| list_one(ups, s, kind, &req.id, c.as_deref())),
     )
     .await;
+    // The merged items borrow from `pages`, which lives until the answer is written.
     let mut merged = Merged::default();
     let mut unavailable = Vec::new();
-    for ((server, _), page) in targets.iter().zip(pages) {
+    for ((server, _), page) in targets.iter().zip(&pages) {
         match page {
             Ok(page) => merge::add_page(&mut merged, kind, server, page),
             Err(e) => {
@@ -122,29 +120,31 @@ async fn list<P: Platform>(
             }
         }
     }
-    let mut result = Map::new();
-    result.insert(kind.field().into(), Value::Array(merged.items));
-    if !merged.pending.is_empty() {
-        let next = Cursor {
+    let next_cursor = (!merged.pending.is_empty()).then(|| {
+        Cursor {
             method: kind.method().into(),
             pending: merged.pending,
-        };
-        result.insert("nextCursor".into(), Value::String(next.encode()));
-    }
-    if !unavailable.is_empty() {
-        result.insert("_meta".into(), json!({ UNAVAILABLE_META: unavailable }));
-    }
+        }
+        .encode()
+    });
+    let result = ListResult {
+        kind,
+        items: &merged.items,
+        next_cursor,
+        unavailable: &unavailable,
+    };
     Ok(respond::result(&req.id, &result))
 }
 
-/// One server's page, bounded in time (every region's attempt included).
+/// One server's page (its raw `result`), bounded in time (every region's
+/// attempt included).
 async fn list_one<P: Platform>(
     ups: &Upstreams<'_, P>,
     server: &Server,
     kind: ListKind,
     id: &Id,
     cursor: Option<&str>,
-) -> Result<Value, GatewayError> {
+) -> Result<Box<RawValue>, GatewayError> {
     let params = cursor.map(|c| json!({ "cursor": c }));
     let message = jsonrpc::request_bytes(id, kind.method(), params.as_ref());
     let budget = server
@@ -152,7 +152,7 @@ async fn list_one<P: Platform>(
         .saturating_mul(server.endpoints.len() as u64);
     let work = async {
         let answer = ups.send(server, &message).await?;
-        reply::read_result(answer, id, &server.id, ups.link.max_bytes).await
+        reply::read_result_raw(answer, id, &server.id, ups.link.max_bytes).await
     };
     with_timeout(ups.platform.clock(), budget, work)
         .await

@@ -1,10 +1,14 @@
 //! Merging list pages from many servers into one aggregated page. Pure code:
-//! the fan-out hands in each server's page (or its failure) and gets back the
-//! merged items plus the cursors of servers that have more pages.
+//! the fan-out hands in each server's raw page (or its failure) and gets back
+//! the merged items plus the cursors of servers that have more pages. Items
+//! stay raw JSON apart from the `name` that is rewritten (see
+//! [`RawObject`]), so the cost grows with the bytes, not with schema depth.
 
 use crate::config::Server;
 use crate::protocol::names;
-use serde_json::{Map, Value};
+use crate::protocol::raw_object::{ListPage, RawObject};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 /// The four list methods the gateway aggregates.
@@ -52,96 +56,145 @@ impl ListKind {
     }
 }
 
-/// The merged page.
+/// The merged page; its items borrow from the upstream pages.
 #[derive(Debug, Default)]
-pub struct Merged {
-    pub items: Vec<Value>,
+pub struct Merged<'a> {
+    pub items: Vec<RawObject<'a>>,
     /// Server id -> its next cursor, for servers with more pages.
     pub pending: BTreeMap<String, String>,
 }
 
-/// Adds one server's page (a list `result`) to the merge. Items are filtered by
-/// the server's tool filter and renamed; malformed items are skipped with a log.
-pub fn add_page(merged: &mut Merged, kind: ListKind, server: &Server, mut page: Value) {
-    if let Some(next) = page.get("nextCursor").and_then(Value::as_str) {
-        merged.pending.insert(server.id.clone(), next.to_string());
-    }
-    let Some(items) = page.get_mut(kind.field()).and_then(Value::as_array_mut) else {
-        tracing::warn!(server = %server.id, "{} result has no '{}' array", kind.method(), kind.field());
-        return;
+/// Adds one server's page (the raw `result` of a list call) to the merge.
+/// Items are filtered by the server's tool filter and renamed; only their
+/// `name` is decoded, everything else is borrowed raw. A malformed page or
+/// item is skipped with a log line.
+pub fn add_page<'a>(
+    merged: &mut Merged<'a>,
+    kind: ListKind,
+    server: &Server,
+    result: &'a RawValue,
+) {
+    let page = match read_page(kind, result) {
+        Ok(page) => page,
+        Err(why) => {
+            tracing::warn!(server = %server.id, "{} result skipped: {why}", kind.method());
+            return;
+        }
     };
-    merged.items.reserve(items.len());
-    for item in items.drain(..) {
-        let Value::Object(mut obj) = item else {
-            continue;
-        };
-        if kind.prefixes_names() && !rename(&mut obj, kind, server) {
+    if let Some(next) = page.next_cursor {
+        merged.pending.insert(server.id.clone(), next);
+    }
+    merged.items.reserve(page.items.len());
+    for mut item in page.items {
+        if kind.prefixes_names() && !rename(&mut item, kind, server) {
             continue;
         }
-        merged.items.push(Value::Object(obj));
+        merged.items.push(item);
     }
+}
+
+/// The items and next cursor of one list result.
+fn read_page(kind: ListKind, result: &RawValue) -> Result<ListPage<'_>, String> {
+    let page = ListPage::parse(result.get(), kind.field()).map_err(|e| e.to_string())?;
+    if !page.found {
+        return Err(format!("no '{}' array", kind.field()));
+    }
+    Ok(page)
 }
 
 /// Filters and prefixes one tool or prompt; `false` drops it.
-fn rename(obj: &mut Map<String, Value>, kind: ListKind, server: &Server) -> bool {
-    let Some(Value::String(name)) = obj.get_mut("name") else {
+fn rename(item: &mut RawObject, kind: ListKind, server: &Server) -> bool {
+    let Some(name) = item.get_str("name") else {
         tracing::warn!(server = %server.id, "{} item without a name skipped", kind.method());
         return false;
     };
-    if kind == ListKind::Tools && !server.tools.allows(name) {
+    if kind == ListKind::Tools && !server.tools.allows(&name) {
         return false;
     }
-    *name = names::qualify(&server.id, name);
+    item.set_str("name", &names::qualify(&server.id, &name));
     true
 }
 
-/// Filters a single server's tool page in place (per-server endpoint, names kept).
-pub fn filter_tools(server: &Server, page: &mut Value) {
-    if let Some(items) = page.get_mut("tools").and_then(Value::as_array_mut) {
-        items.retain(|t| {
-            t.get("name")
-                .and_then(Value::as_str)
-                .is_some_and(|n| server.tools.allows(n))
-        });
+/// The merged list as a result object: `{field: items, nextCursor?, _meta?}`.
+pub struct ListResult<'a> {
+    pub kind: ListKind,
+    pub items: &'a [RawObject<'a>],
+    pub next_cursor: Option<String>,
+    /// Servers left out of this page (named under `_meta`).
+    pub unavailable: &'a [String],
+}
+
+/// `_meta` key naming servers left out of an aggregated list.
+pub const UNAVAILABLE_META: &str = "mcp-edge/unavailable";
+
+impl Serialize for ListResult<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry(self.kind.field(), self.items)?;
+        if let Some(next) = &self.next_cursor {
+            map.serialize_entry("nextCursor", next)?;
+        }
+        if !self.unavailable.is_empty() {
+            let meta = BTreeMap::from([(UNAVAILABLE_META, self.unavailable)]);
+            map.serialize_entry("_meta", &meta)?;
+        }
+        map.end()
     }
+}
+
+/// Filters one server's `tools/list` result (per-server endpoint, names kept);
+/// every other field of the result is kept as it was.
+pub fn filter_tools(server: &Server, result: &RawValue) -> Result<Box<RawValue>, String> {
+    let mut fields = RawObject::parse(result.get()).map_err(|e| format!("not an object: {e}"))?;
+    let mut tools = read_page(ListKind::Tools, result)?.items;
+    tools.retain(|t| t.get_str("name").is_some_and(|n| server.tools.allows(&n)));
+    fields.set(
+        "tools",
+        serde_json::value::to_raw_value(&tools).expect("tools serialize"),
+    );
+    Ok(fields.to_raw())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn server(id: &str, filter: &str) -> Server {
-        Server::parse(
-            id,
-            &format!(r#"{{"endpoints":[{{"region":"us","url":"http://x/"}}]{filter}}}"#),
-        )
-        .unwrap()
+        let entry = format!(r#"{{"endpoints":[{{"region":"us","url":"http://x/"}}]{filter}}}"#);
+        Server::parse(id, &entry).unwrap()
+    }
+
+    fn raw(v: Value) -> Box<RawValue> {
+        serde_json::value::to_raw_value(&v).unwrap()
+    }
+
+    fn merged_json(m: &Merged) -> Value {
+        serde_json::to_value(&m.items).unwrap()
     }
 
     #[test]
     fn prefixes_filters_and_keeps_other_fields() {
-        let mut m = Merged::default();
         let a = server("a", r#","tools":{"exclude":["secret*"]}"#);
-        add_page(
-            &mut m,
-            ListKind::Tools,
-            &a,
-            json!({"tools":[{"name":"echo","inputSchema":{"type":"object"},"x-extra":1},{"name":"secret_read"},{"noname":true}],"nextCursor":"p2"}),
-        );
-        add_page(
-            &mut m,
-            ListKind::Tools,
-            &server("b", ""),
-            json!({"tools":[{"name":"echo"}]}),
-        );
-        let names: Vec<_> = m
-            .items
+        let page_a = raw(json!({"tools":[
+            {"name":"echo","inputSchema":{"type":"object"},"x-extra":1},
+            {"name":"secret_read"},
+            {"noname":true}
+        ],"nextCursor":"p2"}));
+        let page_b = raw(json!({"tools":[{"name":"echo"}]}));
+        let mut m = Merged::default();
+        add_page(&mut m, ListKind::Tools, &a, &page_a);
+        add_page(&mut m, ListKind::Tools, &server("b", ""), &page_b);
+        let items = merged_json(&m);
+        let names: Vec<&str> = items
+            .as_array()
+            .unwrap()
             .iter()
             .map(|t| t["name"].as_str().unwrap())
             .collect();
         assert_eq!(names, ["a__echo", "b__echo"]);
-        assert_eq!(m.items[0]["x-extra"], 1);
+        assert_eq!(items[0]["x-extra"], 1);
+        assert_eq!(items[0]["inputSchema"], json!({"type": "object"}));
         assert_eq!(
             m.pending,
             BTreeMap::from([("a".to_string(), "p2".to_string())])
@@ -150,25 +203,57 @@ mod tests {
 
     #[test]
     fn resources_keep_their_uris() {
+        let page = raw(json!({"resources":[{"uri":"file:///x","name":"x"}]}));
         let mut m = Merged::default();
-        add_page(
-            &mut m,
-            ListKind::Resources,
-            &server("a", ""),
-            json!({"resources":[{"uri":"file:///x","name":"x"}]}),
-        );
-        assert_eq!(m.items[0], json!({"uri":"file:///x","name":"x"}));
+        add_page(&mut m, ListKind::Resources, &server("a", ""), &page);
+        assert_eq!(merged_json(&m)[0], json!({"uri":"file:///x","name":"x"}));
     }
 
     #[test]
-    fn a_page_without_items_adds_nothing() {
-        let mut m = Merged::default();
-        add_page(
-            &mut m,
-            ListKind::Prompts,
-            &server("a", ""),
+    fn a_malformed_page_adds_nothing() {
+        let pages: Vec<_> = [
             json!({"oops": 1}),
-        );
+            json!({"prompts": 5}),
+            json!([1]),
+            json!({"prompts": [1, "x"]}),
+        ]
+        .into_iter()
+        .map(raw)
+        .collect();
+        let mut m = Merged::default();
+        for page in &pages {
+            add_page(&mut m, ListKind::Prompts, &server("a", ""), page);
+        }
         assert!(m.items.is_empty() && m.pending.is_empty());
+    }
+
+    #[test]
+    fn list_results_serialize_with_cursor_and_meta() {
+        let items = vec![RawObject::parse(r#"{"name":"a__x"}"#).unwrap()];
+        let unavailable = vec!["b".to_string()];
+        let r = ListResult {
+            kind: ListKind::Prompts,
+            items: &items,
+            next_cursor: Some("c".into()),
+            unavailable: &unavailable,
+        };
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({"prompts":[{"name":"a__x"}],"nextCursor":"c","_meta":{"mcp-edge/unavailable":["b"]}})
+        );
+    }
+
+    #[test]
+    fn filtering_one_server_keeps_the_rest_of_the_result() {
+        let s = server("a", r#","tools":{"include":["read_*"]}"#);
+        let page = raw(
+            json!({"tools":[{"name":"read_x"},{"name":"drop"}],"nextCursor":"n","_meta":{"k":1}}),
+        );
+        let out = filter_tools(&s, &page).unwrap();
+        let v: Value = serde_json::from_str(out.get()).unwrap();
+        assert_eq!(
+            v,
+            json!({"tools":[{"name":"read_x"}],"nextCursor":"n","_meta":{"k":1}})
+        );
     }
 }

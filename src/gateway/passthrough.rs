@@ -27,10 +27,14 @@ pub async fn request<P: Platform>(
     match req.method.as_str() {
         "tools/list" if !server.tools.is_open() => {
             let answer = ups.send(server, raw).await?;
-            let mut page =
-                reply::read_result(answer, &req.id, &server.id, ups.link.max_bytes).await?;
-            merge::filter_tools(server, &mut page);
-            Ok(respond::result(&req.id, &page))
+            let limit = ups.link.max_bytes;
+            let page = reply::read_result_raw(answer, &req.id, &server.id, limit).await?;
+            let filtered =
+                merge::filter_tools(server, &page).map_err(|message| GatewayError::Upstream {
+                    server: server.id.clone(),
+                    message,
+                })?;
+            Ok(respond::result(&req.id, &filtered))
         }
         "tools/call" if !server.tools.is_open() => {
             #[derive(Deserialize)]

@@ -44,10 +44,18 @@ where
     I: IntoIterator,
     I::Item: AsRef<str>,
 {
-    let (_, name) = split(qualified)?;
+    let (prefix, name) = split(qualified)?;
     servers
         .into_iter()
-        .position(|s| qualify(s.as_ref(), name) == qualified)
+        .position(|s| {
+            let s = s.as_ref();
+            // Unshortened names (the common case) compare without allocating.
+            if s.len() + SEP.len() + name.len() <= MAX_LEN {
+                s == prefix
+            } else {
+                qualify(s, name) == qualified
+            }
+        })
         .map(|i| (i, name))
 }
 

@@ -6,6 +6,7 @@ use crate::error::GatewayError;
 use crate::protocol::jsonrpc::{self, Id, Message};
 use crate::protocol::sse;
 use futures_util::StreamExt;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// A classified upstream answer to a POSTed message.
@@ -48,35 +49,53 @@ pub async fn read_result(
     server: &str,
     limit: usize,
 ) -> Result<Value, GatewayError> {
+    let raw = read_result_raw(reply, id, server, limit).await?;
+    serde_json::from_str(raw.get()).map_err(|e| GatewayError::Upstream {
+        server: server.to_string(),
+        message: format!("invalid JSON: {e}"),
+    })
+}
+
+/// Like [`read_result`], but the `result` stays raw JSON (lists the gateway
+/// merges without building a value tree).
+pub async fn read_result_raw(
+    reply: Reply,
+    id: &Id,
+    server: &str,
+    limit: usize,
+) -> Result<Box<RawValue>, GatewayError> {
     let fail = |message: String| GatewayError::Upstream {
         server: server.to_string(),
         message,
     };
-    let bytes = read_response(reply, id, limit).await.map_err(fail)?;
-    let mut value: Value =
-        serde_json::from_slice(&bytes).map_err(|e| fail(format!("invalid JSON: {e}")))?;
-    if let Some(err) = value.get("error") {
-        let message = err
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("error without message");
-        let code = err.get("code").and_then(Value::as_i64).unwrap_or(0);
-        return Err(fail(format!("{message} (code {code})")));
+    let response = read_response(reply, id, limit).await.map_err(fail)?;
+    if let Some(err) = response.error {
+        #[derive(serde::Deserialize, Default)]
+        struct ErrorObject {
+            code: Option<i64>,
+            message: Option<String>,
+        }
+        let err: ErrorObject = serde_json::from_str(err.get()).unwrap_or_default();
+        let message = err.message.as_deref().unwrap_or("error without message");
+        return Err(fail(format!("{message} (code {})", err.code.unwrap_or(0))));
     }
-    Ok(value
-        .get_mut("result")
-        .map(Value::take)
-        .unwrap_or(Value::Null))
+    Ok(response
+        .result
+        .unwrap_or_else(|| RawValue::from_string("null".into()).expect("null is JSON")))
 }
 
-/// Returns the bytes of the JSON-RPC response to `id` from a reply.
-pub async fn read_response(reply: Reply, id: &Id, limit: usize) -> Result<Vec<u8>, String> {
+/// Reads the JSON-RPC response to `id` out of a reply (parsed once).
+pub async fn read_response(
+    reply: Reply,
+    id: &Id,
+    limit: usize,
+) -> Result<jsonrpc::Response, String> {
     match reply {
         Reply::Accepted => Err("answered 202 Accepted to a request".into()),
         Reply::Json(body) => {
             let bytes = body.collect(limit).await?;
             match jsonrpc::parse_message(&bytes) {
-                Ok(Message::Response(r)) if &r.id == id => Ok(bytes),
+                Ok(Message::Response(r)) if &r.id == id => Ok(r),
                 Ok(Message::Response(r)) => Err(format!("answered id {} instead of {id}", r.id)),
                 Ok(_) => Err("answered with a message that is not a response".into()),
                 Err(e) => Err(format!("answered invalid JSON-RPC: {e}")),
@@ -96,7 +115,7 @@ pub async fn read_response(reply: Reply, id: &Id, limit: usize) -> Result<Vec<u8
                     if let Ok(Message::Response(r)) = jsonrpc::parse_message(event.data.as_bytes())
                     {
                         if &r.id == id {
-                            return Ok(event.data.into_bytes());
+                            return Ok(r);
                         }
                     }
                 }

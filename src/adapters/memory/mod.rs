@@ -98,20 +98,47 @@ type Handler = Rc<dyn Fn(http::Request<Vec<u8>>) -> LocalBoxFuture<'static, http
 
 /// Upstream HTTP routed to handlers by URL; an unmounted URL refuses the
 /// connection, like a server that is down.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct MemoryUpstream {
     routes: Rc<RefCell<HashMap<String, Handler>>>,
     sent: Rc<RefCell<Vec<String>>>,
+    recording: Rc<std::cell::Cell<bool>>,
+}
+
+impl Default for MemoryUpstream {
+    fn default() -> Self {
+        MemoryUpstream {
+            routes: Rc::default(),
+            sent: Rc::default(),
+            recording: Rc::new(std::cell::Cell::new(true)),
+        }
+    }
 }
 
 impl MemoryUpstream {
     /// Serves `url` with a mock MCP server.
     pub fn mount(&self, url: &str, server: Rc<MockServer>) {
-        let handler: Handler = Rc::new(move |req| {
+        self.mount_fn(url, move |req| {
             let server = server.clone();
             Box::pin(async move { server.handle(req).await })
         });
-        self.routes.borrow_mut().insert(url.to_string(), handler);
+    }
+
+    /// Serves `url` with any handler (benchmarks use canned answers, so they
+    /// measure the gateway rather than a mock server).
+    pub fn mount_fn<F>(&self, url: &str, handler: F)
+    where
+        F: Fn(http::Request<Vec<u8>>) -> LocalBoxFuture<'static, http::Response<Body>> + 'static,
+    {
+        self.routes
+            .borrow_mut()
+            .insert(url.to_string(), Rc::new(handler));
+    }
+
+    /// Whether to keep the log that [`MemoryUpstream::sent`] returns (on by
+    /// default; benchmarks turn it off so it does not grow).
+    pub fn record_sent(&self, on: bool) {
+        self.recording.set(on);
     }
 
     /// Takes `url` down: connections are refused from now on.

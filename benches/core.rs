@@ -1,0 +1,263 @@
+//! Native benchmarks of the gateway core on the memory adapter (`cargo bench
+//! --bench core`). They print numbers; they assert nothing about time.
+//!
+//! Upstreams here answer with canned bytes, so the figures are the gateway's
+//! own CPU: parse, session lookup, registry, routing, forwarding bookkeeping,
+//! merging, response building. Each figure is the median of several timed
+//! runs of many iterations. A counting allocator reports the peak heap used
+//! while serving one request, for the scale series.
+//!
+//! Every result is also printed as a `BENCH {json}` line for bench/run.py.
+
+use futures_util::future::LocalBoxFuture;
+use mcp_edge::adapters::memory::MemoryPlatform;
+use mcp_edge::body::Body;
+use mcp_edge::config::{Registry, Server};
+use mcp_edge::gateway::merge::{self, ListKind, Merged};
+use mcp_edge::gateway::RequestMeta;
+use mcp_edge::protocol::{jsonrpc, names};
+use mcp_edge::Gateway;
+use serde_json::{json, Value};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::time::Instant;
+
+/// Counts live and peak heap bytes while `COUNTING` is on (off during timed
+/// runs, so the counting does not weigh on the figures).
+struct Counting;
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            let live =
+                LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed) + layout.size() as isize;
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        }
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Runs `f` `iters` times per run, 7 runs; prints and returns the median µs
+/// per iteration. `BENCH_FILTER=text` runs only benchmarks whose name has it.
+fn bench(name: &str, iters: u32, mut f: impl FnMut()) -> f64 {
+    if std::env::var("BENCH_FILTER").is_ok_and(|f| !name.contains(&f)) {
+        return f64::NAN;
+    }
+    for _ in 0..iters.min(1000) {
+        f(); // warm up caches and the allocator
+    }
+    let mut per_iter: Vec<f64> = (0..7)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / f64::from(iters)
+        })
+        .collect();
+    per_iter.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = per_iter[per_iter.len() / 2];
+    println!("{name:<48} {median:>10.2} µs/iter");
+    println!("BENCH {}", json!({"name": name, "us": median}));
+    median
+}
+
+/// A canned JSON answer.
+fn canned(body: Vec<u8>, session: bool) -> http::Response<Body> {
+    let mut b = http::Response::builder()
+        .status(200)
+        .header("content-type", "application/json");
+    if session {
+        b = b.header("mcp-session-id", "upstream-session");
+    }
+    b.body(Body::Full(body)).unwrap()
+}
+
+/// An upstream that answers initialize, notifications, echo calls and
+/// tools/list (with `tools` tools) from canned bytes: it only reads the
+/// envelope and splices the id in, so its own cost stays small.
+fn mount_canned(p: &MemoryPlatform, url: &str, tools: usize) {
+    let list: Vec<Value> = (0..tools)
+        .map(|i| json!({"name": format!("tool-{i}"), "description": "a benchmark tool", "inputSchema": {"type": "object", "properties": {"x": {"type": "number"}}}}))
+        .collect();
+    let list = std::rc::Rc::new(serde_json::to_string(&json!({"tools": list})).unwrap());
+    p.upstream.mount_fn(url, move |req| {
+        let list = list.clone();
+        Box::pin(async move {
+            let answer = |id: &jsonrpc::Id, result: &str| {
+                let id = serde_json::to_string(id).unwrap();
+                format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#).into_bytes()
+            };
+            match jsonrpc::parse_message(req.body()).unwrap() {
+                jsonrpc::Message::Request(r) if r.method == "initialize" => canned(
+                    answer(&r.id, r#"{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"canned","version":"1"}}"#),
+                    true,
+                ),
+                jsonrpc::Message::Request(r) if r.method == "tools/list" => canned(answer(&r.id, &list), false),
+                jsonrpc::Message::Request(r) => canned(answer(&r.id, r#"{"content":[{"type":"text","text":"hi"}]}"#), false),
+                _ => http::Response::builder().status(202).body(Body::empty()).unwrap(),
+            }
+        }) as LocalBoxFuture<'static, _>
+    });
+}
+
+/// A gateway in front of `servers` canned upstreams with `tools` tools each.
+fn setup(servers: usize, tools: usize) -> (Gateway, MemoryPlatform) {
+    let p = MemoryPlatform::default();
+    p.upstream.record_sent(false);
+    for i in 0..servers {
+        let url = format!("http://s{i}.test/mcp");
+        mount_canned(&p, &url, tools);
+        let entry = json!({"endpoints": [{"region": "us", "url": url}]});
+        p.kv.put(&format!("servers/s{i}"), &entry.to_string());
+    }
+    (Gateway::new(Default::default()), p)
+}
+
+fn post(body: &Value, session: Option<&str>) -> http::Request<Vec<u8>> {
+    let mut b = http::Request::post("http://gw.test/mcp")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    if let Some(s) = session {
+        b = b
+            .header("mcp-session-id", s)
+            .header("mcp-protocol-version", "2025-06-18");
+    }
+    b.body(body.to_string().into_bytes()).unwrap()
+}
+
+async fn send(gw: &Gateway, p: &MemoryPlatform, req: http::Request<Vec<u8>>) -> Vec<u8> {
+    let resp = gw.handle(p, req, &RequestMeta::default()).await;
+    assert!(resp.status().is_success(), "{}", resp.status());
+    resp.into_body().collect(usize::MAX).await.unwrap()
+}
+
+/// Opens a session and warms every upstream session and the registry cache.
+async fn session(gw: &Gateway, p: &MemoryPlatform) -> String {
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}});
+    let resp = gw
+        .handle(p, post(&init, None), &RequestMeta::default())
+        .await;
+    let id = resp.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    send(
+        gw,
+        p,
+        post(
+            &json!({"jsonrpc":"2.0","id":2,"method":"tools/list"}),
+            Some(&id),
+        ),
+    )
+    .await;
+    id
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    println!("mcp-edge core benchmarks (memory adapter, canned upstreams)\n");
+
+    let call = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"s0__echo","arguments":{"text":"hi"}}});
+    let call_bytes = call.to_string().into_bytes();
+    bench("parse: tools/call envelope", 200_000, || {
+        std::hint::black_box(jsonrpc::parse_message(&call_bytes).unwrap());
+    });
+
+    let ids: Vec<String> = (0..20).map(|i| format!("server-{i}")).collect();
+    bench("route: resolve a name among 20 servers", 200_000, || {
+        std::hint::black_box(names::resolve("server-19__echo", ids.iter()));
+    });
+
+    let servers: Vec<Server> = (0..4)
+        .map(|i| {
+            Server::parse(
+                &format!("s{i}"),
+                r#"{"endpoints":[{"region":"us","url":"http://x/"}]}"#,
+            )
+            .unwrap()
+        })
+        .collect();
+    let page = json!({"tools": (0..50).map(|i| json!({"name": format!("tool-{i}"), "description": "a benchmark tool", "inputSchema": {"type": "object", "properties": {"x": {"type": "number"}}}})).collect::<Vec<_>>()});
+    let page = serde_json::value::to_raw_value(&page).unwrap();
+    bench("merge: 4 pages x 50 tools (200) + serialize", 2_000, || {
+        let mut m = Merged::default();
+        for s in &servers {
+            merge::add_page(&mut m, ListKind::Tools, s, &page);
+        }
+        std::hint::black_box(serde_json::to_vec(&m.items).unwrap());
+    });
+
+    let (gw, p) = setup(4, 50);
+    let sid = rt.block_on(session(&gw, &p));
+    let call = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"s2__echo","arguments":{"text":"hi"}}});
+    let core_call = bench(
+        "pipeline: tools/call, steady state (4 servers)",
+        20_000,
+        || {
+            rt.block_on(send(&gw, &p, post(&call, Some(&sid))));
+        },
+    );
+    let list = json!({"jsonrpc":"2.0","id":8,"method":"tools/list"});
+    bench("pipeline: tools/list, 4 servers x 50 tools", 2_000, || {
+        rt.block_on(send(&gw, &p, post(&list, Some(&sid))));
+    });
+    println!(
+        "BENCH {}",
+        json!({"name": "auth", "us": null, "note": "no authentication yet (identity is issue 5)"})
+    );
+
+    println!("\nscale: tools/list as the registry grows (50 tools per server)");
+    for n in [10usize, 25, 50, 100] {
+        let (gw, p) = setup(n, 50);
+        let sid = rt.block_on(session(&gw, &p));
+        let us = bench(
+            &format!("scale: tools/list, {n} servers, {} tools", n * 50),
+            (2_000 / n as u32).max(20),
+            || {
+                rt.block_on(send(&gw, &p, post(&list, Some(&sid))));
+            },
+        );
+        LIVE.store(0, Ordering::Relaxed);
+        PEAK.store(0, Ordering::Relaxed);
+        COUNTING.store(true, Ordering::Relaxed);
+        let out = rt.block_on(send(&gw, &p, post(&list, Some(&sid))));
+        COUNTING.store(false, Ordering::Relaxed);
+        let peak = PEAK.load(Ordering::Relaxed).max(0) as usize;
+        println!(
+            "{:<48} {:>10} KiB peak heap, {} KiB answer",
+            "",
+            peak / 1024,
+            out.len() / 1024
+        );
+        println!(
+            "BENCH {}",
+            json!({"name": format!("scale-{n}"), "servers": n, "tools": n * 50, "us": us, "peak_bytes": peak, "answer_bytes": out.len()})
+        );
+    }
+    let registry = Registry::from_entries((0..100).map(|i| {
+        (
+            format!("servers/s{i}"),
+            r#"{"endpoints":[{"region":"us","url":"http://x/"}]}"#.to_string(),
+        )
+    }));
+    println!(
+        "\n(core per tools/call: {core_call:.1} µs; registry of {} servers parsed)",
+        registry.servers.len()
+    );
+}
