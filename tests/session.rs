@@ -261,3 +261,73 @@ async fn notifications_are_accepted_with_202() {
         .await;
     assert_eq!(r.status, 202);
 }
+
+#[tokio::test(start_paused = true)]
+async fn steady_state_lookups_come_from_the_isolate_cache() {
+    let (h, _, _) = Harness::two_servers();
+    let mut c = h.connect("/mcp").await;
+    c.result(
+        "tools/call",
+        json!({"name": "alpha__echo", "arguments": {"text": "warm"}}),
+    )
+    .await;
+    let before = h.p.sessions.reads();
+    for _ in 0..5 {
+        c.result(
+            "tools/call",
+            json!({"name": "alpha__echo", "arguments": {"text": "x"}}),
+        )
+        .await;
+    }
+    assert_eq!(
+        h.p.sessions.reads(),
+        before,
+        "no store round trip within SESSION_CACHE_MS"
+    );
+    tokio::time::advance(std::time::Duration::from_millis(1001)).await;
+    c.result(
+        "tools/call",
+        json!({"name": "alpha__echo", "arguments": {"text": "x"}}),
+    )
+    .await;
+    assert_eq!(
+        h.p.sessions.reads(),
+        before + 1,
+        "the entry is re-read once it ages out"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delete_through_another_isolate_is_seen_when_the_cache_entry_ages_out() {
+    for cache_ms in ["1000", "0"] {
+        let settings = mcp_edge::config::Settings::from_vars(|k| {
+            (k == "SESSION_CACHE_MS").then(|| cache_ms.to_string())
+        })
+        .unwrap();
+        let h = Harness::with_settings(settings.clone());
+        h.add("alpha", MockServer::new("alpha").tools(&["echo"]), &["us"]);
+        let mut c = h.connect("/mcp").await;
+        assert_eq!(c.request("ping", json!({})).await.status, 200);
+        // Another isolate, same store, ends the session.
+        let other = mcp_edge::Gateway::new(settings);
+        let del = http::Request::delete("http://gw.test/mcp")
+            .header("mcp-session-id", &c.session)
+            .body(Vec::new())
+            .unwrap();
+        assert_eq!(other.handle(&h.p, del, &h.meta).await.status(), 200);
+        let status = c.request("ping", json!({})).await.status;
+        if cache_ms == "0" {
+            assert_eq!(
+                status, 404,
+                "without the cache every isolate sees a DELETE at once"
+            );
+        } else {
+            assert_eq!(
+                status, 200,
+                "within SESSION_CACHE_MS this isolate still has the record"
+            );
+            tokio::time::advance(std::time::Duration::from_millis(1001)).await;
+            assert_eq!(c.request("ping", json!({})).await.status, 404);
+        }
+    }
+}

@@ -20,6 +20,8 @@ pub struct Settings {
     pub registry_ttl_ms: u64,
     /// Lifetime of a client session from its creation.
     pub session_ttl_ms: u64,
+    /// How long an isolate reuses a session record it read (0: always ask the store).
+    pub session_cache_ms: u64,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
     /// Largest upstream answer the gateway buffers (lists it merges).
@@ -35,6 +37,7 @@ impl Default for Settings {
             region_map: BTreeMap::new(),
             registry_ttl_ms: 30_000,
             session_ttl_ms: 24 * 3600 * 1000,
+            session_cache_ms: 1000,
             max_body_bytes: 1024 * 1024,
             max_upstream_bytes: 16 * 1024 * 1024,
         }
@@ -49,6 +52,7 @@ impl Settings {
         "REGION_MAP",
         "REGISTRY_TTL_SECS",
         "SESSION_TTL_SECS",
+        "SESSION_CACHE_MS",
         "MAX_BODY_BYTES",
         "MAX_UPSTREAM_BYTES",
     ];
@@ -82,6 +86,13 @@ impl Settings {
         }
         number(&var, "REGISTRY_TTL_SECS", |n| s.registry_ttl_ms = n * 1000)?;
         number(&var, "SESSION_TTL_SECS", |n| s.session_ttl_ms = n * 1000)?;
+        if let Some(v) = var("SESSION_CACHE_MS") {
+            // 0 is meaningful here (no cache), so it is parsed on its own.
+            s.session_cache_ms = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("SESSION_CACHE_MS: '{v}' is not a whole number"))?;
+        }
         number(&var, "MAX_BODY_BYTES", |n| s.max_body_bytes = n as usize)?;
         number(&var, "MAX_UPSTREAM_BYTES", |n| {
             s.max_upstream_bytes = n as usize

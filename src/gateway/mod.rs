@@ -15,6 +15,7 @@ pub mod passthrough;
 pub mod registry_cache;
 pub mod respond;
 pub mod session;
+pub mod session_cache;
 
 use crate::body::Body;
 use crate::config::{Registry, Server, Settings};
@@ -27,6 +28,7 @@ use http::{Method, Response};
 use ingest::Route;
 use registry_cache::RegistryCache;
 use serde::Deserialize;
+use session_cache::{CachedPlatform, SessionCache};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -45,6 +47,7 @@ pub struct RequestMeta {
 pub struct Gateway {
     pub settings: Settings,
     registry: RegistryCache,
+    sessions: Rc<SessionCache>,
 }
 
 /// A request's view of the gateway.
@@ -58,7 +61,12 @@ struct Ctx<'a, P: Platform> {
 impl Gateway {
     pub fn new(settings: Settings) -> Self {
         let registry = RegistryCache::new(settings.registry_ttl_ms);
-        Gateway { settings, registry }
+        let sessions = Rc::new(SessionCache::new(settings.session_cache_ms));
+        Gateway {
+            settings,
+            registry,
+            sessions,
+        }
     }
 
     /// Forgets the cached registry so the next request reloads it.
@@ -75,7 +83,8 @@ impl Gateway {
         meta: &RequestMeta,
     ) -> Response<Body> {
         let headers = req.headers().clone();
-        let mut response = match self.handle_inner(p, req, meta).await {
+        let p = CachedPlatform::new(p, self.sessions.clone());
+        let mut response = match self.handle_inner(&p, req, meta).await {
             Ok(r) => r,
             Err((e, id)) => e.into_response(id.as_ref()),
         };

@@ -49,9 +49,17 @@ impl Kv for MemoryKv {
 
 /// Sessions in a map (one process stands in for the Durable Object).
 #[derive(Clone, Default)]
-pub struct MemorySessions(Rc<RefCell<HashMap<String, SessionRecord>>>);
+pub struct MemorySessions(
+    Rc<RefCell<HashMap<String, SessionRecord>>>,
+    Rc<std::cell::Cell<usize>>,
+);
 
 impl MemorySessions {
+    /// How many `get`s reached the store (tests of the isolate cache).
+    pub fn reads(&self) -> usize {
+        self.1.get()
+    }
+
     pub fn len(&self) -> usize {
         self.0.borrow().len()
     }
@@ -71,6 +79,7 @@ impl Sessions for MemorySessions {
         Ok(())
     }
     async fn get(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {
+        self.1.set(self.1.get() + 1);
         Ok(self.0.borrow().get(id).cloned())
     }
     async fn set_upstream(

@@ -1,0 +1,158 @@
+//! A short-lived, isolate-local cache in front of the session store.
+//!
+//! On Workers every session lookup is a Durable Object round trip, the largest
+//! cost the gateway adds to a `tools/call` (see bench/RESULTS.md). Records are
+//! kept here for `SESSION_CACHE_MS` (default 1000 ms): writes go through to
+//! the store and update the cache, a DELETE through this isolate evicts at
+//! once, so within one isolate the cache is exact. A session deleted through
+//! *another* isolate can still be accepted here until its entry ages out;
+//! `SESSION_CACHE_MS=0` turns the cache off for deployments that need every
+//! isolate to see a DELETE immediately.
+//!
+//! It is a decorator of the [`Sessions`] port, so adapters know nothing of it.
+
+use crate::ports::{Clock, Platform, PortError, SessionRecord, Sessions, UpstreamSession};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Entries kept at most; past this, expired entries go, then everything.
+const MAX_ENTRIES: usize = 10_000;
+
+/// The cached records, shared by every request of an isolate.
+#[derive(Default)]
+pub struct SessionCache {
+    ttl_ms: u64,
+    entries: RefCell<HashMap<String, (SessionRecord, u64)>>,
+}
+
+impl SessionCache {
+    pub fn new(ttl_ms: u64) -> Self {
+        SessionCache {
+            ttl_ms,
+            entries: RefCell::default(),
+        }
+    }
+
+    fn fresh(&self, id: &str, now: u64) -> Option<SessionRecord> {
+        let entries = self.entries.borrow();
+        let (record, at) = entries.get(id)?;
+        (now.saturating_sub(*at) < self.ttl_ms).then(|| record.clone())
+    }
+
+    fn put(&self, record: &SessionRecord, now: u64) {
+        if self.ttl_ms == 0 {
+            return;
+        }
+        let mut entries = self.entries.borrow_mut();
+        if entries.len() >= MAX_ENTRIES {
+            entries.retain(|_, (_, at)| now.saturating_sub(*at) < self.ttl_ms);
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(record.id.clone(), (record.clone(), now));
+    }
+
+    fn update(&self, id: &str, server: &str, upstream: Option<&UpstreamSession>) {
+        if let Some((record, _)) = self.entries.borrow_mut().get_mut(id) {
+            record.set_upstream(server, upstream.cloned());
+        }
+    }
+
+    fn evict(&self, id: &str) {
+        self.entries.borrow_mut().remove(id);
+    }
+}
+
+/// The session store seen through the cache.
+#[derive(Clone)]
+pub struct CachedSessions<S, C> {
+    pub inner: S,
+    pub clock: C,
+    pub cache: Rc<SessionCache>,
+}
+
+impl<S: Sessions, C: Clock> Sessions for CachedSessions<S, C> {
+    async fn create(&self, record: &SessionRecord) -> Result<(), PortError> {
+        self.inner.create(record).await?;
+        self.cache.put(record, self.clock.now_ms());
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {
+        let now = self.clock.now_ms();
+        if let Some(record) = self.cache.fresh(id, now) {
+            return Ok(Some(record));
+        }
+        let record = self.inner.get(id).await?;
+        match &record {
+            Some(r) => self.cache.put(r, now),
+            None => self.cache.evict(id),
+        }
+        Ok(record)
+    }
+
+    async fn set_upstream(
+        &self,
+        id: &str,
+        server: &str,
+        upstream: Option<&UpstreamSession>,
+    ) -> Result<bool, PortError> {
+        let exists = self.inner.set_upstream(id, server, upstream).await?;
+        if exists {
+            self.cache.update(id, server, upstream);
+        } else {
+            self.cache.evict(id);
+        }
+        Ok(exists)
+    }
+
+    async fn delete(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {
+        self.cache.evict(id);
+        self.inner.delete(id).await
+    }
+}
+
+/// A platform whose session store is seen through the isolate's cache.
+pub struct CachedPlatform<'a, P: Platform> {
+    inner: &'a P,
+    sessions: CachedSessions<P::Sessions, P::Clock>,
+}
+
+impl<'a, P: Platform> CachedPlatform<'a, P> {
+    pub fn new(inner: &'a P, cache: Rc<SessionCache>) -> Self {
+        let sessions = CachedSessions {
+            inner: inner.sessions().clone(),
+            clock: inner.clock().clone(),
+            cache,
+        };
+        CachedPlatform { inner, sessions }
+    }
+}
+
+impl<P: Platform> Platform for CachedPlatform<'_, P> {
+    type Kv = P::Kv;
+    type Sessions = CachedSessions<P::Sessions, P::Clock>;
+    type Upstream = P::Upstream;
+    type Clock = P::Clock;
+
+    fn kv(&self) -> &Self::Kv {
+        self.inner.kv()
+    }
+    fn sessions(&self) -> &Self::Sessions {
+        &self.sessions
+    }
+    fn upstream(&self) -> &Self::Upstream {
+        self.inner.upstream()
+    }
+    fn clock(&self) -> &Self::Clock {
+        self.inner.clock()
+    }
+    fn random_bytes(&self, buf: &mut [u8]) {
+        self.inner.random_bytes(buf)
+    }
+    fn defer(&self, work: futures_util::future::LocalBoxFuture<'static, ()>) {
+        self.inner.defer(work)
+    }
+}
