@@ -1,11 +1,14 @@
 //! The response body type shared by the core and every adapter.
 //!
-//! A gateway response is either fully buffered (JSON answers, errors) or a stream
-//! of bytes (Server-Sent Events relayed from an upstream while the tool runs).
+//! A gateway response is either fully buffered (JSON answers, errors), a stream
+//! of bytes (Server-Sent Events relayed from an upstream while the tool runs),
+//! or a body the platform still holds (an upstream's JSON answer that the core
+//! forwards unread: on Workers it stays a JavaScript stream end to end).
 //! Streams are `!Send`: wasm is single-threaded and the Workers/Spin runtimes
 //! hand us `!Send` JavaScript or WASI handles.
 
 use futures_util::stream::{LocalBoxStream, StreamExt};
+use std::any::Any;
 
 /// A chunk of a streamed body, or the reason the stream broke.
 pub type Chunk = Result<Vec<u8>, String>;
@@ -19,6 +22,16 @@ pub enum Body {
     Full(Vec<u8>),
     /// A body produced over time; each item is one chunk to flush to the client.
     Stream(ByteStream),
+    /// A body still held by the platform, passed through without being read.
+    Native(Native),
+}
+
+/// A platform body the core does not look into unless it must: the adapter
+/// that made it recognises it on the way out and hands it back untouched;
+/// anywhere else it is read as a stream through `to_stream`.
+pub struct Native {
+    pub handle: Box<dyn Any>,
+    pub to_stream: fn(Box<dyn Any>) -> ByteStream,
 }
 
 impl Body {
@@ -31,20 +44,19 @@ impl Body {
     /// must inspect, such as lists it merges). Stops with an error once more than
     /// `limit` bytes arrived, so a misbehaving upstream cannot exhaust memory.
     pub async fn collect(self, limit: usize) -> Result<Vec<u8>, String> {
-        match self {
-            Body::Full(bytes) if bytes.len() > limit => Err(too_large(limit)),
-            Body::Full(bytes) => Ok(bytes),
-            Body::Stream(mut stream) => {
-                let mut out = Vec::new();
-                while let Some(chunk) = stream.next().await {
-                    out.extend_from_slice(&chunk?);
-                    if out.len() > limit {
-                        return Err(too_large(limit));
-                    }
-                }
-                Ok(out)
+        let mut stream = match self {
+            Body::Full(bytes) if bytes.len() > limit => return Err(too_large(limit)),
+            Body::Full(bytes) => return Ok(bytes),
+            other => other.into_stream(),
+        };
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk?);
+            if out.len() > limit {
+                return Err(too_large(limit));
             }
         }
+        Ok(out)
     }
 
     /// Turns the body into a stream (a buffered body becomes a one-chunk stream).
@@ -52,6 +64,7 @@ impl Body {
         match self {
             Body::Full(bytes) => futures_util::stream::once(async move { Ok(bytes) }).boxed_local(),
             Body::Stream(stream) => stream,
+            Body::Native(native) => (native.to_stream)(native.handle),
         }
     }
 }
@@ -77,6 +90,7 @@ impl std::fmt::Debug for Body {
         match self {
             Body::Full(bytes) => write!(f, "Body::Full({} bytes)", bytes.len()),
             Body::Stream(_) => f.write_str("Body::Stream"),
+            Body::Native(_) => f.write_str("Body::Native"),
         }
     }
 }
@@ -93,6 +107,27 @@ mod tests {
             body.collect(1000).await.unwrap_err(),
             "body larger than 1000 bytes"
         );
+    }
+
+    #[tokio::test]
+    async fn native_bodies_are_read_through_their_adapter() {
+        fn to_stream(handle: Box<dyn Any>) -> ByteStream {
+            let text = *handle.downcast::<&'static str>().unwrap();
+            futures_util::stream::iter(vec![Ok(text.as_bytes().to_vec())]).boxed_local()
+        }
+        let native = || {
+            Body::Native(Native {
+                handle: Box::new("held by the platform"),
+                to_stream,
+            })
+        };
+        assert_eq!(
+            native().collect(100).await.unwrap(),
+            b"held by the platform"
+        );
+        assert!(native().collect(5).await.is_err());
+        let chunks: Vec<Chunk> = native().into_stream().collect().await;
+        assert_eq!(chunks, vec![Ok(b"held by the platform".to_vec())]);
     }
 
     #[tokio::test]

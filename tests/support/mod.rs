@@ -221,8 +221,10 @@ impl Reply {
         let headers = resp.headers().clone();
         let chunks: Vec<String> = match resp.into_body() {
             Body::Full(b) => vec![String::from_utf8(b).unwrap()],
-            Body::Stream(s) => {
-                s.map(|c| String::from_utf8(c.unwrap()).unwrap())
+            other => {
+                other
+                    .into_stream()
+                    .map(|c| String::from_utf8(c.unwrap()).unwrap())
                     .collect()
                     .await
             }

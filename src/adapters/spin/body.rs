@@ -19,6 +19,7 @@ pub fn to_spin(response: http::Response<Body>) -> http::Response<SpinBody> {
     response.map(|body| match body {
         Body::Full(bytes) => SpinBody::Full(Some(Bytes::from(bytes))),
         Body::Stream(stream) => SpinBody::Stream(stream),
+        native @ Body::Native(_) => SpinBody::Stream(native.into_stream()),
     })
 }
 

@@ -17,7 +17,7 @@ use crate::ports::{Clock, Ports, Runtime};
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use std::rc::Rc;
-use worker::{event, Context, Env, HttpRequest};
+use worker::{event, Context, Env};
 
 thread_local! {
     /// One gateway per isolate: its registry cache outlives single requests.
@@ -71,7 +71,11 @@ fn gateway(env: &Env) -> Result<Rc<Gateway>, String> {
 }
 
 #[event(fetch)]
-async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> worker::Result<worker::Response> {
+async fn fetch(
+    mut req: worker::Request,
+    env: Env,
+    ctx: Context,
+) -> worker::Result<worker::Response> {
     let gw = match gateway(&env) {
         Ok(gw) => gw,
         Err(e) => {
@@ -80,8 +84,7 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> worker::Result<worke
         }
     };
     let meta = request_meta(&req);
-    let (parts, body) = req.into_parts();
-    let body = read_body(body, gw.settings.max_body_bytes).await?;
+    let request = to_http(&mut req, gw.settings.max_body_bytes).await?;
     let platform = WorkersPlatform {
         kv: kv::WorkersKv::new(env.kv("REGISTRY")?),
         sessions: sessions::DurableSessions::new(env.durable_object("SESSIONS")?),
@@ -89,15 +92,12 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> worker::Result<worke
         clock: WorkersClock,
         runtime: WorkersRuntime(ctx),
     };
-    let response = gw
-        .handle(&platform, http::Request::from_parts(parts, body), &meta)
-        .await;
-    to_worker(response)
+    to_worker(gw.handle(&platform, request, &meta).await)
 }
 
 /// The edge location from `request.cf`, when the runtime provides it.
-fn request_meta(req: &HttpRequest) -> RequestMeta {
-    match req.extensions().get::<worker::Cf>() {
+fn request_meta(req: &worker::Request) -> RequestMeta {
+    match req.cf() {
         Some(cf) => RequestMeta {
             colo: Some(cf.colo()).filter(|c| !c.is_empty()),
             continent: cf.continent(),
@@ -106,17 +106,42 @@ fn request_meta(req: &HttpRequest) -> RequestMeta {
     }
 }
 
-/// Reads at most `limit + 1` bytes: enough for the core to see the body is
-/// too large without buffering an unbounded upload.
-async fn read_body(mut body: worker::Body, limit: usize) -> worker::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    while let Some(chunk) = body.next().await {
-        out.extend_from_slice(&chunk?);
-        if out.len() > limit {
-            break;
-        }
+/// Converts the request. A body whose declared length fits the limit is read
+/// with one `arrayBuffer()` call; one of unknown or excessive length is
+/// streamed and cut after `limit + 1` bytes, enough for the core to answer 413
+/// without buffering an unbounded upload.
+async fn to_http(
+    req: &mut worker::Request,
+    limit: usize,
+) -> worker::Result<http::Request<Vec<u8>>> {
+    let mut builder = http::Request::builder()
+        .method(req.method().as_ref())
+        .uri(req.url()?.as_str());
+    for (name, value) in req.headers().entries() {
+        builder = builder.header(name, value);
     }
-    Ok(out)
+    let declared = req
+        .headers()
+        .get("content-length")?
+        .and_then(|v| v.parse::<usize>().ok());
+    let body = if req.inner().body().is_none() {
+        Vec::new()
+    } else if declared.is_some_and(|n| n <= limit) {
+        req.bytes().await?
+    } else {
+        let mut out = Vec::new();
+        let mut stream = req.stream()?;
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk?);
+            if out.len() > limit {
+                break;
+            }
+        }
+        out
+    };
+    builder
+        .body(body)
+        .map_err(|e| worker::Error::RustError(format!("bad request: {e}")))
 }
 
 /// Converts the core's response; streamed bodies stay streamed.
@@ -125,11 +150,15 @@ fn to_worker(response: http::Response<Body>) -> worker::Result<worker::Response>
     let builder = worker::ResponseBuilder::new()
         .with_status(parts.status.as_u16())
         .with_headers(worker::Headers::from(&parts.headers));
-    match body {
-        Body::Full(bytes) if bytes.is_empty() => Ok(builder.empty()),
-        Body::Full(bytes) => Ok(builder.fixed(bytes)),
-        Body::Stream(stream) => {
-            builder.from_stream(stream.map(|c| c.map_err(worker::Error::RustError)))
-        }
-    }
+    let stream = match body {
+        Body::Full(bytes) if bytes.is_empty() => return Ok(builder.empty()),
+        Body::Full(bytes) => return Ok(builder.fixed(bytes)),
+        // An upstream's body forwarded unread goes back out as the same stream.
+        Body::Native(native) => match upstream::native_stream(native) {
+            Ok(js) => return Ok(builder.stream(js)),
+            Err(other) => Body::Native(other).into_stream(),
+        },
+        Body::Stream(stream) => stream,
+    };
+    builder.from_stream(stream.map(|c| c.map_err(worker::Error::RustError)))
 }
