@@ -12,6 +12,7 @@
 //                  expected text, so only the expected text may itself contain '|'.
 //                  ARGS_JSON is the tools/call `arguments` object; EXPECTED_TEXT must equal the
 //                  result's first content item's text, otherwise the request counts as an error.
+//                  TOOL `tools/list` measures tools/list instead; EXPECTED_TEXT is the tool count.
 //   --n            measured rounds per worker (default 300); a round sends one request to every
 //                  target in turn, rotating the starting target each round.
 //   --warmup       unmeasured rounds per worker before measuring (default 30).
@@ -157,13 +158,22 @@ class Session {
   }
 
   // Returns { ms } on success; throws on failure (TimeoutError is fatal to the run).
+  // TOOL "tools/list" measures a list instead: EXPECTED_TEXT is then the tool count.
   async call() {
     const id = this.nextId++;
-    const res = await send(this.t.url, 'POST', this.headers,
-      { jsonrpc: '2.0', id, method: 'tools/call', params: { name: this.t.tool, arguments: this.t.args } });
+    const list = this.t.tool === 'tools/list';
+    const body = list
+      ? { jsonrpc: '2.0', id, method: 'tools/list', params: {} }
+      : { jsonrpc: '2.0', id, method: 'tools/call', params: { name: this.t.tool, arguments: this.t.args } };
+    const res = await send(this.t.url, 'POST', this.headers, body);
     if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${res.text.slice(0, 200)}`);
     const msg = rpcResponse(res, id);
     if (msg.error) throw new Error(`JSON-RPC error ${JSON.stringify(msg.error)}`);
+    if (list) {
+      const count = String(msg.result?.tools?.length);
+      if (count !== this.t.expected) throw new Error(`expected ${this.t.expected} tools, got ${count}`);
+      return res.ms;
+    }
     const text = msg.result?.content?.[0]?.text;
     if (msg.result?.isError || text !== this.t.expected) {
       throw new Error(`expected ${JSON.stringify(this.t.expected)}, got ${JSON.stringify(msg.result).slice(0, 200)}`);

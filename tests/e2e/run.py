@@ -67,11 +67,11 @@ class Processes:
         self.logdir = logdir
         self.procs: list[tuple[str, subprocess.Popen]] = []
 
-    def start(self, name: str, cmd: list[str], env: dict | None = None) -> pathlib.Path:
+    def start(self, name: str, cmd: list[str], env: dict | None = None, cwd: pathlib.Path = ROOT) -> pathlib.Path:
         log = self.logdir / f"{name}.log"
         out = open(log, "wb")
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})}, start_new_session=True,
         )
         self.procs.append((name, proc))

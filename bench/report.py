@@ -1,0 +1,120 @@
+"""Renders bench/RESULTS.md from the figures bench/run.py collected: each
+figure beside its target (issue 4), then the full tables."""
+from __future__ import annotations
+
+KIB = 1024
+
+
+def _ms(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def _verdict(ok: bool | None) -> str:
+    return {True: "met", False: "**missed**", None: "n/a"}[ok]
+
+
+def _core(results: dict, prefix: str) -> float | None:
+    for row in results["core"]:
+        if row["name"].startswith(prefix):
+            return row.get("us")
+    return None
+
+
+def _lat(results: dict, runtime: str, c: int) -> dict:
+    return next(r for r in results["latency"] if r["runtime"] == runtime and r["c"] == c)
+
+
+def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
+    """(what, measured, target, met?) rows."""
+    rows = []
+    core_call = _core(results, "pipeline: tools/call")
+    rows.append(("core CPU per tools/call, steady state (native)", f"{core_call:.1f} µs", "≤ 50 µs", core_call <= 50))
+    auth = next((r for r in results["core"] if r["name"] == "auth"), {})
+    rows.append(("cold ES256 verification", auth.get("note", "n/a"), "≤ 150 µs", None))
+    for runtime in ("workerd", "spin"):
+        for c in (1, 32):
+            res = _lat(results, runtime, c)["result"]
+            floor = res["floor"]
+            for endpoint in ("gateway /mcp", "gateway /servers/fast/mcp"):
+                ratio = res[endpoint]["p50_ms"] / floor["p50_ms"]
+                rows.append((f"{runtime} c={c}: {endpoint} / floor, p50", f"{ratio:.2f}", "≤ 1.10", ratio <= 1.10))
+                if c > 1:
+                    share = res[endpoint]["rps"] / floor["rps"]
+                    rows.append((f"{runtime} c={c}: {endpoint} throughput / floor", f"{share:.2f}", "≥ 0.90",
+                                 share >= 0.90))
+    for runtime in ("workerd", "spin"):
+        worst = max((_lat(results, runtime, c) for c in (1, 8, 32)),
+                    key=lambda r: r["upstream"]["tools/call"] / max(r["gateway_calls"], 1))
+        per_call = worst["upstream"]["tools/call"] / max(worst["gateway_calls"], 1)
+        extra = worst["upstream"]["tools/list"]
+        rows.append((f"{runtime}: upstream requests per tools/call (steady state)",
+                     f"{per_call:.3f} calls, {extra} lists", "exactly 1, no list", abs(per_call - 1) < 0.01 and extra == 0))
+    for runtime in ("workerd", "spin"):
+        r20 = next(r for r in results["fanout"] if r["runtime"] == runtime and r["upstreams"] == 20)
+        ratio = r20["result"]["p50_ms"] / 20.0
+        rows.append((f"{runtime}: fan-out tools/list over 20 upstreams / slowest (20 ms)", f"{ratio:.2f}", "≤ 1.10",
+                     ratio <= 1.10))
+    s = results["sizes"]
+    bundle = s["workers_wasm_gz"] + s["workers_js_gz"]
+    rows.append(("Workers bundle, gzip (wasm + JS glue)", f"{bundle / KIB:.0f} KiB", "≤ 512 KiB", bundle <= 512 * KIB))
+    rows.append(("Spin component", f"{s['spin_wasm'] / KIB:.0f} KiB ({s['spin_wasm_gz'] / KIB:.0f} KiB gzip)",
+                 "≤ 1 MiB", s["spin_wasm"] <= KIB * KIB))
+    scale = next(r for r in results["core"] if r["name"] == "scale-100")
+    rows.append(("merge: 100 servers / 5,000 tools (native, whole tools/list)", f"{scale['us'] / 1000:.2f} ms",
+                 "< 5 ms", scale["us"] < 5000))
+    return rows
+
+
+def render(results: dict, quick: bool = False) -> str:
+    m = results["machine"]
+    out = ["# mcp-edge benchmark results", ""]
+    if quick:
+        out += ["> `--quick` run: few samples, for a smoke test only.", ""]
+    out += [f"Run {m['date']} by `make bench` (bench/run.py) on {m['cpu']}, {m['os']}.",
+            f"{m['rustc']}; node {m['node']}; wrangler {m['wrangler']} (workerd); "
+            f"Spin host on wasmtime {m['wasmtime']}.", "",
+            "Latencies are per request, client to full response, through keep-alive connections on loopback; "
+            "every table row of a run was measured in the same interleaved run, so ratios compare like with like. "
+            "Numbers from a 2-core machine shared by the load driver, the upstream and the runtime are noisy: "
+            "read ratios, not absolutes.", "",
+            "## Against the targets", "", "| figure | measured | target | |", "|---|---|---|---|"]
+    out += [f"| {what} | {got} | {want} | {_verdict(ok)} |" for what, got, want, ok in targets(results)]
+    out += ["", "## tools/call latency and throughput", "",
+            "Fast upstream (JSON answers). `floor` is a pass-through proxy on the same runtime.", "",
+            "| runtime | c | target | p50 ms | p99 ms | req/s | p50 / floor | p50 / direct |", "|---|---|---|---|---|---|---|---|"]
+    for row in results["latency"]:
+        res = row["result"]
+        for name, r in res.items():
+            out.append(f"| {row['runtime']} | {row['c']} | {name} | {_ms(r['p50_ms'])} | {_ms(r['p99_ms'])} | "
+                       f"{r['rps']:.0f} | {r['p50_ms'] / res['floor']['p50_ms']:.2f} | "
+                       f"{r['p50_ms'] / res['direct']['p50_ms']:.2f} |")
+    out += ["", "Upstream requests seen by the gateway's upstream during each run (warmup included):", "",
+            "| runtime | c | gateway tools/call sent | upstream tools/call | upstream initialize | upstream tools/list |",
+            "|---|---|---|---|---|---|"]
+    for row in results["latency"]:
+        u = row["upstream"]
+        out.append(f"| {row['runtime']} | {row['c']} | {row['gateway_calls']} | {u['tools/call']} | "
+                   f"{u['initialize']} | {u['tools/list']} |")
+    out += ["", "## Fan-out: tools/list over N upstreams, each answering after 20 ms", "",
+            "| runtime | upstreams | p50 ms | p99 ms | p50 / 20 ms |", "|---|---|---|---|---|"]
+    for row in results["fanout"]:
+        r = row["result"]
+        out.append(f"| {row['runtime']} | {row['upstreams']} | {_ms(r['p50_ms'])} | {_ms(r['p99_ms'])} | "
+                   f"{r['p50_ms'] / 20:.2f} |")
+    out += ["", "## Core (native, memory adapter, canned upstreams: `cargo bench --bench core`)", "",
+            "| benchmark | µs |", "|---|---|"]
+    for row in results["core"]:
+        if row.get("us") is not None and not row["name"].startswith("scale-"):
+            out.append(f"| {row['name']} | {row['us']:.2f} |")
+    out += ["", "## Scale: tools/list as the registry grows (50 tools per server)", "",
+            "| servers | tools | time ms | peak heap KiB | answer KiB |", "|---|---|---|---|---|"]
+    for row in results["core"]:
+        if row["name"].startswith("scale-"):
+            out.append(f"| {row['servers']} | {row['tools']} | {row['us'] / 1000:.2f} | {row['peak_bytes'] // KIB} | "
+                       f"{row['answer_bytes'] // KIB} |")
+    s = results["sizes"]
+    out += ["", "## Size", "", "| artifact | bytes | gzip -9 |", "|---|---|---|",
+            f"| Workers wasm (build/index_bg.wasm) | {s['workers_wasm']} | {s['workers_wasm_gz']} |",
+            f"| Workers JS glue (build/index.js) | | {s['workers_js_gz']} |",
+            f"| Spin component (mcp_edge.wasm) | {s['spin_wasm']} | {s['spin_wasm_gz']} |", ""]
+    return "\n".join(out)

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""`make bench`: what mcp-edge costs, measured beside the floor, on both builds.
+
+Writes bench/RESULTS.md (and bench/out/*.json) with the machine, the versions,
+the date, and every figure beside its target. Benchmarks print numbers; this
+script never fails on a timing, only when something could not be measured.
+
+What runs, all on loopback:
+  * a fast MCP upstream (bench/fast_upstream.mjs, JSON answers, well under a
+    millisecond of its own time), one port per target so request counts are
+    per target;
+  * the floor: a pass-through proxy on the same runtime (bench/floor-worker on
+    workerd, bench/floor-spin on the Spin host);
+  * the gateway: the Workers build on `wrangler dev` (workerd), the Spin
+    component on tests/spin-host (Wasmtime);
+  * bench/echo_latency.mjs drives `tools/call` at concurrency 1, 8 and 32,
+    interleaving direct / floor / gateway so drift cancels out; the same driver
+    measures `tools/list` fan-out over 1, 5, 10 and 20 upstreams that each
+    answer after 20 ms;
+  * `cargo bench --bench core` for the core's own CPU and the scale series.
+
+Usage: bench/run.py [--quick] [--no-build]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import gzip
+import json
+import os
+import pathlib
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+import run as e2e  # noqa: E402  (process helpers shared with the e2e suite)
+
+BENCH = ROOT / "bench"
+OUT = BENCH / "out"
+SPIN_HOST = ROOT / "tests" / "spin-host" / "target" / "release" / "spin-host"
+GATEWAY_WASM = ROOT / "target" / "wasm32-wasip2" / "release" / "mcp_edge.wasm"
+FLOOR_WASM = BENCH / "floor-spin" / "target" / "wasm32-wasip2" / "release" / "floor_spin.wasm"
+FANOUT_DELAY_MS = 20
+FANOUT_TOOLS = 5
+
+
+def sh(cmd: list[str], cwd: pathlib.Path = ROOT, **kw) -> subprocess.CompletedProcess:
+    print("$", " ".join(cmd), flush=True)
+    return subprocess.run(cmd, cwd=cwd, check=True, **kw)
+
+
+def build() -> None:
+    sh(["bash", "scripts/build-worker.sh"])
+    sh(["cargo", "build", "--target", "wasm32-wasip2", "--release", "--features", "spin"])
+    sh(["cargo", "build", "--release", "--manifest-path", "tests/spin-host/Cargo.toml"])
+    sh(["cargo", "build", "--target", "wasm32-wasip2", "--release"], cwd=BENCH / "floor-spin")
+
+
+def entry(port: int) -> dict:
+    return {"endpoints": [{"region": "us", "url": f"http://127.0.0.1:{port}/mcp"}], "timeout_ms": 10000}
+
+
+class Runtime:
+    """Starts gateways and floors on one runtime."""
+
+    def __init__(self, name: str, procs: e2e.Processes, work: pathlib.Path):
+        self.name, self.procs, self.work = name, procs, work
+        self.count = 0
+
+    def _label(self, what: str) -> str:
+        self.count += 1
+        return f"{self.name}-{what}-{self.count}"
+
+    def gateway(self, registry: dict[str, dict]) -> str:
+        label = self._label("gateway")
+        bulk = self.work / f"{label}.json"
+        bulk.write_text(json.dumps([{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in registry.items()]))
+        port = e2e.free_port()
+        if self.name == "workerd":
+            state = self.work / label
+            sh([e2e.NODE22, e2e.WRANGLER, "kv", "bulk", "put", str(bulk), "--binding", "REGISTRY", "--local",
+                "--persist-to", str(state)], stdout=subprocess.DEVNULL)
+            cmd = [e2e.NODE22, e2e.WRANGLER, "dev", "--ip", "127.0.0.1", "--port", str(port), "--persist-to",
+                   str(state), "--show-interactive-dev-session=false"]
+            log = self.procs.start(label, cmd, env={"MCP_EDGE_SKIP_BUILD": "1", "WRANGLER_SEND_METRICS": "false"})
+        else:
+            cmd = [str(SPIN_HOST), "--component", str(GATEWAY_WASM), "--listen", f"127.0.0.1:{port}",
+                   "--kv-seed", str(bulk), "--kv-store", "sessions", "--var", "default_region=us"]
+            log = self.procs.start(label, cmd)
+        base = f"http://127.0.0.1:{port}"
+        e2e.wait_http(f"{base}/healthz", label, self.procs, log, timeout=120)
+        return base
+
+    def floor(self, upstream_port: int) -> str:
+        label = self._label("floor")
+        port = e2e.free_port()
+        upstream = f"http://127.0.0.1:{upstream_port}"
+        if self.name == "workerd":
+            cmd = [e2e.NODE22, e2e.WRANGLER, "dev", "--ip", "127.0.0.1", "--port", str(port), "--persist-to",
+                   str(self.work / label), "--var", f"UPSTREAM:{upstream}", "--show-interactive-dev-session=false"]
+            log = self.procs.start(label, cmd, env={"WRANGLER_SEND_METRICS": "false"}, cwd=BENCH / "floor-worker")
+        else:
+            cmd = [str(SPIN_HOST), "--component", str(FLOOR_WASM), "--listen", f"127.0.0.1:{port}",
+                   "--var", f"upstream={upstream}"]
+            log = self.procs.start(label, cmd)
+        base = f"http://127.0.0.1:{port}"
+        e2e.wait_http(f"{base}/mcp", label, self.procs, log, timeout=120)
+        return base
+
+
+def drive(targets: list[tuple[str, str, str, str]], c: int, n: int, out: pathlib.Path, warmup: int = 20) -> dict:
+    """Runs the load driver; targets are (name, url, tool, expected)."""
+    cmd = ["node", str(BENCH / "echo_latency.mjs"), "--n", str(n), "--warmup", str(warmup),
+           "--concurrency", str(c), "--json", str(out)]
+    for name, url, tool, expected in targets:
+        args = "{}" if tool == "tools/list" else '{"text":"hi"}'
+        cmd += ["--target", f"{name}|{url}|{tool}|{args}|{expected}"]
+    sh(cmd)
+    return {row["target"]: row for row in json.loads(out.read_text())["targets"]}
+
+
+def stats(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def latency(rt: Runtime, quick: bool) -> list[dict]:
+    """tools/call at c = 1, 8, 32: direct, floor, gateway /mcp and /servers/fast/mcp."""
+    direct, floor_up, gw_up = e2e.free_port(), e2e.free_port(), e2e.free_port()
+    rt.procs.start(f"{rt.name}-fast", ["node", str(BENCH / "fast_upstream.mjs"), "--ports", f"{direct},{floor_up},{gw_up}"])
+    for p in (direct, floor_up, gw_up):
+        e2e.wait_http(f"http://127.0.0.1:{p}/stats", f"{rt.name}-fast", rt.procs, rt.work / f"{rt.name}-fast.log", 30)
+    floor = rt.floor(floor_up)
+    gateway = rt.gateway({"fast": entry(gw_up)})
+    rows = []
+    for c in (1, 8, 32):
+        n = {1: 300, 8: 60, 32: 20}[c] // (5 if quick else 1)
+        before = stats(gw_up)
+        result = drive([
+            ("direct", f"http://127.0.0.1:{direct}/mcp", "echo", "hi"),
+            ("floor", f"{floor}/mcp", "echo", "hi"),
+            ("gateway /mcp", f"{gateway}/mcp", "fast__echo", "hi"),
+            ("gateway /servers/fast/mcp", f"{gateway}/servers/fast/mcp", "echo", "hi"),
+        ], c, n, OUT / f"latency-{rt.name}-c{c}.json")
+        after = stats(gw_up)
+        sent = 2 * (n + 20) * c  # both gateway targets, warmup included
+        delta = {k: after.get(k, 0) - before.get(k, 0) for k in ("tools/call", "initialize", "tools/list")}
+        rows.append({"runtime": rt.name, "c": c, "result": result, "upstream": delta, "gateway_calls": sent})
+    return rows
+
+
+def fanout(rt: Runtime, quick: bool) -> list[dict]:
+    """tools/list over N upstreams that each answer after 20 ms."""
+    ports = [e2e.free_port() for _ in range(20)]
+    rt.procs.start(f"{rt.name}-slow", ["node", str(BENCH / "fast_upstream.mjs"), "--ports", ",".join(map(str, ports)),
+                                       "--tools", str(FANOUT_TOOLS), "--delay-ms", str(FANOUT_DELAY_MS)])
+    e2e.wait_http(f"http://127.0.0.1:{ports[-1]}/stats", f"{rt.name}-slow", rt.procs, rt.work / f"{rt.name}-slow.log", 30)
+    rows = []
+    for count in (1, 5, 10, 20):
+        gateway = rt.gateway({f"up{i}": entry(p) for i, p in enumerate(ports[:count])})
+        expected = str(count * (FANOUT_TOOLS + 1))
+        result = drive([(f"{count} upstreams", f"{gateway}/mcp", "tools/list", expected)], 1, 10 if quick else 40,
+                       OUT / f"fanout-{rt.name}-{count}.json", warmup=5)
+        rows.append({"runtime": rt.name, "upstreams": count, "result": result[f"{count} upstreams"]})
+    return rows
+
+
+def core() -> list[dict]:
+    out = subprocess.run(["cargo", "bench", "--bench", "core"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    print(out)
+    return [json.loads(line[6:]) for line in out.splitlines() if line.startswith("BENCH ")]
+
+
+def sizes() -> dict:
+    def gz(p: pathlib.Path) -> int:
+        return len(gzip.compress(p.read_bytes(), 9))
+    wasm, js = ROOT / "build" / "index_bg.wasm", ROOT / "build" / "index.js"
+    return {"workers_wasm": wasm.stat().st_size, "workers_wasm_gz": gz(wasm), "workers_js_gz": gz(js),
+            "spin_wasm": GATEWAY_WASM.stat().st_size, "spin_wasm_gz": gz(GATEWAY_WASM)}
+
+
+def version(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT).stdout.strip().splitlines()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+def machine() -> dict:
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": f"{cpu}, {os.cpu_count()} cores", "os": platform.platform(),
+        "rustc": version(["rustc", "--version"]), "node": version(["node", "--version"]),
+        "wrangler": version([e2e.NODE22, e2e.WRANGLER, "--version"]),
+        "wasmtime": re.search(r'name = "wasmtime"\nversion = "([^"]+)"',
+                              (ROOT / "tests/spin-host/Cargo.lock").read_text()).group(1),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
+    ap.add_argument("--no-build", action="store_true")
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    if not args.no_build:
+        build()
+    results = {"machine": machine(), "sizes": sizes(), "core": core(), "latency": [], "fanout": []}
+    work = pathlib.Path(tempfile.mkdtemp(prefix="mcp-edge-bench-"))
+    for name in ("workerd", "spin"):
+        procs = e2e.Processes(work)
+        try:
+            rt = Runtime(name, procs, work)
+            results["latency"] += latency(rt, args.quick)
+            results["fanout"] += fanout(rt, args.quick)
+        finally:
+            procs.stop_all()
+    (OUT / "results.json").write_text(json.dumps(results, indent=1))
+    from report import render  # noqa: E402  (bench/report.py)
+    (BENCH / "RESULTS.md").write_text(render(results, quick=args.quick))
+    print((BENCH / "RESULTS.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
