@@ -24,10 +24,10 @@ toolchain:
 build: toolchain
 	bash scripts/build-worker.sh
 
-## The Spin component (target/wasm32-wasip2/release/mcp_edge.wasm) and the
+## The Spin component (target/wasm32-wasip2/spin/mcp_edge.wasm) and the
 ## local Spin test host (tests/spin-host/target/release/spin-host).
 build-spin: toolchain
-	cargo build --target wasm32-wasip2 --release --features spin
+	cargo build --target wasm32-wasip2 --profile spin --features spin
 	cargo build --release --manifest-path tests/spin-host/Cargo.toml
 
 lint:

@@ -43,7 +43,7 @@ import run as e2e  # noqa: E402  (process helpers shared with the e2e suite)
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"
 SPIN_HOST = ROOT / "tests" / "spin-host" / "target" / "release" / "spin-host"
-GATEWAY_WASM = ROOT / "target" / "wasm32-wasip2" / "release" / "mcp_edge.wasm"
+GATEWAY_WASM = ROOT / "target" / "wasm32-wasip2" / "spin" / "mcp_edge.wasm"
 FLOOR_WASM = BENCH / "floor-spin" / "target" / "wasm32-wasip2" / "release" / "floor_spin.wasm"
 FANOUT_DELAY_MS = 20
 FANOUT_TOOLS = 5
@@ -56,7 +56,7 @@ def sh(cmd: list[str], cwd: pathlib.Path = ROOT, **kw) -> subprocess.CompletedPr
 
 def build() -> None:
     sh(["bash", "scripts/build-worker.sh"])
-    sh(["cargo", "build", "--target", "wasm32-wasip2", "--release", "--features", "spin"])
+    sh(["cargo", "build", "--target", "wasm32-wasip2", "--profile", "spin", "--features", "spin"])
     sh(["cargo", "build", "--release", "--manifest-path", "tests/spin-host/Cargo.toml"])
     sh(["cargo", "build", "--target", "wasm32-wasip2", "--release"], cwd=BENCH / "floor-spin")
 

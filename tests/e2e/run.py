@@ -309,12 +309,12 @@ def start_workers(procs: Processes, workdir: pathlib.Path, entries: dict[str, di
 
 
 SPIN_HOST = ROOT / "tests" / "spin-host"
-COMPONENT = ROOT / "target" / "wasm32-wasip2" / "release" / "mcp_edge.wasm"
+COMPONENT = ROOT / "target" / "wasm32-wasip2" / "spin" / "mcp_edge.wasm"
 
 
 def start_spin(procs: Processes, workdir: pathlib.Path, entries: dict[str, dict], build: bool) -> tuple[str, pathlib.Path]:
     if build:
-        subprocess.run(["cargo", "build", "--target", "wasm32-wasip2", "--release", "--features", "spin"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--target", "wasm32-wasip2", "--profile", "spin", "--features", "spin"], cwd=ROOT, check=True)
         subprocess.run(["cargo", "build", "--release", "--manifest-path", str(SPIN_HOST / "Cargo.toml")], cwd=ROOT, check=True)
     bulk = workdir / "bulk.json"
     bulk.write_text(json.dumps([{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in entries.items()]))

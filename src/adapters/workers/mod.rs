@@ -114,9 +114,11 @@ async fn to_http(
     req: &mut worker::Request,
     limit: usize,
 ) -> worker::Result<http::Request<Vec<u8>>> {
+    // The URL as the JS string: `Request::url()` would pull the url crate and
+    // its IDNA tables (about 190 KB of wasm) into the bundle.
     let mut builder = http::Request::builder()
         .method(req.method().as_ref())
-        .uri(req.url()?.as_str());
+        .uri(req.inner().url());
     for (name, value) in req.headers().entries() {
         builder = builder.header(name, value);
     }
