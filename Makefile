@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: dev test toolchain build build-spin lint unit e2e e2e-workers e2e-spin fmt clean
+.PHONY: dev test bench toolchain build build-spin lint unit e2e e2e-workers e2e-spin fmt clean
 
 ## Run the gateway locally on workerd with the demo registry (kv-seed/) and
 ## two demo upstream MCP servers; prints the URL.
@@ -16,6 +16,12 @@ dev:
 ## wrangler dev (workerd) and on the Spin host (Wasmtime) with the official
 ## TypeScript and Python SDK clients.
 test: toolchain lint unit e2e
+
+## Benchmarks: the gateway beside a pass-through floor on workerd and on the
+## Spin host, plus native core benchmarks; writes bench/RESULTS.md. Prints
+## numbers, never fails on them.
+bench: toolchain
+	$(ENV) "$$PYTHON" bench/run.py
 
 toolchain:
 	bash scripts/toolchain.sh

@@ -51,9 +51,9 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
                      f"{per_call:.3f} calls, {extra} lists", "exactly 1, no list", abs(per_call - 1) < 0.01 and extra == 0))
     for runtime in ("workerd", "spin"):
         r20 = next(r for r in results["fanout"] if r["runtime"] == runtime and r["upstreams"] == 20)
-        ratio = r20["result"]["p50_ms"] / 20.0
-        rows.append((f"{runtime}: fan-out tools/list over 20 upstreams / slowest (20 ms)", f"{ratio:.2f}", "≤ 1.10",
-                     ratio <= 1.10))
+        ratio = r20["result"]["p50_ms"] / r20["floor"]["p50_ms"]
+        rows.append((f"{runtime}: fan-out tools/list over 20 upstreams / slowest upstream through the floor",
+                     f"{ratio:.2f}", "≤ 1.10", ratio <= 1.10))
     s = results["sizes"]
     bundle = s["workers_wasm_gz"] + s["workers_js_gz"]
     rows.append(("Workers bundle, gzip (wasm + JS glue)", f"{bundle / KIB:.0f} KiB", "≤ 512 KiB", bundle <= 512 * KIB))
@@ -96,11 +96,14 @@ def render(results: dict, quick: bool = False) -> str:
         out.append(f"| {row['runtime']} | {row['c']} | {row['gateway_calls']} | {u['tools/call']} | "
                    f"{u['initialize']} | {u['tools/list']} |")
     out += ["", "## Fan-out: tools/list over N upstreams, each answering after 20 ms", "",
-            "| runtime | upstreams | p50 ms | p99 ms | p50 / 20 ms |", "|---|---|---|---|---|"]
+            "The slowest upstream is measured through the floor (one upstream, same runtime, same run); "
+            "a gateway that added the upstreams up would take N × 20 ms.", "",
+            "| runtime | upstreams | gateway p50 ms | p99 ms | floor (1 upstream) p50 ms | gateway / floor | gateway / 20 ms |",
+            "|---|---|---|---|---|---|---|"]
     for row in results["fanout"]:
-        r = row["result"]
+        r, f = row["result"], row["floor"]
         out.append(f"| {row['runtime']} | {row['upstreams']} | {_ms(r['p50_ms'])} | {_ms(r['p99_ms'])} | "
-                   f"{r['p50_ms'] / 20:.2f} |")
+                   f"{_ms(f['p50_ms'])} | {r['p50_ms'] / f['p50_ms']:.2f} | {r['p50_ms'] / 20:.2f} |")
     out += ["", "## Core (native, memory adapter, canned upstreams: `cargo bench --bench core`)", "",
             "| benchmark | µs |", "|---|---|"]
     for row in results["core"]:

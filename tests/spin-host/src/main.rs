@@ -250,6 +250,11 @@ async fn run(args: Args) -> wasmtime::Result<()> {
 
     let mut config = Config::new();
     config.wasm_component_model_async(true);
+    // Like Spin: instances come from a pool of pre-reserved slots, so a
+    // request does not pay for mapping and unmapping fresh linear memory.
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
+        wasmtime::PoolingAllocationConfig::default(),
+    ));
     let engine = Engine::new(&config)?;
 
     // The imports a spin-sdk 7 component has: WASI 0.2 (Rust std's stdio,
