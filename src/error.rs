@@ -36,6 +36,12 @@ pub enum GatewayError {
     MethodNotAllowed { allow: &'static str },
     /// The `Origin` header is not allowed (DNS-rebinding protection).
     ForbiddenOrigin(String),
+    /// No credential, or one that does not prove who the caller is (401).
+    /// `challenge` is the `WWW-Authenticate` value, filled in by the
+    /// authentication phase (it knows the resource metadata URL).
+    Unauthorized { message: String, challenge: Option<String> },
+    /// The caller is known but lacks a required scope (403).
+    Forbidden { message: String, challenge: Option<String> },
     /// The request body exceeds the configured limit.
     PayloadTooLarge { limit: usize },
     /// `Content-Type` is not `application/json`.
@@ -71,7 +77,8 @@ impl GatewayError {
         match self {
             NoRoute(_) | UnknownServer(_) | UnknownSession => StatusCode::NOT_FOUND,
             MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ForbiddenOrigin(_) => StatusCode::FORBIDDEN,
+            ForbiddenOrigin(_) | Forbidden { .. } => StatusCode::FORBIDDEN,
+            Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
@@ -110,8 +117,17 @@ impl GatewayError {
         let mut builder = Response::builder()
             .status(self.status())
             .header(header::CONTENT_TYPE, "application/json");
-        if let GatewayError::MethodNotAllowed { allow } = &self {
-            builder = builder.header(header::ALLOW, HeaderValue::from_static(allow));
+        match &self {
+            GatewayError::MethodNotAllowed { allow } => {
+                builder = builder.header(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            GatewayError::Unauthorized { challenge: Some(c), .. }
+            | GatewayError::Forbidden { challenge: Some(c), .. } => {
+                if let Ok(value) = HeaderValue::from_str(c) {
+                    builder = builder.header(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            _ => {}
         }
         builder
             .body(Body::Full(self.to_rpc_body(id)))
@@ -127,6 +143,8 @@ impl std::fmt::Display for GatewayError {
             UnknownServer(id) => write!(f, "Unknown server '{id}'"),
             MethodNotAllowed { allow } => write!(f, "Method not allowed; this endpoint accepts {allow}"),
             ForbiddenOrigin(origin) => write!(f, "Forbidden: Origin '{origin}' is not allowed"),
+            Unauthorized { message, .. } => write!(f, "Unauthorized: {message}"),
+            Forbidden { message, .. } => write!(f, "Forbidden: {message}"),
             PayloadTooLarge { limit } => write!(f, "Request body exceeds the limit of {limit} bytes"),
             UnsupportedMediaType(got) => {
                 write!(f, "Unsupported Content-Type '{got}': send application/json")
@@ -180,6 +198,19 @@ mod tests {
         assert_eq!(v["id"], 7);
         assert_eq!(v["error"]["code"], -32601);
         assert_eq!(v["error"]["message"], "Method not found: foo/bar");
+    }
+
+    #[test]
+    fn auth_errors_carry_their_challenge() {
+        let e = GatewayError::Unauthorized {
+            message: "token expired".into(),
+            challenge: Some(r#"Bearer error="invalid_token""#.into()),
+        };
+        let resp = e.into_response(Some(&Id::Num(1)));
+        assert_eq!(resp.status(), 401);
+        assert_eq!(resp.headers()[header::WWW_AUTHENTICATE], r#"Bearer error="invalid_token""#);
+        let e = GatewayError::Forbidden { message: "missing scope".into(), challenge: None };
+        assert_eq!(e.status(), 403);
     }
 
     #[test]

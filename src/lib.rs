@@ -8,6 +8,8 @@
 //!   types into checked runtime types.
 //! - [`ports`]: the small traits the core needs from a platform (KV, sessions,
 //!   upstream HTTP, clock, randomness, after-response work).
+//! - [`identity`]: who is calling (JWT, API keys, OAuth resource metadata) and
+//!   the credentials minted for upstreams.
 //! - [`upstream`]: the gateway's MCP client towards regional upstream servers
 //!   (lazy initialize, session reuse, re-initialize, regional failover, SSE relay).
 //! - [`gateway`]: the request pipeline (ingest, session, dispatch, aggregate or
@@ -22,6 +24,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod identity;
 pub mod ports;
 pub mod protocol;
 pub mod upstream;

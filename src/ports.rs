@@ -40,6 +40,9 @@ pub struct SessionRecord {
     /// The endpoint the session was opened on (`/mcp` or `/servers/{id}/mcp`);
     /// a session is only valid there.
     pub endpoint: String,
+    /// Who opened the session (`via|subject`); nobody else may use it.
+    #[serde(default)]
+    pub owner: String,
     pub protocol_version: String,
     pub created_ms: u64,
     pub expires_ms: u64,
@@ -129,14 +132,21 @@ pub trait Platform {
     fn random_bytes(&self, buf: &mut [u8]);
     /// Runs `work` after the response is sent (Workers `waitUntil`).
     fn defer(&self, work: LocalBoxFuture<'static, ()>);
+    /// A secret by name (Workers secret, Spin variable), if set.
+    #[allow(async_fn_in_trait)]
+    async fn secret(&self, name: &str) -> Option<String>;
 }
 
-/// What a runtime offers besides the ports: randomness and after-response work.
+/// What a runtime offers besides the ports: randomness, after-response work
+/// and secrets.
+#[allow(async_fn_in_trait)]
 pub trait Runtime {
     /// Fills `buf` from a CSPRNG.
     fn random_bytes(&self, buf: &mut [u8]);
     /// Runs `work` after the response is sent.
     fn defer(&self, work: LocalBoxFuture<'static, ()>);
+    /// A secret by name, if set.
+    async fn secret(&self, name: &str) -> Option<String>;
 }
 
 /// A platform assembled from one adapter per port: every adapter builds its
@@ -180,5 +190,8 @@ where
     }
     fn defer(&self, work: LocalBoxFuture<'static, ()>) {
         self.runtime.defer(work)
+    }
+    async fn secret(&self, name: &str) -> Option<String> {
+        self.runtime.secret(name).await
     }
 }

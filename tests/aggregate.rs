@@ -411,6 +411,7 @@ async fn ping_and_set_level_are_answered() {
 #[tokio::test]
 async fn the_clients_credentials_never_reach_an_upstream() {
     let (h, a, _) = Harness::two_servers();
+    h.api_key("client-secret-token", json!({"subject": "svc"}));
     let r = h
         .post(
             "/mcp",

@@ -184,6 +184,7 @@ async fn the_upstream_session_is_recorded_in_the_store_and_reused_across_isolate
         .header("content-type", "application/json")
         .header("accept", support::ACCEPT_BOTH)
         .header("mcp-session-id", &c.session)
+        .header("x-api-key", support::API_KEY)
         .body(call.to_string().into_bytes())
         .unwrap();
     let r = support::Reply::read(other.handle(&h.p, req, &h.meta).await).await;
@@ -312,6 +313,7 @@ async fn a_delete_through_another_isolate_is_seen_when_the_cache_entry_ages_out(
         let other = mcp_edge::Gateway::new(settings);
         let del = http::Request::delete("http://gw.test/mcp")
             .header("mcp-session-id", &c.session)
+            .header("x-api-key", support::API_KEY)
             .body(Vec::new())
             .unwrap();
         assert_eq!(other.handle(&h.p, del, &h.meta).await.status(), 200);

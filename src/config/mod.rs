@@ -2,6 +2,7 @@
 //! KV or platform variables, converted with `TryFrom` into checked runtime types
 //! that the rest of the gateway can trust.
 
+pub mod credentials;
 pub mod glob;
 pub mod registry;
 pub mod settings;

@@ -6,6 +6,7 @@
 //! message (logged and listed in [`Registry::problems`]) and never takes the
 //! other servers down with it.
 
+use super::credentials::{CredentialSpec, Credentials};
 use super::glob::Glob;
 use crate::protocol::names;
 use serde::Deserialize;
@@ -34,6 +35,12 @@ pub struct ServerSpec {
     pub timeout_ms: Option<u64>,
     #[serde(default)]
     pub tools: Option<ToolFilterSpec>,
+    /// Whether callers without credentials may use this server (off by default).
+    #[serde(default)]
+    pub anonymous: bool,
+    /// What the gateway presents upstream (never the caller's own token).
+    #[serde(default)]
+    pub credentials: CredentialSpec,
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,6 +69,8 @@ pub struct Server {
     pub endpoints: Vec<Endpoint>,
     pub timeout_ms: u64,
     pub tools: ToolFilter,
+    pub anonymous: bool,
+    pub credentials: Credentials,
 }
 
 /// One regional deployment of a server.
@@ -147,6 +156,7 @@ impl Server {
             include: filter.include.map(|l| globs(l, "include")).transpose()?,
             exclude: globs(filter.exclude, "exclude")?,
         };
+        let credentials = Credentials::from_spec(&id, spec.credentials)?;
         Ok(Server {
             id,
             description: spec.description,
@@ -154,6 +164,8 @@ impl Server {
             endpoints,
             timeout_ms,
             tools,
+            anonymous: spec.anonymous,
+            credentials,
         })
     }
 }

@@ -26,6 +26,13 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Largest upstream answer the gateway buffers (lists it merges).
     pub max_upstream_bytes: usize,
+    /// The gateway's public base URL (resource URLs, default audiences, the
+    /// `iss` of minted tokens); default: the scheme and host of each request.
+    pub public_url: Option<String>,
+    /// Scopes every authenticated caller must hold (403 otherwise).
+    pub required_scopes: Vec<String>,
+    /// Scopes listed in the protected-resource metadata.
+    pub scopes_supported: Vec<String>,
 }
 
 impl Default for Settings {
@@ -40,6 +47,9 @@ impl Default for Settings {
             session_cache_ms: 1000,
             max_body_bytes: 1024 * 1024,
             max_upstream_bytes: 16 * 1024 * 1024,
+            public_url: None,
+            required_scopes: Vec::new(),
+            scopes_supported: Vec::new(),
         }
     }
 }
@@ -55,6 +65,9 @@ impl Settings {
         "SESSION_CACHE_MS",
         "MAX_BODY_BYTES",
         "MAX_UPSTREAM_BYTES",
+        "PUBLIC_URL",
+        "REQUIRED_SCOPES",
+        "SCOPES_SUPPORTED",
     ];
 
     /// Reads settings through `var` (name -> value).
@@ -97,6 +110,24 @@ impl Settings {
         number(&var, "MAX_UPSTREAM_BYTES", |n| {
             s.max_upstream_bytes = n as usize
         })?;
+        if let Some(v) = var("PUBLIC_URL").map(|v| v.trim().trim_end_matches('/').to_string()) {
+            if !v.is_empty() {
+                let ok = v
+                    .parse::<http::Uri>()
+                    .is_ok_and(|u| u.scheme().is_some() && u.host().is_some());
+                if !ok {
+                    return Err(format!("PUBLIC_URL: '{v}' is not an absolute URL"));
+                }
+                s.public_url = Some(v);
+            }
+        }
+        s.required_scopes = list(var("REQUIRED_SCOPES"));
+        s.scopes_supported = list(var("SCOPES_SUPPORTED"));
+        for scope in &s.required_scopes {
+            if !s.scopes_supported.contains(scope) {
+                s.scopes_supported.push(scope.clone());
+            }
+        }
         Ok(s)
     }
 
@@ -108,6 +139,12 @@ impl Settings {
             .find_map(|loc| self.region_map.get(&loc.to_ascii_uppercase()).cloned())
             .or_else(|| self.default_region.clone())
     }
+}
+
+/// A comma- or space-separated list.
+fn list(v: Option<String>) -> Vec<String> {
+    v.map(|v| v.split([',', ' ']).filter(|p| !p.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 fn number(
@@ -183,7 +220,11 @@ mod tests {
             None
         })
         .unwrap();
-        assert_eq!(asked.into_inner(), Settings::VARIABLES);
+        let mut asked = asked.into_inner();
+        asked.sort();
+        let mut declared = Settings::VARIABLES.to_vec();
+        declared.sort();
+        assert_eq!(asked, declared);
     }
 
     #[test]

@@ -18,6 +18,11 @@ pub enum Route {
     Server(String),
     /// `/healthz`: liveness.
     Health,
+    /// `/.well-known/oauth-protected-resource[{endpoint}]`: RFC 9728 metadata
+    /// for the whole gateway (`""`) or one MCP endpoint.
+    ResourceMetadata(String),
+    /// `/.well-known/jwks.json`: the key minted upstream credentials verify with.
+    Jwks,
 }
 
 impl Route {
@@ -26,9 +31,20 @@ impl Route {
             .strip_suffix('/')
             .filter(|p| !p.is_empty())
             .unwrap_or(path);
+        if let Some(endpoint) = crate::identity::resource::described_endpoint(trimmed) {
+            // Only the gateway itself and its MCP endpoints are described.
+            return match endpoint {
+                "" => Ok(Route::ResourceMetadata(String::new())),
+                e => match Route::parse(e) {
+                    Ok(Route::Aggregate | Route::Server(_)) => Ok(Route::ResourceMetadata(e.to_string())),
+                    _ => Err(GatewayError::NoRoute(path.to_string())),
+                },
+            };
+        }
         match trimmed {
             "/mcp" => Ok(Route::Aggregate),
             "/healthz" => Ok(Route::Health),
+            "/.well-known/jwks.json" => Ok(Route::Jwks),
             _ => match trimmed
                 .strip_prefix("/servers/")
                 .and_then(|rest| rest.strip_suffix("/mcp"))
@@ -48,6 +64,8 @@ impl Route {
             Route::Aggregate => "/mcp".into(),
             Route::Server(id) => format!("/servers/{id}/mcp"),
             Route::Health => "/healthz".into(),
+            Route::ResourceMetadata(e) => format!("{}{e}", crate::identity::resource::WELL_KNOWN),
+            Route::Jwks => "/.well-known/jwks.json".into(),
         }
     }
 }
@@ -173,6 +191,16 @@ mod tests {
             Route::parse("/servers/notes/mcp").unwrap(),
             Route::Server("notes".into())
         );
+        assert_eq!(
+            Route::parse("/.well-known/oauth-protected-resource/servers/a/mcp").unwrap(),
+            Route::ResourceMetadata("/servers/a/mcp".into())
+        );
+        assert_eq!(
+            Route::parse("/.well-known/oauth-protected-resource").unwrap(),
+            Route::ResourceMetadata(String::new())
+        );
+        assert!(Route::parse("/.well-known/oauth-protected-resource/healthz").is_err());
+        assert_eq!(Route::parse("/.well-known/jwks.json").unwrap(), Route::Jwks);
         for bad in [
             "/",
             "/mcpx",

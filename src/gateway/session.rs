@@ -12,7 +12,7 @@ use crate::ports::{Clock, Platform, SessionRecord, Sessions, Upstream, UpstreamS
 use crate::protocol::version;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::BTreeMap;
 
 /// A fresh, unpredictable session id.
@@ -23,10 +23,12 @@ pub fn new_id<P: Platform>(p: &P) -> String {
 }
 
 /// Creates and stores a session record.
+#[allow(clippy::too_many_arguments)]
 pub async fn open<P: Platform>(
     p: &P,
     id: String,
     endpoint: String,
+    owner: String,
     protocol_version: &str,
     client_params: Option<serde_json::Value>,
     upstreams: BTreeMap<String, UpstreamSession>,
@@ -36,6 +38,7 @@ pub async fn open<P: Platform>(
     let record = SessionRecord {
         id,
         endpoint,
+        owner,
         protocol_version: protocol_version.to_string(),
         created_ms: now,
         expires_ms: now.saturating_add(ttl_ms),
@@ -48,11 +51,13 @@ pub async fn open<P: Platform>(
 
 /// The session a post-initialize request belongs to, after the Streamable HTTP
 /// header rules: `Mcp-Session-Id` required, known, not expired, opened on this
-/// endpoint; `MCP-Protocol-Version` (if sent) one the gateway speaks.
+/// endpoint by this caller (a session id seen by someone else is useless to
+/// them); `MCP-Protocol-Version` (if sent) one the gateway speaks.
 pub async fn find<P: Platform>(
     p: &P,
     headers: &HeaderMap,
     endpoint: &str,
+    owner: &str,
 ) -> Result<SessionRecord, GatewayError> {
     let version_header = headers
         .get(VERSION_HEADER)
@@ -64,7 +69,7 @@ pub async fn find<P: Platform>(
         .get(id)
         .await?
         .ok_or(GatewayError::UnknownSession)?;
-    if record.endpoint != endpoint {
+    if record.endpoint != endpoint || record.owner != owner {
         return Err(GatewayError::UnknownSession);
     }
     if p.clock().now_ms() >= record.expires_ms {
@@ -74,31 +79,38 @@ pub async fn find<P: Platform>(
     Ok(record)
 }
 
-/// Ends the session named by the request (DELETE) and, after the response, the
-/// upstream sessions opened for it.
+/// Ends the session named by the request (DELETE) and returns what it held.
 pub async fn close<P: Platform>(
     p: &P,
     headers: &HeaderMap,
     endpoint: &str,
-) -> Result<(), GatewayError> {
-    let record = find(p, headers, endpoint).await?;
+    owner: &str,
+) -> Result<SessionRecord, GatewayError> {
+    let record = find(p, headers, endpoint, owner).await?;
     p.sessions().delete(&record.id).await?;
+    Ok(record)
+}
+
+/// Ends, after the response, the upstream sessions a closed session opened.
+/// `credential` is the header each server's requests carry.
+pub fn end_upstreams<P: Platform>(p: &P, record: SessionRecord, credential: Vec<(String, Option<(HeaderName, HeaderValue)>)>) {
     let upstream = p.upstream().clone();
     p.defer(Box::pin(async move {
         for (server, s) in record.upstreams {
             let Some(sid) = s.session_id else { continue };
-            let req = http::Request::delete(&s.url)
+            let mut req = http::Request::delete(&s.url)
                 .header(SESSION_HEADER, sid)
-                .header(VERSION_HEADER, &s.protocol_version)
-                .body(Vec::new());
-            let Ok(req) = req else { continue };
+                .header(VERSION_HEADER, &s.protocol_version);
+            if let Some((_, Some((name, value)))) = credential.iter().find(|(id, _)| *id == server) {
+                req = req.header(name, value);
+            }
+            let Ok(req) = req.body(Vec::new()) else { continue };
             match upstream.send(req).await {
                 Ok(r) => tracing::debug!(server = %server, status = %r.status(), "upstream session ended"),
                 Err(e) => tracing::warn!(server = %server, "ending upstream session failed: {}", e.0),
             }
         }
     }));
-    Ok(())
 }
 
 fn session_id(headers: &HeaderMap) -> Result<&str, GatewayError> {

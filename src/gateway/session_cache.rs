@@ -155,4 +155,7 @@ impl<P: Platform> Platform for CachedPlatform<'_, P> {
     fn defer(&self, work: futures_util::future::LocalBoxFuture<'static, ()>) {
         self.inner.defer(work)
     }
+    async fn secret(&self, name: &str) -> Option<String> {
+        self.inner.secret(name).await
+    }
 }

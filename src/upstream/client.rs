@@ -8,11 +8,14 @@
 //! The client's own credentials never reach an upstream: requests are built from
 //! scratch with only the MCP headers.
 
+use super::credentials::{self, Caller};
 use super::failover;
 use super::reply::{self, Reply};
 use crate::body::Body;
 use crate::config::{Endpoint, Server};
 use crate::error::GatewayError;
+use crate::identity::authenticate::AuthState;
+use http::{HeaderName, HeaderValue};
 use crate::ports::{Clock, Platform, Sessions, Upstream, UpstreamSession};
 use crate::protocol::jsonrpc::{self, Id};
 use futures_util::future::{self, Either};
@@ -38,12 +41,15 @@ pub struct Link {
     pub upstreams: RefCell<BTreeMap<String, UpstreamSession>>,
     /// Largest upstream answer to buffer.
     pub max_bytes: usize,
+    /// Who the gateway acts for (credentials minted for upstreams name them).
+    pub caller: Caller,
 }
 
 /// The upstream side of one request.
 pub struct Upstreams<'a, P: Platform> {
     pub platform: &'a P,
     pub link: &'a Link,
+    pub auth: &'a AuthState,
 }
 
 /// A failed attempt: `retry` says whether the next region may do better.
@@ -53,8 +59,13 @@ struct Attempt {
 }
 
 impl<'a, P: Platform> Upstreams<'a, P> {
-    pub fn new(platform: &'a P, link: &'a Link) -> Self {
-        Upstreams { platform, link }
+    pub fn new(platform: &'a P, link: &'a Link, auth: &'a AuthState) -> Self {
+        Upstreams { platform, link, auth }
+    }
+
+    /// The credential header for `server` (see [`credentials`](super::credentials)).
+    pub async fn credential(&self, server: &Server) -> Result<Option<(HeaderName, HeaderValue)>, GatewayError> {
+        credentials::header_for(self.platform, self.auth, server, &self.link.caller).await
     }
 
     /// POSTs one JSON-RPC message to `server` and returns its classified answer.
@@ -120,6 +131,9 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         }
         if let Some(last) = last_event_id {
             req = req.header("last-event-id", last);
+        }
+        if let Some((name, value)) = self.credential(server).await? {
+            req = req.header(name, value);
         }
         let req = req
             .body(Vec::new())
@@ -291,6 +305,16 @@ impl<'a, P: Platform> Upstreams<'a, P> {
                 req = req.header("mcp-session-id", id);
             }
             req = req.header("mcp-protocol-version", &s.protocol_version);
+        }
+        let credential = self.credential(server).await.map_err(|e| Attempt {
+            retry: false,
+            message: match e {
+                GatewayError::Upstream { message, .. } => message,
+                other => other.to_string(),
+            },
+        })?;
+        if let Some((name, value)) = credential {
+            req = req.header(name, value);
         }
         let req = req.body(body.to_vec()).map_err(|e| Attempt {
             retry: false,

@@ -3,14 +3,18 @@
 //! - [`failover`]: the order in which a server's regional endpoints are tried.
 //! - [`client`]: lazy `initialize`, session reuse, transparent re-initialize on an
 //!   expired upstream session, timeouts and failover to the next region.
+//! - [`credentials`]: what an upstream request carries instead of the
+//!   caller's token (a minted JWT, a secret header, or nothing).
 //! - [`reply`]: classifying an upstream HTTP answer (JSON, SSE, 202) and reading
 //!   the JSON-RPC response out of it.
 //! - [`relay`]: streaming an upstream SSE answer to the client event by event.
 
 pub mod client;
+pub mod credentials;
 pub mod failover;
 pub mod relay;
 pub mod reply;
 
 pub use client::{Link, Upstreams};
+pub use credentials::Caller;
 pub use reply::Reply;

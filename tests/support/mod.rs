@@ -13,6 +13,10 @@ use std::rc::Rc;
 
 pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 
+/// The API key every harness request carries unless it brings its own
+/// credential (principal `tester`).
+pub const API_KEY: &str = "mk_test_tester";
+
 /// A gateway, its memory platform and the mock servers behind it.
 pub struct Harness {
     pub gw: Gateway,
@@ -26,11 +30,20 @@ impl Harness {
     }
 
     pub fn with_settings(settings: Settings) -> Self {
-        Harness {
+        let h = Harness {
             gw: Gateway::new(settings),
             p: MemoryPlatform::default(),
             meta: RequestMeta::default(),
-        }
+        };
+        h.api_key(API_KEY, json!({"subject": "tester", "teams": ["qa"], "scopes": ["mcp:tools"]}));
+        h
+    }
+
+    /// Stores an API key record (under the key's SHA-256, as in production).
+    pub fn api_key(&self, key: &str, record: Value) {
+        let hash = mcp_edge::identity::sha256_hex(key.as_bytes());
+        self.p.kv.put(&format!("auth/apikeys/{hash}"), &record.to_string());
+        self.gw.invalidate_registry();
     }
 
     /// Registers `server` at one endpoint per region, `http://{id}.{region}.test/mcp`,
@@ -78,8 +91,13 @@ impl Harness {
         (h, a, b)
     }
 
-    /// Sends a raw HTTP request.
-    pub async fn send(&self, req: http::Request<Vec<u8>>) -> Reply {
+    /// Sends a raw HTTP request, with the harness API key unless the request
+    /// carries a credential (or `x-no-credential`) of its own.
+    pub async fn send(&self, mut req: http::Request<Vec<u8>>) -> Reply {
+        let h = req.headers_mut();
+        if h.remove("x-no-credential").is_none() && !h.contains_key("authorization") && !h.contains_key("x-api-key") {
+            h.insert("x-api-key", API_KEY.parse().unwrap());
+        }
         let resp = self.gw.handle(&self.p, req, &self.meta).await;
         Reply::read(resp).await
     }

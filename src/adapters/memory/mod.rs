@@ -205,10 +205,12 @@ impl Clock for TokioClock {
     }
 }
 
-/// After-response work collected until the test runs it; OS randomness.
+/// After-response work collected until the test runs it; OS randomness;
+/// secrets from a map tests fill.
 #[derive(Default)]
 pub struct MemoryRuntime {
     deferred: RefCell<Vec<LocalBoxFuture<'static, ()>>>,
+    pub secrets: RefCell<HashMap<String, String>>,
 }
 
 impl Runtime for MemoryRuntime {
@@ -217,6 +219,9 @@ impl Runtime for MemoryRuntime {
     }
     fn defer(&self, work: LocalBoxFuture<'static, ()>) {
         self.deferred.borrow_mut().push(work);
+    }
+    async fn secret(&self, name: &str) -> Option<String> {
+        self.secrets.borrow().get(name).cloned()
     }
 }
 

@@ -56,6 +56,10 @@ impl Runtime for SpinRuntime {
         // returned, like the response body writer itself.
         spin_sdk::wit_bindgen::spawn(work);
     }
+    async fn secret(&self, name: &str) -> Option<String> {
+        // Spin variables are lower-case; secrets are variables marked secret.
+        spin_sdk::variables::get(name.to_ascii_lowercase()).await.ok().filter(|v| !v.is_empty())
+    }
 }
 
 /// Reads every setting from Spin variables (declared in spin.toml, lower case).

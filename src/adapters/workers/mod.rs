@@ -46,8 +46,9 @@ impl Clock for WorkersClock {
     }
 }
 
-/// `crypto.getRandomValues` and `ctx.waitUntil`.
-pub struct WorkersRuntime(Context);
+/// `crypto.getRandomValues`, `ctx.waitUntil`, and secrets (Workers secrets,
+/// or plain vars for local development).
+pub struct WorkersRuntime(Context, Env);
 
 impl Runtime for WorkersRuntime {
     fn random_bytes(&self, buf: &mut [u8]) {
@@ -56,6 +57,9 @@ impl Runtime for WorkersRuntime {
     }
     fn defer(&self, work: LocalBoxFuture<'static, ()>) {
         self.0.wait_until(work);
+    }
+    async fn secret(&self, name: &str) -> Option<String> {
+        self.1.secret(name).or_else(|_| self.1.var(name)).ok().map(|v| v.to_string())
     }
 }
 
@@ -90,7 +94,7 @@ async fn fetch(
         sessions: sessions::DurableSessions::new(env.durable_object("SESSIONS")?),
         upstream: upstream::FetchUpstream,
         clock: WorkersClock,
-        runtime: WorkersRuntime(ctx),
+        runtime: WorkersRuntime(ctx, env.clone()),
     };
     to_worker(gw.handle(&platform, request, &meta).await)
 }

@@ -1,0 +1,118 @@
+//! The authentication phase of the pipeline, and the identity documents the
+//! gateway serves: protected-resource metadata (RFC 9728) and the JWKS of the
+//! key it signs upstream credentials with.
+//!
+//! Every MCP request is authenticated before anything else is done for it.
+//! No credential: the caller is anonymous if the registry opens at least one
+//! reachable server to anonymous use, else 401 with a challenge that points to
+//! the metadata. A credential that fails is always a 401 (never a silent
+//! fallback to anonymous). A caller without the required scopes gets 403.
+
+use super::ingest::Route;
+use super::respond;
+use super::Gateway;
+use crate::body::Body;
+use crate::config::Registry;
+use crate::error::GatewayError;
+use crate::identity::{resource, Principal};
+use crate::ports::Platform;
+use http::{HeaderMap, Response, Uri};
+use std::rc::Rc;
+
+/// Where a request stands with respect to identity.
+pub struct Identity {
+    pub principal: Principal,
+    /// The gateway's public base URL for this request.
+    pub base: String,
+}
+
+/// Authenticates a request to an MCP endpoint.
+pub async fn authenticate<P: Platform>(
+    gw: &Gateway,
+    p: &P,
+    route: &Route,
+    uri: &Uri,
+    headers: &HeaderMap,
+    registry: &Registry,
+) -> Result<Identity, GatewayError> {
+    let settings = &gw.settings;
+    let base = resource::base_url(settings.public_url.as_deref(), uri, headers);
+    let endpoint = route.endpoint_name();
+    let metadata_url = resource::metadata_url(&base, &endpoint);
+    let audiences = vec![base.clone(), resource::resource_url(&base, &endpoint)];
+    let scopes = &settings.required_scopes;
+    let principal = match gw.auth.authenticate(p, headers, &audiences).await {
+        Ok(Some(principal)) => principal,
+        Ok(None) if anonymous_allowed(route, registry) => Principal::anonymous(),
+        Ok(None) => {
+            return Err(GatewayError::Unauthorized {
+                message: "authentication required".into(),
+                challenge: Some(resource::challenge_401(&metadata_url, scopes, None)),
+            })
+        }
+        Err(GatewayError::Unauthorized { message, .. }) => {
+            let challenge = resource::challenge_401(&metadata_url, scopes, Some(&message));
+            return Err(GatewayError::Unauthorized { message, challenge: Some(challenge) });
+        }
+        Err(other) => return Err(other),
+    };
+    if !principal.is_anonymous() {
+        let missing: Vec<&String> = scopes.iter().filter(|s| !principal.has_scope(s)).collect();
+        if !missing.is_empty() {
+            return Err(GatewayError::Forbidden {
+                message: format!("insufficient scope: missing {missing:?}"),
+                challenge: Some(resource::challenge_403(&metadata_url, scopes)),
+            });
+        }
+    }
+    Ok(Identity { principal, base })
+}
+
+/// Whether a caller without credentials may use this route.
+fn anonymous_allowed(route: &Route, registry: &Registry) -> bool {
+    match route {
+        Route::Server(id) => registry.get(id).is_some_and(|s| s.anonymous),
+        _ => registry.servers.iter().any(|s| s.anonymous),
+    }
+}
+
+/// The servers a principal may see. Anonymous callers see only servers open
+/// to anonymous use; what it may not use stays invisible.
+pub fn visible(registry: &Rc<Registry>, principal: &Principal) -> Rc<Registry> {
+    if !principal.is_anonymous() {
+        return registry.clone();
+    }
+    Rc::new(Registry {
+        servers: registry.servers.iter().filter(|s| s.anonymous).cloned().collect(),
+        problems: Vec::new(),
+    })
+}
+
+/// `GET /.well-known/oauth-protected-resource[/{endpoint}]`.
+pub async fn metadata<P: Platform>(
+    gw: &Gateway,
+    p: &P,
+    endpoint: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Response<Body>, GatewayError> {
+    let base = resource::base_url(gw.settings.public_url.as_deref(), uri, headers);
+    let trust = gw.auth.trust(p).await?;
+    let mut servers: Vec<String> = Vec::new();
+    for issuer in &trust.issuers {
+        if !servers.contains(&issuer.authorization_server) {
+            servers.push(issuer.authorization_server.clone());
+        }
+    }
+    let doc = resource::metadata(&resource::resource_url(&base, endpoint), &servers, &gw.settings.scopes_supported);
+    Ok(respond::json(serde_json::to_vec(&doc).expect("metadata serializes")))
+}
+
+/// `GET /.well-known/jwks.json`: the public key upstreams verify minted
+/// credentials with (404 when no signing key is configured).
+pub async fn jwks<P: Platform>(gw: &Gateway, p: &P) -> Result<Response<Body>, GatewayError> {
+    match gw.auth.signer(p).await {
+        Some(signer) => Ok(respond::json(serde_json::to_vec(&signer.jwks()).expect("JWKS serializes"))),
+        None => Err(GatewayError::NoRoute("/.well-known/jwks.json (no signing key configured)".into())),
+    }
+}

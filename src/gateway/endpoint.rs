@@ -1,0 +1,242 @@
+//! The MCP endpoints once the caller is known: `initialize` opening a session
+//! bound to the caller, every later message dispatched to the aggregated or
+//! per-server handling, DELETE ending the session, GET relaying a stream.
+
+use super::{aggregate, ingest, passthrough, respond, session, Ctx};
+use crate::body::Body;
+use crate::config::{Registry, Server};
+use crate::error::GatewayError;
+use crate::ports::Platform;
+use crate::protocol::jsonrpc::{self, Id, Message, Request};
+use crate::protocol::version;
+use crate::upstream::{Caller, Link, Upstreams};
+use super::ingest::Route;
+use http::Response;
+use serde::Deserialize;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+impl<P: Platform> Ctx<'_, P> {
+    /// The server a per-server route names, if the caller may see it.
+    fn server(&self) -> Result<Option<Rc<Server>>, GatewayError> {
+        match &self.route {
+            Route::Server(id) => self
+                .registry
+                .get(id)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| GatewayError::UnknownServer(id.clone())),
+            _ => Ok(None),
+        }
+    }
+
+    fn link(
+        &self,
+        session_id: Option<String>,
+        version: &str,
+        client_params: Option<serde_json::Value>,
+    ) -> Link {
+        Link {
+            session_id,
+            protocol_version: version.to_string(),
+            client_params,
+            region: self.region.clone(),
+            upstreams: RefCell::new(BTreeMap::new()),
+            max_bytes: self.gw.settings.max_upstream_bytes,
+            caller: Caller {
+                principal: self.identity.principal.clone(),
+                issuer: self.identity.base.clone(),
+            },
+        }
+    }
+
+    fn upstreams<'l>(&'l self, link: &'l Link) -> Upstreams<'l, P> {
+        Upstreams::new(self.p, link, &self.gw.auth)
+    }
+
+    /// What sessions are bound to: a session opened by one caller is unknown
+    /// to every other.
+    fn owner(&self) -> String {
+        let p = &self.identity.principal;
+        format!("{}|{}", p.via, p.subject)
+    }
+
+    pub(super) async fn post(
+        &self,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<Response<Body>, (GatewayError, Option<Id>)> {
+        let (parts, body) = req.into_parts();
+        ingest::check_post(&parts.headers, body.len(), &self.gw.settings).map_err(|e| (e, None))?;
+        if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            let e = GatewayError::InvalidRequest(
+                "JSON-RPC batches are not supported; send one message per POST".into(),
+            );
+            return Err((e, None));
+        }
+        let message = jsonrpc::parse_message(&body).map_err(|e| (e, jsonrpc::salvage_id(&body)))?;
+        let id = match &message {
+            Message::Request(r) => Some(r.id.clone()),
+            _ => None,
+        };
+        let with_id = |e: GatewayError| (e, id.clone());
+        let registry = self.registry.clone();
+        let server = self.server().map_err(with_id)?;
+        if let Message::Request(r) = &message {
+            if r.method == "initialize" {
+                return self
+                    .initialize(&registry, server.as_deref(), r)
+                    .await
+                    .map_err(with_id);
+            }
+        }
+        let record = session::find(self.p, &parts.headers, &self.route.endpoint_name(), &self.owner())
+            .await
+            .map_err(with_id)?;
+        let link = self.link(
+            Some(record.id.clone()),
+            &record.protocol_version,
+            record.client_params.clone(),
+        );
+        *link.upstreams.borrow_mut() = record.upstreams;
+        let ups = self.upstreams(&link);
+        match (&message, server.as_deref()) {
+            (Message::Request(r), None) => aggregate::request(&ups, &registry, r)
+                .await
+                .map_err(with_id),
+            (Message::Request(r), Some(s)) => passthrough::request(&ups, s, r, &body)
+                .await
+                .map_err(with_id),
+            (Message::Notification(n), None) => {
+                aggregate::notify(&ups, &registry, &n.method, &body).await;
+                Ok(respond::accepted())
+            }
+            (Message::Notification(n), Some(s)) => {
+                passthrough::forward_one_way(&ups, s, Some(&n.method), &body)
+                    .await
+                    .map_err(with_id)?;
+                Ok(respond::accepted())
+            }
+            (Message::Response(_), Some(s)) => {
+                passthrough::forward_one_way(&ups, s, None, &body)
+                    .await
+                    .map_err(with_id)?;
+                Ok(respond::accepted())
+            }
+            (Message::Response(r), None) => {
+                // The aggregated endpoint offers upstreams no client capabilities,
+                // so no upstream asked anything; nothing to route.
+                tracing::debug!(id = %r.id, "client response on /mcp ignored");
+                Ok(respond::accepted())
+            }
+        }
+    }
+
+    /// `initialize`: opens a client session. On `/mcp` the gateway answers for
+    /// itself and meets upstreams lazily; on `/servers/{id}/mcp` it initializes
+    /// the upstream now with the client's own params and answers with its result.
+    async fn initialize(
+        &self,
+        registry: &Registry,
+        server: Option<&Server>,
+        req: &Request,
+    ) -> Result<Response<Body>, GatewayError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Params {
+            protocol_version: String,
+            #[serde(default)]
+            capabilities: serde_json::Value,
+            #[serde(default)]
+            client_info: serde_json::Value,
+        }
+        let params: Params = req.params_as()?;
+        let version = version::negotiate(&params.protocol_version);
+        let id = session::new_id(self.p);
+        let endpoint = self.route.endpoint_name();
+        let ttl = self.gw.settings.session_ttl_ms;
+        let (result, client_params, upstreams, version) = match server {
+            None => (
+                aggregate::initialize_result(version, registry),
+                None,
+                BTreeMap::new(),
+                version,
+            ),
+            Some(server) => {
+                let client_params = serde_json::json!({
+                    "capabilities": params.capabilities,
+                    "clientInfo": params.client_info,
+                });
+                let link = self.link(None, version, Some(client_params.clone()));
+                let mut result = self.upstreams(&link).initialize_now(server).await?;
+                // Keep the upstream's choice when the gateway speaks it too, so
+                // client and upstream agree on one revision end to end.
+                let agreed = result
+                    .get("protocolVersion")
+                    .and_then(|v| v.as_str())
+                    .filter(|v| version::is_supported(v))
+                    .map(version::negotiate)
+                    .unwrap_or(version);
+                result["protocolVersion"] = agreed.into();
+                (
+                    result,
+                    Some(client_params),
+                    link.upstreams.into_inner(),
+                    agreed,
+                )
+            }
+        };
+        session::open(
+            self.p,
+            id.clone(),
+            endpoint,
+            self.owner(),
+            version,
+            client_params,
+            upstreams,
+            ttl,
+        )
+        .await?;
+        let mut response = respond::result(&req.id, &result);
+        response.headers_mut().insert(
+            respond::SESSION_HEADER,
+            http::HeaderValue::from_str(&id).expect("base64url is a valid header value"),
+        );
+        Ok(response)
+    }
+
+    pub(super) async fn delete(&self, headers: &http::HeaderMap) -> Result<Response<Body>, GatewayError> {
+        let endpoint = self.route.endpoint_name();
+        let record = session::close(self.p, headers, &endpoint, &self.owner()).await?;
+        // The upstream sessions end after the response, each with the
+        // credential its server's requests carry.
+        let link = self.link(None, &record.protocol_version, None);
+        let ups = self.upstreams(&link);
+        let mut credentials = Vec::new();
+        for server in record.upstreams.keys() {
+            if let Some(s) = self.registry.get(server) {
+                credentials.push((server.clone(), ups.credential(s).await.ok().flatten()));
+            }
+        }
+        session::end_upstreams(self.p, record, credentials);
+        Ok(respond::ok_empty())
+    }
+
+    /// GET opens a server-to-client stream. `/mcp` offers none (405, which the
+    /// spec allows); the per-server endpoint relays the upstream's own stream.
+    pub(super) async fn get(&self, headers: &http::HeaderMap) -> Result<Response<Body>, GatewayError> {
+        let Some(server) = self.server()? else {
+            return Err(GatewayError::MethodNotAllowed {
+                allow: "POST, DELETE",
+            });
+        };
+        let record = session::find(self.p, headers, &self.route.endpoint_name(), &self.owner()).await?;
+        let link = self.link(Some(record.id.clone()), &record.protocol_version, None);
+        *link.upstreams.borrow_mut() = record.upstreams;
+        let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+        let body = self.upstreams(&link)
+            .open_stream(&server, last_event_id)
+            .await?;
+        Ok(respond::sse(body))
+    }
+}

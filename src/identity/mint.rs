@@ -1,0 +1,123 @@
+//! Credentials the gateway mints for upstreams: short-lived JWTs (ES256 or
+//! EdDSA) naming the caller, so an upstream learns who calls without ever
+//! seeing the caller's own token. The signing key comes from a secret (a
+//! private JWK); its public half is served at `/.well-known/jwks.json` for
+//! upstreams to verify with. Minted tokens are reused per (caller, server)
+//! until shortly before they expire.
+
+use super::Principal;
+use jwt_compact::alg::{Ed25519, Es256};
+use jwt_compact::jwk::JsonWebKey;
+use jwt_compact::{AlgorithmExt, Claims, Header};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Longest lifetime of a minted token.
+pub const MAX_TTL_SECS: u64 = 300;
+/// A cached token is replaced this long before it expires.
+const RENEW_BEFORE_MS: u64 = 30_000;
+
+enum Key {
+    Es256(p256::ecdsa::SigningKey),
+    EdDsa(ed25519_compact::SecretKey),
+}
+
+/// The gateway's signing key.
+pub struct Signer {
+    kid: String,
+    key: Key,
+    public: Value,
+}
+
+/// What a minted token says.
+#[derive(Serialize)]
+struct MintedClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    jti: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    teams: &'a [String],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    roles: &'a [String],
+}
+
+impl Signer {
+    /// Reads a private JWK (EC P-256 or OKP Ed25519, with a `kid`).
+    pub fn from_jwk(json: &str) -> Result<Signer, String> {
+        let v: Value = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
+        let kid = v.get("kid").and_then(Value::as_str).ok_or("the signing key needs a kid")?.to_string();
+        let jwk: JsonWebKey<'_> = serde_json::from_value(v.clone()).map_err(|e| format!("not a JWK: {e}"))?;
+        let (key, public, alg) = match &jwk {
+            JsonWebKey::EllipticCurve { curve, .. } if curve == "P-256" => {
+                let sk = p256::ecdsa::SigningKey::try_from(&jwk).map_err(|e| format!("bad EC key: {e}"))?;
+                let public = serde_json::to_value(JsonWebKey::from(sk.verifying_key())).expect("JWK serializes");
+                (Key::Es256(sk), public, "ES256")
+            }
+            JsonWebKey::KeyPair { curve, .. } if curve == "Ed25519" => {
+                let sk = ed25519_compact::SecretKey::try_from(&jwk).map_err(|e| format!("bad Ed25519 key: {e}"))?;
+                let public = serde_json::to_value(JsonWebKey::from(&sk.public_key())).expect("JWK serializes");
+                (Key::EdDsa(sk), public, "EdDSA")
+            }
+            _ => return Err("the signing key must be an EC P-256 or OKP Ed25519 private JWK".into()),
+        };
+        let mut public = public;
+        public["kid"] = json!(kid);
+        public["alg"] = json!(alg);
+        public["use"] = json!("sig");
+        Ok(Signer { kid, key, public })
+    }
+
+    /// The public key set upstreams verify minted tokens with.
+    pub fn jwks(&self) -> Value {
+        json!({ "keys": [self.public] })
+    }
+
+    /// Signs a token for `principal` towards `audience`.
+    pub fn mint(&self, issuer: &str, principal: &Principal, audience: &str, jti: &str, now_ms: u64, ttl_secs: u64) -> String {
+        let now = (now_ms / 1000) as i64;
+        let ttl = ttl_secs.clamp(1, MAX_TTL_SECS) as i64;
+        let custom = MintedClaims {
+            iss: issuer,
+            sub: &principal.subject,
+            aud: audience,
+            jti,
+            teams: &principal.teams,
+            roles: &principal.roles,
+        };
+        let mut claims = Claims::new(custom);
+        claims.issued_at = chrono::DateTime::from_timestamp(now, 0);
+        claims.expiration = chrono::DateTime::from_timestamp(now + ttl, 0);
+        let header = Header::empty().with_key_id(&self.kid).with_token_type("JWT");
+        match &self.key {
+            Key::Es256(k) => Es256.token(&header, &claims, k),
+            Key::EdDsa(k) => Ed25519.token(&header, &claims, k),
+        }
+        .expect("signing with a valid key succeeds")
+    }
+}
+
+/// Minted tokens by (caller, server), for one isolate.
+#[derive(Default)]
+pub struct MintCache {
+    tokens: RefCell<HashMap<(String, String), (String, u64)>>,
+}
+
+impl MintCache {
+    /// A cached token still good for more than the renewal margin.
+    pub fn get(&self, caller: &str, server: &str, now_ms: u64) -> Option<String> {
+        let tokens = self.tokens.borrow();
+        let (token, exp) = tokens.get(&(caller.to_string(), server.to_string()))?;
+        (now_ms + RENEW_BEFORE_MS < *exp).then(|| token.clone())
+    }
+
+    pub fn put(&self, caller: &str, server: &str, token: String, exp_ms: u64) {
+        let mut tokens = self.tokens.borrow_mut();
+        if tokens.len() >= 10_000 {
+            tokens.clear();
+        }
+        tokens.insert((caller.to_string(), server.to_string()), (token, exp_ms));
+    }
+}
