@@ -39,9 +39,15 @@ pub enum GatewayError {
     /// No credential, or one that does not prove who the caller is (401).
     /// `challenge` is the `WWW-Authenticate` value, filled in by the
     /// authentication phase (it knows the resource metadata URL).
-    Unauthorized { message: String, challenge: Option<String> },
+    Unauthorized {
+        message: String,
+        challenge: Option<String>,
+    },
     /// The caller is known but lacks a required scope (403).
-    Forbidden { message: String, challenge: Option<String> },
+    Forbidden {
+        message: String,
+        challenge: Option<String>,
+    },
     /// The request body exceeds the configured limit.
     PayloadTooLarge { limit: usize },
     /// `Content-Type` is not `application/json`.
@@ -121,8 +127,12 @@ impl GatewayError {
             GatewayError::MethodNotAllowed { allow } => {
                 builder = builder.header(header::ALLOW, HeaderValue::from_static(allow));
             }
-            GatewayError::Unauthorized { challenge: Some(c), .. }
-            | GatewayError::Forbidden { challenge: Some(c), .. } => {
+            GatewayError::Unauthorized {
+                challenge: Some(c), ..
+            }
+            | GatewayError::Forbidden {
+                challenge: Some(c), ..
+            } => {
                 if let Ok(value) = HeaderValue::from_str(c) {
                     builder = builder.header(header::WWW_AUTHENTICATE, value);
                 }
@@ -208,8 +218,14 @@ mod tests {
         };
         let resp = e.into_response(Some(&Id::Num(1)));
         assert_eq!(resp.status(), 401);
-        assert_eq!(resp.headers()[header::WWW_AUTHENTICATE], r#"Bearer error="invalid_token""#);
-        let e = GatewayError::Forbidden { message: "missing scope".into(), challenge: None };
+        assert_eq!(
+            resp.headers()[header::WWW_AUTHENTICATE],
+            r#"Bearer error="invalid_token""#
+        );
+        let e = GatewayError::Forbidden {
+            message: "missing scope".into(),
+            challenge: None,
+        };
         assert_eq!(e.status(), 403);
     }
 

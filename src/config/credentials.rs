@@ -32,8 +32,15 @@ pub enum CredentialSpec {
 pub enum Credentials {
     #[default]
     None,
-    Jwt { audience: String, ttl_secs: u64 },
-    Header { name: http::HeaderName, secret: String, prefix: String },
+    Jwt {
+        audience: String,
+        ttl_secs: u64,
+    },
+    Header {
+        name: http::HeaderName,
+        secret: String,
+        prefix: String,
+    },
 }
 
 impl Credentials {
@@ -43,18 +50,31 @@ impl Credentials {
             CredentialSpec::Jwt { audience, ttl_secs } => {
                 let ttl_secs = ttl_secs.unwrap_or(300);
                 if !(1..=300).contains(&ttl_secs) {
-                    return Err(format!("credentials.ttl_secs must be 1..=300, got {ttl_secs}"));
+                    return Err(format!(
+                        "credentials.ttl_secs must be 1..=300, got {ttl_secs}"
+                    ));
                 }
-                Credentials::Jwt { audience: audience.unwrap_or_else(|| server_id.to_string()), ttl_secs }
+                Credentials::Jwt {
+                    audience: audience.unwrap_or_else(|| server_id.to_string()),
+                    ttl_secs,
+                }
             }
-            CredentialSpec::Header { header, secret, prefix } => {
+            CredentialSpec::Header {
+                header,
+                secret,
+                prefix,
+            } => {
                 let header = header.unwrap_or_else(|| "authorization".into());
                 let name = http::HeaderName::from_bytes(header.as_bytes())
                     .map_err(|_| format!("credentials.header '{header}' is not a header name"))?;
                 if secret.trim().is_empty() {
                     return Err("credentials.secret is empty".into());
                 }
-                Credentials::Header { name, secret, prefix: prefix.unwrap_or_default() }
+                Credentials::Header {
+                    name,
+                    secret,
+                    prefix: prefix.unwrap_or_default(),
+                }
             }
         })
     }
@@ -72,18 +92,39 @@ mod tests {
     #[test]
     fn the_three_kinds() {
         assert_eq!(parse("s", r#"{"type":"none"}"#).unwrap(), Credentials::None);
-        assert_eq!(parse("s", r#"{"type":"jwt"}"#).unwrap(), Credentials::Jwt { audience: "s".into(), ttl_secs: 300 });
-        let h = parse("s", r#"{"type":"header","secret":"GH_TOKEN","prefix":"Bearer "}"#).unwrap();
+        assert_eq!(
+            parse("s", r#"{"type":"jwt"}"#).unwrap(),
+            Credentials::Jwt {
+                audience: "s".into(),
+                ttl_secs: 300
+            }
+        );
+        let h = parse(
+            "s",
+            r#"{"type":"header","secret":"GH_TOKEN","prefix":"Bearer "}"#,
+        )
+        .unwrap();
         assert_eq!(
             h,
-            Credentials::Header { name: http::header::AUTHORIZATION, secret: "GH_TOKEN".into(), prefix: "Bearer ".into() }
+            Credentials::Header {
+                name: http::header::AUTHORIZATION,
+                secret: "GH_TOKEN".into(),
+                prefix: "Bearer ".into()
+            }
         );
     }
 
     #[test]
     fn bad_specs_are_clear() {
-        assert!(parse("s", r#"{"type":"jwt","ttl_secs":3600}"#).unwrap_err().contains("1..=300"));
-        assert!(parse("s", r#"{"type":"header","header":"bad header","secret":"x"}"#).unwrap_err().contains("not a header name"));
+        assert!(parse("s", r#"{"type":"jwt","ttl_secs":3600}"#)
+            .unwrap_err()
+            .contains("1..=300"));
+        assert!(parse(
+            "s",
+            r#"{"type":"header","header":"bad header","secret":"x"}"#
+        )
+        .unwrap_err()
+        .contains("not a header name"));
         assert!(parse("s", r#"{"type":"oauth"}"#).is_err());
     }
 }

@@ -143,8 +143,13 @@ impl Settings {
 
 /// A comma- or space-separated list.
 fn list(v: Option<String>) -> Vec<String> {
-    v.map(|v| v.split([',', ' ']).filter(|p| !p.is_empty()).map(str::to_string).collect())
-        .unwrap_or_default()
+    v.map(|v| {
+        v.split([',', ' '])
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 fn number(

@@ -52,7 +52,10 @@ pub async fn authenticate<P: Platform>(
         }
         Err(GatewayError::Unauthorized { message, .. }) => {
             let challenge = resource::challenge_401(&metadata_url, scopes, Some(&message));
-            return Err(GatewayError::Unauthorized { message, challenge: Some(challenge) });
+            return Err(GatewayError::Unauthorized {
+                message,
+                challenge: Some(challenge),
+            });
         }
         Err(other) => return Err(other),
     };
@@ -83,7 +86,12 @@ pub fn visible(registry: &Rc<Registry>, principal: &Principal) -> Rc<Registry> {
         return registry.clone();
     }
     Rc::new(Registry {
-        servers: registry.servers.iter().filter(|s| s.anonymous).cloned().collect(),
+        servers: registry
+            .servers
+            .iter()
+            .filter(|s| s.anonymous)
+            .cloned()
+            .collect(),
         problems: Vec::new(),
     })
 }
@@ -104,15 +112,25 @@ pub async fn metadata<P: Platform>(
             servers.push(issuer.authorization_server.clone());
         }
     }
-    let doc = resource::metadata(&resource::resource_url(&base, endpoint), &servers, &gw.settings.scopes_supported);
-    Ok(respond::json(serde_json::to_vec(&doc).expect("metadata serializes")))
+    let doc = resource::metadata(
+        &resource::resource_url(&base, endpoint),
+        &servers,
+        &gw.settings.scopes_supported,
+    );
+    Ok(respond::json(
+        serde_json::to_vec(&doc).expect("metadata serializes"),
+    ))
 }
 
 /// `GET /.well-known/jwks.json`: the public key upstreams verify minted
 /// credentials with (404 when no signing key is configured).
 pub async fn jwks<P: Platform>(gw: &Gateway, p: &P) -> Result<Response<Body>, GatewayError> {
     match gw.auth.signer(p).await {
-        Some(signer) => Ok(respond::json(serde_json::to_vec(&signer.jwks()).expect("JWKS serializes"))),
-        None => Err(GatewayError::NoRoute("/.well-known/jwks.json (no signing key configured)".into())),
+        Some(signer) => Ok(respond::json(
+            serde_json::to_vec(&signer.jwks()).expect("JWKS serializes"),
+        )),
+        None => Err(GatewayError::NoRoute(
+            "/.well-known/jwks.json (no signing key configured)".into(),
+        )),
     }
 }

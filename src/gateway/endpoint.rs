@@ -2,6 +2,7 @@
 //! bound to the caller, every later message dispatched to the aggregated or
 //! per-server handling, DELETE ending the session, GET relaying a stream.
 
+use super::ingest::Route;
 use super::{aggregate, ingest, passthrough, respond, session, Ctx};
 use crate::body::Body;
 use crate::config::{Registry, Server};
@@ -10,7 +11,6 @@ use crate::ports::Platform;
 use crate::protocol::jsonrpc::{self, Id, Message, Request};
 use crate::protocol::version;
 use crate::upstream::{Caller, Link, Upstreams};
-use super::ingest::Route;
 use http::Response;
 use serde::Deserialize;
 use std::cell::RefCell;
@@ -90,9 +90,14 @@ impl<P: Platform> Ctx<'_, P> {
                     .map_err(with_id);
             }
         }
-        let record = session::find(self.p, &parts.headers, &self.route.endpoint_name(), &self.owner())
-            .await
-            .map_err(with_id)?;
+        let record = session::find(
+            self.p,
+            &parts.headers,
+            &self.route.endpoint_name(),
+            &self.owner(),
+        )
+        .await
+        .map_err(with_id)?;
         let link = self.link(
             Some(record.id.clone()),
             &record.protocol_version,
@@ -205,7 +210,10 @@ impl<P: Platform> Ctx<'_, P> {
         Ok(response)
     }
 
-    pub(super) async fn delete(&self, headers: &http::HeaderMap) -> Result<Response<Body>, GatewayError> {
+    pub(super) async fn delete(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<Response<Body>, GatewayError> {
         let endpoint = self.route.endpoint_name();
         let record = session::close(self.p, headers, &endpoint, &self.owner()).await?;
         // The upstream sessions end after the response, each with the
@@ -224,17 +232,22 @@ impl<P: Platform> Ctx<'_, P> {
 
     /// GET opens a server-to-client stream. `/mcp` offers none (405, which the
     /// spec allows); the per-server endpoint relays the upstream's own stream.
-    pub(super) async fn get(&self, headers: &http::HeaderMap) -> Result<Response<Body>, GatewayError> {
+    pub(super) async fn get(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<Response<Body>, GatewayError> {
         let Some(server) = self.server()? else {
             return Err(GatewayError::MethodNotAllowed {
                 allow: "POST, DELETE",
             });
         };
-        let record = session::find(self.p, headers, &self.route.endpoint_name(), &self.owner()).await?;
+        let record =
+            session::find(self.p, headers, &self.route.endpoint_name(), &self.owner()).await?;
         let link = self.link(Some(record.id.clone()), &record.protocol_version, None);
         *link.upstreams.borrow_mut() = record.upstreams;
         let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
-        let body = self.upstreams(&link)
+        let body = self
+            .upstreams(&link)
             .open_stream(&server, last_event_id)
             .await?;
         Ok(respond::sse(body))

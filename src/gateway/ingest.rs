@@ -36,7 +36,9 @@ impl Route {
             return match endpoint {
                 "" => Ok(Route::ResourceMetadata(String::new())),
                 e => match Route::parse(e) {
-                    Ok(Route::Aggregate | Route::Server(_)) => Ok(Route::ResourceMetadata(e.to_string())),
+                    Ok(Route::Aggregate | Route::Server(_)) => {
+                        Ok(Route::ResourceMetadata(e.to_string()))
+                    }
                     _ => Err(GatewayError::NoRoute(path.to_string())),
                 },
             };

@@ -25,9 +25,9 @@ pub mod session_cache;
 use crate::body::Body;
 use crate::config::{Registry, Settings};
 use crate::error::GatewayError;
+use crate::identity::authenticate::AuthState;
 use crate::ports::Platform;
 use crate::protocol::jsonrpc::Id;
-use crate::identity::authenticate::AuthState;
 use authn::Identity;
 use http::{Method, Response};
 use ingest::Route;
@@ -114,7 +114,9 @@ impl Gateway {
             (_, &Method::OPTIONS) => return Ok(ingest::preflight()),
             (Route::Health, _) => return Ok(respond::json(b"{\"status\":\"ok\"}".to_vec())),
             (Route::ResourceMetadata(endpoint), &Method::GET) => {
-                return authn::metadata(self, p, endpoint, req.uri(), req.headers()).await.map_err(no_id)
+                return authn::metadata(self, p, endpoint, req.uri(), req.headers())
+                    .await
+                    .map_err(no_id)
             }
             (Route::Jwks, &Method::GET) => return authn::jwks(self, p).await.map_err(no_id),
             (Route::ResourceMetadata(_) | Route::Jwks, _) => {
@@ -126,15 +128,25 @@ impl Gateway {
         let identity = authn::authenticate(self, p, &route, req.uri(), req.headers(), &registry)
             .await
             .map_err(no_id)?;
-        let region = self.settings.region_for(meta.colo.as_deref(), meta.continent.as_deref());
+        let region = self
+            .settings
+            .region_for(meta.colo.as_deref(), meta.continent.as_deref());
         let registry = authn::visible(&registry, &identity.principal);
-        let ctx = Ctx { gw: self, p, route, region, registry, identity };
+        let ctx = Ctx {
+            gw: self,
+            p,
+            route,
+            region,
+            registry,
+            identity,
+        };
         match *req.method() {
             Method::POST => ctx.post(req).await,
             Method::DELETE => ctx.delete(req.headers()).await.map_err(no_id),
             Method::GET => ctx.get(req.headers()).await.map_err(no_id),
-            _ => Err(no_id(GatewayError::MethodNotAllowed { allow: "GET, POST, DELETE" })),
+            _ => Err(no_id(GatewayError::MethodNotAllowed {
+                allow: "GET, POST, DELETE",
+            })),
         }
     }
 }
-

@@ -93,7 +93,11 @@ pub async fn close<P: Platform>(
 
 /// Ends, after the response, the upstream sessions a closed session opened.
 /// `credential` is the header each server's requests carry.
-pub fn end_upstreams<P: Platform>(p: &P, record: SessionRecord, credential: Vec<(String, Option<(HeaderName, HeaderValue)>)>) {
+pub fn end_upstreams<P: Platform>(
+    p: &P,
+    record: SessionRecord,
+    credential: Vec<(String, Option<(HeaderName, HeaderValue)>)>,
+) {
     let upstream = p.upstream().clone();
     p.defer(Box::pin(async move {
         for (server, s) in record.upstreams {

@@ -127,7 +127,11 @@ impl AuthState {
         let found = match cached {
             Some((found, at)) if now.saturating_sub(at) < APIKEY_CACHE_MS => found,
             _ => {
-                let raw = p.kv().get(&format!("{APIKEY_PREFIX}{hash}")).await.map_err(port)?;
+                let raw = p
+                    .kv()
+                    .get(&format!("{APIKEY_PREFIX}{hash}"))
+                    .await
+                    .map_err(port)?;
                 let found = raw
                     .and_then(|r| serde_json::from_str::<ApiKeyRecord>(&r).ok())
                     .filter(|r| !r.revoked)
@@ -143,7 +147,12 @@ impl AuthState {
         found.ok_or_else(|| unauthorized("unknown or revoked API key"))
     }
 
-    async fn jwt<P: Platform>(&self, p: &P, token: &str, audiences: &[String]) -> Result<Principal, GatewayError> {
+    async fn jwt<P: Platform>(
+        &self,
+        p: &P,
+        token: &str,
+        audiences: &[String],
+    ) -> Result<Principal, GatewayError> {
         let now = p.clock().now_ms();
         let hash = sha256_hex(token.as_bytes());
         if let Some((v, accepted)) = self.verified.borrow().get(&hash) {
@@ -153,18 +162,34 @@ impl AuthState {
         }
         let iss = jwt::claimed_issuer(token).map_err(|f| unauthorized(&f.message()))?;
         let trust = self.trust(p).await?;
-        let issuer = trust.by_issuer(&iss).ok_or_else(|| unauthorized(&format!("issuer '{iss}' is not trusted")))?;
-        let accepted: &[String] = if issuer.audiences.is_empty() { audiences } else { &issuer.audiences };
+        let issuer = trust
+            .by_issuer(&iss)
+            .ok_or_else(|| unauthorized(&format!("issuer '{iss}' is not trusted")))?;
+        let accepted: &[String] = if issuer.audiences.is_empty() {
+            audiences
+        } else {
+            &issuer.audiences
+        };
         let hs256 = match &issuer.hs256_secret {
             Some(name) => p.secret(name).await.map(String::into_bytes),
             None => None,
         };
-        let mut keys = self.keys(p, issuer.jwks_uri.as_deref(), &issuer.static_keys, now, u64::MAX).await;
+        let mut keys = self
+            .keys(
+                p,
+                issuer.jwks_uri.as_deref(),
+                &issuer.static_keys,
+                now,
+                false,
+            )
+            .await;
         let mut result = jwt::verify(token, issuer, &keys, hs256.as_deref(), accepted, now);
         if let (Err(Failure::UnknownKid(_)), Some(uri)) = (&result, &issuer.jwks_uri) {
             // A key rotation: refetch (rate-limited) and try once more.
-            if self.jwks.may_fetch(uri, now, issuer.jwks_refresh_ms) {
-                keys = self.keys(p, Some(uri), &issuer.static_keys, now, 0).await;
+            if self.jwks.may_refresh(uri, now, issuer.jwks_refresh_ms) {
+                keys = self
+                    .keys(p, Some(uri), &issuer.static_keys, now, true)
+                    .await;
                 result = jwt::verify(token, issuer, &keys, hs256.as_deref(), accepted, now);
             }
         }
@@ -177,19 +202,26 @@ impl AuthState {
         Ok(verified.principal)
     }
 
-    /// Inline keys plus the fetched set; fetches when nothing is cached yet or
-    /// the cached set is older than `max_age_ms`.
-    async fn keys<P: Platform>(&self, p: &P, uri: Option<&str>, inline: &KeySet, now: u64, max_age_ms: u64) -> KeySet {
+    /// Inline keys plus the fetched set; fetches when nothing is cached yet,
+    /// or when `refresh` (an unknown `kid`) asks for it.
+    async fn keys<P: Platform>(
+        &self,
+        p: &P,
+        uri: Option<&str>,
+        inline: &KeySet,
+        now: u64,
+        refresh: bool,
+    ) -> KeySet {
         let mut set = inline.clone();
         let Some(uri) = uri else { return set };
         let fetched = match self.jwks.get(uri) {
-            Some(cached) if max_age_ms == u64::MAX => Some(cached),
+            Some(cached) if !refresh => Some(cached),
             _ => {
                 let fresh = fetch_jwks(p, uri).await;
                 if let Err(e) = &fresh {
                     tracing::warn!("JWKS fetch from {uri} failed: {e}");
                 }
-                self.jwks.record(uri, now, fresh.ok());
+                self.jwks.record(uri, now, fresh.ok(), refresh);
                 self.jwks.get(uri)
             }
         };
@@ -229,7 +261,10 @@ async fn fetch_jwks<P: Platform>(p: &P, uri: &str) -> Result<KeySet, String> {
 }
 
 fn unauthorized(message: &str) -> GatewayError {
-    GatewayError::Unauthorized { message: message.to_string(), challenge: None }
+    GatewayError::Unauthorized {
+        message: message.to_string(),
+        challenge: None,
+    }
 }
 
 fn port(e: PortError) -> GatewayError {

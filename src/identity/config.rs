@@ -83,7 +83,12 @@ pub struct ClaimNames {
 
 impl Default for ClaimNames {
     fn default() -> Self {
-        ClaimNames { subject: "sub".into(), teams: "groups".into(), roles: "roles".into(), scopes: "scope".into() }
+        ClaimNames {
+            subject: "sub".into(),
+            teams: "groups".into(),
+            roles: "roles".into(),
+            scopes: "scope".into(),
+        }
     }
 }
 
@@ -105,13 +110,15 @@ pub struct Issuer {
 
 impl Issuer {
     pub fn parse(name: &str, json: &str) -> Result<Issuer, String> {
-        let spec: IssuerSpec = serde_json::from_str(json).map_err(|e| format!("invalid JSON: {e}"))?;
+        let spec: IssuerSpec =
+            serde_json::from_str(json).map_err(|e| format!("invalid JSON: {e}"))?;
         if spec.issuer.trim().is_empty() {
             return Err("issuer is empty".into());
         }
         let mut algorithms = Vec::new();
         for a in &spec.algorithms {
-            algorithms.push(Alg::parse(a).ok_or_else(|| format!("algorithm '{a}' is not supported"))?);
+            algorithms
+                .push(Alg::parse(a).ok_or_else(|| format!("algorithm '{a}' is not supported"))?);
         }
         if algorithms.is_empty() {
             algorithms = vec![Alg::Rs256, Alg::Es256, Alg::EdDsa];
@@ -128,7 +135,9 @@ impl Issuer {
         }
         Ok(Issuer {
             name: name.to_string(),
-            authorization_server: spec.authorization_server.unwrap_or_else(|| spec.issuer.clone()),
+            authorization_server: spec
+                .authorization_server
+                .unwrap_or_else(|| spec.issuer.clone()),
             issuer: spec.issuer,
             audiences: spec.audiences,
             jwks_uri: spec.jwks_uri,
@@ -201,7 +210,11 @@ mod tests {
 
     #[test]
     fn parses_and_defaults() {
-        let i = Issuer::parse("corp", r#"{"issuer":"https://id.example","jwks_uri":"https://id.example/jwks"}"#).unwrap();
+        let i = Issuer::parse(
+            "corp",
+            r#"{"issuer":"https://id.example","jwks_uri":"https://id.example/jwks"}"#,
+        )
+        .unwrap();
         assert_eq!(i.algorithms, [Alg::Rs256, Alg::Es256, Alg::EdDsa]);
         assert_eq!(i.claims, ClaimNames::default());
         assert_eq!(i.authorization_server, "https://id.example");
@@ -211,11 +224,26 @@ mod tests {
     #[test]
     fn bad_issuers_are_reported_and_skipped() {
         let cfg = TrustConfig::from_entries(vec![
-            ("auth/issuers/ok".to_string(), r#"{"issuer":"a","jwks_uri":"http://a/jwks"}"#.to_string()),
-            ("auth/issuers/nokeys".to_string(), r#"{"issuer":"b"}"#.to_string()),
-            ("auth/issuers/none".to_string(), r#"{"issuer":"c","jwks_uri":"x","algorithms":["none"]}"#.to_string()),
-            ("auth/issuers/hs".to_string(), r#"{"issuer":"d","jwks_uri":"x","algorithms":["HS256"]}"#.to_string()),
-            ("auth/issuers/typo".to_string(), r#"{"issuer":"e","jwks_url":"x"}"#.to_string()),
+            (
+                "auth/issuers/ok".to_string(),
+                r#"{"issuer":"a","jwks_uri":"http://a/jwks"}"#.to_string(),
+            ),
+            (
+                "auth/issuers/nokeys".to_string(),
+                r#"{"issuer":"b"}"#.to_string(),
+            ),
+            (
+                "auth/issuers/none".to_string(),
+                r#"{"issuer":"c","jwks_uri":"x","algorithms":["none"]}"#.to_string(),
+            ),
+            (
+                "auth/issuers/hs".to_string(),
+                r#"{"issuer":"d","jwks_uri":"x","algorithms":["HS256"]}"#.to_string(),
+            ),
+            (
+                "auth/issuers/typo".to_string(),
+                r#"{"issuer":"e","jwks_url":"x"}"#.to_string(),
+            ),
         ]);
         assert_eq!(cfg.issuers.len(), 1);
         let all = cfg.problems.join("\n");

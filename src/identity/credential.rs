@@ -22,7 +22,9 @@ pub enum Credential {
 /// than Bearer, an empty or oversized token is a 401.
 pub fn from_headers(headers: &HeaderMap) -> Result<Credential, GatewayError> {
     if let Some(value) = headers.get(http::header::AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| invalid("the Authorization header is not text"))?;
+        let value = value
+            .to_str()
+            .map_err(|_| invalid("the Authorization header is not text"))?;
         let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(invalid("only the Bearer authorization scheme is accepted"));
@@ -30,7 +32,10 @@ pub fn from_headers(headers: &HeaderMap) -> Result<Credential, GatewayError> {
         return classify(token.trim());
     }
     if let Some(value) = headers.get("x-api-key") {
-        let key = value.to_str().map_err(|_| invalid("the X-API-Key header is not text"))?.trim();
+        let key = value
+            .to_str()
+            .map_err(|_| invalid("the X-API-Key header is not text"))?
+            .trim();
         check_size(key)?;
         return Ok(Credential::ApiKey(key.to_string()));
     }
@@ -40,7 +45,10 @@ pub fn from_headers(headers: &HeaderMap) -> Result<Credential, GatewayError> {
 fn classify(token: &str) -> Result<Credential, GatewayError> {
     check_size(token)?;
     let segments: Vec<&str> = token.split('.').collect();
-    let base64url = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let base64url = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
     if segments.len() == 3 && segments.iter().all(|s| base64url(s)) {
         Ok(Credential::Jwt(token.to_string()))
     } else if token.contains('.') {
@@ -55,13 +63,18 @@ fn check_size(token: &str) -> Result<(), GatewayError> {
         return Err(invalid("the credential is empty"));
     }
     if token.len() > MAX_TOKEN_BYTES {
-        return Err(invalid(&format!("the credential is longer than {MAX_TOKEN_BYTES} bytes")));
+        return Err(invalid(&format!(
+            "the credential is longer than {MAX_TOKEN_BYTES} bytes"
+        )));
     }
     Ok(())
 }
 
 fn invalid(why: &str) -> GatewayError {
-    GatewayError::Unauthorized { message: why.to_string(), challenge: None }
+    GatewayError::Unauthorized {
+        message: why.to_string(),
+        challenge: None,
+    }
 }
 
 #[cfg(test)]
@@ -96,7 +109,14 @@ mod tests {
     #[test]
     fn refuses_bad_credentials() {
         let too_long = format!("Bearer {}", "a".repeat(MAX_TOKEN_BYTES + 1));
-        for bad in ["Basic dXNlcjpwdw==", "Bearer", "Bearer a.b", "Bearer a.b.c.d", "Bearer a.b+.c", &too_long] {
+        for bad in [
+            "Basic dXNlcjpwdw==",
+            "Bearer",
+            "Bearer a.b",
+            "Bearer a.b.c.d",
+            "Bearer a.b+.c",
+            &too_long,
+        ] {
             let err = from_headers(&headers(&[("authorization", bad)])).unwrap_err();
             assert!(matches!(err, GatewayError::Unauthorized { .. }), "{bad}");
         }

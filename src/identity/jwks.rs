@@ -89,7 +89,10 @@ impl KeySet {
 }
 
 fn parse_key(v: &serde_json::Value) -> Option<Key> {
-    if v.get("use").and_then(|u| u.as_str()).is_some_and(|u| u != "sig") {
+    if v.get("use")
+        .and_then(|u| u.as_str())
+        .is_some_and(|u| u != "sig")
+    {
         return None;
     }
     let kid = v.get("kid").and_then(|k| k.as_str()).map(str::to_string);
@@ -119,8 +122,9 @@ pub struct JwksCache {
 #[derive(Clone)]
 struct Fetched {
     set: KeySet,
-    /// When the last fetch was attempted (successful or not).
-    attempted_ms: u64,
+    /// When the last refresh (a fetch caused by an unknown `kid`) was
+    /// attempted, successful or not; 0 before the first one.
+    refreshed_ms: u64,
 }
 
 impl JwksCache {
@@ -129,18 +133,26 @@ impl JwksCache {
         self.sets.borrow().get(uri).map(|f| f.set.clone())
     }
 
-    /// Whether a fetch of `uri` may happen now: never fetched, or the last
-    /// attempt is older than `min_interval_ms` (so a flood of unknown `kid`s
-    /// cannot turn into a flood of JWKS requests).
-    pub fn may_fetch(&self, uri: &str, now_ms: u64, min_interval_ms: u64) -> bool {
-        self.sets.borrow().get(uri).is_none_or(|f| now_ms.saturating_sub(f.attempted_ms) >= min_interval_ms)
+    /// Whether a refresh of `uri` may happen now: none yet, or the last one is
+    /// older than `min_interval_ms` (so a flood of unknown `kid`s cannot turn
+    /// into a flood of JWKS requests).
+    pub fn may_refresh(&self, uri: &str, now_ms: u64, min_interval_ms: u64) -> bool {
+        self.sets.borrow().get(uri).is_none_or(|f| {
+            f.refreshed_ms == 0 || now_ms.saturating_sub(f.refreshed_ms) >= min_interval_ms
+        })
     }
 
-    /// Records a fetch attempt; a failed one keeps the previous keys.
-    pub fn record(&self, uri: &str, now_ms: u64, set: Option<KeySet>) {
+    /// Records a fetch (`refresh` when an unknown `kid` caused it); a failed
+    /// one keeps the previous keys.
+    pub fn record(&self, uri: &str, now_ms: u64, set: Option<KeySet>, refresh: bool) {
         let mut sets = self.sets.borrow_mut();
-        let entry = sets.entry(uri.to_string()).or_insert_with(|| Fetched { set: KeySet::default(), attempted_ms: 0 });
-        entry.attempted_ms = now_ms;
+        let entry = sets.entry(uri.to_string()).or_insert_with(|| Fetched {
+            set: KeySet::default(),
+            refreshed_ms: 0,
+        });
+        if refresh {
+            entry.refreshed_ms = now_ms.max(1);
+        }
         if let Some(set) = set {
             entry.set = set;
         }
@@ -162,9 +174,18 @@ mod tests {
         );
         let set = KeySet::parse(&json).unwrap();
         assert_eq!(set.keys.len(), 2);
-        assert_eq!(set.skipped, 3, "P-384, a symmetric key and an encryption key are skipped");
-        assert_eq!(set.find(Some("ec1"), Alg::Es256).unwrap().material.alg(), Alg::Es256);
-        assert_eq!(set.find(None, Alg::EdDsa).unwrap().kid.as_deref(), Some("ed1"));
+        assert_eq!(
+            set.skipped, 3,
+            "P-384, a symmetric key and an encryption key are skipped"
+        );
+        assert_eq!(
+            set.find(Some("ec1"), Alg::Es256).unwrap().material.alg(),
+            Alg::Es256
+        );
+        assert_eq!(
+            set.find(None, Alg::EdDsa).unwrap().kid.as_deref(),
+            Some("ed1")
+        );
         assert!(set.find(Some("nope"), Alg::Es256).is_none());
         assert!(KeySet::parse("{}").is_err());
     }
@@ -181,9 +202,13 @@ mod tests {
     #[test]
     fn refreshes_are_rate_limited() {
         let cache = JwksCache::default();
-        assert!(cache.may_fetch("u", 1000, 60_000));
-        cache.record("u", 1000, None);
-        assert!(!cache.may_fetch("u", 30_000, 60_000));
-        assert!(cache.may_fetch("u", 61_000, 60_000));
+        cache.record("u", 1000, Some(KeySet::default()), false);
+        assert!(
+            cache.may_refresh("u", 1500, 60_000),
+            "the first load is not a refresh"
+        );
+        cache.record("u", 2000, None, true);
+        assert!(!cache.may_refresh("u", 30_000, 60_000));
+        assert!(cache.may_refresh("u", 62_000, 60_000));
     }
 }

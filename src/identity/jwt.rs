@@ -40,7 +40,8 @@ pub struct Verified {
 /// The issuer a token claims, read before the signature is checked (only to
 /// pick the issuer's keys; nothing else is trusted until verification).
 pub fn claimed_issuer(token: &str) -> Result<String, Failure> {
-    let untrusted = UntrustedToken::new(token).map_err(|e| Failure::Invalid(format!("malformed token: {e}")))?;
+    let untrusted = UntrustedToken::new(token)
+        .map_err(|e| Failure::Invalid(format!("malformed token: {e}")))?;
     let claims: Claims<Map<String, Value>> = untrusted
         .deserialize_claims_unchecked()
         .map_err(|e| Failure::Invalid(format!("malformed claims: {e}")))?;
@@ -62,29 +63,40 @@ pub fn verify(
     now_ms: u64,
 ) -> Result<Verified, Failure> {
     let invalid = |why: String| Failure::Invalid(why);
-    let untrusted = UntrustedToken::new(token).map_err(|e| invalid(format!("malformed token: {e}")))?;
+    let untrusted =
+        UntrustedToken::new(token).map_err(|e| invalid(format!("malformed token: {e}")))?;
     let alg_name = untrusted.algorithm().to_string();
-    let alg = Alg::parse(&alg_name).ok_or_else(|| invalid(format!("algorithm '{alg_name}' is not accepted")))?;
+    let alg = Alg::parse(&alg_name)
+        .ok_or_else(|| invalid(format!("algorithm '{alg_name}' is not accepted")))?;
     if !issuer.algorithms.contains(&alg) {
-        return Err(invalid(format!("algorithm {alg_name} is not accepted for issuer {}", issuer.issuer)));
+        return Err(invalid(format!(
+            "algorithm {alg_name} is not accepted for issuer {}",
+            issuer.issuer
+        )));
     }
     let kid = untrusted.header().key_id.clone();
     let checked = match alg {
         Alg::Hs256 => {
             let secret = hs256.ok_or_else(|| invalid("HS256 is not configured".into()))?;
-            Hs256.validator::<Map<String, Value>>(&Hs256Key::new(secret)).validate(&untrusted)
+            Hs256
+                .validator::<Map<String, Value>>(&Hs256Key::new(secret))
+                .validate(&untrusted)
         }
         _ => {
             let key = keys.find(kid.as_deref(), alg).ok_or_else(|| match &kid {
                 Some(k) => Failure::UnknownKid(k.clone()),
-                None => invalid(format!("no single {alg_name} key to verify a token without kid")),
+                None => invalid(format!(
+                    "no single {alg_name} key to verify a token without kid"
+                )),
             })?;
             match &key.material {
-                Material::Rsa(k) if alg == Alg::Rs256 => {
-                    Rsa::rs256().validator::<Map<String, Value>>(k.as_ref().as_ref()).validate(&untrusted)
-                }
+                Material::Rsa(k) if alg == Alg::Rs256 => Rsa::rs256()
+                    .validator::<Map<String, Value>>(k.as_ref().as_ref())
+                    .validate(&untrusted),
                 Material::Es256(k) if alg == Alg::Es256 => Es256.validator(k).validate(&untrusted),
-                Material::EdDsa(k) if alg == Alg::EdDsa => Ed25519.validator(k).validate(&untrusted),
+                Material::EdDsa(k) if alg == Alg::EdDsa => {
+                    Ed25519.validator(k).validate(&untrusted)
+                }
                 other => {
                     return Err(invalid(format!(
                         "the key named by the token is for {}, not {alg_name}",
@@ -98,7 +110,10 @@ pub fn verify(
     let claims = token.claims();
     let now = (now_ms / 1000) as i64;
     let leeway = issuer.leeway_secs as i64;
-    let exp = claims.expiration.ok_or_else(|| invalid("the token has no expiry (exp)".into()))?.timestamp();
+    let exp = claims
+        .expiration
+        .ok_or_else(|| invalid("the token has no expiry (exp)".into()))?
+        .timestamp();
     if now > exp + leeway {
         return Err(invalid("the token has expired".into()));
     }
@@ -109,7 +124,9 @@ pub fn verify(
     }
     let custom = &claims.custom;
     if custom.get("iss").and_then(Value::as_str) != Some(issuer.issuer.as_str()) {
-        return Err(invalid("the token's issuer (iss) is not the expected one".into()));
+        return Err(invalid(
+            "the token's issuer (iss) is not the expected one".into(),
+        ));
     }
     // `aud` is one StringOrURI or a list of them (never split on spaces).
     let auds: Vec<String> = match custom.get("aud") {
@@ -117,17 +134,31 @@ pub fn verify(
         other => strings(other),
     };
     if !auds.iter().any(|a| audiences.contains(a)) {
-        return Err(invalid(format!("the token's audience {auds:?} is not this gateway")));
+        return Err(invalid(format!(
+            "the token's audience {auds:?} is not this gateway"
+        )));
     }
     let principal = principal(custom, &issuer.claims, &issuer.issuer)?;
-    Ok(Verified { principal, expires_ms: (exp.max(0) as u64) * 1000 })
+    Ok(Verified {
+        principal,
+        expires_ms: (exp.max(0) as u64) * 1000,
+    })
 }
 
 /// Maps claims to a principal through the issuer's claim names.
-fn principal(custom: &Map<String, Value>, names: &ClaimNames, issuer: &str) -> Result<Principal, Failure> {
+fn principal(
+    custom: &Map<String, Value>,
+    names: &ClaimNames,
+    issuer: &str,
+) -> Result<Principal, Failure> {
     let subject = match custom.get(&names.subject) {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(Failure::Invalid(format!("the token has no subject ({})", names.subject))),
+        _ => {
+            return Err(Failure::Invalid(format!(
+                "the token has no subject ({})",
+                names.subject
+            )))
+        }
     };
     let mut scopes = strings(custom.get(&names.scopes));
     if scopes.is_empty() && names.scopes == "scope" {
@@ -145,10 +176,16 @@ fn principal(custom: &Map<String, Value>, names: &ClaimNames, issuer: &str) -> R
 /// A claim that is a list of strings, or one space- or comma-separated string.
 fn strings(v: Option<&Value>) -> Vec<String> {
     match v {
-        Some(Value::String(s)) => {
-            s.split([' ', ',']).filter(|p| !p.is_empty()).map(str::to_string).collect()
-        }
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Some(Value::String(s)) => s
+            .split([' ', ','])
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
         _ => Vec::new(),
     }
 }

@@ -48,20 +48,31 @@ impl Signer {
     /// Reads a private JWK (EC P-256 or OKP Ed25519, with a `kid`).
     pub fn from_jwk(json: &str) -> Result<Signer, String> {
         let v: Value = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
-        let kid = v.get("kid").and_then(Value::as_str).ok_or("the signing key needs a kid")?.to_string();
-        let jwk: JsonWebKey<'_> = serde_json::from_value(v.clone()).map_err(|e| format!("not a JWK: {e}"))?;
+        let kid = v
+            .get("kid")
+            .and_then(Value::as_str)
+            .ok_or("the signing key needs a kid")?
+            .to_string();
+        let jwk: JsonWebKey<'_> =
+            serde_json::from_value(v.clone()).map_err(|e| format!("not a JWK: {e}"))?;
         let (key, public, alg) = match &jwk {
             JsonWebKey::EllipticCurve { curve, .. } if curve == "P-256" => {
-                let sk = p256::ecdsa::SigningKey::try_from(&jwk).map_err(|e| format!("bad EC key: {e}"))?;
-                let public = serde_json::to_value(JsonWebKey::from(sk.verifying_key())).expect("JWK serializes");
+                let sk = p256::ecdsa::SigningKey::try_from(&jwk)
+                    .map_err(|e| format!("bad EC key: {e}"))?;
+                let public = serde_json::to_value(JsonWebKey::from(sk.verifying_key()))
+                    .expect("JWK serializes");
                 (Key::Es256(sk), public, "ES256")
             }
             JsonWebKey::KeyPair { curve, .. } if curve == "Ed25519" => {
-                let sk = ed25519_compact::SecretKey::try_from(&jwk).map_err(|e| format!("bad Ed25519 key: {e}"))?;
-                let public = serde_json::to_value(JsonWebKey::from(&sk.public_key())).expect("JWK serializes");
+                let sk = ed25519_compact::SecretKey::try_from(&jwk)
+                    .map_err(|e| format!("bad Ed25519 key: {e}"))?;
+                let public = serde_json::to_value(JsonWebKey::from(&sk.public_key()))
+                    .expect("JWK serializes");
                 (Key::EdDsa(sk), public, "EdDSA")
             }
-            _ => return Err("the signing key must be an EC P-256 or OKP Ed25519 private JWK".into()),
+            _ => {
+                return Err("the signing key must be an EC P-256 or OKP Ed25519 private JWK".into())
+            }
         };
         let mut public = public;
         public["kid"] = json!(kid);
@@ -76,7 +87,15 @@ impl Signer {
     }
 
     /// Signs a token for `principal` towards `audience`.
-    pub fn mint(&self, issuer: &str, principal: &Principal, audience: &str, jti: &str, now_ms: u64, ttl_secs: u64) -> String {
+    pub fn mint(
+        &self,
+        issuer: &str,
+        principal: &Principal,
+        audience: &str,
+        jti: &str,
+        now_ms: u64,
+        ttl_secs: u64,
+    ) -> String {
         let now = (now_ms / 1000) as i64;
         let ttl = ttl_secs.clamp(1, MAX_TTL_SECS) as i64;
         let custom = MintedClaims {
@@ -90,7 +109,9 @@ impl Signer {
         let mut claims = Claims::new(custom);
         claims.issued_at = chrono::DateTime::from_timestamp(now, 0);
         claims.expiration = chrono::DateTime::from_timestamp(now + ttl, 0);
-        let header = Header::empty().with_key_id(&self.kid).with_token_type("JWT");
+        let header = Header::empty()
+            .with_key_id(&self.kid)
+            .with_token_type("JWT");
         match &self.key {
             Key::Es256(k) => Es256.token(&header, &claims, k),
             Key::EdDsa(k) => Ed25519.token(&header, &claims, k),

@@ -33,7 +33,11 @@ pub fn metadata_url(base: &str, endpoint: &str) -> String {
 }
 
 /// The metadata document for `resource`.
-pub fn metadata(resource: &str, authorization_servers: &[String], scopes_supported: &[String]) -> Value {
+pub fn metadata(
+    resource: &str,
+    authorization_servers: &[String],
+    scopes_supported: &[String],
+) -> Value {
     json!({
         "resource": resource,
         "authorization_servers": authorization_servers,
@@ -46,7 +50,8 @@ pub fn metadata(resource: &str, authorization_servers: &[String], scopes_support
 /// The endpoint a metadata path describes: `/.well-known/oauth-protected-resource`
 /// alone describes the whole gateway (`""`), a suffix names one endpoint.
 pub fn described_endpoint(path: &str) -> Option<&str> {
-    path.strip_prefix(WELL_KNOWN).filter(|rest| rest.is_empty() || rest.starts_with('/'))
+    path.strip_prefix(WELL_KNOWN)
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// `WWW-Authenticate` for a 401: where the metadata is, which scopes to ask
@@ -57,7 +62,10 @@ pub fn challenge_401(metadata_url: &str, scope: &[String], error: Option<&str>) 
         out.push_str(&format!(r#", scope="{}""#, quote(&scope.join(" "))));
     }
     if let Some(why) = error {
-        out.push_str(&format!(r#", error="invalid_token", error_description="{}""#, quote(why)));
+        out.push_str(&format!(
+            r#", error="invalid_token", error_description="{}""#,
+            quote(why)
+        ));
     }
     out
 }
@@ -73,7 +81,9 @@ pub fn challenge_403(metadata_url: &str, scope: &[String]) -> String {
 
 /// Keeps a value inside a quoted-string (no quotes, backslashes or controls).
 fn quote(s: &str) -> String {
-    s.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect()
+    s.chars()
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .collect()
 }
 
 #[cfg(test)]
@@ -82,25 +92,46 @@ mod tests {
 
     #[test]
     fn urls_follow_rfc_9728() {
-        let headers = http::HeaderMap::from_iter([(http::header::HOST, "gw.example:8787".parse().unwrap())]);
+        let headers =
+            http::HeaderMap::from_iter([(http::header::HOST, "gw.example:8787".parse().unwrap())]);
         let uri: http::Uri = "/mcp".parse().unwrap();
         let base = base_url(None, &uri, &headers);
         assert_eq!(base, "http://gw.example:8787");
-        assert_eq!(base_url(Some("https://mcp.corp/"), &uri, &headers), "https://mcp.corp");
-        assert_eq!(metadata_url(&base, "/servers/a/mcp"), "http://gw.example:8787/.well-known/oauth-protected-resource/servers/a/mcp");
-        assert_eq!(described_endpoint("/.well-known/oauth-protected-resource/mcp"), Some("/mcp"));
-        assert_eq!(described_endpoint("/.well-known/oauth-protected-resource"), Some(""));
-        assert_eq!(described_endpoint("/.well-known/oauth-protected-resourcex"), None);
+        assert_eq!(
+            base_url(Some("https://mcp.corp/"), &uri, &headers),
+            "https://mcp.corp"
+        );
+        assert_eq!(
+            metadata_url(&base, "/servers/a/mcp"),
+            "http://gw.example:8787/.well-known/oauth-protected-resource/servers/a/mcp"
+        );
+        assert_eq!(
+            described_endpoint("/.well-known/oauth-protected-resource/mcp"),
+            Some("/mcp")
+        );
+        assert_eq!(
+            described_endpoint("/.well-known/oauth-protected-resource"),
+            Some("")
+        );
+        assert_eq!(
+            described_endpoint("/.well-known/oauth-protected-resourcex"),
+            None
+        );
     }
 
     #[test]
     fn challenges() {
         let scope = vec!["mcp:tools".to_string(), "mcp:admin".to_string()];
         assert_eq!(
-            challenge_401("http://g/.well-known/oauth-protected-resource/mcp", &scope, None),
+            challenge_401(
+                "http://g/.well-known/oauth-protected-resource/mcp",
+                &scope,
+                None
+            ),
             r#"Bearer resource_metadata="http://g/.well-known/oauth-protected-resource/mcp", scope="mcp:tools mcp:admin""#
         );
-        assert!(challenge_401("u", &[], Some("expired \"now\"")).ends_with(r#"error_description="expired now""#));
+        assert!(challenge_401("u", &[], Some("expired \"now\""))
+            .ends_with(r#"error_description="expired now""#));
         assert_eq!(
             challenge_403("u", &scope),
             r#"Bearer error="insufficient_scope", scope="mcp:tools mcp:admin", resource_metadata="u""#

@@ -15,10 +15,10 @@ use crate::body::Body;
 use crate::config::{Endpoint, Server};
 use crate::error::GatewayError;
 use crate::identity::authenticate::AuthState;
-use http::{HeaderName, HeaderValue};
 use crate::ports::{Clock, Platform, Sessions, Upstream, UpstreamSession};
 use crate::protocol::jsonrpc::{self, Id};
 use futures_util::future::{self, Either};
+use http::{HeaderName, HeaderValue};
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -60,11 +60,18 @@ struct Attempt {
 
 impl<'a, P: Platform> Upstreams<'a, P> {
     pub fn new(platform: &'a P, link: &'a Link, auth: &'a AuthState) -> Self {
-        Upstreams { platform, link, auth }
+        Upstreams {
+            platform,
+            link,
+            auth,
+        }
     }
 
     /// The credential header for `server` (see [`credentials`](super::credentials)).
-    pub async fn credential(&self, server: &Server) -> Result<Option<(HeaderName, HeaderValue)>, GatewayError> {
+    pub async fn credential(
+        &self,
+        server: &Server,
+    ) -> Result<Option<(HeaderName, HeaderValue)>, GatewayError> {
         credentials::header_for(self.platform, self.auth, server, &self.link.caller).await
     }
 

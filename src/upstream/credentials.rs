@@ -26,7 +26,10 @@ pub async fn header_for<P: Platform>(
     server: &Server,
     caller: &Caller,
 ) -> Result<Option<(HeaderName, HeaderValue)>, GatewayError> {
-    let fail = |message: String| GatewayError::Upstream { server: server.id.clone(), message };
+    let fail = |message: String| GatewayError::Upstream {
+        server: server.id.clone(),
+        message,
+    };
     match &server.credentials {
         Credentials::None => Ok(None),
         Credentials::Jwt { audience, ttl_secs } => {
@@ -35,23 +38,40 @@ pub async fn header_for<P: Platform>(
             let token = match auth.minted.get(&who, &server.id, now) {
                 Some(token) => token,
                 None => {
-                    let signer = auth
-                        .signer(p)
-                        .await
-                        .ok_or_else(|| fail(format!("no signing key: set the {SIGNING_KEY_SECRET} secret")))?;
+                    let signer = auth.signer(p).await.ok_or_else(|| {
+                        fail(format!(
+                            "no signing key: set the {SIGNING_KEY_SECRET} secret"
+                        ))
+                    })?;
                     let mut jti = [0u8; 16];
                     p.random_bytes(&mut jti);
                     let jti = URL_SAFE_NO_PAD.encode(jti);
-                    let token = signer.mint(&caller.issuer, &caller.principal, audience, &jti, now, *ttl_secs);
-                    auth.minted.put(&who, &server.id, token.clone(), now + ttl_secs * 1000);
+                    let token = signer.mint(
+                        &caller.issuer,
+                        &caller.principal,
+                        audience,
+                        &jti,
+                        now,
+                        *ttl_secs,
+                    );
+                    auth.minted
+                        .put(&who, &server.id, token.clone(), now + ttl_secs * 1000);
                     token
                 }
             };
-            let value = HeaderValue::from_str(&format!("Bearer {token}")).expect("a JWT is a valid header value");
+            let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                .expect("a JWT is a valid header value");
             Ok(Some((http::header::AUTHORIZATION, value)))
         }
-        Credentials::Header { name, secret, prefix } => {
-            let value = p.secret(secret).await.ok_or_else(|| fail(format!("the secret {secret} is not set")))?;
+        Credentials::Header {
+            name,
+            secret,
+            prefix,
+        } => {
+            let value = p
+                .secret(secret)
+                .await
+                .ok_or_else(|| fail(format!("the secret {secret} is not set")))?;
             let value = HeaderValue::from_str(&format!("{prefix}{value}"))
                 .map_err(|_| fail(format!("the secret {secret} is not a valid header value")))?;
             Ok(Some((name.clone(), value)))

@@ -35,14 +35,19 @@ impl Harness {
             p: MemoryPlatform::default(),
             meta: RequestMeta::default(),
         };
-        h.api_key(API_KEY, json!({"subject": "tester", "teams": ["qa"], "scopes": ["mcp:tools"]}));
+        h.api_key(
+            API_KEY,
+            json!({"subject": "tester", "teams": ["qa"], "scopes": ["mcp:tools"]}),
+        );
         h
     }
 
     /// Stores an API key record (under the key's SHA-256, as in production).
     pub fn api_key(&self, key: &str, record: Value) {
         let hash = mcp_edge::identity::sha256_hex(key.as_bytes());
-        self.p.kv.put(&format!("auth/apikeys/{hash}"), &record.to_string());
+        self.p
+            .kv
+            .put(&format!("auth/apikeys/{hash}"), &record.to_string());
         self.gw.invalidate_registry();
     }
 
@@ -95,7 +100,10 @@ impl Harness {
     /// carries a credential (or `x-no-credential`) of its own.
     pub async fn send(&self, mut req: http::Request<Vec<u8>>) -> Reply {
         let h = req.headers_mut();
-        if h.remove("x-no-credential").is_none() && !h.contains_key("authorization") && !h.contains_key("x-api-key") {
+        if h.remove("x-no-credential").is_none()
+            && !h.contains_key("authorization")
+            && !h.contains_key("x-api-key")
+        {
             h.insert("x-api-key", API_KEY.parse().unwrap());
         }
         let resp = self.gw.handle(&self.p, req, &self.meta).await;

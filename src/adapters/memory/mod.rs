@@ -30,6 +30,15 @@ impl MemoryKv {
     pub fn delete(&self, key: &str) {
         self.0.borrow_mut().remove(key);
     }
+    /// Every key starting with `prefix` (tests).
+    pub fn keys_with(&self, prefix: &str) -> Vec<String> {
+        self.0
+            .borrow()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
 }
 
 impl Kv for MemoryKv {

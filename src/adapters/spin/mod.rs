@@ -58,7 +58,10 @@ impl Runtime for SpinRuntime {
     }
     async fn secret(&self, name: &str) -> Option<String> {
         // Spin variables are lower-case; secrets are variables marked secret.
-        spin_sdk::variables::get(name.to_ascii_lowercase()).await.ok().filter(|v| !v.is_empty())
+        spin_sdk::variables::get(name.to_ascii_lowercase())
+            .await
+            .ok()
+            .filter(|v| !v.is_empty())
     }
 }
 

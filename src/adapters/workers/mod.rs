@@ -59,7 +59,11 @@ impl Runtime for WorkersRuntime {
         self.0.wait_until(work);
     }
     async fn secret(&self, name: &str) -> Option<String> {
-        self.1.secret(name).or_else(|_| self.1.var(name)).ok().map(|v| v.to_string())
+        self.1
+            .secret(name)
+            .or_else(|_| self.1.var(name))
+            .ok()
+            .map(|v| v.to_string())
     }
 }
 
