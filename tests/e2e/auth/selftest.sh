@@ -45,8 +45,8 @@ check() { # check COND_STATUS MESSAGE [DETAIL]
     if [ "$1" -eq 0 ]; then ok "$2"; else bad "$2${3:+ ($3)}"; fi
 }
 
-if [ ! -d "$HERE/node_modules/oidc-provider" ]; then
-    echo "missing $HERE/node_modules: run  npm install --prefix tests/e2e/auth" >&2
+if [ ! -d "$REPO/node_modules/oidc-provider" ]; then
+    echo "missing $REPO/node_modules/oidc-provider: run  bash scripts/toolchain.sh" >&2
     exit 1
 fi
 echo "info: node $("$NODE" --version), python $("$PYTHON" -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null | sed 's/^/mcp /'), work dir $WORK"
