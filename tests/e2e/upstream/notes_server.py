@@ -8,12 +8,20 @@ stateless 2026-07-28 revision, because the SDK routes by `MCP-Protocol-Version`.
 
 Offers:
   tools      echo(text) -> text, add(a, b) -> "a+b", slow_count(steps, interval_ms)
-             (streams notifications/progress, then "counted to {steps}")
+             (streams notifications/progress, then "counted to {steps}"),
+             whoami() -> the subject of the credential the gateway minted for this
+             call, after checking it like a real upstream would: signature against
+             the gateway's JWKS (--gateway-jwks), `aud` (--audience), `exp`, `iss`
   prompt     greeting(name)
   resource   notes://readme (text/plain)
 
 Usage:
   python notes_server.py --host 127.0.0.1 --port 3002     # serves http://127.0.0.1:3002/mcp
+         [--gateway-jwks URL --audience notes]
+
+Every request's bearer token is also logged as `auth-seen iss=... sub=...` (its
+claims decoded without verification), so a test can prove which tokens reached
+this upstream: the gateway's own, never its callers'.
 
 All logging (SDK and uvicorn, including access logs) goes to stderr; stdout
 stays empty.
@@ -25,6 +33,7 @@ import logging
 import sys
 
 import anyio
+import jwt
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
@@ -71,6 +80,50 @@ async def slow_count(ctx: Context, steps: int = 4, interval_ms: int = 400) -> st
     return f"counted to {steps}"
 
 
+# Set from the command line: where the gateway publishes its signing keys, and
+# the `aud` the gateway mints tokens for this server with.
+VERIFY = {"jwks": None, "audience": None}
+
+
+@mcp.tool(description="The caller the gateway vouches for (checks the minted credential).", structured_output=False)
+def whoami(ctx: Context) -> str:
+    if not VERIFY["jwks"]:
+        raise ValueError("whoami needs --gateway-jwks")
+    header = ctx.request_context.request.headers.get("authorization", "")
+    token = header.removeprefix("Bearer ").strip()
+    if not token:
+        raise ValueError("no credential reached this upstream")
+    key = jwt.PyJWKClient(VERIFY["jwks"]).get_signing_key_from_jwt(token)
+    claims = jwt.decode(
+        token,
+        key.key,
+        algorithms=["ES256", "EdDSA"],
+        audience=VERIFY["audience"],
+        options={"require": ["exp", "iat", "sub", "iss", "jti"]},
+    )
+    if claims["exp"] - claims["iat"] > 300:
+        raise ValueError("minted credential lives longer than 5 minutes")
+    return claims["sub"]
+
+
+def log_tokens(app):
+    """ASGI wrapper: logs the claims of every bearer token that arrives."""
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] == "http":
+            for name, value in scope.get("headers", []):
+                if name == b"authorization" and value.lower().startswith(b"bearer "):
+                    token = value[7:].decode(errors="replace").strip()
+                    try:
+                        c = jwt.decode(token, options={"verify_signature": False})
+                        print(f"auth-seen iss={c.get('iss')} sub={c.get('sub')}", file=sys.stderr, flush=True)
+                    except jwt.PyJWTError:
+                        print("auth-seen not-a-jwt", file=sys.stderr, flush=True)
+        await app(scope, receive, send)
+
+    return wrapped
+
+
 @mcp.prompt(description="A friendly greeting for `name`.")
 def greeting(name: str) -> str:
     return f"Please greet {name} warmly."
@@ -98,7 +151,9 @@ async def serve(host: str, port: int, log_level: str) -> None:
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         host=host,
     )
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, log_config=_stderr_log_config())
+    config = uvicorn.Config(
+        log_tokens(app), host=host, port=port, log_level=log_level, log_config=_stderr_log_config()
+    )
     await uvicorn.Server(config).serve()
 
 
@@ -107,7 +162,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--gateway-jwks", help="the gateway's /.well-known/jwks.json, for whoami")
+    parser.add_argument("--audience", default="notes", help="the aud minted tokens must carry")
     args = parser.parse_args()
+    VERIFY["jwks"], VERIFY["audience"] = args.gateway_jwks, args.audience
     # MCPServer() already set up root logging with a stderr StreamHandler;
     # this only applies the requested level (basicConfig is a no-op then, and
     # a safety net to stderr otherwise).
