@@ -123,13 +123,22 @@ fn setup(servers: usize, tools: usize) -> (Gateway, MemoryPlatform) {
         let entry = json!({"endpoints": [{"region": "us", "url": url}]});
         p.kv.put(&format!("servers/s{i}"), &entry.to_string());
     }
+    let key_hash = mcp_edge::identity::sha256_hex(BENCH_KEY.as_bytes());
+    p.kv.put(
+        &format!("auth/apikeys/{key_hash}"),
+        r#"{"subject":"bench"}"#,
+    );
     (Gateway::new(Default::default()), p)
 }
+
+/// The API key the pipeline benchmarks authenticate with.
+const BENCH_KEY: &str = "mk_bench";
 
 fn post(body: &Value, session: Option<&str>) -> http::Request<Vec<u8>> {
     let mut b = http::Request::post("http://gw.test/mcp")
         .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream");
+        .header("accept", "application/json, text/event-stream")
+        .header("x-api-key", BENCH_KEY);
     if let Some(s) = session {
         b = b
             .header("mcp-session-id", s)
@@ -164,6 +173,117 @@ async fn session(gw: &Gateway, p: &MemoryPlatform) -> String {
     )
     .await;
     id
+}
+
+/// Authentication: cold signature checks per algorithm, a cached token, and
+/// the whole tools/call pipeline with a JWT caller.
+fn auth(rt: &tokio::runtime::Runtime) {
+    use jwt_compact::{AlgorithmExt, Claims, Header};
+    use mcp_edge::identity::config::Issuer;
+    use mcp_edge::identity::jwks::KeySet;
+    let keys: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/test_keys.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let public = |name: &str| {
+        let mut k = keys[name].clone();
+        for d in ["d", "p", "q", "dp", "dq", "qi"] {
+            k.as_object_mut().unwrap().remove(d);
+        }
+        k
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims = || {
+        let custom = json!({"iss": "https://id.test", "aud": "http://gw.test/mcp", "sub": "alice", "scope": "mcp:tools"});
+        let mut c = Claims::new(custom.as_object().unwrap().clone());
+        c.expiration = chrono::DateTime::from_timestamp(now + 3600, 0);
+        c
+    };
+    let jwk = |name: &str| keys[name].to_string();
+    let sign = |name: &str, kid: &str| -> String {
+        let j = jwk(name);
+        let key: jwt_compact::jwk::JsonWebKey<'_> = serde_json::from_str(&j).unwrap();
+        let h = Header::empty().with_key_id(kid);
+        match name {
+            "rsa" => jwt_compact::alg::Rsa::rs256().token(
+                &h,
+                &claims(),
+                &jwt_compact::alg::RsaPrivateKey::try_from(&key).unwrap(),
+            ),
+            "ec" => jwt_compact::alg::Es256.token(
+                &h,
+                &claims(),
+                &p256::ecdsa::SigningKey::try_from(&key).unwrap(),
+            ),
+            _ => jwt_compact::alg::Ed25519.token(
+                &h,
+                &claims(),
+                &ed25519_compact::SecretKey::try_from(&key).unwrap(),
+            ),
+        }
+        .unwrap()
+    };
+    let set = json!({"keys": [public("rsa"), public("ec"), public("ed")]});
+    let issuer = Issuer::parse(
+        "corp",
+        &json!({"issuer": "https://id.test", "jwks": set}).to_string(),
+    )
+    .unwrap();
+    let keyset = KeySet::parse(&set.to_string()).unwrap();
+    let audiences = vec!["http://gw.test/mcp".to_string()];
+    let now_ms = now as u64 * 1000;
+    for (alg, key, kid) in [
+        ("ES256", "ec", "ec-1"),
+        ("RS256", "rsa", "rsa-1"),
+        ("EdDSA", "ed", "ed-1"),
+    ] {
+        let token = sign(key, kid);
+        bench(&format!("auth: cold {alg} verification"), 500, || {
+            std::hint::black_box(
+                mcp_edge::identity::jwt::verify(&token, &issuer, &keyset, None, &audiences, now_ms)
+                    .unwrap(),
+            );
+        });
+    }
+    // The whole pipeline with a JWT caller: the token is verified once, then cached.
+    let (gw, p) = setup(4, 50);
+    p.kv.put(
+        "auth/issuers/corp",
+        &json!({"issuer": "https://id.test", "jwks": set}).to_string(),
+    );
+    let bearer = format!("Bearer {}", sign("ec", "ec-1"));
+    let with_jwt = |body: &Value, session: Option<&str>| {
+        let mut req = post(body, session);
+        req.headers_mut().remove("x-api-key");
+        req.headers_mut()
+            .insert("authorization", bearer.parse().unwrap());
+        req
+    };
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}});
+    let sid = rt.block_on(async {
+        let resp = gw
+            .handle(&p, with_jwt(&init, None), &RequestMeta::default())
+            .await;
+        resp.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    });
+    let call = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"s2__echo","arguments":{"text":"hi"}}});
+    bench(
+        "pipeline: tools/call, JWT caller (cached verification)",
+        20_000,
+        || {
+            rt.block_on(send(&gw, &p, with_jwt(&call, Some(&sid))));
+        },
+    );
 }
 
 fn main() {
@@ -207,7 +327,7 @@ fn main() {
     let sid = rt.block_on(session(&gw, &p));
     let call = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"s2__echo","arguments":{"text":"hi"}}});
     let core_call = bench(
-        "pipeline: tools/call, steady state (4 servers)",
+        "pipeline: tools/call, steady state, API-key caller (4 servers)",
         20_000,
         || {
             rt.block_on(send(&gw, &p, post(&call, Some(&sid))));
@@ -217,10 +337,7 @@ fn main() {
     bench("pipeline: tools/list, 4 servers x 50 tools", 2_000, || {
         rt.block_on(send(&gw, &p, post(&list, Some(&sid))));
     });
-    println!(
-        "BENCH {}",
-        json!({"name": "auth", "us": null, "note": "no authentication yet (identity is issue 5)"})
-    );
+    auth(&rt);
 
     println!("\nscale: tools/list as the registry grows (50 tools per server)");
     for n in [10usize, 25, 50, 100] {
