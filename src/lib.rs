@@ -8,6 +8,7 @@
 //!   types into checked runtime types.
 //! - [`ports`]: the small traits the core needs from a platform (KV, sessions,
 //!   upstream HTTP, clock, randomness, after-response work).
+//! - [`governance`]: access policies and rate-limit math.
 //! - [`identity`]: who is calling (JWT, API keys, OAuth resource metadata) and
 //!   the credentials minted for upstreams.
 //! - [`upstream`]: the gateway's MCP client towards regional upstream servers
@@ -24,6 +25,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod governance;
 pub mod identity;
 pub mod ports;
 pub mod protocol;

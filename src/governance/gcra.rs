@@ -1,0 +1,155 @@
+//! Rate-limit math as pure functions of (state, now, cost): the Generic Cell
+//! Rate Algorithm for requests per window, and a fixed UTC-day counter for
+//! daily quotas. Platforms only store the state (a Durable Object on Workers,
+//! the key-value store on Spin); the arithmetic is here, unit tested.
+
+/// A rate: `limit` requests per `window_ms`, bursts of up to `limit` allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub limit: u64,
+    pub window_ms: u64,
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// Denied; the same request would be allowed after this long.
+    Deny {
+        retry_after_ms: u64,
+    },
+}
+
+impl Rate {
+    /// Time each request "costs" in the bucket.
+    fn emission_ms(self) -> u64 {
+        (self.window_ms / self.limit.max(1)).max(1)
+    }
+}
+
+/// GCRA. `tat` is the stored theoretical arrival time (`None` for a fresh
+/// key). Returns the decision and the new `tat` to store (unchanged on deny).
+pub fn gcra(tat: Option<u64>, now_ms: u64, cost: u64, rate: Rate) -> (Decision, Option<u64>) {
+    let emission = rate.emission_ms();
+    let tat = tat.unwrap_or(now_ms).max(now_ms);
+    let new_tat = tat.saturating_add(cost.saturating_mul(emission));
+    // The burst tolerance lets `limit` requests through at once.
+    let allow_at = new_tat.saturating_sub(emission.saturating_mul(rate.limit.max(1)));
+    if now_ms < allow_at {
+        (
+            Decision::Deny {
+                retry_after_ms: allow_at - now_ms,
+            },
+            None,
+        )
+    } else {
+        (Decision::Allow, Some(new_tat))
+    }
+}
+
+/// Milliseconds in a day.
+pub const DAY_MS: u64 = 86_400_000;
+
+/// The UTC day a time falls in (daily quotas reset at midnight UTC).
+pub fn day_of(now_ms: u64) -> u64 {
+    now_ms / DAY_MS
+}
+
+/// A daily quota: `used` so far today; returns the decision and the new count.
+pub fn daily(used: u64, now_ms: u64, cost: u64, quota: u64) -> (Decision, u64) {
+    if used.saturating_add(cost) > quota {
+        let next_midnight = (day_of(now_ms) + 1) * DAY_MS;
+        (
+            Decision::Deny {
+                retry_after_ms: next_midnight - now_ms,
+            },
+            used,
+        )
+    } else {
+        (Decision::Allow, used + cost)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEN_PER_MINUTE: Rate = Rate {
+        limit: 10,
+        window_ms: 60_000,
+    };
+
+    fn run(rate: Rate, times: &[u64]) -> Vec<Decision> {
+        let mut tat = None;
+        times
+            .iter()
+            .map(|&t| {
+                let (d, next) = gcra(tat, t, 1, rate);
+                if next.is_some() {
+                    tat = next;
+                }
+                d
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_burst_of_exactly_limit_then_deny() {
+        let d = run(TEN_PER_MINUTE, &[1_000; 11]);
+        assert!(d[..10].iter().all(|d| *d == Decision::Allow));
+        assert_eq!(
+            d[10],
+            Decision::Deny {
+                retry_after_ms: 6_000
+            }
+        );
+    }
+
+    #[test]
+    fn capacity_returns_at_the_emission_rate() {
+        let mut times = vec![0; 10];
+        times.push(5_999); // just before one emission interval: still denied
+        times.push(6_000); // one slot back
+        times.push(6_000); // and only one
+        let d = run(TEN_PER_MINUTE, &times);
+        assert_eq!(d[10], Decision::Deny { retry_after_ms: 1 });
+        assert_eq!(d[11], Decision::Allow);
+        assert!(matches!(d[12], Decision::Deny { .. }));
+    }
+
+    #[test]
+    fn a_steady_stream_at_the_rate_is_never_denied() {
+        let times: Vec<u64> = (0..100).map(|i| i * 6_000).collect();
+        assert!(run(TEN_PER_MINUTE, &times)
+            .iter()
+            .all(|d| *d == Decision::Allow));
+    }
+
+    #[test]
+    fn costs_and_denials_do_not_consume() {
+        let (d, tat) = gcra(None, 0, 11, TEN_PER_MINUTE);
+        assert!(
+            matches!(d, Decision::Deny { .. }),
+            "a cost above the limit never fits"
+        );
+        assert_eq!(tat, None);
+        let (d, tat) = gcra(None, 0, 10, TEN_PER_MINUTE);
+        assert_eq!((d, tat), (Decision::Allow, Some(60_000)));
+    }
+
+    #[test]
+    fn daily_quotas_reset_at_midnight_utc() {
+        let noon = 20_000 * DAY_MS + DAY_MS / 2;
+        assert_eq!(daily(4, noon, 1, 5), (Decision::Allow, 5));
+        assert_eq!(
+            daily(5, noon, 1, 5),
+            (
+                Decision::Deny {
+                    retry_after_ms: DAY_MS / 2
+                },
+                5
+            )
+        );
+        assert_eq!(day_of(noon + DAY_MS / 2), day_of(noon) + 1);
+    }
+}

@@ -1,0 +1,268 @@
+//! Access policies: who may use which server groups, servers and tools.
+//!
+//! One document in KV (`policy`), parsed as a whole: a document with any bad
+//! rule is rejected entirely and the last good one stays in force. Rules bind
+//! subjects (users, teams, roles, service accounts, anonymous callers, or
+//! everyone) to server groups, servers and tools (exact names or globs), with
+//! `allow` or `deny`. Deny wins; what no rule allows is denied. With no
+//! document at all, governance is off and every authenticated caller may use
+//! everything (as before policies existed).
+
+use crate::config::glob::Glob;
+use crate::config::Server;
+use crate::identity::Principal;
+use serde::Deserialize;
+
+/// The KV key of the policy document.
+pub const POLICY_KEY: &str = "policy";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySpec {
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub name: Option<String>,
+    pub effect: Effect,
+    pub subjects: SubjectSpec,
+    /// Server groups (environments) the rule covers; empty: any.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Server ids (globs); empty: any.
+    #[serde(default)]
+    pub servers: Vec<String>,
+    /// Tool names as the server knows them (globs); empty: any.
+    #[serde(default)]
+    pub tools: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectSpec {
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub teams: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// API-key subjects.
+    #[serde(default)]
+    pub service_accounts: Vec<String>,
+    #[serde(default)]
+    pub anonymous: bool,
+    #[serde(default)]
+    pub everyone: bool,
+}
+
+/// A checked rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub effect: Effect,
+    users: Vec<Glob>,
+    teams: Vec<String>,
+    roles: Vec<String>,
+    service_accounts: Vec<Glob>,
+    anonymous: bool,
+    everyone: bool,
+    groups: Vec<Glob>,
+    servers: Vec<Glob>,
+    tools: Vec<Glob>,
+}
+
+/// A checked policy.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub rules: Vec<Rule>,
+}
+
+fn globs(list: &[String], what: &str, rule: &str) -> Result<Vec<Glob>, String> {
+    list.iter()
+        .map(|p| Glob::new(p).map_err(|e| format!("rule '{rule}': {what}: {e}")))
+        .collect()
+}
+
+impl Policy {
+    /// Parses a whole document; any bad rule rejects it.
+    pub fn parse(json: &str) -> Result<Policy, String> {
+        let spec: PolicySpec =
+            serde_json::from_str(json).map_err(|e| format!("invalid policy document: {e}"))?;
+        let mut rules = Vec::with_capacity(spec.rules.len());
+        for (i, r) in spec.rules.into_iter().enumerate() {
+            let name = r.name.unwrap_or_else(|| format!("#{i}"));
+            let s = &r.subjects;
+            let names_someone = !s.users.is_empty()
+                || !s.teams.is_empty()
+                || !s.roles.is_empty()
+                || !s.service_accounts.is_empty()
+                || s.anonymous
+                || s.everyone;
+            if !names_someone {
+                return Err(format!("rule '{name}': subjects names nobody"));
+            }
+            rules.push(Rule {
+                users: globs(&s.users, "users", &name)?,
+                teams: s.teams.clone(),
+                roles: s.roles.clone(),
+                service_accounts: globs(&s.service_accounts, "service_accounts", &name)?,
+                anonymous: s.anonymous,
+                everyone: s.everyone,
+                groups: globs(&r.groups, "groups", &name)?,
+                servers: globs(&r.servers, "servers", &name)?,
+                tools: globs(&r.tools, "tools", &name)?,
+                effect: r.effect,
+                name,
+            });
+        }
+        Ok(Policy { rules })
+    }
+
+    /// Whether `p` may call `tool` on `server`: deny wins, default deny.
+    pub fn allows_tool(&self, p: &Principal, server: &Server, tool: &str) -> bool {
+        let applies =
+            |r: &&Rule| r.subject_matches(p) && r.server_matches(server) && r.tool_matches(tool);
+        let rules: Vec<&Rule> = self.rules.iter().filter(applies).collect();
+        !rules.iter().any(|r| r.effect == Effect::Deny)
+            && rules.iter().any(|r| r.effect == Effect::Allow)
+    }
+
+    /// Whether `p` may see `server` at all: some allow rule reaches it and no
+    /// deny rule takes the whole server away.
+    pub fn allows_server(&self, p: &Principal, server: &Server) -> bool {
+        let reaching = |r: &&Rule| r.subject_matches(p) && r.server_matches(server);
+        let whole_server_denied = self
+            .rules
+            .iter()
+            .filter(reaching)
+            .any(|r| r.effect == Effect::Deny && r.tools.is_empty());
+        !whole_server_denied
+            && self
+                .rules
+                .iter()
+                .filter(reaching)
+                .any(|r| r.effect == Effect::Allow)
+    }
+}
+
+impl Rule {
+    fn subject_matches(&self, p: &Principal) -> bool {
+        if self.everyone {
+            return true;
+        }
+        if p.is_anonymous() {
+            return self.anonymous;
+        }
+        let account = p.via == "apikey";
+        (!account && self.users.iter().any(|g| g.matches(&p.subject)))
+            || (account && self.service_accounts.iter().any(|g| g.matches(&p.subject)))
+            || self.teams.iter().any(|t| p.teams.contains(t))
+            || self.roles.iter().any(|r| p.roles.contains(r))
+    }
+
+    fn server_matches(&self, s: &Server) -> bool {
+        (self.groups.is_empty() || self.groups.iter().any(|g| g.matches(&s.group)))
+            && (self.servers.is_empty() || self.servers.iter().any(|g| g.matches(&s.id)))
+    }
+
+    fn tool_matches(&self, tool: &str) -> bool {
+        self.tools.is_empty() || self.tools.iter().any(|g| g.matches(tool))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(id: &str, group: &str) -> Server {
+        let entry =
+            format!(r#"{{"group":"{group}","endpoints":[{{"region":"us","url":"http://x/"}}]}}"#);
+        Server::parse(id, &entry).unwrap()
+    }
+
+    fn who(subject: &str, teams: &[&str], roles: &[&str], via: &str) -> Principal {
+        Principal {
+            subject: subject.into(),
+            teams: teams.iter().map(|s| s.to_string()).collect(),
+            roles: roles.iter().map(|s| s.to_string()).collect(),
+            scopes: vec![],
+            via: via.into(),
+        }
+    }
+
+    const DOC: &str = r#"{"rules":[
+        {"name":"eng-dev","effect":"allow","subjects":{"teams":["eng"]},"groups":["dev"]},
+        {"name":"sre-prod","effect":"allow","subjects":{"roles":["sre"]},"groups":["prod"]},
+        {"name":"no-drops","effect":"deny","subjects":{"everyone":true},"tools":["drop_*"]},
+        {"name":"ci","effect":"allow","subjects":{"service_accounts":["ci-*"]},"servers":["github"],"tools":["read_*"]},
+        {"name":"contractor-out","effect":"deny","subjects":{"users":["eve"]},"servers":["github"]}
+    ]}"#;
+
+    #[test]
+    fn allow_deny_and_glob_precedence() {
+        let p = Policy::parse(DOC).unwrap();
+        let (dev, prod, gh) = (
+            server("notes", "dev"),
+            server("db", "prod"),
+            server("github", "dev"),
+        );
+        let alice = who("alice", &["eng"], &[], "jwt:x");
+        assert!(p.allows_tool(&alice, &dev, "echo"));
+        assert!(
+            !p.allows_tool(&alice, &dev, "drop_table"),
+            "deny wins over allow"
+        );
+        assert!(!p.allows_server(&alice, &prod), "default deny");
+        let bob = who("bob", &[], &["sre"], "jwt:x");
+        assert!(p.allows_tool(&bob, &prod, "query") && !p.allows_server(&bob, &dev));
+        let ci = who("ci-deploy", &[], &[], "apikey");
+        assert!(p.allows_tool(&ci, &gh, "read_file"));
+        assert!(!p.allows_tool(&ci, &gh, "write_file"));
+        assert!(p.allows_server(&ci, &gh) && !p.allows_server(&ci, &dev));
+        let impostor = who("ci-deploy", &[], &[], "jwt:x");
+        assert!(
+            !p.allows_server(&impostor, &gh),
+            "service-account rules match API keys only"
+        );
+        let eve = who("eve", &["eng"], &[], "jwt:x");
+        assert!(
+            !p.allows_server(&eve, &gh),
+            "a tool-less deny takes the whole server away"
+        );
+        assert!(p.allows_server(&eve, &dev));
+        assert!(!p.allows_server(&Principal::anonymous(), &dev));
+    }
+
+    #[test]
+    fn a_bad_document_is_rejected_whole() {
+        for (doc, want) in [
+            (
+                r#"{"rules":[{"effect":"allow","subjects":{}}]}"#,
+                "subjects names nobody",
+            ),
+            (
+                r#"{"rules":[{"effect":"permit","subjects":{"everyone":true}}]}"#,
+                "unknown variant `permit`",
+            ),
+            (
+                r#"{"rules":[{"effect":"allow","subjects":{"everyone":true},"tools":[""]}]}"#,
+                "tools: empty pattern",
+            ),
+            (r#"{"rule":[]}"#, "unknown field `rule`"),
+            ("[", "invalid policy document"),
+        ] {
+            let e = Policy::parse(doc).unwrap_err();
+            assert!(e.contains(want), "{doc}: {e}");
+        }
+    }
+}
