@@ -10,6 +10,7 @@ use super::respond;
 use crate::body::Body;
 use crate::config::{Registry, Server};
 use crate::error::GatewayError;
+use crate::governance::gate::Gate;
 use crate::ports::Platform;
 use crate::protocol::cursor::Cursor;
 use crate::protocol::jsonrpc::{self, Id, Request};
@@ -41,15 +42,16 @@ pub fn initialize_result(version: &str, registry: &Registry) -> Value {
 pub async fn request<P: Platform>(
     ups: &Upstreams<'_, P>,
     registry: &Registry,
+    gate: &Gate,
     req: &Request,
 ) -> Result<Response<Body>, GatewayError> {
     if let Some(kind) = ListKind::from_method(&req.method) {
-        return list(ups, registry, kind, req).await;
+        return list(ups, registry, gate, kind, req).await;
     }
     match req.method.as_str() {
         "ping" => Ok(respond::result(&req.id, &json!({}))),
-        "tools/call" => call_named(ups, registry, req, "tool").await,
-        "prompts/get" => call_named(ups, registry, req, "prompt").await,
+        "tools/call" => call_named(ups, registry, gate, req, "tool").await,
+        "prompts/get" => call_named(ups, registry, gate, req, "prompt").await,
         "resources/read" => read(ups, registry, req).await,
         "logging/setLevel" => {
             broadcast(ups, &registry.servers, &req.to_bytes(), Some(&req.id)).await;
@@ -86,6 +88,7 @@ pub async fn notify<P: Platform>(
 async fn list<P: Platform>(
     ups: &Upstreams<'_, P>,
     registry: &Registry,
+    gate: &Gate,
     kind: ListKind,
     req: &Request,
 ) -> Result<Response<Body>, GatewayError> {
@@ -113,7 +116,7 @@ async fn list<P: Platform>(
     let mut unavailable = Vec::new();
     for ((server, _), page) in targets.iter().zip(&pages) {
         match page {
-            Ok(page) => merge::add_page(&mut merged, kind, server, page),
+            Ok(page) => merge::add_page(&mut merged, kind, server, gate, page),
             Err(e) => {
                 tracing::warn!(server = %server.id, "{} left out: {e}", kind.method());
                 unavailable.push(server.id.clone());
@@ -168,6 +171,7 @@ async fn list_one<P: Platform>(
 async fn call_named<P: Platform>(
     ups: &Upstreams<'_, P>,
     registry: &Registry,
+    gate: &Gate,
     req: &Request,
     what: &str,
 ) -> Result<Response<Body>, GatewayError> {
@@ -183,7 +187,7 @@ async fn call_named<P: Platform>(
     let (index, original) = names::resolve(&name, registry.servers.iter().map(|s| s.id.as_str()))
         .ok_or_else(unknown)?;
     let server = &registry.servers[index];
-    if what == "tool" && !server.tools.allows(original) {
+    if what == "tool" && !gate.tool(server, original) {
         return Err(unknown());
     }
     let original = serde_json::value::to_raw_value(original).expect("string serializes");

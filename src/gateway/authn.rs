@@ -14,6 +14,7 @@ use super::Gateway;
 use crate::body::Body;
 use crate::config::Registry;
 use crate::error::GatewayError;
+use crate::governance::gate::Gate;
 use crate::identity::{resource, Principal};
 use crate::ports::Platform;
 use http::{HeaderMap, Response, Uri};
@@ -79,17 +80,17 @@ fn anonymous_allowed(route: &Route, registry: &Registry) -> bool {
     }
 }
 
-/// The servers a principal may see. Anonymous callers see only servers open
-/// to anonymous use; what it may not use stays invisible.
-pub fn visible(registry: &Rc<Registry>, principal: &Principal) -> Rc<Registry> {
-    if !principal.is_anonymous() {
+/// The servers a caller may see (anonymous callers: only servers open to
+/// anonymous use; then the policy). What it may not use stays invisible.
+pub fn visible(registry: &Rc<Registry>, gate: &Gate) -> Rc<Registry> {
+    if registry.servers.iter().all(|s| gate.server(s)) {
         return registry.clone();
     }
     Rc::new(Registry {
         servers: registry
             .servers
             .iter()
-            .filter(|s| s.anonymous)
+            .filter(|s| gate.server(s))
             .cloned()
             .collect(),
         problems: Vec::new(),

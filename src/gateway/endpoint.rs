@@ -106,10 +106,10 @@ impl<P: Platform> Ctx<'_, P> {
         *link.upstreams.borrow_mut() = record.upstreams;
         let ups = self.upstreams(&link);
         match (&message, server.as_deref()) {
-            (Message::Request(r), None) => aggregate::request(&ups, &registry, r)
+            (Message::Request(r), None) => aggregate::request(&ups, &registry, &self.gate, r)
                 .await
                 .map_err(with_id),
-            (Message::Request(r), Some(s)) => passthrough::request(&ups, s, r, &body)
+            (Message::Request(r), Some(s)) => passthrough::request(&ups, s, &self.gate, r, &body)
                 .await
                 .map_err(with_id),
             (Message::Notification(n), None) => {

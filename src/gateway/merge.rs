@@ -5,6 +5,7 @@
 //! [`RawObject`]), so the cost grows with the bytes, not with schema depth.
 
 use crate::config::Server;
+use crate::governance::gate::Gate;
 use crate::protocol::names;
 use crate::protocol::raw_object::{ListPage, RawObject};
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -72,6 +73,7 @@ pub fn add_page<'a>(
     merged: &mut Merged<'a>,
     kind: ListKind,
     server: &Server,
+    gate: &Gate,
     result: &'a RawValue,
 ) {
     let page = match read_page(kind, result) {
@@ -86,7 +88,7 @@ pub fn add_page<'a>(
     }
     merged.items.reserve(page.items.len());
     for mut item in page.items {
-        if kind.prefixes_names() && !rename(&mut item, kind, server) {
+        if kind.prefixes_names() && !rename(&mut item, kind, server, gate) {
             continue;
         }
         merged.items.push(item);
@@ -103,12 +105,12 @@ fn read_page(kind: ListKind, result: &RawValue) -> Result<ListPage<'_>, String> 
 }
 
 /// Filters and prefixes one tool or prompt; `false` drops it.
-fn rename(item: &mut RawObject, kind: ListKind, server: &Server) -> bool {
+fn rename(item: &mut RawObject, kind: ListKind, server: &Server, gate: &Gate) -> bool {
     let Some(name) = item.get_str("name") else {
         tracing::warn!(server = %server.id, "{} item without a name skipped", kind.method());
         return false;
     };
-    if kind == ListKind::Tools && !server.tools.allows(&name) {
+    if kind == ListKind::Tools && !gate.tool(server, &name) {
         return false;
     }
     item.set_str("name", &names::qualify(&server.id, &name));
@@ -144,10 +146,14 @@ impl Serialize for ListResult<'_> {
 
 /// Filters one server's `tools/list` result (per-server endpoint, names kept);
 /// every other field of the result is kept as it was.
-pub fn filter_tools(server: &Server, result: &RawValue) -> Result<Box<RawValue>, String> {
+pub fn filter_tools(
+    server: &Server,
+    gate: &Gate,
+    result: &RawValue,
+) -> Result<Box<RawValue>, String> {
     let mut fields = RawObject::parse(result.get()).map_err(|e| format!("not an object: {e}"))?;
     let mut tools = read_page(ListKind::Tools, result)?.items;
-    tools.retain(|t| t.get_str("name").is_some_and(|n| server.tools.allows(&n)));
+    tools.retain(|t| t.get_str("name").is_some_and(|n| gate.tool(server, &n)));
     fields.set(
         "tools",
         serde_json::value::to_raw_value(&tools).expect("tools serialize"),
@@ -163,6 +169,14 @@ mod tests {
     fn server(id: &str, filter: &str) -> Server {
         let entry = format!(r#"{{"endpoints":[{{"region":"us","url":"http://x/"}}]{filter}}}"#);
         Server::parse(id, &entry).unwrap()
+    }
+
+    /// A caller no policy restricts.
+    fn open() -> Gate {
+        Gate {
+            principal: crate::identity::Principal::anonymous(),
+            policy: None,
+        }
     }
 
     fn raw(v: Value) -> Box<RawValue> {
@@ -183,8 +197,8 @@ mod tests {
         ],"nextCursor":"p2"}));
         let page_b = raw(json!({"tools":[{"name":"echo"}]}));
         let mut m = Merged::default();
-        add_page(&mut m, ListKind::Tools, &a, &page_a);
-        add_page(&mut m, ListKind::Tools, &server("b", ""), &page_b);
+        add_page(&mut m, ListKind::Tools, &a, &open(), &page_a);
+        add_page(&mut m, ListKind::Tools, &server("b", ""), &open(), &page_b);
         let items = merged_json(&m);
         let names: Vec<&str> = items
             .as_array()
@@ -205,7 +219,13 @@ mod tests {
     fn resources_keep_their_uris() {
         let page = raw(json!({"resources":[{"uri":"file:///x","name":"x"}]}));
         let mut m = Merged::default();
-        add_page(&mut m, ListKind::Resources, &server("a", ""), &page);
+        add_page(
+            &mut m,
+            ListKind::Resources,
+            &server("a", ""),
+            &open(),
+            &page,
+        );
         assert_eq!(merged_json(&m)[0], json!({"uri":"file:///x","name":"x"}));
     }
 
@@ -222,7 +242,7 @@ mod tests {
         .collect();
         let mut m = Merged::default();
         for page in &pages {
-            add_page(&mut m, ListKind::Prompts, &server("a", ""), page);
+            add_page(&mut m, ListKind::Prompts, &server("a", ""), &open(), page);
         }
         assert!(m.items.is_empty() && m.pending.is_empty());
     }
@@ -249,7 +269,7 @@ mod tests {
         let page = raw(
             json!({"tools":[{"name":"read_x"},{"name":"drop"}],"nextCursor":"n","_meta":{"k":1}}),
         );
-        let out = filter_tools(&s, &page).unwrap();
+        let out = filter_tools(&s, &open(), &page).unwrap();
         let v: Value = serde_json::from_str(out.get()).unwrap();
         assert_eq!(
             v,

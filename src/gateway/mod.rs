@@ -25,6 +25,8 @@ pub mod session_cache;
 use crate::body::Body;
 use crate::config::{Registry, Settings};
 use crate::error::GatewayError;
+use crate::governance::gate::Gate;
+use crate::governance::store::PolicyStore;
 use crate::identity::authenticate::AuthState;
 use crate::ports::Platform;
 use crate::protocol::jsonrpc::Id;
@@ -51,6 +53,7 @@ pub struct Gateway {
     registry: RegistryCache,
     sessions: Rc<SessionCache>,
     auth: AuthState,
+    policy: PolicyStore,
 }
 
 /// A request's view of the gateway, once the caller is known.
@@ -62,6 +65,8 @@ struct Ctx<'a, P: Platform> {
     /// The servers this caller may see.
     registry: Rc<Registry>,
     identity: Identity,
+    /// What the caller may see and call (registry filters, then the policy).
+    gate: Gate,
 }
 
 impl Gateway {
@@ -69,11 +74,13 @@ impl Gateway {
         let registry = RegistryCache::new(settings.registry_ttl_ms);
         let sessions = Rc::new(SessionCache::new(settings.session_cache_ms));
         let auth = AuthState::new(settings.registry_ttl_ms);
+        let policy = PolicyStore::new(settings.registry_ttl_ms);
         Gateway {
             settings,
             registry,
             sessions,
             auth,
+            policy,
         }
     }
 
@@ -81,6 +88,7 @@ impl Gateway {
     pub fn invalidate_registry(&self) {
         self.registry.invalidate();
         self.auth.invalidate();
+        self.policy.invalidate();
     }
 
     /// Handles one HTTP request end to end. Never panics on bad input: every
@@ -131,7 +139,11 @@ impl Gateway {
         let region = self
             .settings
             .region_for(meta.colo.as_deref(), meta.continent.as_deref());
-        let registry = authn::visible(&registry, &identity.principal);
+        let gate = Gate {
+            principal: identity.principal.clone(),
+            policy: self.policy.get(p).await,
+        };
+        let registry = authn::visible(&registry, &gate);
         let ctx = Ctx {
             gw: self,
             p,
@@ -139,6 +151,7 @@ impl Gateway {
             region,
             registry,
             identity,
+            gate,
         };
         match *req.method() {
             Method::POST => ctx.post(req).await,

@@ -11,6 +11,7 @@ use super::respond;
 use crate::body::Body;
 use crate::config::Server;
 use crate::error::GatewayError;
+use crate::governance::gate::Gate;
 use crate::ports::Platform;
 use crate::protocol::jsonrpc::Request;
 use crate::upstream::{reply, Upstreams};
@@ -21,28 +22,30 @@ use serde::Deserialize;
 pub async fn request<P: Platform>(
     ups: &Upstreams<'_, P>,
     server: &Server,
+    gate: &Gate,
     req: &Request,
     raw: &[u8],
 ) -> Result<Response<Body>, GatewayError> {
     match req.method.as_str() {
-        "tools/list" if !server.tools.is_open() => {
+        "tools/list" if !gate.is_open(server) => {
             let answer = ups.send(server, raw).await?;
             let limit = ups.link.max_bytes;
             let page = reply::read_result_raw(answer, &req.id, &server.id, limit).await?;
-            let filtered =
-                merge::filter_tools(server, &page).map_err(|message| GatewayError::Upstream {
+            let filtered = merge::filter_tools(server, gate, &page).map_err(|message| {
+                GatewayError::Upstream {
                     server: server.id.clone(),
                     message,
-                })?;
+                }
+            })?;
             Ok(respond::result(&req.id, &filtered))
         }
-        "tools/call" if !server.tools.is_open() => {
+        "tools/call" if !gate.is_open(server) => {
             #[derive(Deserialize)]
             struct Params {
                 name: String,
             }
             let Params { name } = req.params_as()?;
-            if !server.tools.allows(&name) {
+            if !gate.tool(server, &name) {
                 return Err(GatewayError::InvalidParams(format!("Unknown tool: {name}")));
             }
             respond::forward(ups.send(server, raw).await?, &req.id, &server.id)

@@ -68,6 +68,16 @@ impl Harness {
         server
     }
 
+    /// The registry entry of `id` as stored.
+    pub fn raw_entry(&self, id: &str) -> Value {
+        let text = self
+            .p
+            .kv
+            .value(&format!("servers/{id}"))
+            .expect("a registry entry");
+        serde_json::from_str(&text).unwrap()
+    }
+
     /// Writes a registry entry as is.
     pub fn register(&self, id: &str, entry: Value) {
         self.p.kv.put(&format!("servers/{id}"), &entry.to_string());

@@ -30,6 +30,10 @@ impl MemoryKv {
     pub fn delete(&self, key: &str) {
         self.0.borrow_mut().remove(key);
     }
+    /// The value of `key` (tests).
+    pub fn value(&self, key: &str) -> Option<String> {
+        self.0.borrow().get(key).cloned()
+    }
     /// Every key starting with `prefix` (tests).
     pub fn keys_with(&self, prefix: &str) -> Vec<String> {
         self.0

@@ -1,0 +1,39 @@
+//! What one caller may see and call: each server's registry tool filter, then
+//! the access policy. Everything the gate refuses is invisible: absent from
+//! lists, "unknown" when called.
+
+use super::policy::Policy;
+use crate::config::Server;
+use crate::identity::Principal;
+use std::rc::Rc;
+
+pub struct Gate {
+    pub principal: Principal,
+    /// `None` when no policy document exists (governance off).
+    pub policy: Option<Rc<Policy>>,
+}
+
+impl Gate {
+    /// Whether the caller may see and call `tool` on `server`.
+    pub fn tool(&self, server: &Server, tool: &str) -> bool {
+        server.tools.allows(tool)
+            && self
+                .policy
+                .as_ref()
+                .is_none_or(|p| p.allows_tool(&self.principal, server, tool))
+    }
+
+    /// Whether the caller may see `server` at all.
+    pub fn server(&self, server: &Server) -> bool {
+        (!self.principal.is_anonymous() || server.anonymous)
+            && self
+                .policy
+                .as_ref()
+                .is_none_or(|p| p.allows_server(&self.principal, server))
+    }
+
+    /// Whether nothing filters this server's tools (lists can pass unparsed).
+    pub fn is_open(&self, server: &Server) -> bool {
+        server.tools.is_open() && self.policy.is_none()
+    }
+}

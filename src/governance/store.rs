@@ -1,0 +1,72 @@
+//! The policy document as the gateway serves it: read from KV, parsed as a
+//! whole, kept in isolate memory for a short TTL. A document that does not
+//! parse is rejected with an error in the log and the last good policy stays
+//! in force; no document at all means governance is off.
+
+use super::policy::{Policy, POLICY_KEY};
+use crate::ports::{Clock, Kv, Platform};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub struct PolicyStore {
+    ttl_ms: u64,
+    /// (policy in force, when checked, the raw text it came from).
+    slot: RefCell<Option<(Option<Rc<Policy>>, u64, Option<String>)>>,
+}
+
+impl PolicyStore {
+    pub fn new(ttl_ms: u64) -> Self {
+        PolicyStore {
+            ttl_ms,
+            slot: RefCell::new(None),
+        }
+    }
+
+    pub fn invalidate(&self) {
+        if let Some((_, at, _)) = self.slot.borrow_mut().as_mut() {
+            *at = 0;
+        }
+    }
+
+    /// The policy in force (`None`: governance off).
+    pub async fn get<P: Platform>(&self, p: &P) -> Option<Rc<Policy>> {
+        let now = p.clock().now_ms();
+        let cached = self.slot.borrow().clone();
+        if let Some((policy, at, _)) = &cached {
+            if *at > 0 && now.saturating_sub(*at) < self.ttl_ms {
+                return policy.clone();
+            }
+        }
+        let previous = cached.as_ref().and_then(|(policy, _, _)| policy.clone());
+        let raw = match p.kv().get(POLICY_KEY).await {
+            Ok(raw) => raw,
+            Err(e) => {
+                tracing::warn!("policy reload failed, keeping the previous one: {e}");
+                return previous;
+            }
+        };
+        // Re-parse only when the document changed.
+        if let Some((policy, _, text)) = &cached {
+            if *text == raw {
+                *self.slot.borrow_mut() = Some((policy.clone(), now, raw));
+                return policy.clone();
+            }
+        }
+        let policy = match &raw {
+            None => None,
+            Some(text) => match Policy::parse(text) {
+                Ok(policy) => Some(Rc::new(policy)),
+                Err(e) => {
+                    tracing::error!(
+                        "policy document rejected, the previous policy stays in force: {e}"
+                    );
+                    // Keep the last good policy; if there never was one,
+                    // refuse everything rather than open everything.
+                    Some(previous.unwrap_or_default())
+                }
+            },
+        };
+        *self.slot.borrow_mut() = Some((policy.clone(), now, raw));
+        policy
+    }
+}

@@ -1,0 +1,178 @@
+//! Governance on the memory adapter: access policies at the gateway (what a
+//! caller may not use is invisible), and policy reloads.
+
+mod support;
+
+use mcp_edge::adapters::memory::MockServer;
+use serde_json::{json, Value};
+use support::{initialize, Harness};
+
+/// `dev` server `notes` (echo, drop_table), `prod` server `db` (query), and
+/// callers: alice (team eng), bob (role sre), the harness key (tester, team qa).
+fn harness(policy: Value) -> Harness {
+    let h = Harness::new();
+    h.add(
+        "notes",
+        MockServer::new("notes").tools(&["echo", "drop_table"]),
+        &["us"],
+    );
+    h.add("db", MockServer::new("db").tools(&["query"]), &["us"]);
+    let mut db = h.raw_entry("db");
+    db["group"] = json!("prod");
+    h.register("db", db);
+    let mut notes = h.raw_entry("notes");
+    notes["group"] = json!("dev");
+    h.register("notes", notes);
+    h.api_key("mk_alice", json!({"subject": "alice", "teams": ["eng"]}));
+    h.api_key("mk_bob", json!({"subject": "bob", "roles": ["sre"]}));
+    h.p.kv.put("policy", &policy.to_string());
+    h.gw.invalidate_registry();
+    h
+}
+
+fn policy() -> Value {
+    json!({"rules": [
+        {"name": "eng-dev", "effect": "allow", "subjects": {"teams": ["eng"]}, "groups": ["dev"]},
+        {"name": "sre-all", "effect": "allow", "subjects": {"roles": ["sre"]}},
+        {"name": "no-drops", "effect": "deny", "subjects": {"everyone": true}, "tools": ["drop_*"]}
+    ]})
+}
+
+/// Tool names `key` sees on `path`.
+async fn tools(h: &Harness, path: &str, key: &str) -> Result<Vec<String>, u16> {
+    let r = h
+        .post(path, &initialize(1, "2025-06-18"), &[("x-api-key", key)])
+        .await;
+    if r.status != 200 {
+        return Err(r.status);
+    }
+    let sid = r.header("mcp-session-id").unwrap();
+    let list = json!({"jsonrpc":"2.0","id":2,"method":"tools/list"});
+    let r = h
+        .post(path, &list, &[("x-api-key", key), ("mcp-session-id", &sid)])
+        .await;
+    Ok(r.json()["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect())
+}
+
+async fn call(h: &Harness, path: &str, key: &str, tool: &str) -> Value {
+    let r = h
+        .post(path, &initialize(1, "2025-06-18"), &[("x-api-key", key)])
+        .await;
+    let sid = r.header("mcp-session-id").unwrap();
+    let call = json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name": tool, "arguments": {}}});
+    h.post(path, &call, &[("x-api-key", key), ("mcp-session-id", &sid)])
+        .await
+        .response()
+}
+
+#[tokio::test]
+async fn what_a_caller_may_not_use_is_invisible_in_lists() {
+    let h = harness(policy());
+    assert_eq!(
+        tools(&h, "/mcp", "mk_alice").await.unwrap(),
+        ["notes__echo"],
+        "dev only, no drops"
+    );
+    assert_eq!(
+        tools(&h, "/mcp", "mk_bob").await.unwrap(),
+        ["db__query", "notes__echo"]
+    );
+    assert_eq!(
+        tools(&h, "/mcp", support::API_KEY).await.unwrap(),
+        Vec::<String>::new(),
+        "default deny"
+    );
+    assert_eq!(
+        tools(&h, "/servers/notes/mcp", "mk_alice").await.unwrap(),
+        ["echo"]
+    );
+}
+
+#[tokio::test]
+async fn what_a_caller_may_not_use_is_unknown_when_called() {
+    let h = harness(policy());
+    let resp = call(&h, "/mcp", "mk_alice", "notes__drop_table").await;
+    assert_eq!(resp["error"]["code"], -32602);
+    assert_eq!(
+        resp["error"]["message"],
+        "Invalid params: Unknown tool: notes__drop_table"
+    );
+    let resp = call(&h, "/mcp", "mk_alice", "db__query").await;
+    assert_eq!(
+        resp["error"]["message"], "Invalid params: Unknown tool: db__query",
+        "a hidden server's tools are unknown"
+    );
+    let resp = call(&h, "/servers/notes/mcp", "mk_alice", "drop_table").await;
+    assert_eq!(
+        resp["error"]["message"],
+        "Invalid params: Unknown tool: drop_table"
+    );
+    assert_eq!(
+        call(&h, "/mcp", "mk_alice", "notes__echo").await["result"]["content"][0]["text"],
+        ""
+    );
+    // A server the caller may not see does not exist for it.
+    let r = h
+        .post(
+            "/servers/db/mcp",
+            &initialize(1, "2025-06-18"),
+            &[("x-api-key", "mk_alice")],
+        )
+        .await;
+    assert_eq!(r.error(404).1, "Unknown server 'db'");
+}
+
+#[tokio::test]
+async fn a_bad_policy_document_is_rejected_and_the_last_good_one_stays() {
+    let h = harness(policy());
+    assert_eq!(
+        tools(&h, "/mcp", "mk_alice").await.unwrap(),
+        ["notes__echo"]
+    );
+    // An edit with a typo: rejected as a whole; alice keeps exactly what she had.
+    let mut bad = policy();
+    bad["rules"][0]["effect"] = json!("permit");
+    bad["rules"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"effect": "allow", "subjects": {"everyone": true}}));
+    h.p.kv.put("policy", &bad.to_string());
+    h.gw.invalidate_registry();
+    assert_eq!(
+        tools(&h, "/mcp", "mk_alice").await.unwrap(),
+        ["notes__echo"]
+    );
+    // A good edit takes effect.
+    let mut good = policy();
+    good["rules"][0]["groups"] = json!(["dev", "prod"]);
+    h.p.kv.put("policy", &good.to_string());
+    h.gw.invalidate_registry();
+    assert_eq!(
+        tools(&h, "/mcp", "mk_alice").await.unwrap(),
+        ["db__query", "notes__echo"]
+    );
+}
+
+#[tokio::test]
+async fn a_first_policy_that_does_not_parse_opens_nothing() {
+    let h = harness(json!({"rules": [{"effect": "allow", "subjects": {}}]}));
+    assert_eq!(
+        tools(&h, "/mcp", "mk_bob").await.unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn without_a_policy_every_authenticated_caller_sees_everything() {
+    let h = harness(policy());
+    h.p.kv.delete("policy");
+    h.gw.invalidate_registry();
+    let mut all = tools(&h, "/mcp", support::API_KEY).await.unwrap();
+    all.sort();
+    assert_eq!(all, ["db__query", "notes__drop_table", "notes__echo"]);
+}
