@@ -10,8 +10,15 @@ use std::rc::Rc;
 
 pub struct PolicyStore {
     ttl_ms: u64,
-    /// (policy in force, when checked, the raw text it came from).
-    slot: RefCell<Option<(Option<Rc<Policy>>, u64, Option<String>)>>,
+    slot: RefCell<Option<Loaded>>,
+}
+
+/// The policy in force, when it was last checked, and the text it came from.
+#[derive(Clone)]
+struct Loaded {
+    policy: Option<Rc<Policy>>,
+    checked_ms: u64,
+    text: Option<String>,
 }
 
 impl PolicyStore {
@@ -23,8 +30,8 @@ impl PolicyStore {
     }
 
     pub fn invalidate(&self) {
-        if let Some((_, at, _)) = self.slot.borrow_mut().as_mut() {
-            *at = 0;
+        if let Some(loaded) = self.slot.borrow_mut().as_mut() {
+            loaded.checked_ms = 0;
         }
     }
 
@@ -32,12 +39,12 @@ impl PolicyStore {
     pub async fn get<P: Platform>(&self, p: &P) -> Option<Rc<Policy>> {
         let now = p.clock().now_ms();
         let cached = self.slot.borrow().clone();
-        if let Some((policy, at, _)) = &cached {
-            if *at > 0 && now.saturating_sub(*at) < self.ttl_ms {
-                return policy.clone();
+        if let Some(l) = &cached {
+            if l.checked_ms > 0 && now.saturating_sub(l.checked_ms) < self.ttl_ms {
+                return l.policy.clone();
             }
         }
-        let previous = cached.as_ref().and_then(|(policy, _, _)| policy.clone());
+        let previous = cached.as_ref().and_then(|l| l.policy.clone());
         let raw = match p.kv().get(POLICY_KEY).await {
             Ok(raw) => raw,
             Err(e) => {
@@ -46,10 +53,15 @@ impl PolicyStore {
             }
         };
         // Re-parse only when the document changed.
-        if let Some((policy, _, text)) = &cached {
-            if *text == raw {
-                *self.slot.borrow_mut() = Some((policy.clone(), now, raw));
-                return policy.clone();
+        if let Some(l) = &cached {
+            if l.text == raw {
+                let policy = l.policy.clone();
+                *self.slot.borrow_mut() = Some(Loaded {
+                    policy: policy.clone(),
+                    checked_ms: now,
+                    text: raw,
+                });
+                return policy;
             }
         }
         let policy = match &raw {
@@ -66,7 +78,11 @@ impl PolicyStore {
                 }
             },
         };
-        *self.slot.borrow_mut() = Some((policy.clone(), now, raw));
+        *self.slot.borrow_mut() = Some(Loaded {
+            policy: policy.clone(),
+            checked_ms: now,
+            text: raw,
+        });
         policy
     }
 }
