@@ -315,10 +315,14 @@ fn main() {
         .collect();
     let page = json!({"tools": (0..50).map(|i| json!({"name": format!("tool-{i}"), "description": "a benchmark tool", "inputSchema": {"type": "object", "properties": {"x": {"type": "number"}}}})).collect::<Vec<_>>()});
     let page = serde_json::value::to_raw_value(&page).unwrap();
+    let gate = mcp_edge::governance::gate::Gate {
+        principal: mcp_edge::identity::Principal::anonymous(),
+        policy: None,
+    };
     bench("merge: 4 pages x 50 tools (200) + serialize", 2_000, || {
         let mut m = Merged::default();
         for s in &servers {
-            merge::add_page(&mut m, ListKind::Tools, s, &page);
+            merge::add_page(&mut m, ListKind::Tools, s, &gate, &page);
         }
         std::hint::black_box(serde_json::to_vec(&m.items).unwrap());
     });
