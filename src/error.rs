@@ -23,6 +23,8 @@ pub mod code {
     pub const TRANSPORT: i64 = -32000;
     /// Gateway: the upstream MCP server could not be reached or answered badly.
     pub const UPSTREAM_UNAVAILABLE: i64 = -32001;
+    /// Gateway: a rate limit or quota refused the call.
+    pub const RATE_LIMITED: i64 = -32029;
 }
 
 /// Everything that can end a request early.
@@ -48,6 +50,8 @@ pub enum GatewayError {
         message: String,
         challenge: Option<String>,
     },
+    /// A rate limit or quota refused the call (429).
+    RateLimited { limit: String, retry_after_ms: u64 },
     /// The request body exceeds the configured limit.
     PayloadTooLarge { limit: usize },
     /// `Content-Type` is not `application/json`.
@@ -85,6 +89,7 @@ impl GatewayError {
             MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ForbiddenOrigin(_) | Forbidden { .. } => StatusCode::FORBIDDEN,
             Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
@@ -108,6 +113,7 @@ impl GatewayError {
             InvalidParams(_) => code::INVALID_PARAMS,
             ResourceNotFound(_) => code::RESOURCE_NOT_FOUND,
             Upstream { .. } => code::UPSTREAM_UNAVAILABLE,
+            RateLimited { .. } => code::RATE_LIMITED,
             Internal(_) => code::INTERNAL_ERROR,
             _ => code::TRANSPORT,
         }
@@ -137,6 +143,11 @@ impl GatewayError {
                     builder = builder.header(header::WWW_AUTHENTICATE, value);
                 }
             }
+            GatewayError::RateLimited { retry_after_ms, .. } => {
+                // Whole seconds, rounded up: never invite a retry that is too early.
+                let secs = retry_after_ms.div_ceil(1000).max(1);
+                builder = builder.header(header::RETRY_AFTER, secs.to_string());
+            }
             _ => {}
         }
         builder
@@ -154,6 +165,11 @@ impl std::fmt::Display for GatewayError {
             MethodNotAllowed { allow } => write!(f, "Method not allowed; this endpoint accepts {allow}"),
             ForbiddenOrigin(origin) => write!(f, "Forbidden: Origin '{origin}' is not allowed"),
             Unauthorized { message, .. } => write!(f, "Unauthorized: {message}"),
+            RateLimited { limit, retry_after_ms } => write!(
+                f,
+                "Rate limit '{limit}' exceeded; retry after {} s",
+                retry_after_ms.div_ceil(1000).max(1)
+            ),
             Forbidden { message, .. } => write!(f, "Forbidden: {message}"),
             PayloadTooLarge { limit } => write!(f, "Request body exceeds the limit of {limit} bytes"),
             UnsupportedMediaType(got) => {
@@ -227,6 +243,21 @@ mod tests {
             challenge: None,
         };
         assert_eq!(e.status(), 403);
+    }
+
+    #[test]
+    fn rate_limits_are_429_with_retry_after() {
+        let e = GatewayError::RateLimited {
+            limit: "echo-burst".into(),
+            retry_after_ms: 1500,
+        };
+        assert_eq!(
+            e.to_string(),
+            "Rate limit 'echo-burst' exceeded; retry after 2 s"
+        );
+        let resp = e.into_response(Some(&Id::Num(4)));
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "2");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! a [`Platform`] that bundles one of each.
 
 use crate::body::Body;
+use crate::governance::gcra::Decision;
+use crate::governance::limits::Quota;
 use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -109,6 +111,22 @@ pub trait Upstream {
     ) -> Result<http::Response<Body>, SendError>;
 }
 
+/// Rate-limit and quota counters. The arithmetic is the core's
+/// ([`crate::governance::gcra`]); the adapter only stores state, exactly under
+/// concurrency where the platform allows (one Durable Object per key on
+/// Workers).
+#[allow(async_fn_in_trait)]
+pub trait Limiter {
+    /// Checks counter `key` and, when allowed, consumes `cost` from it.
+    async fn check(
+        &self,
+        key: &str,
+        quota: Quota,
+        cost: u64,
+        now_ms: u64,
+    ) -> Result<Decision, PortError>;
+}
+
 /// Time.
 #[allow(async_fn_in_trait)]
 pub trait Clock {
@@ -123,9 +141,11 @@ pub trait Platform {
     type Sessions: Sessions + Clone + 'static;
     type Upstream: Upstream + Clone + 'static;
     type Clock: Clock + Clone + 'static;
+    type Limiter: Limiter;
 
     fn kv(&self) -> &Self::Kv;
     fn sessions(&self) -> &Self::Sessions;
+    fn limiter(&self) -> &Self::Limiter;
     fn upstream(&self) -> &Self::Upstream;
     fn clock(&self) -> &Self::Clock;
     /// Fills `buf` from a CSPRNG.
@@ -152,32 +172,38 @@ pub trait Runtime {
 /// A platform assembled from one adapter per port: every adapter builds its
 /// platform as a `Ports<...>` and writes no accessor boilerplate.
 #[derive(Default)]
-pub struct Ports<K, S, U, C, R> {
+pub struct Ports<K, S, U, C, L, R> {
     pub kv: K,
     pub sessions: S,
     pub upstream: U,
     pub clock: C,
+    pub limiter: L,
     pub runtime: R,
 }
 
-impl<K, S, U, C, R> Platform for Ports<K, S, U, C, R>
+impl<K, S, U, C, L, R> Platform for Ports<K, S, U, C, L, R>
 where
     K: Kv,
     S: Sessions + Clone + 'static,
     U: Upstream + Clone + 'static,
     C: Clock + Clone + 'static,
+    L: Limiter,
     R: Runtime,
 {
     type Kv = K;
     type Sessions = S;
     type Upstream = U;
     type Clock = C;
+    type Limiter = L;
 
     fn kv(&self) -> &K {
         &self.kv
     }
     fn sessions(&self) -> &S {
         &self.sessions
+    }
+    fn limiter(&self) -> &L {
+        &self.limiter
     }
     fn upstream(&self) -> &U {
         &self.upstream

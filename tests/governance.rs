@@ -176,3 +176,133 @@ async fn without_a_policy_every_authenticated_caller_sees_everything() {
     all.sort();
     assert_eq!(all, ["db__query", "notes__drop_table", "notes__echo"]);
 }
+
+/// A policy that lets everyone use everything, plus `limits`.
+fn limited(limits: Value) -> Harness {
+    let everyone =
+        json!({"rules": [{"effect": "allow", "subjects": {"everyone": true}}], "limits": limits});
+    harness(everyone)
+}
+
+/// Calls `tool` `n` times on one session of `key`; returns the HTTP statuses.
+async fn burst(h: &Harness, key: &str, tool: &str, n: usize) -> Vec<support::Reply> {
+    let r = h
+        .post("/mcp", &initialize(1, "2025-06-18"), &[("x-api-key", key)])
+        .await;
+    let sid = r.header("mcp-session-id").unwrap();
+    let mut out = Vec::new();
+    for i in 0..n {
+        let call = json!({"jsonrpc":"2.0","id": 10 + i,"method":"tools/call","params":{"name": tool, "arguments": {}}});
+        out.push(
+            h.post(
+                "/mcp",
+                &call,
+                &[("x-api-key", key), ("mcp-session-id", &sid)],
+            )
+            .await,
+        );
+    }
+    out
+}
+
+fn statuses(replies: &[support::Reply]) -> Vec<u16> {
+    replies.iter().map(|r| r.status).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tool_limit_allows_exactly_n_per_window_then_429() {
+    let h = limited(
+        json!([{"name": "echo-burst", "per": "tool", "tools": ["echo"], "requests": 3, "window_secs": 60}]),
+    );
+    let replies = burst(&h, "mk_alice", "notes__echo", 5).await;
+    assert_eq!(statuses(&replies), [200, 200, 200, 429, 429]);
+    let (code, msg) = replies[3].error(429);
+    assert_eq!(code, -32029);
+    assert_eq!(msg, "Rate limit 'echo-burst' exceeded; retry after 20 s");
+    assert_eq!(replies[3].header("retry-after").as_deref(), Some("20"));
+    // Per tool: bob shares the counter; another tool does not.
+    assert_eq!(
+        statuses(&burst(&h, "mk_bob", "notes__echo", 1).await),
+        [429]
+    );
+    assert_eq!(
+        statuses(&burst(&h, "mk_bob", "db__query", 2).await),
+        [200, 200]
+    );
+    // Capacity comes back at the rate.
+    tokio::time::advance(std::time::Duration::from_secs(20)).await;
+    assert_eq!(
+        statuses(&burst(&h, "mk_bob", "notes__echo", 2).await),
+        [200, 429]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn principal_and_team_limits_count_per_caller() {
+    let h = limited(json!([
+        {"name": "per-user", "per": "principal", "requests": 2, "window_secs": 10},
+        {"name": "eng-team", "per": "team", "requests": 3, "window_secs": 10}
+    ]));
+    h.api_key("mk_carol", json!({"subject": "carol", "teams": ["eng"]}));
+    assert_eq!(
+        statuses(&burst(&h, "mk_alice", "notes__echo", 3).await),
+        [200, 200, 429]
+    );
+    assert_eq!(
+        statuses(&burst(&h, "mk_bob", "notes__echo", 2).await),
+        [200, 200],
+        "bob has his own counter"
+    );
+    // carol is in eng too: the team has one call left of its 3.
+    let r = burst(&h, "mk_carol", "notes__echo", 2).await;
+    assert_eq!(statuses(&r), [200, 429]);
+    assert!(r[1].error(429).1.contains("'eng-team'"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_limits_and_daily_quotas() {
+    let h = limited(json!([
+        {"name": "db-rate", "per": "server", "servers": ["db"], "requests": 1, "window_secs": 1},
+        {"name": "notes-daily", "per": "server", "servers": ["notes"], "daily": 2}
+    ]));
+    assert_eq!(
+        statuses(&burst(&h, "mk_bob", "db__query", 2).await),
+        [200, 429]
+    );
+    let r = burst(&h, "mk_bob", "notes__echo", 3).await;
+    assert_eq!(statuses(&r), [200, 200, 429]);
+    let retry: u64 = r[2].header("retry-after").unwrap().parse().unwrap();
+    assert!(retry > 0 && retry <= 86_400, "until midnight UTC: {retry}");
+    tokio::time::advance(std::time::Duration::from_secs(retry)).await;
+    assert_eq!(
+        statuses(&burst(&h, "mk_bob", "notes__echo", 1).await),
+        [200],
+        "a new day"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_call_never_reaches_the_upstream() {
+    let h = Harness::new();
+    let s = h.add("notes", MockServer::new("notes").tools(&["echo"]), &["us"]);
+    let policy = json!({"rules": [{"effect": "allow", "subjects": {"everyone": true}}],
+        "limits": [{"name": "one", "per": "tool", "requests": 1, "window_secs": 60}]});
+    h.p.kv.put("policy", &policy.to_string());
+    h.gw.invalidate_registry();
+    let r = burst(&h, support::API_KEY, "notes__echo", 3).await;
+    assert_eq!(statuses(&r), [200, 429, 429]);
+    assert_eq!(s.count("tools/call"), 1);
+    // The per-server endpoint enforces the same limits.
+    let r = h
+        .post("/servers/notes/mcp", &initialize(1, "2025-06-18"), &[])
+        .await;
+    let sid = r.header("mcp-session-id").unwrap();
+    let call = json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{}}});
+    assert_eq!(
+        h.post("/servers/notes/mcp", &call, &[("mcp-session-id", &sid)])
+            .await
+            .status,
+        429
+    );
+    assert_eq!(s.count("tools/call"), 1);
+}

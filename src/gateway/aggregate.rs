@@ -10,6 +10,7 @@ use super::respond;
 use crate::body::Body;
 use crate::config::{Registry, Server};
 use crate::error::GatewayError;
+use crate::governance::enforce;
 use crate::governance::gate::Gate;
 use crate::ports::Platform;
 use crate::protocol::cursor::Cursor;
@@ -187,8 +188,11 @@ async fn call_named<P: Platform>(
     let (index, original) = names::resolve(&name, registry.servers.iter().map(|s| s.id.as_str()))
         .ok_or_else(unknown)?;
     let server = &registry.servers[index];
-    if what == "tool" && !gate.tool(server, original) {
-        return Err(unknown());
+    if what == "tool" {
+        if !gate.tool(server, original) {
+            return Err(unknown());
+        }
+        enforce::check_call(ups.platform, gate, server, original).await?;
     }
     let original = serde_json::value::to_raw_value(original).expect("string serializes");
     params.insert("name".into(), original);

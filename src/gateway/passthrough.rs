@@ -11,6 +11,7 @@ use super::respond;
 use crate::body::Body;
 use crate::config::Server;
 use crate::error::GatewayError;
+use crate::governance::enforce;
 use crate::governance::gate::Gate;
 use crate::ports::Platform;
 use crate::protocol::jsonrpc::Request;
@@ -48,6 +49,7 @@ pub async fn request<P: Platform>(
             if !gate.tool(server, &name) {
                 return Err(GatewayError::InvalidParams(format!("Unknown tool: {name}")));
             }
+            enforce::check_call(ups.platform, gate, server, &name).await?;
             respond::forward(ups.send(server, raw).await?, &req.id, &server.id)
         }
         _ => respond::forward(ups.send(server, raw).await?, &req.id, &server.id),

@@ -136,9 +136,13 @@ impl<P: Platform> Platform for CachedPlatform<'_, P> {
     type Sessions = CachedSessions<P::Sessions, P::Clock>;
     type Upstream = P::Upstream;
     type Clock = P::Clock;
+    type Limiter = P::Limiter;
 
     fn kv(&self) -> &Self::Kv {
         self.inner.kv()
+    }
+    fn limiter(&self) -> &Self::Limiter {
+        self.inner.limiter()
     }
     fn sessions(&self) -> &Self::Sessions {
         &self.sessions

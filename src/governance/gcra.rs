@@ -3,6 +3,8 @@
 //! daily quotas. Platforms only store the state (a Durable Object on Workers,
 //! the key-value store on Spin); the arithmetic is here, unit tested.
 
+use super::limits::Quota;
+
 /// A rate: `limit` requests per `window_ms`, bursts of up to `limit` allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
@@ -67,6 +69,28 @@ pub fn daily(used: u64, now_ms: u64, cost: u64, quota: u64) -> (Decision, u64) {
         )
     } else {
         (Decision::Allow, used + cost)
+    }
+}
+
+/// Bits of a daily counter's state that hold the count (the rest: the day).
+const COUNT_BITS: u32 = 40;
+
+/// One step of any counter: the stored state (`None` for a fresh key) in, the
+/// decision and the state to store out (`None`: leave it as it is). Rates
+/// store their theoretical arrival time; daily quotas store the day and the
+/// count in one number, so a new day starts from zero by itself. Every
+/// platform's limiter stores exactly this one `u64` per key.
+pub fn step(quota: Quota, state: Option<u64>, now_ms: u64, cost: u64) -> (Decision, Option<u64>) {
+    match quota {
+        Quota::Rate(rate) => gcra(state, now_ms, cost, rate),
+        Quota::Daily(limit) => {
+            let today = day_of(now_ms);
+            let used = state
+                .filter(|s| s >> COUNT_BITS == today)
+                .map_or(0, |s| s & ((1 << COUNT_BITS) - 1));
+            let (decision, used) = daily(used, now_ms, cost, limit);
+            (decision, Some((today << COUNT_BITS) | used))
+        }
     }
 }
 
@@ -135,6 +159,21 @@ mod tests {
         assert_eq!(tat, None);
         let (d, tat) = gcra(None, 0, 10, TEN_PER_MINUTE);
         assert_eq!((d, tat), (Decision::Allow, Some(60_000)));
+    }
+
+    #[test]
+    fn step_keeps_one_number_per_counter() {
+        let quota = Quota::Daily(2);
+        let noon = 20_000 * DAY_MS + DAY_MS / 2;
+        let (d1, s1) = step(quota, None, noon, 1);
+        let (d2, s2) = step(quota, s1, noon, 1);
+        let (d3, s3) = step(quota, s2, noon, 1);
+        assert_eq!((d1, d2), (Decision::Allow, Decision::Allow));
+        assert!(matches!(d3, Decision::Deny { .. }));
+        let (d4, _) = step(quota, s3, noon + DAY_MS, 1);
+        assert_eq!(d4, Decision::Allow, "a new day starts from zero");
+        let rate = Quota::Rate(TEN_PER_MINUTE);
+        assert_eq!(step(rate, None, 0, 1), (Decision::Allow, Some(6_000)));
     }
 
     #[test]

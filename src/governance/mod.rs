@@ -1,11 +1,15 @@
 //! Governance: who may use what, how often, with which safeguards.
 //!
 //! - [`policy`]: access policies (allow/deny, globs, default deny, invisibility).
+//! - [`enforce`]: the limits a `tools/call` must pass (429 otherwise).
 //! - [`gate`]: one caller's view: registry tool filters, then the policy.
 //! - [`store`]: the policy in force, reloaded from KV, last good kept.
+//! - [`limits`]: rate limits and quotas, and the counters a call touches.
 //! - [`gcra`]: rate-limit and quota arithmetic as pure functions.
 
+pub mod enforce;
 pub mod gate;
 pub mod gcra;
+pub mod limits;
 pub mod policy;
 pub mod store;

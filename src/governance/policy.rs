@@ -8,6 +8,7 @@
 //! document at all, governance is off and every authenticated caller may use
 //! everything (as before policies existed).
 
+use super::limits::{Limit, LimitSpec};
 use crate::config::glob::Glob;
 use crate::config::Server;
 use crate::identity::Principal;
@@ -21,6 +22,8 @@ pub const POLICY_KEY: &str = "policy";
 pub struct PolicySpec {
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
+    #[serde(default)]
+    pub limits: Vec<LimitSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +88,7 @@ pub struct Rule {
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     pub rules: Vec<Rule>,
+    pub limits: Vec<Limit>,
 }
 
 fn globs(list: &[String], what: &str, rule: &str) -> Result<Vec<Glob>, String> {
@@ -125,7 +129,12 @@ impl Policy {
                 name,
             });
         }
-        Ok(Policy { rules })
+        let limits = spec
+            .limits
+            .into_iter()
+            .map(Limit::from_spec)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Policy { rules, limits })
     }
 
     /// Whether `p` may call `tool` on `server`: deny wins, default deny.

@@ -8,8 +8,10 @@ mod mock_server;
 pub use mock_server::{MockServer, Seen};
 
 use crate::body::Body;
+use crate::governance::gcra::{self, Decision};
+use crate::governance::limits::Quota;
 use crate::ports::{
-    Clock, Kv, PortError, Ports, Runtime, SendError, SessionRecord, Sessions, Upstream,
+    Clock, Kv, Limiter, PortError, Ports, Runtime, SendError, SessionRecord, Sessions, Upstream,
     UpstreamSession,
 };
 use futures_util::future::LocalBoxFuture;
@@ -113,6 +115,27 @@ impl Sessions for MemorySessions {
     }
     async fn delete(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {
         Ok(self.0.borrow_mut().remove(id))
+    }
+}
+
+/// Counters in a map: one process, so exact.
+#[derive(Clone, Default)]
+pub struct MemoryLimiter(Rc<RefCell<HashMap<String, u64>>>);
+
+impl Limiter for MemoryLimiter {
+    async fn check(
+        &self,
+        key: &str,
+        quota: Quota,
+        cost: u64,
+        now_ms: u64,
+    ) -> Result<Decision, PortError> {
+        let mut counters = self.0.borrow_mut();
+        let (decision, state) = gcra::step(quota, counters.get(key).copied(), now_ms, cost);
+        if let Some(state) = state {
+            counters.insert(key.to_string(), state);
+        }
+        Ok(decision)
     }
 }
 
@@ -240,7 +263,7 @@ impl Runtime for MemoryRuntime {
 
 /// The memory platform.
 pub type MemoryPlatform =
-    Ports<MemoryKv, MemorySessions, MemoryUpstream, TokioClock, MemoryRuntime>;
+    Ports<MemoryKv, MemorySessions, MemoryUpstream, TokioClock, MemoryLimiter, MemoryRuntime>;
 
 impl MemoryPlatform {
     /// Runs the after-response work queued so far.

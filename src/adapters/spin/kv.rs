@@ -81,8 +81,8 @@ impl SpinSessions {
             .map_err(|e| port_error(SESSION_STORE, "set", e))
     }
 
-    /// Deletes expired sessions. The store has no TTL, so without this a
-    /// session that is never used again would stay forever.
+    /// Deletes expired sessions and ended rate-limit windows. The store has
+    /// no TTL, so without this they would stay forever.
     async fn sweep(&self, now_ms: u64) -> Result<usize, PortError> {
         let store = self.store()?;
         let keys = store
@@ -92,6 +92,11 @@ impl SpinSessions {
             .await
             .map_err(|e| port_error(SESSION_STORE, "get-keys", e))?;
         let mut removed = 0;
+        for key in keys.iter().filter(|k| super::limits::expired(k, now_ms)) {
+            if store.delete(key).await.is_ok() {
+                removed += 1;
+            }
+        }
         for key in keys.iter().filter(|k| k.starts_with(SESSION_PREFIX)) {
             let expired = match store.get(key).await {
                 Ok(Some(v)) => serde_json::from_slice::<SessionRecord>(&v)

@@ -7,6 +7,7 @@
 
 mod body;
 mod kv;
+mod limits;
 mod upstream;
 
 use crate::config::Settings;
@@ -26,8 +27,14 @@ thread_local! {
 }
 
 /// The Spin platform for one request.
-pub type SpinPlatform =
-    Ports<kv::SpinKv, kv::SpinSessions, upstream::WasiHttpUpstream, SpinClock, SpinRuntime>;
+pub type SpinPlatform = Ports<
+    kv::SpinKv,
+    kv::SpinSessions,
+    upstream::WasiHttpUpstream,
+    SpinClock,
+    limits::AtomicLimiter,
+    SpinRuntime,
+>;
 
 /// `wasi:clocks` system and monotonic clocks.
 #[derive(Clone, Copy, Default)]
@@ -111,6 +118,7 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
         sessions: kv::SpinSessions::open().await,
         upstream: upstream::WasiHttpUpstream,
         clock: SpinClock,
+        limiter: limits::AtomicLimiter,
         runtime: SpinRuntime,
     };
     // Spin reports no edge location; the default region applies.

@@ -1,13 +1,16 @@
 //! The Cloudflare Workers adapter: the fetch entry point and the ports on
 //! Workers APIs. KV holds the registry (`REGISTRY` binding), a Durable Object
-//! per session holds sessions (`SESSIONS` binding), `fetch` reaches upstreams,
-//! `waitUntil` runs after-response work. Only type conversion lives here.
+//! per session holds sessions (`SESSIONS` binding), one per rate-limit counter
+//! holds counters (`LIMITS`), `fetch` reaches upstreams, `waitUntil` runs
+//! after-response work. Only type conversion lives here.
 
 mod kv;
+mod limits;
 mod log;
 mod sessions;
 mod upstream;
 
+pub use limits::RateCounter;
 pub use sessions::SessionStore;
 
 use crate::body::Body;
@@ -30,6 +33,7 @@ pub type WorkersPlatform = Ports<
     sessions::DurableSessions,
     upstream::FetchUpstream,
     WorkersClock,
+    limits::DurableLimiter,
     WorkersRuntime,
 >;
 
@@ -98,6 +102,7 @@ async fn fetch(
         sessions: sessions::DurableSessions::new(env.durable_object("SESSIONS")?),
         upstream: upstream::FetchUpstream,
         clock: WorkersClock,
+        limiter: limits::DurableLimiter::new(env.durable_object("LIMITS")?),
         runtime: WorkersRuntime(ctx, env.clone()),
     };
     to_worker(gw.handle(&platform, request, &meta).await)

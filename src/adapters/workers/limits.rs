@@ -1,0 +1,138 @@
+//! Rate-limit counters in Durable Objects: one object per counter key (never
+//! one global object), so every counter is exact under any concurrency and
+//! counters scale out independently. The object stores the single number the
+//! core's [`gcra::step`] keeps per counter; the arithmetic is the core's.
+
+use crate::governance::gcra::{self, Decision, Rate};
+use crate::governance::limits::Quota;
+use crate::ports::{Limiter, PortError};
+use serde::{Deserialize, Serialize};
+use std::cell::Cell;
+use worker::{
+    durable_object, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response,
+    State,
+};
+
+const STATE: &str = "state";
+
+#[derive(Serialize, Deserialize)]
+struct Check {
+    rate_limit: Option<u64>,
+    window_ms: Option<u64>,
+    daily: Option<u64>,
+    cost: u64,
+    now_ms: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Outcome {
+    allow: bool,
+    retry_after_ms: u64,
+}
+
+/// The client side: the `Limiter` port.
+#[derive(Clone)]
+pub struct DurableLimiter(ObjectNamespace);
+
+impl DurableLimiter {
+    pub fn new(ns: ObjectNamespace) -> Self {
+        DurableLimiter(ns)
+    }
+}
+
+impl Limiter for DurableLimiter {
+    async fn check(
+        &self,
+        key: &str,
+        quota: Quota,
+        cost: u64,
+        now_ms: u64,
+    ) -> Result<Decision, PortError> {
+        let err = |e: worker::Error| PortError(format!("rate limiter: {e}"));
+        let check = match quota {
+            Quota::Rate(r) => Check {
+                rate_limit: Some(r.limit),
+                window_ms: Some(r.window_ms),
+                daily: None,
+                cost,
+                now_ms,
+            },
+            Quota::Daily(d) => Check {
+                rate_limit: None,
+                window_ms: None,
+                daily: Some(d),
+                cost,
+                now_ms,
+            },
+        };
+        let stub = self
+            .0
+            .id_from_name(key)
+            .and_then(|id| id.get_stub())
+            .map_err(err)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(
+            serde_json::to_string(&check).expect("serializes").into(),
+        ));
+        let req = Request::new_with_init("https://limits/check", &init).map_err(err)?;
+        let mut resp = stub.fetch_with_request(req).await.map_err(err)?;
+        let outcome: Outcome = resp.json().await.map_err(err)?;
+        Ok(if outcome.allow {
+            Decision::Allow
+        } else {
+            Decision::Deny {
+                retry_after_ms: outcome.retry_after_ms,
+            }
+        })
+    }
+}
+
+/// The Durable Object class (`RateCounter` in wrangler.toml).
+#[durable_object(fetch)]
+pub struct RateCounter {
+    state: State,
+    /// The counter, once read: the object is single-threaded and storage
+    /// writes go through it, so memory and storage never disagree.
+    value: Cell<Option<Option<u64>>>,
+}
+
+impl DurableObject for RateCounter {
+    fn new(state: State, _env: Env) -> Self {
+        RateCounter {
+            state,
+            value: Cell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let check: Check = req.json().await?;
+        let quota = match (check.rate_limit, check.window_ms, check.daily) {
+            (Some(limit), Some(window_ms), _) => Quota::Rate(Rate { limit, window_ms }),
+            (_, _, Some(daily)) => Quota::Daily(daily),
+            _ => return Response::error("bad counter request", 400),
+        };
+        let storage = self.state.storage();
+        let current = match self.value.get() {
+            Some(v) => v,
+            None => storage.get::<u64>(STATE).await?,
+        };
+        let (decision, next) = gcra::step(quota, current, check.now_ms, check.cost);
+        if let Some(next) = next {
+            self.value.set(Some(Some(next)));
+            storage.put(STATE, next).await?;
+        } else {
+            self.value.set(Some(current));
+        }
+        let outcome = match decision {
+            Decision::Allow => Outcome {
+                allow: true,
+                retry_after_ms: 0,
+            },
+            Decision::Deny { retry_after_ms } => Outcome {
+                allow: false,
+                retry_after_ms,
+            },
+        };
+        Response::from_json(&outcome)
+    }
+}

@@ -1,0 +1,45 @@
+//! Enforcing rate limits and quotas on a `tools/call`: every counter the
+//! policy's limits name for this caller, server and tool must allow it; the
+//! first that does not ends the call with 429, `Retry-After` and the limit's
+//! name. Counters checked before a refusal stay consumed (a refused call
+//! costs a little of the other limits, never more than one unit each).
+
+use super::gate::Gate;
+use super::gcra::Decision;
+use super::limits;
+use crate::config::Server;
+use crate::error::GatewayError;
+use crate::ports::{Clock, Limiter, Platform};
+
+pub async fn check_call<P: Platform>(
+    p: &P,
+    gate: &Gate,
+    server: &Server,
+    tool: &str,
+) -> Result<(), GatewayError> {
+    let Some(policy) = &gate.policy else {
+        return Ok(());
+    };
+    let counters = limits::counters(&policy.limits, &gate.principal, server, tool);
+    if counters.is_empty() {
+        return Ok(());
+    }
+    let now = p.clock().now_ms();
+    for counter in counters {
+        match p
+            .limiter()
+            .check(&counter.key, counter.quota, 1, now)
+            .await?
+        {
+            Decision::Allow => {}
+            Decision::Deny { retry_after_ms } => {
+                tracing::info!(limit = %counter.limit, key = %counter.key, "rate limited");
+                return Err(GatewayError::RateLimited {
+                    limit: counter.limit,
+                    retry_after_ms,
+                });
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! Rate limits and quotas from the policy document, and which counters a
+//! `tools/call` touches.
+//!
+//! A limit counts per principal, per team, per server or per tool, as
+//! requests per window (GCRA) or as a daily quota (reset at midnight UTC),
+//! optionally only for some servers and tools. Each distinct counter is its
+//! own key (one Durable Object each on Workers), so no counter is global.
+
+use super::gcra::Rate;
+use crate::config::glob::Glob;
+use crate::config::Server;
+use crate::identity::Principal;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSpec {
+    pub name: String,
+    pub per: Per,
+    /// Requests allowed per window (with `window_secs`).
+    pub requests: Option<u64>,
+    pub window_secs: Option<u64>,
+    /// Requests allowed per UTC day.
+    pub daily: Option<u64>,
+    /// Only calls to these servers (globs); empty: all.
+    #[serde(default)]
+    pub servers: Vec<String>,
+    /// Only calls of these tools (globs, as the server names them); empty: all.
+    #[serde(default)]
+    pub tools: Vec<String>,
+}
+
+/// What a limit counts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Per {
+    Principal,
+    Team,
+    Server,
+    Tool,
+}
+
+/// What a counter enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quota {
+    Rate(Rate),
+    Daily(u64),
+}
+
+/// A checked limit.
+#[derive(Debug, Clone)]
+pub struct Limit {
+    pub name: String,
+    pub per: Per,
+    pub quota: Quota,
+    servers: Vec<Glob>,
+    tools: Vec<Glob>,
+}
+
+/// One counter a call must pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    /// The limit's name (what a 429 names).
+    pub limit: String,
+    /// The storage key: limit name plus what it counts by.
+    pub key: String,
+    pub quota: Quota,
+}
+
+impl Limit {
+    pub fn from_spec(spec: LimitSpec) -> Result<Limit, String> {
+        let name = spec.name;
+        if name.is_empty() || name.contains(['/', ' ']) {
+            return Err(format!(
+                "limit '{name}': name must be non-empty, without '/' or spaces"
+            ));
+        }
+        let quota = match (spec.requests, spec.window_secs, spec.daily) {
+            (Some(n), Some(w), None) if n > 0 && w > 0 => Quota::Rate(Rate {
+                limit: n,
+                window_ms: w * 1000,
+            }),
+            (None, None, Some(d)) if d > 0 => Quota::Daily(d),
+            _ => {
+                return Err(format!(
+                    "limit '{name}': give either requests and window_secs (both > 0) or daily (> 0)"
+                ))
+            }
+        };
+        let globs = |list: Vec<String>, what: &str| -> Result<Vec<Glob>, String> {
+            list.iter()
+                .map(|p| Glob::new(p).map_err(|e| format!("limit '{name}': {what}: {e}")))
+                .collect()
+        };
+        Ok(Limit {
+            servers: globs(spec.servers, "servers")?,
+            tools: globs(spec.tools, "tools")?,
+            name: name.clone(),
+            per: spec.per,
+            quota,
+        })
+    }
+
+    fn covers(&self, server: &Server, tool: &str) -> bool {
+        (self.servers.is_empty() || self.servers.iter().any(|g| g.matches(&server.id)))
+            && (self.tools.is_empty() || self.tools.iter().any(|g| g.matches(tool)))
+    }
+}
+
+/// The counters a call of `tool` on `server` by `p` must pass.
+pub fn counters(limits: &[Limit], p: &Principal, server: &Server, tool: &str) -> Vec<Counter> {
+    let mut out = Vec::new();
+    for l in limits.iter().filter(|l| l.covers(server, tool)) {
+        let mut push = |by: String| {
+            out.push(Counter {
+                limit: l.name.clone(),
+                key: format!("{}/{by}", l.name),
+                quota: l.quota,
+            })
+        };
+        match l.per {
+            Per::Principal => push(format!("{}|{}", p.via, p.subject)),
+            Per::Team => p.teams.iter().for_each(|t| push(format!("team:{t}"))),
+            Per::Server => push(format!("server:{}", server.id)),
+            Per::Tool => push(format!("tool:{}:{tool}", server.id)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(json: &str) -> Result<Limit, String> {
+        Limit::from_spec(serde_json::from_str(json).map_err(|e| e.to_string())?)
+    }
+
+    #[test]
+    fn parses_rates_and_quotas() {
+        let l = limit(
+            r#"{"name":"burst","per":"tool","requests":5,"window_secs":60,"tools":["echo"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            l.quota,
+            Quota::Rate(Rate {
+                limit: 5,
+                window_ms: 60_000
+            })
+        );
+        assert_eq!(
+            limit(r#"{"name":"d","per":"team","daily":100}"#)
+                .unwrap()
+                .quota,
+            Quota::Daily(100)
+        );
+        for bad in [
+            r#"{"name":"x","per":"tool","requests":5}"#,
+            r#"{"name":"x","per":"tool","requests":5,"window_secs":60,"daily":3}"#,
+            r#"{"name":"x","per":"tool","daily":0}"#,
+            r#"{"name":"a b","per":"tool","daily":1}"#,
+            r#"{"name":"x","per":"galaxy","daily":1}"#,
+        ] {
+            assert!(limit(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn each_kind_counts_by_its_own_key() {
+        let server = Server::parse(
+            "notes",
+            r#"{"endpoints":[{"region":"us","url":"http://x/"}]}"#,
+        )
+        .unwrap();
+        let p = Principal {
+            subject: "alice".into(),
+            teams: vec!["eng".into(), "ops".into()],
+            roles: vec![],
+            scopes: vec![],
+            via: "apikey".into(),
+        };
+        let limits: Vec<Limit> = [
+            r#"{"name":"user","per":"principal","requests":10,"window_secs":1}"#,
+            r#"{"name":"team","per":"team","daily":100}"#,
+            r#"{"name":"srv","per":"server","requests":10,"window_secs":1}"#,
+            r#"{"name":"echo","per":"tool","requests":10,"window_secs":1,"tools":["echo"]}"#,
+            r#"{"name":"other","per":"server","daily":1,"servers":["db"]}"#,
+        ]
+        .iter()
+        .map(|j| limit(j).unwrap())
+        .collect();
+        let keys: Vec<String> = counters(&limits, &p, &server, "echo")
+            .into_iter()
+            .map(|c| c.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "user/apikey|alice",
+                "team/team:eng",
+                "team/team:ops",
+                "srv/server:notes",
+                "echo/tool:notes:echo"
+            ]
+        );
+        assert_eq!(
+            counters(&limits, &p, &server, "add").len(),
+            4,
+            "the echo limit covers echo only"
+        );
+    }
+}
