@@ -36,6 +36,7 @@ import time
 import urllib.error
 import urllib.request
 
+import governance  # tests/e2e/governance.py
 import identity  # tests/e2e/identity.py
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -379,6 +380,7 @@ def main() -> int:
         wait_http(f"{as_issuer}/.well-known/openid-configuration", "authorization-server", procs, as_log, 60)
         kv = [{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in registry(ev_port, notes_port, dead).items()]
         kv += identity.kv_entries(as_issuer, API_KEY, SCOPE)
+        kv.append(governance.policy_entry())
         vars = {"PUBLIC_URL": base, "REQUIRED_SCOPES": SCOPE,
                 "UPSTREAM_SIGNING_KEY": json.dumps(identity.signing_key())}
         start = start_workers if args.target == "workers" else start_spin
@@ -388,6 +390,7 @@ def main() -> int:
         run_clients(base, workdir)
         raw_checks(base, gw_log)
         identity.oauth_checks(check, http, base, as_issuer, OAUTH_CLIENT, SCOPE, notes_log, NODE, PYTHON, ROOT)
+        governance.hammer(check, http, base, API_KEY, exact=args.target == "workers")
         if FAILED:
             print(f"\n--- gateway log (tail) ---\n{tail(gw_log, 60)}")
     finally:
