@@ -306,3 +306,66 @@ async fn a_refused_call_never_reaches_the_upstream() {
     );
     assert_eq!(s.count("tools/call"), 1);
 }
+
+fn redacting(sse: bool) -> (Harness, std::rc::Rc<MockServer>) {
+    let h = Harness::new();
+    let mock = MockServer::new("hr")
+        .tools(&["leak", "echo"])
+        .resources(&["hr://pii", "hr://plain"]);
+    let s = h.add("hr", if sse { mock.sse() } else { mock }, &["us"]);
+    h.add("other", MockServer::new("other").tools(&["leak"]), &["us"]);
+    let policy = json!({"rules": [{"effect": "allow", "subjects": {"everyone": true}}],
+        "redact": [{"servers": ["hr"]}]});
+    h.p.kv.put("policy", &policy.to_string());
+    h.gw.invalidate_registry();
+    (h, s)
+}
+
+#[tokio::test]
+async fn personal_data_is_redacted_from_results_field_by_field() {
+    for sse in [false, true] {
+        let (h, _) = redacting(sse);
+        let mut c = h.connect("/mcp").await;
+        let r = c
+            .result("tools/call", json!({"name": "hr__leak", "arguments": {}}))
+            .await;
+        assert_eq!(
+            r["content"][0]["text"], "mail [EMAIL], card [CARD]",
+            "sse={sse}"
+        );
+        assert_eq!(
+            r["structuredContent"],
+            json!({"email": "[EMAIL]", "ssn": "[SSN]", "age": 41})
+        );
+        let other = c
+            .result(
+                "tools/call",
+                json!({"name": "other__leak", "arguments": {}}),
+            )
+            .await;
+        assert_eq!(
+            other["structuredContent"]["email"], "bob@corp.example",
+            "only where the policy asks"
+        );
+        let read = c.result("resources/read", json!({"uri": "hr://pii"})).await;
+        assert_eq!(
+            read["contents"][0]["text"],
+            "hr holds hr://pii: call [PHONE]"
+        );
+        let mut direct = h.connect("/servers/hr/mcp").await;
+        let r = direct
+            .result("tools/call", json!({"name": "leak", "arguments": {}}))
+            .await;
+        assert_eq!(
+            r["structuredContent"]["ssn"], "[SSN]",
+            "the per-server endpoint redacts too"
+        );
+        let read = direct
+            .result("resources/read", json!({"uri": "hr://pii"}))
+            .await;
+        assert_eq!(
+            read["contents"][0]["text"],
+            "hr holds hr://pii: call [PHONE]"
+        );
+    }
+}

@@ -12,6 +12,7 @@ use crate::config::{Registry, Server};
 use crate::error::GatewayError;
 use crate::governance::enforce;
 use crate::governance::gate::Gate;
+use crate::governance::pii;
 use crate::ports::Platform;
 use crate::protocol::cursor::Cursor;
 use crate::protocol::jsonrpc::{self, Id, Request};
@@ -53,7 +54,7 @@ pub async fn request<P: Platform>(
         "ping" => Ok(respond::result(&req.id, &json!({}))),
         "tools/call" => call_named(ups, registry, gate, req, "tool").await,
         "prompts/get" => call_named(ups, registry, gate, req, "prompt").await,
-        "resources/read" => read(ups, registry, req).await,
+        "resources/read" => read(ups, registry, gate, req).await,
         "logging/setLevel" => {
             broadcast(ups, &registry.servers, &req.to_bytes(), Some(&req.id)).await;
             Ok(respond::result(&req.id, &json!({})))
@@ -188,17 +189,19 @@ async fn call_named<P: Platform>(
     let (index, original) = names::resolve(&name, registry.servers.iter().map(|s| s.id.as_str()))
         .ok_or_else(unknown)?;
     let server = &registry.servers[index];
+    let mut redact = Vec::new();
     if what == "tool" {
         if !gate.tool(server, original) {
             return Err(unknown());
         }
         enforce::check_call(ups.platform, gate, server, original).await?;
+        redact = gate.redaction(server, Some(original));
     }
     let original = serde_json::value::to_raw_value(original).expect("string serializes");
     params.insert("name".into(), original);
     let params = serde_json::value::to_raw_value(&params).expect("params serialize");
     let answer = ups.send(server, &req.to_bytes_with(Some(&params))).await?;
-    respond::forward(answer, &req.id, &server.id)
+    respond::forward_redacted(answer, &req.id, &server.id, redact, ups.link.max_bytes).await
 }
 
 /// `resources/read`: URIs are not namespaced, so every server is asked at once
@@ -206,6 +209,7 @@ async fn call_named<P: Platform>(
 async fn read<P: Platform>(
     ups: &Upstreams<'_, P>,
     registry: &Registry,
+    gate: &Gate,
     req: &Request,
 ) -> Result<Response<Body>, GatewayError> {
     #[derive(Deserialize)]
@@ -222,7 +226,10 @@ async fn read<P: Platform>(
     let mut failures = Vec::new();
     for (server, answer) in registry.servers.iter().zip(answers) {
         match answer {
-            Ok(result) => return Ok(respond::result(&req.id, &result)),
+            Ok(mut result) => {
+                pii::redact_value(&mut result, &gate.redaction(server, None));
+                return Ok(respond::result(&req.id, &result));
+            }
             Err(e) => failures.push(format!("{}: {e}", server.id)),
         }
     }

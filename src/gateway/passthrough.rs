@@ -50,7 +50,14 @@ pub async fn request<P: Platform>(
                 return Err(GatewayError::InvalidParams(format!("Unknown tool: {name}")));
             }
             enforce::check_call(ups.platform, gate, server, &name).await?;
-            respond::forward(ups.send(server, raw).await?, &req.id, &server.id)
+            let redact = gate.redaction(server, Some(&name));
+            let answer = ups.send(server, raw).await?;
+            respond::forward_redacted(answer, &req.id, &server.id, redact, ups.link.max_bytes).await
+        }
+        "resources/read" => {
+            let redact = gate.redaction(server, None);
+            let answer = ups.send(server, raw).await?;
+            respond::forward_redacted(answer, &req.id, &server.id, redact, ups.link.max_bytes).await
         }
         _ => respond::forward(ups.send(server, raw).await?, &req.id, &server.id),
     }

@@ -3,6 +3,7 @@
 
 use crate::body::Body;
 use crate::error::GatewayError;
+use crate::governance::pii::Kind;
 use crate::protocol::jsonrpc::{self, Id};
 use crate::upstream::relay;
 use crate::upstream::Reply;
@@ -56,11 +57,48 @@ pub fn forward(reply: Reply, id: &Id, server: &str) -> Result<Response<Body>, Ga
             body,
             id.clone(),
             server.to_string(),
+            Vec::new(),
         )))),
         Reply::Accepted => Err(GatewayError::Upstream {
             server: server.to_string(),
             message: "answered 202 Accepted to a request".into(),
         }),
+    }
+}
+
+/// Like [`forward`], with personal data of `kinds` redacted from the answer:
+/// a JSON answer is read whole, an SSE answer is redacted event by event.
+pub async fn forward_redacted(
+    reply: Reply,
+    id: &Id,
+    server: &str,
+    kinds: Vec<Kind>,
+    limit: usize,
+) -> Result<Response<Body>, GatewayError> {
+    if kinds.is_empty() {
+        return forward(reply, id, server);
+    }
+    match reply {
+        Reply::Json(body) => {
+            let bytes = body
+                .collect(limit)
+                .await
+                .map_err(|message| GatewayError::Upstream {
+                    server: server.to_string(),
+                    message,
+                })?;
+            let text = String::from_utf8_lossy(&bytes);
+            Ok(json(
+                relay::redacted(&text, &kinds).unwrap_or_else(|| bytes.clone()),
+            ))
+        }
+        Reply::Sse(body) => Ok(sse(Body::Stream(relay::relay_sse(
+            body,
+            id.clone(),
+            server.to_string(),
+            kinds,
+        )))),
+        Reply::Accepted => forward(reply, id, server),
     }
 }
 

@@ -2,6 +2,7 @@
 //! the access policy. Everything the gate refuses is invisible: absent from
 //! lists, "unknown" when called.
 
+use super::pii::Kind;
 use super::policy::Policy;
 use crate::config::Server;
 use crate::identity::Principal;
@@ -30,6 +31,15 @@ impl Gate {
                 .policy
                 .as_ref()
                 .is_none_or(|p| p.allows_server(&self.principal, server))
+    }
+
+    /// Personal data to redact from a result of `server` (`tool` for a tool
+    /// call, `None` for a resource read).
+    pub fn redaction(&self, server: &Server, tool: Option<&str>) -> Vec<Kind> {
+        self.policy
+            .as_ref()
+            .map(|p| p.redaction(server, tool))
+            .unwrap_or_default()
     }
 
     /// Whether nothing filters this server's tools (lists can pass unparsed).

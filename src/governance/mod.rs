@@ -5,11 +5,13 @@
 //! - [`gate`]: one caller's view: registry tool filters, then the policy.
 //! - [`store`]: the policy in force, reloaded from KV, last good kept.
 //! - [`limits`]: rate limits and quotas, and the counters a call touches.
+//! - [`pii`]: redacting personal data from results (typed placeholders).
 //! - [`gcra`]: rate-limit and quota arithmetic as pure functions.
 
 pub mod enforce;
 pub mod gate;
 pub mod gcra;
 pub mod limits;
+pub mod pii;
 pub mod policy;
 pub mod store;

@@ -9,6 +9,7 @@
 //! everything (as before policies existed).
 
 use super::limits::{Limit, LimitSpec};
+use super::pii::Kind;
 use crate::config::glob::Glob;
 use crate::config::Server;
 use crate::identity::Principal;
@@ -24,6 +25,31 @@ pub struct PolicySpec {
     pub rules: Vec<RuleSpec>,
     #[serde(default)]
     pub limits: Vec<LimitSpec>,
+    #[serde(default)]
+    pub redact: Vec<RedactSpec>,
+}
+
+/// Which results to redact personal data from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactSpec {
+    /// Servers (globs); empty: all.
+    #[serde(default)]
+    pub servers: Vec<String>,
+    /// Tools (globs); empty: all tools and resource reads.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// `email`, `phone`, `card`, `ssn`, `iban`; empty: all.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+}
+
+/// A checked redaction rule.
+#[derive(Debug, Clone)]
+pub struct Redact {
+    servers: Vec<Glob>,
+    tools: Vec<Glob>,
+    kinds: Vec<Kind>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,6 +115,7 @@ pub struct Rule {
 pub struct Policy {
     pub rules: Vec<Rule>,
     pub limits: Vec<Limit>,
+    pub redact: Vec<Redact>,
 }
 
 fn globs(list: &[String], what: &str, rule: &str) -> Result<Vec<Glob>, String> {
@@ -134,7 +161,27 @@ impl Policy {
             .into_iter()
             .map(Limit::from_spec)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Policy { rules, limits })
+        let mut redact = Vec::new();
+        for (i, r) in spec.redact.into_iter().enumerate() {
+            let what = format!("redact #{i}");
+            let mut kinds = Vec::new();
+            for k in &r.kinds {
+                kinds.push(Kind::parse(k).ok_or_else(|| format!("{what}: unknown kind '{k}'"))?);
+            }
+            if kinds.is_empty() {
+                kinds = Kind::ALL.to_vec();
+            }
+            redact.push(Redact {
+                servers: globs(&r.servers, "servers", &what)?,
+                tools: globs(&r.tools, "tools", &what)?,
+                kinds,
+            });
+        }
+        Ok(Policy {
+            rules,
+            limits,
+            redact,
+        })
     }
 
     /// Whether `p` may call `tool` on `server`: deny wins, default deny.
@@ -144,6 +191,25 @@ impl Policy {
         let rules: Vec<&Rule> = self.rules.iter().filter(applies).collect();
         !rules.iter().any(|r| r.effect == Effect::Deny)
             && rules.iter().any(|r| r.effect == Effect::Allow)
+    }
+
+    /// The kinds of personal data to redact from a result of `server`:
+    /// `tool` for a tool call, `None` for a resource read.
+    pub fn redaction(&self, server: &Server, tool: Option<&str>) -> Vec<Kind> {
+        let mut kinds: Vec<Kind> = Vec::new();
+        for r in &self.redact {
+            let server_ok = r.servers.is_empty() || r.servers.iter().any(|g| g.matches(&server.id));
+            let tool_ok =
+                r.tools.is_empty() || tool.is_some_and(|t| r.tools.iter().any(|g| g.matches(t)));
+            if server_ok && tool_ok {
+                for k in &r.kinds {
+                    if !kinds.contains(k) {
+                        kinds.push(*k);
+                    }
+                }
+            }
+        }
+        kinds
     }
 
     /// Whether `p` may see `server` at all: some allow rule reaches it and no

@@ -10,6 +10,7 @@
 
 use crate::body::{Body, ByteStream};
 use crate::error::code;
+use crate::governance::pii::{self, Kind};
 use crate::protocol::jsonrpc::{self, Id, Message};
 use crate::protocol::sse;
 use futures_util::StreamExt;
@@ -20,17 +21,21 @@ struct Relay {
     decoder: sse::Decoder,
     id: Id,
     server: String,
+    /// Personal data to redact from every message (empty: relay as is).
+    redact: Vec<Kind>,
     answered: bool,
     done: bool,
 }
 
-/// Turns an upstream SSE body into the client's SSE body for request `id`.
-pub fn relay_sse(body: Body, id: Id, server: String) -> ByteStream {
+/// Turns an upstream SSE body into the client's SSE body for request `id`,
+/// redacting `redact` kinds of personal data from every message.
+pub fn relay_sse(body: Body, id: Id, server: String, redact: Vec<Kind>) -> ByteStream {
     let state = Relay {
         upstream: body.into_stream(),
         decoder: sse::Decoder::new(),
         id,
         server,
+        redact,
         answered: false,
         done: false,
     };
@@ -64,6 +69,21 @@ pub fn relay_sse(body: Body, id: Id, server: String) -> ByteStream {
     .boxed_local()
 }
 
+/// A JSON-RPC message with personal data redacted from its `result` and
+/// `params`, or `None` when there is nothing to do.
+pub fn redacted(message: &str, kinds: &[Kind]) -> Option<Vec<u8>> {
+    if kinds.is_empty() {
+        return None;
+    }
+    let mut v: serde_json::Value = serde_json::from_str(message).ok()?;
+    for field in ["result", "params"] {
+        if let Some(part) = v.get_mut(field) {
+            pii::redact_value(part, kinds);
+        }
+    }
+    Some(serde_json::to_vec(&v).expect("a value serializes"))
+}
+
 impl Relay {
     /// Re-encodes the events completed by `chunk`.
     fn translate(&mut self, chunk: &[u8]) -> Vec<u8> {
@@ -77,7 +97,10 @@ impl Relay {
                     self.answered = true;
                 }
             }
-            out.extend_from_slice(&sse::encode_message(event.data.as_bytes()));
+            match redacted(&event.data, &self.redact) {
+                Some(data) => out.extend_from_slice(&sse::encode_message(&data)),
+                None => out.extend_from_slice(&sse::encode_message(event.data.as_bytes())),
+            }
         }
         out
     }
@@ -104,7 +127,7 @@ mod tests {
 
     async fn run(parts: Vec<Chunk>) -> Vec<sse::Event> {
         let body = Body::Stream(futures_util::stream::iter(parts).boxed_local());
-        let out = relay_sse(body, Id::Num(5), "s".into())
+        let out = relay_sse(body, Id::Num(5), "s".into(), Vec::new())
             .collect::<Vec<_>>()
             .await;
         let mut d = sse::Decoder::new();

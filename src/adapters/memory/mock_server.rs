@@ -25,9 +25,10 @@ pub struct Seen {
     pub raw: Vec<u8>,
 }
 
-/// The mock server. Tools `echo` (`text`), `add` (`a`, `b`) and `slow`
-/// (`steps`, `interval_ms`; progress over SSE) behave; any other listed tool
-/// answers with its own name.
+/// The mock server. Tools `echo` (`text`), `add` (`a`, `b`), `slow`
+/// (`steps`, `interval_ms`; progress over SSE) and `leak` (personal data in
+/// text and structured content) behave; any other listed tool answers with
+/// its own name. Resources whose URI contains `pii` hold a phone number.
 pub struct MockServer {
     pub name: String,
     tools: Vec<Value>,
@@ -229,7 +230,12 @@ impl MockServer {
     fn read(&self, params: &Value) -> Outcome {
         let uri = params.get("uri").and_then(Value::as_str).unwrap_or("");
         if self.resources.iter().any(|r| r["uri"] == uri) {
-            Ok(json!({"contents": [{"uri": uri, "text": format!("{} holds {uri}", self.name)}]}))
+            let text = if uri.contains("pii") {
+                format!("{} holds {uri}: call +44 20 7946 0958", self.name)
+            } else {
+                format!("{} holds {uri}", self.name)
+            };
+            Ok(json!({"contents": [{"uri": uri, "text": text}]}))
         } else {
             Err((-32002, format!("Resource not found: {uri}")))
         }
@@ -266,6 +272,13 @@ impl MockServer {
                     .collect();
                 (text(format!("counted to {steps}")), notes)
             }
+            "leak" => (
+                Ok(json!({
+                    "content": [{"type": "text", "text": "mail alice@corp.example, card 4111 1111 1111 1111"}],
+                    "structuredContent": {"email": "bob@corp.example", "ssn": "123-45-6789", "age": 41}
+                })),
+                Vec::new(),
+            ),
             other => (text(format!("{}:{other}", self.name)), Vec::new()),
         }
     }
