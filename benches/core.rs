@@ -19,6 +19,7 @@ use mcp_edge::protocol::{jsonrpc, names};
 use mcp_edge::Gateway;
 use serde_json::{json, Value};
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::Instant;
 
@@ -114,7 +115,7 @@ fn mount_canned(p: &MemoryPlatform, url: &str, tools: usize) {
 }
 
 /// A gateway in front of `servers` canned upstreams with `tools` tools each.
-fn setup(servers: usize, tools: usize) -> (Gateway, MemoryPlatform) {
+fn setup(servers: usize, tools: usize) -> (Gateway, Rc<MemoryPlatform>) {
     let p = MemoryPlatform::default();
     p.upstream.record_sent(false);
     for i in 0..servers {
@@ -128,7 +129,7 @@ fn setup(servers: usize, tools: usize) -> (Gateway, MemoryPlatform) {
         &format!("auth/apikeys/{key_hash}"),
         r#"{"subject":"bench"}"#,
     );
-    (Gateway::new(Default::default()), p)
+    (Gateway::new(Default::default()), Rc::new(p))
 }
 
 /// The API key the pipeline benchmarks authenticate with.
@@ -147,14 +148,14 @@ fn post(body: &Value, session: Option<&str>) -> http::Request<Vec<u8>> {
     b.body(body.to_string().into_bytes()).unwrap()
 }
 
-async fn send(gw: &Gateway, p: &MemoryPlatform, req: http::Request<Vec<u8>>) -> Vec<u8> {
+async fn send(gw: &Gateway, p: &Rc<MemoryPlatform>, req: http::Request<Vec<u8>>) -> Vec<u8> {
     let resp = gw.handle(p, req, &RequestMeta::default()).await;
     assert!(resp.status().is_success(), "{}", resp.status());
     resp.into_body().collect(usize::MAX).await.unwrap()
 }
 
 /// Opens a session and warms every upstream session and the registry cache.
-async fn session(gw: &Gateway, p: &MemoryPlatform) -> String {
+async fn session(gw: &Gateway, p: &Rc<MemoryPlatform>) -> String {
     let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}});
     let resp = gw
         .handle(p, post(&init, None), &RequestMeta::default())

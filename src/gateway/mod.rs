@@ -52,7 +52,7 @@ pub struct Gateway {
     pub settings: Settings,
     registry: RegistryCache,
     sessions: Rc<SessionCache>,
-    auth: AuthState,
+    auth: Rc<AuthState>,
     policy: PolicyStore,
 }
 
@@ -73,7 +73,7 @@ impl Gateway {
     pub fn new(settings: Settings) -> Self {
         let registry = RegistryCache::new(settings.registry_ttl_ms);
         let sessions = Rc::new(SessionCache::new(settings.session_cache_ms));
-        let auth = AuthState::new(settings.registry_ttl_ms);
+        let auth = Rc::new(AuthState::new(settings.registry_ttl_ms));
         let policy = PolicyStore::new(settings.registry_ttl_ms);
         Gateway {
             settings,
@@ -92,15 +92,16 @@ impl Gateway {
     }
 
     /// Handles one HTTP request end to end. Never panics on bad input: every
-    /// failure is an HTTP status with a JSON-RPC error body.
-    pub async fn handle<P: Platform>(
+    /// failure is an HTTP status with a JSON-RPC error body. The platform is
+    /// shared because a streamed answer may still use it after this returns.
+    pub async fn handle<P: Platform + 'static>(
         &self,
-        p: &P,
+        p: &Rc<P>,
         req: http::Request<Vec<u8>>,
         meta: &RequestMeta,
     ) -> Response<Body> {
         let headers = req.headers().clone();
-        let p = CachedPlatform::new(p, self.sessions.clone());
+        let p = CachedPlatform::new(p.clone(), self.sessions.clone());
         let mut response = match self.handle_inner(&p, req, meta).await {
             Ok(r) => r,
             Err((e, id)) => e.into_response(id.as_ref()),

@@ -114,14 +114,25 @@ impl<S: Sessions, C: Clock> Sessions for CachedSessions<S, C> {
     }
 }
 
-/// A platform whose session store is seen through the isolate's cache.
-pub struct CachedPlatform<'a, P: Platform> {
-    inner: &'a P,
+/// A platform whose session store is seen through the isolate's cache. It
+/// shares the platform rather than borrowing it, so work that outlives the
+/// handler (a stream still being written) can keep a copy.
+pub struct CachedPlatform<P: Platform> {
+    inner: Rc<P>,
     sessions: CachedSessions<P::Sessions, P::Clock>,
 }
 
-impl<'a, P: Platform> CachedPlatform<'a, P> {
-    pub fn new(inner: &'a P, cache: Rc<SessionCache>) -> Self {
+impl<P: Platform> Clone for CachedPlatform<P> {
+    fn clone(&self) -> Self {
+        CachedPlatform {
+            inner: self.inner.clone(),
+            sessions: self.sessions.clone(),
+        }
+    }
+}
+
+impl<P: Platform> CachedPlatform<P> {
+    pub fn new(inner: Rc<P>, cache: Rc<SessionCache>) -> Self {
         let sessions = CachedSessions {
             inner: inner.sessions().clone(),
             clock: inner.clock().clone(),
@@ -131,7 +142,7 @@ impl<'a, P: Platform> CachedPlatform<'a, P> {
     }
 }
 
-impl<P: Platform> Platform for CachedPlatform<'_, P> {
+impl<P: Platform> Platform for CachedPlatform<P> {
     type Kv = P::Kv;
     type Sessions = CachedSessions<P::Sessions, P::Clock>;
     type Upstream = P::Upstream;

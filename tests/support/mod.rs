@@ -20,7 +20,7 @@ pub const API_KEY: &str = "mk_test_tester";
 /// A gateway, its memory platform and the mock servers behind it.
 pub struct Harness {
     pub gw: Gateway,
-    pub p: MemoryPlatform,
+    pub p: Rc<MemoryPlatform>,
     pub meta: RequestMeta,
 }
 
@@ -32,7 +32,7 @@ impl Harness {
     pub fn with_settings(settings: Settings) -> Self {
         let h = Harness {
             gw: Gateway::new(settings),
-            p: MemoryPlatform::default(),
+            p: Rc::new(MemoryPlatform::default()),
             meta: RequestMeta::default(),
         };
         h.api_key(

@@ -124,7 +124,7 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
     // Spin reports no edge location; the default region applies.
     let response = gw
         .handle(
-            &platform,
+            &Rc::new(platform),
             http::Request::from_parts(parts, bytes),
             &RequestMeta::default(),
         )

@@ -105,7 +105,7 @@ async fn fetch(
         limiter: limits::DurableLimiter::new(env.durable_object("LIMITS")?),
         runtime: WorkersRuntime(ctx, env.clone()),
     };
-    to_worker(gw.handle(&platform, request, &meta).await)
+    to_worker(gw.handle(&Rc::new(platform), request, &meta).await)
 }
 
 /// The edge location from `request.cf`, when the runtime provides it.
