@@ -5,7 +5,8 @@
 //! a [`Platform`] that bundles one of each.
 
 use crate::body::Body;
-use crate::governance::gcra::Decision;
+use crate::governance::approval::{ApprovalRecord, Decided, Decision};
+use crate::governance::gcra;
 use crate::governance::limits::Quota;
 use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
@@ -124,7 +125,24 @@ pub trait Limiter {
         quota: Quota,
         cost: u64,
         now_ms: u64,
-    ) -> Result<Decision, PortError>;
+    ) -> Result<gcra::Decision, PortError>;
+}
+
+/// Approval records (human approval of tool calls), readable and decidable
+/// from any isolate. Each operation applies one of the core's
+/// [`transition`](crate::governance::approval::transition)s to the record
+/// held under the id, atomically where the platform can (a Durable Object per
+/// record on Workers).
+#[allow(async_fn_in_trait)]
+pub trait Approvals {
+    /// The live record under `fresh.id`, or `fresh`, stored, when there is none.
+    async fn open(&self, fresh: &ApprovalRecord, now_ms: u64) -> Result<ApprovalRecord, PortError>;
+    /// The live record under `id`.
+    async fn get(&self, id: &str, now_ms: u64) -> Result<Option<ApprovalRecord>, PortError>;
+    /// Applies a decision to a pending record.
+    async fn decide(&self, id: &str, decision: &Decision) -> Result<Decided, PortError>;
+    /// Uses up an approved record: `true` for exactly one caller.
+    async fn consume(&self, id: &str, now_ms: u64) -> Result<bool, PortError>;
 }
 
 /// Time.
@@ -142,10 +160,12 @@ pub trait Platform {
     type Upstream: Upstream + Clone + 'static;
     type Clock: Clock + Clone + 'static;
     type Limiter: Limiter;
+    type Approvals: Approvals + Clone + 'static;
 
     fn kv(&self) -> &Self::Kv;
     fn sessions(&self) -> &Self::Sessions;
     fn limiter(&self) -> &Self::Limiter;
+    fn approvals(&self) -> &Self::Approvals;
     fn upstream(&self) -> &Self::Upstream;
     fn clock(&self) -> &Self::Clock;
     /// Fills `buf` from a CSPRNG.
@@ -172,22 +192,24 @@ pub trait Runtime {
 /// A platform assembled from one adapter per port: every adapter builds its
 /// platform as a `Ports<...>` and writes no accessor boilerplate.
 #[derive(Default)]
-pub struct Ports<K, S, U, C, L, R> {
+pub struct Ports<K, S, U, C, L, A, R> {
     pub kv: K,
     pub sessions: S,
     pub upstream: U,
     pub clock: C,
     pub limiter: L,
+    pub approvals: A,
     pub runtime: R,
 }
 
-impl<K, S, U, C, L, R> Platform for Ports<K, S, U, C, L, R>
+impl<K, S, U, C, L, A, R> Platform for Ports<K, S, U, C, L, A, R>
 where
     K: Kv,
     S: Sessions + Clone + 'static,
     U: Upstream + Clone + 'static,
     C: Clock + Clone + 'static,
     L: Limiter,
+    A: Approvals + Clone + 'static,
     R: Runtime,
 {
     type Kv = K;
@@ -195,6 +217,7 @@ where
     type Upstream = U;
     type Clock = C;
     type Limiter = L;
+    type Approvals = A;
 
     fn kv(&self) -> &K {
         &self.kv
@@ -204,6 +227,9 @@ where
     }
     fn limiter(&self) -> &L {
         &self.limiter
+    }
+    fn approvals(&self) -> &A {
+        &self.approvals
     }
     fn upstream(&self) -> &U {
         &self.upstream

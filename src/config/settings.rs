@@ -33,6 +33,13 @@ pub struct Settings {
     pub required_scopes: Vec<String>,
     /// Scopes listed in the protected-resource metadata.
     pub scopes_supported: Vec<String>,
+    /// How long a server's tool definitions (schemas, annotations) are reused.
+    pub tool_catalog_ttl_ms: u64,
+    /// Whether `tools/call` arguments are checked against the tool's
+    /// `inputSchema` before they are forwarded.
+    pub validate_arguments: bool,
+    /// How often a call waiting for a user's approval checks for the answer.
+    pub approval_poll_ms: u64,
 }
 
 impl Default for Settings {
@@ -50,6 +57,9 @@ impl Default for Settings {
             public_url: None,
             required_scopes: Vec::new(),
             scopes_supported: Vec::new(),
+            tool_catalog_ttl_ms: 60_000,
+            validate_arguments: true,
+            approval_poll_ms: 250,
         }
     }
 }
@@ -68,6 +78,9 @@ impl Settings {
         "PUBLIC_URL",
         "REQUIRED_SCOPES",
         "SCOPES_SUPPORTED",
+        "TOOL_CATALOG_TTL_SECS",
+        "VALIDATE_ARGUMENTS",
+        "APPROVAL_POLL_MS",
     ];
 
     /// Reads settings through `var` (name -> value).
@@ -127,6 +140,17 @@ impl Settings {
             if !s.scopes_supported.contains(scope) {
                 s.scopes_supported.push(scope.clone());
             }
+        }
+        number(&var, "TOOL_CATALOG_TTL_SECS", |n| {
+            s.tool_catalog_ttl_ms = n * 1000
+        })?;
+        number(&var, "APPROVAL_POLL_MS", |n| s.approval_poll_ms = n)?;
+        if let Some(v) = var("VALIDATE_ARGUMENTS") {
+            s.validate_arguments = match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => return Err(format!("VALIDATE_ARGUMENTS: '{v}' is not true or false")),
+            };
         }
         Ok(s)
     }

@@ -148,12 +148,16 @@ impl<P: Platform> Platform for CachedPlatform<P> {
     type Upstream = P::Upstream;
     type Clock = P::Clock;
     type Limiter = P::Limiter;
+    type Approvals = P::Approvals;
 
     fn kv(&self) -> &Self::Kv {
         self.inner.kv()
     }
     fn limiter(&self) -> &Self::Limiter {
         self.inner.limiter()
+    }
+    fn approvals(&self) -> &Self::Approvals {
+        self.inner.approvals()
     }
     fn sessions(&self) -> &Self::Sessions {
         &self.sessions

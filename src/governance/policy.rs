@@ -8,8 +8,10 @@
 //! document at all, governance is off and every authenticated caller may use
 //! everything (as before policies existed).
 
+use super::approval::{Approval, ApprovalSpec};
 use super::limits::{Limit, LimitSpec};
 use super::pii::Kind;
+use super::subjects::{SubjectSpec, Subjects};
 use crate::config::glob::Glob;
 use crate::config::Server;
 use crate::identity::Principal;
@@ -27,6 +29,9 @@ pub struct PolicySpec {
     pub limits: Vec<LimitSpec>,
     #[serde(default)]
     pub redact: Vec<RedactSpec>,
+    /// Which calls need a human's approval, and who gives it.
+    #[serde(default)]
+    pub approval: Option<ApprovalSpec>,
 }
 
 /// Which results to redact personal data from.
@@ -76,35 +81,12 @@ pub enum Effect {
     Deny,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SubjectSpec {
-    #[serde(default)]
-    pub users: Vec<String>,
-    #[serde(default)]
-    pub teams: Vec<String>,
-    #[serde(default)]
-    pub roles: Vec<String>,
-    /// API-key subjects.
-    #[serde(default)]
-    pub service_accounts: Vec<String>,
-    #[serde(default)]
-    pub anonymous: bool,
-    #[serde(default)]
-    pub everyone: bool,
-}
-
 /// A checked rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub name: String,
     pub effect: Effect,
-    users: Vec<Glob>,
-    teams: Vec<String>,
-    roles: Vec<String>,
-    service_accounts: Vec<Glob>,
-    anonymous: bool,
-    everyone: bool,
+    subjects: Subjects,
     groups: Vec<Glob>,
     servers: Vec<Glob>,
     tools: Vec<Glob>,
@@ -116,6 +98,7 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     pub limits: Vec<Limit>,
     pub redact: Vec<Redact>,
+    pub approval: Option<Approval>,
 }
 
 fn globs(list: &[String], what: &str, rule: &str) -> Result<Vec<Glob>, String> {
@@ -132,23 +115,8 @@ impl Policy {
         let mut rules = Vec::with_capacity(spec.rules.len());
         for (i, r) in spec.rules.into_iter().enumerate() {
             let name = r.name.unwrap_or_else(|| format!("#{i}"));
-            let s = &r.subjects;
-            let names_someone = !s.users.is_empty()
-                || !s.teams.is_empty()
-                || !s.roles.is_empty()
-                || !s.service_accounts.is_empty()
-                || s.anonymous
-                || s.everyone;
-            if !names_someone {
-                return Err(format!("rule '{name}': subjects names nobody"));
-            }
             rules.push(Rule {
-                users: globs(&s.users, "users", &name)?,
-                teams: s.teams.clone(),
-                roles: s.roles.clone(),
-                service_accounts: globs(&s.service_accounts, "service_accounts", &name)?,
-                anonymous: s.anonymous,
-                everyone: s.everyone,
+                subjects: Subjects::parse(&r.subjects, &format!("rule '{name}'"))?,
                 groups: globs(&r.groups, "groups", &name)?,
                 servers: globs(&r.servers, "servers", &name)?,
                 tools: globs(&r.tools, "tools", &name)?,
@@ -177,10 +145,12 @@ impl Policy {
                 kinds,
             });
         }
+        let approval = spec.approval.as_ref().map(Approval::parse).transpose()?;
         Ok(Policy {
             rules,
             limits,
             redact,
+            approval,
         })
     }
 
@@ -232,17 +202,7 @@ impl Policy {
 
 impl Rule {
     fn subject_matches(&self, p: &Principal) -> bool {
-        if self.everyone {
-            return true;
-        }
-        if p.is_anonymous() {
-            return self.anonymous;
-        }
-        let account = p.via == "apikey";
-        (!account && self.users.iter().any(|g| g.matches(&p.subject)))
-            || (account && self.service_accounts.iter().any(|g| g.matches(&p.subject)))
-            || self.teams.iter().any(|t| p.teams.contains(t))
-            || self.roles.iter().any(|r| p.roles.contains(r))
+        self.subjects.matches(p)
     }
 
     fn server_matches(&self, s: &Server) -> bool {

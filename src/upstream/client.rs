@@ -22,6 +22,7 @@ use http::{HeaderName, HeaderValue};
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 /// Identifies the gateway to upstreams when it initializes on its own behalf.
 pub const CLIENT_NAME: &str = "mcp-edge";
@@ -49,7 +50,37 @@ pub struct Link {
 pub struct Upstreams<'a, P: Platform> {
     pub platform: &'a P,
     pub link: &'a Link,
-    pub auth: &'a AuthState,
+    pub auth: &'a Rc<AuthState>,
+}
+
+/// What [`Upstreams`] borrows, owned: for work that outlives the request
+/// handler, such as a call made once a user approved it, inside a stream
+/// already being sent.
+pub struct Detached<P: Platform> {
+    pub platform: P,
+    pub link: Link,
+    pub auth: Rc<AuthState>,
+}
+
+impl<P: Platform> Detached<P> {
+    pub fn upstreams(&self) -> Upstreams<'_, P> {
+        Upstreams::new(&self.platform, &self.link, &self.auth)
+    }
+}
+
+impl Link {
+    /// A copy, with the upstream sessions known so far.
+    pub fn snapshot(&self) -> Link {
+        Link {
+            session_id: self.session_id.clone(),
+            protocol_version: self.protocol_version.clone(),
+            client_params: self.client_params.clone(),
+            region: self.region.clone(),
+            upstreams: RefCell::new(self.upstreams.borrow().clone()),
+            max_bytes: self.max_bytes,
+            caller: self.caller.clone(),
+        }
+    }
 }
 
 /// A failed attempt: `retry` says whether the next region may do better.
@@ -59,11 +90,23 @@ struct Attempt {
 }
 
 impl<'a, P: Platform> Upstreams<'a, P> {
-    pub fn new(platform: &'a P, link: &'a Link, auth: &'a AuthState) -> Self {
+    pub fn new(platform: &'a P, link: &'a Link, auth: &'a Rc<AuthState>) -> Self {
         Upstreams {
             platform,
             link,
             auth,
+        }
+    }
+
+    /// The same, owned (see [`Detached`]).
+    pub fn detach(&self) -> Detached<P>
+    where
+        P: Clone,
+    {
+        Detached {
+            platform: self.platform.clone(),
+            link: self.link.snapshot(),
+            auth: self.auth.clone(),
         }
     }
 

@@ -8,11 +8,12 @@ mod mock_server;
 pub use mock_server::{MockServer, Seen};
 
 use crate::body::Body;
-use crate::governance::gcra::{self, Decision};
+use crate::governance::approval::{transition, ApprovalRecord, Decided, Decision};
+use crate::governance::gcra;
 use crate::governance::limits::Quota;
 use crate::ports::{
-    Clock, Kv, Limiter, PortError, Ports, Runtime, SendError, SessionRecord, Sessions, Upstream,
-    UpstreamSession,
+    Approvals, Clock, Kv, Limiter, PortError, Ports, Runtime, SendError, SessionRecord, Sessions,
+    Upstream, UpstreamSession,
 };
 use futures_util::future::LocalBoxFuture;
 use std::cell::RefCell;
@@ -129,13 +130,50 @@ impl Limiter for MemoryLimiter {
         quota: Quota,
         cost: u64,
         now_ms: u64,
-    ) -> Result<Decision, PortError> {
+    ) -> Result<gcra::Decision, PortError> {
         let mut counters = self.0.borrow_mut();
         let (decision, state) = gcra::step(quota, counters.get(key).copied(), now_ms, cost);
         if let Some(state) = state {
             counters.insert(key.to_string(), state);
         }
         Ok(decision)
+    }
+}
+
+/// Approval records in a map, each operation one atomic transition.
+#[derive(Clone, Default)]
+pub struct MemoryApprovals(Rc<RefCell<HashMap<String, ApprovalRecord>>>);
+
+impl Approvals for MemoryApprovals {
+    async fn open(&self, fresh: &ApprovalRecord, now_ms: u64) -> Result<ApprovalRecord, PortError> {
+        let mut map = self.0.borrow_mut();
+        let record = transition::open(map.remove(&fresh.id), fresh, now_ms);
+        map.insert(record.id.clone(), record.clone());
+        Ok(record)
+    }
+    async fn get(&self, id: &str, now_ms: u64) -> Result<Option<ApprovalRecord>, PortError> {
+        Ok(self
+            .0
+            .borrow()
+            .get(id)
+            .filter(|r| r.is_live(now_ms))
+            .cloned())
+    }
+    async fn decide(&self, id: &str, decision: &Decision) -> Result<Decided, PortError> {
+        let mut map = self.0.borrow_mut();
+        let decided = transition::decide(map.get(id).cloned(), decision);
+        if let Decided::Applied { record } = &decided {
+            map.insert(id.to_string(), record.clone());
+        }
+        Ok(decided)
+    }
+    async fn consume(&self, id: &str, now_ms: u64) -> Result<bool, PortError> {
+        let mut map = self.0.borrow_mut();
+        let used = transition::consume(map.get(id), now_ms);
+        if used {
+            map.remove(id);
+        }
+        Ok(used)
     }
 }
 
@@ -262,8 +300,15 @@ impl Runtime for MemoryRuntime {
 }
 
 /// The memory platform.
-pub type MemoryPlatform =
-    Ports<MemoryKv, MemorySessions, MemoryUpstream, TokioClock, MemoryLimiter, MemoryRuntime>;
+pub type MemoryPlatform = Ports<
+    MemoryKv,
+    MemorySessions,
+    MemoryUpstream,
+    TokioClock,
+    MemoryLimiter,
+    MemoryApprovals,
+    MemoryRuntime,
+>;
 
 impl MemoryPlatform {
     /// Runs the after-response work queued so far.

@@ -1,0 +1,84 @@
+//! Subjects: the callers a policy rule or an approver list names (users,
+//! teams, roles, service accounts, anonymous callers, everyone), parsed once
+//! into a checked matcher.
+
+use crate::config::glob::Glob;
+use crate::identity::Principal;
+use serde::Deserialize;
+
+/// Subjects as written in the policy document.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectSpec {
+    /// JWT subjects (globs).
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub teams: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// API-key subjects (globs).
+    #[serde(default)]
+    pub service_accounts: Vec<String>,
+    #[serde(default)]
+    pub anonymous: bool,
+    #[serde(default)]
+    pub everyone: bool,
+}
+
+/// Checked subjects.
+#[derive(Debug, Clone, Default)]
+pub struct Subjects {
+    users: Vec<Glob>,
+    teams: Vec<String>,
+    roles: Vec<String>,
+    service_accounts: Vec<Glob>,
+    anonymous: bool,
+    everyone: bool,
+}
+
+impl Subjects {
+    /// Checks `spec`; `what` names it in errors (`rule 'eng'`). A spec that
+    /// names nobody is an error: it is always a mistake.
+    pub fn parse(spec: &SubjectSpec, what: &str) -> Result<Subjects, String> {
+        let names_someone = !spec.users.is_empty()
+            || !spec.teams.is_empty()
+            || !spec.roles.is_empty()
+            || !spec.service_accounts.is_empty()
+            || spec.anonymous
+            || spec.everyone;
+        if !names_someone {
+            return Err(format!("{what}: subjects names nobody"));
+        }
+        let globs = |list: &[String], field: &str| -> Result<Vec<Glob>, String> {
+            list.iter()
+                .map(|p| Glob::new(p).map_err(|e| format!("{what}: {field}: {e}")))
+                .collect()
+        };
+        Ok(Subjects {
+            users: globs(&spec.users, "users")?,
+            teams: spec.teams.clone(),
+            roles: spec.roles.clone(),
+            service_accounts: globs(&spec.service_accounts, "service_accounts")?,
+            anonymous: spec.anonymous,
+            everyone: spec.everyone,
+        })
+    }
+
+    /// Whether `p` is one of these subjects. User rules match JWT callers
+    /// and service-account rules API-key callers only, so an identity
+    /// provider cannot mint a token that passes for a service account.
+    pub fn matches(&self, p: &Principal) -> bool {
+        if self.everyone {
+            return true;
+        }
+        if p.is_anonymous() {
+            return self.anonymous;
+        }
+        let account = p.via == "apikey";
+        (!account && self.users.iter().any(|g| g.matches(&p.subject)))
+            || (account && self.service_accounts.iter().any(|g| g.matches(&p.subject)))
+            || self.teams.iter().any(|t| p.teams.contains(t))
+            || self.roles.iter().any(|r| p.roles.contains(r))
+    }
+}
