@@ -76,6 +76,12 @@ pub enum GatewayError {
     ResourceNotFound(String),
     /// An upstream could not be reached, timed out, or broke the protocol.
     Upstream { server: String, message: String },
+    /// A record the request names does not exist (or is not the caller's
+    /// to see), such as an approval (404).
+    NotFound(String),
+    /// The request conflicts with the record's state, such as deciding an
+    /// approval decided already (409).
+    Conflict(String),
     /// A platform port failed (KV, session store).
     Internal(String),
 }
@@ -85,7 +91,8 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         use GatewayError::*;
         match self {
-            NoRoute(_) | UnknownServer(_) | UnknownSession => StatusCode::NOT_FOUND,
+            NoRoute(_) | UnknownServer(_) | UnknownSession | NotFound(_) => StatusCode::NOT_FOUND,
+            Conflict(_) => StatusCode::CONFLICT,
             MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ForbiddenOrigin(_) | Forbidden { .. } => StatusCode::FORBIDDEN,
             Unauthorized { .. } => StatusCode::UNAUTHORIZED,
@@ -188,6 +195,8 @@ impl std::fmt::Display for GatewayError {
             InvalidParams(why) => write!(f, "Invalid params: {why}"),
             ResourceNotFound(uri) => write!(f, "Resource not found: {uri}"),
             Upstream { server, message } => write!(f, "Upstream server '{server}' failed: {message}"),
+            NotFound(why) => write!(f, "Not found: {why}"),
+            Conflict(why) => write!(f, "Conflict: {why}"),
             Internal(why) => write!(f, "Internal error: {why}"),
         }
     }

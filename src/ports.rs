@@ -53,6 +53,10 @@ pub struct SessionRecord {
     /// upstreams initialized later on this session's behalf.
     #[serde(default)]
     pub client_params: Option<serde_json::Value>,
+    /// Whether the client declared the elicitation capability (the gateway
+    /// may then ask the user to approve a call).
+    #[serde(default)]
+    pub elicitation: bool,
     /// Upstream sessions opened for this client session, by server id.
     #[serde(default)]
     pub upstreams: BTreeMap<String, UpstreamSession>,

@@ -5,12 +5,13 @@
 //! or timing out leaves the others' entries in the list (logged, and named under
 //! `_meta`). Calls are routed to the owning server with the original name.
 
+use super::approval::{self, Forwarding};
+use super::guard::{CallGuard, Outcome};
 use super::merge::{self, ListKind, ListResult, Merged};
 use super::respond;
 use crate::body::Body;
 use crate::config::{Registry, Server};
 use crate::error::GatewayError;
-use crate::governance::enforce;
 use crate::governance::gate::Gate;
 use crate::governance::pii;
 use crate::ports::Platform;
@@ -41,19 +42,20 @@ pub fn initialize_result(version: &str, registry: &Registry) -> Value {
 }
 
 /// Serves one request on `/mcp`.
-pub async fn request<P: Platform>(
+pub async fn request<P: Platform + Clone + 'static>(
     ups: &Upstreams<'_, P>,
     registry: &Registry,
-    gate: &Gate,
+    guard: &CallGuard<'_>,
     req: &Request,
 ) -> Result<Response<Body>, GatewayError> {
+    let gate = guard.gate;
     if let Some(kind) = ListKind::from_method(&req.method) {
         return list(ups, registry, gate, kind, req).await;
     }
     match req.method.as_str() {
         "ping" => Ok(respond::result(&req.id, &json!({}))),
-        "tools/call" => call_named(ups, registry, gate, req, "tool").await,
-        "prompts/get" => call_named(ups, registry, gate, req, "prompt").await,
+        "tools/call" => call_named(ups, registry, guard, req, "tool").await,
+        "prompts/get" => call_named(ups, registry, guard, req, "prompt").await,
         "resources/read" => read(ups, registry, gate, req).await,
         "logging/setLevel" => {
             broadcast(ups, &registry.servers, &req.to_bytes(), Some(&req.id)).await;
@@ -169,14 +171,16 @@ async fn list_one<P: Platform>(
         })
 }
 
-/// Routes `tools/call` or `prompts/get` by its qualified name.
-async fn call_named<P: Platform>(
+/// Routes `tools/call` or `prompts/get` by its qualified name; a tool call
+/// passes the guard first.
+async fn call_named<P: Platform + Clone + 'static>(
     ups: &Upstreams<'_, P>,
     registry: &Registry,
-    gate: &Gate,
+    guard: &CallGuard<'_>,
     req: &Request,
     what: &str,
 ) -> Result<Response<Body>, GatewayError> {
+    let gate = guard.gate;
     // Raw values keep the arguments byte for byte; only `name` is rewritten.
     let mut params: BTreeMap<String, Box<RawValue>> = req.params_as()?;
     let name: String = params
@@ -189,19 +193,30 @@ async fn call_named<P: Platform>(
     let (index, original) = names::resolve(&name, registry.servers.iter().map(|s| s.id.as_str()))
         .ok_or_else(unknown)?;
     let server = &registry.servers[index];
+    let mut outcome = Outcome::Forward;
     let mut redact = Vec::new();
     if what == "tool" {
         if !gate.tool(server, original) {
             return Err(unknown());
         }
-        enforce::check_call(ups.platform, gate, server, original).await?;
+        let arguments = params.get("arguments").map(|a| &**a);
+        outcome = guard.check(ups, server, original, arguments).await?;
         redact = gate.redaction(server, Some(original));
     }
     let original = serde_json::value::to_raw_value(original).expect("string serializes");
     params.insert("name".into(), original);
     let params = serde_json::value::to_raw_value(&params).expect("params serialize");
-    let answer = ups.send(server, &req.to_bytes_with(Some(&params))).await?;
-    respond::forward_redacted(answer, &req.id, &server.id, redact, ups.link.max_bytes).await
+    let call = Forwarding {
+        server: server.clone(),
+        message: req.to_bytes_with(Some(&params)),
+        id: req.id.clone(),
+        redact,
+    };
+    match outcome {
+        Outcome::Forward => approval::forward(ups, &call).await,
+        Outcome::Answer(result) => Ok(respond::result(&req.id, &result)),
+        Outcome::Ask(ask) => Ok(approval::ask_then_forward(ask, ups.detach(), call)),
+    }
 }
 
 /// `resources/read`: URIs are not namespaced, so every server is asked at once

@@ -76,6 +76,7 @@ pub async fn authenticate<P: Platform>(
 fn anonymous_allowed(route: &Route, registry: &Registry) -> bool {
     match route {
         Route::Server(id) => registry.get(id).is_some_and(|s| s.anonymous),
+        Route::Approval(_) => false,
         _ => registry.servers.iter().any(|s| s.anonymous),
     }
 }

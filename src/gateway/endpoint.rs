@@ -2,8 +2,9 @@
 //! bound to the caller, every later message dispatched to the aggregated or
 //! per-server handling, DELETE ending the session, GET relaying a stream.
 
+use super::guard::CallGuard;
 use super::ingest::Route;
-use super::{aggregate, ingest, passthrough, respond, session, Ctx};
+use super::{aggregate, approval, ingest, passthrough, respond, session, Ctx};
 use crate::body::Body;
 use crate::config::{Registry, Server};
 use crate::error::GatewayError;
@@ -17,7 +18,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-impl<P: Platform> Ctx<'_, P> {
+impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     /// The server a per-server route names, if the caller may see it.
     fn server(&self) -> Result<Option<Rc<Server>>, GatewayError> {
         match &self.route {
@@ -57,7 +58,7 @@ impl<P: Platform> Ctx<'_, P> {
 
     /// What sessions are bound to: a session opened by one caller is unknown
     /// to every other.
-    fn owner(&self) -> String {
+    pub(super) fn owner(&self) -> String {
         let p = &self.identity.principal;
         format!("{}|{}", p.via, p.subject)
     }
@@ -105,11 +106,39 @@ impl<P: Platform> Ctx<'_, P> {
         );
         *link.upstreams.borrow_mut() = record.upstreams;
         let ups = self.upstreams(&link);
+        if let Message::Response(r) = &message {
+            // The client's answer to the gateway's own approval question.
+            let result: Option<serde_json::Value> = r
+                .result
+                .as_ref()
+                .and_then(|raw| serde_json::from_str(raw.get()).ok());
+            let ttl = self
+                .gate
+                .policy
+                .as_ref()
+                .and_then(|p| p.approval.as_ref())
+                .map_or(0, |a| a.ttl_ms);
+            if approval::answer(self.p, &r.id, result.as_ref(), &self.owner(), ttl)
+                .await
+                .map_err(with_id)?
+            {
+                return Ok(respond::accepted());
+            }
+        }
+        let guard = CallGuard {
+            gate: &self.gate,
+            catalog: &self.gw.catalog,
+            validate_arguments: self.gw.settings.validate_arguments,
+            requester: self.owner(),
+            elicitation: record.elicitation,
+            base: self.identity.base.clone(),
+            poll_ms: self.gw.settings.approval_poll_ms,
+        };
         match (&message, server.as_deref()) {
-            (Message::Request(r), None) => aggregate::request(&ups, &registry, &self.gate, r)
+            (Message::Request(r), None) => aggregate::request(&ups, &registry, &guard, r)
                 .await
                 .map_err(with_id),
-            (Message::Request(r), Some(s)) => passthrough::request(&ups, s, &self.gate, r, &body)
+            (Message::Request(r), Some(s)) => passthrough::request(&ups, s, &guard, r, &body)
                 .await
                 .map_err(with_id),
             (Message::Notification(n), None) => {
@@ -156,6 +185,7 @@ impl<P: Platform> Ctx<'_, P> {
             client_info: serde_json::Value,
         }
         let params: Params = req.params_as()?;
+        let elicitation = params.capabilities.get("elicitation").is_some();
         let version = version::negotiate(&params.protocol_version);
         let id = session::new_id(self.p);
         let endpoint = self.route.endpoint_name();
@@ -198,6 +228,7 @@ impl<P: Platform> Ctx<'_, P> {
             self.owner(),
             version,
             client_params,
+            elicitation,
             upstreams,
             ttl,
         )

@@ -23,6 +23,8 @@ pub enum Route {
     ResourceMetadata(String),
     /// `/.well-known/jwks.json`: the key minted upstream credentials verify with.
     Jwks,
+    /// `/approvals/{id}`: one pending approval, for approvers.
+    Approval(String),
 }
 
 impl Route {
@@ -47,6 +49,19 @@ impl Route {
             "/mcp" => Ok(Route::Aggregate),
             "/healthz" => Ok(Route::Health),
             "/.well-known/jwks.json" => Ok(Route::Jwks),
+            _ if trimmed.starts_with("/approvals/") => {
+                let id = &trimmed["/approvals/".len()..];
+                let valid = !id.is_empty()
+                    && id.len() <= 128
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                if valid {
+                    Ok(Route::Approval(id.to_string()))
+                } else {
+                    Err(GatewayError::NoRoute(path.to_string()))
+                }
+            }
             _ => match trimmed
                 .strip_prefix("/servers/")
                 .and_then(|rest| rest.strip_suffix("/mcp"))
@@ -68,6 +83,7 @@ impl Route {
             Route::Health => "/healthz".into(),
             Route::ResourceMetadata(e) => format!("{}{e}", crate::identity::resource::WELL_KNOWN),
             Route::Jwks => "/.well-known/jwks.json".into(),
+            Route::Approval(id) => format!("/approvals/{id}"),
         }
     }
 }

@@ -7,13 +7,18 @@
 //! 4. session: `initialize` opens one, everything else must name a live one
 //!    opened by the same principal;
 //! 5. dispatch: the aggregated endpoint merges and routes, the per-server
-//!    endpoint passes through ([`endpoint`]);
+//!    endpoint passes through ([`endpoint`]); a `tools/call` first passes the
+//!    [`guard`] (arguments, limits, human [`approval`]);
 //! 6. respond: JSON or a relayed SSE stream; errors become HTTP status plus a
 //!    JSON-RPC error in one place ([`GatewayError::into_response`]).
 
 pub mod aggregate;
+pub mod approval;
+mod approvals_api;
 pub mod authn;
+pub mod catalog;
 mod endpoint;
+pub mod guard;
 pub mod ingest;
 pub mod merge;
 pub mod passthrough;
@@ -31,6 +36,7 @@ use crate::identity::authenticate::AuthState;
 use crate::ports::Platform;
 use crate::protocol::jsonrpc::Id;
 use authn::Identity;
+use catalog::Catalog;
 use http::{Method, Response};
 use ingest::Route;
 use registry_cache::RegistryCache;
@@ -54,6 +60,7 @@ pub struct Gateway {
     sessions: Rc<SessionCache>,
     auth: Rc<AuthState>,
     policy: PolicyStore,
+    catalog: Catalog,
 }
 
 /// A request's view of the gateway, once the caller is known.
@@ -75,12 +82,14 @@ impl Gateway {
         let sessions = Rc::new(SessionCache::new(settings.session_cache_ms));
         let auth = Rc::new(AuthState::new(settings.registry_ttl_ms));
         let policy = PolicyStore::new(settings.registry_ttl_ms);
+        let catalog = Catalog::new(settings.tool_catalog_ttl_ms);
         Gateway {
             settings,
             registry,
             sessions,
             auth,
             policy,
+            catalog,
         }
     }
 
@@ -110,7 +119,7 @@ impl Gateway {
         response
     }
 
-    async fn handle_inner<P: Platform>(
+    async fn handle_inner<P: Platform + Clone + 'static>(
         &self,
         p: &P,
         req: http::Request<Vec<u8>>,
@@ -154,6 +163,9 @@ impl Gateway {
             identity,
             gate,
         };
+        if let Route::Approval(id) = &ctx.route {
+            return ctx.approval(id, req).await.map_err(no_id);
+        }
         match *req.method() {
             Method::POST => ctx.post(req).await,
             Method::DELETE => ctx.delete(req.headers()).await.map_err(no_id),

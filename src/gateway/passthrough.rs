@@ -6,27 +6,30 @@
 //! and `tools/call`. Server-to-client messages reach the client inside the SSE
 //! answers and on the GET stream; the client's replies are forwarded back.
 
+use super::approval::{self, Forwarding};
+use super::guard::{CallGuard, Outcome};
 use super::merge;
 use super::respond;
 use crate::body::Body;
 use crate::config::Server;
 use crate::error::GatewayError;
-use crate::governance::enforce;
-use crate::governance::gate::Gate;
 use crate::ports::Platform;
 use crate::protocol::jsonrpc::Request;
 use crate::upstream::{reply, Upstreams};
 use http::Response;
 use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::rc::Rc;
 
 /// Serves one request; `raw` is the request exactly as the client sent it.
-pub async fn request<P: Platform>(
+pub async fn request<P: Platform + Clone + 'static>(
     ups: &Upstreams<'_, P>,
     server: &Server,
-    gate: &Gate,
+    guard: &CallGuard<'_>,
     req: &Request,
     raw: &[u8],
 ) -> Result<Response<Body>, GatewayError> {
+    let gate = guard.gate;
     match req.method.as_str() {
         "tools/list" if !gate.is_open(server) => {
             let answer = ups.send(server, raw).await?;
@@ -40,19 +43,30 @@ pub async fn request<P: Platform>(
             })?;
             Ok(respond::result(&req.id, &filtered))
         }
-        "tools/call" if !gate.is_open(server) => {
+        "tools/call" => {
             #[derive(Deserialize)]
             struct Params {
                 name: String,
+                arguments: Option<Box<RawValue>>,
             }
-            let Params { name } = req.params_as()?;
+            let Params { name, arguments } = req.params_as()?;
             if !gate.tool(server, &name) {
                 return Err(GatewayError::InvalidParams(format!("Unknown tool: {name}")));
             }
-            enforce::check_call(ups.platform, gate, server, &name).await?;
-            let redact = gate.redaction(server, Some(&name));
-            let answer = ups.send(server, raw).await?;
-            respond::forward_redacted(answer, &req.id, &server.id, redact, ups.link.max_bytes).await
+            let outcome = guard
+                .check(ups, server, &name, arguments.as_deref())
+                .await?;
+            let call = Forwarding {
+                server: Rc::new(server.clone()),
+                message: raw.to_vec(),
+                id: req.id.clone(),
+                redact: gate.redaction(server, Some(&name)),
+            };
+            match outcome {
+                Outcome::Forward => approval::forward(ups, &call).await,
+                Outcome::Answer(result) => Ok(respond::result(&req.id, &result)),
+                Outcome::Ask(ask) => Ok(approval::ask_then_forward(ask, ups.detach(), call)),
+            }
         }
         "resources/read" => {
             let redact = gate.redaction(server, None);

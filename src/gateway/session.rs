@@ -31,6 +31,7 @@ pub async fn open<P: Platform>(
     owner: String,
     protocol_version: &str,
     client_params: Option<serde_json::Value>,
+    elicitation: bool,
     upstreams: BTreeMap<String, UpstreamSession>,
     ttl_ms: u64,
 ) -> Result<SessionRecord, GatewayError> {
@@ -43,6 +44,7 @@ pub async fn open<P: Platform>(
         created_ms: now,
         expires_ms: now.saturating_add(ttl_ms),
         client_params,
+        elicitation,
         upstreams,
     };
     p.sessions().create(&record).await?;

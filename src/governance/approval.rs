@@ -101,6 +101,11 @@ impl Approval {
                 .any(|(servers, tools)| any(servers, &server.id) && any(tools, tool))
     }
 
+    /// Whether the server's `destructiveHint` matters (the catalog is read).
+    pub fn uses_destructive_hint(&self) -> bool {
+        self.destructive_hint
+    }
+
     pub fn is_approver(&self, p: &Principal) -> bool {
         self.approvers.matches(p)
     }

@@ -25,7 +25,8 @@ pub struct Seen {
     pub raw: Vec<u8>,
 }
 
-/// The mock server. Tools `echo` (`text`), `add` (`a`, `b`), `slow`
+/// The mock server. Tools `echo` (`text`), `add` (`a`, `b`), `sum`
+/// (`values`, strict schema), `delete` (`id`, destructive), `slow`
 /// (`steps`, `interval_ms`; progress over SSE) and `leak` (personal data in
 /// text and structured content) behave; any other listed tool answers with
 /// its own name. Resources whose URI contains `pii` hold a phone number.
@@ -64,11 +65,31 @@ impl MockServer {
     }
 
     pub fn tools(mut self, names: &[&str]) -> Self {
-        self.tools = names
-            .iter()
-            .map(|n| json!({"name": n, "description": format!("{n} on {}", self.name), "inputSchema": {"type": "object"}}))
-            .collect();
+        self.tools = names.iter().map(|n| self.tool_def(n)).collect();
         self
+    }
+
+    /// `sum` declares a strict draft-07 schema and `delete` is marked
+    /// destructive; other tools take any object.
+    fn tool_def(&self, name: &str) -> Value {
+        let mut def = json!({"name": name, "description": format!("{name} on {}", self.name), "inputSchema": {"type": "object"}});
+        match name {
+            "sum" => {
+                def["inputSchema"] = json!({
+                    "$schema": "http://json-schema.org/draft-07/schema#",
+                    "type": "object",
+                    "properties": {"values": {"type": "array", "items": {"type": "number"}, "minItems": 1}},
+                    "required": ["values"],
+                    "additionalProperties": false
+                })
+            }
+            "delete" => {
+                def["inputSchema"] = json!({"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]});
+                def["annotations"] = json!({"destructiveHint": true});
+            }
+            _ => {}
+        }
+        def
     }
     pub fn prompts(mut self, names: &[&str]) -> Self {
         self.prompts = names.iter().map(|n| json!({"name": n})).collect();
@@ -272,6 +293,15 @@ impl MockServer {
                     .collect();
                 (text(format!("counted to {steps}")), notes)
             }
+            "sum" => {
+                let values = args["values"].as_array().cloned().unwrap_or_default();
+                let total: f64 = values.iter().filter_map(Value::as_f64).sum();
+                (text(total.to_string()), Vec::new())
+            }
+            "delete" => (
+                text(format!("deleted {}", args["id"].as_str().unwrap_or(""))),
+                Vec::new(),
+            ),
             "leak" => (
                 Ok(json!({
                     "content": [{"type": "text", "text": "mail alice@corp.example, card 4111 1111 1111 1111"}],

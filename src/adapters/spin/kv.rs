@@ -1,7 +1,8 @@
 //! The `Kv` and `Sessions` ports on Spin's key-value stores.
 //!
 //! The registry lives in the `default` store (keys `servers/{id}`). Sessions
-//! live in the `sessions` store (keys `session/{id}`, the record as JSON).
+//! live in the `sessions` store (keys `session/{id}`, the record as JSON),
+//! beside rate-limit counters and approvals (see `limits`, `approvals`).
 //! Consistency is the store's: exact on a single instance (Spin's default
 //! SQLite store), and as consistent as the configured backend across
 //! instances (see README, "Sessions on Spin"). Recording an upstream session is
@@ -81,9 +82,17 @@ impl SpinSessions {
             .map_err(|e| port_error(SESSION_STORE, "set", e))
     }
 
-    /// Deletes expired sessions and ended rate-limit windows. The store has
-    /// no TTL, so without this they would stay forever.
+    /// The store handle, shared with the approval store.
+    pub fn handle(&self) -> Result<Rc<Store>, String> {
+        self.0.clone()
+    }
+
+    /// Deletes expired sessions and approvals, ended rate-limit windows and
+    /// approval claims. The store has no TTL, so without this they would stay
+    /// forever.
     async fn sweep(&self, now_ms: u64) -> Result<usize, PortError> {
+        use super::approvals::{CLAIM_PREFIX, RECORD_PREFIX};
+        use super::limits::{ended, PREFIX as COUNTER_PREFIX};
         let store = self.store()?;
         let keys = store
             .get_keys()
@@ -92,16 +101,19 @@ impl SpinSessions {
             .await
             .map_err(|e| port_error(SESSION_STORE, "get-keys", e))?;
         let mut removed = 0;
-        for key in keys.iter().filter(|k| super::limits::expired(k, now_ms)) {
-            if store.delete(key).await.is_ok() {
-                removed += 1;
-            }
-        }
-        for key in keys.iter().filter(|k| k.starts_with(SESSION_PREFIX)) {
-            let expired = match store.get(key).await {
-                Ok(Some(v)) => serde_json::from_slice::<SessionRecord>(&v)
-                    .map_or(true, |r| r.expires_ms <= now_ms),
-                _ => false,
+        for key in &keys {
+            let expired = if ended(key, COUNTER_PREFIX, now_ms) || ended(key, CLAIM_PREFIX, now_ms)
+            {
+                true
+            } else if key.starts_with(SESSION_PREFIX) || key.starts_with(RECORD_PREFIX) {
+                // Both records carry `expires_ms`; an unreadable one goes too.
+                match store.get(key).await {
+                    Ok(Some(v)) => serde_json::from_slice::<Expiring>(&v)
+                        .map_or(true, |r| r.expires_ms <= now_ms),
+                    _ => false,
+                }
+            } else {
+                false
             };
             if expired && store.delete(key).await.is_ok() {
                 removed += 1;
@@ -109,6 +121,12 @@ impl SpinSessions {
         }
         Ok(removed)
     }
+}
+
+/// The one field the sweep reads from a stored record.
+#[derive(serde::Deserialize)]
+struct Expiring {
+    expires_ms: u64,
 }
 
 impl Sessions for SpinSessions {

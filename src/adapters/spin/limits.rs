@@ -44,9 +44,10 @@ impl Limiter for AtomicLimiter {
     }
 }
 
-/// Whether a counter key belongs to a window that has ended.
-pub fn expired(key: &str, now_ms: u64) -> bool {
-    key.strip_prefix(PREFIX)
+/// Whether a counter key (`{prefix}{name}/{end}`, rate-limit windows and
+/// approval claims alike) has reached its end.
+pub fn ended(key: &str, prefix: &str, now_ms: u64) -> bool {
+    key.strip_prefix(prefix)
         .and_then(|k| k.rsplit_once('/'))
         .and_then(|(_, end)| end.parse::<u64>().ok())
         .is_some_and(|end| end <= now_ms)

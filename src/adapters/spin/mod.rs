@@ -1,10 +1,12 @@
 //! The Fermyon Spin adapter: a WASI Preview 3 HTTP component on spin-sdk 7.
 //! The registry is read from the `default` key-value store (`servers/{id}`,
 //! the same entries as the Workers KV namespace), sessions live in the
-//! `sessions` store, upstream calls go through `wasi:http` client, settings come
+//! `sessions` store with rate-limit counters and approval records, upstream
+//! calls go through `wasi:http` client, settings come
 //! from Spin variables (lower-case names of the Workers `[vars]`). Only type
 //! conversion lives here.
 
+mod approvals;
 mod body;
 mod kv;
 mod limits;
@@ -33,6 +35,7 @@ pub type SpinPlatform = Ports<
     upstream::WasiHttpUpstream,
     SpinClock,
     limits::AtomicLimiter,
+    approvals::SpinApprovals,
     SpinRuntime,
 >;
 
@@ -113,9 +116,11 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
             return body::to_spin(err.into_response(None));
         }
     };
+    let sessions = kv::SpinSessions::open().await;
     let platform = SpinPlatform {
         kv: kv::SpinKv::open().await,
-        sessions: kv::SpinSessions::open().await,
+        approvals: approvals::SpinApprovals::new(sessions.handle()),
+        sessions,
         upstream: upstream::WasiHttpUpstream,
         clock: SpinClock,
         limiter: limits::AtomicLimiter,

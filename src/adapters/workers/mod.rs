@@ -1,15 +1,18 @@
 //! The Cloudflare Workers adapter: the fetch entry point and the ports on
 //! Workers APIs. KV holds the registry (`REGISTRY` binding), a Durable Object
 //! per session holds sessions (`SESSIONS` binding), one per rate-limit counter
-//! holds counters (`LIMITS`), `fetch` reaches upstreams, `waitUntil` runs
-//! after-response work. Only type conversion lives here.
+//! holds counters (`LIMITS`), one per approval holds approval records
+//! (`APPROVALS`), `fetch` reaches upstreams, `waitUntil` runs after-response
+//! work. Only type conversion lives here.
 
+mod approvals;
 mod kv;
 mod limits;
 mod log;
 mod sessions;
 mod upstream;
 
+pub use approvals::ApprovalStore;
 pub use limits::RateCounter;
 pub use sessions::SessionStore;
 
@@ -34,6 +37,7 @@ pub type WorkersPlatform = Ports<
     upstream::FetchUpstream,
     WorkersClock,
     limits::DurableLimiter,
+    approvals::DurableApprovals,
     WorkersRuntime,
 >;
 
@@ -103,6 +107,7 @@ async fn fetch(
         upstream: upstream::FetchUpstream,
         clock: WorkersClock,
         limiter: limits::DurableLimiter::new(env.durable_object("LIMITS")?),
+        approvals: approvals::DurableApprovals::new(env.durable_object("APPROVALS")?),
         runtime: WorkersRuntime(ctx, env.clone()),
     };
     to_worker(gw.handle(&Rc::new(platform), request, &meta).await)

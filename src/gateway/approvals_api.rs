@@ -1,0 +1,102 @@
+//! The approval endpoint, `/approvals/{id}`: how approvers see and decide
+//! pending calls.
+//!
+//! - `GET` returns the record (to an approver, or to the caller who made the
+//!   call); anyone else gets 404, as for an id that does not exist.
+//! - `POST {"decision": "approve" | "reject"}` decides a pending record;
+//!   only subjects the policy names as `approval.approvers` may (403
+//!   otherwise). A record decided already answers 409 with the decision as
+//!   it stands; an expired or unknown one 404.
+//!
+//! Callers authenticate as on the MCP endpoints (API key or JWT); every
+//! decision is logged (target `audit`) with who made it.
+
+use super::respond;
+use super::Ctx;
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::governance::approval::{Decided, Decision, Verdict};
+use crate::ports::{Approvals, Clock, Platform};
+use http::{Method, Response};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    decision: Verdict,
+}
+
+impl<P: Platform + Clone + 'static> Ctx<'_, P> {
+    pub(super) async fn approval(
+        &self,
+        id: &str,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<Response<Body>, GatewayError> {
+        if self.identity.principal.is_anonymous() {
+            return Err(GatewayError::Unauthorized {
+                message: "authentication required".into(),
+                challenge: None,
+            });
+        }
+        let approval = self.gate.policy.as_ref().and_then(|p| p.approval.clone());
+        let approver = approval
+            .as_ref()
+            .is_some_and(|a| a.is_approver(&self.identity.principal));
+        let me = self.owner();
+        let now = self.p.clock().now_ms();
+        let not_found = || GatewayError::NotFound(format!("no pending approval '{id}'"));
+        match *req.method() {
+            Method::GET => {
+                let record = self
+                    .p
+                    .approvals()
+                    .get(id, now)
+                    .await?
+                    .ok_or_else(not_found)?;
+                if !approver && record.requester != me {
+                    return Err(not_found());
+                }
+                Ok(respond::json(
+                    serde_json::to_vec(&record).expect("record serializes"),
+                ))
+            }
+            Method::POST => {
+                let Some(approval) = approval.filter(|_| approver) else {
+                    return Err(GatewayError::Forbidden {
+                        message: "only approvers named in the policy may decide approvals".into(),
+                        challenge: None,
+                    });
+                };
+                let body: DecisionBody = serde_json::from_slice(req.body()).map_err(|e| {
+                    GatewayError::InvalidRequest(format!(
+                        "expected {{\"decision\": \"approve\" | \"reject\"}}: {e}"
+                    ))
+                })?;
+                let decision = Decision {
+                    verdict: body.decision,
+                    by: me.clone(),
+                    now_ms: now,
+                    ttl_ms: approval.ttl_ms,
+                };
+                match self.p.approvals().decide(id, &decision).await? {
+                    Decided::Applied { record } => {
+                        tracing::info!(target: "audit", approval = id, decision = ?body.decision, by = %me, requester = %record.requester, server = %record.server, tool = %record.tool, channel = "approver", "approval decided");
+                        Ok(respond::json(
+                            serde_json::to_vec(&record).expect("record serializes"),
+                        ))
+                    }
+                    Decided::AlreadyDecided { record } => Err(GatewayError::Conflict(format!(
+                        "approval '{id}' was already {} by {}",
+                        serde_json::to_value(record.status)
+                            .expect("status serializes")
+                            .as_str()
+                            .unwrap_or("decided"),
+                        record.decided_by.as_deref().unwrap_or("someone")
+                    ))),
+                    Decided::NotFound => Err(not_found()),
+                }
+            }
+            _ => Err(GatewayError::MethodNotAllowed { allow: "GET, POST" }),
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The checks a `tools/call` passes after the gate let the caller see the
+//! tool and before anything reaches the upstream, in this order:
+//!
+//! 1. the arguments against the tool's `inputSchema` (-32602 naming the
+//!    failing path);
+//! 2. rate limits and quotas (429);
+//! 3. human approval, when the policy requires it for this tool (see
+//!    [`approval`](super::approval)).
+//!
+//! Both MCP endpoints run the same guard, so a tool is governed the same way
+//! whichever endpoint it is called through.
+
+use super::approval;
+use super::catalog::{Catalog, ToolInfo};
+use crate::config::Server;
+use crate::error::GatewayError;
+use crate::governance::enforce;
+use crate::governance::gate::Gate;
+use crate::ports::Platform;
+use crate::upstream::Upstreams;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::rc::Rc;
+
+/// Everything the guard needs to know about the caller and the session.
+pub struct CallGuard<'a> {
+    pub gate: &'a Gate,
+    pub catalog: &'a Catalog,
+    pub validate_arguments: bool,
+    /// Who calls (`via|subject`, as sessions are bound): approvals are
+    /// bound to it.
+    pub requester: String,
+    /// Whether the client declared the elicitation capability.
+    pub elicitation: bool,
+    /// The gateway's public base URL (the approval endpoint's address).
+    pub base: String,
+    /// How often a call waiting for a user's answer looks for it.
+    pub poll_ms: u64,
+}
+
+/// What the guard decided.
+pub enum Outcome {
+    /// Forward the call.
+    Forward,
+    /// Answer with this `CallToolResult` instead (a pending or rejected
+    /// approval, as a tool error the agent can read).
+    Answer(Value),
+    /// Ask the user first (elicitation); forward only on an explicit accept.
+    Ask(approval::Ask),
+}
+
+impl CallGuard<'_> {
+    /// Runs the checks for a call of `tool` on `server` with `arguments`.
+    pub async fn check<P: Platform>(
+        &self,
+        ups: &Upstreams<'_, P>,
+        server: &Server,
+        tool: &str,
+        arguments: Option<&RawValue>,
+    ) -> Result<Outcome, GatewayError> {
+        let approval = self.gate.policy.as_ref().and_then(|p| p.approval.clone());
+        let needs_info =
+            self.validate_arguments || approval.as_ref().is_some_and(|a| a.uses_destructive_hint());
+        let info: Option<Rc<ToolInfo>> = if needs_info {
+            self.catalog.tool(ups, server, tool).await?
+        } else {
+            None
+        };
+        let args: Value = match arguments {
+            Some(raw) => serde_json::from_str(raw.get())
+                .map_err(|e| GatewayError::InvalidParams(format!("arguments: {e}")))?,
+            None => Value::Object(Default::default()),
+        };
+        if self.validate_arguments {
+            if let Some(schema) = info.as_ref().and_then(|i| i.schema.as_ref()) {
+                schema.validate(&args).map_err(|v| {
+                    GatewayError::InvalidParams(format!("Invalid arguments for tool {tool}: {v}"))
+                })?;
+            }
+        }
+        enforce::check_call(ups.platform, self.gate, server, tool).await?;
+        let destructive = info.as_ref().is_some_and(|i| i.destructive);
+        match approval {
+            Some(a) if a.required(server, tool, destructive) => {
+                approval::check(ups, self, &a, server, tool, args).await
+            }
+            _ => Ok(Outcome::Forward),
+        }
+    }
+}
