@@ -90,8 +90,13 @@ fn canned(body: Vec<u8>, session: bool) -> http::Response<Body> {
 /// tools/list (with `tools` tools) from canned bytes: it only reads the
 /// envelope and splices the id in, so its own cost stays small.
 fn mount_canned(p: &MemoryPlatform, url: &str, tools: usize) {
+    // Tool 0 is the `echo` the call benchmarks make, so its arguments are
+    // validated against a real schema as in production.
     let list: Vec<Value> = (0..tools)
-        .map(|i| json!({"name": format!("tool-{i}"), "description": "a benchmark tool", "inputSchema": {"type": "object", "properties": {"x": {"type": "number"}}}}))
+        .map(|i| match i {
+            0 => json!({"name": "echo", "description": "echoes text", "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}),
+            _ => json!({"name": format!("tool-{i}"), "description": "a benchmark tool", "inputSchema": {"type": "object", "properties": {"x": {"type": "number"}}}}),
+        })
         .collect();
     let list = std::rc::Rc::new(serde_json::to_string(&json!({"tools": list})).unwrap());
     p.upstream.mount_fn(url, move |req| {
@@ -287,6 +292,86 @@ fn auth(rt: &tokio::runtime::Runtime) {
     );
 }
 
+/// A policy like a platform team's: 20 rules (globs, teams, roles, a deny)
+/// and three limits that cover the benchmark call (per principal, per server,
+/// per tool), none of which is ever reached.
+fn bench_policy() -> String {
+    let mut rules: Vec<Value> = (0..18)
+        .map(|i| json!({"name": format!("team-{i}"), "effect": "allow", "subjects": {"teams": [format!("team-{i}")]}, "servers": [format!("other-{i}-*")]}))
+        .collect();
+    rules.push(json!({"name": "bench", "effect": "allow", "subjects": {"users": ["bench"]}, "servers": ["s*"]}));
+    rules.push(json!({"name": "no-drops", "effect": "deny", "subjects": {"everyone": true}, "tools": ["drop_*"]}));
+    json!({
+        "rules": rules,
+        "limits": [
+            {"name": "per-user", "per": "principal", "requests": 1_000_000_000u64, "window_secs": 60},
+            {"name": "per-server", "per": "server", "servers": ["s*"], "requests": 1_000_000_000u64, "window_secs": 1},
+            {"name": "per-tool", "per": "tool", "tools": ["echo"], "daily": 1_000_000_000u64}
+        ]
+    })
+    .to_string()
+}
+
+/// What governance costs: policy evaluation and rate-limit checks alone, and
+/// the whole `tools/call` pipeline under the policy beside `plain_call` (the
+/// same call without one).
+fn governance(rt: &tokio::runtime::Runtime, plain_call: f64) {
+    use mcp_edge::governance::{gcra, limits, policy::Policy};
+    use mcp_edge::identity::Principal;
+    let policy = Policy::parse(&bench_policy()).unwrap();
+    let principal = Principal {
+        subject: "bench".into(),
+        teams: vec!["eng".into()],
+        via: "apikey".into(),
+        ..Principal::anonymous()
+    };
+    let server =
+        Server::parse("s2", r#"{"endpoints":[{"region":"us","url":"http://x/"}]}"#).unwrap();
+    bench("policy: allow/deny of one tool, 20 rules", 200_000, || {
+        std::hint::black_box(policy.allows_tool(&principal, &server, "echo"));
+    });
+    let mut state = [None; 3];
+    let mut now = 1_700_000_000_000u64;
+    bench(
+        "rate limit: 3 counters (keys + GCRA/daily math)",
+        200_000,
+        || {
+            now += 1;
+            for (i, c) in limits::counters(&policy.limits, &principal, &server, "echo")
+                .iter()
+                .enumerate()
+            {
+                let (d, next) = gcra::step(c.quota, state[i], now, 1);
+                std::hint::black_box(d);
+                if next.is_some() {
+                    state[i] = next;
+                }
+            }
+        },
+    );
+
+    let (gw, p) = setup(4, 50);
+    p.kv.put("policy", &bench_policy());
+    let sid = rt.block_on(session(&gw, &p));
+    let call = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"s2__echo","arguments":{"text":"hi"}}});
+    let governed = bench(
+        "pipeline: tools/call under the policy (20 rules, 3 limits)",
+        20_000,
+        || {
+            rt.block_on(send(&gw, &p, post(&call, Some(&sid))));
+        },
+    );
+    println!(
+        "{:<48} {:>10.2} µs/call",
+        "  governance added to the pipeline",
+        governed - plain_call
+    );
+    println!(
+        "BENCH {}",
+        json!({"name": "governance: added per tools/call", "us": governed - plain_call})
+    );
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -343,6 +428,7 @@ fn main() {
         rt.block_on(send(&gw, &p, post(&list, Some(&sid))));
     });
     auth(&rt);
+    governance(&rt, core_call);
 
     println!("\nscale: tools/list as the registry grows (50 tools per server)");
     for n in [10usize, 25, 50, 100] {

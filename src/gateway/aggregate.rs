@@ -200,7 +200,9 @@ async fn call_named<P: Platform + Clone + 'static>(
             return Err(unknown());
         }
         let arguments = params.get("arguments").map(|a| &**a);
-        outcome = guard.check(ups, server, original, arguments).await?;
+        outcome = guard
+            .check(ups, server, (original, &name), arguments)
+            .await?;
         redact = gate.redaction(server, Some(original));
     }
     let original = serde_json::value::to_raw_value(original).expect("string serializes");

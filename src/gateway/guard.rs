@@ -50,12 +50,13 @@ pub enum Outcome {
 }
 
 impl CallGuard<'_> {
-    /// Runs the checks for a call of `tool` on `server` with `arguments`.
+    /// Runs the checks for a call of `tool` on `server` with `arguments`;
+    /// errors name the tool as the client called it (`shown`).
     pub async fn check<P: Platform>(
         &self,
         ups: &Upstreams<'_, P>,
         server: &Server,
-        tool: &str,
+        (tool, shown): (&str, &str),
         arguments: Option<&RawValue>,
     ) -> Result<Outcome, GatewayError> {
         let approval = self.gate.policy.as_ref().and_then(|p| p.approval.clone());
@@ -74,7 +75,7 @@ impl CallGuard<'_> {
         if self.validate_arguments {
             if let Some(schema) = info.as_ref().and_then(|i| i.schema.as_ref()) {
                 schema.validate(&args).map_err(|v| {
-                    GatewayError::InvalidParams(format!("Invalid arguments for tool {tool}: {v}"))
+                    GatewayError::InvalidParams(format!("Invalid arguments for tool {shown}: {v}"))
                 })?;
             }
         }

@@ -54,7 +54,7 @@ pub async fn request<P: Platform + Clone + 'static>(
                 return Err(GatewayError::InvalidParams(format!("Unknown tool: {name}")));
             }
             let outcome = guard
-                .check(ups, server, &name, arguments.as_deref())
+                .check(ups, server, (&name, &name), arguments.as_deref())
                 .await?;
             let call = Forwarding {
                 server: Rc::new(server.clone()),

@@ -44,6 +44,9 @@ impl Schema {
     pub fn compile(schema: &Value) -> Result<Schema, String> {
         let mut compiler = boon::Compiler::new();
         compiler.set_default_draft(boon::Draft::V2020_12);
+        // Schemas come from upstream servers: a `$ref` to anything outside the
+        // schema (a file, a URL) is refused, never loaded.
+        compiler.use_loader(Box::new(NoLoader));
         compiler
             .add_resource(LOCATION, schema.clone())
             .map_err(|e| e.to_string())?;
@@ -70,6 +73,15 @@ impl Schema {
             path: if path.is_empty() { "/".into() } else { path },
             message: leaf.kind.to_string(),
         })
+    }
+}
+
+/// The loader for external `$ref`s: none are loaded.
+struct NoLoader;
+
+impl boon::UrlLoader for NoLoader {
+    fn load(&self, url: &str) -> Result<Value, Box<dyn std::error::Error>> {
+        Err(format!("external $ref '{url}' is not loaded").into())
     }
 }
 
@@ -119,5 +131,12 @@ mod tests {
     fn schemas_that_do_not_compile_are_reported() {
         assert!(Schema::compile(&json!({"type": 5})).is_err());
         assert!(Schema::compile(&json!({"$ref": "https://example.com/other.json"})).is_err());
+        let local = std::env::temp_dir().join("mcp-edge-ref.json");
+        std::fs::write(&local, r#"{"type": "string"}"#).unwrap();
+        let file = format!("file://{}", local.display());
+        let err = Schema::compile(&json!({"$ref": file}))
+            .err()
+            .expect("refused");
+        assert!(err.contains("not loaded"), "{err}");
     }
 }

@@ -7,25 +7,92 @@
     at the same moment; exactly LIMIT must succeed and every other call must be
     a 429 with Retry-After and a JSON-RPC error naming the limit (on Spin,
     whose counters are fixed windows, between LIMIT and 2 x LIMIT, the
-    documented tolerance, which a test inside one window does not reach).
+    documented tolerance, which a test inside one window does not reach);
+  * human approval: the policy opts in to `destructiveHint`, and notes' `purge`
+    is marked destructive. The elicitation scenario (both SDK clients) declines
+    the question, then checks notes never ran the call, then accepts and checks
+    it ran exactly once; `approval_endpoint` checks the other path: a client
+    without elicitation gets a pending approval, an approver (API key with
+    role `approver`) approves it at /approvals/{id}, and the same call retried
+    runs exactly once.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 
 LIMIT = 10
 CLIENTS = 64
 TOOL = "everything__get-sum"
+APPROVER_KEY = "mk_e2e_approver_key"
 
 
-def policy_entry() -> dict:
+def policy_entry() -> list[dict]:
     policy = {
         "rules": [{"name": "everyone", "effect": "allow", "subjects": {"everyone": True}}],
         "limits": [{"name": "get-sum-burst", "per": "tool", "servers": ["everything"], "tools": ["get-sum"],
                     "requests": LIMIT, "window_secs": 600}],
+        "approval": {"approvers": {"roles": ["approver"]}, "destructive_hint": True, "ttl_secs": 300,
+                     "elicitation_timeout_secs": 30},
     }
-    return {"key": "policy", "value": json.dumps(policy)}
+    approver = {"subject": "e2e-approver", "roles": ["approver"], "scopes": ["mcp:tools"]}
+    return [
+        {"key": "policy", "value": json.dumps(policy)},
+        {"key": f"auth/apikeys/{hashlib.sha256(APPROVER_KEY.encode()).hexdigest()}", "value": json.dumps(approver)},
+    ]
+
+
+def elicitation_scenario(base: str, headers: dict) -> dict:
+    """For the SDK clients: `$NONCE` is replaced by each client with its own token."""
+    tag = {"tag": "elicit-$NONCE"}
+    return {
+        "name": "approval by elicitation on /mcp",
+        "headers": headers,
+        "url": f"{base}/mcp",
+        "expect_tools": ["notes__purge"],
+        "calls": [],
+        "approvals": [
+            {"tool": "notes__purge", "arguments": tag, "answer": "decline",
+             "then": {"tool": "notes__purged", "arguments": tag, "expect_text": "0"}},
+            {"tool": "notes__purge", "arguments": tag, "answer": "accept", "expect_text": "purged elicit-$NONCE",
+             "then": {"tool": "notes__purged", "arguments": tag, "expect_text": "1"}},
+        ],
+        "delete_session": True,
+    }
+
+
+def approval_endpoint(check, http, response_of, base: str, api_key: str) -> None:
+    url = f"{base}/mcp"
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", "X-API-Key": api_key}
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "approval", "version": "1"}}}
+    status, h, _ = http(url, "POST", json.dumps(init).encode(), headers)
+    headers = {**headers, "Mcp-Session-Id": h.get("mcp-session-id", ""), "MCP-Protocol-Version": "2025-06-18"}
+
+    def call(tool: str, tag: str) -> dict:
+        body = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": tool, "arguments": {"tag": tag}}}
+        return response_of(*http(url, "POST", json.dumps(body).encode(), headers)).get("result", {})
+
+    pending = call("notes__purge", "endpoint")
+    meta = pending.get("_meta", {}).get("mcp-edge/approval", {})
+    check(pending.get("isError") is True and meta.get("status") == "pending" and "/approvals/" in meta.get("url", ""),
+          "approval: without elicitation, a destructive call gets a pending approval (tool error)", str(pending)[:300])
+    check(call("notes__purged", "endpoint").get("content", [{}])[0].get("text") == "0",
+          "approval: the pending call never reached the upstream")
+    decide = json.dumps({"decision": "approve"}).encode()
+    status, _, body = http(meta.get("url", f"{base}/approvals/none"), "POST", decide,
+                           {"Content-Type": "application/json", "X-API-Key": api_key})
+    check(status == 403, "approval: the requester (not an approver) cannot approve -> 403", f"{status} {body[:200]!r}")
+    status, _, body = http(meta.get("url", f"{base}/approvals/none"), "POST", decide,
+                           {"Content-Type": "application/json", "X-API-Key": APPROVER_KEY})
+    check(status == 200 and json.loads(body).get("status") == "approved",
+          "approval: an approver approves at /approvals/{id}", f"{status} {body[:200]!r}")
+    ran = call("notes__purge", "endpoint")
+    again = call("notes__purge", "endpoint")
+    count = call("notes__purged", "endpoint").get("content", [{}])[0].get("text")
+    check(ran.get("content", [{}])[0].get("text") == "purged endpoint" and again.get("isError") is True and count == "1",
+          "approval: the approved call, retried, runs exactly once", f"ran={ran} again={str(again)[:200]} count={count}")
 
 
 def hammer(check, http, base: str, api_key: str, exact: bool) -> None:

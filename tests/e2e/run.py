@@ -277,6 +277,7 @@ def scenarios(base: str) -> list[dict]:
                          "min_notifications": 3, "min_lead_ms": 600},
             "delete_session": True,
         },
+        governance.elicitation_scenario(base, key),
     ]
 
 
@@ -380,7 +381,7 @@ def main() -> int:
         wait_http(f"{as_issuer}/.well-known/openid-configuration", "authorization-server", procs, as_log, 60)
         kv = [{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in registry(ev_port, notes_port, dead).items()]
         kv += identity.kv_entries(as_issuer, API_KEY, SCOPE)
-        kv.append(governance.policy_entry())
+        kv += governance.policy_entry()
         vars = {"PUBLIC_URL": base, "REQUIRED_SCOPES": SCOPE,
                 "UPSTREAM_SIGNING_KEY": json.dumps(identity.signing_key())}
         start = start_workers if args.target == "workers" else start_spin
@@ -391,6 +392,7 @@ def main() -> int:
         raw_checks(base, gw_log)
         identity.oauth_checks(check, http, base, as_issuer, OAUTH_CLIENT, SCOPE, notes_log, NODE, PYTHON, ROOT)
         governance.hammer(check, http, base, API_KEY, exact=args.target == "workers")
+        governance.approval_endpoint(check, http, response_of, base, API_KEY)
         if FAILED:
             print(f"\n--- gateway log (tail) ---\n{tail(gw_log, 60)}")
     finally:

@@ -108,7 +108,13 @@ impl Harness {
 
     /// Sends a raw HTTP request, with the harness API key unless the request
     /// carries a credential (or `x-no-credential`) of its own.
-    pub async fn send(&self, mut req: http::Request<Vec<u8>>) -> Reply {
+    pub async fn send(&self, req: http::Request<Vec<u8>>) -> Reply {
+        Reply::read(self.open(req).await).await
+    }
+
+    /// Like `send`, but the response body is left unread, for tests that
+    /// act while a stream is still open.
+    pub async fn open(&self, mut req: http::Request<Vec<u8>>) -> http::Response<Body> {
         let h = req.headers_mut();
         if h.remove("x-no-credential").is_none()
             && !h.contains_key("authorization")
@@ -116,8 +122,23 @@ impl Harness {
         {
             h.insert("x-api-key", API_KEY.parse().unwrap());
         }
-        let resp = self.gw.handle(&self.p, req, &self.meta).await;
-        Reply::read(resp).await
+        self.gw.handle(&self.p, req, &self.meta).await
+    }
+
+    /// A POST with the usual MCP headers plus `extra`, as a request.
+    pub fn post_request(
+        path: &str,
+        body: &Value,
+        extra: &[(&str, &str)],
+    ) -> http::Request<Vec<u8>> {
+        let mut req = http::Request::post(format!("http://gw.test{path}"))
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT_BOTH)
+            .header("host", "gw.test");
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        req.body(body.to_string().into_bytes()).unwrap()
     }
 
     /// POSTs a JSON body with the usual MCP headers plus `extra`.

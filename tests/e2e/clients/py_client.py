@@ -20,9 +20,18 @@ The scenario file (JSON) describes what to check against one MCP endpoint
                                                   isError must be falsy
       "progress": {"tool": "...", "arguments": {...},
                    "min_notifications": 3, "min_lead_ms": 600},
+      "approvals": [{"tool": "...", "arguments": {...}, "answer": "decline" | "accept",
+                     "expect_text": "...", "then": {a call as in "calls"}}],
+                                                  the client declares elicitation and answers the
+                                                  gateway's question with `answer`: declined calls
+                                                  must be tool errors, accepted ones succeed; each
+                                                  step must be asked exactly once
       "delete_session": true                      end the session (SDK sends DELETE), then a raw
                                                   POST with the old Mcp-Session-Id must get 404
     }
+
+`$NONCE` anywhere in the scenario is replaced by a token fresh for this run,
+so runs by different clients do not share upstream state.
 
 Output: one `ok: ...` / `FAIL: ...` line per check (plus `info: ...` lines),
 then a summary line. Exit status: 0 all checks passed, 1 any failure or error
@@ -43,9 +52,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import secrets
+
 import anyio
 import httpx2
-from mcp import Client
+from mcp import Client, types
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
@@ -110,7 +121,8 @@ def _str_list(scenario: dict[str, Any], key: str) -> list[str]:
 
 def load_scenario(path: str) -> dict[str, Any]:
     try:
-        scenario = json.loads(Path(path).read_text())
+        text = Path(path).read_text().replace("$NONCE", f"py{secrets.token_hex(4)}")
+        scenario = json.loads(text)
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read scenario {path}: {exc}") from exc
     if not isinstance(scenario, dict):
@@ -129,6 +141,12 @@ def load_scenario(path: str) -> dict[str, Any]:
     for call in calls:
         if "expect_text" in call and not isinstance(call["expect_text"], str):
             raise UsageError(f"call {call['tool']}: 'expect_text' must be a string")
+    approvals = scenario.setdefault("approvals", [])
+    if not isinstance(approvals, list) or not all(
+        isinstance(a, dict) and isinstance(a.get("tool"), str) and a.get("answer") in ("accept", "decline")
+        for a in approvals
+    ):
+        raise UsageError("'approvals' must be a list of objects with 'tool' and 'answer' (accept|decline)")
     progress = scenario.get("progress")
     if progress is not None and not (isinstance(progress, dict) and isinstance(progress.get("tool"), str)):
         raise UsageError("'progress' must be an object with a string 'tool'")
@@ -225,6 +243,49 @@ async def check_call(client: Client, call: dict[str, Any], report: Report) -> No
             report.check(text == expected, f"{label} text == {expected!r}", f"got {text!r}")
 
 
+class Elicitation:
+    """The client's elicitation handler: answers with the current step's answer."""
+
+    def __init__(self) -> None:
+        self.answer = "decline"
+        self.asked: list[str] = []
+
+    async def __call__(self, context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        self.asked.append(getattr(params, "message", ""))
+        if self.answer == "accept":
+            return types.ElicitResult(action="accept", content={})
+        return types.ElicitResult(action=self.answer)
+
+
+async def check_approval(client: Client, step: dict[str, Any], elicit: Elicitation, report: Report) -> None:
+    tool, answer = step["tool"], step["answer"]
+    label = f"approval {tool} ({answer})"
+    elicit.answer, elicit.asked = answer, []
+    try:
+        result = await client.call_tool(tool, step.get("arguments") or {})
+    except MCPError as exc:
+        report.check(False, label, describe(exc))
+        return
+    text = first_text(result)
+    report.check(
+        len(elicit.asked) == 1 and tool.split("__")[-1] in elicit.asked[0],
+        f"{label}: asked once through elicitation",
+        f"asked {elicit.asked}",
+    )
+    if answer == "accept":
+        report.check(not result.is_error, f"{label}: the call ran", f"isError=true, text={text!r}")
+        if "expect_text" in step:
+            report.check(text == step["expect_text"], f"{label}: text == {step['expect_text']!r}", f"got {text!r}")
+    else:
+        report.check(
+            bool(result.is_error) and text is not None and "declined" in text,
+            f"{label}: a tool error says it was declined",
+            f"isError={result.is_error}, text={text!r}",
+        )
+    if step.get("then"):
+        await check_call(client, step["then"], report)
+
+
 async def check_progress(client: Client, spec: dict[str, Any], report: Report) -> None:
     tool = spec["tool"]
     min_notifications = int(spec.get("min_notifications", 1))
@@ -316,7 +377,12 @@ async def run_scenario(scenario: dict[str, Any], report: Report) -> None:
         transport = streamable_http_client(scenario["url"], http_client=http, terminate_on_close=True)
         report.phase = "connect"
         # cache=None: every list request must reach the server under test.
-        async with Client(transport, mode=scenario.get("mode", "legacy"), cache=None) as client:
+        elicit = Elicitation()
+        # The elicitation capability is declared only when a callback is given.
+        callback = elicit if scenario["approvals"] else None
+        async with Client(
+            transport, mode=scenario.get("mode", "legacy"), cache=None, elicitation_callback=callback
+        ) as client:
             protocol_version = client.protocol_version
             info = client.server_info
             report.info(
@@ -328,6 +394,9 @@ async def run_scenario(scenario: dict[str, Any], report: Report) -> None:
             for call in scenario["calls"]:
                 report.phase = f"call {call['tool']}"
                 await check_call(client, call, report)
+            for step in scenario["approvals"]:
+                report.phase = f"approval {step['tool']}"
+                await check_approval(client, step, elicit, report)
             if scenario.get("progress"):
                 report.phase = f"progress call {scenario['progress']['tool']}"
                 await check_progress(client, scenario["progress"], report)

@@ -16,9 +16,16 @@
 //                "expect_text": "Echo: hi", "expect_contains": false}],
 //     "progress": {"tool": "notes__slow_count", "arguments": {...},
 //                  "min_notifications": 3, "min_lead_ms": 600},
+//     "approvals": [{"tool": "notes__purge", "arguments": {...},
+//                    "answer": "decline" | "accept", "expect_text": "...",
+//                    "then": {a call as in "calls"}}],   // client declares
+//                    // elicitation and answers the gateway's question; declined
+//                    // calls must be tool errors, accepted ones succeed
 //     "delete_session": true,
 //     "timeout_ms": 60000                           // whole-run deadline
 //   }
+//
+// `$NONCE` anywhere in the scenario is replaced by a token fresh for this run.
 //
 // Output: one `ok: ...` / `FAIL: ...` line per check, `warn: ...` lines for
 // transport errors the SDK swallows, and a final `summary:` line.
@@ -32,8 +39,10 @@
 // the repo's node_modules, so no build step.
 
 import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const MAX_LIST_PAGES = 100; // guards against a server that never stops paginating
@@ -93,7 +102,7 @@ process.on('uncaughtException', e => {
 function loadScenario(path) {
     let s;
     try {
-        s = JSON.parse(readFileSync(path, 'utf8'));
+        s = JSON.parse(readFileSync(path, 'utf8').replaceAll('$NONCE', `ts${randomBytes(4).toString('hex')}`));
     } catch (e) {
         usage(`cannot read scenario ${path}: ${errText(e)}`);
     }
@@ -112,6 +121,12 @@ function loadScenario(path) {
     if (!isStrList(s.absent_tools)) usage('scenario.absent_tools must be a list of strings');
     if (s.calls !== undefined && !(Array.isArray(s.calls) && s.calls.every(c => typeof c?.tool === 'string'))) {
         usage('scenario.calls must be a list of {"tool": ...} objects');
+    }
+    if (
+        s.approvals !== undefined &&
+        !(Array.isArray(s.approvals) && s.approvals.every(a => typeof a?.tool === 'string' && ['accept', 'decline'].includes(a?.answer)))
+    ) {
+        usage('scenario.approvals must be a list of {"tool": ..., "answer": "accept" | "decline"} objects');
     }
     if (s.progress !== undefined && typeof s.progress?.tool !== 'string') {
         usage('scenario.progress.tool (string) is required when progress is given');
@@ -203,6 +218,32 @@ async function checkCall(client, c, reqOpts) {
         `${what}: text ${c.expect_contains ? 'contains' : 'equals'} ${JSON.stringify(c.expect_text)}`,
         `got ${JSON.stringify(text)}`
     );
+}
+
+// What the elicitation handler answers, and the questions it was asked.
+const elicit = { answer: 'decline', asked: [] };
+
+async function checkApproval(client, a, reqOpts) {
+    const what = `approval ${a.tool} (${a.answer})`;
+    elicit.answer = a.answer;
+    elicit.asked = [];
+    let result;
+    try {
+        result = await client.callTool({ name: a.tool, arguments: a.arguments ?? {} }, undefined, reqOpts);
+    } catch (e) {
+        fail(`${what}: ${errText(e)}`);
+        return;
+    }
+    const text = firstText(result);
+    const short = a.tool.split('__').pop();
+    check(elicit.asked.length === 1 && elicit.asked[0].includes(short), `${what}: asked once through elicitation`, `asked ${JSON.stringify(elicit.asked)}`);
+    if (a.answer === 'accept') {
+        check(!result.isError, `${what}: the call ran`, `isError=true, text=${JSON.stringify(text)}`);
+        if (a.expect_text !== undefined) check(text === a.expect_text, `${what}: text equals ${JSON.stringify(a.expect_text)}`, `got ${JSON.stringify(text)}`);
+    } else {
+        check(result.isError === true && typeof text === 'string' && text.includes('declined'), `${what}: a tool error says it was declined`, `isError=${result.isError}, text=${JSON.stringify(text)}`);
+    }
+    if (a.then) await checkCall(client, a.then, reqOpts);
 }
 
 async function checkProgress(client, p, reqOpts) {
@@ -309,7 +350,15 @@ async function main() {
     transport.onerror = e => {
         if (!terminated) console.log(`warn: transport error: ${errText(e)}`);
     };
-    const client = new Client({ name: 'mcp-edge-e2e-ts', version: '0.1.0' });
+    // Declare elicitation only when the scenario answers questions.
+    const capabilities = s.approvals?.length ? { elicitation: {} } : {};
+    const client = new Client({ name: 'mcp-edge-e2e-ts', version: '0.1.0' }, { capabilities });
+    if (s.approvals?.length) {
+        client.setRequestHandler(ElicitRequestSchema, req => {
+            elicit.asked.push(req.params.message ?? '');
+            return elicit.answer === 'accept' ? { action: 'accept', content: {} } : { action: elicit.answer };
+        });
+    }
 
     try {
         await client.connect(transport, reqOpts);
@@ -321,6 +370,7 @@ async function main() {
 
     await checkTools(client, s, reqOpts);
     for (const c of s.calls ?? []) await checkCall(client, c, reqOpts);
+    for (const a of s.approvals ?? []) await checkApproval(client, a, reqOpts);
     if (s.progress) await checkProgress(client, s.progress, reqOpts);
     if (s.delete_session) {
         terminated = true; // the server may drop the GET stream; the SDK then retries and errors

@@ -11,7 +11,9 @@ Offers:
              (streams notifications/progress, then "counted to {steps}"),
              whoami() -> the subject of the credential the gateway minted for this
              call, after checking it like a real upstream would: signature against
-             the gateway's JWKS (--gateway-jwks), `aud` (--audience), `exp`, `iss`
+             the gateway's JWKS (--gateway-jwks), `aud` (--audience), `exp`, `iss`,
+             purge(tag) (annotated destructiveHint: true; counts its runs per tag),
+             purged(tag) -> how many times purge(tag) ran
   prompt     greeting(name)
   resource   notes://readme (text/plain)
 
@@ -37,6 +39,7 @@ import jwt
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import ToolAnnotations
 
 SERVER_NAME = "notes"
 
@@ -104,6 +107,27 @@ def whoami(ctx: Context) -> str:
     if claims["exp"] - claims["iat"] > 300:
         raise ValueError("minted credential lives longer than 5 minutes")
     return claims["sub"]
+
+
+# How many times purge ran, per tag: the proof that a call reached (or never
+# reached) this upstream.
+PURGES: dict[str, int] = {}
+
+
+@mcp.tool(
+    description="Delete everything tagged `tag` (destructive; counted for the tests).",
+    structured_output=False,
+    annotations=ToolAnnotations(destructiveHint=True),
+)
+def purge(tag: str) -> str:
+    PURGES[tag] = PURGES.get(tag, 0) + 1
+    print(f"purge-ran tag={tag} count={PURGES[tag]}", file=sys.stderr, flush=True)
+    return f"purged {tag}"
+
+
+@mcp.tool(description="How many times purge(tag) ran.", structured_output=False)
+def purged(tag: str) -> str:
+    return str(PURGES.get(tag, 0))
 
 
 def log_tokens(app):
