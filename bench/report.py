@@ -46,6 +46,17 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
                     rows.append((f"{runtime} c={c}: {endpoint} throughput / floor", f"{share:.2f}", "≥ 0.90",
                                  share >= 0.90))
     for runtime in ("workerd", "spin"):
+        res = _lat(results, runtime, 1)["result"]
+        governed = res.get("gateway /mcp, policy + 3 limits")
+        if governed:
+            added = governed["p50_ms"] - res["gateway /mcp"]["p50_ms"]
+            rows.append((f"{runtime} c=1: policy + 3 rate-limit checks added to /mcp, p50 (issue 6)",
+                         f"{added:+.3f} ms", "report", None))
+    gov = _core(results, "governance: added per tools/call")
+    if gov is not None:
+        rows.append(("core CPU added by a policy (20 rules) + 3 limits per tools/call (native)", f"{gov:.1f} µs",
+                     "report", None))
+    for runtime in ("workerd", "spin"):
         worst = max((_lat(results, runtime, c) for c in (1, 8, 32)),
                     key=lambda r: r["upstream"]["tools/call"] / max(r["gateway_calls"], 1))
         per_call = worst["upstream"]["tools/call"] / max(worst["gateway_calls"], 1)

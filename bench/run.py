@@ -62,7 +62,25 @@ def build() -> None:
 
 
 def entry(port: int) -> dict:
-    return {"endpoints": [{"region": "us", "url": f"http://127.0.0.1:{port}/mcp"}], "timeout_ms": 10000}
+    # Open to anonymous use: the driver measures the pipeline, not a credential.
+    return {"endpoints": [{"region": "us", "url": f"http://127.0.0.1:{port}/mcp"}], "timeout_ms": 10000,
+            "anonymous": True}
+
+
+# The governed gateway's policy: 20 rules and three limits that cover every
+# call (never reached), so each call pays policy evaluation and three counter
+# checks (Durable Objects on workerd, atomic increments on Spin).
+GOVERNANCE_POLICY = {
+    "rules": [{"name": f"team-{i}", "effect": "allow", "subjects": {"teams": [f"team-{i}"]},
+               "servers": [f"other-{i}-*"]} for i in range(18)]
+    + [{"name": "bench", "effect": "allow", "subjects": {"anonymous": True}, "servers": ["fast"]},
+       {"name": "no-drops", "effect": "deny", "subjects": {"everyone": True}, "tools": ["drop_*"]}],
+    "limits": [
+        {"name": "per-caller", "per": "principal", "requests": 1_000_000_000, "window_secs": 60},
+        {"name": "per-server", "per": "server", "requests": 1_000_000_000, "window_secs": 1},
+        {"name": "per-tool", "per": "tool", "tools": ["echo"], "daily": 1_000_000_000},
+    ],
+}
 
 
 class Runtime:
@@ -76,10 +94,13 @@ class Runtime:
         self.count += 1
         return f"{self.name}-{what}-{self.count}"
 
-    def gateway(self, registry: dict[str, dict]) -> str:
+    def gateway(self, registry: dict[str, dict], policy: dict | None = None) -> str:
         label = self._label("gateway")
         bulk = self.work / f"{label}.json"
-        bulk.write_text(json.dumps([{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in registry.items()]))
+        kv = [{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in registry.items()]
+        if policy is not None:
+            kv.append({"key": "policy", "value": json.dumps(policy)})
+        bulk.write_text(json.dumps(kv))
         port = e2e.free_port()
         if self.name == "workerd":
             state = self.work / label
@@ -130,13 +151,16 @@ def stats(port: int) -> dict:
 
 
 def latency(rt: Runtime, quick: bool) -> list[dict]:
-    """tools/call at c = 1, 8, 32: direct, floor, gateway /mcp and /servers/fast/mcp."""
-    direct, floor_up, gw_up = e2e.free_port(), e2e.free_port(), e2e.free_port()
-    rt.procs.start(f"{rt.name}-fast", ["node", str(BENCH / "fast_upstream.mjs"), "--ports", f"{direct},{floor_up},{gw_up}"])
-    for p in (direct, floor_up, gw_up):
+    """tools/call at c = 1, 8, 32: direct, floor, gateway /mcp and /servers/fast/mcp, and /mcp of a
+    second gateway under GOVERNANCE_POLICY (what policy and limit checks add)."""
+    direct, floor_up, gw_up, gov_up = e2e.free_port(), e2e.free_port(), e2e.free_port(), e2e.free_port()
+    rt.procs.start(f"{rt.name}-fast", ["node", str(BENCH / "fast_upstream.mjs"), "--ports",
+                                       f"{direct},{floor_up},{gw_up},{gov_up}"])
+    for p in (direct, floor_up, gw_up, gov_up):
         e2e.wait_http(f"http://127.0.0.1:{p}/stats", f"{rt.name}-fast", rt.procs, rt.work / f"{rt.name}-fast.log", 30)
     floor = rt.floor(floor_up)
     gateway = rt.gateway({"fast": entry(gw_up)})
+    governed = rt.gateway({"fast": entry(gov_up)}, GOVERNANCE_POLICY)
     rows = []
     for c in (1, 8, 32):
         n = {1: 300, 8: 60, 32: 20}[c] // (5 if quick else 1)
@@ -146,6 +170,7 @@ def latency(rt: Runtime, quick: bool) -> list[dict]:
             ("floor", f"{floor}/mcp", "echo", "hi"),
             ("gateway /mcp", f"{gateway}/mcp", "fast__echo", "hi"),
             ("gateway /servers/fast/mcp", f"{gateway}/servers/fast/mcp", "echo", "hi"),
+            ("gateway /mcp, policy + 3 limits", f"{governed}/mcp", "fast__echo", "hi"),
         ], c, n, OUT / f"latency-{rt.name}-c{c}.json")
         after = stats(gw_up)
         sent = 2 * (n + 20) * c  # both gateway targets, warmup included

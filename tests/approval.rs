@@ -376,3 +376,35 @@ async fn an_unanswered_elicitation_times_out() {
     );
     assert_eq!(notes.count("tools/call"), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stale_tool_catalog_is_refreshed_after_the_response() {
+    let (h, notes) = harness();
+    let sum = json!({"values": [1, 2]});
+    assert_eq!(text(&call(&h, ALICE, "notes__sum", sum.clone()).await), "3");
+    assert_eq!(
+        notes.count("tools/list"),
+        1,
+        "the first call lists the server"
+    );
+    assert_eq!(text(&call(&h, ALICE, "notes__sum", sum.clone()).await), "3");
+    assert_eq!(notes.count("tools/list"), 1, "a fresh catalog answers");
+
+    tokio::time::advance(std::time::Duration::from_secs(61)).await;
+    assert_eq!(text(&call(&h, ALICE, "notes__sum", sum.clone()).await), "3");
+    assert_eq!(
+        notes.count("tools/list"),
+        1,
+        "a stale catalog still answers"
+    );
+    h.p.run_deferred().await;
+    assert_eq!(
+        notes.count("tools/list"),
+        2,
+        "and is listed again after the response"
+    );
+    // Still validated with the refreshed definitions.
+    let resp = call(&h, ALICE, "notes__sum", json!({"values": ["x"]})).await;
+    assert_eq!(resp["error"]["code"], -32602);
+    assert_eq!(notes.count("tools/call"), 3);
+}

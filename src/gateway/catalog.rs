@@ -1,9 +1,12 @@
 //! The tool catalog: each server's tool definitions as the gateway last
 //! listed them (the compiled `inputSchema` and the `destructiveHint`
 //! annotation), kept per isolate for `TOOL_CATALOG_TTL_SECS`. Argument
-//! validation and approval read it; a server is listed again when its entry
-//! is stale or a called tool is missing from it (the server may have added
-//! it since).
+//! validation and approval read it. Only the first call to a server waits
+//! for its listing: a stale entry still answers, and the server is listed
+//! again after the response (stale-while-revalidate), so steady-state calls
+//! make exactly one upstream request. A called tool missing from the entry
+//! is looked up again at once (the server may have added it), at most every
+//! two seconds.
 //!
 //! The catalog is per server, not per caller: servers are expected to
 //! describe a tool the same way to everyone who may call it.
@@ -42,23 +45,57 @@ struct Entry {
     tools: HashMap<String, Rc<ToolInfo>>,
 }
 
+type Entries = Rc<RefCell<HashMap<String, Rc<Entry>>>>;
+
 /// Tool definitions by server id.
 pub struct Catalog {
     ttl_ms: u64,
-    servers: RefCell<HashMap<String, Rc<Entry>>>,
+    servers: Entries,
+    /// Servers being listed again in the background (one refresh at a time).
+    refreshing: Rc<RefCell<std::collections::HashSet<String>>>,
 }
 
 impl Catalog {
     pub fn new(ttl_ms: u64) -> Self {
         Catalog {
             ttl_ms,
-            servers: RefCell::new(HashMap::new()),
+            servers: Rc::default(),
+            refreshing: Rc::default(),
         }
+    }
+
+    /// Lists `server` again after the response; the stale entry serves
+    /// until then, and stays if the listing fails.
+    fn refresh_later<P: Platform + Clone + 'static>(
+        &self,
+        ups: &Upstreams<'_, P>,
+        server: &Server,
+    ) {
+        if !self.refreshing.borrow_mut().insert(server.id.clone()) {
+            return;
+        }
+        let (servers, refreshing) = (self.servers.clone(), self.refreshing.clone());
+        let (detached, server) = (ups.detach(), server.clone());
+        ups.platform.defer(Box::pin(async move {
+            let ups = detached.upstreams();
+            let now = ups.platform.clock().now_ms();
+            match list(&ups, &server).await {
+                Ok(tools) => {
+                    let entry = Rc::new(Entry {
+                        listed_ms: now,
+                        tools,
+                    });
+                    servers.borrow_mut().insert(server.id.clone(), entry);
+                }
+                Err(e) => tracing::warn!(server = %server.id, "tool catalog refresh failed: {e}"),
+            }
+            refreshing.borrow_mut().remove(&server.id);
+        }));
     }
 
     /// The definition of `tool` on `server`, listing the server if needed;
     /// `None` when the server does not list the tool.
-    pub async fn tool<P: Platform>(
+    pub async fn tool<P: Platform + Clone + 'static>(
         &self,
         ups: &Upstreams<'_, P>,
         server: &Server,
@@ -69,9 +106,14 @@ impl Catalog {
         if let Some(entry) = &cached {
             let age = now.saturating_sub(entry.listed_ms);
             match entry.tools.get(tool) {
-                Some(info) if age < self.ttl_ms => return Ok(Some(info.clone())),
+                Some(info) => {
+                    if age >= self.ttl_ms {
+                        self.refresh_later(ups, server);
+                    }
+                    return Ok(Some(info.clone()));
+                }
                 None if age < MISSING_REFRESH_MS.min(self.ttl_ms) => return Ok(None),
-                _ => {}
+                None => {}
             }
         }
         let entry = Rc::new(Entry {

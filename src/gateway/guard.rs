@@ -52,7 +52,7 @@ pub enum Outcome {
 impl CallGuard<'_> {
     /// Runs the checks for a call of `tool` on `server` with `arguments`;
     /// errors name the tool as the client called it (`shown`).
-    pub async fn check<P: Platform>(
+    pub async fn check<P: Platform + Clone + 'static>(
         &self,
         ups: &Upstreams<'_, P>,
         server: &Server,
