@@ -282,7 +282,9 @@ async fn asked(h: &Harness) -> (String, Value, mcp_edge::body::ByteStream) {
     let sid = session(h, ALICE, json!({"elicitation": {}})).await;
     let req = Harness::post_request(
         "/mcp",
-        &call_body("notes__delete", json!({"id": "a"})),
+        call_body("notes__delete", json!({"id": "a"}))
+            .to_string()
+            .into_bytes(),
         &[("x-api-key", ALICE), ("mcp-session-id", &sid)],
     );
     let resp = h.open(req).await;

@@ -8,6 +8,9 @@
     a 429 with Retry-After and a JSON-RPC error naming the limit (on Spin,
     whose counters are fixed windows, between LIMIT and 2 x LIMIT, the
     documented tolerance, which a test inside one window does not reach);
+  * a daily quota: every notes call passes a (large) daily counter, and a tool
+    with a daily quota of DAILY answers 429 on the next call, with Retry-After
+    reaching midnight UTC;
   * human approval: the policy opts in to `destructiveHint`, and notes' `purge`
     is marked destructive. The elicitation scenario (both SDK clients) declines
     the question, then checks notes never ran the call, then accepts and checks
@@ -26,13 +29,19 @@ LIMIT = 10
 CLIENTS = 64
 TOOL = "everything__get-sum"
 APPROVER_KEY = "mk_e2e_approver_key"
+DAILY = 2
 
 
 def policy_entry() -> list[dict]:
     policy = {
         "rules": [{"name": "everyone", "effect": "allow", "subjects": {"everyone": True}}],
         "limits": [{"name": "get-sum-burst", "per": "tool", "servers": ["everything"], "tools": ["get-sum"],
-                    "requests": LIMIT, "window_secs": 600}],
+                    "requests": LIMIT, "window_secs": 600},
+                   # Every notes call passes a daily counter (never reached), and one tool has a
+                   # daily quota of DAILY that `daily_quota` exhausts.
+                   {"name": "notes-daily", "per": "server", "servers": ["notes"], "daily": 1_000_000},
+                   {"name": "image-daily", "per": "tool", "servers": ["everything"], "tools": ["get-tiny-image"],
+                    "daily": DAILY}],
         "approval": {"approvers": {"roles": ["approver"]}, "destructive_hint": True, "ttl_secs": 300,
                      "elicitation_timeout_secs": 30},
     }
@@ -41,6 +50,30 @@ def policy_entry() -> list[dict]:
         {"key": "policy", "value": json.dumps(policy)},
         {"key": f"auth/apikeys/{hashlib.sha256(APPROVER_KEY.encode()).hexdigest()}", "value": json.dumps(approver)},
     ]
+
+
+def daily_quota(check, http, response_of, base: str, api_key: str) -> None:
+    """DAILY calls of the tool pass, the next is a 429 whose Retry-After reaches midnight UTC."""
+    import time
+
+    url = f"{base}/mcp"
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", "X-API-Key": api_key}
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "daily", "version": "1"}}}
+    _, h, _ = http(url, "POST", json.dumps(init).encode(), headers)
+    headers = {**headers, "Mcp-Session-Id": h.get("mcp-session-id", ""), "MCP-Protocol-Version": "2025-06-18"}
+    call = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                       "params": {"name": "everything__get-tiny-image", "arguments": {}}}).encode()
+    answers = [http(url, "POST", call, headers) for _ in range(DAILY + 1)]
+    passed = [a for a in answers[:DAILY] if a[0] == 200 and "result" in response_of(*a)]
+    status, h, body = answers[DAILY]
+    to_midnight = 86400 - int(time.time()) % 86400
+    retry = int(h.get("retry-after", "0") or 0)
+    check(len(passed) == DAILY and status == 429 and "image-daily" in body.decode(errors="replace")
+          and abs(retry - to_midnight) <= 5,
+          f"limits: a daily quota of {DAILY} lets {DAILY} calls through, then 429 until midnight UTC",
+          f"passed {len(passed)}, then {status} retry-after={retry} (midnight in {to_midnight} s): "
+          f"{[a[2][:200] for a in answers]}")
 
 
 def elicitation_scenario(base: str, headers: dict) -> dict:

@@ -392,6 +392,7 @@ def main() -> int:
         raw_checks(base, gw_log)
         identity.oauth_checks(check, http, base, as_issuer, OAUTH_CLIENT, SCOPE, notes_log, NODE, PYTHON, ROOT)
         governance.hammer(check, http, base, API_KEY, exact=args.target == "workers")
+        governance.daily_quota(check, http, response_of, base, API_KEY)
         governance.approval_endpoint(check, http, response_of, base, API_KEY)
         if FAILED:
             print(f"\n--- gateway log (tail) ---\n{tail(gw_log, 60)}")

@@ -128,7 +128,7 @@ impl Harness {
     /// A POST with the usual MCP headers plus `extra`, as a request.
     pub fn post_request(
         path: &str,
-        body: &Value,
+        body: Vec<u8>,
         extra: &[(&str, &str)],
     ) -> http::Request<Vec<u8>> {
         let mut req = http::Request::post(format!("http://gw.test{path}"))
@@ -138,7 +138,7 @@ impl Harness {
         for (k, v) in extra {
             req = req.header(*k, *v);
         }
-        req.body(body.to_string().into_bytes()).unwrap()
+        req.body(body).unwrap()
     }
 
     /// POSTs a JSON body with the usual MCP headers plus `extra`.
@@ -148,14 +148,7 @@ impl Harness {
     }
 
     pub async fn post_raw(&self, path: &str, body: Vec<u8>, extra: &[(&str, &str)]) -> Reply {
-        let mut req = http::Request::post(format!("http://gw.test{path}"))
-            .header("content-type", "application/json")
-            .header("accept", ACCEPT_BOTH)
-            .header("host", "gw.test");
-        for (k, v) in extra {
-            req = req.header(*k, *v);
-        }
-        self.send(req.body(body).unwrap()).await
+        self.send(Self::post_request(path, body, extra)).await
     }
 
     /// Initializes a session on `path` and returns a client bound to it.

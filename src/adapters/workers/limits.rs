@@ -15,6 +15,26 @@ use worker::{
 
 const STATE: &str = "state";
 
+/// The counter as stored. JavaScript numbers hold integers exactly only up to
+/// 2^53, and a daily quota's state (day and count in one `u64`) is larger,
+/// so the state is stored as decimal text; plain numbers written by earlier
+/// versions are still read.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Stored {
+    Text(String),
+    Number(u64),
+}
+
+impl Stored {
+    fn value(self) -> Option<u64> {
+        match self {
+            Stored::Text(t) => t.parse().ok(),
+            Stored::Number(n) => Some(n),
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Check {
     rate_limit: Option<u64>,
@@ -114,12 +134,12 @@ impl DurableObject for RateCounter {
         let storage = self.state.storage();
         let current = match self.value.get() {
             Some(v) => v,
-            None => storage.get::<u64>(STATE).await?,
+            None => storage.get::<Stored>(STATE).await?.and_then(Stored::value),
         };
         let (decision, next) = gcra::step(quota, current, check.now_ms, check.cost);
         if let Some(next) = next {
             self.value.set(Some(Some(next)));
-            storage.put(STATE, next).await?;
+            storage.put(STATE, Stored::Text(next.to_string())).await?;
         } else {
             self.value.set(Some(current));
         }
