@@ -179,6 +179,12 @@ pub trait Platform {
     /// A secret by name (Workers secret, Spin variable), if set.
     #[allow(async_fn_in_trait)]
     async fn secret(&self, name: &str) -> Option<String>;
+    /// A value from the cache every instance shares (see `Runtime`).
+    #[allow(async_fn_in_trait)]
+    async fn shared_get(&self, key: &str) -> Option<String>;
+    /// Puts a value in the cache every instance shares.
+    #[allow(async_fn_in_trait)]
+    async fn shared_put(&self, key: &str, value: &str);
 }
 
 /// What a runtime offers besides the ports: randomness, after-response work
@@ -191,6 +197,14 @@ pub trait Runtime {
     fn defer(&self, work: LocalBoxFuture<'static, ()>);
     /// A secret by name, if set.
     async fn secret(&self, name: &str) -> Option<String>;
+    /// A small best-effort cache shared by every instance, for what would
+    /// otherwise be redone on each request where instances live for one
+    /// request (Spin). Where an instance serves many requests (Workers
+    /// isolates) the gateway's own memory does the job: none by default.
+    async fn shared_get(&self, _key: &str) -> Option<String> {
+        None
+    }
+    async fn shared_put(&self, _key: &str, _value: &str) {}
 }
 
 /// A platform assembled from one adapter per port: every adapter builds its
@@ -249,5 +263,11 @@ where
     }
     async fn secret(&self, name: &str) -> Option<String> {
         self.runtime.secret(name).await
+    }
+    async fn shared_get(&self, key: &str) -> Option<String> {
+        self.runtime.shared_get(key).await
+    }
+    async fn shared_put(&self, key: &str, value: &str) {
+        self.runtime.shared_put(key, value).await
     }
 }

@@ -410,3 +410,30 @@ async fn a_stale_tool_catalog_is_refreshed_after_the_response() {
     assert_eq!(resp["error"]["code"], -32602);
     assert_eq!(notes.count("tools/call"), 3);
 }
+
+#[tokio::test]
+async fn a_fresh_instance_reads_the_catalog_from_the_shared_cache() {
+    let (h, notes) = harness();
+    let sum = json!({"values": [1, 2]});
+    assert_eq!(text(&call(&h, ALICE, "notes__sum", sum.clone()).await), "3");
+    assert_eq!(notes.count("tools/list"), 1);
+    assert!(h.p.runtime.shared.borrow().contains_key("catalog/notes"));
+
+    // Another instance (a Spin request, a new isolate) on the same platform.
+    let other = Harness {
+        gw: mcp_edge::Gateway::new(Default::default()),
+        p: h.p.clone(),
+        meta: Default::default(),
+    };
+    let resp = call(&other, ALICE, "notes__sum", json!({"values": ["x"]})).await;
+    assert_eq!(
+        resp["error"]["code"], -32602,
+        "validated from the shared listing"
+    );
+    assert_eq!(text(&call(&other, ALICE, "notes__sum", sum).await), "3");
+    assert_eq!(
+        notes.count("tools/list"),
+        1,
+        "without listing the server again"
+    );
+}

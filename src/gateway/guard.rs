@@ -73,7 +73,7 @@ impl CallGuard<'_> {
             None => Value::Object(Default::default()),
         };
         if self.validate_arguments {
-            if let Some(schema) = info.as_ref().and_then(|i| i.schema.as_ref()) {
+            if let Some(schema) = info.as_ref().and_then(|i| i.schema(&server.id)) {
                 schema.validate(&args).map_err(|v| {
                     GatewayError::InvalidParams(format!("Invalid arguments for tool {shown}: {v}"))
                 })?;

@@ -177,4 +177,10 @@ impl<P: Platform> Platform for CachedPlatform<P> {
     async fn secret(&self, name: &str) -> Option<String> {
         self.inner.secret(name).await
     }
+    async fn shared_get(&self, key: &str) -> Option<String> {
+        self.inner.shared_get(key).await
+    }
+    async fn shared_put(&self, key: &str, value: &str) {
+        self.inner.shared_put(key, value).await
+    }
 }

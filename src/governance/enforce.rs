@@ -3,6 +3,10 @@
 //! first that does not ends the call with 429, `Retry-After` and the limit's
 //! name. Counters checked before a refusal stay consumed (a refused call
 //! costs a little of the other limits, never more than one unit each).
+//! The checks run one after another on purpose: checked at once, a caller
+//! refused by their own limit would still drain their team's, so one noisy
+//! caller could exhaust a shared quota. On Workers each check is a Durable
+//! Object round trip, so every limit that covers a call adds one.
 
 use super::gate::Gate;
 use super::gcra::Decision;

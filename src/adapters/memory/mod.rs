@@ -280,11 +280,12 @@ impl Clock for TokioClock {
 }
 
 /// After-response work collected until the test runs it; OS randomness;
-/// secrets from a map tests fill.
+/// secrets from a map tests fill; a shared cache tests can read.
 #[derive(Default)]
 pub struct MemoryRuntime {
     deferred: RefCell<Vec<LocalBoxFuture<'static, ()>>>,
     pub secrets: RefCell<HashMap<String, String>>,
+    pub shared: RefCell<HashMap<String, String>>,
 }
 
 impl Runtime for MemoryRuntime {
@@ -296,6 +297,14 @@ impl Runtime for MemoryRuntime {
     }
     async fn secret(&self, name: &str) -> Option<String> {
         self.secrets.borrow().get(name).cloned()
+    }
+    async fn shared_get(&self, key: &str) -> Option<String> {
+        self.shared.borrow().get(key).cloned()
+    }
+    async fn shared_put(&self, key: &str, value: &str) {
+        self.shared
+            .borrow_mut()
+            .insert(key.to_string(), value.to_string());
     }
 }
 

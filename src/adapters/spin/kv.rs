@@ -60,6 +60,30 @@ impl Kv for SpinKv {
     }
 }
 
+/// Where the shared cache lives in the session store.
+const CACHE_PREFIX: &str = "cache/";
+
+/// A value of the instance-shared cache (best effort: failures read as a miss).
+pub async fn shared_get(key: &str) -> Option<String> {
+    let store = open(SESSION_STORE).await.ok()?;
+    let value = store.get(format!("{CACHE_PREFIX}{key}")).await.ok()??;
+    String::from_utf8(value).ok()
+}
+
+/// Stores a value in the instance-shared cache (best effort: logged).
+pub async fn shared_put(key: &str, value: &str) {
+    let stored = match open(SESSION_STORE).await {
+        Ok(store) => store
+            .set(&format!("{CACHE_PREFIX}{key}"), value.as_bytes())
+            .await
+            .map_err(|e| format!("{e:?}")),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = stored {
+        tracing::warn!(key, "shared cache write failed: {e}");
+    }
+}
+
 /// The session store.
 #[derive(Clone)]
 pub struct SpinSessions(Result<Rc<Store>, String>);

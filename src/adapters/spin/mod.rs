@@ -73,6 +73,15 @@ impl Runtime for SpinRuntime {
             .ok()
             .filter(|v| !v.is_empty())
     }
+    // An instance lives for one request: what the gateway would keep in
+    // memory across requests (the tool catalog) goes to the `sessions` store
+    // under `cache/`.
+    async fn shared_get(&self, key: &str) -> Option<String> {
+        kv::shared_get(key).await
+    }
+    async fn shared_put(&self, key: &str, value: &str) {
+        kv::shared_put(key, value).await
+    }
 }
 
 /// Reads every setting from Spin variables (declared in spin.toml, lower case).
