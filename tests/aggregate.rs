@@ -285,12 +285,7 @@ async fn failover_to_the_next_region_when_one_is_down_or_failing() {
 
 #[tokio::test]
 async fn the_callers_region_is_preferred() {
-    let mut h = Harness::with_settings(
-        mcp_edge::config::Settings::from_vars(|k| {
-            (k == "REGION_MAP").then(|| "EU=eu,NA=us".to_string())
-        })
-        .unwrap(),
-    );
+    let mut h = Harness::with_var("REGION_MAP", "EU=eu,NA=us");
     h.meta.continent = Some("NA".into());
     let s = h.add(
         "geo",

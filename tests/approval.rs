@@ -46,9 +46,7 @@ fn harness() -> (Harness, Rc<MockServer>) {
 
 /// Opens a session for `key`, declaring `capabilities`.
 async fn session(h: &Harness, key: &str, capabilities: Value) -> String {
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": capabilities,
-        "clientInfo": {"name": "test", "version": "1"}}});
+    let init = support::initialize_with(1, "2025-06-18", capabilities);
     let r = h.post("/mcp", &init, &[("x-api-key", key)]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let sid = r.header("mcp-session-id").unwrap();
@@ -143,11 +141,7 @@ async fn arguments_violating_the_schema_are_refused_and_never_forwarded() {
 
 #[tokio::test]
 async fn validation_can_be_switched_off() {
-    let settings = mcp_edge::config::Settings::from_vars(|name| {
-        (name == "VALIDATE_ARGUMENTS").then(|| "false".to_string())
-    })
-    .unwrap();
-    let h = Harness::with_settings(settings);
+    let h = Harness::with_var("VALIDATE_ARGUMENTS", "false");
     let notes = h.add("notes", MockServer::new("notes").tools(&["sum"]), &["us"]);
     let mut client = h.connect("/mcp").await;
     let resp = client

@@ -130,10 +130,7 @@ async fn wrong_params_are_invalid_params() {
 
 #[tokio::test]
 async fn oversized_bodies_are_413() {
-    let settings =
-        mcp_edge::config::Settings::from_vars(|k| (k == "MAX_BODY_BYTES").then(|| "1024".into()))
-            .unwrap();
-    let h = Harness::with_settings(settings);
+    let h = Harness::with_var("MAX_BODY_BYTES", "1024");
     let big = json!({"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"x".repeat(2000)}});
     let (code, msg) = h.post("/mcp", &big, &[]).await.error(413);
     assert_eq!(
@@ -212,11 +209,7 @@ async fn foreign_origins_are_403_and_allowed_ones_get_cors() {
         r.error(403).1,
         "Forbidden: Origin 'http://evil.example' is not allowed"
     );
-    let settings = mcp_edge::config::Settings::from_vars(|k| {
-        (k == "ALLOWED_ORIGINS").then(|| "http://localhost:6274".into())
-    })
-    .unwrap();
-    let h2 = Harness::with_settings(settings);
+    let h2 = Harness::with_var("ALLOWED_ORIGINS", "http://localhost:6274");
     let r = h2
         .post("/mcp", &init, &[("origin", "http://localhost:6274")])
         .await;

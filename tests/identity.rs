@@ -320,11 +320,7 @@ async fn no_credential_is_401_with_a_challenge_pointing_at_the_metadata() {
 
 #[tokio::test]
 async fn missing_scopes_are_403_insufficient_scope() {
-    let settings = mcp_edge::config::Settings::from_vars(|k| {
-        (k == "REQUIRED_SCOPES").then(|| "mcp:tools mcp:admin".into())
-    })
-    .unwrap();
-    let h = Harness::with_settings(settings);
+    let h = Harness::with_var("REQUIRED_SCOPES", "mcp:tools mcp:admin");
     h.add("alpha", MockServer::new("alpha").tools(&["echo"]), &["us"]);
     h.p.kv.put(
         "auth/issuers/corp",

@@ -81,11 +81,7 @@ async fn a_session_belongs_to_the_endpoint_that_opened_it() {
 
 #[tokio::test(start_paused = true)]
 async fn sessions_expire() {
-    let settings = mcp_edge::config::Settings::from_vars(|k| {
-        (k == "SESSION_TTL_SECS").then(|| "60".to_string())
-    })
-    .unwrap();
-    let h = Harness::with_settings(settings);
+    let h = Harness::with_var("SESSION_TTL_SECS", "60");
     h.add("alpha", MockServer::new("alpha").tools(&["echo"]), &["us"]);
     let mut c = h.connect("/mcp").await;
     assert_eq!(c.request("ping", json!({})).await.status, 200);
@@ -301,10 +297,7 @@ async fn steady_state_lookups_come_from_the_isolate_cache() {
 #[tokio::test(start_paused = true)]
 async fn a_delete_through_another_isolate_is_seen_when_the_cache_entry_ages_out() {
     for cache_ms in ["1000", "0"] {
-        let settings = mcp_edge::config::Settings::from_vars(|k| {
-            (k == "SESSION_CACHE_MS").then(|| cache_ms.to_string())
-        })
-        .unwrap();
+        let settings = support::setting("SESSION_CACHE_MS", cache_ms);
         let h = Harness::with_settings(settings.clone());
         h.add("alpha", MockServer::new("alpha").tools(&["echo"]), &["us"]);
         let mut c = h.connect("/mcp").await;

@@ -29,6 +29,11 @@ impl Harness {
         Self::with_settings(Settings::default())
     }
 
+    /// A harness whose settings are the defaults but one variable.
+    pub fn with_var(name: &str, value: &str) -> Self {
+        Self::with_settings(setting(name, value))
+    }
+
     pub fn with_settings(settings: Settings) -> Self {
         let h = Harness {
             gw: Gateway::new(settings),
@@ -177,10 +182,20 @@ impl Harness {
     }
 }
 
+/// The default settings but one variable, as an operator would set it.
+pub fn setting(name: &str, value: &str) -> Settings {
+    Settings::from_vars(|k| (k == name).then(|| value.to_string())).unwrap()
+}
+
 /// An `initialize` request.
 pub fn initialize(id: i64, version: &str) -> Value {
+    initialize_with(id, version, json!({}))
+}
+
+/// An `initialize` request declaring client `capabilities`.
+pub fn initialize_with(id: i64, version: &str, capabilities: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
-        "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}})
+        "protocolVersion": version, "capabilities": capabilities, "clientInfo": {"name": "test", "version": "1"}}})
 }
 
 /// A client bound to one session.
