@@ -15,7 +15,6 @@ use std::rc::Rc;
 
 pub const RECORD_PREFIX: &str = "approval/";
 pub const CLAIM_PREFIX: &str = "apclaim/";
-const STORE: &str = "sessions";
 
 #[derive(Clone)]
 pub struct SpinApprovals(Result<Rc<Store>, String>);
@@ -60,7 +59,7 @@ impl SpinApprovals {
     /// reopened id has a new `created_ms`, hence fresh claims). The claim key
     /// carries its own end so the sweep can drop it.
     fn claim(&self, record: &ApprovalRecord, op: &str, end_ms: u64) -> Result<bool, PortError> {
-        let bucket = store::open(STORE).map_err(|e| port_error("open", e))?;
+        let bucket = store::open(super::kv::SESSION_STORE).map_err(|e| port_error("open", e))?;
         let key = format!(
             "{CLAIM_PREFIX}{}.{}.{op}/{end_ms}",
             record.id, record.created_ms

@@ -15,7 +15,8 @@ use spin_sdk::key_value::Store;
 use std::rc::Rc;
 
 const REGISTRY_STORE: &str = "default";
-const SESSION_STORE: &str = "sessions";
+/// Sessions, rate-limit counters, approvals and the shared cache.
+pub(super) const SESSION_STORE: &str = "sessions";
 const SESSION_PREFIX: &str = "session/";
 
 async fn open(label: &str) -> Result<Rc<Store>, String> {
@@ -64,23 +65,18 @@ impl Kv for SpinKv {
 const CACHE_PREFIX: &str = "cache/";
 
 /// A value of the instance-shared cache (best effort: failures read as a miss).
-pub async fn shared_get(key: &str) -> Option<String> {
-    let store = open(SESSION_STORE).await.ok()?;
+pub async fn shared_get(store: &Store, key: &str) -> Option<String> {
     let value = store.get(format!("{CACHE_PREFIX}{key}")).await.ok()??;
     String::from_utf8(value).ok()
 }
 
 /// Stores a value in the instance-shared cache (best effort: logged).
-pub async fn shared_put(key: &str, value: &str) {
-    let stored = match open(SESSION_STORE).await {
-        Ok(store) => store
-            .set(&format!("{CACHE_PREFIX}{key}"), value.as_bytes())
-            .await
-            .map_err(|e| format!("{e:?}")),
-        Err(e) => Err(e),
-    };
+pub async fn shared_put(store: &Store, key: &str, value: &str) {
+    let stored = store
+        .set(&format!("{CACHE_PREFIX}{key}"), value.as_bytes())
+        .await;
     if let Err(e) = stored {
-        tracing::warn!(key, "shared cache write failed: {e}");
+        tracing::warn!(key, "shared cache write failed: {e:?}");
     }
 }
 
@@ -106,7 +102,8 @@ impl SpinSessions {
             .map_err(|e| port_error(SESSION_STORE, "set", e))
     }
 
-    /// The store handle, shared with the approval store.
+    /// The store handle, shared with the approval store and the runtime's
+    /// shared cache (one open per request).
     pub fn handle(&self) -> Result<Rc<Store>, String> {
         self.0.clone()
     }

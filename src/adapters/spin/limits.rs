@@ -12,7 +12,6 @@ use crate::ports::{Limiter, PortError};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 
 pub const PREFIX: &str = "rl/";
-const STORE: &str = "sessions";
 
 #[derive(Clone, Copy, Default)]
 pub struct AtomicLimiter;
@@ -29,8 +28,8 @@ impl Limiter for AtomicLimiter {
             Quota::Rate(rate) => (rate.limit, (now_ms / rate.window_ms + 1) * rate.window_ms),
             Quota::Daily(limit) => (limit, (day_of(now_ms) + 1) * DAY_MS),
         };
-        let bucket =
-            store::open(STORE).map_err(|e| PortError(format!("rate limiter store: {e:?}")))?;
+        let bucket = store::open(super::kv::SESSION_STORE)
+            .map_err(|e| PortError(format!("rate limiter store: {e:?}")))?;
         let count =
             atomics::increment(&bucket, &format!("{PREFIX}{key}/{window_end}"), cost as i64)
                 .map_err(|e| PortError(format!("rate limiter increment: {e:?}")))?;

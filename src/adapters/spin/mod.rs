@@ -54,7 +54,10 @@ impl Clock for SpinClock {
 }
 
 /// `wasi:random` and spawned tasks.
-pub struct SpinRuntime;
+pub struct SpinRuntime {
+    /// The `sessions` store, which also holds the shared cache.
+    sessions: Result<Rc<spin_sdk::key_value::Store>, String>,
+}
 
 impl Runtime for SpinRuntime {
     fn random_bytes(&self, buf: &mut [u8]) {
@@ -77,10 +80,12 @@ impl Runtime for SpinRuntime {
     // memory across requests (the tool catalog) goes to the `sessions` store
     // under `cache/`.
     async fn shared_get(&self, key: &str) -> Option<String> {
-        kv::shared_get(key).await
+        kv::shared_get(self.sessions.as_deref().ok()?, key).await
     }
     async fn shared_put(&self, key: &str, value: &str) {
-        kv::shared_put(key, value).await
+        if let Ok(store) = self.sessions.as_deref() {
+            kv::shared_put(store, key, value).await
+        }
     }
 }
 
@@ -129,11 +134,13 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
     let platform = SpinPlatform {
         kv: kv::SpinKv::open().await,
         approvals: approvals::SpinApprovals::new(sessions.handle()),
+        runtime: SpinRuntime {
+            sessions: sessions.handle(),
+        },
         sessions,
         upstream: upstream::WasiHttpUpstream,
         clock: SpinClock,
         limiter: limits::AtomicLimiter,
-        runtime: SpinRuntime,
     };
     // Spin reports no edge location; the default region applies.
     let response = gw
