@@ -52,16 +52,27 @@ def policy_entry() -> list[dict]:
     ]
 
 
+def _headers(api_key: str) -> dict:
+    return {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", "X-API-Key": api_key}
+
+
+def _initialize(client: str) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": client, "version": "1"}}}).encode()
+
+
+def open_session(http, url: str, api_key: str, client: str) -> dict:
+    """Initializes a session; the headers every later request of it carries."""
+    _, h, _ = http(url, "POST", _initialize(client), _headers(api_key))
+    return {**_headers(api_key), "Mcp-Session-Id": h.get("mcp-session-id", ""), "MCP-Protocol-Version": "2025-06-18"}
+
+
 def daily_quota(check, http, response_of, base: str, api_key: str) -> None:
     """DAILY calls of the tool pass, the next is a 429 whose Retry-After reaches midnight UTC."""
     import time
 
     url = f"{base}/mcp"
-    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", "X-API-Key": api_key}
-    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "daily", "version": "1"}}}
-    _, h, _ = http(url, "POST", json.dumps(init).encode(), headers)
-    headers = {**headers, "Mcp-Session-Id": h.get("mcp-session-id", ""), "MCP-Protocol-Version": "2025-06-18"}
+    headers = open_session(http, url, api_key, "daily")
     call = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
                        "params": {"name": "everything__get-tiny-image", "arguments": {}}}).encode()
     answers = [http(url, "POST", call, headers) for _ in range(DAILY + 1)]
@@ -97,11 +108,7 @@ def elicitation_scenario(base: str, headers: dict) -> dict:
 
 def approval_endpoint(check, http, response_of, base: str, api_key: str) -> None:
     url = f"{base}/mcp"
-    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", "X-API-Key": api_key}
-    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "approval", "version": "1"}}}
-    status, h, _ = http(url, "POST", json.dumps(init).encode(), headers)
-    headers = {**headers, "Mcp-Session-Id": h.get("mcp-session-id", ""), "MCP-Protocol-Version": "2025-06-18"}
+    headers = open_session(http, url, api_key, "approval")
 
     def call(tool: str, tag: str) -> dict:
         body = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": tool, "arguments": {"tag": tag}}}
@@ -130,12 +137,10 @@ def approval_endpoint(check, http, response_of, base: str, api_key: str) -> None
 
 def hammer(check, http, base: str, api_key: str, exact: bool) -> None:
     url = f"{base}/mcp"
-    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", "X-API-Key": api_key}
-    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "hammer", "version": "1"}}}
+    headers = _headers(api_key)
     sessions = []
     for _ in range(CLIENTS):
-        status, h, _ = http(url, "POST", json.dumps(init).encode(), headers)
+        status, h, _ = http(url, "POST", _initialize("hammer"), headers)
         if status == 200:
             sessions.append(h["mcp-session-id"])
     check(len(sessions) == CLIENTS, f"limits: {CLIENTS} sessions opened", f"{len(sessions)}")
