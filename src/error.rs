@@ -82,7 +82,11 @@ pub enum GatewayError {
     /// The request conflicts with the record's state, such as deciding an
     /// approval decided already (409).
     Conflict(String),
-    /// A platform port failed (KV, session store).
+    /// Something that grants or limits access (registry, policy, issuers,
+    /// API keys, counters, approvals) could not be loaded: the request is
+    /// refused rather than served without it (fail closed, 503).
+    Unavailable(String),
+    /// A bug or a misconfiguration (500).
     Internal(String),
 }
 
@@ -106,6 +110,7 @@ impl GatewayError {
             MethodNotFound(_) | InvalidParams(_) | ResourceNotFound(_) | Upstream { .. } => {
                 StatusCode::OK
             }
+            Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -121,7 +126,7 @@ impl GatewayError {
             ResourceNotFound(_) => code::RESOURCE_NOT_FOUND,
             Upstream { .. } => code::UPSTREAM_UNAVAILABLE,
             RateLimited { .. } => code::RATE_LIMITED,
-            Internal(_) => code::INTERNAL_ERROR,
+            Internal(_) | Unavailable(_) => code::INTERNAL_ERROR,
             _ => code::TRANSPORT,
         }
     }
@@ -149,6 +154,9 @@ impl GatewayError {
                 if let Ok(value) = HeaderValue::from_str(c) {
                     builder = builder.header(header::WWW_AUTHENTICATE, value);
                 }
+            }
+            GatewayError::Unavailable(_) => {
+                builder = builder.header(header::RETRY_AFTER, "1");
             }
             GatewayError::RateLimited { retry_after_ms, .. } => {
                 // Whole seconds, rounded up: never invite a retry that is too early.
@@ -197,6 +205,7 @@ impl std::fmt::Display for GatewayError {
             Upstream { server, message } => write!(f, "Upstream server '{server}' failed: {message}"),
             NotFound(why) => write!(f, "Not found: {why}"),
             Conflict(why) => write!(f, "Conflict: {why}"),
+            Unavailable(why) => write!(f, "Service unavailable: {why}; the request was refused"),
             Internal(why) => write!(f, "Internal error: {why}"),
         }
     }

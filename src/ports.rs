@@ -22,9 +22,11 @@ impl std::fmt::Display for PortError {
     }
 }
 
+/// A store the gateway cannot reach is a reason to refuse, never to go on
+/// without what it holds (fail closed).
 impl From<PortError> for crate::GatewayError {
     fn from(e: PortError) -> Self {
-        crate::GatewayError::Internal(e.0)
+        crate::GatewayError::Unavailable(e.0)
     }
 }
 

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 /// Checked settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// Browser origins allowed to call the gateway (`*` allows all). Requests
-    /// without `Origin` and same-origin requests are always allowed.
+    /// Browser origins allowed to call the gateway (`*` allows all), besides
+    /// the origin of `PUBLIC_URL`. Requests without `Origin` always pass.
     pub allowed_origins: Vec<String>,
     pub allow_any_origin: bool,
     /// Region assumed when the request's location maps to none.
@@ -29,6 +29,10 @@ pub struct Settings {
     /// The gateway's public base URL (resource URLs, default audiences, the
     /// `iss` of minted tokens); default: the scheme and host of each request.
     pub public_url: Option<String>,
+    /// The browser origin of `public_url` (`scheme://host[:port]`, lower
+    /// case, default port dropped): trusted as an `Origin` like the
+    /// `ALLOWED_ORIGINS`.
+    pub public_origin: Option<String>,
     /// Scopes every authenticated caller must hold (403 otherwise).
     pub required_scopes: Vec<String>,
     /// Scopes listed in the protected-resource metadata.
@@ -55,6 +59,7 @@ impl Default for Settings {
             max_body_bytes: 1024 * 1024,
             max_upstream_bytes: 16 * 1024 * 1024,
             public_url: None,
+            public_origin: None,
             required_scopes: Vec::new(),
             scopes_supported: Vec::new(),
             tool_catalog_ttl_ms: 60_000,
@@ -125,12 +130,12 @@ impl Settings {
         })?;
         if let Some(v) = var("PUBLIC_URL").map(|v| v.trim().trim_end_matches('/').to_string()) {
             if !v.is_empty() {
-                let ok = v
+                let uri = v
                     .parse::<http::Uri>()
-                    .is_ok_and(|u| u.scheme().is_some() && u.host().is_some());
-                if !ok {
-                    return Err(format!("PUBLIC_URL: '{v}' is not an absolute URL"));
-                }
+                    .ok()
+                    .filter(|u| u.scheme().is_some() && u.host().is_some())
+                    .ok_or_else(|| format!("PUBLIC_URL: '{v}' is not an absolute URL"))?;
+                s.public_origin = Some(origin_of(&uri));
                 s.public_url = Some(v);
             }
         }
@@ -162,6 +167,21 @@ impl Settings {
             .flatten()
             .find_map(|loc| self.region_map.get(&loc.to_ascii_uppercase()).cloned())
             .or_else(|| self.default_region.clone())
+    }
+}
+
+/// The browser origin of an absolute URL, as an `Origin` header spells it.
+fn origin_of(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
+    let host = uri.host().unwrap_or("").to_ascii_lowercase();
+    let default = match scheme.as_str() {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    };
+    match uri.port_u16().filter(|p| Some(*p) != default) {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
     }
 }
 

@@ -27,15 +27,28 @@ pub struct Identity {
     pub base: String,
 }
 
+/// What a request presents to the authentication phase.
+pub struct Presented<'a> {
+    pub route: &'a Route,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+    /// The client address the platform vouches for (anonymous callers).
+    pub client_addr: Option<&'a str>,
+}
+
 /// Authenticates a request to an MCP endpoint.
 pub async fn authenticate<P: Platform>(
     gw: &Gateway,
     p: &P,
-    route: &Route,
-    uri: &Uri,
-    headers: &HeaderMap,
+    request: &Presented<'_>,
     registry: &Registry,
 ) -> Result<Identity, GatewayError> {
+    let Presented {
+        route,
+        uri,
+        headers,
+        client_addr,
+    } = *request;
     let settings = &gw.settings;
     let base = resource::base_url(settings.public_url.as_deref(), uri, headers);
     let endpoint = route.endpoint_name();
@@ -44,7 +57,7 @@ pub async fn authenticate<P: Platform>(
     let scopes = &settings.required_scopes;
     let principal = match gw.auth.authenticate(p, headers, &audiences).await {
         Ok(Some(principal)) => principal,
-        Ok(None) if anonymous_allowed(route, registry) => Principal::anonymous(),
+        Ok(None) if anonymous_allowed(route, registry) => Principal::anonymous_from(client_addr),
         Ok(None) => {
             return Err(GatewayError::Unauthorized {
                 message: "authentication required".into(),

@@ -59,8 +59,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     /// What sessions are bound to: a session opened by one caller is unknown
     /// to every other.
     pub(super) fn owner(&self) -> String {
-        let p = &self.identity.principal;
-        format!("{}|{}", p.via, p.subject)
+        self.identity.principal.key()
     }
 
     pub(super) async fn post(
@@ -76,6 +75,18 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             return Err((e, None));
         }
         let message = jsonrpc::parse_message(&body).map_err(|e| (e, jsonrpc::salvage_id(&body)))?;
+        if let Message::Notification(n) = &message {
+            // A request without an id would skip the guard (policy, limits,
+            // validation, approval) on its way upstream: only notifications
+            // may come without one.
+            if !jsonrpc::is_notification_method(&n.method) {
+                let e = GatewayError::InvalidRequest(format!(
+                    "'{}' is a request and needs an id; only notifications/* may be sent without one",
+                    n.method
+                ));
+                return Err((e, None));
+            }
+        }
         let id = match &message {
             Message::Request(r) => Some(r.id.clone()),
             _ => None,

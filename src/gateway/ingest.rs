@@ -88,8 +88,11 @@ impl Route {
     }
 }
 
-/// Checks `Origin`. Absent (non-browser clients), same-origin, or listed in
-/// `ALLOWED_ORIGINS` passes; anything else is 403.
+/// Checks `Origin` (DNS-rebinding protection). Absent (non-browser
+/// clients) passes; a browser origin passes only when `ALLOWED_ORIGINS`
+/// lists it or it is the origin of `PUBLIC_URL`. Matching the `Host` header
+/// proves nothing: in a rebinding attack the attacker's page and the
+/// gateway share the attacker's host name, so both headers are theirs.
 pub fn check_origin(headers: &HeaderMap, settings: &Settings) -> Result<(), GatewayError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
@@ -99,17 +102,13 @@ pub fn check_origin(headers: &HeaderMap, settings: &Settings) -> Result<(), Gate
         .unwrap_or("")
         .trim_end_matches('/')
         .to_ascii_lowercase();
-    if settings.allow_any_origin || settings.allowed_origins.contains(&origin) {
-        return Ok(());
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_ascii_lowercase);
-    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
-    match (origin_host, host) {
-        (Some(o), Some(h)) if o == h => Ok(()),
-        _ => Err(GatewayError::ForbiddenOrigin(origin)),
+    let allowed = settings.allow_any_origin
+        || settings.allowed_origins.contains(&origin)
+        || settings.public_origin.as_deref() == Some(origin.as_str());
+    if allowed {
+        Ok(())
+    } else {
+        Err(GatewayError::ForbiddenOrigin(origin))
     }
 }
 
@@ -234,21 +233,30 @@ mod tests {
     fn origin_rules() {
         let mut s = Settings::default();
         assert!(check_origin(&headers(&[]), &s).is_ok());
-        assert!(check_origin(
-            &headers(&[
-                ("origin", "http://gw.example:8787"),
-                ("host", "gw.example:8787")
-            ]),
-            &s
-        )
-        .is_ok());
-        let evil = headers(&[("origin", "http://evil.example"), ("host", "gw.example")]);
+        // A rebinding page: Origin and Host both name the attacker's host.
+        let rebound = headers(&[
+            ("origin", "http://evil.test:8787"),
+            ("host", "evil.test:8787"),
+        ]);
         assert_eq!(
-            check_origin(&evil, &s).unwrap_err(),
-            GatewayError::ForbiddenOrigin("http://evil.example".into())
+            check_origin(&rebound, &s).unwrap_err(),
+            GatewayError::ForbiddenOrigin("http://evil.test:8787".into()),
+            "Host equal to Origin proves nothing"
         );
+        let evil = headers(&[("origin", "http://evil.example"), ("host", "gw.example")]);
+        assert!(check_origin(&evil, &s).is_err());
         s.allowed_origins = vec!["http://evil.example".into()];
         assert!(check_origin(&evil, &s).is_ok());
+        let own = headers(&[("origin", "https://MCP.corp"), ("host", "mcp.corp")]);
+        assert!(
+            check_origin(&own, &s).is_err(),
+            "no PUBLIC_URL: not trusted"
+        );
+        let s =
+            Settings::from_vars(|k| (k == "PUBLIC_URL").then(|| "https://mcp.corp:443/".into()))
+                .unwrap();
+        assert!(check_origin(&own, &s).is_ok(), "the origin of PUBLIC_URL");
+        assert!(check_origin(&rebound, &s).is_err());
     }
 
     #[test]

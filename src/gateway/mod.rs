@@ -50,6 +50,10 @@ pub struct RequestMeta {
     pub colo: Option<String>,
     /// Continent code, such as `EU`.
     pub continent: Option<String>,
+    /// The client's address as the platform vouches for it
+    /// (`CF-Connecting-IP` on Workers, the peer address on Spin); anonymous
+    /// callers are told apart by it.
+    pub client_addr: Option<String>,
 }
 
 /// The gateway: settings plus isolate-lived caches. One per isolate; every
@@ -143,7 +147,13 @@ impl Gateway {
             _ => {}
         }
         let registry = self.registry.get(p).await.map_err(no_id)?;
-        let identity = authn::authenticate(self, p, &route, req.uri(), req.headers(), &registry)
+        let request = authn::Presented {
+            route: &route,
+            uri: req.uri(),
+            headers: req.headers(),
+            client_addr: meta.client_addr.as_deref(),
+        };
+        let identity = authn::authenticate(self, p, &request, &registry)
             .await
             .map_err(no_id)?;
         let region = self
@@ -151,7 +161,7 @@ impl Gateway {
             .region_for(meta.colo.as_deref(), meta.continent.as_deref());
         let gate = Gate {
             principal: identity.principal.clone(),
-            policy: self.policy.get(p).await,
+            policy: self.policy.get(p).await.map_err(no_id)?,
         };
         let registry = authn::visible(&registry, &gate);
         let ctx = Ctx {

@@ -45,7 +45,9 @@ impl RegistryCache {
                     tracing::warn!("registry reload failed, serving the previous one: {e}");
                     Ok(reg)
                 }
-                None => Err(GatewayError::Internal(format!("registry unavailable: {e}"))),
+                None => Err(GatewayError::Unavailable(format!(
+                    "the registry could not be loaded: {e}"
+                ))),
             },
         }
     }

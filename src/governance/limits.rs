@@ -119,7 +119,7 @@ pub fn counters(limits: &[Limit], p: &Principal, server: &Server, tool: &str) ->
             })
         };
         match l.per {
-            Per::Principal => push(format!("{}|{}", p.via, p.subject)),
+            Per::Principal => push(p.key()),
             Per::Team => p.teams.iter().for_each(|t| push(format!("team:{t}"))),
             Per::Server => push(format!("server:{}", server.id)),
             Per::Tool => push(format!("tool:{}:{tool}", server.id)),
@@ -179,6 +179,7 @@ mod tests {
             roles: vec![],
             scopes: vec![],
             via: "apikey".into(),
+            client: None,
         };
         let limits: Vec<Limit> = [
             r#"{"name":"user","per":"principal","requests":10,"window_secs":1}"#,

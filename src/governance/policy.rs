@@ -232,6 +232,7 @@ mod tests {
             roles: roles.iter().map(|s| s.to_string()).collect(),
             scopes: vec![],
             via: via.into(),
+            client: None,
         }
     }
 

@@ -2,8 +2,13 @@
 //! whole, kept in isolate memory for a short TTL. A document that does not
 //! parse is rejected with an error in the log and the last good policy stays
 //! in force; no document at all means governance is off.
+//!
+//! Fail closed: when KV cannot be read and this instance has never read the
+//! policy (a fresh Workers isolate, every Spin request), the request is
+//! refused with 503. "Could not read the policy" never means "no policy".
 
 use super::policy::{Policy, POLICY_KEY};
+use crate::error::GatewayError;
 use crate::ports::{Clock, Kv, Platform};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -35,22 +40,32 @@ impl PolicyStore {
         }
     }
 
-    /// The policy in force (`None`: governance off).
-    pub async fn get<P: Platform>(&self, p: &P) -> Option<Rc<Policy>> {
+    /// The policy in force (`Ok(None)`: no document, governance off), or
+    /// 503 when it cannot be read and none was ever read here.
+    pub async fn get<P: Platform>(&self, p: &P) -> Result<Option<Rc<Policy>>, GatewayError> {
         let now = p.clock().now_ms();
         let cached = self.slot.borrow().clone();
         if let Some(l) = &cached {
             if l.checked_ms > 0 && now.saturating_sub(l.checked_ms) < self.ttl_ms {
-                return l.policy.clone();
+                return Ok(l.policy.clone());
             }
         }
         let previous = cached.as_ref().and_then(|l| l.policy.clone());
         let raw = match p.kv().get(POLICY_KEY).await {
             Ok(raw) => raw,
-            Err(e) => {
-                tracing::warn!("policy reload failed, keeping the previous one: {e}");
-                return previous;
-            }
+            Err(e) => match cached {
+                // What this instance last read stays in force until KV answers.
+                Some(_) => {
+                    tracing::warn!("policy reload failed, keeping the previous one: {e}");
+                    return Ok(previous);
+                }
+                None => {
+                    tracing::error!("policy could not be read; refusing the request: {e}");
+                    return Err(GatewayError::Unavailable(format!(
+                        "the access policy could not be loaded: {e}"
+                    )));
+                }
+            },
         };
         // Re-parse only when the document changed.
         if let Some(l) = &cached {
@@ -61,7 +76,7 @@ impl PolicyStore {
                     checked_ms: now,
                     text: raw,
                 });
-                return policy;
+                return Ok(policy);
             }
         }
         let policy = match &raw {
@@ -83,6 +98,6 @@ impl PolicyStore {
             checked_ms: now,
             text: raw,
         });
-        policy
+        Ok(policy)
     }
 }

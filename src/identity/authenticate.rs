@@ -31,6 +31,8 @@ pub struct AuthState {
     ttl_ms: u64,
     trust: RefCell<Option<(Rc<TrustConfig>, u64)>>,
     pub jwks: JwksCache,
+    /// Verified tokens by hash, with the audiences their issuer pins (empty:
+    /// the endpoint's own, which differ from endpoint to endpoint).
     verified: RefCell<HashMap<String, (Verified, Vec<String>)>>,
     apikeys: RefCell<HashMap<String, (Option<Principal>, u64)>>,
     signer: RefCell<Option<Option<Rc<Signer>>>>,
@@ -80,7 +82,9 @@ impl AuthState {
                     tracing::warn!("issuer reload failed, keeping the previous set: {e}");
                     Ok(cfg)
                 }
-                None => Err(GatewayError::Internal(format!("issuers unavailable: {e}"))),
+                None => Err(GatewayError::Unavailable(format!(
+                    "trusted issuers could not be loaded: {e}"
+                ))),
             },
         }
     }
@@ -155,8 +159,12 @@ impl AuthState {
     ) -> Result<Principal, GatewayError> {
         let now = p.clock().now_ms();
         let hash = sha256_hex(token.as_bytes());
-        if let Some((v, accepted)) = self.verified.borrow().get(&hash) {
-            if now < v.expires_ms && accepted.iter().any(|a| audiences.contains(a)) {
+        if let Some((v, pinned)) = self.verified.borrow().get(&hash) {
+            // The token's own `aud` against this endpoint, on every use: a
+            // token for one server must not open another because it was
+            // seen there first.
+            let accepted = if pinned.is_empty() { audiences } else { pinned };
+            if now < v.expires_ms && v.is_for(accepted) {
                 return Ok(v.principal.clone());
             }
         }
@@ -198,7 +206,7 @@ impl AuthState {
         if cache.len() >= 10_000 {
             cache.retain(|_, (v, _)| now < v.expires_ms);
         }
-        cache.insert(hash, (verified.clone(), accepted.to_vec()));
+        cache.insert(hash, (verified.clone(), issuer.audiences.clone()));
         Ok(verified.principal)
     }
 
@@ -268,5 +276,5 @@ fn unauthorized(message: &str) -> GatewayError {
 }
 
 fn port(e: PortError) -> GatewayError {
-    GatewayError::Internal(e.0)
+    GatewayError::Unavailable(format!("API keys could not be read: {}", e.0))
 }

@@ -175,6 +175,7 @@ impl ApiKeyRecord {
             roles: self.roles.clone(),
             scopes: self.scopes.clone(),
             via: "apikey".into(),
+            client: None,
         }
     }
 }

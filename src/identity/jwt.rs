@@ -30,11 +30,20 @@ impl Failure {
     }
 }
 
-/// A token that passed, with when it stops being valid.
+/// A token that passed, with when it stops being valid and the audiences
+/// it names (its own `aud`, checked again on every reuse of the verdict).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verified {
     pub principal: Principal,
     pub expires_ms: u64,
+    pub audiences: Vec<String>,
+}
+
+impl Verified {
+    /// Whether the token names one of `accepted` as its audience.
+    pub fn is_for(&self, accepted: &[String]) -> bool {
+        self.audiences.iter().any(|a| accepted.contains(a))
+    }
 }
 
 /// The issuer a token claims, read before the signature is checked (only to
@@ -133,16 +142,19 @@ pub fn verify(
         Some(Value::String(a)) => vec![a.clone()],
         other => strings(other),
     };
-    if !auds.iter().any(|a| audiences.contains(a)) {
-        return Err(invalid(format!(
-            "the token's audience {auds:?} is not this gateway"
-        )));
-    }
     let principal = principal(custom, &issuer.claims, &issuer.issuer)?;
-    Ok(Verified {
+    let verified = Verified {
         principal,
         expires_ms: (exp.max(0) as u64) * 1000,
-    })
+        audiences: auds,
+    };
+    if !verified.is_for(audiences) {
+        return Err(invalid(format!(
+            "the token's audience {:?} is not this endpoint",
+            verified.audiences
+        )));
+    }
+    Ok(verified)
 }
 
 /// Maps claims to a principal through the issuer's claim names.
@@ -170,6 +182,7 @@ fn principal(
         roles: strings(custom.get(&names.roles)),
         scopes,
         via: format!("jwt:{issuer}"),
+        client: None,
     })
 }
 

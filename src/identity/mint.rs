@@ -38,6 +38,7 @@ struct MintedClaims<'a> {
     sub: &'a str,
     aud: &'a str,
     jti: &'a str,
+    sub_id: Value,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     teams: &'a [String],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -102,6 +103,7 @@ impl Signer {
             iss: issuer,
             sub: &principal.subject,
             aud: audience,
+            sub_id: subject_identifier(principal),
             jti,
             teams: &principal.teams,
             roles: &principal.roles,
@@ -120,7 +122,30 @@ impl Signer {
     }
 }
 
-/// Minted tokens by (caller, server), for one isolate.
+/// Where the subject comes from, as an RFC 9493 subject identifier.
+fn subject_identifier(p: &Principal) -> Value {
+    if let Some(issuer) = p.via.strip_prefix("jwt:") {
+        return json!({ "format": "iss_sub", "iss": issuer, "sub": p.subject });
+    }
+    if p.is_anonymous() {
+        let from = p.client.as_deref().unwrap_or("unknown");
+        let hashed = &super::sha256_hex(from.as_bytes())[..16];
+        return json!({ "format": "opaque", "id": format!("anonymous@{hashed}") });
+    }
+    json!({ "format": "opaque", "id": p.key() })
+}
+
+/// What a cached token is found by: every input of [`Signer::mint`] but the
+/// `jti` and the clock, so a caller whose teams, roles or issuer changed, or
+/// a request under another `PUBLIC_URL`, never gets a token minted for
+/// something else.
+pub fn cache_key(issuer: &str, principal: &Principal, audience: &str, ttl_secs: u64) -> String {
+    let inputs = serde_json::to_string(&(issuer, principal, audience, ttl_secs))
+        .expect("mint inputs serialize");
+    super::sha256_hex(inputs.as_bytes())
+}
+
+/// Minted tokens by [`cache_key`] and server, for one isolate.
 #[derive(Default)]
 pub struct MintCache {
     tokens: RefCell<HashMap<(String, String), (String, u64)>>,

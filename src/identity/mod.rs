@@ -34,10 +34,15 @@ pub struct Principal {
     /// How the caller proved who it is: `jwt:{issuer}`, `apikey` or `anonymous`.
     #[serde(default)]
     pub via: String,
+    /// Anonymous callers only: the client address they are told apart by
+    /// (`CF-Connecting-IP` on Workers, the peer address on Spin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 impl Principal {
-    /// The caller of a server the registry opens to anonymous use.
+    /// The caller of a server the registry opens to anonymous use, from an
+    /// unknown address.
     pub fn anonymous() -> Principal {
         Principal {
             subject: "anonymous".into(),
@@ -45,11 +50,35 @@ impl Principal {
             roles: Vec::new(),
             scopes: Vec::new(),
             via: "anonymous".into(),
+            client: None,
+        }
+    }
+
+    /// An anonymous caller known by its client address.
+    pub fn anonymous_from(client: Option<&str>) -> Principal {
+        Principal {
+            client: client.map(str::to_string),
+            ..Principal::anonymous()
         }
     }
 
     pub fn is_anonymous(&self) -> bool {
         self.via == "anonymous"
+    }
+
+    /// Who this is, qualified by where the identity comes from: the issuer
+    /// of a JWT (`jwt:{issuer}|{subject}`), an API key (`apikey|{subject}`),
+    /// or an anonymous caller's address (`anonymous@{address}|anonymous`).
+    /// An API key `alice` and a JWT `alice` from some issuer are two callers.
+    /// Everything kept per caller (sessions, limits, approvals, minted
+    /// credentials) is keyed by this.
+    pub fn key(&self) -> String {
+        if self.is_anonymous() {
+            let from = self.client.as_deref().unwrap_or("unknown");
+            format!("anonymous@{from}|{}", self.subject)
+        } else {
+            format!("{}|{}", self.via, self.subject)
+        }
     }
 
     pub fn has_scope(&self, scope: &str) -> bool {
@@ -71,6 +100,26 @@ pub fn sha256_hex(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_qualify_subjects_by_their_source() {
+        let key = Principal {
+            subject: "alice".into(),
+            via: "apikey".into(),
+            ..Principal::anonymous()
+        };
+        let jwt = Principal {
+            via: "jwt:https://idp.example".into(),
+            ..key.clone()
+        };
+        assert_eq!(key.key(), "apikey|alice");
+        assert_eq!(jwt.key(), "jwt:https://idp.example|alice");
+        let a = Principal::anonymous_from(Some("203.0.113.9"));
+        let b = Principal::anonymous_from(Some("198.51.100.7"));
+        assert_ne!(a.key(), b.key(), "anonymous callers are told apart");
+        assert_eq!(a.key(), "anonymous@203.0.113.9|anonymous");
+        assert_eq!(Principal::anonymous().key(), "anonymous@unknown|anonymous");
+    }
 
     #[test]
     fn sha256_matches_the_known_vector() {

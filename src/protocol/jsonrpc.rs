@@ -81,6 +81,12 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::
     Box::<RawValue>::deserialize(d).map(Some)
 }
 
+/// Whether `method` names a notification (MCP: `notifications/*`); any other
+/// method is a request and must carry an id.
+pub fn is_notification_method(method: &str) -> bool {
+    method.starts_with("notifications/")
+}
+
 /// Parses one message from bytes. Errors are `Parse` for bad JSON and
 /// `InvalidRequest` for JSON that is not a JSON-RPC 2.0 message.
 pub fn parse_message(bytes: &[u8]) -> Result<Message, GatewayError> {

@@ -6,6 +6,7 @@ use crate::config::credentials::Credentials;
 use crate::config::Server;
 use crate::error::GatewayError;
 use crate::identity::authenticate::{AuthState, SIGNING_KEY_SECRET};
+use crate::identity::mint;
 use crate::identity::Principal;
 use crate::ports::{Clock, Platform};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -34,7 +35,7 @@ pub async fn header_for<P: Platform>(
         Credentials::None => Ok(None),
         Credentials::Jwt { audience, ttl_secs } => {
             let now = p.clock().now_ms();
-            let who = format!("{}|{}", caller.principal.via, caller.principal.subject);
+            let who = mint::cache_key(&caller.issuer, &caller.principal, audience, *ttl_secs);
             let token = match auth.minted.get(&who, &server.id, now) {
                 Some(token) => token,
                 None => {

@@ -20,11 +20,25 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-/// KV in a sorted map.
+/// KV in a sorted map; tests can make every read fail, as an unreachable
+/// KV would.
 #[derive(Clone, Default)]
-pub struct MemoryKv(Rc<RefCell<BTreeMap<String, String>>>);
+pub struct MemoryKv(
+    Rc<RefCell<BTreeMap<String, String>>>,
+    Rc<std::cell::Cell<bool>>,
+);
 
 impl MemoryKv {
+    /// From now on every `get` and `list` fails (`false` heals).
+    pub fn fail_reads(&self, fail: bool) {
+        self.1.set(fail);
+    }
+    fn check(&self) -> Result<(), PortError> {
+        match self.1.get() {
+            true => Err(PortError("KV unreachable (test)".into())),
+            false => Ok(()),
+        }
+    }
     pub fn put(&self, key: &str, value: &str) {
         self.0
             .borrow_mut()
@@ -50,9 +64,11 @@ impl MemoryKv {
 
 impl Kv for MemoryKv {
     async fn get(&self, key: &str) -> Result<Option<String>, PortError> {
+        self.check()?;
         Ok(self.0.borrow().get(key).cloned())
     }
     async fn list(&self, prefix: &str) -> Result<Vec<String>, PortError> {
+        self.check()?;
         Ok(self
             .0
             .borrow()

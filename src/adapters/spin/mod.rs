@@ -142,15 +142,32 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
         clock: SpinClock,
         limiter: limits::AtomicLimiter,
     };
-    // Spin reports no edge location; the default region applies.
+    // Spin reports no edge location (the default region applies), and the
+    // peer address in `spin-client-addr`, which the host sets itself.
+    let meta = RequestMeta {
+        client_addr: client_addr(&parts.headers),
+        ..RequestMeta::default()
+    };
     let response = gw
         .handle(
             &Rc::new(platform),
             http::Request::from_parts(parts, bytes),
-            &RequestMeta::default(),
+            &meta,
         )
         .await;
     body::to_spin(response)
+}
+
+/// The client's IP address from Spin's `spin-client-addr` (`ip:port`): the
+/// port changes with every connection, so only the address identifies a
+/// caller.
+fn client_addr(headers: &http::HeaderMap) -> Option<String> {
+    let value = headers.get("spin-client-addr")?.to_str().ok()?;
+    let addr = value
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|_| value.to_string());
+    Some(addr).filter(|a| !a.is_empty())
 }
 
 /// Reads at most `limit + 1` bytes (enough for the core to answer 413).

@@ -113,14 +113,26 @@ async fn fetch(
     to_worker(gw.handle(&Rc::new(platform), request, &meta).await)
 }
 
-/// The edge location from `request.cf`, when the runtime provides it.
+/// The edge location from `request.cf`, when the runtime provides it, and
+/// the client address from `CF-Connecting-IP`, which Cloudflare sets on
+/// every request (a client cannot choose it).
 fn request_meta(req: &worker::Request) -> RequestMeta {
+    let client_addr = req
+        .headers()
+        .get("cf-connecting-ip")
+        .ok()
+        .flatten()
+        .filter(|a| !a.is_empty());
     match req.cf() {
         Some(cf) => RequestMeta {
             colo: Some(cf.colo()).filter(|c| !c.is_empty()),
             continent: cf.continent(),
+            client_addr,
         },
-        None => RequestMeta::default(),
+        None => RequestMeta {
+            client_addr,
+            ..RequestMeta::default()
+        },
     }
 }
 

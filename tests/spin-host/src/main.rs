@@ -287,13 +287,13 @@ async fn run(args: Args) -> wasmtime::Result<()> {
     std::io::stdout().flush()?;
 
     loop {
-        let (stream, _) = listener.accept().await?;
+        let (stream, peer) = listener.accept().await?;
         // Without TCP_NODELAY, a response written in more than one segment
         // waits for the client's delayed ACK (about 40 ms on Linux).
         stream.set_nodelay(true)?;
         let app = app.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| handle(app.clone(), req));
+            let service = hyper::service::service_fn(move |req| handle(app.clone(), peer, req));
             let io = hyper_util::rt::TokioIo::new(stream);
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(io, service)
@@ -310,9 +310,15 @@ type ResponseBody = http_body_util::Either<Guarded, Full<Bytes>>;
 /// Serves one request; failures become a 500 with the reason (also logged).
 async fn handle(
     app: Arc<App>,
-    req: hyper::Request<Incoming>,
+    peer: std::net::SocketAddr,
+    mut req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<ResponseBody>, Infallible> {
     let (method, uri) = (req.method().clone(), req.uri().clone());
+    // Like Spin, tell the component who is calling: `spin-client-addr` is
+    // the peer address, set by the host over anything the client sent.
+    if let Ok(value) = hyper::header::HeaderValue::from_str(&peer.to_string()) {
+        req.headers_mut().insert("spin-client-addr", value);
+    }
     Ok(match call_component(app, req).await {
         Ok(response) => response.map(http_body_util::Either::Left),
         Err(e) => {
