@@ -194,7 +194,9 @@ async fn call_named<P: Platform + Clone + 'static>(
         .ok_or_else(unknown)?;
     let server = &registry.servers[index];
     let mut outcome = Outcome::Forward;
-    let mut redact = Vec::new();
+    // A prompt is the server's content like a resource: the server-wide
+    // redact rules apply to it; a tool call is redacted as its tool's rules say.
+    let mut redact = gate.redaction(server, None);
     if what == "tool" {
         if !gate.tool(server, original) {
             return Err(unknown());

@@ -217,16 +217,12 @@ pub async fn forward<P: Platform>(
     ups: &Upstreams<'_, P>,
     call: &Forwarding,
 ) -> Result<Response<Body>, GatewayError> {
-    let answer = ups.send(&call.server, &call.message).await?;
+    let answer = ups
+        .send(&call.server, &call.message)
+        .await
+        .map_err(|e| respond::redact_error(e, &call.redact))?;
     let limit = ups.link.max_bytes;
-    respond::forward_redacted(
-        answer,
-        &call.id,
-        &call.server.id,
-        call.redact.clone(),
-        limit,
-    )
-    .await
+    respond::forward(answer, &call.id, &call.server.id, &call.redact, limit).await
 }
 
 /// Waits for the decision on an elicitation record: `None` on timeout.

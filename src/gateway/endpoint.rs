@@ -11,7 +11,7 @@ use crate::error::GatewayError;
 use crate::ports::Platform;
 use crate::protocol::jsonrpc::{self, Id, Message, Request};
 use crate::protocol::version;
-use crate::upstream::{Caller, Link, Upstreams};
+use crate::upstream::{relay, Caller, Link, Upstreams};
 use http::Response;
 use serde::Deserialize;
 use std::cell::RefCell;
@@ -214,7 +214,14 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     "clientInfo": params.client_info,
                 });
                 let link = self.link(None, version, Some(client_params.clone()));
-                let mut result = self.upstreams(&link).initialize_now(server).await?;
+                let kinds = self.gate.redaction(server, None);
+                let mut result = self
+                    .upstreams(&link)
+                    .initialize_now(server)
+                    .await
+                    .map_err(|e| respond::redact_error(e, &kinds))?;
+                // The server's instructions are its content too.
+                crate::governance::pii::redact_value(&mut result, &kinds);
                 // Keep the upstream's choice when the gateway speaks it too, so
                 // client and upstream agree on one revision end to end.
                 let agreed = result
@@ -288,10 +295,18 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         let link = self.link(Some(record.id.clone()), &record.protocol_version, None);
         *link.upstreams.borrow_mut() = record.upstreams;
         let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+        let kinds = self.gate.redaction(&server, None);
         let body = self
             .upstreams(&link)
             .open_stream(&server, last_event_id)
-            .await?;
-        Ok(respond::sse(body))
+            .await
+            .map_err(|e| respond::redact_error(e, &kinds))?;
+        if kinds.is_empty() {
+            return Ok(respond::sse(body));
+        }
+        let limit = self.gw.settings.max_upstream_bytes;
+        Ok(respond::sse(Body::Stream(relay::redact_stream(
+            body, kinds, limit,
+        ))))
     }
 }

@@ -22,6 +22,13 @@ use serde_json::value::RawValue;
 use std::rc::Rc;
 
 /// Serves one request; `raw` is the request exactly as the client sent it.
+///
+/// Every answer that carries the server's content (prompts, resources,
+/// completions, task results, anything passed through, and every error)
+/// is redacted as the policy's server-wide `redact` rules ask; tool calls
+/// also as their tool's rules ask. List results are the server's own
+/// declarations (names, URIs, schemas the client needs verbatim to call
+/// them) and pass as they are.
 pub async fn request<P: Platform + Clone + 'static>(
     ups: &Upstreams<'_, P>,
     server: &Server,
@@ -30,11 +37,14 @@ pub async fn request<P: Platform + Clone + 'static>(
     raw: &[u8],
 ) -> Result<Response<Body>, GatewayError> {
     let gate = guard.gate;
+    let limit = ups.link.max_bytes;
+    let content = gate.redaction(server, None);
     match req.method.as_str() {
         "tools/list" if !gate.is_open(server) => {
             let answer = ups.send(server, raw).await?;
-            let limit = ups.link.max_bytes;
-            let page = reply::read_result_raw(answer, &req.id, &server.id, limit).await?;
+            let page = reply::read_result_raw(answer, &req.id, &server.id, limit)
+                .await
+                .map_err(|e| respond::redact_error(e, &content))?;
             let filtered = merge::filter_tools(server, gate, &page).map_err(|message| {
                 GatewayError::Upstream {
                     server: server.id.clone(),
@@ -68,12 +78,15 @@ pub async fn request<P: Platform + Clone + 'static>(
                 Outcome::Ask(ask) => Ok(approval::ask_then_forward(ask, ups.detach(), call)),
             }
         }
-        "resources/read" => {
-            let redact = gate.redaction(server, None);
-            let answer = ups.send(server, raw).await?;
-            respond::forward_redacted(answer, &req.id, &server.id, redact, ups.link.max_bytes).await
+        method => {
+            let lists = merge::ListKind::from_method(method).is_some();
+            let kinds = if lists { Vec::new() } else { content };
+            let answer = ups
+                .send(server, raw)
+                .await
+                .map_err(|e| respond::redact_error(e, &kinds))?;
+            respond::forward(answer, &req.id, &server.id, &kinds, limit).await
         }
-        _ => respond::forward(ups.send(server, raw).await?, &req.id, &server.id),
     }
 }
 

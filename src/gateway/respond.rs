@@ -45,60 +45,60 @@ pub fn ok_empty() -> Response<Body> {
         .expect("static response")
 }
 
-/// Relays an upstream's reply to request `id`: JSON as is, SSE event by event.
-pub fn forward(reply: Reply, id: &Id, server: &str) -> Result<Response<Body>, GatewayError> {
+/// Relays an upstream's reply to request `id`, with personal data of
+/// `kinds` redacted: with nothing to redact a JSON answer passes unread and
+/// an SSE answer event by event; otherwise a JSON answer is read whole
+/// (within `limit`) and an SSE answer is redacted event by event. What
+/// cannot be read for redaction is refused, never passed on as it came.
+pub async fn forward(
+    reply: Reply,
+    id: &Id,
+    server: &str,
+    kinds: &[Kind],
+    limit: usize,
+) -> Result<Response<Body>, GatewayError> {
+    let upstream = |message: String| GatewayError::Upstream {
+        server: server.to_string(),
+        message,
+    };
     match reply {
-        Reply::Json(body) => Ok(Response::builder()
+        Reply::Json(body) if kinds.is_empty() => Ok(Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/json")
             .body(body)
             .expect("static response")),
-        Reply::Sse(body) => Ok(sse(Body::Stream(relay::relay_sse(
-            body,
-            id.clone(),
-            server.to_string(),
-            Vec::new(),
-        )))),
-        Reply::Accepted => Err(GatewayError::Upstream {
-            server: server.to_string(),
-            message: "answered 202 Accepted to a request".into(),
-        }),
-    }
-}
-
-/// Like [`forward`], with personal data of `kinds` redacted from the answer:
-/// a JSON answer is read whole, an SSE answer is redacted event by event.
-pub async fn forward_redacted(
-    reply: Reply,
-    id: &Id,
-    server: &str,
-    kinds: Vec<Kind>,
-    limit: usize,
-) -> Result<Response<Body>, GatewayError> {
-    if kinds.is_empty() {
-        return forward(reply, id, server);
-    }
-    match reply {
         Reply::Json(body) => {
-            let bytes = body
-                .collect(limit)
-                .await
-                .map_err(|message| GatewayError::Upstream {
-                    server: server.to_string(),
-                    message,
-                })?;
-            let text = String::from_utf8_lossy(&bytes);
-            Ok(json(
-                relay::redacted(&text, &kinds).unwrap_or_else(|| bytes.clone()),
-            ))
+            let bytes = body.collect(limit).await.map_err(upstream)?;
+            let text = std::str::from_utf8(&bytes)
+                .map_err(|_| upstream("an answer that must be redacted is not UTF-8".into()))?;
+            match relay::redacted(text, kinds).map_err(upstream)? {
+                Some(clean) => Ok(json(clean)),
+                None => Ok(json(bytes)),
+            }
         }
         Reply::Sse(body) => Ok(sse(Body::Stream(relay::relay_sse(
             body,
-            id.clone(),
-            server.to_string(),
-            kinds,
+            relay::Target {
+                id: id.clone(),
+                server: server.to_string(),
+                redact: kinds.to_vec(),
+                max_event_bytes: limit,
+            },
         )))),
-        Reply::Accepted => forward(reply, id, server),
+        Reply::Accepted => Err(upstream("answered 202 Accepted to a request".into())),
+    }
+}
+
+/// An upstream failure as the client may see it: the upstream's own words
+/// in it (its JSON-RPC error message, an HTTP error body's message) are
+/// redacted like its results.
+pub fn redact_error(e: GatewayError, kinds: &[Kind]) -> GatewayError {
+    match e {
+        GatewayError::Upstream { server, message } if !kinds.is_empty() => {
+            let message = crate::governance::pii::redact(&message, kinds).unwrap_or(message);
+            GatewayError::Upstream { server, message }
+        }
+        other => other,
     }
 }
 

@@ -120,6 +120,10 @@ pub fn counters(limits: &[Limit], p: &Principal, server: &Server, tool: &str) ->
         };
         match l.per {
             Per::Principal => push(p.key()),
+            // A caller in no team is not exempt: team-less callers share
+            // one bucket, as if "no team" were a team, so a `per: team`
+            // quota bounds them together (a key no team name can produce).
+            Per::Team if p.teams.is_empty() => push("no-team".to_string()),
             Per::Team => p.teams.iter().for_each(|t| push(format!("team:{t}"))),
             Per::Server => push(format!("server:{}", server.id)),
             Per::Tool => push(format!("tool:{}:{tool}", server.id)),
@@ -209,6 +213,18 @@ mod tests {
             counters(&limits, &p, &server, "add").len(),
             4,
             "the echo limit covers echo only"
+        );
+        let loner = Principal {
+            teams: vec![],
+            ..p.clone()
+        };
+        let keys: Vec<String> = counters(&limits, &loner, &server, "add")
+            .into_iter()
+            .map(|c| c.key)
+            .collect();
+        assert!(
+            keys.contains(&"team/no-team".to_string()),
+            "a caller without teams still passes the team limit: {keys:?}"
         );
     }
 }

@@ -4,6 +4,12 @@
 //! The decoder follows the WHATWG event-stream rules the MCP SDKs rely on:
 //! `\n`, `\r\n` and `\r` line ends, `:` comments, multi-line `data`, dispatch on a
 //! blank line, a trailing event without a blank line is dropped at end of stream.
+//! Every decoder has a cap on the size of one event: past it the decoder
+//! stops and says so ([`Decoder::overflowed`]), so an upstream cannot make
+//! the gateway buffer an endless event.
+
+/// The cap of [`Decoder::new`]: the default `MAX_UPSTREAM_BYTES`.
+pub const DEFAULT_EVENT_LIMIT: usize = 16 * 1024 * 1024;
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -14,13 +20,22 @@ pub struct Event {
 }
 
 /// Incremental decoder: feed chunks, collect finished events.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Decoder {
     line: Vec<u8>,
     pending: Event,
     has_data: bool,
     /// A chunk ended in `\r`; a `\n` at the start of the next chunk belongs to it.
     after_cr: bool,
+    /// Largest event (its data plus the line being read), in bytes.
+    limit: usize,
+    overflow: bool,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::with_limit(DEFAULT_EVENT_LIMIT)
+    }
 }
 
 impl Decoder {
@@ -28,10 +43,37 @@ impl Decoder {
         Self::default()
     }
 
+    /// A decoder that stops once one event grows past `limit` bytes.
+    pub fn with_limit(limit: usize) -> Self {
+        Decoder {
+            line: Vec::new(),
+            pending: Event::default(),
+            has_data: false,
+            after_cr: false,
+            limit,
+            overflow: false,
+        }
+    }
+
+    /// Whether an event grew past the limit. The decoder then ignores the
+    /// rest of the stream; the caller ends it with an error.
+    pub fn overflowed(&self) -> bool {
+        self.overflow
+    }
+
     /// Feeds one chunk and returns the events it completed.
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<Event> {
         let mut out = Vec::new();
+        if self.overflow {
+            return out;
+        }
         for &b in chunk {
+            if self.line.len() + self.pending.data.len() >= self.limit {
+                self.overflow = true;
+                self.line = Vec::new();
+                self.pending = Event::default();
+                return out;
+            }
             if self.after_cr {
                 self.after_cr = false;
                 if b == b'\n' {
@@ -82,6 +124,29 @@ impl Decoder {
             _ => {}
         }
     }
+}
+
+/// Encodes an event with its `id` and type kept (a stream the client may
+/// resume with `Last-Event-ID`) and `data` in place of its own.
+pub fn encode_event(event: &Event, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 48);
+    if let Some(id) = &event.id {
+        out.extend_from_slice(b"id: ");
+        out.extend_from_slice(id.replace(['\r', '\n'], "").as_bytes());
+        out.push(b'\n');
+    }
+    if let Some(kind) = &event.event {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(kind.replace(['\r', '\n'], "").as_bytes());
+        out.push(b'\n');
+    }
+    for line in data.split(|&b| b == b'\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    out
 }
 
 /// Encodes one `message` event carrying a JSON-RPC message (no event id: the
@@ -141,6 +206,37 @@ mod tests {
                 id: Some("1".into())
             }]
         );
+    }
+
+    #[test]
+    fn an_event_past_the_limit_stops_the_decoder() {
+        let mut d = Decoder::with_limit(64);
+        let ok = d.feed(b"data: {}\n\n");
+        assert_eq!(ok.len(), 1);
+        assert!(d.feed(&[b'x'; 40]).is_empty());
+        assert!(!d.overflowed(), "40 bytes are within the limit");
+        assert!(d.feed(&[b'x'; 40]).is_empty());
+        assert!(d.overflowed());
+        assert!(d.feed(b"\n\ndata: late\n\n").is_empty(), "nothing after");
+        // Many data lines of one event count together.
+        let mut d = Decoder::with_limit(64);
+        for _ in 0..10 {
+            d.feed(b"data: 0123456789\n");
+        }
+        assert!(d.overflowed());
+    }
+
+    #[test]
+    fn events_keep_their_id_and_type() {
+        let event = Event {
+            event: Some("message".into()),
+            data: "old".into(),
+            id: Some("42".into()),
+        };
+        let out = Decoder::new().feed(&encode_event(&event, b"{\"a\":\n1}"));
+        assert_eq!(out[0].id.as_deref(), Some("42"));
+        assert_eq!(out[0].event.as_deref(), Some("message"));
+        assert_eq!(out[0].data, "{\"a\":\n1}");
     }
 
     #[test]

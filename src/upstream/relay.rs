@@ -15,27 +15,38 @@ use crate::protocol::jsonrpc::{self, Id, Message};
 use crate::protocol::sse;
 use futures_util::StreamExt;
 
+/// What one relayed stream answers and how.
+pub struct Target {
+    /// The client's request the stream answers.
+    pub id: Id,
+    pub server: String,
+    /// Personal data to redact from every message (empty: relay as is).
+    pub redact: Vec<Kind>,
+    /// Largest single event (`MAX_UPSTREAM_BYTES`): a larger one ends the
+    /// stream with an error instead of being buffered.
+    pub max_event_bytes: usize,
+}
+
 /// State carried between upstream chunks.
 struct Relay {
     upstream: ByteStream,
     decoder: sse::Decoder,
     id: Id,
     server: String,
-    /// Personal data to redact from every message (empty: relay as is).
     redact: Vec<Kind>,
     answered: bool,
     done: bool,
 }
 
-/// Turns an upstream SSE body into the client's SSE body for request `id`,
-/// redacting `redact` kinds of personal data from every message.
-pub fn relay_sse(body: Body, id: Id, server: String, redact: Vec<Kind>) -> ByteStream {
+/// Turns an upstream SSE body into the client's SSE body for one request,
+/// redacting the target's kinds of personal data from every message.
+pub fn relay_sse(body: Body, target: Target) -> ByteStream {
     let state = Relay {
         upstream: body.into_stream(),
-        decoder: sse::Decoder::new(),
-        id,
-        server,
-        redact,
+        decoder: sse::Decoder::with_limit(target.max_event_bytes),
+        id: target.id,
+        server: target.server,
+        redact: target.redact,
         answered: false,
         done: false,
     };
@@ -69,26 +80,94 @@ pub fn relay_sse(body: Body, id: Id, server: String, redact: Vec<Kind>) -> ByteS
     .boxed_local()
 }
 
-/// A JSON-RPC message with personal data redacted from its `result` and
-/// `params`, or `None` when there is nothing to do.
-pub fn redacted(message: &str, kinds: &[Kind]) -> Option<Vec<u8>> {
+/// A server-to-client stream (the per-server GET stream) with personal data
+/// of `kinds` redacted from every message, event ids kept for resumption.
+/// An event that cannot be read for redaction, or one larger than
+/// `max_event_bytes`, ends the stream (the client may reconnect and resume).
+pub fn redact_stream(body: Body, kinds: Vec<Kind>, max_event_bytes: usize) -> ByteStream {
+    let upstream = body.into_stream();
+    let decoder = sse::Decoder::with_limit(max_event_bytes);
+    futures_util::stream::unfold(
+        (upstream, decoder, false),
+        move |(mut upstream, mut decoder, done)| {
+            let kinds = kinds.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    let chunk = match upstream.next().await {
+                        Some(Ok(chunk)) => chunk,
+                        Some(Err(e)) => return Some((Err(e), (upstream, decoder, true))),
+                        None => return None,
+                    };
+                    let mut out = Vec::new();
+                    let mut stop = false;
+                    for event in decoder.feed(&chunk) {
+                        if event.data.trim().is_empty() {
+                            out.extend_from_slice(&sse::encode_event(&event, b""));
+                            continue;
+                        }
+                        match redacted(&event.data, &kinds) {
+                            Ok(Some(clean)) => {
+                                out.extend_from_slice(&sse::encode_event(&event, &clean))
+                            }
+                            Ok(None) => out.extend_from_slice(&sse::encode_event(
+                                &event,
+                                event.data.as_bytes(),
+                            )),
+                            Err(why) => {
+                                tracing::warn!("server stream cut: {why}");
+                                stop = true;
+                                break;
+                            }
+                        }
+                    }
+                    if decoder.overflowed() {
+                        tracing::warn!(
+                            "server stream cut: an event larger than MAX_UPSTREAM_BYTES"
+                        );
+                        stop = true;
+                    }
+                    if stop || !out.is_empty() {
+                        return Some((Ok(out), (upstream, decoder, stop)));
+                    }
+                }
+            }
+        },
+    )
+    .boxed_local()
+}
+
+/// A JSON-RPC message with personal data redacted from everything an
+/// upstream can put text in: `result`, `params` (notifications and requests)
+/// and `error` (message and data). `Ok(None)` when there is nothing to do;
+/// `Err` when the message cannot be read, which the caller must refuse
+/// rather than pass on unredacted.
+pub fn redacted(message: &str, kinds: &[Kind]) -> Result<Option<Vec<u8>>, String> {
     if kinds.is_empty() {
-        return None;
+        return Ok(None);
     }
-    let mut v: serde_json::Value = serde_json::from_str(message).ok()?;
-    for field in ["result", "params"] {
-        if let Some(part) = v.get_mut(field) {
+    let mut v: serde_json::Value = serde_json::from_str(message)
+        .map_err(|e| format!("an answer that must be redacted is not JSON ({e})"))?;
+    let Some(object) = v.as_object_mut() else {
+        return Err("an answer that must be redacted is not a JSON-RPC message".into());
+    };
+    for field in ["result", "params", "error"] {
+        if let Some(part) = object.get_mut(field) {
             pii::redact_value(part, kinds);
         }
     }
-    Some(serde_json::to_vec(&v).expect("a value serializes"))
+    Ok(Some(serde_json::to_vec(&v).expect("a value serializes")))
 }
 
 impl Relay {
     /// Re-encodes the events completed by `chunk`.
     fn translate(&mut self, chunk: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        for event in self.decoder.feed(chunk) {
+        let events = self.decoder.feed(chunk);
+        let overflowed = self.decoder.overflowed();
+        for event in events {
             if event.data.trim().is_empty() {
                 continue;
             }
@@ -98,8 +177,24 @@ impl Relay {
                 }
             }
             match redacted(&event.data, &self.redact) {
-                Some(data) => out.extend_from_slice(&sse::encode_message(&data)),
-                None => out.extend_from_slice(&sse::encode_message(event.data.as_bytes())),
+                Ok(Some(data)) => out.extend_from_slice(&sse::encode_message(&data)),
+                Ok(None) => out.extend_from_slice(&sse::encode_message(event.data.as_bytes())),
+                Err(why) => {
+                    // Never pass on what could not be redacted: end the
+                    // stream with an error for the request instead.
+                    self.done = true;
+                    if let Some(last) = self.closing(&why) {
+                        out.extend_from_slice(&last);
+                    }
+                    return out;
+                }
+            }
+        }
+        if overflowed {
+            self.done = true;
+            let why = "sent an event larger than MAX_UPSTREAM_BYTES; the stream was cut";
+            if let Some(last) = self.closing(why) {
+                out.extend_from_slice(&last);
             }
         }
         out
@@ -127,9 +222,13 @@ mod tests {
 
     async fn run(parts: Vec<Chunk>) -> Vec<sse::Event> {
         let body = Body::Stream(futures_util::stream::iter(parts).boxed_local());
-        let out = relay_sse(body, Id::Num(5), "s".into(), Vec::new())
-            .collect::<Vec<_>>()
-            .await;
+        let target = Target {
+            id: Id::Num(5),
+            server: "s".into(),
+            redact: Vec::new(),
+            max_event_bytes: 1 << 20,
+        };
+        let out = relay_sse(body, target).collect::<Vec<_>>().await;
         let mut d = sse::Decoder::new();
         out.into_iter().flat_map(|c| d.feed(&c.unwrap())).collect()
     }

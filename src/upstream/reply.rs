@@ -103,7 +103,7 @@ pub async fn read_response(
         }
         Reply::Sse(body) => {
             let mut stream = body.into_stream();
-            let mut decoder = sse::Decoder::new();
+            let mut decoder = sse::Decoder::with_limit(limit);
             let mut seen = 0usize;
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk?;
