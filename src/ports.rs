@@ -55,10 +55,14 @@ pub struct SessionRecord {
     /// upstreams initialized later on this session's behalf.
     #[serde(default)]
     pub client_params: Option<serde_json::Value>,
-    /// Whether the client declared the elicitation capability (the gateway
-    /// may then ask the user to approve a call).
+    /// Whether the client declared form elicitation (the gateway may then
+    /// ask the user to confirm a call the user decides).
     #[serde(default)]
     pub elicitation: bool,
+    /// Whether the client declared URL elicitation (the gateway may then
+    /// send the user to an approval that approvers decide).
+    #[serde(default)]
+    pub elicitation_url: bool,
     /// Upstream sessions opened for this client session, by server id.
     #[serde(default)]
     pub upstreams: BTreeMap<String, UpstreamSession>,

@@ -16,14 +16,15 @@ const ALICE: &str = "mk_alice";
 const CAROL: &str = "mk_carol";
 const BOB: &str = "mk_bob";
 
-/// Server `notes` (echo, sum, delete (destructive), drop_table); everyone may
-/// use it; carol (role approver) approves; `drop_*` always needs approval and
-/// destructive tools do too.
+/// Server `notes` (echo, sum, delete (destructive), drop_table, archive);
+/// everyone may use it; carol (role approver) approves; `drop_*` and
+/// destructive tools need an approver; `archive` needs the user's own
+/// confirmation.
 fn harness() -> (Harness, Rc<MockServer>) {
     let h = Harness::new();
     let notes = h.add(
         "notes",
-        MockServer::new("notes").tools(&["echo", "sum", "delete", "drop_table"]),
+        MockServer::new("notes").tools(&["echo", "sum", "delete", "drop_table", "archive"]),
         &["us"],
     );
     h.api_key(ALICE, json!({"subject": "alice", "teams": ["eng"]}));
@@ -33,7 +34,10 @@ fn harness() -> (Harness, Rc<MockServer>) {
         "rules": [{"name": "all", "effect": "allow", "subjects": {"everyone": true}}],
         "approval": {
             "approvers": {"roles": ["approver"]},
-            "tools": [{"servers": ["notes"], "tools": ["drop_*"]}],
+            "tools": [
+                {"servers": ["notes"], "tools": ["drop_*"]},
+                {"servers": ["notes"], "tools": ["archive"], "decided_by": "user"}
+            ],
             "destructive_hint": true,
             "ttl_secs": 60,
             "elicitation_timeout_secs": 5
@@ -166,12 +170,15 @@ async fn an_approved_call_runs_exactly_once() {
     assert_eq!(approvals(&h, ALICE, &id, None).await.status, 200);
     assert_eq!(approvals(&h, CAROL, &id, None).await.status, 200);
     assert_eq!(approvals(&h, BOB, &id, None).await.status, 404);
-    let (_, message) = approvals(&h, BOB, &id, Some("approve")).await.error(403);
-    assert!(message.contains("approvers"), "{message}");
+    assert_eq!(
+        approvals(&h, BOB, &id, Some("approve")).await.status,
+        404,
+        "a stranger cannot even learn the approval exists"
+    );
     let (_, message) = approvals(&h, ALICE, &id, Some("approve")).await.error(403);
     assert!(
-        message.contains("approvers"),
-        "requesters cannot self-approve"
+        message.contains("requester may not approve"),
+        "requesters cannot self-approve: {message}"
     );
     assert_eq!(
         approvals(&h, CAROL, "ap_nope", Some("approve"))
@@ -270,13 +277,14 @@ async fn the_approval_endpoint_needs_a_caller() {
     assert_eq!(code, -32600);
 }
 
-/// Starts a destructive call in an elicitation-capable session and returns
-/// the session, the question the gateway asked, and the still-open stream.
+/// Starts a call the user confirms in an elicitation-capable session and
+/// returns the session, the question the gateway asked, and the still-open
+/// stream.
 async fn asked(h: &Harness) -> (String, Value, mcp_edge::body::ByteStream) {
     let sid = session(h, ALICE, json!({"elicitation": {}})).await;
     let req = Harness::post_request(
         "/mcp",
-        call_body("notes__delete", json!({"id": "a"}))
+        call_body("notes__archive", json!({"id": "a"}))
             .to_string()
             .into_bytes(),
         &[("x-api-key", ALICE), ("mcp-session-id", &sid)],
@@ -289,10 +297,12 @@ async fn asked(h: &Harness) -> (String, Value, mcp_edge::body::ByteStream) {
     let events = decoder.feed(&first);
     let question: Value = serde_json::from_str(&events[0].data).unwrap();
     assert_eq!(question["method"], "elicitation/create", "{question}");
-    assert!(question["params"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("'delete'"));
+    let message = question["params"]["message"].as_str().unwrap();
+    assert!(message.contains("'archive'"), "{message}");
+    assert!(
+        message.contains(r#"{"id":"a"}"#),
+        "the whole arguments: {message}"
+    );
     (sid, question, stream)
 }
 
@@ -327,7 +337,7 @@ async fn elicitation_accepted_runs_the_call_once() {
     assert_eq!(answer(&h, &sid, ALICE, &question, "accept").await, 202);
     let resp = rest(stream).await;
     assert_eq!(resp["id"], 7);
-    assert_eq!(text(&resp), "deleted a");
+    assert_eq!(text(&resp), "notes:archive");
     assert_eq!(notes.count("tools/call"), 1);
     // A second answer changes nothing.
     assert_eq!(answer(&h, &sid, ALICE, &question, "accept").await, 202);

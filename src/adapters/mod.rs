@@ -4,12 +4,17 @@
 //! - `memory`: in-process ports for native tests and benchmarks.
 //! - `workers`: Cloudflare Workers (KV, Durable Objects, fetch, waitUntil).
 //! - `spin`: Fermyon Spin (key-value stores, wasi:http, variables).
+//! - `expiry_index`: end-of-life bookkeeping for stores without TTLs (Spin),
+//!   platform-free so it is tested natively.
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod memory;
 
 #[cfg(any(feature = "workers", feature = "spin"))]
 mod log;
+
+#[cfg(any(not(target_arch = "wasm32"), feature = "spin"))]
+pub mod expiry_index;
 
 #[cfg(feature = "workers")]
 pub mod workers;

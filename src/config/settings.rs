@@ -44,6 +44,12 @@ pub struct Settings {
     pub validate_arguments: bool,
     /// How often a call waiting for a user's approval checks for the answer.
     pub approval_poll_ms: u64,
+    /// How many approval questions (elicitations the call waits on) one
+    /// caller may hold open at once; past it, calls get a pending approval.
+    pub approval_waits_per_caller: u64,
+    /// How many sessions one caller (an anonymous one: one client address)
+    /// may open per minute; each is stored until it expires.
+    pub sessions_per_minute: u64,
 }
 
 impl Default for Settings {
@@ -65,6 +71,8 @@ impl Default for Settings {
             tool_catalog_ttl_ms: 60_000,
             validate_arguments: true,
             approval_poll_ms: 250,
+            approval_waits_per_caller: 4,
+            sessions_per_minute: 120,
         }
     }
 }
@@ -86,6 +94,8 @@ impl Settings {
         "TOOL_CATALOG_TTL_SECS",
         "VALIDATE_ARGUMENTS",
         "APPROVAL_POLL_MS",
+        "APPROVAL_WAITS_PER_CALLER",
+        "SESSIONS_PER_MINUTE",
     ];
 
     /// Reads settings through `var` (name -> value).
@@ -150,6 +160,14 @@ impl Settings {
             s.tool_catalog_ttl_ms = n * 1000
         })?;
         number(&var, "APPROVAL_POLL_MS", |n| s.approval_poll_ms = n)?;
+        number(&var, "SESSIONS_PER_MINUTE", |n| s.sessions_per_minute = n)?;
+        if let Some(v) = var("APPROVAL_WAITS_PER_CALLER") {
+            // 0 is meaningful (never hold a question open).
+            s.approval_waits_per_caller = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("APPROVAL_WAITS_PER_CALLER: '{v}' is not a whole number"))?;
+        }
         if let Some(v) = var("VALIDATE_ARGUMENTS") {
             s.validate_arguments = match v.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" => true,

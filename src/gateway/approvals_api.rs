@@ -3,8 +3,10 @@
 //!
 //! - `GET` returns the record (to an approver, or to the caller who made the
 //!   call); anyone else gets 404, as for an id that does not exist.
-//! - `POST {"decision": "approve" | "reject"}` decides a pending record;
-//!   only subjects the policy names as `approval.approvers` may (403
+//! - `POST {"decision": "approve" | "reject"}` decides a pending record. A
+//!   call held for approvers is decided by subjects the policy names as
+//!   `approval.approvers`, never by its requester (an approver included);
+//!   a call the user decides by its requester or an approver (403
 //!   otherwise). A record decided already answers 409 with the decision as
 //!   it stands; an expired or unknown one 404.
 //!
@@ -38,65 +40,61 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 challenge: None,
             });
         }
-        let approval = self.gate.policy.as_ref().and_then(|p| p.approval.clone());
-        let approver = approval
-            .as_ref()
-            .is_some_and(|a| a.is_approver(&self.identity.principal));
-        let me = self.owner();
-        let now = self.p.clock().now_ms();
-        let not_found = || GatewayError::NotFound(format!("no pending approval '{id}'"));
-        match *req.method() {
-            Method::GET => {
-                let record = self
-                    .p
-                    .approvals()
-                    .get(id, now)
-                    .await?
-                    .ok_or_else(not_found)?;
-                if !approver && record.requester != me {
-                    return Err(not_found());
-                }
-                Ok(respond::json(
-                    serde_json::to_vec(&record).expect("record serializes"),
-                ))
-            }
+        let verdict = match *req.method() {
+            Method::GET => None,
             Method::POST => {
-                let Some(approval) = approval.filter(|_| approver) else {
-                    return Err(GatewayError::Forbidden {
-                        message: "only approvers named in the policy may decide approvals".into(),
-                        challenge: None,
-                    });
-                };
                 let body: DecisionBody = serde_json::from_slice(req.body()).map_err(|e| {
                     GatewayError::InvalidRequest(format!(
                         "expected {{\"decision\": \"approve\" | \"reject\"}}: {e}"
                     ))
                 })?;
-                let decision = Decision {
-                    verdict: body.decision,
-                    by: me.clone(),
-                    now_ms: now,
-                    ttl_ms: approval.ttl_ms,
-                };
-                match self.p.approvals().decide(id, &decision).await? {
-                    Decided::Applied { record } => {
-                        tracing::info!(target: "audit", approval = id, decision = ?body.decision, by = %me, requester = %record.requester, server = %record.server, tool = %record.tool, channel = "approver", "approval decided");
-                        Ok(respond::json(
-                            serde_json::to_vec(&record).expect("record serializes"),
-                        ))
-                    }
-                    Decided::AlreadyDecided { record } => Err(GatewayError::Conflict(format!(
-                        "approval '{id}' was already {} by {}",
-                        serde_json::to_value(record.status)
-                            .expect("status serializes")
-                            .as_str()
-                            .unwrap_or("decided"),
-                        record.decided_by.as_deref().unwrap_or("someone")
-                    ))),
-                    Decided::NotFound => Err(not_found()),
-                }
+                Some(body.decision)
             }
-            _ => Err(GatewayError::MethodNotAllowed { allow: "GET, POST" }),
+            _ => return Err(GatewayError::MethodNotAllowed { allow: "GET, POST" }),
+        };
+        let approval = self.gate.policy.as_ref().and_then(|p| p.approval.clone());
+        let principal = &self.identity.principal;
+        let approver = approval.as_ref().is_some_and(|a| a.is_approver(principal));
+        let me = self.owner();
+        let now = self.p.clock().now_ms();
+        let not_found = || GatewayError::NotFound(format!("no pending approval '{id}'"));
+        // Only an approver or the requester learns that the record exists.
+        let record = self
+            .p
+            .approvals()
+            .get(id, now)
+            .await?
+            .filter(|r| approver || r.requester == me)
+            .ok_or_else(not_found)?;
+        let (Some(verdict), Some(approval)) = (verdict, approval) else {
+            return Ok(respond::json(record.to_json()));
+        };
+        approval
+            .may_decide(&record, principal)
+            .map_err(|message| GatewayError::Forbidden {
+                message: message.to_string(),
+                challenge: None,
+            })?;
+        let decision = Decision {
+            verdict,
+            by: me.clone(),
+            now_ms: now,
+            ttl_ms: approval.ttl_ms,
+        };
+        match self.p.approvals().decide(id, &decision).await? {
+            Decided::Applied { record } => {
+                tracing::info!(target: "audit", approval = id, decision = ?verdict, by = %me, requester = %record.requester, server = %record.server, tool = %record.tool, channel = "endpoint", decider = ?record.decider, "approval decided");
+                Ok(respond::json(record.to_json()))
+            }
+            Decided::AlreadyDecided { record } => Err(GatewayError::Conflict(format!(
+                "approval '{id}' was already {} by {}",
+                serde_json::to_value(record.status)
+                    .expect("status serializes")
+                    .as_str()
+                    .unwrap_or("decided"),
+                record.decided_by.as_deref().unwrap_or("someone")
+            ))),
+            Decided::NotFound => Err(not_found()),
         }
     }
 }

@@ -51,6 +51,9 @@ pub async fn authenticate<P: Platform>(
     } = *request;
     let settings = &gw.settings;
     let base = resource::base_url(settings.public_url.as_deref(), uri, headers);
+    if settings.public_url.is_none() && !resource::is_loopback(&base) {
+        gw.warn_without_public_url(&base);
+    }
     let endpoint = route.endpoint_name();
     let metadata_url = resource::metadata_url(&base, &endpoint);
     let audiences = vec![base.clone(), resource::resource_url(&base, &endpoint)];

@@ -21,7 +21,7 @@ use crate::config::Server;
 use crate::error::GatewayError;
 use crate::governance::arguments::Schema;
 use crate::ports::{Clock, Platform};
-use crate::protocol::jsonrpc::{self, Id};
+use crate::protocol::jsonrpc;
 use crate::upstream::{reply, Upstreams};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -211,7 +211,7 @@ async fn list<P: Platform>(
     ups: &Upstreams<'_, P>,
     server: &Server,
 ) -> Result<HashMap<String, Rc<ToolInfo>>, GatewayError> {
-    let id = Id::Str("mcp-edge-catalog".into());
+    let id = ups.own_request_id();
     let mut tools = HashMap::new();
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_PAGES {

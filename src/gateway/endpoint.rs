@@ -2,13 +2,15 @@
 //! bound to the caller, every later message dispatched to the aggregated or
 //! per-server handling, DELETE ending the session, GET relaying a stream.
 
-use super::guard::CallGuard;
+use super::guard::{CallGuard, ElicitationModes};
 use super::ingest::Route;
 use super::{aggregate, approval, ingest, passthrough, respond, session, Ctx};
 use crate::body::Body;
 use crate::config::{Registry, Server};
 use crate::error::GatewayError;
-use crate::ports::Platform;
+use crate::governance::gcra::{Decision, Rate};
+use crate::governance::limits::Quota;
+use crate::ports::{Clock, Limiter, Platform};
 use crate::protocol::jsonrpc::{self, Id, Message, Request};
 use crate::protocol::version;
 use crate::upstream::{relay, Caller, Link, Upstreams};
@@ -141,9 +143,13 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             catalog: &self.gw.catalog,
             validate_arguments: self.gw.settings.validate_arguments,
             requester: self.owner(),
-            elicitation: record.elicitation,
+            elicitation: ElicitationModes {
+                form: record.elicitation,
+                url: record.elicitation_url,
+            },
             base: self.identity.base.clone(),
             poll_ms: self.gw.settings.approval_poll_ms,
+            max_waits: self.gw.settings.approval_waits_per_caller,
         };
         match (&message, server.as_deref()) {
             (Message::Request(r), None) => aggregate::request(&ups, &registry, &guard, r)
@@ -196,7 +202,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             client_info: serde_json::Value,
         }
         let params: Params = req.params_as()?;
-        let elicitation = params.capabilities.get("elicitation").is_some();
+        self.may_open_a_session().await?;
+        let elicitation = ElicitationModes::from_capabilities(&params.capabilities);
         let version = version::negotiate(&params.protocol_version);
         let id = session::new_id(self.p);
         let endpoint = self.route.endpoint_name();
@@ -257,6 +264,24 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             http::HeaderValue::from_str(&id).expect("base64url is a valid header value"),
         );
         Ok(response)
+    }
+
+    /// Sessions cost storage until they expire: each caller may open
+    /// `SESSIONS_PER_MINUTE` (GCRA, so bursts up to that, then the rate).
+    async fn may_open_a_session(&self) -> Result<(), GatewayError> {
+        let quota = Quota::Rate(Rate {
+            limit: self.gw.settings.sessions_per_minute,
+            window_ms: 60_000,
+        });
+        let key = format!("sessions/{}", self.owner());
+        let now = self.p.clock().now_ms();
+        match self.p.limiter().check(&key, quota, 1, now).await? {
+            Decision::Allow => Ok(()),
+            Decision::Deny { retry_after_ms } => Err(GatewayError::RateLimited {
+                limit: "sessions-per-minute".into(),
+                retry_after_ms,
+            }),
+        }
     }
 
     pub(super) async fn delete(

@@ -30,12 +30,39 @@ pub struct CallGuard<'a> {
     /// Who calls (`via|subject`, as sessions are bound): approvals are
     /// bound to it.
     pub requester: String,
-    /// Whether the client declared the elicitation capability.
-    pub elicitation: bool,
+    /// Which elicitation modes the client declared.
+    pub elicitation: ElicitationModes,
     /// The gateway's public base URL (the approval endpoint's address).
     pub base: String,
     /// How often a call waiting for a user's answer looks for it.
     pub poll_ms: u64,
+    /// How many approval questions one caller may hold open at once.
+    pub max_waits: u64,
+}
+
+/// The elicitation modes a client declared (MCP 2025-11-25: `{}` alone
+/// means form; `form` and `url` name the modes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ElicitationModes {
+    pub form: bool,
+    pub url: bool,
+}
+
+impl ElicitationModes {
+    /// From the client's `capabilities` (`initialize` params).
+    pub fn from_capabilities(capabilities: &Value) -> Self {
+        match capabilities.get("elicitation") {
+            None | Some(Value::Null) => ElicitationModes::default(),
+            Some(Value::Object(modes)) => ElicitationModes {
+                form: modes.is_empty() || modes.contains_key("form"),
+                url: modes.contains_key("url"),
+            },
+            Some(_) => ElicitationModes {
+                form: true,
+                url: false,
+            },
+        }
+    }
 }
 
 /// What the guard decided.
@@ -45,8 +72,8 @@ pub enum Outcome {
     /// Answer with this `CallToolResult` instead (a pending or rejected
     /// approval, as a tool error the agent can read).
     Answer(Value),
-    /// Ask the user first (elicitation); forward only on an explicit accept.
-    Ask(approval::Ask),
+    /// Ask first (elicitation); forward only once the decider approved.
+    Ask(super::approval_ask::Ask),
 }
 
 impl CallGuard<'_> {
@@ -81,11 +108,20 @@ impl CallGuard<'_> {
         }
         enforce::check_call(ups.platform, self.gate, server, tool).await?;
         let destructive = info.as_ref().is_some_and(|i| i.destructive);
-        match approval {
-            Some(a) if a.required(server, tool, destructive) => {
-                approval::check(ups, self, &a, server, tool, args).await
+        let Some(a) = approval else {
+            return Ok(Outcome::Forward);
+        };
+        match a.required(server, tool, destructive) {
+            Some(decider) => {
+                let held = approval::Held {
+                    server,
+                    tool,
+                    arguments: arguments.map_or("{}", |raw| raw.get()),
+                    decider,
+                };
+                approval::check(ups, self, &a, held).await
             }
-            _ => Ok(Outcome::Forward),
+            None => Ok(Outcome::Forward),
         }
     }
 }

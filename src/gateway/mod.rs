@@ -14,6 +14,7 @@
 
 pub mod aggregate;
 pub mod approval;
+pub mod approval_ask;
 mod approvals_api;
 pub mod authn;
 pub mod catalog;
@@ -65,6 +66,8 @@ pub struct Gateway {
     auth: Rc<AuthState>,
     policy: PolicyStore,
     catalog: Catalog,
+    /// Whether the missing-`PUBLIC_URL` warning was logged (once per isolate).
+    public_url_warned: std::cell::Cell<bool>,
 }
 
 /// A request's view of the gateway, once the caller is known.
@@ -94,7 +97,26 @@ impl Gateway {
             auth,
             policy,
             catalog,
+            public_url_warned: std::cell::Cell::new(false),
         }
+    }
+
+    /// Logs, once, that the gateway serves a non-loopback host without
+    /// `PUBLIC_URL`: resource URLs, default token audiences and the `iss` of
+    /// minted credentials then follow the Host header, which callers choose.
+    fn warn_without_public_url(&self, base: &str) {
+        if !self.public_url_warned.replace(true) {
+            tracing::warn!(
+                base,
+                "PUBLIC_URL is not set and this request is for a non-loopback host: resource URLs, \
+                 token audiences and minted credentials follow the Host header; set PUBLIC_URL"
+            );
+        }
+    }
+
+    /// Whether the missing-`PUBLIC_URL` warning has been logged.
+    pub fn warned_about_public_url(&self) -> bool {
+        self.public_url_warned.get()
     }
 
     /// Forgets the cached registry so the next request reloads it.

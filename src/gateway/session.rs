@@ -6,6 +6,7 @@
 //! isolate can serve any session. Ending a session also ends the upstream
 //! sessions opened for it, after the response.
 
+use super::guard::ElicitationModes;
 use super::respond::{SESSION_HEADER, VERSION_HEADER};
 use crate::error::GatewayError;
 use crate::ports::{Clock, Platform, SessionRecord, Sessions, Upstream, UpstreamSession};
@@ -31,7 +32,7 @@ pub async fn open<P: Platform>(
     owner: String,
     protocol_version: &str,
     client_params: Option<serde_json::Value>,
-    elicitation: bool,
+    elicitation: ElicitationModes,
     upstreams: BTreeMap<String, UpstreamSession>,
     ttl_ms: u64,
 ) -> Result<SessionRecord, GatewayError> {
@@ -44,7 +45,8 @@ pub async fn open<P: Platform>(
         created_ms: now,
         expires_ms: now.saturating_add(ttl_ms),
         client_params,
-        elicitation,
+        elicitation: elicitation.form,
+        elicitation_url: elicitation.url,
         upstreams,
     };
     p.sessions().create(&record).await?;

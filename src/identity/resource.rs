@@ -22,6 +22,24 @@ pub fn base_url(public_url: Option<&str>, uri: &http::Uri, headers: &http::Heade
     format!("{scheme}://{host}")
 }
 
+/// Whether a base URL names this machine (`localhost`, `127.0.0.0/8`,
+/// `[::1]`): a Host-derived base is only safe there, because anywhere else
+/// the Host header is the caller's to choose.
+pub fn is_loopback(base: &str) -> bool {
+    let Ok(uri) = base.parse::<http::Uri>() else {
+        return false;
+    };
+    let host = uri
+        .host()
+        .unwrap_or("")
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The resource URL of an endpoint (`/mcp`, `/servers/{id}/mcp`).
 pub fn resource_url(base: &str, endpoint: &str) -> String {
     format!("{base}{endpoint}")
@@ -117,6 +135,25 @@ mod tests {
             described_endpoint("/.well-known/oauth-protected-resourcex"),
             None
         );
+    }
+
+    #[test]
+    fn loopback_bases() {
+        for base in [
+            "http://127.0.0.1:8787",
+            "http://localhost:3000",
+            "http://[::1]:80",
+            "http://127.1.2.3",
+        ] {
+            assert!(is_loopback(base), "{base}");
+        }
+        for base in [
+            "http://gw.example",
+            "http://10.0.0.1:8787",
+            "https://localhost.evil.test",
+        ] {
+            assert!(!is_loopback(base), "{base}");
+        }
     }
 
     #[test]

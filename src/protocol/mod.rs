@@ -1,7 +1,8 @@
 //! Wire formats: JSON-RPC envelopes, MCP protocol revisions, SSE framing, tool
-//! namespacing, the gateway's own pagination cursors and raw JSON objects.
-//! Pure code, no I/O.
+//! namespacing, the gateway's own pagination cursors, raw JSON objects and
+//! the canonical form of JSON text that approvals hash. Pure code, no I/O.
 
+pub mod canonical;
 pub mod cursor;
 pub mod jsonrpc;
 pub mod names;

@@ -110,6 +110,17 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         }
     }
 
+    /// An id for a request the gateway makes on its own behalf (initialize,
+    /// the tool catalog's listing) on an upstream session it shares with the
+    /// client: 128 random bits, so no id a client picks can collide with it
+    /// and cross-wire the answers.
+    pub fn own_request_id(&self) -> Id {
+        let mut bytes = [0u8; 16];
+        self.platform.random_bytes(&mut bytes);
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Id::Str(format!("mcp-edge-{hex}"))
+    }
+
     /// The credential header for `server` (see [`credentials`](super::credentials)).
     pub async fn credential(
         &self,
@@ -260,7 +271,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         server: &Server,
         endpoint: &Endpoint,
     ) -> Result<(UpstreamSession, Value), Attempt> {
-        let id = Id::Str("mcp-edge-initialize".into());
+        let id = self.own_request_id();
         let mut params = self.link.client_params.clone().unwrap_or_else(|| {
             json!({
                 "capabilities": {},

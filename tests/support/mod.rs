@@ -3,6 +3,8 @@
 //! tests can see every status code and header.
 #![allow(dead_code)]
 
+pub mod jwt;
+
 use futures_util::StreamExt;
 use mcp_edge::adapters::memory::{MemoryPlatform, MockServer};
 use mcp_edge::config::Settings;
@@ -119,6 +121,8 @@ impl Harness {
 
     /// Like `send`, but the response body is left unread, for tests that
     /// act while a stream is still open.
+    /// `x-test-client-addr` stands for the client address the platform
+    /// reports (`CF-Connecting-IP`, Spin's peer address).
     pub async fn open(&self, mut req: http::Request<Vec<u8>>) -> http::Response<Body> {
         let h = req.headers_mut();
         if h.remove("x-no-credential").is_none()
@@ -127,7 +131,11 @@ impl Harness {
         {
             h.insert("x-api-key", API_KEY.parse().unwrap());
         }
-        self.gw.handle(&self.p, req, &self.meta).await
+        let mut meta = self.meta.clone();
+        if let Some(addr) = h.remove("x-test-client-addr") {
+            meta.client_addr = Some(addr.to_str().unwrap().to_string());
+        }
+        self.gw.handle(&self.p, req, &meta).await
     }
 
     /// A POST with the usual MCP headers plus `extra`, as a request.

@@ -27,9 +27,11 @@ pub struct Seen {
 
 /// The mock server. Tools `echo` (`text`), `add` (`a`, `b`), `sum`
 /// (`values`, strict schema), `delete` (`id`, destructive), `slow`
-/// (`steps`, `interval_ms`; progress over SSE) and `leak` (personal data in
-/// text and structured content) behave; any other listed tool answers with
-/// its own name. Resources whose URI contains `pii` hold a phone number.
+/// (`steps`, `interval_ms`; progress over SSE) and the hostile ones in
+/// [`super::mock_tools`] behave; any other listed tool answers with its own
+/// name. Resources whose URI contains `pii` hold a phone number; prompts
+/// whose name contains `pii` and completions carry email addresses; with
+/// [`MockServer::get_stream`], GET opens a stream carrying one.
 pub struct MockServer {
     pub name: String,
     tools: Vec<Value>,
@@ -38,6 +40,7 @@ pub struct MockServer {
     page_size: Option<usize>,
     delay_ms: u64,
     sse: bool,
+    get_stream: bool,
     fail_status: RefCell<Option<u16>>,
     /// Status for an unknown session: 404 per spec, 400 like some SDK examples.
     lost_session_status: u16,
@@ -56,6 +59,7 @@ impl MockServer {
             page_size: None,
             delay_ms: 0,
             sse: false,
+            get_stream: false,
             fail_status: RefCell::new(None),
             lost_session_status: 404,
             sessions: RefCell::new(HashSet::new()),
@@ -112,6 +116,12 @@ impl MockServer {
     /// Answers requests as SSE streams instead of JSON.
     pub fn sse(mut self) -> Self {
         self.sse = true;
+        self
+    }
+    /// GET opens a server-to-client stream (one notification carrying an
+    /// email address, with event id `ev-1`) instead of answering 405.
+    pub fn get_stream(mut self) -> Self {
+        self.get_stream = true;
         self
     }
     pub fn lost_session_status(mut self, status: u16) -> Self {
@@ -199,6 +209,15 @@ impl MockServer {
                     .remove(session.as_deref().unwrap_or(""));
                 return plain(200, Value::Null);
             }
+            http::Method::GET if self.get_stream => {
+                let note = json!({"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"stream for ops@corp.example"}});
+                let event = format!("id: ev-1\nevent: message\ndata: {note}\n\n");
+                return Response::builder()
+                    .status(200)
+                    .header("content-type", "text/event-stream")
+                    .body(Body::Full(event.into_bytes()))
+                    .expect("static");
+            }
             http::Method::GET => return plain(405, Value::Null),
             _ => {}
         }
@@ -215,10 +234,25 @@ impl MockServer {
             "resources/list" => (self.page("resources", &self.resources, &params), Vec::new()),
             "resources/templates/list" => (Ok(json!({"resourceTemplates": []})), Vec::new()),
             "resources/read" => (self.read(&params), Vec::new()),
-            "tools/call" => self.call(&params),
+            "tools/call" => {
+                let name = params.get("name").and_then(Value::as_str).unwrap_or("");
+                let listed = self.tools.iter().any(|t| t["name"] == name);
+                let id = body.get("id").cloned().unwrap_or(Value::Null);
+                if let Some(raw) = listed
+                    .then(|| super::mock_tools::respond(name, &params, &id))
+                    .flatten()
+                {
+                    return raw;
+                }
+                self.call(&params)
+            }
             "prompts/get" => (
+                Ok(super::mock_tools::prompt(&self.name, &params)),
+                Vec::new(),
+            ),
+            "completion/complete" => (
                 Ok(
-                    json!({"messages": [{"role": "user", "content": {"type": "text", "text": format!("{} prompt {}", self.name, params["name"])}}]}),
+                    json!({"completion": {"values": ["ops@corp.example", "plain"], "hasMore": false}}),
                 ),
                 Vec::new(),
             ),
@@ -302,14 +336,10 @@ impl MockServer {
                 text(format!("deleted {}", args["id"].as_str().unwrap_or(""))),
                 Vec::new(),
             ),
-            "leak" => (
-                Ok(json!({
-                    "content": [{"type": "text", "text": "mail alice@corp.example, card 4111 1111 1111 1111"}],
-                    "structuredContent": {"email": "bob@corp.example", "ssn": "123-45-6789", "age": 41}
-                })),
-                Vec::new(),
-            ),
-            other => (text(format!("{}:{other}", self.name)), Vec::new()),
+            other => match super::mock_tools::call(other, &args, params) {
+                Some(outcome) => outcome,
+                None => (text(format!("{}:{other}", self.name)), Vec::new()),
+            },
         }
     }
 
@@ -340,7 +370,7 @@ impl MockServer {
     }
 }
 
-fn plain(status: u16, body: Value) -> Response<Body> {
+pub(super) fn plain(status: u16, body: Value) -> Response<Body> {
     let bytes = if body.is_null() {
         Vec::new()
     } else {

@@ -4,6 +4,7 @@
 //! the test runs it.
 
 mod mock_server;
+mod mock_tools;
 
 pub use mock_server::{MockServer, Seen};
 

@@ -2,11 +2,14 @@
 //! `approval/{id}`, the record as JSON). The store has no compare-and-swap,
 //! so the two transitions that must happen once, deciding and consuming, are
 //! claimed first with a `wasi:keyvalue` atomic increment on a claim key of
-//! that very record (`apclaim/{id}.{created}.{op}/{end}`): only the caller
-//! that raises it to 1 goes on. That is exact on one instance and as exact as
-//! the store's atomics across instances (see README). Expired records and
-//! claims are removed by the session sweep.
+//! that very opening of the record (`apclaim/{nonce}.{op}`, the nonce drawn
+//! when the record was opened): only the caller that raises it to 1 goes
+//! on, whenever the others come. That is exact on one instance and as exact
+//! as the store's atomics across instances (see README). Records and claims
+//! are noted in the expiry index and removed by the session sweep.
 
+use super::kv::Index;
+use crate::adapters::expiry_index;
 use crate::governance::approval::{transition, ApprovalRecord, Decided, Decision};
 use crate::ports::{Approvals, PortError};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
@@ -49,22 +52,36 @@ impl SpinApprovals {
 
     async fn write(&self, record: &ApprovalRecord) -> Result<(), PortError> {
         let value = serde_json::to_vec(record).expect("record serializes");
-        self.store()?
-            .set(&format!("{RECORD_PREFIX}{}", record.id), &value)
+        let key = format!("{RECORD_PREFIX}{}", record.id);
+        let store = self.store()?;
+        store
+            .set(&key, &value)
             .await
-            .map_err(|e| port_error("set", e))
+            .map_err(|e| port_error("set", e))?;
+        expiry_index::register(&Index(store), &key, record.expires_ms).await
     }
 
-    /// `true` for the first caller to claim `op` on this very record (a
-    /// reopened id has a new `created_ms`, hence fresh claims). The claim key
-    /// carries its own end so the sweep can drop it.
-    fn claim(&self, record: &ApprovalRecord, op: &str, end_ms: u64) -> Result<bool, PortError> {
+    /// `true` for the first caller to claim `op` on this opening of the
+    /// record: one key per (nonce, op), so two decisions at any two moments
+    /// meet on the same counter, and a reopened id (a new nonce) starts
+    /// fresh. The claim is noted to expire at `end_ms`.
+    async fn claim(
+        &self,
+        record: &ApprovalRecord,
+        op: &str,
+        end_ms: u64,
+    ) -> Result<bool, PortError> {
         let bucket = store::open(super::kv::SESSION_STORE).map_err(|e| port_error("open", e))?;
-        let key = format!(
-            "{CLAIM_PREFIX}{}.{}.{op}/{end_ms}",
-            record.id, record.created_ms
-        );
+        // Records from before nonces existed fall back to their creation time.
+        let nonce = match record.nonce.as_str() {
+            "" => format!("{}.{}", record.id, record.created_ms),
+            n => n.to_string(),
+        };
+        let key = format!("{CLAIM_PREFIX}{nonce}.{op}");
         let n = atomics::increment(&bucket, &key, 1).map_err(|e| port_error("increment", e))?;
+        if n == 1 {
+            expiry_index::register(&Index(self.store()?), &key, end_ms).await?;
+        }
         Ok(n == 1)
     }
 }
@@ -91,7 +108,7 @@ impl Approvals for SpinApprovals {
         };
         // Every record this decision can leave behind ends by then.
         let end = decision.now_ms.saturating_add(decision.ttl_ms);
-        if !self.claim(record, "decide", end)? {
+        if !self.claim(record, "decide", end).await? {
             // Someone else decided a moment ago: report the record as it
             // stands (still pending if their write has not landed yet).
             let now = self
@@ -110,7 +127,7 @@ impl Approvals for SpinApprovals {
             return Ok(false);
         };
         if !transition::consume(Some(&record), now_ms)
-            || !self.claim(&record, "consume", record.expires_ms)?
+            || !self.claim(&record, "consume", record.expires_ms).await?
         {
             return Ok(false);
         }

@@ -1,4 +1,5 @@
-//! The `Kv` and `Sessions` ports on Spin's key-value stores.
+//! The `Kv` and `Sessions` ports on Spin's key-value stores, and the
+//! expiry index every expiring key of the `sessions` store is noted in.
 //!
 //! The registry lives in the `default` store (keys `servers/{id}`). Sessions
 //! live in the `sessions` store (keys `session/{id}`, the record as JSON),
@@ -10,7 +11,9 @@
 //! different upstreams may keep only one of them, which costs one extra
 //! upstream `initialize` later, never a wrong answer.
 
+use crate::adapters::expiry_index::{self, IndexStore};
 use crate::ports::{Kv, PortError, SessionRecord, Sessions, UpstreamSession};
+use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 use spin_sdk::key_value::Store;
 use std::rc::Rc;
 
@@ -110,49 +113,48 @@ impl SpinSessions {
 
     /// Deletes expired sessions and approvals, ended rate-limit windows and
     /// approval claims. The store has no TTL, so without this they would stay
-    /// forever.
+    /// forever; the expiry index says what ended, so the store is never
+    /// listed.
     async fn sweep(&self, now_ms: u64) -> Result<usize, PortError> {
-        use super::approvals::{CLAIM_PREFIX, RECORD_PREFIX};
-        use super::limits::{ended, PREFIX as COUNTER_PREFIX};
-        let store = self.store()?;
-        let keys = store
-            .get_keys()
-            .await
-            .collect()
-            .await
-            .map_err(|e| port_error(SESSION_STORE, "get-keys", e))?;
-        let mut removed = 0;
-        for key in &keys {
-            let expired = if ended(key, COUNTER_PREFIX, now_ms) || ended(key, CLAIM_PREFIX, now_ms)
-            {
-                true
-            } else if key.starts_with(SESSION_PREFIX) || key.starts_with(RECORD_PREFIX) {
-                // Both records carry `expires_ms`; an unreadable one goes too.
-                match store.get(key).await {
-                    Ok(Some(v)) => serde_json::from_slice::<Expiring>(&v)
-                        .map_or(true, |r| r.expires_ms <= now_ms),
-                    _ => false,
-                }
-            } else {
-                false
-            };
-            if expired && store.delete(key).await.is_ok() {
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        expiry_index::sweep(&Index(self.store()?), now_ms).await
     }
 }
 
-/// The one field the sweep reads from a stored record.
-#[derive(serde::Deserialize)]
-struct Expiring {
-    expires_ms: u64,
+/// The `sessions` store as the expiry index uses it: values through
+/// `spin:key-value`, counters through `wasi:keyvalue` atomics.
+pub struct Index<'a>(pub &'a Store);
+
+impl IndexStore for Index<'_> {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        self.0
+            .get(key)
+            .await
+            .map_err(|e| port_error(SESSION_STORE, "get", e))
+    }
+    async fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+        self.0
+            .set(key, value)
+            .await
+            .map_err(|e| port_error(SESSION_STORE, "set", e))
+    }
+    async fn delete(&self, key: &str) -> Result<(), PortError> {
+        self.0
+            .delete(key)
+            .await
+            .map_err(|e| port_error(SESSION_STORE, "delete", e))
+    }
+    fn increment(&self, key: &str, by: i64) -> Result<i64, PortError> {
+        let bucket =
+            store::open(SESSION_STORE).map_err(|e| port_error(SESSION_STORE, "open", e))?;
+        atomics::increment(&bucket, key, by).map_err(|e| port_error(SESSION_STORE, "increment", e))
+    }
 }
 
 impl Sessions for SpinSessions {
     async fn create(&self, record: &SessionRecord) -> Result<(), PortError> {
         self.put(record).await?;
+        let key = format!("{SESSION_PREFIX}{}", record.id);
+        expiry_index::register(&Index(self.store()?), &key, record.expires_ms).await?;
         // Session ids are uniformly random, so this sweeps on about one
         // session creation in 64, off the latency path.
         if record.id.starts_with('A') {

@@ -3,9 +3,12 @@
 //! the window's end in ms), so the count inside a window is exact under
 //! concurrency, but a caller can get up to twice the limit across a window
 //! boundary, which the core's GCRA (used on Workers) does not allow. Daily
-//! quotas are exact (one window per UTC day). Old windows are removed by the
-//! session sweep.
+//! quotas are exact (one window per UTC day). The first count of a window
+//! notes the window's key in the expiry index; the session sweep removes it
+//! once the window ended.
 
+use super::kv::Index;
+use crate::adapters::expiry_index;
 use crate::governance::gcra::{day_of, Decision, DAY_MS};
 use crate::governance::limits::Quota;
 use crate::ports::{Limiter, PortError};
@@ -30,9 +33,14 @@ impl Limiter for AtomicLimiter {
         };
         let bucket = store::open(super::kv::SESSION_STORE)
             .map_err(|e| PortError(format!("rate limiter store: {e:?}")))?;
-        let count =
-            atomics::increment(&bucket, &format!("{PREFIX}{key}/{window_end}"), cost as i64)
-                .map_err(|e| PortError(format!("rate limiter increment: {e:?}")))?;
+        let counter = format!("{PREFIX}{key}/{window_end}");
+        let count = atomics::increment(&bucket, &counter, cost as i64)
+            .map_err(|e| PortError(format!("rate limiter increment: {e:?}")))?;
+        if count as u64 == cost {
+            if let Ok(sessions) = spin_sdk::key_value::Store::open(super::kv::SESSION_STORE).await {
+                expiry_index::register(&Index(&sessions), &counter, window_end).await?;
+            }
+        }
         Ok(if count as u64 <= limit {
             Decision::Allow
         } else {
@@ -41,13 +49,4 @@ impl Limiter for AtomicLimiter {
             }
         })
     }
-}
-
-/// Whether a counter key (`{prefix}{name}/{end}`, rate-limit windows and
-/// approval claims alike) has reached its end.
-pub fn ended(key: &str, prefix: &str, now_ms: u64) -> bool {
-    key.strip_prefix(prefix)
-        .and_then(|k| k.rsplit_once('/'))
-        .and_then(|(_, end)| end.parse::<u64>().ok())
-        .is_some_and(|end| end <= now_ms)
 }

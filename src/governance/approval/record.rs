@@ -1,114 +1,13 @@
-//! Human approval of risky tool calls: which calls need it (the policy's
-//! `approval` section), the approval record every store keeps, and the state
-//! transitions every store applies the same way (pending, then approved or
-//! rejected by an approver, then consumed exactly once by the call).
-//!
-//! A record is bound to who asked, the server, the tool and a hash of the
-//! arguments: its id is derived from them, so retrying the same call finds
-//! the same record and a call with other arguments finds none.
+//! The approval record every store keeps, the hash and id that bind it to
+//! one call, and the transitions every store applies the same way.
 
-use super::subjects::{SubjectSpec, Subjects};
-use crate::config::glob::Glob;
-use crate::config::Server;
-use crate::identity::{sha256_hex, Principal};
+use super::Decider;
+use crate::identity::sha256_hex;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-/// The policy's `approval` section as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApprovalSpec {
-    /// Who may approve or reject pending calls.
-    pub approvers: SubjectSpec,
-    /// Calls that always need approval.
-    #[serde(default)]
-    pub tools: Vec<ToolsSpec>,
-    /// Also require approval for tools their server marks
-    /// `destructiveHint: true`.
-    #[serde(default)]
-    pub destructive_hint: bool,
-    /// How long a pending or approved call stays valid.
-    #[serde(default = "default_ttl")]
-    pub ttl_secs: u64,
-    /// How long to wait for the user's answer to an elicitation.
-    #[serde(default = "default_elicitation_timeout")]
-    pub elicitation_timeout_secs: u64,
-}
-
-fn default_ttl() -> u64 {
-    900
-}
-
-fn default_elicitation_timeout() -> u64 {
-    120
-}
-
-/// Servers and tools (globs; empty lists mean any).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ToolsSpec {
-    #[serde(default)]
-    pub servers: Vec<String>,
-    #[serde(default)]
-    pub tools: Vec<String>,
-}
-
-/// The checked `approval` section.
-#[derive(Debug, Clone)]
-pub struct Approval {
-    approvers: Subjects,
-    tools: Vec<(Vec<Glob>, Vec<Glob>)>,
-    destructive_hint: bool,
-    pub ttl_ms: u64,
-    pub elicitation_timeout_ms: u64,
-}
-
-impl Approval {
-    pub fn parse(spec: &ApprovalSpec) -> Result<Approval, String> {
-        let what = "approval";
-        let globs = |list: &[String], field: &str| -> Result<Vec<Glob>, String> {
-            list.iter()
-                .map(|p| Glob::new(p).map_err(|e| format!("{what}: {field}: {e}")))
-                .collect()
-        };
-        let mut tools = Vec::new();
-        for t in &spec.tools {
-            tools.push((globs(&t.servers, "servers")?, globs(&t.tools, "tools")?));
-        }
-        if spec.ttl_secs == 0 || spec.elicitation_timeout_secs == 0 {
-            return Err(format!(
-                "{what}: ttl_secs and elicitation_timeout_secs must be positive"
-            ));
-        }
-        Ok(Approval {
-            approvers: Subjects::parse(&spec.approvers, "approval: approvers")?,
-            tools,
-            destructive_hint: spec.destructive_hint,
-            ttl_ms: spec.ttl_secs.saturating_mul(1000),
-            elicitation_timeout_ms: spec.elicitation_timeout_secs.saturating_mul(1000),
-        })
-    }
-
-    /// Whether calling `tool` on `server` needs a human's approval;
-    /// `destructive` is the server's `destructiveHint` for the tool.
-    pub fn required(&self, server: &Server, tool: &str, destructive: bool) -> bool {
-        let any =
-            |globs: &[Glob], name: &str| globs.is_empty() || globs.iter().any(|g| g.matches(name));
-        (self.destructive_hint && destructive)
-            || self
-                .tools
-                .iter()
-                .any(|(servers, tools)| any(servers, &server.id) && any(tools, tool))
-    }
-
-    /// Whether the server's `destructiveHint` matters (the catalog is read).
-    pub fn uses_destructive_hint(&self) -> bool {
-        self.destructive_hint
-    }
-
-    pub fn is_approver(&self, p: &Principal) -> bool {
-        self.approvers.matches(p)
-    }
+/// Records stored before deciders existed were all for approvers.
+fn approvers() -> Decider {
+    Decider::Approvers
 }
 
 /// Where a record stands.
@@ -135,12 +34,20 @@ pub enum Channel {
 pub struct ApprovalRecord {
     pub id: String,
     pub channel: Channel,
-    /// Who made the call (`via|subject`, as sessions are bound).
+    /// Who decides it.
+    #[serde(default = "approvers")]
+    pub decider: Decider,
+    /// Random per opening: claims on a reopened id never meet the old ones.
+    #[serde(default)]
+    pub nonce: String,
+    /// Who made the call ([`Principal::key`], as sessions are bound).
     pub requester: String,
     pub server: String,
     pub tool: String,
-    /// The arguments as the caller sent them, for the approver to read.
-    pub arguments: Value,
+    /// The arguments as the caller sent them (JSON text, exactly as
+    /// forwarded), for the decider to read.
+    #[serde(deserialize_with = "json_text")]
+    pub arguments: String,
     pub arguments_sha256: String,
     pub status: Status,
     pub created_ms: u64,
@@ -183,28 +90,20 @@ pub enum Decided {
     AlreadyDecided { record: ApprovalRecord },
 }
 
-/// The hash that binds a record to its arguments: SHA-256 of the arguments'
-/// canonical JSON (object keys sorted), so key order does not matter.
-pub fn arguments_sha256(arguments: &Value) -> String {
-    sha256_hex(canonical(arguments).as_bytes())
+/// The hash that binds a record to its arguments: SHA-256 of the canonical
+/// form of the JSON text forwarded (keys sorted, numbers as written; see
+/// [`canonical`](crate::protocol::canonical)), so key order and whitespace
+/// do not matter and no two different calls share a hash.
+pub fn arguments_sha256(arguments_json: &str) -> Result<String, String> {
+    let canonical = crate::protocol::canonical::canonical(arguments_json)?;
+    Ok(sha256_hex(canonical.as_bytes()))
 }
 
-fn canonical(v: &Value) -> String {
-    match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            let fields: Vec<String> = keys
-                .into_iter()
-                .map(|k| format!("{}:{}", Value::from(k.as_str()), canonical(&map[k])))
-                .collect();
-            format!("{{{}}}", fields.join(","))
-        }
-        Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(canonical).collect();
-            format!("[{}]", items.join(","))
-        }
-        other => other.to_string(),
+/// Reads stored arguments: JSON text, or (records from before) a JSON value.
+fn json_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(text) => Ok(text),
+        other => Ok(other.to_string()),
     }
 }
 
@@ -218,6 +117,52 @@ pub fn call_id(requester: &str, server: &str, tool: &str, arguments_sha256: &str
 impl ApprovalRecord {
     pub fn is_live(&self, now_ms: u64) -> bool {
         now_ms < self.expires_ms
+    }
+
+    /// The record as the approval endpoint shows it: the arguments as JSON
+    /// exactly as they will be forwarded (not re-encoded through floats).
+    pub fn to_json(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            id: &'a str,
+            channel: Channel,
+            decider: Decider,
+            requester: &'a str,
+            server: &'a str,
+            tool: &'a str,
+            arguments: &'a serde_json::value::RawValue,
+            arguments_sha256: &'a str,
+            status: Status,
+            created_ms: u64,
+            expires_ms: u64,
+            decided_by: Option<&'a str>,
+            decided_ms: Option<u64>,
+        }
+        let fallback;
+        let arguments: &serde_json::value::RawValue = match serde_json::from_str(&self.arguments) {
+            Ok(raw) => raw,
+            Err(_) => {
+                fallback =
+                    serde_json::value::to_raw_value(&self.arguments).expect("a string serializes");
+                &fallback
+            }
+        };
+        serde_json::to_vec(&View {
+            id: &self.id,
+            channel: self.channel,
+            decider: self.decider,
+            requester: &self.requester,
+            server: &self.server,
+            tool: &self.tool,
+            arguments,
+            arguments_sha256: &self.arguments_sha256,
+            status: self.status,
+            created_ms: self.created_ms,
+            expires_ms: self.expires_ms,
+            decided_by: self.decided_by.as_deref(),
+            decided_ms: self.decided_ms,
+        })
+        .expect("a record serializes")
     }
 }
 
@@ -267,21 +212,23 @@ pub mod transition {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::transition::*;
     use super::*;
-    use serde_json::json;
 
-    fn record(now: u64) -> ApprovalRecord {
-        let args = json!({"id": 7});
-        let hash = arguments_sha256(&args);
+    /// A pending approver-decided record, created at `now`.
+    pub(in crate::governance::approval) fn sample(now: u64) -> ApprovalRecord {
+        let args = r#"{"id": 7}"#;
+        let hash = arguments_sha256(args).unwrap();
         ApprovalRecord {
             id: call_id("apikey|bob", "notes", "delete", &hash),
             channel: Channel::Approver,
+            decider: Decider::Approvers,
+            nonce: "n".into(),
             requester: "apikey|bob".into(),
             server: "notes".into(),
             tool: "delete".into(),
-            arguments: args,
+            arguments: args.into(),
             arguments_sha256: hash,
             status: Status::Pending,
             created_ms: now,
@@ -301,20 +248,36 @@ mod tests {
     }
 
     #[test]
-    fn ids_bind_requester_tool_and_arguments_but_not_key_order() {
-        let a = arguments_sha256(&json!({"x": 1, "y": [1, {"b": 2, "a": 1}]}));
-        let b = arguments_sha256(&json!({"y": [1, {"a": 1, "b": 2}], "x": 1}));
-        assert_eq!(a, b);
-        let c = arguments_sha256(&json!({"x": 2, "y": [1, {"a": 1, "b": 2}]}));
+    fn ids_bind_requester_tool_and_exact_arguments_but_not_key_order() {
+        let h = |args: &str| arguments_sha256(args).unwrap();
+        let a = h(r#"{"x": 1, "y": [1, {"b": 2, "a": 1}]}"#);
+        assert_eq!(a, h(r#"{"y":[1,{"a":1,"b":2}],"x":1}"#));
+        let c = h(r#"{"x": 2, "y": [1, {"a": 1, "b": 2}]}"#);
         assert_ne!(a, c);
+        assert_ne!(
+            h(r#"{"n": 100000000000000000001}"#),
+            h(r#"{"n": 100000000000000000000}"#),
+            "large integers are not collapsed"
+        );
+        assert_ne!(h(r#"{"n": 1e20}"#), h(r#"{"n": 100000000000000000000}"#));
+        assert!(arguments_sha256(r#"{"a":1,"a":2}"#).is_err());
         assert_ne!(call_id("r", "s", "t", &a), call_id("r", "s", "t", &c));
         assert_ne!(call_id("r", "s", "t", &a), call_id("q", "s", "t", &a));
         assert_ne!(call_id("r", "s", "t", &a), call_id("r", "s", "u", &a));
     }
 
     #[test]
+    fn stored_arguments_read_as_text_or_value() {
+        let mut v = serde_json::to_value(sample(0)).unwrap();
+        assert_eq!(v["arguments"], r#"{"id": 7}"#);
+        v["arguments"] = serde_json::json!({"id": 7});
+        let old: ApprovalRecord = serde_json::from_value(v).unwrap();
+        assert_eq!(old.arguments, r#"{"id":7}"#);
+    }
+
+    #[test]
     fn a_pending_record_is_decided_once_and_consumed_once() {
-        let r = record(0);
+        let r = sample(0);
         let held = open(None, &r, 0);
         assert_eq!(held.status, Status::Pending);
         assert!(!consume(Some(&held), 10), "pending is not usable");
@@ -336,7 +299,7 @@ mod tests {
 
     #[test]
     fn rejected_and_expired_records_are_not_usable() {
-        let r = record(0);
+        let r = sample(0);
         let Decided::Applied { record: rejected } =
             decide(Some(r.clone()), &decision(Verdict::Reject, 5))
         else {
@@ -351,27 +314,6 @@ mod tests {
         approved.status = Status::Approved;
         assert!(!consume(Some(&approved), 1000), "expired");
         // An expired record is replaced when the call is made again.
-        assert_eq!(open(Some(approved), &record(2000), 2000).created_ms, 2000);
-    }
-
-    #[test]
-    fn approval_sections_parse_and_match() {
-        let spec: ApprovalSpec = serde_json::from_value(json!({
-            "approvers": {"roles": ["approver"]},
-            "tools": [{"servers": ["db"], "tools": ["drop_*"]}],
-            "destructive_hint": true
-        }))
-        .unwrap();
-        let a = Approval::parse(&spec).unwrap();
-        let db =
-            Server::parse("db", r#"{"endpoints":[{"region":"us","url":"http://x/"}]}"#).unwrap();
-        assert!(a.required(&db, "drop_table", false));
-        assert!(!a.required(&db, "select", false));
-        assert!(a.required(&db, "select", true), "destructiveHint opted in");
-        assert_eq!(a.ttl_ms, 900_000);
-        let nobody: ApprovalSpec = serde_json::from_value(json!({"approvers": {}})).unwrap();
-        assert!(Approval::parse(&nobody)
-            .unwrap_err()
-            .contains("names nobody"));
+        assert_eq!(open(Some(approved), &sample(2000), 2000).created_ms, 2000);
     }
 }

@@ -1,0 +1,260 @@
+//! Asking for a decision while the call waits: the event stream whose first
+//! message is the question, the wait for the decision (read from the
+//! approval store, where the answer or the approver's decision lands from
+//! any isolate), then the call's result or a tool error on the same stream.
+//!
+//! The question never hides what is being approved: a form question shows
+//! the whole arguments, or, when they are too long to show, their size and
+//! SHA-256 and the address where the requester reads them in full. A URL
+//! question (`mode: "url"`, MCP 2025-11-25 elicitation) sends the user to
+//! the approval's address for an approver; the user's own answer to it only
+//! says whether they opened it (see
+//! `docs/specification/2025-11-25/client/elicitation.mdx`).
+
+use super::approval::{audit_use, forward, Forwarding, ELICIT_ID_PREFIX};
+use super::respond;
+use crate::body::{Body, ByteStream};
+use crate::error::GatewayError;
+use crate::governance::approval::{ApprovalRecord, Decider, Status};
+use crate::ports::{Approvals, Clock, Platform};
+use crate::protocol::jsonrpc::{self, Id};
+use crate::protocol::sse;
+use crate::upstream::client::Detached;
+use futures_util::stream::{self, StreamExt};
+use http::Response;
+use serde_json::{json, Value};
+
+/// Arguments longer than this (bytes of JSON) are shown by digest and address.
+pub const MAX_SHOWN_ARGUMENTS: usize = 4096;
+
+/// How the question is put.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AskMode {
+    /// The user answers in the client (form elicitation).
+    Form,
+    /// The user is sent to the approval's address; an approver decides.
+    Url,
+}
+
+/// A question for the client, waiting to be sent.
+pub struct Ask {
+    pub record: ApprovalRecord,
+    pub mode: AskMode,
+    /// The gateway's public base URL.
+    pub base: String,
+    pub timeout_ms: u64,
+    pub poll_ms: u64,
+}
+
+impl Ask {
+    /// The approval's address on this gateway.
+    fn url(&self) -> String {
+        format!("{}/approvals/{}", self.base, self.record.id)
+    }
+
+    /// The `elicitation/create` request.
+    fn question(&self) -> Value {
+        let r = &self.record;
+        let params = match self.mode {
+            AskMode::Form => json!({
+                "mode": "form",
+                "message": form_message(r, &self.url()),
+                "requestedSchema": { "type": "object", "properties": {} }
+            }),
+            AskMode::Url => json!({
+                "mode": "url",
+                "elicitationId": r.id,
+                "url": self.url(),
+                "message": format!(
+                    "The tool '{}' on server '{}' needs an approver's decision before it runs. \
+                     An approver decides at this address; this call waits up to {} s.",
+                    r.tool, r.server, self.timeout_ms / 1000
+                ),
+            }),
+        };
+        json!({
+            "jsonrpc": "2.0",
+            "id": format!("{ELICIT_ID_PREFIX}{}", r.id),
+            "method": "elicitation/create",
+            "params": params,
+        })
+    }
+}
+
+/// What the user is asked to allow: the whole arguments, or where to read
+/// them when they are too long to show.
+pub fn form_message(r: &ApprovalRecord, url: &str) -> String {
+    let head = format!(
+        "Allow the tool '{}' on server '{}' to run",
+        r.tool, r.server
+    );
+    if r.arguments.len() <= MAX_SHOWN_ARGUMENTS {
+        format!("{head} with these arguments? {}", r.arguments)
+    } else {
+        format!(
+            "{head}? Its arguments are {} bytes of JSON (SHA-256 {}), too long to show here: \
+             read them in full at {url} before you answer.",
+            r.arguments.len(),
+            r.arguments_sha256
+        )
+    }
+}
+
+/// The tool error a call waiting for (or refused) approval is answered with.
+pub fn pending_result(r: &ApprovalRecord, base: &str, now_ms: u64) -> Value {
+    let url = format!("{base}/approvals/{}", r.id);
+    let secs = r.expires_ms.saturating_sub(now_ms).div_ceil(1000);
+    let who = match r.decider {
+        Decider::User => "Confirm it (you, or an approver)",
+        Decider::Approvers => "Ask an approver to approve it (the requester cannot)",
+    };
+    let text = match r.status {
+        Status::Rejected => format!(
+            "Approval {} for calling {} on {} was rejected by {}. Do not retry this call.",
+            r.id,
+            r.tool,
+            r.server,
+            r.decided_by.as_deref().unwrap_or("an approver")
+        ),
+        _ => format!(
+            "This call needs a human's approval before it runs; it was not made. Approval id: {id} \
+             (pending, valid for {secs} s). {who}: POST {url} with \
+             {{\"decision\":\"approve\"}}. Once approved, make the same call again with the same \
+             arguments; it will then run once.",
+            id = r.id
+        ),
+    };
+    json!({
+        "content": [{ "type": "text", "text": text }],
+        "isError": true,
+        "_meta": { "mcp-edge/approval": {
+            "id": r.id, "status": r.status, "decider": r.decider, "url": url,
+            "expires_ms": r.expires_ms
+        } }
+    })
+}
+
+/// Answers with an event stream: the question first, then, once decided
+/// (or the wait timed out), the call's result or a tool error.
+pub fn ask_then_forward<P: Platform + Clone + 'static>(
+    ask: Ask,
+    detached: Detached<P>,
+    call: Forwarding,
+) -> Response<Body> {
+    let first = sse::encode_message(ask.question().to_string().as_bytes());
+    let rest = async move {
+        let p = &detached.platform;
+        let deadline = p.clock().now_ms().saturating_add(ask.timeout_ms);
+        let outcome = wait(p, &ask, deadline).await;
+        let id = call.id.clone();
+        let error = |e: GatewayError| one(sse::encode_message(&e.to_rpc_body(Some(&id))));
+        match outcome {
+            Err(e) => error(e),
+            Ok(Some(r)) if r.status == Status::Approved => {
+                let now = p.clock().now_ms();
+                match p.approvals().consume(&r.id, now).await {
+                    Ok(true) => {
+                        audit_use(&r.id, &r.requester, &call.server, &r.tool);
+                        let done = completion(&ask);
+                        let answer = match forward(&detached.upstreams(), &call).await {
+                            Ok(resp) => into_events(resp, detached.link.max_bytes).await,
+                            Err(e) => error(e),
+                        };
+                        done.chain(answer).boxed_local()
+                    }
+                    Ok(false) => tool_error(
+                        &id,
+                        "The approval was already used; the call was not made again.",
+                    ),
+                    Err(e) => error(e.into()),
+                }
+            }
+            Ok(Some(r)) => match ask.mode {
+                AskMode::Form => tool_error(&id, "The user declined this call; it was not made."),
+                AskMode::Url => {
+                    answer(&id, pending_result(&r, &ask.base, p.clock().now_ms()), &ask)
+                }
+            },
+            Ok(None) => match ask.mode {
+                AskMode::Form => tool_error(
+                    &id,
+                    &format!(
+                        "No answer from the user within {} s; the call was not made.",
+                        ask.timeout_ms / 1000
+                    ),
+                ),
+                AskMode::Url => answer(
+                    &id,
+                    pending_result(&ask.record, &ask.base, p.clock().now_ms()),
+                    &ask,
+                ),
+            },
+        }
+    };
+    let body = stream::once(async move { Ok(first) })
+        .chain(stream::once(rest).flatten())
+        .boxed_local();
+    respond::sse(Body::Stream(body))
+}
+
+/// Waits for the record's decision: `None` when the deadline passed (or the
+/// record expired) first.
+async fn wait<P: Platform>(
+    p: &P,
+    ask: &Ask,
+    deadline: u64,
+) -> Result<Option<ApprovalRecord>, GatewayError> {
+    loop {
+        let now = p.clock().now_ms();
+        match p.approvals().get(&ask.record.id, now).await? {
+            Some(r) if r.status != Status::Pending => return Ok(Some(r)),
+            None => return Ok(None),
+            Some(_) if now >= deadline => return Ok(None),
+            Some(_) => p.clock().sleep(ask.poll_ms).await,
+        }
+    }
+}
+
+/// `notifications/elicitation/complete` for a URL question, sent before the
+/// call's result so the client can close what it showed.
+fn completion(ask: &Ask) -> ByteStream {
+    if ask.mode != AskMode::Url {
+        return stream::empty().boxed_local();
+    }
+    let note = json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/elicitation/complete",
+        "params": { "elicitationId": ask.record.id }
+    });
+    one(sse::encode_message(note.to_string().as_bytes()))
+}
+
+/// A gateway response as events of the stream already open.
+async fn into_events(resp: Response<Body>, limit: usize) -> ByteStream {
+    let is_sse = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let body = resp.into_body();
+    if is_sse {
+        return body.into_stream();
+    }
+    match body.collect(limit).await {
+        Ok(bytes) => one(sse::encode_message(&bytes)),
+        Err(e) => stream::once(async move { Err(e) }).boxed_local(),
+    }
+}
+
+fn one(bytes: Vec<u8>) -> ByteStream {
+    stream::once(async move { Ok(bytes) }).boxed_local()
+}
+
+fn answer(id: &Id, result: Value, ask: &Ask) -> ByteStream {
+    tracing::info!(approval = %ask.record.id, "approval still pending when the wait ended");
+    one(sse::encode_message(&jsonrpc::result_body(id, &result)))
+}
+
+fn tool_error(id: &Id, text: &str) -> ByteStream {
+    let result = json!({ "content": [{ "type": "text", "text": text }], "isError": true });
+    one(sse::encode_message(&jsonrpc::result_body(id, &result)))
+}
