@@ -55,13 +55,10 @@ async fn everything_else_passes_through_byte_for_byte() {
         .await;
     assert_eq!(r["contents"][0]["text"], "alpha holds alpha://doc");
     let resp = c
-        .call(
-            "completion/complete",
-            json!({"ref": {"type": "ref/prompt", "name": "greet"}}),
-        )
+        .call("vendor/extension", json!({"ref": {"name": "greet"}}))
         .await;
     assert_eq!(
-        resp["error"]["message"], "Method not found: completion/complete",
+        resp["error"]["message"], "Method not found: vendor/extension",
         "the upstream's own answer"
     );
     let raw = br#"{"jsonrpc":"2.0","id":77,"method":"tools/call","params":{"name":"echo","arguments":{"text":"1.50","n":1.50}}}"#;

@@ -138,7 +138,8 @@ impl Harness {
         self.gw.handle(&self.p, req, &meta).await
     }
 
-    /// A POST with the usual MCP headers plus `extra`, as a request.
+    /// A POST with the usual MCP headers plus `extra` (which replace the
+    /// usual ones of the same name), as a request.
     pub fn post_request(
         path: &str,
         body: Vec<u8>,
@@ -147,11 +148,14 @@ impl Harness {
         let mut req = http::Request::post(format!("http://gw.test{path}"))
             .header("content-type", "application/json")
             .header("accept", ACCEPT_BOTH)
-            .header("host", "gw.test");
+            .header("host", "gw.test")
+            .body(body)
+            .unwrap();
         for (k, v) in extra {
-            req = req.header(*k, *v);
+            let name = http::HeaderName::from_bytes(k.as_bytes()).unwrap();
+            req.headers_mut().insert(name, v.parse().unwrap());
         }
-        req.body(body).unwrap()
+        req
     }
 
     /// POSTs a JSON body with the usual MCP headers plus `extra`.

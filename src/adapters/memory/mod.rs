@@ -21,23 +21,24 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-/// KV in a sorted map; tests can make every read fail, as an unreachable
-/// KV would.
+/// KV in a sorted map; tests can make reads fail, as an unreachable KV
+/// would.
 #[derive(Clone, Default)]
 pub struct MemoryKv(
     Rc<RefCell<BTreeMap<String, String>>>,
-    Rc<std::cell::Cell<bool>>,
+    Rc<RefCell<Option<String>>>,
 );
 
 impl MemoryKv {
-    /// From now on every `get` and `list` fails (`false` heals).
-    pub fn fail_reads(&self, fail: bool) {
-        self.1.set(fail);
+    /// From now on every `get` of a key, and `list` of a prefix, starting
+    /// with `prefix` fails (`""`: every read; `None` heals).
+    pub fn fail_reads(&self, prefix: Option<&str>) {
+        *self.1.borrow_mut() = prefix.map(str::to_string);
     }
-    fn check(&self) -> Result<(), PortError> {
-        match self.1.get() {
-            true => Err(PortError("KV unreachable (test)".into())),
-            false => Ok(()),
+    fn check(&self, key: &str) -> Result<(), PortError> {
+        match self.1.borrow().as_deref() {
+            Some(p) if key.starts_with(p) => Err(PortError("KV unreachable (test)".into())),
+            _ => Ok(()),
         }
     }
     pub fn put(&self, key: &str, value: &str) {
@@ -65,11 +66,11 @@ impl MemoryKv {
 
 impl Kv for MemoryKv {
     async fn get(&self, key: &str) -> Result<Option<String>, PortError> {
-        self.check()?;
+        self.check(key)?;
         Ok(self.0.borrow().get(key).cloned())
     }
     async fn list(&self, prefix: &str) -> Result<Vec<String>, PortError> {
-        self.check()?;
+        self.check(prefix)?;
         Ok(self
             .0
             .borrow()
