@@ -219,7 +219,7 @@ async fn call_named<P: Platform + Clone + 'static>(
     match outcome {
         Outcome::Forward => approval::forward(ups, &call).await,
         Outcome::Answer(result) => Ok(respond::result(&req.id, &result)),
-        Outcome::Ask(ask) => Ok(approval::ask_then_forward(ask, ups.detach(), call)),
+        Outcome::Ask(ask) => Ok(approval::ask_then_forward(*ask, ups.detach(), call)),
     }
 }
 

@@ -121,7 +121,7 @@ pub async fn check<P: Platform>(
         );
         let held = p.approvals().open(&fresh, now).await?;
         tracing::info!(target: "audit", approval = %held.id, requester = %guard.requester, server = %server.id, tool, "approval asked of the user (elicitation)");
-        return Ok(Outcome::Ask(base_ask(held, AskMode::Form)));
+        return Ok(Outcome::Ask(Box::new(base_ask(held, AskMode::Form))));
     }
     let held = p
         .approvals()
@@ -139,7 +139,7 @@ pub async fn check<P: Platform>(
         tracing::info!(target: "audit", approval = %held.id, requester = %guard.requester, server = %server.id, tool, decider = ?decider, "approval requested");
     }
     if ask && held.status == Status::Pending {
-        return Ok(Outcome::Ask(base_ask(held, AskMode::Url)));
+        return Ok(Outcome::Ask(Box::new(base_ask(held, AskMode::Url))));
     }
     Ok(Outcome::Answer(pending_result(&held, &guard.base, now)))
 }

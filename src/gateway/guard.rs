@@ -73,7 +73,7 @@ pub enum Outcome {
     /// approval, as a tool error the agent can read).
     Answer(Value),
     /// Ask first (elicitation); forward only once the decider approved.
-    Ask(super::approval_ask::Ask),
+    Ask(Box<super::approval_ask::Ask>),
 }
 
 impl CallGuard<'_> {
