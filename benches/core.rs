@@ -401,6 +401,43 @@ fn governance(rt: &tokio::runtime::Runtime) {
     }
 }
 
+/// The PII scanners on the inputs that would make a naive scanner quadratic,
+/// at 1 MiB and 2 MiB: the time per MiB must stay flat (linear), and a MiB
+/// must scan well within a Workers request's CPU budget.
+fn pii_worst_case() {
+    use mcp_edge::governance::pii::{self, Kind};
+    const TARGET_MS_PER_MIB: f64 = 50.0;
+    println!("\npii worst case: every kind, 1 MiB and 2 MiB of each pattern (target <= {TARGET_MS_PER_MIB} ms/MiB, flat)");
+    for (name, one) in pii::adversarial(1 << 20) {
+        let two = pii::adversarial(2 << 20)
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t)
+            .unwrap_or_default();
+        let time = |text: &str| {
+            let t = Instant::now();
+            std::hint::black_box(pii::redact(text, &Kind::ALL));
+            t.elapsed().as_secs_f64() * 1e3
+        };
+        let (a, b) = (time(&one), time(&two));
+        let per_mib = a / (one.len() as f64 / (1 << 20) as f64);
+        let verdict = if per_mib <= TARGET_MS_PER_MIB {
+            "ok"
+        } else {
+            "MISS"
+        };
+        let label = format!("pii worst case: {name}");
+        println!(
+            "{label:<48} {a:>8.1} ms/MiB-ish  2 MiB {b:>8.1} ms  ({:.2}x)  {verdict}",
+            b / a
+        );
+        println!(
+            "BENCH {}",
+            json!({"name": label, "ms_1mib": a, "ms_2mib": b})
+        );
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -458,6 +495,7 @@ fn main() {
     });
     auth(&rt);
     governance(&rt);
+    pii_worst_case();
 
     println!("\nscale: tools/list as the registry grows (50 tools per server)");
     for n in [10usize, 25, 50, 100] {

@@ -11,13 +11,20 @@
   * a daily quota: every notes call passes a (large) daily counter, and a tool
     with a daily quota of DAILY answers 429 on the next call, with Retry-After
     reaching midnight UTC;
-  * human approval: the policy opts in to `destructiveHint`, and notes' `purge`
-    is marked destructive. The elicitation scenario (both SDK clients) declines
-    the question, then checks notes never ran the call, then accepts and checks
-    it ran exactly once; `approval_endpoint` checks the other path: a client
-    without elicitation gets a pending approval, an approver (API key with
-    role `approver`) approves it at /approvals/{id}, and the same call retried
-    runs exactly once.
+  * human approval: the policy opts in to `destructiveHint` (notes' `purge` is
+    marked destructive), decided by approvers, and has the user confirm notes'
+    `archive` (`decided_by: user`). The elicitation scenario (both SDK clients)
+    declines the archive question, then checks notes never ran the call, then
+    accepts and checks it ran exactly once; then calls `purge`, answering every
+    question with accept, and must not be asked at all: the call is held for an
+    approver and never runs. `approval_endpoint` checks the approvers' path: a
+    client without elicitation gets a pending approval, an approver (API key
+    with role `approver`) approves it at /approvals/{id}, and the same call
+    retried runs exactly once.
+  * redaction: email addresses are redacted from everything notes sends
+    (checked by tests/e2e/security.py);
+  * `open`: server-everything again, open to anonymous callers, each caller
+    (anonymous ones told apart by address) limited to OPEN_LIMIT calls.
 """
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ CLIENTS = 64
 TOOL = "everything__get-sum"
 APPROVER_KEY = "mk_e2e_approver_key"
 DAILY = 2
+OPEN_LIMIT = 2
 
 
 def policy_entry() -> list[dict]:
@@ -41,9 +49,13 @@ def policy_entry() -> list[dict]:
                    # daily quota of DAILY that `daily_quota` exhausts.
                    {"name": "notes-daily", "per": "server", "servers": ["notes"], "daily": 1_000_000},
                    {"name": "image-daily", "per": "tool", "servers": ["everything"], "tools": ["get-tiny-image"],
-                    "daily": DAILY}],
+                    "daily": DAILY},
+                   {"name": "open-per-caller", "per": "principal", "servers": ["open"], "requests": OPEN_LIMIT,
+                    "window_secs": 600}],
+        "redact": [{"servers": ["notes"], "kinds": ["email"]}],
         "approval": {"approvers": {"roles": ["approver"]}, "destructive_hint": True, "ttl_secs": 300,
-                     "elicitation_timeout_secs": 30},
+                     "elicitation_timeout_secs": 30,
+                     "tools": [{"servers": ["notes"], "tools": ["archive"], "decided_by": "user"}]},
     }
     approver = {"subject": "e2e-approver", "roles": ["approver"], "scopes": ["mcp:tools"]}
     return [
@@ -94,13 +106,16 @@ def elicitation_scenario(base: str, headers: dict) -> dict:
         "name": "approval by elicitation on /mcp",
         "headers": headers,
         "url": f"{base}/mcp",
-        "expect_tools": ["notes__purge"],
+        "expect_tools": ["notes__purge", "notes__archive"],
         "calls": [],
         "approvals": [
-            {"tool": "notes__purge", "arguments": tag, "answer": "decline",
+            {"tool": "notes__archive", "arguments": tag, "answer": "decline",
+             "then": {"tool": "notes__archived", "arguments": tag, "expect_text": "0"}},
+            {"tool": "notes__archive", "arguments": tag, "answer": "accept", "expect_text": "archived elicit-$NONCE",
+             "then": {"tool": "notes__archived", "arguments": tag, "expect_text": "1"}},
+            # Approvers decide purge: the client's eager accept is never asked for.
+            {"tool": "notes__purge", "arguments": tag, "answer": "accept", "expect": "pending",
              "then": {"tool": "notes__purged", "arguments": tag, "expect_text": "0"}},
-            {"tool": "notes__purge", "arguments": tag, "answer": "accept", "expect_text": "purged elicit-$NONCE",
-             "then": {"tool": "notes__purged", "arguments": tag, "expect_text": "1"}},
         ],
         "delete_session": True,
     }

@@ -51,12 +51,15 @@ def kv_entries(as_issuer: str, api_key: str, scope: str) -> list[dict]:
 def oauth_checks(check, http, base: str, as_issuer: str, client: tuple[str, str], scope: str,
                  notes_log: pathlib.Path, node: str, python: str, root: pathlib.Path) -> None:
     mcp = f"{base}/mcp"
+    # /mcp admits anonymous callers (the registry has a server open to them),
+    # so the challenge is checked on a server that needs a credential.
+    notes = f"{base}/servers/notes/mcp"
     init = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}}}).encode()
     headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
-    status, h, body = http(mcp, "POST", init, headers)
+    status, h, body = http(notes, "POST", init, headers)
     challenge = h.get("www-authenticate", "")
-    check(status == 401 and f'resource_metadata="{base}/.well-known/oauth-protected-resource/mcp"' in challenge
+    check(status == 401 and f'resource_metadata="{base}/.well-known/oauth-protected-resource/servers/notes/mcp"' in challenge
           and f'scope="{scope}"' in challenge, "oauth: no credential -> 401 with a challenge naming the metadata",
           f"{status} {challenge} {body[:200]!r}")
     status, _, body = http(f"{base}/.well-known/oauth-protected-resource/mcp", "GET", None, {})

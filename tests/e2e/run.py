@@ -15,7 +15,8 @@ What runs:
 
 The registry it seeds: `everything` (one region), `notes` (region `eu` on a port
 nobody listens to, then `us`; the gateway maps the caller's continent to `eu`,
-so a session's first notes call exercises failover) and `ghost` (its only endpoint is down).
+so a session's first notes call exercises failover), `ghost` (its only endpoint
+is down) and `open` (server-everything again, open to anonymous callers).
 
 Usage: tests/e2e/run.py [--target workers|spin] [--no-build] [--keep]
 Exit status 0 only when every check passed.
@@ -38,6 +39,7 @@ import urllib.request
 
 import governance  # tests/e2e/governance.py
 import identity  # tests/e2e/identity.py
+import security  # tests/e2e/security.py
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 E2E = ROOT / "tests" / "e2e"
@@ -135,6 +137,8 @@ def registry(everything: int, notes: int, dead: list[int]) -> dict[str, dict]:
                   "credentials": {"type": "jwt"}},
         "ghost": {"description": "a server whose only endpoint is down", "group": "dev",
                   "endpoints": [ep("us", dead[1])], "timeout_ms": 3000},
+        "open": {"description": "server-everything for anonymous callers", "group": "dev", "anonymous": True,
+                 "endpoints": [ep("us", everything)], "timeout_ms": 10000},
     }
 
 
@@ -382,8 +386,10 @@ def main() -> int:
         kv = [{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in registry(ev_port, notes_port, dead).items()]
         kv += identity.kv_entries(as_issuer, API_KEY, SCOPE)
         kv += governance.policy_entry()
+        kv += security.kv_entries(SCOPE)
         vars = {"PUBLIC_URL": base, "REQUIRED_SCOPES": SCOPE,
-                "UPSTREAM_SIGNING_KEY": json.dumps(identity.signing_key())}
+                "UPSTREAM_SIGNING_KEY": json.dumps(identity.signing_key()),
+                "MAX_UPSTREAM_BYTES": str(security.MAX_UPSTREAM_BYTES)}
         start = start_workers if args.target == "workers" else start_spin
         gw_log = start(procs, workdir, kv, vars, gw_port, build=not args.no_build)
         print(f"# e2e on {args.target}: gateway {base}, upstreams :{ev_port} :{notes_port}, down :{dead[0]} :{dead[1]}, "
@@ -394,6 +400,8 @@ def main() -> int:
         governance.hammer(check, http, base, API_KEY, exact=args.target == "workers")
         governance.daily_quota(check, http, response_of, base, API_KEY)
         governance.approval_endpoint(check, http, response_of, base, API_KEY)
+        security.run(check, http, response_of, base, API_KEY, governance.APPROVER_KEY, as_issuer, OAUTH_CLIENT,
+                     SCOPE, args.target, governance.OPEN_LIMIT)
         if FAILED:
             print(f"\n--- gateway log (tail) ---\n{tail(gw_log, 60)}")
     finally:

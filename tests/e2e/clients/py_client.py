@@ -25,7 +25,11 @@ The scenario file (JSON) describes what to check against one MCP endpoint
                                                   the client declares elicitation and answers the
                                                   gateway's question with `answer`: declined calls
                                                   must be tool errors, accepted ones succeed; each
-                                                  step must be asked exactly once
+                                                  step must be asked exactly once. With
+                                                  "expect": "pending" (a call approvers decide)
+                                                  the client is never asked and the call is a
+                                                  tool error naming a pending approval, however
+                                                  eagerly the client would accept
       "delete_session": true                      end the session (SDK sends DELETE), then a raw
                                                   POST with the old Mcp-Session-Id must get 404
     }
@@ -267,12 +271,22 @@ async def check_approval(client: Client, step: dict[str, Any], elicit: Elicitati
         report.check(False, label, describe(exc))
         return
     text = first_text(result)
-    report.check(
-        len(elicit.asked) == 1 and tool.split("__")[-1] in elicit.asked[0],
-        f"{label}: asked once through elicitation",
-        f"asked {elicit.asked}",
-    )
-    if answer == "accept":
+    if step.get("expect") == "pending":
+        report.check(not elicit.asked, f"{label}: the requester is not asked", f"asked {elicit.asked}")
+        report.check(
+            bool(result.is_error) and text is not None and "approver" in text and "pending" in text,
+            f"{label}: a tool error names the pending approval for an approver",
+            f"isError={result.is_error}, text={text!r}",
+        )
+    else:
+        report.check(
+            len(elicit.asked) == 1 and tool.split("__")[-1] in elicit.asked[0],
+            f"{label}: asked once through elicitation",
+            f"asked {elicit.asked}",
+        )
+    if step.get("expect") == "pending":
+        pass
+    elif answer == "accept":
         report.check(not result.is_error, f"{label}: the call ran", f"isError=true, text={text!r}")
         if "expect_text" in step:
             report.check(text == step["expect_text"], f"{label}: text == {step['expect_text']!r}", f"got {text!r}")

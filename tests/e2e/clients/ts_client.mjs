@@ -20,7 +20,10 @@
 //                    "answer": "decline" | "accept", "expect_text": "...",
 //                    "then": {a call as in "calls"}}],   // client declares
 //                    // elicitation and answers the gateway's question; declined
-//                    // calls must be tool errors, accepted ones succeed
+//                    // calls must be tool errors, accepted ones succeed; with
+//                    // "expect": "pending" (a call approvers decide) the client
+//                    // must never be asked and the call is a tool error naming
+//                    // a pending approval, however eagerly it would accept
 //     "delete_session": true,
 //     "timeout_ms": 60000                           // whole-run deadline
 //   }
@@ -236,8 +239,16 @@ async function checkApproval(client, a, reqOpts) {
     }
     const text = firstText(result);
     const short = a.tool.split('__').pop();
-    check(elicit.asked.length === 1 && elicit.asked[0].includes(short), `${what}: asked once through elicitation`, `asked ${JSON.stringify(elicit.asked)}`);
-    if (a.answer === 'accept') {
+    if (a.expect === 'pending') {
+        check(elicit.asked.length === 0, `${what}: the requester is not asked`, `asked ${JSON.stringify(elicit.asked)}`);
+        check(result.isError === true && typeof text === 'string' && text.includes('approver') && text.includes('pending'),
+            `${what}: a tool error names the pending approval for an approver`, `isError=${result.isError}, text=${JSON.stringify(text)}`);
+    } else {
+        check(elicit.asked.length === 1 && elicit.asked[0].includes(short), `${what}: asked once through elicitation`, `asked ${JSON.stringify(elicit.asked)}`);
+    }
+    if (a.expect === 'pending') {
+        // nothing ran; the `then` call below proves it
+    } else if (a.answer === 'accept') {
         check(!result.isError, `${what}: the call ran`, `isError=true, text=${JSON.stringify(text)}`);
         if (a.expect_text !== undefined) check(text === a.expect_text, `${what}: text equals ${JSON.stringify(a.expect_text)}`, `got ${JSON.stringify(text)}`);
     } else {

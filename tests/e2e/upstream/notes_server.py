@@ -13,8 +13,15 @@ Offers:
              call, after checking it like a real upstream would: signature against
              the gateway's JWKS (--gateway-jwks), `aud` (--audience), `exp`, `iss`,
              purge(tag) (annotated destructiveHint: true; counts its runs per tag),
-             purged(tag) -> how many times purge(tag) ran
-  prompt     greeting(name)
+             purged(tag) -> how many times purge(tag) ran,
+             archive(tag) / archived(tag) (the same, not destructive),
+             whois() -> the minted credential's `sub_id` (JSON), checked like whoami,
+             and, for the security checks, tools that leak personal data:
+             log_email (a log notification and a progress message carrying an
+             email address), fail_with_email (a JSON-RPC error whose message and
+             data carry one), huge(bytes) (one log notification of that size)
+  prompt     greeting(name), contact() (an email address in its text and in an
+             embedded resource)
   resource   notes://readme (text/plain)
 
 Usage:
@@ -34,12 +41,16 @@ import copy
 import logging
 import sys
 
+import json
+
 import anyio
 import jwt
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.types import ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp.server.mcpserver.prompts.base import UserMessage
+from mcp.types import EmbeddedResource, TextResourceContents, ToolAnnotations
 
 SERVER_NAME = "notes"
 
@@ -88,8 +99,8 @@ async def slow_count(ctx: Context, steps: int = 4, interval_ms: int = 400) -> st
 VERIFY = {"jwks": None, "audience": None}
 
 
-@mcp.tool(description="The caller the gateway vouches for (checks the minted credential).", structured_output=False)
-def whoami(ctx: Context) -> str:
+def verified_claims(ctx: Context) -> dict:
+    """The minted credential's claims, checked like a real upstream would."""
     if not VERIFY["jwks"]:
         raise ValueError("whoami needs --gateway-jwks")
     header = ctx.request_context.request.headers.get("authorization", "")
@@ -106,7 +117,17 @@ def whoami(ctx: Context) -> str:
     )
     if claims["exp"] - claims["iat"] > 300:
         raise ValueError("minted credential lives longer than 5 minutes")
-    return claims["sub"]
+    return claims
+
+
+@mcp.tool(description="The caller the gateway vouches for (checks the minted credential).", structured_output=False)
+def whoami(ctx: Context) -> str:
+    return verified_claims(ctx)["sub"]
+
+
+@mcp.tool(description="Where the caller's identity comes from (the minted credential's sub_id).", structured_output=False)
+def whois(ctx: Context) -> str:
+    return json.dumps(verified_claims(ctx).get("sub_id"), sort_keys=True)
 
 
 # How many times purge ran, per tag: the proof that a call reached (or never
@@ -130,6 +151,40 @@ def purged(tag: str) -> str:
     return str(PURGES.get(tag, 0))
 
 
+# archive is like purge but not destructive: the policy under test has the
+# user confirm it (decided_by: user).
+ARCHIVES: dict[str, int] = {}
+
+
+@mcp.tool(description="Archive everything tagged `tag` (counted for the tests).", structured_output=False)
+def archive(tag: str) -> str:
+    ARCHIVES[tag] = ARCHIVES.get(tag, 0) + 1
+    return f"archived {tag}"
+
+
+@mcp.tool(description="How many times archive(tag) ran.", structured_output=False)
+def archived(tag: str) -> str:
+    return str(ARCHIVES.get(tag, 0))
+
+
+@mcp.tool(description="Logs and reports progress mentioning an email address.", structured_output=False)
+async def log_email(ctx: Context) -> str:
+    await ctx.info("mailing dana@corp.example")
+    await ctx.report_progress(1, total=1, message="sent to erin@corp.example")
+    return "logged"
+
+
+@mcp.tool(description="Fails with a JSON-RPC error naming email addresses.", structured_output=False)
+def fail_with_email() -> str:
+    raise MCPError(-32603, "cannot mail gina@corp.example", {"owner": "hank@corp.example"})
+
+
+@mcp.tool(description="Sends one log notification of `bytes` bytes, then answers.", structured_output=False)
+async def huge(ctx: Context, bytes: int) -> str:
+    await ctx.info("x" * bytes)
+    return "sent"
+
+
 def log_tokens(app):
     """ASGI wrapper: logs the claims of every bearer token that arrives."""
 
@@ -151,6 +206,15 @@ def log_tokens(app):
 @mcp.prompt(description="A friendly greeting for `name`.")
 def greeting(name: str) -> str:
     return f"Please greet {name} warmly."
+
+
+@mcp.prompt(description="Who to write to.")
+def contact() -> list[UserMessage]:
+    return [
+        UserMessage("Write to ceo@corp.example today."),
+        UserMessage(EmbeddedResource(type="resource", resource=TextResourceContents(
+            uri="notes://contacts", mime_type="text/plain", text="cfo@corp.example"))),
+    ]
 
 
 @mcp.resource("notes://readme", name="readme", description="What this server is.", mime_type="text/plain")
