@@ -290,3 +290,21 @@ async fn arguments_that_differ_only_in_number_spelling_need_their_own_approval()
     let dup = call(&h, ALICE, &sid, "notes__delete", r#"{"id":"a","id":"b"}"#).await;
     assert_eq!(dup.response()["error"]["code"], -32602, "duplicate keys");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_question_budget_refills_with_time() {
+    let (h, _) = harness(json!({}));
+    let h = Harness {
+        gw: mcp_edge::Gateway::new(support::setting("APPROVAL_WAITS_PER_CALLER", "2")),
+        ..h
+    };
+    let sid = session(&h, ALICE, json!({"elicitation": {"form": {}, "url": {}}})).await;
+    for i in 0..2 {
+        let (q, _s) = open(&h, ALICE, &sid, "notes__archive", &format!(r#"{{"i":{i}}}"#)).await;
+        assert_eq!(q["method"], "elicitation/create");
+    }
+    pending(&call(&h, ALICE, &sid, "notes__archive", r#"{"i":3}"#).await);
+    tokio::time::advance(std::time::Duration::from_secs(60)).await;
+    let (q, _s) = open(&h, ALICE, &sid, "notes__delete", r#"{"id":"z"}"#).await;
+    assert_eq!(q["params"]["mode"], "url", "{q}");
+}

@@ -163,8 +163,8 @@ async fn may_hold_a_question<P: Platform>(
     let key = format!("approval-waits/{}", guard.requester);
     match p.limiter().check(&key, quota, 1, now).await? {
         Limit::Allow => Ok(true),
-        Limit::Deny { .. } => {
-            tracing::info!(requester = %guard.requester, "too many open approval questions; answering with a pending approval");
+        Limit::Deny { retry_after_ms } => {
+            tracing::info!(requester = %guard.requester, retry_after_ms, "too many open approval questions; answering with a pending approval");
             Ok(false)
         }
     }

@@ -54,7 +54,7 @@ def policy_entry() -> list[dict]:
                     "window_secs": 600}],
         "redact": [{"servers": ["notes"], "kinds": ["email"]}],
         "approval": {"approvers": {"roles": ["approver"]}, "destructive_hint": True, "ttl_secs": 300,
-                     "elicitation_timeout_secs": 30,
+                     "elicitation_timeout_secs": 10,
                      "tools": [{"servers": ["notes"], "tools": ["archive"], "decided_by": "user"}]},
     }
     approver = {"subject": "e2e-approver", "roles": ["approver"], "scopes": ["mcp:tools"]}

@@ -400,7 +400,7 @@ def main() -> int:
         governance.hammer(check, http, base, API_KEY, exact=args.target == "workers")
         governance.daily_quota(check, http, response_of, base, API_KEY)
         governance.approval_endpoint(check, http, response_of, base, API_KEY)
-        security.run(check, http, response_of, base, API_KEY, governance.APPROVER_KEY, as_issuer, OAUTH_CLIENT,
+        security.run(check, http, response_of, base, governance.APPROVER_KEY, as_issuer, OAUTH_CLIENT,
                      SCOPE, args.target, governance.OPEN_LIMIT)
         if FAILED:
             print(f"\n--- gateway log (tail) ---\n{tail(gw_log, 60)}")

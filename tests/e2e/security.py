@@ -29,6 +29,9 @@ import urllib.request
 
 SESSIONS_KEY = "mk_e2e_sessions_key"
 ALICE_KEY = "mk_e2e_alice_key"
+# The checks' own caller, so what other parts of the suite did (open
+# approval questions, counters) does not decide their outcome.
+SECURITY_KEY = "mk_e2e_security_key"
 SESSIONS_PER_MINUTE = 120
 MAX_UPSTREAM_BYTES = 1048576
 ACCEPT = "application/json, text/event-stream"
@@ -40,7 +43,8 @@ def kv_entries(scope: str) -> list[dict]:
     def key(k: str, record: dict) -> dict:
         return {"key": f"auth/apikeys/{hashlib.sha256(k.encode()).hexdigest()}", "value": json.dumps(record)}
     return [key(SESSIONS_KEY, {"subject": "e2e-sessions", "scopes": [scope]}),
-            key(ALICE_KEY, {"subject": "alice", "scopes": [scope]})]
+            key(ALICE_KEY, {"subject": "alice", "scopes": [scope]}),
+            key(SECURITY_KEY, {"subject": "e2e-security", "scopes": [scope]})]
 
 
 def _headers(extra: dict | None = None) -> dict:
@@ -302,8 +306,9 @@ def cf_addresses(http):
     return lambda name: (http, {"CF-Connecting-IP": ips[name]})
 
 
-def run(check, http, response_of, base: str, api_key: str, approver_key: str, as_issuer: str,
+def run(check, http, response_of, base: str, approver_key: str, as_issuer: str,
         client: tuple[str, str], scope: str, target: str, open_limit: int) -> None:
+    api_key = SECURITY_KEY
     approvers_decide(check, http, response_of, base, api_key, approver_key)
     redaction(check, http, response_of, base, api_key)
     rebinding(check, http, base, api_key)

@@ -253,9 +253,11 @@ class Elicitation:
     def __init__(self) -> None:
         self.answer = "decline"
         self.asked: list[str] = []
+        self.modes: list[str] = []
 
     async def __call__(self, context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         self.asked.append(getattr(params, "message", ""))
+        self.modes.append(getattr(params, "mode", None) or "form")
         if self.answer == "accept":
             return types.ElicitResult(action="accept", content={})
         return types.ElicitResult(action=self.answer)
@@ -264,7 +266,7 @@ class Elicitation:
 async def check_approval(client: Client, step: dict[str, Any], elicit: Elicitation, report: Report) -> None:
     tool, answer = step["tool"], step["answer"]
     label = f"approval {tool} ({answer})"
-    elicit.answer, elicit.asked = answer, []
+    elicit.answer, elicit.asked, elicit.modes = answer, [], []
     try:
         result = await client.call_tool(tool, step.get("arguments") or {})
     except MCPError as exc:
@@ -272,7 +274,10 @@ async def check_approval(client: Client, step: dict[str, Any], elicit: Elicitati
         return
     text = first_text(result)
     if step.get("expect") == "pending":
-        report.check(not elicit.asked, f"{label}: the requester is not asked", f"asked {elicit.asked}")
+        # A URL question (the client declared URL elicitation) only sends the
+        # user to the approval; a form question would let them decide.
+        report.check("form" not in elicit.modes, f"{label}: the requester is not asked to decide",
+                     f"asked {elicit.asked} in modes {elicit.modes}")
         report.check(
             bool(result.is_error) and text is not None and "approver" in text and "pending" in text,
             f"{label}: a tool error names the pending approval for an approver",

@@ -224,12 +224,13 @@ async function checkCall(client, c, reqOpts) {
 }
 
 // What the elicitation handler answers, and the questions it was asked.
-const elicit = { answer: 'decline', asked: [] };
+const elicit = { answer: 'decline', asked: [], modes: [] };
 
 async function checkApproval(client, a, reqOpts) {
     const what = `approval ${a.tool} (${a.answer})`;
     elicit.answer = a.answer;
     elicit.asked = [];
+    elicit.modes = [];
     let result;
     try {
         result = await client.callTool({ name: a.tool, arguments: a.arguments ?? {} }, undefined, reqOpts);
@@ -240,7 +241,9 @@ async function checkApproval(client, a, reqOpts) {
     const text = firstText(result);
     const short = a.tool.split('__').pop();
     if (a.expect === 'pending') {
-        check(elicit.asked.length === 0, `${what}: the requester is not asked`, `asked ${JSON.stringify(elicit.asked)}`);
+        // A URL question (the client declared URL elicitation) only sends the
+        // user to the approval; a form question would let them decide.
+        check(!elicit.modes.includes('form'), `${what}: the requester is not asked to decide`, `asked ${JSON.stringify(elicit.asked)} in modes ${JSON.stringify(elicit.modes)}`);
         check(result.isError === true && typeof text === 'string' && text.includes('approver') && text.includes('pending'),
             `${what}: a tool error names the pending approval for an approver`, `isError=${result.isError}, text=${JSON.stringify(text)}`);
     } else {
@@ -367,6 +370,7 @@ async function main() {
     if (s.approvals?.length) {
         client.setRequestHandler(ElicitRequestSchema, req => {
             elicit.asked.push(req.params.message ?? '');
+            elicit.modes.push(req.params.mode ?? 'form');
             return elicit.answer === 'accept' ? { action: 'accept', content: {} } : { action: elicit.answer };
         });
     }
