@@ -300,7 +300,14 @@ async fn the_question_budget_refills_with_time() {
     };
     let sid = session(&h, ALICE, json!({"elicitation": {"form": {}, "url": {}}})).await;
     for i in 0..2 {
-        let (q, _s) = open(&h, ALICE, &sid, "notes__archive", &format!(r#"{{"i":{i}}}"#)).await;
+        let (q, _s) = open(
+            &h,
+            ALICE,
+            &sid,
+            "notes__archive",
+            &format!(r#"{{"i":{i}}}"#),
+        )
+        .await;
         assert_eq!(q["method"], "elicitation/create");
     }
     pending(&call(&h, ALICE, &sid, "notes__archive", r#"{"i":3}"#).await);

@@ -18,10 +18,8 @@
 //! `APPROVAL_WAITS_PER_CALLER` within one wait period, calls get the pending
 //! record instead of a question. Every decision is logged (target `audit`).
 
-use super::approval_ask::{pending_result, Ask, AskMode};
+use super::approval_ask::{audit_use, pending_result, Ask, AskMode, ELICIT_ID_PREFIX};
 use super::guard::{CallGuard, Outcome};
-use super::respond;
-use crate::body::Body;
 use crate::config::Server;
 use crate::error::GatewayError;
 use crate::governance::approval::{
@@ -29,30 +27,14 @@ use crate::governance::approval::{
 };
 use crate::governance::gcra::{Decision as Limit, Rate};
 use crate::governance::limits::Quota;
-use crate::governance::pii::Kind;
 use crate::ports::{Approvals, Clock, Limiter, Platform};
 use crate::protocol::jsonrpc::Id;
 use crate::upstream::Upstreams;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use http::Response;
 use serde_json::Value;
-use std::rc::Rc;
 
-pub use super::approval_ask::ask_then_forward;
-
-/// Ids of the gateway's own `elicitation/create` requests start with this,
-/// so the client's answers can be told apart from answers meant for an
-/// upstream.
-pub const ELICIT_ID_PREFIX: &str = "mcp-edge-approval:";
-
-/// The call to make once approved.
-pub struct Forwarding {
-    pub server: Rc<Server>,
-    pub message: Vec<u8>,
-    pub id: Id,
-    pub redact: Vec<Kind>,
-}
+pub use super::approval_ask::{ask_then_forward, forward, Forwarding};
 
 /// One held call, as [`check`] sees it.
 pub struct Held<'a> {
@@ -174,23 +156,6 @@ fn random_id<P: Platform>(p: &P, bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     p.random_bytes(&mut buf);
     URL_SAFE_NO_PAD.encode(buf)
-}
-
-pub(super) fn audit_use(id: &str, requester: &str, server: &Server, tool: &str) {
-    tracing::info!(target: "audit", approval = %id, requester, server = %server.id, tool, "approved call forwarded");
-}
-
-/// Sends the call and relays the answer (redacted as the policy asks).
-pub async fn forward<P: Platform>(
-    ups: &Upstreams<'_, P>,
-    call: &Forwarding,
-) -> Result<Response<Body>, GatewayError> {
-    let answer = ups
-        .send(&call.server, &call.message)
-        .await
-        .map_err(|e| respond::redact_error(e, &call.redact))?;
-    let limit = ups.link.max_bytes;
-    respond::forward(answer, &call.id, &call.server.id, &call.redact, limit).await
 }
 
 /// Records the client's answer to one of the gateway's elicitation requests.

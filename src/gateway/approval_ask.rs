@@ -1,7 +1,8 @@
 //! Asking for a decision while the call waits: the event stream whose first
 //! message is the question, the wait for the decision (read from the
 //! approval store, where the answer or the approver's decision lands from
-//! any isolate), then the call's result or a tool error on the same stream.
+//! any isolate), then the call's result or a tool error on the same stream;
+//! and forwarding a call once it may run.
 //!
 //! The question never hides what is being approved: a form question shows
 //! the whole arguments, or, when they are too long to show, their size and
@@ -11,18 +12,52 @@
 //! says whether they opened it (see
 //! `docs/specification/2025-11-25/client/elicitation.mdx`).
 
-use super::approval::{audit_use, forward, Forwarding, ELICIT_ID_PREFIX};
 use super::respond;
 use crate::body::{Body, ByteStream};
+use crate::config::Server;
 use crate::error::GatewayError;
 use crate::governance::approval::{ApprovalRecord, Decider, Status};
+use crate::governance::pii::Kind;
 use crate::ports::{Approvals, Clock, Platform};
 use crate::protocol::jsonrpc::{self, Id};
 use crate::protocol::sse;
 use crate::upstream::client::Detached;
+use crate::upstream::Upstreams;
 use futures_util::stream::{self, StreamExt};
 use http::Response;
 use serde_json::{json, Value};
+use std::rc::Rc;
+
+/// Ids of the gateway's own `elicitation/create` requests start with this,
+/// so the client's answers can be told apart from answers meant for an
+/// upstream.
+pub const ELICIT_ID_PREFIX: &str = "mcp-edge-approval:";
+
+/// The call to make once approved.
+pub struct Forwarding {
+    pub server: Rc<Server>,
+    pub message: Vec<u8>,
+    pub id: Id,
+    pub redact: Vec<Kind>,
+}
+
+/// Sends the call and relays the answer (redacted as the policy asks).
+pub async fn forward<P: Platform>(
+    ups: &Upstreams<'_, P>,
+    call: &Forwarding,
+) -> Result<Response<Body>, GatewayError> {
+    let answer = ups
+        .send(&call.server, &call.message)
+        .await
+        .map_err(|e| respond::redact_error(e, &call.redact))?;
+    let limit = ups.link.max_bytes;
+    respond::forward(answer, &call.id, &call.server.id, &call.redact, limit).await
+}
+
+/// Logs that an approved call is forwarded (target `audit`).
+pub fn audit_use(id: &str, requester: &str, server: &Server, tool: &str) {
+    tracing::info!(target: "audit", approval = %id, requester, server = %server.id, tool, "approved call forwarded");
+}
 
 /// Arguments longer than this (bytes of JSON) are shown by digest and address.
 pub const MAX_SHOWN_ARGUMENTS: usize = 4096;

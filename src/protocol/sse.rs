@@ -150,18 +150,15 @@ pub fn encode_event(event: &Event, data: &[u8]) -> Vec<u8> {
 }
 
 /// Encodes one `message` event carrying a JSON-RPC message (no event id: the
-/// gateway does not offer stream resumption).
+/// gateway does not offer stream resumption). JSON text never needs
+/// multi-line framing unless it was pretty-printed.
 pub fn encode_message(json: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(json.len() + 24);
-    out.extend_from_slice(b"event: message\n");
-    // JSON text never needs multi-line framing unless it was pretty-printed.
-    for line in json.split(|&b| b == b'\n') {
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(line);
-        out.push(b'\n');
-    }
-    out.push(b'\n');
-    out
+    let message = Event {
+        event: Some("message".into()),
+        data: String::new(),
+        id: None,
+    };
+    encode_event(&message, json)
 }
 
 #[cfg(test)]

@@ -11,8 +11,7 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::time::Duration;
 
-/// A JSON-RPC outcome: the result, or (code, message).
-type Outcome = Result<Value, (i64, String)>;
+use super::mock_tools::{plain, Outcome};
 
 /// One HTTP request the mock received.
 #[derive(Debug, Clone)]
@@ -368,17 +367,4 @@ impl MockServer {
             .body(Body::Stream(stream.map(|c: Chunk| c).boxed_local()))
             .expect("static")
     }
-}
-
-pub(super) fn plain(status: u16, body: Value) -> Response<Body> {
-    let bytes = if body.is_null() {
-        Vec::new()
-    } else {
-        body.to_string().into_bytes()
-    };
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::Full(bytes))
-        .expect("static")
 }

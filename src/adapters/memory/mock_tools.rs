@@ -2,7 +2,6 @@
 //! tests: an upstream that leaks personal data in every place a message can
 //! carry text, answers what cannot be parsed, or streams without end.
 
-use super::mock_server::plain;
 use crate::body::Body;
 use http::Response;
 use serde_json::{json, Value};
@@ -102,4 +101,18 @@ pub(super) fn respond(name: &str, params: &Value, id: &Value) -> Option<Response
         }
         _ => return None,
     })
+}
+
+/// A JSON answer with `status` (`null`: an empty body).
+pub(super) fn plain(status: u16, body: Value) -> Response<Body> {
+    let bytes = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Full(bytes))
+        .expect("static")
 }

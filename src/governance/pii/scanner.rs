@@ -1,95 +1,19 @@
-//! Redacting personal data from tool results and resource contents: email
-//! addresses, phone numbers, payment card numbers (Luhn-checked), US social
-//! security numbers and IBANs (mod-97-checked) become typed placeholders such
-//! as `[EMAIL]`. Each kind is a small scanner over characters rather than a
-//! regular expression: the checks (Luhn, mod 97, SSN ranges) need code anyway,
-//! and a regex engine would add hundreds of KB to the wasm bundles.
+//! The scanner behind [`redact`](super::redact): one pass over a text's
+//! characters, each matcher looking at a bounded window from its start,
+//! except the email matcher, whose long runs are measured once and
+//! remembered; so the pass is linear in the text on any input.
 
-use serde_json::Value;
-
-/// Kinds of personal data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    Email,
-    Phone,
-    Card,
-    Ssn,
-    Iban,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::Email, Kind::Card, Kind::Iban, Kind::Ssn, Kind::Phone];
-
-    pub fn parse(name: &str) -> Option<Kind> {
-        Some(match name {
-            "email" => Kind::Email,
-            "phone" => Kind::Phone,
-            "card" => Kind::Card,
-            "ssn" => Kind::Ssn,
-            "iban" => Kind::Iban,
-            _ => return None,
-        })
-    }
-
-    fn placeholder(self) -> &'static str {
-        match self {
-            Kind::Email => "[EMAIL]",
-            Kind::Phone => "[PHONE]",
-            Kind::Card => "[CARD]",
-            Kind::Ssn => "[SSN]",
-            Kind::Iban => "[IBAN]",
-        }
-    }
-}
-
-/// Redacts every string inside `v` (field by field for structured content),
-/// except base64 payloads: a resource `blob` and the `data` of image and
-/// audio content (objects that carry a `mimeType`). Rewriting those would
-/// corrupt the bytes without removing anything readable.
-pub fn redact_value(v: &mut Value, kinds: &[Kind]) {
-    match v {
-        Value::String(s) => {
-            if let Some(r) = redact(s, kinds) {
-                *s = r;
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|i| redact_value(i, kinds)),
-        Value::Object(map) => {
-            let binary = map.contains_key("mimeType");
-            for (key, item) in map.iter_mut() {
-                let base64 = key == "blob" || (binary && key == "data");
-                if !base64 {
-                    redact_value(item, kinds);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// The text with every match replaced, or `None` when nothing matched.
-pub fn redact(text: &str, kinds: &[Kind]) -> Option<String> {
-    scan(text, kinds).0
-}
-
-/// Like [`redact`], also returning how many character inspections the scan
-/// made: the measure the linear-time tests and benchmarks hold to
-/// `O(text length)` on any input.
-pub fn scan(text: &str, kinds: &[Kind]) -> (Option<String>, usize) {
-    let mut s = Scanner::new(text);
-    let out = s.run(kinds);
-    (out, s.steps)
-}
+use super::Kind;
 
 /// One pass over a text. Every matcher looks at a bounded window from its
 /// start, except the email matcher, whose local part and domain can be
 /// long; those are measured once per run of characters and remembered (see
 /// [`Scanner::email`]), so the whole scan is linear in the text: no input
 /// makes a matcher re-read the same long stretch from every start position.
-struct Scanner {
+pub(super) struct Scanner {
     c: Vec<char>,
     /// Character inspections so far.
-    steps: usize,
+    pub(super) steps: usize,
     /// The run of email local-part characters most recently measured:
     /// `(start, end)`; every position inside it ends the run at `end`.
     local_run: (usize, usize),
@@ -99,7 +23,7 @@ struct Scanner {
 }
 
 impl Scanner {
-    fn new(text: &str) -> Scanner {
+    pub(super) fn new(text: &str) -> Scanner {
         Scanner {
             c: text.chars().collect(),
             steps: 0,
@@ -108,7 +32,7 @@ impl Scanner {
         }
     }
 
-    fn run(&mut self, kinds: &[Kind]) -> Option<String> {
+    pub(super) fn run(&mut self, kinds: &[Kind]) -> Option<String> {
         let kinds: Vec<Kind> = Kind::ALL
             .iter()
             .copied()
@@ -365,29 +289,6 @@ impl Scanner {
     }
 }
 
-/// Inputs built to make a naive scanner quadratic (the worst cases the
-/// linearity tests and the `pii worst case` benchmark rows scan), each about
-/// `n` bytes.
-pub fn adversarial(n: usize) -> Vec<(&'static str, String)> {
-    vec![
-        ("dashes", "-".repeat(n)),
-        ("dots", ".".repeat(n)),
-        ("local part, no @", "a-".repeat(n / 2)),
-        ("many @", "a@".repeat(n / 2)),
-        ("long domain", format!("a@{}", "b.".repeat(n / 2))),
-        (
-            "local then @ at the end",
-            format!("{}@x", "a-".repeat(n / 2)),
-        ),
-        ("digits", "1".repeat(n)),
-        ("digit groups", "1 ".repeat(n / 2)),
-        ("plus digits", "+1 ".repeat(n / 3)),
-        ("iban heads", "GB82 ".repeat(n / 5)),
-        ("ssn shapes", "123-45-".repeat(n / 7)),
-        ("phones", "(415) 555-".repeat(n / 10)),
-    ]
-}
-
 /// Up to 19 ASCII digits.
 #[derive(Default)]
 struct Digits {
@@ -425,120 +326,4 @@ fn luhn(digits: &[u8]) -> bool {
         })
         .sum();
     sum.is_multiple_of(10) && digits.iter().any(|b| *b != b'0')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn r(text: &str) -> String {
-        redact(text, &Kind::ALL).unwrap_or_else(|| text.to_string())
-    }
-
-    #[test]
-    fn each_kind_is_replaced_by_its_placeholder() {
-        assert_eq!(
-            r("mail jane.doe+mcp@mail.example.co.uk today."),
-            "mail [EMAIL] today."
-        );
-        assert_eq!(
-            r("call (415) 555-0132 or +44 20 7946 0958"),
-            "call [PHONE] or [PHONE]"
-        );
-        assert_eq!(r("or 415.555.0132"), "or [PHONE]");
-        assert_eq!(
-            r("card 4111 1111 1111 1111, exp 12/27"),
-            "card [CARD], exp 12/27"
-        );
-        assert_eq!(r("card 5500-0000-0000-0004"), "card [CARD]");
-        assert_eq!(r("SSN 123-45-6789."), "SSN [SSN].");
-        assert_eq!(
-            r("pay to GB82 WEST 1234 5698 7654 32 now"),
-            "pay to [IBAN] now"
-        );
-        assert_eq!(r("DE89370400440532013000"), "[IBAN]");
-    }
-
-    #[test]
-    fn near_misses_are_left_alone() {
-        for text in [
-            "not an email: user@localhost or @handle or a@b.c",
-            "4111 1111 1111 1112 fails Luhn",
-            "0000 0000 0000 0000 is all zeros",
-            "order 4155550132 has no separators",
-            "dates 2024-01-15 and 12/27, version 1.2.3.4",
-            "SSNs never start 000-12-3456, 666-12-3456, 912-34-5678 or end 123-45-0000",
-            "ids 123-45-67890 and 1234-56-789 are other shapes",
-            "GB82 WEST 1234 5698 7654 33 fails mod 97",
-            "see RFC 9728 and ISO 13616, port 8787",
-            "word4111111111111111 is glued to a word",
-        ] {
-            assert_eq!(redact(text, &Kind::ALL), None, "{text}");
-        }
-    }
-
-    #[test]
-    fn base64_payloads_are_left_intact() {
-        // 16 digits that pass Luhn, as a base64 payload could contain them.
-        let mut v = json!({"content": [
-            {"type": "image", "mimeType": "image/png", "data": "4111 1111 1111 1111"},
-            {"type": "text", "text": "4111 1111 1111 1111"}
-        ], "contents": [{"uri": "x:1", "blob": "4111 1111 1111 1111"}]});
-        redact_value(&mut v, &Kind::ALL);
-        assert_eq!(v["content"][0]["data"], "4111 1111 1111 1111");
-        assert_eq!(v["content"][1]["text"], "[CARD]");
-        assert_eq!(v["contents"][0]["blob"], "4111 1111 1111 1111");
-    }
-
-    #[test]
-    fn every_scanner_is_linear_on_adversarial_input() {
-        for (name, small) in adversarial(64 * 1024) {
-            let (_, small_steps) = scan(&small, &Kind::ALL);
-            let large = adversarial(1024 * 1024)
-                .into_iter()
-                .find(|(n, _)| *n == name)
-                .unwrap()
-                .1;
-            let (_, large_steps) = scan(&large, &Kind::ALL);
-            let per_char = large_steps as f64 / large.chars().count() as f64;
-            assert!(per_char < 40.0, "{name}: {per_char:.1} steps per character");
-            let growth = large_steps as f64 / small_steps as f64;
-            let ratio = large.len() as f64 / small.len() as f64;
-            assert!(
-                growth < ratio * 1.2,
-                "{name}: 16x the input took {growth:.1}x the work"
-            );
-        }
-    }
-
-    #[test]
-    fn many_matches_in_a_row_and_shared_runs_still_match() {
-        assert_eq!(r("a@b.io c@d.io"), "[EMAIL] [EMAIL]");
-        assert_eq!(
-            r("x-y.z@corp.example and q@corp.example."),
-            "[EMAIL] and [EMAIL]."
-        );
-        // Starts inside one local run share its end; the match begins at
-        // the first boundary (a local part may start with '-').
-        assert_eq!(r("--a-b@corp.example"), "[EMAIL]");
-        assert_eq!(r(".a-b@corp.example"), ".[EMAIL]");
-        assert_eq!(r("a@b@corp.example"), "a@[EMAIL]");
-    }
-
-    #[test]
-    fn only_the_asked_kinds_and_structured_fields() {
-        assert_eq!(
-            redact("a@b.io 123-45-6789", &[Kind::Ssn]).unwrap(),
-            "a@b.io [SSN]"
-        );
-        let mut v = json!({"content": [{"type": "text", "text": "mail a@b.io"}],
-            "structuredContent": {"user": {"email": "x@corp.com", "age": 41, "tags": ["+1 415 555 0132"]}}});
-        redact_value(&mut v, &Kind::ALL);
-        assert_eq!(v["content"][0]["text"], "mail [EMAIL]");
-        assert_eq!(v["structuredContent"]["user"]["email"], "[EMAIL]");
-        assert_eq!(v["structuredContent"]["user"]["age"], 41);
-        assert_eq!(v["structuredContent"]["user"]["tags"][0], "[PHONE]");
-        assert_eq!(v["content"][0]["type"], "text");
-    }
 }
