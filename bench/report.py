@@ -76,7 +76,18 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
     scale = next(r for r in results["core"] if r["name"] == "scale-100")
     rows.append(("merge: 100 servers / 5,000 tools (native, whole tools/list)", f"{scale['us'] / 1000:.2f} ms",
                  "< 5 ms", scale["us"] < 5000))
+    pii = _pii(results)
+    if pii:
+        worst = max(pii, key=lambda r: r["ms_1mib"])
+        growth = max(r["ms_2mib"] / r["ms_1mib"] for r in pii)
+        rows.append(("PII scanners: slowest 1 MiB adversarial input (native); 2 MiB / 1 MiB",
+                     f"{worst['ms_1mib']:.1f} ms ({worst['name'].split(': ', 1)[1]}); {growth:.2f}x at most",
+                     "≤ 50 ms; linear (≈ 2x)", worst["ms_1mib"] <= 50 and growth < 2.6))
     return rows
+
+
+def _pii(results: dict) -> list[dict]:
+    return [r for r in results["core"] if r["name"].startswith("pii worst case") and "ms_1mib" in r]
 
 
 def render(results: dict, quick: bool = False) -> str:
@@ -123,6 +134,12 @@ def render(results: dict, quick: bool = False) -> str:
     for row in results["core"]:
         if row.get("us") is not None and not row["name"].startswith("scale-"):
             out.append(f"| {row['name']} | {row['us']:.2f} |")
+    out += ["", "## PII scanners on adversarial input (native: `cargo bench --bench core`)", "",
+            "Inputs that make a naive scanner quadratic (SECURITY.md, item 3), every kind enabled.", "",
+            "| pattern | 1 MiB ms | 2 MiB ms | 2 MiB / 1 MiB |", "|---|---|---|---|"]
+    for row in _pii(results):
+        out.append(f"| {row['name'].split(': ', 1)[1]} | {row['ms_1mib']:.1f} | {row['ms_2mib']:.1f} | "
+                   f"{row['ms_2mib'] / row['ms_1mib']:.2f} |")
     out += ["", "## Scale: tools/list as the registry grows (50 tools per server)", "",
             "| servers | tools | time ms | peak heap KiB | answer KiB |", "|---|---|---|---|---|"]
     for row in results["core"]:
