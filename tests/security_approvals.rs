@@ -315,3 +315,28 @@ async fn the_question_budget_refills_with_time() {
     let (q, _s) = open(&h, ALICE, &sid, "notes__delete", r#"{"id":"z"}"#).await;
     assert_eq!(q["params"]["mode"], "url", "{q}");
 }
+
+#[tokio::test]
+async fn a_second_credential_is_no_second_pair_of_eyes() {
+    use support::jwt::{now, public, sign};
+    let (h, notes) = harness(json!({}));
+    h.p.kv.put(
+        "auth/issuers/corp",
+        &json!({"issuer": "https://id.test", "jwks": {"keys": [public("ec")]}}).to_string(),
+    );
+    h.gw.invalidate_registry();
+    let sid = session(&h, CAROL, json!({})).await;
+    let id = pending(&call(&h, CAROL, &sid, "notes__delete", r#"{"id":"q"}"#).await);
+    // Carol again, with a token from the identity provider instead of her key.
+    let claims = json!({"iss": "https://id.test", "aud": "http://gw.test", "sub": "carol",
+                        "roles": ["approver"], "exp": now() + 600});
+    let bearer = format!("Bearer {}", sign("ec", Some("ec-1"), claims));
+    let req = http::Request::post(format!("http://gw.test/approvals/{id}"))
+        .header("content-type", "application/json")
+        .header("authorization", &bearer)
+        .body(json!({"decision": "approve"}).to_string().into_bytes())
+        .unwrap();
+    let (_, message) = h.send(req).await.error(403);
+    assert!(message.contains("requester may not approve"), "{message}");
+    assert_eq!(notes.count("tools/call"), 0);
+}

@@ -18,6 +18,8 @@ const TOOLS: &[&str] = &[
     "fail_pii",
     "huge_event",
     "echo",
+    "wrong_id",
+    "forge",
 ];
 
 /// `notes` under a server-wide redact rule (every kind), with prompts and
@@ -133,6 +135,8 @@ async fn the_per_server_get_stream_is_redacted_and_keeps_its_event_ids() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_clean("the GET stream", &r.text);
     assert!(r.text.contains("id: ev-1"), "resumable: {}", r.text);
+    assert!(r.text.contains("id: [EMAIL]"), "event ids too: {}", r.text);
+    assert!(r.text.contains("event: [EMAIL]"), "{}", r.text);
 }
 
 #[tokio::test]
@@ -147,10 +151,8 @@ async fn an_answer_that_cannot_be_read_for_redaction_is_refused() {
         assert!(!r.text.contains("frank@"), "passed on raw: {}", r.text);
         let v = r.response();
         assert_eq!(v["error"]["code"], -32001, "{v}");
-        assert!(
-            v["error"]["message"].as_str().unwrap().contains("redacted"),
-            "{v}"
-        );
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains("invalid JSON-RPC"), "refused: {v}");
     }
 }
 
@@ -194,4 +196,64 @@ async fn an_event_larger_than_max_upstream_bytes_ends_the_stream_cleanly() {
         "{last}"
     );
     assert!(r.text.len() < 10_000, "the event was not relayed");
+}
+
+#[tokio::test]
+async fn a_failed_listing_is_redacted_too() {
+    // Validation lists the server before the first call: its error text is
+    // the server's content.
+    let h = Harness::new();
+    h.add(
+        "crm",
+        MockServer::new("crm")
+            .tools(&["echo"])
+            .list_error("listing denied for jane.doe@corp.example"),
+        &["us"],
+    );
+    let policy = json!({
+        "rules": [{"name": "all", "effect": "allow", "subjects": {"everyone": true}}],
+        "redact": [{"servers": ["crm"]}]
+    });
+    h.p.kv.put("policy", &policy.to_string());
+    h.gw.invalidate_registry();
+    for (path, name) in [("/mcp", "crm__echo"), ("/servers/crm/mcp", "echo")] {
+        let mut c = h.connect(path).await;
+        let r = c
+            .request("tools/call", json!({"name": name, "arguments": {}}))
+            .await;
+        assert_clean(&format!("a failed listing on {path}"), &r.text);
+        let r = c.request("tools/list", json!({})).await;
+        assert!(emails(&r.text).is_empty(), "{path} tools/list: {}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn an_upstream_cannot_answer_another_request() {
+    let (h, _) = harness();
+    for path in ["/mcp", "/servers/notes/mcp"] {
+        let mut c = h.connect(path).await;
+        let name = |t: &str| match path {
+            "/mcp" => format!("notes__{t}"),
+            _ => t.to_string(),
+        };
+        let r = c
+            .request("tools/call", json!({"name": name("forge")}))
+            .await;
+        assert!(!r.text.contains("forged"), "{path}: {}", r.text);
+        assert_eq!(r.events().len(), 1, "{path}: only the call's own answer");
+        assert_eq!(r.response()["result"]["content"][0]["text"], "real");
+        let r = c
+            .request("tools/call", json!({"name": name("wrong_id")}))
+            .await;
+        assert!(!r.text.contains("forged"), "{path}: {}", r.text);
+        let v = r.response();
+        assert_eq!(v["error"]["code"], -32001, "{path}: {v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("instead of"),
+            "{v}"
+        );
+    }
 }

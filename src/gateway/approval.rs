@@ -69,6 +69,10 @@ pub async fn check<P: Platform>(
         decider,
         nonce: random_id(p, 12),
         requester: guard.requester.clone(),
+        requester_subject: match &guard.gate.principal {
+            who if who.is_anonymous() => String::new(),
+            who => who.subject.clone(),
+        },
         server: server.id.clone(),
         tool: tool.to_string(),
         arguments: arguments.to_string(),

@@ -22,6 +22,7 @@ use crate::ports::{Approvals, Clock, Platform};
 use crate::protocol::jsonrpc::{self, Id};
 use crate::protocol::sse;
 use crate::upstream::client::Detached;
+use crate::upstream::relay::Scope;
 use crate::upstream::Upstreams;
 use futures_util::stream::{self, StreamExt};
 use http::Response;
@@ -51,7 +52,8 @@ pub async fn forward<P: Platform>(
         .await
         .map_err(|e| respond::redact_error(e, &call.redact))?;
     let limit = ups.link.max_bytes;
-    respond::forward(answer, &call.id, &call.server.id, &call.redact, limit).await
+    let redact = (call.redact.as_slice(), Scope::Everything);
+    respond::forward(answer, &call.id, &call.server.id, redact, limit).await
 }
 
 /// Logs that an approved call is forwarded (target `audit`).

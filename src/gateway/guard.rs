@@ -12,6 +12,7 @@
 
 use super::approval;
 use super::catalog::{Catalog, ToolInfo};
+use super::respond;
 use crate::config::Server;
 use crate::error::GatewayError;
 use crate::governance::enforce;
@@ -90,7 +91,12 @@ impl CallGuard<'_> {
         let needs_info =
             self.validate_arguments || approval.as_ref().is_some_and(|a| a.uses_destructive_hint());
         let info: Option<Rc<ToolInfo>> = if needs_info {
-            self.catalog.tool(ups, server, tool).await?
+            // The server's own words in a failed listing are its content.
+            let content = self.gate.redaction(server, None);
+            self.catalog
+                .tool(ups, server, tool)
+                .await
+                .map_err(|e| respond::redact_error(e, &content))?
         } else {
             None
         };

@@ -15,6 +15,7 @@ use crate::config::Server;
 use crate::error::GatewayError;
 use crate::ports::Platform;
 use crate::protocol::jsonrpc::Request;
+use crate::upstream::relay::Scope;
 use crate::upstream::{reply, Upstreams};
 use http::Response;
 use serde::Deserialize;
@@ -41,7 +42,10 @@ pub async fn request<P: Platform + Clone + 'static>(
     let content = gate.redaction(server, None);
     match req.method.as_str() {
         "tools/list" if !gate.is_open(server) => {
-            let answer = ups.send(server, raw).await?;
+            let answer = ups
+                .send(server, raw)
+                .await
+                .map_err(|e| respond::redact_error(e, &content))?;
             let page = reply::read_result_raw(answer, &req.id, &server.id, limit)
                 .await
                 .map_err(|e| respond::redact_error(e, &content))?;
@@ -80,12 +84,16 @@ pub async fn request<P: Platform + Clone + 'static>(
         }
         method => {
             let lists = merge::ListKind::from_method(method).is_some();
-            let kinds = if lists { Vec::new() } else { content };
             let answer = ups
                 .send(server, raw)
                 .await
-                .map_err(|e| respond::redact_error(e, &kinds))?;
-            respond::forward(answer, &req.id, &server.id, &kinds, limit).await
+                .map_err(|e| respond::redact_error(e, &content))?;
+            let scope = if lists {
+                Scope::Errors
+            } else {
+                Scope::Everything
+            };
+            respond::forward(answer, &req.id, &server.id, (&content, scope), limit).await
         }
     }
 }

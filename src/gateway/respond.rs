@@ -4,8 +4,8 @@
 use crate::body::Body;
 use crate::error::GatewayError;
 use crate::governance::pii::Kind;
-use crate::protocol::jsonrpc::{self, Id};
-use crate::upstream::relay;
+use crate::protocol::jsonrpc::{self, Id, Message};
+use crate::upstream::relay::{self, Scope};
 use crate::upstream::Reply;
 use http::{header, Response, StatusCode};
 use serde::Serialize;
@@ -46,15 +46,20 @@ pub fn ok_empty() -> Response<Body> {
 }
 
 /// Relays an upstream's reply to request `id`, with personal data of
-/// `kinds` redacted: with nothing to redact a JSON answer passes unread and
-/// an SSE answer event by event; otherwise a JSON answer is read whole
-/// (within `limit`) and an SSE answer is redacted event by event. What
-/// cannot be read for redaction is refused, never passed on as it came.
+/// `kinds` redacted from what `scope` covers: a JSON answer is read whole
+/// (within `limit`), an SSE answer is relayed event by event. What cannot
+/// be read for redaction is refused, never passed on as it came.
+///
+/// An answer must be the response to *this* request: a JSON answer with
+/// another id is refused, and responses to other ids inside a stream are
+/// dropped ([`relay`]). Otherwise an upstream could answer, in the client's
+/// eyes, a request the client sent to another server (on `/mcp` the
+/// client's own ids go to every upstream).
 pub async fn forward(
     reply: Reply,
     id: &Id,
     server: &str,
-    kinds: &[Kind],
+    (kinds, scope): (&[Kind], Scope),
     limit: usize,
 ) -> Result<Response<Body>, GatewayError> {
     let upstream = |message: String| GatewayError::Upstream {
@@ -62,16 +67,26 @@ pub async fn forward(
         message,
     };
     match reply {
-        Reply::Json(body) if kinds.is_empty() => Ok(Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .expect("static response")),
         Reply::Json(body) => {
             let bytes = body.collect(limit).await.map_err(upstream)?;
+            match jsonrpc::parse_message(&bytes) {
+                Ok(Message::Response(r)) if &r.id == id => {}
+                Ok(Message::Response(r)) => {
+                    return Err(upstream(format!("answered id {} instead of {id}", r.id)))
+                }
+                Ok(_) => {
+                    return Err(upstream(
+                        "answered with a message that is not a response".into(),
+                    ))
+                }
+                Err(e) => return Err(upstream(format!("answered invalid JSON-RPC: {e}"))),
+            }
+            if kinds.is_empty() {
+                return Ok(json(bytes));
+            }
             let text = std::str::from_utf8(&bytes)
                 .map_err(|_| upstream("an answer that must be redacted is not UTF-8".into()))?;
-            match relay::redacted(text, kinds).map_err(upstream)? {
+            match relay::redacted(text, kinds, scope).map_err(upstream)? {
                 Some(clean) => Ok(json(clean)),
                 None => Ok(json(bytes)),
             }
@@ -82,6 +97,7 @@ pub async fn forward(
                 id: id.clone(),
                 server: server.to_string(),
                 redact: kinds.to_vec(),
+                scope,
                 max_event_bytes: limit,
             },
         )))),

@@ -54,10 +54,12 @@ impl Principal {
         }
     }
 
-    /// An anonymous caller known by its client address.
+    /// An anonymous caller known by its client address. An IPv6 address
+    /// counts by its /64 (one host gets a whole /64 to pick from, so
+    /// telling its addresses apart would make every request a new caller).
     pub fn anonymous_from(client: Option<&str>) -> Principal {
         Principal {
-            client: client.map(str::to_string),
+            client: client.map(network_of),
             ..Principal::anonymous()
         }
     }
@@ -83,6 +85,21 @@ impl Principal {
 
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// The network an address identifies a caller by: an IPv4 address itself,
+/// the /64 of an IPv6 address (written `prefix::/64`); anything else as is.
+fn network_of(addr: &str) -> String {
+    match addr.trim().parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{net}/64")
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6.to_ipv4_mapped().expect("mapped").to_string(),
+        Ok(ip) => ip.to_string(),
+        Err(_) => addr.trim().to_string(),
     }
 }
 
@@ -118,6 +135,14 @@ mod tests {
         let b = Principal::anonymous_from(Some("198.51.100.7"));
         assert_ne!(a.key(), b.key(), "anonymous callers are told apart");
         assert_eq!(a.key(), "anonymous@203.0.113.9|anonymous");
+        let v6 = |a: &str| Principal::anonymous_from(Some(a)).key();
+        assert_eq!(
+            v6("2001:db8:1:2:aaaa::1"),
+            v6("2001:db8:1:2:ffff::9"),
+            "one /64 is one caller"
+        );
+        assert_ne!(v6("2001:db8:1:2::1"), v6("2001:db8:1:3::1"));
+        assert_eq!(v6("::ffff:203.0.113.9"), a.key(), "v4-mapped is v4");
         assert_eq!(Principal::anonymous().key(), "anonymous@unknown|anonymous");
     }
 

@@ -1,6 +1,6 @@
 //! Wire formats: JSON-RPC envelopes, MCP protocol revisions, SSE framing, tool
 //! namespacing, the gateway's own pagination cursors, raw JSON objects and
-//! the canonical form of JSON text that approvals hash. Pure code, no I/O.
+//! the digest of JSON text that approvals bind to. Pure code, no I/O.
 
 pub mod canonical;
 pub mod cursor;

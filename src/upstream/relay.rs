@@ -6,7 +6,8 @@
 //! resumption, and they would be meaningless to the client); empty priming
 //! events and comments are dropped. If the upstream stream breaks or ends before
 //! the response to the client's request, the relay ends with a JSON-RPC error
-//! for that request, so the client is never left waiting.
+//! for that request, so the client is never left waiting. Responses to any
+//! other id are dropped: a stream answers one request.
 
 use crate::body::{Body, ByteStream};
 use crate::error::code;
@@ -15,6 +16,17 @@ use crate::protocol::jsonrpc::{self, Id, Message};
 use crate::protocol::sse;
 use futures_util::StreamExt;
 
+/// What of a message is redacted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every member an upstream can put text in (all but `jsonrpc`, `id`
+    /// and `method`).
+    Everything,
+    /// Only `error` (list answers: the server's declarations pass as they
+    /// are, its error text does not).
+    Errors,
+}
+
 /// What one relayed stream answers and how.
 pub struct Target {
     /// The client's request the stream answers.
@@ -22,6 +34,7 @@ pub struct Target {
     pub server: String,
     /// Personal data to redact from every message (empty: relay as is).
     pub redact: Vec<Kind>,
+    pub scope: Scope,
     /// Largest single event (`MAX_UPSTREAM_BYTES`): a larger one ends the
     /// stream with an error instead of being buffered.
     pub max_event_bytes: usize,
@@ -34,6 +47,7 @@ struct Relay {
     id: Id,
     server: String,
     redact: Vec<Kind>,
+    scope: Scope,
     answered: bool,
     done: bool,
 }
@@ -47,6 +61,7 @@ pub fn relay_sse(body: Body, target: Target) -> ByteStream {
         id: target.id,
         server: target.server,
         redact: target.redact,
+        scope: target.scope,
         answered: false,
         done: false,
     };
@@ -81,7 +96,8 @@ pub fn relay_sse(body: Body, target: Target) -> ByteStream {
 }
 
 /// A server-to-client stream (the per-server GET stream) with personal data
-/// of `kinds` redacted from every message, event ids kept for resumption.
+/// of `kinds` redacted from every message and from the events' `id` and
+/// `event` fields (an id without personal data is kept for resumption).
 /// An event that cannot be read for redaction, or one larger than
 /// `max_event_bytes`, ends the stream (the client may reconnect and resume).
 pub fn redact_stream(body: Body, kinds: Vec<Kind>, max_event_bytes: usize) -> ByteStream {
@@ -103,12 +119,17 @@ pub fn redact_stream(body: Body, kinds: Vec<Kind>, max_event_bytes: usize) -> By
                     };
                     let mut out = Vec::new();
                     let mut stop = false;
-                    for event in decoder.feed(&chunk) {
+                    for mut event in decoder.feed(&chunk) {
+                        for field in [&mut event.id, &mut event.event].into_iter().flatten() {
+                            if let Some(clean) = pii::redact(field, &kinds) {
+                                *field = clean;
+                            }
+                        }
                         if event.data.trim().is_empty() {
                             out.extend_from_slice(&sse::encode_event(&event, b""));
                             continue;
                         }
-                        match redacted(&event.data, &kinds) {
+                        match redacted(&event.data, &kinds, Scope::Everything) {
                             Ok(Some(clean)) => {
                                 out.extend_from_slice(&sse::encode_event(&event, &clean))
                             }
@@ -139,12 +160,13 @@ pub fn redact_stream(body: Body, kinds: Vec<Kind>, max_event_bytes: usize) -> By
     .boxed_local()
 }
 
-/// A JSON-RPC message with personal data redacted from everything an
-/// upstream can put text in: `result`, `params` (notifications and requests)
-/// and `error` (message and data). `Ok(None)` when there is nothing to do;
-/// `Err` when the message cannot be read, which the caller must refuse
-/// rather than pass on unredacted.
-pub fn redacted(message: &str, kinds: &[Kind]) -> Result<Option<Vec<u8>>, String> {
+/// A JSON-RPC message with personal data redacted from what `scope` names:
+/// everything an upstream can put text in (`result`, `params` of
+/// notifications and requests, `error` message and data, and any member a
+/// message should not have), or only `error`. `Ok(None)` when there is
+/// nothing to do; `Err` when the message cannot be read, which the caller
+/// must refuse rather than pass on unredacted.
+pub fn redacted(message: &str, kinds: &[Kind], scope: Scope) -> Result<Option<Vec<u8>>, String> {
     if kinds.is_empty() {
         return Ok(None);
     }
@@ -153,8 +175,12 @@ pub fn redacted(message: &str, kinds: &[Kind]) -> Result<Option<Vec<u8>>, String
     let Some(object) = v.as_object_mut() else {
         return Err("an answer that must be redacted is not a JSON-RPC message".into());
     };
-    for field in ["result", "params", "error"] {
-        if let Some(part) = object.get_mut(field) {
+    for (name, part) in object.iter_mut() {
+        let covered = match scope {
+            Scope::Everything => !matches!(name.as_str(), "jsonrpc" | "id" | "method"),
+            Scope::Errors => name == "error",
+        };
+        if covered {
             pii::redact_value(part, kinds);
         }
     }
@@ -172,11 +198,16 @@ impl Relay {
                 continue;
             }
             if let Ok(Message::Response(r)) = jsonrpc::parse_message(event.data.as_bytes()) {
-                if r.id == self.id {
-                    self.answered = true;
+                if r.id != self.id {
+                    // A response to another request is not this stream's to
+                    // carry: relayed, it would answer, in the client's eyes,
+                    // a request the client sent elsewhere.
+                    tracing::warn!(server = %self.server, id = %r.id, "upstream sent a response to another request; dropped");
+                    continue;
                 }
+                self.answered = true;
             }
-            match redacted(&event.data, &self.redact) {
+            match redacted(&event.data, &self.redact, self.scope) {
                 Ok(Some(data)) => out.extend_from_slice(&sse::encode_message(&data)),
                 Ok(None) => out.extend_from_slice(&sse::encode_message(event.data.as_bytes())),
                 Err(why) => {
@@ -226,6 +257,7 @@ mod tests {
             id: Id::Num(5),
             server: "s".into(),
             redact: Vec::new(),
+            scope: Scope::Everything,
             max_event_bytes: 1 << 20,
         };
         let out = relay_sse(body, target).collect::<Vec<_>>().await;

@@ -217,10 +217,12 @@ def smuggled(check, http, response_of, base: str, api_key: str) -> None:
 
 
 def identities(check, http, response_of, base: str, as_issuer: str, client: tuple[str, str], scope: str,
-               addresses, open_limit: int) -> None:
+               addresses, open_limit: int, forged: dict | None) -> None:
     """`addresses(name)` gives the `http` function and headers that make a
     request come from client address `name` (a different loopback source
-    address on Spin, the address Cloudflare would report on workerd)."""
+    address on Spin, the address Cloudflare would report on workerd).
+    `forged`: a header by which a client claims another address where the
+    platform reports the real one after it (Spin's `spin-client-addr`)."""
     url = f"{base}/servers/open/mcp"
     a_http, a_headers = addresses("a")
     b_http, b_headers = addresses("b")
@@ -235,6 +237,12 @@ def identities(check, http, response_of, base: str, as_issuer: str, client: tupl
     check(a.status == 200 and len(passed) == open_limit and limited and "result" in theirs and borrowed == 404,
           "identities: anonymous callers from two addresses are two callers (limits, sessions)",
           f"a: {len(passed)} passed then {results[-1]}; b: {theirs}; b with a's session: {borrowed}")
+    if forged:
+        disguised = Session(a_http, url, {**a_headers, **forged})
+        again = response_of(*disguised.call("echo", {"message": "disguised"}))
+        check(again.get("error", {}).get("code") == -32029,
+              "identities: a client naming another address in spin-client-addr is still itself",
+              str(again)[:300])
 
     token = client_token(http, as_issuer, client, scope, f"{base}/mcp")
     via_key = _text(response_of(*Session(http, f"{base}/mcp", {"X-API-Key": ALICE_KEY}).call("notes__whois")))
@@ -315,5 +323,6 @@ def run(check, http, response_of, base: str, approver_key: str, as_issuer: str,
     token_audience(check, http, base, as_issuer, client, scope)
     smuggled(check, http, response_of, base, api_key)
     addresses = loopback_addresses() if target == "spin" else cf_addresses(http)
-    identities(check, http, response_of, base, as_issuer, client, scope, addresses, open_limit)
+    forged = {"spin-client-addr": "198.51.100.77:1"} if target == "spin" else None
+    identities(check, http, response_of, base, as_issuer, client, scope, addresses, open_limit, forged)
     bounded(check, http, response_of, base, api_key)

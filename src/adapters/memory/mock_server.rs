@@ -40,6 +40,7 @@ pub struct MockServer {
     delay_ms: u64,
     sse: bool,
     get_stream: bool,
+    list_error: Option<String>,
     fail_status: RefCell<Option<u16>>,
     /// Status for an unknown session: 404 per spec, 400 like some SDK examples.
     lost_session_status: u16,
@@ -59,6 +60,7 @@ impl MockServer {
             delay_ms: 0,
             sse: false,
             get_stream: false,
+            list_error: None,
             fail_status: RefCell::new(None),
             lost_session_status: 404,
             sessions: RefCell::new(HashSet::new()),
@@ -121,6 +123,11 @@ impl MockServer {
     /// email address, with event id `ev-1`) instead of answering 405.
     pub fn get_stream(mut self) -> Self {
         self.get_stream = true;
+        self
+    }
+    /// `tools/list` answers a JSON-RPC error with this message.
+    pub fn list_error(mut self, message: &str) -> Self {
+        self.list_error = Some(message.to_string());
         self
     }
     pub fn lost_session_status(mut self, status: u16) -> Self {
@@ -210,7 +217,9 @@ impl MockServer {
             }
             http::Method::GET if self.get_stream => {
                 let note = json!({"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"stream for ops@corp.example"}});
-                let event = format!("id: ev-1\nevent: message\ndata: {note}\n\n");
+                let event = format!(
+                    "id: ev-1\nevent: message\ndata: {note}\n\nid: ids@corp.example\nevent: to-evt@corp.example\ndata: {note}\n\n"
+                );
                 return Response::builder()
                     .status(200)
                     .header("content-type", "text/event-stream")
@@ -228,6 +237,10 @@ impl MockServer {
         }
         let params = body.get("params").cloned().unwrap_or(json!({}));
         let (result, notes) = match method.as_deref().unwrap_or("") {
+            "tools/list" if self.list_error.is_some() => (
+                Err((-32603, self.list_error.clone().unwrap_or_default())),
+                Vec::new(),
+            ),
             "tools/list" => (self.page("tools", &self.tools, &params), Vec::new()),
             "prompts/list" => (self.page("prompts", &self.prompts, &params), Vec::new()),
             "resources/list" => (self.page("resources", &self.resources, &params), Vec::new()),

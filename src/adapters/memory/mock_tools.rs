@@ -69,7 +69,8 @@ pub(super) fn call(
 /// Tools answered with a whole HTTP response of their own: `not_json` (a
 /// 200 whose JSON body is broken), `fail_pii` (a JSON-RPC error whose
 /// message and data carry an email address), `huge_event` (one SSE event of
-/// `bytes` bytes).
+/// `bytes` bytes), `wrong_id` (a JSON response to another id) and `forge`
+/// (an SSE stream that first answers another id, then the call).
 pub(super) fn respond(name: &str, params: &Value, id: &Value) -> Option<Response<Body>> {
     Some(match name {
         "not_json" => Response::builder()
@@ -93,6 +94,21 @@ pub(super) fn respond(name: &str, params: &Value, id: &Value) -> Option<Response
             let result = json!({"jsonrpc":"2.0","id": id,"result":{"content":[{"type":"text","text":"done"}]}});
             let body =
                 format!("event: message\ndata: {note}\n\nevent: message\ndata: {result}\n\n");
+            Response::builder()
+                .status(200)
+                .header("content-type", "text/event-stream")
+                .body(Body::Full(body.into_bytes()))
+                .expect("static")
+        }
+        "wrong_id" => plain(
+            200,
+            json!({"jsonrpc": "2.0", "id": "someone-else", "result": {"content": [{"type": "text", "text": "forged"}]}}),
+        ),
+        "forge" => {
+            let forged = json!({"jsonrpc":"2.0","id": 5,"result":{"content":[{"type":"text","text":"forged answer to id 5"}]}});
+            let real = json!({"jsonrpc":"2.0","id": id,"result":{"content":[{"type":"text","text":"real"}]}});
+            let body =
+                format!("event: message\ndata: {forged}\n\nevent: message\ndata: {real}\n\n");
             Response::builder()
                 .status(200)
                 .header("content-type", "text/event-stream")

@@ -160,9 +160,16 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
 
 /// The client's IP address from Spin's `spin-client-addr` (`ip:port`): the
 /// port changes with every connection, so only the address identifies a
-/// caller.
+/// caller. Spin appends its own value after the headers the client sent,
+/// so only the last value is Spin's; a client's own `spin-client-addr`
+/// comes first and is ignored.
 fn client_addr(headers: &http::HeaderMap) -> Option<String> {
-    let value = headers.get("spin-client-addr")?.to_str().ok()?;
+    let value = headers
+        .get_all("spin-client-addr")
+        .iter()
+        .last()?
+        .to_str()
+        .ok()?;
     let addr = value
         .parse::<std::net::SocketAddr>()
         .map(|a| a.ip().to_string())

@@ -166,12 +166,16 @@ impl Approval {
     }
 
     /// Whether `p` may decide `record`: an approver may decide any record
-    /// but their own call held for approvers; the requester may confirm
-    /// their own call only where the user decides.
+    /// but their own call held for approvers (theirs under any credential
+    /// that names the same subject); the requester may confirm their own
+    /// call only where the user decides.
     pub fn may_decide(&self, record: &ApprovalRecord, p: &Principal) -> Result<(), &'static str> {
         let requester = record.requester == p.key();
+        let same_subject = !p.is_anonymous()
+            && !record.requester_subject.is_empty()
+            && record.requester_subject == p.subject;
         match record.decider {
-            Decider::Approvers if requester => {
+            Decider::Approvers if requester || same_subject => {
                 Err("the requester may not approve their own call; an approver decides it")
             }
             Decider::Approvers if !self.is_approver(p) => {
@@ -266,12 +270,22 @@ mod tests {
         let alice = who("alice", &[]);
         let mut record = record::tests::sample(0);
         record.requester = carol.key();
+        record.requester_subject = carol.subject.clone();
         assert!(
             a.may_decide(&record, &carol).is_err(),
             "an approver may not approve their own call"
         );
+        let carol_jwt = Principal {
+            via: "jwt:https://id.test".into(),
+            ..carol.clone()
+        };
+        assert!(
+            a.may_decide(&record, &carol_jwt).is_err(),
+            "not with another credential naming the same subject either"
+        );
         assert!(a.may_decide(&record, &alice).is_err());
         record.requester = alice.key();
+        record.requester_subject = alice.subject.clone();
         assert!(a.may_decide(&record, &carol).is_ok());
         assert!(a.may_decide(&record, &alice).is_err(), "the requester");
         record.decider = Decider::User;

@@ -42,6 +42,12 @@ pub struct ApprovalRecord {
     pub nonce: String,
     /// Who made the call ([`Principal::key`], as sessions are bound).
     pub requester: String,
+    /// The requester's subject as their identity source names it: an
+    /// approver with the same subject, whatever credential they present,
+    /// is taken for the requester (a second credential is no second pair
+    /// of eyes).
+    #[serde(default)]
+    pub requester_subject: String,
     pub server: String,
     pub tool: String,
     /// The arguments as the caller sent them (JSON text, exactly as
@@ -90,13 +96,12 @@ pub enum Decided {
     AlreadyDecided { record: ApprovalRecord },
 }
 
-/// The hash that binds a record to its arguments: SHA-256 of the canonical
-/// form of the JSON text forwarded (keys sorted, numbers as written; see
-/// [`canonical`](crate::protocol::canonical)), so key order and whitespace
-/// do not matter and no two different calls share a hash.
+/// The hash that binds a record to its arguments: the digest of the JSON
+/// text forwarded (key order and whitespace ignored, numbers as written;
+/// see [`canonical`](crate::protocol::canonical)), so no two different
+/// calls share a hash.
 pub fn arguments_sha256(arguments_json: &str) -> Result<String, String> {
-    let canonical = crate::protocol::canonical::canonical(arguments_json)?;
-    Ok(sha256_hex(canonical.as_bytes()))
+    crate::protocol::canonical::digest_hex(arguments_json)
 }
 
 /// Reads stored arguments: JSON text, or (records from before) a JSON value.
@@ -226,6 +231,7 @@ pub(super) mod tests {
             decider: Decider::Approvers,
             nonce: "n".into(),
             requester: "apikey|bob".into(),
+            requester_subject: "bob".into(),
             server: "notes".into(),
             tool: "delete".into(),
             arguments: args.into(),

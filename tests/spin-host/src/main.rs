@@ -315,9 +315,11 @@ async fn handle(
 ) -> Result<hyper::Response<ResponseBody>, Infallible> {
     let (method, uri) = (req.method().clone(), req.uri().clone());
     // Like Spin, tell the component who is calling: `spin-client-addr` is
-    // the peer address, set by the host over anything the client sent.
+    // the peer address, appended after the headers the client sent (Spin's
+    // trigger keeps the client's headers and adds its own after them), so a
+    // client's forged value stays in the request, first.
     if let Ok(value) = hyper::header::HeaderValue::from_str(&peer.to_string()) {
-        req.headers_mut().insert("spin-client-addr", value);
+        req.headers_mut().append("spin-client-addr", value);
     }
     Ok(match call_component(app, req).await {
         Ok(response) => response.map(http_body_util::Either::Left),
