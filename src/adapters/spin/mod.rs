@@ -167,7 +167,7 @@ fn client_addr(headers: &http::HeaderMap) -> Option<String> {
     let value = headers
         .get_all("spin-client-addr")
         .iter()
-        .last()?
+        .next_back()?
         .to_str()
         .ok()?;
     let addr = value
