@@ -136,3 +136,23 @@ fn spin_patterns() {
         &u("https://api.example.com/mcp")
     ));
 }
+
+#[test]
+fn spin_toml_declares_and_passes_every_setting() {
+    let manifest: toml::Value = toml::from_str(&manifest()).unwrap();
+    let declared = manifest["variables"].as_table().unwrap();
+    let passed = manifest["component"]["mcp-edge"]["variables"]
+        .as_table()
+        .unwrap();
+    for name in mcp_edge::config::Settings::VARIABLES {
+        let lower = name.to_ascii_lowercase();
+        assert!(
+            declared.contains_key(&lower),
+            "spin.toml [variables] lacks {lower}"
+        );
+        assert!(
+            passed.contains_key(&lower),
+            "spin.toml does not pass {lower} to the component"
+        );
+    }
+}
