@@ -84,6 +84,18 @@ async fn open(
     (serde_json::from_str(&events[0].data).unwrap(), stream)
 }
 
+/// Alice's two archive calls, each answered with a question; the streams.
+async fn ask_twice(h: &Harness, sid: &str) -> Vec<mcp_edge::body::ByteStream> {
+    let mut streams = Vec::new();
+    for i in 0..2 {
+        let args = format!(r#"{{"i":{i}}}"#);
+        let (q, s) = open(h, ALICE, sid, "notes__archive", &args).await;
+        assert_eq!(q["method"], "elicitation/create");
+        streams.push(s);
+    }
+    streams
+}
+
 async fn messages(stream: mcp_edge::body::ByteStream) -> Vec<Value> {
     let chunks: Vec<Vec<u8>> = stream.map(|c| c.unwrap()).collect().await;
     let events = mcp_edge::protocol::sse::Decoder::new().feed(&chunks.concat());
@@ -243,19 +255,7 @@ async fn one_caller_holds_a_bounded_number_of_questions_open() {
         ..h
     };
     let sid = session(&h, ALICE, json!({"elicitation": {}})).await;
-    let mut open_streams = Vec::new();
-    for i in 0..2 {
-        let (q, s) = open(
-            &h,
-            ALICE,
-            &sid,
-            "notes__archive",
-            &format!(r#"{{"i":{i}}}"#),
-        )
-        .await;
-        assert_eq!(q["method"], "elicitation/create");
-        open_streams.push(s);
-    }
+    let _open_streams = ask_twice(&h, &sid).await;
     let third = call(&h, ALICE, &sid, "notes__archive", r#"{"i":3}"#).await;
     assert!(!third.is_sse(), "no third open question: {}", third.text);
     pending(&third);
@@ -299,17 +299,7 @@ async fn the_question_budget_refills_with_time() {
         ..h
     };
     let sid = session(&h, ALICE, json!({"elicitation": {"form": {}, "url": {}}})).await;
-    for i in 0..2 {
-        let (q, _s) = open(
-            &h,
-            ALICE,
-            &sid,
-            "notes__archive",
-            &format!(r#"{{"i":{i}}}"#),
-        )
-        .await;
-        assert_eq!(q["method"], "elicitation/create");
-    }
+    drop(ask_twice(&h, &sid).await);
     pending(&call(&h, ALICE, &sid, "notes__archive", r#"{"i":3}"#).await);
     tokio::time::advance(std::time::Duration::from_secs(60)).await;
     let (q, _s) = open(&h, ALICE, &sid, "notes__delete", r#"{"id":"z"}"#).await;

@@ -43,6 +43,14 @@ fn harness() -> (Harness, Rc<MockServer>) {
     (h, notes)
 }
 
+/// A notes tool as `path` names it.
+fn tool_name(path: &str, tool: &str) -> String {
+    match path {
+        "/mcp" => format!("notes__{tool}"),
+        _ => tool.to_string(),
+    }
+}
+
 /// Every email address a text still holds.
 fn emails(text: &str) -> Vec<&str> {
     text.split(|c: char| c.is_whitespace() || "\"'{}[],:".contains(c))
@@ -82,10 +90,7 @@ async fn errors_notifications_and_other_methods_are_redacted() {
     let (h, _) = harness();
     for path in ["/mcp", "/servers/notes/mcp"] {
         let mut c = h.connect(path).await;
-        let name = |t: &str| match path {
-            "/mcp" => format!("notes__{t}"),
-            _ => t.to_string(),
-        };
+        let name = |t: &str| tool_name(path, t);
         let r = c
             .request("tools/call", json!({"name": name("fail_pii")}))
             .await;
@@ -232,10 +237,7 @@ async fn an_upstream_cannot_answer_another_request() {
     let (h, _) = harness();
     for path in ["/mcp", "/servers/notes/mcp"] {
         let mut c = h.connect(path).await;
-        let name = |t: &str| match path {
-            "/mcp" => format!("notes__{t}"),
-            _ => t.to_string(),
-        };
+        let name = |t: &str| tool_name(path, t);
         let r = c
             .request("tools/call", json!({"name": name("forge")}))
             .await;
