@@ -4,9 +4,10 @@
 //! transitions every store applies the same way (pending, then approved or
 //! rejected, then consumed exactly once by the call).
 //!
-//! A record is bound to who asked, the server, the tool and a hash of the
-//! arguments' JSON (see `protocol::canonical`): its id is derived from them, so retrying the
-//! same call finds the same record and a call with other arguments finds none.
+//! A record is bound to who asked, the server, the tool and a digest of the
+//! arguments' JSON (see `protocol::canonical`): its id is derived from them,
+//! so retrying the same call finds the same record and a call with other
+//! arguments finds none.
 //!
 //! Who decides is part of the record. Where the policy names approvers, the
 //! requester's own answer never counts: not through elicitation, not through
