@@ -127,13 +127,8 @@ impl Settings {
         }
         number(&var, "REGISTRY_TTL_SECS", |n| s.registry_ttl_ms = n * 1000)?;
         number(&var, "SESSION_TTL_SECS", |n| s.session_ttl_ms = n * 1000)?;
-        if let Some(v) = var("SESSION_CACHE_MS") {
-            // 0 is meaningful here (no cache), so it is parsed on its own.
-            s.session_cache_ms = v
-                .trim()
-                .parse()
-                .map_err(|_| format!("SESSION_CACHE_MS: '{v}' is not a whole number"))?;
-        }
+        // 0 is meaningful here (no cache).
+        whole_number(&var, "SESSION_CACHE_MS", |n| s.session_cache_ms = n)?;
         number(&var, "MAX_BODY_BYTES", |n| s.max_body_bytes = n as usize)?;
         number(&var, "MAX_UPSTREAM_BYTES", |n| {
             s.max_upstream_bytes = n as usize
@@ -161,13 +156,10 @@ impl Settings {
         })?;
         number(&var, "APPROVAL_POLL_MS", |n| s.approval_poll_ms = n)?;
         number(&var, "SESSIONS_PER_MINUTE", |n| s.sessions_per_minute = n)?;
-        if let Some(v) = var("APPROVAL_WAITS_PER_CALLER") {
-            // 0 is meaningful (never hold a question open).
-            s.approval_waits_per_caller = v
-                .trim()
-                .parse()
-                .map_err(|_| format!("APPROVAL_WAITS_PER_CALLER: '{v}' is not a whole number"))?;
-        }
+        // 0 is meaningful (never hold a question open).
+        whole_number(&var, "APPROVAL_WAITS_PER_CALLER", |n| {
+            s.approval_waits_per_caller = n
+        })?;
         if let Some(v) = var("VALIDATE_ARGUMENTS") {
             s.validate_arguments = match v.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" => true,
@@ -214,7 +206,26 @@ fn list(v: Option<String>) -> Vec<String> {
     .unwrap_or_default()
 }
 
+/// A whole number greater than 0.
 fn number(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    set: impl FnOnce(u64),
+) -> Result<(), String> {
+    let mut read = None;
+    whole_number(var, name, |n| read = Some(n))?;
+    match read {
+        Some(0) => Err(format!("{name}: must be greater than 0")),
+        Some(n) => {
+            set(n);
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+/// A whole number, 0 included.
+fn whole_number(
     var: &impl Fn(&str) -> Option<String>,
     name: &str,
     set: impl FnOnce(u64),
@@ -224,9 +235,6 @@ fn number(
             .trim()
             .parse()
             .map_err(|_| format!("{name}: '{v}' is not a whole number"))?;
-        if n == 0 {
-            return Err(format!("{name}: must be greater than 0"));
-        }
         set(n);
     }
     Ok(())

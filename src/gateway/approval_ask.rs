@@ -83,10 +83,15 @@ pub struct Ask {
     pub poll_ms: u64,
 }
 
+/// An approval's address on the gateway at `base`.
+fn approval_url(base: &str, id: &str) -> String {
+    format!("{base}/approvals/{id}")
+}
+
 impl Ask {
     /// The approval's address on this gateway.
     fn url(&self) -> String {
-        format!("{}/approvals/{}", self.base, self.record.id)
+        approval_url(&self.base, &self.record.id)
     }
 
     /// The `elicitation/create` request.
@@ -139,7 +144,7 @@ pub fn form_message(r: &ApprovalRecord, url: &str) -> String {
 
 /// The tool error a call waiting for (or refused) approval is answered with.
 pub fn pending_result(r: &ApprovalRecord, base: &str, now_ms: u64) -> Value {
-    let url = format!("{base}/approvals/{}", r.id);
+    let url = approval_url(base, &r.id);
     let secs = r.expires_ms.saturating_sub(now_ms).div_ceil(1000);
     let who = match r.decider {
         Decider::User => "Confirm it (you, or an approver)",
@@ -206,26 +211,24 @@ pub fn ask_then_forward<P: Platform + Clone + 'static>(
                     Err(e) => error(e.into()),
                 }
             }
-            Ok(Some(r)) => match ask.mode {
-                AskMode::Form => tool_error(&id, "The user declined this call; it was not made."),
-                AskMode::Url => {
-                    answer(&id, pending_result(&r, &ask.base, p.clock().now_ms()), &ask)
-                }
-            },
-            Ok(None) => match ask.mode {
-                AskMode::Form => tool_error(
+            // An approver's question not approved within the wait: the
+            // approval as it stands (rejected, or still pending).
+            Ok(decided) if ask.mode == AskMode::Url => {
+                let record = decided.as_ref().unwrap_or(&ask.record);
+                answer(
                     &id,
-                    &format!(
-                        "No answer from the user within {} s; the call was not made.",
-                        ask.timeout_ms / 1000
-                    ),
-                ),
-                AskMode::Url => answer(
-                    &id,
-                    pending_result(&ask.record, &ask.base, p.clock().now_ms()),
+                    pending_result(record, &ask.base, p.clock().now_ms()),
                     &ask,
+                )
+            }
+            Ok(Some(_)) => tool_error(&id, "The user declined this call; it was not made."),
+            Ok(None) => tool_error(
+                &id,
+                &format!(
+                    "No answer from the user within {} s; the call was not made.",
+                    ask.timeout_ms / 1000
                 ),
-            },
+            ),
         }
     };
     let body = stream::once(async move { Ok(first) })

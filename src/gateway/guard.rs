@@ -92,11 +92,10 @@ impl CallGuard<'_> {
             self.validate_arguments || approval.as_ref().is_some_and(|a| a.uses_destructive_hint());
         let info: Option<Rc<ToolInfo>> = if needs_info {
             // The server's own words in a failed listing are its content.
-            let content = self.gate.redaction(server, None);
             self.catalog
                 .tool(ups, server, tool)
                 .await
-                .map_err(|e| respond::redact_error(e, &content))?
+                .map_err(|e| respond::redact_error(e, &self.gate.redaction(server, None)))?
         } else {
             None
         };

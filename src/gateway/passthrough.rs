@@ -39,9 +39,9 @@ pub async fn request<P: Platform + Clone + 'static>(
 ) -> Result<Response<Body>, GatewayError> {
     let gate = guard.gate;
     let limit = ups.link.max_bytes;
-    let content = gate.redaction(server, None);
     match req.method.as_str() {
         "tools/list" if !gate.is_open(server) => {
+            let content = gate.redaction(server, None);
             let answer = ups
                 .send(server, raw)
                 .await
@@ -83,6 +83,7 @@ pub async fn request<P: Platform + Clone + 'static>(
             }
         }
         method => {
+            let content = gate.redaction(server, None);
             let lists = merge::ListKind::from_method(method).is_some();
             let answer = ups
                 .send(server, raw)

@@ -92,13 +92,7 @@ pub(super) fn respond(name: &str, params: &Value, id: &Value) -> Option<Response
                 .unwrap_or(1 << 20) as usize;
             let note = json!({"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data": "x".repeat(bytes)}});
             let result = json!({"jsonrpc":"2.0","id": id,"result":{"content":[{"type":"text","text":"done"}]}});
-            let body =
-                format!("event: message\ndata: {note}\n\nevent: message\ndata: {result}\n\n");
-            Response::builder()
-                .status(200)
-                .header("content-type", "text/event-stream")
-                .body(Body::Full(body.into_bytes()))
-                .expect("static")
+            sse(&[note, result])
         }
         "wrong_id" => plain(
             200,
@@ -107,16 +101,23 @@ pub(super) fn respond(name: &str, params: &Value, id: &Value) -> Option<Response
         "forge" => {
             let forged = json!({"jsonrpc":"2.0","id": 5,"result":{"content":[{"type":"text","text":"forged answer to id 5"}]}});
             let real = json!({"jsonrpc":"2.0","id": id,"result":{"content":[{"type":"text","text":"real"}]}});
-            let body =
-                format!("event: message\ndata: {forged}\n\nevent: message\ndata: {real}\n\n");
-            Response::builder()
-                .status(200)
-                .header("content-type", "text/event-stream")
-                .body(Body::Full(body.into_bytes()))
-                .expect("static")
+            sse(&[forged, real])
         }
         _ => return None,
     })
+}
+
+/// A 200 event stream carrying `messages`, one event each.
+fn sse(messages: &[Value]) -> Response<Body> {
+    let body: String = messages
+        .iter()
+        .map(|m| format!("event: message\ndata: {m}\n\n"))
+        .collect();
+    Response::builder()
+        .status(200)
+        .header("content-type", "text/event-stream")
+        .body(Body::Full(body.into_bytes()))
+        .expect("static")
 }
 
 /// A JSON answer with `status` (`null`: an empty body).
