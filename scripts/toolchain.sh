@@ -26,15 +26,17 @@ if ! have_version "$CARGO_TOOLS/bin/wasm-bindgen" "$WASM_BINDGEN_VERSION"; then
 fi
 
 # npm packages: wrangler, Node 22, binaryen, the MCP SDK and server-everything,
-# at the versions in package-lock.json. Not `npm ci`: this registry lacks some
-# of workerd's other-platform optional packages, so the lockfile cannot list
-# them and `npm ci` rejects it as out of sync; `npm install` installs exactly
-# the locked tree and leaves the lockfile untouched.
+# at the versions in package-lock.json. `npm ci`: it installs exactly the
+# locked tree into a clean node_modules and never writes package-lock.json; it
+# fails if the lockfile is out of sync with package.json, which is the check we
+# want. The lockfile lists every platform's optional packages (workerd,
+# esbuild, sharp, fsevents), so it stays in sync on any machine. Skipped while
+# the stamp (a copy of the lockfile it installed) matches, since `npm ci`
+# deletes and refills node_modules every time it runs.
 stamp="node_modules/.mcp-edge-lock"
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
-  step "npm install (locked)"
-  npm install --no-audit --no-fund --loglevel=error
-  git diff --quiet -- package-lock.json 2>/dev/null || echo "warning: npm changed package-lock.json" >&2
+  step "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
   cp package-lock.json "$stamp"
 fi
 

@@ -7,6 +7,7 @@
 //! HTTP 200 and a JSON-RPC error, which is what MCP clients surface to the model.
 
 use crate::body::Body;
+use crate::protocol::error::ProtocolError;
 use crate::protocol::jsonrpc::{self, Id};
 use http::{header, HeaderValue, Response, StatusCode};
 
@@ -88,6 +89,17 @@ pub enum GatewayError {
     Unavailable(String),
     /// A bug or a misconfiguration (500).
     Internal(String),
+}
+
+impl From<ProtocolError> for GatewayError {
+    fn from(e: ProtocolError) -> Self {
+        match e {
+            ProtocolError::Parse(m) => GatewayError::Parse(m),
+            ProtocolError::InvalidRequest(m) => GatewayError::InvalidRequest(m),
+            ProtocolError::InvalidParams(m) => GatewayError::InvalidParams(m),
+            ProtocolError::BadProtocolVersion(v) => GatewayError::BadProtocolVersion(v),
+        }
+    }
 }
 
 impl GatewayError {

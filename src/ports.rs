@@ -7,7 +7,7 @@
 use crate::body::Body;
 use crate::governance::approval::{ApprovalRecord, Decided, Decision};
 use crate::governance::gcra;
-use crate::governance::limits::Quota;
+use crate::governance::gcra::Quota;
 use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -26,7 +26,7 @@ use crate::governance::approval::{
     self as rules, Approval, ApprovalRecord, Channel, Decided, Decider, Decision, Status, Verdict,
 };
 use crate::governance::gcra::{Decision as Limit, Rate};
-use crate::governance::limits::Quota;
+use crate::governance::gcra::Quota;
 use crate::ports::{Approvals, Clock, Limiter, Platform};
 use crate::protocol::jsonrpc::Id;
 use crate::upstream::Upstreams;

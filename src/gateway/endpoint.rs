@@ -9,7 +9,7 @@ use crate::body::Body;
 use crate::config::{Registry, Server};
 use crate::error::GatewayError;
 use crate::governance::gcra::{Decision, Rate};
-use crate::governance::limits::Quota;
+use crate::governance::gcra::Quota;
 use crate::ports::{Clock, Limiter, Platform};
 use crate::protocol::jsonrpc::{self, Id, Message, Request};
 use crate::protocol::version;
@@ -76,7 +76,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             );
             return Err((e, None));
         }
-        let message = jsonrpc::parse_message(&body).map_err(|e| (e, jsonrpc::salvage_id(&body)))?;
+        let message = jsonrpc::parse_message(&body).map_err(|e| (e.into(), jsonrpc::salvage_id(&body)))?;
         if let Message::Notification(n) = &message {
             // A request without an id would skip the guard (policy, limits,
             // validation, approval) on its way upstream: only notifications

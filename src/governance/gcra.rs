@@ -3,13 +3,18 @@
 //! daily quotas. Platforms only store the state (a Durable Object on Workers,
 //! the key-value store on Spin); the arithmetic is here, unit tested.
 
-use super::limits::Quota;
-
 /// A rate: `limit` requests per `window_ms`, bursts of up to `limit` allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
     pub limit: u64,
     pub window_ms: u64,
+}
+
+/// What a counter enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quota {
+    Rate(Rate),
+    Daily(u64),
 }
 
 /// The outcome of one check.

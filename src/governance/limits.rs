@@ -6,7 +6,7 @@
 //! optionally only for some servers and tools. Each distinct counter is its
 //! own key (one Durable Object each on Workers), so no counter is global.
 
-use super::gcra::Rate;
+use super::gcra::{Quota, Rate};
 use crate::config::glob::Glob;
 use crate::config::Server;
 use crate::identity::Principal;
@@ -38,13 +38,6 @@ pub enum Per {
     Team,
     Server,
     Tool,
-}
-
-/// What a counter enforces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Quota {
-    Rate(Rate),
-    Daily(u64),
 }
 
 /// A checked limit.

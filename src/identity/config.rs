@@ -4,43 +4,12 @@
 //! - `auth/apikeys/{sha256 of the key, hex}`: an [`ApiKeyRecord`], one per
 //!   service-account key; the key itself is never stored.
 
-use super::jwks::KeySet;
+use super::jwks::{Alg, KeySet};
 use super::Principal;
 use serde::Deserialize;
 
 pub const ISSUER_PREFIX: &str = "auth/issuers/";
 pub const APIKEY_PREFIX: &str = "auth/apikeys/";
-
-/// Signature algorithms the gateway verifies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Alg {
-    Rs256,
-    Es256,
-    EdDsa,
-    /// Shared-secret HMAC: development only, never taken from a JWKS.
-    Hs256,
-}
-
-impl Alg {
-    pub fn parse(name: &str) -> Option<Alg> {
-        Some(match name {
-            "RS256" => Alg::Rs256,
-            "ES256" => Alg::Es256,
-            "EdDSA" => Alg::EdDsa,
-            "HS256" => Alg::Hs256,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Alg::Rs256 => "RS256",
-            Alg::Es256 => "ES256",
-            Alg::EdDsa => "EdDSA",
-            Alg::Hs256 => "HS256",
-        }
-    }
-}
 
 /// A trusted issuer as stored in KV.
 #[derive(Debug, Deserialize)]

@@ -5,12 +5,42 @@
 //! P-256 -> ES256, OKP Ed25519 -> EdDSA), which is what makes algorithm
 //! confusion impossible: a token's `alg` must match the key it names.
 
-use super::config::Alg;
 use jwt_compact::alg::{RsaPublicKey, StrongKey};
 use jwt_compact::jwk::JsonWebKey;
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
+
+/// Signature algorithms the gateway verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alg {
+    Rs256,
+    Es256,
+    EdDsa,
+    /// Shared-secret HMAC: development only, never taken from a JWKS.
+    Hs256,
+}
+
+impl Alg {
+    pub fn parse(name: &str) -> Option<Alg> {
+        Some(match name {
+            "RS256" => Alg::Rs256,
+            "ES256" => Alg::Es256,
+            "EdDSA" => Alg::EdDsa,
+            "HS256" => Alg::Hs256,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::Rs256 => "RS256",
+            Alg::Es256 => "ES256",
+            Alg::EdDsa => "EdDSA",
+            Alg::Hs256 => "HS256",
+        }
+    }
+}
 
 /// Public key material, by algorithm.
 #[derive(Clone)]

@@ -6,8 +6,8 @@
 //! claims read: `exp` (required) and `nbf` with the issuer's leeway, `iss`
 //! exactly, `aud` against the accepted audiences. Every failure says why.
 
-use super::config::{Alg, ClaimNames, Issuer};
-use super::jwks::{KeySet, Material};
+use super::config::{ClaimNames, Issuer};
+use super::jwks::{Alg, KeySet, Material};
 use super::Principal;
 use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Rsa};
 use jwt_compact::{AlgorithmExt, Claims, UntrustedToken};

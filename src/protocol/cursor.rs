@@ -5,7 +5,7 @@
 //! the cursor belongs to. The cursor is opaque to clients (base64url JSON);
 //! anything that does not decode is an invalid-params error, never a panic.
 
-use crate::error::GatewayError;
+use super::error::ProtocolError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -28,8 +28,8 @@ impl Cursor {
     }
 
     /// Decodes a cursor and checks it was issued for `method`.
-    pub fn decode(text: &str, method: &str) -> Result<Self, GatewayError> {
-        let bad = || GatewayError::InvalidParams(format!("invalid cursor for {method}"));
+    pub fn decode(text: &str, method: &str) -> Result<Self, ProtocolError> {
+        let bad = || ProtocolError::InvalidParams(format!("invalid cursor for {method}"));
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
         let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
         if cursor.method != method || cursor.pending.is_empty() {
@@ -60,7 +60,7 @@ mod tests {
             assert!(
                 matches!(
                     Cursor::decode(text, "tools/list"),
-                    Err(GatewayError::InvalidParams(_))
+                    Err(ProtocolError::InvalidParams(_))
                 ),
                 "{text}"
             );

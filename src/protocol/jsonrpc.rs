@@ -5,7 +5,7 @@
 //! inspect pass through byte for byte. Step two ([`Request::params_as`]) types the
 //! params of the few methods the gateway does inspect.
 
-use crate::error::GatewayError;
+use super::error::ProtocolError;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
@@ -89,19 +89,19 @@ pub fn is_notification_method(method: &str) -> bool {
 
 /// Parses one message from bytes. Errors are `Parse` for bad JSON and
 /// `InvalidRequest` for JSON that is not a JSON-RPC 2.0 message.
-pub fn parse_message(bytes: &[u8]) -> Result<Message, GatewayError> {
+pub fn parse_message(bytes: &[u8]) -> Result<Message, ProtocolError> {
     let wire: Wire = serde_json::from_slice(bytes).map_err(|e| {
         if e.is_data() {
-            GatewayError::InvalidRequest(format!("not a JSON-RPC message object: {e}"))
+            ProtocolError::InvalidRequest(format!("not a JSON-RPC message object: {e}"))
         } else {
-            GatewayError::Parse(e.to_string())
+            ProtocolError::Parse(e.to_string())
         }
     })?;
     from_wire(wire)
 }
 
 /// Parses one message from an already-decoded JSON value (batch members).
-pub fn message_from_value(value: &serde_json::Value) -> Result<Message, GatewayError> {
+pub fn message_from_value(value: &serde_json::Value) -> Result<Message, ProtocolError> {
     let text = value.to_string();
     parse_message(text.as_bytes())
 }
@@ -115,20 +115,20 @@ pub fn salvage_id(bytes: &[u8]) -> Option<Id> {
     serde_json::from_slice::<OnlyId>(bytes).ok()?.id
 }
 
-fn from_wire(w: Wire) -> Result<Message, GatewayError> {
+fn from_wire(w: Wire) -> Result<Message, ProtocolError> {
     if w.jsonrpc.as_deref() != Some("2.0") {
-        return Err(GatewayError::InvalidRequest(
+        return Err(ProtocolError::InvalidRequest(
             r#""jsonrpc" must be "2.0""#.into(),
         ));
     }
     let id = w.id.map(|raw| parse_id(&raw)).transpose()?;
     match (w.method, id) {
         (Some(method), _) if w.result.is_some() || w.error.is_some() => {
-            Err(GatewayError::InvalidRequest(format!(
+            Err(ProtocolError::InvalidRequest(format!(
                 "message with method '{method}' also has result or error"
             )))
         }
-        (Some(method), _) if method.is_empty() => Err(GatewayError::InvalidRequest(
+        (Some(method), _) if method.is_empty() => Err(ProtocolError::InvalidRequest(
             "method must not be empty".into(),
         )),
         (Some(method), Some(id)) => {
@@ -152,30 +152,30 @@ fn from_wire(w: Wire) -> Result<Message, GatewayError> {
                 result: w.result,
                 error: w.error,
             })),
-            _ => Err(GatewayError::InvalidRequest(
+            _ => Err(ProtocolError::InvalidRequest(
                 "a response needs exactly one of result and error".into(),
             )),
         },
-        (None, None) => Err(GatewayError::InvalidRequest("missing method".into())),
+        (None, None) => Err(ProtocolError::InvalidRequest("missing method".into())),
     }
 }
 
-fn parse_id(raw: &RawValue) -> Result<Id, GatewayError> {
+fn parse_id(raw: &RawValue) -> Result<Id, ProtocolError> {
     serde_json::from_str::<Id>(raw.get()).map_err(|_| {
-        GatewayError::InvalidRequest(format!(
+        ProtocolError::InvalidRequest(format!(
             "id must be a string or an integer, got {}",
             raw.get()
         ))
     })
 }
 
-fn check_params(params: &Option<Box<RawValue>>) -> Result<(), GatewayError> {
+fn check_params(params: &Option<Box<RawValue>>) -> Result<(), ProtocolError> {
     match params
         .as_ref()
         .map(|p| p.get().trim_start().as_bytes().first().copied())
     {
         None | Some(Some(b'{')) | Some(Some(b'[')) => Ok(()),
-        _ => Err(GatewayError::InvalidRequest(
+        _ => Err(ProtocolError::InvalidRequest(
             "params must be an object or an array".into(),
         )),
     }
@@ -183,10 +183,10 @@ fn check_params(params: &Option<Box<RawValue>>) -> Result<(), GatewayError> {
 
 impl Request {
     /// Types the params (step two). Missing params parse as `{}`.
-    pub fn params_as<T: DeserializeOwned>(&self) -> Result<T, GatewayError> {
+    pub fn params_as<T: DeserializeOwned>(&self) -> Result<T, ProtocolError> {
         let text = self.params.as_ref().map(|p| p.get()).unwrap_or("{}");
         serde_json::from_str(text)
-            .map_err(|e| GatewayError::InvalidParams(format!("{}: {e}", self.method)))
+            .map_err(|e| ProtocolError::InvalidParams(format!("{}: {e}", self.method)))
     }
 
     /// Serializes the request, with `params` replaced when given.
@@ -264,7 +264,7 @@ pub fn error_body(id: Option<&Id>, code: i64, message: &str) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn parse(s: &str) -> Result<Message, GatewayError> {
+    fn parse(s: &str) -> Result<Message, ProtocolError> {
         parse_message(s.as_bytes())
     }
 
@@ -324,7 +324,7 @@ mod tests {
         for (input, want) in cases {
             let err = parse(input).unwrap_err();
             assert!(
-                matches!(err, GatewayError::InvalidRequest(_)),
+                matches!(err, ProtocolError::InvalidRequest(_)),
                 "{input}: {err:?}"
             );
             assert!(err.to_string().contains(want), "{input}: {err}");
@@ -333,8 +333,8 @@ mod tests {
 
     #[test]
     fn bad_json_is_a_parse_error() {
-        assert!(matches!(parse("{not json"), Err(GatewayError::Parse(_))));
-        assert!(matches!(parse(""), Err(GatewayError::Parse(_))));
+        assert!(matches!(parse("{not json"), Err(ProtocolError::Parse(_))));
+        assert!(matches!(parse(""), Err(ProtocolError::Parse(_))));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod canonical;
 pub mod cursor;
+pub mod error;
 pub mod jsonrpc;
 pub mod names;
 pub mod raw_object;

@@ -1,7 +1,7 @@
 //! MCP protocol revisions the gateway speaks on its client side, negotiation,
 //! and the `MCP-Protocol-Version` header rules of Streamable HTTP.
 
-use crate::error::GatewayError;
+use super::error::ProtocolError;
 
 /// Revisions served on the client side, newest first.
 pub const SUPPORTED: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -30,14 +30,14 @@ pub fn is_supported(version: &str) -> bool {
 /// Checks the `MCP-Protocol-Version` header of a post-initialize request and
 /// returns the revision the request speaks. Missing means 2025-03-26; a value
 /// the gateway does not speak is a 400.
-pub fn check_header(header: Option<&str>) -> Result<&'static str, GatewayError> {
+pub fn check_header(header: Option<&str>) -> Result<&'static str, ProtocolError> {
     match header.map(str::trim) {
         None => Ok(HEADERLESS_DEFAULT),
         Some(v) => SUPPORTED
             .iter()
             .copied()
             .find(|s| *s == v)
-            .ok_or_else(|| GatewayError::BadProtocolVersion(v.to_string())),
+            .ok_or_else(|| ProtocolError::BadProtocolVersion(v.to_string())),
     }
 }
 
@@ -64,7 +64,7 @@ mod tests {
         assert_eq!(check_header(Some("2025-11-25")).unwrap(), "2025-11-25");
         assert_eq!(
             check_header(Some("1999-01-01")).unwrap_err(),
-            GatewayError::BadProtocolVersion("1999-01-01".into())
+            ProtocolError::BadProtocolVersion("1999-01-01".into())
         );
     }
 }

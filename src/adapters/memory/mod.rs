@@ -11,7 +11,7 @@ pub use mock_server::{MockServer, Seen};
 use crate::body::Body;
 use crate::governance::approval::{transition, ApprovalRecord, Decided, Decision};
 use crate::governance::gcra;
-use crate::governance::limits::Quota;
+use crate::governance::gcra::Quota;
 use crate::ports::{
     Approvals, Clock, Kv, Limiter, PortError, Ports, Runtime, SendError, SessionRecord, Sessions,
     Upstream, UpstreamSession,

@@ -4,7 +4,7 @@
 //! core's [`gcra::step`] keeps per counter; the arithmetic is the core's.
 
 use crate::governance::gcra::{self, Decision, Rate};
-use crate::governance::limits::Quota;
+use crate::governance::gcra::Quota;
 use crate::ports::{Limiter, PortError};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
