@@ -22,6 +22,7 @@
 
 pub mod adapters;
 pub mod body;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod gateway;

@@ -30,12 +30,29 @@ impl From<PortError> for crate::GatewayError {
     }
 }
 
-/// Edge key-value storage (registry, later policies). Eventually consistent.
+/// Edge key-value storage: the registry, the policy document, trusted
+/// issuers and API keys. Eventually consistent.
 #[allow(async_fn_in_trait)]
 pub trait Kv {
     async fn get(&self, key: &str) -> Result<Option<String>, PortError>;
     /// All keys starting with `prefix`.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, PortError>;
+}
+
+/// Every entry under `prefix`, as `(key, value)`, read in parallel. A key
+/// listed but gone by the time it is read was deleted meanwhile and is
+/// skipped; any failed read fails the whole load (the caller keeps what it
+/// had rather than serve half a set).
+pub async fn load_prefix<K: Kv>(kv: &K, prefix: &str) -> Result<Vec<(String, String)>, PortError> {
+    let keys = kv.list(prefix).await?;
+    let values = futures_util::future::join_all(keys.iter().map(|k| kv.get(k))).await;
+    let mut entries = Vec::with_capacity(keys.len());
+    for (key, value) in keys.into_iter().zip(values) {
+        if let Some(value) = value? {
+            entries.push((key, value));
+        }
+    }
+    Ok(entries)
 }
 
 /// A client session as the gateway stores it.
@@ -161,6 +178,21 @@ pub trait Clock {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
     async fn sleep(&self, ms: u64);
+}
+
+/// Races `work` against the clock; `None` when time ran out first.
+pub async fn with_timeout<C: Clock, F: std::future::Future>(
+    clock: &C,
+    ms: u64,
+    work: F,
+) -> Option<F::Output> {
+    use futures_util::future::{select, Either};
+    let work = std::pin::pin!(work);
+    let sleep = std::pin::pin!(clock.sleep(ms));
+    match select(work, sleep).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(_) => None,
+    }
 }
 
 /// One platform: a set of ports plus randomness and after-response work.

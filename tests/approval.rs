@@ -44,7 +44,7 @@ fn harness() -> (Harness, Rc<MockServer>) {
         }
     });
     h.p.kv.put("policy", &policy.to_string());
-    h.gw.invalidate_registry();
+    h.gw.reload_config();
     (h, notes)
 }
 

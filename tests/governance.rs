@@ -26,7 +26,7 @@ fn harness(policy: Value) -> Harness {
     h.api_key("mk_alice", json!({"subject": "alice", "teams": ["eng"]}));
     h.api_key("mk_bob", json!({"subject": "bob", "roles": ["sre"]}));
     h.p.kv.put("policy", &policy.to_string());
-    h.gw.invalidate_registry();
+    h.gw.reload_config();
     h
 }
 
@@ -142,7 +142,7 @@ async fn a_bad_policy_document_is_rejected_and_the_last_good_one_stays() {
         .unwrap()
         .push(json!({"effect": "allow", "subjects": {"everyone": true}}));
     h.p.kv.put("policy", &bad.to_string());
-    h.gw.invalidate_registry();
+    h.gw.reload_config();
     assert_eq!(
         tools(&h, "/mcp", "mk_alice").await.unwrap(),
         ["notes__echo"]
@@ -151,7 +151,7 @@ async fn a_bad_policy_document_is_rejected_and_the_last_good_one_stays() {
     let mut good = policy();
     good["rules"][0]["groups"] = json!(["dev", "prod"]);
     h.p.kv.put("policy", &good.to_string());
-    h.gw.invalidate_registry();
+    h.gw.reload_config();
     assert_eq!(
         tools(&h, "/mcp", "mk_alice").await.unwrap(),
         ["db__query", "notes__echo"]
@@ -171,7 +171,7 @@ async fn a_first_policy_that_does_not_parse_opens_nothing() {
 async fn without_a_policy_every_authenticated_caller_sees_everything() {
     let h = harness(policy());
     h.p.kv.delete("policy");
-    h.gw.invalidate_registry();
+    h.gw.reload_config();
     let mut all = tools(&h, "/mcp", support::API_KEY).await.unwrap();
     all.sort();
     assert_eq!(all, ["db__query", "notes__drop_table", "notes__echo"]);
@@ -288,7 +288,7 @@ async fn a_refused_call_never_reaches_the_upstream() {
     let policy = json!({"rules": [{"effect": "allow", "subjects": {"everyone": true}}],
         "limits": [{"name": "one", "per": "tool", "requests": 1, "window_secs": 60}]});
     h.p.kv.put("policy", &policy.to_string());
-    h.gw.invalidate_registry();
+    h.gw.reload_config();
     let r = burst(&h, support::API_KEY, "notes__echo", 3).await;
     assert_eq!(statuses(&r), [200, 429, 429]);
     assert_eq!(s.count("tools/call"), 1);
@@ -317,7 +317,7 @@ fn redacting(sse: bool) -> (Harness, std::rc::Rc<MockServer>) {
     let policy = json!({"rules": [{"effect": "allow", "subjects": {"everyone": true}}],
         "redact": [{"servers": ["hr"]}]});
     h.p.kv.put("policy", &policy.to_string());
-    h.gw.invalidate_registry();
+    h.gw.reload_config();
     (h, s)
 }
 

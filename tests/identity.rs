@@ -30,7 +30,7 @@ fn harness() -> (Harness, Rc<MockServer>) {
         "auth/issuers/corp",
         &json!({"issuer": ISS, "jwks": jwks}).to_string(),
     );
-    h.gw.invalidate_registry();
+    h.gw.reload_config();
     (h, s)
 }
 
@@ -273,7 +273,7 @@ async fn missing_scopes_are_403_insufficient_scope() {
         "auth/issuers/corp",
         &json!({"issuer": ISS, "jwks": {"keys": [public("ec")]}}).to_string(),
     );
-    h.gw.invalidate_registry();
+    h.gw.reload_config();
     let r = init_with(&h, &sign("ec", Some("ec-1"), good_claims())).await;
     let (code, msg) = r.error(403);
     assert_eq!(code, -32000);
@@ -313,7 +313,7 @@ async fn jwks_rotation_is_picked_up_once_per_interval() {
         "auth/issuers/corp",
         &json!({"issuer": ISS, "jwks_uri": "https://id.test/jwks"}).to_string(),
     );
-    h.gw.invalidate_registry();
+    h.gw.reload_config();
     assert_eq!(
         init_with(&h, &sign("rsa", Some("rsa-1"), good_claims()))
             .await

@@ -42,7 +42,7 @@ fn harness(extra: Value) -> (Harness, Rc<MockServer>) {
         "approval": approval
     });
     h.p.kv.put("policy", &policy.to_string());
-    h.gw.invalidate_registry();
+    h.gw.reload_config();
     (h, notes)
 }
 
@@ -314,7 +314,7 @@ async fn a_second_credential_is_no_second_pair_of_eyes() {
         "auth/issuers/corp",
         &json!({"issuer": "https://id.test", "jwks": {"keys": [public("ec")]}}).to_string(),
     );
-    h.gw.invalidate_registry();
+    h.gw.reload_config();
     let sid = session(&h, CAROL, json!({})).await;
     let id = pending(&call(&h, CAROL, &sid, "notes__delete", r#"{"id":"q"}"#).await);
     // Carol again, with a token from the identity provider instead of her key.

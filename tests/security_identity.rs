@@ -34,7 +34,7 @@ fn harness(limits: Value) -> (Harness, Rc<MockServer>) {
         "limits": limits
     });
     h.p.kv.put("policy", &policy.to_string());
-    h.gw.invalidate_registry();
+    h.gw.reload_config();
     (h, alpha)
 }
 
@@ -102,7 +102,7 @@ async fn a_warm_instance_keeps_the_policy_it_read_when_kv_fails() {
     let (r, _) = call_echo(&h, "/mcp", ("x-api-key", "mk_mallory")).await;
     assert!(refused(&r).unwrap().contains("Unknown tool"), "{}", r.text);
     h.p.kv.fail_reads(Some("policy"));
-    h.gw.invalidate_registry();
+    h.gw.reload_config();
     let (r, _) = call_echo(&h, "/mcp", ("x-api-key", "mk_mallory")).await;
     assert!(
         refused(&r).unwrap().contains("Unknown tool"),

@@ -39,7 +39,7 @@ fn harness() -> (Harness, Rc<MockServer>) {
         "redact": [{"servers": ["notes"]}]
     });
     h.p.kv.put("policy", &policy.to_string());
-    h.gw.invalidate_registry();
+    h.gw.reload_config();
     (h, notes)
 }
 
@@ -220,7 +220,7 @@ async fn a_failed_listing_is_redacted_too() {
         "redact": [{"servers": ["crm"]}]
     });
     h.p.kv.put("policy", &policy.to_string());
-    h.gw.invalidate_registry();
+    h.gw.reload_config();
     for (path, name) in [("/mcp", "crm__echo"), ("/servers/crm/mcp", "echo")] {
         let mut c = h.connect(path).await;
         let r = c

@@ -25,8 +25,8 @@ use crate::error::GatewayError;
 use crate::governance::approval::{
     self as rules, Approval, ApprovalRecord, Channel, Decided, Decider, Decision, Status, Verdict,
 };
-use crate::governance::gcra::{Decision as Limit, Rate};
 use crate::governance::gcra::Quota;
+use crate::governance::gcra::{Decision as Limit, Rate};
 use crate::ports::{Approvals, Clock, Limiter, Platform};
 use crate::protocol::jsonrpc::Id;
 use crate::upstream::Upstreams;

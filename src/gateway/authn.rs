@@ -58,7 +58,7 @@ pub async fn authenticate<P: Platform>(
     let metadata_url = resource::metadata_url(&base, &endpoint);
     let audiences = vec![base.clone(), resource::resource_url(&base, &endpoint)];
     let scopes = &settings.required_scopes;
-    let principal = match gw.auth.authenticate(p, headers, &audiences).await {
+    let principal = match gw.authenticator.authenticate(p, headers, &audiences).await {
         Ok(Some(principal)) => principal,
         Ok(None) if anonymous_allowed(route, registry) => Principal::anonymous_from(client_addr),
         Ok(None) => {
@@ -123,7 +123,7 @@ pub async fn metadata<P: Platform>(
     headers: &HeaderMap,
 ) -> Result<Response<Body>, GatewayError> {
     let base = resource::base_url(gw.settings.public_url.as_deref(), uri, headers);
-    let trust = gw.auth.trust(p).await?;
+    let trust = gw.authenticator.trust(p).await?;
     let mut servers: Vec<String> = Vec::new();
     for issuer in &trust.issuers {
         if !servers.contains(&issuer.authorization_server) {
@@ -143,7 +143,7 @@ pub async fn metadata<P: Platform>(
 /// `GET /.well-known/jwks.json`: the public key upstreams verify minted
 /// credentials with (404 when no signing key is configured).
 pub async fn jwks<P: Platform>(gw: &Gateway, p: &P) -> Result<Response<Body>, GatewayError> {
-    match gw.auth.signer(p).await {
+    match gw.minter.signer(p).await {
         Some(signer) => Ok(respond::json(
             serde_json::to_vec(&signer.jwks()).expect("JWKS serializes"),
         )),

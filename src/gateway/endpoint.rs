@@ -8,8 +8,8 @@ use super::{aggregate, approval, ingest, passthrough, respond, session, Ctx};
 use crate::body::Body;
 use crate::config::{Registry, Server};
 use crate::error::GatewayError;
-use crate::governance::gcra::{Decision, Rate};
 use crate::governance::gcra::Quota;
+use crate::governance::gcra::{Decision, Rate};
 use crate::ports::{Clock, Limiter, Platform};
 use crate::protocol::jsonrpc::{self, Id, Message, Request};
 use crate::protocol::version;
@@ -55,7 +55,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     }
 
     fn upstreams<'l>(&'l self, link: &'l Link) -> Upstreams<'l, P> {
-        Upstreams::new(self.p, link, &self.gw.auth)
+        Upstreams::new(self.p, link, &self.gw.minter)
     }
 
     /// What sessions are bound to: a session opened by one caller is unknown
@@ -76,7 +76,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             );
             return Err((e, None));
         }
-        let message = jsonrpc::parse_message(&body).map_err(|e| (e.into(), jsonrpc::salvage_id(&body)))?;
+        let message =
+            jsonrpc::parse_message(&body).map_err(|e| (e.into(), jsonrpc::salvage_id(&body)))?;
         if let Message::Notification(n) = &message {
             // A request without an id would skip the guard (policy, limits,
             // validation, approval) on its way upstream: only notifications

@@ -15,7 +15,6 @@ use super::catalog::{Catalog, ToolInfo};
 use super::respond;
 use crate::config::Server;
 use crate::error::GatewayError;
-use crate::governance::enforce;
 use crate::governance::gate::Gate;
 use crate::ports::Platform;
 use crate::upstream::Upstreams;
@@ -111,7 +110,7 @@ impl CallGuard<'_> {
                 })?;
             }
         }
-        enforce::check_call(ups.platform, self.gate, server, tool).await?;
+        super::counters::check_call(ups.platform, self.gate, server, tool).await?;
         let destructive = info.as_ref().is_some_and(|i| i.destructive);
         let Some(a) = approval else {
             return Ok(Outcome::Forward);

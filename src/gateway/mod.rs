@@ -16,13 +16,16 @@ pub mod aggregate;
 pub mod approval;
 pub mod approval_ask;
 mod approvals_api;
+pub mod authenticator;
 pub mod authn;
 pub mod catalog;
+mod counters;
 mod endpoint;
 pub mod guard;
 pub mod ingest;
 pub mod merge;
 pub mod passthrough;
+pub mod policy_store;
 pub mod registry_cache;
 pub mod respond;
 pub mod session;
@@ -32,14 +35,15 @@ use crate::body::Body;
 use crate::config::{Registry, Settings};
 use crate::error::GatewayError;
 use crate::governance::gate::Gate;
-use crate::governance::store::PolicyStore;
-use crate::identity::authenticate::AuthState;
 use crate::ports::Platform;
 use crate::protocol::jsonrpc::Id;
+use crate::upstream::minter::Minter;
+use authenticator::Authenticator;
 use authn::Identity;
 use catalog::Catalog;
 use http::{Method, Response};
 use ingest::Route;
+use policy_store::PolicyStore;
 use registry_cache::RegistryCache;
 use session_cache::{CachedPlatform, SessionCache};
 use std::rc::Rc;
@@ -63,7 +67,8 @@ pub struct Gateway {
     pub settings: Settings,
     registry: RegistryCache,
     sessions: Rc<SessionCache>,
-    auth: Rc<AuthState>,
+    authenticator: Authenticator,
+    minter: Rc<Minter>,
     policy: PolicyStore,
     catalog: Catalog,
     /// Whether the missing-`PUBLIC_URL` warning was logged (once per isolate).
@@ -87,14 +92,15 @@ impl Gateway {
     pub fn new(settings: Settings) -> Self {
         let registry = RegistryCache::new(settings.registry_ttl_ms);
         let sessions = Rc::new(SessionCache::new(settings.session_cache_ms));
-        let auth = Rc::new(AuthState::new(settings.registry_ttl_ms));
+        let authenticator = Authenticator::new(settings.registry_ttl_ms);
         let policy = PolicyStore::new(settings.registry_ttl_ms);
         let catalog = Catalog::new(settings.tool_catalog_ttl_ms);
         Gateway {
             settings,
             registry,
             sessions,
-            auth,
+            authenticator,
+            minter: Rc::default(),
             policy,
             catalog,
             public_url_warned: std::cell::Cell::new(false),
@@ -119,10 +125,13 @@ impl Gateway {
         self.public_url_warned.get()
     }
 
-    /// Forgets the cached registry so the next request reloads it.
-    pub fn invalidate_registry(&self) {
+    /// Marks everything read from KV stale (the registry, the trusted
+    /// issuers, the policy) and forgets API-key lookups, so the next request
+    /// reads them again (tests, admin reloads). What was read stays the
+    /// fallback should KV fail.
+    pub fn reload_config(&self) {
         self.registry.invalidate();
-        self.auth.invalidate();
+        self.authenticator.invalidate();
         self.policy.invalidate();
     }
 

@@ -2,8 +2,8 @@
 //! EdDSA) naming the caller, so an upstream learns who calls without ever
 //! seeing the caller's own token. The signing key comes from a secret (a
 //! private JWK); its public half is served at `/.well-known/jwks.json` for
-//! upstreams to verify with. Minted tokens are reused per (caller, server)
-//! until shortly before they expire.
+//! upstreams to verify with. Pure: reading the key, drawing the `jti` and
+//! reusing tokens is the upstream side's [`Minter`](crate::upstream::minter).
 
 use super::Principal;
 use jwt_compact::alg::{Ed25519, Es256};
@@ -11,13 +11,9 @@ use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::{AlgorithmExt, Claims, Header};
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// Longest lifetime of a minted token.
 pub const MAX_TTL_SECS: u64 = 300;
-/// A cached token is replaced this long before it expires.
-const RENEW_BEFORE_MS: u64 = 30_000;
 
 enum Key {
     Es256(p256::ecdsa::SigningKey),
@@ -143,27 +139,4 @@ pub fn cache_key(issuer: &str, principal: &Principal, audience: &str, ttl_secs: 
     let inputs = serde_json::to_string(&(issuer, principal, audience, ttl_secs))
         .expect("mint inputs serialize");
     super::sha256_hex(inputs.as_bytes())
-}
-
-/// Minted tokens by [`cache_key`] and server, for one isolate.
-#[derive(Default)]
-pub struct MintCache {
-    tokens: RefCell<HashMap<(String, String), (String, u64)>>,
-}
-
-impl MintCache {
-    /// A cached token still good for more than the renewal margin.
-    pub fn get(&self, caller: &str, server: &str, now_ms: u64) -> Option<String> {
-        let tokens = self.tokens.borrow();
-        let (token, exp) = tokens.get(&(caller.to_string(), server.to_string()))?;
-        (now_ms + RENEW_BEFORE_MS < *exp).then(|| token.clone())
-    }
-
-    pub fn put(&self, caller: &str, server: &str, token: String, exp_ms: u64) {
-        let mut tokens = self.tokens.borrow_mut();
-        if tokens.len() >= 10_000 {
-            tokens.clear();
-        }
-        tokens.insert((caller.to_string(), server.to_string()), (token, exp_ms));
-    }
 }

@@ -1,17 +1,18 @@
 //! Identity: who is calling, known for certain, and what upstreams learn of it.
+//! Pure checks over presented credentials and parsed configuration; reading
+//! KV, fetching JWKS and caching live in the gateway's
+//! [`Authenticator`](crate::gateway::authenticator::Authenticator).
 //!
 //! - [`credential`]: reading the bearer token or API key off a request.
 //! - [`config`]: trusted issuers and API keys from KV, parsed into checked types.
-//! - [`jwks`]: JSON Web Key Sets, fetched and cached, refreshed on an unknown
-//!   `kid` at most once per interval.
+//! - [`jwks`]: JSON Web Key Sets parsed into keys, and the record of fetched
+//!   sets (refreshed on an unknown `kid` at most once per interval).
 //! - [`jwt`]: verifying an inbound JWT (RS256, ES256, EdDSA; HS256 only when
 //!   configured) and mapping its claims to a [`Principal`].
-//! - [`authenticate`]: the phase itself, with a cache of verified tokens.
 //! - [`resource`]: the OAuth protected-resource metadata (RFC 9728) and the
 //!   `WWW-Authenticate` challenges.
 //! - [`mint`]: the short-lived JWTs the gateway signs for each upstream.
 
-pub mod authenticate;
 pub mod config;
 pub mod credential;
 pub mod jwks;

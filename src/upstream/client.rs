@@ -10,14 +10,13 @@
 
 use super::credentials::{self, Caller};
 use super::failover;
+use super::minter::Minter;
 use super::reply::{self, Reply};
 use crate::body::Body;
 use crate::config::{Endpoint, Server};
 use crate::error::GatewayError;
-use crate::identity::authenticate::AuthState;
-use crate::ports::{Clock, Platform, Sessions, Upstream, UpstreamSession};
+use crate::ports::{with_timeout, Platform, Sessions, Upstream, UpstreamSession};
 use crate::protocol::jsonrpc::{self, Id};
-use futures_util::future::{self, Either};
 use http::{HeaderName, HeaderValue};
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -50,7 +49,7 @@ pub struct Link {
 pub struct Upstreams<'a, P: Platform> {
     pub platform: &'a P,
     pub link: &'a Link,
-    pub auth: &'a Rc<AuthState>,
+    pub minter: &'a Rc<Minter>,
 }
 
 /// What [`Upstreams`] borrows, owned: for work that outlives the request
@@ -59,12 +58,12 @@ pub struct Upstreams<'a, P: Platform> {
 pub struct Detached<P: Platform> {
     pub platform: P,
     pub link: Link,
-    pub auth: Rc<AuthState>,
+    pub minter: Rc<Minter>,
 }
 
 impl<P: Platform> Detached<P> {
     pub fn upstreams(&self) -> Upstreams<'_, P> {
-        Upstreams::new(&self.platform, &self.link, &self.auth)
+        Upstreams::new(&self.platform, &self.link, &self.minter)
     }
 }
 
@@ -90,11 +89,11 @@ struct Attempt {
 }
 
 impl<'a, P: Platform> Upstreams<'a, P> {
-    pub fn new(platform: &'a P, link: &'a Link, auth: &'a Rc<AuthState>) -> Self {
+    pub fn new(platform: &'a P, link: &'a Link, minter: &'a Rc<Minter>) -> Self {
         Upstreams {
             platform,
             link,
-            auth,
+            minter,
         }
     }
 
@@ -106,7 +105,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         Detached {
             platform: self.platform.clone(),
             link: self.link.snapshot(),
-            auth: self.auth.clone(),
+            minter: self.minter.clone(),
         }
     }
 
@@ -126,7 +125,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         &self,
         server: &Server,
     ) -> Result<Option<(HeaderName, HeaderValue)>, GatewayError> {
-        credentials::header_for(self.platform, self.auth, server, &self.link.caller).await
+        credentials::header_for(self.platform, self.minter, server, &self.link.caller).await
     }
 
     /// POSTs one JSON-RPC message to `server` and returns its classified answer.
@@ -393,20 +392,6 @@ impl<'a, P: Platform> Upstreams<'a, P> {
                 message: format!("timed out after {} ms", server.timeout_ms),
             }),
         }
-    }
-}
-
-/// Races `work` against the clock; `None` when time ran out first.
-pub async fn with_timeout<C: Clock, F: std::future::Future>(
-    clock: &C,
-    ms: u64,
-    work: F,
-) -> Option<F::Output> {
-    let work = std::pin::pin!(work);
-    let sleep = std::pin::pin!(clock.sleep(ms));
-    match future::select(work, sleep).await {
-        Either::Left((out, _)) => Some(out),
-        Either::Right(_) => None,
     }
 }
 

@@ -2,15 +2,12 @@
 //! per the registry, a JWT the gateway mints for that server naming the
 //! caller, a static secret header, or nothing.
 
+use super::minter::{Grant, Minter};
 use crate::config::credentials::Credentials;
 use crate::config::Server;
 use crate::error::GatewayError;
-use crate::identity::authenticate::{AuthState, SIGNING_KEY_SECRET};
-use crate::identity::mint;
 use crate::identity::Principal;
-use crate::ports::{Clock, Platform};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use crate::ports::Platform;
 use http::{HeaderName, HeaderValue};
 
 /// Who the gateway acts for, and the `iss` it signs minted tokens with.
@@ -23,7 +20,7 @@ pub struct Caller {
 /// The header to add to every request to `server` on behalf of `caller`.
 pub async fn header_for<P: Platform>(
     p: &P,
-    auth: &AuthState,
+    minter: &Minter,
     server: &Server,
     caller: &Caller,
 ) -> Result<Option<(HeaderName, HeaderValue)>, GatewayError> {
@@ -34,32 +31,14 @@ pub async fn header_for<P: Platform>(
     match &server.credentials {
         Credentials::None => Ok(None),
         Credentials::Jwt { audience, ttl_secs } => {
-            let now = p.clock().now_ms();
-            let who = mint::cache_key(&caller.issuer, &caller.principal, audience, *ttl_secs);
-            let token = match auth.minted.get(&who, &server.id, now) {
-                Some(token) => token,
-                None => {
-                    let signer = auth.signer(p).await.ok_or_else(|| {
-                        fail(format!(
-                            "no signing key: set the {SIGNING_KEY_SECRET} secret"
-                        ))
-                    })?;
-                    let mut jti = [0u8; 16];
-                    p.random_bytes(&mut jti);
-                    let jti = URL_SAFE_NO_PAD.encode(jti);
-                    let token = signer.mint(
-                        &caller.issuer,
-                        &caller.principal,
-                        audience,
-                        &jti,
-                        now,
-                        *ttl_secs,
-                    );
-                    auth.minted
-                        .put(&who, &server.id, token.clone(), now + ttl_secs * 1000);
-                    token
-                }
+            let grant = Grant {
+                issuer: &caller.issuer,
+                principal: &caller.principal,
+                audience,
+                ttl_secs: *ttl_secs,
+                server: &server.id,
             };
+            let token = minter.token(p, &grant).await.map_err(fail)?;
             let value = HeaderValue::from_str(&format!("Bearer {token}"))
                 .expect("a JWT is a valid header value");
             Ok(Some((http::header::AUTHORIZATION, value)))

@@ -5,6 +5,7 @@
 //!   expired upstream session, timeouts and failover to the next region.
 //! - [`credentials`]: what an upstream request carries instead of the
 //!   caller's token (a minted JWT, a secret header, or nothing).
+//! - [`minter`]: the signing key and the tokens minted with it.
 //! - [`reply`]: classifying an upstream HTTP answer (JSON, SSE, 202) and reading
 //!   the JSON-RPC response out of it.
 //! - [`relay`]: streaming an upstream SSE answer to the client event by event.
@@ -12,6 +13,7 @@
 pub mod client;
 pub mod credentials;
 pub mod failover;
+pub mod minter;
 pub mod relay;
 pub mod reply;
 

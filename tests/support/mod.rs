@@ -55,7 +55,7 @@ impl Harness {
         self.p
             .kv
             .put(&format!("auth/apikeys/{hash}"), &record.to_string());
-        self.gw.invalidate_registry();
+        self.gw.reload_config();
     }
 
     /// Registers `server` at one endpoint per region, `http://{id}.{region}.test/mcp`,
@@ -88,7 +88,7 @@ impl Harness {
     /// Writes a registry entry as is.
     pub fn register(&self, id: &str, entry: Value) {
         self.p.kv.put(&format!("servers/{id}"), &entry.to_string());
-        self.gw.invalidate_registry();
+        self.gw.reload_config();
     }
 
     /// The usual pair: `alpha` (echo, add, slow; prompts; a resource) and `beta`

@@ -9,8 +9,8 @@
 
 use super::kv::Index;
 use crate::adapters::expiry_index;
-use crate::governance::gcra::{day_of, Decision, DAY_MS};
 use crate::governance::gcra::Quota;
+use crate::governance::gcra::{day_of, Decision, DAY_MS};
 use crate::ports::{Limiter, PortError};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 

@@ -3,8 +3,8 @@
 //! counters scale out independently. The object stores the single number the
 //! core's [`gcra::step`] keeps per counter; the arithmetic is the core's.
 
-use crate::governance::gcra::{self, Decision, Rate};
 use crate::governance::gcra::Quota;
+use crate::governance::gcra::{self, Decision, Rate};
 use crate::ports::{Limiter, PortError};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;

@@ -8,11 +8,11 @@
 //! caller could exhaust a shared quota. On Workers each check is a Durable
 //! Object round trip, so every limit that covers a call adds one.
 
-use super::gate::Gate;
-use super::gcra::Decision;
-use super::limits;
 use crate::config::Server;
 use crate::error::GatewayError;
+use crate::governance::gate::Gate;
+use crate::governance::gcra::Decision;
+use crate::governance::limits;
 use crate::ports::{Clock, Limiter, Platform};
 
 pub async fn check_call<P: Platform>(

@@ -1,111 +1,69 @@
-//! The authentication phase: credential -> verified [`Principal`], or a 401.
+//! Turning a presented credential into a verified [`Principal`], or a 401.
 //!
-//! Isolate-lived state keeps it cheap: the trusted issuers (reloaded from KV
-//! like the registry), fetched JWKS, verified tokens by hash until they expire
-//! (a hot client pays one signature check, not one per request), and API-key
-//! lookups for a short time (`APIKEY_CACHE_MS`, which bounds how long a revoked
-//! key keeps working in an isolate that had just seen it).
+//! The checks themselves are pure ([`identity`](crate::identity)); this is
+//! the part that reads KV, fetches JWKS and remembers, so a hot isolate stays
+//! cheap: the trusted issuers (reloaded from KV like the registry), fetched
+//! JWKS, verified tokens by hash until they expire (a hot client pays one
+//! signature check, not one per request), and API-key lookups for a short
+//! time (`APIKEY_CACHE_MS`, which bounds how long a revoked key keeps working
+//! in an isolate that had just seen it).
 
-use super::config::{ApiKeyRecord, TrustConfig, APIKEY_PREFIX, ISSUER_PREFIX};
-use super::credential::{self, Credential};
-use super::jwks::{JwksCache, KeySet};
-use super::jwt::{self, Failure, Verified};
-use super::mint::{MintCache, Signer};
-use super::{sha256_hex, Principal};
+use crate::cache::{Bounded, KeepLastGood};
 use crate::error::GatewayError;
-use crate::ports::{Clock, Kv, Platform, PortError, Upstream};
-use crate::upstream::client::with_timeout;
-use std::cell::RefCell;
-use std::collections::HashMap;
+use crate::identity::config::{ApiKeyRecord, TrustConfig, APIKEY_PREFIX, ISSUER_PREFIX};
+use crate::identity::credential::{self, Credential};
+use crate::identity::jwks::{JwksCache, KeySet};
+use crate::identity::jwt::{self, Failure, Verified};
+use crate::identity::{sha256_hex, Principal};
+use crate::ports::{load_prefix, with_timeout, Clock, Kv, Platform, PortError, Upstream};
 use std::rc::Rc;
 
 /// How long an API-key lookup (hit or miss) is reused.
 pub const APIKEY_CACHE_MS: u64 = 30_000;
 /// Time a JWKS fetch may take.
 const JWKS_TIMEOUT_MS: u64 = 5_000;
-/// Name of the secret holding the upstream signing key (a private JWK).
-pub const SIGNING_KEY_SECRET: &str = "UPSTREAM_SIGNING_KEY";
 
-/// Identity state for one isolate.
-pub struct AuthState {
-    ttl_ms: u64,
-    trust: RefCell<Option<(Rc<TrustConfig>, u64)>>,
-    pub jwks: JwksCache,
+/// What the authentication phase keeps for one isolate.
+pub struct Authenticator {
+    trust: KeepLastGood<TrustConfig>,
+    jwks: JwksCache,
     /// Verified tokens by hash, with the audiences their issuer pins (empty:
     /// the endpoint's own, which differ from endpoint to endpoint).
-    verified: RefCell<HashMap<String, (Verified, Vec<String>)>>,
-    apikeys: RefCell<HashMap<String, (Option<Principal>, u64)>>,
-    signer: RefCell<Option<Option<Rc<Signer>>>>,
-    pub minted: MintCache,
+    verified: Bounded<String, (Verified, Vec<String>)>,
+    /// API-key lookups by hash: the principal, or `None` for an unknown or
+    /// revoked key.
+    apikeys: Bounded<String, Option<Principal>>,
 }
 
-impl AuthState {
+impl Authenticator {
     pub fn new(ttl_ms: u64) -> Self {
-        AuthState {
-            ttl_ms,
-            trust: RefCell::default(),
+        Authenticator {
+            trust: KeepLastGood::new("the trusted issuers", ttl_ms),
             jwks: JwksCache::default(),
-            verified: RefCell::default(),
-            apikeys: RefCell::default(),
-            signer: RefCell::default(),
-            minted: MintCache::default(),
+            verified: Bounded::default(),
+            apikeys: Bounded::default(),
         }
     }
 
-    /// Forgets the trusted issuers and API-key lookups (tests, admin reloads).
+    /// Forgets the API-key lookups and marks the issuers stale (tests, admin
+    /// reloads).
     pub fn invalidate(&self) {
-        *self.trust.borrow_mut() = None;
-        self.apikeys.borrow_mut().clear();
+        self.trust.invalidate();
+        self.apikeys.clear();
     }
 
     /// Trusted issuers, reloaded from KV after the TTL (the last good set
     /// stays in force if KV fails).
     pub async fn trust<P: Platform>(&self, p: &P) -> Result<Rc<TrustConfig>, GatewayError> {
-        let now = p.clock().now_ms();
-        let cached = self.trust.borrow().clone();
-        if let Some((cfg, at)) = &cached {
-            if now.saturating_sub(*at) < self.ttl_ms {
-                return Ok(cfg.clone());
-            }
-        }
-        match load_trust(p.kv()).await {
-            Ok(cfg) => {
+        self.trust
+            .get(p.clock().now_ms(), |_| async {
+                let cfg = TrustConfig::from_entries(load_prefix(p.kv(), ISSUER_PREFIX).await?);
                 for problem in &cfg.problems {
                     tracing::error!("issuer entry skipped: {problem}");
                 }
-                let cfg = Rc::new(cfg);
-                *self.trust.borrow_mut() = Some((cfg.clone(), now));
-                Ok(cfg)
-            }
-            Err(e) => match cached {
-                Some((cfg, _)) => {
-                    tracing::warn!("issuer reload failed, keeping the previous set: {e}");
-                    Ok(cfg)
-                }
-                None => Err(GatewayError::Unavailable(format!(
-                    "trusted issuers could not be loaded: {e}"
-                ))),
-            },
-        }
-    }
-
-    /// The upstream signing key, read once per isolate from its secret.
-    pub async fn signer<P: Platform>(&self, p: &P) -> Option<Rc<Signer>> {
-        if let Some(s) = self.signer.borrow().clone() {
-            return s;
-        }
-        let signer = match p.secret(SIGNING_KEY_SECRET).await {
-            Some(jwk) => match Signer::from_jwk(&jwk) {
-                Ok(s) => Some(Rc::new(s)),
-                Err(e) => {
-                    tracing::error!("{SIGNING_KEY_SECRET} is not usable: {e}");
-                    None
-                }
-            },
-            None => None,
-        };
-        *self.signer.borrow_mut() = Some(signer.clone());
-        signer
+                Ok::<_, PortError>(Rc::new(cfg))
+            })
+            .await
     }
 
     /// Authenticates a request. `Ok(None)` means no credential was presented;
@@ -127,10 +85,9 @@ impl AuthState {
     async fn api_key<P: Platform>(&self, p: &P, key: &str) -> Result<Principal, GatewayError> {
         let hash = sha256_hex(key.as_bytes());
         let now = p.clock().now_ms();
-        let cached = self.apikeys.borrow().get(&hash).cloned();
-        let found = match cached {
-            Some((found, at)) if now.saturating_sub(at) < APIKEY_CACHE_MS => found,
-            _ => {
+        let found = match self.apikeys.get(&hash, now) {
+            Some(found) => found,
+            None => {
                 let raw = p
                     .kv()
                     .get(&format!("{APIKEY_PREFIX}{hash}"))
@@ -140,11 +97,8 @@ impl AuthState {
                     .and_then(|r| serde_json::from_str::<ApiKeyRecord>(&r).ok())
                     .filter(|r| !r.revoked)
                     .map(|r| r.principal());
-                let mut keys = self.apikeys.borrow_mut();
-                if keys.len() >= 10_000 {
-                    keys.clear();
-                }
-                keys.insert(hash, (found.clone(), now));
+                self.apikeys
+                    .insert(hash, found.clone(), now + APIKEY_CACHE_MS, now);
                 found
             }
         };
@@ -159,13 +113,17 @@ impl AuthState {
     ) -> Result<Principal, GatewayError> {
         let now = p.clock().now_ms();
         let hash = sha256_hex(token.as_bytes());
-        if let Some((v, pinned)) = self.verified.borrow().get(&hash) {
+        if let Some((v, pinned)) = self.verified.get(&hash, now) {
             // The token's own `aud` against this endpoint, on every use: a
             // token for one server must not open another because it was
             // seen there first.
-            let accepted = if pinned.is_empty() { audiences } else { pinned };
-            if now < v.expires_ms && v.is_for(accepted) {
-                return Ok(v.principal.clone());
+            let accepted = if pinned.is_empty() {
+                audiences
+            } else {
+                &pinned
+            };
+            if v.is_for(accepted) {
+                return Ok(v.principal);
             }
         }
         let iss = jwt::claimed_issuer(token).map_err(|f| unauthorized(&f.message()))?;
@@ -202,11 +160,13 @@ impl AuthState {
             }
         }
         let verified = result.map_err(|f| unauthorized(&f.message()))?;
-        let mut cache = self.verified.borrow_mut();
-        if cache.len() >= 10_000 {
-            cache.retain(|_, (v, _)| now < v.expires_ms);
-        }
-        cache.insert(hash, (verified.clone(), issuer.audiences.clone()));
+        let expires_ms = verified.expires_ms;
+        self.verified.insert(
+            hash,
+            (verified.clone(), issuer.audiences.clone()),
+            expires_ms,
+            now,
+        );
         Ok(verified.principal)
     }
 
@@ -238,18 +198,6 @@ impl AuthState {
         }
         set
     }
-}
-
-async fn load_trust<K: Kv>(kv: &K) -> Result<TrustConfig, PortError> {
-    let keys = kv.list(ISSUER_PREFIX).await?;
-    let values = futures_util::future::join_all(keys.iter().map(|k| kv.get(k))).await;
-    let mut entries = Vec::new();
-    for (key, value) in keys.into_iter().zip(values) {
-        if let Some(v) = value? {
-            entries.push((key, v));
-        }
-    }
-    Ok(TrustConfig::from_entries(entries))
 }
 
 async fn fetch_jwks<P: Platform>(p: &P, uri: &str) -> Result<KeySet, String> {
