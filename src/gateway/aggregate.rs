@@ -5,8 +5,9 @@
 //! or timing out leaves the others' entries in the list (logged, and named under
 //! `_meta`). Calls are routed to the owning server with the original name.
 
-use super::approval::{self, Forwarding};
-use super::guard::{CallGuard, Outcome};
+use super::ask::{self, Forwarding};
+use super::guard::CallGuard;
+use super::hold::Outcome;
 use super::merge::{self, ListKind, ListResult, Merged};
 use super::respond;
 use crate::body::Body;
@@ -217,9 +218,9 @@ async fn call_named<P: Platform + Clone + 'static>(
         redact,
     };
     match outcome {
-        Outcome::Forward => approval::forward(ups, &call).await,
+        Outcome::Forward => ask::forward(ups, &call).await,
         Outcome::Answer(result) => Ok(respond::result(&req.id, &result)),
-        Outcome::Ask(ask) => Ok(approval::ask_then_forward(*ask, ups.detach(), call)),
+        Outcome::Ask(ask) => Ok(ask::ask_then_forward(*ask, ups.detach(), call)),
     }
 }
 

@@ -2,9 +2,11 @@
 //! bound to the caller, every later message dispatched to the aggregated or
 //! per-server handling, DELETE ending the session, GET relaying a stream.
 
-use super::guard::{CallGuard, ElicitationModes};
+use super::ask::ElicitationModes;
+use super::guard::CallGuard;
+use super::hold::{self, Requester};
 use super::ingest::Route;
-use super::{aggregate, approval, ingest, passthrough, respond, session, Ctx};
+use super::{aggregate, ingest, passthrough, respond, session, Ctx};
 use crate::body::Body;
 use crate::config::{Registry, Server};
 use crate::error::GatewayError;
@@ -132,7 +134,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 .as_ref()
                 .and_then(|p| p.approval.as_ref())
                 .map_or(0, |a| a.ttl_ms);
-            if approval::answer(self.p, &r.id, result.as_ref(), &self.owner(), ttl)
+            if hold::answer(self.p, &r.id, result.as_ref(), &self.owner(), ttl)
                 .await
                 .map_err(with_id)?
             {
@@ -143,14 +145,17 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             gate: &self.gate,
             catalog: &self.gw.catalog,
             validate_arguments: self.gw.settings.validate_arguments,
-            requester: self.owner(),
-            elicitation: ElicitationModes {
-                form: record.elicitation,
-                url: record.elicitation_url,
+            requester: Requester {
+                key: self.owner(),
+                principal: &self.gate.principal,
+                elicitation: ElicitationModes {
+                    form: record.elicitation,
+                    url: record.elicitation_url,
+                },
+                base: self.identity.base.clone(),
+                poll_ms: self.gw.settings.approval_poll_ms,
+                max_waits: self.gw.settings.approval_waits_per_caller,
             },
-            base: self.identity.base.clone(),
-            poll_ms: self.gw.settings.approval_poll_ms,
-            max_waits: self.gw.settings.approval_waits_per_caller,
         };
         match (&message, server.as_deref()) {
             (Message::Request(r), None) => aggregate::request(&ups, &registry, &guard, r)

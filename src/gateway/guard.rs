@@ -5,13 +5,13 @@
 //!    failing path);
 //! 2. rate limits and quotas (429);
 //! 3. human approval, when the policy requires it for this tool (see
-//!    [`approval`](super::approval)).
+//!    [`hold`](super::hold)).
 //!
 //! Both MCP endpoints run the same guard, so a tool is governed the same way
 //! whichever endpoint it is called through.
 
-use super::approval;
 use super::catalog::{Catalog, ToolInfo};
+use super::hold::{self, Outcome, Requester};
 use super::respond;
 use crate::config::Server;
 use crate::error::GatewayError;
@@ -27,53 +27,8 @@ pub struct CallGuard<'a> {
     pub gate: &'a Gate,
     pub catalog: &'a Catalog,
     pub validate_arguments: bool,
-    /// Who calls (`via|subject`, as sessions are bound): approvals are
-    /// bound to it.
-    pub requester: String,
-    /// Which elicitation modes the client declared.
-    pub elicitation: ElicitationModes,
-    /// The gateway's public base URL (the approval endpoint's address).
-    pub base: String,
-    /// How often a call waiting for a user's answer looks for it.
-    pub poll_ms: u64,
-    /// How many approval questions one caller may hold open at once.
-    pub max_waits: u64,
-}
-
-/// The elicitation modes a client declared (MCP 2025-11-25: `{}` alone
-/// means form; `form` and `url` name the modes).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ElicitationModes {
-    pub form: bool,
-    pub url: bool,
-}
-
-impl ElicitationModes {
-    /// From the client's `capabilities` (`initialize` params).
-    pub fn from_capabilities(capabilities: &Value) -> Self {
-        match capabilities.get("elicitation") {
-            None | Some(Value::Null) => ElicitationModes::default(),
-            Some(Value::Object(modes)) => ElicitationModes {
-                form: modes.is_empty() || modes.contains_key("form"),
-                url: modes.contains_key("url"),
-            },
-            Some(_) => ElicitationModes {
-                form: true,
-                url: false,
-            },
-        }
-    }
-}
-
-/// What the guard decided.
-pub enum Outcome {
-    /// Forward the call.
-    Forward,
-    /// Answer with this `CallToolResult` instead (a pending or rejected
-    /// approval, as a tool error the agent can read).
-    Answer(Value),
-    /// Ask first (elicitation); forward only once the decider approved.
-    Ask(Box<super::approval_ask::Ask>),
+    /// Who calls, should the call be held for approval.
+    pub requester: Requester<'a>,
 }
 
 impl CallGuard<'_> {
@@ -117,13 +72,13 @@ impl CallGuard<'_> {
         };
         match a.required(server, tool, destructive) {
             Some(decider) => {
-                let held = approval::Held {
+                let held = hold::Held {
                     server,
                     tool,
                     arguments: arguments.map_or("{}", |raw| raw.get()),
                     decider,
                 };
-                approval::check(ups, self, &a, held).await
+                hold::check(ups, &self.requester, &a, held).await
             }
             None => Ok(Outcome::Forward),
         }

@@ -8,20 +8,21 @@
 //!    opened by the same principal;
 //! 5. dispatch: the aggregated endpoint merges and routes, the per-server
 //!    endpoint passes through ([`endpoint`]); a `tools/call` first passes the
-//!    [`guard`] (arguments, limits, human [`approval`]);
+//!    [`guard`] (arguments, limits, a [`hold`] for human approval, put to
+//!    the decider by [`ask`]);
 //! 6. respond: JSON or a relayed SSE stream; errors become HTTP status plus a
 //!    JSON-RPC error in one place ([`GatewayError::into_response`]).
 
 pub mod aggregate;
-pub mod approval;
-pub mod approval_ask;
-mod approvals_api;
+mod approvals_endpoint;
+pub mod ask;
 pub mod authenticator;
 pub mod authn;
 pub mod catalog;
 mod counters;
 mod endpoint;
 pub mod guard;
+pub mod hold;
 pub mod ingest;
 pub mod merge;
 pub mod passthrough;

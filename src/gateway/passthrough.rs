@@ -6,8 +6,9 @@
 //! and `tools/call`. Server-to-client messages reach the client inside the SSE
 //! answers and on the GET stream; the client's replies are forwarded back.
 
-use super::approval::{self, Forwarding};
-use super::guard::{CallGuard, Outcome};
+use super::ask::{self, Forwarding};
+use super::guard::CallGuard;
+use super::hold::Outcome;
 use super::merge;
 use super::respond;
 use crate::body::Body;
@@ -77,9 +78,9 @@ pub async fn request<P: Platform + Clone + 'static>(
                 redact: gate.redaction(server, Some(&name)),
             };
             match outcome {
-                Outcome::Forward => approval::forward(ups, &call).await,
+                Outcome::Forward => ask::forward(ups, &call).await,
                 Outcome::Answer(result) => Ok(respond::result(&req.id, &result)),
-                Outcome::Ask(ask) => Ok(approval::ask_then_forward(*ask, ups.detach(), call)),
+                Outcome::Ask(ask) => Ok(ask::ask_then_forward(*ask, ups.detach(), call)),
             }
         }
         method => {

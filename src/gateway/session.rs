@@ -6,7 +6,7 @@
 //! isolate can serve any session. Ending a session also ends the upstream
 //! sessions opened for it, after the response.
 
-use super::guard::ElicitationModes;
+use super::ask::ElicitationModes;
 use super::respond::{SESSION_HEADER, VERSION_HEADER};
 use crate::error::GatewayError;
 use crate::ports::{Clock, Platform, SessionRecord, Sessions, Upstream, UpstreamSession};

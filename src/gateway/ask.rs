@@ -83,6 +83,31 @@ pub struct Ask {
     pub poll_ms: u64,
 }
 
+/// The elicitation modes a client declared (MCP 2025-11-25: `{}` alone
+/// means form; `form` and `url` name the modes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ElicitationModes {
+    pub form: bool,
+    pub url: bool,
+}
+
+impl ElicitationModes {
+    /// From the client's `capabilities` (`initialize` params).
+    pub fn from_capabilities(capabilities: &Value) -> Self {
+        match capabilities.get("elicitation") {
+            None | Some(Value::Null) => ElicitationModes::default(),
+            Some(Value::Object(modes)) => ElicitationModes {
+                form: modes.is_empty() || modes.contains_key("form"),
+                url: modes.contains_key("url"),
+            },
+            Some(_) => ElicitationModes {
+                form: true,
+                url: false,
+            },
+        }
+    }
+}
+
 /// An approval's address on the gateway at `base`.
 fn approval_url(base: &str, id: &str) -> String {
     format!("{base}/approvals/{id}")

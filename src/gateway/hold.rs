@@ -18,8 +18,7 @@
 //! `APPROVAL_WAITS_PER_CALLER` within one wait period, calls get the pending
 //! record instead of a question. Every decision is logged (target `audit`).
 
-use super::approval_ask::{audit_use, pending_result, Ask, AskMode, ELICIT_ID_PREFIX};
-use super::guard::{CallGuard, Outcome};
+use super::ask::{audit_use, pending_result, Ask, AskMode, ElicitationModes, ELICIT_ID_PREFIX};
 use crate::config::Server;
 use crate::error::GatewayError;
 use crate::governance::approval::{
@@ -27,6 +26,7 @@ use crate::governance::approval::{
 };
 use crate::governance::gcra::Quota;
 use crate::governance::gcra::{Decision as Limit, Rate};
+use crate::identity::Principal;
 use crate::ports::{Approvals, Clock, Limiter, Platform};
 use crate::protocol::jsonrpc::Id;
 use crate::upstream::Upstreams;
@@ -34,7 +34,31 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::Value;
 
-pub use super::approval_ask::{ask_then_forward, forward, Forwarding};
+/// Who asks for a held call, and how they can be asked.
+pub struct Requester<'a> {
+    /// `via|subject`, as sessions are bound: approvals are bound to it.
+    pub key: String,
+    pub principal: &'a Principal,
+    /// Which elicitation modes the client declared.
+    pub elicitation: ElicitationModes,
+    /// The gateway's public base URL (the approval endpoint's address).
+    pub base: String,
+    /// How often a call waiting for a user's answer looks for it.
+    pub poll_ms: u64,
+    /// How many approval questions one caller may hold open at once.
+    pub max_waits: u64,
+}
+
+/// What the guard decided (and, for a held call, what [`check`] decided).
+pub enum Outcome {
+    /// Forward the call.
+    Forward,
+    /// Answer with this `CallToolResult` instead (a pending or rejected
+    /// approval, as a tool error the agent can read).
+    Answer(Value),
+    /// Ask first (elicitation); forward only once the decider approved.
+    Ask(Box<Ask>),
+}
 
 /// One held call, as [`check`] sees it.
 pub struct Held<'a> {
@@ -48,7 +72,7 @@ pub struct Held<'a> {
 /// Decides how approval proceeds for a call that needs it.
 pub async fn check<P: Platform>(
     ups: &Upstreams<'_, P>,
-    guard: &CallGuard<'_>,
+    who: &Requester<'_>,
     approval: &Approval,
     held: Held<'_>,
 ) -> Result<Outcome, GatewayError> {
@@ -62,14 +86,14 @@ pub async fn check<P: Platform>(
     let now = p.clock().now_ms();
     let hash = rules::arguments_sha256(arguments)
         .map_err(|e| GatewayError::InvalidParams(format!("arguments: {e}")))?;
-    let call = rules::call_id(&guard.requester, &server.id, tool, &hash);
+    let call = rules::call_id(&who.key, &server.id, tool, &hash);
     let record = |id: String, channel, ttl_ms: u64| ApprovalRecord {
         id,
         channel,
         decider,
         nonce: random_id(p, 12),
-        requester: guard.requester.clone(),
-        requester_subject: match &guard.gate.principal {
+        requester: who.key.clone(),
+        requester_subject: match &who.principal {
             who if who.is_anonymous() => String::new(),
             who => who.subject.clone(),
         },
@@ -84,20 +108,20 @@ pub async fn check<P: Platform>(
         decided_ms: None,
     };
     if p.approvals().consume(&call, now).await? {
-        audit_use(&call, &guard.requester, server, tool);
+        audit_use(&call, &who.key, server, tool);
         return Ok(Outcome::Forward);
     }
     let can_ask = match decider {
-        Decider::User => guard.elicitation.form,
-        Decider::Approvers => guard.elicitation.url,
+        Decider::User => who.elicitation.form,
+        Decider::Approvers => who.elicitation.url,
     };
-    let ask = can_ask && may_hold_a_question(p, guard, approval, now).await?;
+    let ask = can_ask && may_hold_a_question(p, who, approval, now).await?;
     let base_ask = |record: ApprovalRecord, mode| Ask {
-        base: guard.base.clone(),
+        base: who.base.clone(),
         record,
         mode,
         timeout_ms: approval.elicitation_timeout_ms,
-        poll_ms: guard.poll_ms,
+        poll_ms: who.poll_ms,
     };
     if ask && decider == Decider::User {
         let fresh = record(
@@ -106,7 +130,7 @@ pub async fn check<P: Platform>(
             approval.elicitation_timeout_ms,
         );
         let held = p.approvals().open(&fresh, now).await?;
-        tracing::info!(target: "audit", approval = %held.id, requester = %guard.requester, server = %server.id, tool, "approval asked of the user (elicitation)");
+        tracing::info!(target: "audit", approval = %held.id, requester = %who.key, server = %server.id, tool, "approval asked of the user (elicitation)");
         return Ok(Outcome::Ask(Box::new(base_ask(held, AskMode::Form))));
     }
     let held = p
@@ -118,16 +142,16 @@ pub async fn check<P: Platform>(
         .await?;
     // Approved between the two steps above: use it now.
     if held.status == Status::Approved && p.approvals().consume(&call, now).await? {
-        audit_use(&call, &guard.requester, server, tool);
+        audit_use(&call, &who.key, server, tool);
         return Ok(Outcome::Forward);
     }
     if held.created_ms == now && held.status == Status::Pending {
-        tracing::info!(target: "audit", approval = %held.id, requester = %guard.requester, server = %server.id, tool, decider = ?decider, "approval requested");
+        tracing::info!(target: "audit", approval = %held.id, requester = %who.key, server = %server.id, tool, decider = ?decider, "approval requested");
     }
     if ask && held.status == Status::Pending {
         return Ok(Outcome::Ask(Box::new(base_ask(held, AskMode::Url))));
     }
-    Ok(Outcome::Answer(pending_result(&held, &guard.base, now)))
+    Ok(Outcome::Answer(pending_result(&held, &who.base, now)))
 }
 
 /// Whether the caller may hold one more question open: at most
@@ -135,22 +159,22 @@ pub async fn check<P: Platform>(
 /// once), counted per caller like a rate limit.
 async fn may_hold_a_question<P: Platform>(
     p: &P,
-    guard: &CallGuard<'_>,
+    who: &Requester<'_>,
     approval: &Approval,
     now: u64,
 ) -> Result<bool, GatewayError> {
-    if guard.max_waits == 0 {
+    if who.max_waits == 0 {
         return Ok(false);
     }
     let quota = Quota::Rate(Rate {
-        limit: guard.max_waits,
+        limit: who.max_waits,
         window_ms: approval.elicitation_timeout_ms,
     });
-    let key = format!("approval-waits/{}", guard.requester);
+    let key = format!("approval-waits/{}", who.key);
     match p.limiter().check(&key, quota, 1, now).await? {
         Limit::Allow => Ok(true),
         Limit::Deny { retry_after_ms } => {
-            tracing::info!(requester = %guard.requester, retry_after_ms, "too many open approval questions; answering with a pending approval");
+            tracing::info!(requester = %who.key, retry_after_ms, "too many open approval questions; answering with a pending approval");
             Ok(false)
         }
     }
