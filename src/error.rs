@@ -152,7 +152,7 @@ impl GatewayError {
     pub fn into_response(self, id: Option<&Id>) -> Response<Body> {
         let mut builder = Response::builder()
             .status(self.status())
-            .header(header::CONTENT_TYPE, "application/json");
+            .header(header::CONTENT_TYPE, crate::protocol::headers::JSON);
         match &self {
             GatewayError::MethodNotAllowed { allow } => {
                 builder = builder.header(header::ALLOW, HeaderValue::from_static(allow));

@@ -23,6 +23,37 @@ impl Glob {
     }
 }
 
+/// A list of patterns as filters are written: an empty list means any name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Globs(Vec<Glob>);
+
+impl Globs {
+    /// Compiles `patterns`; an error names the field by `context` (such as
+    /// `rule 'x': tools`).
+    pub fn parse(patterns: &[String], context: &str) -> Result<Globs, String> {
+        patterns
+            .iter()
+            .map(|p| Glob::new(p).map_err(|e| format!("{context}: {e}")))
+            .collect::<Result<_, _>>()
+            .map(Globs)
+    }
+
+    /// Whether the filter lets `name` through: the list is empty (any) or
+    /// one pattern matches.
+    pub fn allows(&self, name: &str) -> bool {
+        self.0.is_empty() || self.lists(name)
+    }
+
+    /// Whether one pattern matches `name` (an empty list lists nobody).
+    pub fn lists(&self, name: &str) -> bool {
+        self.0.iter().any(|g| g.matches(name))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Iterative wildcard match with single-star backtracking: linear in practice,
 /// never exponential.
 fn matches(p: &[u8], s: &[u8]) -> bool {

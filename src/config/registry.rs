@@ -7,7 +7,7 @@
 //! other servers down with it.
 
 use super::credentials::{CredentialSpec, Credentials};
-use super::glob::Glob;
+use super::glob::Globs;
 use crate::protocol::names;
 use serde::Deserialize;
 use std::rc::Rc;
@@ -83,17 +83,14 @@ pub struct Endpoint {
 /// Which of a server's tools the gateway exposes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ToolFilter {
-    include: Option<Vec<Glob>>,
-    exclude: Vec<Glob>,
+    include: Option<Globs>,
+    exclude: Globs,
 }
 
 impl ToolFilter {
     pub fn allows(&self, tool: &str) -> bool {
-        let included = self
-            .include
-            .as_ref()
-            .is_none_or(|inc| inc.iter().any(|g| g.matches(tool)));
-        included && !self.exclude.iter().any(|g| g.matches(tool))
+        let included = self.include.as_ref().is_none_or(|inc| inc.lists(tool));
+        included && !self.exclude.lists(tool)
     }
 
     /// Whether the filter lets everything through (lists can then pass unparsed).
@@ -147,14 +144,12 @@ impl Server {
             ));
         }
         let filter = spec.tools.unwrap_or_default();
-        let globs = |list: Vec<String>, what: &str| -> Result<Vec<Glob>, String> {
-            list.iter()
-                .map(|p| Glob::new(p).map_err(|e| format!("tools.{what}: {e}")))
-                .collect()
-        };
         let tools = ToolFilter {
-            include: filter.include.map(|l| globs(l, "include")).transpose()?,
-            exclude: globs(filter.exclude, "exclude")?,
+            include: filter
+                .include
+                .map(|l| Globs::parse(&l, "tools.include"))
+                .transpose()?,
+            exclude: Globs::parse(&filter.exclude, "tools.exclude")?,
         };
         let credentials = Credentials::from_spec(&id, spec.credentials)?;
         Ok(Server {

@@ -299,7 +299,10 @@ async fn into_events(resp: Response<Body>, limit: usize) -> ByteStream {
     let is_sse = resp
         .headers()
         .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        .is_some_and(|v| {
+            v.as_bytes()
+                .starts_with(crate::protocol::headers::EVENT_STREAM.as_bytes())
+        });
     let body = resp.into_body();
     if is_sse {
         return body.into_stream();

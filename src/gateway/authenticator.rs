@@ -202,7 +202,7 @@ impl Authenticator {
 
 async fn fetch_jwks<P: Platform>(p: &P, uri: &str) -> Result<KeySet, String> {
     let req = http::Request::get(uri)
-        .header(http::header::ACCEPT, "application/json")
+        .header(http::header::ACCEPT, crate::protocol::headers::JSON)
         .body(Vec::new())
         .map_err(|e| e.to_string())?;
     let resp = with_timeout(p.clock(), JWKS_TIMEOUT_MS, p.upstream().send(req))

@@ -266,7 +266,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         .await?;
         let mut response = respond::result(&req.id, &result);
         response.headers_mut().insert(
-            respond::SESSION_HEADER,
+            crate::protocol::headers::SESSION_ID,
             http::HeaderValue::from_str(&id).expect("base64url is a valid header value"),
         );
         Ok(response)
@@ -325,7 +325,9 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             session::find(self.p, headers, &self.route.endpoint_name(), &self.owner()).await?;
         let link = self.link(Some(record.id.clone()), &record.protocol_version, None);
         *link.upstreams.borrow_mut() = record.upstreams;
-        let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+        let last_event_id = headers
+            .get(crate::protocol::headers::LAST_EVENT_ID)
+            .and_then(|v| v.to_str().ok());
         let kinds = self.gate.redaction(&server, None);
         let body = self
             .upstreams(&link)

@@ -7,6 +7,7 @@
 use crate::body::Body;
 use crate::config::Settings;
 use crate::error::GatewayError;
+use crate::protocol::headers;
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 
 /// What a path addresses.
@@ -133,14 +134,14 @@ pub fn check_post(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    if essence != "application/json" {
+    if essence != headers::JSON {
         return Err(GatewayError::UnsupportedMediaType(content_type.to_string()));
     }
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !(accepts(accept, "application/json") && accepts(accept, "text/event-stream")) {
+    if !(accepts(accept, headers::JSON) && accepts(accept, headers::EVENT_STREAM)) {
         return Err(GatewayError::NotAcceptable(accept.to_string()));
     }
     Ok(())

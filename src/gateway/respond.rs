@@ -4,22 +4,18 @@
 use crate::body::Body;
 use crate::error::GatewayError;
 use crate::governance::pii::Kind;
+use crate::protocol::headers;
 use crate::protocol::jsonrpc::{self, Id, Message};
 use crate::upstream::relay::{self, Scope};
 use crate::upstream::Reply;
 use http::{header, Response, StatusCode};
 use serde::Serialize;
 
-/// Header carrying the session id.
-pub const SESSION_HEADER: &str = "mcp-session-id";
-/// Header carrying the protocol revision.
-pub const VERSION_HEADER: &str = "mcp-protocol-version";
-
 /// A JSON body with status 200.
 pub fn json(bytes: Vec<u8>) -> Response<Body> {
     Response::builder()
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_TYPE, headers::JSON)
         .body(Body::Full(bytes))
         .expect("static response")
 }
@@ -122,7 +118,7 @@ pub fn redact_error(e: GatewayError, kinds: &[Kind]) -> GatewayError {
 pub fn sse(body: Body) -> Response<Body> {
     Response::builder()
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CONTENT_TYPE, headers::EVENT_STREAM)
         .header(header::CACHE_CONTROL, "no-cache, no-transform")
         .body(body)
         .expect("static response")

@@ -7,9 +7,9 @@
 //! sessions opened for it, after the response.
 
 use super::ask::ElicitationModes;
-use super::respond::{SESSION_HEADER, VERSION_HEADER};
 use crate::error::GatewayError;
 use crate::ports::{Clock, Platform, SessionRecord, Sessions, Upstream, UpstreamSession};
+use crate::protocol::headers::{PROTOCOL_VERSION, SESSION_ID};
 use crate::protocol::version;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -64,7 +64,7 @@ pub async fn find<P: Platform>(
     owner: &str,
 ) -> Result<SessionRecord, GatewayError> {
     let version_header = headers
-        .get(VERSION_HEADER)
+        .get(PROTOCOL_VERSION)
         .map(|v| v.to_str().unwrap_or("<not text>"));
     version::check_header(version_header)?;
     let id = session_id(headers)?;
@@ -107,8 +107,8 @@ pub fn end_upstreams<P: Platform>(
         for (server, s) in record.upstreams {
             let Some(sid) = s.session_id else { continue };
             let mut req = http::Request::delete(&s.url)
-                .header(SESSION_HEADER, sid)
-                .header(VERSION_HEADER, &s.protocol_version);
+                .header(SESSION_ID, sid)
+                .header(PROTOCOL_VERSION, &s.protocol_version);
             if let Some((_, Some((name, value)))) = credential.iter().find(|(id, _)| *id == server) {
                 req = req.header(name, value);
             }
@@ -123,7 +123,7 @@ pub fn end_upstreams<P: Platform>(
 
 fn session_id(headers: &HeaderMap) -> Result<&str, GatewayError> {
     let value = headers
-        .get(SESSION_HEADER)
+        .get(SESSION_ID)
         .ok_or(GatewayError::SessionRequired)?;
     let id = value.to_str().map_err(|_| GatewayError::UnknownSession)?;
     // Ids the gateway issues are 43 base64url characters; anything else cannot

@@ -7,7 +7,7 @@
 //! own key (one Durable Object each on Workers), so no counter is global.
 
 use super::gcra::{Quota, Rate};
-use crate::config::glob::Glob;
+use crate::config::glob::Globs;
 use crate::config::Server;
 use crate::identity::Principal;
 use serde::Deserialize;
@@ -46,8 +46,8 @@ pub struct Limit {
     pub name: String,
     pub per: Per,
     pub quota: Quota,
-    servers: Vec<Glob>,
-    tools: Vec<Glob>,
+    servers: Globs,
+    tools: Globs,
 }
 
 /// One counter a call must pass.
@@ -80,14 +80,11 @@ impl Limit {
                 ))
             }
         };
-        let globs = |list: Vec<String>, what: &str| -> Result<Vec<Glob>, String> {
-            list.iter()
-                .map(|p| Glob::new(p).map_err(|e| format!("limit '{name}': {what}: {e}")))
-                .collect()
-        };
+        let globs =
+            |list: &[String], what: &str| Globs::parse(list, &format!("limit '{name}': {what}"));
         Ok(Limit {
-            servers: globs(spec.servers, "servers")?,
-            tools: globs(spec.tools, "tools")?,
+            servers: globs(&spec.servers, "servers")?,
+            tools: globs(&spec.tools, "tools")?,
             name: name.clone(),
             per: spec.per,
             quota,
@@ -95,8 +92,7 @@ impl Limit {
     }
 
     fn covers(&self, server: &Server, tool: &str) -> bool {
-        (self.servers.is_empty() || self.servers.iter().any(|g| g.matches(&server.id)))
-            && (self.tools.is_empty() || self.tools.iter().any(|g| g.matches(tool)))
+        self.servers.allows(&server.id) && self.tools.allows(tool)
     }
 }
 

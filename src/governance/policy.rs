@@ -12,7 +12,7 @@ use super::approval::{Approval, ApprovalSpec};
 use super::limits::{Limit, LimitSpec};
 use super::pii::Kind;
 use super::subjects::{SubjectSpec, Subjects};
-use crate::config::glob::Glob;
+use crate::config::glob::Globs;
 use crate::config::Server;
 use crate::identity::Principal;
 use serde::Deserialize;
@@ -52,8 +52,8 @@ pub struct RedactSpec {
 /// A checked redaction rule.
 #[derive(Debug, Clone)]
 pub struct Redact {
-    servers: Vec<Glob>,
-    tools: Vec<Glob>,
+    servers: Globs,
+    tools: Globs,
     kinds: Vec<Kind>,
 }
 
@@ -87,9 +87,9 @@ pub struct Rule {
     pub name: String,
     pub effect: Effect,
     subjects: Subjects,
-    groups: Vec<Glob>,
-    servers: Vec<Glob>,
-    tools: Vec<Glob>,
+    groups: Globs,
+    servers: Globs,
+    tools: Globs,
 }
 
 /// A checked policy.
@@ -101,10 +101,8 @@ pub struct Policy {
     pub approval: Option<Approval>,
 }
 
-fn globs(list: &[String], what: &str, rule: &str) -> Result<Vec<Glob>, String> {
-    list.iter()
-        .map(|p| Glob::new(p).map_err(|e| format!("rule '{rule}': {what}: {e}")))
-        .collect()
+fn globs(list: &[String], what: &str, rule: &str) -> Result<Globs, String> {
+    Globs::parse(list, &format!("rule '{rule}': {what}"))
 }
 
 impl Policy {
@@ -168,9 +166,8 @@ impl Policy {
     pub fn redaction(&self, server: &Server, tool: Option<&str>) -> Vec<Kind> {
         let mut kinds: Vec<Kind> = Vec::new();
         for r in &self.redact {
-            let server_ok = r.servers.is_empty() || r.servers.iter().any(|g| g.matches(&server.id));
-            let tool_ok =
-                r.tools.is_empty() || tool.is_some_and(|t| r.tools.iter().any(|g| g.matches(t)));
+            let server_ok = r.servers.allows(&server.id);
+            let tool_ok = r.tools.is_empty() || tool.is_some_and(|t| r.tools.lists(t));
             if server_ok && tool_ok {
                 for k in &r.kinds {
                     if !kinds.contains(k) {
@@ -206,12 +203,11 @@ impl Rule {
     }
 
     fn server_matches(&self, s: &Server) -> bool {
-        (self.groups.is_empty() || self.groups.iter().any(|g| g.matches(&s.group)))
-            && (self.servers.is_empty() || self.servers.iter().any(|g| g.matches(&s.id)))
+        self.groups.allows(&s.group) && self.servers.allows(&s.id)
     }
 
     fn tool_matches(&self, tool: &str) -> bool {
-        self.tools.is_empty() || self.tools.iter().any(|g| g.matches(tool))
+        self.tools.allows(tool)
     }
 }
 

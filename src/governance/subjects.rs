@@ -2,7 +2,7 @@
 //! teams, roles, service accounts, anonymous callers, everyone), parsed once
 //! into a checked matcher.
 
-use crate::config::glob::Glob;
+use crate::config::glob::Globs;
 use crate::identity::Principal;
 use serde::Deserialize;
 
@@ -29,10 +29,10 @@ pub struct SubjectSpec {
 /// Checked subjects.
 #[derive(Debug, Clone, Default)]
 pub struct Subjects {
-    users: Vec<Glob>,
+    users: Globs,
     teams: Vec<String>,
     roles: Vec<String>,
-    service_accounts: Vec<Glob>,
+    service_accounts: Globs,
     anonymous: bool,
     everyone: bool,
 }
@@ -50,11 +50,7 @@ impl Subjects {
         if !names_someone {
             return Err(format!("{what}: subjects names nobody"));
         }
-        let globs = |list: &[String], field: &str| -> Result<Vec<Glob>, String> {
-            list.iter()
-                .map(|p| Glob::new(p).map_err(|e| format!("{what}: {field}: {e}")))
-                .collect()
-        };
+        let globs = |list: &[String], field: &str| Globs::parse(list, &format!("{what}: {field}"));
         Ok(Subjects {
             users: globs(&spec.users, "users")?,
             teams: spec.teams.clone(),
@@ -76,8 +72,8 @@ impl Subjects {
             return self.anonymous;
         }
         let account = p.via == "apikey";
-        (!account && self.users.iter().any(|g| g.matches(&p.subject)))
-            || (account && self.service_accounts.iter().any(|g| g.matches(&p.subject)))
+        (!account && self.users.lists(&p.subject))
+            || (account && self.service_accounts.lists(&p.subject))
             || self.teams.iter().any(|t| p.teams.contains(t))
             || self.roles.iter().any(|r| p.roles.contains(r))
     }

@@ -16,6 +16,7 @@ use crate::body::Body;
 use crate::config::{Endpoint, Server};
 use crate::error::GatewayError;
 use crate::ports::{with_timeout, Platform, Sessions, Upstream, UpstreamSession};
+use crate::protocol::headers;
 use crate::protocol::jsonrpc::{self, Id};
 use http::{HeaderName, HeaderValue};
 use serde_json::{json, Value};
@@ -184,13 +185,13 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             return Err(not_offered);
         };
         let mut req = http::Request::get(&session.url)
-            .header(http::header::ACCEPT, "text/event-stream")
-            .header("mcp-protocol-version", &session.protocol_version);
+            .header(http::header::ACCEPT, headers::EVENT_STREAM)
+            .header(headers::PROTOCOL_VERSION, &session.protocol_version);
         if let Some(id) = &session.session_id {
-            req = req.header("mcp-session-id", id);
+            req = req.header(headers::SESSION_ID, id);
         }
         if let Some(last) = last_event_id {
-            req = req.header("last-event-id", last);
+            req = req.header(headers::LAST_EVENT_ID, last);
         }
         if let Some((name, value)) = self.credential(server).await? {
             req = req.header(name, value);
@@ -295,7 +296,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
                 message: describe(status, &body),
             });
         }
-        let session_id = header(&response, "mcp-session-id");
+        let session_id = header(&response, headers::SESSION_ID);
         let result = reply::read_result(
             reply::classify(response),
             &id,
@@ -358,13 +359,13 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         body: &[u8],
     ) -> Result<http::Response<Body>, Attempt> {
         let mut req = http::Request::post(&endpoint.url)
-            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::CONTENT_TYPE, headers::JSON)
             .header(http::header::ACCEPT, "application/json, text/event-stream");
         if let Some(s) = session {
             if let Some(id) = &s.session_id {
-                req = req.header("mcp-session-id", id);
+                req = req.header(headers::SESSION_ID, id);
             }
-            req = req.header("mcp-protocol-version", &s.protocol_version);
+            req = req.header(headers::PROTOCOL_VERSION, &s.protocol_version);
         }
         let credential = self.credential(server).await.map_err(|e| Attempt {
             retry: false,

@@ -3,6 +3,7 @@
 
 use crate::body::Body;
 use crate::error::GatewayError;
+use crate::protocol::headers;
 use crate::protocol::jsonrpc::{self, Id, Message};
 use crate::protocol::sse;
 use futures_util::StreamExt;
@@ -32,7 +33,7 @@ pub fn classify(response: http::Response<Body>) -> Reply {
         .is_some_and(|ct| {
             ct.trim_start()
                 .to_ascii_lowercase()
-                .starts_with("text/event-stream")
+                .starts_with(headers::EVENT_STREAM)
         });
     if is_sse {
         Reply::Sse(response.into_body())

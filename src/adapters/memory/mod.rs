@@ -126,10 +126,7 @@ impl Sessions for MemorySessions {
         let Some(record) = map.get_mut(id) else {
             return Ok(false);
         };
-        match up {
-            Some(up) => record.upstreams.insert(server.to_string(), up.clone()),
-            None => record.upstreams.remove(server),
-        };
+        record.set_upstream(server, up.cloned());
         Ok(true)
     }
     async fn delete(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {

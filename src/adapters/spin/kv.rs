@@ -194,10 +194,7 @@ impl Sessions for SpinSessions {
         let Some(mut record) = self.get(id).await? else {
             return Ok(false);
         };
-        match upstream {
-            Some(up) => record.upstreams.insert(server.to_string(), up.clone()),
-            None => record.upstreams.remove(server),
-        };
+        record.set_upstream(server, upstream.cloned());
         self.put(&record).await?;
         Ok(true)
     }

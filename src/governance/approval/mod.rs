@@ -18,7 +18,7 @@ mod record;
 pub use record::*;
 
 use super::subjects::{SubjectSpec, Subjects};
-use crate::config::glob::Glob;
+use crate::config::glob::Globs;
 use crate::config::Server;
 use crate::identity::Principal;
 use serde::{Deserialize, Serialize};
@@ -85,7 +85,7 @@ pub enum Decider {
 #[derive(Debug, Clone)]
 pub struct Approval {
     approvers: Option<Subjects>,
-    tools: Vec<(Vec<Glob>, Vec<Glob>, Decider)>,
+    tools: Vec<(Globs, Globs, Decider)>,
     destructive_hint: Option<Decider>,
     pub ttl_ms: u64,
     pub elicitation_timeout_ms: u64,
@@ -94,11 +94,7 @@ pub struct Approval {
 impl Approval {
     pub fn parse(spec: &ApprovalSpec) -> Result<Approval, String> {
         let what = "approval";
-        let globs = |list: &[String], field: &str| -> Result<Vec<Glob>, String> {
-            list.iter()
-                .map(|p| Glob::new(p).map_err(|e| format!("{what}: {field}: {e}")))
-                .collect()
-        };
+        let globs = |list: &[String], field: &str| Globs::parse(list, &format!("{what}: {field}"));
         let approvers = spec
             .approvers
             .as_ref()
@@ -143,13 +139,11 @@ impl Approval {
     /// decides; `destructive` is the server's `destructiveHint` for the tool.
     /// When several entries match, approvers win over the user.
     pub fn required(&self, server: &Server, tool: &str, destructive: bool) -> Option<Decider> {
-        let any =
-            |globs: &[Glob], name: &str| globs.is_empty() || globs.iter().any(|g| g.matches(name));
         let hint = self.destructive_hint.filter(|_| destructive);
         let listed = self
             .tools
             .iter()
-            .filter(|(servers, tools, _)| any(servers, &server.id) && any(tools, tool))
+            .filter(|(servers, tools, _)| servers.allows(&server.id) && tools.allows(tool))
             .map(|t| t.2);
         hint.into_iter().chain(listed).max_by_key(|d| match d {
             Decider::User => 0,

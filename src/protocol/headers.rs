@@ -1,0 +1,16 @@
+//! The header names and media types of MCP's Streamable HTTP transport, in
+//! one place (`docs/specification/2025-11-25/basic/transports.mdx` in
+//! `modelcontextprotocol/modelcontextprotocol`). HTTP header names are
+//! case-insensitive; these are written lower-case, as `http` stores them.
+
+/// The session a request belongs to, minted by the server at `initialize`.
+pub const SESSION_ID: &str = "mcp-session-id";
+/// The protocol revision a request after `initialize` speaks.
+pub const PROTOCOL_VERSION: &str = "mcp-protocol-version";
+/// The last SSE event a client saw, to resume a stream after it.
+pub const LAST_EVENT_ID: &str = "last-event-id";
+
+/// JSON-RPC messages and single answers.
+pub const JSON: &str = "application/json";
+/// An answer streamed as server-sent events.
+pub const EVENT_STREAM: &str = "text/event-stream";
