@@ -8,7 +8,7 @@
 use super::ask::{self, Forwarding};
 use super::guard::CallGuard;
 use super::hold::Outcome;
-use super::merge::{self, ListKind, ListResult, Merged};
+use super::merge::{self, ListResult, Merged};
 use super::respond;
 use crate::body::Body;
 use crate::config::{Registry, Server};
@@ -19,6 +19,7 @@ use crate::ports::with_timeout;
 use crate::ports::Platform;
 use crate::protocol::cursor::Cursor;
 use crate::protocol::jsonrpc::{self, Id, Request};
+use crate::protocol::method::{ListKind, Method, Notice};
 use crate::protocol::names;
 use crate::upstream::{reply, Upstreams};
 use futures_util::future::join_all;
@@ -42,27 +43,35 @@ pub fn initialize_result(version: &str, registry: &Registry) -> Value {
     })
 }
 
-/// Serves one request on `/mcp`.
+/// Serves one request on `/mcp`; `initialize` never comes here (it opens
+/// the session this runs in).
 pub async fn request<P: Platform + Clone + 'static>(
     ups: &Upstreams<'_, P>,
     registry: &Registry,
     guard: &CallGuard<'_>,
     req: &Request,
+    method: Method<'_>,
 ) -> Result<Response<Body>, GatewayError> {
     let gate = guard.gate;
-    if let Some(kind) = ListKind::from_method(&req.method) {
-        return list(ups, registry, gate, kind, req).await;
-    }
-    match req.method.as_str() {
-        "ping" => Ok(respond::result(&req.id, &json!({}))),
-        "tools/call" => call_named(ups, registry, guard, req, "tool").await,
-        "prompts/get" => call_named(ups, registry, guard, req, "prompt").await,
-        "resources/read" => read(ups, registry, gate, req).await,
-        "logging/setLevel" => {
+    match method {
+        Method::List(kind) => list(ups, registry, gate, kind, req).await,
+        Method::Ping => Ok(respond::result(&req.id, &json!({}))),
+        Method::ToolsCall => call_named(ups, registry, guard, req, "tool").await,
+        Method::PromptsGet => call_named(ups, registry, guard, req, "prompt").await,
+        Method::ResourcesRead => read(ups, registry, gate, req).await,
+        Method::LoggingSetLevel => {
             broadcast(ups, &registry.servers, &req.to_bytes(), Some(&req.id)).await;
             Ok(respond::result(&req.id, &json!({})))
         }
-        other => Err(GatewayError::MethodNotFound(other.to_string())),
+        Method::Initialize => Err(GatewayError::InvalidRequest(
+            "initialize opens a session; it is not sent within one".into(),
+        )),
+        // Not offered on /mcp (the capabilities the gateway answers
+        // initialize with do not list them).
+        Method::ResourcesSubscribe
+        | Method::ResourcesUnsubscribe
+        | Method::CompletionComplete
+        | Method::Other(_) => Err(GatewayError::MethodNotFound(method.name().to_string())),
     }
 }
 
@@ -72,10 +81,10 @@ pub async fn request<P: Platform + Clone + 'static>(
 pub async fn notify<P: Platform>(
     ups: &Upstreams<'_, P>,
     registry: &Registry,
-    method: &str,
+    notice: Notice<'_>,
     raw: &[u8],
 ) {
-    if method == "notifications/cancelled" {
+    if notice == Notice::Cancelled {
         let opened: Vec<Rc<Server>> = {
             let known = ups.link.upstreams.borrow();
             registry

@@ -8,12 +8,13 @@ use super::hold::{self, Requester};
 use super::ingest::Route;
 use super::{aggregate, ingest, passthrough, respond, session, Ctx};
 use crate::body::Body;
-use crate::config::{Registry, Server};
+use crate::config::Server;
 use crate::error::GatewayError;
 use crate::governance::gcra::Quota;
 use crate::governance::gcra::{Decision, Rate};
-use crate::ports::{Clock, Limiter, Platform};
+use crate::ports::{Clock, Limiter, Platform, SessionRecord};
 use crate::protocol::jsonrpc::{self, Id, Message, Request};
+use crate::protocol::method::{Method, Notice};
 use crate::protocol::version;
 use crate::upstream::{relay, Caller, Link, Upstreams};
 use http::Response;
@@ -66,12 +67,63 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         self.identity.principal.key()
     }
 
+    /// A POST: one JSON-RPC message, taken through named steps.
     pub(super) async fn post(
         &self,
         req: http::Request<Vec<u8>>,
     ) -> Result<Response<Body>, (GatewayError, Option<Id>)> {
         let (parts, body) = req.into_parts();
-        ingest::check_post(&parts.headers, body.len(), &self.gw.settings).map_err(|e| (e, None))?;
+        let message = self.read_message(&parts.headers, &body)?;
+        let id = match &message {
+            Message::Request(r) => Some(r.id.clone()),
+            _ => None,
+        };
+        let with_id = |e: GatewayError| (e, id.clone());
+        let server = self.server().map_err(with_id)?;
+        if let Message::Request(r) = &message {
+            if Method::parse(&r.method) == Method::Initialize {
+                return self.initialize(server.as_deref(), r).await.map_err(with_id);
+            }
+        }
+        let record = session::find(
+            self.p,
+            &parts.headers,
+            &self.route.endpoint_name(),
+            &self.owner(),
+        )
+        .await
+        .map_err(with_id)?;
+        if let Message::Response(r) = &message {
+            if self.answers_a_question(r).await.map_err(with_id)? {
+                return Ok(respond::accepted());
+            }
+        }
+        let guard = self.guard(&record);
+        let link = self.link(
+            Some(record.id.clone()),
+            &record.protocol_version,
+            record.client_params.clone(),
+        );
+        *link.upstreams.borrow_mut() = record.upstreams;
+        self.dispatch(
+            &self.upstreams(&link),
+            &guard,
+            server.as_deref(),
+            &message,
+            &body,
+        )
+        .await
+        .map_err(with_id)
+    }
+
+    /// Body checks, then the JSON-RPC envelope: one message (no batches),
+    /// and only `notifications/*` without an id.
+    fn read_message(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<Message, (GatewayError, Option<Id>)> {
+        ingest::check_post(headers, body.len(), &self.gw.settings).map_err(|e| (e, None))?;
         if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
             let e = GatewayError::InvalidRequest(
                 "JSON-RPC batches are not supported; send one message per POST".into(),
@@ -79,7 +131,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             return Err((e, None));
         }
         let message =
-            jsonrpc::parse_message(&body).map_err(|e| (e.into(), jsonrpc::salvage_id(&body)))?;
+            jsonrpc::parse_message(body).map_err(|e| (e.into(), jsonrpc::salvage_id(body)))?;
         if let Message::Notification(n) = &message {
             // A request without an id would skip the guard (policy, limits,
             // validation, approval) on its way upstream: only notifications
@@ -92,56 +144,28 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 return Err((e, None));
             }
         }
-        let id = match &message {
-            Message::Request(r) => Some(r.id.clone()),
-            _ => None,
-        };
-        let with_id = |e: GatewayError| (e, id.clone());
-        let registry = self.registry.clone();
-        let server = self.server().map_err(with_id)?;
-        if let Message::Request(r) = &message {
-            if r.method == "initialize" {
-                return self
-                    .initialize(&registry, server.as_deref(), r)
-                    .await
-                    .map_err(with_id);
-            }
-        }
-        let record = session::find(
-            self.p,
-            &parts.headers,
-            &self.route.endpoint_name(),
-            &self.owner(),
-        )
-        .await
-        .map_err(with_id)?;
-        let link = self.link(
-            Some(record.id.clone()),
-            &record.protocol_version,
-            record.client_params.clone(),
-        );
-        *link.upstreams.borrow_mut() = record.upstreams;
-        let ups = self.upstreams(&link);
-        if let Message::Response(r) = &message {
-            // The client's answer to the gateway's own approval question.
-            let result: Option<serde_json::Value> = r
-                .result
-                .as_ref()
-                .and_then(|raw| serde_json::from_str(raw.get()).ok());
-            let ttl = self
-                .gate
-                .policy
-                .as_ref()
-                .and_then(|p| p.approval.as_ref())
-                .map_or(0, |a| a.ttl_ms);
-            if hold::answer(self.p, &r.id, result.as_ref(), &self.owner(), ttl)
-                .await
-                .map_err(with_id)?
-            {
-                return Ok(respond::accepted());
-            }
-        }
-        let guard = CallGuard {
+        Ok(message)
+    }
+
+    /// Whether a client response answers one of the gateway's own approval
+    /// questions (then it is recorded here and goes no further).
+    async fn answers_a_question(&self, r: &jsonrpc::Response) -> Result<bool, GatewayError> {
+        let result: Option<serde_json::Value> = r
+            .result
+            .as_ref()
+            .and_then(|raw| serde_json::from_str(raw.get()).ok());
+        let ttl = self
+            .gate
+            .policy
+            .as_ref()
+            .and_then(|p| p.approval.as_ref())
+            .map_or(0, |a| a.ttl_ms);
+        hold::answer(self.p, &r.id, result.as_ref(), &self.owner(), ttl).await
+    }
+
+    /// What every `tools/call` of this session is checked with.
+    fn guard(&self, record: &SessionRecord) -> CallGuard<'_> {
+        CallGuard {
             gate: &self.gate,
             catalog: &self.gw.catalog,
             validate_arguments: self.gw.settings.validate_arguments,
@@ -156,28 +180,36 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 poll_ms: self.gw.settings.approval_poll_ms,
                 max_waits: self.gw.settings.approval_waits_per_caller,
             },
-        };
-        match (&message, server.as_deref()) {
-            (Message::Request(r), None) => aggregate::request(&ups, &registry, &guard, r)
-                .await
-                .map_err(with_id),
-            (Message::Request(r), Some(s)) => passthrough::request(&ups, s, &guard, r, &body)
-                .await
-                .map_err(with_id),
+        }
+    }
+
+    /// Routes a message within a session: the aggregated endpoint merges
+    /// and routes, the per-server endpoint passes `body` through as sent.
+    async fn dispatch(
+        &self,
+        ups: &Upstreams<'_, P>,
+        guard: &CallGuard<'_>,
+        server: Option<&Server>,
+        message: &Message,
+        body: &[u8],
+    ) -> Result<Response<Body>, GatewayError> {
+        match (message, server) {
+            (Message::Request(r), None) => {
+                aggregate::request(ups, &self.registry, guard, r, Method::parse(&r.method)).await
+            }
+            (Message::Request(r), Some(s)) => {
+                passthrough::request(ups, s, guard, r, Method::parse(&r.method), body).await
+            }
             (Message::Notification(n), None) => {
-                aggregate::notify(&ups, &registry, &n.method, &body).await;
+                aggregate::notify(ups, &self.registry, Notice::parse(&n.method), body).await;
                 Ok(respond::accepted())
             }
             (Message::Notification(n), Some(s)) => {
-                passthrough::forward_one_way(&ups, s, Some(&n.method), &body)
-                    .await
-                    .map_err(with_id)?;
+                passthrough::forward_one_way(ups, s, Some(Notice::parse(&n.method)), body).await?;
                 Ok(respond::accepted())
             }
             (Message::Response(_), Some(s)) => {
-                passthrough::forward_one_way(&ups, s, None, &body)
-                    .await
-                    .map_err(with_id)?;
+                passthrough::forward_one_way(ups, s, None, body).await?;
                 Ok(respond::accepted())
             }
             (Message::Response(r), None) => {
@@ -194,7 +226,6 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     /// the upstream now with the client's own params and answers with its result.
     async fn initialize(
         &self,
-        registry: &Registry,
         server: Option<&Server>,
         req: &Request,
     ) -> Result<Response<Body>, GatewayError> {
@@ -216,7 +247,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         let ttl = self.gw.settings.session_ttl_ms;
         let (result, client_params, upstreams, version) = match server {
             None => (
-                aggregate::initialize_result(version, registry),
+                aggregate::initialize_result(version, &self.registry),
                 None,
                 BTreeMap::new(),
                 version,

@@ -6,56 +6,12 @@
 
 use crate::config::Server;
 use crate::governance::gate::Gate;
+use crate::protocol::method::ListKind;
 use crate::protocol::names;
 use crate::protocol::raw_object::{ListPage, RawObject};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
-
-/// The four list methods the gateway aggregates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListKind {
-    Tools,
-    Prompts,
-    Resources,
-    ResourceTemplates,
-}
-
-impl ListKind {
-    pub fn from_method(method: &str) -> Option<ListKind> {
-        Some(match method {
-            "tools/list" => ListKind::Tools,
-            "prompts/list" => ListKind::Prompts,
-            "resources/list" => ListKind::Resources,
-            "resources/templates/list" => ListKind::ResourceTemplates,
-            _ => return None,
-        })
-    }
-
-    pub fn method(self) -> &'static str {
-        match self {
-            ListKind::Tools => "tools/list",
-            ListKind::Prompts => "prompts/list",
-            ListKind::Resources => "resources/list",
-            ListKind::ResourceTemplates => "resources/templates/list",
-        }
-    }
-
-    /// The result field holding the items.
-    pub fn field(self) -> &'static str {
-        match self {
-            ListKind::Tools => "tools",
-            ListKind::Prompts => "prompts",
-            ListKind::Resources => "resources",
-            ListKind::ResourceTemplates => "resourceTemplates",
-        }
-    }
-
-    /// Tools and prompts are named `{server}__{name}`; resources keep their URIs.
-    fn prefixes_names(self) -> bool {
-        matches!(self, ListKind::Tools | ListKind::Prompts)
-    }
-}
 
 /// The merged page; its items borrow from the upstream pages.
 #[derive(Debug, Default)]

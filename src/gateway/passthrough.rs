@@ -16,6 +16,7 @@ use crate::config::Server;
 use crate::error::GatewayError;
 use crate::ports::Platform;
 use crate::protocol::jsonrpc::Request;
+use crate::protocol::method::{ListKind, Method, Notice};
 use crate::upstream::relay::Scope;
 use crate::upstream::{reply, Upstreams};
 use http::Response;
@@ -36,12 +37,13 @@ pub async fn request<P: Platform + Clone + 'static>(
     server: &Server,
     guard: &CallGuard<'_>,
     req: &Request,
+    method: Method<'_>,
     raw: &[u8],
 ) -> Result<Response<Body>, GatewayError> {
     let gate = guard.gate;
     let limit = ups.link.max_bytes;
-    match req.method.as_str() {
-        "tools/list" if !gate.is_open(server) => {
+    match method {
+        Method::List(ListKind::Tools) if !gate.is_open(server) => {
             let content = gate.redaction(server, None);
             let answer = ups
                 .send(server, raw)
@@ -58,7 +60,7 @@ pub async fn request<P: Platform + Clone + 'static>(
             })?;
             Ok(respond::result(&req.id, &filtered))
         }
-        "tools/call" => {
+        Method::ToolsCall => {
             #[derive(Deserialize)]
             struct Params {
                 name: String,
@@ -83,9 +85,18 @@ pub async fn request<P: Platform + Clone + 'static>(
                 Outcome::Ask(ask) => Ok(ask::ask_then_forward(*ask, ups.detach(), call)),
             }
         }
-        method => {
+        Method::Initialize
+        | Method::Ping
+        | Method::List(_)
+        | Method::PromptsGet
+        | Method::ResourcesRead
+        | Method::ResourcesSubscribe
+        | Method::ResourcesUnsubscribe
+        | Method::CompletionComplete
+        | Method::LoggingSetLevel
+        | Method::Other(_) => {
             let content = gate.redaction(server, None);
-            let lists = merge::ListKind::from_method(method).is_some();
+            let lists = matches!(method, Method::List(_));
             let answer = ups
                 .send(server, raw)
                 .await
@@ -105,10 +116,10 @@ pub async fn request<P: Platform + Clone + 'static>(
 pub async fn forward_one_way<P: Platform>(
     ups: &Upstreams<'_, P>,
     server: &Server,
-    method: Option<&str>,
+    notice: Option<Notice<'_>>,
     raw: &[u8],
 ) -> Result<(), GatewayError> {
-    if method == Some("notifications/initialized") {
+    if notice == Some(Notice::Initialized) {
         return Ok(());
     }
     ups.send(server, raw).await.map(drop)

@@ -8,6 +8,7 @@ pub mod cursor;
 pub mod error;
 pub mod headers;
 pub mod jsonrpc;
+pub mod method;
 pub mod names;
 pub mod raw_object;
 pub mod sse;
