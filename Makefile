@@ -36,7 +36,10 @@ build-spin: toolchain
 	cargo build --target wasm32-wasip2 --profile spin --features spin
 	cargo build --release --manifest-path tests/spin-host/Cargo.toml
 
+## Style and structure: formatting, clippy on every target, and the layers
+## (scripts/layers.py fails on an import from a layer above or any cycle).
 lint:
+	python3 scripts/layers.py
 	cargo fmt --check
 	cargo fmt --check --manifest-path tests/spin-host/Cargo.toml
 	cargo clippy --all-targets -- -D warnings

@@ -8,14 +8,15 @@
 //! time (`APIKEY_CACHE_MS`, which bounds how long a revoked key keeps working
 //! in an isolate that had just seen it).
 
-use crate::cache::{Bounded, KeepLastGood};
+use super::entry_sets::EntrySetCache;
+use crate::cache::Bounded;
 use crate::error::GatewayError;
-use crate::identity::config::{ApiKeyRecord, TrustConfig, APIKEY_PREFIX, ISSUER_PREFIX};
+use crate::identity::config::{ApiKeyRecord, TrustConfig, APIKEY_PREFIX};
 use crate::identity::credential::{self, Credential};
 use crate::identity::jwks::{JwksCache, KeySet};
 use crate::identity::jwt::{self, Failure, Verified};
 use crate::identity::{sha256_hex, Principal};
-use crate::ports::{load_prefix, with_timeout, Clock, Kv, Platform, PortError, Upstream};
+use crate::ports::{with_timeout, Clock, Kv, Platform, PortError, Upstream};
 use std::rc::Rc;
 
 /// How long an API-key lookup (hit or miss) is reused.
@@ -25,7 +26,7 @@ const JWKS_TIMEOUT_MS: u64 = 5_000;
 
 /// What the authentication phase keeps for one isolate.
 pub struct Authenticator {
-    trust: KeepLastGood<TrustConfig>,
+    trust: EntrySetCache<TrustConfig>,
     jwks: JwksCache,
     /// Verified tokens by hash, with the audiences their issuer pins (empty:
     /// the endpoint's own, which differ from endpoint to endpoint).
@@ -38,7 +39,7 @@ pub struct Authenticator {
 impl Authenticator {
     pub fn new(ttl_ms: u64) -> Self {
         Authenticator {
-            trust: KeepLastGood::new("the trusted issuers", ttl_ms),
+            trust: EntrySetCache::new(ttl_ms),
             jwks: JwksCache::default(),
             verified: Bounded::default(),
             apikeys: Bounded::default(),
@@ -55,15 +56,7 @@ impl Authenticator {
     /// Trusted issuers, reloaded from KV after the TTL (the last good set
     /// stays in force if KV fails).
     pub async fn trust<P: Platform>(&self, p: &P) -> Result<Rc<TrustConfig>, GatewayError> {
-        self.trust
-            .get(p.clock().now_ms(), |_| async {
-                let cfg = TrustConfig::from_entries(load_prefix(p.kv(), ISSUER_PREFIX).await?);
-                for problem in &cfg.problems {
-                    tracing::error!("issuer entry skipped: {problem}");
-                }
-                Ok::<_, PortError>(Rc::new(cfg))
-            })
-            .await
+        self.trust.get(p).await
     }
 
     /// Authenticates a request. `Ok(None)` means no credential was presented;

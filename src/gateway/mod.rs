@@ -21,13 +21,13 @@ pub mod authn;
 pub mod catalog;
 mod counters;
 mod endpoint;
+pub mod entry_sets;
 pub mod guard;
 pub mod hold;
 pub mod ingest;
 pub mod merge;
 pub mod passthrough;
 pub mod policy_store;
-pub mod registry_cache;
 pub mod respond;
 pub mod session;
 pub mod session_cache;
@@ -42,10 +42,10 @@ use crate::upstream::minter::Minter;
 use authenticator::Authenticator;
 use authn::Identity;
 use catalog::Catalog;
+use entry_sets::EntrySetCache;
 use http::{Method, Response};
 use ingest::Route;
 use policy_store::PolicyStore;
-use registry_cache::RegistryCache;
 use session_cache::{CachedPlatform, SessionCache};
 use std::rc::Rc;
 
@@ -66,7 +66,7 @@ pub struct RequestMeta {
 /// request borrows it together with the platform's ports.
 pub struct Gateway {
     pub settings: Settings,
-    registry: RegistryCache,
+    registry: EntrySetCache<Registry>,
     sessions: Rc<SessionCache>,
     authenticator: Authenticator,
     minter: Rc<Minter>,
@@ -91,7 +91,7 @@ struct Ctx<'a, P: Platform> {
 
 impl Gateway {
     pub fn new(settings: Settings) -> Self {
-        let registry = RegistryCache::new(settings.registry_ttl_ms);
+        let registry = EntrySetCache::new(settings.registry_ttl_ms);
         let sessions = Rc::new(SessionCache::new(settings.session_cache_ms));
         let authenticator = Authenticator::new(settings.registry_ttl_ms);
         let policy = PolicyStore::new(settings.registry_ttl_ms);
