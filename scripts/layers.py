@@ -219,16 +219,17 @@ def main():
     for c in file_cycles:
         problems.append("files import each other: " + " <-> ".join("::".join(m) or "lib" for m in c))
     if stats:
-        total = pub = 0
+        total = items = fields = 0
         longest = []
         for module, path in modules.items():
             text = path.read_text()
             total += text.count("\n")
             code = strip(text)
-            pub += len(re.findall(r"(?m)^\s*pub\s", code))
+            items += len(re.findall(r"(?m)^\s*pub\s+(async\s+)?(fn|struct|enum|trait|const|static|type|mod|use)\b", code))
+            fields += len(re.findall(r"(?m)^\s*pub\s+\w+\s*:", code))
             longest += [(n, f"{'::'.join(module)}::{name}") for n, name in longest_functions(code)]
         print(f"lines of src/: {total}")
-        print(f"pub items (pub, not pub(crate)), outside tests: {pub}")
+        print(f"pub items (pub, not pub(crate)), outside tests: {items} (and {fields} pub fields)")
         print(f"folder cycles: {len(folder_cycles)}, file cycles: {len(file_cycles)}")
         print("longest functions (lines):")
         for n, name in sorted(longest, reverse=True)[:5]:
