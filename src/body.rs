@@ -11,7 +11,7 @@ use futures_util::stream::{LocalBoxStream, StreamExt};
 use std::any::Any;
 
 /// A chunk of a streamed body, or the reason the stream broke.
-pub type Chunk = Result<Vec<u8>, String>;
+pub(crate) type Chunk = Result<Vec<u8>, String>;
 
 /// A streamed body.
 pub type ByteStream = LocalBoxStream<'static, Chunk>;

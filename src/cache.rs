@@ -23,11 +23,11 @@ use std::hash::Hash;
 use std::rc::Rc;
 
 /// Entries a [`Bounded`] map holds at most.
-pub const MAX_ENTRIES: usize = 10_000;
+pub(crate) const MAX_ENTRIES: usize = 10_000;
 
 /// One value loaded from a store, reloaded after `ttl_ms`, kept when a
 /// reload fails.
-pub struct KeepLastGood<T> {
+pub(crate) struct KeepLastGood<T> {
     /// What the value is, for log lines and the 503 message.
     what: &'static str,
     ttl_ms: u64,
@@ -37,7 +37,7 @@ pub struct KeepLastGood<T> {
 }
 
 impl<T> KeepLastGood<T> {
-    pub fn new(what: &'static str, ttl_ms: u64) -> Self {
+    pub(crate) fn new(what: &'static str, ttl_ms: u64) -> Self {
         KeepLastGood {
             what,
             ttl_ms,
@@ -49,7 +49,7 @@ impl<T> KeepLastGood<T> {
     /// the previous value, so it can keep it when the stored text did not
     /// change or no longer parses. A failed load keeps the previous value;
     /// with none, the answer is 503.
-    pub async fn get<E, F>(
+    pub(crate) async fn get<E, F>(
         &self,
         now_ms: u64,
         load: impl FnOnce(Option<Rc<T>>) -> F,
@@ -91,7 +91,7 @@ impl<T> KeepLastGood<T> {
 
     /// Marks the value stale: the next request reloads it, and still falls
     /// back on it if the store fails (tests, admin reloads).
-    pub fn invalidate(&self) {
+    pub(crate) fn invalidate(&self) {
         if let Some((_, at)) = self.slot.borrow_mut().as_mut() {
             *at = 0;
         }
@@ -100,7 +100,7 @@ impl<T> KeepLastGood<T> {
 
 /// A map of entries that expire, holding at most [`MAX_ENTRIES`]: when full,
 /// expired entries go first, then all of them.
-pub struct Bounded<K, V> {
+pub(crate) struct Bounded<K, V> {
     entries: RefCell<HashMap<K, (V, u64)>>,
 }
 
@@ -114,7 +114,7 @@ impl<K, V> Default for Bounded<K, V> {
 
 impl<K: Hash + Eq, V: Clone> Bounded<K, V> {
     /// The entry's value while `now_ms` is before its expiry.
-    pub fn get<Q>(&self, key: &Q, now_ms: u64) -> Option<V>
+    pub(crate) fn get<Q>(&self, key: &Q, now_ms: u64) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -125,7 +125,7 @@ impl<K: Hash + Eq, V: Clone> Bounded<K, V> {
     }
 
     /// Stores `value` until `expires_ms`.
-    pub fn insert(&self, key: K, value: V, expires_ms: u64, now_ms: u64) {
+    pub(crate) fn insert(&self, key: K, value: V, expires_ms: u64, now_ms: u64) {
         let mut entries = self.entries.borrow_mut();
         if entries.len() >= MAX_ENTRIES && !entries.contains_key(&key) {
             entries.retain(|_, (_, expires)| now_ms < *expires);
@@ -137,7 +137,7 @@ impl<K: Hash + Eq, V: Clone> Bounded<K, V> {
     }
 
     /// Changes a stored value in place, keeping its expiry.
-    pub fn update<Q>(&self, key: &Q, change: impl FnOnce(&mut V))
+    pub(crate) fn update<Q>(&self, key: &Q, change: impl FnOnce(&mut V))
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -147,7 +147,7 @@ impl<K: Hash + Eq, V: Clone> Bounded<K, V> {
         }
     }
 
-    pub fn remove<Q>(&self, key: &Q)
+    pub(crate) fn remove<Q>(&self, key: &Q)
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -155,16 +155,13 @@ impl<K: Hash + Eq, V: Clone> Bounded<K, V> {
         self.entries.borrow_mut().remove(key);
     }
 
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.entries.borrow_mut().clear();
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.entries.borrow().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.borrow().is_empty()
     }
 }
 

@@ -12,20 +12,20 @@ use crate::protocol::jsonrpc::{self, Id};
 use http::{header, HeaderValue, Response, StatusCode};
 
 /// JSON-RPC / MCP error codes the gateway emits.
-pub mod code {
-    pub const PARSE_ERROR: i64 = -32700;
-    pub const INVALID_REQUEST: i64 = -32600;
-    pub const METHOD_NOT_FOUND: i64 = -32601;
-    pub const INVALID_PARAMS: i64 = -32602;
-    pub const INTERNAL_ERROR: i64 = -32603;
+pub(crate) mod code {
+    pub(crate) const PARSE_ERROR: i64 = -32700;
+    pub(crate) const INVALID_REQUEST: i64 = -32600;
+    pub(crate) const METHOD_NOT_FOUND: i64 = -32601;
+    pub(crate) const INVALID_PARAMS: i64 = -32602;
+    pub(crate) const INTERNAL_ERROR: i64 = -32603;
     /// MCP: the resource named in `resources/read` does not exist.
-    pub const RESOURCE_NOT_FOUND: i64 = -32002;
+    pub(crate) const RESOURCE_NOT_FOUND: i64 = -32002;
     /// Gateway: transport-level rejection (headers, session, origin, size).
-    pub const TRANSPORT: i64 = -32000;
+    pub(crate) const TRANSPORT: i64 = -32000;
     /// Gateway: the upstream MCP server could not be reached or answered badly.
-    pub const UPSTREAM_UNAVAILABLE: i64 = -32001;
+    pub(crate) const UPSTREAM_UNAVAILABLE: i64 = -32001;
     /// Gateway: a rate limit or quota refused the call.
-    pub const RATE_LIMITED: i64 = -32029;
+    pub(crate) const RATE_LIMITED: i64 = -32029;
 }
 
 /// Everything that can end a request early.
@@ -104,7 +104,7 @@ impl From<ProtocolError> for GatewayError {
 
 impl GatewayError {
     /// The HTTP status this error is answered with.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         use GatewayError::*;
         match self {
             NoRoute(_) | UnknownServer(_) | UnknownSession | NotFound(_) => StatusCode::NOT_FOUND,
@@ -128,7 +128,7 @@ impl GatewayError {
     }
 
     /// The JSON-RPC error code.
-    pub fn code(&self) -> i64 {
+    pub(crate) fn code(&self) -> i64 {
         use GatewayError::*;
         match self {
             Parse(_) => code::PARSE_ERROR,
@@ -144,12 +144,12 @@ impl GatewayError {
     }
 
     /// The JSON-RPC error body (`{"jsonrpc":"2.0","id":..,"error":{..}}`).
-    pub fn to_rpc_body(&self, id: Option<&Id>) -> Vec<u8> {
+    pub(crate) fn to_rpc_body(&self, id: Option<&Id>) -> Vec<u8> {
         jsonrpc::error_body(id, self.code(), &self.to_string())
     }
 
     /// The whole HTTP response for this error.
-    pub fn into_response(self, id: Option<&Id>) -> Response<Body> {
+    pub(crate) fn into_response(self, id: Option<&Id>) -> Response<Body> {
         let mut builder = Response::builder()
             .status(self.status())
             .header(header::CONTENT_TYPE, crate::protocol::headers::JSON);

@@ -43,7 +43,10 @@ pub trait Kv {
 /// listed but gone by the time it is read was deleted meanwhile and is
 /// skipped; any failed read fails the whole load (the caller keeps what it
 /// had rather than serve half a set).
-pub async fn load_prefix<K: Kv>(kv: &K, prefix: &str) -> Result<Vec<(String, String)>, PortError> {
+pub(crate) async fn load_prefix<K: Kv>(
+    kv: &K,
+    prefix: &str,
+) -> Result<Vec<(String, String)>, PortError> {
     let keys = kv.list(prefix).await?;
     let values = futures_util::future::join_all(keys.iter().map(|k| kv.get(k))).await;
     let mut entries = Vec::with_capacity(keys.len());
@@ -88,7 +91,7 @@ pub struct SessionRecord {
 impl SessionRecord {
     /// Records (or with `None`, forgets) the upstream session for `server`;
     /// what every session store does inside its `set_upstream`.
-    pub fn set_upstream(&mut self, server: &str, upstream: Option<UpstreamSession>) {
+    pub(crate) fn set_upstream(&mut self, server: &str, upstream: Option<UpstreamSession>) {
         match upstream {
             Some(up) => self.upstreams.insert(server.to_string(), up),
             None => self.upstreams.remove(server),
@@ -181,7 +184,7 @@ pub trait Clock {
 }
 
 /// Races `work` against the clock; `None` when time ran out first.
-pub async fn with_timeout<C: Clock, F: std::future::Future>(
+pub(crate) async fn with_timeout<C: Clock, F: std::future::Future>(
     clock: &C,
     ms: u64,
     work: F,
@@ -228,7 +231,7 @@ pub trait Platform {
 /// What a runtime offers besides the ports: randomness, after-response work
 /// and secrets.
 #[allow(async_fn_in_trait)]
-pub trait Runtime {
+pub(crate) trait Runtime {
     /// Fills `buf` from a CSPRNG.
     fn random_bytes(&self, buf: &mut [u8]);
     /// Runs `work` after the response is sent.

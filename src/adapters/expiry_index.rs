@@ -18,15 +18,15 @@
 use crate::ports::PortError;
 
 /// Minutes of expiry share one bucket.
-pub const BUCKET_MS: u64 = 60_000;
+pub(crate) const BUCKET_MS: u64 = 60_000;
 /// At most this many minutes are swept per run (a day); a later run goes on.
-pub const MAX_BUCKETS_PER_RUN: u64 = 1_440;
+pub(crate) const MAX_BUCKETS_PER_RUN: u64 = 1_440;
 const PREFIX: &str = "sweep/";
 const CURSOR: &str = "sweep/cursor";
 
 /// What the index needs of a store.
 #[allow(async_fn_in_trait)]
-pub trait IndexStore {
+pub(crate) trait IndexStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError>;
     async fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError>;
     async fn delete(&self, key: &str) -> Result<(), PortError>;
@@ -34,13 +34,12 @@ pub trait IndexStore {
     fn increment(&self, key: &str, by: i64) -> Result<i64, PortError>;
 }
 
-/// Whether `key` belongs to the index itself.
-pub fn is_index_key(key: &str) -> bool {
-    key.starts_with(PREFIX)
-}
-
 /// Notes that `key` expires at `expires_ms`.
-pub async fn register<S: IndexStore>(s: &S, key: &str, expires_ms: u64) -> Result<(), PortError> {
+pub(crate) async fn register<S: IndexStore>(
+    s: &S,
+    key: &str,
+    expires_ms: u64,
+) -> Result<(), PortError> {
     let bucket = expires_ms / BUCKET_MS;
     let slot = s.increment(&format!("{PREFIX}{bucket}/n"), 1)?;
     s.set(&format!("{PREFIX}{bucket}/{slot}"), key.as_bytes())
@@ -48,7 +47,7 @@ pub async fn register<S: IndexStore>(s: &S, key: &str, expires_ms: u64) -> Resul
 }
 
 /// Deletes what expired before `now_ms` and returns how many keys went.
-pub async fn sweep<S: IndexStore>(s: &S, now_ms: u64) -> Result<usize, PortError> {
+pub(crate) async fn sweep<S: IndexStore>(s: &S, now_ms: u64) -> Result<usize, PortError> {
     let current = now_ms / BUCKET_MS;
     let start = match s.get(CURSOR).await? {
         Some(v) => String::from_utf8_lossy(&v)

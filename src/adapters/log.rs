@@ -5,7 +5,7 @@
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Installs the subscriber once per isolate or instance; later calls are no-ops.
-pub fn init<W>(writer: W)
+pub(crate) fn init<W>(writer: W)
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {

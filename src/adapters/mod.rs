@@ -13,8 +13,8 @@ pub mod memory;
 #[cfg(any(feature = "workers", feature = "spin"))]
 mod log;
 
-#[cfg(any(not(target_arch = "wasm32"), feature = "spin"))]
-pub mod expiry_index;
+#[cfg(any(feature = "spin", test))]
+pub(crate) mod expiry_index;
 
 #[cfg(feature = "workers")]
 pub mod workers;

@@ -6,7 +6,7 @@ use serde::Deserialize;
 /// As stored in a registry entry's `credentials`.
 #[derive(Debug, Deserialize, Default)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum CredentialSpec {
+pub(crate) enum CredentialSpec {
     #[default]
     None,
     /// A short-lived JWT signed with the gateway's key (`UPSTREAM_SIGNING_KEY`).
@@ -44,7 +44,7 @@ pub enum Credentials {
 }
 
 impl Credentials {
-    pub fn from_spec(server_id: &str, spec: CredentialSpec) -> Result<Credentials, String> {
+    pub(crate) fn from_spec(server_id: &str, spec: CredentialSpec) -> Result<Credentials, String> {
         Ok(match spec {
             CredentialSpec::None => Credentials::None,
             CredentialSpec::Jwt { audience, ttl_secs } => {

@@ -4,33 +4,29 @@
 
 /// A compiled pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Glob(String);
+pub(crate) struct Glob(String);
 
 impl Glob {
-    pub fn new(pattern: &str) -> Result<Self, String> {
+    pub(crate) fn new(pattern: &str) -> Result<Self, String> {
         if pattern.is_empty() {
             return Err("empty pattern".into());
         }
         Ok(Glob(pattern.to_string()))
     }
 
-    pub fn matches(&self, name: &str) -> bool {
+    pub(crate) fn matches(&self, name: &str) -> bool {
         matches(self.0.as_bytes(), name.as_bytes())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
 /// A list of patterns as filters are written: an empty list means any name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Globs(Vec<Glob>);
+pub(crate) struct Globs(Vec<Glob>);
 
 impl Globs {
     /// Compiles `patterns`; an error names the field by `context` (such as
     /// `rule 'x': tools`).
-    pub fn parse(patterns: &[String], context: &str) -> Result<Globs, String> {
+    pub(crate) fn parse(patterns: &[String], context: &str) -> Result<Globs, String> {
         patterns
             .iter()
             .map(|p| Glob::new(p).map_err(|e| format!("{context}: {e}")))
@@ -40,16 +36,16 @@ impl Globs {
 
     /// Whether the filter lets `name` through: the list is empty (any) or
     /// one pattern matches.
-    pub fn allows(&self, name: &str) -> bool {
+    pub(crate) fn allows(&self, name: &str) -> bool {
         self.0.is_empty() || self.lists(name)
     }
 
     /// Whether one pattern matches `name` (an empty list lists nobody).
-    pub fn lists(&self, name: &str) -> bool {
+    pub(crate) fn lists(&self, name: &str) -> bool {
         self.0.iter().any(|g| g.matches(name))
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }

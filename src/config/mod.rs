@@ -2,10 +2,10 @@
 //! KV or platform variables, converted with `TryFrom` into checked runtime types
 //! that the rest of the gateway can trust.
 
-pub mod credentials;
-pub mod glob;
-pub mod registry;
-pub mod settings;
+pub(crate) mod credentials;
+pub(crate) mod glob;
+pub(crate) mod registry;
+pub(crate) mod settings;
 
 pub use registry::{Endpoint, Registry, Server};
 pub use settings::Settings;

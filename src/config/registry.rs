@@ -13,16 +13,16 @@ use serde::Deserialize;
 use std::rc::Rc;
 
 /// The KV key prefix of server entries.
-pub const KEY_PREFIX: &str = "servers/";
+pub(crate) const KEY_PREFIX: &str = "servers/";
 
 /// Default time an upstream has to answer (response headers, or a whole list).
-pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+pub(crate) const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 const MAX_TIMEOUT_MS: u64 = 300_000;
 
 /// A server entry as stored in KV.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ServerSpec {
+pub(crate) struct ServerSpec {
     /// Defaults to the id in the KV key; when given, it must match it.
     pub id: Option<String>,
     #[serde(default)]
@@ -45,14 +45,14 @@ pub struct ServerSpec {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EndpointSpec {
+pub(crate) struct EndpointSpec {
     pub region: String,
     pub url: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ToolFilterSpec {
+pub(crate) struct ToolFilterSpec {
     /// When present, only tools matching one of these patterns are exposed.
     pub include: Option<Vec<String>>,
     /// Tools matching any of these are never exposed (wins over include).
@@ -88,13 +88,13 @@ pub struct ToolFilter {
 }
 
 impl ToolFilter {
-    pub fn allows(&self, tool: &str) -> bool {
+    pub(crate) fn allows(&self, tool: &str) -> bool {
         let included = self.include.as_ref().is_none_or(|inc| inc.lists(tool));
         included && !self.exclude.lists(tool)
     }
 
     /// Whether the filter lets everything through (lists can then pass unparsed).
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         self.include.is_none() && self.exclude.is_empty()
     }
 }
@@ -204,7 +204,7 @@ impl Registry {
         reg
     }
 
-    pub fn get(&self, id: &str) -> Option<&Rc<Server>> {
+    pub(crate) fn get(&self, id: &str) -> Option<&Rc<Server>> {
         self.servers.iter().find(|s| s.id == id)
     }
 }

@@ -171,7 +171,7 @@ impl Settings {
     }
 
     /// The region to prefer for a request from `location` (colo first, then continent).
-    pub fn region_for(&self, colo: Option<&str>, continent: Option<&str>) -> Option<String> {
+    pub(crate) fn region_for(&self, colo: Option<&str>, continent: Option<&str>) -> Option<String> {
         [colo, continent]
             .into_iter()
             .flatten()

@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 /// What the gateway answers `initialize` with on `/mcp`.
-pub fn initialize_result(version: &str, registry: &Registry) -> Value {
+pub(crate) fn initialize_result(version: &str, registry: &Registry) -> Value {
     json!({
         "protocolVersion": version,
         "capabilities": { "tools": {}, "prompts": {}, "resources": {}, "logging": {} },
@@ -45,7 +45,7 @@ pub fn initialize_result(version: &str, registry: &Registry) -> Value {
 
 /// Serves one request on `/mcp`; `initialize` never comes here (it opens
 /// the session this runs in).
-pub async fn request<P: Platform + Clone + 'static>(
+pub(crate) async fn request<P: Platform + Clone + 'static>(
     ups: &Upstreams<'_, P>,
     registry: &Registry,
     guard: &CallGuard<'_>,
@@ -78,7 +78,7 @@ pub async fn request<P: Platform + Clone + 'static>(
 /// Client notifications on `/mcp`: cancellations go to every upstream this
 /// session opened (request ids an upstream does not know are ignored by it);
 /// the rest concern the gateway only.
-pub async fn notify<P: Platform>(
+pub(crate) async fn notify<P: Platform>(
     ups: &Upstreams<'_, P>,
     registry: &Registry,
     notice: Notice<'_>,

@@ -86,7 +86,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 tracing::info!(target: "audit", approval = id, decision = ?verdict, by = %me, requester = %record.requester, server = %record.server, tool = %record.tool, channel = "endpoint", decider = ?record.decider, "approval decided");
                 Ok(respond::json(record.to_json()))
             }
-            Decided::AlreadyDecided { record } => Err(GatewayError::Conflict(format!(
+            Decided::Already { record } => Err(GatewayError::Conflict(format!(
                 "approval '{id}' was already {} by {}",
                 serde_json::to_value(record.status)
                     .expect("status serializes")

@@ -32,10 +32,10 @@ use std::rc::Rc;
 /// Ids of the gateway's own `elicitation/create` requests start with this,
 /// so the client's answers can be told apart from answers meant for an
 /// upstream.
-pub const ELICIT_ID_PREFIX: &str = "mcp-edge-approval:";
+pub(crate) const ELICIT_ID_PREFIX: &str = "mcp-edge-approval:";
 
 /// The call to make once approved.
-pub struct Forwarding {
+pub(crate) struct Forwarding {
     pub server: Rc<Server>,
     pub message: Vec<u8>,
     pub id: Id,
@@ -43,7 +43,7 @@ pub struct Forwarding {
 }
 
 /// Sends the call and relays the answer (redacted as the policy asks).
-pub async fn forward<P: Platform>(
+pub(crate) async fn forward<P: Platform>(
     ups: &Upstreams<'_, P>,
     call: &Forwarding,
 ) -> Result<Response<Body>, GatewayError> {
@@ -57,16 +57,16 @@ pub async fn forward<P: Platform>(
 }
 
 /// Logs that an approved call is forwarded (target `audit`).
-pub fn audit_use(id: &str, requester: &str, server: &Server, tool: &str) {
+pub(crate) fn audit_use(id: &str, requester: &str, server: &Server, tool: &str) {
     tracing::info!(target: "audit", approval = %id, requester, server = %server.id, tool, "approved call forwarded");
 }
 
 /// Arguments longer than this (bytes of JSON) are shown by digest and address.
-pub const MAX_SHOWN_ARGUMENTS: usize = 4096;
+pub(crate) const MAX_SHOWN_ARGUMENTS: usize = 4096;
 
 /// How the question is put.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AskMode {
+pub(crate) enum AskMode {
     /// The user answers in the client (form elicitation).
     Form,
     /// The user is sent to the approval's address; an approver decides.
@@ -74,7 +74,7 @@ pub enum AskMode {
 }
 
 /// A question for the client, waiting to be sent.
-pub struct Ask {
+pub(crate) struct Ask {
     pub record: ApprovalRecord,
     pub mode: AskMode,
     /// The gateway's public base URL.
@@ -86,14 +86,14 @@ pub struct Ask {
 /// The elicitation modes a client declared (MCP 2025-11-25: `{}` alone
 /// means form; `form` and `url` name the modes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ElicitationModes {
+pub(crate) struct ElicitationModes {
     pub form: bool,
     pub url: bool,
 }
 
 impl ElicitationModes {
     /// From the client's `capabilities` (`initialize` params).
-    pub fn from_capabilities(capabilities: &Value) -> Self {
+    pub(crate) fn from_capabilities(capabilities: &Value) -> Self {
         match capabilities.get("elicitation") {
             None | Some(Value::Null) => ElicitationModes::default(),
             Some(Value::Object(modes)) => ElicitationModes {
@@ -150,7 +150,7 @@ impl Ask {
 
 /// What the user is asked to allow: the whole arguments, or where to read
 /// them when they are too long to show.
-pub fn form_message(r: &ApprovalRecord, url: &str) -> String {
+pub(crate) fn form_message(r: &ApprovalRecord, url: &str) -> String {
     let head = format!(
         "Allow the tool '{}' on server '{}' to run",
         r.tool, r.server
@@ -168,7 +168,7 @@ pub fn form_message(r: &ApprovalRecord, url: &str) -> String {
 }
 
 /// The tool error a call waiting for (or refused) approval is answered with.
-pub fn pending_result(r: &ApprovalRecord, base: &str, now_ms: u64) -> Value {
+pub(crate) fn pending_result(r: &ApprovalRecord, base: &str, now_ms: u64) -> Value {
     let url = approval_url(base, &r.id);
     let secs = r.expires_ms.saturating_sub(now_ms).div_ceil(1000);
     let who = match r.decider {
@@ -203,7 +203,7 @@ pub fn pending_result(r: &ApprovalRecord, base: &str, now_ms: u64) -> Value {
 
 /// Answers with an event stream: the question first, then, once decided
 /// (or the wait timed out), the call's result or a tool error.
-pub fn ask_then_forward<P: Platform + Clone + 'static>(
+pub(crate) fn ask_then_forward<P: Platform + Clone + 'static>(
     ask: Ask,
     detached: Detached<P>,
     call: Forwarding,

@@ -20,12 +20,12 @@ use crate::ports::{with_timeout, Clock, Kv, Platform, PortError, Upstream};
 use std::rc::Rc;
 
 /// How long an API-key lookup (hit or miss) is reused.
-pub const APIKEY_CACHE_MS: u64 = 30_000;
+pub(crate) const APIKEY_CACHE_MS: u64 = 30_000;
 /// Time a JWKS fetch may take.
 const JWKS_TIMEOUT_MS: u64 = 5_000;
 
 /// What the authentication phase keeps for one isolate.
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     trust: EntrySetCache<TrustConfig>,
     jwks: JwksCache,
     /// Verified tokens by hash, with the audiences their issuer pins (empty:
@@ -37,7 +37,7 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(ttl_ms: u64) -> Self {
+    pub(crate) fn new(ttl_ms: u64) -> Self {
         Authenticator {
             trust: EntrySetCache::new(ttl_ms),
             jwks: JwksCache::default(),
@@ -48,21 +48,21 @@ impl Authenticator {
 
     /// Forgets the API-key lookups and marks the issuers stale (tests, admin
     /// reloads).
-    pub fn invalidate(&self) {
+    pub(crate) fn invalidate(&self) {
         self.trust.invalidate();
         self.apikeys.clear();
     }
 
     /// Trusted issuers, reloaded from KV after the TTL (the last good set
     /// stays in force if KV fails).
-    pub async fn trust<P: Platform>(&self, p: &P) -> Result<Rc<TrustConfig>, GatewayError> {
+    pub(crate) async fn trust<P: Platform>(&self, p: &P) -> Result<Rc<TrustConfig>, GatewayError> {
         self.trust.get(p).await
     }
 
     /// Authenticates a request. `Ok(None)` means no credential was presented;
     /// a presented credential that fails is always an error, never anonymous.
     /// `audiences` are the `aud` values this endpoint accepts by default.
-    pub async fn authenticate<P: Platform>(
+    pub(crate) async fn authenticate<P: Platform>(
         &self,
         p: &P,
         headers: &http::HeaderMap,

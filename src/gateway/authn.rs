@@ -21,14 +21,14 @@ use http::{HeaderMap, Response, Uri};
 use std::rc::Rc;
 
 /// Where a request stands with respect to identity.
-pub struct Identity {
+pub(crate) struct Identity {
     pub principal: Principal,
     /// The gateway's public base URL for this request.
     pub base: String,
 }
 
 /// What a request presents to the authentication phase.
-pub struct Presented<'a> {
+pub(crate) struct Presented<'a> {
     pub route: &'a Route,
     pub uri: &'a Uri,
     pub headers: &'a HeaderMap,
@@ -37,7 +37,7 @@ pub struct Presented<'a> {
 }
 
 /// Authenticates a request to an MCP endpoint.
-pub async fn authenticate<P: Platform>(
+pub(crate) async fn authenticate<P: Platform>(
     gw: &Gateway,
     p: &P,
     request: &Presented<'_>,
@@ -99,7 +99,7 @@ fn anonymous_allowed(route: &Route, registry: &Registry) -> bool {
 
 /// The servers a caller may see (anonymous callers: only servers open to
 /// anonymous use; then the policy). What it may not use stays invisible.
-pub fn visible(registry: &Rc<Registry>, gate: &Gate) -> Rc<Registry> {
+pub(crate) fn visible(registry: &Rc<Registry>, gate: &Gate) -> Rc<Registry> {
     if registry.servers.iter().all(|s| gate.server(s)) {
         return registry.clone();
     }
@@ -115,7 +115,7 @@ pub fn visible(registry: &Rc<Registry>, gate: &Gate) -> Rc<Registry> {
 }
 
 /// `GET /.well-known/oauth-protected-resource[/{endpoint}]`.
-pub async fn metadata<P: Platform>(
+pub(crate) async fn metadata<P: Platform>(
     gw: &Gateway,
     p: &P,
     endpoint: &str,
@@ -142,7 +142,7 @@ pub async fn metadata<P: Platform>(
 
 /// `GET /.well-known/jwks.json`: the public key upstreams verify minted
 /// credentials with (404 when no signing key is configured).
-pub async fn jwks<P: Platform>(gw: &Gateway, p: &P) -> Result<Response<Body>, GatewayError> {
+pub(crate) async fn jwks<P: Platform>(gw: &Gateway, p: &P) -> Result<Response<Body>, GatewayError> {
     match gw.minter.signer(p).await {
         Some(signer) => Ok(respond::json(
             serde_json::to_vec(&signer.jwks()).expect("JWKS serializes"),

@@ -36,7 +36,7 @@ const MISSING_REFRESH_MS: u64 = 2_000;
 
 /// What the gateway knows about one tool.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct ToolInfo {
+pub(crate) struct ToolInfo {
     name: String,
     /// The server's `annotations.destructiveHint` (MCP's default is `true`
     /// only for tools that are not read-only; a missing hint counts as false
@@ -50,7 +50,7 @@ pub struct ToolInfo {
 impl ToolInfo {
     /// The compiled `inputSchema`; `None` when the server sent none or one
     /// that does not compile (logged once; the call is then not validated).
-    pub fn schema(&self, server: &str) -> Option<&Schema> {
+    pub(crate) fn schema(&self, server: &str) -> Option<&Schema> {
         self.compiled
             .get_or_init(|| {
                 let schema = self.input_schema.as_ref()?;
@@ -74,7 +74,7 @@ struct Entry {
 type Entries = Rc<RefCell<HashMap<String, Rc<Entry>>>>;
 
 /// Tool definitions by server id.
-pub struct Catalog {
+pub(crate) struct Catalog {
     ttl_ms: u64,
     servers: Entries,
     /// Servers being listed again in the background (one refresh at a time).
@@ -86,7 +86,7 @@ fn shared_key(server: &str) -> String {
 }
 
 impl Catalog {
-    pub fn new(ttl_ms: u64) -> Self {
+    pub(crate) fn new(ttl_ms: u64) -> Self {
         Catalog {
             ttl_ms,
             servers: Rc::default(),
@@ -96,7 +96,7 @@ impl Catalog {
 
     /// The definition of `tool` on `server`, listing the server if needed;
     /// `None` when the server does not list the tool.
-    pub async fn tool<P: Platform + Clone + 'static>(
+    pub(crate) async fn tool<P: Platform + Clone + 'static>(
         &self,
         ups: &Upstreams<'_, P>,
         server: &Server,

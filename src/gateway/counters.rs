@@ -15,7 +15,7 @@ use crate::governance::gcra::Decision;
 use crate::governance::limits;
 use crate::ports::{Clock, Limiter, Platform};
 
-pub async fn check_call<P: Platform>(
+pub(crate) async fn check_call<P: Platform>(
     p: &P,
     gate: &Gate,
     server: &Server,

@@ -13,7 +13,7 @@ use crate::ports::{load_prefix, Clock, Platform, PortError};
 use std::rc::Rc;
 
 /// A set parsed from every entry under one KV prefix.
-pub trait EntrySet: Sized {
+pub(crate) trait EntrySet: Sized {
     /// The KV prefix its entries live under.
     const PREFIX: &'static str;
     /// What it is, for log lines and the 503 message.
@@ -46,15 +46,15 @@ impl EntrySet for TrustConfig {
 }
 
 /// One [`EntrySet`], reloaded after the TTL, last good kept.
-pub struct EntrySetCache<T>(KeepLastGood<T>);
+pub(crate) struct EntrySetCache<T>(KeepLastGood<T>);
 
 impl<T: EntrySet> EntrySetCache<T> {
-    pub fn new(ttl_ms: u64) -> Self {
+    pub(crate) fn new(ttl_ms: u64) -> Self {
         EntrySetCache(KeepLastGood::new(T::WHAT, ttl_ms))
     }
 
     /// The current set, reloading it when older than the TTL.
-    pub async fn get<P: Platform>(&self, p: &P) -> Result<Rc<T>, GatewayError> {
+    pub(crate) async fn get<P: Platform>(&self, p: &P) -> Result<Rc<T>, GatewayError> {
         self.0
             .get(p.clock().now_ms(), |_| async {
                 let set = T::parse(load_prefix(p.kv(), T::PREFIX).await?);
@@ -67,7 +67,7 @@ impl<T: EntrySet> EntrySetCache<T> {
     }
 
     /// Marks the set stale so the next request reloads it.
-    pub fn invalidate(&self) {
+    pub(crate) fn invalidate(&self) {
         self.0.invalidate();
     }
 }

@@ -23,7 +23,7 @@ use serde_json::Value;
 use std::rc::Rc;
 
 /// Everything the guard needs to know about the caller and the session.
-pub struct CallGuard<'a> {
+pub(crate) struct CallGuard<'a> {
     pub gate: &'a Gate,
     pub catalog: &'a Catalog,
     pub validate_arguments: bool,
@@ -34,7 +34,7 @@ pub struct CallGuard<'a> {
 impl CallGuard<'_> {
     /// Runs the checks for a call of `tool` on `server` with `arguments`;
     /// errors name the tool as the client called it (`shown`).
-    pub async fn check<P: Platform + Clone + 'static>(
+    pub(crate) async fn check<P: Platform + Clone + 'static>(
         &self,
         ups: &Upstreams<'_, P>,
         server: &Server,

@@ -35,7 +35,7 @@ use base64::Engine;
 use serde_json::Value;
 
 /// Who asks for a held call, and how they can be asked.
-pub struct Requester<'a> {
+pub(crate) struct Requester<'a> {
     /// `via|subject`, as sessions are bound: approvals are bound to it.
     pub key: String,
     pub principal: &'a Principal,
@@ -50,7 +50,7 @@ pub struct Requester<'a> {
 }
 
 /// What the guard decided (and, for a held call, what [`check`] decided).
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Forward the call.
     Forward,
     /// Answer with this `CallToolResult` instead (a pending or rejected
@@ -61,7 +61,7 @@ pub enum Outcome {
 }
 
 /// One held call, as [`check`] sees it.
-pub struct Held<'a> {
+pub(crate) struct Held<'a> {
     pub server: &'a Server,
     pub tool: &'a str,
     /// The arguments' JSON text, exactly as forwarded.
@@ -70,7 +70,7 @@ pub struct Held<'a> {
 }
 
 /// Decides how approval proceeds for a call that needs it.
-pub async fn check<P: Platform>(
+pub(crate) async fn check<P: Platform>(
     ups: &Upstreams<'_, P>,
     who: &Requester<'_>,
     approval: &Approval,
@@ -192,7 +192,7 @@ fn random_id<P: Platform>(p: &P, bytes: usize) -> String {
 /// user decides counts; answers from anyone else, and answers to URL
 /// questions (which only say whether the user opened the address), are
 /// ignored.
-pub async fn answer<P: Platform>(
+pub(crate) async fn answer<P: Platform>(
     p: &P,
     id: &Id,
     result: Option<&Value>,

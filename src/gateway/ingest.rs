@@ -12,7 +12,7 @@ use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 
 /// What a path addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     /// `/mcp`: every server, names prefixed.
     Aggregate,
     /// `/servers/{id}/mcp`: one server, names unchanged.
@@ -29,7 +29,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub fn parse(path: &str) -> Result<Route, GatewayError> {
+    pub(crate) fn parse(path: &str) -> Result<Route, GatewayError> {
         let trimmed = path
             .strip_suffix('/')
             .filter(|p| !p.is_empty())
@@ -77,7 +77,7 @@ impl Route {
 
     /// The name sessions are bound to: a session opened on one endpoint is
     /// unknown on every other.
-    pub fn endpoint_name(&self) -> String {
+    pub(crate) fn endpoint_name(&self) -> String {
         match self {
             Route::Aggregate => "/mcp".into(),
             Route::Server(id) => format!("/servers/{id}/mcp"),
@@ -94,7 +94,7 @@ impl Route {
 /// lists it or it is the origin of `PUBLIC_URL`. Matching the `Host` header
 /// proves nothing: in a rebinding attack the attacker's page and the
 /// gateway share the attacker's host name, so both headers are theirs.
-pub fn check_origin(headers: &HeaderMap, settings: &Settings) -> Result<(), GatewayError> {
+pub(crate) fn check_origin(headers: &HeaderMap, settings: &Settings) -> Result<(), GatewayError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -114,7 +114,7 @@ pub fn check_origin(headers: &HeaderMap, settings: &Settings) -> Result<(), Gate
 }
 
 /// Checks a POST's `Content-Type`, `Accept` and size.
-pub fn check_post(
+pub(crate) fn check_post(
     headers: &HeaderMap,
     body_len: usize,
     settings: &Settings,
@@ -162,7 +162,7 @@ fn accepts(accept: &str, mime: &str) -> bool {
 }
 
 /// Adds CORS headers for an allowed browser origin.
-pub fn add_cors(headers: &HeaderMap, response: &mut Response<Body>) {
+pub(crate) fn add_cors(headers: &HeaderMap, response: &mut Response<Body>) {
     let Some(origin) = headers.get(header::ORIGIN).cloned() else {
         return;
     };
@@ -176,7 +176,7 @@ pub fn add_cors(headers: &HeaderMap, response: &mut Response<Body>) {
 }
 
 /// Answers a CORS preflight.
-pub fn preflight() -> Response<Body> {
+pub(crate) fn preflight() -> Response<Body> {
     Response::builder()
         .status(StatusCode::NO_CONTENT)
         .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, DELETE, OPTIONS")

@@ -74,7 +74,7 @@ fn rename(item: &mut RawObject, kind: ListKind, server: &Server, gate: &Gate) ->
 }
 
 /// The merged list as a result object: `{field: items, nextCursor?, _meta?}`.
-pub struct ListResult<'a> {
+pub(crate) struct ListResult<'a> {
     pub kind: ListKind,
     pub items: &'a [RawObject<'a>],
     pub next_cursor: Option<String>,
@@ -83,7 +83,7 @@ pub struct ListResult<'a> {
 }
 
 /// `_meta` key naming servers left out of an aggregated list.
-pub const UNAVAILABLE_META: &str = "mcp-edge/unavailable";
+pub(crate) const UNAVAILABLE_META: &str = "mcp-edge/unavailable";
 
 impl Serialize for ListResult<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -102,7 +102,7 @@ impl Serialize for ListResult<'_> {
 
 /// Filters one server's `tools/list` result (per-server endpoint, names kept);
 /// every other field of the result is kept as it was.
-pub fn filter_tools(
+pub(crate) fn filter_tools(
     server: &Server,
     gate: &Gate,
     result: &RawValue,

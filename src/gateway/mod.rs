@@ -13,24 +13,24 @@
 //! 6. respond: JSON or a relayed SSE stream; errors become HTTP status plus a
 //!    JSON-RPC error in one place ([`GatewayError::into_response`]).
 
-pub mod aggregate;
+pub(crate) mod aggregate;
 mod approvals_endpoint;
-pub mod ask;
-pub mod authenticator;
-pub mod authn;
-pub mod catalog;
+pub(crate) mod ask;
+pub(crate) mod authenticator;
+pub(crate) mod authn;
+pub(crate) mod catalog;
 mod counters;
 mod endpoint;
-pub mod entry_sets;
-pub mod guard;
-pub mod hold;
-pub mod ingest;
+pub(crate) mod entry_sets;
+pub(crate) mod guard;
+pub(crate) mod hold;
+pub(crate) mod ingest;
 pub mod merge;
-pub mod passthrough;
-pub mod policy_store;
-pub mod respond;
-pub mod session;
-pub mod session_cache;
+pub(crate) mod passthrough;
+pub(crate) mod policy_store;
+pub(crate) mod respond;
+pub(crate) mod session;
+pub(crate) mod session_cache;
 
 use crate::body::Body;
 use crate::config::{Registry, Settings};

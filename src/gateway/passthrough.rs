@@ -32,7 +32,7 @@ use std::rc::Rc;
 /// also as their tool's rules ask. List results are the server's own
 /// declarations (names, URIs, schemas the client needs verbatim to call
 /// them) and pass as they are.
-pub async fn request<P: Platform + Clone + 'static>(
+pub(crate) async fn request<P: Platform + Clone + 'static>(
     ups: &Upstreams<'_, P>,
     server: &Server,
     guard: &CallGuard<'_>,
@@ -113,7 +113,7 @@ pub async fn request<P: Platform + Clone + 'static>(
 
 /// Forwards a client notification or response. `notifications/initialized` is
 /// not forwarded: the gateway sent its own when it initialized the upstream.
-pub async fn forward_one_way<P: Platform>(
+pub(crate) async fn forward_one_way<P: Platform>(
     ups: &Upstreams<'_, P>,
     server: &Server,
     notice: Option<Notice<'_>>,

@@ -13,7 +13,7 @@ use crate::governance::policy::{Policy, POLICY_KEY};
 use crate::ports::{Clock, Kv, Platform};
 use std::rc::Rc;
 
-pub struct PolicyStore(KeepLastGood<Loaded>);
+pub(crate) struct PolicyStore(KeepLastGood<Loaded>);
 
 /// The policy in force and the text it came from (`None`: no document).
 struct Loaded {
@@ -22,18 +22,18 @@ struct Loaded {
 }
 
 impl PolicyStore {
-    pub fn new(ttl_ms: u64) -> Self {
+    pub(crate) fn new(ttl_ms: u64) -> Self {
         PolicyStore(KeepLastGood::new("the access policy", ttl_ms))
     }
 
     /// Marks the policy stale so the next request rereads it.
-    pub fn invalidate(&self) {
+    pub(crate) fn invalidate(&self) {
         self.0.invalidate();
     }
 
     /// The policy in force (`Ok(None)`: no document, governance off), or
     /// 503 when it cannot be read and none was ever read here.
-    pub async fn get<P: Platform>(&self, p: &P) -> Result<Option<Rc<Policy>>, GatewayError> {
+    pub(crate) async fn get<P: Platform>(&self, p: &P) -> Result<Option<Rc<Policy>>, GatewayError> {
         let loaded = self
             .0
             .get(p.clock().now_ms(), |previous| async move {

@@ -12,7 +12,7 @@ use http::{header, Response, StatusCode};
 use serde::Serialize;
 
 /// A JSON body with status 200.
-pub fn json(bytes: Vec<u8>) -> Response<Body> {
+pub(crate) fn json(bytes: Vec<u8>) -> Response<Body> {
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, headers::JSON)
@@ -21,12 +21,12 @@ pub fn json(bytes: Vec<u8>) -> Response<Body> {
 }
 
 /// A JSON-RPC success response.
-pub fn result<T: Serialize + ?Sized>(id: &Id, value: &T) -> Response<Body> {
+pub(crate) fn result<T: Serialize + ?Sized>(id: &Id, value: &T) -> Response<Body> {
     json(jsonrpc::result_body(id, value))
 }
 
 /// 202 Accepted with no body (notifications and responses from the client).
-pub fn accepted() -> Response<Body> {
+pub(crate) fn accepted() -> Response<Body> {
     Response::builder()
         .status(StatusCode::ACCEPTED)
         .body(Body::empty())
@@ -34,7 +34,7 @@ pub fn accepted() -> Response<Body> {
 }
 
 /// 200 with no body (DELETE of a session).
-pub fn ok_empty() -> Response<Body> {
+pub(crate) fn ok_empty() -> Response<Body> {
     Response::builder()
         .status(StatusCode::OK)
         .body(Body::empty())
@@ -51,7 +51,7 @@ pub fn ok_empty() -> Response<Body> {
 /// dropped ([`relay`]). Otherwise an upstream could answer, in the client's
 /// eyes, a request the client sent to another server (on `/mcp` the
 /// client's own ids go to every upstream).
-pub async fn forward(
+pub(crate) async fn forward(
     reply: Reply,
     id: &Id,
     server: &str,
@@ -104,7 +104,7 @@ pub async fn forward(
 /// An upstream failure as the client may see it: the upstream's own words
 /// in it (its JSON-RPC error message, an HTTP error body's message) are
 /// redacted like its results.
-pub fn redact_error(e: GatewayError, kinds: &[Kind]) -> GatewayError {
+pub(crate) fn redact_error(e: GatewayError, kinds: &[Kind]) -> GatewayError {
     match e {
         GatewayError::Upstream { server, message } if !kinds.is_empty() => {
             let message = crate::governance::pii::redact(&message, kinds).unwrap_or(message);
@@ -115,7 +115,7 @@ pub fn redact_error(e: GatewayError, kinds: &[Kind]) -> GatewayError {
 }
 
 /// An event-stream response around `body`.
-pub fn sse(body: Body) -> Response<Body> {
+pub(crate) fn sse(body: Body) -> Response<Body> {
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, headers::EVENT_STREAM)

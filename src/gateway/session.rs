@@ -17,7 +17,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use std::collections::BTreeMap;
 
 /// A fresh, unpredictable session id.
-pub fn new_id<P: Platform>(p: &P) -> String {
+pub(crate) fn new_id<P: Platform>(p: &P) -> String {
     let mut bytes = [0u8; 32];
     p.random_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
@@ -25,7 +25,7 @@ pub fn new_id<P: Platform>(p: &P) -> String {
 
 /// Creates and stores a session record.
 #[allow(clippy::too_many_arguments)]
-pub async fn open<P: Platform>(
+pub(crate) async fn open<P: Platform>(
     p: &P,
     id: String,
     endpoint: String,
@@ -57,7 +57,7 @@ pub async fn open<P: Platform>(
 /// header rules: `Mcp-Session-Id` required, known, not expired, opened on this
 /// endpoint by this caller (a session id seen by someone else is useless to
 /// them); `MCP-Protocol-Version` (if sent) one the gateway speaks.
-pub async fn find<P: Platform>(
+pub(crate) async fn find<P: Platform>(
     p: &P,
     headers: &HeaderMap,
     endpoint: &str,
@@ -84,7 +84,7 @@ pub async fn find<P: Platform>(
 }
 
 /// Ends the session named by the request (DELETE) and returns what it held.
-pub async fn close<P: Platform>(
+pub(crate) async fn close<P: Platform>(
     p: &P,
     headers: &HeaderMap,
     endpoint: &str,
@@ -97,7 +97,7 @@ pub async fn close<P: Platform>(
 
 /// Ends, after the response, the upstream sessions a closed session opened.
 /// `credential` is the header each server's requests carry.
-pub fn end_upstreams<P: Platform>(
+pub(crate) fn end_upstreams<P: Platform>(
     p: &P,
     record: SessionRecord,
     credential: Vec<(String, Option<(HeaderName, HeaderValue)>)>,

@@ -11,63 +11,50 @@
 //!
 //! It is a decorator of the [`Sessions`] port, so adapters know nothing of it.
 
+use crate::cache::Bounded;
 use crate::ports::{Clock, Platform, PortError, SessionRecord, Sessions, UpstreamSession};
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
-
-/// Entries kept at most; past this, expired entries go, then everything.
-const MAX_ENTRIES: usize = 10_000;
 
 /// The cached records, shared by every request of an isolate.
 #[derive(Default)]
-pub struct SessionCache {
+pub(crate) struct SessionCache {
     ttl_ms: u64,
-    entries: RefCell<HashMap<String, (SessionRecord, u64)>>,
+    entries: Bounded<String, SessionRecord>,
 }
 
 impl SessionCache {
-    pub fn new(ttl_ms: u64) -> Self {
+    pub(crate) fn new(ttl_ms: u64) -> Self {
         SessionCache {
             ttl_ms,
-            entries: RefCell::default(),
+            entries: Bounded::default(),
         }
     }
 
     fn fresh(&self, id: &str, now: u64) -> Option<SessionRecord> {
-        let entries = self.entries.borrow();
-        let (record, at) = entries.get(id)?;
-        (now.saturating_sub(*at) < self.ttl_ms).then(|| record.clone())
+        self.entries.get(id, now)
     }
 
     fn put(&self, record: &SessionRecord, now: u64) {
-        if self.ttl_ms == 0 {
-            return;
+        if self.ttl_ms > 0 {
+            let until = now.saturating_add(self.ttl_ms);
+            self.entries
+                .insert(record.id.clone(), record.clone(), until, now);
         }
-        let mut entries = self.entries.borrow_mut();
-        if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, (_, at)| now.saturating_sub(*at) < self.ttl_ms);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-        }
-        entries.insert(record.id.clone(), (record.clone(), now));
     }
 
     fn update(&self, id: &str, server: &str, upstream: Option<&UpstreamSession>) {
-        if let Some((record, _)) = self.entries.borrow_mut().get_mut(id) {
-            record.set_upstream(server, upstream.cloned());
-        }
+        self.entries
+            .update(id, |record| record.set_upstream(server, upstream.cloned()));
     }
 
     fn evict(&self, id: &str) {
-        self.entries.borrow_mut().remove(id);
+        self.entries.remove(id);
     }
 }
 
 /// The session store seen through the cache.
 #[derive(Clone)]
-pub struct CachedSessions<S, C> {
+pub(crate) struct CachedSessions<S, C> {
     pub inner: S,
     pub clock: C,
     pub cache: Rc<SessionCache>,
@@ -117,7 +104,7 @@ impl<S: Sessions, C: Clock> Sessions for CachedSessions<S, C> {
 /// A platform whose session store is seen through the isolate's cache. It
 /// shares the platform rather than borrowing it, so work that outlives the
 /// handler (a stream still being written) can keep a copy.
-pub struct CachedPlatform<P: Platform> {
+pub(crate) struct CachedPlatform<P: Platform> {
     inner: Rc<P>,
     sessions: CachedSessions<P::Sessions, P::Clock>,
 }
@@ -132,7 +119,7 @@ impl<P: Platform> Clone for CachedPlatform<P> {
 }
 
 impl<P: Platform> CachedPlatform<P> {
-    pub fn new(inner: Rc<P>, cache: Rc<SessionCache>) -> Self {
+    pub(crate) fn new(inner: Rc<P>, cache: Rc<SessionCache>) -> Self {
         let sessions = CachedSessions {
             inner: inner.sessions().clone(),
             clock: inner.clock().clone(),

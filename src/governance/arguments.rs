@@ -20,7 +20,7 @@ use serde_json::Value;
 use std::fmt;
 
 /// A compiled input schema.
-pub struct Schema {
+pub(crate) struct Schema {
     schemas: boon::Schemas,
     index: boon::SchemaIndex,
 }
@@ -34,7 +34,7 @@ impl fmt::Debug for Schema {
 /// Why arguments do not fit: the failing location (a JSON pointer into the
 /// arguments, `/` for the whole object) and what is wrong there.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
+pub(crate) struct Violation {
     pub path: String,
     pub message: String,
 }
@@ -51,7 +51,7 @@ const LOCATION: &str = "https://json-schema.org/mcp-edge/input-schema.json";
 
 impl Schema {
     /// Compiles `schema` (an object, or `true`/`false`).
-    pub fn compile(schema: &Value) -> Result<Schema, String> {
+    pub(crate) fn compile(schema: &Value) -> Result<Schema, String> {
         let mut compiler = boon::Compiler::new();
         compiler.set_default_draft(boon::Draft::V2020_12);
         // Schemas come from upstream servers: a `$ref` to anything outside the
@@ -68,7 +68,7 @@ impl Schema {
     }
 
     /// Checks `arguments`; on failure names the first failing location.
-    pub fn validate(&self, arguments: &Value) -> Result<(), Violation> {
+    pub(crate) fn validate(&self, arguments: &Value) -> Result<(), Violation> {
         let Err(error) = self.schemas.validate(arguments, self.index) else {
             return Ok(());
         };

@@ -16,7 +16,7 @@ pub struct Gate {
 
 impl Gate {
     /// Whether the caller may see and call `tool` on `server`.
-    pub fn tool(&self, server: &Server, tool: &str) -> bool {
+    pub(crate) fn tool(&self, server: &Server, tool: &str) -> bool {
         server.tools.allows(tool)
             && self
                 .policy
@@ -25,7 +25,7 @@ impl Gate {
     }
 
     /// Whether the caller may see `server` at all.
-    pub fn server(&self, server: &Server) -> bool {
+    pub(crate) fn server(&self, server: &Server) -> bool {
         (!self.principal.is_anonymous() || server.anonymous)
             && self
                 .policy
@@ -35,7 +35,7 @@ impl Gate {
 
     /// Personal data to redact from a result of `server` (`tool` for a tool
     /// call, `None` for a resource read).
-    pub fn redaction(&self, server: &Server, tool: Option<&str>) -> Vec<Kind> {
+    pub(crate) fn redaction(&self, server: &Server, tool: Option<&str>) -> Vec<Kind> {
         self.policy
             .as_ref()
             .map(|p| p.redaction(server, tool))
@@ -43,7 +43,7 @@ impl Gate {
     }
 
     /// Whether nothing filters this server's tools (lists can pass unparsed).
-    pub fn is_open(&self, server: &Server) -> bool {
+    pub(crate) fn is_open(&self, server: &Server) -> bool {
         server.tools.is_open() && self.policy.is_none()
     }
 }

@@ -36,7 +36,12 @@ impl Rate {
 
 /// GCRA. `tat` is the stored theoretical arrival time (`None` for a fresh
 /// key). Returns the decision and the new `tat` to store (unchanged on deny).
-pub fn gcra(tat: Option<u64>, now_ms: u64, cost: u64, rate: Rate) -> (Decision, Option<u64>) {
+pub(crate) fn gcra(
+    tat: Option<u64>,
+    now_ms: u64,
+    cost: u64,
+    rate: Rate,
+) -> (Decision, Option<u64>) {
     let emission = rate.emission_ms();
     let tat = tat.unwrap_or(now_ms).max(now_ms);
     let new_tat = tat.saturating_add(cost.saturating_mul(emission));
@@ -55,15 +60,15 @@ pub fn gcra(tat: Option<u64>, now_ms: u64, cost: u64, rate: Rate) -> (Decision, 
 }
 
 /// Milliseconds in a day.
-pub const DAY_MS: u64 = 86_400_000;
+pub(crate) const DAY_MS: u64 = 86_400_000;
 
 /// The UTC day a time falls in (daily quotas reset at midnight UTC).
-pub fn day_of(now_ms: u64) -> u64 {
+pub(crate) fn day_of(now_ms: u64) -> u64 {
     now_ms / DAY_MS
 }
 
 /// A daily quota: `used` so far today; returns the decision and the new count.
-pub fn daily(used: u64, now_ms: u64, cost: u64, quota: u64) -> (Decision, u64) {
+pub(crate) fn daily(used: u64, now_ms: u64, cost: u64, quota: u64) -> (Decision, u64) {
     if used.saturating_add(cost) > quota {
         let next_midnight = (day_of(now_ms) + 1) * DAY_MS;
         (

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LimitSpec {
+pub(crate) struct LimitSpec {
     pub name: String,
     pub per: Per,
     /// Requests allowed per window (with `window_secs`).
@@ -61,7 +61,7 @@ pub struct Counter {
 }
 
 impl Limit {
-    pub fn from_spec(spec: LimitSpec) -> Result<Limit, String> {
+    pub(crate) fn from_spec(spec: LimitSpec) -> Result<Limit, String> {
         let name = spec.name;
         if name.is_empty() || name.contains(['/', ' ']) {
             return Err(format!(

@@ -11,11 +11,11 @@
 //! - [`subjects`]: the callers a rule or an approver list names.
 //! - [`gcra`]: rate-limit and quota arithmetic as pure functions.
 
-pub mod approval;
-pub mod arguments;
+pub(crate) mod approval;
+pub(crate) mod arguments;
 pub mod gate;
 pub mod gcra;
 pub mod limits;
 pub mod pii;
 pub mod policy;
-pub mod subjects;
+pub(crate) mod subjects;

@@ -18,11 +18,11 @@ use crate::identity::Principal;
 use serde::Deserialize;
 
 /// The KV key of the policy document.
-pub const POLICY_KEY: &str = "policy";
+pub(crate) const POLICY_KEY: &str = "policy";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PolicySpec {
+pub(crate) struct PolicySpec {
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
     #[serde(default)]
@@ -37,7 +37,7 @@ pub struct PolicySpec {
 /// Which results to redact personal data from.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RedactSpec {
+pub(crate) struct RedactSpec {
     /// Servers (globs); empty: all.
     #[serde(default)]
     pub servers: Vec<String>,
@@ -59,7 +59,7 @@ pub struct Redact {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RuleSpec {
+pub(crate) struct RuleSpec {
     pub name: Option<String>,
     pub effect: Effect,
     pub subjects: SubjectSpec,
@@ -163,7 +163,7 @@ impl Policy {
 
     /// The kinds of personal data to redact from a result of `server`:
     /// `tool` for a tool call, `None` for a resource read.
-    pub fn redaction(&self, server: &Server, tool: Option<&str>) -> Vec<Kind> {
+    pub(crate) fn redaction(&self, server: &Server, tool: Option<&str>) -> Vec<Kind> {
         let mut kinds: Vec<Kind> = Vec::new();
         for r in &self.redact {
             let server_ok = r.servers.allows(&server.id);
@@ -181,7 +181,7 @@ impl Policy {
 
     /// Whether `p` may see `server` at all: some allow rule reaches it and no
     /// deny rule takes the whole server away.
-    pub fn allows_server(&self, p: &Principal, server: &Server) -> bool {
+    pub(crate) fn allows_server(&self, p: &Principal, server: &Server) -> bool {
         let reaching = |r: &&Rule| r.subject_matches(p) && r.server_matches(server);
         let whole_server_denied = self
             .rules

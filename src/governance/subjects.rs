@@ -9,7 +9,7 @@ use serde::Deserialize;
 /// Subjects as written in the policy document.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SubjectSpec {
+pub(crate) struct SubjectSpec {
     /// JWT subjects (globs).
     #[serde(default)]
     pub users: Vec<String>,
@@ -28,7 +28,7 @@ pub struct SubjectSpec {
 
 /// Checked subjects.
 #[derive(Debug, Clone, Default)]
-pub struct Subjects {
+pub(crate) struct Subjects {
     users: Globs,
     teams: Vec<String>,
     roles: Vec<String>,
@@ -40,7 +40,7 @@ pub struct Subjects {
 impl Subjects {
     /// Checks `spec`; `what` names it in errors (`rule 'eng'`). A spec that
     /// names nobody is an error: it is always a mistake.
-    pub fn parse(spec: &SubjectSpec, what: &str) -> Result<Subjects, String> {
+    pub(crate) fn parse(spec: &SubjectSpec, what: &str) -> Result<Subjects, String> {
         let names_someone = !spec.users.is_empty()
             || !spec.teams.is_empty()
             || !spec.roles.is_empty()
@@ -64,7 +64,7 @@ impl Subjects {
     /// Whether `p` is one of these subjects. User rules match JWT callers
     /// and service-account rules API-key callers only, so an identity
     /// provider cannot mint a token that passes for a service account.
-    pub fn matches(&self, p: &Principal) -> bool {
+    pub(crate) fn matches(&self, p: &Principal) -> bool {
         if self.everyone {
             return true;
         }

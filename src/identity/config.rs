@@ -8,13 +8,13 @@ use super::jwks::{Alg, KeySet};
 use super::Principal;
 use serde::Deserialize;
 
-pub const ISSUER_PREFIX: &str = "auth/issuers/";
-pub const APIKEY_PREFIX: &str = "auth/apikeys/";
+pub(crate) const ISSUER_PREFIX: &str = "auth/issuers/";
+pub(crate) const APIKEY_PREFIX: &str = "auth/apikeys/";
 
 /// A trusted issuer as stored in KV.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct IssuerSpec {
+pub(crate) struct IssuerSpec {
     /// The `iss` value tokens must carry.
     pub issuer: String,
     /// `aud` values accepted; default: this gateway's resource URLs (see README).
@@ -123,7 +123,7 @@ impl Issuer {
 /// A service-account API key as stored in KV (under the key's SHA-256).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ApiKeyRecord {
+pub(crate) struct ApiKeyRecord {
     pub subject: String,
     #[serde(default)]
     pub teams: Vec<String>,
@@ -137,7 +137,7 @@ pub struct ApiKeyRecord {
 }
 
 impl ApiKeyRecord {
-    pub fn principal(&self) -> Principal {
+    pub(crate) fn principal(&self) -> Principal {
         Principal {
             subject: self.subject.clone(),
             teams: self.teams.clone(),
@@ -169,7 +169,7 @@ impl TrustConfig {
         cfg
     }
 
-    pub fn by_issuer(&self, iss: &str) -> Option<&Issuer> {
+    pub(crate) fn by_issuer(&self, iss: &str) -> Option<&Issuer> {
         self.issuers.iter().find(|i| i.issuer == iss)
     }
 }

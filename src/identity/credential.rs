@@ -5,7 +5,7 @@ use crate::error::GatewayError;
 use http::HeaderMap;
 
 /// Tokens longer than this are refused before any parsing.
-pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 /// What the caller presented.
 #[derive(Debug, Clone, PartialEq, Eq)]

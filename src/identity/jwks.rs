@@ -22,7 +22,7 @@ pub enum Alg {
 }
 
 impl Alg {
-    pub fn parse(name: &str) -> Option<Alg> {
+    pub(crate) fn parse(name: &str) -> Option<Alg> {
         Some(match name {
             "RS256" => Alg::Rs256,
             "ES256" => Alg::Es256,
@@ -32,7 +32,7 @@ impl Alg {
         })
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Alg::Rs256 => "RS256",
             Alg::Es256 => "ES256",
@@ -51,7 +51,7 @@ pub enum Material {
 }
 
 impl Material {
-    pub fn alg(&self) -> Alg {
+    pub(crate) fn alg(&self) -> Alg {
         match self {
             Material::Rsa(_) => Alg::Rs256,
             Material::Es256(_) => Alg::Es256,
@@ -100,13 +100,13 @@ impl KeySet {
         Ok(set)
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
 
     /// The key for a token: by `kid` when the token names one, else the only
     /// key of the token's algorithm.
-    pub fn find(&self, kid: Option<&str>, alg: Alg) -> Option<&Key> {
+    pub(crate) fn find(&self, kid: Option<&str>, alg: Alg) -> Option<&Key> {
         match kid {
             Some(kid) => self.keys.iter().find(|k| k.kid.as_deref() == Some(kid)),
             None => {
@@ -145,7 +145,7 @@ fn parse_key(v: &serde_json::Value) -> Option<Key> {
 
 /// Fetched key sets by JWKS URL, for one isolate.
 #[derive(Default)]
-pub struct JwksCache {
+pub(crate) struct JwksCache {
     sets: RefCell<HashMap<String, Fetched>>,
 }
 
@@ -159,14 +159,14 @@ struct Fetched {
 
 impl JwksCache {
     /// The cached set for `uri`, if any.
-    pub fn get(&self, uri: &str) -> Option<KeySet> {
+    pub(crate) fn get(&self, uri: &str) -> Option<KeySet> {
         self.sets.borrow().get(uri).map(|f| f.set.clone())
     }
 
     /// Whether a refresh of `uri` may happen now: none yet, or the last one is
     /// older than `min_interval_ms` (so a flood of unknown `kid`s cannot turn
     /// into a flood of JWKS requests).
-    pub fn may_refresh(&self, uri: &str, now_ms: u64, min_interval_ms: u64) -> bool {
+    pub(crate) fn may_refresh(&self, uri: &str, now_ms: u64, min_interval_ms: u64) -> bool {
         self.sets.borrow().get(uri).is_none_or(|f| {
             f.refreshed_ms == 0 || now_ms.saturating_sub(f.refreshed_ms) >= min_interval_ms
         })
@@ -174,7 +174,7 @@ impl JwksCache {
 
     /// Records a fetch (`refresh` when an unknown `kid` caused it); a failed
     /// one keeps the previous keys.
-    pub fn record(&self, uri: &str, now_ms: u64, set: Option<KeySet>, refresh: bool) {
+    pub(crate) fn record(&self, uri: &str, now_ms: u64, set: Option<KeySet>, refresh: bool) {
         let mut sets = self.sets.borrow_mut();
         let entry = sets.entry(uri.to_string()).or_insert_with(|| Fetched {
             set: KeySet::default(),

@@ -22,7 +22,7 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             Failure::UnknownKid(kid) => format!("no key with kid '{kid}'"),
             Failure::Invalid(why) => why.clone(),
@@ -41,7 +41,7 @@ pub struct Verified {
 
 impl Verified {
     /// Whether the token names one of `accepted` as its audience.
-    pub fn is_for(&self, accepted: &[String]) -> bool {
+    pub(crate) fn is_for(&self, accepted: &[String]) -> bool {
         self.audiences.iter().any(|a| accepted.contains(a))
     }
 }

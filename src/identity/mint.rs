@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 /// Longest lifetime of a minted token.
-pub const MAX_TTL_SECS: u64 = 300;
+pub(crate) const MAX_TTL_SECS: u64 = 300;
 
 enum Key {
     Es256(p256::ecdsa::SigningKey),
@@ -21,7 +21,7 @@ enum Key {
 }
 
 /// The gateway's signing key.
-pub struct Signer {
+pub(crate) struct Signer {
     kid: String,
     key: Key,
     public: Value,
@@ -43,7 +43,7 @@ struct MintedClaims<'a> {
 
 impl Signer {
     /// Reads a private JWK (EC P-256 or OKP Ed25519, with a `kid`).
-    pub fn from_jwk(json: &str) -> Result<Signer, String> {
+    pub(crate) fn from_jwk(json: &str) -> Result<Signer, String> {
         let v: Value = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
         let kid = v
             .get("kid")
@@ -79,12 +79,12 @@ impl Signer {
     }
 
     /// The public key set upstreams verify minted tokens with.
-    pub fn jwks(&self) -> Value {
+    pub(crate) fn jwks(&self) -> Value {
         json!({ "keys": [self.public] })
     }
 
     /// Signs a token for `principal` towards `audience`.
-    pub fn mint(
+    pub(crate) fn mint(
         &self,
         issuer: &str,
         principal: &Principal,
@@ -135,7 +135,12 @@ fn subject_identifier(p: &Principal) -> Value {
 /// `jti` and the clock, so a caller whose teams, roles or issuer changed, or
 /// a request under another `PUBLIC_URL`, never gets a token minted for
 /// something else.
-pub fn cache_key(issuer: &str, principal: &Principal, audience: &str, ttl_secs: u64) -> String {
+pub(crate) fn cache_key(
+    issuer: &str,
+    principal: &Principal,
+    audience: &str,
+    ttl_secs: u64,
+) -> String {
     let inputs = serde_json::to_string(&(issuer, principal, audience, ttl_secs))
         .expect("mint inputs serialize");
     super::sha256_hex(inputs.as_bytes())

@@ -17,8 +17,8 @@ pub mod config;
 pub mod credential;
 pub mod jwks;
 pub mod jwt;
-pub mod mint;
-pub mod resource;
+pub(crate) mod mint;
+pub(crate) mod resource;
 
 use serde::{Deserialize, Serialize};
 
@@ -58,14 +58,14 @@ impl Principal {
     /// An anonymous caller known by its client address. An IPv6 address
     /// counts by its /64 (one host gets a whole /64 to pick from, so
     /// telling its addresses apart would make every request a new caller).
-    pub fn anonymous_from(client: Option<&str>) -> Principal {
+    pub(crate) fn anonymous_from(client: Option<&str>) -> Principal {
         Principal {
             client: client.map(network_of),
             ..Principal::anonymous()
         }
     }
 
-    pub fn is_anonymous(&self) -> bool {
+    pub(crate) fn is_anonymous(&self) -> bool {
         self.via == "anonymous"
     }
 
@@ -75,7 +75,7 @@ impl Principal {
     /// An API key `alice` and a JWT `alice` from some issuer are two callers.
     /// Everything kept per caller (sessions, limits, approvals, minted
     /// credentials) is keyed by this.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         if self.is_anonymous() {
             let from = self.client.as_deref().unwrap_or("unknown");
             format!("anonymous@{from}|{}", self.subject)
@@ -84,7 +84,7 @@ impl Principal {
         }
     }
 
-    pub fn has_scope(&self, scope: &str) -> bool {
+    pub(crate) fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }
 }

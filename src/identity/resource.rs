@@ -5,11 +5,15 @@
 use serde_json::{json, Value};
 
 /// Where protected-resource metadata lives.
-pub const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
+pub(crate) const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 
 /// The gateway's public base URL: `PUBLIC_URL` when configured, else the
 /// scheme and host the request came in on.
-pub fn base_url(public_url: Option<&str>, uri: &http::Uri, headers: &http::HeaderMap) -> String {
+pub(crate) fn base_url(
+    public_url: Option<&str>,
+    uri: &http::Uri,
+    headers: &http::HeaderMap,
+) -> String {
     if let Some(url) = public_url {
         return url.trim_end_matches('/').to_string();
     }
@@ -25,7 +29,7 @@ pub fn base_url(public_url: Option<&str>, uri: &http::Uri, headers: &http::Heade
 /// Whether a base URL names this machine (`localhost`, `127.0.0.0/8`,
 /// `[::1]`): a Host-derived base is only safe there, because anywhere else
 /// the Host header is the caller's to choose.
-pub fn is_loopback(base: &str) -> bool {
+pub(crate) fn is_loopback(base: &str) -> bool {
     let Ok(uri) = base.parse::<http::Uri>() else {
         return false;
     };
@@ -41,17 +45,17 @@ pub fn is_loopback(base: &str) -> bool {
 }
 
 /// The resource URL of an endpoint (`/mcp`, `/servers/{id}/mcp`).
-pub fn resource_url(base: &str, endpoint: &str) -> String {
+pub(crate) fn resource_url(base: &str, endpoint: &str) -> String {
     format!("{base}{endpoint}")
 }
 
 /// The metadata URL of an endpoint (the path-suffixed form).
-pub fn metadata_url(base: &str, endpoint: &str) -> String {
+pub(crate) fn metadata_url(base: &str, endpoint: &str) -> String {
     format!("{base}{WELL_KNOWN}{endpoint}")
 }
 
 /// The metadata document for `resource`.
-pub fn metadata(
+pub(crate) fn metadata(
     resource: &str,
     authorization_servers: &[String],
     scopes_supported: &[String],
@@ -67,14 +71,14 @@ pub fn metadata(
 
 /// The endpoint a metadata path describes: `/.well-known/oauth-protected-resource`
 /// alone describes the whole gateway (`""`), a suffix names one endpoint.
-pub fn described_endpoint(path: &str) -> Option<&str> {
+pub(crate) fn described_endpoint(path: &str) -> Option<&str> {
     path.strip_prefix(WELL_KNOWN)
         .filter(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// `WWW-Authenticate` for a 401: where the metadata is, which scopes to ask
 /// for, and (when a token was presented) why it was refused.
-pub fn challenge_401(metadata_url: &str, scope: &[String], error: Option<&str>) -> String {
+pub(crate) fn challenge_401(metadata_url: &str, scope: &[String], error: Option<&str>) -> String {
     let mut out = format!(r#"Bearer resource_metadata="{}""#, quote(metadata_url));
     if !scope.is_empty() {
         out.push_str(&format!(r#", scope="{}""#, quote(&scope.join(" "))));
@@ -89,7 +93,7 @@ pub fn challenge_401(metadata_url: &str, scope: &[String], error: Option<&str>) 
 }
 
 /// `WWW-Authenticate` for a 403 when scopes are missing.
-pub fn challenge_403(metadata_url: &str, scope: &[String]) -> String {
+pub(crate) fn challenge_403(metadata_url: &str, scope: &[String]) -> String {
     format!(
         r#"Bearer error="insufficient_scope", scope="{}", resource_metadata="{}""#,
         quote(&scope.join(" ")),

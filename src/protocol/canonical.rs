@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 const MAX_DEPTH: usize = 128;
 
 /// The digest of `json`, as lower-case hex, or why it has none.
-pub fn digest_hex(json: &str) -> Result<String, String> {
+pub(crate) fn digest_hex(json: &str) -> Result<String, String> {
     let digest = digest(json)?;
     Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -23,7 +23,7 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).expect("cursor serializes"))
     }
 

@@ -4,13 +4,13 @@
 //! case-insensitive; these are written lower-case, as `http` stores them.
 
 /// The session a request belongs to, minted by the server at `initialize`.
-pub const SESSION_ID: &str = "mcp-session-id";
+pub(crate) const SESSION_ID: &str = "mcp-session-id";
 /// The protocol revision a request after `initialize` speaks.
-pub const PROTOCOL_VERSION: &str = "mcp-protocol-version";
+pub(crate) const PROTOCOL_VERSION: &str = "mcp-protocol-version";
 /// The last SSE event a client saw, to resume a stream after it.
-pub const LAST_EVENT_ID: &str = "last-event-id";
+pub(crate) const LAST_EVENT_ID: &str = "last-event-id";
 
 /// JSON-RPC messages and single answers.
-pub const JSON: &str = "application/json";
+pub(crate) const JSON: &str = "application/json";
 /// An answer streamed as server-sent events.
-pub const EVENT_STREAM: &str = "text/event-stream";
+pub(crate) const EVENT_STREAM: &str = "text/event-stream";

@@ -83,7 +83,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::
 
 /// Whether `method` names a notification (MCP: `notifications/*`); any other
 /// method is a request and must carry an id.
-pub fn is_notification_method(method: &str) -> bool {
+pub(crate) fn is_notification_method(method: &str) -> bool {
     method.starts_with("notifications/")
 }
 
@@ -98,12 +98,6 @@ pub fn parse_message(bytes: &[u8]) -> Result<Message, ProtocolError> {
         }
     })?;
     from_wire(wire)
-}
-
-/// Parses one message from an already-decoded JSON value (batch members).
-pub fn message_from_value(value: &serde_json::Value) -> Result<Message, ProtocolError> {
-    let text = value.to_string();
-    parse_message(text.as_bytes())
 }
 
 /// Reads the id of a message that failed to parse, so the error can echo it.
@@ -183,30 +177,34 @@ fn check_params(params: &Option<Box<RawValue>>) -> Result<(), ProtocolError> {
 
 impl Request {
     /// Types the params (step two). Missing params parse as `{}`.
-    pub fn params_as<T: DeserializeOwned>(&self) -> Result<T, ProtocolError> {
+    pub(crate) fn params_as<T: DeserializeOwned>(&self) -> Result<T, ProtocolError> {
         let text = self.params.as_ref().map(|p| p.get()).unwrap_or("{}");
         serde_json::from_str(text)
             .map_err(|e| ProtocolError::InvalidParams(format!("{}: {e}", self.method)))
     }
 
     /// Serializes the request, with `params` replaced when given.
-    pub fn to_bytes_with(&self, params: Option<&RawValue>) -> Vec<u8> {
+    pub(crate) fn to_bytes_with(&self, params: Option<&RawValue>) -> Vec<u8> {
         request_bytes(&self.id, &self.method, params.or(self.params.as_deref()))
     }
 
     /// Serializes the request unchanged.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         self.to_bytes_with(None)
     }
 }
 
 /// Builds a request message.
-pub fn request_bytes<T: Serialize + ?Sized>(id: &Id, method: &str, params: Option<&T>) -> Vec<u8> {
+pub(crate) fn request_bytes<T: Serialize + ?Sized>(
+    id: &Id,
+    method: &str,
+    params: Option<&T>,
+) -> Vec<u8> {
     message_bytes(Some(id), method, params)
 }
 
 /// Builds a notification message.
-pub fn notification_bytes(method: &str, params: Option<&RawValue>) -> Vec<u8> {
+pub(crate) fn notification_bytes(method: &str, params: Option<&RawValue>) -> Vec<u8> {
     message_bytes(None, method, params)
 }
 
@@ -235,7 +233,7 @@ fn message_bytes<T: Serialize + ?Sized>(
 }
 
 /// Builds a success response.
-pub fn result_body<T: Serialize + ?Sized>(id: &Id, result: &T) -> Vec<u8> {
+pub(crate) fn result_body<T: Serialize + ?Sized>(id: &Id, result: &T) -> Vec<u8> {
     #[derive(Serialize)]
     struct Out<'a, T: ?Sized> {
         jsonrpc: &'static str,
@@ -251,7 +249,7 @@ pub fn result_body<T: Serialize + ?Sized>(id: &Id, result: &T) -> Vec<u8> {
 }
 
 /// Builds an error response; `id` is `null` when the request's id is unknown.
-pub fn error_body(id: Option<&Id>, code: i64, message: &str) -> Vec<u8> {
+pub(crate) fn error_body(id: Option<&Id>, code: i64, message: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "jsonrpc": "2.0",
         "id": id,

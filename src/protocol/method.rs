@@ -10,7 +10,7 @@
 
 /// A client request's method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method<'a> {
+pub(crate) enum Method<'a> {
     Initialize,
     Ping,
     /// One of the paginated lists.
@@ -27,7 +27,7 @@ pub enum Method<'a> {
 }
 
 impl<'a> Method<'a> {
-    pub fn parse(name: &'a str) -> Method<'a> {
+    pub(crate) fn parse(name: &'a str) -> Method<'a> {
         match name {
             "initialize" => Method::Initialize,
             "ping" => Method::Ping,
@@ -47,7 +47,7 @@ impl<'a> Method<'a> {
     }
 
     /// The method's name on the wire.
-    pub fn name(self) -> &'a str {
+    pub(crate) fn name(self) -> &'a str {
         match self {
             Method::Initialize => "initialize",
             Method::Ping => "ping",
@@ -66,7 +66,7 @@ impl<'a> Method<'a> {
 
 /// A client notification's method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Notice<'a> {
+pub(crate) enum Notice<'a> {
     Initialized,
     Cancelled,
     Progress,
@@ -76,7 +76,7 @@ pub enum Notice<'a> {
 }
 
 impl<'a> Notice<'a> {
-    pub fn parse(name: &'a str) -> Notice<'a> {
+    pub(crate) fn parse(name: &'a str) -> Notice<'a> {
         match name {
             "notifications/initialized" => Notice::Initialized,
             "notifications/cancelled" => Notice::Cancelled,
@@ -97,7 +97,7 @@ pub enum ListKind {
 }
 
 impl ListKind {
-    pub fn method(self) -> &'static str {
+    pub(crate) fn method(self) -> &'static str {
         match self {
             ListKind::Tools => "tools/list",
             ListKind::Prompts => "prompts/list",
@@ -107,7 +107,7 @@ impl ListKind {
     }
 
     /// The result field holding the items.
-    pub fn field(self) -> &'static str {
+    pub(crate) fn field(self) -> &'static str {
         match self {
             ListKind::Tools => "tools",
             ListKind::Prompts => "prompts",
@@ -117,7 +117,7 @@ impl ListKind {
     }
 
     /// Tools and prompts are named `{server}__{name}`; resources keep their URIs.
-    pub fn prefixes_names(self) -> bool {
+    pub(crate) fn prefixes_names(self) -> bool {
         matches!(self, ListKind::Tools | ListKind::Prompts)
     }
 }

@@ -5,11 +5,11 @@
 
 pub mod canonical;
 pub mod cursor;
-pub mod error;
-pub mod headers;
+pub(crate) mod error;
+pub(crate) mod headers;
 pub mod jsonrpc;
 pub mod method;
 pub mod names;
-pub mod raw_object;
+pub(crate) mod raw_object;
 pub mod sse;
-pub mod version;
+pub(crate) mod version;

@@ -7,16 +7,16 @@
 //! qualified name for each candidate server and compares.
 
 /// The separator between server prefix and original name.
-pub const SEP: &str = "__";
+pub(crate) const SEP: &str = "__";
 
 /// The longest qualified name the gateway aims for.
-pub const MAX_LEN: usize = 64;
+pub(crate) const MAX_LEN: usize = 64;
 
 /// Hash digits appended to a shortened prefix.
 const HASH_DIGITS: usize = 4;
 
 /// The name a client sees for `name` on `server`.
-pub fn qualify(server: &str, name: &str) -> String {
+pub(crate) fn qualify(server: &str, name: &str) -> String {
     let full = server.len() + SEP.len() + name.len();
     if full <= MAX_LEN {
         return format!("{server}{SEP}{name}");
@@ -33,7 +33,7 @@ pub fn qualify(server: &str, name: &str) -> String {
 
 /// Splits a qualified name into (prefix, original name) at the first separator.
 /// Server ids never contain the separator, so the original name may.
-pub fn split(qualified: &str) -> Option<(&str, &str)> {
+pub(crate) fn split(qualified: &str) -> Option<(&str, &str)> {
     let (prefix, name) = qualified.split_once(SEP)?;
     (!prefix.is_empty() && !name.is_empty()).then_some((prefix, name))
 }
@@ -61,7 +61,7 @@ where
 
 /// Whether a server id is acceptable as a prefix: `[A-Za-z0-9_-]`, no `__`, no
 /// leading or trailing `_` (which would blur the separator).
-pub fn valid_server_id(id: &str) -> bool {
+pub(crate) fn valid_server_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 48
         && id

@@ -20,22 +20,22 @@ pub struct RawObject<'a>(Vec<(Cow<'a, str>, Cow<'a, RawValue>)>);
 
 impl<'a> RawObject<'a> {
     /// Parses a JSON object, borrowing from `json`.
-    pub fn parse(json: &'a str) -> Result<RawObject<'a>, serde_json::Error> {
+    pub(crate) fn parse(json: &'a str) -> Result<RawObject<'a>, serde_json::Error> {
         serde_json::from_str(json)
     }
 
     /// The raw value of the first field named `key`.
-    pub fn get(&self, key: &str) -> Option<&RawValue> {
+    pub(crate) fn get(&self, key: &str) -> Option<&RawValue> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| &**v)
     }
 
     /// The value of `key` when it is a JSON string.
-    pub fn get_str(&self, key: &str) -> Option<String> {
+    pub(crate) fn get_str(&self, key: &str) -> Option<String> {
         serde_json::from_str(self.get(key)?.get()).ok()
     }
 
     /// Replaces (or adds) `key`.
-    pub fn set(&mut self, key: &str, value: Box<RawValue>) {
+    pub(crate) fn set(&mut self, key: &str, value: Box<RawValue>) {
         match self.0.iter_mut().find(|(k, _)| k == key) {
             Some((_, v)) => *v = Cow::Owned(value),
             None => self
@@ -45,7 +45,7 @@ impl<'a> RawObject<'a> {
     }
 
     /// Replaces (or adds) `key` with a JSON string.
-    pub fn set_str(&mut self, key: &str, value: &str) {
+    pub(crate) fn set_str(&mut self, key: &str, value: &str) {
         self.set(
             key,
             serde_json::value::to_raw_value(value).expect("a string serializes"),
@@ -53,7 +53,7 @@ impl<'a> RawObject<'a> {
     }
 
     /// The object as owned raw JSON.
-    pub fn to_raw(&self) -> Box<RawValue> {
+    pub(crate) fn to_raw(&self) -> Box<RawValue> {
         serde_json::value::to_raw_value(self).expect("raw fields serialize")
     }
 }
@@ -116,7 +116,7 @@ impl Serialize for RawObject<'_> {
 /// One list result read in a single pass: the array under `field` as raw
 /// objects, and `nextCursor`; every other field is skipped.
 #[derive(Debug, Default)]
-pub struct ListPage<'a> {
+pub(crate) struct ListPage<'a> {
     pub items: Vec<RawObject<'a>>,
     pub next_cursor: Option<String>,
     /// Whether `field` was present at all.
@@ -124,7 +124,7 @@ pub struct ListPage<'a> {
 }
 
 impl<'a> ListPage<'a> {
-    pub fn parse(json: &'a str, field: &str) -> Result<ListPage<'a>, serde_json::Error> {
+    pub(crate) fn parse(json: &'a str, field: &str) -> Result<ListPage<'a>, serde_json::Error> {
         let mut de = serde_json::Deserializer::from_str(json);
         let page = PageSeed { field }.deserialize(&mut de)?;
         de.end()?;

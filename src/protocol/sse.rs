@@ -9,7 +9,7 @@
 //! the gateway buffer an endless event.
 
 /// The cap of [`Decoder::new`]: the default `MAX_UPSTREAM_BYTES`.
-pub const DEFAULT_EVENT_LIMIT: usize = 16 * 1024 * 1024;
+pub(crate) const DEFAULT_EVENT_LIMIT: usize = 16 * 1024 * 1024;
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -57,7 +57,7 @@ impl Decoder {
 
     /// Whether an event grew past the limit. The decoder then ignores the
     /// rest of the stream; the caller ends it with an error.
-    pub fn overflowed(&self) -> bool {
+    pub(crate) fn overflowed(&self) -> bool {
         self.overflow
     }
 
@@ -128,7 +128,7 @@ impl Decoder {
 
 /// Encodes an event with its `id` and type kept (a stream the client may
 /// resume with `Last-Event-ID`) and `data` in place of its own.
-pub fn encode_event(event: &Event, data: &[u8]) -> Vec<u8> {
+pub(crate) fn encode_event(event: &Event, data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 48);
     if let Some(id) = &event.id {
         out.extend_from_slice(b"id: ");
@@ -152,7 +152,7 @@ pub fn encode_event(event: &Event, data: &[u8]) -> Vec<u8> {
 /// Encodes one `message` event carrying a JSON-RPC message (no event id: the
 /// gateway does not offer stream resumption). JSON text never needs
 /// multi-line framing unless it was pretty-printed.
-pub fn encode_message(json: &[u8]) -> Vec<u8> {
+pub(crate) fn encode_message(json: &[u8]) -> Vec<u8> {
     let message = Event {
         event: Some("message".into()),
         data: String::new(),

@@ -4,17 +4,17 @@
 use super::error::ProtocolError;
 
 /// Revisions served on the client side, newest first.
-pub const SUPPORTED: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
+pub(crate) const SUPPORTED: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
 
 /// The revision offered when the client asks for one the gateway does not know.
-pub const LATEST: &str = SUPPORTED[0];
+pub(crate) const LATEST: &str = SUPPORTED[0];
 
 /// What a request without `MCP-Protocol-Version` is taken to speak (spec rule).
-pub const HEADERLESS_DEFAULT: &str = "2025-03-26";
+pub(crate) const HEADERLESS_DEFAULT: &str = "2025-03-26";
 
 /// Picks the revision to answer an `initialize` with: the client's own when the
 /// gateway supports it, else the latest (the client then decides whether to go on).
-pub fn negotiate(requested: &str) -> &'static str {
+pub(crate) fn negotiate(requested: &str) -> &'static str {
     SUPPORTED
         .iter()
         .copied()
@@ -23,14 +23,14 @@ pub fn negotiate(requested: &str) -> &'static str {
 }
 
 /// Whether the gateway speaks this revision.
-pub fn is_supported(version: &str) -> bool {
+pub(crate) fn is_supported(version: &str) -> bool {
     SUPPORTED.contains(&version)
 }
 
 /// Checks the `MCP-Protocol-Version` header of a post-initialize request and
 /// returns the revision the request speaks. Missing means 2025-03-26; a value
 /// the gateway does not speak is a 400.
-pub fn check_header(header: Option<&str>) -> Result<&'static str, ProtocolError> {
+pub(crate) fn check_header(header: Option<&str>) -> Result<&'static str, ProtocolError> {
     match header.map(str::trim) {
         None => Ok(HEADERLESS_DEFAULT),
         Some(v) => SUPPORTED
@@ -39,11 +39,6 @@ pub fn check_header(header: Option<&str>) -> Result<&'static str, ProtocolError>
             .find(|s| *s == v)
             .ok_or_else(|| ProtocolError::BadProtocolVersion(v.to_string())),
     }
-}
-
-/// Whether JSON-RPC batches are allowed (only in 2025-03-26).
-pub fn allows_batches(version: &str) -> bool {
-    version == "2025-03-26"
 }
 
 #[cfg(test)]

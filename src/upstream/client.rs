@@ -25,10 +25,10 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 /// Identifies the gateway to upstreams when it initializes on its own behalf.
-pub const CLIENT_NAME: &str = "mcp-edge";
+pub(crate) const CLIENT_NAME: &str = "mcp-edge";
 
 /// What the gateway knows about the client session it is acting for.
-pub struct Link {
+pub(crate) struct Link {
     /// The client session id, when there is one to record upstream sessions in.
     pub session_id: Option<String>,
     /// The revision the client speaks; offered to upstreams first.
@@ -47,7 +47,7 @@ pub struct Link {
 }
 
 /// The upstream side of one request.
-pub struct Upstreams<'a, P: Platform> {
+pub(crate) struct Upstreams<'a, P: Platform> {
     pub platform: &'a P,
     pub link: &'a Link,
     pub minter: &'a Rc<Minter>,
@@ -56,21 +56,21 @@ pub struct Upstreams<'a, P: Platform> {
 /// What [`Upstreams`] borrows, owned: for work that outlives the request
 /// handler, such as a call made once a user approved it, inside a stream
 /// already being sent.
-pub struct Detached<P: Platform> {
+pub(crate) struct Detached<P: Platform> {
     pub platform: P,
     pub link: Link,
     pub minter: Rc<Minter>,
 }
 
 impl<P: Platform> Detached<P> {
-    pub fn upstreams(&self) -> Upstreams<'_, P> {
+    pub(crate) fn upstreams(&self) -> Upstreams<'_, P> {
         Upstreams::new(&self.platform, &self.link, &self.minter)
     }
 }
 
 impl Link {
     /// A copy, with the upstream sessions known so far.
-    pub fn snapshot(&self) -> Link {
+    pub(crate) fn snapshot(&self) -> Link {
         Link {
             session_id: self.session_id.clone(),
             protocol_version: self.protocol_version.clone(),
@@ -90,7 +90,7 @@ struct Attempt {
 }
 
 impl<'a, P: Platform> Upstreams<'a, P> {
-    pub fn new(platform: &'a P, link: &'a Link, minter: &'a Rc<Minter>) -> Self {
+    pub(crate) fn new(platform: &'a P, link: &'a Link, minter: &'a Rc<Minter>) -> Self {
         Upstreams {
             platform,
             link,
@@ -99,7 +99,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
     }
 
     /// The same, owned (see [`Detached`]).
-    pub fn detach(&self) -> Detached<P>
+    pub(crate) fn detach(&self) -> Detached<P>
     where
         P: Clone,
     {
@@ -114,7 +114,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
     /// the tool catalog's listing) on an upstream session it shares with the
     /// client: 128 random bits, so no id a client picks can collide with it
     /// and cross-wire the answers.
-    pub fn own_request_id(&self) -> Id {
+    pub(crate) fn own_request_id(&self) -> Id {
         let mut bytes = [0u8; 16];
         self.platform.random_bytes(&mut bytes);
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -122,7 +122,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
     }
 
     /// The credential header for `server` (see [`credentials`](super::credentials)).
-    pub async fn credential(
+    pub(crate) async fn credential(
         &self,
         server: &Server,
     ) -> Result<Option<(HeaderName, HeaderValue)>, GatewayError> {
@@ -130,7 +130,11 @@ impl<'a, P: Platform> Upstreams<'a, P> {
     }
 
     /// POSTs one JSON-RPC message to `server` and returns its classified answer.
-    pub async fn send(&self, server: &Server, message: &[u8]) -> Result<Reply, GatewayError> {
+    pub(crate) async fn send(
+        &self,
+        server: &Server,
+        message: &[u8],
+    ) -> Result<Reply, GatewayError> {
         let known = self.link.upstreams.borrow().get(&server.id).cloned();
         let endpoints = failover::order(
             server,
@@ -157,7 +161,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
     }
 
     /// Initializes `server` now (per-server `initialize`) and returns its result.
-    pub async fn initialize_now(&self, server: &Server) -> Result<Value, GatewayError> {
+    pub(crate) async fn initialize_now(&self, server: &Server) -> Result<Value, GatewayError> {
         let endpoints = failover::order(server, self.link.region.as_deref(), None);
         let mut failures = Vec::new();
         for endpoint in endpoints {
@@ -173,7 +177,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
     /// Opens the upstream's server-to-client SSE stream (GET) on the session
     /// this client session already holds with it, passing `Last-Event-ID` so
     /// the upstream can resume. The body is relayed unchanged.
-    pub async fn open_stream(
+    pub(crate) async fn open_stream(
         &self,
         server: &Server,
         last_event_id: Option<&str>,

@@ -12,13 +12,13 @@ use http::{HeaderName, HeaderValue};
 
 /// Who the gateway acts for, and the `iss` it signs minted tokens with.
 #[derive(Debug, Clone)]
-pub struct Caller {
+pub(crate) struct Caller {
     pub principal: Principal,
     pub issuer: String,
 }
 
 /// The header to add to every request to `server` on behalf of `caller`.
-pub async fn header_for<P: Platform>(
+pub(crate) async fn header_for<P: Platform>(
     p: &P,
     minter: &Minter,
     server: &Server,

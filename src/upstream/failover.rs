@@ -7,7 +7,7 @@ use crate::config::{Endpoint, Server};
 /// 1. the endpoint an upstream session already lives on (sessions do not move),
 /// 2. the endpoint in the caller's region,
 /// 3. the rest in registry order.
-pub fn order<'a>(
+pub(crate) fn order<'a>(
     server: &'a Server,
     region: Option<&str>,
     sticky_url: Option<&str>,

@@ -17,13 +17,13 @@ use std::cell::OnceCell;
 use std::rc::Rc;
 
 /// Name of the secret holding the upstream signing key (a private JWK).
-pub const SIGNING_KEY_SECRET: &str = "UPSTREAM_SIGNING_KEY";
+pub(crate) const SIGNING_KEY_SECRET: &str = "UPSTREAM_SIGNING_KEY";
 /// A cached token is replaced this long before it expires.
 const RENEW_BEFORE_MS: u64 = 30_000;
 
 /// Mints and remembers upstream credentials.
 #[derive(Default)]
-pub struct Minter {
+pub(crate) struct Minter {
     /// The key, once read: `None` inside when the secret is unset or unusable.
     signer: OnceCell<Option<Rc<Signer>>>,
     /// Minted tokens by [`mint::cache_key`] and server, valid until
@@ -32,7 +32,7 @@ pub struct Minter {
 }
 
 /// What a token is minted for.
-pub struct Grant<'a> {
+pub(crate) struct Grant<'a> {
     /// The `iss` the gateway signs with.
     pub issuer: &'a str,
     pub principal: &'a Principal,
@@ -43,7 +43,7 @@ pub struct Grant<'a> {
 
 impl Minter {
     /// The upstream signing key, read once per isolate from its secret.
-    pub async fn signer<P: Platform>(&self, p: &P) -> Option<Rc<Signer>> {
+    pub(crate) async fn signer<P: Platform>(&self, p: &P) -> Option<Rc<Signer>> {
         if let Some(signer) = self.signer.get() {
             return signer.clone();
         }
@@ -62,7 +62,11 @@ impl Minter {
 
     /// A token for `grant`: the cached one while it has time left, else a
     /// freshly signed one. Fails only when there is no signing key.
-    pub async fn token<P: Platform>(&self, p: &P, grant: &Grant<'_>) -> Result<String, String> {
+    pub(crate) async fn token<P: Platform>(
+        &self,
+        p: &P,
+        grant: &Grant<'_>,
+    ) -> Result<String, String> {
         let now = p.clock().now_ms();
         let key = (
             mint::cache_key(

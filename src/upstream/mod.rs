@@ -10,13 +10,13 @@
 //!   the JSON-RPC response out of it.
 //! - [`relay`]: streaming an upstream SSE answer to the client event by event.
 
-pub mod client;
-pub mod credentials;
-pub mod failover;
-pub mod minter;
-pub mod relay;
-pub mod reply;
+pub(crate) mod client;
+pub(crate) mod credentials;
+pub(crate) mod failover;
+pub(crate) mod minter;
+pub(crate) mod relay;
+pub(crate) mod reply;
 
-pub use client::{Link, Upstreams};
-pub use credentials::Caller;
-pub use reply::Reply;
+pub(crate) use client::{Link, Upstreams};
+pub(crate) use credentials::Caller;
+pub(crate) use reply::Reply;

@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 
 /// What of a message is redacted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// Every member an upstream can put text in (all but `jsonrpc`, `id`
     /// and `method`).
     Everything,
@@ -28,7 +28,7 @@ pub enum Scope {
 }
 
 /// What one relayed stream answers and how.
-pub struct Target {
+pub(crate) struct Target {
     /// The client's request the stream answers.
     pub id: Id,
     pub server: String,
@@ -54,7 +54,7 @@ struct Relay {
 
 /// Turns an upstream SSE body into the client's SSE body for one request,
 /// redacting the target's kinds of personal data from every message.
-pub fn relay_sse(body: Body, target: Target) -> ByteStream {
+pub(crate) fn relay_sse(body: Body, target: Target) -> ByteStream {
     let state = Relay {
         upstream: body.into_stream(),
         decoder: sse::Decoder::with_limit(target.max_event_bytes),
@@ -100,7 +100,7 @@ pub fn relay_sse(body: Body, target: Target) -> ByteStream {
 /// `event` fields (an id without personal data is kept for resumption).
 /// An event that cannot be read for redaction, or one larger than
 /// `max_event_bytes`, ends the stream (the client may reconnect and resume).
-pub fn redact_stream(body: Body, kinds: Vec<Kind>, max_event_bytes: usize) -> ByteStream {
+pub(crate) fn redact_stream(body: Body, kinds: Vec<Kind>, max_event_bytes: usize) -> ByteStream {
     let upstream = body.into_stream();
     let decoder = sse::Decoder::with_limit(max_event_bytes);
     futures_util::stream::unfold(
@@ -166,7 +166,11 @@ pub fn redact_stream(body: Body, kinds: Vec<Kind>, max_event_bytes: usize) -> By
 /// message should not have), or only `error`. `Ok(None)` when there is
 /// nothing to do; `Err` when the message cannot be read, which the caller
 /// must refuse rather than pass on unredacted.
-pub fn redacted(message: &str, kinds: &[Kind], scope: Scope) -> Result<Option<Vec<u8>>, String> {
+pub(crate) fn redacted(
+    message: &str,
+    kinds: &[Kind],
+    scope: Scope,
+) -> Result<Option<Vec<u8>>, String> {
     if kinds.is_empty() {
         return Ok(None);
     }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 /// A classified upstream answer to a POSTed message.
 #[derive(Debug)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// `application/json`: one JSON-RPC message.
     Json(Body),
     /// `text/event-stream`: notifications and requests, then the response.
@@ -22,7 +22,7 @@ pub enum Reply {
 }
 
 /// Classifies a successful (2xx) response by its content type.
-pub fn classify(response: http::Response<Body>) -> Reply {
+pub(crate) fn classify(response: http::Response<Body>) -> Reply {
     if response.status() == http::StatusCode::ACCEPTED {
         return Reply::Accepted;
     }
@@ -44,7 +44,7 @@ pub fn classify(response: http::Response<Body>) -> Reply {
 
 /// Reads the response to request `id` out of a reply and returns its `result`;
 /// an upstream JSON-RPC error becomes `Err` with the upstream's message.
-pub async fn read_result(
+pub(crate) async fn read_result(
     reply: Reply,
     id: &Id,
     server: &str,
@@ -59,7 +59,7 @@ pub async fn read_result(
 
 /// Like [`read_result`], but the `result` stays raw JSON (lists the gateway
 /// merges without building a value tree).
-pub async fn read_result_raw(
+pub(crate) async fn read_result_raw(
     reply: Reply,
     id: &Id,
     server: &str,
@@ -86,7 +86,7 @@ pub async fn read_result_raw(
 }
 
 /// Reads the JSON-RPC response to `id` out of a reply (parsed once).
-pub async fn read_response(
+pub(crate) async fn read_response(
     reply: Reply,
     id: &Id,
     limit: usize,

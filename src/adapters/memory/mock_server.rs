@@ -154,7 +154,7 @@ impl MockServer {
             .count()
     }
 
-    pub async fn handle(&self, req: http::Request<Vec<u8>>) -> Response<Body> {
+    pub(crate) async fn handle(&self, req: http::Request<Vec<u8>>) -> Response<Body> {
         let (parts, raw) = req.into_parts();
         let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
         let method = body

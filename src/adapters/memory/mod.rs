@@ -94,7 +94,7 @@ impl MemorySessions {
         self.1.get()
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.borrow().len()
     }
     pub fn is_empty(&self) -> bool {

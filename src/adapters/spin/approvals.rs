@@ -116,7 +116,7 @@ impl Approvals for SpinApprovals {
                 .await?
                 .or(held)
                 .unwrap_or_else(|| record.clone());
-            return Ok(Decided::AlreadyDecided { record: now });
+            return Ok(Decided::Already { record: now });
         }
         self.write(record).await?;
         Ok(decided)

@@ -15,7 +15,7 @@
 
 mod record;
 
-pub use record::*;
+pub(crate) use record::*;
 
 use super::subjects::{SubjectSpec, Subjects};
 use crate::config::glob::Globs;
@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 /// The policy's `approval` section as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ApprovalSpec {
+pub(crate) struct ApprovalSpec {
     /// Who may approve or reject calls held for approvers.
     #[serde(default)]
     pub approvers: Option<SubjectSpec>,
@@ -61,7 +61,7 @@ fn default_elicitation_timeout() -> u64 {
 /// Servers and tools (globs; empty lists mean any), and who decides.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ToolsSpec {
+pub(crate) struct ToolsSpec {
     #[serde(default)]
     pub servers: Vec<String>,
     #[serde(default)]
@@ -92,7 +92,7 @@ pub struct Approval {
 }
 
 impl Approval {
-    pub fn parse(spec: &ApprovalSpec) -> Result<Approval, String> {
+    pub(crate) fn parse(spec: &ApprovalSpec) -> Result<Approval, String> {
         let what = "approval";
         let globs = |list: &[String], field: &str| Globs::parse(list, &format!("{what}: {field}"));
         let approvers = spec
@@ -138,7 +138,12 @@ impl Approval {
     /// Whether calling `tool` on `server` needs a human's approval, and who
     /// decides; `destructive` is the server's `destructiveHint` for the tool.
     /// When several entries match, approvers win over the user.
-    pub fn required(&self, server: &Server, tool: &str, destructive: bool) -> Option<Decider> {
+    pub(crate) fn required(
+        &self,
+        server: &Server,
+        tool: &str,
+        destructive: bool,
+    ) -> Option<Decider> {
         let hint = self.destructive_hint.filter(|_| destructive);
         let listed = self
             .tools
@@ -152,11 +157,11 @@ impl Approval {
     }
 
     /// Whether the server's `destructiveHint` matters (the catalog is read).
-    pub fn uses_destructive_hint(&self) -> bool {
+    pub(crate) fn uses_destructive_hint(&self) -> bool {
         self.destructive_hint.is_some()
     }
 
-    pub fn is_approver(&self, p: &Principal) -> bool {
+    pub(crate) fn is_approver(&self, p: &Principal) -> bool {
         self.approvers.as_ref().is_some_and(|a| a.matches(p))
     }
 
@@ -164,7 +169,11 @@ impl Approval {
     /// but their own call held for approvers (theirs under any credential
     /// that names the same subject); the requester may confirm their own
     /// call only where the user decides.
-    pub fn may_decide(&self, record: &ApprovalRecord, p: &Principal) -> Result<(), &'static str> {
+    pub(crate) fn may_decide(
+        &self,
+        record: &ApprovalRecord,
+        p: &Principal,
+    ) -> Result<(), &'static str> {
         let requester = record.requester == p.key();
         let same_subject = !p.is_anonymous()
             && !record.requester_subject.is_empty()

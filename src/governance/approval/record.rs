@@ -93,14 +93,14 @@ pub enum Decided {
     /// The decision took effect.
     Applied { record: ApprovalRecord },
     /// Someone decided first; the record as it stands.
-    AlreadyDecided { record: ApprovalRecord },
+    Already { record: ApprovalRecord },
 }
 
 /// The hash that binds a record to its arguments: the digest of the JSON
 /// text forwarded (key order and whitespace ignored, numbers as written;
 /// see [`canonical`](crate::protocol::canonical)), so no two different
 /// calls share a hash.
-pub fn arguments_sha256(arguments_json: &str) -> Result<String, String> {
+pub(crate) fn arguments_sha256(arguments_json: &str) -> Result<String, String> {
     crate::protocol::canonical::digest_hex(arguments_json)
 }
 
@@ -114,19 +114,19 @@ fn json_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error>
 
 /// The id of the approver-channel record for one call: the same requester,
 /// server, tool and arguments always give the same id.
-pub fn call_id(requester: &str, server: &str, tool: &str, arguments_sha256: &str) -> String {
+pub(crate) fn call_id(requester: &str, server: &str, tool: &str, arguments_sha256: &str) -> String {
     let bound = format!("{requester}\n{server}\n{tool}\n{arguments_sha256}");
     format!("ap_{}", &sha256_hex(bound.as_bytes())[..40])
 }
 
 impl ApprovalRecord {
-    pub fn is_live(&self, now_ms: u64) -> bool {
+    pub(crate) fn is_live(&self, now_ms: u64) -> bool {
         now_ms < self.expires_ms
     }
 
     /// The record as the approval endpoint shows it: the arguments as JSON
     /// exactly as they will be forwarded (not re-encoded through floats).
-    pub fn to_json(&self) -> Vec<u8> {
+    pub(crate) fn to_json(&self) -> Vec<u8> {
         #[derive(Serialize)]
         struct View<'a> {
             id: &'a str,
@@ -173,11 +173,11 @@ impl ApprovalRecord {
 
 /// The transitions, applied by every store to the record it holds (`None`
 /// when it holds none). Stores run them atomically where the platform can.
-pub mod transition {
+pub(crate) mod transition {
     use super::*;
 
     /// Opening: a live record under the id stays; otherwise `fresh` is stored.
-    pub fn open(
+    pub(crate) fn open(
         held: Option<ApprovalRecord>,
         fresh: &ApprovalRecord,
         now_ms: u64,
@@ -189,11 +189,11 @@ pub mod transition {
     }
 
     /// Deciding: only a live pending record changes.
-    pub fn decide(held: Option<ApprovalRecord>, d: &Decision) -> Decided {
+    pub(crate) fn decide(held: Option<ApprovalRecord>, d: &Decision) -> Decided {
         match held {
             Some(r) if !r.is_live(d.now_ms) => Decided::NotFound,
             None => Decided::NotFound,
-            Some(r) if r.status != Status::Pending => Decided::AlreadyDecided { record: r },
+            Some(r) if r.status != Status::Pending => Decided::Already { record: r },
             Some(mut r) => {
                 r.status = match d.verdict {
                     Verdict::Approve => Status::Approved,
@@ -211,7 +211,7 @@ pub mod transition {
 
     /// Consuming: a live approved record is used up (the store deletes it);
     /// `true` for exactly one caller.
-    pub fn consume(held: Option<&ApprovalRecord>, now_ms: u64) -> bool {
+    pub(crate) fn consume(held: Option<&ApprovalRecord>, now_ms: u64) -> bool {
         held.is_some_and(|r| r.is_live(now_ms) && r.status == Status::Approved)
     }
 }
@@ -298,7 +298,7 @@ pub(super) mod tests {
             "approval extends the record by the TTL"
         );
         let again = decide(Some(approved.clone()), &decision(Verdict::Reject, 20));
-        assert!(matches!(again, Decided::AlreadyDecided { .. }));
+        assert!(matches!(again, Decided::Already { .. }));
         assert!(consume(Some(&approved), 20));
         assert!(!consume(None, 20), "after use the store holds nothing");
     }

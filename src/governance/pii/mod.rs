@@ -23,7 +23,7 @@ pub enum Kind {
 impl Kind {
     pub const ALL: [Kind; 5] = [Kind::Email, Kind::Card, Kind::Iban, Kind::Ssn, Kind::Phone];
 
-    pub fn parse(name: &str) -> Option<Kind> {
+    pub(crate) fn parse(name: &str) -> Option<Kind> {
         Some(match name {
             "email" => Kind::Email,
             "phone" => Kind::Phone,
@@ -49,7 +49,7 @@ impl Kind {
 /// except base64 payloads: a resource `blob` and the `data` of image and
 /// audio content (objects that carry a `mimeType`). Rewriting those would
 /// corrupt the bytes without removing anything readable.
-pub fn redact_value(v: &mut Value, kinds: &[Kind]) {
+pub(crate) fn redact_value(v: &mut Value, kinds: &[Kind]) {
     match v {
         Value::String(s) => {
             if let Some(r) = redact(s, kinds) {
