@@ -100,7 +100,7 @@ fn mount_canned(p: &MemoryPlatform, url: &str, tools: usize) {
         })
         .collect();
     let list = std::rc::Rc::new(serde_json::to_string(&json!({"tools": list})).unwrap());
-    p.upstream.mount_fn(url, move |req| {
+    p.http.mount_fn(url, move |req| {
         let list = list.clone();
         Box::pin(async move {
             let answer = |id: &jsonrpc::Id, result: &str| {
@@ -123,7 +123,7 @@ fn mount_canned(p: &MemoryPlatform, url: &str, tools: usize) {
 /// A gateway in front of `servers` canned upstreams with `tools` tools each.
 fn setup(servers: usize, tools: usize) -> (Gateway, Rc<MemoryPlatform>) {
     let p = MemoryPlatform::default();
-    p.upstream.record_sent(false);
+    p.http.record_sent(false);
     for i in 0..servers {
         let url = format!("http://s{i}.test/mcp");
         mount_canned(&p, &url, tools);

@@ -131,9 +131,9 @@ pub trait Sessions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendError(pub String);
 
-/// Outbound HTTP to upstream MCP servers.
+/// Outbound HTTP: to upstream MCP servers, and to issuers' JWKS.
 #[allow(async_fn_in_trait)]
-pub trait Upstream {
+pub trait HttpClient {
     /// Sends the request; resolves when response headers arrive. The body may
     /// still be streaming.
     async fn send(
@@ -202,7 +202,7 @@ pub(crate) async fn with_timeout<C: Clock, F: std::future::Future>(
 pub trait Platform {
     type Kv: Kv;
     type Sessions: Sessions + Clone + 'static;
-    type Upstream: Upstream + Clone + 'static;
+    type Http: HttpClient + Clone + 'static;
     type Clock: Clock + Clone + 'static;
     type Limiter: Limiter;
     type Approvals: Approvals + Clone + 'static;
@@ -211,7 +211,7 @@ pub trait Platform {
     fn sessions(&self) -> &Self::Sessions;
     fn limiter(&self) -> &Self::Limiter;
     fn approvals(&self) -> &Self::Approvals;
-    fn upstream(&self) -> &Self::Upstream;
+    fn http(&self) -> &Self::Http;
     fn clock(&self) -> &Self::Clock;
     /// Fills `buf` from a CSPRNG.
     fn random_bytes(&self, buf: &mut [u8]);
@@ -254,7 +254,7 @@ pub(crate) trait Runtime {
 pub struct Ports<K, S, U, C, L, A, R> {
     pub kv: K,
     pub sessions: S,
-    pub upstream: U,
+    pub http: U,
     pub clock: C,
     pub limiter: L,
     pub approvals: A,
@@ -265,7 +265,7 @@ impl<K, S, U, C, L, A, R> Platform for Ports<K, S, U, C, L, A, R>
 where
     K: Kv,
     S: Sessions + Clone + 'static,
-    U: Upstream + Clone + 'static,
+    U: HttpClient + Clone + 'static,
     C: Clock + Clone + 'static,
     L: Limiter,
     A: Approvals + Clone + 'static,
@@ -273,7 +273,7 @@ where
 {
     type Kv = K;
     type Sessions = S;
-    type Upstream = U;
+    type Http = U;
     type Clock = C;
     type Limiter = L;
     type Approvals = A;
@@ -290,8 +290,8 @@ where
     fn approvals(&self) -> &A {
         &self.approvals
     }
-    fn upstream(&self) -> &U {
-        &self.upstream
+    fn http(&self) -> &U {
+        &self.http
     }
     fn clock(&self) -> &C {
         &self.clock

@@ -118,7 +118,7 @@ async fn unknown_or_unprefixed_names_are_invalid_params() {
 async fn excluded_tools_are_neither_listed_nor_callable() {
     let h = Harness::new();
     let s = std::rc::Rc::new(MockServer::new("ops").tools(&["read_log", "drop_table", "restart"]));
-    h.p.upstream.mount("http://ops.test/mcp", s.clone());
+    h.p.http.mount("http://ops.test/mcp", s.clone());
     h.register(
         "ops",
         json!({"endpoints": [{"region": "us", "url": "http://ops.test/mcp"}], "tools": {"exclude": ["drop_*"]}}),
@@ -200,7 +200,7 @@ async fn a_bad_cursor_is_invalid_params() {
 #[tokio::test]
 async fn a_down_server_leaves_the_others_listed_and_its_calls_fail_clearly() {
     let (h, _, _) = Harness::two_servers();
-    h.p.upstream.unmount("http://beta.us.test/mcp");
+    h.p.http.unmount("http://beta.us.test/mcp");
     let mut c = h.connect("/mcp").await;
     let page = c.result("tools/list", json!({})).await;
     let names: Vec<&str> = page["tools"]
@@ -254,7 +254,7 @@ async fn failover_to_the_next_region_when_one_is_down_or_failing() {
         MockServer::new("geo").tools(&["echo"]),
         &["eu", "us"],
     );
-    h.p.upstream.unmount("http://geo.eu.test/mcp");
+    h.p.http.unmount("http://geo.eu.test/mcp");
     let mut c = h.connect("/mcp").await;
     let r = c
         .result(
@@ -263,16 +263,16 @@ async fn failover_to_the_next_region_when_one_is_down_or_failing() {
         )
         .await;
     assert_eq!(r["content"][0]["text"], "via us");
-    let sent = h.p.upstream.sent();
+    let sent = h.p.http.sent();
     assert!(
         sent.contains(&"POST http://geo.eu.test/mcp".to_string()),
         "eu tried first: {sent:?}"
     );
     // A 5xx region is skipped as well.
-    h.p.upstream.mount("http://geo.eu.test/mcp", s.clone());
+    h.p.http.mount("http://geo.eu.test/mcp", s.clone());
     let failing = std::rc::Rc::new(MockServer::new("geo-eu").tools(&["echo"]));
     failing.fail_with(Some(503));
-    h.p.upstream.mount("http://geo.eu.test/mcp", failing);
+    h.p.http.mount("http://geo.eu.test/mcp", failing);
     let mut c2 = h.connect("/mcp").await;
     let r = c2
         .result(
@@ -298,7 +298,7 @@ async fn the_callers_region_is_preferred() {
         json!({"name": "geo__echo", "arguments": {"text": "x"}}),
     )
     .await;
-    let sent = h.p.upstream.sent();
+    let sent = h.p.http.sent();
     assert!(
         sent.iter().all(|u| u.contains("geo.us.test")),
         "only the us endpoint used: {sent:?}"

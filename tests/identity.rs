@@ -299,7 +299,7 @@ async fn jwks_rotation_is_picked_up_once_per_interval() {
     let set = Rc::new(std::cell::RefCell::new(json!({"keys": [public("rsa")]})));
     let fetches = Rc::new(std::cell::Cell::new(0));
     let (s2, f2) = (set.clone(), fetches.clone());
-    h.p.upstream.mount_fn("https://id.test/jwks", move |_| {
+    h.p.http.mount_fn("https://id.test/jwks", move |_| {
         f2.set(f2.get() + 1);
         let body = s2.borrow().to_string().into_bytes();
         Box::pin(async move {
@@ -354,7 +354,7 @@ async fn anonymous_callers_see_only_anonymous_servers() {
         &["us"],
     );
     let open = std::rc::Rc::new(MockServer::new("open").tools(&["hello"]));
-    h.p.upstream.mount("http://open.test/mcp", open);
+    h.p.http.mount("http://open.test/mcp", open);
     h.register(
         "open",
         json!({"anonymous": true, "endpoints": [{"region": "us", "url": "http://open.test/mcp"}]}),
@@ -422,7 +422,7 @@ async fn a_session_is_useless_to_anyone_but_its_owner() {
 async fn upstreams_get_a_minted_jwt_naming_the_caller_never_the_callers_token() {
     let (h, _) = harness();
     let minted = std::rc::Rc::new(MockServer::new("minted").tools(&["echo"]));
-    h.p.upstream.mount("http://minted.test/mcp", minted.clone());
+    h.p.http.mount("http://minted.test/mcp", minted.clone());
     h.register(
         "minted",
         json!({"credentials": {"type": "jwt", "ttl_secs": 120},
@@ -502,7 +502,7 @@ async fn upstreams_get_a_minted_jwt_naming_the_caller_never_the_callers_token() 
 async fn static_secret_headers_and_missing_secrets() {
     let (h, _) = harness();
     let gh = std::rc::Rc::new(MockServer::new("gh").tools(&["echo"]));
-    h.p.upstream.mount("http://gh.test/mcp", gh.clone());
+    h.p.http.mount("http://gh.test/mcp", gh.clone());
     h.register("gh", json!({"credentials": {"type": "header", "header": "x-upstream-token", "secret": "GH_TOKEN", "prefix": "token "},
         "endpoints": [{"region": "us", "url": "http://gh.test/mcp"}]}));
     let mut c = h.connect("/mcp").await;

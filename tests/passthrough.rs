@@ -85,7 +85,7 @@ async fn everything_else_passes_through_byte_for_byte() {
 async fn the_tool_filter_applies_on_the_per_server_endpoint() {
     let h = Harness::new();
     let s = std::rc::Rc::new(MockServer::new("ops").tools(&["read_log", "drop_table"]));
-    h.p.upstream.mount("http://ops.test/mcp", s.clone());
+    h.p.http.mount("http://ops.test/mcp", s.clone());
     h.register("ops", json!({"endpoints": [{"region": "us", "url": "http://ops.test/mcp"}], "tools": {"include": ["read_*"]}}));
     let mut c = h.connect("/servers/ops/mcp").await;
     assert_eq!(c.all_names("tools/list", "tools").await, ["read_log"]);
@@ -100,7 +100,7 @@ async fn the_tool_filter_applies_on_the_per_server_endpoint() {
 #[tokio::test]
 async fn a_down_server_fails_initialize_with_a_clear_error() {
     let (h, _, _) = Harness::two_servers();
-    h.p.upstream.unmount("http://alpha.us.test/mcp");
+    h.p.http.unmount("http://alpha.us.test/mcp");
     let r = h
         .post(
             "/servers/alpha/mcp",

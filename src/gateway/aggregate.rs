@@ -86,7 +86,7 @@ pub(crate) async fn notify<P: Platform>(
 ) {
     if notice == Notice::Cancelled {
         let opened: Vec<Rc<Server>> = {
-            let known = ups.link.upstreams.borrow();
+            let known = ups.client.upstreams.borrow();
             registry
                 .servers
                 .iter()
@@ -169,7 +169,7 @@ async fn list_one<P: Platform>(
         .saturating_mul(server.endpoints.len() as u64);
     let work = async {
         let answer = ups.send(server, &message).await?;
-        reply::read_result_raw(answer, id, &server.id, ups.link.max_bytes).await
+        reply::read_result_raw(answer, id, &server.id, ups.client.max_bytes).await
     };
     with_timeout(ups.platform.clock(), budget, work)
         .await
@@ -249,7 +249,7 @@ async fn read<P: Platform>(
     let message = req.to_bytes();
     let answers = join_all(registry.servers.iter().map(|server| async {
         let answer = ups.send(server, &message).await?;
-        reply::read_result(answer, &req.id, &server.id, ups.link.max_bytes).await
+        reply::read_result(answer, &req.id, &server.id, ups.client.max_bytes).await
     }))
     .await;
     let mut failures = Vec::new();
@@ -280,7 +280,7 @@ async fn broadcast<P: Platform>(
     let answers = join_all(servers.iter().map(|s| async move {
         let answer = ups.send(s, message).await?;
         match id {
-            Some(id) => reply::read_result(answer, id, &s.id, ups.link.max_bytes)
+            Some(id) => reply::read_result(answer, id, &s.id, ups.client.max_bytes)
                 .await
                 .map(drop),
             None => Ok(()),

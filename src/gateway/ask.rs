@@ -51,7 +51,7 @@ pub(crate) async fn forward<P: Platform>(
         .send(&call.server, &call.message)
         .await
         .map_err(|e| respond::redact_error(e, &call.redact))?;
-    let limit = ups.link.max_bytes;
+    let limit = ups.client.max_bytes;
     let redact = (call.redact.as_slice(), Scope::Everything);
     respond::forward(answer, &call.id, &call.server.id, redact, limit).await
 }
@@ -224,7 +224,7 @@ pub(crate) fn ask_then_forward<P: Platform + Clone + 'static>(
                         audit_use(&r.id, &r.requester, &call.server, &r.tool);
                         let done = completion(&ask);
                         let answer = match forward(&detached.upstreams(), &call).await {
-                            Ok(resp) => into_events(resp, detached.link.max_bytes).await,
+                            Ok(resp) => into_events(resp, detached.client.max_bytes).await,
                             Err(e) => error(e),
                         };
                         done.chain(answer).boxed_local()

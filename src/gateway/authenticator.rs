@@ -16,7 +16,7 @@ use crate::identity::credential::{self, Credential};
 use crate::identity::jwks::{JwksCache, KeySet};
 use crate::identity::jwt::{self, Failure, Verified};
 use crate::identity::{sha256_hex, Principal};
-use crate::ports::{with_timeout, Clock, Kv, Platform, PortError, Upstream};
+use crate::ports::{with_timeout, Clock, HttpClient, Kv, Platform, PortError};
 use std::rc::Rc;
 
 /// How long an API-key lookup (hit or miss) is reused.
@@ -198,7 +198,7 @@ async fn fetch_jwks<P: Platform>(p: &P, uri: &str) -> Result<KeySet, String> {
         .header(http::header::ACCEPT, crate::protocol::headers::JSON)
         .body(Vec::new())
         .map_err(|e| e.to_string())?;
-    let resp = with_timeout(p.clock(), JWKS_TIMEOUT_MS, p.upstream().send(req))
+    let resp = with_timeout(p.clock(), JWKS_TIMEOUT_MS, p.http().send(req))
         .await
         .ok_or("timed out")?
         .map_err(|e| e.0)?;

@@ -218,7 +218,7 @@ async fn list<P: Platform>(
         let params = cursor.as_ref().map(|c| serde_json::json!({ "cursor": c }));
         let message = jsonrpc::request_bytes(&id, "tools/list", params.as_ref());
         let answer = ups.send(server, &message).await?;
-        let result = reply::read_result(answer, &id, &server.id, ups.link.max_bytes).await?;
+        let result = reply::read_result(answer, &id, &server.id, ups.client.max_bytes).await?;
         let page: Page = serde_json::from_value(result).map_err(|e| GatewayError::Upstream {
             server: server.id.clone(),
             message: format!("tools/list result does not parse: {e}"),

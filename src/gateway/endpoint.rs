@@ -16,7 +16,7 @@ use crate::ports::{Clock, Limiter, Platform, SessionRecord};
 use crate::protocol::jsonrpc::{self, Id, Message, Request};
 use crate::protocol::method::{Method, Notice};
 use crate::protocol::version;
-use crate::upstream::{relay, Caller, Link, Upstreams};
+use crate::upstream::{relay, Caller, ClientSession, Upstreams};
 use http::Response;
 use serde::Deserialize;
 use std::cell::RefCell;
@@ -37,13 +37,13 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         }
     }
 
-    fn link(
+    fn client_session(
         &self,
         session_id: Option<String>,
         version: &str,
         client_params: Option<serde_json::Value>,
-    ) -> Link {
-        Link {
+    ) -> ClientSession {
+        ClientSession {
             session_id,
             protocol_version: version.to_string(),
             client_params,
@@ -57,8 +57,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         }
     }
 
-    fn upstreams<'l>(&'l self, link: &'l Link) -> Upstreams<'l, P> {
-        Upstreams::new(self.p, link, &self.gw.minter)
+    fn upstreams<'l>(&'l self, client: &'l ClientSession) -> Upstreams<'l, P> {
+        Upstreams::new(self.p, client, &self.gw.minter)
     }
 
     /// What sessions are bound to: a session opened by one caller is unknown
@@ -99,14 +99,14 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             }
         }
         let guard = self.guard(&record);
-        let link = self.link(
+        let client = self.client_session(
             Some(record.id.clone()),
             &record.protocol_version,
             record.client_params.clone(),
         );
-        *link.upstreams.borrow_mut() = record.upstreams;
+        *client.upstreams.borrow_mut() = record.upstreams;
         self.dispatch(
-            &self.upstreams(&link),
+            &self.upstreams(&client),
             &guard,
             server.as_deref(),
             &message,
@@ -257,10 +257,10 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     "capabilities": params.capabilities,
                     "clientInfo": params.client_info,
                 });
-                let link = self.link(None, version, Some(client_params.clone()));
+                let client = self.client_session(None, version, Some(client_params.clone()));
                 let kinds = self.gate.redaction(server, None);
                 let mut result = self
-                    .upstreams(&link)
+                    .upstreams(&client)
                     .initialize_now(server)
                     .await
                     .map_err(|e| respond::redact_error(e, &kinds))?;
@@ -278,7 +278,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 (
                     result,
                     Some(client_params),
-                    link.upstreams.into_inner(),
+                    client.upstreams.into_inner(),
                     agreed,
                 )
             }
@@ -329,8 +329,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         let record = session::close(self.p, headers, &endpoint, &self.owner()).await?;
         // The upstream sessions end after the response, each with the
         // credential its server's requests carry.
-        let link = self.link(None, &record.protocol_version, None);
-        let ups = self.upstreams(&link);
+        let client = self.client_session(None, &record.protocol_version, None);
+        let ups = self.upstreams(&client);
         let mut credentials = Vec::new();
         for server in record.upstreams.keys() {
             if let Some(s) = self.registry.get(server) {
@@ -354,14 +354,14 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         };
         let record =
             session::find(self.p, headers, &self.route.endpoint_name(), &self.owner()).await?;
-        let link = self.link(Some(record.id.clone()), &record.protocol_version, None);
-        *link.upstreams.borrow_mut() = record.upstreams;
+        let client = self.client_session(Some(record.id.clone()), &record.protocol_version, None);
+        *client.upstreams.borrow_mut() = record.upstreams;
         let last_event_id = headers
             .get(crate::protocol::headers::LAST_EVENT_ID)
             .and_then(|v| v.to_str().ok());
         let kinds = self.gate.redaction(&server, None);
         let body = self
-            .upstreams(&link)
+            .upstreams(&client)
             .open_stream(&server, last_event_id)
             .await
             .map_err(|e| respond::redact_error(e, &kinds))?;

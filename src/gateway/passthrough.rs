@@ -41,7 +41,7 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
     raw: &[u8],
 ) -> Result<Response<Body>, GatewayError> {
     let gate = guard.gate;
-    let limit = ups.link.max_bytes;
+    let limit = ups.client.max_bytes;
     match method {
         Method::List(ListKind::Tools) if !gate.is_open(server) => {
             let content = gate.redaction(server, None);

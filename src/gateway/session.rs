@@ -8,7 +8,7 @@
 
 use super::ask::ElicitationModes;
 use crate::error::GatewayError;
-use crate::ports::{Clock, Platform, SessionRecord, Sessions, Upstream, UpstreamSession};
+use crate::ports::{Clock, HttpClient, Platform, SessionRecord, Sessions, UpstreamSession};
 use crate::protocol::headers::{PROTOCOL_VERSION, SESSION_ID};
 use crate::protocol::version;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -102,7 +102,7 @@ pub(crate) fn end_upstreams<P: Platform>(
     record: SessionRecord,
     credential: Vec<(String, Option<(HeaderName, HeaderValue)>)>,
 ) {
-    let upstream = p.upstream().clone();
+    let upstream = p.http().clone();
     p.defer(Box::pin(async move {
         for (server, s) in record.upstreams {
             let Some(sid) = s.session_id else { continue };

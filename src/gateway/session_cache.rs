@@ -132,7 +132,7 @@ impl<P: Platform> CachedPlatform<P> {
 impl<P: Platform> Platform for CachedPlatform<P> {
     type Kv = P::Kv;
     type Sessions = CachedSessions<P::Sessions, P::Clock>;
-    type Upstream = P::Upstream;
+    type Http = P::Http;
     type Clock = P::Clock;
     type Limiter = P::Limiter;
     type Approvals = P::Approvals;
@@ -149,8 +149,8 @@ impl<P: Platform> Platform for CachedPlatform<P> {
     fn sessions(&self) -> &Self::Sessions {
         &self.sessions
     }
-    fn upstream(&self) -> &Self::Upstream {
-        self.inner.upstream()
+    fn http(&self) -> &Self::Http {
+        self.inner.http()
     }
     fn clock(&self) -> &Self::Clock {
         self.inner.clock()

@@ -96,8 +96,8 @@ impl Limit {
     }
 }
 
-/// The counters a call of `tool` on `server` by `p` must pass.
-pub fn counters(limits: &[Limit], p: &Principal, server: &Server, tool: &str) -> Vec<Counter> {
+/// The counters a call of `tool` on `server` by `who` must pass.
+pub fn counters(limits: &[Limit], who: &Principal, server: &Server, tool: &str) -> Vec<Counter> {
     let mut out = Vec::new();
     for l in limits.iter().filter(|l| l.covers(server, tool)) {
         let mut push = |by: String| {
@@ -108,12 +108,12 @@ pub fn counters(limits: &[Limit], p: &Principal, server: &Server, tool: &str) ->
             })
         };
         match l.per {
-            Per::Principal => push(p.key()),
+            Per::Principal => push(who.key()),
             // A caller in no team is not exempt: team-less callers share
             // one bucket, as if "no team" were a team, so a `per: team`
             // quota bounds them together (a key no team name can produce).
-            Per::Team if p.teams.is_empty() => push("no-team".to_string()),
-            Per::Team => p.teams.iter().for_each(|t| push(format!("team:{t}"))),
+            Per::Team if who.teams.is_empty() => push("no-team".to_string()),
+            Per::Team => who.teams.iter().for_each(|t| push(format!("team:{t}"))),
             Per::Server => push(format!("server:{}", server.id)),
             Per::Tool => push(format!("tool:{}:{tool}", server.id)),
         }

@@ -152,10 +152,10 @@ impl Policy {
         })
     }
 
-    /// Whether `p` may call `tool` on `server`: deny wins, default deny.
-    pub fn allows_tool(&self, p: &Principal, server: &Server, tool: &str) -> bool {
+    /// Whether `who` may call `tool` on `server`: deny wins, default deny.
+    pub fn allows_tool(&self, who: &Principal, server: &Server, tool: &str) -> bool {
         let applies =
-            |r: &&Rule| r.subject_matches(p) && r.server_matches(server) && r.tool_matches(tool);
+            |r: &&Rule| r.subject_matches(who) && r.server_matches(server) && r.tool_matches(tool);
         let rules: Vec<&Rule> = self.rules.iter().filter(applies).collect();
         !rules.iter().any(|r| r.effect == Effect::Deny)
             && rules.iter().any(|r| r.effect == Effect::Allow)
@@ -179,10 +179,10 @@ impl Policy {
         kinds
     }
 
-    /// Whether `p` may see `server` at all: some allow rule reaches it and no
+    /// Whether `who` may see `server` at all: some allow rule reaches it and no
     /// deny rule takes the whole server away.
-    pub(crate) fn allows_server(&self, p: &Principal, server: &Server) -> bool {
-        let reaching = |r: &&Rule| r.subject_matches(p) && r.server_matches(server);
+    pub(crate) fn allows_server(&self, who: &Principal, server: &Server) -> bool {
+        let reaching = |r: &&Rule| r.subject_matches(who) && r.server_matches(server);
         let whole_server_denied = self
             .rules
             .iter()
@@ -198,8 +198,8 @@ impl Policy {
 }
 
 impl Rule {
-    fn subject_matches(&self, p: &Principal) -> bool {
-        self.subjects.matches(p)
+    fn subject_matches(&self, who: &Principal) -> bool {
+        self.subjects.matches(who)
     }
 
     fn server_matches(&self, s: &Server) -> bool {

@@ -61,20 +61,20 @@ impl Subjects {
         })
     }
 
-    /// Whether `p` is one of these subjects. User rules match JWT callers
+    /// Whether `who` is one of these subjects. User rules match JWT callers
     /// and service-account rules API-key callers only, so an identity
     /// provider cannot mint a token that passes for a service account.
-    pub(crate) fn matches(&self, p: &Principal) -> bool {
+    pub(crate) fn matches(&self, who: &Principal) -> bool {
         if self.everyone {
             return true;
         }
-        if p.is_anonymous() {
+        if who.is_anonymous() {
             return self.anonymous;
         }
-        let account = p.via == "apikey";
-        (!account && self.users.lists(&p.subject))
-            || (account && self.service_accounts.lists(&p.subject))
-            || self.teams.iter().any(|t| p.teams.contains(t))
-            || self.roles.iter().any(|r| p.roles.contains(r))
+        let account = who.via == "apikey";
+        (!account && self.users.lists(&who.subject))
+            || (account && self.service_accounts.lists(&who.subject))
+            || self.teams.iter().any(|t| who.teams.contains(t))
+            || self.roles.iter().any(|r| who.roles.contains(r))
     }
 }

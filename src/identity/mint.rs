@@ -119,16 +119,16 @@ impl Signer {
 }
 
 /// Where the subject comes from, as an RFC 9493 subject identifier.
-fn subject_identifier(p: &Principal) -> Value {
-    if let Some(issuer) = p.via.strip_prefix("jwt:") {
-        return json!({ "format": "iss_sub", "iss": issuer, "sub": p.subject });
+fn subject_identifier(who: &Principal) -> Value {
+    if let Some(issuer) = who.via.strip_prefix("jwt:") {
+        return json!({ "format": "iss_sub", "iss": issuer, "sub": who.subject });
     }
-    if p.is_anonymous() {
-        let from = p.client.as_deref().unwrap_or("unknown");
+    if who.is_anonymous() {
+        let from = who.client.as_deref().unwrap_or("unknown");
         let hashed = &super::sha256_hex(from.as_bytes())[..16];
         return json!({ "format": "opaque", "id": format!("anonymous@{hashed}") });
     }
-    json!({ "format": "opaque", "id": p.key() })
+    json!({ "format": "opaque", "id": who.key() })
 }
 
 /// What a cached token is found by: every input of [`Signer::mint`] but the

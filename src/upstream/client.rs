@@ -15,7 +15,7 @@ use super::reply::{self, Reply};
 use crate::body::Body;
 use crate::config::{Endpoint, Server};
 use crate::error::GatewayError;
-use crate::ports::{with_timeout, Platform, Sessions, Upstream, UpstreamSession};
+use crate::ports::{with_timeout, HttpClient, Platform, Sessions, UpstreamSession};
 use crate::protocol::headers;
 use crate::protocol::jsonrpc::{self, Id};
 use http::{HeaderName, HeaderValue};
@@ -28,7 +28,7 @@ use std::rc::Rc;
 pub(crate) const CLIENT_NAME: &str = "mcp-edge";
 
 /// What the gateway knows about the client session it is acting for.
-pub(crate) struct Link {
+pub(crate) struct ClientSession {
     /// The client session id, when there is one to record upstream sessions in.
     pub session_id: Option<String>,
     /// The revision the client speaks; offered to upstreams first.
@@ -49,7 +49,7 @@ pub(crate) struct Link {
 /// The upstream side of one request.
 pub(crate) struct Upstreams<'a, P: Platform> {
     pub platform: &'a P,
-    pub link: &'a Link,
+    pub client: &'a ClientSession,
     pub minter: &'a Rc<Minter>,
 }
 
@@ -58,20 +58,20 @@ pub(crate) struct Upstreams<'a, P: Platform> {
 /// already being sent.
 pub(crate) struct Detached<P: Platform> {
     pub platform: P,
-    pub link: Link,
+    pub client: ClientSession,
     pub minter: Rc<Minter>,
 }
 
 impl<P: Platform> Detached<P> {
     pub(crate) fn upstreams(&self) -> Upstreams<'_, P> {
-        Upstreams::new(&self.platform, &self.link, &self.minter)
+        Upstreams::new(&self.platform, &self.client, &self.minter)
     }
 }
 
-impl Link {
+impl ClientSession {
     /// A copy, with the upstream sessions known so far.
-    pub(crate) fn snapshot(&self) -> Link {
-        Link {
+    pub(crate) fn snapshot(&self) -> ClientSession {
+        ClientSession {
             session_id: self.session_id.clone(),
             protocol_version: self.protocol_version.clone(),
             client_params: self.client_params.clone(),
@@ -90,10 +90,10 @@ struct Attempt {
 }
 
 impl<'a, P: Platform> Upstreams<'a, P> {
-    pub(crate) fn new(platform: &'a P, link: &'a Link, minter: &'a Rc<Minter>) -> Self {
+    pub(crate) fn new(platform: &'a P, client: &'a ClientSession, minter: &'a Rc<Minter>) -> Self {
         Upstreams {
             platform,
-            link,
+            client,
             minter,
         }
     }
@@ -105,7 +105,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
     {
         Detached {
             platform: self.platform.clone(),
-            link: self.link.snapshot(),
+            client: self.client.snapshot(),
             minter: self.minter.clone(),
         }
     }
@@ -126,7 +126,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         &self,
         server: &Server,
     ) -> Result<Option<(HeaderName, HeaderValue)>, GatewayError> {
-        credentials::header_for(self.platform, self.minter, server, &self.link.caller).await
+        credentials::header_for(self.platform, self.minter, server, &self.client.caller).await
     }
 
     /// POSTs one JSON-RPC message to `server` and returns its classified answer.
@@ -135,10 +135,10 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         server: &Server,
         message: &[u8],
     ) -> Result<Reply, GatewayError> {
-        let known = self.link.upstreams.borrow().get(&server.id).cloned();
+        let known = self.client.upstreams.borrow().get(&server.id).cloned();
         let endpoints = failover::order(
             server,
-            self.link.region.as_deref(),
+            self.client.region.as_deref(),
             known.as_ref().map(|k| k.url.as_str()),
         );
         let mut failures = Vec::new();
@@ -162,7 +162,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
 
     /// Initializes `server` now (per-server `initialize`) and returns its result.
     pub(crate) async fn initialize_now(&self, server: &Server) -> Result<Value, GatewayError> {
-        let endpoints = failover::order(server, self.link.region.as_deref(), None);
+        let endpoints = failover::order(server, self.client.region.as_deref(), None);
         let mut failures = Vec::new();
         for endpoint in endpoints {
             match self.initialize(server, endpoint).await {
@@ -185,7 +185,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         let not_offered = GatewayError::MethodNotAllowed {
             allow: "POST, DELETE",
         };
-        let Some(session) = self.link.upstreams.borrow().get(&server.id).cloned() else {
+        let Some(session) = self.client.upstreams.borrow().get(&server.id).cloned() else {
             return Err(not_offered);
         };
         let mut req = http::Request::get(&session.url)
@@ -203,7 +203,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         let req = req
             .body(Vec::new())
             .map_err(|e| upstream_error(server, format!("cannot build request: {e}")))?;
-        let send = self.platform.upstream().send(req);
+        let send = self.platform.http().send(req);
         let response = match with_timeout(self.platform.clock(), server.timeout_ms, send).await {
             Some(Ok(r)) => r,
             Some(Err(e)) => return Err(upstream_error(server, format!("unreachable: {}", e.0))),
@@ -276,13 +276,13 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         endpoint: &Endpoint,
     ) -> Result<(UpstreamSession, Value), Attempt> {
         let id = self.own_request_id();
-        let mut params = self.link.client_params.clone().unwrap_or_else(|| {
+        let mut params = self.client.client_params.clone().unwrap_or_else(|| {
             json!({
                 "capabilities": {},
                 "clientInfo": { "name": CLIENT_NAME, "version": env!("CARGO_PKG_VERSION") },
             })
         });
-        params["protocolVersion"] = Value::String(self.link.protocol_version.clone());
+        params["protocolVersion"] = Value::String(self.client.protocol_version.clone());
         let body = serde_json::to_vec(
             &json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": params}),
         )
@@ -305,7 +305,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             reply::classify(response),
             &id,
             &server.id,
-            self.link.max_bytes,
+            self.client.max_bytes,
         )
         .await
         .map_err(|e| Attempt {
@@ -315,7 +315,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         let version = result
             .get("protocolVersion")
             .and_then(Value::as_str)
-            .unwrap_or(&self.link.protocol_version)
+            .unwrap_or(&self.client.protocol_version)
             .to_string();
         let session = UpstreamSession {
             url: endpoint.url.clone(),
@@ -338,11 +338,11 @@ impl<'a, P: Platform> Upstreams<'a, P> {
 
     /// Keeps the session for the rest of this request and in the session store.
     async fn remember(&self, server: &Server, session: &UpstreamSession) {
-        self.link
+        self.client
             .upstreams
             .borrow_mut()
             .insert(server.id.clone(), session.clone());
-        if let Some(id) = &self.link.session_id {
+        if let Some(id) = &self.client.session_id {
             if let Err(e) = self
                 .platform
                 .sessions()
@@ -385,7 +385,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             retry: false,
             message: format!("cannot build request: {e}"),
         })?;
-        let send = self.platform.upstream().send(req);
+        let send = self.platform.http().send(req);
         match with_timeout(self.platform.clock(), server.timeout_ms, send).await {
             Some(Ok(response)) => Ok(response),
             Some(Err(e)) => Err(Attempt {

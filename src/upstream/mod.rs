@@ -17,6 +17,6 @@ pub(crate) mod minter;
 pub(crate) mod relay;
 pub(crate) mod reply;
 
-pub(crate) use client::{Link, Upstreams};
+pub(crate) use client::{ClientSession, Upstreams};
 pub(crate) use credentials::Caller;
 pub(crate) use reply::Reply;

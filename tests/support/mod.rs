@@ -68,7 +68,7 @@ impl Harness {
             .collect();
         for r in regions {
             self.p
-                .upstream
+                .http
                 .mount(&format!("http://{id}.{r}.test/mcp"), server.clone());
         }
         self.register(id, json!({"description": format!("{id} server"), "endpoints": endpoints, "timeout_ms": 1000}));

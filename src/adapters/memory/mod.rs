@@ -13,8 +13,8 @@ use crate::governance::approval::{transition, ApprovalRecord, Decided, Decision}
 use crate::governance::gcra;
 use crate::governance::gcra::Quota;
 use crate::ports::{
-    Approvals, Clock, Kv, Limiter, PortError, Ports, Runtime, SendError, SessionRecord, Sessions,
-    Upstream, UpstreamSession,
+    Approvals, Clock, HttpClient, Kv, Limiter, PortError, Ports, Runtime, SendError, SessionRecord,
+    Sessions, UpstreamSession,
 };
 use futures_util::future::LocalBoxFuture;
 use std::cell::RefCell;
@@ -250,7 +250,7 @@ impl MemoryUpstream {
     }
 }
 
-impl Upstream for MemoryUpstream {
+impl HttpClient for MemoryUpstream {
     async fn send(&self, req: http::Request<Vec<u8>>) -> Result<http::Response<Body>, SendError> {
         let url = req.uri().to_string();
         self.sent

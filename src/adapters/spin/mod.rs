@@ -138,7 +138,7 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
             sessions: sessions.handle(),
         },
         sessions,
-        upstream: upstream::WasiHttpUpstream,
+        http: upstream::WasiHttpUpstream,
         clock: SpinClock,
         limiter: limits::AtomicLimiter,
     };

@@ -2,7 +2,7 @@
 //! response body stays a stream, so upstream SSE events flow through.
 
 use crate::body::Body;
-use crate::ports::{SendError, Upstream};
+use crate::ports::{HttpClient, SendError};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyStream, Full};
@@ -10,7 +10,7 @@ use http_body_util::{BodyStream, Full};
 #[derive(Clone, Copy, Default)]
 pub struct WasiHttpUpstream;
 
-impl Upstream for WasiHttpUpstream {
+impl HttpClient for WasiHttpUpstream {
     async fn send(
         &self,
         request: http::Request<Vec<u8>>,

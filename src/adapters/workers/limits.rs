@@ -113,14 +113,23 @@ pub struct RateCounter {
     state: State,
     /// The counter, once read: the object is single-threaded and storage
     /// writes go through it, so memory and storage never disagree.
-    value: Cell<Option<Option<u64>>>,
+    value: Cell<Counter>,
+}
+
+/// The counter as this object knows it.
+#[derive(Clone, Copy)]
+enum Counter {
+    /// Not read from storage yet.
+    Unread,
+    /// Read: the stored state (`None`: never counted).
+    Read(Option<u64>),
 }
 
 impl DurableObject for RateCounter {
     fn new(state: State, _env: Env) -> Self {
         RateCounter {
             state,
-            value: Cell::new(None),
+            value: Cell::new(Counter::Unread),
         }
     }
 
@@ -133,15 +142,15 @@ impl DurableObject for RateCounter {
         };
         let storage = self.state.storage();
         let current = match self.value.get() {
-            Some(v) => v,
-            None => storage.get::<Stored>(STATE).await?.and_then(Stored::value),
+            Counter::Read(v) => v,
+            Counter::Unread => storage.get::<Stored>(STATE).await?.and_then(Stored::value),
         };
         let (decision, next) = gcra::step(quota, current, check.now_ms, check.cost);
         if let Some(next) = next {
-            self.value.set(Some(Some(next)));
+            self.value.set(Counter::Read(Some(next)));
             storage.put(STATE, Stored::Text(next.to_string())).await?;
         } else {
-            self.value.set(Some(current));
+            self.value.set(Counter::Read(current));
         }
         let outcome = match decision {
             Decision::Allow => Outcome {

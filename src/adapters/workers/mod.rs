@@ -104,7 +104,7 @@ async fn fetch(
     let platform = WorkersPlatform {
         kv: kv::WorkersKv::new(env.kv("REGISTRY")?),
         sessions: sessions::DurableSessions::new(env.durable_object("SESSIONS")?),
-        upstream: upstream::FetchUpstream,
+        http: upstream::FetchUpstream,
         clock: WorkersClock,
         limiter: limits::DurableLimiter::new(env.durable_object("LIMITS")?),
         approvals: approvals::DurableApprovals::new(env.durable_object("APPROVALS")?),

@@ -2,7 +2,7 @@
 //! streams, so an upstream's SSE events flow through as they arrive.
 
 use crate::body::{Body, ByteStream, Native};
-use crate::ports::{SendError, Upstream};
+use crate::ports::{HttpClient, SendError};
 use futures_util::StreamExt;
 use std::any::Any;
 use worker::wasm_bindgen::JsValue;
@@ -13,7 +13,7 @@ use worker::{Fetch, Headers, Method, RequestInit};
 #[derive(Clone, Copy, Default)]
 pub struct FetchUpstream;
 
-impl Upstream for FetchUpstream {
+impl HttpClient for FetchUpstream {
     async fn send(
         &self,
         request: http::Request<Vec<u8>>,

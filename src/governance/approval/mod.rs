@@ -161,31 +161,31 @@ impl Approval {
         self.destructive_hint.is_some()
     }
 
-    pub(crate) fn is_approver(&self, p: &Principal) -> bool {
-        self.approvers.as_ref().is_some_and(|a| a.matches(p))
+    pub(crate) fn is_approver(&self, who: &Principal) -> bool {
+        self.approvers.as_ref().is_some_and(|a| a.matches(who))
     }
 
-    /// Whether `p` may decide `record`: an approver may decide any record
+    /// Whether `who` may decide `record`: an approver may decide any record
     /// but their own call held for approvers (theirs under any credential
     /// that names the same subject); the requester may confirm their own
     /// call only where the user decides.
     pub(crate) fn may_decide(
         &self,
         record: &ApprovalRecord,
-        p: &Principal,
+        who: &Principal,
     ) -> Result<(), &'static str> {
-        let requester = record.requester == p.key();
-        let same_subject = !p.is_anonymous()
+        let requester = record.requester == who.key();
+        let same_subject = !who.is_anonymous()
             && !record.requester_subject.is_empty()
-            && record.requester_subject == p.subject;
+            && record.requester_subject == who.subject;
         match record.decider {
             Decider::Approvers if requester || same_subject => {
                 Err("the requester may not approve their own call; an approver decides it")
             }
-            Decider::Approvers if !self.is_approver(p) => {
+            Decider::Approvers if !self.is_approver(who) => {
                 Err("only approvers named in the policy may decide this call")
             }
-            Decider::User if !requester && !self.is_approver(p) => {
+            Decider::User if !requester && !self.is_approver(who) => {
                 Err("only the requester or an approver may decide this call")
             }
             _ => Ok(()),
