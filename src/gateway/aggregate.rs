@@ -5,8 +5,8 @@
 //! or timing out leaves the others' entries in the list (logged, and named under
 //! `_meta`). Calls are routed to the owning server with the original name.
 
-use super::ask::{self, Forwarding};
-use super::guard::CallGuard;
+use super::ask::Forwarding;
+use super::guard::{self, CallGuard};
 use super::hold::Outcome;
 use super::merge::{self, ListResult, Merged};
 use super::respond;
@@ -226,11 +226,7 @@ async fn call_named<P: Platform + Clone + 'static>(
         id: req.id.clone(),
         redact,
     };
-    match outcome {
-        Outcome::Forward => ask::forward(ups, &call).await,
-        Outcome::Answer(result) => Ok(respond::result(&req.id, &result)),
-        Outcome::Ask(ask) => Ok(ask::ask_then_forward(*ask, ups.detach(), call)),
-    }
+    guard::carry_out(outcome, ups, call).await
 }
 
 /// `resources/read`: URIs are not namespaced, so every server is asked at once

@@ -10,15 +10,11 @@ use super::{aggregate, ingest, passthrough, respond, session, Ctx};
 use crate::body::Body;
 use crate::config::Server;
 use crate::error::GatewayError;
-use crate::governance::gcra::Quota;
-use crate::governance::gcra::{Decision, Rate};
-use crate::ports::{Clock, Limiter, Platform, SessionRecord};
-use crate::protocol::jsonrpc::{self, Id, Message, Request};
+use crate::ports::{Platform, SessionRecord};
+use crate::protocol::jsonrpc::{self, Id, Message};
 use crate::protocol::method::{Method, Notice};
-use crate::protocol::version;
 use crate::upstream::{relay, Caller, ClientSession, Upstreams};
 use http::Response;
-use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -37,7 +33,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         }
     }
 
-    fn client_session(
+    pub(super) fn client_session(
         &self,
         session_id: Option<String>,
         version: &str,
@@ -57,7 +53,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         }
     }
 
-    fn upstreams<'l>(&'l self, client: &'l ClientSession) -> Upstreams<'l, P> {
+    pub(super) fn upstreams<'l>(&'l self, client: &'l ClientSession) -> Upstreams<'l, P> {
         Upstreams::new(self.p, client, &self.gw.minter)
     }
 
@@ -218,106 +214,6 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 tracing::debug!(id = %r.id, "client response on /mcp ignored");
                 Ok(respond::accepted())
             }
-        }
-    }
-
-    /// `initialize`: opens a client session. On `/mcp` the gateway answers for
-    /// itself and meets upstreams lazily; on `/servers/{id}/mcp` it initializes
-    /// the upstream now with the client's own params and answers with its result.
-    async fn initialize(
-        &self,
-        server: Option<&Server>,
-        req: &Request,
-    ) -> Result<Response<Body>, GatewayError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Params {
-            protocol_version: String,
-            #[serde(default)]
-            capabilities: serde_json::Value,
-            #[serde(default)]
-            client_info: serde_json::Value,
-        }
-        let params: Params = req.params_as()?;
-        self.may_open_a_session().await?;
-        let elicitation = ElicitationModes::from_capabilities(&params.capabilities);
-        let version = version::negotiate(&params.protocol_version);
-        let id = session::new_id(self.p);
-        let endpoint = self.route.endpoint_name();
-        let ttl = self.gw.settings.session_ttl_ms;
-        let (result, client_params, upstreams, version) = match server {
-            None => (
-                aggregate::initialize_result(version, &self.registry),
-                None,
-                BTreeMap::new(),
-                version,
-            ),
-            Some(server) => {
-                let client_params = serde_json::json!({
-                    "capabilities": params.capabilities,
-                    "clientInfo": params.client_info,
-                });
-                let client = self.client_session(None, version, Some(client_params.clone()));
-                let kinds = self.gate.redaction(server, None);
-                let mut result = self
-                    .upstreams(&client)
-                    .initialize_now(server)
-                    .await
-                    .map_err(|e| respond::redact_error(e, &kinds))?;
-                // The server's instructions are its content too.
-                crate::governance::pii::redact_value(&mut result, &kinds);
-                // Keep the upstream's choice when the gateway speaks it too, so
-                // client and upstream agree on one revision end to end.
-                let agreed = result
-                    .get("protocolVersion")
-                    .and_then(|v| v.as_str())
-                    .filter(|v| version::is_supported(v))
-                    .map(version::negotiate)
-                    .unwrap_or(version);
-                result["protocolVersion"] = agreed.into();
-                (
-                    result,
-                    Some(client_params),
-                    client.upstreams.into_inner(),
-                    agreed,
-                )
-            }
-        };
-        session::open(
-            self.p,
-            id.clone(),
-            endpoint,
-            self.owner(),
-            version,
-            client_params,
-            elicitation,
-            upstreams,
-            ttl,
-        )
-        .await?;
-        let mut response = respond::result(&req.id, &result);
-        response.headers_mut().insert(
-            crate::protocol::headers::SESSION_ID,
-            http::HeaderValue::from_str(&id).expect("base64url is a valid header value"),
-        );
-        Ok(response)
-    }
-
-    /// Sessions cost storage until they expire: each caller may open
-    /// `SESSIONS_PER_MINUTE` (GCRA, so bursts up to that, then the rate).
-    async fn may_open_a_session(&self) -> Result<(), GatewayError> {
-        let quota = Quota::Rate(Rate {
-            limit: self.gw.settings.sessions_per_minute,
-            window_ms: 60_000,
-        });
-        let key = format!("sessions/{}", self.owner());
-        let now = self.p.clock().now_ms();
-        match self.p.limiter().check(&key, quota, 1, now).await? {
-            Decision::Allow => Ok(()),
-            Decision::Deny { retry_after_ms } => Err(GatewayError::RateLimited {
-                limit: "sessions-per-minute".into(),
-                retry_after_ms,
-            }),
         }
     }
 

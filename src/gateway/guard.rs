@@ -10,14 +10,17 @@
 //! Both MCP endpoints run the same guard, so a tool is governed the same way
 //! whichever endpoint it is called through.
 
+use super::ask::{self, Forwarding};
 use super::catalog::{Catalog, ToolInfo};
 use super::hold::{self, Outcome, Requester};
 use super::respond;
+use crate::body::Body;
 use crate::config::Server;
 use crate::error::GatewayError;
 use crate::governance::gate::Gate;
 use crate::ports::Platform;
 use crate::upstream::Upstreams;
+use http::Response;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::rc::Rc;
@@ -82,5 +85,19 @@ impl CallGuard<'_> {
             }
             None => Ok(Outcome::Forward),
         }
+    }
+}
+
+/// Carries out what the guard decided for `call`: forward it, answer in its
+/// place, or ask first and forward once the decider approved.
+pub(crate) async fn carry_out<P: Platform + Clone + 'static>(
+    outcome: Outcome,
+    ups: &Upstreams<'_, P>,
+    call: Forwarding,
+) -> Result<Response<Body>, GatewayError> {
+    match outcome {
+        Outcome::Forward => ask::forward(ups, &call).await,
+        Outcome::Answer(result) => Ok(respond::result(&call.id, &result)),
+        Outcome::Ask(question) => Ok(ask::ask_then_forward(*question, ups.detach(), call)),
     }
 }

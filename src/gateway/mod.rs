@@ -25,6 +25,7 @@ pub(crate) mod entry_sets;
 pub(crate) mod guard;
 pub(crate) mod hold;
 pub(crate) mod ingest;
+mod initialize;
 pub mod merge;
 pub(crate) mod passthrough;
 pub(crate) mod policy_store;

@@ -6,14 +6,14 @@
 //! and `tools/call`. Server-to-client messages reach the client inside the SSE
 //! answers and on the GET stream; the client's replies are forwarded back.
 
-use super::ask::{self, Forwarding};
-use super::guard::CallGuard;
-use super::hold::Outcome;
+use super::ask::Forwarding;
+use super::guard::{self, CallGuard};
 use super::merge;
 use super::respond;
 use crate::body::Body;
 use crate::config::Server;
 use crate::error::GatewayError;
+use crate::governance::gate::Gate;
 use crate::ports::Platform;
 use crate::protocol::jsonrpc::Request;
 use crate::protocol::method::{ListKind, Method, Notice};
@@ -40,54 +40,14 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
     method: Method<'_>,
     raw: &[u8],
 ) -> Result<Response<Body>, GatewayError> {
-    let gate = guard.gate;
-    let limit = ups.client.max_bytes;
     match method {
-        Method::List(ListKind::Tools) if !gate.is_open(server) => {
-            let content = gate.redaction(server, None);
-            let answer = ups
-                .send(server, raw)
-                .await
-                .map_err(|e| respond::redact_error(e, &content))?;
-            let page = reply::read_result_raw(answer, &req.id, &server.id, limit)
-                .await
-                .map_err(|e| respond::redact_error(e, &content))?;
-            let filtered = merge::filter_tools(server, gate, &page).map_err(|message| {
-                GatewayError::Upstream {
-                    server: server.id.clone(),
-                    message,
-                }
-            })?;
-            Ok(respond::result(&req.id, &filtered))
+        Method::ToolsCall => call_tool(ups, server, guard, req, raw).await,
+        Method::List(ListKind::Tools) if !guard.gate.is_open(server) => {
+            list_visible_tools(ups, server, guard.gate, req, raw).await
         }
-        Method::ToolsCall => {
-            #[derive(Deserialize)]
-            struct Params {
-                name: String,
-                arguments: Option<Box<RawValue>>,
-            }
-            let Params { name, arguments } = req.params_as()?;
-            if !gate.tool(server, &name) {
-                return Err(GatewayError::InvalidParams(format!("Unknown tool: {name}")));
-            }
-            let outcome = guard
-                .check(ups, server, (&name, &name), arguments.as_deref())
-                .await?;
-            let call = Forwarding {
-                server: Rc::new(server.clone()),
-                message: raw.to_vec(),
-                id: req.id.clone(),
-                redact: gate.redaction(server, Some(&name)),
-            };
-            match outcome {
-                Outcome::Forward => ask::forward(ups, &call).await,
-                Outcome::Answer(result) => Ok(respond::result(&req.id, &result)),
-                Outcome::Ask(ask) => Ok(ask::ask_then_forward(*ask, ups.detach(), call)),
-            }
-        }
+        Method::List(_) => forward_as_sent(ups, server, guard.gate, req, raw, Scope::Errors).await,
         Method::Initialize
         | Method::Ping
-        | Method::List(_)
         | Method::PromptsGet
         | Method::ResourcesRead
         | Method::ResourcesSubscribe
@@ -95,20 +55,81 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
         | Method::CompletionComplete
         | Method::LoggingSetLevel
         | Method::Other(_) => {
-            let content = gate.redaction(server, None);
-            let lists = matches!(method, Method::List(_));
-            let answer = ups
-                .send(server, raw)
-                .await
-                .map_err(|e| respond::redact_error(e, &content))?;
-            let scope = if lists {
-                Scope::Errors
-            } else {
-                Scope::Everything
-            };
-            respond::forward(answer, &req.id, &server.id, (&content, scope), limit).await
+            forward_as_sent(ups, server, guard.gate, req, raw, Scope::Everything).await
         }
     }
+}
+
+/// Forwards the client's message unchanged and relays the answer, redacted
+/// within `scope` by the server-wide rules.
+async fn forward_as_sent<P: Platform>(
+    ups: &Upstreams<'_, P>,
+    server: &Server,
+    gate: &Gate,
+    req: &Request,
+    raw: &[u8],
+    scope: Scope,
+) -> Result<Response<Body>, GatewayError> {
+    let content = gate.redaction(server, None);
+    let answer = ups
+        .send(server, raw)
+        .await
+        .map_err(|e| respond::redact_error(e, &content))?;
+    let limit = ups.client.max_bytes;
+    respond::forward(answer, &req.id, &server.id, (&content, scope), limit).await
+}
+
+/// `tools/list` on a server some of whose tools the caller may not see:
+/// the page comes back without them.
+async fn list_visible_tools<P: Platform>(
+    ups: &Upstreams<'_, P>,
+    server: &Server,
+    gate: &Gate,
+    req: &Request,
+    raw: &[u8],
+) -> Result<Response<Body>, GatewayError> {
+    let content = gate.redaction(server, None);
+    let redact = |e| respond::redact_error(e, &content);
+    let answer = ups.send(server, raw).await.map_err(redact)?;
+    let page = reply::read_result_raw(answer, &req.id, &server.id, ups.client.max_bytes)
+        .await
+        .map_err(redact)?;
+    let filtered =
+        merge::filter_tools(server, gate, &page).map_err(|message| GatewayError::Upstream {
+            server: server.id.clone(),
+            message,
+        })?;
+    Ok(respond::result(&req.id, &filtered))
+}
+
+/// A `tools/call`: the tool must be visible to the caller and pass the
+/// guard; what is forwarded is the client's own message.
+async fn call_tool<P: Platform + Clone + 'static>(
+    ups: &Upstreams<'_, P>,
+    server: &Server,
+    guard: &CallGuard<'_>,
+    req: &Request,
+    raw: &[u8],
+) -> Result<Response<Body>, GatewayError> {
+    #[derive(Deserialize)]
+    struct Params {
+        name: String,
+        arguments: Option<Box<RawValue>>,
+    }
+    let Params { name, arguments } = req.params_as()?;
+    if !guard.gate.tool(server, &name) {
+        return Err(GatewayError::InvalidParams(format!("Unknown tool: {name}")));
+    }
+    let outcome = guard
+        .check(ups, server, (&name, &name), arguments.as_deref())
+        .await?;
+    let call = Forwarding {
+        server: Rc::new(server.clone()),
+        message: raw.to_vec(),
+        id: req.id.clone(),
+        redact: guard.gate.redaction(server, Some(&name)),
+    };
+    guard::carry_out(outcome, ups, call).await
 }
 
 /// Forwards a client notification or response. `notifications/initialized` is
