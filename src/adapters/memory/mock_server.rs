@@ -183,21 +183,7 @@ impl MockServer {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         if method.as_deref() == Some("initialize") {
-            let id = {
-                let mut c = self.counter.borrow_mut();
-                *c += 1;
-                format!("{}-session-{c}", self.name)
-            };
-            self.sessions.borrow_mut().insert(id.clone());
-            let version = body
-                .pointer("/params/protocolVersion")
-                .cloned()
-                .unwrap_or(json!("2025-06-18"));
-            let result = json!({"protocolVersion": version, "capabilities": {"tools": {}}, "serverInfo": {"name": self.name, "version": "1"}});
-            let mut resp = self.answer(&body, Ok(result), Vec::new());
-            resp.headers_mut()
-                .insert("mcp-session-id", id.parse().expect("ascii"));
-            return resp;
+            return self.initialize(&body);
         }
         if !session
             .as_ref()
@@ -215,17 +201,7 @@ impl MockServer {
                     .remove(session.as_deref().unwrap_or(""));
                 return plain(200, Value::Null);
             }
-            http::Method::GET if self.get_stream => {
-                let note = json!({"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"stream for ops@corp.example"}});
-                let event = format!(
-                    "id: ev-1\nevent: message\ndata: {note}\n\nid: ids@corp.example\nevent: to-evt@corp.example\ndata: {note}\n\n"
-                );
-                return Response::builder()
-                    .status(200)
-                    .header("content-type", "text/event-stream")
-                    .body(Body::Full(event.into_bytes()))
-                    .expect("static");
-            }
+            http::Method::GET if self.get_stream => return get_stream(),
             http::Method::GET => return plain(405, Value::Null),
             _ => {}
         }
@@ -235,8 +211,32 @@ impl MockServer {
                 .body(Body::empty())
                 .expect("static");
         }
+        self.rpc(method.as_deref().unwrap_or(""), &body)
+    }
+
+    /// `initialize`: a new session, named after the server.
+    fn initialize(&self, body: &Value) -> Response<Body> {
+        let id = {
+            let mut c = self.counter.borrow_mut();
+            *c += 1;
+            format!("{}-session-{c}", self.name)
+        };
+        self.sessions.borrow_mut().insert(id.clone());
+        let version = body
+            .pointer("/params/protocolVersion")
+            .cloned()
+            .unwrap_or(json!("2025-06-18"));
+        let result = json!({"protocolVersion": version, "capabilities": {"tools": {}}, "serverInfo": {"name": self.name, "version": "1"}});
+        let mut resp = self.answer(body, Ok(result), Vec::new());
+        resp.headers_mut()
+            .insert("mcp-session-id", id.parse().expect("ascii"));
+        resp
+    }
+
+    /// A request within a session, by its method.
+    fn rpc(&self, method: &str, body: &Value) -> Response<Body> {
         let params = body.get("params").cloned().unwrap_or(json!({}));
-        let (result, notes) = match method.as_deref().unwrap_or("") {
+        let (result, notes) = match method {
             "tools/list" if self.list_error.is_some() => (
                 Err((-32603, self.list_error.clone().unwrap_or_default())),
                 Vec::new(),
@@ -274,7 +274,7 @@ impl MockServer {
                 Vec::new(),
             ),
         };
-        self.answer(&body, result, notes)
+        self.answer(body, result, notes)
     }
 
     fn page(&self, field: &str, items: &[Value], params: &Value) -> Outcome {
@@ -380,4 +380,18 @@ impl MockServer {
             .body(Body::Stream(stream.map(|c: Chunk| c).boxed_local()))
             .expect("static")
     }
+}
+
+/// The GET stream: a notification with an address in it, twice (the second
+/// with addresses in its event id and type).
+fn get_stream() -> Response<Body> {
+    let note = json!({"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"stream for ops@corp.example"}});
+    let event = format!(
+        "id: ev-1\nevent: message\ndata: {note}\n\nid: ids@corp.example\nevent: to-evt@corp.example\ndata: {note}\n\n"
+    );
+    Response::builder()
+        .status(200)
+        .header("content-type", "text/event-stream")
+        .body(Body::Full(event.into_bytes()))
+        .expect("static")
 }
