@@ -10,7 +10,7 @@ use super::config::{ClaimNames, Issuer};
 use super::jwks::{Alg, KeySet, Material};
 use super::Principal;
 use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Rsa};
-use jwt_compact::{AlgorithmExt, Claims, UntrustedToken};
+use jwt_compact::{AlgorithmExt, Claims, Token, UntrustedToken};
 use serde_json::{Map, Value};
 
 /// Why a token was refused.
@@ -74,48 +74,7 @@ pub fn verify(
     let invalid = |why: String| Failure::Invalid(why);
     let untrusted =
         UntrustedToken::new(token).map_err(|e| invalid(format!("malformed token: {e}")))?;
-    let alg_name = untrusted.algorithm().to_string();
-    let alg = Alg::parse(&alg_name)
-        .ok_or_else(|| invalid(format!("algorithm '{alg_name}' is not accepted")))?;
-    if !issuer.algorithms.contains(&alg) {
-        return Err(invalid(format!(
-            "algorithm {alg_name} is not accepted for issuer {}",
-            issuer.issuer
-        )));
-    }
-    let kid = untrusted.header().key_id.clone();
-    let checked = match alg {
-        Alg::Hs256 => {
-            let secret = hs256.ok_or_else(|| invalid("HS256 is not configured".into()))?;
-            Hs256
-                .validator::<Map<String, Value>>(&Hs256Key::new(secret))
-                .validate(&untrusted)
-        }
-        _ => {
-            let key = keys.find(kid.as_deref(), alg).ok_or_else(|| match &kid {
-                Some(k) => Failure::UnknownKid(k.clone()),
-                None => invalid(format!(
-                    "no single {alg_name} key to verify a token without kid"
-                )),
-            })?;
-            match &key.material {
-                Material::Rsa(k) if alg == Alg::Rs256 => Rsa::rs256()
-                    .validator::<Map<String, Value>>(k.as_ref().as_ref())
-                    .validate(&untrusted),
-                Material::Es256(k) if alg == Alg::Es256 => Es256.validator(k).validate(&untrusted),
-                Material::EdDsa(k) if alg == Alg::EdDsa => {
-                    Ed25519.validator(k).validate(&untrusted)
-                }
-                other => {
-                    return Err(invalid(format!(
-                        "the key named by the token is for {}, not {alg_name}",
-                        other.alg().name()
-                    )))
-                }
-            }
-        }
-    };
-    let token = checked.map_err(|e| invalid(format!("signature check failed: {e}")))?;
+    let token = check_signature(&untrusted, issuer, keys, hs256)?;
     let claims = token.claims();
     let now = (now_ms / 1000) as i64;
     let leeway = issuer.leeway_secs as i64;
@@ -155,6 +114,57 @@ pub fn verify(
         )));
     }
     Ok(verified)
+}
+
+/// Checks the token's algorithm against the issuer's and its signature
+/// against the key it names (or the HS256 secret).
+fn check_signature(
+    untrusted: &UntrustedToken<'_>,
+    issuer: &Issuer,
+    keys: &KeySet,
+    hs256: Option<&[u8]>,
+) -> Result<Token<Map<String, Value>>, Failure> {
+    let invalid = |why: String| Failure::Invalid(why);
+    let alg_name = untrusted.algorithm().to_string();
+    let alg = Alg::parse(&alg_name)
+        .ok_or_else(|| invalid(format!("algorithm '{alg_name}' is not accepted")))?;
+    if !issuer.algorithms.contains(&alg) {
+        return Err(invalid(format!(
+            "algorithm {alg_name} is not accepted for issuer {}",
+            issuer.issuer
+        )));
+    }
+    let kid = untrusted.header().key_id.clone();
+    let checked = match alg {
+        Alg::Hs256 => {
+            let secret = hs256.ok_or_else(|| invalid("HS256 is not configured".into()))?;
+            Hs256
+                .validator::<Map<String, Value>>(&Hs256Key::new(secret))
+                .validate(untrusted)
+        }
+        _ => {
+            let key = keys.find(kid.as_deref(), alg).ok_or_else(|| match &kid {
+                Some(k) => Failure::UnknownKid(k.clone()),
+                None => invalid(format!(
+                    "no single {alg_name} key to verify a token without kid"
+                )),
+            })?;
+            match &key.material {
+                Material::Rsa(k) if alg == Alg::Rs256 => Rsa::rs256()
+                    .validator::<Map<String, Value>>(k.as_ref().as_ref())
+                    .validate(untrusted),
+                Material::Es256(k) if alg == Alg::Es256 => Es256.validator(k).validate(untrusted),
+                Material::EdDsa(k) if alg == Alg::EdDsa => Ed25519.validator(k).validate(untrusted),
+                other => {
+                    return Err(invalid(format!(
+                        "the key named by the token is for {}, not {alg_name}",
+                        other.alg().name()
+                    )))
+                }
+            }
+        }
+    };
+    checked.map_err(|e| invalid(format!("signature check failed: {e}")))
 }
 
 /// Maps claims to a principal through the issuer's claim names.
