@@ -77,35 +77,14 @@ pub(crate) async fn check<P: Platform>(
     held: Held<'_>,
 ) -> Result<Outcome, GatewayError> {
     let p = ups.platform;
-    let Held {
-        server,
-        tool,
-        arguments,
-        decider,
-    } = held;
+    let (server, tool, decider) = (held.server, held.tool, held.decider);
     let now = p.clock().now_ms();
-    let hash = rules::arguments_sha256(arguments)
+    let hash = rules::arguments_sha256(held.arguments)
         .map_err(|e| GatewayError::InvalidParams(format!("arguments: {e}")))?;
     let call = rules::call_id(&who.key, &server.id, tool, &hash);
-    let record = |id: String, channel, ttl_ms: u64| ApprovalRecord {
-        id,
-        channel,
-        decider,
-        nonce: random_id(p, 12),
-        requester: who.key.clone(),
-        requester_subject: match &who.principal {
-            who if who.is_anonymous() => String::new(),
-            who => who.subject.clone(),
-        },
-        server: server.id.clone(),
-        tool: tool.to_string(),
-        arguments: arguments.to_string(),
-        arguments_sha256: hash.clone(),
-        status: Status::Pending,
-        created_ms: now,
-        expires_ms: now.saturating_add(ttl_ms),
-        decided_by: None,
-        decided_ms: None,
+    let record = |id: String, channel, ttl_ms: u64| {
+        let nonce = random_id(p, 12);
+        pending_record(who, &held, (&hash, nonce), (id, channel), (now, ttl_ms))
     };
     if p.approvals().consume(&call, now).await? {
         audit_use(&call, &who.key, server, tool);
@@ -152,6 +131,37 @@ pub(crate) async fn check<P: Platform>(
         return Ok(Outcome::Ask(Box::new(base_ask(held, AskMode::Url))));
     }
     Ok(Outcome::Answer(pending_result(&held, &who.base, now)))
+}
+
+/// A pending record of `held` for `who`, under `id`, live for `ttl_ms`
+/// from `now`.
+fn pending_record(
+    who: &Requester<'_>,
+    held: &Held<'_>,
+    (hash, nonce): (&str, String),
+    (id, channel): (String, Channel),
+    (now, ttl_ms): (u64, u64),
+) -> ApprovalRecord {
+    ApprovalRecord {
+        id,
+        channel,
+        decider: held.decider,
+        nonce,
+        requester: who.key.clone(),
+        requester_subject: match &who.principal {
+            who if who.is_anonymous() => String::new(),
+            who => who.subject.clone(),
+        },
+        server: held.server.id.clone(),
+        tool: held.tool.to_string(),
+        arguments: held.arguments.to_string(),
+        arguments_sha256: hash.to_string(),
+        status: Status::Pending,
+        created_ms: now,
+        expires_ms: now.saturating_add(ttl_ms),
+        decided_by: None,
+        decided_ms: None,
+    }
 }
 
 /// Whether the caller may hold one more question open: at most
