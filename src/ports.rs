@@ -89,14 +89,23 @@ pub struct SessionRecord {
 }
 
 impl SessionRecord {
-    /// Records (or with `None`, forgets) the upstream session for `server`;
-    /// what every session store does inside its `set_upstream`.
-    pub(crate) fn set_upstream(&mut self, server: &str, upstream: Option<UpstreamSession>) {
-        match upstream {
-            Some(up) => self.upstreams.insert(server.to_string(), up),
-            None => self.upstreams.remove(server),
+    /// Records (or with `None`, forgets) one upstream session; what every
+    /// session store does inside its `set_upstream`.
+    pub(crate) fn apply(&mut self, change: &UpstreamChange) {
+        match &change.upstream {
+            Some(up) => self.upstreams.insert(change.server.clone(), up.clone()),
+            None => self.upstreams.remove(&change.server),
         };
     }
+}
+
+/// A change to the upstream session a client session holds for one server
+/// (also the body the Workers session object takes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamChange {
+    pub server: String,
+    /// The new upstream session; `None` forgets it.
+    pub upstream: Option<UpstreamSession>,
 }
 
 /// The gateway's session with one upstream, on behalf of one client session.
@@ -117,12 +126,7 @@ pub trait Sessions {
     async fn get(&self, id: &str) -> Result<Option<SessionRecord>, PortError>;
     /// Records (or with `None`, forgets) an upstream session. Atomic per client
     /// session. Returns `false` when the client session no longer exists.
-    async fn set_upstream(
-        &self,
-        id: &str,
-        server: &str,
-        upstream: Option<&UpstreamSession>,
-    ) -> Result<bool, PortError>;
+    async fn set_upstream(&self, id: &str, change: &UpstreamChange) -> Result<bool, PortError>;
     /// Deletes the session and returns what it held.
     async fn delete(&self, id: &str) -> Result<Option<SessionRecord>, PortError>;
 }

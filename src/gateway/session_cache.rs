@@ -12,7 +12,7 @@
 //! It is a decorator of the [`Sessions`] port, so adapters know nothing of it.
 
 use crate::cache::Bounded;
-use crate::ports::{Clock, Platform, PortError, SessionRecord, Sessions, UpstreamSession};
+use crate::ports::{Clock, Platform, PortError, SessionRecord, Sessions, UpstreamChange};
 use std::rc::Rc;
 
 /// The cached records, shared by every request of an isolate.
@@ -42,9 +42,8 @@ impl SessionCache {
         }
     }
 
-    fn update(&self, id: &str, server: &str, upstream: Option<&UpstreamSession>) {
-        self.entries
-            .update(id, |record| record.set_upstream(server, upstream.cloned()));
+    fn update(&self, id: &str, change: &UpstreamChange) {
+        self.entries.update(id, |record| record.apply(change));
     }
 
     fn evict(&self, id: &str) {
@@ -80,15 +79,10 @@ impl<S: Sessions, C: Clock> Sessions for CachedSessions<S, C> {
         Ok(record)
     }
 
-    async fn set_upstream(
-        &self,
-        id: &str,
-        server: &str,
-        upstream: Option<&UpstreamSession>,
-    ) -> Result<bool, PortError> {
-        let exists = self.inner.set_upstream(id, server, upstream).await?;
+    async fn set_upstream(&self, id: &str, change: &UpstreamChange) -> Result<bool, PortError> {
+        let exists = self.inner.set_upstream(id, change).await?;
         if exists {
-            self.cache.update(id, server, upstream);
+            self.cache.update(id, change);
         } else {
             self.cache.evict(id);
         }

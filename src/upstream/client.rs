@@ -15,7 +15,7 @@ use super::reply::{self, Reply};
 use crate::body::Body;
 use crate::config::{Endpoint, Server};
 use crate::error::GatewayError;
-use crate::ports::{with_timeout, HttpClient, Platform, Sessions, UpstreamSession};
+use crate::ports::{with_timeout, HttpClient, Platform, Sessions, UpstreamChange, UpstreamSession};
 use crate::protocol::headers;
 use crate::protocol::jsonrpc::{self, Id};
 use http::{HeaderName, HeaderValue};
@@ -346,7 +346,13 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             if let Err(e) = self
                 .platform
                 .sessions()
-                .set_upstream(id, &server.id, Some(session))
+                .set_upstream(
+                    id,
+                    &UpstreamChange {
+                        server: server.id.clone(),
+                        upstream: Some(session.clone()),
+                    },
+                )
                 .await
             {
                 tracing::warn!(server = %server.id, "could not record upstream session: {e}");

@@ -14,7 +14,7 @@ use crate::governance::gcra;
 use crate::governance::gcra::Quota;
 use crate::ports::{
     Approvals, Clock, HttpClient, Kv, Limiter, PortError, Ports, Runtime, SendError, SessionRecord,
-    Sessions, UpstreamSession,
+    Sessions, UpstreamChange,
 };
 use futures_util::future::LocalBoxFuture;
 use std::cell::RefCell;
@@ -116,17 +116,12 @@ impl Sessions for MemorySessions {
         self.1.set(self.1.get() + 1);
         Ok(self.0.borrow().get(id).cloned())
     }
-    async fn set_upstream(
-        &self,
-        id: &str,
-        server: &str,
-        up: Option<&UpstreamSession>,
-    ) -> Result<bool, PortError> {
+    async fn set_upstream(&self, id: &str, change: &UpstreamChange) -> Result<bool, PortError> {
         let mut map = self.0.borrow_mut();
         let Some(record) = map.get_mut(id) else {
             return Ok(false);
         };
-        record.set_upstream(server, up.cloned());
+        record.apply(change);
         Ok(true)
     }
     async fn delete(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {

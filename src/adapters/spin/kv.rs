@@ -12,7 +12,7 @@
 //! upstream `initialize` later, never a wrong answer.
 
 use crate::adapters::expiry_index::{self, IndexStore};
-use crate::ports::{Kv, PortError, SessionRecord, Sessions, UpstreamSession};
+use crate::ports::{Kv, PortError, SessionRecord, Sessions, UpstreamChange};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 use spin_sdk::key_value::Store;
 use std::rc::Rc;
@@ -185,16 +185,11 @@ impl Sessions for SpinSessions {
         }
     }
 
-    async fn set_upstream(
-        &self,
-        id: &str,
-        server: &str,
-        upstream: Option<&UpstreamSession>,
-    ) -> Result<bool, PortError> {
+    async fn set_upstream(&self, id: &str, change: &UpstreamChange) -> Result<bool, PortError> {
         let Some(mut record) = self.get(id).await? else {
             return Ok(false);
         };
-        record.set_upstream(server, upstream.cloned());
+        record.apply(change);
         self.put(&record).await?;
         Ok(true)
     }

@@ -3,8 +3,8 @@
 //! record. The object is a tiny record store; the gateway core decides what a
 //! session means. An alarm deletes the record when the session expires.
 
-use crate::ports::{PortError, SessionRecord, Sessions, UpstreamSession};
-use serde::{Deserialize, Serialize};
+use crate::ports::{PortError, SessionRecord, Sessions, UpstreamChange};
+use serde::Deserialize;
 use worker::{
     durable_object, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response,
     State,
@@ -44,12 +44,6 @@ impl DurableSessions {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct SetUpstream {
-    server: String,
-    upstream: Option<UpstreamSession>,
-}
-
 async fn json<T: for<'de> Deserialize<'de>>(mut resp: Response) -> Result<Option<T>, PortError> {
     match resp.status_code() {
         404 => Ok(None),
@@ -78,17 +72,8 @@ impl Sessions for DurableSessions {
         json(self.call(id, Method::Get, "/get", None).await?).await
     }
 
-    async fn set_upstream(
-        &self,
-        id: &str,
-        server: &str,
-        upstream: Option<&UpstreamSession>,
-    ) -> Result<bool, PortError> {
-        let body = SetUpstream {
-            server: server.to_string(),
-            upstream: upstream.cloned(),
-        };
-        let body = serde_json::to_string(&body).expect("serializes");
+    async fn set_upstream(&self, id: &str, change: &UpstreamChange) -> Result<bool, PortError> {
+        let body = serde_json::to_string(change).expect("serializes");
         let resp = self.call(id, Method::Post, "/upstream", Some(body)).await?;
         Ok(json::<bool>(resp).await?.unwrap_or(false))
     }
@@ -127,11 +112,11 @@ impl DurableObject for SessionStore {
                 None => Response::error("no session", 404),
             },
             (Method::Post, "/upstream") => {
-                let change: SetUpstream = req.json().await?;
+                let change: UpstreamChange = req.json().await?;
                 let Some(mut record) = storage.get::<SessionRecord>(RECORD).await? else {
                     return Response::from_json(&false);
                 };
-                record.set_upstream(&change.server, change.upstream);
+                record.apply(&change);
                 storage.put(RECORD, &record).await?;
                 Response::from_json(&true)
             }
