@@ -39,6 +39,7 @@ build-spin: toolchain
 ## Style and structure: formatting, clippy on every target, and the layers
 ## (scripts/layers.py fails on an import from a layer above or any cycle).
 lint:
+	python3 scripts/layers.py --self-test
 	python3 scripts/layers.py
 	cargo fmt --check
 	cargo fmt --check --manifest-path tests/spin-host/Cargo.toml

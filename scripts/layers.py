@@ -9,6 +9,7 @@ are left out: a unit test may reach for an adapter. A child importing from
 its own folder's `mod.rs` is no circle.
 
   python3 scripts/layers.py          # check; exit 1 with every violation
+  python3 scripts/layers.py --self-test  # the check catches a made-up violation
   python3 scripts/layers.py --stats  # also print lines, pub items, the
                                      # longest functions and the cycles
 
@@ -186,8 +187,8 @@ def longest_functions(code, count=5):
     return sorted(found, reverse=True)[:count]
 
 
-def main():
-    stats = "--stats" in sys.argv
+def check():
+    """Every layer problem of the tree under SRC, and the import graph."""
     modules = files()
     problems, graph = [], {}
     for module, path in modules.items():
@@ -218,6 +219,56 @@ def main():
         problems.append("folders import each other: " + " <-> ".join(c))
     for c in file_cycles:
         problems.append("files import each other: " + " <-> ".join("::".join(m) or "lib" for m in c))
+    return modules, problems, folder_cycles, file_cycles
+
+
+def self_test():
+    """The check must catch an upward import and a cycle: run on a made-up
+    tree so a broken parser cannot pass the real one by seeing nothing."""
+    global SRC
+    import tempfile
+
+    real = SRC
+    with tempfile.TemporaryDirectory() as tmp:
+        SRC = Path(tmp) / "src"
+        tree = {
+            "lib.rs": "pub mod protocol;\npub mod gateway;\npub mod upstream;\n",
+            "protocol/mod.rs": "pub mod jsonrpc;\n",
+            # protocol reaching up into the gateway, inside a use group
+            "protocol/jsonrpc.rs": "use crate::{gateway::Gateway};\n",
+            "gateway/mod.rs": "pub struct Gateway;\nuse crate::upstream::client::X;\n",
+            # a circle between two folders' files, one through `super::`
+            "upstream/mod.rs": "pub mod client;\npub mod relay;\n",
+            "upstream/client.rs": "use super::relay::Y;\npub struct X;\n",
+            "upstream/relay.rs": "// use crate::gateway::Gateway; (a comment)\n"
+            "pub struct Y;\nfn f() { let _ = crate::upstream::client::X; }\n"
+            "#[cfg(test)]\nmod tests { use crate::gateway::Gateway; }\n",
+        }
+        for name, text in tree.items():
+            path = SRC / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        _, problems, _, _ = check()
+        SRC = real
+    text = "\n".join(problems)
+    expected = [
+        "src/protocol/jsonrpc.rs: imports gateway ('gateway' is above 'protocol')",
+        "files import each other: upstream::client <-> upstream::relay",
+    ]
+    missing = [e for e in expected if e not in text]
+    extra = [p for p in problems if "relay.rs: imports gateway" in p]
+    if missing or extra or len(problems) != 2:
+        print("layers.py self-test failed; found:\n" + text)
+        return 1
+    print("layers.py self-test: an upward import and a cycle are caught")
+    return 0
+
+
+def main():
+    if "--self-test" in sys.argv:
+        return self_test()
+    stats = "--stats" in sys.argv
+    modules, problems, folder_cycles, file_cycles = check()
     if stats:
         total = items = fields = 0
         longest = []
