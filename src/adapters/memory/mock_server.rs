@@ -4,6 +4,7 @@
 //! sessions. The end-to-end tests use real SDK servers instead.
 
 use crate::body::{Body, Chunk};
+use crate::protocol::headers;
 use futures_util::StreamExt;
 use http::{HeaderMap, Response, StatusCode};
 use serde_json::{json, Value};
@@ -179,7 +180,7 @@ impl MockServer {
         }
         let session = parts
             .headers
-            .get("mcp-session-id")
+            .get(headers::SESSION_ID)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         if method.as_deref() == Some("initialize") {
@@ -229,7 +230,7 @@ impl MockServer {
         let result = json!({"protocolVersion": version, "capabilities": {"tools": {}}, "serverInfo": {"name": self.name, "version": "1"}});
         let mut resp = self.answer(body, Ok(result), Vec::new());
         resp.headers_mut()
-            .insert("mcp-session-id", id.parse().expect("ascii"));
+            .insert(headers::SESSION_ID, id.parse().expect("ascii"));
         resp
     }
 
@@ -376,7 +377,7 @@ impl MockServer {
         });
         Response::builder()
             .status(200)
-            .header("content-type", "text/event-stream")
+            .header(http::header::CONTENT_TYPE, headers::EVENT_STREAM)
             .body(Body::Stream(stream.map(|c: Chunk| c).boxed_local()))
             .expect("static")
     }
@@ -391,7 +392,7 @@ fn get_stream() -> Response<Body> {
     );
     Response::builder()
         .status(200)
-        .header("content-type", "text/event-stream")
+        .header(http::header::CONTENT_TYPE, headers::EVENT_STREAM)
         .body(Body::Full(event.into_bytes()))
         .expect("static")
 }

@@ -3,6 +3,7 @@
 //! carry text, answers what cannot be parsed, or streams without end.
 
 use crate::body::Body;
+use crate::protocol::headers;
 use http::Response;
 use serde_json::{json, Value};
 
@@ -75,7 +76,7 @@ pub(super) fn respond(name: &str, params: &Value, id: &Value) -> Option<Response
     Some(match name {
         "not_json" => Response::builder()
             .status(200)
-            .header("content-type", "application/json")
+            .header(http::header::CONTENT_TYPE, headers::JSON)
             .body(Body::Full(
                 b"{\"jsonrpc\":\"2.0\", not json: frank@corp.example".to_vec(),
             ))
@@ -115,7 +116,7 @@ fn sse(messages: &[Value]) -> Response<Body> {
         .collect();
     Response::builder()
         .status(200)
-        .header("content-type", "text/event-stream")
+        .header(http::header::CONTENT_TYPE, headers::EVENT_STREAM)
         .body(Body::Full(body.into_bytes()))
         .expect("static")
 }
@@ -129,7 +130,7 @@ pub(super) fn plain(status: u16, body: Value) -> Response<Body> {
     };
     Response::builder()
         .status(status)
-        .header("content-type", "application/json")
+        .header(http::header::CONTENT_TYPE, headers::JSON)
         .body(Body::Full(bytes))
         .expect("static")
 }
