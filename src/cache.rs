@@ -89,8 +89,14 @@ impl<T> KeepLastGood<T> {
         }
     }
 
+    /// Drops the value: the next request reloads it, and with no fallback a
+    /// failing store means 503.
+    pub(crate) fn forget(&self) {
+        *self.slot.borrow_mut() = None;
+    }
+
     /// Marks the value stale: the next request reloads it, and still falls
-    /// back on it if the store fails (tests, admin reloads).
+    /// back on it if the store fails.
     pub(crate) fn invalidate(&self) {
         if let Some((_, at)) = self.slot.borrow_mut().as_mut() {
             *at = 0;
@@ -195,6 +201,10 @@ mod tests {
             Ok::<_, &str>(Rc::new(*prev.unwrap() + 10))
         }));
         assert_eq!(*v.unwrap(), 11);
+        // Forgotten: nothing to fall back on, so a failing store is a 503.
+        cache.forget();
+        let failed = block_on(cache.get(502, |_| async { Err::<Rc<u32>, _>("down") }));
+        assert!(matches!(failed, Err(GatewayError::Unavailable(_))));
     }
 
     #[test]

@@ -63,12 +63,11 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
             broadcast(ups, &registry.servers, &req.to_bytes(), Some(&req.id)).await;
             Ok(respond::result(&req.id, &json!({})))
         }
-        Method::Initialize => Err(GatewayError::InvalidRequest(
-            "initialize opens a session; it is not sent within one".into(),
-        )),
         // Not offered on /mcp (the capabilities the gateway answers
-        // initialize with do not list them).
-        Method::ResourcesSubscribe
+        // initialize with do not list them); `initialize` itself opens the
+        // session (gateway/initialize.rs) and never comes here.
+        Method::Initialize
+        | Method::ResourcesSubscribe
         | Method::ResourcesUnsubscribe
         | Method::CompletionComplete
         | Method::Other(_) => Err(GatewayError::MethodNotFound(method.name().to_string())),

@@ -46,7 +46,7 @@ impl Authenticator {
         }
     }
 
-    /// Forgets the API-key lookups and marks the issuers stale (tests, admin
+    /// Forgets the API-key lookups and the trusted issuers (tests, admin
     /// reloads).
     pub(crate) fn invalidate(&self) {
         self.trust.invalidate();

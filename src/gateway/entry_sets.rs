@@ -36,7 +36,7 @@ impl EntrySet for Registry {
 
 impl EntrySet for TrustConfig {
     const PREFIX: &'static str = ISSUER_PREFIX;
-    const WHAT: &'static str = "the trusted issuers";
+    const WHAT: &'static str = "trusted issuers";
     fn parse(entries: Vec<(String, String)>) -> Self {
         TrustConfig::from_entries(entries)
     }
@@ -66,8 +66,10 @@ impl<T: EntrySet> EntrySetCache<T> {
             .await
     }
 
-    /// Marks the set stale so the next request reloads it.
+    /// Drops the set so the next request reloads it, and refuses (503)
+    /// should KV fail then: after a reload, a removed server or issuer is
+    /// never served from memory.
     pub(crate) fn invalidate(&self) {
-        self.0.invalidate();
+        self.0.forget();
     }
 }

@@ -127,10 +127,10 @@ impl Gateway {
         self.public_url_warned.get()
     }
 
-    /// Marks everything read from KV stale (the registry, the trusted
-    /// issuers, the policy) and forgets API-key lookups, so the next request
-    /// reads them again (tests, admin reloads). What was read stays the
-    /// fallback should KV fail.
+    /// Makes the next request read the registry, the trusted issuers, the
+    /// API keys and the policy from KV again (tests, admin reloads). The
+    /// registry and issuers are dropped (KV failing then means 503); the
+    /// policy last read stays the fallback, as on any policy reload.
     pub fn reload_config(&self) {
         self.registry.invalidate();
         self.authenticator.invalidate();

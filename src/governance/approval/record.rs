@@ -93,6 +93,9 @@ pub enum Decided {
     /// The decision took effect.
     Applied { record: ApprovalRecord },
     /// Someone decided first; the record as it stands.
+    // The wire name predates the variant's: Durable Objects of an older
+    // deployment still answer with it.
+    #[serde(rename = "already_decided")]
     Already { record: ApprovalRecord },
 }
 
@@ -321,5 +324,21 @@ pub(super) mod tests {
         assert!(!consume(Some(&approved), 1000), "expired");
         // An expired record is replaced when the call is made again.
         assert_eq!(open(Some(approved), &sample(2000), 2000).created_ms, 2000);
+    }
+
+    #[test]
+    fn the_store_answers_keep_their_wire_names() {
+        // The Workers approval object sends these as JSON; a deployment
+        // rolling over runs old and new code side by side.
+        let record = sample(1);
+        let already = serde_json::to_value(Decided::Already {
+            record: record.clone(),
+        })
+        .unwrap();
+        assert_eq!(already["outcome"], "already_decided");
+        let applied = serde_json::to_value(Decided::Applied { record }).unwrap();
+        assert_eq!(applied["outcome"], "applied");
+        let none = serde_json::to_value(Decided::NotFound).unwrap();
+        assert_eq!(none["outcome"], "not_found");
     }
 }
