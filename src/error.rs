@@ -9,6 +9,7 @@
 use crate::body::Body;
 use crate::protocol::error::ProtocolError;
 use crate::protocol::jsonrpc::{self, Id};
+use crate::protocol::version::{self, Era};
 use http::{header, HeaderValue, Response, StatusCode};
 
 /// JSON-RPC / MCP error codes the gateway emits.
@@ -24,8 +25,20 @@ pub(crate) mod code {
     pub(crate) const TRANSPORT: i64 = -32000;
     /// Gateway: the upstream MCP server could not be reached or answered badly.
     pub(crate) const UPSTREAM_UNAVAILABLE: i64 = -32001;
-    /// Gateway: a rate limit or quota refused the call.
+    /// Gateway: a rate limit or quota refused the call (legacy answers; the
+    /// code is documented and kept for them).
     pub(crate) const RATE_LIMITED: i64 = -32029;
+    /// Gateway, modern answers: a rate limit or quota refused the call. The
+    /// 2026-07-28 revision reserves -32020..-32099 for the spec and leaves
+    /// -32000..-32019 to implementations.
+    pub(crate) const RATE_LIMITED_MODERN: i64 = -32010;
+    /// MCP 2026-07-28: a routing header is missing or disagrees with the body.
+    pub(crate) const HEADER_MISMATCH: i64 = -32020;
+    /// MCP 2026-07-28: the server needs a client capability the request
+    /// did not declare.
+    pub(crate) const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = -32021;
+    /// MCP 2026-07-28: the request's revision is not supported.
+    pub(crate) const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 }
 
 /// Everything that can end a request early.
@@ -63,6 +76,10 @@ pub enum GatewayError {
     BadProtocolVersion(String),
     /// A non-initialize request came without `Mcp-Session-Id`.
     SessionRequired,
+    /// Modern: a routing header is missing or disagrees with the body.
+    HeaderMismatch(String),
+    /// Modern: the request names a revision the gateway does not speak.
+    UnsupportedVersion(String),
     /// The session id is unknown, expired, deleted or belongs to another endpoint.
     UnknownSession,
     /// The body is not JSON.
@@ -98,6 +115,8 @@ impl From<ProtocolError> for GatewayError {
             ProtocolError::InvalidRequest(m) => GatewayError::InvalidRequest(m),
             ProtocolError::InvalidParams(m) => GatewayError::InvalidParams(m),
             ProtocolError::BadProtocolVersion(v) => GatewayError::BadProtocolVersion(v),
+            ProtocolError::HeaderMismatch(m) => GatewayError::HeaderMismatch(m),
+            ProtocolError::UnsupportedVersion(v) => GatewayError::UnsupportedVersion(v),
         }
     }
 }
@@ -116,9 +135,12 @@ impl GatewayError {
             PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
-            BadProtocolVersion(_) | SessionRequired | Parse(_) | InvalidRequest(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            BadProtocolVersion(_)
+            | SessionRequired
+            | Parse(_)
+            | InvalidRequest(_)
+            | HeaderMismatch(_)
+            | UnsupportedVersion(_) => StatusCode::BAD_REQUEST,
             MethodNotFound(_) | InvalidParams(_) | ResourceNotFound(_) | Upstream { .. } => {
                 StatusCode::OK
             }
@@ -138,20 +160,60 @@ impl GatewayError {
             ResourceNotFound(_) => code::RESOURCE_NOT_FOUND,
             Upstream { .. } => code::UPSTREAM_UNAVAILABLE,
             RateLimited { .. } => code::RATE_LIMITED,
+            HeaderMismatch(_) => code::HEADER_MISMATCH,
+            UnsupportedVersion(_) => code::UNSUPPORTED_PROTOCOL_VERSION,
             Internal(_) | Unavailable(_) => code::INTERNAL_ERROR,
             _ => code::TRANSPORT,
         }
     }
 
-    /// The JSON-RPC error body (`{"jsonrpc":"2.0","id":..,"error":{..}}`).
-    pub(crate) fn to_rpc_body(&self, id: Option<&Id>) -> Vec<u8> {
-        jsonrpc::error_body(id, self.code(), &self.to_string())
+    /// The error's `data`: what the client needs to act on it.
+    fn data(&self) -> Option<serde_json::Value> {
+        match self {
+            // Which revisions to retry with (2026-07-28 versioning rules).
+            GatewayError::UnsupportedVersion(requested) => Some(serde_json::json!({
+                "supported": version::MODERN,
+                "requested": requested,
+            })),
+            _ => None,
+        }
     }
 
-    /// The whole HTTP response for this error.
-    pub(crate) fn into_response(self, id: Option<&Id>) -> Response<Body> {
+    /// The HTTP status in `era`: a modern request is refused with the
+    /// status its error code implies (`basic/transports/streamable-http.mdx`
+    /// of 2026-07-28: unknown method 404, bad params 400).
+    pub(crate) fn status_in(&self, era: Era) -> StatusCode {
+        match (era, self) {
+            (Era::Modern, GatewayError::MethodNotFound(_)) => StatusCode::NOT_FOUND,
+            (Era::Modern, GatewayError::InvalidParams(_)) => StatusCode::BAD_REQUEST,
+            _ => self.status(),
+        }
+    }
+
+    /// The JSON-RPC code in `era` (no modern answer uses a code the
+    /// revision reserves).
+    pub(crate) fn code_in(&self, era: Era) -> i64 {
+        match (era, self) {
+            (Era::Modern, GatewayError::RateLimited { .. }) => code::RATE_LIMITED_MODERN,
+            _ => self.code(),
+        }
+    }
+
+    /// The JSON-RPC error body (`{"jsonrpc":"2.0","id":..,"error":{..}}`).
+    pub(crate) fn to_rpc_body(&self, id: Option<&Id>) -> Vec<u8> {
+        self.to_rpc_body_in(Era::Legacy, id)
+    }
+
+    /// The JSON-RPC error body for a request of `era`.
+    pub(crate) fn to_rpc_body_in(&self, era: Era, id: Option<&Id>) -> Vec<u8> {
+        let data = self.data();
+        jsonrpc::error_body(id, self.code_in(era), &self.to_string(), data.as_ref())
+    }
+
+    /// The whole HTTP response for this error, for a request of `era`.
+    pub(crate) fn into_response_in(self, era: Era, id: Option<&Id>) -> Response<Body> {
         let mut builder = Response::builder()
-            .status(self.status())
+            .status(self.status_in(era))
             .header(header::CONTENT_TYPE, crate::protocol::headers::JSON);
         match &self {
             GatewayError::MethodNotAllowed { allow } => {
@@ -178,7 +240,7 @@ impl GatewayError {
             _ => {}
         }
         builder
-            .body(Body::Full(self.to_rpc_body(id)))
+            .body(Body::Full(self.to_rpc_body_in(era, id)))
             .expect("static headers are valid")
     }
 }
@@ -207,6 +269,8 @@ impl std::fmt::Display for GatewayError {
                 "Not Acceptable: Accept must list application/json and text/event-stream (got '{got}')"
             ),
             BadProtocolVersion(v) => write!(f, "Bad Request: unsupported MCP-Protocol-Version '{v}'"),
+            HeaderMismatch(why) => write!(f, "Header mismatch: {why}"),
+            UnsupportedVersion(_) => f.write_str("Unsupported protocol version"),
             SessionRequired => f.write_str("Bad Request: Mcp-Session-Id header is required"),
             UnknownSession => f.write_str("Session not found: it expired or was terminated; initialize a new one"),
             Parse(why) => write!(f, "Parse error: {why}"),
@@ -262,7 +326,7 @@ mod tests {
             message: "token expired".into(),
             challenge: Some(r#"Bearer error="invalid_token""#.into()),
         };
-        let resp = e.into_response(Some(&Id::Num(1)));
+        let resp = e.into_response_in(Era::Legacy, Some(&Id::Num(1)));
         assert_eq!(resp.status(), 401);
         assert_eq!(
             resp.headers()[header::WWW_AUTHENTICATE],
@@ -285,7 +349,7 @@ mod tests {
             e.to_string(),
             "Rate limit 'echo-burst' exceeded; retry after 2 s"
         );
-        let resp = e.into_response(Some(&Id::Num(4)));
+        let resp = e.into_response_in(Era::Legacy, Some(&Id::Num(4)));
         assert_eq!(resp.status(), 429);
         assert_eq!(resp.headers()[header::RETRY_AFTER], "2");
     }
@@ -295,7 +359,7 @@ mod tests {
         let resp = GatewayError::MethodNotAllowed {
             allow: "POST, DELETE",
         }
-        .into_response(None);
+        .into_response_in(Era::Legacy, None);
         assert_eq!(resp.headers()[header::ALLOW], "POST, DELETE");
         assert_eq!(resp.status(), 405);
     }

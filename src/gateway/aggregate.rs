@@ -67,6 +67,7 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
         // initialize with do not list them); `initialize` itself opens the
         // session (gateway/initialize.rs) and never comes here.
         Method::Initialize
+        | Method::Discover
         | Method::ResourcesSubscribe
         | Method::ResourcesUnsubscribe
         | Method::CompletionComplete

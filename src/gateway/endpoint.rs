@@ -21,7 +21,7 @@ use std::rc::Rc;
 
 impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     /// The server a per-server route names, if the caller may see it.
-    fn server(&self) -> Result<Option<Rc<Server>>, GatewayError> {
+    pub(super) fn server(&self) -> Result<Option<Rc<Server>>, GatewayError> {
         match &self.route {
             Route::Server(id) => self
                 .registry
@@ -114,7 +114,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
 
     /// Body checks, then the JSON-RPC envelope: one message (no batches),
     /// and only `notifications/*` without an id.
-    fn read_message(
+    pub(super) fn read_message(
         &self,
         headers: &http::HeaderMap,
         body: &[u8],
@@ -181,7 +181,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
 
     /// Routes a message within a session: the aggregated endpoint merges
     /// and routes, the per-server endpoint passes `body` through as sent.
-    async fn dispatch(
+    pub(super) async fn dispatch(
         &self,
         ups: &Upstreams<'_, P>,
         guard: &CallGuard<'_>,

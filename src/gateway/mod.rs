@@ -27,6 +27,7 @@ pub(crate) mod hold;
 pub(crate) mod ingest;
 mod initialize;
 pub mod merge;
+mod modern;
 pub(crate) mod passthrough;
 pub(crate) mod policy_store;
 pub(crate) mod respond;
@@ -39,6 +40,7 @@ use crate::error::GatewayError;
 use crate::governance::gate::Gate;
 use crate::ports::Platform;
 use crate::protocol::jsonrpc::Id;
+use crate::protocol::version::Era;
 use crate::upstream::minter::Minter;
 use authenticator::Authenticator;
 use authn::Identity;
@@ -147,10 +149,11 @@ impl Gateway {
         meta: &RequestMeta,
     ) -> Response<Body> {
         let headers = req.headers().clone();
+        let era = Era::of_request(&headers);
         let p = CachedPlatform::new(p.clone(), self.sessions.clone());
-        let mut response = match self.handle_inner(&p, req, meta).await {
+        let mut response = match self.handle_inner(&p, req, meta, era).await {
             Ok(r) => r,
-            Err((e, id)) => e.into_response(id.as_ref()),
+            Err((e, id)) => e.into_response_in(era, id.as_ref()),
         };
         ingest::add_cors(&headers, &mut response);
         response
@@ -161,6 +164,7 @@ impl Gateway {
         p: &P,
         req: http::Request<Vec<u8>>,
         meta: &RequestMeta,
+        era: Era,
     ) -> Result<Response<Body>, (GatewayError, Option<Id>)> {
         let route = Route::parse(req.uri().path()).map_err(|e| (e, None))?;
         ingest::check_origin(req.headers(), &self.settings).map_err(|e| (e, None))?;
@@ -209,10 +213,14 @@ impl Gateway {
         if let Route::Approval(id) = &ctx.route {
             return ctx.approval(id, req).await.map_err(no_id);
         }
-        match *req.method() {
-            Method::POST => ctx.post(req).await,
-            Method::DELETE => ctx.delete(req.headers()).await.map_err(no_id),
-            Method::GET => ctx.get(req.headers()).await.map_err(no_id),
+        match (req.method().clone(), era) {
+            (Method::POST, Era::Modern) => ctx.post_modern(req).await,
+            // A modern client has no session to delete and no stream to open
+            // (`subscriptions/listen` replaces the GET stream).
+            (_, Era::Modern) => Err(no_id(GatewayError::MethodNotAllowed { allow: "POST" })),
+            (Method::POST, Era::Legacy) => ctx.post(req).await,
+            (Method::DELETE, Era::Legacy) => ctx.delete(req.headers()).await.map_err(no_id),
+            (Method::GET, Era::Legacy) => ctx.get(req.headers()).await.map_err(no_id),
             _ => Err(no_id(GatewayError::MethodNotAllowed {
                 allow: "GET, POST, DELETE",
             })),

@@ -54,6 +54,7 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
         | Method::ResourcesUnsubscribe
         | Method::CompletionComplete
         | Method::LoggingSetLevel
+        | Method::Discover
         | Method::Other(_) => {
             forward_as_sent(ups, server, guard.gate, req, raw, Scope::Everything).await
         }

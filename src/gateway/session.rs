@@ -53,6 +53,39 @@ pub(crate) async fn open<P: Platform>(
     Ok(record)
 }
 
+/// Where a modern (stateless) caller's upstream sessions are kept: one
+/// record per caller and endpoint, under an id derived from both, so the
+/// legacy upstreams it reaches are initialized once and reused from any
+/// isolate. The id holds a `.`, which no client session id has, so a client
+/// can never present it as `Mcp-Session-Id`.
+pub(crate) async fn bridge<P: Platform>(
+    p: &P,
+    endpoint: String,
+    owner: String,
+    ttl_ms: u64,
+) -> Result<SessionRecord, GatewayError> {
+    let digest = crate::identity::sha256_hex(format!("{endpoint}\n{owner}").as_bytes());
+    let id = format!("bridge.{}", &digest[..40]);
+    if let Some(record) = p.sessions().get(&id).await? {
+        let now = p.clock().now_ms();
+        if record.endpoint == endpoint && record.owner == owner && now < record.expires_ms {
+            return Ok(record);
+        }
+    }
+    open(
+        p,
+        id,
+        endpoint,
+        owner,
+        version::LATEST,
+        None,
+        ElicitationModes::default(),
+        BTreeMap::new(),
+        ttl_ms,
+    )
+    .await
+}
+
 /// The session a post-initialize request belongs to, after the Streamable HTTP
 /// header rules: `Mcp-Session-Id` required, known, not expired, opened on this
 /// endpoint by this caller (a session id seen by someone else is useless to

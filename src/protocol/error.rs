@@ -19,6 +19,10 @@ pub enum ProtocolError {
     InvalidParams(String),
     /// `MCP-Protocol-Version` names a revision the gateway does not speak.
     BadProtocolVersion(String),
+    /// Modern: a routing header is missing or disagrees with the body.
+    HeaderMismatch(String),
+    /// Modern: the request's revision is not one the gateway speaks.
+    UnsupportedVersion(String),
 }
 
 impl fmt::Display for ProtocolError {
@@ -30,6 +34,8 @@ impl fmt::Display for ProtocolError {
             ProtocolError::BadProtocolVersion(v) => {
                 write!(f, "Bad Request: unsupported MCP-Protocol-Version '{v}'")
             }
+            ProtocolError::HeaderMismatch(m) => write!(f, "Header mismatch: {m}"),
+            ProtocolError::UnsupportedVersion(_) => f.write_str("Unsupported protocol version"),
         }
     }
 }

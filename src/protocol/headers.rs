@@ -10,6 +10,12 @@ pub(crate) const PROTOCOL_VERSION: &str = "mcp-protocol-version";
 /// The last SSE event a client saw, to resume a stream after it.
 pub(crate) const LAST_EVENT_ID: &str = "last-event-id";
 
+/// The JSON-RPC method of a modern request, mirrored from the body.
+pub const METHOD: &str = "mcp-method";
+/// The tool, prompt or resource a modern request names, mirrored from the
+/// body (`tools/call`, `prompts/get`: `name`; `resources/read`: `uri`).
+pub const NAME: &str = "mcp-name";
+
 /// JSON-RPC messages and single answers.
 pub(crate) const JSON: &str = "application/json";
 /// An answer streamed as server-sent events.

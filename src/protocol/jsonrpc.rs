@@ -249,13 +249,18 @@ pub(crate) fn result_body<T: Serialize + ?Sized>(id: &Id, result: &T) -> Vec<u8>
 }
 
 /// Builds an error response; `id` is `null` when the request's id is unknown.
-pub(crate) fn error_body(id: Option<&Id>, code: i64, message: &str) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "error": { "code": code, "message": message },
-    }))
-    .expect("error serializes")
+pub(crate) fn error_body(
+    id: Option<&Id>,
+    code: i64,
+    message: &str,
+    data: Option<&serde_json::Value>,
+) -> Vec<u8> {
+    let mut error = serde_json::json!({ "code": code, "message": message });
+    if let Some(data) = data {
+        error["data"] = data.clone();
+    }
+    serde_json::to_vec(&serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": error }))
+        .expect("error serializes")
 }
 
 #[cfg(test)]

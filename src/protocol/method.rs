@@ -22,6 +22,8 @@ pub(crate) enum Method<'a> {
     ResourcesUnsubscribe,
     CompletionComplete,
     LoggingSetLevel,
+    /// 2026-07-28: what the server speaks and offers (replaces the handshake).
+    Discover,
     /// Any other method, by its name.
     Other(&'a str),
 }
@@ -42,6 +44,7 @@ impl<'a> Method<'a> {
             "resources/unsubscribe" => Method::ResourcesUnsubscribe,
             "completion/complete" => Method::CompletionComplete,
             "logging/setLevel" => Method::LoggingSetLevel,
+            "server/discover" => Method::Discover,
             other => Method::Other(other),
         }
     }
@@ -59,6 +62,7 @@ impl<'a> Method<'a> {
             Method::ResourcesUnsubscribe => "resources/unsubscribe",
             Method::CompletionComplete => "completion/complete",
             Method::LoggingSetLevel => "logging/setLevel",
+            Method::Discover => "server/discover",
             Method::Other(name) => name,
         }
     }
@@ -142,6 +146,7 @@ mod tests {
             "resources/unsubscribe",
             "completion/complete",
             "logging/setLevel",
+            "server/discover",
             "tasks/get",
         ];
         for name in names {

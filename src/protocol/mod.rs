@@ -9,6 +9,7 @@ pub(crate) mod error;
 pub(crate) mod headers;
 pub mod jsonrpc;
 pub mod method;
+pub mod modern;
 pub mod names;
 pub(crate) mod raw_object;
 pub mod sse;

@@ -9,6 +9,43 @@ pub(crate) const SUPPORTED: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"
 /// The revision offered when the client asks for one the gateway does not know.
 pub(crate) const LATEST: &str = SUPPORTED[0];
 
+/// The stateless revisions: no `initialize`, no sessions; every request
+/// carries its own version and capabilities (MCP 2026-07-28,
+/// `docs/specification/2026-07-28/basic/transports/streamable-http.mdx`).
+pub(crate) const MODERN: &[&str] = &["2026-07-28"];
+
+/// Which era a request belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Era {
+    /// 2025-11-25 and earlier: `initialize`, then a session.
+    #[default]
+    Legacy,
+    /// 2026-07-28: stateless, one self-contained request per POST.
+    Modern,
+}
+
+impl Era {
+    /// From a request's headers: `MCP-Protocol-Version` absent or a
+    /// session-era revision, or an `Mcp-Session-Id` present (only a session
+    /// has one), is legacy, answered exactly as before; anything else is read
+    /// as a modern request, so an unknown revision is answered by the modern
+    /// rules (-32022 naming what the gateway speaks).
+    pub fn of_request(headers: &http::HeaderMap) -> Era {
+        let version = headers
+            .get(super::headers::PROTOCOL_VERSION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim);
+        match version {
+            Some(v)
+                if !SUPPORTED.contains(&v) && !headers.contains_key(super::headers::SESSION_ID) =>
+            {
+                Era::Modern
+            }
+            _ => Era::Legacy,
+        }
+    }
+}
+
 /// What a request without `MCP-Protocol-Version` is taken to speak (spec rule).
 pub(crate) const HEADERLESS_DEFAULT: &str = "2025-03-26";
 
@@ -51,6 +88,29 @@ mod tests {
         assert_eq!(negotiate("2025-03-26"), "2025-03-26");
         assert_eq!(negotiate("2024-11-05"), LATEST);
         assert_eq!(negotiate("garbage"), LATEST);
+    }
+
+    #[test]
+    fn the_era_follows_the_version_header_and_a_session() {
+        let era = |pairs: &[(&str, &str)]| {
+            let mut h = http::HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(
+                    http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    v.parse().unwrap(),
+                );
+            }
+            Era::of_request(&h)
+        };
+        let v = "mcp-protocol-version";
+        assert_eq!(era(&[]), Era::Legacy);
+        assert_eq!(era(&[(v, "2025-11-25")]), Era::Legacy);
+        assert_eq!(era(&[(v, "2025-03-26")]), Era::Legacy);
+        assert_eq!(era(&[(v, "2026-07-28")]), Era::Modern);
+        assert_eq!(era(&[(v, "2099-01-01")]), Era::Modern);
+        // A session's request with a revision it never negotiated stays a
+        // legacy request (a 400 of its era).
+        assert_eq!(era(&[(v, "1.0"), ("mcp-session-id", "x")]), Era::Legacy);
     }
 
     #[test]

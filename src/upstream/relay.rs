@@ -246,6 +246,7 @@ impl Relay {
             Some(&self.id),
             code::UPSTREAM_UNAVAILABLE,
             &message,
+            None,
         )))
     }
 }

@@ -117,7 +117,9 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
         Ok(gw) => gw,
         Err(e) => {
             let err = crate::GatewayError::Internal(format!("configuration: {e}"));
-            return body::to_spin(err.into_response(None));
+            return body::to_spin(
+                err.into_response_in(crate::protocol::version::Era::Legacy, None),
+            );
         }
     };
     let (parts, incoming) = req.into_parts();
@@ -127,7 +129,9 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
             let err = crate::GatewayError::InvalidRequest(format!(
                 "could not read the request body: {e}"
             ));
-            return body::to_spin(err.into_response(None));
+            return body::to_spin(
+                err.into_response_in(crate::protocol::version::Era::Legacy, None),
+            );
         }
     };
     let sessions = kv::SpinSessions::open().await;

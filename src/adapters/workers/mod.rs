@@ -96,7 +96,7 @@ async fn fetch(
         Ok(gw) => gw,
         Err(e) => {
             let err = crate::GatewayError::Internal(format!("configuration: {e}"));
-            return to_worker(err.into_response(None));
+            return to_worker(err.into_response_in(crate::protocol::version::Era::Legacy, None));
         }
     };
     let meta = request_meta(&req);

@@ -1,0 +1,219 @@
+//! Modern (2026-07-28) requests on the memory adapter: stateless on both
+//! endpoints, the envelope's rules with the revision's own errors, bridged
+//! to legacy upstreams whose sessions are reused, and legacy clients beside
+//! them unchanged.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{Harness, Reply};
+
+const MODERN: &str = "2026-07-28";
+
+/// A modern request: `_meta` and the routing headers as a client sends them.
+fn modern_body(id: i64, method: &str, mut params: Value) -> Value {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
+    });
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+}
+
+async fn modern(h: &Harness, path: &str, method: &str, params: Value) -> Reply {
+    let name = params
+        .get("name")
+        .or_else(|| params.get("uri"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let body = modern_body(7, method, params);
+    let mut headers = vec![("mcp-protocol-version", MODERN), ("mcp-method", method)];
+    if let Some(name) = &name {
+        headers.push(("mcp-name", name));
+    }
+    h.post(path, &body, &headers).await
+}
+
+fn result(r: &Reply) -> Value {
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.header("mcp-session-id").is_none(), "no session is minted");
+    let v = r.response();
+    assert!(v.get("error").is_none(), "{}", r.text);
+    assert_eq!(v["result"]["resultType"], "complete", "{}", r.text);
+    v["result"].clone()
+}
+
+#[tokio::test]
+async fn a_modern_client_lists_and_calls_on_both_endpoints_without_a_session() {
+    let (h, a, _) = Harness::two_servers();
+    let tools = result(&modern(&h, "/mcp", "tools/list", json!({})).await);
+    let names: Vec<&str> = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&"alpha__echo"), "{names:?}");
+    assert_eq!(tools["cacheScope"], "private", "filtered per caller");
+    assert_eq!(tools["ttlMs"], 0);
+    let call = json!({"name": "alpha__echo", "arguments": {"text": "hi"}});
+    let r = result(&modern(&h, "/mcp", "tools/call", call).await);
+    assert_eq!(r["content"][0]["text"], "hi");
+    let call = json!({"name": "echo", "arguments": {"text": "direct"}});
+    for _ in 0..3 {
+        let r = result(&modern(&h, "/servers/alpha/mcp", "tools/call", call.clone()).await);
+        assert_eq!(r["content"][0]["text"], "direct");
+    }
+    // One upstream session per caller and endpoint, reused across requests.
+    assert_eq!(
+        a.count("initialize"),
+        2,
+        "one for /mcp, one for /servers/alpha/mcp"
+    );
+}
+
+#[tokio::test]
+async fn server_discover_describes_the_gateway_or_the_server() {
+    let (h, _, _) = Harness::two_servers();
+    let own = result(&modern(&h, "/mcp", "server/discover", json!({})).await);
+    assert_eq!(own["supportedVersions"], json!([MODERN]));
+    assert!(own["capabilities"]["tools"].is_object());
+    assert!(own["instructions"].as_str().unwrap().contains("aggregates"));
+    assert_eq!(own["cacheScope"], "private");
+    let beta = result(&modern(&h, "/servers/beta/mcp", "server/discover", json!({})).await);
+    assert_eq!(beta["capabilities"], json!({"tools": {}}));
+}
+
+#[tokio::test]
+async fn the_envelope_rules_answer_with_the_revisions_errors() {
+    let (h, _, _) = Harness::two_servers();
+    let list = |id| modern_body(id, "tools/list", json!({}));
+    let version = ("mcp-protocol-version", MODERN);
+    let method = ("mcp-method", "tools/list");
+
+    let mut bare = list(1);
+    bare["params"] = json!({});
+    let r = h.post("/mcp", &bare, &[version, method]).await;
+    let (code, message) = r.error(400);
+    assert_eq!(code, -32602);
+    assert!(message.contains("clientCapabilities"), "{message}");
+
+    let r = h.post("/mcp", &list(2), &[version]).await;
+    assert_eq!(r.error(400).0, -32020, "Mcp-Method missing");
+    let r = h
+        .post("/mcp", &list(3), &[version, ("mcp-method", "prompts/list")])
+        .await;
+    assert_eq!(r.error(400).0, -32020, "Mcp-Method differs");
+    let call = modern_body(4, "tools/call", json!({"name": "alpha__echo"}));
+    let r = h
+        .post(
+            "/mcp",
+            &call,
+            &[
+                version,
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "beta__echo"),
+            ],
+        )
+        .await;
+    assert_eq!(r.error(400).0, -32020, "Mcp-Name differs");
+
+    let mut future = list(5);
+    future["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2099-01-01");
+    let r = h
+        .post(
+            "/mcp",
+            &future,
+            &[("mcp-protocol-version", "2099-01-01"), method],
+        )
+        .await;
+    assert_eq!(r.error(400).0, -32022);
+    let data = &r.response()["error"]["data"];
+    assert_eq!(data["supported"], json!([MODERN]));
+    assert_eq!(data["requested"], "2099-01-01");
+
+    // Unknown, and removed by the revision, on either endpoint.
+    for method in [
+        "no/such",
+        "initialize",
+        "ping",
+        "logging/setLevel",
+        "resources/subscribe",
+    ] {
+        for path in ["/mcp", "/servers/alpha/mcp"] {
+            let r = modern(&h, path, method, json!({})).await;
+            assert_eq!(r.error(404).0, -32601, "{method} on {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn modern_requests_have_no_session_to_get_or_delete() {
+    let (h, _, _) = Harness::two_servers();
+    for method in ["GET", "DELETE"] {
+        let req = http::Request::builder()
+            .method(method)
+            .uri("http://gw.test/mcp")
+            .header("host", "gw.test")
+            .header("accept", "text/event-stream")
+            .header("mcp-protocol-version", MODERN)
+            .body(Vec::new())
+            .unwrap();
+        let r = h.send(req).await;
+        assert_eq!(r.status, 405, "{method}: {}", r.text);
+        assert_eq!(r.header("allow").as_deref(), Some("POST"));
+    }
+    // A notification is acknowledged and goes nowhere.
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {}});
+    let r = h
+        .post("/mcp", &note, &[("mcp-protocol-version", MODERN)])
+        .await;
+    assert_eq!(r.status, 202);
+}
+
+#[tokio::test]
+async fn a_modern_caller_is_limited_with_a_code_the_revision_leaves_to_implementations() {
+    let (h, _, _) = Harness::two_servers();
+    h.p.kv.put(
+        "policy",
+        &json!({
+            "rules": [{"name": "all", "effect": "allow", "subjects": {"everyone": true}}],
+            "limits": [{"name": "one", "per": "principal", "requests": 1, "window_secs": 60}]
+        })
+        .to_string(),
+    );
+    h.gw.reload_config();
+    let call = json!({"name": "alpha__echo", "arguments": {"text": "hi"}});
+    result(&modern(&h, "/mcp", "tools/call", call.clone()).await);
+    let r = modern(&h, "/mcp", "tools/call", call).await;
+    let (code, message) = r.error(429);
+    assert_eq!(code, -32010, "{message}");
+    assert!(!(-32099..=-32020).contains(&code));
+}
+
+#[tokio::test]
+async fn a_legacy_client_beside_a_modern_one_is_unchanged() {
+    let (h, _, _) = Harness::two_servers();
+    result(&modern(&h, "/mcp", "tools/list", json!({})).await);
+    let mut c = h.connect("/mcp").await;
+    let r = c
+        .result(
+            "tools/call",
+            json!({"name": "alpha__echo", "arguments": {"text": "old"}}),
+        )
+        .await;
+    assert_eq!(r["content"][0]["text"], "old");
+    assert!(
+        r.get("resultType").is_none(),
+        "legacy results stay as they were"
+    );
+    // A legacy request without a session is still a 400 of its own era.
+    let r = h
+        .post(
+            "/mcp",
+            &json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}),
+            &[],
+        )
+        .await;
+    assert_eq!(r.error(400).0, -32000);
+}
