@@ -73,6 +73,40 @@ async fn a_modern_client_lists_and_calls_on_both_endpoints_without_a_session() {
 }
 
 #[tokio::test]
+async fn a_streamed_answer_says_its_result_type_and_keeps_its_progress() {
+    let (h, _, _) = Harness::two_servers();
+    let params = json!({"name": "alpha__slow", "arguments": {"steps": 2, "interval_ms": 1}});
+    let mut body = modern_body(9, "tools/call", params);
+    body["params"]["_meta"]["progressToken"] = json!("p1");
+    let r = h
+        .post(
+            "/mcp",
+            &body,
+            &[
+                ("mcp-protocol-version", MODERN),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "alpha__slow"),
+            ],
+        )
+        .await;
+    assert!(r.is_sse(), "{}", r.text);
+    let events = r.events();
+    let progress = events
+        .iter()
+        .filter(|e| e["method"] == "notifications/progress")
+        .count();
+    assert_eq!(progress, 2, "{}", r.text);
+    let last = events.last().unwrap();
+    assert_eq!(last["id"], 9);
+    assert_eq!(last["result"]["resultType"], "complete", "{}", r.text);
+    assert_eq!(last["result"]["content"][0]["text"], "counted to 2");
+    assert!(events
+        .iter()
+        .filter(|e| e.get("method").is_some())
+        .all(|e| e.get("resultType").is_none() && e.get("result").is_none()));
+}
+
+#[tokio::test]
 async fn server_discover_describes_the_gateway_or_the_server() {
     let (h, _, _) = Harness::two_servers();
     let own = result(&modern(&h, "/mcp", "server/discover", json!({})).await);

@@ -23,15 +23,18 @@ use super::ask::ElicitationModes;
 use super::guard::CallGuard;
 use super::hold::Requester;
 use super::{aggregate, respond, session, Ctx};
-use crate::body::Body;
+use crate::body::{Body, ByteStream};
 use crate::config::Server;
 use crate::error::GatewayError;
 use crate::governance::pii;
 use crate::ports::Platform;
+use crate::protocol::headers;
 use crate::protocol::jsonrpc::{Id, Message, Request};
 use crate::protocol::method::Method;
 use crate::protocol::modern;
+use crate::protocol::sse;
 use crate::protocol::version;
+use futures_util::StreamExt;
 use http::Response;
 use serde_json::{json, Value};
 
@@ -93,7 +96,10 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     .await
             }
         };
-        answer.map(|a| for_modern(a, method)).map_err(with_id)
+        let limit = self.gw.settings.max_upstream_bytes;
+        answer
+            .map(|a| for_modern(a, method, limit))
+            .map_err(with_id)
     }
 
     /// `server/discover`: on `/mcp` the gateway describes itself; on
@@ -136,16 +142,25 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     }
 }
 
-/// A JSON answer as the 2026-07-28 revision has it: a result says
-/// `resultType`, and on cacheable results `ttlMs` and `cacheScope`
-/// (private, immediately stale: what a caller sees is filtered for them); an
-/// error (an upstream's too) gets the HTTP status its code implies. An event
-/// stream passes as it is (`resultType` absent reads as `complete`).
-fn for_modern(mut response: Response<Body>, method: Method<'_>) -> Response<Body> {
+/// An answer as the 2026-07-28 revision has it. A result says
+/// `resultType`, and a cacheable one `ttlMs` and `cacheScope` (private,
+/// immediately stale: what a caller sees is filtered for them); in an event
+/// stream the response event is completed the same way as it passes. A JSON
+/// error (an upstream's too) gets the HTTP status its code implies.
+fn for_modern(mut response: Response<Body>, method: Method<'_>, limit: usize) -> Response<Body> {
     let cacheable = matches!(
         method,
         Method::List(_) | Method::ResourcesRead | Method::Discover
     );
+    let is_stream = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(headers::EVENT_STREAM.as_bytes()));
+    if is_stream {
+        let body = std::mem::replace(response.body_mut(), Body::empty());
+        *response.body_mut() = Body::Stream(complete_events(body, cacheable, limit));
+        return response;
+    }
     let Body::Full(bytes) = response.body() else {
         return response;
     };
@@ -158,8 +173,19 @@ fn for_modern(mut response: Response<Body>, method: Method<'_>) -> Response<Body
         }
         return response;
     }
+    if complete(&mut message, cacheable) {
+        let bytes = serde_json::to_vec(&message).expect("JSON serializes");
+        response.headers_mut().remove(http::header::CONTENT_LENGTH);
+        *response.body_mut() = Body::Full(bytes);
+    }
+    response
+}
+
+/// Adds what a modern result must say to a JSON-RPC response; `false` when
+/// the message is not one (a notification, an error).
+fn complete(message: &mut Value, cacheable: bool) -> bool {
     let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) else {
-        return response;
+        return false;
     };
     result
         .entry("resultType")
@@ -170,10 +196,40 @@ fn for_modern(mut response: Response<Body>, method: Method<'_>) -> Response<Body
             .entry("cacheScope")
             .or_insert_with(|| json!("private"));
     }
-    let bytes = serde_json::to_vec(&message).expect("JSON serializes");
-    response.headers_mut().remove(http::header::CONTENT_LENGTH);
-    *response.body_mut() = Body::Full(bytes);
-    response
+    true
+}
+
+/// An event stream with its response event completed (see [`complete`]);
+/// every other event passes unchanged.
+fn complete_events(body: Body, cacheable: bool, limit: usize) -> ByteStream {
+    let decoder = sse::Decoder::with_limit(limit);
+    futures_util::stream::unfold(
+        (body.into_stream(), decoder),
+        move |(mut stream, mut decoder)| async move {
+            let chunk = match stream.next().await? {
+                Ok(chunk) => chunk,
+                Err(e) => return Some((Err(e), (stream, decoder))),
+            };
+            let mut out = Vec::with_capacity(chunk.len() + 64);
+            for event in decoder.feed(&chunk) {
+                let completed = serde_json::from_str::<Value>(&event.data)
+                    .ok()
+                    .filter(|m| m.get("id").is_some())
+                    .and_then(|mut m| complete(&mut m, cacheable).then_some(m));
+                match completed {
+                    Some(m) => out.extend_from_slice(&sse::encode_event(
+                        &event,
+                        &serde_json::to_vec(&m).expect("JSON serializes"),
+                    )),
+                    None => {
+                        out.extend_from_slice(&sse::encode_event(&event, event.data.as_bytes()))
+                    }
+                }
+            }
+            Some((Ok(out), (stream, decoder)))
+        },
+    )
+    .boxed_local()
 }
 
 /// The status a modern error answer is sent with

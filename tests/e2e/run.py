@@ -282,6 +282,37 @@ def scenarios(base: str) -> list[dict]:
             "delete_session": True,
         },
         governance.elicitation_scenario(base, key),
+        # MCP 2026-07-28, no fallback: stateless requests on both endpoints,
+        # bridged to the legacy upstreams. The Python SDK speaks it; the
+        # TypeScript SDK v1 does not.
+        {
+            "name": "modern (2026-07-28) /mcp",
+            "clients": ["Python SDK"],
+            "mode": "2026-07-28",
+            "stateless": True,
+            "headers": key,
+            "url": f"{base}/mcp",
+            "expect_tools": ["everything__echo", "notes__echo", "notes__slow_count"],
+            "absent_tools": ["echo", "ghost__anything"],
+            "calls": [
+                {"tool": "everything__echo", "arguments": {"message": "modern"}, "expect_text": "Echo: modern"},
+                {"tool": "notes__add", "arguments": {"a": 40, "b": 2}, "expect_text": "42"},
+            ],
+            "progress": progress_notes,
+        },
+        {
+            "name": "modern (2026-07-28) /servers/notes/mcp",
+            "clients": ["Python SDK"],
+            "mode": "2026-07-28",
+            "stateless": True,
+            "headers": key,
+            "url": f"{base}/servers/notes/mcp",
+            "expect_tools": ["echo", "add", "slow_count"],
+            "absent_tools": ["notes__echo"],
+            "calls": [{"tool": "echo", "arguments": {"text": "plain modern"}, "expect_text": "plain modern"}],
+            "progress": {"tool": "slow_count", "arguments": {"steps": 4, "interval_ms": 400},
+                         "min_notifications": 3, "min_lead_ms": 600},
+        },
     ]
 
 
@@ -294,6 +325,8 @@ def run_clients(base: str, workdir: pathlib.Path) -> None:
         path = workdir / f"scenario-{i}.json"
         path.write_text(json.dumps(scenario))
         for client, cmd in clients.items():
+            if client not in scenario.get("clients", clients):
+                continue
             label = f"{client}: {scenario['name']}"
             try:
                 out = subprocess.run(cmd + [str(path)], cwd=ROOT, capture_output=True, text=True, timeout=150)

@@ -30,6 +30,8 @@ The scenario file (JSON) describes what to check against one MCP endpoint
                                                   the client is never asked and the call is a
                                                   tool error naming a pending approval, however
                                                   eagerly the client would accept
+      "stateless": true                           (modern modes) no Mcp-Session-Id is ever
+                                                  issued or sent
       "delete_session": true                      end the session (SDK sends DELETE), then a raw
                                                   POST with the old Mcp-Session-Id must get 404
     }
@@ -421,6 +423,9 @@ async def run_scenario(scenario: dict[str, Any], report: Report) -> None:
                 await check_progress(client, scenario["progress"], report)
             # Capture what the client actually used before closing.
             session_id = wire.session_id
+            if scenario.get("stateless"):
+                report.check(session_id is None, "stateless: no Mcp-Session-Id issued or sent",
+                             f"session {session_id}")
             if wire.protocol_header is not None:
                 report.check(
                     wire.protocol_header == protocol_version,
