@@ -283,11 +283,11 @@ def scenarios(base: str) -> list[dict]:
         },
         governance.elicitation_scenario(base, key),
         # MCP 2026-07-28, no fallback: stateless requests on both endpoints,
-        # bridged to the legacy upstreams. The Python SDK speaks it; the
-        # TypeScript SDK v1 does not.
+        # bridged to the legacy upstreams, from the Python SDK and the
+        # TypeScript SDK v2 (v1 does not speak it).
         {
             "name": "modern (2026-07-28) /mcp",
-            "clients": ["Python SDK"],
+            "clients": ["Python SDK", "TypeScript SDK v2"],
             "mode": "2026-07-28",
             "stateless": True,
             "headers": key,
@@ -302,7 +302,7 @@ def scenarios(base: str) -> list[dict]:
         },
         {
             "name": "modern (2026-07-28) /servers/notes/mcp",
-            "clients": ["Python SDK"],
+            "clients": ["Python SDK", "TypeScript SDK v2"],
             "mode": "2026-07-28",
             "stateless": True,
             "headers": key,
@@ -320,12 +320,14 @@ def run_clients(base: str, workdir: pathlib.Path) -> None:
     clients = {
         "TypeScript SDK": [NODE, str(E2E / "clients" / "ts_client.mjs")],
         "Python SDK": [PYTHON, str(E2E / "clients" / "py_client.py")],
+        # Only for scenarios that name it: it speaks 2026-07-28 alone.
+        "TypeScript SDK v2": [NODE, str(E2E / "clients" / "ts2_client.mjs")],
     }
     for i, scenario in enumerate(scenarios(base)):
         path = workdir / f"scenario-{i}.json"
         path.write_text(json.dumps(scenario))
         for client, cmd in clients.items():
-            if client not in scenario.get("clients", clients):
+            if client not in scenario.get("clients", ["TypeScript SDK", "Python SDK"]):
                 continue
             label = f"{client}: {scenario['name']}"
             try:
