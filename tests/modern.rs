@@ -119,6 +119,28 @@ async fn server_discover_describes_the_gateway_or_the_server() {
 }
 
 #[tokio::test]
+async fn discovering_a_server_again_and_again_is_bounded_like_opening_sessions() {
+    let h = Harness::with_var("SESSIONS_PER_MINUTE", "2");
+    let a = h.add(
+        "alpha",
+        mcp_edge::adapters::memory::MockServer::new("alpha").tools(&["echo"]),
+        &["us"],
+    );
+    for _ in 0..2 {
+        result(&modern(&h, "/servers/alpha/mcp", "server/discover", json!({})).await);
+    }
+    let r = modern(&h, "/servers/alpha/mcp", "server/discover", json!({})).await;
+    let (code, message) = r.error(429);
+    assert_eq!(code, -32010);
+    assert!(message.contains("sessions-per-minute"), "{message}");
+    assert_eq!(
+        a.count("initialize"),
+        2,
+        "the refused discover never met the upstream"
+    );
+}
+
+#[tokio::test]
 async fn the_envelope_rules_answer_with_the_revisions_errors() {
     let (h, _, _) = Harness::two_servers();
     let list = |id| modern_body(id, "tools/list", json!({}));

@@ -125,7 +125,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
 
     /// Sessions cost storage until they expire: each caller may open
     /// `SESSIONS_PER_MINUTE` (GCRA, so bursts up to that, then the rate).
-    async fn may_open_a_session(&self) -> Result<(), GatewayError> {
+    pub(super) async fn may_open_a_session(&self) -> Result<(), GatewayError> {
         let quota = Quota::Rate(Rate {
             limit: self.gw.settings.sessions_per_minute,
             window_ms: 60_000,

@@ -117,6 +117,9 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 (own["capabilities"].clone(), own["instructions"].clone())
             }
             Some(server) => {
+                // Each discover meets the upstream anew: it counts against
+                // the caller's session budget like an `initialize`.
+                self.may_open_a_session().await?;
                 let kinds = self.gate.redaction(server, None);
                 let mut result = ups
                     .initialize_now(server)
