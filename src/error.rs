@@ -29,9 +29,10 @@ pub(crate) mod code {
     /// code is documented and kept for them).
     pub(crate) const RATE_LIMITED: i64 = -32029;
     /// Gateway, modern answers: a rate limit or quota refused the call. The
-    /// 2026-07-28 revision reserves -32020..-32099 for the spec and leaves
-    /// -32000..-32019 to implementations.
-    pub(crate) const RATE_LIMITED_MODERN: i64 = -32010;
+    /// 2026-07-28 revision reserves -32020..-32099 for the spec and asks new
+    /// application codes to lie outside -32768..-32000 (`basic/index.mdx`,
+    /// error codes).
+    pub(crate) const RATE_LIMITED_MODERN: i64 = -31429;
     /// MCP 2026-07-28: a routing header is missing or disagrees with the body.
     pub(crate) const HEADER_MISMATCH: i64 = -32020;
     /// MCP 2026-07-28: the server needs a client capability the request
@@ -185,7 +186,9 @@ impl GatewayError {
     pub(crate) fn status_in(&self, era: Era) -> StatusCode {
         match (era, self) {
             (Era::Modern, GatewayError::MethodNotFound(_)) => StatusCode::NOT_FOUND,
-            (Era::Modern, GatewayError::InvalidParams(_)) => StatusCode::BAD_REQUEST,
+            (Era::Modern, GatewayError::InvalidParams(_) | GatewayError::ResourceNotFound(_)) => {
+                StatusCode::BAD_REQUEST
+            }
             _ => self.status(),
         }
     }
@@ -195,6 +198,9 @@ impl GatewayError {
     pub(crate) fn code_in(&self, era: Era) -> i64 {
         match (era, self) {
             (Era::Modern, GatewayError::RateLimited { .. }) => code::RATE_LIMITED_MODERN,
+            // -32002 is retired by the revision: a missing resource is a bad
+            // `uri` parameter.
+            (Era::Modern, GatewayError::ResourceNotFound(_)) => code::INVALID_PARAMS,
             _ => self.code(),
         }
     }

@@ -114,6 +114,14 @@ async fn server_discover_describes_the_gateway_or_the_server() {
     assert!(own["capabilities"]["tools"].is_object());
     assert!(own["instructions"].as_str().unwrap().contains("aggregates"));
     assert_eq!(own["cacheScope"], "private");
+    assert!(
+        own["capabilities"].get("logging").is_none(),
+        "no logging/setLevel to offer"
+    );
+    assert_eq!(
+        own["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "mcp-edge"
+    );
     let beta = result(&modern(&h, "/servers/beta/mcp", "server/discover", json!({})).await);
     assert_eq!(beta["capabilities"], json!({"tools": {}}));
 }
@@ -131,7 +139,7 @@ async fn discovering_a_server_again_and_again_is_bounded_like_opening_sessions()
     }
     let r = modern(&h, "/servers/alpha/mcp", "server/discover", json!({})).await;
     let (code, message) = r.error(429);
-    assert_eq!(code, -32010);
+    assert_eq!(code, -31429);
     assert!(message.contains("sessions-per-minute"), "{message}");
     assert_eq!(
         a.count("initialize"),
@@ -243,8 +251,11 @@ async fn a_modern_caller_is_limited_with_a_code_the_revision_leaves_to_implement
     result(&modern(&h, "/mcp", "tools/call", call.clone()).await);
     let r = modern(&h, "/mcp", "tools/call", call).await;
     let (code, message) = r.error(429);
-    assert_eq!(code, -32010, "{message}");
-    assert!(!(-32099..=-32020).contains(&code));
+    assert_eq!(code, -31429, "{message}");
+    assert!(
+        !(-32768..=-32000).contains(&code),
+        "outside the JSON-RPC and MCP ranges"
+    );
 }
 
 #[tokio::test]

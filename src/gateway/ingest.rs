@@ -182,7 +182,7 @@ pub(crate) fn preflight() -> Response<Body> {
         .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, DELETE, OPTIONS")
         .header(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
-            "Content-Type, Accept, Authorization, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID, X-API-Key",
+            "Content-Type, Accept, Authorization, Mcp-Session-Id, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID, X-API-Key",
         )
         .header(header::ACCESS_CONTROL_MAX_AGE, "600")
         .body(Body::empty())

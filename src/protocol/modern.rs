@@ -32,6 +32,10 @@ pub const PROTOCOL_VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion"
 pub const CLIENT_CAPABILITIES_KEY: &str = "io.modelcontextprotocol/clientCapabilities";
 /// `_meta` key holding the client's name and version (optional).
 pub const CLIENT_INFO_KEY: &str = "io.modelcontextprotocol/clientInfo";
+/// `_meta` key asking for log messages at or above a level (optional).
+pub const LOG_LEVEL_KEY: &str = "io.modelcontextprotocol/logLevel";
+/// Result `_meta` key naming the server that answered.
+pub const SERVER_INFO_KEY: &str = "io.modelcontextprotocol/serverInfo";
 
 /// What a modern request says about itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +43,9 @@ pub struct Envelope {
     pub version: &'static str,
     pub capabilities: Value,
     pub client_info: Option<Value>,
+    /// Whether the client asked for log messages (`logLevel`); without it
+    /// none are sent (`server/utilities/logging.mdx`).
+    pub wants_logs: bool,
 }
 
 /// The body parameter a method's `Mcp-Name` header mirrors.
@@ -75,6 +82,15 @@ pub fn classify(req: &Request, headers: &HeaderMap) -> Result<Envelope, Protocol
         )));
     }
     let body_version = &meta[PROTOCOL_VERSION_KEY];
+    // A routing header sent twice would be read one way here and another by
+    // whoever routed the request: refused.
+    for name in [headers::PROTOCOL_VERSION, headers::METHOD, headers::NAME] {
+        if headers.get_all(name).iter().nth(1).is_some() {
+            return Err(ProtocolError::HeaderMismatch(format!(
+                "{name} is sent more than once"
+            )));
+        }
+    }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let sent_version = header(headers::PROTOCOL_VERSION);
     if sent_version.is_none() || sent_version != body_version.as_str() {
@@ -115,6 +131,7 @@ pub fn classify(req: &Request, headers: &HeaderMap) -> Result<Envelope, Protocol
         version,
         capabilities: meta[CLIENT_CAPABILITIES_KEY].clone(),
         client_info: meta.get(CLIENT_INFO_KEY).cloned(),
+        wants_logs: meta.get(LOG_LEVEL_KEY).is_some_and(|l| !l.is_null()),
     })
 }
 
@@ -215,6 +232,12 @@ mod tests {
             ));
         }
         let future = json!({"name": "echo", "_meta": {PROTOCOL_VERSION_KEY: "2099-01-01", CLIENT_CAPABILITIES_KEY: {}}});
+        let mut twice = headers(&ok);
+        twice.append("mcp-method", "tools/call".parse().unwrap());
+        assert!(matches!(
+            classify(&r, &twice),
+            Err(ProtocolError::HeaderMismatch(m)) if m.contains("more than once")
+        ));
         let mut pairs = ok.to_vec();
         pairs[0] = ("mcp-protocol-version", "2099-01-01");
         assert_eq!(

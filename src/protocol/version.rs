@@ -35,9 +35,14 @@ impl Era {
             .get(super::headers::PROTOCOL_VERSION)
             .and_then(|v| v.to_str().ok())
             .map(str::trim);
+        // 2024-11-05 is a session-era revision too: its clients are answered
+        // as before (with 2025-11-25 offered), not as broken modern ones.
         match version {
             Some(v)
-                if !SUPPORTED.contains(&v) && !headers.contains_key(super::headers::SESSION_ID) =>
+                if !v.is_empty()
+                    && v != "2024-11-05"
+                    && !SUPPORTED.contains(&v)
+                    && !headers.contains_key(super::headers::SESSION_ID) =>
             {
                 Era::Modern
             }
@@ -106,6 +111,10 @@ mod tests {
         assert_eq!(era(&[]), Era::Legacy);
         assert_eq!(era(&[(v, "2025-11-25")]), Era::Legacy);
         assert_eq!(era(&[(v, "2025-03-26")]), Era::Legacy);
+        assert_eq!(era(&[(v, "2024-11-05")]), Era::Legacy);
+        assert_eq!(era(&[(v, "")]), Era::Legacy);
+        assert_eq!(era(&[(v, "2024-11-05")]), Era::Legacy);
+        assert_eq!(era(&[(v, "")]), Era::Legacy);
         assert_eq!(era(&[(v, "2026-07-28")]), Era::Modern);
         assert_eq!(era(&[(v, "2099-01-01")]), Era::Modern);
         // A session's request with a revision it never negotiated stays a

@@ -1,0 +1,255 @@
+//! How an answer to a modern (2026-07-28) request is shaped on its way to
+//! the client: `resultType` and the gateway's own cache hints on results,
+//! the status an error's code implies, and nothing a modern client must not
+//! get (server-to-client requests, log messages it did not ask for, an
+//! `input_required` whose state the gateway cannot protect yet). Rules from
+//! `docs/specification/2026-07-28/` in `modelcontextprotocol/modelcontextprotocol`:
+//! `basic/transports/streamable-http.mdx`, `server/utilities/caching.mdx`,
+//! `basic/patterns/mrtr.mdx`.
+
+use crate::body::{Body, ByteStream};
+use crate::error::code;
+use crate::protocol::headers;
+use crate::protocol::jsonrpc::{self, Id};
+use crate::protocol::sse;
+use futures_util::StreamExt;
+use http::Response;
+use serde_json::{json, Value};
+
+/// What the gateway serves modern clients of what a server offers: no
+/// `logging` (no `logging/setLevel` in the revision), no `subscribe` or
+/// `listChanged` (`subscriptions/listen` is not served yet).
+pub(super) fn served(mut capabilities: Value) -> Value {
+    if let Some(all) = capabilities.as_object_mut() {
+        all.remove("logging");
+        for feature in all.values_mut().filter_map(Value::as_object_mut) {
+            feature.remove("subscribe");
+            feature.remove("listChanged");
+        }
+    }
+    capabilities
+}
+
+/// How a modern answer is shaped on its way to the client.
+pub(super) struct Shape {
+    /// The request's id: an answer that must be refused is an error for it.
+    pub(super) id: Id,
+    /// Lists, `resources/read`, discover: they carry cache hints.
+    pub(super) cacheable: bool,
+    /// `tools/call`, `prompts/get`, `resources/read`: the only results the
+    /// revision lets be `input_required`.
+    pub(super) may_ask: bool,
+    /// The client asked for log messages.
+    pub(super) wants_logs: bool,
+    pub(super) limit: usize,
+}
+
+impl Shape {
+    /// The answer as the 2026-07-28 revision has it. A result says
+    /// `resultType: "complete"` and a cacheable one the gateway's cache
+    /// hints; in an event stream the response event is shaped the same way
+    /// and messages a modern client must not get are left out. A JSON error
+    /// (an upstream's too) gets the HTTP status its code implies.
+    pub(super) fn apply(self, mut response: Response<Body>) -> Response<Body> {
+        let is_stream = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(headers::EVENT_STREAM.as_bytes()));
+        if is_stream {
+            let body = std::mem::replace(response.body_mut(), Body::empty());
+            *response.body_mut() = Body::Stream(self.events(body));
+            return response;
+        }
+        let Body::Full(bytes) = response.body() else {
+            return response;
+        };
+        let Ok(mut message) = serde_json::from_slice::<Value>(bytes) else {
+            return response;
+        };
+        self.complete(&mut message);
+        if let Some(code) = message.pointer("/error/code").and_then(Value::as_i64) {
+            if let Some(status) = status_of(code) {
+                *response.status_mut() = status;
+            }
+        }
+        let bytes = serde_json::to_vec(&message).expect("JSON serializes");
+        response.headers_mut().remove(http::header::CONTENT_LENGTH);
+        *response.body_mut() = Body::Full(bytes);
+        response
+    }
+
+    /// Shapes a response message in place. The cache hints are the
+    /// gateway's own, always: what a caller sees is filtered for them, so an
+    /// upstream's `public` must not reach a shared cache. A `resultType` the
+    /// gateway cannot relay yet (`input_required`: its `requestState` would
+    /// pass unprotected) becomes an error.
+    fn complete(&self, message: &mut Value) {
+        let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) else {
+            return;
+        };
+        match result.get("resultType").and_then(Value::as_str) {
+            None | Some("complete") => {}
+            Some(other) => {
+                let why = if self.may_ask && other == "input_required" {
+                    "asked for input (input_required), which the gateway does not relay yet"
+                        .to_string()
+                } else {
+                    format!("answered with resultType '{other}'")
+                };
+                *message = serde_json::from_slice(&jsonrpc::error_body(
+                    Some(&self.id),
+                    code::UPSTREAM_UNAVAILABLE,
+                    &format!("Upstream server {why}"),
+                    None,
+                ))
+                .expect("an error body is JSON");
+                return;
+            }
+        }
+        result.insert("resultType".into(), json!("complete"));
+        if self.cacheable {
+            result.insert("ttlMs".into(), json!(0));
+            result.insert("cacheScope".into(), json!("private"));
+        }
+    }
+
+    /// Whether a message from an event stream goes to a modern client: no
+    /// server-to-client requests (the revision has none), no log messages
+    /// unless the request asked for them.
+    fn passes(&self, message: &Value) -> bool {
+        match message.get("method").and_then(Value::as_str) {
+            Some(_) if message.get("id").is_some() => false,
+            Some("notifications/message") => self.wants_logs,
+            _ => true,
+        }
+    }
+
+    /// An event stream shaped message by message. An event too large to
+    /// read ends the stream with an error for the request, never silence.
+    fn events(self, body: Body) -> ByteStream {
+        // The relay re-encodes events it read under the same limit; leave
+        // room for its framing.
+        let decoder = sse::Decoder::with_limit(self.limit.saturating_add(self.limit / 8 + 1024));
+        futures_util::stream::unfold(
+            (body.into_stream(), decoder, self, false),
+            |(mut stream, mut decoder, shape, done)| async move {
+                if done {
+                    return None;
+                }
+                let chunk = match stream.next().await? {
+                    Ok(chunk) => chunk,
+                    Err(e) => return Some((Err(e), (stream, decoder, shape, true))),
+                };
+                let mut out = Vec::with_capacity(chunk.len() + 64);
+                for event in decoder.feed(&chunk) {
+                    let Ok(mut message) = serde_json::from_str::<Value>(&event.data) else {
+                        out.extend_from_slice(&sse::encode_event(&event, event.data.as_bytes()));
+                        continue;
+                    };
+                    if !shape.passes(&message) {
+                        continue;
+                    }
+                    shape.complete(&mut message);
+                    let data = serde_json::to_vec(&message).expect("JSON serializes");
+                    out.extend_from_slice(&sse::encode_event(&event, &data));
+                }
+                if decoder.overflowed() {
+                    let error = jsonrpc::error_body(
+                        Some(&shape.id),
+                        code::UPSTREAM_UNAVAILABLE,
+                        "Upstream server sent an event larger than the gateway relays",
+                        None,
+                    );
+                    out.extend_from_slice(&sse::encode_message(&error));
+                    return Some((Ok(out), (stream, decoder, shape, true)));
+                }
+                Some((Ok(out), (stream, decoder, shape, false)))
+            },
+        )
+        .boxed_local()
+    }
+}
+
+/// The status a modern error answer is sent with
+/// (`basic/transports/streamable-http.mdx` of 2026-07-28): unknown method
+/// 404, malformed or mismatched request 400; others keep theirs.
+fn status_of(code: i64) -> Option<http::StatusCode> {
+    use crate::error::code;
+    match code {
+        code::METHOD_NOT_FOUND => Some(http::StatusCode::NOT_FOUND),
+        code::PARSE_ERROR
+        | code::INVALID_REQUEST
+        | code::INVALID_PARAMS
+        | code::HEADER_MISMATCH
+        | code::MISSING_REQUIRED_CLIENT_CAPABILITY
+        | code::UNSUPPORTED_PROTOCOL_VERSION => Some(http::StatusCode::BAD_REQUEST),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(cacheable: bool, may_ask: bool, wants_logs: bool) -> Shape {
+        Shape {
+            id: Id::Num(3),
+            cacheable,
+            may_ask,
+            wants_logs,
+            limit: 1024,
+        }
+    }
+
+    #[test]
+    fn the_gateways_cache_hints_replace_an_upstreams() {
+        let mut m = json!({"jsonrpc": "2.0", "id": 3, "result": {
+            "tools": [], "ttlMs": 86_400_000, "cacheScope": "public"}});
+        shape(true, false, false).complete(&mut m);
+        assert_eq!(m["result"]["cacheScope"], "private");
+        assert_eq!(m["result"]["ttlMs"], 0);
+        assert_eq!(m["result"]["resultType"], "complete");
+        let mut call = json!({"jsonrpc": "2.0", "id": 3, "result": {"content": []}});
+        shape(false, true, false).complete(&mut call);
+        assert!(call["result"].get("cacheScope").is_none());
+        assert_eq!(call["result"]["resultType"], "complete");
+    }
+
+    #[test]
+    fn an_answer_the_gateway_cannot_relay_safely_becomes_an_error() {
+        let mut m = json!({"jsonrpc": "2.0", "id": 3, "result": {
+            "resultType": "input_required", "inputRequests": {}, "requestState": "opaque"}});
+        shape(false, true, false).complete(&mut m);
+        assert_eq!(m["id"], 3);
+        assert_eq!(m["error"]["code"], code::UPSTREAM_UNAVAILABLE);
+        assert!(
+            m.get("result").is_none(),
+            "the upstream's state goes nowhere"
+        );
+        let mut odd = json!({"jsonrpc": "2.0", "id": 3, "result": {"resultType": "later"}});
+        shape(false, true, false).complete(&mut odd);
+        assert!(odd["error"]["message"].as_str().unwrap().contains("later"));
+    }
+
+    #[test]
+    fn server_requests_and_unasked_logs_stay_out_of_a_modern_stream() {
+        let ask = json!({"jsonrpc": "2.0", "id": "s1", "method": "sampling/createMessage"});
+        let log = json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {}});
+        let progress = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {}});
+        let quiet = shape(false, true, false);
+        assert!(!quiet.passes(&ask));
+        assert!(!quiet.passes(&log));
+        assert!(quiet.passes(&progress));
+        assert!(shape(false, true, true).passes(&log));
+    }
+
+    #[test]
+    fn only_what_is_served_is_offered() {
+        let upstream = json!({"tools": {"listChanged": true}, "resources": {"subscribe": true},
+            "logging": {}, "prompts": {}});
+        assert_eq!(
+            served(upstream),
+            json!({"tools": {}, "resources": {}, "prompts": {}})
+        );
+    }
+}
