@@ -107,6 +107,18 @@ async fn a_streamed_answer_says_its_result_type_and_keeps_its_progress() {
 }
 
 #[tokio::test]
+async fn requests_that_reach_no_upstream_touch_no_store() {
+    let (h, _, _) = Harness::two_servers();
+    result(&modern(&h, "/mcp", "server/discover", json!({})).await);
+    modern(&h, "/mcp", "ping", json!({})).await.error(404);
+    modern(&h, "/servers/alpha/mcp", "initialize", json!({}))
+        .await
+        .error(404);
+    assert!(h.p.sessions.is_empty(), "no bridge record was opened");
+    assert_eq!(h.p.sessions.reads(), 0, "and none was read");
+}
+
+#[tokio::test]
 async fn server_discover_describes_the_gateway_or_the_server() {
     let (h, _, _) = Harness::two_servers();
     let own = result(&modern(&h, "/mcp", "server/discover", json!({})).await);

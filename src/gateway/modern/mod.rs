@@ -40,6 +40,7 @@ use crate::protocol::jsonrpc::{Id, Message, Request};
 use crate::protocol::method::Method;
 use crate::protocol::modern;
 use crate::protocol::version;
+use crate::upstream::ClientSession;
 use http::Response;
 use serde_json::{json, Value};
 
@@ -61,19 +62,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         let envelope = modern::classify(r, &parts.headers).map_err(|e| with_id(e.into()))?;
         let server = self.server().map_err(with_id)?;
         let method = Method::parse(&r.method);
-        let bridge = session::bridge(
-            self.p,
-            self.route.endpoint_name(),
-            self.owner(),
-            self.gw.settings.session_ttl_ms,
-        )
-        .await
-        .map_err(with_id)?;
-        let client = self.client_session(Some(bridge.id.clone()), version::LATEST, None);
-        *client.upstreams.borrow_mut() = bridge.upstreams;
-        let ups = self.upstreams(&client);
         let answer = match method {
-            Method::Discover => self.discover(&ups, server.as_deref(), r).await,
+            Method::Discover => self.discover(server.as_deref(), r).await,
             // Removed by the revision (`changelog.mdx`, major changes 1, 4
             // and 5): unknown to a modern request, 404 + -32601.
             Method::Initialize
@@ -84,6 +74,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 Err(GatewayError::MethodNotFound(method.name().to_string()))
             }
             _ => {
+                let client = self.bridged().await.map_err(with_id)?;
                 let guard = CallGuard {
                     gate: &self.gate,
                     catalog: &self.gw.catalog,
@@ -97,8 +88,14 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                         max_waits: self.gw.settings.approval_waits_per_caller,
                     },
                 };
-                self.dispatch(&ups, &guard, server.as_deref(), &message, &body)
-                    .await
+                self.dispatch(
+                    &self.upstreams(&client),
+                    &guard,
+                    server.as_deref(),
+                    &message,
+                    &body,
+                )
+                .await
             }
         };
         let shape = shape::Shape {
@@ -117,12 +114,26 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         answer.map(|a| shape.apply(a)).map_err(with_id)
     }
 
+    /// The client session the upstreams see: this caller's bridge record on
+    /// this endpoint, read (or opened) only when an upstream is reached.
+    async fn bridged(&self) -> Result<ClientSession, GatewayError> {
+        let bridge = session::bridge(
+            self.p,
+            self.route.endpoint_name(),
+            self.owner(),
+            self.gw.settings.session_ttl_ms,
+        )
+        .await?;
+        let client = self.client_session(Some(bridge.id), version::LATEST, None);
+        *client.upstreams.borrow_mut() = bridge.upstreams;
+        Ok(client)
+    }
+
     /// `server/discover`: on `/mcp` the gateway describes itself; on
     /// `/servers/{id}/mcp` the upstream's own capabilities and instructions,
     /// from its `initialize` (redacted as the policy asks).
     async fn discover(
         &self,
-        ups: &crate::upstream::Upstreams<'_, P>,
         server: Option<&Server>,
         req: &Request,
     ) -> Result<Response<Body>, GatewayError> {
@@ -136,7 +147,9 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 // the caller's session budget like an `initialize`.
                 self.may_open_a_session().await?;
                 let kinds = self.gate.redaction(server, None);
-                let mut result = ups
+                let client = self.bridged().await?;
+                let mut result = self
+                    .upstreams(&client)
                     .initialize_now(server)
                     .await
                     .map_err(|e| respond::redact_error(e, &kinds))?;
