@@ -34,6 +34,14 @@ async fn modern(h: &Harness, path: &str, method: &str, params: Value) -> Reply {
     h.post(path, &body, &headers).await
 }
 
+/// The result of an answer that asks for input first.
+fn question(r: &Reply) -> Value {
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.response();
+    assert_eq!(v["result"]["resultType"], "input_required", "{}", r.text);
+    v["result"].clone()
+}
+
 fn result(r: &Reply) -> Value {
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.header("mcp-session-id").is_none(), "no session is minted");
@@ -295,4 +303,137 @@ async fn a_legacy_client_beside_a_modern_one_is_unchanged() {
         )
         .await;
     assert_eq!(r.error(400).0, -32000);
+}
+
+/// Alpha's `archive` needs the user's own confirmation; `drop_all` an
+/// approver's decision.
+fn with_approvals() -> (Harness, std::rc::Rc<mcp_edge::adapters::memory::MockServer>) {
+    let h = Harness::new();
+    let alpha = h.add(
+        "alpha",
+        mcp_edge::adapters::memory::MockServer::new("alpha")
+            .tools(&["echo", "archive", "drop_all"]),
+        &["us"],
+    );
+    h.api_key("mk_other", json!({"subject": "mallory"}));
+    let policy = json!({
+        "rules": [{"name": "all", "effect": "allow", "subjects": {"everyone": true}}],
+        "approval": {
+            "approvers": {"roles": ["approver"]},
+            "tools": [
+                {"servers": ["alpha"], "tools": ["archive"], "decided_by": "user"},
+                {"servers": ["alpha"], "tools": ["drop_*"]}
+            ],
+            "ttl_secs": 60,
+            "elicitation_timeout_secs": 30
+        }
+    });
+    h.p.kv.put("policy", &policy.to_string());
+    h.gw.reload_config();
+    (h, alpha)
+}
+
+/// A modern `tools/call` on `path` declaring form elicitation, with extra
+/// params (a retry's state and answer) and headers.
+async fn asked_call(
+    h: &Harness,
+    path: &str,
+    tool: &str,
+    extra: Value,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let mut params = json!({"name": tool, "arguments": {"text": "files"}});
+    for (k, v) in extra.as_object().unwrap() {
+        params[k] = v.clone();
+    }
+    let mut body = modern_body(11, "tools/call", params);
+    body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] =
+        json!({"elicitation": {"form": {}}});
+    let mut all = vec![
+        ("mcp-protocol-version", MODERN),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", tool),
+    ];
+    all.extend_from_slice(headers);
+    h.post(path, &body, &all).await
+}
+
+fn answer(state: &str, action: &str) -> Value {
+    json!({"requestState": state,
+           "inputResponses": {"mcp-edge/approval": {"action": action, "content": {}}}})
+}
+
+#[tokio::test]
+async fn a_modern_client_is_asked_with_input_required_and_answers_on_its_retry() {
+    let (h, alpha) = with_approvals();
+    for path in ["/mcp", "/servers/alpha/mcp"] {
+        let tool = if path == "/mcp" {
+            "alpha__archive"
+        } else {
+            "archive"
+        };
+        let asked = question(&asked_call(&h, path, tool, json!({}), &[]).await);
+        let question = &asked["inputRequests"]["mcp-edge/approval"];
+        assert_eq!(question["method"], "elicitation/create");
+        assert!(question["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("archive"));
+        assert!(asked.get("ttlMs").is_none(), "a question is not cacheable");
+        let state = asked["requestState"].as_str().unwrap().to_string();
+        let before = alpha.count("tools/call");
+
+        // Someone else's retry with the state, or a changed call, is refused.
+        let r = asked_call(
+            &h,
+            path,
+            tool,
+            answer(&state, "accept"),
+            &[("x-api-key", "mk_other")],
+        )
+        .await;
+        assert_eq!(r.error(400).0, -32602, "another caller");
+        let forged = format!("{}.AAAAAAAAAAAAAAAA", state.split('.').next().unwrap());
+        let r = asked_call(&h, path, tool, answer(&forged, "accept"), &[]).await;
+        assert_eq!(r.error(400).0, -32602, "a forged nonce");
+
+        assert_eq!(
+            alpha.count("tools/call"),
+            before,
+            "nothing ran while asking"
+        );
+        // The accepted retry runs the call once, without the answer upstream.
+        let ran = result(&asked_call(&h, path, tool, answer(&state, "accept"), &[]).await);
+        assert_eq!(ran["content"][0]["text"], "alpha:archive", "{ran}");
+        assert_eq!(alpha.count("tools/call"), before + 1);
+        let sent = alpha.seen().last().unwrap().body.clone();
+        assert!(sent["params"].get("requestState").is_none(), "{sent}");
+        assert!(sent["params"].get("inputResponses").is_none(), "{sent}");
+
+        // Used once: the same state again is refused and nothing runs.
+        let r = asked_call(&h, path, tool, answer(&state, "accept"), &[]).await;
+        assert_eq!(r.error(400).0, -32602);
+        assert_eq!(alpha.count("tools/call"), before + 1);
+    }
+}
+
+#[tokio::test]
+async fn a_declined_question_runs_nothing_and_approvers_are_never_asked() {
+    let (h, alpha) = with_approvals();
+    let asked = question(&asked_call(&h, "/mcp", "alpha__archive", json!({}), &[]).await);
+    let state = asked["requestState"].as_str().unwrap().to_string();
+    let declined =
+        result(&asked_call(&h, "/mcp", "alpha__archive", answer(&state, "decline"), &[]).await);
+    assert_eq!(declined["isError"], true);
+    assert!(declined["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("declined"));
+    assert_eq!(alpha.count("tools/call"), 0);
+    // A call approvers decide is never put to the requester, elicitation or not.
+    let held = result(&asked_call(&h, "/mcp", "alpha__drop_all", json!({}), &[]).await);
+    assert_eq!(held["resultType"], "complete");
+    assert_eq!(held["isError"], true);
+    assert_eq!(held["_meta"]["mcp-edge/approval"]["decider"], "approvers");
+    assert_eq!(alpha.count("tools/call"), 0);
 }

@@ -6,7 +6,7 @@
 //! `_meta`). Calls are routed to the owning server with the original name.
 
 use super::ask::Forwarding;
-use super::guard::{self, CallGuard};
+use super::guard::CallGuard;
 use super::hold::Outcome;
 use super::merge::{self, ListResult, Merged};
 use super::respond;
@@ -219,6 +219,9 @@ async fn call_named<P: Platform + Clone + 'static>(
     }
     let original = serde_json::value::to_raw_value(original).expect("string serializes");
     params.insert("name".into(), original);
+    // A modern retry's answer to the gateway's question is the gateway's.
+    params.remove("inputResponses");
+    params.remove("requestState");
     let params = serde_json::value::to_raw_value(&params).expect("params serialize");
     let call = Forwarding {
         server: server.clone(),
@@ -226,7 +229,7 @@ async fn call_named<P: Platform + Clone + 'static>(
         id: req.id.clone(),
         redact,
     };
-    guard::carry_out(outcome, ups, call).await
+    guard.carry_out(outcome, ups, call).await
 }
 
 /// `resources/read`: URIs are not namespaced, so every server is asked at once

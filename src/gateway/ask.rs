@@ -119,15 +119,20 @@ impl Ask {
         approval_url(&self.base, &self.record.id)
     }
 
+    /// The params of the form question: what the user is asked to allow.
+    pub(crate) fn form_params(&self) -> Value {
+        json!({
+            "mode": "form",
+            "message": form_message(&self.record, &self.url()),
+            "requestedSchema": { "type": "object", "properties": {} }
+        })
+    }
+
     /// The `elicitation/create` request.
     fn question(&self) -> Value {
         let r = &self.record;
         let params = match self.mode {
-            AskMode::Form => json!({
-                "mode": "form",
-                "message": form_message(r, &self.url()),
-                "requestedSchema": { "type": "object", "properties": {} }
-            }),
+            AskMode::Form => self.form_params(),
             AskMode::Url => json!({
                 "mode": "url",
                 "elicitationId": r.id,
@@ -246,7 +251,7 @@ pub(crate) fn ask_then_forward<P: Platform + Clone + 'static>(
                     &ask,
                 )
             }
-            Ok(Some(_)) => tool_error(&id, "The user declined this call; it was not made."),
+            Ok(Some(_)) => tool_error(&id, DECLINED),
             Ok(None) => tool_error(
                 &id,
                 &format!(
@@ -322,7 +327,17 @@ fn answer(id: &Id, result: Value, ask: &Ask) -> ByteStream {
     one(sse::encode_message(&jsonrpc::result_body(id, &result)))
 }
 
+/// What a call the user declined is answered with.
+pub(crate) const DECLINED: &str = "The user declined this call; it was not made.";
+
+/// A tool error saying `text`.
+pub(crate) fn error_result(text: &str) -> Value {
+    json!({ "content": [{ "type": "text", "text": text }], "isError": true })
+}
+
 fn tool_error(id: &Id, text: &str) -> ByteStream {
-    let result = json!({ "content": [{ "type": "text", "text": text }], "isError": true });
-    one(sse::encode_message(&jsonrpc::result_body(id, &result)))
+    one(sse::encode_message(&jsonrpc::result_body(
+        id,
+        &error_result(text),
+    )))
 }

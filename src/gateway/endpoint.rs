@@ -175,7 +175,9 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 base: self.identity.base.clone(),
                 poll_ms: self.gw.settings.approval_poll_ms,
                 max_waits: self.gw.settings.approval_waits_per_caller,
+                retry: None,
             },
+            modern: false,
         }
     }
 

@@ -13,6 +13,7 @@
 use super::ask::{self, Forwarding};
 use super::catalog::{Catalog, ToolInfo};
 use super::hold::{self, Outcome, Requester};
+use super::modern::question;
 use super::respond;
 use crate::body::Body;
 use crate::config::Server;
@@ -32,6 +33,8 @@ pub(crate) struct CallGuard<'a> {
     pub validate_arguments: bool,
     /// Who calls, should the call be held for approval.
     pub requester: Requester<'a>,
+    /// A modern (2026-07-28) request: questions become `input_required`.
+    pub modern: bool,
 }
 
 impl CallGuard<'_> {
@@ -88,16 +91,26 @@ impl CallGuard<'_> {
     }
 }
 
-/// Carries out what the guard decided for `call`: forward it, answer in its
-/// place, or ask first and forward once the decider approved.
-pub(crate) async fn carry_out<P: Platform + Clone + 'static>(
-    outcome: Outcome,
-    ups: &Upstreams<'_, P>,
-    call: Forwarding,
-) -> Result<Response<Body>, GatewayError> {
-    match outcome {
-        Outcome::Forward => ask::forward(ups, &call).await,
-        Outcome::Answer(result) => Ok(respond::result(&call.id, &result)),
-        Outcome::Ask(question) => Ok(ask::ask_then_forward(*question, ups.detach(), call)),
+impl CallGuard<'_> {
+    /// Carries out what the guard decided for `call`: forward it, answer in
+    /// its place, or ask first. A legacy client is asked on the call's event
+    /// stream, which forwards once the decider approved; a modern one gets
+    /// an `input_required` result and answers on its retry.
+    pub(crate) async fn carry_out<P: Platform + Clone + 'static>(
+        &self,
+        outcome: Outcome,
+        ups: &Upstreams<'_, P>,
+        call: Forwarding,
+    ) -> Result<Response<Body>, GatewayError> {
+        match outcome {
+            Outcome::Forward => ask::forward(ups, &call).await,
+            Outcome::Answer(result) => Ok(respond::result(&call.id, &result)),
+            Outcome::Ask(question) if self.modern => {
+                let mut answer = respond::result(&call.id, &question::input_required(&question));
+                answer.extensions_mut().insert(question::OwnQuestion);
+                Ok(answer)
+            }
+            Outcome::Ask(question) => Ok(ask::ask_then_forward(*question, ups.detach(), call)),
+        }
     }
 }

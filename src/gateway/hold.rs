@@ -18,7 +18,9 @@
 //! `APPROVAL_WAITS_PER_CALLER` within one wait period, calls get the pending
 //! record instead of a question. Every decision is logged (target `audit`).
 
-use super::ask::{audit_use, pending_result, Ask, AskMode, ElicitationModes, ELICIT_ID_PREFIX};
+use super::ask::{
+    self, audit_use, pending_result, Ask, AskMode, ElicitationModes, ELICIT_ID_PREFIX,
+};
 use crate::config::Server;
 use crate::error::GatewayError;
 use crate::governance::approval::{
@@ -47,6 +49,17 @@ pub(crate) struct Requester<'a> {
     pub poll_ms: u64,
     /// How many approval questions one caller may hold open at once.
     pub max_waits: u64,
+    /// A modern client's answer to the question it was asked by an
+    /// `input_required` result, on the retry of the same call.
+    pub retry: Option<Retry>,
+}
+
+/// The retry of a call the gateway answered with `input_required`: the
+/// `requestState` it returned and whether the user accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Retry {
+    pub state: String,
+    pub accepted: bool,
 }
 
 /// What the guard decided (and, for a held call, what [`check`] decided).
@@ -82,6 +95,9 @@ pub(crate) async fn check<P: Platform>(
     let hash = rules::arguments_sha256(held.arguments)
         .map_err(|e| GatewayError::InvalidParams(format!("arguments: {e}")))?;
     let call = rules::call_id(&who.key, &server.id, tool, &hash);
+    if let Some(retry) = &who.retry {
+        return answered(p, who, &held, &hash, retry, approval).await;
+    }
     let record = |id: String, channel, ttl_ms: u64| {
         let nonce = random_id(p, 12);
         pending_record(who, &held, (&hash, nonce), (id, channel), (now, ttl_ms))
@@ -161,6 +177,66 @@ fn pending_record(
         expires_ms: now.saturating_add(ttl_ms),
         decided_by: None,
         decided_ms: None,
+    }
+}
+
+/// The retry of a call asked about with `input_required`. The state names
+/// a question record the gateway keeps; it counts only for that record's
+/// caller, server, tool and arguments, while the question is open, once
+/// (`basic/patterns/mrtr.mdx` of 2026-07-28: state is attacker-controlled,
+/// bound to the principal, the request and an expiry). Anything else is
+/// -32602.
+async fn answered<P: Platform>(
+    p: &P,
+    who: &Requester<'_>,
+    held: &Held<'_>,
+    hash: &str,
+    retry: &Retry,
+    approval: &Approval,
+) -> Result<Outcome, GatewayError> {
+    let invalid = |why: &str| GatewayError::InvalidParams(format!("requestState {why}"));
+    let (id, nonce) = retry
+        .state
+        .split_once('.')
+        .ok_or_else(|| invalid("is not one the gateway issued"))?;
+    let now = p.clock().now_ms();
+    let record = p
+        .approvals()
+        .get(id, now)
+        .await?
+        .ok_or_else(|| invalid("is unknown or expired"))?;
+    let ours = record.nonce == nonce
+        && record.requester == who.key
+        && record.server == held.server.id
+        && record.tool == held.tool
+        && record.arguments_sha256 == hash
+        && record.channel == Channel::Elicitation
+        && record.decider == Decider::User;
+    if !ours {
+        tracing::warn!(approval = %record.id, requester = %who.key, "requestState for another call refused");
+        return Err(invalid("does not belong to this call"));
+    }
+    let verdict = if retry.accepted {
+        Verdict::Approve
+    } else {
+        Verdict::Reject
+    };
+    let decision = Decision {
+        verdict,
+        by: who.key.clone(),
+        now_ms: now,
+        ttl_ms: approval.ttl_ms,
+    };
+    match p.approvals().decide(id, &decision).await? {
+        Decided::Applied { record } => {
+            tracing::info!(target: "audit", approval = %record.id, decision = ?verdict, by = %who.key, channel = "input_required", "approval decided");
+            Ok(match verdict {
+                Verdict::Approve => Outcome::Forward,
+                Verdict::Reject => Outcome::Answer(ask::error_result(ask::DECLINED)),
+            })
+        }
+        Decided::Already { .. } => Err(invalid("was answered already")),
+        Decided::NotFound => Err(invalid("is unknown or expired")),
     }
 }
 

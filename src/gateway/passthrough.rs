@@ -7,7 +7,7 @@
 //! answers and on the GET stream; the client's replies are forwarded back.
 
 use super::ask::Forwarding;
-use super::guard::{self, CallGuard};
+use super::guard::CallGuard;
 use super::merge;
 use super::respond;
 use crate::body::Body;
@@ -124,13 +124,24 @@ async fn call_tool<P: Platform + Clone + 'static>(
     let outcome = guard
         .check(ups, server, (&name, &name), arguments.as_deref())
         .await?;
+    // The client's bytes as sent, but for a modern retry's answer to the
+    // gateway's question, which is the gateway's.
+    let message = if guard.requester.retry.is_some() {
+        let mut params: std::collections::BTreeMap<String, Box<RawValue>> = req.params_as()?;
+        params.remove("inputResponses");
+        params.remove("requestState");
+        let params = serde_json::value::to_raw_value(&params).expect("params serialize");
+        req.to_bytes_with(Some(&params))
+    } else {
+        raw.to_vec()
+    };
     let call = Forwarding {
         server: Rc::new(server.clone()),
-        message: raw.to_vec(),
+        message,
         id: req.id.clone(),
         redact: guard.gate.redaction(server, Some(&name)),
     };
-    guard::carry_out(outcome, ups, call).await
+    guard.carry_out(outcome, ups, call).await
 }
 
 /// Forwards a client notification or response. `notifications/initialized` is

@@ -313,6 +313,11 @@ def scenarios(base: str) -> list[dict]:
             "progress": {"tool": "slow_count", "arguments": {"steps": 4, "interval_ms": 400},
                          "min_notifications": 3, "min_lead_ms": 600},
         },
+        # The same approvals, asked of a 2026-07-28 client with an
+        # input_required result and answered on its retry.
+        {**governance.elicitation_scenario(base, key),
+         "name": "approval by input_required on /mcp (2026-07-28)",
+         "clients": ["Python SDK"], "mode": "2026-07-28", "stateless": True, "delete_session": False},
     ]
 
 

@@ -25,6 +25,7 @@
 //! cancellation relayed upstream when the client closes the stream,
 //! `Mcp-Param-*` headers.
 
+pub(crate) mod question;
 mod shape;
 
 use super::ask::ElicitationModes;
@@ -75,6 +76,18 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             }
             _ => {
                 let client = self.bridged().await.map_err(with_id)?;
+                let retry = match method {
+                    Method::ToolsCall => {
+                        question::read_retry(r.params.as_deref()).map_err(with_id)?
+                    }
+                    _ => None,
+                };
+                // Form questions only: URL-mode approval waits on a stream,
+                // which a modern request does not hold open for it.
+                let elicitation = ElicitationModes {
+                    form: ElicitationModes::from_capabilities(&envelope.capabilities).form,
+                    url: false,
+                };
                 let guard = CallGuard {
                     gate: &self.gate,
                     catalog: &self.gw.catalog,
@@ -82,11 +95,13 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     requester: Requester {
                         key: self.owner(),
                         principal: &self.gate.principal,
-                        elicitation: ElicitationModes::default(),
+                        elicitation,
                         base: self.identity.base.clone(),
                         poll_ms: self.gw.settings.approval_poll_ms,
                         max_waits: self.gw.settings.approval_waits_per_caller,
+                        retry,
                     },
+                    modern: true,
                 };
                 self.dispatch(
                     &self.upstreams(&client),

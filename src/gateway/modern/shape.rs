@@ -7,6 +7,7 @@
 //! `basic/transports/streamable-http.mdx`, `server/utilities/caching.mdx`,
 //! `basic/patterns/mrtr.mdx`.
 
+use super::question::OwnQuestion;
 use crate::body::{Body, ByteStream};
 use crate::error::code;
 use crate::protocol::headers;
@@ -51,6 +52,10 @@ impl Shape {
     /// and messages a modern client must not get are left out. A JSON error
     /// (an upstream's too) gets the HTTP status its code implies.
     pub(super) fn apply(self, mut response: Response<Body>) -> Response<Body> {
+        if response.extensions().get::<OwnQuestion>().is_some() {
+            // The gateway's own question: already as the revision has it.
+            return response;
+        }
         let is_stream = response
             .headers()
             .get(http::header::CONTENT_TYPE)
