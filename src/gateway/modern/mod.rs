@@ -19,9 +19,13 @@
 //! log messages it did not ask for, an upstream's cache hints (the gateway's
 //! own replace them), an `input_required` it cannot relay safely yet.
 //!
-//! Not yet served: `subscriptions/listen`, `input_required` results (a call
-//! held for approval is answered with the pending approval, as for a legacy
-//! client without elicitation), modern upstreams spoken to in their own era,
+//! A call the user must confirm is asked with an `input_required` result
+//! when the client declared form elicitation ([`question`]), and answered on
+//! its retry; calls approvers decide get the pending approval, as for a
+//! legacy client.
+//!
+//! Not yet served: `subscriptions/listen`, an upstream's own
+//! `input_required`, modern upstreams spoken to in their own era,
 //! cancellation relayed upstream when the client closes the stream,
 //! `Mcp-Param-*` headers.
 
