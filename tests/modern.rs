@@ -437,3 +437,30 @@ async fn a_declined_question_runs_nothing_and_approvers_are_never_asked() {
     assert_eq!(held["_meta"]["mcp-edge/approval"]["decider"], "approvers");
     assert_eq!(alpha.count("tools/call"), 0);
 }
+
+#[tokio::test]
+async fn a_question_stops_counting_once_the_policy_gives_the_call_to_approvers() {
+    let (h, alpha) = with_approvals();
+    let asked = question(&asked_call(&h, "/mcp", "alpha__archive", json!({}), &[]).await);
+    let state = asked["requestState"].as_str().unwrap().to_string();
+    let stricter = json!({
+        "rules": [{"name": "all", "effect": "allow", "subjects": {"everyone": true}}],
+        "approval": {
+            "approvers": {"roles": ["approver"]},
+            "tools": [{"servers": ["alpha"], "tools": ["archive", "drop_*"]}],
+            "ttl_secs": 60, "elicitation_timeout_secs": 30
+        }
+    });
+    h.p.kv.put("policy", &stricter.to_string());
+    h.gw.reload_config();
+    let r = asked_call(&h, "/mcp", "alpha__archive", answer(&state, "accept"), &[]).await;
+    assert_eq!(r.error(400).0, -32602, "{}", r.text);
+    assert_eq!(alpha.count("tools/call"), 0);
+    // States that are not the gateway's question ids never reach the store.
+    for forged in ["ap_0123.x", "el_short.x", "no-dot"] {
+        let r = asked_call(&h, "/mcp", "alpha__drop_all", answer(forged, "accept"), &[]).await;
+        let (code, message) = r.error(400);
+        assert_eq!(code, -32602);
+        assert!(message.contains("not valid for this call"), "{message}");
+    }
+}

@@ -194,18 +194,24 @@ async fn answered<P: Platform>(
     retry: &Retry,
     approval: &Approval,
 ) -> Result<Outcome, GatewayError> {
-    let invalid = |why: &str| GatewayError::InvalidParams(format!("requestState {why}"));
-    let (id, nonce) = retry
-        .state
-        .split_once('.')
-        .ok_or_else(|| invalid("is not one the gateway issued"))?;
+    // One answer for every state that does not fit, so a caller learns
+    // nothing of records that are not theirs.
+    let invalid = || {
+        GatewayError::InvalidParams(
+            "requestState is not valid for this call (unknown, expired, used, or another call's)"
+                .into(),
+        )
+    };
+    // Only question ids the gateway mints reach the store.
+    let (id, nonce) = retry.state.split_once('.').ok_or_else(invalid)?;
+    if !is_question_id(id) {
+        return Err(invalid());
+    }
     let now = p.clock().now_ms();
-    let record = p
-        .approvals()
-        .get(id, now)
-        .await?
-        .ok_or_else(|| invalid("is unknown or expired"))?;
-    let ours = record.nonce == nonce
+    let record = p.approvals().get(id, now).await?.ok_or_else(invalid)?;
+    // The policy in force now must still leave this call to the user.
+    let ours = held.decider == Decider::User
+        && record.nonce == nonce
         && record.requester == who.key
         && record.server == held.server.id
         && record.tool == held.tool
@@ -214,7 +220,7 @@ async fn answered<P: Platform>(
         && record.decider == Decider::User;
     if !ours {
         tracing::warn!(approval = %record.id, requester = %who.key, "requestState for another call refused");
-        return Err(invalid("does not belong to this call"));
+        return Err(invalid());
     }
     let verdict = if retry.accepted {
         Verdict::Approve
@@ -230,14 +236,29 @@ async fn answered<P: Platform>(
     match p.approvals().decide(id, &decision).await? {
         Decided::Applied { record } => {
             tracing::info!(target: "audit", approval = %record.id, decision = ?verdict, by = %who.key, channel = "input_required", "approval decided");
-            Ok(match verdict {
-                Verdict::Approve => Outcome::Forward,
-                Verdict::Reject => Outcome::Answer(ask::error_result(ask::DECLINED)),
-            })
+            match verdict {
+                // Used up at once: the approval runs this one call.
+                Verdict::Approve if p.approvals().consume(id, now).await? => {
+                    audit_use(id, &who.key, held.server, held.tool);
+                    Ok(Outcome::Forward)
+                }
+                Verdict::Approve => Err(invalid()),
+                Verdict::Reject => Ok(Outcome::Answer(ask::error_result(ask::DECLINED))),
+            }
         }
-        Decided::Already { .. } => Err(invalid("was answered already")),
-        Decided::NotFound => Err(invalid("is unknown or expired")),
+        Decided::Already { .. } | Decided::NotFound => Err(invalid()),
     }
+}
+
+/// Whether `id` has the shape of a question id the gateway mints (`el_`
+/// and 24 base64url characters, see [`check`]).
+fn is_question_id(id: &str) -> bool {
+    id.strip_prefix("el_").is_some_and(|rest| {
+        rest.len() == 24
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 /// Whether the caller may hold one more question open: at most

@@ -42,16 +42,23 @@ pub(crate) fn read_retry(params: Option<&RawValue>) -> Result<Option<Retry>, Gat
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Params {
-        request_state: Option<String>,
-        input_responses: Option<serde_json::Map<String, Value>>,
+        request_state: Option<Value>,
+        input_responses: Option<Value>,
     }
     let Some(params) = params else {
         return Ok(None);
     };
     let params: Params = serde_json::from_str(params.get())
         .map_err(|e| GatewayError::InvalidParams(format!("requestState, inputResponses: {e}")))?;
+    // Only a call that carries a state is a retry; anything else in these
+    // fields is left to the upstream's own validation, as before.
     let Some(state) = params.request_state else {
         return Ok(None);
+    };
+    let Value::String(state) = state else {
+        return Err(GatewayError::InvalidParams(
+            "requestState must be a string".into(),
+        ));
     };
     let answer = params
         .input_responses
