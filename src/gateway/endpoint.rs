@@ -4,7 +4,7 @@
 
 use super::ask::ElicitationModes;
 use super::guard::CallGuard;
-use super::hold::{self, Requester};
+use super::hold::{self, Requester, Retry};
 use super::ingest::Route;
 use super::{aggregate, ingest, passthrough, respond, session, Ctx};
 use crate::body::Body;
@@ -13,6 +13,7 @@ use crate::error::GatewayError;
 use crate::ports::{Platform, SessionRecord};
 use crate::protocol::jsonrpc::{self, Id, Message};
 use crate::protocol::method::{Method, Notice};
+use crate::protocol::version::Era;
 use crate::upstream::{relay, Caller, ClientSession, Upstreams};
 use http::Response;
 use std::cell::RefCell;
@@ -161,23 +162,36 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
 
     /// What every `tools/call` of this session is checked with.
     fn guard(&self, record: &SessionRecord) -> CallGuard<'_> {
+        let elicitation = ElicitationModes {
+            form: record.elicitation,
+            url: record.elicitation_url,
+        };
+        self.guard_for(Era::Legacy, elicitation, None)
+    }
+
+    /// What a `tools/call` of `era` is checked with, for a client that can
+    /// be asked in `elicitation` modes; `retry` is a modern client's answer
+    /// to the question it was asked.
+    pub(super) fn guard_for(
+        &self,
+        era: Era,
+        elicitation: ElicitationModes,
+        retry: Option<Retry>,
+    ) -> CallGuard<'_> {
         CallGuard {
             gate: &self.gate,
             catalog: &self.gw.catalog,
             validate_arguments: self.gw.settings.validate_arguments,
+            modern: era == Era::Modern,
             requester: Requester {
                 key: self.owner(),
                 principal: &self.gate.principal,
-                elicitation: ElicitationModes {
-                    form: record.elicitation,
-                    url: record.elicitation_url,
-                },
+                elicitation,
                 base: self.identity.base.clone(),
                 poll_ms: self.gw.settings.approval_poll_ms,
                 max_waits: self.gw.settings.approval_waits_per_caller,
-                retry: None,
+                retry,
             },
-            modern: false,
         }
     }
 

@@ -14,6 +14,7 @@ use crate::governance::pii;
 use crate::ports::{Clock, Limiter, Platform, UpstreamSession};
 use crate::protocol::jsonrpc::Request;
 use crate::protocol::version;
+use crate::upstream::ClientSession;
 use http::Response;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -98,14 +99,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             "clientInfo": params.client_info,
         });
         let client = self.client_session(None, version, Some(client_params.clone()));
-        let kinds = self.gate.redaction(server, None);
-        let mut result = self
-            .upstreams(&client)
-            .initialize_now(server)
-            .await
-            .map_err(|e| respond::redact_error(e, &kinds))?;
-        // The server's instructions are its content too.
-        pii::redact_value(&mut result, &kinds);
+        let mut result = self.meet(server, &client).await?;
         // Keep the upstream's choice when the gateway speaks it too, so
         // client and upstream agree on one revision end to end.
         let agreed = result
@@ -121,6 +115,23 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             upstreams: client.upstreams.into_inner(),
             version: agreed,
         })
+    }
+
+    /// Initializes `server` now for `client` and returns its result,
+    /// redacted as the policy asks (its instructions are its content too).
+    pub(super) async fn meet(
+        &self,
+        server: &Server,
+        client: &ClientSession,
+    ) -> Result<serde_json::Value, GatewayError> {
+        let kinds = self.gate.redaction(server, None);
+        let mut result = self
+            .upstreams(client)
+            .initialize_now(server)
+            .await
+            .map_err(|e| respond::redact_error(e, &kinds))?;
+        pii::redact_value(&mut result, &kinds);
+        Ok(result)
     }
 
     /// Sessions cost storage until they expire: each caller may open

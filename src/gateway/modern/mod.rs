@@ -33,18 +33,15 @@ pub(crate) mod question;
 mod shape;
 
 use super::ask::ElicitationModes;
-use super::guard::CallGuard;
-use super::hold::Requester;
 use super::{aggregate, respond, session, Ctx};
 use crate::body::Body;
 use crate::config::Server;
 use crate::error::GatewayError;
-use crate::governance::pii;
 use crate::ports::Platform;
 use crate::protocol::jsonrpc::{Id, Message, Request};
 use crate::protocol::method::Method;
 use crate::protocol::modern;
-use crate::protocol::version;
+use crate::protocol::version::{self, Era};
 use crate::upstream::ClientSession;
 use http::Response;
 use serde_json::{json, Value};
@@ -92,21 +89,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     form: ElicitationModes::from_capabilities(&envelope.capabilities).form,
                     url: false,
                 };
-                let guard = CallGuard {
-                    gate: &self.gate,
-                    catalog: &self.gw.catalog,
-                    validate_arguments: self.gw.settings.validate_arguments,
-                    requester: Requester {
-                        key: self.owner(),
-                        principal: &self.gate.principal,
-                        elicitation,
-                        base: self.identity.base.clone(),
-                        poll_ms: self.gw.settings.approval_poll_ms,
-                        max_waits: self.gw.settings.approval_waits_per_caller,
-                        retry,
-                    },
-                    modern: true,
-                };
+                let guard = self.guard_for(Era::Modern, elicitation, retry);
                 self.dispatch(
                     &self.upstreams(&client),
                     &guard,
@@ -165,14 +148,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 // Each discover meets the upstream anew: it counts against
                 // the caller's session budget like an `initialize`.
                 self.may_open_a_session().await?;
-                let kinds = self.gate.redaction(server, None);
                 let client = self.bridged().await?;
-                let mut result = self
-                    .upstreams(&client)
-                    .initialize_now(server)
-                    .await
-                    .map_err(|e| respond::redact_error(e, &kinds))?;
-                pii::redact_value(&mut result, &kinds);
+                let mut result = self.meet(server, &client).await?;
                 (
                     result["capabilities"].take(),
                     result
