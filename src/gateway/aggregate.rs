@@ -9,6 +9,7 @@ use super::ask::Forwarding;
 use super::guard::CallGuard;
 use super::hold::Outcome;
 use super::merge::{self, ListResult, Merged};
+use super::modern::question;
 use super::respond;
 use crate::body::Body;
 use crate::config::{Registry, Server};
@@ -219,9 +220,7 @@ async fn call_named<P: Platform + Clone + 'static>(
     }
     let original = serde_json::value::to_raw_value(original).expect("string serializes");
     params.insert("name".into(), original);
-    // A modern retry's answer to the gateway's question is the gateway's.
-    params.remove("inputResponses");
-    params.remove("requestState");
+    question::strip_answer(&mut params);
     let params = serde_json::value::to_raw_value(&params).expect("params serialize");
     let call = Forwarding {
         server: server.clone(),

@@ -9,6 +9,7 @@
 use super::ask::Forwarding;
 use super::guard::CallGuard;
 use super::merge;
+use super::modern::question;
 use super::respond;
 use crate::body::Body;
 use crate::config::Server;
@@ -128,8 +129,7 @@ async fn call_tool<P: Platform + Clone + 'static>(
     // gateway's question, which is the gateway's.
     let message = if guard.requester.retry.is_some() {
         let mut params: std::collections::BTreeMap<String, Box<RawValue>> = req.params_as()?;
-        params.remove("inputResponses");
-        params.remove("requestState");
+        question::strip_answer(&mut params);
         let params = serde_json::value::to_raw_value(&params).expect("params serialize");
         req.to_bytes_with(Some(&params))
     } else {

@@ -15,6 +15,7 @@ use crate::gateway::ask::Ask;
 use crate::gateway::hold::Retry;
 use serde::Deserialize;
 use serde_json::{json, value::RawValue, Value};
+use std::collections::BTreeMap;
 
 /// The key of the gateway's question in `inputRequests` and
 /// `inputResponses`.
@@ -35,6 +36,13 @@ pub(crate) fn input_required(ask: &Ask) -> Value {
         }},
         "requestState": format!("{}.{}", ask.record.id, ask.record.nonce),
     })
+}
+
+/// Takes a retry's answer out of params about to go upstream: it is the
+/// gateway's, never the upstream's.
+pub(crate) fn strip_answer(params: &mut BTreeMap<String, Box<RawValue>>) {
+    params.remove("inputResponses");
+    params.remove("requestState");
 }
 
 /// The client's answer in a retry's params, if the params carry one.
