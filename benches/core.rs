@@ -475,7 +475,7 @@ fn main() {
     bench("merge: 4 pages x 50 tools (200) + serialize", 2_000, || {
         let mut m = Merged::default();
         for s in &servers {
-            merge::add_page(&mut m, ListKind::Tools, s, &gate, &page);
+            merge::add_page(&mut m, ListKind::Tools, s, &gate, &page, false);
         }
         std::hint::black_box(serde_json::to_vec(&m.items).unwrap());
     });

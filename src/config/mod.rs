@@ -8,4 +8,4 @@ pub(crate) mod registry;
 pub(crate) mod settings;
 
 pub use registry::{Endpoint, Registry, Server};
-pub use settings::Settings;
+pub use settings::{Naming, Settings};

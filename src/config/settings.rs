@@ -50,6 +50,20 @@ pub struct Settings {
     /// How many sessions one caller (an anonymous one: one client address)
     /// may open per minute; each is stored until it expires.
     pub sessions_per_minute: u64,
+    /// How tools and prompts are named on `/mcp`.
+    pub names: Naming,
+}
+
+/// How `/mcp` names the tools and prompts of the servers behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Naming {
+    /// Always `{server}__{name}` (the default: names never change when a
+    /// server is added).
+    #[default]
+    Prefixed,
+    /// The server's own names when nothing can collide (the caller sees one
+    /// server), `{server}__{name}` otherwise.
+    OnCollision,
 }
 
 impl Default for Settings {
@@ -73,6 +87,7 @@ impl Default for Settings {
             approval_poll_ms: 250,
             approval_waits_per_caller: 4,
             sessions_per_minute: 120,
+            names: Naming::Prefixed,
         }
     }
 }
@@ -96,6 +111,7 @@ impl Settings {
         "APPROVAL_POLL_MS",
         "APPROVAL_WAITS_PER_CALLER",
         "SESSIONS_PER_MINUTE",
+        "NAMES_ON_MCP",
     ];
 
     /// Reads settings through `var` (name -> value).
@@ -160,6 +176,17 @@ impl Settings {
         whole_number(&var, "APPROVAL_WAITS_PER_CALLER", |n| {
             s.approval_waits_per_caller = n
         })?;
+        if let Some(v) = var("NAMES_ON_MCP") {
+            s.names = match v.trim().to_ascii_lowercase().as_str() {
+                "prefixed" => Naming::Prefixed,
+                "on_collision" => Naming::OnCollision,
+                _ => {
+                    return Err(format!(
+                        "NAMES_ON_MCP: '{v}' is not prefixed or on_collision"
+                    ))
+                }
+            };
+        }
         if let Some(v) = var("VALIDATE_ARGUMENTS") {
             s.validate_arguments = match v.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" => true,

@@ -1,5 +1,7 @@
 //! The aggregated endpoint `/mcp`: every registered server behind one MCP
-//! server, tools and prompts named `{server}__{name}`.
+//! server, tools and prompts named `{server}__{name}`, or by their own
+//! names where nothing can collide (`NAMES_ON_MCP=on_collision` and a caller
+//! who sees one server: `bare`).
 //!
 //! Lists fan out to every server in parallel and are merged; one server failing
 //! or timing out leaves the others' entries in the list (logged, and named under
@@ -10,6 +12,7 @@ use super::guard::CallGuard;
 use super::hold::Outcome;
 use super::merge::{self, ListResult, Merged};
 use super::modern::question;
+use super::modern::shape::AnsweredBy;
 use super::respond;
 use crate::body::Body;
 use crate::config::{Registry, Server};
@@ -52,13 +55,14 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
     guard: &CallGuard<'_>,
     req: &Request,
     method: Method<'_>,
+    bare: bool,
 ) -> Result<Response<Body>, GatewayError> {
     let gate = guard.gate;
     match method {
-        Method::List(kind) => list(ups, registry, gate, kind, req).await,
+        Method::List(kind) => list(ups, registry, gate, kind, req, bare).await,
         Method::Ping => Ok(respond::result(&req.id, &json!({}))),
-        Method::ToolsCall => call_named(ups, registry, guard, req, "tool").await,
-        Method::PromptsGet => call_named(ups, registry, guard, req, "prompt").await,
+        Method::ToolsCall => call_named(ups, registry, guard, req, "tool", bare).await,
+        Method::PromptsGet => call_named(ups, registry, guard, req, "prompt", bare).await,
         Method::ResourcesRead => read(ups, registry, gate, req).await,
         Method::LoggingSetLevel => {
             broadcast(ups, &registry.servers, &req.to_bytes(), Some(&req.id)).await;
@@ -106,6 +110,7 @@ async fn list<P: Platform>(
     gate: &Gate,
     kind: ListKind,
     req: &Request,
+    bare: bool,
 ) -> Result<Response<Body>, GatewayError> {
     #[derive(Deserialize)]
     struct Params {
@@ -131,7 +136,7 @@ async fn list<P: Platform>(
     let mut unavailable = Vec::new();
     for ((server, _), page) in targets.iter().zip(&pages) {
         match page {
-            Ok(page) => merge::add_page(&mut merged, kind, server, gate, page),
+            Ok(page) => merge::add_page(&mut merged, kind, server, gate, page, bare),
             Err(e) => {
                 tracing::warn!(server = %server.id, "{} left out: {e}", kind.method());
                 unavailable.push(server.id.clone());
@@ -190,6 +195,7 @@ async fn call_named<P: Platform + Clone + 'static>(
     guard: &CallGuard<'_>,
     req: &Request,
     what: &str,
+    bare: bool,
 ) -> Result<Response<Body>, GatewayError> {
     let gate = guard.gate;
     // Raw values keep the arguments byte for byte; only `name` is rewritten.
@@ -201,8 +207,11 @@ async fn call_named<P: Platform + Clone + 'static>(
             GatewayError::InvalidParams(format!("{}: 'name' must be a string", req.method))
         })?;
     let unknown = || GatewayError::InvalidParams(format!("Unknown {what}: {name}"));
-    let (index, original) = names::resolve(&name, registry.servers.iter().map(|s| s.id.as_str()))
-        .ok_or_else(unknown)?;
+    let (index, original) = match bare {
+        true if registry.servers.len() == 1 => (0, name.as_str()),
+        _ => names::resolve(&name, registry.servers.iter().map(|s| s.id.as_str()))
+            .ok_or_else(unknown)?,
+    };
     let server = &registry.servers[index];
     let mut outcome = Outcome::Forward;
     // A prompt is the server's content like a resource: the server-wide
@@ -220,7 +229,11 @@ async fn call_named<P: Platform + Clone + 'static>(
     }
     let original = serde_json::value::to_raw_value(original).expect("string serializes");
     params.insert("name".into(), original);
-    question::strip_answer(&mut params);
+    // A retry's answer to the gateway's own question is the gateway's; an
+    // answer to the upstream's goes on to it.
+    if guard.requester.retry.is_some() {
+        question::strip_answer(&mut params);
+    }
     let params = serde_json::value::to_raw_value(&params).expect("params serialize");
     let call = Forwarding {
         server: server.clone(),
@@ -255,7 +268,12 @@ async fn read<P: Platform>(
         match answer {
             Ok(mut result) => {
                 pii::redact_value(&mut result, &gate.redaction(server, None));
-                return Ok(respond::result(&req.id, &result));
+                let mut answer = respond::result(&req.id, &result);
+                // Who answered, should it ask for input (modern clients).
+                answer
+                    .extensions_mut()
+                    .insert(AnsweredBy(server.id.clone()));
+                return Ok(answer);
             }
             Err(e) => failures.push(format!("{}: {e}", server.id)),
         }

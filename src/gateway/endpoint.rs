@@ -8,7 +8,7 @@ use super::hold::{self, Requester, Retry};
 use super::ingest::Route;
 use super::{aggregate, ingest, passthrough, respond, session, Ctx};
 use crate::body::Body;
-use crate::config::Server;
+use crate::config::{Naming, Server};
 use crate::error::GatewayError;
 use crate::ports::{Platform, SessionRecord};
 use crate::protocol::jsonrpc::{self, Id, Message};
@@ -51,11 +51,19 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 principal: self.identity.principal.clone(),
                 issuer: self.identity.base.clone(),
             },
+            modern_meta: None,
+            param_headers: Vec::new(),
         }
     }
 
+    /// Whether `/mcp` shows this caller the servers' own names: with
+    /// `NAMES_ON_MCP=on_collision`, when the caller sees one server.
+    pub(super) fn bare_names(&self) -> bool {
+        self.gw.settings.names == Naming::OnCollision && self.registry.servers.len() == 1
+    }
+
     pub(super) fn upstreams<'l>(&'l self, client: &'l ClientSession) -> Upstreams<'l, P> {
-        Upstreams::new(self.p, client, &self.gw.minter)
+        Upstreams::new(self.p, client, &self.gw.minter, &self.gw.eras)
     }
 
     /// What sessions are bound to: a session opened by one caller is unknown
@@ -183,6 +191,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             catalog: &self.gw.catalog,
             validate_arguments: self.gw.settings.validate_arguments,
             modern: era == Era::Modern,
+            continues: false,
             requester: Requester {
                 key: self.owner(),
                 principal: &self.gate.principal,
@@ -207,7 +216,16 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     ) -> Result<Response<Body>, GatewayError> {
         match (message, server) {
             (Message::Request(r), None) => {
-                aggregate::request(ups, &self.registry, guard, r, Method::parse(&r.method)).await
+                let bare = self.bare_names();
+                aggregate::request(
+                    ups,
+                    &self.registry,
+                    guard,
+                    r,
+                    Method::parse(&r.method),
+                    bare,
+                )
+                .await
             }
             (Message::Request(r), Some(s)) => {
                 passthrough::request(ups, s, guard, r, Method::parse(&r.method), body).await

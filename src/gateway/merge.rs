@@ -31,6 +31,7 @@ pub fn add_page<'a>(
     server: &Server,
     gate: &Gate,
     result: &'a RawValue,
+    bare: bool,
 ) {
     let page = match read_page(kind, result) {
         Ok(page) => page,
@@ -44,7 +45,7 @@ pub fn add_page<'a>(
     }
     merged.items.reserve(page.items.len());
     for mut item in page.items {
-        if kind.prefixes_names() && !rename(&mut item, kind, server, gate) {
+        if kind.prefixes_names() && !rename(&mut item, kind, server, gate, bare) {
             continue;
         }
         merged.items.push(item);
@@ -61,7 +62,7 @@ fn read_page(kind: ListKind, result: &RawValue) -> Result<ListPage<'_>, String> 
 }
 
 /// Filters and prefixes one tool or prompt; `false` drops it.
-fn rename(item: &mut RawObject, kind: ListKind, server: &Server, gate: &Gate) -> bool {
+fn rename(item: &mut RawObject, kind: ListKind, server: &Server, gate: &Gate, bare: bool) -> bool {
     let Some(name) = item.get_str("name") else {
         tracing::warn!(server = %server.id, "{} item without a name skipped", kind.method());
         return false;
@@ -69,7 +70,9 @@ fn rename(item: &mut RawObject, kind: ListKind, server: &Server, gate: &Gate) ->
     if kind == ListKind::Tools && !gate.tool(server, &name) {
         return false;
     }
-    item.set_str("name", &names::qualify(&server.id, &name));
+    if !bare {
+        item.set_str("name", &names::qualify(&server.id, &name));
+    }
     true
 }
 
@@ -153,8 +156,15 @@ mod tests {
         ],"nextCursor":"p2"}));
         let page_b = raw(json!({"tools":[{"name":"echo"}]}));
         let mut m = Merged::default();
-        add_page(&mut m, ListKind::Tools, &a, &open(), &page_a);
-        add_page(&mut m, ListKind::Tools, &server("b", ""), &open(), &page_b);
+        add_page(&mut m, ListKind::Tools, &a, &open(), &page_a, false);
+        add_page(
+            &mut m,
+            ListKind::Tools,
+            &server("b", ""),
+            &open(),
+            &page_b,
+            false,
+        );
         let items = merged_json(&m);
         let names: Vec<&str> = items
             .as_array()
@@ -181,6 +191,7 @@ mod tests {
             &server("a", ""),
             &open(),
             &page,
+            false,
         );
         assert_eq!(merged_json(&m)[0], json!({"uri":"file:///x","name":"x"}));
     }
@@ -198,7 +209,14 @@ mod tests {
         .collect();
         let mut m = Merged::default();
         for page in &pages {
-            add_page(&mut m, ListKind::Prompts, &server("a", ""), &open(), page);
+            add_page(
+                &mut m,
+                ListKind::Prompts,
+                &server("a", ""),
+                &open(),
+                page,
+                false,
+            );
         }
         assert!(m.items.is_empty() && m.pending.is_empty());
     }

@@ -41,6 +41,7 @@ use crate::governance::gate::Gate;
 use crate::ports::Platform;
 use crate::protocol::jsonrpc::Id;
 use crate::protocol::version::Era;
+use crate::upstream::eras::Eras;
 use crate::upstream::minter::Minter;
 use authenticator::Authenticator;
 use authn::Identity;
@@ -73,6 +74,8 @@ pub struct Gateway {
     sessions: Rc<SessionCache>,
     authenticator: Authenticator,
     minter: Rc<Minter>,
+    /// Which era each upstream endpoint speaks.
+    eras: Rc<Eras>,
     policy: PolicyStore,
     catalog: Catalog,
     /// Whether the missing-`PUBLIC_URL` warning was logged (once per isolate).
@@ -99,12 +102,14 @@ impl Gateway {
         let authenticator = Authenticator::new(settings.registry_ttl_ms);
         let policy = PolicyStore::new(settings.registry_ttl_ms);
         let catalog = Catalog::new(settings.tool_catalog_ttl_ms);
+        let eras = Rc::new(Eras::new(settings.registry_ttl_ms));
         Gateway {
             settings,
             registry,
             sessions,
             authenticator,
             minter: Rc::default(),
+            eras,
             policy,
             catalog,
             public_url_warned: std::cell::Cell::new(false),

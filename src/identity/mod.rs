@@ -12,6 +12,8 @@
 //! - [`resource`]: the OAuth protected-resource metadata (RFC 9728) and the
 //!   `WWW-Authenticate` challenges.
 //! - [`mint`]: the short-lived JWTs the gateway signs for each upstream.
+//! - [`sealed`]: an upstream's `requestState`, bound to the caller and the
+//!   request it was given for before a client holds it.
 
 pub mod config;
 pub mod credential;
@@ -19,6 +21,7 @@ pub mod jwks;
 pub mod jwt;
 pub(crate) mod mint;
 pub(crate) mod resource;
+pub(crate) mod sealed;
 
 use serde::{Deserialize, Serialize};
 

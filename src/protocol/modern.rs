@@ -43,9 +43,30 @@ pub struct Envelope {
     pub version: &'static str,
     pub capabilities: Value,
     pub client_info: Option<Value>,
-    /// Whether the client asked for log messages (`logLevel`); without it
-    /// none are sent (`server/utilities/logging.mdx`).
-    pub wants_logs: bool,
+    /// The least severe log level the client wants (`logLevel`, as a rank
+    /// of [`LOG_LEVELS`]); without it no log message is sent
+    /// (`server/utilities/logging.mdx`).
+    pub log_level: Option<usize>,
+    /// The `_meta` entries that say who the client is and what it can do,
+    /// for requests the gateway makes on its behalf.
+    pub meta: Map<String, Value>,
+}
+
+/// The syslog severities of `LoggingLevel` (`schema.ts`), least severe first.
+pub const LOG_LEVELS: [&str; 8] = [
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+];
+
+/// The rank of a level in [`LOG_LEVELS`].
+pub fn log_rank(level: &str) -> Option<usize> {
+    LOG_LEVELS.iter().position(|l| *l == level)
 }
 
 /// The body parameter a method's `Mcp-Name` header mirrors.
@@ -127,11 +148,32 @@ pub fn classify(req: &Request, headers: &HeaderMap) -> Result<Envelope, Protocol
         .copied()
         .find(|v| *v == requested)
         .ok_or_else(|| ProtocolError::UnsupportedVersion(requested.to_string()))?;
+    let log_level = match meta.get(LOG_LEVEL_KEY) {
+        None | Some(Value::Null) => None,
+        Some(level) => Some(level.as_str().and_then(log_rank).ok_or_else(|| {
+            ProtocolError::InvalidParams(format!(
+                "params._meta: {LOG_LEVEL_KEY} must be one of {}",
+                LOG_LEVELS.join(", ")
+            ))
+        })?),
+    };
+    let own = [
+        PROTOCOL_VERSION_KEY,
+        CLIENT_CAPABILITIES_KEY,
+        CLIENT_INFO_KEY,
+        LOG_LEVEL_KEY,
+    ];
+    let kept = meta
+        .iter()
+        .filter(|(k, _)| own.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     Ok(Envelope {
         version,
         capabilities: meta[CLIENT_CAPABILITIES_KEY].clone(),
         client_info: meta.get(CLIENT_INFO_KEY).cloned(),
-        wants_logs: meta.get(LOG_LEVEL_KEY).is_some_and(|l| !l.is_null()),
+        log_level,
+        meta: kept,
     })
 }
 

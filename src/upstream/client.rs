@@ -7,19 +7,29 @@
 //! reached, answers 5xx or times out is skipped for the next one, with a log line.
 //! The client's own credentials never reach an upstream: requests are built from
 //! scratch with only the MCP headers.
+//!
+//! Before the first session on an endpoint the gateway asks it
+//! `server/discover` ([`Eras`]): an endpoint that speaks 2026-07-28 gets no
+//! `initialize` and no session, only self-contained requests
+//! ([`modern`](super::modern)), recorded as a session without an id so the
+//! next request (from any isolate) goes straight to it.
 
 use super::credentials::{self, Caller};
+use super::eras::Eras;
 use super::failover;
 use super::minter::Minter;
+use super::modern;
 use super::reply::{self, Reply};
 use crate::body::Body;
 use crate::config::{Endpoint, Server};
 use crate::error::GatewayError;
-use crate::ports::{with_timeout, HttpClient, Platform, Sessions, UpstreamChange, UpstreamSession};
+use crate::ports::{
+    with_timeout, Clock, HttpClient, Platform, Sessions, UpstreamChange, UpstreamSession,
+};
 use crate::protocol::headers;
 use crate::protocol::jsonrpc::{self, Id};
 use http::{HeaderName, HeaderValue};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -44,6 +54,11 @@ pub(crate) struct ClientSession {
     pub max_bytes: usize,
     /// Who the gateway acts for (credentials minted for upstreams name them).
     pub caller: Caller,
+    /// A modern client's own envelope (`_meta` revision, capabilities,
+    /// client info, log level), for requests the gateway makes for it.
+    pub modern_meta: Option<Map<String, Value>>,
+    /// A modern client's `Mcp-Param-*` headers, forwarded with its call.
+    pub param_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// The upstream side of one request.
@@ -51,6 +66,7 @@ pub(crate) struct Upstreams<'a, P: Platform> {
     pub platform: &'a P,
     pub client: &'a ClientSession,
     pub minter: &'a Rc<Minter>,
+    pub eras: &'a Rc<Eras>,
 }
 
 /// What [`Upstreams`] borrows, owned: for work that outlives the request
@@ -60,11 +76,12 @@ pub(crate) struct Detached<P: Platform> {
     pub platform: P,
     pub client: ClientSession,
     pub minter: Rc<Minter>,
+    pub eras: Rc<Eras>,
 }
 
 impl<P: Platform> Detached<P> {
     pub(crate) fn upstreams(&self) -> Upstreams<'_, P> {
-        Upstreams::new(&self.platform, &self.client, &self.minter)
+        Upstreams::new(&self.platform, &self.client, &self.minter, &self.eras)
     }
 }
 
@@ -79,7 +96,25 @@ impl ClientSession {
             upstreams: RefCell::new(self.upstreams.borrow().clone()),
             max_bytes: self.max_bytes,
             caller: self.caller.clone(),
+            modern_meta: self.modern_meta.clone(),
+            param_headers: self.param_headers.clone(),
         }
+    }
+
+    /// The envelope a modern upstream gets with the requests made for this
+    /// client: a modern client's own; a legacy client's capabilities and
+    /// info from its `initialize` on the per-server endpoint; the gateway's
+    /// (no capabilities) where the gateway initializes as itself.
+    pub(crate) fn envelope(&self) -> Map<String, Value> {
+        if let Some(meta) = &self.modern_meta {
+            return meta.clone();
+        }
+        let params = self.client_params.as_ref();
+        let field = |k: &str| params.and_then(|p| p.get(k)).cloned();
+        modern::envelope(
+            field("capabilities").unwrap_or_else(|| json!({})),
+            field("clientInfo"),
+        )
     }
 }
 
@@ -90,11 +125,17 @@ struct Attempt {
 }
 
 impl<'a, P: Platform> Upstreams<'a, P> {
-    pub(crate) fn new(platform: &'a P, client: &'a ClientSession, minter: &'a Rc<Minter>) -> Self {
+    pub(crate) fn new(
+        platform: &'a P,
+        client: &'a ClientSession,
+        minter: &'a Rc<Minter>,
+        eras: &'a Rc<Eras>,
+    ) -> Self {
         Upstreams {
             platform,
             client,
             minter,
+            eras,
         }
     }
 
@@ -107,6 +148,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             platform: self.platform.clone(),
             client: self.client.snapshot(),
             minter: self.minter.clone(),
+            eras: self.eras.clone(),
         }
     }
 
@@ -160,12 +202,14 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         Err(upstream_error(server, failures.join("; ")))
     }
 
-    /// Initializes `server` now (per-server `initialize`) and returns its result.
+    /// Meets `server` now (per-server `initialize` and `server/discover`)
+    /// and returns its `initialize` result (a modern server's discover
+    /// result, in that shape).
     pub(crate) async fn initialize_now(&self, server: &Server) -> Result<Value, GatewayError> {
         let endpoints = failover::order(server, self.client.region.as_deref(), None);
         let mut failures = Vec::new();
         for endpoint in endpoints {
-            match self.initialize(server, endpoint).await {
+            match self.open(server, endpoint, true).await {
                 Ok((_, result)) => return Ok(result),
                 Err(a) if a.retry => failures.push(format!("{}: {}", endpoint.region, a.message)),
                 Err(a) => return Err(upstream_error(server, a.message)),
@@ -188,6 +232,10 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         let Some(session) = self.client.upstreams.borrow().get(&server.id).cloned() else {
             return Err(not_offered);
         };
+        // A modern upstream has no stream outside a request.
+        if modern::is_modern(&session) {
+            return Err(not_offered);
+        }
         let mut req = http::Request::get(&session.url)
             .header(http::header::ACCEPT, headers::EVENT_STREAM)
             .header(headers::PROTOCOL_VERSION, &session.protocol_version);
@@ -245,7 +293,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
                 Some(s) => s,
                 None => {
                     fresh = true;
-                    self.initialize(server, endpoint).await?.0
+                    self.open(server, endpoint, false).await?.0
                 }
             };
             let response = self.post(server, endpoint, Some(&current), message).await?;
@@ -258,6 +306,12 @@ impl<'a, P: Platform> Upstreams<'a, P> {
                 .collect(64 * 1024)
                 .await
                 .unwrap_or_default();
+            // A modern server answers a refused request with a 4xx and its
+            // JSON-RPC error (-32602 and the like): that is the answer, not a
+            // failed attempt.
+            if modern::is_modern(&current) && status.is_client_error() && is_error_response(&body) {
+                return Ok(Reply::Json(Body::from(body)));
+            }
             if !fresh && current.session_id.is_some() && session_gone(status, &body) {
                 tracing::info!(server = %server.id, "upstream session expired; re-initializing");
                 continue;
@@ -267,6 +321,86 @@ impl<'a, P: Platform> Upstreams<'a, P> {
                 message: describe(status, &body),
             });
         }
+    }
+
+    /// Opens a session on one endpoint in the era it speaks (asked the first
+    /// time, see [`Eras`]) and returns it with the server's `initialize`
+    /// result (for a modern one, its discover result in that shape; with
+    /// `want_result` false an already known modern endpoint is not asked).
+    async fn open(
+        &self,
+        server: &Server,
+        endpoint: &Endpoint,
+        want_result: bool,
+    ) -> Result<(UpstreamSession, Value), Attempt> {
+        let now = self.platform.clock().now_ms();
+        match self.eras.get(&endpoint.url, now) {
+            Some(true) if !want_result => {
+                let session = modern::session(&endpoint.url);
+                self.remember(server, &session).await;
+                return Ok((session, Value::Null));
+            }
+            Some(false) => {}
+            _ => {
+                let found = self.discover(server, endpoint).await?;
+                let ttl = found
+                    .as_ref()
+                    .and_then(|r| r.get("ttlMs"))
+                    .and_then(Value::as_u64);
+                self.eras.learn(&endpoint.url, found.is_some(), ttl, now);
+                if let Some(result) = found {
+                    let session = modern::session(&endpoint.url);
+                    self.remember(server, &session).await;
+                    return Ok((session, modern::as_initialize_result(result)));
+                }
+            }
+        }
+        self.initialize(server, endpoint).await
+    }
+
+    /// Asks one endpoint `server/discover` as the gateway: its result when
+    /// it speaks a modern revision, `None` for anything else (a legacy
+    /// server refuses a request without a session or answers an error).
+    /// Only an unreachable endpoint is a failed attempt.
+    async fn discover(
+        &self,
+        server: &Server,
+        endpoint: &Endpoint,
+    ) -> Result<Option<Value>, Attempt> {
+        let id = self.own_request_id();
+        let probe = modern::discover_request(&id);
+        let response = self
+            .post(
+                server,
+                endpoint,
+                Some(&modern::session(&endpoint.url)),
+                &probe,
+            )
+            .await?;
+        let status = response.status();
+        if status.is_server_error() {
+            let body = response
+                .into_body()
+                .collect(64 * 1024)
+                .await
+                .unwrap_or_default();
+            return Err(Attempt {
+                retry: true,
+                message: describe(status, &body),
+            });
+        }
+        if !status.is_success() {
+            return Ok(None);
+        }
+        let result = reply::read_result(
+            reply::classify(response),
+            &id,
+            &server.id,
+            self.client.max_bytes,
+        )
+        .await
+        .ok();
+        Ok(result.filter(modern::speaks_modern))
     }
 
     /// Runs the initialize handshake on one endpoint and records the session.
@@ -371,7 +505,18 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         let mut req = http::Request::post(&endpoint.url)
             .header(http::header::CONTENT_TYPE, headers::JSON)
             .header(http::header::ACCEPT, "application/json, text/event-stream");
-        if let Some(s) = session {
+        let mut body = std::borrow::Cow::Borrowed(body);
+        if session.is_some_and(modern::is_modern) {
+            let out = modern::prepare(&body, &self.client.envelope(), &self.client.param_headers)
+                .map_err(|message| Attempt {
+                retry: false,
+                message,
+            })?;
+            for (name, value) in out.headers {
+                req = req.header(name, value);
+            }
+            body = std::borrow::Cow::Owned(out.body);
+        } else if let Some(s) = session {
             if let Some(id) = &s.session_id {
                 req = req.header(headers::SESSION_ID, id);
             }
@@ -404,6 +549,16 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             }),
         }
     }
+}
+
+/// Whether a body is a JSON-RPC error response.
+fn is_error_response(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Response<'a> {
+        #[serde(borrow)]
+        error: Option<&'a serde_json::value::RawValue>,
+    }
+    serde_json::from_slice::<Response>(body).is_ok_and(|r| r.error.is_some())
 }
 
 /// Whether an error answer means "your session is gone". The spec says 404;

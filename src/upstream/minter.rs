@@ -5,10 +5,13 @@
 //! key is read once per isolate from the `UPSTREAM_SIGNING_KEY` secret; its
 //! public half is what `/.well-known/jwks.json` serves. The signing itself is
 //! pure ([`identity::mint`](crate::identity::mint)); this is the part that
-//! reads secrets, draws randomness and remembers.
+//! reads secrets, draws randomness and remembers. The same secret also
+//! yields, by derivation, the key an upstream's `requestState` is sealed
+//! with ([`Minter::state_key`]).
 
 use crate::cache::Bounded;
 use crate::identity::mint::{self, Signer};
+use crate::identity::sealed::StateKey;
 use crate::identity::Principal;
 use crate::ports::{Clock, Platform};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,6 +29,8 @@ const RENEW_BEFORE_MS: u64 = 30_000;
 pub(crate) struct Minter {
     /// The key, once read: `None` inside when the secret is unset or unusable.
     signer: OnceCell<Option<Rc<Signer>>>,
+    /// The key sealed request states are made with, once derived.
+    state_key: OnceCell<Option<Rc<StateKey>>>,
     /// Minted tokens by [`mint::cache_key`] and server, valid until
     /// [`RENEW_BEFORE_MS`] before they expire.
     minted: Bounded<(String, String), String>,
@@ -58,6 +63,20 @@ impl Minter {
             None => None,
         };
         self.signer.get_or_init(|| signer).clone()
+    }
+
+    /// The key an upstream's `requestState` is sealed with, derived from the
+    /// signing key's secret; `None` when that secret is unset, and then no
+    /// state is relayed (fail closed).
+    pub(crate) async fn state_key<P: Platform>(&self, p: &P) -> Option<Rc<StateKey>> {
+        if let Some(key) = self.state_key.get() {
+            return key.clone();
+        }
+        let key = p
+            .secret(SIGNING_KEY_SECRET)
+            .await
+            .map(|secret| Rc::new(StateKey::derive(secret.as_bytes())));
+        self.state_key.get_or_init(|| key).clone()
     }
 
     /// A token for `grant`: the cached one while it has time left, else a

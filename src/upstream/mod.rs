@@ -6,14 +6,19 @@
 //! - [`credentials`]: what an upstream request carries instead of the
 //!   caller's token (a minted JWT, a secret header, or nothing).
 //! - [`minter`]: the signing key and the tokens minted with it.
+//! - [`eras`], [`modern`]: which endpoints speak 2026-07-28 (asked once with
+//!   `server/discover`), and the envelope and routing headers their requests
+//!   carry.
 //! - [`reply`]: classifying an upstream HTTP answer (JSON, SSE, 202) and reading
 //!   the JSON-RPC response out of it.
 //! - [`relay`]: streaming an upstream SSE answer to the client event by event.
 
 pub(crate) mod client;
 pub(crate) mod credentials;
+pub(crate) mod eras;
 pub(crate) mod failover;
 pub(crate) mod minter;
+pub(crate) mod modern;
 pub(crate) mod relay;
 pub(crate) mod reply;
 

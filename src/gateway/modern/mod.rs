@@ -30,20 +30,23 @@
 //! `Mcp-Param-*` headers.
 
 pub(crate) mod question;
-mod shape;
+mod round;
+pub(crate) mod shape;
 
 use super::ask::ElicitationModes;
 use super::{aggregate, respond, session, Ctx};
 use crate::body::Body;
 use crate::config::Server;
 use crate::error::GatewayError;
+use crate::ports::Clock;
 use crate::ports::Platform;
 use crate::protocol::jsonrpc::{Id, Message, Request};
 use crate::protocol::method::Method;
 use crate::protocol::modern;
 use crate::protocol::version::{self, Era};
-use crate::upstream::ClientSession;
+use crate::upstream::{self, failover, ClientSession};
 use http::Response;
+use round::Round;
 use serde_json::{json, Value};
 
 impl<P: Platform + Clone + 'static> Ctx<'_, P> {
@@ -64,6 +67,11 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         let envelope = modern::classify(r, &parts.headers).map_err(|e| with_id(e.into()))?;
         let server = self.server().map_err(with_id)?;
         let method = Method::parse(&r.method);
+        let may_ask = matches!(
+            method,
+            Method::ToolsCall | Method::PromptsGet | Method::ResourcesRead
+        );
+        let mut seal = None;
         let answer = match method {
             Method::Discover => self.discover(server.as_deref(), r).await,
             // Removed by the revision (`changelog.mdx`, major changes 1, 4
@@ -76,9 +84,35 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 Err(GatewayError::MethodNotFound(method.name().to_string()))
             }
             _ => {
-                let client = self.bridged().await.map_err(with_id)?;
+                let round = match may_ask {
+                    true => self.round(r, server.as_deref()).await.map_err(with_id)?,
+                    false => Round::default(),
+                };
+                seal = round.sealer;
+                let resent = round.resent.map(|r| {
+                    let bytes = r.to_bytes();
+                    (Message::Request(r), bytes)
+                });
+                let (message, body) = match &resent {
+                    Some((m, b)) => (m, b.as_slice()),
+                    None => (&message, body.as_slice()),
+                };
+                let server = match round.pinned {
+                    Some(pinned) => Some(pinned),
+                    None => server.clone(),
+                };
+                let targets: Vec<&Server> = match &server {
+                    Some(s) => vec![s],
+                    None => self.registry.servers.iter().map(|s| &**s).collect(),
+                };
+                let mut client = match self.stateless(&targets) {
+                    Some(client) => client,
+                    None => self.bridged().await.map_err(with_id)?,
+                };
+                client.modern_meta = Some(envelope.meta.clone());
+                client.param_headers = param_headers(&parts.headers);
                 let retry = match method {
-                    Method::ToolsCall => {
+                    Method::ToolsCall if !round.continues => {
                         question::read_retry(r.params.as_deref()).map_err(with_id)?
                     }
                     _ => None,
@@ -89,13 +123,14 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     form: ElicitationModes::from_capabilities(&envelope.capabilities).form,
                     url: false,
                 };
-                let guard = self.guard_for(Era::Modern, elicitation, retry);
+                let mut guard = self.guard_for(Era::Modern, elicitation, retry);
+                guard.continues = round.continues;
                 self.dispatch(
                     &self.upstreams(&client),
                     &guard,
                     server.as_deref(),
-                    &message,
-                    &body,
+                    message,
+                    body,
                 )
                 .await
             }
@@ -106,14 +141,33 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 method,
                 Method::List(_) | Method::ResourcesRead | Method::Discover
             ),
-            may_ask: matches!(
-                method,
-                Method::ToolsCall | Method::PromptsGet | Method::ResourcesRead
-            ),
-            wants_logs: envelope.wants_logs,
+            may_ask,
+            log_level: envelope.log_level,
             limit: self.gw.settings.max_upstream_bytes,
+            seal,
         };
         answer.map(|a| shape.apply(a)).map_err(with_id)
+    }
+
+    /// A client session for a request whose upstreams all speak the modern
+    /// era (as far as this isolate knows): none of them needs a session, so
+    /// no record is read.
+    fn stateless(&self, targets: &[&Server]) -> Option<ClientSession> {
+        let now = self.p.clock().now_ms();
+        let client = self.client_session(None, version::LATEST, None);
+        for server in targets {
+            let first = failover::order(server, self.region.as_deref(), None)
+                .into_iter()
+                .next()?;
+            if self.gw.eras.get(&first.url, now) != Some(true) {
+                return None;
+            }
+            client
+                .upstreams
+                .borrow_mut()
+                .insert(server.id.clone(), upstream::modern::session(&first.url));
+        }
+        Some(client)
     }
 
     /// The client session the upstreams see: this caller's bridge record on
@@ -170,4 +224,15 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         }
         Ok(respond::result(&req.id, &result))
     }
+}
+
+/// A modern client's `Mcp-Param-*` headers: forwarded with its call
+/// (streamable-http.mdx § Server Behavior for Custom Headers: intermediaries
+/// must pass them on).
+fn param_headers(headers: &http::HeaderMap) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.as_str().starts_with("mcp-param-"))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
 }

@@ -10,12 +10,15 @@
 use super::question::OwnQuestion;
 use crate::body::{Body, ByteStream};
 use crate::error::code;
+use crate::identity::sealed::{Binding, Sealed, StateKey, STATE_TTL_MS};
 use crate::protocol::headers;
 use crate::protocol::jsonrpc::{self, Id};
+use crate::protocol::modern;
 use crate::protocol::sse;
 use futures_util::StreamExt;
 use http::Response;
 use serde_json::{json, Value};
+use std::rc::Rc;
 
 /// What the gateway serves modern clients of what a server offers: no
 /// `logging` (no `logging/setLevel` in the revision), no `subscribe` or
@@ -40,10 +43,29 @@ pub(super) struct Shape {
     /// `tools/call`, `prompts/get`, `resources/read`: the only results the
     /// revision lets be `input_required`.
     pub(super) may_ask: bool,
-    /// The client asked for log messages.
-    pub(super) wants_logs: bool,
+    /// The least severe log level the client asked for (a rank of
+    /// `protocol::modern::LOG_LEVELS`), if any.
+    pub(super) log_level: Option<usize>,
     pub(super) limit: usize,
+    /// How an upstream's `requestState` is sealed for this caller and
+    /// request; without it an upstream's `input_required` is refused.
+    pub(super) seal: Option<Sealer>,
 }
+
+/// Seals an upstream's `requestState` (see [`crate::identity::sealed`]).
+pub(super) struct Sealer {
+    pub(super) key: Rc<StateKey>,
+    pub(super) binding: Binding,
+    /// The server that answers (on `/mcp` a `resources/read` says it in
+    /// the response's [`AnsweredBy`]).
+    pub(super) server: Option<String>,
+    pub(super) now_ms: u64,
+}
+
+/// The server whose answer a response carries, where the request did not
+/// name it (a `resources/read` on `/mcp`).
+#[derive(Debug, Clone)]
+pub(crate) struct AnsweredBy(pub String);
 
 impl Shape {
     /// The answer as the 2026-07-28 revision has it. A result says
@@ -51,10 +73,14 @@ impl Shape {
     /// hints; in an event stream the response event is shaped the same way
     /// and messages a modern client must not get are left out. A JSON error
     /// (an upstream's too) gets the HTTP status its code implies.
-    pub(super) fn apply(self, mut response: Response<Body>) -> Response<Body> {
+    pub(super) fn apply(mut self, mut response: Response<Body>) -> Response<Body> {
         if response.extensions().get::<OwnQuestion>().is_some() {
             // The gateway's own question: already as the revision has it.
             return response;
+        }
+        if let (Some(seal), Some(by)) = (&mut self.seal, response.extensions().get::<AnsweredBy>())
+        {
+            seal.server = Some(by.0.clone());
         }
         let is_stream = response
             .headers()
@@ -85,29 +111,50 @@ impl Shape {
 
     /// Shapes a response message in place. The cache hints are the
     /// gateway's own, always: what a caller sees is filtered for them, so an
-    /// upstream's `public` must not reach a shared cache. A `resultType` the
-    /// gateway cannot relay yet (`input_required`: its `requestState` would
-    /// pass unprotected) becomes an error.
+    /// upstream's `public` must not reach a shared cache. An upstream's
+    /// `input_required` passes on a method that may ask, with its
+    /// `requestState` sealed for this caller and request; anything else the
+    /// gateway cannot relay safely becomes an error.
     fn complete(&self, message: &mut Value) {
         let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) else {
             return;
         };
+        let refuse = |why: String| {
+            serde_json::from_slice(&jsonrpc::error_body(
+                Some(&self.id),
+                code::UPSTREAM_UNAVAILABLE,
+                &format!("Upstream server {why}"),
+                None,
+            ))
+            .expect("an error body is JSON")
+        };
         match result.get("resultType").and_then(Value::as_str) {
             None | Some("complete") => {}
+            Some("input_required") if self.may_ask => {
+                match (result.get("requestState"), &self.seal) {
+                    (None, _) => {}
+                    (Some(Value::String(state)), Some(seal)) if seal.server.is_some() => {
+                        let sealed = Sealed {
+                            state: state.clone(),
+                            server: seal.server.clone().unwrap_or_default(),
+                            expires_ms: seal.now_ms.saturating_add(STATE_TTL_MS),
+                        };
+                        let text = seal.key.seal(&sealed, &seal.binding);
+                        result.insert("requestState".into(), Value::String(text));
+                    }
+                    _ => {
+                        // Without a key (no signing secret) or a known
+                        // issuer, a state could be replayed by anyone.
+                        tracing::warn!("an upstream's requestState cannot be sealed: refused");
+                        *message = refuse(
+                            "asked for input with a requestState the gateway cannot protect".into(),
+                        );
+                    }
+                }
+                return;
+            }
             Some(other) => {
-                let why = if self.may_ask && other == "input_required" {
-                    "asked for input (input_required), which the gateway does not relay yet"
-                        .to_string()
-                } else {
-                    format!("answered with resultType '{other}'")
-                };
-                *message = serde_json::from_slice(&jsonrpc::error_body(
-                    Some(&self.id),
-                    code::UPSTREAM_UNAVAILABLE,
-                    &format!("Upstream server {why}"),
-                    None,
-                ))
-                .expect("an error body is JSON");
+                *message = refuse(format!("answered with resultType '{other}'"));
                 return;
             }
         }
@@ -124,7 +171,16 @@ impl Shape {
     fn passes(&self, message: &Value) -> bool {
         match message.get("method").and_then(Value::as_str) {
             Some(_) if message.get("id").is_some() => false,
-            Some("notifications/message") => self.wants_logs,
+            // At or above the level the request asked for; an upstream's
+            // message without a known level only when it asked for all.
+            Some("notifications/message") => self.log_level.is_some_and(|min| {
+                message
+                    .pointer("/params/level")
+                    .and_then(Value::as_str)
+                    .and_then(modern::log_rank)
+                    .unwrap_or(0)
+                    >= min
+            }),
             _ => true,
         }
     }
@@ -201,8 +257,9 @@ mod tests {
             id: Id::Num(3),
             cacheable,
             may_ask,
-            wants_logs,
+            log_level: wants_logs.then_some(0),
             limit: 1024,
+            seal: None,
         }
     }
 

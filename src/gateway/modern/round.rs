@@ -1,0 +1,148 @@
+//! One round of a multi round-trip request (`basic/patterns/mrtr.mdx` of
+//! 2026-07-28 in `modelcontextprotocol/modelcontextprotocol`), as far as an
+//! upstream's own question goes.
+//!
+//! When an upstream answers `input_required` with a `requestState`, the
+//! client gets that state sealed ([`crate::identity::sealed`]) for itself,
+//! this endpoint, this method and these params, naming the server that
+//! asked. On the retry the sealed state is opened and the upstream gets its
+//! own state back, only on the server that issued it; a sealed state that
+//! does not open (another caller's, another call's, expired, altered) is
+//! refused before anything is forwarded. A state that is not sealed is the
+//! gateway's own approval question ([`super::question`]) or refused there.
+
+use super::shape::Sealer;
+use crate::config::Server;
+use crate::error::GatewayError;
+use crate::gateway::Ctx;
+use crate::identity::sealed::{self, Binding};
+use crate::ports::{Clock, Platform};
+use crate::protocol::jsonrpc::Request;
+use crate::protocol::names;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// What a request that may be answered with `input_required` carries into
+/// the pipeline.
+#[derive(Default)]
+pub(super) struct Round {
+    /// The request with the upstream's own state in place of the sealed
+    /// one, when it continues an upstream's question.
+    pub(super) resent: Option<Request>,
+    /// A `resources/read` on `/mcp` continues on the server that asked.
+    pub(super) pinned: Option<Rc<Server>>,
+    /// It continues a call the gateway already let through (the sealed state
+    /// proves it): the user is not asked to approve it again.
+    pub(super) continues: bool,
+    /// How a new state from the upstream is sealed; `None` without a key.
+    pub(super) sealer: Option<Sealer>,
+}
+
+impl<P: Platform + Clone + 'static> Ctx<'_, P> {
+    /// Reads a request that may be answered with `input_required` (see the
+    /// module docs).
+    pub(super) async fn round(
+        &self,
+        r: &Request,
+        server: Option<&Server>,
+    ) -> Result<Round, GatewayError> {
+        let key = self.gw.minter.state_key(self.p).await;
+        let binding = Binding {
+            who: self.owner(),
+            endpoint: self.route.endpoint_name(),
+            method: r.method.clone(),
+            params: sealed::params_digest(r.params.as_deref())
+                .map_err(|e| GatewayError::InvalidParams(format!("{}: params: {e}", r.method)))?,
+        };
+        let now = self.p.clock().now_ms();
+        let answering = match server {
+            Some(s) => Some(s.id.clone()),
+            None => self.named_server(r),
+        };
+        let mut round = Round {
+            sealer: key.clone().map(|key| Sealer {
+                key,
+                binding: binding.clone(),
+                server: answering.clone(),
+                now_ms: now,
+            }),
+            ..Round::default()
+        };
+        let Some(state) = request_state(r) else {
+            return Ok(round);
+        };
+        if !sealed::is_sealed(&state) {
+            return Ok(round);
+        }
+        // One answer for every reason: a caller learns nothing about
+        // whose state it holds.
+        let invalid =
+            || GatewayError::InvalidParams("requestState is not valid for this request".into());
+        let opened = key
+            .as_ref()
+            .and_then(|k| k.open(&state, &binding, now))
+            .ok_or_else(invalid)?;
+        match &answering {
+            Some(a) if *a != opened.server => return Err(invalid()),
+            Some(_) => {}
+            None => {
+                let pinned = self
+                    .registry
+                    .get(&opened.server)
+                    .cloned()
+                    .ok_or_else(invalid)?;
+                if let Some(s) = &mut round.sealer {
+                    s.server = Some(pinned.id.clone());
+                }
+                round.pinned = Some(pinned);
+            }
+        }
+        round.resent = Some(with_state(r, &opened.state)?);
+        round.continues = true;
+        Ok(round)
+    }
+
+    /// The server a `tools/call` or `prompts/get` on `/mcp` goes to, by its
+    /// name; `None` for a `resources/read` (URIs name no server) or a name
+    /// no visible server has.
+    fn named_server(&self, r: &Request) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Params {
+            name: Option<String>,
+        }
+        let name = r.params_as::<Params>().ok()?.name?;
+        if self.bare_names() {
+            return self.registry.servers.first().map(|s| s.id.clone());
+        }
+        let (i, _) = names::resolve(&name, self.registry.servers.iter().map(|s| s.id.as_str()))?;
+        Some(self.registry.servers[i].id.clone())
+    }
+}
+
+/// The client's `requestState`, when it sent a string.
+fn request_state(r: &Request) -> Option<String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Params {
+        request_state: Option<serde_json::Value>,
+    }
+    match r.params_as::<Params>().ok()?.request_state? {
+        serde_json::Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// `r` with `state` as its `requestState`.
+fn with_state(r: &Request, state: &str) -> Result<Request, GatewayError> {
+    let mut params: BTreeMap<String, Box<RawValue>> = r.params_as()?;
+    params.insert(
+        "requestState".into(),
+        serde_json::value::to_raw_value(state).expect("a string serializes"),
+    );
+    Ok(Request {
+        params: Some(serde_json::value::to_raw_value(&params).expect("params serialize")),
+        ..r.clone()
+    })
+}
