@@ -5,6 +5,7 @@
 
 mod support;
 
+use mcp_edge::adapters::memory::MockServer;
 use serde_json::{json, Value};
 use support::{Harness, Reply};
 
@@ -463,4 +464,259 @@ async fn a_question_stops_counting_once_the_policy_gives_the_call_to_approvers()
         assert_eq!(code, -32602);
         assert!(message.contains("not valid for this call"), "{message}");
     }
+}
+
+/// A harness whose `up` server speaks 2026-07-28 (and 2025), beside the
+/// legacy `alpha`; the gateway holds a signing key, so it can seal states.
+fn with_a_modern_upstream() -> (Harness, std::rc::Rc<MockServer>) {
+    let (h, _, _) = Harness::two_servers();
+    let up = h.add(
+        "up",
+        MockServer::new("up").tools(&["echo", "ask"]).modern(),
+        &["us"],
+    );
+    h.p.runtime.secrets.borrow_mut().insert(
+        "UPSTREAM_SIGNING_KEY".into(),
+        "a signing secret for the tests".into(),
+    );
+    (h, up)
+}
+
+#[tokio::test]
+async fn a_modern_upstream_is_spoken_to_in_its_era_after_one_discover() {
+    let (h, up) = with_a_modern_upstream();
+    let call = json!({"name": "echo", "arguments": {"text": "hi"}});
+    for _ in 0..3 {
+        let r = result(&modern(&h, "/servers/up/mcp", "tools/call", call.clone()).await);
+        assert_eq!(r["content"][0]["text"], "hi");
+    }
+    assert_eq!(
+        up.count("server/discover"),
+        1,
+        "the era is asked once per endpoint"
+    );
+    assert_eq!(
+        up.count("initialize"),
+        0,
+        "a modern upstream is never initialized"
+    );
+    let seen = up.seen();
+    let calls: Vec<_> = seen
+        .iter()
+        .filter(|s| s.rpc_method.as_deref() == Some("tools/call"))
+        .collect();
+    assert_eq!(calls.len(), 3, "one upstream request per call");
+    for c in calls {
+        assert!(c.headers.get("mcp-session-id").is_none());
+        assert_eq!(c.headers["mcp-protocol-version"], MODERN);
+        assert_eq!(c.headers["mcp-method"], "tools/call");
+        assert_eq!(c.headers["mcp-name"], "echo");
+        assert!(
+            c.headers.get("authorization").is_none(),
+            "the caller's key stays at the gateway"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_legacy_client_reaches_a_modern_upstream_with_the_envelope_added() {
+    let (h, up) = with_a_modern_upstream();
+    let mut c = h.connect("/mcp").await;
+    let r = c
+        .result(
+            "tools/call",
+            json!({"name": "up__echo", "arguments": {"text": "old"}}),
+        )
+        .await;
+    assert_eq!(r["content"][0]["text"], "old");
+    let seen = up.seen();
+    let call = seen
+        .iter()
+        .find(|s| s.rpc_method.as_deref() == Some("tools/call"))
+        .expect("the call reached the upstream");
+    assert_eq!(
+        call.body["params"]["name"], "echo",
+        "the upstream's own name"
+    );
+    assert_eq!(
+        call.headers["mcp-name"], "echo",
+        "the header follows the body"
+    );
+    assert_eq!(
+        call.body["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"],
+        MODERN
+    );
+    assert_eq!(up.count("initialize"), 0);
+}
+
+#[tokio::test]
+async fn an_upstreams_question_passes_with_its_state_sealed_for_the_caller() {
+    let (h, up) = with_a_modern_upstream();
+    for path in ["/servers/up/mcp", "/mcp"] {
+        let name = if path == "/mcp" { "up__ask" } else { "ask" };
+        let asked = question(
+            &modern(
+                &h,
+                path,
+                "tools/call",
+                json!({"name": name, "arguments": {}}),
+            )
+            .await,
+        );
+        assert!(
+            asked["inputRequests"]["who"].is_object(),
+            "the upstream's question"
+        );
+        let state = asked["requestState"].as_str().unwrap().to_string();
+        assert_ne!(
+            state, "up-state",
+            "the client never holds the upstream's own state"
+        );
+        let answer = json!({"who": {"action": "accept", "content": {"name": "ada"}}});
+        let retry =
+            json!({"name": name, "arguments": {}, "requestState": state, "inputResponses": answer});
+        let done = result(&modern(&h, path, "tools/call", retry.clone()).await);
+        assert_eq!(done["content"][0]["text"], "hello \"ada\"", "{path}");
+        let last = up
+            .seen()
+            .into_iter()
+            .rev()
+            .find(|s| s.rpc_method.as_deref() == Some("tools/call"))
+            .unwrap();
+        assert_eq!(
+            last.body["params"]["requestState"], "up-state",
+            "the upstream gets its own state back"
+        );
+        // Another caller with the same state; other arguments; a state from
+        // the other endpoint; an altered state: refused before the upstream.
+        let before = up.count("tools/call");
+        let mut other_args = retry.clone();
+        other_args["arguments"] = json!({"x": 1});
+        let mut tampered = retry.clone();
+        tampered["requestState"] = json!(format!("{state}-TAMPERED"));
+        let mut elsewhere = retry.clone();
+        elsewhere["name"] = json!(if path == "/mcp" { "ask" } else { "up__ask" });
+        for bad in [other_args, tampered] {
+            let r = modern(&h, path, "tools/call", bad).await;
+            let (code, message) = r.error(400);
+            assert_eq!(code, -32602);
+            assert!(message.contains("requestState"), "{message}");
+        }
+        let other_path = if path == "/mcp" {
+            "/servers/up/mcp"
+        } else {
+            "/mcp"
+        };
+        let r = modern(&h, other_path, "tools/call", elsewhere).await;
+        assert_eq!(r.error(400).0, -32602, "a state is bound to its endpoint");
+        let stranger = modern_as_stranger(&h, path, retry).await;
+        assert_eq!(
+            stranger.error(400).0,
+            -32602,
+            "a state is bound to its caller"
+        );
+        assert_eq!(
+            up.count("tools/call"),
+            before,
+            "nothing refused reached the upstream"
+        );
+    }
+}
+
+/// A modern call by a caller other than the harness's (an anonymous one on
+/// an anonymous server is not possible here, so another API key).
+async fn modern_as_stranger(h: &Harness, path: &str, params: Value) -> Reply {
+    h.api_key("mk_stranger", json!({"subject": "stranger"}));
+    let name = params["name"].as_str().unwrap().to_string();
+    let body = modern_body(9, "tools/call", params);
+    h.post(
+        path,
+        &body,
+        &[
+            ("mcp-protocol-version", MODERN),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", &name),
+            ("authorization", "Bearer mk_stranger"),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn without_a_key_an_upstreams_state_is_not_relayed() {
+    let (h, _, _) = Harness::two_servers();
+    h.add(
+        "up",
+        MockServer::new("up").tools(&["ask"]).modern(),
+        &["us"],
+    );
+    let r = modern(
+        &h,
+        "/servers/up/mcp",
+        "tools/call",
+        json!({"name": "ask", "arguments": {}}),
+    )
+    .await;
+    let v = r.response();
+    assert!(v.get("result").is_none(), "{}", r.text);
+    assert!(
+        !r.text.contains("up-state"),
+        "the upstream's state goes nowhere"
+    );
+}
+
+#[tokio::test]
+async fn on_collision_naming_shows_a_one_server_caller_the_servers_own_names() {
+    let h = Harness::with_settings(support::setting("NAMES_ON_MCP", "on_collision"));
+    h.add("solo", MockServer::new("solo").tools(&["echo"]), &["us"]);
+    let mut c = h.connect("/mcp").await;
+    assert_eq!(c.all_names("tools/list", "tools").await, vec!["echo"]);
+    let r = c
+        .result(
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "mine"}}),
+        )
+        .await;
+    assert_eq!(r["content"][0]["text"], "mine");
+    // Two servers: prefixed again, since names could collide.
+    h.add("duo", MockServer::new("duo").tools(&["echo"]), &["us"]);
+    let h2 = Harness::with_settings(support::setting("NAMES_ON_MCP", "on_collision"));
+    h2.add("solo", MockServer::new("solo").tools(&["echo"]), &["us"]);
+    h2.add("duo", MockServer::new("duo").tools(&["echo"]), &["us"]);
+    let mut c2 = h2.connect("/mcp").await;
+    let mut names = c2.all_names("tools/list", "tools").await;
+    names.sort();
+    assert_eq!(names, vec!["duo__echo", "solo__echo"]);
+}
+
+#[tokio::test]
+async fn a_log_level_must_be_one_the_revision_names() {
+    let (h, _, _) = Harness::two_servers();
+    let levels = |min: &str| {
+        let mut b = modern_body(1, "tools/list", json!({}));
+        b["params"]["_meta"]["io.modelcontextprotocol/logLevel"] = json!(min);
+        b
+    };
+    let bad = h
+        .post(
+            "/mcp",
+            &levels("loud"),
+            &[
+                ("mcp-protocol-version", MODERN),
+                ("mcp-method", "tools/list"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.error(400).0, -32602, "an unknown level is refused");
+    let ok = h
+        .post(
+            "/mcp",
+            &levels("warning"),
+            &[
+                ("mcp-protocol-version", MODERN),
+                ("mcp-method", "tools/list"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
 }

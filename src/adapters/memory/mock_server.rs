@@ -41,6 +41,9 @@ pub struct MockServer {
     delay_ms: u64,
     sse: bool,
     get_stream: bool,
+    /// Also speaks 2026-07-28: answers `server/discover` and serves a
+    /// request carrying the modern envelope without a session.
+    modern: bool,
     list_error: Option<String>,
     fail_status: RefCell<Option<u16>>,
     /// Status for an unknown session: 404 per spec, 400 like some SDK examples.
@@ -61,6 +64,7 @@ impl MockServer {
             delay_ms: 0,
             sse: false,
             get_stream: false,
+            modern: false,
             list_error: None,
             fail_status: RefCell::new(None),
             lost_session_status: 404,
@@ -126,6 +130,13 @@ impl MockServer {
         self.get_stream = true;
         self
     }
+    /// Speaks 2026-07-28 too (dual era). Its tool `ask` answers
+    /// `input_required` with `requestState` `up-state` until it is retried
+    /// with that state and an answer under `inputResponses.who`.
+    pub fn modern(mut self) -> Self {
+        self.modern = true;
+        self
+    }
     /// `tools/list` answers a JSON-RPC error with this message.
     pub fn list_error(mut self, message: &str) -> Self {
         self.list_error = Some(message.to_string());
@@ -186,6 +197,13 @@ impl MockServer {
         if method.as_deref() == Some("initialize") {
             return self.initialize(&body);
         }
+        let envelope = body
+            .pointer("/params/_meta/io.modelcontextprotocol~1protocolVersion")
+            .and_then(Value::as_str)
+            == Some("2026-07-28");
+        if self.modern && envelope && session.is_none() {
+            return self.modern_rpc(method.as_deref().unwrap_or(""), &body);
+        }
         if !session
             .as_ref()
             .is_some_and(|s| self.sessions.borrow().contains(s))
@@ -232,6 +250,31 @@ impl MockServer {
         resp.headers_mut()
             .insert(headers::SESSION_ID, id.parse().expect("ascii"));
         resp
+    }
+
+    /// A stateless 2026-07-28 request.
+    fn modern_rpc(&self, method: &str, body: &Value) -> Response<Body> {
+        let params = body.get("params").cloned().unwrap_or(json!({}));
+        let result = match method {
+            "server/discover" => json!({"supportedVersions": ["2026-07-28"],
+                "capabilities": {"tools": {}}, "resultType": "complete",
+                "ttlMs": 60_000, "cacheScope": "public",
+                "_meta": {"io.modelcontextprotocol/serverInfo": {"name": self.name, "version": "1"}}}),
+            "tools/call" if params["name"] == "ask" => {
+                match (
+                    params.get("requestState"),
+                    params.pointer("/inputResponses/who"),
+                ) {
+                    (Some(s), Some(who)) if s == "up-state" => json!({"resultType": "complete",
+                        "content": [{"type": "text", "text": format!("hello {}", who["content"]["name"])}]}),
+                    _ => json!({"resultType": "input_required", "requestState": "up-state",
+                        "inputRequests": {"who": {"method": "elicitation/create",
+                            "params": {"message": "Who?", "requestedSchema": {"type": "object"}}}}}),
+                }
+            }
+            _ => return self.rpc(method, body),
+        };
+        self.answer(body, Ok(result), Vec::new())
     }
 
     /// A request within a session, by its method.

@@ -303,6 +303,15 @@ mod tests {
         assert!(!quiet.passes(&log));
         assert!(quiet.passes(&progress));
         assert!(shape(false, true, true).passes(&log));
+        let at = |level: &str| {
+            json!({"jsonrpc": "2.0", "method": "notifications/message",
+            "params": {"level": level, "data": "x"}})
+        };
+        let mut warnings = shape(false, true, true);
+        warnings.log_level = modern::log_rank("warning");
+        assert!(!warnings.passes(&at("info")), "below the level asked for");
+        assert!(warnings.passes(&at("warning")));
+        assert!(warnings.passes(&at("emergency")));
     }
 
     #[test]
