@@ -15,7 +15,7 @@
 //! next request (from any isolate) goes straight to it.
 
 use super::credentials::{self, Caller};
-use super::eras::Eras;
+use super::eras::{Eras, Speaks};
 use super::failover;
 use super::minter::Minter;
 use super::modern;
@@ -334,21 +334,26 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         want_result: bool,
     ) -> Result<(UpstreamSession, Value), Attempt> {
         let now = self.platform.clock().now_ms();
+        let modern_client = self.client.modern_meta.is_some();
         match self.eras.get(&endpoint.url, now) {
-            Some(true) if !want_result => {
+            Some(s) if s.modern_for(modern_client) && !want_result => {
                 let session = modern::session(&endpoint.url);
                 self.remember(server, &session).await;
                 return Ok((session, Value::Null));
             }
-            Some(false) => {}
+            Some(s) if !s.modern_for(modern_client) => {}
             _ => {
                 let found = self.discover(server, endpoint).await?;
+                let speaks = found
+                    .as_ref()
+                    .and_then(modern::speaks)
+                    .unwrap_or(Speaks::Legacy);
                 let ttl = found
                     .as_ref()
                     .and_then(|r| r.get("ttlMs"))
                     .and_then(Value::as_u64);
-                self.eras.learn(&endpoint.url, found.is_some(), ttl, now);
-                if let Some(result) = found {
+                self.eras.learn(&endpoint.url, speaks, ttl, now);
+                if let Some(result) = found.filter(|_| speaks.modern_for(modern_client)) {
                     let session = modern::session(&endpoint.url);
                     self.remember(server, &session).await;
                     return Ok((session, modern::as_initialize_result(result)));
@@ -400,7 +405,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         )
         .await
         .ok();
-        Ok(result.filter(modern::speaks_modern))
+        Ok(result.filter(|r| modern::speaks(r).is_some()))
     }
 
     /// Runs the initialize handshake on one endpoint and records the session.

@@ -12,9 +12,32 @@
 
 use crate::cache::Bounded;
 
+/// What an endpoint speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Speaks {
+    /// Sessions only (`server/discover` is not a method it knows).
+    Legacy,
+    /// Both: a modern client is relayed in the modern era, a legacy one in
+    /// its own (so server-to-client requests and GET streams keep working).
+    Dual,
+    /// 2026-07-28 only: every client is relayed in the modern era.
+    Modern,
+}
+
+impl Speaks {
+    /// Whether a client of this era is relayed to the endpoint in the modern era.
+    pub(crate) fn modern_for(self, modern_client: bool) -> bool {
+        match self {
+            Speaks::Legacy => false,
+            Speaks::Dual => modern_client,
+            Speaks::Modern => true,
+        }
+    }
+}
+
 /// What the isolate knows of each endpoint's era.
 pub(crate) struct Eras {
-    known: Bounded<String, bool>,
+    known: Bounded<String, Speaks>,
     floor_ms: u64,
 }
 
@@ -26,17 +49,16 @@ impl Eras {
         }
     }
 
-    /// `Some(true)` for a modern endpoint, `Some(false)` for a legacy one,
-    /// `None` when it must be asked.
-    pub(crate) fn get(&self, url: &str, now_ms: u64) -> Option<bool> {
+    /// What `url` speaks, `None` when it must be asked.
+    pub(crate) fn get(&self, url: &str, now_ms: u64) -> Option<Speaks> {
         self.known.get(url, now_ms)
     }
 
     /// Remembers what `url` speaks, for `ttl_ms` (at least the floor).
-    pub(crate) fn learn(&self, url: &str, modern: bool, ttl_ms: Option<u64>, now_ms: u64) {
+    pub(crate) fn learn(&self, url: &str, speaks: Speaks, ttl_ms: Option<u64>, now_ms: u64) {
         let keep = ttl_ms.unwrap_or(0).max(self.floor_ms);
         self.known
-            .insert(url.to_string(), modern, now_ms.saturating_add(keep), now_ms);
+            .insert(url.to_string(), speaks, now_ms.saturating_add(keep), now_ms);
     }
 }
 
@@ -48,11 +70,11 @@ mod tests {
     fn an_era_is_kept_for_its_ttl_but_never_less_than_the_floor() {
         let eras = Eras::new(1_000);
         assert_eq!(eras.get("u", 0), None);
-        eras.learn("u", true, Some(0), 0);
-        assert_eq!(eras.get("u", 999), Some(true));
+        eras.learn("u", Speaks::Modern, Some(0), 0);
+        assert_eq!(eras.get("u", 999), Some(Speaks::Modern));
         assert_eq!(eras.get("u", 1_000), None);
-        eras.learn("v", false, Some(5_000), 0);
-        assert_eq!(eras.get("v", 4_999), Some(false));
+        eras.learn("v", Speaks::Legacy, Some(5_000), 0);
+        assert_eq!(eras.get("v", 4_999), Some(Speaks::Legacy));
         assert_eq!(eras.get("v", 5_000), None);
     }
 }

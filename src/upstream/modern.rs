@@ -15,13 +15,14 @@
 //! with it (on `/mcp` the name in the body is the upstream's, not the
 //! prefixed one the client sent).
 
+use super::eras::Speaks;
 use crate::ports::UpstreamSession;
 use crate::protocol::headers;
 use crate::protocol::jsonrpc::Id;
 use crate::protocol::modern::{
     self, CLIENT_CAPABILITIES_KEY, CLIENT_INFO_KEY, PROTOCOL_VERSION_KEY,
 };
-use crate::protocol::version::MODERN;
+use crate::protocol::version::{MODERN, SUPPORTED};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http::{HeaderName, HeaderValue};
@@ -66,16 +67,22 @@ pub(crate) fn discover_request(id: &Id) -> Vec<u8> {
     .expect("discover serializes")
 }
 
-/// Whether a `server/discover` result says the server serves a revision the
-/// gateway speaks to upstreams.
-pub(crate) fn speaks_modern(result: &Value) -> bool {
-    result
+/// What a `server/discover` result says the server speaks: `None` when it
+/// serves no revision the gateway speaks to upstreams in the modern era.
+pub(crate) fn speaks(result: &Value) -> Option<Speaks> {
+    let versions: Vec<&str> = result
         .get("supportedVersions")
-        .and_then(Value::as_array)
-        .is_some_and(|v| {
-            v.iter()
-                .any(|v| v.as_str().is_some_and(|v| MODERN.contains(&v)))
-        })
+        .and_then(Value::as_array)?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    if !versions.iter().any(|v| MODERN.contains(v)) {
+        return None;
+    }
+    match versions.iter().any(|v| SUPPORTED.contains(v)) {
+        true => Some(Speaks::Dual),
+        false => Some(Speaks::Modern),
+    }
 }
 
 /// A discover result as the `initialize` result a legacy caller of
@@ -279,13 +286,16 @@ mod tests {
 
     #[test]
     fn discover_tells_the_era() {
-        assert!(speaks_modern(
-            &json!({"supportedVersions": ["2025-11-25", "2026-07-28"]})
-        ));
-        assert!(!speaks_modern(
-            &json!({"supportedVersions": ["2027-01-01"]})
-        ));
-        assert!(!speaks_modern(&json!({"protocolVersion": "2025-11-25"})));
+        assert_eq!(
+            speaks(&json!({"supportedVersions": ["2025-11-25", "2026-07-28"]})),
+            Some(Speaks::Dual)
+        );
+        assert_eq!(
+            speaks(&json!({"supportedVersions": ["2026-07-28"]})),
+            Some(Speaks::Modern)
+        );
+        assert_eq!(speaks(&json!({"supportedVersions": ["2027-01-01"]})), None);
+        assert_eq!(speaks(&json!({"protocolVersion": "2025-11-25"})), None);
         let init = as_initialize_result(json!({"supportedVersions": ["2026-07-28"],
             "capabilities": {"tools": {}}, "instructions": "hi",
             "_meta": {modern::SERVER_INFO_KEY: {"name": "up", "version": "1"}}}));

@@ -159,7 +159,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             let first = failover::order(server, self.region.as_deref(), None)
                 .into_iter()
                 .next()?;
-            if self.gw.eras.get(&first.url, now) != Some(true) {
+            if !self.gw.eras.get(&first.url, now)?.modern_for(true) {
                 return None;
             }
             client
