@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: dev test bench toolchain build build-spin lint unit e2e e2e-workers e2e-spin fmt clean
+.PHONY: dev test bench toolchain build build-spin lint unit e2e e2e-workers e2e-spin conformance conformance-workers conformance-spin fmt clean
 
 ## Run the gateway locally on workerd with the demo registry (kv-seed/) and
 ## two demo upstream MCP servers; prints the URL.
@@ -14,8 +14,9 @@ dev:
 
 ## The whole test suite: lint, native unit + integration tests, end to end on
 ## wrangler dev (workerd) and on the Spin host (Wasmtime) with the official
-## TypeScript and Python SDK clients.
-test: toolchain lint unit e2e
+## TypeScript and Python SDK clients, and the official conformance suite
+## through both endpoints on both runtimes.
+test: toolchain lint unit e2e conformance
 
 ## Benchmarks: the gateway beside a pass-through floor on workerd and on the
 ## Spin host, plus native core benchmarks; writes bench/RESULTS.md. Prints
@@ -58,6 +59,17 @@ e2e-workers: toolchain
 
 e2e-spin: toolchain
 	$(ENV) "$$PYTHON" tests/e2e/run.py --target spin
+
+## @modelcontextprotocol/conformance (2025-11-25 and 2026-07-28) against the
+## project's fixture upstream, directly and through /servers/conf/mcp and /mcp
+## (tests/conformance/run.py; uses the build the e2e targets made).
+conformance: conformance-workers conformance-spin
+
+conformance-workers: toolchain
+	$(ENV) "$$PYTHON" tests/conformance/run.py --target workers --no-build
+
+conformance-spin: toolchain
+	$(ENV) "$$PYTHON" tests/conformance/run.py --target spin --no-build
 
 fmt:
 	cargo fmt

@@ -440,3 +440,28 @@ async fn the_initialize_result_describes_the_gateway() {
     v["result"]["serverInfo"]["version"] = json!("<version>");
     golden("aggregate_initialize", &v);
 }
+
+#[tokio::test]
+async fn completions_go_to_the_prompts_server_under_its_own_name() {
+    let (h, a, b) = Harness::two_servers();
+    let mut c = h.connect("/mcp").await;
+    let r = c
+        .result(
+            "completion/complete",
+            json!({"ref": {"type": "ref/prompt", "name": "alpha__greet"},
+                   "argument": {"name": "who", "value": "p"}}),
+        )
+        .await;
+    assert!(r["completion"]["values"].is_array(), "{r}");
+    let seen = a.seen();
+    let sent = seen
+        .iter()
+        .find(|s| s.rpc_method.as_deref() == Some("completion/complete"))
+        .expect("alpha was asked");
+    assert_eq!(sent.body["params"]["ref"]["name"], "greet");
+    assert_eq!(
+        b.count("completion/complete"),
+        0,
+        "only the prompt's server"
+    );
+}

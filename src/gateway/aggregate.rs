@@ -38,7 +38,7 @@ use std::rc::Rc;
 pub(crate) fn initialize_result(version: &str, registry: &Registry) -> Value {
     json!({
         "protocolVersion": version,
-        "capabilities": { "tools": {}, "prompts": {}, "resources": {}, "logging": {} },
+        "capabilities": { "tools": {}, "prompts": {}, "resources": {}, "logging": {}, "completions": {} },
         "serverInfo": { "name": "mcp-edge", "title": "mcp-edge gateway", "version": env!("CARGO_PKG_VERSION") },
         "instructions": format!(
             "mcp-edge aggregates {} MCP servers. Tools and prompts are named {{server}}{}{{name}}.",
@@ -64,6 +64,7 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
         Method::ToolsCall => call_named(ups, registry, guard, req, "tool", bare).await,
         Method::PromptsGet => call_named(ups, registry, guard, req, "prompt", bare).await,
         Method::ResourcesRead => read(ups, registry, gate, req).await,
+        Method::CompletionComplete => complete(ups, registry, gate, req, bare).await,
         Method::LoggingSetLevel => {
             broadcast(ups, &registry.servers, &req.to_bytes(), Some(&req.id)).await;
             Ok(respond::result(&req.id, &json!({})))
@@ -75,7 +76,6 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
         | Method::Discover
         | Method::ResourcesSubscribe
         | Method::ResourcesUnsubscribe
-        | Method::CompletionComplete
         | Method::Other(_) => Err(GatewayError::MethodNotFound(method.name().to_string())),
     }
 }
@@ -284,6 +284,56 @@ async fn read<P: Platform>(
         failures.join("; ")
     );
     Err(GatewayError::ResourceNotFound(params.uri))
+}
+
+/// `completion/complete`: a prompt argument goes to the prompt's server
+/// under its own name; a resource template's to every server at once, the
+/// first answer in registry order wins (URIs name no server). Completions
+/// are the server's content: redacted by its server-wide rules.
+async fn complete<P: Platform>(
+    ups: &Upstreams<'_, P>,
+    registry: &Registry,
+    gate: &Gate,
+    req: &Request,
+    bare: bool,
+) -> Result<Response<Body>, GatewayError> {
+    let mut params: Value = req.params_as()?;
+    let servers: Vec<&Rc<Server>> = match params.pointer("/ref/type").and_then(Value::as_str) {
+        Some("ref/prompt") => {
+            let name = params
+                .pointer("/ref/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let unknown = || GatewayError::InvalidParams(format!("Unknown prompt: {name}"));
+            let (index, original) = match bare {
+                true if registry.servers.len() == 1 => (0, name.to_string()),
+                _ => names::resolve(name, registry.servers.iter().map(|s| s.id.as_str()))
+                    .map(|(i, n)| (i, n.to_string()))
+                    .ok_or_else(unknown)?,
+            };
+            params["ref"]["name"] = Value::String(original);
+            vec![&registry.servers[index]]
+        }
+        _ => registry.servers.iter().collect(),
+    };
+    let params = serde_json::value::to_raw_value(&params).expect("params serialize");
+    let message = req.to_bytes_with(Some(&params));
+    let answers = join_all(servers.iter().map(|server| async {
+        let answer = ups.send(server, &message).await?;
+        reply::read_result(answer, &req.id, &server.id, ups.client.max_bytes).await
+    }))
+    .await;
+    let mut last = None;
+    for (server, answer) in servers.iter().zip(answers) {
+        match answer {
+            Ok(mut result) => {
+                pii::redact_value(&mut result, &gate.redaction(server, None));
+                return Ok(respond::result(&req.id, &result));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| GatewayError::InvalidParams("no server to complete for".into())))
 }
 
 /// Sends a message to several servers at once; failures are logged only.

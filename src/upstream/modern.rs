@@ -205,8 +205,9 @@ pub(crate) fn header_value(text: &str) -> String {
             .bytes()
             .all(|b| b == b' ' || b == b'\t' || (0x21..=0x7e).contains(&b))
         && !text.starts_with([' ', '\t'])
-        && !text.ends_with([' ', '\t'])
-        && !(text.starts_with("=?base64?") && text.ends_with("?="));
+        && !text.ends_with([' ', '\t']);
+    let looks_encoded = text.starts_with("=?base64?") && text.ends_with("?=");
+    let plain = plain && !looks_encoded;
     if plain {
         text.to_string()
     } else {

@@ -16,18 +16,20 @@
 //! and immediately stale (`server/utilities/caching.mdx`).
 //!
 //! What a modern client must not get is left out: server-to-client requests,
-//! log messages it did not ask for, an upstream's cache hints (the gateway's
-//! own replace them), an `input_required` it cannot relay safely yet.
+//! log messages below the level it asked for, an upstream's cache hints (the
+//! gateway's own replace them), an upstream's `requestState` unsealed.
 //!
 //! A call the user must confirm is asked with an `input_required` result
 //! when the client declared form elicitation ([`question`]), and answered on
 //! its retry; calls approvers decide get the pending approval, as for a
 //! legacy client.
 //!
-//! Not yet served: `subscriptions/listen`, an upstream's own
-//! `input_required`, modern upstreams spoken to in their own era,
-//! cancellation relayed upstream when the client closes the stream,
-//! `Mcp-Param-*` headers.
+//! An upstream that speaks the modern era itself is relayed in it, without
+//! any session ([`crate::upstream::modern`]); its own `input_required`
+//! passes with the state sealed for this caller and request ([`round`]).
+//!
+//! Not yet served: `subscriptions/listen`, cancellation relayed upstream
+//! when the client closes the stream.
 
 pub(crate) mod question;
 mod round;
