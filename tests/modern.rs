@@ -609,6 +609,13 @@ async fn an_upstreams_question_passes_with_its_state_sealed_for_the_caller() {
         };
         let r = modern(&h, other_path, "tools/call", elsewhere).await;
         assert_eq!(r.error(400).0, -32602, "a state is bound to its endpoint");
+        if path == "/servers/up/mcp" {
+            // An unsealed state on a method that is not the gateway's
+            // question would reach the upstream unbound: refused.
+            let forged = json!({"name": "p", "requestState": "up-state", "inputResponses": {}});
+            let r = modern(&h, path, "prompts/get", forged).await;
+            assert_eq!(r.error(400).0, -32602);
+        }
         let stranger = modern_as_stranger(&h, path, retry).await;
         assert_eq!(
             stranger.error(400).0,

@@ -319,8 +319,14 @@ async fn complete<P: Platform>(
     let params = serde_json::value::to_raw_value(&params).expect("params serialize");
     let message = req.to_bytes_with(Some(&params));
     let answers = join_all(servers.iter().map(|server| async {
-        let answer = ups.send(server, &message).await?;
-        reply::read_result(answer, &req.id, &server.id, ups.client.max_bytes).await
+        let content = gate.redaction(server, None);
+        let answer = ups
+            .send(server, &message)
+            .await
+            .map_err(|e| respond::redact_error(e, &content))?;
+        reply::read_result(answer, &req.id, &server.id, ups.client.max_bytes)
+            .await
+            .map_err(|e| respond::redact_error(e, &content))
     }))
     .await;
     let mut last = None;

@@ -191,7 +191,6 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             catalog: &self.gw.catalog,
             validate_arguments: self.gw.settings.validate_arguments,
             modern: era == Era::Modern,
-            continues: false,
             requester: Requester {
                 key: self.owner(),
                 principal: &self.gate.principal,

@@ -35,11 +35,6 @@ pub(crate) struct CallGuard<'a> {
     pub requester: Requester<'a>,
     /// A modern (2026-07-28) request: questions become `input_required`.
     pub modern: bool,
-    /// The call continues one the gateway already let through (a modern
-    /// retry answering the upstream's own question, with the state the
-    /// gateway sealed for this caller and call): approval is not asked
-    /// again; the other checks run as for any call.
-    pub continues: bool,
 }
 
 impl CallGuard<'_> {
@@ -78,7 +73,7 @@ impl CallGuard<'_> {
         }
         super::counters::check_call(ups.platform, self.gate, server, tool).await?;
         let destructive = info.as_ref().is_some_and(|i| i.destructive);
-        let Some(a) = approval.filter(|_| !self.continues) else {
+        let Some(a) = approval else {
             return Ok(Outcome::Forward);
         };
         match a.required(server, tool, destructive) {

@@ -34,9 +34,6 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-/// Identifies the gateway to upstreams when it initializes on its own behalf.
-pub(crate) const CLIENT_NAME: &str = "mcp-edge";
-
 /// What the gateway knows about the client session it is acting for.
 pub(crate) struct ClientSession {
     /// The client session id, when there is one to record upstream sessions in.
@@ -102,20 +99,31 @@ impl ClientSession {
     }
 
     /// The envelope a modern upstream gets with the requests made for this
-    /// client: a modern client's own; a legacy client's capabilities and
-    /// info from its `initialize` on the per-server endpoint; the gateway's
-    /// (no capabilities) where the gateway initializes as itself.
+    /// client: a modern client's own; for a legacy client no capabilities,
+    /// and its info from its `initialize` (the gateway's on `/mcp`).
     pub(crate) fn envelope(&self) -> Map<String, Value> {
         if let Some(meta) = &self.modern_meta {
             return meta.clone();
         }
-        let params = self.client_params.as_ref();
-        let field = |k: &str| params.and_then(|p| p.get(k)).cloned();
-        modern::envelope(
-            field("capabilities").unwrap_or_else(|| json!({})),
-            field("clientInfo"),
-        )
+        // A legacy client cannot answer an `input_required`: its envelope
+        // declares no capabilities, so a modern upstream does not ask it.
+        let info = self
+            .client_params
+            .as_ref()
+            .and_then(|p| p.get("clientInfo"))
+            .cloned();
+        modern::envelope(json!({}), info)
     }
+}
+
+/// What a `server/discover` probe learned.
+enum Probe {
+    /// A modern or dual-era server's discover result.
+    Modern(Value),
+    /// A legacy server's kind of answer.
+    Legacy,
+    /// Nothing either way (unreachable, 5xx, credentials refused, limited).
+    Unclear,
 }
 
 /// A failed attempt: `retry` says whether the next region may do better.
@@ -343,16 +351,24 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             }
             Some(s) if !s.modern_for(modern_client) => {}
             _ => {
-                let found = self.discover(server, endpoint).await?;
-                let speaks = found
-                    .as_ref()
-                    .and_then(modern::speaks)
-                    .unwrap_or(Speaks::Legacy);
-                let ttl = found
-                    .as_ref()
-                    .and_then(|r| r.get("ttlMs"))
-                    .and_then(Value::as_u64);
-                self.eras.learn(&endpoint.url, speaks, ttl, now);
+                // What the probe could not tell is not learned: this time
+                // the endpoint is met as a legacy one.
+                let found = self.discover(server, endpoint).await;
+                let speaks = match &found {
+                    Probe::Modern(r) => modern::speaks(r).unwrap_or(Speaks::Legacy),
+                    _ => Speaks::Legacy,
+                };
+                let ttl = match &found {
+                    Probe::Modern(r) => r.get("ttlMs").and_then(Value::as_u64),
+                    _ => None,
+                };
+                if !matches!(found, Probe::Unclear) {
+                    self.eras.learn(&endpoint.url, speaks, ttl, now);
+                }
+                let found = match found {
+                    Probe::Modern(r) => Some(r),
+                    _ => None,
+                };
                 if let Some(result) = found.filter(|_| speaks.modern_for(modern_client)) {
                     let session = modern::session(&endpoint.url);
                     self.remember(server, &session).await;
@@ -364,48 +380,35 @@ impl<'a, P: Platform> Upstreams<'a, P> {
     }
 
     /// Asks one endpoint `server/discover` as the gateway: its result when
-    /// it speaks a modern revision, `None` for anything else (a legacy
-    /// server refuses a request without a session or answers an error).
-    /// Only an unreachable endpoint is a failed attempt.
-    async fn discover(
-        &self,
-        server: &Server,
-        endpoint: &Endpoint,
-    ) -> Result<Option<Value>, Attempt> {
+    /// it speaks a modern revision; legacy for what a legacy server answers
+    /// (an error about the session or the method, a result without the
+    /// versions); unclear for an answer that says nothing about the era
+    /// (unreachable, 5xx, credentials refused, rate limited).
+    async fn discover(&self, server: &Server, endpoint: &Endpoint) -> Probe {
+        use http::StatusCode as S;
         let id = self.own_request_id();
         let probe = modern::discover_request(&id);
-        let response = self
-            .post(
-                server,
-                endpoint,
-                Some(&modern::session(&endpoint.url)),
-                &probe,
-            )
-            .await?;
+        let modern = modern::session(&endpoint.url);
+        let Ok(response) = self.post(server, endpoint, Some(&modern), &probe).await else {
+            return Probe::Unclear;
+        };
         let status = response.status();
-        if status.is_server_error() {
-            let body = response
-                .into_body()
-                .collect(64 * 1024)
-                .await
-                .unwrap_or_default();
-            return Err(Attempt {
-                retry: true,
-                message: describe(status, &body),
-            });
+        if status.is_server_error()
+            || matches!(
+                status,
+                S::UNAUTHORIZED | S::FORBIDDEN | S::REQUEST_TIMEOUT | S::TOO_MANY_REQUESTS
+            )
+        {
+            return Probe::Unclear;
         }
         if !status.is_success() {
-            return Ok(None);
+            return Probe::Legacy;
         }
-        let result = reply::read_result(
-            reply::classify(response),
-            &id,
-            &server.id,
-            self.client.max_bytes,
-        )
-        .await
-        .ok();
-        Ok(result.filter(|r| modern::speaks(r).is_some()))
+        let max = self.client.max_bytes;
+        match reply::read_result(reply::classify(response), &id, &server.id, max).await {
+            Ok(r) if modern::speaks(&r).is_some() => Probe::Modern(r),
+            _ => Probe::Legacy,
+        }
     }
 
     /// Runs the initialize handshake on one endpoint and records the session.
@@ -418,7 +421,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         let mut params = self.client.client_params.clone().unwrap_or_else(|| {
             json!({
                 "capabilities": {},
-                "clientInfo": { "name": CLIENT_NAME, "version": env!("CARGO_PKG_VERSION") },
+                "clientInfo": { "name": super::CLIENT_NAME, "version": env!("CARGO_PKG_VERSION") },
             })
         });
         params["protocolVersion"] = Value::String(self.client.protocol_version.clone());

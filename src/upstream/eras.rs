@@ -12,6 +12,9 @@
 
 use crate::cache::Bounded;
 
+/// The longest an era is remembered, whatever the upstream says.
+const MAX_KEEP_MS: u64 = 24 * 3600 * 1000;
+
 /// What an endpoint speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Speaks {
@@ -56,7 +59,9 @@ impl Eras {
 
     /// Remembers what `url` speaks, for `ttl_ms` (at least the floor).
     pub(crate) fn learn(&self, url: &str, speaks: Speaks, ttl_ms: Option<u64>, now_ms: u64) {
-        let keep = ttl_ms.unwrap_or(0).max(self.floor_ms);
+        // An upstream's own hint is capped at a day: a hostile or mistaken
+        // answer must not pin an endpoint's era for good.
+        let keep = ttl_ms.unwrap_or(0).min(MAX_KEEP_MS).max(self.floor_ms);
         self.known
             .insert(url.to_string(), speaks, now_ms.saturating_add(keep), now_ms);
     }

@@ -23,5 +23,8 @@ pub(crate) mod relay;
 pub(crate) mod reply;
 
 pub(crate) use client::{ClientSession, Upstreams};
+
+/// Identifies the gateway to upstreams when it meets them on its own behalf.
+pub(crate) const CLIENT_NAME: &str = "mcp-edge";
 pub(crate) use credentials::Caller;
 pub(crate) use reply::Reply;

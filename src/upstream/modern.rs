@@ -52,7 +52,7 @@ pub(crate) fn envelope(capabilities: Value, client_info: Option<Value>) -> Map<S
     meta.insert(
         CLIENT_INFO_KEY.into(),
         client_info.unwrap_or_else(
-            || json!({"name": super::client::CLIENT_NAME, "version": env!("CARGO_PKG_VERSION")}),
+            || json!({"name": super::CLIENT_NAME, "version": env!("CARGO_PKG_VERSION")}),
         ),
     );
     meta

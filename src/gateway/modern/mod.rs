@@ -125,8 +125,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     form: ElicitationModes::from_capabilities(&envelope.capabilities).form,
                     url: false,
                 };
-                let mut guard = self.guard_for(Era::Modern, elicitation, retry);
-                guard.continues = round.continues;
+                let guard = self.guard_for(Era::Modern, elicitation, retry);
                 self.dispatch(
                     &self.upstreams(&client),
                     &guard,
@@ -204,7 +203,11 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 // Each discover meets the upstream anew: it counts against
                 // the caller's session budget like an `initialize`.
                 self.may_open_a_session().await?;
-                let client = self.bridged().await?;
+                let mut client = self.bridged().await?;
+                // Met as this modern client would be, so a dual-era
+                // upstream is asked in the modern era, and the bridge
+                // record keeps no legacy session for it.
+                client.modern_meta = Some(req_meta(req));
                 let mut result = self.meet(server, &client).await?;
                 (
                     result["capabilities"].take(),
@@ -237,4 +240,18 @@ fn param_headers(headers: &http::HeaderMap) -> Vec<(http::HeaderName, http::Head
         .filter(|(n, _)| n.as_str().starts_with("mcp-param-"))
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect()
+}
+
+/// A discover request's own envelope (its `_meta` entries the gateway
+/// passes on); the envelope was checked before discover runs.
+fn req_meta(req: &Request) -> serde_json::Map<String, Value> {
+    let text = req.params.as_ref().map_or("{}", |p| p.get());
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|mut p| p.get_mut("_meta").map(Value::take))
+        .and_then(|m| match m {
+            Value::Object(m) => Some(m),
+            _ => None,
+        })
+        .unwrap_or_default()
 }

@@ -33,8 +33,10 @@ pub(super) struct Round {
     pub(super) resent: Option<Request>,
     /// A `resources/read` on `/mcp` continues on the server that asked.
     pub(super) pinned: Option<Rc<Server>>,
-    /// It continues a call the gateway already let through (the sealed state
-    /// proves it): the user is not asked to approve it again.
+    /// It continues an upstream's question (the sealed state opened), so it
+    /// is not an answer to the gateway's own. The guard still runs in full:
+    /// a state can be handed back more than once while it lasts, so it
+    /// proves no approval.
     pub(super) continues: bool,
     /// How a new state from the upstream is sealed; `None` without a key.
     pub(super) sealer: Option<Sealer>,
@@ -73,13 +75,19 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         let Some(state) = request_state(r) else {
             return Ok(round);
         };
-        if !sealed::is_sealed(&state) {
-            return Ok(round);
-        }
         // One answer for every reason: a caller learns nothing about
         // whose state it holds.
         let invalid =
             || GatewayError::InvalidParams("requestState is not valid for this request".into());
+        if !sealed::is_sealed(&state) {
+            // Only a `tools/call` may answer the gateway's own question
+            // (read by `question::read_retry`); any other unsealed state
+            // would reach an upstream unbound.
+            return match r.method.as_str() {
+                "tools/call" => Ok(round),
+                _ => Err(invalid()),
+            };
+        }
         let opened = key
             .as_ref()
             .and_then(|k| k.open(&state, &binding, now))
@@ -87,6 +95,9 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         match &answering {
             Some(a) if *a != opened.server => return Err(invalid()),
             Some(_) => {}
+            // Only a `resources/read` on `/mcp` names no server: it goes
+            // on where it was asked.
+            None if r.method != "resources/read" => return Err(invalid()),
             None => {
                 let pinned = self
                     .registry

@@ -130,7 +130,18 @@ impl Shape {
         };
         match result.get("resultType").and_then(Value::as_str) {
             None | Some("complete") => {}
-            Some("input_required") if self.may_ask => {
+            // The gateway's own question key is the gateway's: an upstream
+            // using it would pass for an approval question.
+            Some("input_required")
+                if self.may_ask
+                    && result
+                        .get("inputRequests")
+                        .and_then(|r| r.get(super::question::INPUT_KEY))
+                        .is_none() =>
+            {
+                // Not cacheable, whatever the upstream says.
+                result.remove("ttlMs");
+                result.remove("cacheScope");
                 match (result.get("requestState"), &self.seal) {
                     (None, _) => {}
                     (Some(Value::String(state)), Some(seal)) if seal.server.is_some() => {
@@ -288,6 +299,13 @@ mod tests {
             m.get("result").is_none(),
             "the upstream's state goes nowhere"
         );
+        // An upstream asking under the gateway's own question key would
+        // pass for an approval question.
+        let mut posing = json!({"jsonrpc": "2.0", "id": 3, "result": {
+            "resultType": "input_required",
+            "inputRequests": {super::super::question::INPUT_KEY: {"method": "elicitation/create"}}}});
+        shape(false, true, false).complete(&mut posing);
+        assert_eq!(posing["error"]["code"], code::UPSTREAM_UNAVAILABLE);
         let mut odd = json!({"jsonrpc": "2.0", "id": 3, "result": {"resultType": "later"}});
         shape(false, true, false).complete(&mut odd);
         assert!(odd["error"]["message"].as_str().unwrap().contains("later"));
