@@ -519,8 +519,13 @@ async fn a_modern_upstream_is_spoken_to_in_its_era_after_one_discover() {
 }
 
 #[tokio::test]
-async fn a_legacy_client_reaches_a_modern_upstream_with_the_envelope_added() {
-    let (h, up) = with_a_modern_upstream();
+async fn a_legacy_client_reaches_a_modern_only_upstream_with_the_envelope_added() {
+    let (h, _, _) = Harness::two_servers();
+    let up = h.add(
+        "up",
+        MockServer::new("up").tools(&["echo"]).modern_only(),
+        &["us"],
+    );
     let mut c = h.connect("/mcp").await;
     let r = c
         .result(
@@ -546,7 +551,35 @@ async fn a_legacy_client_reaches_a_modern_upstream_with_the_envelope_added() {
         call.body["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"],
         MODERN
     );
-    assert_eq!(up.count("initialize"), 0);
+    assert_eq!(
+        up.count("initialize"),
+        1,
+        "refused once, then the modern era"
+    );
+    let r = c
+        .result(
+            "tools/call",
+            json!({"name": "up__echo", "arguments": {"text": "again"}}),
+        )
+        .await;
+    assert_eq!(r["content"][0]["text"], "again");
+    assert_eq!(up.count("initialize"), 1, "remembered in the session");
+    assert_eq!(up.count("server/discover"), 1);
+}
+
+#[tokio::test]
+async fn a_legacy_client_keeps_its_era_with_a_dual_era_upstream() {
+    let (h, up) = with_a_modern_upstream();
+    let mut c = h.connect("/servers/up/mcp").await;
+    let r = c
+        .result(
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "old"}}),
+        )
+        .await;
+    assert_eq!(r["content"][0]["text"], "old");
+    assert_eq!(up.count("initialize"), 1, "met in the legacy era");
+    assert_eq!(up.count("server/discover"), 0, "never asked which era");
 }
 
 #[tokio::test]

@@ -343,6 +343,9 @@ impl<'a, P: Platform> Upstreams<'a, P> {
     ) -> Result<(UpstreamSession, Value), Attempt> {
         let now = self.platform.clock().now_ms();
         let modern_client = self.client.modern_meta.is_some();
+        if !modern_client {
+            return self.open_for_legacy(server, endpoint, now).await;
+        }
         match self.eras.get(&endpoint.url, now) {
             Some(s) if s.modern_for(modern_client) && !want_result => {
                 let session = modern::session(&endpoint.url);
@@ -377,6 +380,41 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             }
         }
         self.initialize(server, endpoint).await
+    }
+
+    /// A legacy client meets an upstream in its own era: `initialize`. Only
+    /// an upstream that refuses it (4xx) and then answers `server/discover`
+    /// as a modern server is spoken to in the modern era. (A dual-era
+    /// server's discover may list only modern revisions, so discover alone
+    /// cannot tell that it still serves sessions.)
+    async fn open_for_legacy(
+        &self,
+        server: &Server,
+        endpoint: &Endpoint,
+        now: u64,
+    ) -> Result<(UpstreamSession, Value), Attempt> {
+        if self.eras.get(&endpoint.url, now) != Some(Speaks::Modern) {
+            match self.initialize(server, endpoint).await {
+                Err(a) if !a.retry => {
+                    let Probe::Modern(result) = self.discover(server, endpoint).await else {
+                        return Err(a);
+                    };
+                    let ttl = result.get("ttlMs").and_then(Value::as_u64);
+                    self.eras.learn(&endpoint.url, Speaks::Modern, ttl, now);
+                    let session = modern::session(&endpoint.url);
+                    self.remember(server, &session).await;
+                    return Ok((session, modern::as_initialize_result(result)));
+                }
+                other => return other,
+            }
+        }
+        let session = modern::session(&endpoint.url);
+        self.remember(server, &session).await;
+        let result = match self.discover(server, endpoint).await {
+            Probe::Modern(result) => modern::as_initialize_result(result),
+            _ => Value::Null,
+        };
+        Ok((session, result))
     }
 
     /// Asks one endpoint `server/discover` as the gateway: its result when

@@ -23,7 +23,8 @@ pub(crate) enum Speaks {
     /// Both: a modern client is relayed in the modern era, a legacy one in
     /// its own (so server-to-client requests and GET streams keep working).
     Dual,
-    /// 2026-07-28 only: every client is relayed in the modern era.
+    /// 2026-07-28 only (learned when `initialize` was refused): every
+    /// client is relayed in the modern era.
     Modern,
 }
 

@@ -60,6 +60,8 @@ FAILED: list[str] = []
 
 def check(ok: bool, what: str, detail: str = "") -> bool:
     (PASSED if ok else FAILED).append(what)
+    if isinstance(detail, bytes):
+        detail = detail.decode("utf-8", "replace")
     print(f"{'ok' if ok else 'FAIL'}: {what}{'' if ok or not detail else ' -- ' + detail}", flush=True)
     return ok
 

@@ -44,6 +44,8 @@ pub struct MockServer {
     /// Also speaks 2026-07-28: answers `server/discover` and serves a
     /// request carrying the modern envelope without a session.
     modern: bool,
+    /// Refuses `initialize` as a modern-only server does.
+    modern_only: bool,
     list_error: Option<String>,
     fail_status: RefCell<Option<u16>>,
     /// Status for an unknown session: 404 per spec, 400 like some SDK examples.
@@ -65,6 +67,7 @@ impl MockServer {
             sse: false,
             get_stream: false,
             modern: false,
+            modern_only: false,
             list_error: None,
             fail_status: RefCell::new(None),
             lost_session_status: 404,
@@ -137,6 +140,13 @@ impl MockServer {
         self.modern = true;
         self
     }
+    /// Speaks 2026-07-28 only: `initialize` is refused with the
+    /// revision's unsupported-version error.
+    pub fn modern_only(mut self) -> Self {
+        self.modern = true;
+        self.modern_only = true;
+        self
+    }
     /// `tools/list` answers a JSON-RPC error with this message.
     pub fn list_error(mut self, message: &str) -> Self {
         self.list_error = Some(message.to_string());
@@ -194,6 +204,14 @@ impl MockServer {
             .get(headers::SESSION_ID)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        if method.as_deref() == Some("initialize") && self.modern_only {
+            return plain(
+                400,
+                json!({"jsonrpc":"2.0","id":body.get("id"),"error":{"code":-32022,
+                    "message":"Unsupported protocol version",
+                    "data":{"supported":["2026-07-28"],"requested":body.pointer("/params/protocolVersion")}}}),
+            );
+        }
         if method.as_deref() == Some("initialize") {
             return self.initialize(&body);
         }
