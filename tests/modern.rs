@@ -570,6 +570,11 @@ async fn a_legacy_client_reaches_a_modern_only_upstream_with_the_envelope_added(
 #[tokio::test]
 async fn a_legacy_client_keeps_its_era_with_a_dual_era_upstream() {
     let (h, up) = with_a_modern_upstream();
+    // A modern client first: the gateway learns the upstream speaks the
+    // modern era, which says nothing about sessions.
+    let call = json!({"name": "echo", "arguments": {"text": "new"}});
+    result(&modern(&h, "/servers/up/mcp", "tools/call", call).await);
+    assert_eq!(up.count("server/discover"), 1);
     let mut c = h.connect("/servers/up/mcp").await;
     let r = c
         .result(
@@ -579,7 +584,21 @@ async fn a_legacy_client_keeps_its_era_with_a_dual_era_upstream() {
         .await;
     assert_eq!(r["content"][0]["text"], "old");
     assert_eq!(up.count("initialize"), 1, "met in the legacy era");
-    assert_eq!(up.count("server/discover"), 0, "never asked which era");
+    assert_eq!(
+        up.count("server/discover"),
+        1,
+        "a legacy client never asks which era"
+    );
+    let seen = up.seen();
+    let last = seen
+        .iter()
+        .rev()
+        .find(|s| s.rpc_method.as_deref() == Some("tools/call"))
+        .unwrap();
+    assert!(
+        last.headers.get("mcp-session-id").is_some(),
+        "on its upstream session"
+    );
 }
 
 #[tokio::test]

@@ -20,8 +20,10 @@ const MAX_KEEP_MS: u64 = 24 * 3600 * 1000;
 pub(crate) enum Speaks {
     /// Sessions only (`server/discover` is not a method it knows).
     Legacy,
-    /// Both: a modern client is relayed in the modern era, a legacy one in
-    /// its own (so server-to-client requests and GET streams keep working).
+    /// The modern era, and maybe sessions too (all a `server/discover`
+    /// result can say): a modern client is relayed in the modern era, a
+    /// legacy one meets it with `initialize` (so server-to-client requests
+    /// and GET streams keep working).
     Dual,
     /// 2026-07-28 only (learned when `initialize` was refused): every
     /// client is relayed in the modern era.

@@ -22,7 +22,7 @@ use crate::protocol::jsonrpc::Id;
 use crate::protocol::modern::{
     self, CLIENT_CAPABILITIES_KEY, CLIENT_INFO_KEY, PROTOCOL_VERSION_KEY,
 };
-use crate::protocol::version::{MODERN, SUPPORTED};
+use crate::protocol::version::MODERN;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http::{HeaderName, HeaderValue};
@@ -68,7 +68,11 @@ pub(crate) fn discover_request(id: &Id) -> Vec<u8> {
 }
 
 /// What a `server/discover` result says the server speaks: `None` when it
-/// serves no revision the gateway speaks to upstreams in the modern era.
+/// serves no revision the gateway speaks to upstreams in the modern era,
+/// else [`Speaks::Dual`]: discover cannot say that a server serves no
+/// sessions (the Python SDK's dual-era server lists only its modern
+/// revisions), so only a refused `initialize` makes an endpoint
+/// [`Speaks::Modern`].
 pub(crate) fn speaks(result: &Value) -> Option<Speaks> {
     let versions: Vec<&str> = result
         .get("supportedVersions")
@@ -79,10 +83,7 @@ pub(crate) fn speaks(result: &Value) -> Option<Speaks> {
     if !versions.iter().any(|v| MODERN.contains(v)) {
         return None;
     }
-    match versions.iter().any(|v| SUPPORTED.contains(v)) {
-        true => Some(Speaks::Dual),
-        false => Some(Speaks::Modern),
-    }
+    Some(Speaks::Dual)
 }
 
 /// A discover result as the `initialize` result a legacy caller of
@@ -293,7 +294,8 @@ mod tests {
         );
         assert_eq!(
             speaks(&json!({"supportedVersions": ["2026-07-28"]})),
-            Some(Speaks::Modern)
+            Some(Speaks::Dual),
+            "discover cannot tell"
         );
         assert_eq!(speaks(&json!({"supportedVersions": ["2027-01-01"]})), None);
         assert_eq!(speaks(&json!({"protocolVersion": "2025-11-25"})), None);
