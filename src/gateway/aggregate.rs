@@ -207,11 +207,7 @@ async fn call_named<P: Platform + Clone + 'static>(
             GatewayError::InvalidParams(format!("{}: 'name' must be a string", req.method))
         })?;
     let unknown = || GatewayError::InvalidParams(format!("Unknown {what}: {name}"));
-    let (index, original) = match bare {
-        true if registry.servers.len() == 1 => (0, name.as_str()),
-        _ => names::resolve(&name, registry.servers.iter().map(|s| s.id.as_str()))
-            .ok_or_else(unknown)?,
-    };
+    let (index, original) = resolve(registry, &name, bare).ok_or_else(unknown)?;
     let server = &registry.servers[index];
     let mut outcome = Outcome::Forward;
     // A prompt is the server's content like a resource: the server-wide
@@ -305,13 +301,8 @@ async fn complete<P: Platform>(
                 .and_then(Value::as_str)
                 .unwrap_or("");
             let unknown = || GatewayError::InvalidParams(format!("Unknown prompt: {name}"));
-            let (index, original) = match bare {
-                true if registry.servers.len() == 1 => (0, name.to_string()),
-                _ => names::resolve(name, registry.servers.iter().map(|s| s.id.as_str()))
-                    .map(|(i, n)| (i, n.to_string()))
-                    .ok_or_else(unknown)?,
-            };
-            params["ref"]["name"] = Value::String(original);
+            let (index, original) = resolve(registry, name, bare).ok_or_else(unknown)?;
+            params["ref"]["name"] = Value::String(original.to_string());
             vec![&registry.servers[index]]
         }
         _ => registry.servers.iter().collect(),
@@ -324,22 +315,35 @@ async fn complete<P: Platform>(
             .send(server, &message)
             .await
             .map_err(|e| respond::redact_error(e, &content))?;
-        reply::read_result(answer, &req.id, &server.id, ups.client.max_bytes)
+        let mut result = reply::read_result(answer, &req.id, &server.id, ups.client.max_bytes)
             .await
-            .map_err(|e| respond::redact_error(e, &content))
+            .map_err(|e| respond::redact_error(e, &content))?;
+        pii::redact_value(&mut result, &content);
+        Ok(result)
     }))
     .await;
     let mut last = None;
-    for (server, answer) in servers.iter().zip(answers) {
+    for answer in answers {
         match answer {
-            Ok(mut result) => {
-                pii::redact_value(&mut result, &gate.redaction(server, None));
-                return Ok(respond::result(&req.id, &result));
-            }
+            Ok(result) => return Ok(respond::result(&req.id, &result)),
             Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| GatewayError::InvalidParams("no server to complete for".into())))
+}
+
+/// Which of the caller's servers a name on `/mcp` belongs to, and the
+/// server's own name for it: with `bare` names, the one server the caller
+/// sees; else by its `{server}__` prefix.
+pub(crate) fn resolve<'n>(
+    registry: &Registry,
+    name: &'n str,
+    bare: bool,
+) -> Option<(usize, &'n str)> {
+    match bare {
+        true if registry.servers.len() == 1 => Some((0, name)),
+        _ => names::resolve(name, registry.servers.iter().map(|s| s.id.as_str())),
+    }
 }
 
 /// Sends a message to several servers at once; failures are logged only.

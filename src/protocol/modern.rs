@@ -42,7 +42,6 @@ pub const SERVER_INFO_KEY: &str = "io.modelcontextprotocol/serverInfo";
 pub struct Envelope {
     pub version: &'static str,
     pub capabilities: Value,
-    pub client_info: Option<Value>,
     /// The least severe log level the client wants (`logLevel`, as a rank
     /// of [`LOG_LEVELS`]); without it no log message is sent
     /// (`server/utilities/logging.mdx`).
@@ -171,7 +170,6 @@ pub fn classify(req: &Request, headers: &HeaderMap) -> Result<Envelope, Protocol
     Ok(Envelope {
         version,
         capabilities: meta[CLIENT_CAPABILITIES_KEY].clone(),
-        client_info: meta.get(CLIENT_INFO_KEY).cloned(),
         log_level,
         meta: kept,
     })

@@ -342,44 +342,31 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         want_result: bool,
     ) -> Result<(UpstreamSession, Value), Attempt> {
         let now = self.platform.clock().now_ms();
-        let modern_client = self.client.modern_meta.is_some();
-        if !modern_client {
-            return self.open_for_legacy(server, endpoint, now).await;
+        if self.client.modern_meta.is_none() {
+            return self
+                .open_for_legacy(server, endpoint, want_result, now)
+                .await;
         }
         match self.eras.get(&endpoint.url, now) {
-            Some(s) if s.modern_for(modern_client) && !want_result => {
-                let session = modern::session(&endpoint.url);
-                self.remember(server, &session).await;
-                return Ok((session, Value::Null));
-            }
-            Some(s) if !s.modern_for(modern_client) => {}
-            _ => {
-                // What the probe could not tell is not learned: this time
-                // the endpoint is met as a legacy one.
-                let found = self.discover(server, endpoint).await;
-                let speaks = match &found {
-                    Probe::Modern(r) => modern::speaks(r).unwrap_or(Speaks::Legacy),
-                    _ => Speaks::Legacy,
-                };
-                let ttl = match &found {
-                    Probe::Modern(r) => r.get("ttlMs").and_then(Value::as_u64),
-                    _ => None,
-                };
-                if !matches!(found, Probe::Unclear) {
-                    self.eras.learn(&endpoint.url, speaks, ttl, now);
-                }
-                let found = match found {
-                    Probe::Modern(r) => Some(r),
-                    _ => None,
-                };
-                if let Some(result) = found.filter(|_| speaks.modern_for(modern_client)) {
-                    let session = modern::session(&endpoint.url);
-                    self.remember(server, &session).await;
-                    return Ok((session, modern::as_initialize_result(result)));
-                }
-            }
+            Some(Speaks::Legacy) => return self.initialize(server, endpoint).await,
+            Some(_) if !want_result => return Ok(self.adopt(server, endpoint, Value::Null).await),
+            _ => {}
         }
-        self.initialize(server, endpoint).await
+        // What the probe could not tell is not learned: this time the
+        // endpoint is met as a legacy one.
+        match self.discover(server, endpoint).await {
+            Probe::Modern(result) => {
+                let ttl = result.get("ttlMs").and_then(Value::as_u64);
+                self.eras.learn(&endpoint.url, Speaks::Dual, ttl, now);
+                let result = modern::as_initialize_result(result);
+                Ok(self.adopt(server, endpoint, result).await)
+            }
+            Probe::Legacy => {
+                self.eras.learn(&endpoint.url, Speaks::Legacy, None, now);
+                self.initialize(server, endpoint).await
+            }
+            Probe::Unclear => self.initialize(server, endpoint).await,
+        }
     }
 
     /// A legacy client meets an upstream in its own era: `initialize`. Only
@@ -391,30 +378,44 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         &self,
         server: &Server,
         endpoint: &Endpoint,
+        want_result: bool,
         now: u64,
     ) -> Result<(UpstreamSession, Value), Attempt> {
-        if self.eras.get(&endpoint.url, now) != Some(Speaks::Modern) {
-            match self.initialize(server, endpoint).await {
-                Err(a) if !a.retry => {
-                    let Probe::Modern(result) = self.discover(server, endpoint).await else {
-                        return Err(a);
-                    };
-                    let ttl = result.get("ttlMs").and_then(Value::as_u64);
-                    self.eras.learn(&endpoint.url, Speaks::Modern, ttl, now);
-                    let session = modern::session(&endpoint.url);
-                    self.remember(server, &session).await;
-                    return Ok((session, modern::as_initialize_result(result)));
-                }
-                other => return other,
-            }
+        if self.eras.get(&endpoint.url, now) == Some(Speaks::Modern) {
+            let result = match want_result {
+                true => match self.discover(server, endpoint).await {
+                    Probe::Modern(result) => modern::as_initialize_result(result),
+                    _ => Value::Null,
+                },
+                false => Value::Null,
+            };
+            return Ok(self.adopt(server, endpoint, result).await);
         }
+        match self.initialize(server, endpoint).await {
+            Err(a) if !a.retry => {
+                let Probe::Modern(result) = self.discover(server, endpoint).await else {
+                    return Err(a);
+                };
+                let ttl = result.get("ttlMs").and_then(Value::as_u64);
+                self.eras.learn(&endpoint.url, Speaks::Modern, ttl, now);
+                let result = modern::as_initialize_result(result);
+                Ok(self.adopt(server, endpoint, result).await)
+            }
+            other => other,
+        }
+    }
+
+    /// Takes `endpoint` as a modern one: its session without an id, kept
+    /// like any other, and `result` (what meeting it answered).
+    async fn adopt(
+        &self,
+        server: &Server,
+        endpoint: &Endpoint,
+        result: Value,
+    ) -> (UpstreamSession, Value) {
         let session = modern::session(&endpoint.url);
         self.remember(server, &session).await;
-        let result = match self.discover(server, endpoint).await {
-            Probe::Modern(result) => modern::as_initialize_result(result),
-            _ => Value::Null,
-        };
-        Ok((session, result))
+        (session, result)
     }
 
     /// Asks one endpoint `server/discover` as the gateway: its result when
@@ -444,7 +445,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         }
         let max = self.client.max_bytes;
         match reply::read_result(reply::classify(response), &id, &server.id, max).await {
-            Ok(r) if modern::speaks(&r).is_some() => Probe::Modern(r),
+            Ok(r) if modern::speaks_modern(&r) => Probe::Modern(r),
             _ => Probe::Legacy,
         }
     }

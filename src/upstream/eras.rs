@@ -30,17 +30,6 @@ pub(crate) enum Speaks {
     Modern,
 }
 
-impl Speaks {
-    /// Whether a client of this era is relayed to the endpoint in the modern era.
-    pub(crate) fn modern_for(self, modern_client: bool) -> bool {
-        match self {
-            Speaks::Legacy => false,
-            Speaks::Dual => modern_client,
-            Speaks::Modern => true,
-        }
-    }
-}
-
 /// What the isolate knows of each endpoint's era.
 pub(crate) struct Eras {
     known: Bounded<String, Speaks>,

@@ -15,7 +15,6 @@
 //! with it (on `/mcp` the name in the body is the upstream's, not the
 //! prefixed one the client sent).
 
-use super::eras::Speaks;
 use crate::ports::UpstreamSession;
 use crate::protocol::headers;
 use crate::protocol::jsonrpc::Id;
@@ -67,23 +66,19 @@ pub(crate) fn discover_request(id: &Id) -> Vec<u8> {
     .expect("discover serializes")
 }
 
-/// What a `server/discover` result says the server speaks: `None` when it
-/// serves no revision the gateway speaks to upstreams in the modern era,
-/// else [`Speaks::Dual`]: discover cannot say that a server serves no
-/// sessions (the Python SDK's dual-era server lists only its modern
-/// revisions), so only a refused `initialize` makes an endpoint
-/// [`Speaks::Modern`].
-pub(crate) fn speaks(result: &Value) -> Option<Speaks> {
-    let versions: Vec<&str> = result
+/// Whether a `server/discover` result says the server serves a revision the
+/// gateway speaks to upstreams in the modern era. That is all it can say:
+/// it cannot say the server serves no sessions (the Python SDK's dual-era
+/// server lists only its modern revisions), so only a refused `initialize`
+/// makes an endpoint [`Speaks::Modern`](super::eras::Speaks::Modern).
+pub(crate) fn speaks_modern(result: &Value) -> bool {
+    result
         .get("supportedVersions")
-        .and_then(Value::as_array)?
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    if !versions.iter().any(|v| MODERN.contains(v)) {
-        return None;
-    }
-    Some(Speaks::Dual)
+        .and_then(Value::as_array)
+        .is_some_and(|v| {
+            v.iter()
+                .any(|v| v.as_str().is_some_and(|v| MODERN.contains(&v)))
+        })
 }
 
 /// A discover result as the `initialize` result a legacy caller of
@@ -288,17 +283,14 @@ mod tests {
 
     #[test]
     fn discover_tells_the_era() {
-        assert_eq!(
-            speaks(&json!({"supportedVersions": ["2025-11-25", "2026-07-28"]})),
-            Some(Speaks::Dual)
-        );
-        assert_eq!(
-            speaks(&json!({"supportedVersions": ["2026-07-28"]})),
-            Some(Speaks::Dual),
-            "discover cannot tell"
-        );
-        assert_eq!(speaks(&json!({"supportedVersions": ["2027-01-01"]})), None);
-        assert_eq!(speaks(&json!({"protocolVersion": "2025-11-25"})), None);
+        assert!(speaks_modern(
+            &json!({"supportedVersions": ["2025-11-25", "2026-07-28"]})
+        ));
+        assert!(speaks_modern(&json!({"supportedVersions": ["2026-07-28"]})));
+        assert!(!speaks_modern(
+            &json!({"supportedVersions": ["2027-01-01"]})
+        ));
+        assert!(!speaks_modern(&json!({"protocolVersion": "2025-11-25"})));
         let init = as_initialize_result(json!({"supportedVersions": ["2026-07-28"],
             "capabilities": {"tools": {}}, "instructions": "hi",
             "_meta": {modern::SERVER_INFO_KEY: {"name": "up", "version": "1"}}}));

@@ -46,6 +46,7 @@ use crate::protocol::jsonrpc::{Id, Message, Request};
 use crate::protocol::method::Method;
 use crate::protocol::modern;
 use crate::protocol::version::{self, Era};
+use crate::upstream::eras::Speaks;
 use crate::upstream::{self, failover, ClientSession};
 use http::Response;
 use round::Round;
@@ -75,7 +76,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         );
         let mut seal = None;
         let answer = match method {
-            Method::Discover => self.discover(server.as_deref(), r).await,
+            Method::Discover => self.discover(server.as_deref(), r, &envelope.meta).await,
             // Removed by the revision (`changelog.mdx`, major changes 1, 4
             // and 5): unknown to a modern request, 404 + -32601.
             Method::Initialize
@@ -160,7 +161,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             let first = failover::order(server, self.region.as_deref(), None)
                 .into_iter()
                 .next()?;
-            if !self.gw.eras.get(&first.url, now)?.modern_for(true) {
+            if self.gw.eras.get(&first.url, now)? == Speaks::Legacy {
                 return None;
             }
             client
@@ -193,6 +194,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         &self,
         server: Option<&Server>,
         req: &Request,
+        meta: &serde_json::Map<String, Value>,
     ) -> Result<Response<Body>, GatewayError> {
         let (capabilities, instructions) = match server {
             None => {
@@ -207,7 +209,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 // Met as this modern client would be, so a dual-era
                 // upstream is asked in the modern era, and the bridge
                 // record keeps no legacy session for it.
-                client.modern_meta = Some(req_meta(req));
+                client.modern_meta = Some(meta.clone());
                 let mut result = self.meet(server, &client).await?;
                 (
                     result["capabilities"].take(),
@@ -240,18 +242,4 @@ fn param_headers(headers: &http::HeaderMap) -> Vec<(http::HeaderName, http::Head
         .filter(|(n, _)| n.as_str().starts_with("mcp-param-"))
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect()
-}
-
-/// A discover request's own envelope (its `_meta` entries the gateway
-/// passes on); the envelope was checked before discover runs.
-fn req_meta(req: &Request) -> serde_json::Map<String, Value> {
-    let text = req.params.as_ref().map_or("{}", |p| p.get());
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .and_then(|mut p| p.get_mut("_meta").map(Value::take))
-        .and_then(|m| match m {
-            Value::Object(m) => Some(m),
-            _ => None,
-        })
-        .unwrap_or_default()
 }

@@ -14,11 +14,11 @@
 use super::shape::Sealer;
 use crate::config::Server;
 use crate::error::GatewayError;
+use crate::gateway::aggregate;
 use crate::gateway::Ctx;
 use crate::identity::sealed::{self, Binding};
 use crate::ports::{Clock, Platform};
 use crate::protocol::jsonrpc::Request;
-use crate::protocol::names;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
@@ -124,10 +124,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             name: Option<String>,
         }
         let name = r.params_as::<Params>().ok()?.name?;
-        if self.bare_names() {
-            return self.registry.servers.first().map(|s| s.id.clone());
-        }
-        let (i, _) = names::resolve(&name, self.registry.servers.iter().map(|s| s.id.as_str()))?;
+        let (i, _) = aggregate::resolve(&self.registry, &name, self.bare_names())?;
         Some(self.registry.servers[i].id.clone())
     }
 }

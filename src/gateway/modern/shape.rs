@@ -144,10 +144,18 @@ impl Shape {
                 result.remove("cacheScope");
                 match (result.get("requestState"), &self.seal) {
                     (None, _) => {}
-                    (Some(Value::String(state)), Some(seal)) if seal.server.is_some() => {
+                    (
+                        Some(Value::String(state)),
+                        Some(
+                            seal @ Sealer {
+                                server: Some(server),
+                                ..
+                            },
+                        ),
+                    ) => {
                         let sealed = Sealed {
                             state: state.clone(),
-                            server: seal.server.clone().unwrap_or_default(),
+                            server: server.clone(),
                             expires_ms: seal.now_ms.saturating_add(STATE_TTL_MS),
                         };
                         let text = seal.key.seal(&sealed, &seal.binding);
