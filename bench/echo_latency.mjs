@@ -5,7 +5,7 @@
 //
 // Usage:
 //   node bench/echo_latency.mjs --target 'NAME|URL|TOOL|ARGS_JSON|EXPECTED_TEXT' [--target ...]
-//        [--n 300] [--warmup 30] [--concurrency 1] [--json out.json]
+//        [--modern-target ...] [--n 300] [--warmup 30] [--concurrency 1] [--json out.json]
 //
 //   --target       Fields are separated by '|' (URLs and JSON may contain '=', so '=' is not used).
 //                  The line is split on the first four '|'; everything after the fourth '|' is the
@@ -13,6 +13,10 @@
 //                  ARGS_JSON is the tools/call `arguments` object; EXPECTED_TEXT must equal the
 //                  result's first content item's text, otherwise the request counts as an error.
 //                  TOOL `tools/list` measures tools/list instead; EXPECTED_TEXT is the tool count.
+//   --modern-target  The same fields, spoken in the 2026-07-28 era: no session, no handshake;
+//                  every request carries the revision and the client's capabilities in
+//                  `params._meta` and the routing headers (MCP-Protocol-Version, Mcp-Method,
+//                  Mcp-Name), and its result must say `resultType: "complete"`.
 //   --n            measured rounds per worker (default 300); a round sends one request to every
 //                  target in turn, rotating the starting target each round.
 //   --warmup       unmeasured rounds per worker before measuring (default 30).
@@ -26,7 +30,7 @@
 //     --target 'gateway|http://127.0.0.1:8787/mcp|everything__echo|{"message":"hi"}|Echo: hi' \
 //     --target 'gateway-per-server|http://127.0.0.1:8787/servers/everything/mcp|echo|{"message":"hi"}|Echo: hi'
 //
-// Each session: initialize -> notifications/initialized (expects 202) -> measured tools/call ->
+// Each legacy session: initialize -> notifications/initialized (expects 202) -> measured tools/call ->
 // HTTP DELETE at the end. Responses may be JSON or SSE (text/event-stream); both are handled.
 // Latency = time from issuing the request until its whole body has been received (keep-alive
 // sockets, so connection setup is paid during warmup). Failed requests are never latency samples.
@@ -43,6 +47,13 @@ import { performance } from 'node:perf_hooks';
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_ERROR_RATE = 0.01;
 const PROTOCOL_VERSION = '2025-06-18';
+// The stateless revision (docs/specification/2026-07-28/basic/index.mdx: the `_meta` envelope).
+const MODERN = '2026-07-28';
+const MODERN_META = {
+  'io.modelcontextprotocol/protocolVersion': MODERN,
+  'io.modelcontextprotocol/clientCapabilities': {},
+  'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' },
+};
 
 function die(msg, code = 2) {
   process.stderr.write(`echo_latency: ${msg}\n`);
@@ -56,7 +67,8 @@ function parseCli(argv) {
     const val = argv[i + 1];
     if (val === undefined && flag !== '--help') die(`missing value for ${flag}`);
     switch (flag) {
-      case '--target': {
+      case '--target':
+      case '--modern-target': {
         const parts = val.split('|');
         if (parts.length < 5) die(`--target needs NAME|URL|TOOL|ARGS_JSON|EXPECTED_TEXT, got: ${val}`);
         const [name, url, tool, argsJson] = parts;
@@ -64,7 +76,8 @@ function parseCli(argv) {
         try { args = JSON.parse(argsJson); } catch (e) { die(`bad ARGS_JSON for ${name}: ${e.message}`); }
         let u;
         try { u = new URL(url); } catch { die(`bad URL for ${name}: ${url}`); }
-        opts.targets.push({ name, url: u, tool, args, expected: parts.slice(4).join('|') });
+        const modern = flag === '--modern-target';
+        opts.targets.push({ name, url: u, tool, args, expected: parts.slice(4).join('|'), modern });
         break;
       }
       case '--n': case '--warmup': case '--concurrency': {
@@ -142,6 +155,11 @@ class Session {
   constructor(target) { this.t = target; this.nextId = 1; this.headers = {}; }
 
   async open() {
+    if (this.t.modern) {
+      // Nothing to open: every modern request stands alone.
+      this.headers['MCP-Protocol-Version'] = MODERN;
+      return;
+    }
     const id = this.nextId++;
     const res = await send(this.t.url, 'POST', {}, {
       jsonrpc: '2.0', id, method: 'initialize',
@@ -165,10 +183,19 @@ class Session {
     const body = list
       ? { jsonrpc: '2.0', id, method: 'tools/list', params: {} }
       : { jsonrpc: '2.0', id, method: 'tools/call', params: { name: this.t.tool, arguments: this.t.args } };
-    const res = await send(this.t.url, 'POST', this.headers, body);
+    let headers = this.headers;
+    if (this.t.modern) {
+      body.params._meta = MODERN_META;
+      headers = { ...headers, 'Mcp-Method': body.method };
+      if (!list) headers['Mcp-Name'] = this.t.tool;
+    }
+    const res = await send(this.t.url, 'POST', headers, body);
     if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${res.text.slice(0, 200)}`);
     const msg = rpcResponse(res, id);
     if (msg.error) throw new Error(`JSON-RPC error ${JSON.stringify(msg.error)}`);
+    if (this.t.modern && msg.result?.resultType !== 'complete') {
+      throw new Error(`expected resultType "complete", got ${JSON.stringify(msg.result).slice(0, 200)}`);
+    }
     if (list) {
       const count = String(msg.result?.tools?.length);
       if (count !== this.t.expected) throw new Error(`expected ${this.t.expected} tools, got ${count}`);

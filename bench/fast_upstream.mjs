@@ -1,6 +1,11 @@
-// A fast MCP upstream for benchmarks: Streamable HTTP (legacy era, with
-// sessions) on one or more loopback ports, answering in well under a
-// millisecond of its own time, so what a benchmark measures is the gateway.
+// A fast MCP upstream for benchmarks: Streamable HTTP on one or more
+// loopback ports, answering in well under a millisecond of its own time, so
+// what a benchmark measures is the gateway.
+//
+// It speaks both eras, like the SDKs' dual-era servers: legacy requests
+// need the session `initialize` minted; a request whose `_meta` names the
+// 2026-07-28 revision is answered without a session (`server/discover`
+// lists both eras), so a modern client is relayed in the modern era.
 //
 //   node bench/fast_upstream.mjs --ports 4001,4002 [--tools 20] [--delay-ms 0]
 //
@@ -8,9 +13,13 @@
 // (returns arguments.text) plus `tool-1..N` for list benchmarks. --delay-ms
 // delays every tools/list answer (fan-out benchmarks: the gateway must track
 // the slowest upstream, not the sum). GET /stats returns request counts by
-// JSON-RPC method, so a benchmark can check one upstream request per call.
+// JSON-RPC method (`modern tools/call` for a modern request), so a benchmark
+// can check one upstream request per call in each era.
 import http from "node:http";
 import { randomUUID } from "node:crypto";
+
+const MODERN = "2026-07-28";
+const PROTOCOL_VERSION_KEY = "io.modelcontextprotocol/protocolVersion";
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
@@ -56,11 +65,25 @@ function serve(port) {
         res.writeHead(400, { "content-type": "application/json" });
         return res.end('{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}');
       }
-      stats[msg.method ?? "response"] = (stats[msg.method ?? "response"] ?? 0) + 1;
+      const modern = msg.params?._meta?.[PROTOCOL_VERSION_KEY] === MODERN;
+      const key = `${modern ? "modern " : ""}${msg.method ?? "response"}`;
+      stats[key] = (stats[key] ?? 0) + 1;
       const reply = (result, headers = {}) => {
+        if (modern) result = { resultType: "complete", ...result };
         res.writeHead(200, { "content-type": "application/json", ...headers });
         res.end(JSON.stringify({ jsonrpc: "2.0", id: msg.id, result }));
       };
+      if (modern && req.headers["mcp-protocol-version"] !== MODERN) {
+        res.writeHead(400, { "content-type": "application/json" });
+        return res.end(`{"jsonrpc":"2.0","id":null,"error":{"code":-32020,"message":"MCP-Protocol-Version header mismatch"}}`);
+      }
+      if (msg.method === "server/discover") {
+        return reply({
+          supportedVersions: ["2025-06-18", "2025-11-25", MODERN],
+          capabilities: { tools: {} },
+          _meta: { "io.modelcontextprotocol/serverInfo": { name: `fast-${port}`, version: "1" } },
+        });
+      }
       if (msg.method === "initialize") {
         const id = randomUUID();
         sessions.add(id);
@@ -69,7 +92,7 @@ function serve(port) {
           { "mcp-session-id": id },
         );
       }
-      if (!sessions.has(sid)) {
+      if (!modern && !sessions.has(sid)) {
         res.writeHead(404, { "content-type": "application/json" });
         return res.end(`{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}`);
       }

@@ -38,7 +38,10 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
         for c in (1, 32):
             res = _lat(results, runtime, c)["result"]
             floor = res["floor"]
-            for endpoint in ("gateway /mcp", "gateway /servers/fast/mcp"):
+            for endpoint in ("gateway /mcp", "gateway /servers/fast/mcp", "gateway /mcp (modern)",
+                             "gateway /servers/fast/mcp (modern)"):
+                if endpoint not in res:
+                    continue
                 ratio = res[endpoint]["p50_ms"] / floor["p50_ms"]
                 rows.append((f"{runtime} c={c}: {endpoint} / floor, p50", f"{ratio:.2f}", "≤ 1.10", ratio <= 1.10))
                 if c > 1:
@@ -57,12 +60,34 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
         rows.append(("core CPU added by a policy (20 rules) + 3 limits per tools/call (native)", f"{gov:.1f} µs",
                      "report", None))
     for runtime in ("workerd", "spin"):
-        worst = max((_lat(results, runtime, c) for c in (1, 8, 32)),
-                    key=lambda r: r["upstream"]["tools/call"] / max(r["gateway_calls"], 1))
-        per_call = worst["upstream"]["tools/call"] / max(worst["gateway_calls"], 1)
-        extra = worst["upstream"]["tools/list"]
-        rows.append((f"{runtime}: upstream requests per tools/call (steady state)",
-                     f"{per_call:.3f} calls, {extra} lists", "exactly 1, no list", abs(per_call - 1) < 0.01 and extra == 0))
+        for era, prefix in (("legacy", ""), ("modern", "modern ")):
+            runs = [_lat(results, runtime, c) for c in (1, 8, 32)]
+            if era == "modern" and not any("gateway /mcp (modern)" in r["result"] for r in runs):
+                continue
+            # Two gateway targets per era, each sent gateway_calls.
+            worst = max(runs, key=lambda r: r["upstream"].get(prefix + "tools/call", 0) / (2 * r["gateway_calls"]))
+            u = worst["upstream"]
+            per_call = u.get(prefix + "tools/call", 0) / (2 * worst["gateway_calls"])
+            lists = u.get(prefix + "tools/list", 0)
+            # Requests that are not the call itself, in any run.
+            extra = sum(r["upstream"].get(prefix + m, 0) for r in runs
+                        for m in ("tools/list", "server/discover", "initialize"))
+            if era == "modern":
+                rows.append((f"{runtime}: upstream requests per modern tools/call (steady state)",
+                             f"{per_call:.3f} calls, {extra} others", "exactly 1, nothing else",
+                             abs(per_call - 1) < 0.01 and extra == 0))
+            else:
+                rows.append((f"{runtime}: upstream requests per tools/call (steady state)",
+                             f"{per_call:.3f} calls, {lists} lists", "exactly 1, no list",
+                             abs(per_call - 1) < 0.01 and lists == 0))
+    ops = _lat(results, "spin", 1).get("store_ops") if any(r["runtime"] == "spin" for r in results["latency"]) else None
+    for target, per_store in (ops or {}).items():
+        modern = target.endswith("(modern)")
+        sessions = per_store.get("sessions", 0)
+        total = sum(per_store.values())
+        rows.append((f"spin: key-value operations per steady-state call, {target}",
+                     f"{total:.2f} ({sessions:.2f} on sessions)",
+                     "0 on sessions" if modern else "report", sessions == 0 if modern else None))
     for runtime in ("workerd", "spin"):
         r20 = next(r for r in results["fanout"] if r["runtime"] == runtime and r["upstreams"] == 20)
         ratio = r20["result"]["p50_ms"] / r20["floor"]["p50_ms"]
@@ -113,13 +138,24 @@ def render(results: dict, quick: bool = False) -> str:
             out.append(f"| {row['runtime']} | {row['c']} | {name} | {_ms(r['p50_ms'])} | {_ms(r['p99_ms'])} | "
                        f"{r['rps']:.0f} | {r['p50_ms'] / res['floor']['p50_ms']:.2f} | "
                        f"{r['p50_ms'] / res['direct']['p50_ms']:.2f} |")
-    out += ["", "Upstream requests seen by the gateway's upstream during each run (warmup included):", "",
-            "| runtime | c | gateway tools/call sent | upstream tools/call | upstream initialize | upstream tools/list |",
-            "|---|---|---|---|---|---|"]
+    out += ["", "Upstream requests seen by the gateway's upstream during each run (warmup included); "
+            "each era has two gateway targets (/mcp and /servers/fast/mcp), each sent the calls in the third column:",
+            "", "| runtime | c | tools/call sent per target | era | upstream tools/call | initialize | tools/list | "
+            "server/discover |", "|---|---|---|---|---|---|---|---|"]
     for row in results["latency"]:
         u = row["upstream"]
-        out.append(f"| {row['runtime']} | {row['c']} | {row['gateway_calls']} | {u['tools/call']} | "
-                   f"{u['initialize']} | {u['tools/list']} |")
+        for era, prefix in (("legacy", ""), ("modern", "modern ")):
+            out.append(f"| {row['runtime']} | {row['c']} | {row['gateway_calls']} | {era} | "
+                       f"{u.get(prefix + 'tools/call', 0)} | {u.get(prefix + 'initialize', 0)} | "
+                       f"{u.get(prefix + 'tools/list', 0)} | {u.get(prefix + 'server/discover', 0)} |")
+    ops = next((r.get("store_ops") for r in results["latency"] if r.get("store_ops")), None)
+    if ops:
+        stores = sorted({k for per_store in ops.values() for k in per_store})
+        out += ["", "Key-value operations per steady-state tools/call on the Spin host, by store "
+                "(each target driven alone at c=1; 110 calls minus 10, over 100):", "",
+                "| target | " + " | ".join(stores) + " |", "|---|" + "---|" * len(stores)]
+        for target, per_store in ops.items():
+            out.append(f"| {target} | " + " | ".join(f"{per_store.get(k, 0):.2f}" for k in stores) + " |")
     out += ["", "## Fan-out: tools/list over N upstreams, each answering after 20 ms", "",
             "The slowest upstream is measured through the floor (one upstream, same runtime, same run); "
             "a gateway that added the upstreams up would take N × 20 ms.", "",

@@ -14,7 +14,10 @@ What runs, all on loopback:
   * the gateway: the Workers build on `wrangler dev` (workerd), the Spin
     component on tests/spin-host (Wasmtime);
   * bench/echo_latency.mjs drives `tools/call` at concurrency 1, 8 and 32,
-    interleaving direct / floor / gateway so drift cancels out; the same driver
+    interleaving direct / floor / gateway so drift cancels out, for legacy
+    clients (a session each) and modern ones (2026-07-28: no session, the
+    fast upstream relayed in the modern era); on the Spin host it also counts
+    the key-value operations of a steady-state call; the same driver
     measures `tools/list` fan-out over 1, 5, 10 and 20 upstreams that each
     answer after 20 ms;
   * `cargo bench --bench core` for the core's own CPU and the scale series.
@@ -61,10 +64,13 @@ def build() -> None:
     sh(["cargo", "build", "--target", "wasm32-wasip2", "--release"], cwd=BENCH / "floor-spin")
 
 
-def entry(port: int) -> dict:
+def entry(port: int, era: str | None = None) -> dict:
     # Open to anonymous use: the driver measures the pipeline, not a credential.
-    return {"endpoints": [{"region": "us", "url": f"http://127.0.0.1:{port}/mcp"}], "timeout_ms": 10000,
+    spec = {"endpoints": [{"region": "us", "url": f"http://127.0.0.1:{port}/mcp"}], "timeout_ms": 10000,
             "anonymous": True}
+    if era:
+        spec["era"] = era
+    return spec
 
 
 # The governed gateway's policy: 20 rules and three limits that cover every
@@ -134,13 +140,18 @@ class Runtime:
         return base
 
 
+MODERN = " (modern)"
+
+
 def drive(targets: list[tuple[str, str, str, str]], c: int, n: int, out: pathlib.Path, warmup: int = 20) -> dict:
-    """Runs the load driver; targets are (name, url, tool, expected)."""
+    """Runs the load driver; targets are (name, url, tool, expected). A name
+    ending in MODERN is driven as a 2026-07-28 client."""
     cmd = ["node", str(BENCH / "echo_latency.mjs"), "--n", str(n), "--warmup", str(warmup),
            "--concurrency", str(c), "--json", str(out)]
     for name, url, tool, expected in targets:
         args = "{}" if tool == "tools/list" else '{"text":"hi"}'
-        cmd += ["--target", f"{name}|{url}|{tool}|{args}|{expected}"]
+        flag = "--modern-target" if name.endswith(MODERN) else "--target"
+        cmd += [flag, f"{name}|{url}|{tool}|{args}|{expected}"]
     sh(cmd)
     return {row["target"]: row for row in json.loads(out.read_text())["targets"]}
 
@@ -150,37 +161,73 @@ def stats(port: int) -> dict:
         return json.loads(r.read())
 
 
+def kv_ops(base: str) -> dict:
+    """Key-value operations per store the Spin host has served so far."""
+    with urllib.request.urlopen(f"{base}/.spin-host/kv-ops", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def store_ops(rt: Runtime, gateway: str, targets: list[tuple[str, str, str, str]]) -> dict:
+    """Key-value operations per steady-state call on the Spin host, for each
+    target driven alone at c=1: the difference between a run of 10 calls and
+    one of 110 (sessions are opened and caches filled in both), over 100."""
+    per_call = {}
+    for target in targets:
+        counts = []
+        for n in (10, 110):
+            before = kv_ops(gateway)
+            drive([target], 1, n, OUT / f"kvops-{rt.name}.json", warmup=0)
+            after = kv_ops(gateway)
+            counts.append({k: after[k] - before.get(k, 0) for k in after})
+        per_call[target[0]] = {k: (counts[1][k] - counts[0].get(k, 0)) / 100 for k in counts[1]}
+    return per_call
+
+
 def latency(rt: Runtime, quick: bool) -> list[dict]:
-    """tools/call at c = 1, 8, 32: direct, floor, gateway /mcp and /servers/fast/mcp, and /mcp of a
-    second gateway under GOVERNANCE_POLICY (what policy and limit checks add)."""
+    """tools/call at c = 1, 8, 32: direct, floor, gateway /mcp and /servers/fast/mcp for legacy and
+    modern clients, and /mcp of a second gateway under GOVERNANCE_POLICY (what policy and limit
+    checks add)."""
     direct, floor_up, gw_up, gov_up = e2e.free_port(), e2e.free_port(), e2e.free_port(), e2e.free_port()
     rt.procs.start(f"{rt.name}-fast", ["node", str(BENCH / "fast_upstream.mjs"), "--ports",
                                        f"{direct},{floor_up},{gw_up},{gov_up}"])
     for p in (direct, floor_up, gw_up, gov_up):
         e2e.wait_http(f"http://127.0.0.1:{p}/stats", f"{rt.name}-fast", rt.procs, rt.work / f"{rt.name}-fast.log", 30)
     floor = rt.floor(floor_up)
-    gateway = rt.gateway({"fast": entry(gw_up)})
+    # The fast upstream speaks both eras, and its entry says so: modern
+    # clients are relayed without a session from the first request, on Spin
+    # too, where nothing learned outlives a request (README, "How the
+    # gateway learns an upstream's era").
+    gateway = rt.gateway({"fast": entry(gw_up, era="dual")})
     governed = rt.gateway({"fast": entry(gov_up)}, GOVERNANCE_POLICY)
     # One call through each gateway first: the first call to a server fills
     # its tool catalog (one tools/list), which is not the steady state.
-    drive([("gateway /mcp", f"{gateway}/mcp", "fast__echo", "hi"),
-           ("gateway /mcp, policy + 3 limits", f"{governed}/mcp", "fast__echo", "hi")],
+    # A modern client's first request also learns the upstream's era
+    # (one server/discover per isolate and endpoint).
+    gateway_targets = [
+        ("gateway /mcp", f"{gateway}/mcp", "fast__echo", "hi"),
+        ("gateway /servers/fast/mcp", f"{gateway}/servers/fast/mcp", "echo", "hi"),
+        ("gateway /mcp" + MODERN, f"{gateway}/mcp", "fast__echo", "hi"),
+        ("gateway /servers/fast/mcp" + MODERN, f"{gateway}/servers/fast/mcp", "echo", "hi"),
+    ]
+    drive(gateway_targets + [("gateway /mcp, policy + 3 limits", f"{governed}/mcp", "fast__echo", "hi")],
           1, 1, OUT / f"latency-{rt.name}-first.json", warmup=0)
+    ops = store_ops(rt, gateway, gateway_targets) if rt.name == "spin" else None
     rows = []
     for c in (1, 8, 32):
         n = {1: 300, 8: 60, 32: 20}[c] // (5 if quick else 1)
         before = stats(gw_up)
         result = drive([
             ("direct", f"http://127.0.0.1:{direct}/mcp", "echo", "hi"),
+            ("direct" + MODERN, f"http://127.0.0.1:{direct}/mcp", "echo", "hi"),
             ("floor", f"{floor}/mcp", "echo", "hi"),
-            ("gateway /mcp", f"{gateway}/mcp", "fast__echo", "hi"),
-            ("gateway /servers/fast/mcp", f"{gateway}/servers/fast/mcp", "echo", "hi"),
+            *gateway_targets,
             ("gateway /mcp, policy + 3 limits", f"{governed}/mcp", "fast__echo", "hi"),
         ], c, n, OUT / f"latency-{rt.name}-c{c}.json")
         after = stats(gw_up)
-        sent = 2 * (n + 20) * c  # both gateway targets, warmup included
-        delta = {k: after.get(k, 0) - before.get(k, 0) for k in ("tools/call", "initialize", "tools/list")}
-        rows.append({"runtime": rt.name, "c": c, "result": result, "upstream": delta, "gateway_calls": sent})
+        sent = (n + 20) * c  # per gateway target, warmup included
+        delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        rows.append({"runtime": rt.name, "c": c, "result": result, "upstream": delta, "gateway_calls": sent,
+                     "store_ops": ops})
     return rows
 
 

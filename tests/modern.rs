@@ -779,3 +779,68 @@ async fn a_log_level_must_be_one_the_revision_names() {
         .await;
     assert_eq!(ok.status, 200, "{}", ok.text);
 }
+
+/// One modern server behind the gateway, nothing else.
+fn only_a_modern_upstream() -> (Harness, std::rc::Rc<MockServer>) {
+    let h = Harness::new();
+    let up = h.add(
+        "up",
+        MockServer::new("up").tools(&["echo"]).modern(),
+        &["us"],
+    );
+    (h, up)
+}
+
+async fn echo_on_both_endpoints(h: &Harness) {
+    for (path, name) in [("/servers/up/mcp", "echo"), ("/mcp", "up__echo")] {
+        let call = json!({"name": name, "arguments": {"text": "hi"}});
+        let r = result(&modern(h, path, "tools/call", call).await);
+        assert_eq!(r["content"][0]["text"], "hi");
+    }
+}
+
+#[tokio::test]
+async fn once_the_era_is_learned_a_modern_call_reads_no_session_record() {
+    let (h, up) = only_a_modern_upstream();
+    echo_on_both_endpoints(&h).await;
+    let reads = h.p.sessions.reads();
+    for _ in 0..3 {
+        echo_on_both_endpoints(&h).await;
+    }
+    assert_eq!(
+        h.p.sessions.reads(),
+        reads,
+        "the steady state has no store round trip"
+    );
+    assert_eq!(
+        up.count("server/discover"),
+        1,
+        "learned once for the isolate"
+    );
+    assert_eq!(up.count("tools/call"), 8, "one upstream request per call");
+}
+
+#[tokio::test]
+async fn a_declared_era_is_never_probed_and_needs_no_record_even_in_a_fresh_instance() {
+    let (mut h, up) = only_a_modern_upstream();
+    let mut entry = h.raw_entry("up");
+    entry["era"] = json!("dual");
+    h.register("up", entry);
+    for _ in 0..3 {
+        // Like Spin: nothing the last request learned is left.
+        h.gw = mcp_edge::gateway::Gateway::new(mcp_edge::config::Settings::default());
+        echo_on_both_endpoints(&h).await;
+    }
+    assert_eq!(up.count("server/discover"), 0);
+    assert_eq!(up.count("initialize"), 0);
+    assert_eq!(h.p.sessions.reads(), 0);
+    assert!(h.p.sessions.is_empty(), "no bridge record was opened");
+    // Without the declaration, each fresh instance keeps the learned era
+    // in the caller's bridge record.
+    let mut entry = h.raw_entry("up");
+    entry.as_object_mut().unwrap().remove("era");
+    h.register("up", entry);
+    h.gw = mcp_edge::gateway::Gateway::new(mcp_edge::config::Settings::default());
+    echo_on_both_endpoints(&h).await;
+    assert!(h.p.sessions.reads() > 0);
+}

@@ -7,5 +7,5 @@ pub(crate) mod glob;
 pub(crate) mod registry;
 pub(crate) mod settings;
 
-pub use registry::{Endpoint, Registry, Server};
+pub use registry::{Endpoint, Era, Registry, Server};
 pub use settings::{Naming, Settings};

@@ -41,6 +41,27 @@ pub(crate) struct ServerSpec {
     /// What the gateway presents upstream (never the caller's own token).
     #[serde(default)]
     pub credentials: CredentialSpec,
+    /// The protocol era the server speaks, when the operator knows it; left
+    /// out, the gateway learns it with `server/discover`.
+    #[serde(default)]
+    pub era: Option<Era>,
+}
+
+/// The era an operator declares for a server (`"era"` in its entry).
+///
+/// Declared, it is never probed: a modern client reaches a `dual` or
+/// `modern` server without a session from its very first request, also
+/// where nothing outlives a request (Spin) and learning would otherwise be
+/// kept in the caller's bridge record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Era {
+    /// Sessions only (2025-11-25 and before).
+    Legacy,
+    /// Both: sessions for legacy clients, stateless 2026-07-28 requests.
+    Dual,
+    /// 2026-07-28 only (`initialize` is refused).
+    Modern,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +92,8 @@ pub struct Server {
     pub tools: ToolFilter,
     pub anonymous: bool,
     pub credentials: Credentials,
+    /// Declared by the operator, else learned (see [`Era`]).
+    pub era: Option<Era>,
 }
 
 /// One regional deployment of a server.
@@ -161,6 +184,7 @@ impl Server {
             tools,
             anonymous: spec.anonymous,
             credentials,
+            era: spec.era,
         })
     }
 }
@@ -234,6 +258,13 @@ mod tests {
         assert!(s.tools.allows("search"));
         assert!(!s.tools.allows("read_secret"));
         assert!(!s.tools.allows("delete_repo"));
+        assert_eq!(s.era, None, "learned unless declared");
+        let declared = r#"{"era":"dual","endpoints":[{"region":"us","url":"http://a/"}]}"#;
+        assert_eq!(Server::parse("d", declared).unwrap().era, Some(Era::Dual));
+        let wrong = r#"{"era":"2026","endpoints":[{"region":"us","url":"http://a/"}]}"#;
+        assert!(Server::parse("d", wrong)
+            .unwrap_err()
+            .contains("unknown variant"));
     }
 
     #[test]

@@ -74,6 +74,7 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
         // session (gateway/initialize.rs) and never comes here.
         Method::Initialize
         | Method::Discover
+        | Method::SubscriptionsListen
         | Method::ResourcesSubscribe
         | Method::ResourcesUnsubscribe
         | Method::Other(_) => Err(GatewayError::MethodNotFound(method.name().to_string())),

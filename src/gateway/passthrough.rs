@@ -56,6 +56,7 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
         | Method::CompletionComplete
         | Method::LoggingSetLevel
         | Method::Discover
+        | Method::SubscriptionsListen
         | Method::Other(_) => {
             forward_as_sent(ups, server, guard.gate, req, raw, Scope::Everything).await
         }

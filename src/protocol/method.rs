@@ -24,6 +24,9 @@ pub(crate) enum Method<'a> {
     LoggingSetLevel,
     /// 2026-07-28: what the server speaks and offers (replaces the handshake).
     Discover,
+    /// 2026-07-28: a long-lived stream of the notifications the client asks
+    /// for (replaces `resources/subscribe` and the GET stream).
+    SubscriptionsListen,
     /// Any other method, by its name.
     Other(&'a str),
 }
@@ -45,6 +48,7 @@ impl<'a> Method<'a> {
             "completion/complete" => Method::CompletionComplete,
             "logging/setLevel" => Method::LoggingSetLevel,
             "server/discover" => Method::Discover,
+            "subscriptions/listen" => Method::SubscriptionsListen,
             other => Method::Other(other),
         }
     }
@@ -63,6 +67,7 @@ impl<'a> Method<'a> {
             Method::CompletionComplete => "completion/complete",
             Method::LoggingSetLevel => "logging/setLevel",
             Method::Discover => "server/discover",
+            Method::SubscriptionsListen => "subscriptions/listen",
             Method::Other(name) => name,
         }
     }

@@ -347,7 +347,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
                 .open_for_legacy(server, endpoint, want_result, now)
                 .await;
         }
-        match self.eras.get(&endpoint.url, now) {
+        match self.eras.get(server, &endpoint.url, now) {
             Some(Speaks::Legacy) => return self.initialize(server, endpoint).await,
             Some(_) if !want_result => return Ok(self.adopt(server, endpoint, Value::Null).await),
             _ => {}
@@ -381,7 +381,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         want_result: bool,
         now: u64,
     ) -> Result<(UpstreamSession, Value), Attempt> {
-        if self.eras.get(&endpoint.url, now) == Some(Speaks::Modern) {
+        if self.eras.get(server, &endpoint.url, now) == Some(Speaks::Modern) {
             let result = match want_result {
                 true => match self.discover(server, endpoint).await {
                     Probe::Modern(result) => modern::as_initialize_result(result),

@@ -9,8 +9,12 @@
 //! costs one extra request per endpoint and period, not one per session.
 //! Where the isolate does not outlive a request (Spin), the era also travels
 //! in the client's session record ([`super::modern::session`]).
+//!
+//! An era the operator declares in the server's entry wins over all of it:
+//! it is never probed nor forgotten.
 
 use crate::cache::Bounded;
+use crate::config::{Era, Server};
 
 /// The longest an era is remembered, whatever the upstream says.
 const MAX_KEEP_MS: u64 = 24 * 3600 * 1000;
@@ -44,9 +48,15 @@ impl Eras {
         }
     }
 
-    /// What `url` speaks, `None` when it must be asked.
-    pub(crate) fn get(&self, url: &str, now_ms: u64) -> Option<Speaks> {
-        self.known.get(url, now_ms)
+    /// What `url`, an endpoint of `server`, speaks; `None` when it must be
+    /// asked.
+    pub(crate) fn get(&self, server: &Server, url: &str, now_ms: u64) -> Option<Speaks> {
+        match server.era {
+            Some(Era::Legacy) => Some(Speaks::Legacy),
+            Some(Era::Dual) => Some(Speaks::Dual),
+            Some(Era::Modern) => Some(Speaks::Modern),
+            None => self.known.get(url, now_ms),
+        }
     }
 
     /// Remembers what `url` speaks, for `ttl_ms` (at least the floor).
@@ -63,15 +73,39 @@ impl Eras {
 mod tests {
     use super::*;
 
+    fn server(era: &str) -> Server {
+        let entry = format!(r#"{{{era}"endpoints":[{{"region":"us","url":"http://a/"}}]}}"#);
+        Server::parse("s", &entry).unwrap()
+    }
+
     #[test]
     fn an_era_is_kept_for_its_ttl_but_never_less_than_the_floor() {
         let eras = Eras::new(1_000);
-        assert_eq!(eras.get("u", 0), None);
+        let s = server("");
+        assert_eq!(eras.get(&s, "u", 0), None);
         eras.learn("u", Speaks::Modern, Some(0), 0);
-        assert_eq!(eras.get("u", 999), Some(Speaks::Modern));
-        assert_eq!(eras.get("u", 1_000), None);
+        assert_eq!(eras.get(&s, "u", 999), Some(Speaks::Modern));
+        assert_eq!(eras.get(&s, "u", 1_000), None);
         eras.learn("v", Speaks::Legacy, Some(5_000), 0);
-        assert_eq!(eras.get("v", 4_999), Some(Speaks::Legacy));
-        assert_eq!(eras.get("v", 5_000), None);
+        assert_eq!(eras.get(&s, "v", 4_999), Some(Speaks::Legacy));
+        assert_eq!(eras.get(&s, "v", 5_000), None);
+    }
+
+    #[test]
+    fn a_declared_era_wins_and_is_never_forgotten() {
+        let eras = Eras::new(1_000);
+        eras.learn("u", Speaks::Legacy, None, 0);
+        assert_eq!(
+            eras.get(&server(r#""era":"dual","#), "u", 0),
+            Some(Speaks::Dual)
+        );
+        assert_eq!(
+            eras.get(&server(r#""era":"modern","#), "w", u64::MAX),
+            Some(Speaks::Modern)
+        );
+        assert_eq!(
+            eras.get(&server(r#""era":"legacy","#), "w", 0),
+            Some(Speaks::Legacy)
+        );
     }
 }

@@ -41,6 +41,8 @@ pub struct MockServer {
     delay_ms: u64,
     sse: bool,
     get_stream: bool,
+    /// Notifications for listeners ([`super::mock_listen`]).
+    notices: Option<Vec<Value>>,
     /// Also speaks 2026-07-28: answers `server/discover` and serves a
     /// request carrying the modern envelope without a session.
     modern: bool,
@@ -66,6 +68,7 @@ impl MockServer {
             delay_ms: 0,
             sse: false,
             get_stream: false,
+            notices: None,
             modern: false,
             modern_only: false,
             list_error: None,
@@ -138,6 +141,13 @@ impl MockServer {
     /// with that state and an answer under `inputResponses.who`.
     pub fn modern(mut self) -> Self {
         self.modern = true;
+        self
+    }
+    /// Declares list changes and resource subscriptions, and sends these
+    /// notifications on every listen stream (modern) and GET stream
+    /// (legacy), then ends it.
+    pub fn notices(mut self, notices: Vec<Value>) -> Self {
+        self.notices = Some(notices);
         self
     }
     /// Speaks 2026-07-28 only: `initialize` is refused with the
@@ -238,6 +248,9 @@ impl MockServer {
                     .remove(session.as_deref().unwrap_or(""));
                 return plain(200, Value::Null);
             }
+            http::Method::GET if self.notices.is_some() => {
+                return super::mock_listen::get_stream(self.notices.as_deref().unwrap_or(&[]))
+            }
             http::Method::GET if self.get_stream => return get_stream(),
             http::Method::GET => return plain(405, Value::Null),
             _ => {}
@@ -249,6 +262,13 @@ impl MockServer {
                 .expect("static");
         }
         self.rpc(method.as_deref().unwrap_or(""), &body)
+    }
+
+    fn capabilities(&self) -> Value {
+        match self.notices {
+            Some(_) => super::mock_listen::capabilities(),
+            None => json!({"tools": {}}),
+        }
     }
 
     /// `initialize`: a new session, named after the server.
@@ -263,7 +283,7 @@ impl MockServer {
             .pointer("/params/protocolVersion")
             .cloned()
             .unwrap_or(json!("2025-06-18"));
-        let result = json!({"protocolVersion": version, "capabilities": {"tools": {}}, "serverInfo": {"name": self.name, "version": "1"}});
+        let result = json!({"protocolVersion": version, "capabilities": self.capabilities(), "serverInfo": {"name": self.name, "version": "1"}});
         let mut resp = self.answer(body, Ok(result), Vec::new());
         resp.headers_mut()
             .insert(headers::SESSION_ID, id.parse().expect("ascii"));
@@ -274,8 +294,11 @@ impl MockServer {
     fn modern_rpc(&self, method: &str, body: &Value) -> Response<Body> {
         let params = body.get("params").cloned().unwrap_or(json!({}));
         let result = match method {
+            "subscriptions/listen" if self.notices.is_some() => {
+                return super::mock_listen::listen(body, self.notices.as_deref().unwrap_or(&[]))
+            }
             "server/discover" => json!({"supportedVersions": ["2026-07-28"],
-                "capabilities": {"tools": {}}, "resultType": "complete",
+                "capabilities": self.capabilities(), "resultType": "complete",
                 "ttlMs": 60_000, "cacheScope": "public",
                 "_meta": {"io.modelcontextprotocol/serverInfo": {"name": self.name, "version": "1"}}}),
             "tools/call" if params["name"] == "ask" => {
@@ -330,7 +353,7 @@ impl MockServer {
                 ),
                 Vec::new(),
             ),
-            "logging/setLevel" | "ping" => (Ok(json!({})), Vec::new()),
+            "logging/setLevel" | "ping" | "resources/subscribe" => (Ok(json!({})), Vec::new()),
             other => (
                 Err((-32601, format!("Method not found: {other}"))),
                 Vec::new(),

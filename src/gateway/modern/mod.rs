@@ -28,9 +28,13 @@
 //! any session ([`crate::upstream::modern`]); its own `input_required`
 //! passes with the state sealed for this caller and request ([`round`]).
 //!
-//! Not yet served: `subscriptions/listen`, cancellation relayed upstream
-//! when the client closes the stream.
+//! `subscriptions/listen` merges the upstreams' notifications into one
+//! stream ([`listen`]).
+//!
+//! Not yet served: cancellation relayed upstream when the client closes
+//! the stream.
 
+mod listen;
 pub(crate) mod question;
 mod round;
 pub(crate) mod shape;
@@ -77,6 +81,13 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         let mut seal = None;
         let answer = match method {
             Method::Discover => self.discover(server.as_deref(), r, &envelope.meta).await,
+            // A stream of notifications, not a result to shape.
+            Method::SubscriptionsListen => {
+                return self
+                    .listen(server.as_deref(), r, &envelope.meta)
+                    .await
+                    .map_err(with_id)
+            }
             // Removed by the revision (`changelog.mdx`, major changes 1, 4
             // and 5): unknown to a modern request, 404 + -32601.
             Method::Initialize
@@ -161,7 +172,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             let first = failover::order(server, self.region.as_deref(), None)
                 .into_iter()
                 .next()?;
-            if self.gw.eras.get(&first.url, now)? == Speaks::Legacy {
+            if self.gw.eras.get(server, &first.url, now)? == Speaks::Legacy {
                 return None;
             }
             client
@@ -198,7 +209,13 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     ) -> Result<Response<Body>, GatewayError> {
         let (capabilities, instructions) = match server {
             None => {
-                let own = aggregate::initialize_result(version::LATEST, &self.registry);
+                let mut own = aggregate::initialize_result(version::LATEST, &self.registry);
+                // Whatever an upstream declares, `subscriptions/listen`
+                // relays; its acknowledgment says what was honored.
+                for feature in ["tools", "prompts", "resources"] {
+                    own["capabilities"][feature]["listChanged"] = json!(true);
+                }
+                own["capabilities"]["resources"]["subscribe"] = json!(true);
                 (own["capabilities"].clone(), own["instructions"].clone())
             }
             Some(server) => {

@@ -21,15 +21,12 @@ use serde_json::{json, Value};
 use std::rc::Rc;
 
 /// What the gateway serves modern clients of what a server offers: no
-/// `logging` (no `logging/setLevel` in the revision), no `subscribe` or
-/// `listChanged` (`subscriptions/listen` is not served yet).
+/// `logging` (no `logging/setLevel` in the revision; a request's `logLevel`
+/// is what asks for messages). `listChanged` and `subscribe` stay: they say
+/// what `subscriptions/listen` can deliver.
 pub(super) fn served(mut capabilities: Value) -> Value {
     if let Some(all) = capabilities.as_object_mut() {
         all.remove("logging");
-        for feature in all.values_mut().filter_map(Value::as_object_mut) {
-            feature.remove("subscribe");
-            feature.remove("listChanged");
-        }
     }
     capabilities
 }
@@ -346,7 +343,8 @@ mod tests {
             "logging": {}, "prompts": {}});
         assert_eq!(
             served(upstream),
-            json!({"tools": {}, "resources": {}, "prompts": {}})
+            json!({"tools": {"listChanged": true}, "resources": {"subscribe": true}, "prompts": {}}),
+            "logging/setLevel is gone; what subscriptions/listen delivers stays"
         );
     }
 }

@@ -22,6 +22,10 @@
 //!   runtime config file would declare them; `--kv-seed` fills `default`),
 //!   `spin:variables` and
 //!   `wasi:keyvalue` store/atomics: see [`spin_apis`].
+//! * `GET /.spin-host/kv-ops` is answered by the host, not the component:
+//!   how many key-value operations each store has served so far
+//!   (`{"default": 12, "sessions": 3}`), so a benchmark can count what a
+//!   request costs in store round trips.
 //! * Component stdout and stderr go to this process's stderr; the only line
 //!   on stdout is `listening on http://ADDR`, printed once requests can be
 //!   served (test harnesses wait for it).
@@ -244,6 +248,7 @@ async fn run(args: Args) -> wasmtime::Result<()> {
         stores.push((label, Mutex::new(Default::default())));
     }
     let shared = Arc::new(Shared {
+        ops: stores.iter().map(|_| Default::default()).collect(),
         stores,
         vars: args.vars.into_iter().collect(),
     });
@@ -314,6 +319,14 @@ async fn handle(
     mut req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<ResponseBody>, Infallible> {
     let (method, uri) = (req.method().clone(), req.uri().clone());
+    if method == hyper::Method::GET && uri.path() == "/.spin-host/kv-ops" {
+        let mut response = hyper::Response::new(Full::new(Bytes::from(app.shared.ops_json())));
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+        return Ok(response.map(http_body_util::Either::Right));
+    }
     // Like Spin, tell the component who is calling: `spin-client-addr` is
     // the peer address, appended after the headers the client sent (Spin's
     // trigger keeps the client's headers and adds its own after them), so a

@@ -13,6 +13,7 @@
 //! no resource table entry.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use wasmtime::component::{Accessor, FutureReader, HasData, Resource, ResourceTable, StreamReader};
@@ -39,15 +40,32 @@ pub struct Shared {
     pub stores: Vec<(String, Mutex<Map>)>,
     /// `--var name=value` values.
     pub vars: HashMap<String, String>,
+    /// Operations per store (same index as `stores`), for benchmarks that
+    /// count what a request costs in key-value round trips.
+    pub ops: Vec<AtomicU64>,
 }
 
 impl Shared {
     /// The store a resource handle points at.
     fn kv<R: 'static>(&self, store: &Resource<R>) -> MutexGuard<'_, Map> {
-        let (_, map) = &self.stores[store.rep() as usize];
+        let index = store.rep() as usize;
+        // Every operation takes the store's lock once, so this counts them.
+        self.ops[index].fetch_add(1, Ordering::Relaxed);
+        let (_, map) = &self.stores[index];
         // A panic while holding the lock cannot leave the map half-updated
         // (every update is a single insert/remove), so ignore poisoning.
         map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `{"label": operations, ...}` for every store, in JSON.
+    pub fn ops_json(&self) -> String {
+        let counts: Vec<String> = self
+            .stores
+            .iter()
+            .zip(&self.ops)
+            .map(|((label, _), n)| format!("{label:?}: {}", n.load(Ordering::Relaxed)))
+            .collect();
+        format!("{{{}}}", counts.join(", "))
     }
 
     /// The handle for `label`, if such a store exists.

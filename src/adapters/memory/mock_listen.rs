@@ -1,0 +1,59 @@
+//! What a [`MockServer`](super::MockServer) built with `.notices(...)` says
+//! to listeners: the capabilities that promise notifications, its
+//! `subscriptions/listen` stream (modern) and its GET stream (legacy).
+//!
+//! Both streams carry the same notifications and then end, so a test reads
+//! a whole relayed stream: the modern one closes with the response to the
+//! listen request, as a server shutting down would
+//! (`basic/patterns/subscriptions.mdx`, graceful closure).
+
+use crate::body::Body;
+use crate::protocol::headers;
+use http::Response;
+use serde_json::{json, Value};
+
+/// Capabilities of a server that sends list changes and resource updates.
+pub(super) fn capabilities() -> Value {
+    json!({"tools": {"listChanged": true}, "prompts": {"listChanged": true},
+        "resources": {"subscribe": true}})
+}
+
+/// A `subscriptions/listen` answer: the acknowledgment (everything asked
+/// is honored), each notification tagged with the subscription, the
+/// closing response.
+pub(super) fn listen(body: &Value, notices: &[Value]) -> Response<Body> {
+    let id = body.get("id").cloned().unwrap_or(Value::Null);
+    let tag = json!({"io.modelcontextprotocol/subscriptionId": &id});
+    let asked = body
+        .pointer("/params/notifications")
+        .cloned()
+        .unwrap_or(json!({}));
+    let mut events = vec![json!({"jsonrpc": "2.0",
+        "method": "notifications/subscriptions/acknowledged",
+        "params": {"_meta": &tag, "notifications": asked}})];
+    for notice in notices {
+        let mut notice = notice.clone();
+        notice["params"]["_meta"] = tag.clone();
+        events.push(notice);
+    }
+    events.push(json!({"jsonrpc": "2.0", "id": id,
+        "result": {"resultType": "complete", "_meta": tag}}));
+    sse(&events)
+}
+
+/// A GET stream carrying the notifications, as a legacy server sends them.
+pub(super) fn get_stream(notices: &[Value]) -> Response<Body> {
+    sse(notices)
+}
+
+fn sse(events: &[Value]) -> Response<Body> {
+    let text: String = events
+        .iter()
+        .map(|e| format!("event: message\ndata: {e}\n\n"))
+        .collect();
+    Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, headers::EVENT_STREAM)
+        .body(Body::Full(text.into_bytes()))
+        .expect("static")
+}

@@ -1,0 +1,463 @@
+//! `subscriptions/listen`: one long-lived stream carrying exactly the
+//! notifications a modern client asked for, merged from the upstreams it
+//! may see (`docs/specification/2026-07-28/basic/patterns/subscriptions.mdx`
+//! in `modelcontextprotocol/modelcontextprotocol`).
+//!
+//! The stream starts with the gateway's own
+//! `notifications/subscriptions/acknowledged`, naming what it honors: of
+//! what the client asked, what at least one upstream declares
+//! (`listChanged`, `resources.subscribe`). Each upstream is then heard in
+//! its own era:
+//! - a modern upstream gets its own `subscriptions/listen`, asking only
+//!   for what it declares; its acknowledgment and closing response stay at
+//!   the gateway;
+//! - a legacy upstream is heard on its session's GET stream, after a
+//!   `resources/subscribe` for each URI the client named.
+//!
+//! Every notification is checked against what the client asked (an
+//! upstream that sends more is not relayed), tagged with the client's
+//! subscription id, and redacted by the server's rules; requests an
+//! upstream sends on these streams are not relayed (issue 12). While the
+//! upstreams are quiet a keep-alive comment goes out every
+//! [`KEEPALIVE_MS`].
+//!
+//! The stream lasts while every upstream stream it merges is open: when
+//! one ends, the client's stream ends without a response, the signal of an
+//! unexpected end, so the client listens again and is heard by every
+//! upstream anew. With nothing to listen to, the subscription ends right
+//! after the acknowledgment with the closing response.
+
+use super::super::{respond, Ctx};
+use crate::body::{Body, ByteStream};
+use crate::config::Server;
+use crate::error::GatewayError;
+use crate::governance::pii::{self, Kind};
+use crate::ports::{Clock, Platform};
+use crate::protocol::jsonrpc::{Id, Request};
+use crate::protocol::sse;
+use crate::upstream::{modern, ClientSession, Reply};
+use futures_util::future::join_all;
+use futures_util::stream::{self, LocalBoxStream, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::rc::Rc;
+
+/// How long a listen stream stays silent before a keep-alive comment, so
+/// that proxies and clients do not take a quiet stream for a dead one.
+pub(crate) const KEEPALIVE_MS: u64 = 15_000;
+
+/// `_meta` key naming the subscription a notification belongs to.
+pub(crate) const SUBSCRIPTION_ID_KEY: &str = "io.modelcontextprotocol/subscriptionId";
+
+/// What a client asks to hear (`SubscriptionsListenRequest.params
+/// .notifications` in `schema/2026-07-28/schema.ts`); every field is
+/// optional, an absent one is not asked for.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Filter {
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub(crate) tools_list_changed: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub(crate) prompts_list_changed: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub(crate) resources_list_changed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) resource_subscriptions: Option<Vec<String>>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+impl Filter {
+    /// The request's filter; a field of the wrong type is invalid params.
+    pub(crate) fn of(req: &Request) -> Result<Filter, GatewayError> {
+        #[derive(Deserialize)]
+        struct Params {
+            #[serde(default)]
+            notifications: Filter,
+        }
+        let params: Params = req.params_as()?;
+        Ok(params.notifications)
+    }
+
+    /// What of this filter a server with `capabilities` can deliver.
+    pub(crate) fn honored_by(&self, capabilities: &Value) -> Filter {
+        let declares = |feature: &str, flag: &str| {
+            capabilities
+                .pointer(&format!("/{feature}/{flag}"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        };
+        Filter {
+            tools_list_changed: self.tools_list_changed && declares("tools", "listChanged"),
+            prompts_list_changed: self.prompts_list_changed && declares("prompts", "listChanged"),
+            resources_list_changed: self.resources_list_changed
+                && declares("resources", "listChanged"),
+            resource_subscriptions: self
+                .resource_subscriptions
+                .clone()
+                .filter(|uris| !uris.is_empty() && declares("resources", "subscribe")),
+        }
+    }
+
+    /// Everything either filter asks for.
+    fn union(mut self, other: &Filter) -> Filter {
+        self.tools_list_changed |= other.tools_list_changed;
+        self.prompts_list_changed |= other.prompts_list_changed;
+        self.resources_list_changed |= other.resources_list_changed;
+        if let Some(uris) = &other.resource_subscriptions {
+            let mine = self.resource_subscriptions.get_or_insert_with(Vec::new);
+            for uri in uris {
+                if !mine.contains(uri) {
+                    mine.push(uri.clone());
+                }
+            }
+        }
+        self
+    }
+
+    /// Whether nothing is asked for.
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == Filter::default()
+    }
+
+    /// Whether a notification is one this filter asks for.
+    pub(crate) fn admits(&self, method: &str, params: Option<&Value>) -> bool {
+        match method {
+            "notifications/tools/list_changed" => self.tools_list_changed,
+            "notifications/prompts/list_changed" => self.prompts_list_changed,
+            "notifications/resources/list_changed" => self.resources_list_changed,
+            "notifications/resources/updated" => {
+                let uri = params.and_then(|p| p.get("uri")).and_then(Value::as_str);
+                match (&self.resource_subscriptions, uri) {
+                    (Some(uris), Some(uri)) => uris.iter().any(|u| u == uri),
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One upstream's stream, as the client will hear it.
+struct Heard {
+    server: String,
+    filter: Filter,
+    body: Body,
+}
+
+/// An item of the merged stream.
+enum Frame {
+    Bytes(Vec<u8>),
+    /// One upstream stream is over: so is the client's.
+    Ended,
+}
+
+impl<P: Platform + Clone + 'static> Ctx<'_, P> {
+    /// Answers `subscriptions/listen` with the merged stream.
+    pub(super) async fn listen(
+        &self,
+        server: Option<&Server>,
+        req: &Request,
+        meta: &Map<String, Value>,
+    ) -> Result<http::Response<Body>, GatewayError> {
+        let asked = Filter::of(req)?;
+        let targets: Vec<&Server> = match server {
+            Some(s) => vec![s],
+            None => self.registry.servers.iter().map(|s| &**s).collect(),
+        };
+        // Each stream meets its upstreams anew, like a discover: it counts
+        // against the caller's session budget.
+        self.may_open_a_session().await?;
+        let mut client = self.bridged().await?;
+        client.modern_meta = Some(meta.clone());
+        let client = Rc::new(client);
+        let heard = join_all(
+            targets
+                .iter()
+                .map(|s| self.hear(s, &asked, &client, &req.id)),
+        )
+        .await;
+        let mut sources = Vec::new();
+        let mut honored = Filter::default();
+        for (s, outcome) in targets.iter().zip(heard) {
+            match outcome {
+                Ok(Some(h)) => {
+                    honored = honored.union(&h.filter);
+                    sources.push(relay(
+                        h,
+                        req.id.clone(),
+                        self.redaction_for(s),
+                        self.limit(),
+                    ));
+                }
+                Ok(None) => {}
+                // One server's trouble is not the whole stream's on /mcp;
+                // on a server's own endpoint it is.
+                Err(e) if server.is_none() => {
+                    tracing::warn!(server = %s.id, "subscriptions/listen not heard: {e}")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let ack = json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+            "params": {"_meta": {SUBSCRIPTION_ID_KEY: &req.id}, "notifications": honored}});
+        let ack = stream::once(async move { Ok(encode(&ack)) });
+        if sources.is_empty() {
+            let done = json!({"jsonrpc": "2.0", "id": &req.id,
+                "result": {"resultType": "complete", "_meta": {SUBSCRIPTION_ID_KEY: &req.id}}});
+            let done = stream::once(async move { Ok(encode(&done)) });
+            return Ok(respond::sse(Body::Stream(ack.chain(done).boxed_local())));
+        }
+        let clock = self.p.clock().clone();
+        let ticks = stream::unfold(clock, |clock| async move {
+            clock.sleep(KEEPALIVE_MS).await;
+            Some((Frame::Bytes(b": keep-alive\n\n".to_vec()), clock))
+        });
+        let merged = stream::select(stream::select_all(sources), ticks)
+            .take_while(|f| std::future::ready(matches!(f, Frame::Bytes(_))))
+            .filter_map(|f| async move {
+                match f {
+                    Frame::Bytes(b) if !b.is_empty() => Some(Ok(b)),
+                    _ => None,
+                }
+            });
+        let body: ByteStream = ack.chain(merged).boxed_local();
+        Ok(respond::sse(Body::Stream(body)))
+    }
+
+    /// Opens what `server` would say of `asked`, in its era; `None` when
+    /// it declares none of it.
+    async fn hear(
+        &self,
+        server: &Server,
+        asked: &Filter,
+        client: &ClientSession,
+        id: &Id,
+    ) -> Result<Option<Heard>, GatewayError> {
+        let met = self.meet(server, client).await?;
+        let mut filter = asked.honored_by(&met["capabilities"]);
+        if filter.is_empty() {
+            return Ok(None);
+        }
+        let ups = self.upstreams(client);
+        let session = client.upstreams.borrow().get(&server.id).cloned();
+        if session.as_ref().is_some_and(modern::is_modern) {
+            let listen = json!({"jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
+                "params": {"notifications": &filter}});
+            let bytes = serde_json::to_vec(&listen).expect("JSON values serialize");
+            let body = match ups.send(server, &bytes).await? {
+                Reply::Sse(body) => body,
+                Reply::Json(body) => {
+                    let text = body.collect(64 * 1024).await.unwrap_or_default();
+                    return Err(GatewayError::Upstream {
+                        server: server.id.clone(),
+                        message: format!(
+                            "subscriptions/listen answered without a stream: {}",
+                            String::from_utf8_lossy(&text)
+                        ),
+                    });
+                }
+                Reply::Accepted => {
+                    return Err(GatewayError::Upstream {
+                        server: server.id.clone(),
+                        message: "subscriptions/listen answered 202".into(),
+                    })
+                }
+            };
+            return Ok(Some(Heard {
+                server: server.id.clone(),
+                filter,
+                body,
+            }));
+        }
+        // A legacy session: subscribe to each URI, then its GET stream.
+        if let Some(uris) = filter.resource_subscriptions.take() {
+            let mut kept = Vec::new();
+            for uri in uris {
+                let sub_id = ups.own_request_id();
+                let sub = json!({"jsonrpc": "2.0", "id": &sub_id,
+                    "method": "resources/subscribe", "params": {"uri": &uri}});
+                let bytes = serde_json::to_vec(&sub).expect("JSON values serialize");
+                let answer = match ups.send(server, &bytes).await {
+                    Ok(reply) => {
+                        crate::upstream::reply::read_result(reply, &sub_id, &server.id, 64 * 1024)
+                            .await
+                            .map(drop)
+                    }
+                    Err(e) => Err(e),
+                };
+                match answer {
+                    Ok(()) => kept.push(uri),
+                    Err(e) => tracing::warn!(server = %server.id, "resources/subscribe {uri}: {e}"),
+                }
+            }
+            filter.resource_subscriptions = Some(kept).filter(|k| !k.is_empty());
+        }
+        let body = ups.open_stream(server, None).await?;
+        Ok(Some(Heard {
+            server: server.id.clone(),
+            filter,
+            body,
+        }))
+    }
+
+    fn redaction_for(&self, server: &Server) -> Vec<Kind> {
+        self.gate.redaction(server, None)
+    }
+
+    fn limit(&self) -> usize {
+        self.gw.settings.max_upstream_bytes
+    }
+}
+
+/// One upstream's stream as frames for the client: what the client asked
+/// for, tagged with its subscription, redacted; then [`Frame::Ended`].
+fn relay(heard: Heard, id: Id, kinds: Vec<Kind>, limit: usize) -> LocalBoxStream<'static, Frame> {
+    let upstream = heard.body.into_stream();
+    let decoder = sse::Decoder::with_limit(limit);
+    let state = (upstream, decoder, heard.filter, id, kinds);
+    stream::unfold(Some(state), move |state| async move {
+        let (mut upstream, mut decoder, filter, id, kinds) = state?;
+        loop {
+            let chunk = match upstream.next().await {
+                Some(Ok(chunk)) => chunk,
+                Some(Err(_)) | None => return Some((vec![Frame::Ended], None)),
+            };
+            let mut out = Vec::new();
+            let mut ended = false;
+            for event in decoder.feed(&chunk) {
+                match translate(&event.data, &filter, &id, &kinds) {
+                    Step::Send(bytes) => out.extend(bytes),
+                    Step::Skip => {}
+                    Step::End => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            if ended || decoder.overflowed() {
+                return Some((vec![Frame::Bytes(out), Frame::Ended], None));
+            }
+            if !out.is_empty() {
+                return Some((
+                    vec![Frame::Bytes(out)],
+                    Some((upstream, decoder, filter, id, kinds)),
+                ));
+            }
+        }
+    })
+    .flat_map(stream::iter)
+    .map(move |f| {
+        if matches!(f, Frame::Ended) {
+            tracing::debug!(server = %heard.server, "listen stream ended");
+        }
+        f
+    })
+    .boxed_local()
+}
+
+/// What one upstream message becomes.
+enum Step {
+    Send(Vec<u8>),
+    Skip,
+    /// A response: the upstream closed its subscription.
+    End,
+}
+
+fn translate(data: &str, filter: &Filter, id: &Id, kinds: &[Kind]) -> Step {
+    let Ok(Value::Object(mut message)) = serde_json::from_str::<Value>(data) else {
+        return Step::Skip;
+    };
+    let Some(method) = message.get("method").and_then(Value::as_str) else {
+        return match message.contains_key("id") {
+            true => Step::End,
+            false => Step::Skip,
+        };
+    };
+    // A request to the client (roots, sampling, elicitation, ping) has no
+    // one to answer it on this stream.
+    if message.contains_key("id") || !filter.admits(method, message.get("params")) {
+        return Step::Skip;
+    }
+    let params = message
+        .entry("params")
+        .or_insert_with(|| json!({}))
+        .as_object_mut();
+    let Some(params) = params else {
+        return Step::Skip;
+    };
+    let meta = params.entry("_meta").or_insert_with(|| json!({}));
+    let Some(meta) = meta.as_object_mut() else {
+        return Step::Skip;
+    };
+    meta.insert(SUBSCRIPTION_ID_KEY.into(), json!(id));
+    let mut message = Value::Object(message);
+    pii::redact_value(&mut message, kinds);
+    Step::Send(encode(&message))
+}
+
+fn encode(message: &Value) -> Vec<u8> {
+    sse::encode_message(&serde_json::to_vec(message).expect("JSON values serialize"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(v: Value) -> Filter {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_filter_is_honored_only_as_far_as_a_server_declares() {
+        let asked = filter(json!({"toolsListChanged": true, "promptsListChanged": true,
+            "resourceSubscriptions": ["file:///a"]}));
+        let caps = json!({"tools": {"listChanged": true}, "prompts": {}, "resources": {"subscribe": true}});
+        let honored = asked.honored_by(&caps);
+        assert_eq!(
+            serde_json::to_value(&honored).unwrap(),
+            json!({"toolsListChanged": true, "resourceSubscriptions": ["file:///a"]})
+        );
+        assert!(asked.honored_by(&json!({"tools": {}})).is_empty());
+        let both = honored.union(&filter(json!({"promptsListChanged": true,
+            "resourceSubscriptions": ["file:///a", "file:///b"]})));
+        assert_eq!(
+            serde_json::to_value(&both).unwrap(),
+            json!({"toolsListChanged": true, "promptsListChanged": true,
+                "resourceSubscriptions": ["file:///a", "file:///b"]})
+        );
+    }
+
+    #[test]
+    fn only_what_was_asked_passes_tagged_with_the_subscription() {
+        let f = filter(json!({"toolsListChanged": true, "resourceSubscriptions": ["file:///a"]}));
+        let id = Id::Num(7);
+        let tag = |data: &str| match translate(data, &f, &id, &[]) {
+            Step::Send(b) => Some(String::from_utf8(b).unwrap()),
+            Step::Skip => None,
+            Step::End => Some("END".into()),
+        };
+        let sent = tag(r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#).unwrap();
+        assert!(
+            sent.contains(r#""io.modelcontextprotocol/subscriptionId":7"#),
+            "{sent}"
+        );
+        assert!(
+            tag(r#"{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"}"#).is_none()
+        );
+        assert!(tag(r#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"file:///a"}}"#).is_some());
+        assert!(tag(r#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"file:///b"}}"#).is_none());
+        assert!(tag(r#"{"jsonrpc":"2.0","id":3,"method":"roots/list"}"#).is_none());
+        assert!(tag(
+            r#"{"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{}}"#
+        )
+        .is_none());
+        assert!(tag("not json").is_none());
+        assert_eq!(
+            tag(r#"{"jsonrpc":"2.0","id":7,"result":{}}"#).unwrap(),
+            "END"
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! `subscriptions/listen` (2026-07-28) on the memory adapter: the gateway's
+//! acknowledgment first, then exactly the notifications the client asked
+//! for, tagged with its subscription id, from modern upstreams (their own
+//! listen streams) and legacy ones (their GET streams), merged on `/mcp`.
+
+mod support;
+
+use mcp_edge::adapters::memory::MockServer;
+use serde_json::{json, Value};
+use support::{Harness, Reply};
+
+const MODERN: &str = "2026-07-28";
+const SUB: &str = "io.modelcontextprotocol/subscriptionId";
+
+/// What every mock listener sends: two list changes, two resource updates
+/// (one the client asked for), a request for the client, a log message.
+fn notices(server: &str) -> Vec<Value> {
+    vec![
+        json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}),
+        json!({"jsonrpc": "2.0", "method": "notifications/prompts/list_changed"}),
+        json!({"jsonrpc": "2.0", "method": "notifications/resources/updated",
+            "params": {"uri": format!("{server}://doc")}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/resources/updated",
+            "params": {"uri": format!("{server}://other for ops@corp.example")}}),
+        json!({"jsonrpc": "2.0", "id": 99, "method": "roots/list"}),
+        json!({"jsonrpc": "2.0", "method": "notifications/message",
+            "params": {"level": "error", "data": "noise"}}),
+    ]
+}
+
+async fn listen(h: &Harness, path: &str, notifications: Value) -> Reply {
+    let body = json!({"jsonrpc": "2.0", "id": 41, "method": "subscriptions/listen",
+    "params": {"notifications": notifications, "_meta": {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }}});
+    h.post(
+        path,
+        &body,
+        &[
+            ("mcp-protocol-version", MODERN),
+            ("mcp-method", "subscriptions/listen"),
+        ],
+    )
+    .await
+}
+
+/// The acknowledgment, checked to come first and to carry the id.
+fn acknowledged(events: &[Value]) -> Value {
+    let ack = &events[0];
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    assert_eq!(ack["params"]["_meta"][SUB], 41);
+    ack["params"]["notifications"].clone()
+}
+
+fn methods(events: &[Value]) -> Vec<String> {
+    events[1..]
+        .iter()
+        .map(|e| {
+            assert_eq!(e["params"]["_meta"][SUB], 41, "tagged: {e}");
+            let uri = e["params"]["uri"].as_str().map(|u| format!(" {u}"));
+            format!(
+                "{}{}",
+                e["method"].as_str().unwrap(),
+                uri.unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_modern_upstream_is_heard_on_its_own_listen_stream_as_far_as_the_client_asked() {
+    let h = Harness::new();
+    let up = h.add(
+        "up",
+        MockServer::new("up")
+            .tools(&["echo"])
+            .modern()
+            .notices(notices("up")),
+        &["us"],
+    );
+    let asked = json!({"toolsListChanged": true, "resourceSubscriptions": ["up://doc"]});
+    let r = listen(&h, "/servers/up/mcp", asked.clone()).await;
+    assert!(r.is_sse(), "{}", r.text);
+    assert!(r.header("mcp-session-id").is_none());
+    let events = r.events();
+    assert_eq!(acknowledged(&events), asked);
+    assert_eq!(
+        methods(&events),
+        [
+            "notifications/tools/list_changed",
+            "notifications/resources/updated up://doc"
+        ],
+        "nothing else, and no closing response: the upstream ended, so the client listens again"
+    );
+    let listens: Vec<_> = up
+        .seen()
+        .into_iter()
+        .filter(|s| s.rpc_method.as_deref() == Some("subscriptions/listen"))
+        .collect();
+    assert_eq!(listens.len(), 1);
+    assert_eq!(listens[0].headers["mcp-method"], "subscriptions/listen");
+    assert!(listens[0].headers.get("mcp-session-id").is_none());
+    assert_eq!(listens[0].body["params"]["notifications"], asked);
+    assert!(listens[0].headers.get("x-api-key").is_none());
+}
+
+#[tokio::test]
+async fn on_mcp_legacy_and_modern_upstreams_are_merged_into_one_stream() {
+    let h = Harness::new();
+    let legacy = h.add(
+        "old",
+        MockServer::new("old")
+            .tools(&["echo"])
+            .notices(notices("old")),
+        &["us"],
+    );
+    h.add(
+        "new",
+        MockServer::new("new")
+            .tools(&["echo"])
+            .modern()
+            .notices(notices("new")),
+        &["us"],
+    );
+    // The legacy server's GET stream ends first or last: either way the
+    // client's stream ends when one upstream's does, so ask twice and keep
+    // what each run shows.
+    let asked = json!({"promptsListChanged": true, "resourcesListChanged": true,
+        "resourceSubscriptions": ["old://doc", "new://doc"]});
+    let r = listen(&h, "/mcp", asked).await;
+    let events = r.events();
+    assert_eq!(
+        acknowledged(&events),
+        json!({"promptsListChanged": true, "resourceSubscriptions": ["old://doc", "new://doc"]}),
+        "no upstream declares resource list changes"
+    );
+    let heard = methods(&events);
+    assert!(
+        heard.iter().all(|m| [
+            "notifications/prompts/list_changed",
+            "notifications/resources/updated old://doc",
+            "notifications/resources/updated new://doc"
+        ]
+        .contains(&m.as_str())),
+        "{heard:?}"
+    );
+    assert!(
+        heard.contains(&"notifications/resources/updated old://doc".to_string()),
+        "the legacy stream is read to its end: {heard:?}"
+    );
+    let subscribed: Vec<Value> = legacy
+        .seen()
+        .into_iter()
+        .filter(|s| s.rpc_method.as_deref() == Some("resources/subscribe"))
+        .map(|s| s.body["params"]["uri"].clone())
+        .collect();
+    assert_eq!(
+        subscribed,
+        [json!("old://doc"), json!("new://doc")],
+        "URIs name no server on /mcp: each one is subscribed to everywhere"
+    );
+    assert!(legacy
+        .seen()
+        .iter()
+        .any(|s| s.http_method == "GET" && s.headers.get("mcp-session-id").is_some()));
+}
+
+#[tokio::test]
+async fn with_nothing_to_hear_the_subscription_closes_after_its_acknowledgment() {
+    let (h, _, _) = Harness::two_servers();
+    let r = listen(&h, "/mcp", json!({"toolsListChanged": true})).await;
+    let events = r.events();
+    assert_eq!(events.len(), 2, "{}", r.text);
+    assert_eq!(acknowledged(&events), json!({}));
+    assert_eq!(events[1]["id"], 41);
+    assert_eq!(events[1]["result"]["resultType"], "complete");
+    assert_eq!(events[1]["result"]["_meta"][SUB], 41);
+}
+
+#[tokio::test]
+async fn a_filter_of_the_wrong_shape_is_invalid_params() {
+    let (h, _, _) = Harness::two_servers();
+    let r = listen(&h, "/mcp", json!({"toolsListChanged": "yes"})).await;
+    let (code, message) = r.error(400);
+    assert_eq!(code, -32602, "{message}");
+    let r = listen(&h, "/mcp", json!({"resourceSubscriptions": "a://b"})).await;
+    assert_eq!(r.error(400).0, -32602);
+}
+
+#[tokio::test]
+async fn a_servers_notifications_are_redacted_as_its_content() {
+    let h = Harness::new();
+    h.add(
+        "up",
+        MockServer::new("up")
+            .tools(&["echo"])
+            .modern()
+            .notices(notices("up")),
+        &["us"],
+    );
+    h.p.kv.put(
+        "policy",
+        &json!({"rules": [{"name": "all", "effect": "allow", "subjects": {"everyone": true}}],
+            "redact": [{"servers": ["up"]}]})
+        .to_string(),
+    );
+    h.gw.reload_config();
+    let uri = "up://other for ops@corp.example";
+    let r = listen(
+        &h,
+        "/servers/up/mcp",
+        json!({"resourceSubscriptions": [uri]}),
+    )
+    .await;
+    // The acknowledgment repeats what the client sent; the upstream's
+    // words are redacted.
+    let events = r.events();
+    assert_eq!(events.len(), 2, "{}", r.text);
+    assert_eq!(events[1]["params"]["uri"], "up://other for [EMAIL]");
+}
+
+#[tokio::test]
+async fn discover_promises_what_listen_delivers() {
+    let h = Harness::new();
+    h.add(
+        "up",
+        MockServer::new("up")
+            .tools(&["echo"])
+            .modern()
+            .notices(vec![]),
+        &["us"],
+    );
+    for path in ["/mcp", "/servers/up/mcp"] {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover",
+            "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": MODERN,
+                "io.modelcontextprotocol/clientCapabilities": {}}}});
+        let r = h
+            .post(
+                path,
+                &body,
+                &[
+                    ("mcp-protocol-version", MODERN),
+                    ("mcp-method", "server/discover"),
+                ],
+            )
+            .await;
+        let caps = r.json()["result"]["capabilities"].clone();
+        assert_eq!(caps["tools"]["listChanged"], true, "{path}: {caps}");
+        assert_eq!(caps["resources"]["subscribe"], true, "{path}: {caps}");
+        assert!(caps.get("logging").is_none(), "{path}: {caps}");
+    }
+}
+
+#[tokio::test]
+async fn a_legacy_client_has_no_listen_on_mcp() {
+    let (h, _, _) = Harness::two_servers();
+    let mut c = h.connect("/mcp").await;
+    let r = c.call("subscriptions/listen", json!({})).await;
+    assert_eq!(r["error"]["code"], -32601, "{r}");
+}
