@@ -259,3 +259,48 @@ async fn a_legacy_client_has_no_listen_on_mcp() {
     let r = c.call("subscriptions/listen", json!({})).await;
     assert_eq!(r["error"]["code"], -32601, "{r}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_quiet_stream_says_keep_alive_and_stays_open() {
+    use futures_util::StreamExt;
+    let h = Harness::new();
+    h.add(
+        "up",
+        MockServer::new("up")
+            .tools(&["echo"])
+            .modern()
+            .quiet_listener(),
+        &["us"],
+    );
+    let body = json!({"jsonrpc": "2.0", "id": 41, "method": "subscriptions/listen",
+    "params": {"notifications": {"toolsListChanged": true}, "_meta": {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }}});
+    let req = Harness::post_request(
+        "/servers/up/mcp",
+        body.to_string().into_bytes(),
+        &[
+            ("mcp-protocol-version", MODERN),
+            ("mcp-method", "subscriptions/listen"),
+        ],
+    );
+    let mut stream = h.open(req).await.into_body().into_stream();
+    async fn next(s: &mut mcp_edge::body::ByteStream) -> String {
+        String::from_utf8(s.next().await.unwrap().unwrap()).unwrap()
+    }
+    let first = next(&mut stream).await;
+    assert!(
+        first.contains("notifications/subscriptions/acknowledged"),
+        "{first}"
+    );
+    let started = tokio::time::Instant::now();
+    for _ in 0..3 {
+        assert_eq!(next(&mut stream).await, ": keep-alive\n\n");
+    }
+    let waited = started.elapsed().as_millis();
+    assert!(
+        (45_000..46_000).contains(&waited),
+        "every 15 s: {waited} ms"
+    );
+}

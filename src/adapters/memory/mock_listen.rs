@@ -5,7 +5,8 @@
 //! Both streams carry the same notifications and then end, so a test reads
 //! a whole relayed stream: the modern one closes with the response to the
 //! listen request, as a server shutting down would
-//! (`basic/patterns/subscriptions.mdx`, graceful closure).
+//! (`basic/patterns/subscriptions.mdx`, graceful closure). A quiet
+//! listener's listen stream stays open instead.
 
 use crate::body::Body;
 use crate::protocol::headers;
@@ -21,7 +22,7 @@ pub(super) fn capabilities() -> Value {
 /// A `subscriptions/listen` answer: the acknowledgment (everything asked
 /// is honored), each notification tagged with the subscription, the
 /// closing response.
-pub(super) fn listen(body: &Value, notices: &[Value]) -> Response<Body> {
+pub(super) fn listen(body: &Value, notices: &[Value], open: bool) -> Response<Body> {
     let id = body.get("id").cloned().unwrap_or(Value::Null);
     let tag = json!({"io.modelcontextprotocol/subscriptionId": &id});
     let asked = body
@@ -36,9 +37,28 @@ pub(super) fn listen(body: &Value, notices: &[Value]) -> Response<Body> {
         notice["params"]["_meta"] = tag.clone();
         events.push(notice);
     }
+    if open {
+        return sse_then_silence(&events);
+    }
     events.push(json!({"jsonrpc": "2.0", "id": id,
         "result": {"resultType": "complete", "_meta": tag}}));
     sse(&events)
+}
+
+/// The events, then a stream that stays open and says nothing.
+fn sse_then_silence(events: &[Value]) -> Response<Body> {
+    use futures_util::StreamExt;
+    let text: String = events
+        .iter()
+        .map(|e| format!("event: message\ndata: {e}\n\n"))
+        .collect();
+    let body = futures_util::stream::once(async move { Ok(text.into_bytes()) })
+        .chain(futures_util::stream::pending());
+    Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, headers::EVENT_STREAM)
+        .body(Body::Stream(body.boxed_local()))
+        .expect("static")
 }
 
 /// A GET stream carrying the notifications, as a legacy server sends them.

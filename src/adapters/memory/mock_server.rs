@@ -43,6 +43,8 @@ pub struct MockServer {
     get_stream: bool,
     /// Notifications for listeners ([`super::mock_listen`]).
     notices: Option<Vec<Value>>,
+    /// Its listen streams stay open after the notifications.
+    quiet: bool,
     /// Also speaks 2026-07-28: answers `server/discover` and serves a
     /// request carrying the modern envelope without a session.
     modern: bool,
@@ -69,6 +71,7 @@ impl MockServer {
             sse: false,
             get_stream: false,
             notices: None,
+            quiet: false,
             modern: false,
             modern_only: false,
             list_error: None,
@@ -148,6 +151,12 @@ impl MockServer {
     /// (legacy), then ends it.
     pub fn notices(mut self, notices: Vec<Value>) -> Self {
         self.notices = Some(notices);
+        self
+    }
+    /// Like `notices(vec![])`, but a listen stream stays open, silent.
+    pub fn quiet_listener(mut self) -> Self {
+        self.notices = Some(Vec::new());
+        self.quiet = true;
         self
     }
     /// Speaks 2026-07-28 only: `initialize` is refused with the
@@ -295,7 +304,8 @@ impl MockServer {
         let params = body.get("params").cloned().unwrap_or(json!({}));
         let result = match method {
             "subscriptions/listen" if self.notices.is_some() => {
-                return super::mock_listen::listen(body, self.notices.as_deref().unwrap_or(&[]))
+                let notices = self.notices.as_deref().unwrap_or(&[]);
+                return super::mock_listen::listen(body, notices, self.quiet);
             }
             "server/discover" => json!({"supportedVersions": ["2026-07-28"],
                 "capabilities": self.capabilities(), "resultType": "complete",
