@@ -68,7 +68,7 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
             worst = max(runs, key=lambda r: r["upstream"].get(prefix + "tools/call", 0) / (2 * r["gateway_calls"]))
             u = worst["upstream"]
             per_call = u.get(prefix + "tools/call", 0) / (2 * worst["gateway_calls"])
-            lists = u.get(prefix + "tools/list", 0)
+            lists = sum(r["upstream"].get(prefix + "tools/list", 0) for r in runs)
             # Requests that are not the call itself, in any run.
             extra = sum(r["upstream"].get(prefix + m, 0) for r in runs
                         for m in ("tools/list", "server/discover", "initialize"))
@@ -81,13 +81,14 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
                              f"{per_call:.3f} calls, {lists} lists", "exactly 1, no list",
                              abs(per_call - 1) < 0.01 and lists == 0))
     ops = _lat(results, "spin", 1).get("store_ops") if any(r["runtime"] == "spin" for r in results["latency"]) else None
-    for target, per_store in (ops or {}).items():
+    for target, per_key in (ops or {}).items():
         modern = target.endswith("(modern)")
-        sessions = per_store.get("sessions", 0)
-        total = sum(per_store.values())
+        # Keys are "store:prefix"; session records live under `session/`.
+        records = sum(n for k, n in per_key.items() if k.split(":", 1)[1] == "session")
+        total = sum(per_key.values())
         rows.append((f"spin: key-value operations per steady-state call, {target}",
-                     f"{total:.2f} ({sessions:.2f} on sessions)",
-                     "0 on sessions" if modern else "report", sessions == 0 if modern else None))
+                     f"{total:.2f} ({records:.2f} on session records)",
+                     "0 on session records" if modern else "report", records == 0 if modern else None))
     for runtime in ("workerd", "spin"):
         r20 = next(r for r in results["fanout"] if r["runtime"] == runtime and r["upstreams"] == 20)
         ratio = r20["result"]["p50_ms"] / r20["floor"]["p50_ms"]
@@ -151,8 +152,9 @@ def render(results: dict, quick: bool = False) -> str:
     ops = next((r.get("store_ops") for r in results["latency"] if r.get("store_ops")), None)
     if ops:
         stores = sorted({k for per_store in ops.values() for k in per_store})
-        out += ["", "Key-value operations per steady-state tools/call on the Spin host, by store "
-                "(each target driven alone at c=1; 110 calls minus 10, over 100):", "",
+        out += ["", "Key-value operations per steady-state tools/call on the Spin host, by store and key "
+                "prefix (`sessions:session` are session records, `sessions:cache` the tool catalog; each target "
+                "driven alone at c=1; 110 calls minus 10, over 100):", "",
                 "| target | " + " | ".join(stores) + " |", "|---|" + "---|" * len(stores)]
         for target, per_store in ops.items():
             out.append(f"| {target} | " + " | ".join(f"{per_store.get(k, 0):.2f}" for k in stores) + " |")

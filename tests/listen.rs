@@ -28,15 +28,18 @@ fn notices(server: &str) -> Vec<Value> {
     ]
 }
 
-async fn listen(h: &Harness, path: &str, notifications: Value) -> Reply {
-    let body = json!({"jsonrpc": "2.0", "id": 41, "method": "subscriptions/listen",
+fn listen_body(notifications: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": 41, "method": "subscriptions/listen",
     "params": {"notifications": notifications, "_meta": {
         "io.modelcontextprotocol/protocolVersion": MODERN,
         "io.modelcontextprotocol/clientCapabilities": {},
-    }}});
+    }}})
+}
+
+async fn listen(h: &Harness, path: &str, notifications: Value) -> Reply {
     h.post(
         path,
-        &body,
+        &listen_body(notifications),
         &[
             ("mcp-protocol-version", MODERN),
             ("mcp-method", "subscriptions/listen"),
@@ -85,13 +88,19 @@ async fn a_modern_upstream_is_heard_on_its_own_listen_stream_as_far_as_the_clien
     assert!(r.header("mcp-session-id").is_none());
     let events = r.events();
     assert_eq!(acknowledged(&events), asked);
+    let last = events.last().unwrap();
     assert_eq!(
-        methods(&events),
+        last["id"], 41,
+        "the upstream closed gracefully, so does the gateway"
+    );
+    assert_eq!(last["result"]["_meta"][SUB], 41);
+    assert_eq!(
+        methods(&events[..events.len() - 1]),
         [
             "notifications/tools/list_changed",
             "notifications/resources/updated up://doc"
         ],
-        "nothing else, and no closing response: the upstream ended, so the client listens again"
+        "nothing else"
     );
     let listens: Vec<_> = up
         .seen()
@@ -105,14 +114,46 @@ async fn a_modern_upstream_is_heard_on_its_own_listen_stream_as_far_as_the_clien
     assert!(listens[0].headers.get("x-api-key").is_none());
 }
 
-#[tokio::test]
+/// Reads a listen stream until its first keep-alive comment (with every
+/// upstream quiet by then, all they said has been relayed).
+async fn until_quiet(h: &Harness, path: &str, notifications: Value) -> Vec<Value> {
+    use futures_util::StreamExt;
+    let req = Harness::post_request(
+        path,
+        listen_body(notifications).to_string().into_bytes(),
+        &[
+            ("mcp-protocol-version", MODERN),
+            ("mcp-method", "subscriptions/listen"),
+        ],
+    );
+    let mut stream = h.open(req).await.into_body().into_stream();
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+        if text.contains(": keep-alive") {
+            break;
+        }
+    }
+    assert!(
+        text.contains(": keep-alive"),
+        "the stream stayed open: {text}"
+    );
+    let mut d = mcp_edge::protocol::sse::Decoder::new();
+    d.feed(text.as_bytes())
+        .into_iter()
+        .map(|e| serde_json::from_str(&e.data).unwrap())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
 async fn on_mcp_legacy_and_modern_upstreams_are_merged_into_one_stream() {
     let h = Harness::new();
     let legacy = h.add(
         "old",
         MockServer::new("old")
             .tools(&["echo"])
-            .notices(notices("old")),
+            .notices(notices("old"))
+            .quiet_listener(),
         &["us"],
     );
     h.add(
@@ -120,34 +161,29 @@ async fn on_mcp_legacy_and_modern_upstreams_are_merged_into_one_stream() {
         MockServer::new("new")
             .tools(&["echo"])
             .modern()
-            .notices(notices("new")),
+            .notices(notices("new"))
+            .quiet_listener(),
         &["us"],
     );
-    // The legacy server's GET stream ends first or last: either way the
-    // client's stream ends when one upstream's does, so ask twice and keep
-    // what each run shows.
     let asked = json!({"promptsListChanged": true, "resourcesListChanged": true,
         "resourceSubscriptions": ["old://doc", "new://doc"]});
-    let r = listen(&h, "/mcp", asked).await;
-    let events = r.events();
+    let events = until_quiet(&h, "/mcp", asked).await;
     assert_eq!(
         acknowledged(&events),
         json!({"promptsListChanged": true, "resourceSubscriptions": ["old://doc", "new://doc"]}),
         "no upstream declares resource list changes"
     );
-    let heard = methods(&events);
-    assert!(
-        heard.iter().all(|m| [
+    let mut heard = methods(&events);
+    heard.sort();
+    assert_eq!(
+        heard,
+        [
             "notifications/prompts/list_changed",
+            "notifications/prompts/list_changed",
+            "notifications/resources/updated new://doc",
             "notifications/resources/updated old://doc",
-            "notifications/resources/updated new://doc"
-        ]
-        .contains(&m.as_str())),
-        "{heard:?}"
-    );
-    assert!(
-        heard.contains(&"notifications/resources/updated old://doc".to_string()),
-        "the legacy stream is read to its end: {heard:?}"
+        ],
+        "each server's own, nothing else"
     );
     let subscribed: Vec<Value> = legacy
         .seen()
@@ -164,6 +200,40 @@ async fn on_mcp_legacy_and_modern_upstreams_are_merged_into_one_stream() {
         .seen()
         .iter()
         .any(|s| s.http_method == "GET" && s.headers.get("mcp-session-id").is_some()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_the_policy_hides_is_not_heard() {
+    let h = Harness::new();
+    let hidden = h.add(
+        "old",
+        MockServer::new("old")
+            .tools(&["echo"])
+            .notices(notices("old"))
+            .quiet_listener(),
+        &["us"],
+    );
+    h.add(
+        "new",
+        MockServer::new("new")
+            .tools(&["echo"])
+            .modern()
+            .notices(notices("new"))
+            .quiet_listener(),
+        &["us"],
+    );
+    h.p.kv.put(
+        "policy",
+        &json!({"rules": [{"name": "new-only", "effect": "allow",
+            "subjects": {"everyone": true}, "servers": ["new"]}]})
+        .to_string(),
+    );
+    h.gw.reload_config();
+    let events = until_quiet(&h, "/mcp", json!({"toolsListChanged": true})).await;
+    assert_eq!(methods(&events), ["notifications/tools/list_changed"]);
+    assert!(hidden.seen().is_empty(), "never met");
+    let r = listen(&h, "/servers/old/mcp", json!({"toolsListChanged": true})).await;
+    assert_eq!(r.status, 404, "{}", r.text);
 }
 
 #[tokio::test]
@@ -186,6 +256,16 @@ async fn a_filter_of_the_wrong_shape_is_invalid_params() {
     assert_eq!(code, -32602, "{message}");
     let r = listen(&h, "/mcp", json!({"resourceSubscriptions": "a://b"})).await;
     assert_eq!(r.error(400).0, -32602);
+    // Each URI costs work per upstream: a listen names a bounded number.
+    let many: Vec<String> = (0..101).map(|i| format!("a://{i}")).collect();
+    let r = listen(&h, "/mcp", json!({"resourceSubscriptions": many})).await;
+    let (code, message) = r.error(400);
+    assert_eq!(code, -32602);
+    assert!(message.contains("at most 100"), "{message}");
+    let mut twice: Vec<String> = (0..100).map(|i| format!("a://{i}")).collect();
+    twice.extend(twice.clone());
+    let r = listen(&h, "/mcp", json!({"resourceSubscriptions": twice})).await;
+    assert_eq!(r.status, 200, "repeats count once: {}", r.text);
 }
 
 #[tokio::test]
@@ -216,7 +296,7 @@ async fn a_servers_notifications_are_redacted_as_its_content() {
     // The acknowledgment repeats what the client sent; the upstream's
     // words are redacted.
     let events = r.events();
-    assert_eq!(events.len(), 2, "{}", r.text);
+    assert_eq!(events.len(), 3, "{}", r.text);
     assert_eq!(events[1]["params"]["uri"], "up://other for [EMAIL]");
 }
 
@@ -261,7 +341,7 @@ async fn a_legacy_client_has_no_listen_on_mcp() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_quiet_stream_says_keep_alive_and_stays_open() {
+async fn a_quiet_stream_says_keep_alive_until_its_time_is_up() {
     use futures_util::StreamExt;
     let h = Harness::new();
     h.add(
@@ -295,12 +375,20 @@ async fn a_quiet_stream_says_keep_alive_and_stays_open() {
         "{first}"
     );
     let started = tokio::time::Instant::now();
-    for _ in 0..3 {
-        assert_eq!(next(&mut stream).await, ": keep-alive\n\n");
-    }
+    assert_eq!(next(&mut stream).await, ": keep-alive\n\n");
     let waited = started.elapsed().as_millis();
     assert!(
-        (45_000..46_000).contains(&waited),
-        "every 15 s: {waited} ms"
+        (15_000..16_000).contains(&waited),
+        "after 15 s: {waited} ms"
+    );
+    // What the caller may hear was decided for the policy and registry of
+    // the moment: the stream ends when they would be reloaded
+    // (REGISTRY_TTL_SECS, 30 s by default), without a response, so the
+    // client listens again and is checked anew.
+    assert!(stream.next().await.is_none());
+    let waited = started.elapsed().as_millis();
+    assert!(
+        (30_000..31_000).contains(&waited),
+        "after 30 s: {waited} ms"
     );
 }

@@ -21,7 +21,7 @@ use super::minter::Minter;
 use super::modern;
 use super::reply::{self, Reply};
 use crate::body::Body;
-use crate::config::{Endpoint, Server};
+use crate::config::{Endpoint, Era, Server};
 use crate::error::GatewayError;
 use crate::ports::{
     with_timeout, Clock, HttpClient, Platform, Sessions, UpstreamChange, UpstreamSession,
@@ -364,6 +364,10 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             Probe::Legacy => {
                 self.eras.learn(&endpoint.url, Speaks::Legacy, None, now);
                 self.initialize(server, endpoint).await
+            }
+            // Declared modern: no `initialize` to fall back to.
+            Probe::Unclear if server.era.is_some_and(|e| e != Era::Legacy) => {
+                Ok(self.adopt(server, endpoint, Value::Null).await)
             }
             Probe::Unclear => self.initialize(server, endpoint).await,
         }

@@ -11,7 +11,8 @@
 //! in the client's session record ([`super::modern::session`]).
 //!
 //! An era the operator declares in the server's entry wins over all of it:
-//! it is never probed nor forgotten.
+//! it is never probed for nor forgotten (a discover is still sent where its
+//! result, the server's capabilities, is wanted).
 
 use crate::cache::Bounded;
 use crate::config::{Era, Server};

@@ -6,7 +6,7 @@
 //! a whole relayed stream: the modern one closes with the response to the
 //! listen request, as a server shutting down would
 //! (`basic/patterns/subscriptions.mdx`, graceful closure). A quiet
-//! listener's listen stream stays open instead.
+//! listener's streams stay open instead.
 
 use crate::body::Body;
 use crate::protocol::headers;
@@ -62,8 +62,11 @@ fn sse_then_silence(events: &[Value]) -> Response<Body> {
 }
 
 /// A GET stream carrying the notifications, as a legacy server sends them.
-pub(super) fn get_stream(notices: &[Value]) -> Response<Body> {
-    sse(notices)
+pub(super) fn get_stream(notices: &[Value], open: bool) -> Response<Body> {
+    match open {
+        true => sse_then_silence(notices),
+        false => sse(notices),
+    }
 }
 
 fn sse(events: &[Value]) -> Response<Body> {

@@ -153,9 +153,10 @@ impl MockServer {
         self.notices = Some(notices);
         self
     }
-    /// Like `notices(vec![])`, but a listen stream stays open, silent.
+    /// Its listen and GET streams stay open, silent, after the
+    /// notifications (none unless `notices` gave some).
     pub fn quiet_listener(mut self) -> Self {
-        self.notices = Some(Vec::new());
+        self.notices.get_or_insert_with(Vec::new);
         self.quiet = true;
         self
     }
@@ -258,7 +259,8 @@ impl MockServer {
                 return plain(200, Value::Null);
             }
             http::Method::GET if self.notices.is_some() => {
-                return super::mock_listen::get_stream(self.notices.as_deref().unwrap_or(&[]))
+                let notices = self.notices.as_deref().unwrap_or(&[]);
+                return super::mock_listen::get_stream(notices, self.quiet);
             }
             http::Method::GET if self.get_stream => return get_stream(),
             http::Method::GET => return plain(405, Value::Null),

@@ -46,6 +46,10 @@ use std::rc::Rc;
 /// that proxies and clients do not take a quiet stream for a dead one.
 pub(crate) const KEEPALIVE_MS: u64 = 15_000;
 
+/// The most resource URIs one listen may name: each costs a
+/// `resources/subscribe` per legacy upstream and a comparison per update.
+pub(crate) const MAX_URIS: usize = 100;
+
 /// `_meta` key naming the subscription a notification belongs to.
 pub(crate) const SUBSCRIPTION_ID_KEY: &str = "io.modelcontextprotocol/subscriptionId";
 
@@ -78,7 +82,18 @@ impl Filter {
             notifications: Filter,
         }
         let params: Params = req.params_as()?;
-        Ok(params.notifications)
+        let mut filter = params.notifications;
+        if let Some(uris) = &mut filter.resource_subscriptions {
+            let mut seen = std::collections::HashSet::new();
+            uris.retain(|u| seen.insert(u.clone()));
+            if uris.len() > MAX_URIS {
+                return Err(GatewayError::InvalidParams(format!(
+                    "notifications.resourceSubscriptions names {} URIs; at most {MAX_URIS}",
+                    uris.len()
+                )));
+            }
+        }
+        Ok(filter)
     }
 
     /// What of this filter a server with `capabilities` can deliver.
@@ -150,8 +165,12 @@ struct Heard {
 /// An item of the merged stream.
 enum Frame {
     Bytes(Vec<u8>),
-    /// One upstream stream is over: so is the client's.
+    /// One upstream stream broke off, or the stream lived its time: the
+    /// client's ends without a response, so the client listens again.
     Ended,
+    /// The upstream ended its subscription with a response (on a
+    /// server's own endpoint, the client's ends the same way).
+    Closed,
 }
 
 impl<P: Platform + Clone + 'static> Ctx<'_, P> {
@@ -167,9 +186,11 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             Some(s) => vec![s],
             None => self.registry.servers.iter().map(|s| &**s).collect(),
         };
-        // Each stream meets its upstreams anew, like a discover: it counts
-        // against the caller's session budget.
-        self.may_open_a_session().await?;
+        // Each stream meets its upstreams anew, like a discover: each one
+        // met counts against the caller's session budget.
+        for _ in &targets {
+            self.may_open_a_session().await?;
+        }
         let mut client = self.bridged().await?;
         client.modern_meta = Some(meta.clone());
         let client = Rc::new(client);
@@ -194,35 +215,45 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 }
                 Ok(None) => {}
                 // One server's trouble is not the whole stream's on /mcp;
-                // on a server's own endpoint it is.
-                Err(e) if server.is_none() => {
-                    tracing::warn!(server = %s.id, "subscriptions/listen not heard: {e}")
+                // on a server's own endpoint it is. Its words are its
+                // content: redacted as such.
+                Err(e) => {
+                    let e = respond::redact_error(e, &self.redaction_for(s));
+                    match server {
+                        None => {
+                            tracing::warn!(server = %s.id, "subscriptions/listen not heard: {e}")
+                        }
+                        Some(_) => return Err(e),
+                    }
                 }
-                Err(e) => return Err(e),
             }
         }
         let ack = json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
             "params": {"_meta": {SUBSCRIPTION_ID_KEY: &req.id}, "notifications": honored}});
         let ack = stream::once(async move { Ok(encode(&ack)) });
+        let done = encode(&json!({"jsonrpc": "2.0", "id": &req.id,
+            "result": {"resultType": "complete", "_meta": {SUBSCRIPTION_ID_KEY: &req.id}}}));
         if sources.is_empty() {
-            let done = json!({"jsonrpc": "2.0", "id": &req.id,
-                "result": {"resultType": "complete", "_meta": {SUBSCRIPTION_ID_KEY: &req.id}}});
-            let done = stream::once(async move { Ok(encode(&done)) });
+            let done = stream::once(async move { Ok(done) });
             return Ok(respond::sse(Body::Stream(ack.chain(done).boxed_local())));
         }
-        let clock = self.p.clock().clone();
-        let ticks = stream::unfold(clock, |clock| async move {
-            clock.sleep(KEEPALIVE_MS).await;
-            Some((Frame::Bytes(b": keep-alive\n\n".to_vec()), clock))
-        });
+        // What the caller may hear was decided when the stream opened: it
+        // lasts no longer than the policy and registry it was decided by
+        // are kept, then the client listens again and is checked anew.
+        let lifetime = self.gw.settings.registry_ttl_ms.max(KEEPALIVE_MS);
+        let ticks = ticks(self.p.clock().clone(), lifetime);
+        // A graceful close is passed on only where one upstream is heard.
+        let graceful = server.is_some();
         let merged = stream::select(stream::select_all(sources), ticks)
-            .take_while(|f| std::future::ready(matches!(f, Frame::Bytes(_))))
-            .filter_map(|f| async move {
-                match f {
-                    Frame::Bytes(b) if !b.is_empty() => Some(Ok(b)),
-                    _ => None,
-                }
-            });
+            .flat_map(move |f| {
+                stream::iter(match f {
+                    Frame::Bytes(b) => vec![Some(b)],
+                    Frame::Closed if graceful => vec![Some(done.clone()), None],
+                    Frame::Closed | Frame::Ended => vec![None],
+                })
+            })
+            .take_while(|b| std::future::ready(b.is_some()))
+            .filter_map(|b| async move { b.filter(|b| !b.is_empty()).map(Ok) });
         let body: ByteStream = ack.chain(merged).boxed_local();
         Ok(respond::sse(Body::Stream(body)))
     }
@@ -238,6 +269,10 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     ) -> Result<Option<Heard>, GatewayError> {
         let met = self.meet(server, client).await?;
         let mut filter = asked.honored_by(&met["capabilities"]);
+        let stream_error = |what: &str| GatewayError::Upstream {
+            server: server.id.clone(),
+            message: format!("subscriptions/listen answered {what}, not a stream"),
+        };
         if filter.is_empty() {
             return Ok(None);
         }
@@ -249,22 +284,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             let bytes = serde_json::to_vec(&listen).expect("JSON values serialize");
             let body = match ups.send(server, &bytes).await? {
                 Reply::Sse(body) => body,
-                Reply::Json(body) => {
-                    let text = body.collect(64 * 1024).await.unwrap_or_default();
-                    return Err(GatewayError::Upstream {
-                        server: server.id.clone(),
-                        message: format!(
-                            "subscriptions/listen answered without a stream: {}",
-                            String::from_utf8_lossy(&text)
-                        ),
-                    });
-                }
-                Reply::Accepted => {
-                    return Err(GatewayError::Upstream {
-                        server: server.id.clone(),
-                        message: "subscriptions/listen answered 202".into(),
-                    })
-                }
+                Reply::Json(_) => return Err(stream_error("with JSON")),
+                Reply::Accepted => return Err(stream_error("202")),
             };
             return Ok(Some(Heard {
                 server: server.id.clone(),
@@ -294,8 +315,16 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 }
             }
             filter.resource_subscriptions = Some(kept).filter(|k| !k.is_empty());
+            if filter.is_empty() {
+                return Ok(None);
+            }
         }
-        let body = ups.open_stream(server, None).await?;
+        let body = match ups.open_stream(server, None).await {
+            Err(GatewayError::MethodNotAllowed { .. }) => {
+                return Err(stream_error("its GET stream with 405"))
+            }
+            other => other?,
+        };
         Ok(Some(Heard {
             server: server.id.clone(),
             filter,
@@ -310,6 +339,25 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     fn limit(&self) -> usize {
         self.gw.settings.max_upstream_bytes
     }
+}
+
+/// A keep-alive comment every [`KEEPALIVE_MS`], then [`Frame::Ended`] once
+/// `lifetime_ms` has passed.
+fn ticks<C: Clock + 'static>(clock: C, lifetime_ms: u64) -> LocalBoxStream<'static, Frame> {
+    let until = clock.now_ms().saturating_add(lifetime_ms);
+    stream::unfold(Some(clock), move |clock| async move {
+        let clock = clock?;
+        let now = clock.now_ms();
+        if now >= until {
+            return Some((Frame::Ended, None));
+        }
+        clock.sleep(KEEPALIVE_MS.min(until - now)).await;
+        match clock.now_ms() >= until {
+            true => Some((Frame::Ended, None)),
+            false => Some((Frame::Bytes(b": keep-alive\n\n".to_vec()), Some(clock))),
+        }
+    })
+    .boxed_local()
 }
 
 /// One upstream's stream as frames for the client: what the client asked
@@ -337,7 +385,10 @@ fn relay(heard: Heard, id: Id, kinds: Vec<Kind>, limit: usize) -> LocalBoxStream
                     }
                 }
             }
-            if ended || decoder.overflowed() {
+            if ended {
+                return Some((vec![Frame::Bytes(out), Frame::Closed], None));
+            }
+            if decoder.overflowed() {
                 return Some((vec![Frame::Bytes(out), Frame::Ended], None));
             }
             if !out.is_empty() {
@@ -350,7 +401,7 @@ fn relay(heard: Heard, id: Id, kinds: Vec<Kind>, limit: usize) -> LocalBoxStream
     })
     .flat_map(stream::iter)
     .map(move |f| {
-        if matches!(f, Frame::Ended) {
+        if !matches!(f, Frame::Bytes(_)) {
             tracing::debug!(server = %heard.server, "listen stream ended");
         }
         f

@@ -23,9 +23,9 @@
 //!   `spin:variables` and
 //!   `wasi:keyvalue` store/atomics: see [`spin_apis`].
 //! * `GET /.spin-host/kv-ops` is answered by the host, not the component:
-//!   how many key-value operations each store has served so far
-//!   (`{"default": 12, "sessions": 3}`), so a benchmark can count what a
-//!   request costs in store round trips.
+//!   how many key-value operations each store has served so far, by the
+//!   key's first segment (`{"default:servers": 12, "sessions:cache": 3}`),
+//!   so a benchmark can count what a request costs in store round trips.
 //! * Component stdout and stderr go to this process's stderr; the only line
 //!   on stdout is `listening on http://ADDR`, printed once requests can be
 //!   served (test harnesses wait for it).
@@ -248,7 +248,7 @@ async fn run(args: Args) -> wasmtime::Result<()> {
         stores.push((label, Mutex::new(Default::default())));
     }
     let shared = Arc::new(Shared {
-        ops: stores.iter().map(|_| Default::default()).collect(),
+        ops: Default::default(),
         stores,
         vars: args.vars.into_iter().collect(),
     });

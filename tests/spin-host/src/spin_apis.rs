@@ -13,7 +13,6 @@
 //! no resource table entry.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use wasmtime::component::{Accessor, FutureReader, HasData, Resource, ResourceTable, StreamReader};
@@ -40,30 +39,36 @@ pub struct Shared {
     pub stores: Vec<(String, Mutex<Map>)>,
     /// `--var name=value` values.
     pub vars: HashMap<String, String>,
-    /// Operations per store (same index as `stores`), for benchmarks that
-    /// count what a request costs in key-value round trips.
-    pub ops: Vec<AtomicU64>,
+    /// Operations per store and key prefix (the key up to its first `/`;
+    /// empty for listing keys), for benchmarks that count what a request
+    /// costs in key-value round trips.
+    pub ops: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl Shared {
     /// The store a resource handle points at.
-    fn kv<R: 'static>(&self, store: &Resource<R>) -> MutexGuard<'_, Map> {
+    fn kv<R: 'static>(&self, store: &Resource<R>, key: &str) -> MutexGuard<'_, Map> {
         let index = store.rep() as usize;
+        let (label, map) = &self.stores[index];
         // Every operation takes the store's lock once, so this counts them.
-        self.ops[index].fetch_add(1, Ordering::Relaxed);
-        let (_, map) = &self.stores[index];
+        let prefix = key.split('/').next().unwrap_or_default().to_string();
+        *self
+            .ops
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((label.clone(), prefix))
+            .or_default() += 1;
         // A panic while holding the lock cannot leave the map half-updated
         // (every update is a single insert/remove), so ignore poisoning.
         map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// `{"label": operations, ...}` for every store, in JSON.
+    /// `{"store:prefix": operations, ...}` in JSON.
     pub fn ops_json(&self) -> String {
-        let counts: Vec<String> = self
-            .stores
+        let ops = self.ops.lock().unwrap_or_else(|e| e.into_inner());
+        let counts: Vec<String> = ops
             .iter()
-            .zip(&self.ops)
-            .map(|((label, _), n)| format!("{label:?}: {}", n.load(Ordering::Relaxed)))
+            .map(|((label, prefix), n)| format!("{:?}: {n}", format!("{label}:{prefix}")))
             .collect();
         format!("{{{}}}", counts.join(", "))
     }
@@ -125,7 +130,9 @@ impl<T> spin_kv::HostStoreWithStore<T> for SpinApis {
         store: Resource<spin_kv::Store>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, spin_kv::Error>> {
-        Ok(Ok(with_shared(acc, |s| s.kv(&store).get(&key).cloned())))
+        Ok(Ok(with_shared(acc, |s| {
+            s.kv(&store, &key).get(&key).cloned()
+        })))
     }
 
     async fn set(
@@ -134,7 +141,7 @@ impl<T> spin_kv::HostStoreWithStore<T> for SpinApis {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
-        with_shared(acc, |s| s.kv(&store).insert(key, value));
+        with_shared(acc, |s| s.kv(&store, &key).insert(key, value));
         Ok(Ok(()))
     }
 
@@ -143,7 +150,7 @@ impl<T> spin_kv::HostStoreWithStore<T> for SpinApis {
         store: Resource<spin_kv::Store>,
         key: String,
     ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
-        with_shared(acc, |s| s.kv(&store).remove(&key));
+        with_shared(acc, |s| s.kv(&store, &key).remove(&key));
         Ok(Ok(()))
     }
 
@@ -152,7 +159,9 @@ impl<T> spin_kv::HostStoreWithStore<T> for SpinApis {
         store: Resource<spin_kv::Store>,
         key: String,
     ) -> wasmtime::Result<Result<bool, spin_kv::Error>> {
-        Ok(Ok(with_shared(acc, |s| s.kv(&store).contains_key(&key))))
+        Ok(Ok(with_shared(acc, |s| {
+            s.kv(&store, &key).contains_key(&key)
+        })))
     }
 
     async fn get_keys(
@@ -165,7 +174,7 @@ impl<T> spin_kv::HostStoreWithStore<T> for SpinApis {
         // Snapshot the keys, then hand them out as a host-produced stream
         // (`Vec<T>` is a `StreamProducer`); the future reports success.
         acc.with(|mut access| {
-            let keys: Vec<String> = access.get().shared.kv(&store).keys().cloned().collect();
+            let keys: Vec<String> = access.get().shared.kv(&store, "").keys().cloned().collect();
             let stream = StreamReader::new(&mut access, keys)?;
             let done = async { Ok::<_, wasmtime::Error>(Ok::<(), spin_kv::Error>(())) };
             Ok((stream, FutureReader::new(&mut access, done)?))
@@ -221,7 +230,7 @@ impl wasi_store::HostBucket for SpinView<'_> {
         bucket: Resource<wasi_store::Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_store::Error>> {
-        Ok(Ok(self.shared.kv(&bucket).get(&key).cloned()))
+        Ok(Ok(self.shared.kv(&bucket, &key).get(&key).cloned()))
     }
 
     fn set(
@@ -230,7 +239,7 @@ impl wasi_store::HostBucket for SpinView<'_> {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
-        self.shared.kv(&bucket).insert(key, value);
+        self.shared.kv(&bucket, &key).insert(key, value);
         Ok(Ok(()))
     }
 
@@ -239,7 +248,7 @@ impl wasi_store::HostBucket for SpinView<'_> {
         bucket: Resource<wasi_store::Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
-        self.shared.kv(&bucket).remove(&key);
+        self.shared.kv(&bucket, &key).remove(&key);
         Ok(Ok(()))
     }
 
@@ -248,7 +257,7 @@ impl wasi_store::HostBucket for SpinView<'_> {
         bucket: Resource<wasi_store::Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<bool, wasi_store::Error>> {
-        Ok(Ok(self.shared.kv(&bucket).contains_key(&key)))
+        Ok(Ok(self.shared.kv(&bucket, &key).contains_key(&key)))
     }
 
     fn list_keys(
@@ -257,7 +266,7 @@ impl wasi_store::HostBucket for SpinView<'_> {
         _cursor: Option<String>,
     ) -> wasmtime::Result<Result<wasi_store::KeyResponse, wasi_store::Error>> {
         // Everything in one page: no cursor.
-        let keys = self.shared.kv(&bucket).keys().cloned().collect();
+        let keys = self.shared.kv(&bucket, "").keys().cloned().collect();
         Ok(Ok(wasi_store::KeyResponse { keys, cursor: None }))
     }
 
@@ -290,7 +299,7 @@ impl wasi_atomics::Host for SpinView<'_> {
         key: String,
         delta: i64,
     ) -> wasmtime::Result<Result<i64, wasi_store::Error>> {
-        let mut kv = self.shared.kv(&bucket);
+        let mut kv = self.shared.kv(&bucket, &key);
         let current = match kv.get(&key) {
             None => 0,
             Some(bytes) => match decode_counter(bytes) {
@@ -312,7 +321,8 @@ impl wasi_atomics::Host for SpinView<'_> {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), wasi_atomics::CasError>> {
         let store = Resource::<wasi_store::Bucket>::new_own(self.table.get(&cas)?.store);
-        let mut kv = self.shared.kv(&store);
+        let key = self.table.get(&cas)?.key.clone();
+        let mut kv = self.shared.kv(&store, &key);
         let swapped = {
             let c = self.table.get(&cas)?;
             if kv.get(&c.key) == c.seen.as_ref() {
@@ -338,7 +348,7 @@ impl wasi_atomics::HostCas for SpinView<'_> {
         bucket: Resource<wasi_atomics::Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<Resource<Cas>, wasi_store::Error>> {
-        let seen = self.shared.kv(&bucket).get(&key).cloned();
+        let seen = self.shared.kv(&bucket, &key).get(&key).cloned();
         let store = bucket.rep();
         Ok(Ok(self.table.push(Cas { store, key, seen })?))
     }
