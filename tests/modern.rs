@@ -844,3 +844,28 @@ async fn a_declared_era_is_never_probed_and_needs_no_record_even_in_a_fresh_inst
     echo_on_both_endpoints(&h).await;
     assert!(h.p.sessions.reads() > 0);
 }
+
+#[tokio::test]
+async fn on_a_shared_upstream_session_requests_go_under_ids_of_the_gateways() {
+    let (h, a, _) = Harness::two_servers();
+    // Two clients of one caller that both number from 7 share the bridged
+    // upstream session: upstream, their ids must not meet.
+    for _ in 0..2 {
+        let call = json!({"name": "echo", "arguments": {"text": "hi"}});
+        let r = modern(&h, "/servers/alpha/mcp", "tools/call", call).await;
+        assert_eq!(r.json()["id"], 7, "the client's own id comes back");
+    }
+    let bad = json!({"name": "nope", "arguments": {}});
+    let r = modern(&h, "/servers/alpha/mcp", "tools/call", bad).await;
+    assert_eq!(r.json()["id"], 7, "on an upstream's error too: {}", r.text);
+    let ids: Vec<String> = a
+        .seen()
+        .iter()
+        .filter(|s| s.rpc_method.as_deref() == Some("tools/call"))
+        .map(|s| s.body["id"].as_str().unwrap_or("a client's id").to_string())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.iter().all(|i| i.starts_with("mcp-edge-")), "{ids:?}");
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), 3, "{ids:?}");
+}

@@ -79,6 +79,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             Method::ToolsCall | Method::PromptsGet | Method::ResourcesRead
         );
         let mut seal = None;
+        let mut wire = None;
         let answer = match method {
             Method::Discover => self.discover(server.as_deref(), r, &envelope.meta).await,
             // A stream of notifications, not a result to shape.
@@ -103,14 +104,6 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     false => Round::default(),
                 };
                 seal = round.sealer;
-                let resent = round.resent.map(|r| {
-                    let bytes = r.to_bytes();
-                    (Message::Request(r), bytes)
-                });
-                let (message, body) = match &resent {
-                    Some((m, b)) => (m, b.as_slice()),
-                    None => (&message, body.as_slice()),
-                };
                 let server = match round.pinned {
                     Some(pinned) => Some(pinned),
                     None => server.clone(),
@@ -119,9 +112,31 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     Some(s) => vec![s],
                     None => self.registry.servers.iter().map(|s| &**s).collect(),
                 };
-                let mut client = match self.stateless(&targets) {
-                    Some(client) => client,
-                    None => self.bridged().await.map_err(with_id)?,
+                let (mut client, shared) = match self.stateless(&targets) {
+                    Some(client) => (client, false),
+                    None => (self.bridged().await.map_err(with_id)?, true),
+                };
+                // A bridged upstream session is this caller's on this
+                // endpoint, shared by all its modern requests: two of them
+                // in flight with the same id would cross-wire their answers
+                // there. Upstream, the request goes under an id of the
+                // gateway's; the answer gets the client's back (Shape).
+                let resent = match (round.resent, shared) {
+                    (None, false) => None,
+                    (resent, _) => {
+                        let mut sent = resent.unwrap_or_else(|| r.clone());
+                        if shared {
+                            let id = self.wire_id();
+                            sent.id = id.clone();
+                            wire = Some(id);
+                        }
+                        let bytes = sent.to_bytes();
+                        Some((Message::Request(sent), bytes))
+                    }
+                };
+                let (message, body) = match &resent {
+                    Some((m, b)) => (m, b.as_slice()),
+                    None => (&message, body.as_slice()),
                 };
                 client.modern_meta = Some(envelope.meta.clone());
                 client.param_headers = param_headers(&parts.headers);
@@ -158,8 +173,18 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             log_level: envelope.log_level,
             limit: self.gw.settings.max_upstream_bytes,
             seal,
+            wire,
         };
         answer.map(|a| shape.apply(a)).map_err(with_id)
+    }
+
+    /// An id of the gateway's for a request on a shared upstream session:
+    /// 96 random bits, so it meets no other request's there.
+    fn wire_id(&self) -> Id {
+        let mut bytes = [0u8; 12];
+        self.p.random_bytes(&mut bytes);
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Id::Str(format!("mcp-edge-{hex}"))
     }
 
     /// A client session for a request whose upstreams all speak the modern

@@ -47,6 +47,9 @@ pub(super) struct Shape {
     /// How an upstream's `requestState` is sealed for this caller and
     /// request; without it an upstream's `input_required` is refused.
     pub(super) seal: Option<Sealer>,
+    /// The id the request went upstream under, when it was not the
+    /// client's (a shared upstream session): answers get `id` back.
+    pub(super) wire: Option<Id>,
 }
 
 /// Seals an upstream's `requestState` (see [`crate::identity::sealed`]).
@@ -113,6 +116,11 @@ impl Shape {
     /// `requestState` sealed for this caller and request; anything else the
     /// gateway cannot relay safely becomes an error.
     fn complete(&self, message: &mut Value) {
+        if let (Some(wire), Some(id)) = (&self.wire, message.get_mut("id")) {
+            if serde_json::from_value::<Id>(id.clone()).is_ok_and(|i| i == *wire) {
+                *id = serde_json::to_value(&self.id).expect("ids serialize");
+            }
+        }
         let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) else {
             return;
         };
@@ -276,6 +284,7 @@ mod tests {
             log_level: wants_logs.then_some(0),
             limit: 1024,
             seal: None,
+            wire: None,
         }
     }
 
