@@ -34,6 +34,7 @@
 //! Not yet served: cancellation relayed upstream when the client closes
 //! the stream.
 
+mod cancel;
 mod listen;
 pub(crate) mod question;
 mod round;
@@ -80,6 +81,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         );
         let mut seal = None;
         let mut wire = None;
+        let mut on_abandon = None;
         let answer = match method {
             Method::Discover => self.discover(server.as_deref(), r, &envelope.meta).await,
             // A stream of notifications, not a result to shape.
@@ -153,14 +155,19 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     url: false,
                 };
                 let guard = self.guard_for(Era::Modern, elicitation, retry);
-                self.dispatch(
-                    &self.upstreams(&client),
-                    &guard,
-                    server.as_deref(),
-                    message,
-                    body,
-                )
-                .await
+                let answer = self
+                    .dispatch(
+                        &self.upstreams(&client),
+                        &guard,
+                        server.as_deref(),
+                        message,
+                        body,
+                    )
+                    .await;
+                if let Some(wire) = &wire {
+                    on_abandon = Some(self.on_abandon(client, &targets, wire.clone()));
+                }
+                answer
             }
         };
         let shape = shape::Shape {
@@ -174,6 +181,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             limit: self.gw.settings.max_upstream_bytes,
             seal,
             wire,
+            on_abandon,
         };
         answer.map(|a| shape.apply(a)).map_err(with_id)
     }

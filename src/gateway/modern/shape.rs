@@ -50,6 +50,9 @@ pub(super) struct Shape {
     /// The id the request went upstream under, when it was not the
     /// client's (a shared upstream session): answers get `id` back.
     pub(super) wire: Option<Id>,
+    /// What cancels the request upstream if the client's stream goes away
+    /// before the answer (armed only for a streamed answer).
+    pub(super) on_abandon: Option<super::cancel::OnAbandon>,
 }
 
 /// Seals an upstream's `requestState` (see [`crate::identity::sealed`]).
@@ -211,19 +214,28 @@ impl Shape {
 
     /// An event stream shaped message by message. An event too large to
     /// read ends the stream with an error for the request, never silence.
-    fn events(self, body: Body) -> ByteStream {
+    fn events(mut self, body: Body) -> ByteStream {
+        // Dropped with the stream: armed until the answer goes out.
+        let cancel = self.on_abandon.take().map(super::cancel::Canceller::arm);
         // The relay re-encodes events it read under the same limit; leave
         // room for its framing.
         let decoder = sse::Decoder::with_limit(self.limit.saturating_add(self.limit / 8 + 1024));
         futures_util::stream::unfold(
-            (body.into_stream(), decoder, self, false),
-            |(mut stream, mut decoder, shape, done)| async move {
+            (body.into_stream(), decoder, self, false, cancel),
+            |(mut stream, mut decoder, shape, done, mut cancel)| async move {
                 if done {
                     return None;
                 }
-                let chunk = match stream.next().await? {
-                    Ok(chunk) => chunk,
-                    Err(e) => return Some((Err(e), (stream, decoder, shape, true))),
+                let chunk = match stream.next().await {
+                    Some(Ok(chunk)) => chunk,
+                    // The upstream's stream is over: nothing left to cancel.
+                    next => {
+                        if let Some(c) = cancel.as_mut() {
+                            c.disarm();
+                        }
+                        let e = next?.err()?;
+                        return Some((Err(e), (stream, decoder, shape, true, cancel)));
+                    }
                 };
                 let mut out = Vec::with_capacity(chunk.len() + 64);
                 for event in decoder.feed(&chunk) {
@@ -235,6 +247,14 @@ impl Shape {
                         continue;
                     }
                     shape.complete(&mut message);
+                    if message.get("method").is_none()
+                        && message.get("id") == Some(&json!(shape.id))
+                    {
+                        // The answer: the request is over.
+                        if let Some(c) = cancel.as_mut() {
+                            c.disarm();
+                        }
+                    }
                     let data = serde_json::to_vec(&message).expect("JSON serializes");
                     out.extend_from_slice(&sse::encode_event(&event, &data));
                 }
@@ -246,9 +266,9 @@ impl Shape {
                         None,
                     );
                     out.extend_from_slice(&sse::encode_message(&error));
-                    return Some((Ok(out), (stream, decoder, shape, true)));
+                    return Some((Ok(out), (stream, decoder, shape, true, cancel)));
                 }
-                Some((Ok(out), (stream, decoder, shape, false)))
+                Some((Ok(out), (stream, decoder, shape, false, cancel)))
             },
         )
         .boxed_local()
@@ -285,6 +305,7 @@ mod tests {
             limit: 1024,
             seal: None,
             wire: None,
+            on_abandon: None,
         }
     }
 
