@@ -176,6 +176,9 @@ impl GatewayError {
                 "supported": version::MODERN,
                 "requested": requested,
             })),
+            // Which resource (`server/resources.mdx`, error handling, of
+            // 2025-11-25 and 2026-07-28).
+            GatewayError::ResourceNotFound(uri) => Some(serde_json::json!({ "uri": uri })),
             _ => None,
         }
     }

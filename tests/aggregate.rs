@@ -366,6 +366,7 @@ async fn resources_are_read_from_whichever_server_holds_them() {
         .await;
     assert_eq!(resp["error"]["code"], -32002);
     assert_eq!(resp["error"]["message"], "Resource not found: nowhere://x");
+    assert_eq!(resp["error"]["data"]["uri"], "nowhere://x", "which one");
 }
 
 #[tokio::test]

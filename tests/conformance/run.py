@@ -15,8 +15,11 @@ What runs:
 
 The rule: every scenario that passes directly passes through both endpoints,
 except the ones tests/conformance/expected.json lists with the reason (the
-README repeats them). A listed scenario that passes is reported too, so the
-list only shrinks.
+README repeats them). Within a scenario that passes, every check that
+succeeds directly succeeds through the gateway too (a skipped check or a
+warning would hide a gap), except the checks expected.json lists under
+"checks". A listed scenario or check that passes is reported too, so the
+lists only shrink.
 
 Usage: tests/conformance/run.py [--target workers|spin] [--no-build] [--keep]
 Exit status 0 only when the rule holds.
@@ -84,6 +87,17 @@ def failing_checks(out: pathlib.Path, scenario: str) -> str:
     return "; ".join(lines)[:600]
 
 
+def check_statuses(out: pathlib.Path) -> dict[str, str]:
+    """`scenario/check` -> status, from the suite's own record."""
+    statuses = {}
+    for checks in out.glob("server-*/checks.json"):
+        scenario = re.match(r"server-(.+)-\d{4}-\d\d-\d\dT", checks.parent.name)
+        if scenario:
+            for c in json.loads(checks.read_text()):
+                statuses[f"{scenario.group(1)}/{c.get('id')}"] = c.get("status", "?")
+    return statuses
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--target", choices=["workers", "spin"], default="workers")
@@ -131,6 +145,22 @@ def main() -> int:
                         problems.append(f"{req} {endpoint}: {scenario} now passes; take it off expected.json and the README")
                     elif not through:
                         print(f"    listed: {req} {endpoint} {scenario}: {allowed[scenario]}")
+                # Within the scenarios that pass, no check may do worse than
+                # directly: a check that succeeds there and is skipped, a
+                # warning or missing through the gateway hides a gap.
+                listed = expected.get("checks", {}).get(req, {}).get(endpoint, {})
+                mine, theirs = check_statuses(workdir / req / "direct"), check_statuses(workdir / req / endpoint)
+                for check, status in sorted(mine.items()):
+                    scenario = check.split("/", 1)[0]
+                    if status != "SUCCESS" or not results.get(scenario) or scenario in allowed:
+                        continue
+                    got = theirs.get(check, "missing")
+                    if got != "SUCCESS" and check not in listed:
+                        problems.append(f"{req} {endpoint}: check {check} succeeds directly, is {got} through the gateway")
+                    elif got == "SUCCESS" and check in listed:
+                        problems.append(f"{req} {endpoint}: check {check} now succeeds; take it off expected.json and the README")
+                    elif got != "SUCCESS":
+                        print(f"    listed: {req} {endpoint} {check} ({got}): {listed[check]}")
         if problems:
             print(f"\n--- gateway log (tail) ---\n{e2e.tail(gw_log, 60)}")
     finally:
