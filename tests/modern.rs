@@ -932,3 +932,21 @@ async fn closing_the_stream_cancels_the_call_on_a_legacy_upstream() {
     h.p.run_deferred().await;
     assert!(cancellations(&a).is_empty());
 }
+
+#[tokio::test]
+async fn on_mcp_a_call_to_a_modern_server_needs_no_record_whatever_the_others_speak() {
+    let (h, up) = with_a_modern_upstream();
+    let call = json!({"name": "up__echo", "arguments": {"text": "hi"}});
+    result(&modern(&h, "/mcp", "tools/call", call.clone()).await);
+    let reads = h.p.sessions.reads();
+    for _ in 0..3 {
+        let r = result(&modern(&h, "/mcp", "tools/call", call.clone()).await);
+        assert_eq!(r["content"][0]["text"], "hi");
+    }
+    assert_eq!(
+        h.p.sessions.reads(),
+        reads,
+        "alpha and beta speak only the legacy era, but the call is up's"
+    );
+    assert_eq!(up.count("tools/call"), 4);
+}

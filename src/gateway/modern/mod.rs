@@ -110,10 +110,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     Some(pinned) => Some(pinned),
                     None => server.clone(),
                 };
-                let targets: Vec<&Server> = match &server {
-                    Some(s) => vec![s],
-                    None => self.registry.servers.iter().map(|s| &**s).collect(),
-                };
+                let targets = self.reachable(server.as_deref(), method, r);
                 let (mut client, shared) = match self.stateless(&targets) {
                     Some(client) => (client, false),
                     None => (self.bridged().await.map_err(with_id)?, true),
@@ -184,6 +181,36 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             on_abandon,
         };
         answer.map(|a| shape.apply(a)).map_err(with_id)
+    }
+
+    /// The servers a request can reach: its endpoint's; on `/mcp` the one a
+    /// call or prompt names, else every one (a list fans out, a
+    /// `resources/read` asks all). Only their eras decide whether the
+    /// request needs the caller's bridge record.
+    fn reachable<'s>(
+        &'s self,
+        server: Option<&'s Server>,
+        method: Method,
+        req: &Request,
+    ) -> Vec<&'s Server> {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            name: String,
+        }
+        if let Some(s) = server {
+            return vec![s];
+        }
+        let named = match method {
+            Method::ToolsCall | Method::PromptsGet => req.params_as::<Named>().ok(),
+            _ => None,
+        };
+        let one = named.and_then(|n| {
+            aggregate::resolve(&self.registry, &n.name, self.bare_names()).map(|(i, _)| i)
+        });
+        match one {
+            Some(i) => vec![&*self.registry.servers[i]],
+            None => self.registry.servers.iter().map(|s| &**s).collect(),
+        }
     }
 
     /// An id of the gateway's for a request on a shared upstream session:
