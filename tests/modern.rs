@@ -950,3 +950,33 @@ async fn on_mcp_a_call_to_a_modern_server_needs_no_record_whatever_the_others_sp
     );
     assert_eq!(up.count("tools/call"), 4);
 }
+
+#[tokio::test]
+async fn a_legacy_client_asked_for_input_by_a_modern_upstream_gets_an_error_not_an_empty_result() {
+    let (h, _, _) = Harness::two_servers();
+    h.add(
+        "up",
+        MockServer::new("up").tools(&["echo", "ask"]).modern_only(),
+        &["us"],
+    );
+    for (path, name) in [("/mcp", "up__ask"), ("/servers/up/mcp", "ask")] {
+        let mut c = h.connect(path).await;
+        let r = c
+            .call("tools/call", json!({"name": name, "arguments": {}}))
+            .await;
+        assert!(r.get("result").is_none(), "{path}: {r}");
+        assert_eq!(r["error"]["code"], -32001, "{path}: {r}");
+        let message = r["error"]["message"].as_str().unwrap();
+        assert!(message.contains("input_required"), "{path}: {message}");
+        let r = c
+            .result(
+                "tools/call",
+                json!({"name": name.replace("ask", "echo"), "arguments": {"text": "t"}}),
+            )
+            .await;
+        assert_eq!(
+            r["content"][0]["text"], "t",
+            "other answers pass as they are"
+        );
+    }
+}

@@ -307,7 +307,12 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             let response = self.post(server, endpoint, Some(&current), message).await?;
             let status = response.status();
             if status.is_success() {
-                return Ok(reply::classify(response));
+                let reply = reply::classify(response);
+                // A legacy client cannot answer a modern upstream's question.
+                if modern::is_modern(&current) && self.client.modern_meta.is_none() {
+                    return Ok(super::to_legacy::reply(reply, self.client.max_bytes).await);
+                }
+                return Ok(reply);
             }
             let body = response
                 .into_body()

@@ -21,6 +21,7 @@ pub(crate) mod minter;
 pub(crate) mod modern;
 pub(crate) mod relay;
 pub(crate) mod reply;
+pub(crate) mod to_legacy;
 
 pub(crate) use client::{ClientSession, Upstreams};
 
