@@ -37,6 +37,7 @@ import time
 import urllib.error
 import urllib.request
 
+import cancel  # tests/e2e/cancel.py
 import governance  # tests/e2e/governance.py
 import identity  # tests/e2e/identity.py
 import security  # tests/e2e/security.py
@@ -438,6 +439,7 @@ def main() -> int:
               f"authorization server {as_issuer}", flush=True)
         run_clients(base, workdir)
         raw_checks(base, gw_log)
+        cancel.closing_the_stream_cancels(check, base, API_KEY)
         identity.oauth_checks(check, http, base, as_issuer, OAUTH_CLIENT, SCOPE, notes_log, NODE, PYTHON, ROOT)
         governance.hammer(check, http, base, API_KEY, exact=args.target == "workers")
         governance.daily_quota(check, http, response_of, base, API_KEY)

@@ -8,7 +8,8 @@ stateless 2026-07-28 revision, because the SDK routes by `MCP-Protocol-Version`.
 
 Offers:
   tools      echo(text) -> text, add(a, b) -> "a+b", slow_count(steps, interval_ms)
-             (streams notifications/progress, then "counted to {steps}"),
+             (streams notifications/progress, then "counted to {steps}"; counts
+             its cancellations, read with cancelled_counts()),
              whoami() -> the subject of the credential the gateway minted for this
              call, after checking it like a real upstream would: signature against
              the gateway's JWKS (--gateway-jwks), `aud` (--audience), `exp`, `iss`,
@@ -87,11 +88,25 @@ def add(a: int, b: int) -> str:
     structured_output=False,
 )
 async def slow_count(ctx: Context, steps: int = 4, interval_ms: int = 400) -> str:
-    for i in range(1, steps + 1):
-        await anyio.sleep(interval_ms / 1000)
-        # No-op when the request carried no progressToken.
-        await ctx.report_progress(i, total=steps, message=f"step {i}/{steps}")
+    try:
+        for i in range(1, steps + 1):
+            await anyio.sleep(interval_ms / 1000)
+            # No-op when the request carried no progressToken.
+            await ctx.report_progress(i, total=steps, message=f"step {i}/{steps}")
+    except anyio.get_cancelled_exc_class():
+        # notifications/cancelled for this request (the SDK cancels its task).
+        CANCELLED["slow_count"] = CANCELLED.get("slow_count", 0) + 1
+        print(f"slow_count-cancelled count={CANCELLED['slow_count']}", file=sys.stderr, flush=True)
+        raise
     return f"counted to {steps}"
+
+
+CANCELLED: dict[str, int] = {}
+
+
+@mcp.tool(description="How many slow_count calls were cancelled.", structured_output=False)
+def cancelled_counts() -> str:
+    return str(CANCELLED.get("slow_count", 0))
 
 
 # Set from the command line: where the gateway publishes its signing keys, and
