@@ -39,6 +39,11 @@ async fn modern(h: &Harness, path: &str, method: &str, params: Value) -> Reply {
 fn question(r: &Reply) -> Value {
     assert_eq!(r.status, 200, "{}", r.text);
     let v = r.response();
+    assert!(
+        v["id"].is_i64(),
+        "asked of the client's own request: {}",
+        r.text
+    );
     assert_eq!(v["result"]["resultType"], "input_required", "{}", r.text);
     v["result"].clone()
 }

@@ -78,7 +78,15 @@ impl Shape {
     /// (an upstream's too) gets the HTTP status its code implies.
     pub(super) fn apply(mut self, mut response: Response<Body>) -> Response<Body> {
         if response.extensions().get::<OwnQuestion>().is_some() {
-            // The gateway's own question: already as the revision has it.
+            // The gateway's own question: already as the revision has it,
+            // but asked of the request as it went on (its id included).
+            if let (Some(_), Body::Full(bytes)) = (&self.wire, response.body()) {
+                if let Ok(mut message) = serde_json::from_slice::<Value>(bytes) {
+                    self.restore_id(&mut message);
+                    *response.body_mut() = Body::Full(serde_json::to_vec(&message).expect("JSON"));
+                    response.headers_mut().remove(http::header::CONTENT_LENGTH);
+                }
+            }
             return response;
         }
         if let (Some(seal), Some(by)) = (&mut self.seal, response.extensions().get::<AnsweredBy>())
@@ -118,12 +126,17 @@ impl Shape {
     /// `input_required` passes on a method that may ask, with its
     /// `requestState` sealed for this caller and request; anything else the
     /// gateway cannot relay safely becomes an error.
-    fn complete(&self, message: &mut Value) {
+    /// The client's id on an answer to the request as it went upstream.
+    fn restore_id(&self, message: &mut Value) {
         if let (Some(wire), Some(id)) = (&self.wire, message.get_mut("id")) {
             if serde_json::from_value::<Id>(id.clone()).is_ok_and(|i| i == *wire) {
                 *id = serde_json::to_value(&self.id).expect("ids serialize");
             }
         }
+    }
+
+    fn complete(&self, message: &mut Value) {
+        self.restore_id(message);
         let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) else {
             return;
         };
