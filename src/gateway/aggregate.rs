@@ -10,6 +10,7 @@
 use super::ask::Forwarding;
 use super::guard::CallGuard;
 use super::hold::Outcome;
+use super::list_cache::ListCache;
 use super::merge::{self, ListResult, Merged};
 use super::modern::question;
 use super::modern::shape::AnsweredBy;
@@ -19,8 +20,8 @@ use crate::config::{Registry, Server};
 use crate::error::GatewayError;
 use crate::governance::gate::Gate;
 use crate::governance::pii;
-use crate::ports::with_timeout;
 use crate::ports::Platform;
+use crate::ports::{with_timeout, Clock};
 use crate::protocol::cursor::Cursor;
 use crate::protocol::jsonrpc::{self, Id, Request};
 use crate::protocol::method::{ListKind, Method, Notice};
@@ -56,10 +57,11 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
     req: &Request,
     method: Method<'_>,
     bare: bool,
+    lists: &ListCache,
 ) -> Result<Response<Body>, GatewayError> {
     let gate = guard.gate;
     match method {
-        Method::List(kind) => list(ups, registry, gate, kind, req, bare).await,
+        Method::List(kind) => list(ups, registry, (gate, lists), kind, req, bare).await,
         Method::Ping => Ok(respond::result(&req.id, &json!({}))),
         Method::ToolsCall => call_named(ups, registry, guard, req, "tool", bare).await,
         Method::PromptsGet => call_named(ups, registry, guard, req, "prompt", bare).await,
@@ -108,7 +110,7 @@ pub(crate) async fn notify<P: Platform>(
 async fn list<P: Platform>(
     ups: &Upstreams<'_, P>,
     registry: &Registry,
-    gate: &Gate,
+    (gate, lists): (&Gate, &ListCache),
     kind: ListKind,
     req: &Request,
     bare: bool,
@@ -129,7 +131,7 @@ async fn list<P: Platform>(
     let pages = join_all(
         targets
             .iter()
-            .map(|(s, c)| list_one(ups, s, kind, &req.id, c.as_deref())),
+            .map(|(s, c)| list_one(ups, lists, s, kind, &req.id, c.as_deref())),
     )
     .await;
     // The merged items borrow from `pages`, which lives until the answer is written.
@@ -161,14 +163,20 @@ async fn list<P: Platform>(
 }
 
 /// One server's page (its raw `result`), bounded in time (every region's
-/// attempt included).
+/// attempt included), or kept from an earlier answer as its hints allow.
 async fn list_one<P: Platform>(
     ups: &Upstreams<'_, P>,
+    lists: &ListCache,
     server: &Server,
     kind: ListKind,
     id: &Id,
     cursor: Option<&str>,
 ) -> Result<Box<RawValue>, GatewayError> {
+    let caller = ups.client.caller.principal.key();
+    let now = ups.platform.clock().now_ms();
+    if let Some(page) = lists.get(&server.id, kind.method(), cursor, &caller, now) {
+        return Ok(page);
+    }
     let params = cursor.map(|c| json!({ "cursor": c }));
     let message = jsonrpc::request_bytes(id, kind.method(), params.as_ref());
     let budget = server
@@ -178,14 +186,16 @@ async fn list_one<P: Platform>(
         let answer = ups.send(server, &message).await?;
         reply::read_result_raw(answer, id, &server.id, ups.client.max_bytes).await
     };
-    with_timeout(ups.platform.clock(), budget, work)
+    let page = with_timeout(ups.platform.clock(), budget, work)
         .await
         .unwrap_or_else(|| {
             Err(GatewayError::Upstream {
                 server: server.id.clone(),
                 message: format!("timed out after {budget} ms"),
             })
-        })
+        })?;
+    lists.keep(&server.id, kind.method(), cursor, &caller, &page, now);
+    Ok(page)
 }
 
 /// Routes `tools/call` or `prompts/get` by its qualified name; a tool call

@@ -223,6 +223,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     r,
                     Method::parse(&r.method),
                     bare,
+                    &self.gw.lists,
                 )
                 .await
             }

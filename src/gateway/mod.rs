@@ -26,6 +26,7 @@ pub(crate) mod guard;
 pub(crate) mod hold;
 pub(crate) mod ingest;
 mod initialize;
+pub(crate) mod list_cache;
 pub mod merge;
 mod modern;
 pub(crate) mod passthrough;
@@ -78,6 +79,8 @@ pub struct Gateway {
     eras: Rc<Eras>,
     policy: PolicyStore,
     catalog: Catalog,
+    /// Upstream list pages, as their cache hints allow.
+    lists: list_cache::ListCache,
     /// Whether the missing-`PUBLIC_URL` warning was logged (once per isolate).
     public_url_warned: std::cell::Cell<bool>,
 }
@@ -112,6 +115,7 @@ impl Gateway {
             eras,
             policy,
             catalog,
+            lists: Default::default(),
             public_url_warned: std::cell::Cell::new(false),
         }
     }

@@ -45,6 +45,8 @@ pub struct MockServer {
     notices: Option<Vec<Value>>,
     /// Its listen streams stay open after the notifications.
     quiet: bool,
+    /// Cache hints added to every list page (`ttlMs`, `cacheScope`).
+    list_hints: Option<Value>,
     /// Also speaks 2026-07-28: answers `server/discover` and serves a
     /// request carrying the modern envelope without a session.
     modern: bool,
@@ -72,6 +74,7 @@ impl MockServer {
             get_stream: false,
             notices: None,
             quiet: false,
+            list_hints: None,
             modern: false,
             modern_only: false,
             list_error: None,
@@ -158,6 +161,11 @@ impl MockServer {
     pub fn quiet_listener(mut self) -> Self {
         self.notices.get_or_insert_with(Vec::new);
         self.quiet = true;
+        self
+    }
+    /// Adds these cache hints to every list page.
+    pub fn list_hints(mut self, hints: Value) -> Self {
+        self.list_hints = Some(hints);
         self
     }
     /// Speaks 2026-07-28 only: `initialize` is refused with the
@@ -385,6 +393,9 @@ impl MockServer {
         let size = self.page_size.unwrap_or(usize::MAX);
         let end = start.saturating_add(size).min(items.len());
         let mut result = json!({ field: items.get(start..end).unwrap_or(&[]) });
+        if let (Some(hints), Some(page)) = (&self.list_hints, result.as_object_mut()) {
+            page.extend(hints.as_object().cloned().unwrap_or_default());
+        }
         if end < items.len() {
             result["nextCursor"] = json!(format!("page-{end}"));
         }

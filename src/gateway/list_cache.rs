@@ -1,0 +1,214 @@
+//! An edge cache of upstream list pages, kept as long as the upstream's
+//! own cache hints allow (`docs/specification/2026-07-28/server/utilities/caching.mdx`
+//! in `modelcontextprotocol/modelcontextprotocol`).
+//!
+//! A modern upstream's list result may carry `ttlMs` (how long it stays
+//! fresh) and `cacheScope`: `public` means the answer does not depend on who
+//! asked, so one page serves every caller; `private` (or no scope) keeps it
+//! for the caller it was fetched for. A page without `ttlMs`, or with 0, is
+//! not kept; a legacy upstream sends no hints, so its pages never are.
+//!
+//! What is kept is the upstream's page, before the gateway filters it for
+//! the caller (the policy is applied to every answer, cached or not), so a
+//! public page never shows a caller what its policy hides. The cache lives
+//! in the isolate (nothing outlives a request on Spin), holds pages of at
+//! most [`MAX_PAGE_BYTES`] and at most [`MAX_TOTAL_BYTES`] in all, and keeps
+//! a page at most [`MAX_TTL_MS`] whatever the upstream says.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// The longest a page is kept, whatever its `ttlMs`.
+pub(crate) const MAX_TTL_MS: u64 = 10 * 60 * 1000;
+/// A larger page is not kept.
+pub(crate) const MAX_PAGE_BYTES: usize = 256 * 1024;
+/// All pages together; past it the expired go, then all.
+pub(crate) const MAX_TOTAL_BYTES: usize = 8 * 1024 * 1024;
+
+/// Which page: the server, the list method, the cursor, and the caller for
+/// a private page (`None` for a public one).
+type Key = (String, &'static str, Option<String>, Option<String>);
+
+/// The cache; see the module docs.
+#[derive(Default)]
+pub(crate) struct ListCache {
+    pages: RefCell<HashMap<Key, (String, u64)>>,
+    bytes: RefCell<usize>,
+}
+
+/// The hints of a list result.
+#[derive(Deserialize)]
+struct Hints {
+    #[serde(rename = "ttlMs")]
+    ttl_ms: Option<u64>,
+    #[serde(rename = "cacheScope")]
+    scope: Option<String>,
+}
+
+impl ListCache {
+    /// A page `caller` may be served: theirs, or a public one.
+    pub(crate) fn get(
+        &self,
+        server: &str,
+        method: &'static str,
+        cursor: Option<&str>,
+        caller: &str,
+        now_ms: u64,
+    ) -> Option<Box<RawValue>> {
+        let pages = self.pages.borrow();
+        let cursor = cursor.map(str::to_string);
+        let key = |who: Option<String>| (server.to_string(), method, cursor.clone(), who);
+        [key(Some(caller.to_string())), key(None)]
+            .iter()
+            .find_map(|k| pages.get(k).filter(|(_, until)| now_ms < *until))
+            .and_then(|(text, _)| RawValue::from_string(text.clone()).ok())
+    }
+
+    /// Keeps `page` as its hints allow.
+    pub(crate) fn keep(
+        &self,
+        server: &str,
+        method: &'static str,
+        cursor: Option<&str>,
+        caller: &str,
+        page: &RawValue,
+        now_ms: u64,
+    ) {
+        let text = page.get();
+        if text.len() > MAX_PAGE_BYTES {
+            return;
+        }
+        let Ok(hints) = serde_json::from_str::<Hints>(text) else {
+            return;
+        };
+        let ttl = hints.ttl_ms.unwrap_or(0).min(MAX_TTL_MS);
+        if ttl == 0 {
+            return;
+        }
+        let who = match hints.scope.as_deref() {
+            Some("public") => None,
+            _ => Some(caller.to_string()),
+        };
+        let key = (server.to_string(), method, cursor.map(str::to_string), who);
+        let mut pages = self.pages.borrow_mut();
+        let mut bytes = self.bytes.borrow_mut();
+        if *bytes + text.len() > MAX_TOTAL_BYTES {
+            pages.retain(|_, (_, until)| now_ms < *until);
+            if pages.values().map(|(t, _)| t.len()).sum::<usize>() + text.len() > MAX_TOTAL_BYTES {
+                pages.clear();
+            }
+            *bytes = pages.values().map(|(t, _)| t.len()).sum();
+        }
+        if let Some((old, _)) = pages.insert(key, (text.to_string(), now_ms + ttl)) {
+            *bytes -= old.len();
+        }
+        *bytes += text.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).unwrap()
+    }
+
+    #[test]
+    fn a_page_is_kept_only_as_its_hints_allow() {
+        let c = ListCache::default();
+        let m = "tools/list";
+        c.keep(
+            "s",
+            m,
+            None,
+            "alice",
+            &page(r#"{"tools":[],"ttlMs":1000,"cacheScope":"public"}"#),
+            0,
+        );
+        assert!(c.get("s", m, None, "bob", 999).is_some(), "public: anyone");
+        assert!(c.get("s", m, None, "bob", 1000).is_none(), "stale");
+        assert!(
+            c.get("s", m, Some("p2"), "bob", 0).is_none(),
+            "another page"
+        );
+        c.keep(
+            "s",
+            m,
+            None,
+            "alice",
+            &page(r#"{"tools":[1],"ttlMs":1000,"cacheScope":"private"}"#),
+            0,
+        );
+        assert!(c.get("s", "prompts/list", None, "alice", 0).is_none());
+        assert_eq!(
+            c.get("s", m, None, "alice", 0).unwrap().get(),
+            r#"{"tools":[1],"ttlMs":1000,"cacheScope":"private"}"#
+        );
+        c.keep(
+            "t",
+            m,
+            None,
+            "alice",
+            &page(r#"{"tools":[],"ttlMs":1000}"#),
+            0,
+        );
+        assert!(c.get("t", m, None, "bob", 0).is_none(), "no scope: private");
+        c.keep(
+            "u",
+            m,
+            None,
+            "alice",
+            &page(r#"{"tools":[],"cacheScope":"public"}"#),
+            0,
+        );
+        c.keep(
+            "v",
+            m,
+            None,
+            "alice",
+            &page(r#"{"tools":[],"ttlMs":0,"cacheScope":"public"}"#),
+            0,
+        );
+        assert!(
+            c.get("u", m, None, "alice", 0).is_none(),
+            "no ttl: not kept"
+        );
+        assert!(c.get("v", m, None, "alice", 0).is_none());
+        c.keep(
+            "w",
+            m,
+            None,
+            "a",
+            &page(r#"{"ttlMs":999999999,"cacheScope":"public"}"#),
+            0,
+        );
+        assert!(c.get("w", m, None, "a", MAX_TTL_MS).is_none(), "capped");
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bytes() {
+        let c = ListCache::default();
+        let filler = "x".repeat(MAX_PAGE_BYTES - 64);
+        let big = format!(r#"{{"ttlMs":1000,"cacheScope":"public","f":"{filler}"}}"#);
+        for i in 0..100 {
+            c.keep(&format!("s{i}"), "tools/list", None, "a", &page(&big), 0);
+            assert!(*c.bytes.borrow() <= MAX_TOTAL_BYTES);
+        }
+        assert!(
+            c.get("s99", "tools/list", None, "a", 0).is_some(),
+            "the newest is kept"
+        );
+        let huge = format!(
+            r#"{{"ttlMs":1000,"cacheScope":"public","f":"{}"}}"#,
+            "x".repeat(MAX_PAGE_BYTES)
+        );
+        c.keep("h", "tools/list", None, "a", &page(&huge), 0);
+        assert!(
+            c.get("h", "tools/list", None, "a", 0).is_none(),
+            "too large to keep"
+        );
+    }
+}

@@ -1,0 +1,94 @@
+//! The edge cache of upstream list pages on `/mcp`: kept as long as the
+//! upstream's `ttlMs` says, shared between callers only when its
+//! `cacheScope` is `public`, and filtered by each caller's policy all the
+//! same.
+
+mod support;
+
+use mcp_edge::adapters::memory::MockServer;
+use serde_json::{json, Value};
+use support::Harness;
+
+const MODERN: &str = "2026-07-28";
+
+async fn tool_names(h: &Harness, key: &str) -> Vec<String> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let r = h
+        .post(
+            "/mcp",
+            &body,
+            &[
+                ("mcp-protocol-version", MODERN),
+                ("mcp-method", "tools/list"),
+                ("x-api-key", key),
+            ],
+        )
+        .await;
+    let v = r.json();
+    assert_eq!(v["result"]["ttlMs"], 0, "the gateway's own hints: {v}");
+    let mut names: Vec<String> = v["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+fn with_hints(hints: Value) -> (Harness, std::rc::Rc<MockServer>) {
+    let h = Harness::new();
+    let up = h.add(
+        "up",
+        MockServer::new("up")
+            .tools(&["echo", "secret"])
+            .modern()
+            .list_hints(hints),
+        &["us"],
+    );
+    h.api_key("mk_alice", json!({"subject": "alice", "teams": ["eng"]}));
+    h.api_key("mk_bob", json!({"subject": "bob", "teams": ["ops"]}));
+    h.p.kv.put(
+        "policy",
+        &json!({"rules": [
+            {"name": "all", "effect": "allow", "subjects": {"everyone": true}},
+            {"name": "no-secret-for-ops", "effect": "deny", "subjects": {"teams": ["ops"]},
+             "tools": ["secret"]}]})
+        .to_string(),
+    );
+    h.gw.reload_config();
+    (h, up)
+}
+
+#[tokio::test]
+async fn a_public_page_serves_every_caller_through_their_own_policy() {
+    let (h, up) = with_hints(json!({"ttlMs": 60_000, "cacheScope": "public"}));
+    assert_eq!(tool_names(&h, "mk_alice").await, ["up__echo", "up__secret"]);
+    assert_eq!(
+        tool_names(&h, "mk_bob").await,
+        ["up__echo"],
+        "the policy still hides it"
+    );
+    assert_eq!(tool_names(&h, "mk_alice").await, ["up__echo", "up__secret"]);
+    assert_eq!(up.count("tools/list"), 1, "one page, kept for its ttlMs");
+}
+
+#[tokio::test]
+async fn a_private_page_is_kept_for_its_caller_only() {
+    let (h, up) = with_hints(json!({"ttlMs": 60_000, "cacheScope": "private"}));
+    tool_names(&h, "mk_alice").await;
+    tool_names(&h, "mk_alice").await;
+    assert_eq!(up.count("tools/list"), 1);
+    tool_names(&h, "mk_bob").await;
+    assert_eq!(up.count("tools/list"), 2, "bob's own page");
+}
+
+#[tokio::test]
+async fn a_page_without_a_ttl_is_asked_for_every_time() {
+    let (h, up) = with_hints(json!({"cacheScope": "public"}));
+    tool_names(&h, "mk_alice").await;
+    tool_names(&h, "mk_alice").await;
+    assert_eq!(up.count("tools/list"), 2);
+}
