@@ -82,12 +82,18 @@ async fn a_modern_upstream_is_heard_on_its_own_listen_stream_as_far_as_the_clien
             .notices(notices("up")),
         &["us"],
     );
-    let asked = json!({"toolsListChanged": true, "resourceSubscriptions": ["up://doc"]});
+    let asked = json!({"toolsListChanged": true, "promptsListChanged": true,
+        "resourceSubscriptions": ["up://doc"]});
     let r = listen(&h, "/servers/up/mcp", asked.clone()).await;
     assert!(r.is_sse(), "{}", r.text);
     assert!(r.header("mcp-session-id").is_none());
     let events = r.events();
-    assert_eq!(acknowledged(&events), asked);
+    let honored = json!({"toolsListChanged": true, "resourceSubscriptions": ["up://doc"]});
+    assert_eq!(
+        acknowledged(&events),
+        honored,
+        "what the upstream agreed to, though it declares prompt list changes"
+    );
     let last = events.last().unwrap();
     assert_eq!(
         last["id"], 41,
@@ -111,6 +117,10 @@ async fn a_modern_upstream_is_heard_on_its_own_listen_stream_as_far_as_the_clien
     assert_eq!(listens[0].headers["mcp-method"], "subscriptions/listen");
     assert!(listens[0].headers.get("mcp-session-id").is_none());
     assert_eq!(listens[0].body["params"]["notifications"], asked);
+    let r = listen(&h, "/servers/up/mcp", json!({"promptsListChanged": true})).await;
+    let events = r.events();
+    assert_eq!(acknowledged(&events), json!({}));
+    assert_eq!(events.len(), 2, "nothing to hear: closed: {}", r.text);
     assert!(listens[0].headers.get("x-api-key").is_none());
 }
 
@@ -179,11 +189,10 @@ async fn on_mcp_legacy_and_modern_upstreams_are_merged_into_one_stream() {
         heard,
         [
             "notifications/prompts/list_changed",
-            "notifications/prompts/list_changed",
             "notifications/resources/updated new://doc",
             "notifications/resources/updated old://doc",
         ],
-        "each server's own, nothing else"
+        "each server's own, nothing else (new did not agree to prompt changes)"
     );
     let subscribed: Vec<Value> = legacy
         .seen()

@@ -20,15 +20,19 @@ pub(super) fn capabilities() -> Value {
 }
 
 /// A `subscriptions/listen` answer: the acknowledgment (everything asked
-/// is honored), each notification tagged with the subscription, the
-/// closing response.
+/// is honored but prompt list changes, though the capabilities declare
+/// them, as a server may), each notification tagged with the subscription,
+/// the closing response.
 pub(super) fn listen(body: &Value, notices: &[Value], open: bool) -> Response<Body> {
     let id = body.get("id").cloned().unwrap_or(Value::Null);
     let tag = json!({"io.modelcontextprotocol/subscriptionId": &id});
-    let asked = body
+    let mut asked = body
         .pointer("/params/notifications")
         .cloned()
         .unwrap_or(json!({}));
+    if let Some(asked) = asked.as_object_mut() {
+        asked.remove("promptsListChanged");
+    }
     let mut events = vec![json!({"jsonrpc": "2.0",
         "method": "notifications/subscriptions/acknowledged",
         "params": {"_meta": &tag, "notifications": asked}})];

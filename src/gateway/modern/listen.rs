@@ -32,7 +32,7 @@ use crate::body::{Body, ByteStream};
 use crate::config::Server;
 use crate::error::GatewayError;
 use crate::governance::pii::{self, Kind};
-use crate::ports::{Clock, Platform};
+use crate::ports::{with_timeout, Clock, Platform};
 use crate::protocol::jsonrpc::{Id, Request};
 use crate::protocol::sse;
 use crate::upstream::{modern, ClientSession, Reply};
@@ -116,6 +116,25 @@ impl Filter {
         }
     }
 
+    /// What both filters ask for.
+    fn within(&self, other: &Filter) -> Filter {
+        let uris = match (&self.resource_subscriptions, &other.resource_subscriptions) {
+            (Some(mine), Some(theirs)) => Some(
+                mine.iter()
+                    .filter(|u| theirs.contains(u))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        };
+        Filter {
+            tools_list_changed: self.tools_list_changed && other.tools_list_changed,
+            prompts_list_changed: self.prompts_list_changed && other.prompts_list_changed,
+            resources_list_changed: self.resources_list_changed && other.resources_list_changed,
+            resource_subscriptions: uris.filter(|u| !u.is_empty()),
+        }
+    }
+
     /// Everything either filter asks for.
     fn union(mut self, other: &Filter) -> Filter {
         self.tools_list_changed |= other.tools_list_changed;
@@ -159,7 +178,53 @@ impl Filter {
 struct Heard {
     server: String,
     filter: Filter,
-    body: Body,
+    upstream: ByteStream,
+    /// What was read of `upstream` before relaying began: the decoder's
+    /// state and the events it had already finished.
+    decoder: sse::Decoder,
+    pending: Vec<sse::Event>,
+}
+
+impl Heard {
+    fn new(server: &Server, filter: Filter, body: Body, limit: usize) -> Heard {
+        Heard {
+            server: server.id.clone(),
+            filter,
+            upstream: body.into_stream(),
+            decoder: sse::Decoder::with_limit(limit),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Reads a modern upstream's acknowledgment (its first message) and
+    /// keeps to what it agreed to honor, so the gateway's own
+    /// acknowledgment promises no more. An upstream that sends something
+    /// else first has its messages relayed as they are, filtered by what was
+    /// asked; one that says nothing within `timeout_ms` is not heard.
+    async fn acknowledged<C: Clock>(mut self, clock: &C, timeout_ms: u64) -> Result<Heard, String> {
+        while self.pending.is_empty() {
+            match with_timeout(clock, timeout_ms, self.upstream.next()).await {
+                Some(Some(Ok(chunk))) => self.pending = self.decoder.feed(&chunk),
+                Some(Some(Err(e))) => return Err(e),
+                Some(None) => return Err("its stream ended before the acknowledgment".into()),
+                None => return Err(format!("no acknowledgment within {timeout_ms} ms")),
+            }
+            if self.decoder.overflowed() {
+                return Err("an event larger than the gateway relays".into());
+            }
+        }
+        let ack = serde_json::from_str::<Value>(&self.pending[0].data).ok();
+        let agreed = ack
+            .as_ref()
+            .filter(|m| m["method"] == "notifications/subscriptions/acknowledged")
+            .and_then(|m| m.pointer("/params/notifications"))
+            .and_then(|n| serde_json::from_value::<Filter>(n.clone()).ok());
+        if let Some(agreed) = agreed {
+            self.filter = self.filter.within(&agreed);
+            self.pending.remove(0);
+        }
+        Ok(self)
+    }
 }
 
 /// An item of the merged stream.
@@ -206,12 +271,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             match outcome {
                 Ok(Some(h)) => {
                     honored = honored.union(&h.filter);
-                    sources.push(relay(
-                        h,
-                        req.id.clone(),
-                        self.redaction_for(s),
-                        self.limit(),
-                    ));
+                    sources.push(relay(h, req.id.clone(), self.redaction_for(s)));
                 }
                 Ok(None) => {}
                 // One server's trouble is not the whole stream's on /mcp;
@@ -287,11 +347,14 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 Reply::Json(_) => return Err(stream_error("with JSON")),
                 Reply::Accepted => return Err(stream_error("202")),
             };
-            return Ok(Some(Heard {
-                server: server.id.clone(),
-                filter,
-                body,
-            }));
+            let heard = Heard::new(server, filter, body, self.limit())
+                .acknowledged(self.p.clock(), server.timeout_ms)
+                .await
+                .map_err(|why| GatewayError::Upstream {
+                    server: server.id.clone(),
+                    message: format!("subscriptions/listen: {why}"),
+                })?;
+            return Ok((!heard.filter.is_empty()).then_some(heard));
         }
         // A legacy session: subscribe to each URI, then its GET stream.
         if let Some(uris) = filter.resource_subscriptions.take() {
@@ -325,11 +388,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             }
             other => other?,
         };
-        Ok(Some(Heard {
-            server: server.id.clone(),
-            filter,
-            body,
-        }))
+        Ok(Some(Heard::new(server, filter, body, self.limit())))
     }
 
     fn redaction_for(&self, server: &Server) -> Vec<Kind> {
@@ -362,20 +421,22 @@ fn ticks<C: Clock + 'static>(clock: C, lifetime_ms: u64) -> LocalBoxStream<'stat
 
 /// One upstream's stream as frames for the client: what the client asked
 /// for, tagged with its subscription, redacted; then [`Frame::Ended`].
-fn relay(heard: Heard, id: Id, kinds: Vec<Kind>, limit: usize) -> LocalBoxStream<'static, Frame> {
-    let upstream = heard.body.into_stream();
-    let decoder = sse::Decoder::with_limit(limit);
-    let state = (upstream, decoder, heard.filter, id, kinds);
-    stream::unfold(Some(state), move |state| async move {
-        let (mut upstream, mut decoder, filter, id, kinds) = state?;
+fn relay(heard: Heard, id: Id, kinds: Vec<Kind>) -> LocalBoxStream<'static, Frame> {
+    let server = heard.server;
+    let state = (heard.upstream, heard.decoder, heard.filter, id, kinds);
+    let first = heard.pending;
+    stream::unfold(Some((state, first)), move |state| async move {
+        let ((mut upstream, mut decoder, filter, id, kinds), mut read) = state?;
         loop {
-            let chunk = match upstream.next().await {
-                Some(Ok(chunk)) => chunk,
-                Some(Err(_)) | None => return Some((vec![Frame::Ended], None)),
-            };
+            if read.is_empty() {
+                read = match upstream.next().await {
+                    Some(Ok(chunk)) => decoder.feed(&chunk),
+                    Some(Err(_)) | None => return Some((vec![Frame::Ended], None)),
+                };
+            }
             let mut out = Vec::new();
             let mut ended = false;
-            for event in decoder.feed(&chunk) {
+            for event in std::mem::take(&mut read) {
                 match translate(&event.data, &filter, &id, &kinds) {
                     Step::Send(bytes) => out.extend(bytes),
                     Step::Skip => {}
@@ -394,7 +455,7 @@ fn relay(heard: Heard, id: Id, kinds: Vec<Kind>, limit: usize) -> LocalBoxStream
             if !out.is_empty() {
                 return Some((
                     vec![Frame::Bytes(out)],
-                    Some((upstream, decoder, filter, id, kinds)),
+                    Some(((upstream, decoder, filter, id, kinds), read)),
                 ));
             }
         }
@@ -402,7 +463,7 @@ fn relay(heard: Heard, id: Id, kinds: Vec<Kind>, limit: usize) -> LocalBoxStream
     .flat_map(stream::iter)
     .map(move |f| {
         if !matches!(f, Frame::Bytes(_)) {
-            tracing::debug!(server = %heard.server, "listen stream ended");
+            tracing::debug!(server = %server, "listen stream ended");
         }
         f
     })
