@@ -92,3 +92,19 @@ async fn a_page_without_a_ttl_is_asked_for_every_time() {
     tool_names(&h, "mk_alice").await;
     assert_eq!(up.count("tools/list"), 2);
 }
+
+#[tokio::test]
+async fn a_private_page_is_kept_for_one_authorization_context() {
+    let (h, up) = with_hints(json!({"ttlMs": 60_000, "cacheScope": "private"}));
+    h.api_key(
+        "mk_alice_admin",
+        json!({"subject": "alice", "teams": ["eng"], "roles": ["admin"]}),
+    );
+    tool_names(&h, "mk_alice").await;
+    tool_names(&h, "mk_alice_admin").await;
+    assert_eq!(
+        up.count("tools/list"),
+        2,
+        "the same subject with other roles is asked anew"
+    );
+}

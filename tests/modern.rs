@@ -39,8 +39,10 @@ async fn modern(h: &Harness, path: &str, method: &str, params: Value) -> Reply {
 fn question(r: &Reply) -> Value {
     assert_eq!(r.status, 200, "{}", r.text);
     let v = r.response();
+    // `modern` sends id 7, `asked_call` id 11 (an id of the gateway's
+    // would be a string).
     assert!(
-        v["id"].is_i64(),
+        v["id"] == 7 || v["id"] == 11,
         "asked of the client's own request: {}",
         r.text
     );
@@ -873,69 +875,6 @@ async fn on_a_shared_upstream_session_requests_go_under_ids_of_the_gateways() {
     assert!(ids.iter().all(|i| i.starts_with("mcp-edge-")), "{ids:?}");
     let distinct: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(distinct.len(), 3, "{ids:?}");
-}
-
-/// A modern `tools/call` of `alpha`'s slow tool on its own endpoint, left
-/// unread.
-async fn open_slow_call(h: &Harness, steps: u64) -> mcp_edge::body::ByteStream {
-    let params = json!({"name": "slow", "arguments": {"steps": steps, "interval_ms": 50},
-        "_meta": {"progressToken": "p"}});
-    let mut body = modern_body(7, "tools/call", params);
-    body["params"]["_meta"]["progressToken"] = json!("p");
-    let req = Harness::post_request(
-        "/servers/alpha/mcp",
-        body.to_string().into_bytes(),
-        &[
-            ("mcp-protocol-version", MODERN),
-            ("mcp-method", "tools/call"),
-            ("mcp-name", "slow"),
-        ],
-    );
-    h.open(req).await.into_body().into_stream()
-}
-
-fn cancellations(up: &MockServer) -> Vec<Value> {
-    up.seen()
-        .into_iter()
-        .filter(|s| s.rpc_method.as_deref() == Some("notifications/cancelled"))
-        .map(|s| s.body["params"]["requestId"].clone())
-        .collect()
-}
-
-#[tokio::test]
-async fn closing_the_stream_cancels_the_call_on_a_legacy_upstream() {
-    use futures_util::StreamExt;
-    let (h, a, _) = Harness::two_servers();
-    let mut stream = open_slow_call(&h, 20).await;
-    let first = String::from_utf8(stream.next().await.unwrap().unwrap()).unwrap();
-    assert!(first.contains("notifications/progress"), "{first}");
-    drop(stream);
-    h.p.run_deferred().await;
-    let sent_as = a
-        .seen()
-        .iter()
-        .find(|s| s.rpc_method.as_deref() == Some("tools/call"))
-        .map(|s| s.body["id"].clone())
-        .unwrap();
-    assert_eq!(
-        cancellations(&a),
-        [sent_as],
-        "the id the call went upstream under, on its session"
-    );
-    let cancelled = a
-        .seen()
-        .into_iter()
-        .find(|s| s.rpc_method.as_deref() == Some("notifications/cancelled"))
-        .unwrap();
-    assert!(cancelled.headers.get("mcp-session-id").is_some());
-
-    // A call read to its answer cancels nothing.
-    let (h, a, _) = Harness::two_servers();
-    let whole: Vec<_> = open_slow_call(&h, 2).await.collect().await;
-    let bytes: Vec<u8> = whole.into_iter().flat_map(Result::unwrap).collect();
-    assert!(String::from_utf8(bytes).unwrap().contains("counted to 2"));
-    h.p.run_deferred().await;
-    assert!(cancellations(&a).is_empty());
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@
 use super::ask::Forwarding;
 use super::guard::CallGuard;
 use super::hold::Outcome;
-use super::list_cache::ListCache;
+use super::list_cache::{self, ListCache};
 use super::merge::{self, ListResult, Merged};
 use super::modern::question;
 use super::modern::shape::AnsweredBy;
@@ -172,9 +172,9 @@ async fn list_one<P: Platform>(
     id: &Id,
     cursor: Option<&str>,
 ) -> Result<Box<RawValue>, GatewayError> {
-    let caller = ups.client.caller.principal.key();
+    let (server_key, caller) = list_cache::keys(server, ups.client);
     let now = ups.platform.clock().now_ms();
-    if let Some(page) = lists.get(&server.id, kind.method(), cursor, &caller, now) {
+    if let Some(page) = lists.get(&server_key, kind.method(), cursor, &caller, now) {
         return Ok(page);
     }
     let params = cursor.map(|c| json!({ "cursor": c }));
@@ -194,7 +194,7 @@ async fn list_one<P: Platform>(
                 message: format!("timed out after {budget} ms"),
             })
         })?;
-    lists.keep(&server.id, kind.method(), cursor, &caller, &page, now);
+    lists.keep(&server_key, kind.method(), cursor, &caller, &page, now);
     Ok(page)
 }
 

@@ -12,11 +12,23 @@
 //! the caller (the policy is applied to every answer, cached or not), so a
 //! public page never shows a caller what its policy hides. The cache lives
 //! in the isolate (nothing outlives a request on Spin), holds pages of at
-//! most [`MAX_PAGE_BYTES`] and at most [`MAX_TOTAL_BYTES`] in all, and keeps
-//! a page at most [`MAX_TTL_MS`] whatever the upstream says.
+//! most [`MAX_PAGE_BYTES`], at most [`MAX_TOTAL_BYTES`] in all (keys
+//! counted) and [`MAX_PAGES`] pages, and keeps a page at most
+//! [`MAX_TTL_MS`] whatever the upstream says.
+//!
+//! The keys say everything the answer may depend on: the server as
+//! registered (its endpoints and credentials, so a changed entry is asked
+//! anew), the method and cursor, and for a private page the caller's
+//! authorization context (subject, teams, roles, the client capabilities
+//! sent upstream), as the caller arrives, digested.
 
+use crate::config::Server;
+use crate::identity::sha256_hex;
+use crate::protocol::modern::CLIENT_CAPABILITIES_KEY;
+use crate::upstream::ClientSession;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -26,6 +38,11 @@ pub(crate) const MAX_TTL_MS: u64 = 10 * 60 * 1000;
 pub(crate) const MAX_PAGE_BYTES: usize = 256 * 1024;
 /// All pages together; past it the expired go, then all.
 pub(crate) const MAX_TOTAL_BYTES: usize = 8 * 1024 * 1024;
+/// The most pages kept.
+pub(crate) const MAX_PAGES: usize = 1000;
+/// A page asked for with a longer cursor is not kept (cursors are the
+/// client's to send).
+pub(crate) const MAX_CURSOR_BYTES: usize = 1024;
 
 /// Which page: the server, the list method, the cursor, and the caller for
 /// a private page (`None` for a public one).
@@ -45,6 +62,28 @@ struct Hints {
     ttl_ms: Option<u64>,
     #[serde(rename = "cacheScope")]
     scope: Option<String>,
+}
+
+/// The server's and the caller's parts of a page's key (see the module
+/// docs): digests, so a key is small whatever they hold.
+pub(crate) fn keys(server: &Server, client: &ClientSession) -> (String, String) {
+    let server = format!(
+        "{}|{}",
+        server.id,
+        sha256_hex(format!("{:?}|{:?}", server.endpoints, server.credentials).as_bytes())
+    );
+    let p = &client.caller.principal;
+    let (mut teams, mut roles) = (p.teams.clone(), p.roles.clone());
+    teams.sort();
+    roles.sort();
+    let capabilities = client
+        .modern_meta
+        .as_ref()
+        .and_then(|m| m.get(CLIENT_CAPABILITIES_KEY))
+        .map(Value::to_string)
+        .unwrap_or_default();
+    let context = format!("{}|{teams:?}|{roles:?}|{capabilities}", p.key());
+    (server, sha256_hex(context.as_bytes()))
 }
 
 impl ListCache {
@@ -77,7 +116,7 @@ impl ListCache {
         now_ms: u64,
     ) {
         let text = page.get();
-        if text.len() > MAX_PAGE_BYTES {
+        if text.len() > MAX_PAGE_BYTES || cursor.is_some_and(|c| c.len() > MAX_CURSOR_BYTES) {
             return;
         }
         let Ok(hints) = serde_json::from_str::<Hints>(text) else {
@@ -94,17 +133,27 @@ impl ListCache {
         let key = (server.to_string(), method, cursor.map(str::to_string), who);
         let mut pages = self.pages.borrow_mut();
         let mut bytes = self.bytes.borrow_mut();
-        if *bytes + text.len() > MAX_TOTAL_BYTES {
+        let size =
+            |k: &Key, t: &str| k.0.len() + k.2.as_ref().map_or(0, String::len) + 64 + t.len();
+        let entry = size(&key, text);
+        if *bytes + entry > MAX_TOTAL_BYTES || pages.len() >= MAX_PAGES {
             pages.retain(|_, (_, until)| now_ms < *until);
-            if pages.values().map(|(t, _)| t.len()).sum::<usize>() + text.len() > MAX_TOTAL_BYTES {
+            let kept: usize = pages.iter().map(|(k, (t, _))| size(k, t)).sum();
+            if kept + entry > MAX_TOTAL_BYTES || pages.len() >= MAX_PAGES {
                 pages.clear();
             }
-            *bytes = pages.values().map(|(t, _)| t.len()).sum();
+            *bytes = pages.iter().map(|(k, (t, _))| size(k, t)).sum();
         }
-        if let Some((old, _)) = pages.insert(key, (text.to_string(), now_ms + ttl)) {
-            *bytes -= old.len();
+        if let Some((old, _)) = pages.insert(key.clone(), (text.to_string(), now_ms + ttl)) {
+            *bytes -= size(&key, &old);
         }
-        *bytes += text.len();
+        *bytes += entry;
+    }
+
+    /// Forgets every page (the registry or the policy was reloaded).
+    pub(crate) fn clear(&self) {
+        self.pages.borrow_mut().clear();
+        *self.bytes.borrow_mut() = 0;
     }
 }
 

@@ -146,6 +146,7 @@ impl Gateway {
         self.registry.invalidate();
         self.authenticator.invalidate();
         self.policy.invalidate();
+        self.lists.clear();
     }
 
     /// Handles one HTTP request end to end. Never panics on bad input: every

@@ -285,6 +285,26 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         Err(upstream_error(server, describe(status, &body)))
     }
 
+    /// Sends a notification on the session this client already holds with
+    /// `server`, as it is: no session is opened, none re-initialized, no
+    /// other region tried (a cancellation means nothing anywhere else).
+    pub(crate) async fn notify_known(&self, server: &Server, message: &[u8]) -> Result<(), String> {
+        let session = self.client.upstreams.borrow().get(&server.id).cloned();
+        let session = session.ok_or("no session with it")?;
+        let endpoint = server
+            .endpoints
+            .iter()
+            .find(|e| e.url == session.url)
+            .ok_or("its session's endpoint is no longer registered")?;
+        let send = self.post(server, endpoint, Some(&session), message);
+        match with_timeout(self.platform.clock(), server.timeout_ms, send).await {
+            Some(Ok(r)) if r.status().is_success() => Ok(()),
+            Some(Ok(r)) => Err(format!("HTTP {}", r.status())),
+            Some(Err(a)) => Err(a.message),
+            None => Err(format!("timed out after {} ms", server.timeout_ms)),
+        }
+    }
+
     /// One endpoint: make sure a session exists, send, re-initialize once if the
     /// upstream lost the session.
     async fn send_to(

@@ -95,6 +95,10 @@ pub(super) fn respond(name: &str, params: &Value, id: &Value) -> Option<Response
             let result = json!({"jsonrpc":"2.0","id": id,"result":{"content":[{"type":"text","text":"done"}]}});
             sse(&[note, result])
         }
+        // A stream that ends before its answer.
+        "cut_off" => sse(&[
+            json!({"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"started"}}),
+        ]),
         "wrong_id" => plain(
             200,
             json!({"jsonrpc": "2.0", "id": "someone-else", "result": {"content": [{"type": "text", "text": "forged"}]}}),

@@ -119,12 +119,15 @@ impl Filter {
     /// What both filters ask for.
     fn within(&self, other: &Filter) -> Filter {
         let uris = match (&self.resource_subscriptions, &other.resource_subscriptions) {
-            (Some(mine), Some(theirs)) => Some(
-                mine.iter()
-                    .filter(|u| theirs.contains(u))
-                    .cloned()
-                    .collect::<Vec<_>>(),
-            ),
+            (Some(mine), Some(theirs)) => {
+                let theirs: std::collections::HashSet<&String> = theirs.iter().collect();
+                Some(
+                    mine.iter()
+                        .filter(|u| theirs.contains(u))
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                )
+            }
             _ => None,
         };
         Filter {
@@ -200,28 +203,39 @@ impl Heard {
     /// keeps to what it agreed to honor, so the gateway's own
     /// acknowledgment promises no more. An upstream that sends something
     /// else first has its messages relayed as they are, filtered by what was
-    /// asked; one that says nothing within `timeout_ms` is not heard.
+    /// asked; one that sends no message within `timeout_ms` in all is not
+    /// heard. Events without a message (a priming event, comments) come
+    /// before it as they may.
     async fn acknowledged<C: Clock>(mut self, clock: &C, timeout_ms: u64) -> Result<Heard, String> {
-        while self.pending.is_empty() {
-            match with_timeout(clock, timeout_ms, self.upstream.next()).await {
-                Some(Some(Ok(chunk))) => self.pending = self.decoder.feed(&chunk),
-                Some(Some(Err(e))) => return Err(e),
-                Some(None) => return Err("its stream ended before the acknowledgment".into()),
-                None => return Err(format!("no acknowledgment within {timeout_ms} ms")),
+        let is_message = |e: &sse::Event| serde_json::from_str::<Value>(&e.data).is_ok();
+        let first = async {
+            while !self.pending.iter().any(is_message) {
+                self.pending.clear();
+                match self.upstream.next().await {
+                    Some(Ok(chunk)) => self.pending = self.decoder.feed(&chunk),
+                    Some(Err(e)) => return Err(e),
+                    None => return Err("its stream ended before the acknowledgment".into()),
+                }
+                if self.decoder.overflowed() {
+                    return Err("an event larger than the gateway relays".to_string());
+                }
             }
-            if self.decoder.overflowed() {
-                return Err("an event larger than the gateway relays".into());
-            }
+            Ok(())
+        };
+        match with_timeout(clock, timeout_ms, first).await {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(e),
+            None => return Err(format!("no acknowledgment within {timeout_ms} ms")),
         }
-        let ack = serde_json::from_str::<Value>(&self.pending[0].data).ok();
-        let agreed = ack
-            .as_ref()
+        let at = self.pending.iter().position(is_message).unwrap_or(0);
+        let agreed = serde_json::from_str::<Value>(&self.pending[at].data)
+            .ok()
             .filter(|m| m["method"] == "notifications/subscriptions/acknowledged")
-            .and_then(|m| m.pointer("/params/notifications"))
-            .and_then(|n| serde_json::from_value::<Filter>(n.clone()).ok());
+            .and_then(|m| m.pointer("/params/notifications").cloned())
+            .and_then(|n| serde_json::from_value::<Filter>(n).ok());
         if let Some(agreed) = agreed {
             self.filter = self.filter.within(&agreed);
-            self.pending.remove(0);
+            self.pending.drain(..=at);
         }
         Ok(self)
     }

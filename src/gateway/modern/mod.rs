@@ -29,10 +29,8 @@
 //! passes with the state sealed for this caller and request ([`round`]).
 //!
 //! `subscriptions/listen` merges the upstreams' notifications into one
-//! stream ([`listen`]).
-//!
-//! Not yet served: cancellation relayed upstream when the client closes
-//! the stream.
+//! stream ([`listen`]). A client that closes its response stream cancels
+//! the request on the legacy upstream it was bridged to ([`cancel`]).
 
 mod cancel;
 mod listen;
@@ -56,6 +54,7 @@ use crate::upstream::{self, failover, ClientSession};
 use http::Response;
 use round::Round;
 use serde_json::{json, Value};
+use std::rc::Rc;
 
 impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     /// A modern POST.
@@ -152,6 +151,12 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     url: false,
                 };
                 let guard = self.guard_for(Era::Modern, elicitation, retry);
+                let client = Rc::new(client);
+                // Armed while the gateway waits: if the client goes away
+                // now, this future is dropped and the upstream is told.
+                let armed = wire.as_ref().map(|w| {
+                    cancel::Canceller::arm(self.on_abandon(client.clone(), &targets, w.clone()))
+                });
                 let answer = self
                     .dispatch(
                         &self.upstreams(&client),
@@ -161,9 +166,10 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                         body,
                     )
                     .await;
-                if let Some(wire) = &wire {
-                    on_abandon = Some(self.on_abandon(client, &targets, wire.clone()));
-                }
+                // A streamed answer hands the work on (armed until the
+                // answer is read); anything else is the whole answer.
+                let streamed = answer.as_ref().is_ok_and(shape::is_stream);
+                on_abandon = armed.and_then(|a| a.take()).filter(|_| streamed);
                 answer
             }
         };

@@ -93,11 +93,7 @@ impl Shape {
         {
             seal.server = Some(by.0.clone());
         }
-        let is_stream = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(headers::EVENT_STREAM.as_bytes()));
-        if is_stream {
+        if is_stream(&response) {
             let body = std::mem::replace(response.body_mut(), Body::empty());
             *response.body_mut() = Body::Stream(self.events(body));
             return response;
@@ -241,11 +237,10 @@ impl Shape {
                 }
                 let chunk = match stream.next().await {
                     Some(Ok(chunk)) => chunk,
-                    // The upstream's stream is over: nothing left to cancel.
+                    // Over before its answer (the relay then said so with
+                    // an error of its own): the canceller stays armed, and
+                    // fires as the stream is dropped.
                     next => {
-                        if let Some(c) = cancel.as_mut() {
-                            c.disarm();
-                        }
                         let e = next?.err()?;
                         return Some((Err(e), (stream, decoder, shape, true, cancel)));
                     }
@@ -260,10 +255,8 @@ impl Shape {
                         continue;
                     }
                     shape.complete(&mut message);
-                    if message.get("method").is_none()
-                        && message.get("id") == Some(&json!(shape.id))
-                    {
-                        // The answer: the request is over.
+                    if is_answer(&message, &shape.id) {
+                        // The upstream's answer: the request is over.
                         if let Some(c) = cancel.as_mut() {
                             c.disarm();
                         }
@@ -286,6 +279,27 @@ impl Shape {
         )
         .boxed_local()
     }
+}
+
+/// Whether an answer is an event stream.
+pub(super) fn is_stream(response: &Response<Body>) -> bool {
+    response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(headers::EVENT_STREAM.as_bytes()))
+}
+
+/// Whether a message is the upstream's answer to request `id`: a response
+/// for it, but not the error the relay writes when the upstream's stream
+/// ended or broke before the answer (`upstream/relay.rs`).
+fn is_answer(message: &Value, id: &Id) -> bool {
+    let gateway_closing = message.pointer("/error/code").and_then(Value::as_i64)
+        == Some(code::UPSTREAM_UNAVAILABLE)
+        && message
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .is_some_and(|m| m.starts_with("Upstream server '"));
+    message.get("method").is_none() && message.get("id") == Some(&json!(id)) && !gateway_closing
 }
 
 /// The status a modern error answer is sent with
