@@ -226,8 +226,9 @@ def latency(rt: Runtime, quick: bool) -> list[dict]:
         after = stats(gw_up)
         sent = (n + 20) * c  # per gateway target, warmup included
         delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        wall_ms = json.loads((OUT / f"latency-{rt.name}-c{c}.json").read_text())["wall_ms"]
         rows.append({"runtime": rt.name, "c": c, "result": result, "upstream": delta, "gateway_calls": sent,
-                     "store_ops": ops})
+                     "store_ops": ops, "wall_ms": wall_ms})
     return rows
 
 
