@@ -108,3 +108,46 @@ async fn a_private_page_is_kept_for_one_authorization_context() {
         "the same subject with other roles is asked anew"
     );
 }
+
+#[tokio::test]
+async fn a_list_change_heard_on_a_listen_stream_makes_the_page_stale() {
+    use futures_util::StreamExt;
+    let h = Harness::new();
+    let up = h.add(
+        "up",
+        MockServer::new("up")
+            .tools(&["echo"])
+            .modern()
+            .list_hints(json!({"ttlMs": 60_000, "cacheScope": "public"}))
+            .notices(vec![
+                json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}),
+            ])
+            .quiet_listener(),
+        &["us"],
+    );
+    h.api_key("mk_alice", json!({"subject": "alice"}));
+    tool_names(&h, "mk_alice").await;
+    tool_names(&h, "mk_alice").await;
+    assert_eq!(up.count("tools/list"), 1, "kept");
+    let body = json!({"jsonrpc": "2.0", "id": 3, "method": "subscriptions/listen",
+        "params": {"notifications": {"toolsListChanged": true}, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let req = Harness::post_request(
+        "/mcp",
+        body.to_string().into_bytes(),
+        &[
+            ("mcp-protocol-version", MODERN),
+            ("mcp-method", "subscriptions/listen"),
+            ("x-api-key", "mk_alice"),
+        ],
+    );
+    let mut stream = h.open(req).await.into_body().into_stream();
+    let ack = stream.next().await.unwrap().unwrap();
+    assert!(String::from_utf8(ack).unwrap().contains("acknowledged"));
+    // The relay reads the upstream's change while waiting for more to say.
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(50), stream.next()).await;
+    drop(stream);
+    tool_names(&h, "mk_alice").await;
+    assert_eq!(up.count("tools/list"), 2, "asked anew after the change");
+}

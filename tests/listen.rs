@@ -155,10 +155,11 @@ async fn until_quiet(h: &Harness, path: &str, notifications: Value) -> Vec<Value
         .collect()
 }
 
-#[tokio::test(start_paused = true)]
-async fn on_mcp_legacy_and_modern_upstreams_are_merged_into_one_stream() {
+/// A legacy server `old` and a modern one `new`, both sending `notices`
+/// and then keeping their streams open; `old` is returned.
+fn quiet_old_and_new() -> (Harness, std::rc::Rc<MockServer>) {
     let h = Harness::new();
-    let legacy = h.add(
+    let old = h.add(
         "old",
         MockServer::new("old")
             .tools(&["echo"])
@@ -175,6 +176,12 @@ async fn on_mcp_legacy_and_modern_upstreams_are_merged_into_one_stream() {
             .quiet_listener(),
         &["us"],
     );
+    (h, old)
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_mcp_legacy_and_modern_upstreams_are_merged_into_one_stream() {
+    let (h, legacy) = quiet_old_and_new();
     let asked = json!({"promptsListChanged": true, "resourcesListChanged": true,
         "resourceSubscriptions": ["old://doc", "new://doc"]});
     let events = until_quiet(&h, "/mcp", asked).await;
@@ -213,24 +220,7 @@ async fn on_mcp_legacy_and_modern_upstreams_are_merged_into_one_stream() {
 
 #[tokio::test(start_paused = true)]
 async fn a_server_the_policy_hides_is_not_heard() {
-    let h = Harness::new();
-    let hidden = h.add(
-        "old",
-        MockServer::new("old")
-            .tools(&["echo"])
-            .notices(notices("old"))
-            .quiet_listener(),
-        &["us"],
-    );
-    h.add(
-        "new",
-        MockServer::new("new")
-            .tools(&["echo"])
-            .modern()
-            .notices(notices("new"))
-            .quiet_listener(),
-        &["us"],
-    );
+    let (h, hidden) = quiet_old_and_new();
     h.p.kv.put(
         "policy",
         &json!({"rules": [{"name": "new-only", "effect": "allow",

@@ -64,6 +64,11 @@ struct Hints {
     scope: Option<String>,
 }
 
+/// What a page costs: its text, its key and a little bookkeeping.
+fn size(k: &Key, text: &str) -> usize {
+    k.0.len() + k.2.as_ref().map_or(0, String::len) + 64 + text.len()
+}
+
 /// The server's and the caller's parts of a page's key (see the module
 /// docs): digests, so a key is small whatever they hold.
 pub(crate) fn keys(server: &Server, client: &ClientSession) -> (String, String) {
@@ -133,8 +138,6 @@ impl ListCache {
         let key = (server.to_string(), method, cursor.map(str::to_string), who);
         let mut pages = self.pages.borrow_mut();
         let mut bytes = self.bytes.borrow_mut();
-        let size =
-            |k: &Key, t: &str| k.0.len() + k.2.as_ref().map_or(0, String::len) + 64 + t.len();
         let entry = size(&key, text);
         if *bytes + entry > MAX_TOTAL_BYTES || pages.len() >= MAX_PAGES {
             pages.retain(|_, (_, until)| now_ms < *until);
@@ -148,6 +151,16 @@ impl ListCache {
             *bytes -= size(&key, &old);
         }
         *bytes += entry;
+    }
+
+    /// Forgets `server`'s pages of `method`: a `*/list_changed` said they
+    /// are stale (`caching.mdx`: a relevant notification invalidates a
+    /// cached response at once).
+    pub(crate) fn forget(&self, server: &str, method: &str) {
+        let prefix = format!("{server}|");
+        let mut pages = self.pages.borrow_mut();
+        pages.retain(|k, _| !(k.0.starts_with(&prefix) && k.1 == method));
+        *self.bytes.borrow_mut() = pages.iter().map(|(k, (t, _))| size(k, t)).sum();
     }
 
     /// Forgets every page (the registry or the policy was reloaded).
@@ -235,6 +248,31 @@ mod tests {
             0,
         );
         assert!(c.get("w", m, None, "a", MAX_TTL_MS).is_none(), "capped");
+        c.keep(
+            "x|1",
+            m,
+            None,
+            "a",
+            &page(r#"{"ttlMs":1000,"cacheScope":"public"}"#),
+            0,
+        );
+        c.keep(
+            "x|1",
+            "prompts/list",
+            None,
+            "a",
+            &page(r#"{"ttlMs":1000,"cacheScope":"public"}"#),
+            0,
+        );
+        c.forget("x", m);
+        assert!(
+            c.get("x|1", m, None, "a", 0).is_none(),
+            "a list change forgets it"
+        );
+        assert!(
+            c.get("x|1", "prompts/list", None, "a", 0).is_some(),
+            "only that list"
+        );
     }
 
     #[test]

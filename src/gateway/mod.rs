@@ -80,7 +80,7 @@ pub struct Gateway {
     policy: PolicyStore,
     catalog: Catalog,
     /// Upstream list pages, as their cache hints allow.
-    lists: list_cache::ListCache,
+    lists: Rc<list_cache::ListCache>,
     /// Whether the missing-`PUBLIC_URL` warning was logged (once per isolate).
     public_url_warned: std::cell::Cell<bool>,
 }

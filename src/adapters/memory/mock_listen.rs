@@ -8,6 +8,7 @@
 //! (`basic/patterns/subscriptions.mdx`, graceful closure). A quiet
 //! listener's streams stay open instead.
 
+use super::mock_tools::sse;
 use crate::body::Body;
 use crate::protocol::headers;
 use http::Response;
@@ -71,16 +72,4 @@ pub(super) fn get_stream(notices: &[Value], open: bool) -> Response<Body> {
         true => sse_then_silence(notices),
         false => sse(notices),
     }
-}
-
-fn sse(events: &[Value]) -> Response<Body> {
-    let text: String = events
-        .iter()
-        .map(|e| format!("event: message\ndata: {e}\n\n"))
-        .collect();
-    Response::builder()
-        .status(200)
-        .header(http::header::CONTENT_TYPE, headers::EVENT_STREAM)
-        .body(Body::Full(text.into_bytes()))
-        .expect("static")
 }

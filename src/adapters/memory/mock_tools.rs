@@ -113,7 +113,7 @@ pub(super) fn respond(name: &str, params: &Value, id: &Value) -> Option<Response
 }
 
 /// A 200 event stream carrying `messages`, one event each.
-fn sse(messages: &[Value]) -> Response<Body> {
+pub(super) fn sse(messages: &[Value]) -> Response<Body> {
     let body: String = messages
         .iter()
         .map(|m| format!("event: message\ndata: {m}\n\n"))

@@ -285,7 +285,19 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             match outcome {
                 Ok(Some(h)) => {
                     honored = honored.union(&h.filter);
-                    sources.push(relay(h, req.id.clone(), self.redaction_for(s)));
+                    let lists = self.gw.lists.clone();
+                    let server = s.id.clone();
+                    let changed = move |method: &str| {
+                        for list in lists_of(method) {
+                            lists.forget(&server, list);
+                        }
+                    };
+                    sources.push(relay(
+                        h,
+                        req.id.clone(),
+                        self.redaction_for(s),
+                        Rc::new(changed),
+                    ));
                 }
                 Ok(None) => {}
                 // One server's trouble is not the whole stream's on /mcp;
@@ -435,42 +447,53 @@ fn ticks<C: Clock + 'static>(clock: C, lifetime_ms: u64) -> LocalBoxStream<'stat
 
 /// One upstream's stream as frames for the client: what the client asked
 /// for, tagged with its subscription, redacted; then [`Frame::Ended`].
-fn relay(heard: Heard, id: Id, kinds: Vec<Kind>) -> LocalBoxStream<'static, Frame> {
+fn relay(
+    heard: Heard,
+    id: Id,
+    kinds: Vec<Kind>,
+    changed: Rc<dyn Fn(&str)>,
+) -> LocalBoxStream<'static, Frame> {
     let server = heard.server;
     let state = (heard.upstream, heard.decoder, heard.filter, id, kinds);
     let first = heard.pending;
-    stream::unfold(Some((state, first)), move |state| async move {
-        let ((mut upstream, mut decoder, filter, id, kinds), mut read) = state?;
-        loop {
-            if read.is_empty() {
-                read = match upstream.next().await {
-                    Some(Ok(chunk)) => decoder.feed(&chunk),
-                    Some(Err(_)) | None => return Some((vec![Frame::Ended], None)),
-                };
-            }
-            let mut out = Vec::new();
-            let mut ended = false;
-            for event in std::mem::take(&mut read) {
-                match translate(&event.data, &filter, &id, &kinds) {
-                    Step::Send(bytes) => out.extend(bytes),
-                    Step::Skip => {}
-                    Step::End => {
-                        ended = true;
-                        break;
+    stream::unfold(Some((state, first)), move |state| {
+        let changed = changed.clone();
+        async move {
+            let ((mut upstream, mut decoder, filter, id, kinds), mut read) = state?;
+            loop {
+                if read.is_empty() {
+                    read = match upstream.next().await {
+                        Some(Ok(chunk)) => decoder.feed(&chunk),
+                        Some(Err(_)) | None => return Some((vec![Frame::Ended], None)),
+                    };
+                }
+                let mut out = Vec::new();
+                let mut ended = false;
+                for event in std::mem::take(&mut read) {
+                    if let Some(method) = list_change(&event.data) {
+                        changed(&method);
+                    }
+                    match translate(&event.data, &filter, &id, &kinds) {
+                        Step::Send(bytes) => out.extend(bytes),
+                        Step::Skip => {}
+                        Step::End => {
+                            ended = true;
+                            break;
+                        }
                     }
                 }
-            }
-            if ended {
-                return Some((vec![Frame::Bytes(out), Frame::Closed], None));
-            }
-            if decoder.overflowed() {
-                return Some((vec![Frame::Bytes(out), Frame::Ended], None));
-            }
-            if !out.is_empty() {
-                return Some((
-                    vec![Frame::Bytes(out)],
-                    Some(((upstream, decoder, filter, id, kinds), read)),
-                ));
+                if ended {
+                    return Some((vec![Frame::Bytes(out), Frame::Closed], None));
+                }
+                if decoder.overflowed() {
+                    return Some((vec![Frame::Bytes(out), Frame::Ended], None));
+                }
+                if !out.is_empty() {
+                    return Some((
+                        vec![Frame::Bytes(out)],
+                        Some(((upstream, decoder, filter, id, kinds), read)),
+                    ));
+                }
             }
         }
     })
@@ -482,6 +505,28 @@ fn relay(heard: Heard, id: Id, kinds: Vec<Kind>) -> LocalBoxStream<'static, Fram
         f
     })
     .boxed_local()
+}
+
+/// The method of a `*/list_changed` notification, asked for or not.
+fn list_change(data: &str) -> Option<String> {
+    if !data.contains("list_changed") {
+        return None;
+    }
+    let message: Value = serde_json::from_str(data).ok()?;
+    let method = message.get("method")?.as_str()?;
+    method
+        .ends_with("/list_changed")
+        .then(|| method.to_string())
+}
+
+/// The cached lists a list change makes stale.
+fn lists_of(method: &str) -> &'static [&'static str] {
+    match method {
+        "notifications/tools/list_changed" => &["tools/list"],
+        "notifications/prompts/list_changed" => &["prompts/list"],
+        "notifications/resources/list_changed" => &["resources/list", "resources/templates/list"],
+        _ => &[],
+    }
 }
 
 /// What one upstream message becomes.
@@ -554,6 +599,21 @@ mod tests {
             json!({"toolsListChanged": true, "promptsListChanged": true,
                 "resourceSubscriptions": ["file:///a", "file:///b"]})
         );
+    }
+
+    #[test]
+    fn any_list_change_is_noticed_for_the_list_cache() {
+        let change = r#"{"jsonrpc":"2.0","method":"notifications/resources/list_changed"}"#;
+        let method = list_change(change).unwrap();
+        assert_eq!(
+            lists_of(&method),
+            ["resources/list", "resources/templates/list"]
+        );
+        assert!(list_change(
+            r#"{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"list_changed"}}"#
+        )
+        .is_none());
+        assert!(list_change("list_changed, not JSON").is_none());
     }
 
     #[test]
