@@ -8,25 +8,11 @@ mod support;
 
 use mcp_edge::adapters::memory::MockServer;
 use serde_json::{json, Value};
-use support::Harness;
-
-const MODERN: &str = "2026-07-28";
+use support::{modern_request, Harness};
 
 fn modern_call(name: &str, arguments: Value) -> http::Request<Vec<u8>> {
-    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
-        "params": {"name": name, "arguments": arguments, "_meta": {
-            "io.modelcontextprotocol/protocolVersion": MODERN,
-            "io.modelcontextprotocol/clientCapabilities": {},
-            "progressToken": "p"}}});
-    Harness::post_request(
-        "/servers/alpha/mcp",
-        body.to_string().into_bytes(),
-        &[
-            ("mcp-protocol-version", MODERN),
-            ("mcp-method", "tools/call"),
-            ("mcp-name", name),
-        ],
-    )
+    let params = json!({"name": name, "arguments": arguments, "_meta": {"progressToken": "p"}});
+    modern_request("/servers/alpha/mcp", 7, "tools/call", params, &[])
 }
 
 /// A modern `tools/call` of `alpha`'s slow tool on its own endpoint, left

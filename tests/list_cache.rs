@@ -7,25 +7,11 @@ mod support;
 
 use mcp_edge::adapters::memory::MockServer;
 use serde_json::{json, Value};
-use support::Harness;
-
-const MODERN: &str = "2026-07-28";
+use support::{modern_request, Harness};
 
 async fn tool_names(h: &Harness, key: &str) -> Vec<String> {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let r = h
-        .post(
-            "/mcp",
-            &body,
-            &[
-                ("mcp-protocol-version", MODERN),
-                ("mcp-method", "tools/list"),
-                ("x-api-key", key),
-            ],
-        )
-        .await;
+    let req = modern_request("/mcp", 1, "tools/list", json!({}), &[("x-api-key", key)]);
+    let r = h.send(req).await;
     let v = r.json();
     assert_eq!(v["result"]["ttlMs"], 0, "the gateway's own hints: {v}");
     let mut names: Vec<String> = v["result"]["tools"]
@@ -129,18 +115,13 @@ async fn a_list_change_heard_on_a_listen_stream_makes_the_page_stale() {
     tool_names(&h, "mk_alice").await;
     tool_names(&h, "mk_alice").await;
     assert_eq!(up.count("tools/list"), 1, "kept");
-    let body = json!({"jsonrpc": "2.0", "id": 3, "method": "subscriptions/listen",
-        "params": {"notifications": {"toolsListChanged": true}, "_meta": {
-            "io.modelcontextprotocol/protocolVersion": MODERN,
-            "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let req = Harness::post_request(
+    let params = json!({"notifications": {"toolsListChanged": true}});
+    let req = modern_request(
         "/mcp",
-        body.to_string().into_bytes(),
-        &[
-            ("mcp-protocol-version", MODERN),
-            ("mcp-method", "subscriptions/listen"),
-            ("x-api-key", "mk_alice"),
-        ],
+        3,
+        "subscriptions/listen",
+        params,
+        &[("x-api-key", "mk_alice")],
     );
     let mut stream = h.open(req).await.into_body().into_stream();
     let ack = stream.next().await.unwrap().unwrap();

@@ -7,9 +7,8 @@ mod support;
 
 use mcp_edge::adapters::memory::MockServer;
 use serde_json::{json, Value};
-use support::{Harness, Reply};
+use support::{modern_request, Harness, Reply};
 
-const MODERN: &str = "2026-07-28";
 const SUB: &str = "io.modelcontextprotocol/subscriptionId";
 
 /// What every mock listener sends: two list changes, two resource updates
@@ -28,24 +27,14 @@ fn notices(server: &str) -> Vec<Value> {
     ]
 }
 
-fn listen_body(notifications: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": 41, "method": "subscriptions/listen",
-    "params": {"notifications": notifications, "_meta": {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientCapabilities": {},
-    }}})
+/// A modern `subscriptions/listen` request, id 41.
+fn listen_request(path: &str, notifications: Value) -> http::Request<Vec<u8>> {
+    let params = json!({"notifications": notifications});
+    modern_request(path, 41, "subscriptions/listen", params, &[])
 }
 
 async fn listen(h: &Harness, path: &str, notifications: Value) -> Reply {
-    h.post(
-        path,
-        &listen_body(notifications),
-        &[
-            ("mcp-protocol-version", MODERN),
-            ("mcp-method", "subscriptions/listen"),
-        ],
-    )
-    .await
+    h.send(listen_request(path, notifications)).await
 }
 
 /// The acknowledgment, checked to come first and to carry the id.
@@ -128,14 +117,7 @@ async fn a_modern_upstream_is_heard_on_its_own_listen_stream_as_far_as_the_clien
 /// upstream quiet by then, all they said has been relayed).
 async fn until_quiet(h: &Harness, path: &str, notifications: Value) -> Vec<Value> {
     use futures_util::StreamExt;
-    let req = Harness::post_request(
-        path,
-        listen_body(notifications).to_string().into_bytes(),
-        &[
-            ("mcp-protocol-version", MODERN),
-            ("mcp-method", "subscriptions/listen"),
-        ],
-    );
+    let req = listen_request(path, notifications);
     let mut stream = h.open(req).await.into_body().into_stream();
     let mut text = String::new();
     while let Some(chunk) = stream.next().await {
@@ -311,18 +293,8 @@ async fn discover_promises_what_listen_delivers() {
         &["us"],
     );
     for path in ["/mcp", "/servers/up/mcp"] {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover",
-            "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": MODERN,
-                "io.modelcontextprotocol/clientCapabilities": {}}}});
         let r = h
-            .post(
-                path,
-                &body,
-                &[
-                    ("mcp-protocol-version", MODERN),
-                    ("mcp-method", "server/discover"),
-                ],
-            )
+            .send(modern_request(path, 1, "server/discover", json!({}), &[]))
             .await;
         let caps = r.json()["result"]["capabilities"].clone();
         assert_eq!(caps["tools"]["listChanged"], true, "{path}: {caps}");
@@ -351,19 +323,7 @@ async fn a_quiet_stream_says_keep_alive_until_its_time_is_up() {
             .quiet_listener(),
         &["us"],
     );
-    let body = json!({"jsonrpc": "2.0", "id": 41, "method": "subscriptions/listen",
-    "params": {"notifications": {"toolsListChanged": true}, "_meta": {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientCapabilities": {},
-    }}});
-    let req = Harness::post_request(
-        "/servers/up/mcp",
-        body.to_string().into_bytes(),
-        &[
-            ("mcp-protocol-version", MODERN),
-            ("mcp-method", "subscriptions/listen"),
-        ],
-    );
+    let req = listen_request("/servers/up/mcp", json!({"toolsListChanged": true}));
     let mut stream = h.open(req).await.into_body().into_stream();
     async fn next(s: &mut mcp_edge::body::ByteStream) -> String {
         String::from_utf8(s.next().await.unwrap().unwrap()).unwrap()

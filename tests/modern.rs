@@ -7,32 +7,10 @@ mod support;
 
 use mcp_edge::adapters::memory::MockServer;
 use serde_json::{json, Value};
-use support::{Harness, Reply};
-
-const MODERN: &str = "2026-07-28";
-
-/// A modern request: `_meta` and the routing headers as a client sends them.
-fn modern_body(id: i64, method: &str, mut params: Value) -> Value {
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
-    });
-    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
-}
+use support::{modern_body, modern_request, Harness, Reply, MODERN};
 
 async fn modern(h: &Harness, path: &str, method: &str, params: Value) -> Reply {
-    let name = params
-        .get("name")
-        .or_else(|| params.get("uri"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let body = modern_body(7, method, params);
-    let mut headers = vec![("mcp-protocol-version", MODERN), ("mcp-method", method)];
-    if let Some(name) = &name {
-        headers.push(("mcp-name", name));
-    }
-    h.post(path, &body, &headers).await
+    h.send(modern_request(path, 7, method, params, &[])).await
 }
 
 /// The result of an answer that asks for input first.

@@ -172,10 +172,14 @@ async fn list_one<P: Platform>(
     id: &Id,
     cursor: Option<&str>,
 ) -> Result<Box<RawValue>, GatewayError> {
-    let (server_key, caller) = list_cache::keys(server, ups.client);
+    // The keys are digests: made only when a page could be kept or found.
+    let keys = || list_cache::keys(server, ups.client);
     let now = ups.platform.clock().now_ms();
-    if let Some(page) = lists.get(&server_key, kind.method(), cursor, &caller, now) {
-        return Ok(page);
+    if !lists.is_empty() {
+        let (server_key, caller) = keys();
+        if let Some(page) = lists.get(&server_key, kind.method(), cursor, &caller, now) {
+            return Ok(page);
+        }
     }
     let params = cursor.map(|c| json!({ "cursor": c }));
     let message = jsonrpc::request_bytes(id, kind.method(), params.as_ref());
@@ -194,7 +198,10 @@ async fn list_one<P: Platform>(
                 message: format!("timed out after {budget} ms"),
             })
         })?;
-    lists.keep(&server_key, kind.method(), cursor, &caller, &page, now);
+    if list_cache::hinted(&page) {
+        let (server_key, caller) = keys();
+        lists.keep(&server_key, kind.method(), cursor, &caller, &page, now);
+    }
     Ok(page)
 }
 

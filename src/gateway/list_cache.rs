@@ -64,6 +64,12 @@ struct Hints {
     scope: Option<String>,
 }
 
+/// Whether a page may carry a `ttlMs` at all (a legacy upstream's never
+/// does): a cheap look before any key is made.
+pub(crate) fn hinted(page: &RawValue) -> bool {
+    page.get().contains("\"ttlMs\"")
+}
+
 /// What a page costs: its text, its key and a little bookkeeping.
 fn size(k: &Key, text: &str) -> usize {
     k.0.len() + k.2.as_ref().map_or(0, String::len) + 64 + text.len()
@@ -161,6 +167,11 @@ impl ListCache {
         let mut pages = self.pages.borrow_mut();
         pages.retain(|k, _| !(k.0.starts_with(&prefix) && k.1 == method));
         *self.bytes.borrow_mut() = pages.iter().map(|(k, (t, _))| size(k, t)).sum();
+    }
+
+    /// Whether no page is kept.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pages.borrow().is_empty()
     }
 
     /// Forgets every page (the registry or the policy was reloaded).

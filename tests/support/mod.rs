@@ -15,6 +15,47 @@ use std::rc::Rc;
 
 pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 
+/// The 2026-07-28 revision.
+pub const MODERN: &str = "2026-07-28";
+
+/// A modern request body: `params._meta` gains the revision, empty client
+/// capabilities and a client name, beside whatever `_meta` it had.
+pub fn modern_body(id: i64, method: &str, mut params: Value) -> Value {
+    let meta = params["_meta"].as_object().cloned().unwrap_or_default();
+    let mut envelope = json!({
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
+    });
+    envelope.as_object_mut().unwrap().extend(meta);
+    params["_meta"] = envelope;
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+}
+
+/// A modern request as a client sends it: [`modern_body`] with the routing
+/// headers (`MCP-Protocol-Version`, `Mcp-Method`, and `Mcp-Name` when the
+/// params name something), plus `extra`.
+pub fn modern_request(
+    path: &str,
+    id: i64,
+    method: &str,
+    params: Value,
+    extra: &[(&str, &str)],
+) -> http::Request<Vec<u8>> {
+    let name = params
+        .get("name")
+        .or_else(|| params.get("uri"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let body = modern_body(id, method, params);
+    let mut headers = vec![("mcp-protocol-version", MODERN), ("mcp-method", method)];
+    if let Some(name) = &name {
+        headers.push(("mcp-name", name));
+    }
+    headers.extend_from_slice(extra);
+    Harness::post_request(path, body.to_string().into_bytes(), &headers)
+}
+
 /// The API key every harness request carries unless it brings its own
 /// credential (principal `tester`).
 pub const API_KEY: &str = "mk_test_tester";

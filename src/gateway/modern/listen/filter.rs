@@ -136,11 +136,12 @@ impl Filter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn filter(v: Value) -> Filter {
+    /// A filter as a client writes it (the relay's tests use it too).
+    pub(in super::super) fn filter(v: Value) -> Filter {
         serde_json::from_value(v).unwrap()
     }
 

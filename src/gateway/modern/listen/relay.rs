@@ -227,9 +227,7 @@ pub(super) fn encode(message: &Value) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn filter(v: Value) -> Filter {
-        serde_json::from_value(v).unwrap()
-    }
+    use super::super::filter::tests::filter;
 
     #[test]
     fn any_list_change_is_noticed_for_the_list_cache() {
