@@ -14,6 +14,7 @@ use mcp_edge::adapters::memory::MemoryPlatform;
 use mcp_edge::body::Body;
 use mcp_edge::config::{Registry, Server};
 use mcp_edge::gateway::merge::{self, Merged};
+use mcp_edge::gateway::naming::Shown;
 use mcp_edge::gateway::RequestMeta;
 use mcp_edge::protocol::method::ListKind;
 use mcp_edge::protocol::{jsonrpc, names};
@@ -475,7 +476,7 @@ fn main() {
     bench("merge: 4 pages x 50 tools (200) + serialize", 2_000, || {
         let mut m = Merged::default();
         for s in &servers {
-            merge::add_page(&mut m, ListKind::Tools, s, &gate, &page, false);
+            merge::add_page(&mut m, ListKind::Tools, s, &gate, &page, &Shown::prefixed());
         }
         std::hint::black_box(serde_json::to_vec(&m.items).unwrap());
     });

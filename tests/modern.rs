@@ -722,7 +722,7 @@ async fn on_collision_naming_shows_a_one_server_caller_the_servers_own_names() {
         )
         .await;
     assert_eq!(r["content"][0]["text"], "mine");
-    // Two servers: prefixed again, since names could collide.
+    // Two servers that both offer `echo`: that name collides, so prefixed.
     h.add("duo", MockServer::new("duo").tools(&["echo"]), &["us"]);
     let h2 = Harness::with_settings(support::setting("NAMES_ON_MCP", "on_collision"));
     h2.add("solo", MockServer::new("solo").tools(&["echo"]), &["us"]);

@@ -1,7 +1,7 @@
 //! The aggregated endpoint `/mcp`: every registered server behind one MCP
 //! server, tools and prompts named `{server}__{name}`, or by their own
-//! names where nothing can collide (`NAMES_ON_MCP=on_collision` and a caller
-//! who sees one server: `bare`).
+//! names where they do not collide (`NAMES_ON_MCP=on_collision`, see
+//! [`super::naming`]).
 //!
 //! Lists fan out to every server in parallel and are merged; one server failing
 //! or timing out leaves the others' entries in the list (logged, and named under
@@ -14,6 +14,7 @@ use super::list_cache::{self, ListCache};
 use super::merge::{self, ListResult, Merged};
 use super::modern::question;
 use super::modern::shape::AnsweredBy;
+use super::naming::{Naming, Shown};
 use super::respond;
 use crate::body::Body;
 use crate::config::{Registry, Server};
@@ -56,17 +57,17 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
     guard: &CallGuard<'_>,
     req: &Request,
     method: Method<'_>,
-    bare: bool,
+    naming: &Naming<'_>,
     lists: &ListCache,
 ) -> Result<Response<Body>, GatewayError> {
     let gate = guard.gate;
     match method {
-        Method::List(kind) => list(ups, registry, (gate, lists), kind, req, bare).await,
+        Method::List(kind) => list(ups, naming, lists, kind, req).await,
         Method::Ping => Ok(respond::result(&req.id, &json!({}))),
-        Method::ToolsCall => call_named(ups, registry, guard, req, "tool", bare).await,
-        Method::PromptsGet => call_named(ups, registry, guard, req, "prompt", bare).await,
+        Method::ToolsCall => call_named(ups, naming, guard, req, ListKind::Tools).await,
+        Method::PromptsGet => call_named(ups, naming, guard, req, ListKind::Prompts).await,
         Method::ResourcesRead => read(ups, registry, gate, req).await,
-        Method::CompletionComplete => complete(ups, registry, gate, req, bare).await,
+        Method::CompletionComplete => complete(ups, naming, req).await,
         Method::LoggingSetLevel => {
             broadcast(ups, &registry.servers, &req.to_bytes(), Some(&req.id)).await;
             Ok(respond::result(&req.id, &json!({})))
@@ -107,14 +108,14 @@ pub(crate) async fn notify<P: Platform>(
 }
 
 /// Fans a list out and merges the pages.
-async fn list<P: Platform>(
+async fn list<P: Platform + Clone + 'static>(
     ups: &Upstreams<'_, P>,
-    registry: &Registry,
-    (gate, lists): (&Gate, &ListCache),
+    naming: &Naming<'_>,
+    lists: &ListCache,
     kind: ListKind,
     req: &Request,
-    bare: bool,
 ) -> Result<Response<Body>, GatewayError> {
+    let (registry, gate) = (naming.registry, naming.gate);
     #[derive(Deserialize)]
     struct Params {
         cursor: Option<String>,
@@ -134,12 +135,18 @@ async fn list<P: Platform>(
             .map(|(s, c)| list_one(ups, lists, s, kind, &req.id, c.as_deref())),
     )
     .await;
+    let seen: Vec<_> = targets
+        .iter()
+        .zip(&pages)
+        .map(|((s, c), page)| (&***s, c.is_some(), page))
+        .collect();
+    let shown: Shown = naming.for_list(ups, kind, &seen).await;
     // The merged items borrow from `pages`, which lives until the answer is written.
     let mut merged = Merged::default();
     let mut unavailable = Vec::new();
     for ((server, _), page) in targets.iter().zip(&pages) {
         match page {
-            Ok(page) => merge::add_page(&mut merged, kind, server, gate, page, bare),
+            Ok(page) => merge::add_page(&mut merged, kind, server, gate, page, &shown),
             Err(e) => {
                 tracing::warn!(server = %server.id, "{} left out: {e}", kind.method());
                 unavailable.push(server.id.clone());
@@ -205,16 +212,19 @@ async fn list_one<P: Platform>(
     Ok(page)
 }
 
-/// Routes `tools/call` or `prompts/get` by its qualified name; a tool call
+/// Routes `tools/call` or `prompts/get` by its name on `/mcp`; a tool call
 /// passes the guard first.
 async fn call_named<P: Platform + Clone + 'static>(
     ups: &Upstreams<'_, P>,
-    registry: &Registry,
+    naming: &Naming<'_>,
     guard: &CallGuard<'_>,
     req: &Request,
-    what: &str,
-    bare: bool,
+    kind: ListKind,
 ) -> Result<Response<Body>, GatewayError> {
+    let what = match kind {
+        ListKind::Prompts => "prompt",
+        _ => "tool",
+    };
     let gate = guard.gate;
     // Raw values keep the arguments byte for byte; only `name` is rewritten.
     let mut params: BTreeMap<String, Box<RawValue>> = req.params_as()?;
@@ -225,13 +235,13 @@ async fn call_named<P: Platform + Clone + 'static>(
             GatewayError::InvalidParams(format!("{}: 'name' must be a string", req.method))
         })?;
     let unknown = || GatewayError::InvalidParams(format!("Unknown {what}: {name}"));
-    let (index, original) = resolve(registry, &name, bare).ok_or_else(unknown)?;
-    let server = &registry.servers[index];
+    let (index, original) = naming.resolve(ups, kind, &name).await?;
+    let server = &naming.registry.servers[index];
     let mut outcome = Outcome::Forward;
     // A prompt is the server's content like a resource: the server-wide
     // redact rules apply to it; a tool call is redacted as its tool's rules say.
     let mut redact = gate.redaction(server, None);
-    if what == "tool" {
+    if kind == ListKind::Tools {
         if !gate.tool(server, original) {
             return Err(unknown());
         }
@@ -255,7 +265,12 @@ async fn call_named<P: Platform + Clone + 'static>(
         id: req.id.clone(),
         redact,
     };
-    guard.carry_out(outcome, ups, call).await
+    let mut answer = guard.carry_out(outcome, ups, call).await?;
+    // Who answered, should it ask for input: a bare name does not say.
+    answer
+        .extensions_mut()
+        .insert(AnsweredBy(server.id.clone()));
+    Ok(answer)
 }
 
 /// `resources/read`: URIs are not namespaced, so every server is asked at once
@@ -304,13 +319,12 @@ async fn read<P: Platform>(
 /// under its own name; a resource template's to every server at once, the
 /// first answer in registry order wins (URIs name no server). Completions
 /// are the server's content: redacted by its server-wide rules.
-async fn complete<P: Platform>(
+async fn complete<P: Platform + Clone + 'static>(
     ups: &Upstreams<'_, P>,
-    registry: &Registry,
-    gate: &Gate,
+    naming: &Naming<'_>,
     req: &Request,
-    bare: bool,
 ) -> Result<Response<Body>, GatewayError> {
+    let (registry, gate) = (naming.registry, naming.gate);
     let mut params: Value = req.params_as()?;
     let servers: Vec<&Rc<Server>> = match params.pointer("/ref/type").and_then(Value::as_str) {
         Some("ref/prompt") => {
@@ -318,8 +332,7 @@ async fn complete<P: Platform>(
                 .pointer("/ref/name")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            let unknown = || GatewayError::InvalidParams(format!("Unknown prompt: {name}"));
-            let (index, original) = resolve(registry, name, bare).ok_or_else(unknown)?;
+            let (index, original) = naming.resolve(ups, ListKind::Prompts, name).await?;
             params["ref"]["name"] = Value::String(original.to_string());
             vec![&registry.servers[index]]
         }
@@ -348,20 +361,6 @@ async fn complete<P: Platform>(
         }
     }
     Err(last.unwrap_or_else(|| GatewayError::InvalidParams("no server to complete for".into())))
-}
-
-/// Which of the caller's servers a name on `/mcp` belongs to, and the
-/// server's own name for it: with `bare` names, the one server the caller
-/// sees; else by its `{server}__` prefix.
-pub(crate) fn resolve<'n>(
-    registry: &Registry,
-    name: &'n str,
-    bare: bool,
-) -> Option<(usize, &'n str)> {
-    match bare {
-        true if registry.servers.len() == 1 => Some((0, name)),
-        _ => names::resolve(name, registry.servers.iter().map(|s| s.id.as_str())),
-    }
 }
 
 /// Sends a message to several servers at once; failures are logged only.

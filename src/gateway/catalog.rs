@@ -1,7 +1,8 @@
-//! The tool catalog: each server's tool definitions as the gateway last
-//! listed them (the `inputSchema` and the `destructiveHint` annotation),
-//! kept per isolate for `TOOL_CATALOG_TTL_SECS`. Argument validation and
-//! approval read it.
+//! The catalog: each server's tool definitions as the gateway last listed
+//! them (the `inputSchema` and the `destructiveHint` annotation), and its
+//! prompts' names, kept per isolate for `TOOL_CATALOG_TTL_SECS`. Argument
+//! validation and approval read the tools; `/mcp` naming reads both
+//! ([`super::naming`]).
 //!
 //! - Only the first call to a server waits for its listing: a stale entry
 //!   still answers, and the server is listed again after the response
@@ -22,6 +23,7 @@ use crate::error::GatewayError;
 use crate::governance::arguments::Schema;
 use crate::ports::{Clock, Platform};
 use crate::protocol::jsonrpc;
+use crate::protocol::method::ListKind;
 use crate::upstream::{reply, Upstreams};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -34,7 +36,7 @@ const MAX_PAGES: usize = 20;
 /// A missing tool triggers a fresh listing only if the last one is older.
 const MISSING_REFRESH_MS: u64 = 2_000;
 
-/// What the gateway knows about one tool.
+/// What the gateway knows about one tool (or prompt: its name only).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ToolInfo {
     name: String,
@@ -64,25 +66,39 @@ impl ToolInfo {
     }
 }
 
-/// One server's listing.
+/// One server's listing of one kind.
 #[derive(Serialize, Deserialize)]
-struct Entry {
+pub(crate) struct Entry {
     listed_ms: u64,
-    tools: HashMap<String, Rc<ToolInfo>>,
+    // The field keeps its name for listings already in a shared cache.
+    #[serde(rename = "tools")]
+    items: HashMap<String, Rc<ToolInfo>>,
+}
+
+impl Entry {
+    /// The names listed.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.items.keys().map(String::as_str)
+    }
 }
 
 type Entries = Rc<RefCell<HashMap<String, Rc<Entry>>>>;
 
-/// Tool definitions by server id.
+/// Listings by [`key`].
 pub(crate) struct Catalog {
     ttl_ms: u64,
     servers: Entries,
-    /// Servers being listed again in the background (one refresh at a time).
+    /// Listings being made again in the background (one refresh at a time).
     refreshing: Rc<RefCell<HashSet<String>>>,
 }
 
-fn shared_key(server: &str) -> String {
-    format!("catalog/{server}")
+/// Where one server's listing of `kind` is kept, here and in the shared
+/// cache (server ids hold no `/`, so no two keys meet).
+fn key(kind: ListKind, server: &str) -> String {
+    match kind {
+        ListKind::Tools => format!("catalog/{server}"),
+        _ => format!("catalog/{}/{server}", kind.field()),
+    }
 }
 
 impl Catalog {
@@ -102,43 +118,106 @@ impl Catalog {
         server: &Server,
         tool: &str,
     ) -> Result<Option<Rc<ToolInfo>>, GatewayError> {
+        self.find(ups, server, ListKind::Tools, tool, false).await
+    }
+
+    /// `name` among `server`'s listing of `kind`, listing the server if
+    /// needed; `None` when the server does not list it. With `recheck`, a
+    /// name found in a listing older than two seconds is confirmed by
+    /// listing again (the server may have dropped it).
+    pub(crate) async fn find<P: Platform + Clone + 'static>(
+        &self,
+        ups: &Upstreams<'_, P>,
+        server: &Server,
+        kind: ListKind,
+        name: &str,
+        recheck: bool,
+    ) -> Result<Option<Rc<ToolInfo>>, GatewayError> {
         let now = ups.platform.clock().now_ms();
-        let mut cached = self.servers.borrow().get(&server.id).cloned();
-        if cached.is_none() {
-            cached = self.shared(ups.platform, server).await;
-        }
-        if let Some(entry) = &cached {
+        if let Some(entry) = self.cached(ups.platform, server, kind).await {
             let age = now.saturating_sub(entry.listed_ms);
-            match entry.tools.get(tool) {
-                Some(info) => {
+            let young = age < MISSING_REFRESH_MS.min(self.ttl_ms);
+            match entry.items.get(name) {
+                Some(info) if young || !recheck => {
                     if age >= self.ttl_ms {
-                        self.refresh_later(ups, server);
+                        self.refresh_later(ups, server, kind);
                     }
                     return Ok(Some(info.clone()));
                 }
-                None if age < MISSING_REFRESH_MS.min(self.ttl_ms) => return Ok(None),
-                None => {}
+                None if young => return Ok(None),
+                _ => {}
             }
         }
+        let entry = self.list_now(ups, server, kind, now).await?;
+        Ok(entry.items.get(name).cloned())
+    }
+
+    /// `server`'s whole listing of `kind`: a stale one answers and is made
+    /// again after the response; `None` when there is none and `list` is
+    /// false (the server is known to be failing).
+    pub(crate) async fn listing<P: Platform + Clone + 'static>(
+        &self,
+        ups: &Upstreams<'_, P>,
+        server: &Server,
+        kind: ListKind,
+        list: bool,
+    ) -> Result<Option<Rc<Entry>>, GatewayError> {
+        let now = ups.platform.clock().now_ms();
+        if let Some(entry) = self.cached(ups.platform, server, kind).await {
+            if now.saturating_sub(entry.listed_ms) >= self.ttl_ms {
+                self.refresh_later(ups, server, kind);
+            }
+            return Ok(Some(entry));
+        }
+        if !list {
+            return Ok(None);
+        }
+        self.list_now(ups, server, kind, now).await.map(Some)
+    }
+
+    /// The listing this instance or another one (shared cache) keeps.
+    async fn cached<P: Platform>(
+        &self,
+        p: &P,
+        server: &Server,
+        kind: ListKind,
+    ) -> Option<Rc<Entry>> {
+        let here = self.servers.borrow().get(&key(kind, &server.id)).cloned();
+        match here {
+            Some(entry) => Some(entry),
+            None => self.shared(p, server, kind).await,
+        }
+    }
+
+    /// Lists `server` now and keeps the listing.
+    async fn list_now<P: Platform>(
+        &self,
+        ups: &Upstreams<'_, P>,
+        server: &Server,
+        kind: ListKind,
+        now: u64,
+    ) -> Result<Rc<Entry>, GatewayError> {
         let entry = Entry {
             listed_ms: now,
-            tools: list(ups, server).await?,
+            items: list(ups, server, kind).await?,
         };
-        let found = entry.tools.get(tool).cloned();
-        keep(&self.servers, ups.platform, &server.id, entry).await;
-        Ok(found)
+        Ok(keep(&self.servers, ups.platform, &key(kind, &server.id), entry).await)
     }
 
     /// The listing another instance left in the shared cache, if any.
-    async fn shared<P: Platform>(&self, p: &P, server: &Server) -> Option<Rc<Entry>> {
-        let text = p.shared_get(&shared_key(&server.id)).await?;
+    async fn shared<P: Platform>(
+        &self,
+        p: &P,
+        server: &Server,
+        kind: ListKind,
+    ) -> Option<Rc<Entry>> {
+        let key = key(kind, &server.id);
+        let text = p.shared_get(&key).await?;
         let entry: Entry = serde_json::from_str(&text)
             .map_err(|e| tracing::warn!(server = %server.id, "cached tool catalog ignored: {e}"))
             .ok()?;
         let entry = Rc::new(entry);
-        self.servers
-            .borrow_mut()
-            .insert(server.id.clone(), entry.clone());
+        self.servers.borrow_mut().insert(key, entry.clone());
         Some(entry)
     }
 
@@ -148,8 +227,10 @@ impl Catalog {
         &self,
         ups: &Upstreams<'_, P>,
         server: &Server,
+        kind: ListKind,
     ) {
-        if !self.refreshing.borrow_mut().insert(server.id.clone()) {
+        let key = key(kind, &server.id);
+        if !self.refreshing.borrow_mut().insert(key.clone()) {
             return;
         }
         let (servers, refreshing) = (self.servers.clone(), self.refreshing.clone());
@@ -157,28 +238,28 @@ impl Catalog {
         ups.platform.defer(Box::pin(async move {
             let ups = detached.upstreams();
             let now = ups.platform.clock().now_ms();
-            match list(&ups, &server).await {
-                Ok(tools) => {
+            match list(&ups, &server, kind).await {
+                Ok(items) => {
                     let entry = Entry {
                         listed_ms: now,
-                        tools,
+                        items,
                     };
-                    keep(&servers, ups.platform, &server.id, entry).await;
+                    keep(&servers, ups.platform, &key, entry).await;
                 }
-                Err(e) => tracing::warn!(server = %server.id, "tool catalog refresh failed: {e}"),
+                Err(e) => tracing::warn!(server = %server.id, "{} catalog refresh failed: {e}", kind.field()),
             }
-            refreshing.borrow_mut().remove(&server.id);
+            refreshing.borrow_mut().remove(&key);
         }));
     }
 }
 
 /// Stores a fresh listing in this instance and in the shared cache.
-async fn keep<P: Platform>(servers: &Entries, p: &P, server: &str, entry: Entry) {
+async fn keep<P: Platform>(servers: &Entries, p: &P, key: &str, entry: Entry) -> Rc<Entry> {
     let text = serde_json::to_string(&entry).expect("catalog serializes");
-    servers
-        .borrow_mut()
-        .insert(server.to_string(), Rc::new(entry));
-    p.shared_put(&shared_key(server), &text).await;
+    let entry = Rc::new(entry);
+    servers.borrow_mut().insert(key.to_string(), entry.clone());
+    p.shared_put(key, &text).await;
+    entry
 }
 
 #[derive(Deserialize)]
@@ -186,6 +267,8 @@ async fn keep<P: Platform>(servers: &Entries, p: &P, server: &str, entry: Entry)
 struct Page {
     #[serde(default)]
     tools: Vec<ToolDef>,
+    #[serde(default)]
+    prompts: Vec<ToolDef>,
     next_cursor: Option<String>,
 }
 
@@ -206,24 +289,29 @@ struct Annotations {
     destructive_hint: Option<bool>,
 }
 
-/// Every page of the server's `tools/list`.
+/// Every page of the server's `tools/list` or `prompts/list`.
 async fn list<P: Platform>(
     ups: &Upstreams<'_, P>,
     server: &Server,
+    kind: ListKind,
 ) -> Result<HashMap<String, Rc<ToolInfo>>, GatewayError> {
     let id = ups.own_request_id();
     let mut tools = HashMap::new();
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_PAGES {
         let params = cursor.as_ref().map(|c| serde_json::json!({ "cursor": c }));
-        let message = jsonrpc::request_bytes(&id, "tools/list", params.as_ref());
+        let message = jsonrpc::request_bytes(&id, kind.method(), params.as_ref());
         let answer = ups.send(server, &message).await?;
         let result = reply::read_result(answer, &id, &server.id, ups.client.max_bytes).await?;
         let page: Page = serde_json::from_value(result).map_err(|e| GatewayError::Upstream {
             server: server.id.clone(),
-            message: format!("tools/list result does not parse: {e}"),
+            message: format!("{} result does not parse: {e}", kind.method()),
         })?;
-        for def in page.tools {
+        let defs = match kind {
+            ListKind::Prompts => page.prompts,
+            _ => page.tools,
+        };
+        for def in defs {
             let destructive = def
                 .annotations
                 .and_then(|a| a.destructive_hint)

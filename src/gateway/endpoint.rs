@@ -6,9 +6,10 @@ use super::ask::ElicitationModes;
 use super::guard::CallGuard;
 use super::hold::{self, Requester, Retry};
 use super::ingest::Route;
+use super::naming::Naming;
 use super::{aggregate, ingest, passthrough, respond, session, Ctx};
 use crate::body::Body;
-use crate::config::{Naming, Server};
+use crate::config::Server;
 use crate::error::GatewayError;
 use crate::ports::{Platform, SessionRecord};
 use crate::protocol::jsonrpc::{self, Id, Message};
@@ -56,10 +57,14 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         }
     }
 
-    /// Whether `/mcp` shows this caller the servers' own names: with
-    /// `NAMES_ON_MCP=on_collision`, when the caller sees one server.
-    pub(super) fn bare_names(&self) -> bool {
-        self.gw.settings.names == Naming::OnCollision && self.registry.servers.len() == 1
+    /// How `/mcp` names tools and prompts for this caller.
+    pub(super) fn naming(&self) -> Naming<'_> {
+        Naming {
+            mode: self.gw.settings.names,
+            registry: &self.registry,
+            gate: &self.gate,
+            catalog: &self.gw.catalog,
+        }
     }
 
     pub(super) fn upstreams<'l>(&'l self, client: &'l ClientSession) -> Upstreams<'l, P> {
@@ -215,14 +220,13 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     ) -> Result<Response<Body>, GatewayError> {
         match (message, server) {
             (Message::Request(r), None) => {
-                let bare = self.bare_names();
                 aggregate::request(
                     ups,
                     &self.registry,
                     guard,
                     r,
                     Method::parse(&r.method),
-                    bare,
+                    &self.naming(),
                     &self.gw.lists,
                 )
                 .await

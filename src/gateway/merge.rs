@@ -4,10 +4,10 @@
 //! stay raw JSON apart from the `name` that is rewritten (see
 //! [`RawObject`]), so the cost grows with the bytes, not with schema depth.
 
+use super::naming::Shown;
 use crate::config::Server;
 use crate::governance::gate::Gate;
 use crate::protocol::method::ListKind;
-use crate::protocol::names;
 use crate::protocol::raw_object::{ListPage, RawObject};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
@@ -31,7 +31,7 @@ pub fn add_page<'a>(
     server: &Server,
     gate: &Gate,
     result: &'a RawValue,
-    bare: bool,
+    shown: &Shown,
 ) {
     let page = match read_page(kind, result) {
         Ok(page) => page,
@@ -45,7 +45,7 @@ pub fn add_page<'a>(
     }
     merged.items.reserve(page.items.len());
     for mut item in page.items {
-        if kind.prefixes_names() && !rename(&mut item, kind, server, gate, bare) {
+        if kind.prefixes_names() && !rename(&mut item, kind, server, gate, shown) {
             continue;
         }
         merged.items.push(item);
@@ -62,7 +62,13 @@ fn read_page(kind: ListKind, result: &RawValue) -> Result<ListPage<'_>, String> 
 }
 
 /// Filters and prefixes one tool or prompt; `false` drops it.
-fn rename(item: &mut RawObject, kind: ListKind, server: &Server, gate: &Gate, bare: bool) -> bool {
+fn rename(
+    item: &mut RawObject,
+    kind: ListKind,
+    server: &Server,
+    gate: &Gate,
+    shown: &Shown,
+) -> bool {
     let Some(name) = item.get_str("name") else {
         tracing::warn!(server = %server.id, "{} item without a name skipped", kind.method());
         return false;
@@ -70,8 +76,8 @@ fn rename(item: &mut RawObject, kind: ListKind, server: &Server, gate: &Gate, ba
     if kind == ListKind::Tools && !gate.tool(server, &name) {
         return false;
     }
-    if !bare {
-        item.set_str("name", &names::qualify(&server.id, &name));
+    if let Some(renamed) = shown.rename(&server.id, &name) {
+        item.set_str("name", &renamed);
     }
     true
 }
@@ -156,14 +162,21 @@ mod tests {
         ],"nextCursor":"p2"}));
         let page_b = raw(json!({"tools":[{"name":"echo"}]}));
         let mut m = Merged::default();
-        add_page(&mut m, ListKind::Tools, &a, &open(), &page_a, false);
+        add_page(
+            &mut m,
+            ListKind::Tools,
+            &a,
+            &open(),
+            &page_a,
+            &Shown::prefixed(),
+        );
         add_page(
             &mut m,
             ListKind::Tools,
             &server("b", ""),
             &open(),
             &page_b,
-            false,
+            &Shown::prefixed(),
         );
         let items = merged_json(&m);
         let names: Vec<&str> = items
@@ -191,7 +204,7 @@ mod tests {
             &server("a", ""),
             &open(),
             &page,
-            false,
+            &Shown::prefixed(),
         );
         assert_eq!(merged_json(&m)[0], json!({"uri":"file:///x","name":"x"}));
     }
@@ -215,7 +228,7 @@ mod tests {
                 &server("a", ""),
                 &open(),
                 page,
-                false,
+                &Shown::prefixed(),
             );
         }
         assert!(m.items.is_empty() && m.pending.is_empty());

@@ -29,6 +29,7 @@ mod initialize;
 pub(crate) mod list_cache;
 pub mod merge;
 mod modern;
+pub mod naming;
 pub(crate) mod passthrough;
 pub(crate) mod policy_store;
 pub(crate) mod respond;

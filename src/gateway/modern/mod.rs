@@ -210,9 +210,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             Method::ToolsCall | Method::PromptsGet => req.params_as::<Named>().ok(),
             _ => None,
         };
-        let one = named.and_then(|n| {
-            aggregate::resolve(&self.registry, &n.name, self.bare_names()).map(|(i, _)| i)
-        });
+        // A bare name several servers could offer counts as every server.
+        let one = named.and_then(|n| self.naming().resolve_now(&n.name).map(|(i, _)| i));
         match one {
             Some(i) => vec![&*self.registry.servers[i]],
             None => self.registry.servers.iter().map(|s| &**s).collect(),

@@ -14,7 +14,6 @@
 use super::shape::Sealer;
 use crate::config::Server;
 use crate::error::GatewayError;
-use crate::gateway::aggregate;
 use crate::gateway::Ctx;
 use crate::identity::sealed::{self, Binding};
 use crate::ports::{Clock, Platform};
@@ -95,9 +94,16 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         match &answering {
             Some(a) if *a != opened.server => return Err(invalid()),
             Some(_) => {}
-            // Only a `resources/read` on `/mcp` names no server: it goes
-            // on where it was asked.
-            None if r.method != "resources/read" => return Err(invalid()),
+            // On `/mcp` a `resources/read` names no server, nor does a
+            // bare name several servers could offer: it goes on where it
+            // was asked (the state is bound to these very params).
+            None if !matches!(
+                r.method.as_str(),
+                "resources/read" | "tools/call" | "prompts/get"
+            ) =>
+            {
+                return Err(invalid())
+            }
             None => {
                 let pinned = self
                     .registry
@@ -116,15 +122,15 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     }
 
     /// The server a `tools/call` or `prompts/get` on `/mcp` goes to, by its
-    /// name; `None` for a `resources/read` (URIs name no server) or a name
-    /// no visible server has.
+    /// name; `None` for a `resources/read` (URIs name no server), a bare
+    /// name only the catalog could place, or a name no visible server has.
     fn named_server(&self, r: &Request) -> Option<String> {
         #[derive(Deserialize)]
         struct Params {
             name: Option<String>,
         }
         let name = r.params_as::<Params>().ok()?.name?;
-        let (i, _) = aggregate::resolve(&self.registry, &name, self.bare_names())?;
+        let (i, _) = self.naming().resolve_now(&name)?;
         Some(self.registry.servers[i].id.clone())
     }
 }
