@@ -4,10 +4,10 @@
 
 use super::ask::ElicitationModes;
 use super::guard::CallGuard;
-use super::hold::{self, Requester, Retry};
+use super::hold::{Carried, Requester, Retry};
 use super::ingest::Route;
 use super::naming::Naming;
-use super::{aggregate, ingest, passthrough, respond, session, Ctx};
+use super::{aggregate, answer, ingest, passthrough, respond, session, Ctx};
 use crate::body::Body;
 use crate::config::Server;
 use crate::error::GatewayError;
@@ -17,7 +17,7 @@ use crate::protocol::method::{Method, Notice};
 use crate::protocol::version::Era;
 use crate::upstream::{relay, Caller, ClientSession, Upstreams};
 use http::Response;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -170,7 +170,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             .as_ref()
             .and_then(|p| p.approval.as_ref())
             .map_or(0, |a| a.ttl_ms);
-        hold::answer(self.p, &r.id, result.as_ref(), &self.owner(), ttl).await
+        answer::answer(self.p, &r.id, result.as_ref(), &self.owner(), ttl).await
     }
 
     /// What every `tools/call` of this session is checked with.
@@ -179,17 +179,18 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             form: record.elicitation,
             url: record.elicitation_url,
         };
-        self.guard_for(Era::Legacy, elicitation, None)
+        self.guard_for(Era::Legacy, elicitation, (None, None))
     }
 
     /// What a `tools/call` of `era` is checked with, for a client that can
     /// be asked in `elicitation` modes; `retry` is a modern client's answer
-    /// to the question it was asked.
+    /// to the question it was asked, `carried` the grant of a call approved
+    /// in an earlier round.
     pub(super) fn guard_for(
         &self,
         era: Era,
         elicitation: ElicitationModes,
-        retry: Option<Retry>,
+        (retry, carried): (Option<Retry>, Option<Carried>),
     ) -> CallGuard<'_> {
         CallGuard {
             gate: &self.gate,
@@ -204,6 +205,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 poll_ms: self.gw.settings.approval_poll_ms,
                 max_waits: self.gw.settings.approval_waits_per_caller,
                 retry,
+                carried,
+                approved: Cell::new(None),
             },
         }
     }

@@ -13,14 +13,17 @@
 //!   (`mode: "url"`) and the stream waits for an approver's decision; any
 //!   other client gets a pending record and a tool error naming the address.
 //!
+//! - **The next round of an approved call**: when an upstream answers an
+//!   approved call with `input_required`, the state the client gets back
+//!   (sealed, [`crate::identity::sealed`]) carries a one-use grant, so the
+//!   retry goes on without being asked again ([`Carried`]).
+//!
 //! How many questions one caller may hold open at once is bounded (the
 //! stream and its polling cost the gateway while it waits): past
 //! `APPROVAL_WAITS_PER_CALLER` within one wait period, calls get the pending
 //! record instead of a question. Every decision is logged (target `audit`).
 
-use super::ask::{
-    self, audit_use, pending_result, Ask, AskMode, ElicitationModes, ELICIT_ID_PREFIX,
-};
+use super::ask::{self, audit_use, pending_result, Ask, AskMode, ElicitationModes};
 use crate::config::Server;
 use crate::error::GatewayError;
 use crate::governance::approval::{
@@ -30,11 +33,11 @@ use crate::governance::gcra::Quota;
 use crate::governance::gcra::{Decision as Limit, Rate};
 use crate::identity::Principal;
 use crate::ports::{Approvals, Clock, Limiter, Platform};
-use crate::protocol::jsonrpc::Id;
 use crate::upstream::Upstreams;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::Value;
+use std::cell::Cell;
 
 /// Who asks for a held call, and how they can be asked.
 pub(crate) struct Requester<'a> {
@@ -52,6 +55,41 @@ pub(crate) struct Requester<'a> {
     /// A modern client's answer to the question it was asked by an
     /// `input_required` result, on the retry of the same call.
     pub retry: Option<Retry>,
+    /// The grant a continued call's sealed state carries.
+    pub carried: Option<Carried>,
+    /// Who approved the call this request runs, once it was approved (a
+    /// state sealed for its next round then carries a grant).
+    pub approved: Cell<Option<Decider>>,
+}
+
+/// The approval of a call carried into the call's next round (an upstream
+/// asked for input after the call was approved): a grant named in the
+/// state the client hands back, usable once, by the decider that approved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Carried {
+    /// `u` or `a` (who approved) and 24 random base64url characters.
+    pub grant: String,
+    /// When the state carrying it expires.
+    pub until_ms: u64,
+}
+
+impl Carried {
+    /// A fresh grant for a call `decider` approved.
+    pub(crate) fn grant<P: Platform>(p: &P, decider: Decider) -> String {
+        let who = match decider {
+            Decider::User => 'u',
+            Decider::Approvers => 'a',
+        };
+        format!("{who}{}", random_id(p, 18))
+    }
+
+    fn decider(&self) -> Option<Decider> {
+        match self.grant.as_bytes().first() {
+            Some(b'u') => Some(Decider::User),
+            Some(b'a') => Some(Decider::Approvers),
+            _ => None,
+        }
+    }
 }
 
 /// The retry of a call the gateway answered with `input_required`: the
@@ -98,12 +136,20 @@ pub(crate) async fn check<P: Platform>(
     if let Some(retry) = &who.retry {
         return answered(p, who, &held, &hash, retry, approval).await;
     }
+    if let Some(carried) = who
+        .carried
+        .as_ref()
+        .filter(|c| c.decider() == Some(decider))
+    {
+        return carry(p, who, &held, &hash, carried).await;
+    }
     let record = |id: String, channel, ttl_ms: u64| {
         let nonce = random_id(p, 12);
         pending_record(who, &held, (&hash, nonce), (id, channel), (now, ttl_ms))
     };
     if p.approvals().consume(&call, now).await? {
         audit_use(&call, &who.key, server, tool);
+        who.approved.set(Some(decider));
         return Ok(Outcome::Forward);
     }
     let can_ask = match decider {
@@ -138,6 +184,7 @@ pub(crate) async fn check<P: Platform>(
     // Approved between the two steps above: use it now.
     if held.status == Status::Approved && p.approvals().consume(&call, now).await? {
         audit_use(&call, &who.key, server, tool);
+        who.approved.set(Some(decider));
         return Ok(Outcome::Forward);
     }
     if held.created_ms == now && held.status == Status::Pending {
@@ -240,6 +287,7 @@ async fn answered<P: Platform>(
                 // Used up at once: the approval runs this one call.
                 Verdict::Approve if p.approvals().consume(id, now).await? => {
                     audit_use(id, &who.key, held.server, held.tool);
+                    who.approved.set(Some(Decider::User));
                     Ok(Outcome::Forward)
                 }
                 Verdict::Approve => Err(invalid()),
@@ -248,6 +296,44 @@ async fn answered<P: Platform>(
         }
         Decided::Already { .. } | Decided::NotFound => Err(invalid()),
     }
+}
+
+/// The next round of an approved call: its grant is used up by storing a
+/// record under it (the store keeps the first one stored under an id, so
+/// only one retry finds its own nonce there). The record lives as long as
+/// the state that names it, and a minute more.
+async fn carry<P: Platform>(
+    p: &P,
+    who: &Requester<'_>,
+    held: &Held<'_>,
+    hash: &str,
+    carried: &Carried,
+) -> Result<Outcome, GatewayError> {
+    let now = p.clock().now_ms();
+    let nonce = random_id(p, 12);
+    let ttl_ms = carried.until_ms.saturating_sub(now).saturating_add(60_000);
+    let id = format!("ct_{}", carried.grant);
+    let mut fresh = pending_record(
+        who,
+        held,
+        (hash, nonce.clone()),
+        (id, Channel::Elicitation),
+        (now, ttl_ms),
+    );
+    fresh.status = Status::Approved;
+    fresh.decided_by = Some(who.key.clone());
+    fresh.decided_ms = Some(now);
+    let stored = p.approvals().open(&fresh, now).await?;
+    if stored.nonce != nonce {
+        tracing::warn!(approval = %stored.id, requester = %who.key, "a carried approval used again refused");
+        return Err(GatewayError::InvalidParams(
+            "requestState is not valid for this call (unknown, expired, used, or another call's)"
+                .into(),
+        ));
+    }
+    tracing::info!(target: "audit", approval = %stored.id, requester = %who.key, server = %held.server.id, tool = held.tool, "approval carried to the call's next round");
+    who.approved.set(Some(held.decider));
+    Ok(Outcome::Forward)
 }
 
 /// Whether `id` has the shape of a question id the gateway mints (`el_`
@@ -291,62 +377,4 @@ fn random_id<P: Platform>(p: &P, bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     p.random_bytes(&mut buf);
     URL_SAFE_NO_PAD.encode(buf)
-}
-
-/// Records the client's answer to one of the gateway's elicitation requests.
-/// Returns `false` when `id` is not one of the gateway's (the answer is
-/// meant for an upstream). Only the requester's answer to a question the
-/// user decides counts; answers from anyone else, and answers to URL
-/// questions (which only say whether the user opened the address), are
-/// ignored.
-pub(crate) async fn answer<P: Platform>(
-    p: &P,
-    id: &Id,
-    result: Option<&Value>,
-    requester: &str,
-    ttl_ms: u64,
-) -> Result<bool, GatewayError> {
-    let Id::Str(text) = id else { return Ok(false) };
-    let Some(approval) = text.strip_prefix(ELICIT_ID_PREFIX) else {
-        return Ok(false);
-    };
-    let now = p.clock().now_ms();
-    let Some(record) = p.approvals().get(approval, now).await? else {
-        tracing::info!(approval, "answer to an expired or unknown approval ignored");
-        return Ok(true);
-    };
-    let action = result
-        .and_then(|r| r.get("action"))
-        .and_then(Value::as_str)
-        .unwrap_or("cancel");
-    if record.channel != Channel::Elicitation || record.decider != Decider::User {
-        tracing::info!(
-            approval,
-            action,
-            "answer to a question approvers decide: not a decision"
-        );
-        return Ok(true);
-    }
-    if record.requester != requester {
-        tracing::warn!(
-            approval,
-            "answer from someone other than the requester ignored"
-        );
-        return Ok(true);
-    }
-    let verdict = if action == "accept" {
-        Verdict::Approve
-    } else {
-        Verdict::Reject
-    };
-    let decision = Decision {
-        verdict,
-        by: requester.to_string(),
-        now_ms: now,
-        ttl_ms,
-    };
-    if let Decided::Applied { .. } = p.approvals().decide(approval, &decision).await? {
-        tracing::info!(target: "audit", approval, decision = ?verdict, by = requester, channel = "elicitation", action, "approval decided");
-    }
-    Ok(true)
 }

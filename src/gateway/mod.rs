@@ -14,6 +14,7 @@
 //!    JSON-RPC error in one place ([`GatewayError::into_response`]).
 
 pub(crate) mod aggregate;
+mod answer;
 mod approvals_endpoint;
 pub(crate) mod ask;
 pub(crate) mod authenticator;

@@ -13,7 +13,9 @@
 //! caller, the endpoint, the method and a digest of the request's params
 //! (without `_meta`, `inputResponses` and `requestState`, which change from
 //! one round to the next). A state handed back by another caller, on another
-//! endpoint, for another call or too late does not open.
+//! endpoint, for another call or too late does not open. When the call was
+//! approved, the payload also names a one-use grant that carries the
+//! approval into the next round (`gateway/hold.rs`).
 
 use crate::protocol::canonical;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -54,6 +56,10 @@ pub(crate) struct Sealed {
     /// Expiry, ms since the epoch.
     #[serde(rename = "x")]
     pub expires_ms: u64,
+    /// The one-use grant of an approval carried into the call's next round,
+    /// when the call was approved.
+    #[serde(rename = "g", default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
 }
 
 /// The key states are sealed with.
@@ -149,6 +155,7 @@ mod tests {
             state: "upstream-state".into(),
             server: "a".into(),
             expires_ms: 1_000,
+            grant: Some("u-grant".into()),
         };
         let text = key.seal(&sealed, &binding("alice", "/mcp", &call));
         assert!(is_sealed(&text));

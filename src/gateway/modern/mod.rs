@@ -39,6 +39,7 @@ mod round;
 pub(crate) mod shape;
 
 use super::ask::ElicitationModes;
+use super::hold::Carried;
 use super::{aggregate, respond, session, Ctx};
 use crate::body::Body;
 use crate::config::Server;
@@ -150,7 +151,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     form: ElicitationModes::from_capabilities(&envelope.capabilities).form,
                     url: false,
                 };
-                let guard = self.guard_for(Era::Modern, elicitation, retry);
+                let guard = self.guard_for(Era::Modern, elicitation, (retry, round.carried));
                 let client = Rc::new(client);
                 // Armed while the gateway waits: if the client goes away
                 // now, this future is dropped and the upstream is told.
@@ -166,6 +167,11 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                         body,
                     )
                     .await;
+                // An approved call asked for input again: its next round
+                // carries the approval, once.
+                if let (Some(decider), Some(s)) = (guard.requester.approved.get(), seal.as_mut()) {
+                    s.grant = Some(Carried::grant(self.p, decider));
+                }
                 // A streamed answer hands the work on (armed until the
                 // answer is read); anything else is the whole answer.
                 let streamed = answer.as_ref().is_ok_and(shape::is_stream);

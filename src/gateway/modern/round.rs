@@ -14,6 +14,7 @@
 use super::shape::Sealer;
 use crate::config::Server;
 use crate::error::GatewayError;
+use crate::gateway::hold::Carried;
 use crate::gateway::Ctx;
 use crate::identity::sealed::{self, Binding};
 use crate::ports::{Clock, Platform};
@@ -34,11 +35,14 @@ pub(super) struct Round {
     pub(super) pinned: Option<Rc<Server>>,
     /// It continues an upstream's question (the sealed state opened), so it
     /// is not an answer to the gateway's own. The guard still runs in full:
-    /// a state can be handed back more than once while it lasts, so it
-    /// proves no approval.
+    /// a state can be handed back more than once while it lasts, so only
+    /// its one-use grant ([`Round::carried`]) stands for an approval.
     pub(super) continues: bool,
     /// How a new state from the upstream is sealed; `None` without a key.
     pub(super) sealer: Option<Sealer>,
+    /// The grant of the call's approval in an earlier round, which the
+    /// opened state carried.
+    pub(super) carried: Option<Carried>,
 }
 
 impl<P: Platform + Clone + 'static> Ctx<'_, P> {
@@ -68,6 +72,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 binding: binding.clone(),
                 server: answering.clone(),
                 now_ms: now,
+                grant: None,
             }),
             ..Round::default()
         };
@@ -116,6 +121,10 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 round.pinned = Some(pinned);
             }
         }
+        round.carried = opened.grant.clone().map(|grant| Carried {
+            grant,
+            until_ms: opened.expires_ms,
+        });
         round.resent = Some(with_state(r, &opened.state)?);
         round.continues = true;
         Ok(round)

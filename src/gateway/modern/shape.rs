@@ -63,6 +63,8 @@ pub(super) struct Sealer {
     /// the response's [`AnsweredBy`]).
     pub(super) server: Option<String>,
     pub(super) now_ms: u64,
+    /// The grant of an approval the call's next round carries.
+    pub(super) grant: Option<String>,
 }
 
 /// The server whose answer a response carries, where the request did not
@@ -174,6 +176,7 @@ impl Shape {
                             state: state.clone(),
                             server: server.clone(),
                             expires_ms: seal.now_ms.saturating_add(STATE_TTL_MS),
+                            grant: seal.grant.clone(),
                         };
                         let text = seal.key.seal(&sealed, &seal.binding);
                         result.insert("requestState".into(), Value::String(text));
