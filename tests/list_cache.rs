@@ -132,3 +132,48 @@ async fn a_list_change_heard_on_a_listen_stream_makes_the_page_stale() {
     tool_names(&h, "mk_alice").await;
     assert_eq!(up.count("tools/list"), 2, "asked anew after the change");
 }
+
+#[tokio::test]
+async fn a_list_change_heard_on_a_listen_stream_makes_the_catalog_stale_too() {
+    use futures_util::StreamExt;
+    let h = Harness::new();
+    let up = h.add(
+        "up",
+        MockServer::new("up")
+            .tools(&["echo"])
+            .modern()
+            .notices(vec![
+                json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}),
+            ])
+            .quiet_listener(),
+        &["us"],
+    );
+    let call = || {
+        let params = json!({"name": "up__echo", "arguments": {"text": "x"}});
+        modern_request("/mcp", 2, "tools/call", params, &[])
+    };
+    for _ in 0..2 {
+        assert_eq!(h.send(call()).await.status, 200);
+    }
+    assert_eq!(
+        up.count("tools/list"),
+        1,
+        "the catalog (arguments are validated) lists once"
+    );
+    let params = json!({"notifications": {"toolsListChanged": true}});
+    let req = modern_request("/mcp", 3, "subscriptions/listen", params, &[]);
+    let mut stream = h.open(req).await.into_body().into_stream();
+    let ack = stream.next().await.unwrap().unwrap();
+    assert!(String::from_utf8(ack).unwrap().contains("acknowledged"));
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(50), stream.next()).await;
+    drop(stream);
+    h.p.run_deferred().await;
+    assert_eq!(up.count("tools/list"), 1, "nothing listed yet");
+    assert_eq!(h.send(call()).await.status, 200);
+    h.p.run_deferred().await;
+    assert_eq!(
+        up.count("tools/list"),
+        2,
+        "the server is listed again after the change"
+    );
+}

@@ -11,6 +11,8 @@
 //!   again at once (the server may have added it), at most every two seconds.
 //! - Schemas are compiled when a tool is first called, not when listed: a
 //!   server with hundreds of tools costs one compile per tool actually used.
+//! - A `*/list_changed` a listen stream relays marks the server's listing
+//!   stale at once ([`Catalog::forget`]).
 //! - Where instances live for one request (Spin), the listing is also kept in
 //!   the platform's shared cache, so a fresh instance reads it instead of
 //!   listing the server again.
@@ -84,7 +86,8 @@ impl Entry {
 
 type Entries = Rc<RefCell<HashMap<String, Rc<Entry>>>>;
 
-/// Listings by [`key`].
+/// Listings by [`key`]; clones share them.
+#[derive(Clone)]
 pub(crate) struct Catalog {
     ttl_ms: u64,
     servers: Entries,
@@ -173,6 +176,26 @@ impl Catalog {
             return Ok(None);
         }
         self.list_now(ups, server, kind, now).await.map(Some)
+    }
+
+    /// Marks `server`'s listing for `method` (`tools/list`, `prompts/list`)
+    /// stale, as a `*/list_changed` from it says: the next use lists again
+    /// (after the response where a stale listing may still answer).
+    pub(crate) fn forget(&self, server: &str, method: &str) {
+        let kind = match method {
+            "tools/list" => ListKind::Tools,
+            "prompts/list" => ListKind::Prompts,
+            _ => return,
+        };
+        let key = key(kind, server);
+        let mut servers = self.servers.borrow_mut();
+        if let Some(entry) = servers.get(&key) {
+            let stale = Entry {
+                listed_ms: 0,
+                items: entry.items.clone(),
+            };
+            servers.insert(key, Rc::new(stale));
+        }
     }
 
     /// The listing this instance or another one (shared cache) keeps.

@@ -85,11 +85,12 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             match outcome {
                 Ok(Some(h)) => {
                     honored = honored.union(&h.filter);
-                    let lists = self.gw.lists.clone();
+                    let (lists, catalog) = (self.gw.lists.clone(), self.gw.catalog.clone());
                     let server = s.id.clone();
                     let changed = move |method: &str| {
                         for list in lists_of(method) {
                             lists.forget(&server, list);
+                            catalog.forget(&server, list);
                         }
                     };
                     sources.push(relay(
