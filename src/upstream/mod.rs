@@ -1,8 +1,10 @@
 //! The gateway's MCP client side: how it talks to upstream servers.
 //!
 //! - [`failover`]: the order in which a server's regional endpoints are tried.
-//! - [`client`]: lazy `initialize`, session reuse, transparent re-initialize on an
-//!   expired upstream session, timeouts and failover to the next region.
+//! - [`client`]: sending for a client session ([`ClientSession`]): session
+//!   reuse, transparent re-initialize on an expired upstream session,
+//!   timeouts and failover to the next region; `opening` meets an endpoint
+//!   in its era (`initialize`, or adopting a modern one).
 //! - [`credentials`]: what an upstream request carries instead of the
 //!   caller's token (a minted JWT, a secret header, or nothing).
 //! - [`minter`]: the signing key and the tokens minted with it.
@@ -14,16 +16,19 @@
 //! - [`relay`]: streaming an upstream SSE answer to the client event by event.
 
 pub(crate) mod client;
+mod client_session;
 pub(crate) mod credentials;
 pub(crate) mod eras;
 pub(crate) mod failover;
 pub(crate) mod minter;
 pub(crate) mod modern;
+mod opening;
 pub(crate) mod relay;
 pub(crate) mod reply;
 pub(crate) mod to_legacy;
 
-pub(crate) use client::{ClientSession, Upstreams};
+pub(crate) use client::Upstreams;
+pub(crate) use client_session::ClientSession;
 
 /// Identifies the gateway to upstreams when it meets them on its own behalf.
 pub(crate) const CLIENT_NAME: &str = "mcp-edge";

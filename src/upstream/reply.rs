@@ -126,6 +126,49 @@ pub(crate) async fn read_response(
     }
 }
 
+/// Whether a body is a JSON-RPC error response.
+pub(super) fn is_error_response(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Response<'a> {
+        #[serde(borrow)]
+        error: Option<&'a serde_json::value::RawValue>,
+    }
+    serde_json::from_slice::<Response>(body).is_ok_and(|r| r.error.is_some())
+}
+
+/// Whether an error answer means "your session is gone". The spec says 404;
+/// some servers (the TypeScript SDK's examples) answer 400 naming the session.
+pub(super) fn session_gone(status: http::StatusCode, body: &[u8]) -> bool {
+    status == http::StatusCode::NOT_FOUND
+        || (status == http::StatusCode::BAD_REQUEST
+            && String::from_utf8_lossy(body)
+                .to_ascii_lowercase()
+                .contains("session"))
+}
+
+/// A short description of an error answer, with the upstream's JSON-RPC message
+/// when it sent one.
+pub(super) fn describe(status: http::StatusCode, body: &[u8]) -> String {
+    let message = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
+        v.pointer("/error/message")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    match message {
+        Some(m) => format!("HTTP {}: {m}", status.as_u16()),
+        None => format!("HTTP {}", status.as_u16()),
+    }
+}
+
+/// A header of an upstream answer, as text.
+pub(super) fn header(response: &http::Response<Body>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +226,37 @@ mod tests {
         .await
         .unwrap_err();
         assert!(err.to_string().contains("answered id 2 instead of 1"));
+    }
+
+    #[test]
+    fn session_loss_is_404_or_a_400_about_the_session() {
+        assert!(session_gone(http::StatusCode::NOT_FOUND, b""));
+        assert!(session_gone(
+            http::StatusCode::BAD_REQUEST,
+            br#"{"error":{"message":"Bad Request: No valid session ID provided"}}"#
+        ));
+        assert!(!session_gone(
+            http::StatusCode::BAD_REQUEST,
+            br#"{"error":{"message":"bad params"}}"#
+        ));
+        assert!(!session_gone(
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            b"session"
+        ));
+    }
+
+    #[test]
+    fn describe_uses_the_jsonrpc_message() {
+        assert_eq!(
+            describe(
+                http::StatusCode::BAD_GATEWAY,
+                br#"{"error":{"message":"boom"}}"#
+            ),
+            "HTTP 502: boom"
+        );
+        assert_eq!(
+            describe(http::StatusCode::SERVICE_UNAVAILABLE, b"<html>"),
+            "HTTP 503"
+        );
     }
 }

@@ -1,0 +1,70 @@
+//! What the gateway knows about the client session it acts for upstream:
+//! the client's revision and `initialize` params, its region, the upstream
+//! sessions it has opened so far, and, for a modern client, its envelope
+//! and `Mcp-Param-*` headers.
+
+use super::credentials::Caller;
+use super::modern;
+use crate::ports::UpstreamSession;
+use http::{HeaderName, HeaderValue};
+use serde_json::{json, Map, Value};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+/// What the gateway knows about the client session it is acting for.
+pub(crate) struct ClientSession {
+    /// The client session id, when there is one to record upstream sessions in.
+    pub session_id: Option<String>,
+    /// The revision the client speaks; offered to upstreams first.
+    pub protocol_version: String,
+    /// The client's `initialize` params to replay upstream (per-server endpoint),
+    /// or `None` to initialize as the gateway itself.
+    pub client_params: Option<Value>,
+    /// The caller's region, for endpoint preference.
+    pub region: Option<String>,
+    /// Upstream sessions known at the start of the request, updated as we go.
+    pub upstreams: RefCell<BTreeMap<String, UpstreamSession>>,
+    /// Largest upstream answer to buffer.
+    pub max_bytes: usize,
+    /// Who the gateway acts for (credentials minted for upstreams name them).
+    pub caller: Caller,
+    /// A modern client's own envelope (`_meta` revision, capabilities,
+    /// client info, log level), for requests the gateway makes for it.
+    pub modern_meta: Option<Map<String, Value>>,
+    /// A modern client's `Mcp-Param-*` headers, forwarded with its call.
+    pub param_headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl ClientSession {
+    /// A copy, with the upstream sessions known so far.
+    pub(crate) fn snapshot(&self) -> ClientSession {
+        ClientSession {
+            session_id: self.session_id.clone(),
+            protocol_version: self.protocol_version.clone(),
+            client_params: self.client_params.clone(),
+            region: self.region.clone(),
+            upstreams: RefCell::new(self.upstreams.borrow().clone()),
+            max_bytes: self.max_bytes,
+            caller: self.caller.clone(),
+            modern_meta: self.modern_meta.clone(),
+            param_headers: self.param_headers.clone(),
+        }
+    }
+
+    /// The envelope a modern upstream gets with the requests made for this
+    /// client: a modern client's own; for a legacy client no capabilities,
+    /// and its info from its `initialize` (the gateway's on `/mcp`).
+    pub(crate) fn envelope(&self) -> Map<String, Value> {
+        if let Some(meta) = &self.modern_meta {
+            return meta.clone();
+        }
+        // A legacy client cannot answer an `input_required`: its envelope
+        // declares no capabilities, so a modern upstream does not ask it.
+        let info = self
+            .client_params
+            .as_ref()
+            .and_then(|p| p.get("clientInfo"))
+            .cloned();
+        modern::envelope(json!({}), info)
+    }
+}
