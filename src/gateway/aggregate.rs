@@ -85,7 +85,8 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
 }
 
 /// Client notifications on `/mcp`: cancellations go to every upstream this
-/// session opened (request ids an upstream does not know are ignored by it);
+/// session opened (request ids an upstream does not know are ignored by it),
+/// and so does a change of the client's roots (each was offered `roots`);
 /// the rest concern the gateway only.
 pub(crate) async fn notify<P: Platform>(
     ups: &Upstreams<'_, P>,
@@ -93,7 +94,7 @@ pub(crate) async fn notify<P: Platform>(
     notice: Notice<'_>,
     raw: &[u8],
 ) {
-    if notice == Notice::Cancelled {
+    if matches!(notice, Notice::Cancelled | Notice::RootsListChanged) {
         let opened: Vec<Rc<Server>> = {
             let known = ups.client.upstreams.borrow();
             registry
@@ -264,6 +265,7 @@ async fn call_named<P: Platform + Clone + 'static>(
         message: req.to_bytes_with(Some(&params)),
         id: req.id.clone(),
         redact,
+        aggregated: true,
     };
     let mut answer = guard.carry_out(outcome, ups, call).await?;
     // Who answered, should it ask for input: a bare name does not say.

@@ -40,6 +40,9 @@ pub(crate) struct Forwarding {
     pub message: Vec<u8>,
     pub id: Id,
     pub redact: Vec<Kind>,
+    /// On `/mcp`: the upstream's own requests reach the client under ids
+    /// of the gateway's.
+    pub aggregated: bool,
 }
 
 /// Sends the call and relays the answer (redacted as the policy asks).
@@ -53,7 +56,8 @@ pub(crate) async fn forward<P: Platform>(
         .map_err(|e| respond::redact_error(e, &call.redact))?;
     let limit = ups.client.max_bytes;
     let redact = (call.redact.as_slice(), Scope::Everything);
-    respond::forward(answer, &call.id, &call.server.id, redact, limit).await
+    let server = (call.server.id.as_str(), call.aggregated);
+    respond::forward(answer, &call.id, server, redact, limit).await
 }
 
 /// Logs that an approved call is forwarded (target `audit`).

@@ -15,7 +15,7 @@ use crate::ports::{Platform, SessionRecord};
 use crate::protocol::jsonrpc::{self, Id, Message};
 use crate::protocol::method::{Method, Notice};
 use crate::protocol::version::Era;
-use crate::upstream::{relay, Caller, ClientSession, Upstreams};
+use crate::upstream::{asks, relay, Caller, ClientSession, Upstreams};
 use http::Response;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -250,9 +250,21 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 Ok(respond::accepted())
             }
             (Message::Response(r), None) => {
-                // The aggregated endpoint offers upstreams no client capabilities,
-                // so no upstream asked anything; nothing to route.
-                tracing::debug!(id = %r.id, "client response on /mcp ignored");
+                // The answer to an upstream's request goes back to the
+                // upstream session that asked, under the upstream's own id.
+                let Some((server, original)) = asks::untag(&r.id) else {
+                    tracing::debug!(id = %r.id, "client response on /mcp to no upstream ignored");
+                    return Ok(respond::accepted());
+                };
+                let Some(server) = self.registry.get(server) else {
+                    tracing::warn!(id = %r.id, "client response for a server the caller does not see ignored");
+                    return Ok(respond::accepted());
+                };
+                // Only to the session that asked: none is opened for it.
+                let answer = asks::answer_bytes(&original, r);
+                if let Err(e) = ups.notify_known(server, &answer).await {
+                    tracing::warn!(server = %server.id, "answer to the server's request not delivered: {e}");
+                }
                 Ok(respond::accepted())
             }
         }

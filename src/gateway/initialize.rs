@@ -34,7 +34,9 @@ struct Params {
 struct Opened {
     /// The `initialize` result the client gets.
     result: serde_json::Value,
-    /// The client's params, replayed to upstreams met later (per-server only).
+    /// The params upstreams met later are initialized with: the client's own
+    /// on a server's endpoint; on `/mcp` the gateway's, with what the client
+    /// can be asked.
     client_params: Option<serde_json::Value>,
     upstreams: BTreeMap<String, UpstreamSession>,
     /// The revision client and gateway agreed on.
@@ -60,7 +62,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         let opened = match server {
             None => Opened {
                 result: aggregate::initialize_result(version, &self.registry),
-                client_params: None,
+                client_params: Some(upstream_params(&params.capabilities)),
                 upstreams: BTreeMap::new(),
                 version,
             },
@@ -151,4 +153,19 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             }),
         }
     }
+}
+
+/// The `initialize` params an upstream gets on `/mcp`: the gateway's own
+/// client info, and of the client's capabilities those that let a server
+/// ask it something (elicitation, sampling, roots), and no more: whatever
+/// else a client declared is between it and the gateway.
+fn upstream_params(client: &serde_json::Value) -> serde_json::Value {
+    let offered: serde_json::Map<String, serde_json::Value> = ["elicitation", "sampling", "roots"]
+        .into_iter()
+        .filter_map(|k| Some((k.to_string(), client.get(k)?.clone())))
+        .collect();
+    serde_json::json!({
+        "capabilities": offered,
+        "clientInfo": { "name": crate::upstream::CLIENT_NAME, "version": env!("CARGO_PKG_VERSION") },
+    })
 }

@@ -79,7 +79,14 @@ async fn forward_as_sent<P: Platform>(
         .await
         .map_err(|e| respond::redact_error(e, &content))?;
     let limit = ups.client.max_bytes;
-    respond::forward(answer, &req.id, &server.id, (&content, scope), limit).await
+    respond::forward(
+        answer,
+        &req.id,
+        (&server.id, false),
+        (&content, scope),
+        limit,
+    )
+    .await
 }
 
 /// `tools/list` on a server some of whose tools the caller may not see:
@@ -141,6 +148,7 @@ async fn call_tool<P: Platform + Clone + 'static>(
         message,
         id: req.id.clone(),
         redact: guard.gate.redaction(server, Some(&name)),
+        aggregated: false,
     };
     guard.carry_out(outcome, ups, call).await
 }

@@ -50,11 +50,13 @@ pub(crate) fn ok_empty() -> Response<Body> {
 /// another id is refused, and responses to other ids inside a stream are
 /// dropped ([`relay`]). Otherwise an upstream could answer, in the client's
 /// eyes, a request the client sent to another server (on `/mcp` the
-/// client's own ids go to every upstream).
+/// client's own ids go to every upstream). The upstream's own requests in a
+/// stream go under ids of the gateway's where `aggregated`
+/// ([`crate::upstream::asks`]).
 pub(crate) async fn forward(
     reply: Reply,
     id: &Id,
-    server: &str,
+    (server, aggregated): (&str, bool),
     (kinds, scope): (&[Kind], Scope),
     limit: usize,
 ) -> Result<Response<Body>, GatewayError> {
@@ -95,6 +97,7 @@ pub(crate) async fn forward(
                 redact: kinds.to_vec(),
                 scope,
                 max_event_bytes: limit,
+                tag_requests: aggregated,
             },
         )))),
         Reply::Accepted => Err(upstream("answered 202 Accepted to a request".into())),

@@ -215,9 +215,10 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         Err(upstream_error(server, describe(status, &body)))
     }
 
-    /// Sends a notification on the session this client already holds with
-    /// `server`, as it is: no session is opened, none re-initialized, no
-    /// other region tried (a cancellation means nothing anywhere else).
+    /// Sends a one-way message (a notification, an answer to the server's
+    /// request) on the session this client already holds with `server`, as
+    /// it is: no session is opened, none re-initialized, no other region
+    /// tried (a cancellation or an answer means nothing anywhere else).
     pub(crate) async fn notify_known(&self, server: &Server, message: &[u8]) -> Result<(), String> {
         let session = self.client.upstreams.borrow().get(&server.id).cloned();
         let session = session.ok_or("no session with it")?;

@@ -14,7 +14,9 @@
 //! - [`reply`]: classifying an upstream HTTP answer (JSON, SSE, 202) and reading
 //!   the JSON-RPC response out of it.
 //! - [`relay`]: streaming an upstream SSE answer to the client event by event.
+//! - [`asks`]: the ids an upstream's own requests travel under on `/mcp`.
 
+pub(crate) mod asks;
 pub(crate) mod client;
 mod client_session;
 pub(crate) mod credentials;

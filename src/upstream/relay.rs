@@ -38,6 +38,10 @@ pub(crate) struct Target {
     /// Largest single event (`MAX_UPSTREAM_BYTES`): a larger one ends the
     /// stream with an error instead of being buffered.
     pub max_event_bytes: usize,
+    /// The upstream's own requests go to the client under ids of the
+    /// gateway's ([`super::asks`]): on `/mcp`, where many upstreams share
+    /// one client session.
+    pub tag_requests: bool,
 }
 
 /// State carried between upstream chunks.
@@ -48,6 +52,7 @@ struct Relay {
     server: String,
     redact: Vec<Kind>,
     scope: Scope,
+    tag_requests: bool,
     answered: bool,
     done: bool,
 }
@@ -62,6 +67,7 @@ pub(crate) fn relay_sse(body: Body, target: Target) -> ByteStream {
         server: target.server,
         redact: target.redact,
         scope: target.scope,
+        tag_requests: target.tag_requests,
         answered: false,
         done: false,
     };
@@ -201,19 +207,28 @@ impl Relay {
             if event.data.trim().is_empty() {
                 continue;
             }
-            if let Ok(Message::Response(r)) = jsonrpc::parse_message(event.data.as_bytes()) {
-                if r.id != self.id {
+            let mut tagged = None;
+            match jsonrpc::parse_message(event.data.as_bytes()) {
+                Ok(Message::Response(r)) if r.id != self.id => {
                     // A response to another request is not this stream's to
                     // carry: relayed, it would answer, in the client's eyes,
                     // a request the client sent elsewhere.
                     tracing::warn!(server = %self.server, id = %r.id, "upstream sent a response to another request; dropped");
                     continue;
                 }
-                self.answered = true;
+                Ok(Message::Response(_)) => self.answered = true,
+                Ok(Message::Request(r)) if self.tag_requests => {
+                    tagged = Some(
+                        String::from_utf8(super::asks::relayed(&self.server, &r))
+                            .expect("JSON is UTF-8"),
+                    );
+                }
+                _ => {}
             }
-            match redacted(&event.data, &self.redact, self.scope) {
+            let data = tagged.as_deref().unwrap_or(&event.data);
+            match redacted(data, &self.redact, self.scope) {
                 Ok(Some(data)) => out.extend_from_slice(&sse::encode_message(&data)),
-                Ok(None) => out.extend_from_slice(&sse::encode_message(event.data.as_bytes())),
+                Ok(None) => out.extend_from_slice(&sse::encode_message(data.as_bytes())),
                 Err(why) => {
                     // Never pass on what could not be redacted: end the
                     // stream with an error for the request instead.
@@ -263,6 +278,7 @@ mod tests {
             server: "s".into(),
             redact: Vec::new(),
             scope: Scope::Everything,
+            tag_requests: false,
             max_event_bytes: 1 << 20,
         };
         let out = relay_sse(body, target).collect::<Vec<_>>().await;

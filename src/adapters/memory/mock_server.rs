@@ -10,6 +10,7 @@ use http::{HeaderMap, Response, StatusCode};
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::rc::Rc;
 use std::time::Duration;
 
 use super::mock_tools::{plain, Outcome};
@@ -59,6 +60,8 @@ pub struct MockServer {
     sessions: RefCell<HashSet<String>>,
     counter: RefCell<u64>,
     seen: RefCell<Vec<Seen>>,
+    /// Questions asked mid-call ([`super::mock_asks`]).
+    asks: Rc<super::mock_asks::Asks>,
 }
 
 impl MockServer {
@@ -83,6 +86,7 @@ impl MockServer {
             sessions: RefCell::new(HashSet::new()),
             counter: RefCell::new(0),
             seen: RefCell::new(Vec::new()),
+            asks: Rc::default(),
         }
     }
 
@@ -192,6 +196,11 @@ impl MockServer {
     pub fn forget_sessions(&self) {
         self.sessions.borrow_mut().clear();
     }
+    /// The answers clients sent to its mid-call questions.
+    pub fn answers(&self) -> Vec<Value> {
+        self.asks.answers.borrow().clone()
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.borrow().clone()
     }
@@ -273,6 +282,14 @@ impl MockServer {
             http::Method::GET if self.get_stream => return get_stream(),
             http::Method::GET => return plain(405, Value::Null),
             _ => {}
+        }
+        if method.is_none() && body.get("id").is_some() {
+            // The client's answer to a question of ours.
+            self.asks.answer(&body);
+            return Response::builder()
+                .status(StatusCode::ACCEPTED)
+                .body(Body::empty())
+                .expect("static");
         }
         if body.get("id").is_none() {
             return Response::builder()
@@ -360,6 +377,12 @@ impl MockServer {
                     .flatten()
                 {
                     return raw;
+                }
+                if let Some(asking) = listed
+                    .then(|| self.asks.call(&self.name, name, &id))
+                    .flatten()
+                {
+                    return asking;
                 }
                 self.call(&params)
             }

@@ -3,6 +3,7 @@
 //! in-process handlers such as [`MockServer`], and deferred work collected until
 //! the test runs it.
 
+mod mock_asks;
 mod mock_listen;
 mod mock_server;
 mod mock_tools;

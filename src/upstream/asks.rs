@@ -1,0 +1,110 @@
+//! Requests an upstream sends its client while serving a call on `/mcp`
+//! (elicitation, sampling, roots, ping), and the client's answers.
+//!
+//! Behind the aggregated endpoint one client session talks to many
+//! upstreams, and each picks its own request ids: two of them may ask with
+//! the same id at once. So a request relayed to the client goes under an id
+//! of the gateway's, `mcp-edge-asks:{server}:{the upstream's id as JSON}`,
+//! which no two upstreams share (server ids hold no `:`); the client's answer
+//! names the server and the upstream's own id, so any isolate can route it
+//! back without a lookup. The id is not secret and needs no seal: the answer
+//! goes only to an upstream session of the caller's own session, on a
+//! server the caller may see, where the per-server endpoint would let the
+//! caller send any response anyway.
+
+use crate::protocol::jsonrpc::{Id, Request, Response};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+/// What every id of an upstream's request starts with on `/mcp`.
+const PREFIX: &str = "mcp-edge-asks:";
+
+/// The id the client sees for `server`'s request `id`.
+pub(crate) fn tag(server: &str, id: &Id) -> Id {
+    let original = serde_json::to_string(id).expect("ids serialize");
+    Id::Str(format!("{PREFIX}{server}:{original}"))
+}
+
+/// The server and the upstream's own id an answer's id names, if it is one
+/// of [`tag`]'s.
+pub(crate) fn untag(id: &Id) -> Option<(&str, Id)> {
+    let Id::Str(text) = id else { return None };
+    let (server, original) = text.strip_prefix(PREFIX)?.split_once(':')?;
+    let original: Id = serde_json::from_str(original).ok()?;
+    (!server.is_empty()).then_some((server, original))
+}
+
+/// An upstream's request as the client gets it on `/mcp`: under its tagged
+/// id.
+pub(crate) fn relayed(server: &str, request: &Request) -> Vec<u8> {
+    jsonrpc_request(&tag(server, &request.id), request)
+}
+
+fn jsonrpc_request(id: &Id, request: &Request) -> Vec<u8> {
+    crate::protocol::jsonrpc::request_bytes(id, &request.method, request.params.as_deref())
+}
+
+/// The client's answer as the upstream gets it: under its own id again.
+pub(crate) fn answer_bytes(id: &Id, answer: &Response) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        jsonrpc: &'static str,
+        id: &'a Id,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        result: Option<&'a RawValue>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<&'a RawValue>,
+    }
+    let out = Out {
+        jsonrpc: "2.0",
+        id,
+        result: answer.result.as_deref(),
+        error: answer.error.as_deref(),
+    };
+    serde_json::to_vec(&out).expect("a response serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_of_two_servers_never_meet_and_come_back_as_they_were() {
+        for id in [Id::Num(0), Id::Num(-7), Id::Str("a:b\"c".into())] {
+            let a = tag("alpha", &id);
+            let b = tag("beta", &id);
+            assert_ne!(a, b);
+            assert_eq!(untag(&a), Some(("alpha", id.clone())));
+            assert_eq!(untag(&b), Some(("beta", id)));
+        }
+    }
+
+    #[test]
+    fn other_ids_are_not_answers_to_an_upstream() {
+        for id in [
+            Id::Num(3),
+            Id::Str("el_x".into()),
+            Id::Str("mcp-edge-asks:".into()),
+            Id::Str("mcp-edge-asks::1".into()),
+            Id::Str("mcp-edge-asks:alpha:not json".into()),
+            Id::Str("mcp-edge-asks:alpha:[1]".into()),
+        ] {
+            assert_eq!(untag(&id), None, "{id}");
+        }
+    }
+
+    #[test]
+    fn an_answer_goes_back_under_the_upstreams_id() {
+        let message = br#"{"jsonrpc":"2.0","id":"x","result":{"action":"accept"}}"#;
+        let Ok(crate::protocol::jsonrpc::Message::Response(r)) =
+            crate::protocol::jsonrpc::parse_message(message)
+        else {
+            panic!("a response")
+        };
+        let out = answer_bytes(&Id::Num(4), &r);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"jsonrpc":"2.0","id":4,"result":{"action":"accept"}}"#
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! An upstream asking its client something mid-call through `/mcp` (legacy
+//! clients): the capabilities it is offered, its request relayed on the
+//! call's stream under an id of the gateway's, the client's answer routed
+//! back to the upstream session that asked under the upstream's own id, and
+//! two upstreams asking at once with the same ids.
+
+mod support;
+
+use futures_util::StreamExt;
+use mcp_edge::adapters::memory::MockServer;
+use mcp_edge::Body;
+use serde_json::{json, Value};
+use std::rc::Rc;
+use support::{initialize_with, Harness};
+
+/// A session on `/mcp` for a client declaring `capabilities`: its id.
+async fn session(h: &Harness, capabilities: Value) -> String {
+    let r = h
+        .post("/mcp", &initialize_with(1, "2025-06-18", capabilities), &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let id = r.header("mcp-session-id").unwrap();
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    h.post("/mcp", &note, &headers(&id)).await;
+    id
+}
+
+fn headers(session: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("mcp-session-id", session),
+        ("mcp-protocol-version", "2025-06-18"),
+    ]
+}
+
+/// Posts `body` on the session and leaves the answer's stream open.
+async fn open(
+    h: &Harness,
+    session: &str,
+    body: Value,
+) -> futures_util::stream::LocalBoxStream<'static, Result<Vec<u8>, String>> {
+    let req = Harness::post_request("/mcp", body.to_string().into_bytes(), &headers(session));
+    let response = h.open(req).await;
+    assert_eq!(response.status(), 200);
+    match response.into_body() {
+        Body::Stream(s) => s,
+        other => futures_util::stream::once(async move {
+            Ok(match other {
+                Body::Full(b) => b,
+                _ => Vec::new(),
+            })
+        })
+        .boxed_local(),
+    }
+}
+
+/// The next JSON-RPC message on a stream.
+async fn next_message(
+    stream: &mut futures_util::stream::LocalBoxStream<'static, Result<Vec<u8>, String>>,
+) -> Value {
+    loop {
+        let chunk = stream.next().await.expect("more on the stream").unwrap();
+        let text = String::from_utf8(chunk).unwrap();
+        if let Some(data) = text.lines().find_map(|l| l.strip_prefix("data: ")) {
+            if !data.trim().is_empty() {
+                return serde_json::from_str(data).unwrap();
+            }
+        }
+    }
+}
+
+fn call(id: i64, tool: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": tool, "arguments": {}}})
+}
+
+fn answer(id: &Value, name: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id,
+        "result": {"action": "accept", "content": {"name": name}}})
+}
+
+fn askers(h: &Harness) -> (Rc<MockServer>, Rc<MockServer>) {
+    let tools = ["ask_user", "ask_model", "list_roots"];
+    (
+        h.add("alpha", MockServer::new("alpha").tools(&tools), &["us"]),
+        h.add("beta", MockServer::new("beta").tools(&tools), &["us"]),
+    )
+}
+
+#[tokio::test]
+async fn upstreams_are_offered_what_the_client_can_be_asked_and_no_more() {
+    let h = Harness::new();
+    let (alpha, _) = askers(&h);
+    let declared = json!({"elicitation": {"form": {}}, "sampling": {}, "roots": {"listChanged": true},
+        "experimental": {"x": {}}});
+    let id = session(&h, declared).await;
+    let mut stream = open(&h, &id, call(2, "alpha__list_roots")).await;
+    next_message(&mut stream).await;
+    let init = alpha
+        .seen()
+        .into_iter()
+        .find(|s| s.rpc_method.as_deref() == Some("initialize"))
+        .unwrap();
+    assert_eq!(
+        init.body["params"]["capabilities"],
+        json!({"elicitation": {"form": {}}, "sampling": {}, "roots": {"listChanged": true}})
+    );
+    // A client that declares nothing offers nothing.
+    let h = Harness::new();
+    let (alpha, _) = askers(&h);
+    let id = session(&h, json!({})).await;
+    let r = h
+        .post("/mcp", &call(2, "alpha__nothing"), &headers(&id))
+        .await;
+    assert_eq!(r.status, 200);
+    let init = alpha
+        .seen()
+        .into_iter()
+        .find(|s| s.rpc_method.as_deref() == Some("initialize"))
+        .unwrap();
+    assert_eq!(init.body["params"]["capabilities"], json!({}));
+}
+
+#[tokio::test]
+async fn an_upstreams_question_mid_call_is_relayed_and_its_answer_routed_back() {
+    let h = Harness::new();
+    let (alpha, beta) = askers(&h);
+    let id = session(&h, json!({"elicitation": {}, "sampling": {}, "roots": {}})).await;
+    for (tool, method) in [
+        ("ask_user", "elicitation/create"),
+        ("ask_model", "sampling/createMessage"),
+        ("list_roots", "roots/list"),
+    ] {
+        let mut stream = open(&h, &id, call(7, &format!("alpha__{tool}"))).await;
+        let asked = next_message(&mut stream).await;
+        assert_eq!(asked["method"], method, "{asked}");
+        let tagged = asked["id"].clone();
+        assert!(
+            tagged.as_str().unwrap().starts_with("mcp-edge-asks:alpha:"),
+            "an id of the gateway's: {tagged}"
+        );
+        let r = h.post("/mcp", &answer(&tagged, "ada"), &headers(&id)).await;
+        assert_eq!(r.status, 202, "{}", r.text);
+        let done = next_message(&mut stream).await;
+        assert_eq!(done["id"], 7, "{done}");
+        let text = done["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("alpha heard") && text.contains("ada"),
+            "{text}"
+        );
+        let got = alpha.answers().last().cloned().unwrap();
+        assert!(got["id"].is_i64(), "the upstream's own id back: {got}");
+    }
+    assert!(
+        beta.answers().is_empty(),
+        "nothing reached the other server"
+    );
+}
+
+#[tokio::test]
+async fn two_upstreams_asking_at_once_with_the_same_ids_get_their_own_answers() {
+    let h = Harness::new();
+    let (alpha, beta) = askers(&h);
+    let id = session(&h, json!({"elicitation": {}})).await;
+    let mut a = open(&h, &id, call(1, "alpha__ask_user")).await;
+    let mut b = open(&h, &id, call(2, "beta__ask_user")).await;
+    let (qa, qb) = (next_message(&mut a).await, next_message(&mut b).await);
+    assert_ne!(qa["id"], qb["id"], "{qa} {qb}");
+    // Answered in the other order, each with its own name.
+    h.post("/mcp", &answer(&qb["id"], "bob"), &headers(&id))
+        .await;
+    h.post("/mcp", &answer(&qa["id"], "ann"), &headers(&id))
+        .await;
+    let (da, db) = (next_message(&mut a).await, next_message(&mut b).await);
+    let text = |v: &Value| {
+        v["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        text(&da).starts_with("alpha heard") && text(&da).contains("ann"),
+        "{da}"
+    );
+    assert!(
+        text(&db).starts_with("beta heard") && text(&db).contains("bob"),
+        "{db}"
+    );
+    assert_eq!(
+        alpha.answers()[0]["id"],
+        beta.answers()[0]["id"],
+        "the ids clashed upstream"
+    );
+}
+
+#[tokio::test]
+async fn answers_for_nobody_go_nowhere() {
+    let h = Harness::new();
+    let (alpha, beta) = askers(&h);
+    let id = session(&h, json!({"elicitation": {}})).await;
+    // No session with beta yet, an unknown server, a malformed tag, a
+    // plain id: accepted and dropped, no upstream session opened.
+    for bad in [
+        json!("mcp-edge-asks:beta:1"),
+        json!("mcp-edge-asks:nobody:1"),
+        json!("mcp-edge-asks:alpha"),
+        json!(5),
+    ] {
+        let r = h.post("/mcp", &answer(&bad, "x"), &headers(&id)).await;
+        assert_eq!(r.status, 202, "{}", r.text);
+    }
+    assert!(alpha.answers().is_empty() && beta.answers().is_empty());
+    assert_eq!(beta.count("initialize"), 0, "no session opened for it");
+}
