@@ -132,3 +132,33 @@ async fn a_call_that_needed_no_approval_carries_none() {
     );
     assert_eq!(up.count("tools/call"), before, "nothing ran unapproved");
 }
+
+#[tokio::test]
+async fn a_grant_the_user_gave_does_not_pass_a_rule_that_now_names_approvers() {
+    let (h, up) = with_an_approved_asking_tool();
+    let asked = result_of(&call(&h, "/servers/up/mcp", "ask", json!({})).await);
+    let approve = json!({"requestState": asked["requestState"],
+        "inputResponses": {"mcp-edge/approval": {"action": "accept", "content": {}}}});
+    let theirs = result_of(&call(&h, "/servers/up/mcp", "ask", approve).await);
+    assert!(theirs["inputRequests"]["who"].is_object(), "{theirs}");
+    // The rule changes between the rounds: approvers decide now.
+    let policy = json!({
+        "rules": [{"name": "all", "effect": "allow", "subjects": {"everyone": true}}],
+        "approval": {
+            "approvers": {"roles": ["approver"]},
+            "tools": [{"servers": ["up"], "tools": ["ask"], "decided_by": "approvers"}],
+            "ttl_secs": 60, "elicitation_timeout_secs": 30
+        }
+    });
+    h.p.kv.put("policy", &policy.to_string());
+    h.gw.reload_config();
+    let before = up.count("tools/call");
+    let answer = json!({"requestState": theirs["requestState"],
+        "inputResponses": {"who": {"action": "accept", "content": {"name": "ada"}}}});
+    let held = result_of(&call(&h, "/servers/up/mcp", "ask", answer).await);
+    assert_eq!(
+        held["_meta"]["mcp-edge/approval"]["decider"], "approvers",
+        "{held}"
+    );
+    assert_eq!(up.count("tools/call"), before, "nothing ran");
+}

@@ -266,3 +266,169 @@ async fn an_upstreams_question_on_a_bare_name_continues_on_its_server() {
     );
     assert_eq!(last(&up, "tools/call").unwrap()["requestState"], "up-state");
 }
+
+#[tokio::test]
+async fn a_bare_name_goes_nowhere_while_a_server_that_may_offer_it_cannot_be_asked() {
+    let h = on_collision();
+    let solo = h.add(
+        "solo",
+        MockServer::new("solo").tools(&["echo", "add"]),
+        &["us"],
+    );
+    let duo = h.add(
+        "duo",
+        MockServer::new("duo").tools(&["search", "add"]),
+        &["us"],
+    );
+    let mut c = h.connect("/mcp").await;
+    // duo is down while listing: solo's `add` is shown bare.
+    duo.fail_with(Some(500));
+    let names = c.all_names("tools/list", "tools").await;
+    assert!(names.contains(&"add".to_string()), "{names:?}");
+    // duo is back and solo down: `add` is not sent to duo.
+    duo.fail_with(None);
+    solo.fail_with(Some(500));
+    let r = c
+        .call(
+            "tools/call",
+            json!({"name": "add", "arguments": {"a": 2, "b": 3}}),
+        )
+        .await;
+    let message = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("solo could not be asked"), "{r}");
+    assert_eq!(duo.count("tools/call"), 0, "never guessed");
+    // The prefixed name still routes.
+    let r = c
+        .result(
+            "tools/call",
+            json!({"name": "duo__add", "arguments": {"a": 1, "b": 1}}),
+        )
+        .await;
+    assert_eq!(r["content"][0]["text"], "2");
+}
+
+/// Mounts `id` with minted credentials: requests whose token names
+/// `subject` reach `theirs`, the rest `others` (a server that lists
+/// differently to different callers).
+fn per_caller(
+    h: &Harness,
+    id: &str,
+    subject: &'static str,
+    (theirs, others): (MockServer, MockServer),
+) -> (Rc<MockServer>, Rc<MockServer>) {
+    use base64::Engine;
+    let (theirs, others) = (Rc::new(theirs), Rc::new(others));
+    let url = format!("http://{id}.us.test/mcp");
+    let (t, o) = (theirs.clone(), others.clone());
+    h.p.http.mount_fn(&url, move |req| {
+        let sub = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|t| t.split('.').nth(1))
+            .and_then(|p| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .ok()
+            })
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|c| c["sub"].as_str().map(str::to_string));
+        let server = if sub.as_deref() == Some(subject) {
+            t.clone()
+        } else {
+            o.clone()
+        };
+        Box::pin(async move { server.handle(req).await })
+    });
+    h.register(
+        id,
+        json!({"endpoints": [{"region": "us", "url": url}], "timeout_ms": 1000,
+            "credentials": {"type": "jwt"}}),
+    );
+    (theirs, others)
+}
+
+#[tokio::test]
+async fn a_bare_name_is_placed_by_the_callers_own_listing_never_another_callers() {
+    let h = on_collision();
+    h.p.runtime.secrets.borrow_mut().insert(
+        "UPSTREAM_SIGNING_KEY".into(),
+        support::jwt::keys()["ec_gateway"].to_string(),
+    );
+    h.api_key(
+        "mk_mallory",
+        json!({"subject": "mallory", "teams": [], "scopes": ["mcp:tools"]}),
+    );
+    // bank offers `transfer` to everyone but mallory; plugins offers it
+    // to mallory only.
+    let (_, bank) = per_caller(
+        &h,
+        "bank",
+        "mallory",
+        (
+            MockServer::new("bank").tools(&["balance"]),
+            MockServer::new("bank").tools(&["balance", "transfer"]),
+        ),
+    );
+    let (plugins_mallory, plugins) = per_caller(
+        &h,
+        "plugins",
+        "mallory",
+        (
+            MockServer::new("plugins").tools(&["weather", "transfer"]),
+            MockServer::new("plugins").tools(&["weather"]),
+        ),
+    );
+    let mut tester = h.connect("/mcp").await;
+    assert_eq!(
+        sorted(tester.all_names("tools/list", "tools").await),
+        ["balance", "transfer", "weather"]
+    );
+    // mallory makes the gateway list every server under her token.
+    let probe = json!({"name": "no-such-tool", "arguments": {}});
+    h.send(modern_request(
+        "/mcp",
+        9,
+        "tools/call",
+        probe,
+        &[("x-api-key", "mk_mallory")],
+    ))
+    .await;
+    let r = tester
+        .result(
+            "tools/call",
+            json!({"name": "transfer", "arguments": {"to": "acct-1", "amount": 100}}),
+        )
+        .await;
+    assert_eq!(r["content"][0]["text"], "bank:transfer", "{r}");
+    assert_eq!(bank.count("tools/call"), 1);
+    assert_eq!(
+        plugins.count("tools/call") + plugins_mallory.count("tools/call"),
+        0,
+        "never sent to the other server"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_server_is_listed_at_most_once_per_two_seconds_for_bare_names() {
+    let h = on_collision();
+    h.add("solo", MockServer::new("solo").tools(&["add"]), &["us"]);
+    let broken = h.add(
+        "broken",
+        MockServer::new("broken")
+            .tools(&["echo"])
+            .list_error("listing is down"),
+        &["us"],
+    );
+    let mut c = h.connect("/mcp").await;
+    for _ in 0..5 {
+        c.call("tools/call", json!({"name": "add", "arguments": {}}))
+            .await;
+    }
+    assert_eq!(
+        broken.count("tools/list"),
+        1,
+        "a failure answers for a while"
+    );
+}

@@ -298,10 +298,12 @@ async fn answered<P: Platform>(
     }
 }
 
-/// The next round of an approved call: its grant is used up by storing a
-/// record under it (the store keeps the first one stored under an id, so
-/// only one retry finds its own nonce there). The record lives as long as
-/// the state that names it, and a minute more.
+/// The next round of an approved call: its grant is used up by deciding
+/// a record stored under it. The record's nonce is the grant itself, so
+/// however many retries race to store it, they decide one record and the
+/// store lets exactly one decision apply (atomically on Workers, by a
+/// claim on the nonce on Spin); a later replay finds it decided. The record
+/// lives as long as the state that names it, and a minute more.
 async fn carry<P: Platform>(
     p: &P,
     who: &Requester<'_>,
@@ -310,28 +312,30 @@ async fn carry<P: Platform>(
     carried: &Carried,
 ) -> Result<Outcome, GatewayError> {
     let now = p.clock().now_ms();
-    let nonce = random_id(p, 12);
     let ttl_ms = carried.until_ms.saturating_sub(now).saturating_add(60_000);
     let id = format!("ct_{}", carried.grant);
-    let mut fresh = pending_record(
+    let fresh = pending_record(
         who,
         held,
-        (hash, nonce.clone()),
-        (id, Channel::Elicitation),
+        (hash, carried.grant.clone()),
+        (id.clone(), Channel::Elicitation),
         (now, ttl_ms),
     );
-    fresh.status = Status::Approved;
-    fresh.decided_by = Some(who.key.clone());
-    fresh.decided_ms = Some(now);
-    let stored = p.approvals().open(&fresh, now).await?;
-    if stored.nonce != nonce {
-        tracing::warn!(approval = %stored.id, requester = %who.key, "a carried approval used again refused");
+    p.approvals().open(&fresh, now).await?;
+    let decision = Decision {
+        verdict: Verdict::Approve,
+        by: who.key.clone(),
+        now_ms: now,
+        ttl_ms,
+    };
+    let Decided::Applied { record } = p.approvals().decide(&id, &decision).await? else {
+        tracing::warn!(approval = %id, requester = %who.key, "a carried approval used again refused");
         return Err(GatewayError::InvalidParams(
             "requestState is not valid for this call (unknown, expired, used, or another call's)"
                 .into(),
         ));
-    }
-    tracing::info!(target: "audit", approval = %stored.id, requester = %who.key, server = %held.server.id, tool = held.tool, "approval carried to the call's next round");
+    };
+    tracing::info!(target: "audit", approval = %record.id, requester = %who.key, server = %held.server.id, tool = held.tool, "approval carried to the call's next round");
     who.approved.set(Some(held.decider));
     Ok(Outcome::Forward)
 }

@@ -17,8 +17,15 @@
 //! catalog is stale; a bare name found on no server or on several is looked
 //! up again before it is refused, and one that several servers offer is
 //! refused with the names to use instead, never sent to either.
+//!
+//! Routing fails closed: a bare name goes to a server only when every
+//! server the caller sees was asked and only that one offers it (a server
+//! that could not be listed, or whose listing was cut at the page limit,
+//! may offer it too), and each server is read in the caller's own listing
+//! where it can tell callers apart (`credentials: jwt`), so one caller's
+//! view never places another caller's call.
 
-use super::catalog::Catalog;
+use super::catalog::{Catalog, Found, Look};
 use crate::config::{self, Registry, Server};
 use crate::error::GatewayError;
 use crate::governance::gate::Gate;
@@ -114,16 +121,20 @@ impl<'a> Naming<'a> {
             return Err(unknown(String::new()));
         }
         let all: Vec<usize> = (0..self.registry.servers.len()).collect();
-        let (mut offering, failed) = self.offering(ups, kind, name, &all, false).await;
+        let (mut offering, mut failed) = self.offering(ups, kind, name, &all, false).await;
         if offering.len() > 1 {
             // A listing may be stale: a server may have dropped the name.
-            offering = self.offering(ups, kind, name, &offering, true).await.0;
+            let again = self.offering(ups, kind, name, &offering, true).await;
+            offering = again.0;
+            failed.extend(again.1);
         }
+        // Fail closed: a server that could not be asked may offer the name
+        // too, so a bare name goes nowhere unless every server was asked.
         match offering[..] {
-            [one] => Ok((one, name)),
+            [one] if failed.is_empty() => Ok((one, name)),
             [] if failed.is_empty() => Err(unknown(String::new())),
-            [] => Err(unknown(format!(
-                " (not listed by the servers that answered; {} could not be asked)",
+            [_] | [] => Err(unknown(format!(
+                " ({} could not be asked whether they offer it; call it by its prefixed name)",
                 failed.join(", ")
             ))),
             _ => {
@@ -140,7 +151,9 @@ impl<'a> Naming<'a> {
     }
 
     /// Which of `among` offer `name` (a tool only if the caller may call
-    /// it), and which could not be asked.
+    /// it), each read in the caller's own listing where the server can tell
+    /// callers apart, and which could not be asked (or listed so much that
+    /// the name may be past what was read).
     async fn offering<P: Platform + Clone + 'static>(
         &self,
         ups: &Upstreams<'_, P>,
@@ -150,18 +163,20 @@ impl<'a> Naming<'a> {
         recheck: bool,
     ) -> (Vec<usize>, Vec<String>) {
         let servers = &self.registry.servers;
+        let look = Look { recheck, own: true };
         let found = join_all(
             among
                 .iter()
-                .map(|&i| self.catalog.find(ups, &servers[i], kind, name, recheck)),
+                .map(|&i| self.catalog.find(ups, &servers[i], kind, name, look)),
         )
         .await;
         let (mut offering, mut failed) = (Vec::new(), Vec::new());
         for (&i, found) in among.iter().zip(found) {
             let server = &servers[i];
             match found {
-                Ok(Some(_)) if self.visible(kind, server, name) => offering.push(i),
-                Ok(_) => {}
+                Ok(Found::Yes(_)) if self.visible(kind, server, name) => offering.push(i),
+                Ok(Found::Yes(_) | Found::No) => {}
+                Ok(Found::Unsure) => failed.push(server.id.clone()),
                 Err(e) => {
                     tracing::warn!(server = %server.id, "{} not listed for naming: {e}", kind.field());
                     failed.push(server.id.clone());
@@ -221,7 +236,7 @@ impl<'a> Naming<'a> {
         let failed = &failed;
         let listings = join_all(rest.map(|s| async move {
             let list = !failed.contains(s.id.as_str());
-            (s, self.catalog.listing(ups, s, kind, list).await)
+            (s, self.catalog.listing(ups, s, kind, (list, true)).await)
         }))
         .await;
         for (server, listing) in listings {

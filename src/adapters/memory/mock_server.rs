@@ -213,7 +213,8 @@ impl MockServer {
             .count()
     }
 
-    pub(crate) async fn handle(&self, req: http::Request<Vec<u8>>) -> Response<Body> {
+    /// Serves one request (tests mount it behind handlers of their own).
+    pub async fn handle(&self, req: http::Request<Vec<u8>>) -> Response<Body> {
         let (parts, raw) = req.into_parts();
         let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
         let method = body

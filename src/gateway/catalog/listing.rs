@@ -1,0 +1,159 @@
+//! Listing one server for the catalog: every page of its `tools/list` or
+//! `prompts/list`, read into what the gateway keeps of each item.
+
+use crate::config::Server;
+use crate::error::GatewayError;
+use crate::governance::arguments::Schema;
+use crate::ports::Platform;
+use crate::protocol::jsonrpc;
+use crate::protocol::method::ListKind;
+use crate::upstream::{reply, Upstreams};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// A server's listing is followed for at most this many pages.
+const MAX_PAGES: usize = 20;
+
+/// One server's listing of one kind.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Entry {
+    pub(super) listed_ms: u64,
+    // The field keeps its name for listings already in a shared cache.
+    #[serde(rename = "tools")]
+    pub(super) items: HashMap<String, Rc<ToolInfo>>,
+    /// Every page was read (not cut at the page limit).
+    #[serde(default = "whole")]
+    pub(super) complete: bool,
+}
+
+fn whole() -> bool {
+    true
+}
+
+impl Entry {
+    /// The names listed.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.items.keys().map(String::as_str)
+    }
+
+    pub(super) fn found(&self, name: &str) -> Found {
+        match self.items.get(name) {
+            Some(info) => Found::Yes(info.clone()),
+            None if self.complete => Found::No,
+            None => Found::Unsure,
+        }
+    }
+}
+
+/// What a lookup found.
+pub(crate) enum Found {
+    Yes(Rc<ToolInfo>),
+    No,
+    /// Not in a listing that was cut short: it may be further on.
+    Unsure,
+}
+
+/// What the gateway knows about one tool (or prompt: its name only).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ToolInfo {
+    name: String,
+    /// The server's `annotations.destructiveHint` (MCP's default is `true`
+    /// only for tools that are not read-only; a missing hint counts as false
+    /// here, so approval applies to tools the server explicitly marks).
+    pub destructive: bool,
+    input_schema: Option<Value>,
+    #[serde(skip)]
+    compiled: OnceCell<Option<Schema>>,
+}
+
+impl ToolInfo {
+    /// The compiled `inputSchema`; `None` when the server sent none or one
+    /// that does not compile (logged once; the call is then not validated).
+    pub(crate) fn schema(&self, server: &str) -> Option<&Schema> {
+        self.compiled
+            .get_or_init(|| {
+                let schema = self.input_schema.as_ref()?;
+                Schema::compile(schema)
+                    .map_err(
+                        |e| tracing::warn!(server, tool = %self.name, "inputSchema not used: {e}"),
+                    )
+                    .ok()
+            })
+            .as_ref()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Page {
+    #[serde(default)]
+    tools: Vec<ToolDef>,
+    #[serde(default)]
+    prompts: Vec<ToolDef>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolDef {
+    name: String,
+    #[serde(default)]
+    input_schema: Option<Value>,
+    #[serde(default)]
+    annotations: Option<Annotations>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Annotations {
+    #[serde(default)]
+    destructive_hint: Option<bool>,
+}
+
+/// Every page of the server's `tools/list` or `prompts/list`, up to
+/// [`MAX_PAGES`]; `false` beside the items when there were more.
+pub(super) async fn list<P: Platform>(
+    ups: &Upstreams<'_, P>,
+    server: &Server,
+    kind: ListKind,
+) -> Result<(HashMap<String, Rc<ToolInfo>>, bool), GatewayError> {
+    let id = ups.own_request_id();
+    let mut tools = HashMap::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let params = cursor.as_ref().map(|c| serde_json::json!({ "cursor": c }));
+        let message = jsonrpc::request_bytes(&id, kind.method(), params.as_ref());
+        let answer = ups.send(server, &message).await?;
+        let result = reply::read_result(answer, &id, &server.id, ups.client.max_bytes).await?;
+        let page: Page = serde_json::from_value(result).map_err(|e| GatewayError::Upstream {
+            server: server.id.clone(),
+            message: format!("{} result does not parse: {e}", kind.method()),
+        })?;
+        let defs = match kind {
+            ListKind::Prompts => page.prompts,
+            _ => page.tools,
+        };
+        for def in defs {
+            let destructive = def
+                .annotations
+                .and_then(|a| a.destructive_hint)
+                .unwrap_or(false);
+            let info = ToolInfo {
+                name: def.name.clone(),
+                destructive,
+                input_schema: def.input_schema,
+                compiled: OnceCell::new(),
+            };
+            tools.insert(def.name, Rc::new(info));
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok((tools, true)),
+        }
+    }
+    tracing::warn!(server = %server.id, "{} longer than {MAX_PAGES} pages: the rest is not known", kind.method());
+    Ok((tools, false))
+}
