@@ -211,3 +211,70 @@ async fn answers_for_nobody_go_nowhere() {
     assert!(alpha.answers().is_empty() && beta.answers().is_empty());
     assert_eq!(beta.count("initialize"), 0, "no session opened for it");
 }
+
+#[tokio::test]
+async fn the_mcp_get_stream_merges_every_servers_stream_and_tags_their_requests() {
+    let h = Harness::new();
+    let alpha = h.add(
+        "alpha",
+        MockServer::new("alpha").tools(&["echo"]).notices(vec![
+            json!({"jsonrpc": "2.0", "id": 1, "method": "roots/list"}),
+            json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}),
+        ]),
+        &["us"],
+    );
+    let beta = h.add(
+        "beta",
+        MockServer::new("beta").tools(&["echo"]).get_stream(),
+        &["us"],
+    );
+    // gamma offers no stream (405): left out.
+    h.add("gamma", MockServer::new("gamma").tools(&["echo"]), &["us"]);
+    let id = session(&h, json!({"roots": {}})).await;
+    let mut req = http::Request::get("http://gw.test/mcp")
+        .header("accept", "text/event-stream")
+        .header("host", "gw.test");
+    for (k, v) in headers(&id) {
+        req = req.header(k, v);
+    }
+    let reply = support::Reply::read(h.open(req.body(Vec::new()).unwrap()).await).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let events = reply.events();
+    let asked = events
+        .iter()
+        .find(|e| e["method"] == "roots/list")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(asked["id"], "mcp-edge-asks:alpha:1");
+    assert!(events
+        .iter()
+        .any(|e| e["method"] == "notifications/tools/list_changed"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["method"] == "notifications/message"),
+        "beta's stream is in it: {events:?}"
+    );
+    assert!(!reply.text.contains("id: "), "no upstream event ids");
+    assert_eq!(alpha.count("initialize"), 1, "met by the stream");
+    assert_eq!(beta.count("initialize"), 1);
+    // The answer goes back to alpha under its own id.
+    let answer = json!({"jsonrpc": "2.0", "id": asked["id"], "result": {"roots": []}});
+    let r = h.post("/mcp", &answer, &headers(&id)).await;
+    assert_eq!(r.status, 202);
+    assert_eq!(alpha.answers()[0]["id"], 1);
+}
+
+#[tokio::test]
+async fn without_any_server_stream_the_mcp_get_is_405() {
+    let h = Harness::new();
+    h.add("gamma", MockServer::new("gamma").tools(&["echo"]), &["us"]);
+    let id = session(&h, json!({})).await;
+    let mut req = http::Request::get("http://gw.test/mcp")
+        .header("accept", "text/event-stream")
+        .header("host", "gw.test");
+    for (k, v) in headers(&id) {
+        req = req.header(k, v);
+    }
+    let reply = support::Reply::read(h.open(req.body(Vec::new()).unwrap()).await).await;
+    assert_eq!(reply.status, 405, "{}", reply.text);
+}

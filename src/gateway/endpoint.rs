@@ -297,9 +297,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         headers: &http::HeaderMap,
     ) -> Result<Response<Body>, GatewayError> {
         let Some(server) = self.server()? else {
-            return Err(GatewayError::MethodNotAllowed {
-                allow: "POST, DELETE",
-            });
+            return self.merged_stream(headers).await;
         };
         let record =
             session::find(self.p, headers, &self.route.endpoint_name(), &self.owner()).await?;

@@ -34,8 +34,9 @@ pub mod naming;
 pub(crate) mod passthrough;
 pub(crate) mod policy_store;
 pub(crate) mod respond;
+mod server_stream;
 pub(crate) mod session;
-pub(crate) mod session_cache;
+mod session_cache;
 
 use crate::body::Body;
 use crate::config::{Registry, Settings};

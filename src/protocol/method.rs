@@ -131,6 +131,16 @@ impl ListKind {
     }
 }
 
+/// The cached lists a list change makes stale.
+pub(crate) fn lists_of(method: &str) -> &'static [&'static str] {
+    match method {
+        "notifications/tools/list_changed" => &["tools/list"],
+        "notifications/prompts/list_changed" => &["prompts/list"],
+        "notifications/resources/list_changed" => &["resources/list", "resources/templates/list"],
+        _ => &[],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

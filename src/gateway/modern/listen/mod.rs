@@ -37,11 +37,12 @@ use crate::error::GatewayError;
 use crate::governance::pii::Kind;
 use crate::ports::{Clock, Platform};
 use crate::protocol::jsonrpc::{Id, Request};
+use crate::protocol::method::lists_of;
 use crate::upstream::{modern, ClientSession, Reply};
 use filter::Filter;
 use futures_util::future::join_all;
 use futures_util::stream::{self, LocalBoxStream, StreamExt};
-use relay::{encode, lists_of, relay, Frame, Heard};
+use relay::{encode, relay, Frame, Heard};
 use serde_json::{json, Map, Value};
 use std::rc::Rc;
 

@@ -169,16 +169,6 @@ fn list_change(data: &str) -> Option<String> {
         .then(|| method.to_string())
 }
 
-/// The cached lists a list change makes stale.
-pub(super) fn lists_of(method: &str) -> &'static [&'static str] {
-    match method {
-        "notifications/tools/list_changed" => &["tools/list"],
-        "notifications/prompts/list_changed" => &["prompts/list"],
-        "notifications/resources/list_changed" => &["resources/list", "resources/templates/list"],
-        _ => &[],
-    }
-}
-
 /// What one upstream message becomes.
 enum Step {
     Send(Vec<u8>),
@@ -228,6 +218,7 @@ mod tests {
     use super::*;
 
     use super::super::filter::tests::filter;
+    use crate::protocol::method::lists_of;
 
     #[test]
     fn any_list_change_is_noticed_for_the_list_cache() {
