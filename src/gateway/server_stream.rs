@@ -6,6 +6,10 @@
 //! that offers no stream (405), or cannot be reached, is left out (logged).
 //! The stream ends when every part has ended; the client opens it again.
 //! A list change also makes that server's cached lists and catalog stale.
+//!
+//! At most [`MAX_PARTS`] servers are heard, in registry order: a Workers
+//! request holds at most six connections open at once, and one is left for
+//! meeting servers (the rest are left out, logged).
 
 use super::{respond, session, Ctx};
 use crate::body::Body;
@@ -18,6 +22,9 @@ use futures_util::future::join_all;
 use futures_util::StreamExt;
 use http::Response;
 use std::rc::Rc;
+
+/// Servers heard on one merged stream.
+const MAX_PARTS: usize = 5;
 
 impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     /// GET on `/mcp` (see the module docs).
@@ -34,7 +41,11 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         );
         *client.upstreams.borrow_mut() = record.upstreams;
         let ups = self.upstreams(&client);
-        let opened = join_all(self.registry.servers.iter().map(|s| async {
+        let heard = &self.registry.servers[..self.registry.servers.len().min(MAX_PARTS)];
+        for left in &self.registry.servers[heard.len()..] {
+            tracing::warn!(server = %left.id, "left out of the /mcp stream: at most {MAX_PARTS} servers are heard");
+        }
+        let opened = join_all(heard.iter().map(|s| async {
             let met = ups.client.upstreams.borrow().contains_key(&s.id);
             if !met {
                 ups.initialize_now(s).await?;
@@ -43,7 +54,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         }))
         .await;
         let mut parts = Vec::new();
-        for (server, body) in self.registry.servers.iter().zip(opened) {
+        for (server, body) in heard.iter().zip(opened) {
             match body {
                 Ok(body) => parts.push(merged::part(body, self.part(server))),
                 Err(e) => tracing::info!(server = %server.id, "left out of the /mcp stream: {e}"),
