@@ -93,6 +93,7 @@ impl SessionRecord {
     /// session store does inside its `set_upstream`.
     pub(crate) fn apply(&mut self, change: &UpstreamChange) {
         match &change.upstream {
+            Some(_) if change.unless_held && self.upstreams.contains_key(&change.server) => None,
             Some(up) => self.upstreams.insert(change.server.clone(), up.clone()),
             None => self.upstreams.remove(&change.server),
         };
@@ -106,6 +107,11 @@ pub struct UpstreamChange {
     pub server: String,
     /// The new upstream session; `None` forgets it.
     pub upstream: Option<UpstreamSession>,
+    /// Only if the client session holds none for the server yet: a server
+    /// met by two requests at once (a call and the GET stream) keeps the
+    /// session recorded first, and both use it.
+    #[serde(default)]
+    pub unless_held: bool,
 }
 
 /// The gateway's session with one upstream, on behalf of one client session.

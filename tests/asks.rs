@@ -278,3 +278,50 @@ async fn without_any_server_stream_the_mcp_get_is_405() {
     let reply = support::Reply::read(h.open(req.body(Vec::new()).unwrap()).await).await;
     assert_eq!(reply.status, 405, "{}", reply.text);
 }
+
+#[tokio::test]
+async fn a_server_met_at_once_by_a_call_and_the_stream_keeps_one_session() {
+    let h = Harness::new();
+    let notices = vec![json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})];
+    let alpha = h.add(
+        "alpha",
+        MockServer::new("alpha")
+            .tools(&["echo"])
+            .notices(notices)
+            .quiet_listener()
+            .delay_ms(5),
+        &["us"],
+    );
+    let id = session(&h, json!({})).await;
+    let mut get = http::Request::get("http://gw.test/mcp")
+        .header("accept", "text/event-stream")
+        .header("host", "gw.test");
+    for (k, v) in headers(&id) {
+        get = get.header(k, v);
+    }
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    // The stream and a list meet alpha at the same time.
+    let on_session = headers(&id);
+    let (stream, listed) = tokio::join!(
+        h.open(get.body(Vec::new()).unwrap()),
+        h.post("/mcp", &list, &on_session)
+    );
+    assert_eq!(stream.status(), 200);
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(alpha.count("initialize"), 2, "both met it");
+    let r = h.post("/mcp", &call(3, "alpha__echo"), &headers(&id)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let seen = alpha.seen();
+    let session_of = |method: &str, rpc: Option<&str>| {
+        seen.iter()
+            .rev()
+            .find(|s| s.http_method == method && s.rpc_method.as_deref() == rpc)
+            .and_then(|s| s.headers.get("mcp-session-id").cloned())
+            .unwrap()
+    };
+    assert_eq!(
+        session_of("GET", None),
+        session_of("POST", Some("tools/call")),
+        "later calls use the session the stream hears"
+    );
+}

@@ -111,8 +111,7 @@ impl<P: Platform> Upstreams<'_, P> {
         endpoint: &Endpoint,
         result: Value,
     ) -> (UpstreamSession, Value) {
-        let session = modern::session(&endpoint.url);
-        self.remember(server, &session).await;
+        let session = self.remember(server, modern::session(&endpoint.url)).await;
         (session, result)
     }
 
@@ -211,31 +210,53 @@ impl<P: Platform> Upstreams<'_, P> {
                 tracing::warn!(server = %server.id, "notifications/initialized failed: {}", a.message)
             }
         }
-        self.remember(server, &session).await;
+        let session = self.remember(server, session).await;
         Ok((session, result))
     }
 
-    /// Keeps the session for the rest of this request and in the session store.
-    async fn remember(&self, server: &Server, session: &UpstreamSession) {
-        self.client
+    /// Keeps the session for the rest of this request and in the session
+    /// store, and returns the one to use: a server this client session meets
+    /// for the first time may have been met a moment ago by another of its
+    /// requests (a call and the GET stream at once); the session recorded
+    /// first is kept and used by both, so what the server sends on its
+    /// stream is heard (the other is left to expire).
+    async fn remember(&self, server: &Server, session: UpstreamSession) -> UpstreamSession {
+        let first = self
+            .client
             .upstreams
             .borrow_mut()
-            .insert(server.id.clone(), session.clone());
-        if let Some(id) = &self.client.session_id {
-            if let Err(e) = self
-                .platform
-                .sessions()
-                .set_upstream(
-                    id,
-                    &UpstreamChange {
-                        server: server.id.clone(),
-                        upstream: Some(session.clone()),
-                    },
-                )
-                .await
-            {
-                tracing::warn!(server = %server.id, "could not record upstream session: {e}");
+            .insert(server.id.clone(), session.clone())
+            .is_none();
+        let Some(id) = &self.client.session_id else {
+            return session;
+        };
+        let sessions = self.platform.sessions();
+        let change = UpstreamChange {
+            server: server.id.clone(),
+            upstream: Some(session.clone()),
+            unless_held: first,
+        };
+        if let Err(e) = sessions.set_upstream(id, &change).await {
+            tracing::warn!(server = %server.id, "could not record upstream session: {e}");
+            return session;
+        }
+        if !first {
+            return session;
+        }
+        let held = match sessions.get(id).await {
+            Ok(record) => record.and_then(|mut r| r.upstreams.remove(&server.id)),
+            Err(_) => None,
+        };
+        match held {
+            Some(theirs) if theirs != session => {
+                tracing::info!(server = %server.id, "met at once by two requests: the session recorded first is used");
+                self.client
+                    .upstreams
+                    .borrow_mut()
+                    .insert(server.id.clone(), theirs.clone());
+                theirs
             }
+            _ => session,
         }
     }
 }

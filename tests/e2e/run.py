@@ -294,6 +294,28 @@ def scenarios(base: str) -> list[dict]:
             "delete_session": True,
         },
         governance.elicitation_scenario(base, key),
+        # An upstream asks the client, through /mcp (issue 12): the tools
+        # server-everything registers only for a client that declared the
+        # capability, and the answers the client gives in the results.
+        {
+            "name": "server-everything asks the client through /mcp",
+            "clients": ["TypeScript SDK", "Python SDK"],
+            "headers": key,
+            "url": f"{base}/mcp",
+            "asks": {"elicit": {"name": "e2e-user"}, "sample": "e2e sampled text",
+                     "roots": [{"uri": "file:///e2e-root", "name": "e2e"}]},
+            "expect_tools": ["everything__trigger-elicitation-request", "everything__trigger-sampling-request",
+                             "everything__get-roots-list"],
+            "calls": [
+                {"tool": "everything__trigger-elicitation-request", "arguments": {},
+                 "expect_text": "e2e-user", "expect_contains": True},
+                {"tool": "everything__trigger-sampling-request", "arguments": {"prompt": "hi", "maxTokens": 10},
+                 "expect_text": "e2e sampled text", "expect_contains": True},
+                {"tool": "everything__get-roots-list", "arguments": {},
+                 "expect_text": "file:///e2e-root", "expect_contains": True},
+            ],
+            "delete_session": True,
+        },
         # MCP 2026-07-28, no fallback: stateless requests on both endpoints,
         # bridged to the legacy upstreams, from the Python SDK and the
         # TypeScript SDK v2 (v1 does not speak it).

@@ -20,6 +20,10 @@ The scenario file (JSON) describes what to check against one MCP endpoint
                                                   isError must be falsy
       "progress": {"tool": "...", "arguments": {...},
                    "min_notifications": 3, "min_lead_ms": 600},
+      "asks": {"elicit": {...}, "sample": "...", "roots": [{"uri": "...", "name": "..."}]},
+                                                  the client declares elicitation, sampling and
+                                                  roots and answers an upstream's questions with
+                                                  these ("calls" check what came back)
       "approvals": [{"tool": "...", "arguments": {...}, "answer": "decline" | "accept",
                      "expect_text": "...", "then": {a call as in "calls"}}],
                                                   the client declares elicitation and answers the
@@ -240,6 +244,9 @@ async def check_call(client: Client, call: dict[str, Any], report: Report) -> No
         report.check(False, label, describe(exc))
         return
     text = first_text(result)
+    if call.get("expect_contains"):
+        # "contains" looks through every text item, "equals" at the first.
+        text = "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
     report.check(not result.is_error, f"{label} isError is falsy", f"isError=true, text={text!r}")
     if "expect_text" in call:
         expected = call["expect_text"]
@@ -247,6 +254,24 @@ async def check_call(client: Client, call: dict[str, Any], report: Report) -> No
             report.check(text is not None and expected in text, f"{label} text contains {expected!r}", f"got {text!r}")
         else:
             report.check(text == expected, f"{label} text == {expected!r}", f"got {text!r}")
+
+
+def answering(asks: dict[str, Any]) -> dict[str, Any]:
+    """Handlers that answer an upstream's own questions (elicitation,
+    sampling, roots) with the scenario's answers; giving them declares the
+    capabilities."""
+
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content=asks["elicit"])
+
+    async def on_sample(context: Any, params: Any) -> types.CreateMessageResult:
+        text = types.TextContent(type="text", text=asks["sample"])
+        return types.CreateMessageResult(role="assistant", content=text, model="e2e-model")
+
+    async def on_roots(context: Any) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri=r["uri"], name=r.get("name")) for r in asks["roots"]])
+
+    return {"elicitation_callback": on_elicit, "sampling_callback": on_sample, "list_roots_callback": on_roots}
 
 
 class Elicitation:
@@ -400,10 +425,10 @@ async def run_scenario(scenario: dict[str, Any], report: Report) -> None:
         # cache=None: every list request must reach the server under test.
         elicit = Elicitation()
         # The elicitation capability is declared only when a callback is given.
-        callback = elicit if scenario["approvals"] else None
-        async with Client(
-            transport, mode=scenario.get("mode", "legacy"), cache=None, elicitation_callback=callback
-        ) as client:
+        callbacks: dict[str, Any] = {"elicitation_callback": elicit if scenario["approvals"] else None}
+        if scenario.get("asks"):
+            callbacks = answering(scenario["asks"])
+        async with Client(transport, mode=scenario.get("mode", "legacy"), cache=None, **callbacks) as client:
             protocol_version = client.protocol_version
             info = client.server_info
             report.info(

@@ -24,6 +24,11 @@
 //                    // "expect": "pending" (a call approvers decide) the client
 //                    // must never be asked and the call is a tool error naming
 //                    // a pending approval, however eagerly it would accept
+//     "asks": {"elicit": {"name": "..."}, "sample": "...", "roots": [{"uri": "..."}]},
+//                                                   // the client declares elicitation,
+//                                                   // sampling and roots and answers an
+//                                                   // upstream's questions with these;
+//                                                   // "calls" then check what came back
 //     "delete_session": true,
 //     "timeout_ms": 60000                           // whole-run deadline
 //   }
@@ -45,7 +50,7 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const MAX_LIST_PAGES = 100; // guards against a server that never stops paginating
@@ -212,7 +217,10 @@ async function checkCall(client, c, reqOpts) {
         fail(`${what}: ${errText(e)}`);
         return;
     }
-    const text = firstText(result);
+    // "contains" looks through every text item, "equals" at the first.
+    const text = c.expect_contains
+        ? (result?.content ?? []).filter(x => x?.type === 'text').map(x => x.text).join('\n')
+        : firstText(result);
     if (!check(!result.isError, `${what}: isError falsy`, `isError=true, text=${JSON.stringify(text)}`)) return;
     if (c.expect_text === undefined) return;
     const good = c.expect_contains ? typeof text === 'string' && text.includes(c.expect_text) : text === c.expect_text;
@@ -365,9 +373,17 @@ async function main() {
         if (!terminated) console.log(`warn: transport error: ${errText(e)}`);
     };
     // Declare elicitation only when the scenario answers questions.
-    const capabilities = s.approvals?.length ? { elicitation: {} } : {};
+    let capabilities = s.approvals?.length ? { elicitation: {} } : {};
+    if (s.asks) capabilities = { elicitation: {}, sampling: {}, roots: { listChanged: true } };
     const client = new Client({ name: 'mcp-edge-e2e-ts', version: '0.1.0' }, { capabilities });
-    if (s.approvals?.length) {
+    if (s.asks) {
+        // An upstream's own questions, relayed by the gateway (issue 12).
+        client.setRequestHandler(ElicitRequestSchema, () => ({ action: 'accept', content: s.asks.elicit }));
+        client.setRequestHandler(CreateMessageRequestSchema, () => ({
+            role: 'assistant', model: 'e2e-model', content: { type: 'text', text: s.asks.sample }
+        }));
+        client.setRequestHandler(ListRootsRequestSchema, () => ({ roots: s.asks.roots }));
+    } else if (s.approvals?.length) {
         client.setRequestHandler(ElicitRequestSchema, req => {
             elicit.asked.push(req.params.message ?? '');
             elicit.modes.push(req.params.mode ?? 'form');
