@@ -32,6 +32,17 @@ fn headers(session: &str) -> Vec<(&str, &str)> {
     ]
 }
 
+/// A GET on `/mcp` in the session: its merged server stream.
+fn get_mcp(session: &str) -> http::Request<Vec<u8>> {
+    let mut req = http::Request::get("http://gw.test/mcp")
+        .header("accept", "text/event-stream")
+        .header("host", "gw.test");
+    for (k, v) in headers(session) {
+        req = req.header(k, v);
+    }
+    req.body(Vec::new()).unwrap()
+}
+
 /// Posts `body` on the session and leaves the answer's stream open.
 async fn open(
     h: &Harness,
@@ -231,13 +242,8 @@ async fn the_mcp_get_stream_merges_every_servers_stream_and_tags_their_requests(
     // gamma offers no stream (405): left out.
     h.add("gamma", MockServer::new("gamma").tools(&["echo"]), &["us"]);
     let id = session(&h, json!({"roots": {}})).await;
-    let mut req = http::Request::get("http://gw.test/mcp")
-        .header("accept", "text/event-stream")
-        .header("host", "gw.test");
-    for (k, v) in headers(&id) {
-        req = req.header(k, v);
-    }
-    let reply = support::Reply::read(h.open(req.body(Vec::new()).unwrap()).await).await;
+    let req = get_mcp(&id);
+    let reply = support::Reply::read(h.open(req).await).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let events = reply.events();
     let asked = events
@@ -269,13 +275,8 @@ async fn without_any_server_stream_the_mcp_get_is_405() {
     let h = Harness::new();
     h.add("gamma", MockServer::new("gamma").tools(&["echo"]), &["us"]);
     let id = session(&h, json!({})).await;
-    let mut req = http::Request::get("http://gw.test/mcp")
-        .header("accept", "text/event-stream")
-        .header("host", "gw.test");
-    for (k, v) in headers(&id) {
-        req = req.header(k, v);
-    }
-    let reply = support::Reply::read(h.open(req.body(Vec::new()).unwrap()).await).await;
+    let req = get_mcp(&id);
+    let reply = support::Reply::read(h.open(req).await).await;
     assert_eq!(reply.status, 405, "{}", reply.text);
 }
 
@@ -293,19 +294,11 @@ async fn a_server_met_at_once_by_a_call_and_the_stream_keeps_one_session() {
         &["us"],
     );
     let id = session(&h, json!({})).await;
-    let mut get = http::Request::get("http://gw.test/mcp")
-        .header("accept", "text/event-stream")
-        .header("host", "gw.test");
-    for (k, v) in headers(&id) {
-        get = get.header(k, v);
-    }
+    let get = get_mcp(&id);
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
     // The stream and a list meet alpha at the same time.
     let on_session = headers(&id);
-    let (stream, listed) = tokio::join!(
-        h.open(get.body(Vec::new()).unwrap()),
-        h.post("/mcp", &list, &on_session)
-    );
+    let (stream, listed) = tokio::join!(h.open(get), h.post("/mcp", &list, &on_session));
     assert_eq!(stream.status(), 200);
     assert_eq!(listed.status, 200, "{}", listed.text);
     assert_eq!(alpha.count("initialize"), 2, "both met it");
