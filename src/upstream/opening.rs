@@ -24,6 +24,10 @@ enum Probe {
     Unclear,
 }
 
+/// How often, and how far apart, a first session is read back.
+const READ_BACK_TRIES: usize = 5;
+const READ_BACK_WAIT_MS: u64 = 20;
+
 impl<P: Platform> Upstreams<'_, P> {
     /// Opens a session on one endpoint in the era it speaks (asked the first
     /// time, see [`Eras`]) and returns it with the server's `initialize`
@@ -243,10 +247,29 @@ impl<P: Platform> Upstreams<'_, P> {
         if !first {
             return session;
         }
-        let held = match sessions.get(id).await {
-            Ok(record) => record.and_then(|mut r| r.upstreams.remove(&server.id)),
-            Err(_) => None,
-        };
+        // Where the store only claims the first session atomically (Spin),
+        // the first claimer's write may still be on its way: wait for it a
+        // little, then record this one after all rather than none.
+        let mut held = None;
+        for _ in 0..READ_BACK_TRIES {
+            held = match sessions.get(id).await {
+                Ok(record) => record.and_then(|mut r| r.upstreams.remove(&server.id)),
+                Err(_) => None,
+            };
+            if held.is_some() {
+                break;
+            }
+            self.platform.clock().sleep(READ_BACK_WAIT_MS).await;
+        }
+        if held.is_none() {
+            let change = UpstreamChange {
+                unless_held: false,
+                ..change
+            };
+            if let Err(e) = sessions.set_upstream(id, &change).await {
+                tracing::warn!(server = %server.id, "could not record upstream session: {e}");
+            }
+        }
         match held {
             Some(theirs) if theirs != session => {
                 tracing::info!(server = %server.id, "met at once by two requests: the session recorded first is used");

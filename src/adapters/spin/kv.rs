@@ -15,6 +15,7 @@ use crate::adapters::expiry_index::{self, IndexStore};
 use crate::ports::{Kv, PortError, SessionRecord, Sessions, UpstreamChange};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 use spin_sdk::key_value::Store;
+use futures_util::lock::Mutex;
 use std::rc::Rc;
 
 const REGISTRY_STORE: &str = "default";
@@ -85,11 +86,14 @@ pub async fn shared_put(store: &Store, key: &str, value: &str) {
 
 /// The session store.
 #[derive(Clone)]
-pub struct SpinSessions(Result<Rc<Store>, String>);
+pub struct SpinSessions(Result<Rc<Store>, String>, Rc<Mutex<()>>);
+
+/// Claims of a server's first upstream session in a client session.
+const UPSTREAM_CLAIM_PREFIX: &str = "upclaim/";
 
 impl SpinSessions {
     pub async fn open() -> Self {
-        SpinSessions(open(SESSION_STORE).await)
+        SpinSessions(open(SESSION_STORE).await, Rc::default())
     }
 
     fn store(&self) -> Result<&Store, PortError> {
@@ -185,10 +189,26 @@ impl Sessions for SpinSessions {
         }
     }
 
+    /// A read, a change and a write of the whole record: one at a time in
+    /// this instance, so two servers met at once by one request are both
+    /// kept. Across instances a server's first session is claimed with an
+    /// atomic counter: only the first claimer writes (the others read its
+    /// session back, `upstream/opening.rs`).
     async fn set_upstream(&self, id: &str, change: &UpstreamChange) -> Result<bool, PortError> {
+        let _turn = self.1.lock().await;
         let Some(mut record) = self.get(id).await? else {
             return Ok(false);
         };
+        if change.unless_held && !record.upstreams.contains_key(&change.server) {
+            let claim = format!("{UPSTREAM_CLAIM_PREFIX}{id}/{}", change.server);
+            let index = Index(self.store()?);
+            let n = index.increment(&claim, 1)?;
+            if n == 1 {
+                expiry_index::register(&index, &claim, record.expires_ms).await?;
+            } else {
+                return Ok(true);
+            }
+        }
         record.apply(change);
         self.put(&record).await?;
         Ok(true)
