@@ -13,9 +13,9 @@
 
 use crate::adapters::expiry_index::{self, IndexStore};
 use crate::ports::{Kv, PortError, SessionRecord, Sessions, UpstreamChange};
+use futures_util::lock::Mutex;
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 use spin_sdk::key_value::Store;
-use futures_util::lock::Mutex;
 use std::rc::Rc;
 
 const REGISTRY_STORE: &str = "default";
