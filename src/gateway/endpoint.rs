@@ -297,7 +297,9 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         headers: &http::HeaderMap,
     ) -> Result<Response<Body>, GatewayError> {
         let Some(server) = self.server()? else {
-            return self.merged_stream(headers).await;
+            return Err(GatewayError::MethodNotAllowed {
+                allow: "POST, DELETE",
+            });
         };
         let record =
             session::find(self.p, headers, &self.route.endpoint_name(), &self.owner()).await?;
