@@ -32,6 +32,17 @@ fn headers(session: &str) -> Vec<(&str, &str)> {
     ]
 }
 
+/// A GET on `/mcp` in the session: its merged server stream.
+fn get_mcp(session: &str) -> http::Request<Vec<u8>> {
+    let mut req = http::Request::get("http://gw.test/mcp")
+        .header("accept", "text/event-stream")
+        .header("host", "gw.test");
+    for (k, v) in headers(session) {
+        req = req.header(k, v);
+    }
+    req.body(Vec::new()).unwrap()
+}
+
 /// Posts `body` on the session and leaves the answer's stream open.
 async fn open(
     h: &Harness,
@@ -213,6 +224,102 @@ async fn answers_for_nobody_go_nowhere() {
 }
 
 #[tokio::test]
+async fn the_mcp_get_stream_merges_every_servers_stream_and_tags_their_requests() {
+    let h = Harness::new();
+    let alpha = h.add(
+        "alpha",
+        MockServer::new("alpha").tools(&["echo"]).notices(vec![
+            json!({"jsonrpc": "2.0", "id": 1, "method": "roots/list"}),
+            json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}),
+        ]),
+        &["us"],
+    );
+    let beta = h.add(
+        "beta",
+        MockServer::new("beta").tools(&["echo"]).get_stream(),
+        &["us"],
+    );
+    // gamma offers no stream (405): left out.
+    h.add("gamma", MockServer::new("gamma").tools(&["echo"]), &["us"]);
+    let id = session(&h, json!({"roots": {}})).await;
+    let req = get_mcp(&id);
+    let reply = support::Reply::read(h.open(req).await).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let events = reply.events();
+    let asked = events
+        .iter()
+        .find(|e| e["method"] == "roots/list")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(asked["id"], "mcp-edge-asks:alpha:1");
+    assert!(events
+        .iter()
+        .any(|e| e["method"] == "notifications/tools/list_changed"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["method"] == "notifications/message"),
+        "beta's stream is in it: {events:?}"
+    );
+    assert!(!reply.text.contains("id: "), "no upstream event ids");
+    assert_eq!(alpha.count("initialize"), 1, "met by the stream");
+    assert_eq!(beta.count("initialize"), 1);
+    // The answer goes back to alpha under its own id.
+    let answer = json!({"jsonrpc": "2.0", "id": asked["id"], "result": {"roots": []}});
+    let r = h.post("/mcp", &answer, &headers(&id)).await;
+    assert_eq!(r.status, 202);
+    assert_eq!(alpha.answers()[0]["id"], 1);
+}
+
+#[tokio::test]
+async fn without_any_server_stream_the_mcp_get_is_405() {
+    let h = Harness::new();
+    h.add("gamma", MockServer::new("gamma").tools(&["echo"]), &["us"]);
+    let id = session(&h, json!({})).await;
+    let req = get_mcp(&id);
+    let reply = support::Reply::read(h.open(req).await).await;
+    assert_eq!(reply.status, 405, "{}", reply.text);
+}
+
+#[tokio::test]
+async fn a_server_met_at_once_by_a_call_and_the_stream_keeps_one_session() {
+    let h = Harness::new();
+    let notices = vec![json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})];
+    let alpha = h.add(
+        "alpha",
+        MockServer::new("alpha")
+            .tools(&["echo"])
+            .notices(notices)
+            .quiet_listener()
+            .delay_ms(5),
+        &["us"],
+    );
+    let id = session(&h, json!({})).await;
+    let get = get_mcp(&id);
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    // The stream and a list meet alpha at the same time.
+    let on_session = headers(&id);
+    let (stream, listed) = tokio::join!(h.open(get), h.post("/mcp", &list, &on_session));
+    assert_eq!(stream.status(), 200);
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(alpha.count("initialize"), 2, "both met it");
+    let r = h.post("/mcp", &call(3, "alpha__echo"), &headers(&id)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let seen = alpha.seen();
+    let session_of = |method: &str, rpc: Option<&str>| {
+        seen.iter()
+            .rev()
+            .find(|s| s.http_method == method && s.rpc_method.as_deref() == rpc)
+            .and_then(|s| s.headers.get("mcp-session-id").cloned())
+            .unwrap()
+    };
+    assert_eq!(
+        session_of("GET", None),
+        session_of("POST", Some("tools/call")),
+        "later calls use the session the stream hears"
+    );
+}
+
+#[tokio::test]
 async fn a_server_met_at_once_by_two_requests_keeps_one_session() {
     let h = Harness::new();
     let alpha = h.add(
@@ -255,4 +362,43 @@ async fn a_server_met_at_once_by_two_requests_keeps_one_session() {
         .map(|v| v.to_str().unwrap().to_string())
         .collect();
     assert_eq!(sessions.len(), 1, "one session used: {sessions:?}");
+    // The other one is ended, not left to time out.
+    h.p.run_deferred().await;
+    let ended: Vec<String> = alpha
+        .seen()
+        .iter()
+        .filter(|s| s.http_method == "DELETE")
+        .filter_map(|s| s.headers.get("mcp-session-id"))
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert!(!sessions.contains(&ended[0]), "the unused one: {ended:?}");
+}
+
+#[tokio::test]
+async fn an_answer_through_another_isolate_reaches_the_session_that_asked() {
+    let h = Harness::new();
+    h.add(
+        "alpha",
+        MockServer::new("alpha").tools(&["echo", "ask_user"]),
+        &["us"],
+    );
+    let id = session(&h, json!({"elicitation": {}})).await;
+    let other = h.another_isolate();
+    // The other isolate caches the record before alpha is met.
+    let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});
+    let r = other.post("/mcp", &ping, &headers(&id)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // alpha is met, and asks, through this one.
+    let mut stream = open(&h, &id, call(3, "alpha__ask_user")).await;
+    let asked = next_message(&mut stream).await;
+    assert_eq!(asked["method"], "elicitation/create", "{asked}");
+    // The answer lands on the other isolate.
+    let r = other
+        .post("/mcp", &answer(&asked["id"], "grace"), &headers(&id))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let done = next_message(&mut stream).await;
+    let text = done["result"]["content"][0]["text"].as_str().unwrap_or("");
+    assert!(text.contains("grace"), "{done}");
 }

@@ -95,6 +95,18 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 return self.initialize(server.as_deref(), r).await.map_err(with_id);
             }
         }
+        if let Message::Response(_) = &message {
+            // An answer goes to the upstream session that asked, which
+            // another isolate may have met after this one cached the
+            // record: answers (rare) read the store itself.
+            if let Some(Ok(sid)) = parts
+                .headers
+                .get(crate::protocol::headers::SESSION_ID)
+                .map(|v| v.to_str())
+            {
+                self.gw.sessions.evict(sid);
+            }
+        }
         let record = session::find(
             self.p,
             &parts.headers,
@@ -290,16 +302,15 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         Ok(respond::ok_empty())
     }
 
-    /// GET opens a server-to-client stream. `/mcp` offers none (405, which the
-    /// spec allows); the per-server endpoint relays the upstream's own stream.
+    /// GET opens a server-to-client stream: on `/mcp` every visible server's
+    /// merged (`server_stream.rs`), on the per-server endpoint the
+    /// upstream's own, relayed.
     pub(super) async fn get(
         &self,
         headers: &http::HeaderMap,
     ) -> Result<Response<Body>, GatewayError> {
         let Some(server) = self.server()? else {
-            return Err(GatewayError::MethodNotAllowed {
-                allow: "POST, DELETE",
-            });
+            return self.merged_stream(headers).await;
         };
         let record =
             session::find(self.p, headers, &self.route.endpoint_name(), &self.owner()).await?;

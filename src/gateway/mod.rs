@@ -34,6 +34,7 @@ pub mod naming;
 pub(crate) mod passthrough;
 pub(crate) mod policy_store;
 pub(crate) mod respond;
+mod server_stream;
 pub(crate) mod session;
 mod session_cache;
 

@@ -46,7 +46,7 @@ impl SessionCache {
         self.entries.update(id, |record| record.apply(change));
     }
 
-    fn evict(&self, id: &str) {
+    pub(super) fn evict(&self, id: &str) {
         self.entries.remove(id);
     }
 }
@@ -81,7 +81,10 @@ impl<S: Sessions, C: Clock> Sessions for CachedSessions<S, C> {
 
     async fn set_upstream(&self, id: &str, change: &UpstreamChange) -> Result<bool, PortError> {
         let exists = self.inner.set_upstream(id, change).await?;
-        if exists {
+        // A change made only if the server holds no session yet may have
+        // lost to another isolate's, which this cache has not seen: only the
+        // store knows which one is kept, so the next read asks it.
+        if exists && !change.unless_held {
             self.cache.update(id, change);
         } else {
             self.cache.evict(id);
@@ -163,5 +166,68 @@ impl<P: Platform> Platform for CachedPlatform<P> {
     }
     async fn shared_put(&self, key: &str, value: &str) {
         self.inner.shared_put(key, value).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{MemorySessions, TokioClock};
+    use crate::ports::UpstreamSession;
+
+    fn upstream(id: &str) -> UpstreamChange {
+        UpstreamChange {
+            server: "alpha".into(),
+            upstream: Some(UpstreamSession {
+                url: "http://alpha.test/mcp".into(),
+                session_id: Some(id.into()),
+                protocol_version: "2025-11-25".into(),
+            }),
+            unless_held: true,
+        }
+    }
+
+    fn held(record: Option<SessionRecord>) -> Option<String> {
+        record?.upstreams.get("alpha")?.session_id.clone()
+    }
+
+    /// Two isolates (two caches, one store) meet a server at once: each
+    /// reads back the session the store kept, not the one it offered.
+    #[tokio::test]
+    async fn a_lost_first_session_is_read_back_from_the_store() {
+        let store = MemorySessions::default();
+        let record = SessionRecord {
+            id: "s1".into(),
+            endpoint: "/mcp".into(),
+            owner: "key|a".into(),
+            protocol_version: "2025-11-25".into(),
+            created_ms: 0,
+            expires_ms: u64::MAX,
+            client_params: None,
+            elicitation: false,
+            elicitation_url: false,
+            upstreams: Default::default(),
+        };
+        store.create(&record).await.unwrap();
+        let isolate = || CachedSessions {
+            inner: store.clone(),
+            clock: TokioClock::default(),
+            cache: Rc::new(SessionCache::new(60_000)),
+        };
+        let (a, b) = (isolate(), isolate());
+        // Both read the record before either met the server.
+        assert_eq!(held(a.get("s1").await.unwrap()), None);
+        assert_eq!(held(b.get("s1").await.unwrap()), None);
+        a.set_upstream("s1", &upstream("first")).await.unwrap();
+        b.set_upstream("s1", &upstream("second")).await.unwrap();
+        assert_eq!(held(a.get("s1").await.unwrap()).as_deref(), Some("first"));
+        assert_eq!(held(b.get("s1").await.unwrap()).as_deref(), Some("first"));
+        // A plain change is the store's too, and cached as made.
+        let plain = UpstreamChange {
+            unless_held: false,
+            ..upstream("third")
+        };
+        b.set_upstream("s1", &plain).await.unwrap();
+        assert_eq!(held(b.get("s1").await.unwrap()).as_deref(), Some("third"));
     }
 }

@@ -15,6 +15,7 @@
 //!   the JSON-RPC response out of it.
 //! - [`relay`]: streaming an upstream SSE answer to the client event by event.
 //! - [`asks`]: the ids an upstream's own requests travel under on `/mcp`.
+//! - [`merged`]: one upstream's GET stream as a part of `/mcp`'s.
 
 pub(crate) mod asks;
 pub(crate) mod client;
@@ -22,6 +23,7 @@ mod client_session;
 pub(crate) mod credentials;
 pub(crate) mod eras;
 pub(crate) mod failover;
+pub(crate) mod merged;
 pub(crate) mod minter;
 pub(crate) mod modern;
 mod opening;

@@ -9,7 +9,7 @@ use super::eras::Speaks;
 use super::modern;
 use super::reply::{self, describe, header};
 use crate::config::{Endpoint, Era, Server};
-use crate::ports::{Clock, Platform, Sessions, UpstreamChange, UpstreamSession};
+use crate::ports::{Clock, HttpClient, Platform, Sessions, UpstreamChange, UpstreamSession};
 use crate::protocol::headers;
 use crate::protocol::jsonrpc;
 use serde_json::{json, Value};
@@ -277,9 +277,32 @@ impl<P: Platform> Upstreams<'_, P> {
                     .upstreams
                     .borrow_mut()
                     .insert(server.id.clone(), theirs.clone());
+                self.end_unused(server, session).await;
                 theirs
             }
             _ => session,
         }
+    }
+
+    /// Ends, after the response, an upstream session nobody will use (the
+    /// one that lost to the session recorded first), so the upstream does
+    /// not keep it until it times out. Best effort: logged.
+    async fn end_unused(&self, server: &Server, unused: UpstreamSession) {
+        let Some(sid) = unused.session_id else { return };
+        let mut req = http::Request::delete(&unused.url)
+            .header(headers::SESSION_ID, sid)
+            .header(headers::PROTOCOL_VERSION, &unused.protocol_version);
+        if let Ok(Some((name, value))) = self.credential(server).await {
+            req = req.header(name, value);
+        }
+        let Ok(req) = req.body(Vec::new()) else {
+            return;
+        };
+        let (http, id) = (self.platform.http().clone(), server.id.clone());
+        self.platform.defer(Box::pin(async move {
+            if let Err(e) = http.send(req).await {
+                tracing::info!(server = %id, "ending an unused upstream session failed: {}", e.0);
+            }
+        }));
     }
 }

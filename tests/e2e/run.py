@@ -224,9 +224,18 @@ def raw_checks(base: str, gateway_log: pathlib.Path) -> None:
     check(status == 400, "bad input: unsupported MCP-Protocol-Version -> 400", f"{status} {body[:200]!r}")
     status, _, body = c.post({"jsonrpc": "2.0", "id": 4, "method": "ping"}, {"Origin": "http://evil.example"})
     check(status == 403, "bad input: foreign Origin -> 403", f"{status} {body[:200]!r}")
-    status, headers, _ = http(f"{base}/mcp", "GET", None, {"Accept": "text/event-stream", "X-API-Key": API_KEY,
-                                                            "Mcp-Session-Id": c.session or ""})
-    check(status == 405 and "POST" in headers.get("allow", ""), "GET /mcp -> 405 with Allow", str(status))
+    # The merged server-to-client stream: opened (200, an event stream),
+    # then left; its content is checked by the SDK scenarios.
+    req = urllib.request.Request(f"{base}/mcp", method="GET", headers={
+        "Accept": "text/event-stream", "X-API-Key": API_KEY, "Mcp-Session-Id": c.session or "",
+        "MCP-Protocol-Version": "2025-06-18"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status, kind = r.status, r.headers.get("content-type", "")
+    except urllib.error.HTTPError as e:
+        status, kind = e.code, e.read()[:200]
+    check(status == 200 and str(kind).startswith("text/event-stream"), "GET /mcp -> the merged server stream",
+          f"{status} {kind}")
     status, _, _ = http(f"{base}/mcp", "DELETE", None, {"Mcp-Session-Id": c.session or "", "X-API-Key": API_KEY})
     check(status == 200, "raw: DELETE ends the session", str(status))
 
@@ -303,6 +312,20 @@ def scenarios(base: str) -> list[dict]:
                 {"tool": "everything__trigger-sampling-request", "arguments": {"prompt": "hi", "maxTokens": 10},
                  "expect_text": "e2e sampled text", "expect_contains": True},
             ],
+            "delete_session": True,
+        },
+        # Roots: server-everything asks for them on its GET stream (outside
+        # the call), heard through /mcp's merged stream.
+        {
+            "name": "server-everything asks the client for roots on its stream, through /mcp",
+            "clients": ["TypeScript SDK", "Python SDK"],
+            "headers": key,
+            "url": f"{base}/mcp",
+            "asks": {"elicit": {"name": "e2e-user"}, "sample": "e2e sampled text",
+                     "roots": [{"uri": "file:///e2e-root", "name": "e2e"}]},
+            "expect_tools": ["everything__get-roots-list"],
+            "calls": [{"tool": "everything__get-roots-list", "arguments": {},
+                       "expect_text": "file:///e2e-root", "expect_contains": True}],
             "delete_session": True,
         },
         # MCP 2026-07-28, no fallback: stateless requests on both endpoints,

@@ -90,6 +90,16 @@ impl Harness {
         h
     }
 
+    /// Another isolate of the same deployment: its own caches (config,
+    /// sessions, lists), the same stores and upstreams.
+    pub fn another_isolate(&self) -> Harness {
+        Harness {
+            gw: Gateway::new(Settings::default()),
+            p: self.p.clone(),
+            meta: RequestMeta::default(),
+        }
+    }
+
     /// Stores an API key record (under the key's SHA-256, as in production).
     pub fn api_key(&self, key: &str, record: Value) {
         let hash = mcp_edge::identity::sha256_hex(key.as_bytes());

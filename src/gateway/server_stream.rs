@@ -1,0 +1,87 @@
+//! `/mcp`'s GET stream, for a legacy client: the server-to-client streams of
+//! every server the caller sees, merged into one (requests an upstream sends
+//! outside a call, list changes, resource updates, log messages), each part
+//! as [`crate::upstream::merged`] relays it. A server this session has not
+//! met yet is met now, so the stream hears every server from the start; one
+//! that offers no stream (405), or cannot be reached, is left out (logged).
+//! The stream ends when every part has ended; the client opens it again.
+//! A list change also makes that server's cached lists and catalog stale.
+//!
+//! At most [`MAX_PARTS`] servers are heard, in registry order: a Workers
+//! request holds at most six connections open at once, and one is left for
+//! meeting servers (the rest are left out, logged).
+
+use super::{respond, session, Ctx};
+use crate::body::Body;
+use crate::config::Server;
+use crate::error::GatewayError;
+use crate::ports::Platform;
+use crate::protocol::method::lists_of;
+use crate::upstream::merged::{self, Part};
+use futures_util::future::join_all;
+use futures_util::StreamExt;
+use http::Response;
+use std::rc::Rc;
+
+/// Servers heard on one merged stream.
+const MAX_PARTS: usize = 5;
+
+impl<P: Platform + Clone + 'static> Ctx<'_, P> {
+    /// GET on `/mcp` (see the module docs).
+    pub(super) async fn merged_stream(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<Response<Body>, GatewayError> {
+        let record =
+            session::find(self.p, headers, &self.route.endpoint_name(), &self.owner()).await?;
+        let client = self.client_session(
+            Some(record.id.clone()),
+            &record.protocol_version,
+            record.client_params.clone(),
+        );
+        *client.upstreams.borrow_mut() = record.upstreams;
+        let ups = self.upstreams(&client);
+        let heard = &self.registry.servers[..self.registry.servers.len().min(MAX_PARTS)];
+        for left in &self.registry.servers[heard.len()..] {
+            tracing::warn!(server = %left.id, "left out of the /mcp stream: at most {MAX_PARTS} servers are heard");
+        }
+        let opened = join_all(heard.iter().map(|s| async {
+            let met = ups.client.upstreams.borrow().contains_key(&s.id);
+            if !met {
+                ups.initialize_now(s).await?;
+            }
+            ups.open_stream(s, None).await
+        }))
+        .await;
+        let mut parts = Vec::new();
+        for (server, body) in heard.iter().zip(opened) {
+            match body {
+                Ok(body) => parts.push(merged::part(body, self.part(server))),
+                Err(e) => tracing::info!(server = %server.id, "left out of the /mcp stream: {e}"),
+            }
+        }
+        if parts.is_empty() {
+            return Err(GatewayError::MethodNotAllowed {
+                allow: "POST, DELETE",
+            });
+        }
+        let merged = futures_util::stream::select_all(parts).boxed_local();
+        Ok(respond::sse(Body::Stream(merged)))
+    }
+
+    fn part(&self, server: &Server) -> Part {
+        let (lists, catalog) = (self.gw.lists.clone(), self.gw.catalog.clone());
+        let id = server.id.clone();
+        Part {
+            server: server.id.clone(),
+            redact: self.gate.redaction(server, None),
+            max_event_bytes: self.gw.settings.max_upstream_bytes,
+            on_change: Rc::new(move |method: &str| {
+                for list in lists_of(method) {
+                    lists.forget(&id, list);
+                    catalog.forget(&id, list);
+                }
+            }),
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! One upstream's server-to-client stream (its GET stream) as a part of
+//! `/mcp`'s own GET stream, where many upstreams speak to one client.
+//!
+//! Each event is decoded and written again: the upstream's own requests go
+//! under ids of the gateway's ([`super::asks`]), so the client's answers find
+//! their way back; personal data is redacted like the server's results;
+//! event ids are dropped (one upstream's ids mean nothing on a merged
+//! stream); a list change is also told to `on_change` (caches to forget).
+//! A message that cannot be read for redaction, or an event past the size
+//! limit, ends this upstream's part (logged); the others go on.
+
+use crate::body::{Body, ByteStream};
+use crate::governance::pii::Kind;
+use crate::protocol::jsonrpc::{self, Message};
+use crate::protocol::sse;
+use futures_util::StreamExt;
+use std::rc::Rc;
+
+/// What one upstream's part of the merged stream is relayed with.
+pub(crate) struct Part {
+    pub server: String,
+    pub redact: Vec<Kind>,
+    pub max_event_bytes: usize,
+    /// Told the method of every `notifications/*/list_changed`.
+    pub on_change: Rc<dyn Fn(&str)>,
+}
+
+/// The client's side of one upstream's GET stream.
+pub(crate) fn part(body: Body, part: Part) -> ByteStream {
+    let decoder = sse::Decoder::with_limit(part.max_event_bytes);
+    let state = (body.into_stream(), decoder, part, false);
+    futures_util::stream::unfold(
+        state,
+        |(mut upstream, mut decoder, part, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                let chunk = match upstream.next().await {
+                    Some(Ok(chunk)) => chunk,
+                    Some(Err(e)) => {
+                        tracing::info!(server = %part.server, "server stream ended: {e}");
+                        return None;
+                    }
+                    None => return None,
+                };
+                let (out, stop) = translate(&mut decoder, &chunk, &part);
+                if stop || !out.is_empty() {
+                    return Some((Ok(out), (upstream, decoder, part, stop)));
+                }
+            }
+        },
+    )
+    .boxed_local()
+}
+
+/// The client's events for one chunk, and whether this part must end.
+fn translate(decoder: &mut sse::Decoder, chunk: &[u8], part: &Part) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    for event in decoder.feed(chunk) {
+        if event.data.trim().is_empty() {
+            continue;
+        }
+        let mut data = event.data;
+        match jsonrpc::parse_message(data.as_bytes()) {
+            Ok(Message::Request(r)) => {
+                data = String::from_utf8(super::asks::relayed(&part.server, &r))
+                    .expect("JSON is UTF-8");
+            }
+            Ok(Message::Notification(n)) if n.method.ends_with("/list_changed") => {
+                (part.on_change)(&n.method)
+            }
+            // A response belongs to no request of this client's.
+            Ok(Message::Response(r)) => {
+                tracing::warn!(server = %part.server, id = %r.id, "response on a server stream dropped");
+                continue;
+            }
+            _ => {}
+        }
+        match super::relay::redacted(&data, &part.redact, super::relay::Scope::Everything) {
+            Ok(Some(clean)) => out.extend_from_slice(&sse::encode_message(&clean)),
+            Ok(None) => out.extend_from_slice(&sse::encode_message(data.as_bytes())),
+            Err(why) => {
+                tracing::warn!(server = %part.server, "server stream cut: {why}");
+                return (out, true);
+            }
+        }
+    }
+    if decoder.overflowed() {
+        tracing::warn!(server = %part.server, "server stream cut: an event larger than MAX_UPSTREAM_BYTES");
+        return (out, true);
+    }
+    (out, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    fn run(chunks: &[&str], redact: Vec<Kind>) -> (String, Vec<String>) {
+        let changed = Rc::new(RefCell::new(Vec::new()));
+        let seen = changed.clone();
+        let part = Part {
+            server: "alpha".into(),
+            redact,
+            max_event_bytes: 1 << 16,
+            on_change: Rc::new(move |m: &str| seen.borrow_mut().push(m.to_string())),
+        };
+        let mut decoder = sse::Decoder::with_limit(1 << 16);
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend(translate(&mut decoder, c.as_bytes(), &part).0);
+        }
+        let out = String::from_utf8(out).unwrap();
+        let changed = changed.borrow().clone();
+        (out, changed)
+    }
+
+    #[test]
+    fn requests_are_tagged_responses_dropped_ids_gone_and_changes_told() {
+        let (out, changed) = run(
+            &[
+                "id: 7\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"roots/list\"}\n\n",
+                "data: {\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}\n\n",
+                "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n",
+            ],
+            Vec::new(),
+        );
+        assert!(out.contains(r#""id":"mcp-edge-asks:alpha:1""#), "{out}");
+        assert!(!out.contains("\"result\""), "{out}");
+        assert!(!out.contains("id: 7"), "{out}");
+        assert!(out.contains("tools/list_changed"), "{out}");
+        assert_eq!(changed, ["notifications/tools/list_changed"]);
+    }
+
+    #[test]
+    fn what_cannot_be_redacted_ends_the_part() {
+        let (out, _) = run(&["data: not json\n\n"], vec![Kind::Email]);
+        assert!(out.is_empty());
+    }
+}
