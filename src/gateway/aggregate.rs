@@ -15,11 +15,10 @@ use super::merge::{self, ListResult, Merged};
 use super::modern::question;
 use super::modern::shape::AnsweredBy;
 use super::naming::{Naming, Shown};
-use super::respond;
+use super::{resources, respond};
 use crate::body::Body;
 use crate::config::{Registry, Server};
 use crate::error::GatewayError;
-use crate::governance::gate::Gate;
 use crate::governance::pii;
 use crate::ports::Platform;
 use crate::ports::{with_timeout, Clock};
@@ -40,7 +39,16 @@ use std::rc::Rc;
 pub(crate) fn initialize_result(version: &str, registry: &Registry) -> Value {
     json!({
         "protocolVersion": version,
-        "capabilities": { "tools": {}, "prompts": {}, "resources": {}, "logging": {}, "completions": {} },
+        // Changes and resource updates reach a legacy client on the merged
+        // GET stream (server_stream.rs); subscriptions go to a URI's owner
+        // (resources.rs).
+        "capabilities": {
+            "tools": { "listChanged": true },
+            "prompts": { "listChanged": true },
+            "resources": { "subscribe": true, "listChanged": true },
+            "logging": {},
+            "completions": {},
+        },
         "serverInfo": { "name": "mcp-edge", "title": "mcp-edge gateway", "version": env!("CARGO_PKG_VERSION") },
         "instructions": format!(
             "mcp-edge aggregates {} MCP servers. Tools and prompts are named {{server}}{}{{name}}.",
@@ -66,7 +74,9 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
         Method::Ping => Ok(respond::result(&req.id, &json!({}))),
         Method::ToolsCall => call_named(ups, naming, guard, req, ListKind::Tools).await,
         Method::PromptsGet => call_named(ups, naming, guard, req, ListKind::Prompts).await,
-        Method::ResourcesRead => read(ups, registry, gate, req).await,
+        Method::ResourcesRead => resources::read(ups, registry, gate, req).await,
+        Method::ResourcesSubscribe => resources::subscribe(ups, registry, req).await,
+        Method::ResourcesUnsubscribe => resources::unsubscribe(ups, registry, req).await,
         Method::CompletionComplete => complete(ups, naming, req).await,
         Method::LoggingSetLevel => {
             broadcast(ups, &registry.servers, &req.to_bytes(), Some(&req.id)).await;
@@ -75,12 +85,9 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
         // Not offered on /mcp (the capabilities the gateway answers
         // initialize with do not list them); `initialize` itself opens the
         // session (gateway/initialize.rs) and never comes here.
-        Method::Initialize
-        | Method::Discover
-        | Method::SubscriptionsListen
-        | Method::ResourcesSubscribe
-        | Method::ResourcesUnsubscribe
-        | Method::Other(_) => Err(GatewayError::MethodNotFound(method.name().to_string())),
+        Method::Initialize | Method::Discover | Method::SubscriptionsListen | Method::Other(_) => {
+            Err(GatewayError::MethodNotFound(method.name().to_string()))
+        }
     }
 }
 
@@ -273,48 +280,6 @@ async fn call_named<P: Platform + Clone + 'static>(
         .extensions_mut()
         .insert(AnsweredBy(server.id.clone()));
     Ok(answer)
-}
-
-/// `resources/read`: URIs are not namespaced, so every server is asked at once
-/// and the first success in registry order wins.
-async fn read<P: Platform>(
-    ups: &Upstreams<'_, P>,
-    registry: &Registry,
-    gate: &Gate,
-    req: &Request,
-) -> Result<Response<Body>, GatewayError> {
-    #[derive(Deserialize)]
-    struct Params {
-        uri: String,
-    }
-    let params: Params = req.params_as()?;
-    let message = req.to_bytes();
-    let answers = join_all(registry.servers.iter().map(|server| async {
-        let answer = ups.send(server, &message).await?;
-        reply::read_result(answer, &req.id, &server.id, ups.client.max_bytes).await
-    }))
-    .await;
-    let mut failures = Vec::new();
-    for (server, answer) in registry.servers.iter().zip(answers) {
-        match answer {
-            Ok(mut result) => {
-                pii::redact_value(&mut result, &gate.redaction(server, None));
-                let mut answer = respond::result(&req.id, &result);
-                // Who answered, should it ask for input (modern clients).
-                answer
-                    .extensions_mut()
-                    .insert(AnsweredBy(server.id.clone()));
-                return Ok(answer);
-            }
-            Err(e) => failures.push(format!("{}: {e}", server.id)),
-        }
-    }
-    tracing::debug!(
-        "resources/read {} found nowhere: {}",
-        params.uri,
-        failures.join("; ")
-    );
-    Err(GatewayError::ResourceNotFound(params.uri))
 }
 
 /// `completion/complete`: a prompt argument goes to the prompt's server

@@ -33,6 +33,7 @@ mod modern;
 pub mod naming;
 pub(crate) mod passthrough;
 pub(crate) mod policy_store;
+mod resources;
 pub(crate) mod respond;
 mod server_stream;
 pub(crate) mod session;

@@ -397,7 +397,9 @@ impl MockServer {
                 ),
                 Vec::new(),
             ),
-            "logging/setLevel" | "ping" | "resources/subscribe" => (Ok(json!({})), Vec::new()),
+            "logging/setLevel" | "ping" | "resources/subscribe" | "resources/unsubscribe" => {
+                (Ok(json!({})), Vec::new())
+            }
             other => (
                 Err((-32601, format!("Method not found: {other}"))),
                 Vec::new(),
