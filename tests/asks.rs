@@ -263,6 +263,24 @@ async fn the_mcp_get_stream_merges_every_servers_stream_and_tags_their_requests(
     assert!(!reply.text.contains("id: "), "no upstream event ids");
     assert_eq!(alpha.count("initialize"), 1, "met by the stream");
     assert_eq!(beta.count("initialize"), 1);
+    // Listened to before being told the client is initialized, so what a
+    // server sends right after (a grown tool list, a roots/list) is heard.
+    for server in [&alpha, &beta] {
+        let seen = server.seen();
+        let at = |f: &dyn Fn(&mcp_edge::adapters::memory::Seen) -> bool| {
+            seen.iter()
+                .position(f)
+                .unwrap_or_else(|| panic!("{seen:?}"))
+        };
+        let get = at(&|s| s.http_method == "GET");
+        let ready = at(&|s| s.rpc_method.as_deref() == Some("notifications/initialized"));
+        assert!(get < ready, "GET at {get}, initialized at {ready}");
+        assert_eq!(
+            seen.iter().filter(|s| s.http_method == "GET").count(),
+            1,
+            "one stream per server"
+        );
+    }
     // The answer goes back to alpha under its own id.
     let answer = json!({"jsonrpc": "2.0", "id": asked["id"], "result": {"roots": []}});
     let r = h.post("/mcp", &answer, &headers(&id)).await;

@@ -54,6 +54,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             },
             modern_meta: None,
             param_headers: Vec::new(),
+            listening: RefCell::new(None),
         }
     }
 

@@ -2,7 +2,8 @@
 //! every server the caller sees, merged into one (requests an upstream sends
 //! outside a call, list changes, resource updates, log messages), each part
 //! as [`crate::upstream::merged`] relays it. A server this session has not
-//! met yet is met now, so the stream hears every server from the start; one
+//! met yet is met now, and listened to before it is told
+//! `notifications/initialized`, so the stream hears it from the start; one
 //! that offers no stream (405), or cannot be reached, is left out (logged).
 //! The stream ends when every part has ended; the client opens it again.
 //! A list change also makes that server's cached lists and catalog stale.
@@ -45,14 +46,21 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         for left in &self.registry.servers[heard.len()..] {
             tracing::warn!(server = %left.id, "left out of the /mcp stream: at most {MAX_PARTS} servers are heard");
         }
+        // A server met now is listened to before it hears
+        // `notifications/initialized` (see `ClientSession::listening`).
+        *client.listening.borrow_mut() = Some(Default::default());
         let opened = join_all(heard.iter().map(|s| async {
             let met = ups.client.upstreams.borrow().contains_key(&s.id);
             if !met {
                 ups.initialize_now(s).await?;
             }
-            ups.open_stream(s, None).await
+            match ups.client.take_stream(&s.id) {
+                Some(body) => Ok(body),
+                None => ups.open_stream(s, None).await,
+            }
         }))
         .await;
+        *client.listening.borrow_mut() = None;
         let mut parts = Vec::new();
         for (server, body) in heard.iter().zip(opened) {
             match body {

@@ -170,8 +170,21 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         let Some(session) = self.client.upstreams.borrow().get(&server.id).cloned() else {
             return Err(not_offered);
         };
+        self.open_stream_on(server, &session, last_event_id).await
+    }
+
+    /// Opens the server-to-client stream on one upstream session.
+    pub(super) async fn open_stream_on(
+        &self,
+        server: &Server,
+        session: &UpstreamSession,
+        last_event_id: Option<&str>,
+    ) -> Result<Body, GatewayError> {
+        let not_offered = GatewayError::MethodNotAllowed {
+            allow: "POST, DELETE",
+        };
         // A modern upstream has no stream outside a request.
-        if modern::is_modern(&session) {
+        if modern::is_modern(session) {
             return Err(not_offered);
         }
         let mut req = http::Request::get(&session.url)

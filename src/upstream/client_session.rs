@@ -5,6 +5,7 @@
 
 use super::credentials::Caller;
 use super::modern;
+use crate::body::Body;
 use crate::ports::UpstreamSession;
 use http::{HeaderName, HeaderValue};
 use serde_json::{json, Map, Value};
@@ -33,9 +34,29 @@ pub(crate) struct ClientSession {
     pub modern_meta: Option<Map<String, Value>>,
     /// A modern client's `Mcp-Param-*` headers, forwarded with its call.
     pub param_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Set while `/mcp`'s GET stream meets servers: a server met then is
+    /// listened to (its GET stream opened) before it is told
+    /// `notifications/initialized`, so what it sends right after (a tool
+    /// list grown for the client's capabilities, a `roots/list`) is heard.
+    /// The streams opened so, with the upstream session each is on.
+    pub listening: RefCell<Option<BTreeMap<String, (UpstreamSession, Body)>>>,
 }
 
 impl ClientSession {
+    /// Whether servers met now are listened to before they are told
+    /// `notifications/initialized`.
+    pub(crate) fn listens_first(&self) -> bool {
+        self.listening.borrow().is_some()
+    }
+
+    /// The stream opened for `server` while it was met, if it is on the
+    /// upstream session now held with it (one that lost to another
+    /// request's session is dropped).
+    pub(crate) fn take_stream(&self, server: &str) -> Option<Body> {
+        let (session, body) = self.listening.borrow_mut().as_mut()?.remove(server)?;
+        (self.upstreams.borrow().get(server) == Some(&session)).then_some(body)
+    }
+
     /// A copy, with the upstream sessions known so far.
     pub(crate) fn snapshot(&self) -> ClientSession {
         ClientSession {
@@ -48,6 +69,7 @@ impl ClientSession {
             caller: self.caller.clone(),
             modern_meta: self.modern_meta.clone(),
             param_headers: self.param_headers.clone(),
+            listening: RefCell::new(None),
         }
     }
 

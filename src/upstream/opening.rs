@@ -204,6 +204,18 @@ impl<P: Platform> Upstreams<'_, P> {
             session_id,
             protocol_version: version,
         };
+        if self.client.listens_first() {
+            // Heard from the start (see `ClientSession::listening`); a
+            // server that offers no stream is simply not listened to.
+            match self.open_stream_on(server, &session, None).await {
+                Ok(body) => {
+                    if let Some(open) = self.client.listening.borrow_mut().as_mut() {
+                        open.insert(server.id.clone(), (session.clone(), body));
+                    }
+                }
+                Err(e) => tracing::debug!(server = %server.id, "not listened to first: {e}"),
+            }
+        }
         let note = jsonrpc::notification_bytes("notifications/initialized", None);
         match self.post(server, endpoint, Some(&session), &note).await {
             Ok(r) if r.status().is_success() => {}

@@ -315,10 +315,15 @@ def scenarios(base: str) -> list[dict]:
             "delete_session": True,
         },
         # Roots: server-everything asks for them on its GET stream (outside
-        # the call), heard through /mcp's merged stream.
+        # the call), heard through /mcp's merged stream; so is the tool list
+        # change it sends when it adds the tools the client's capabilities
+        # allow, right after it is initialized (the merged stream listens to
+        # a server it meets before telling it so).
         {
-            "name": "server-everything asks the client for roots on its stream, through /mcp",
+            "name": "server-everything asks the client for roots and changes its tools, through /mcp",
             "clients": ["TypeScript SDK", "Python SDK"],
+            "settle_ms": 1000,
+            "expect_tools_changed": True,
             "headers": key,
             "url": f"{base}/mcp",
             "asks": {"elicit": {"name": "e2e-user"}, "sample": "e2e sampled text",
@@ -326,6 +331,20 @@ def scenarios(base: str) -> list[dict]:
             "expect_tools": ["everything__get-roots-list"],
             "calls": [{"tool": "everything__get-roots-list", "arguments": {},
                        "expect_text": "file:///e2e-root", "expect_contains": True}],
+            "delete_session": True,
+        },
+        # A resource subscription through /mcp: routed to server-everything
+        # (the server that reads the URI); its updates arrive on the merged
+        # GET stream.
+        {
+            "name": "a resource subscription through /mcp hears server-everything's updates",
+            "clients": ["TypeScript SDK", "Python SDK"],
+            "headers": key,
+            "url": f"{base}/mcp",
+            "expect_tools": ["everything__toggle-subscriber-updates"],
+            "calls": [],
+            "subscribe": {"uri": "demo://resource/static/document/features.md",
+                          "start": "everything__toggle-subscriber-updates"},
             "delete_session": True,
         },
         # MCP 2026-07-28, no fallback: stateless requests on both endpoints,

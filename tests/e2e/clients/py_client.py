@@ -24,6 +24,12 @@ The scenario file (JSON) describes what to check against one MCP endpoint
                                                   the client declares elicitation, sampling and
                                                   roots and answers an upstream's questions with
                                                   these ("calls" check what came back)
+      "subscribe": {"uri": "...", "start": "tool"}, subscribe, call `start` (it makes the server
+                                                  send updates), wait for an update of the URI,
+                                                  call `start` again, unsubscribe
+      "expect_tools_changed": true,               a tools/list_changed arrived
+      "settle_ms": 1000,                          wait after connecting (the SDK's GET stream
+                                                  opens in the background)
       "approvals": [{"tool": "...", "arguments": {...}, "answer": "decline" | "accept",
                      "expect_text": "...", "then": {a call as in "calls"}}],
                                                   the client declares elicitation and answers the
@@ -256,6 +262,41 @@ async def check_call(client: Client, call: dict[str, Any], report: Report) -> No
             report.check(text == expected, f"{label} text == {expected!r}", f"got {text!r}")
 
 
+class Heard:
+    """Server notifications heard on the session (issue 12): the URIs of
+    `notifications/resources/updated`, and how many tool list changes."""
+
+    def __init__(self) -> None:
+        self.updated: list[str] = []
+        self.tools_changed = 0
+
+    async def __call__(self, message: Any) -> None:
+        root = getattr(message, "root", message)
+        method = getattr(root, "method", None)
+        if method == "notifications/resources/updated":
+            self.updated.append(str(root.params.uri))
+        elif method == "notifications/tools/list_changed":
+            self.tools_changed += 1
+
+
+async def check_subscribe(client: Client, sub: dict[str, Any], heard: Heard, report: Report) -> None:
+    """Subscribe, start the server's updates with a tool, wait for an update
+    of the URI (on the gateway's merged GET stream), stop them, unsubscribe."""
+    label = f"subscription to {sub['uri']}"
+    await client.subscribe_resource(sub["uri"])
+    report.check(True, f"{label}: subscribed")
+    await client.call_tool(sub["start"], {})
+    wait = sub.get("wait_ms", 15000) / 1000
+    with anyio.move_on_after(wait):
+        while sub["uri"] not in heard.updated:
+            await anyio.sleep(0.05)
+    report.check(sub["uri"] in heard.updated, f"{label}: notifications/resources/updated arrived",
+                 f"none within {wait} s (heard {heard.updated})")
+    await client.call_tool(sub["start"], {})
+    await client.unsubscribe_resource(sub["uri"])
+    report.check(True, f"{label}: unsubscribed")
+
+
 def answering(asks: dict[str, Any]) -> dict[str, Any]:
     """Handlers that answer an upstream's own questions (elicitation,
     sampling, roots) with the scenario's answers; giving them declares the
@@ -428,13 +469,18 @@ async def run_scenario(scenario: dict[str, Any], report: Report) -> None:
         callbacks: dict[str, Any] = {"elicitation_callback": elicit if scenario["approvals"] else None}
         if scenario.get("asks"):
             callbacks = answering(scenario["asks"])
-        async with Client(transport, mode=scenario.get("mode", "legacy"), cache=None, **callbacks) as client:
+        heard = Heard()
+        async with Client(transport, mode=scenario.get("mode", "legacy"), cache=None, message_handler=heard,
+                          **callbacks) as client:
             protocol_version = client.protocol_version
             info = client.server_info
             report.info(
                 f"connected: protocol {protocol_version}, server {info.name if info else '?'} "
                 f"{info.version if info else ''}, session {wire.session_id}"
             )
+            if scenario.get("settle_ms"):
+                # Give the SDK's background GET stream time to open first.
+                await anyio.sleep(scenario["settle_ms"] / 1000)
             report.phase = "tools/list"
             await check_tools(client, scenario, report)
             for call in scenario["calls"]:
@@ -446,6 +492,11 @@ async def run_scenario(scenario: dict[str, Any], report: Report) -> None:
             if scenario.get("progress"):
                 report.phase = f"progress call {scenario['progress']['tool']}"
                 await check_progress(client, scenario["progress"], report)
+            if scenario.get("subscribe"):
+                report.phase = f"subscribe {scenario['subscribe']['uri']}"
+                await check_subscribe(client, scenario["subscribe"], heard, report)
+            if scenario.get("expect_tools_changed"):
+                report.check(heard.tools_changed > 0, "notifications/tools/list_changed arrived", "none")
             # Capture what the client actually used before closing.
             session_id = wire.session_id
             if scenario.get("stateless"):

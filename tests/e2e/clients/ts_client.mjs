@@ -29,6 +29,12 @@
 //                                                   // sampling and roots and answers an
 //                                                   // upstream's questions with these;
 //                                                   // "calls" then check what came back
+//     "subscribe": {"uri": "...", "start": "tool"},   // subscribe, call `start` (it makes the
+//                                                   // server send updates), wait for an update
+//                                                   // of the URI, call `start` again, unsubscribe
+//     "expect_tools_changed": true,                 // a tools/list_changed arrived
+//     "settle_ms": 1000,                            // wait after connecting (the SDK's GET
+//                                                   // stream opens in the background)
 //     "delete_session": true,
 //     "timeout_ms": 60000                           // whole-run deadline
 //   }
@@ -50,7 +56,13 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+    CreateMessageRequestSchema,
+    ElicitRequestSchema,
+    ListRootsRequestSchema,
+    ResourceUpdatedNotificationSchema,
+    ToolListChangedNotificationSchema
+} from '@modelcontextprotocol/sdk/types.js';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const MAX_LIST_PAGES = 100; // guards against a server that never stops paginating
@@ -303,6 +315,28 @@ async function checkProgress(client, p, reqOpts) {
     check(lead >= minLead, `${what}: first notification ${lead}ms before result (>= ${minLead}ms)`, `arrival offsets ms: ${offsets}, result: ${Math.round(resultAt - t0)}`);
 }
 
+// A resource subscription: subscribe, start the server's updates with a
+// tool, wait for one `notifications/resources/updated` for the URI (on the
+// gateway's merged GET stream), stop them, unsubscribe.
+async function checkSubscribe(client, sub, updates, reqOpts) {
+    const what = `subscription to ${sub.uri}`;
+    try {
+        await client.subscribeResource({ uri: sub.uri }, reqOpts);
+        ok(`${what}: subscribed`);
+        await client.callTool({ name: sub.start, arguments: {} }, undefined, reqOpts);
+        const seen = await Promise.race([
+            updates.next(sub.uri),
+            new Promise(r => setTimeout(() => r(false), sub.wait_ms ?? 15000))
+        ]);
+        check(seen, `${what}: notifications/resources/updated arrived`, `none within ${sub.wait_ms ?? 15000} ms`);
+        await client.callTool({ name: sub.start, arguments: {} }, undefined, reqOpts);
+        await client.unsubscribeResource({ uri: sub.uri }, reqOpts);
+        ok(`${what}: unsubscribed`);
+    } catch (e) {
+        fail(`${what}: ${errText(e)}`);
+    }
+}
+
 async function checkDeleteSession(transport, s) {
     const sessionId = transport.sessionId;
     const version = transport.protocolVersion;
@@ -391,6 +425,18 @@ async function main() {
         });
     }
 
+    // Server-to-client notifications heard on the session (issue 12).
+    const updates = { uris: [], waiting: [], next(uri) {
+        if (this.uris.includes(uri)) return Promise.resolve(true);
+        return new Promise(r => this.waiting.push([uri, r]));
+    } };
+    let toolsChanged = 0;
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, n => {
+        updates.uris.push(n.params.uri);
+        for (const [uri, r] of updates.waiting) if (uri === n.params.uri) r(true);
+    });
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => { toolsChanged += 1; });
+
     try {
         await client.connect(transport, reqOpts);
     } catch (e) {
@@ -399,10 +445,16 @@ async function main() {
     }
     ok(`initialize (protocol ${transport.protocolVersion}, session ${transport.sessionId ?? 'none'}, server ${client.getServerVersion()?.name ?? '?'})`);
 
+    // Give the SDK's background GET stream time to open first.
+    if (s.settle_ms) await new Promise(r => setTimeout(r, s.settle_ms));
     await checkTools(client, s, reqOpts);
     for (const c of s.calls ?? []) await checkCall(client, c, reqOpts);
     for (const a of s.approvals ?? []) await checkApproval(client, a, reqOpts);
     if (s.progress) await checkProgress(client, s.progress, reqOpts);
+    if (s.subscribe) await checkSubscribe(client, s.subscribe, updates, reqOpts);
+    if (s.expect_tools_changed) {
+        check(toolsChanged > 0, 'notifications/tools/list_changed arrived', 'none');
+    }
     if (s.delete_session) {
         terminated = true; // the server may drop the GET stream; the SDK then retries and errors
         await checkDeleteSession(transport, s);
