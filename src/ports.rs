@@ -86,6 +86,11 @@ pub struct SessionRecord {
     /// Upstream sessions opened for this client session, by server id.
     #[serde(default)]
     pub upstreams: BTreeMap<String, UpstreamSession>,
+    /// The least severe log level the client asked for with
+    /// `logging/setLevel` on `/mcp`: told to servers met later, and what
+    /// the gateway lets through whatever an upstream sends.
+    #[serde(default)]
+    pub log_level: Option<String>,
 }
 
 impl SessionRecord {
@@ -133,6 +138,9 @@ pub trait Sessions {
     /// Records (or with `None`, forgets) an upstream session. Atomic per client
     /// session. Returns `false` when the client session no longer exists.
     async fn set_upstream(&self, id: &str, change: &UpstreamChange) -> Result<bool, PortError>;
+    /// Records the log level the client set (`logging/setLevel`). Returns
+    /// `false` when the client session no longer exists.
+    async fn set_log_level(&self, id: &str, level: &str) -> Result<bool, PortError>;
     /// Deletes the session and returns what it held.
     async fn delete(&self, id: &str) -> Result<Option<SessionRecord>, PortError>;
 }

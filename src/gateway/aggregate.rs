@@ -20,11 +20,12 @@ use crate::body::Body;
 use crate::config::{Registry, Server};
 use crate::error::GatewayError;
 use crate::governance::pii;
-use crate::ports::Platform;
 use crate::ports::{with_timeout, Clock};
+use crate::ports::{Platform, Sessions};
 use crate::protocol::cursor::Cursor;
 use crate::protocol::jsonrpc::{self, Id, Request};
 use crate::protocol::method::{ListKind, Method, Notice};
+use crate::protocol::modern;
 use crate::protocol::names;
 use crate::upstream::{reply, Upstreams};
 use futures_util::future::join_all;
@@ -78,10 +79,7 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
         Method::ResourcesSubscribe => resources::subscribe(ups, registry, req).await,
         Method::ResourcesUnsubscribe => resources::unsubscribe(ups, registry, req).await,
         Method::CompletionComplete => complete(ups, naming, req).await,
-        Method::LoggingSetLevel => {
-            broadcast(ups, &registry.servers, &req.to_bytes(), Some(&req.id)).await;
-            Ok(respond::result(&req.id, &json!({})))
-        }
+        Method::LoggingSetLevel => set_level(ups, registry, req).await,
         // Not offered on /mcp (the capabilities the gateway answers
         // initialize with do not list them); `initialize` itself opens the
         // session (gateway/initialize.rs) and never comes here.
@@ -113,6 +111,38 @@ pub(crate) async fn notify<P: Platform>(
         };
         broadcast(ups, &opened, raw, None).await;
     }
+}
+
+/// `logging/setLevel`: recorded with the session (servers met later are
+/// told it too, and the gateway drops log messages below it whatever an
+/// upstream does with it), then told to every server.
+async fn set_level<P: Platform>(
+    ups: &Upstreams<'_, P>,
+    registry: &Registry,
+    req: &Request,
+) -> Result<Response<Body>, GatewayError> {
+    #[derive(Deserialize)]
+    struct Params {
+        level: String,
+    }
+    let params: Params = req.params_as()?;
+    if modern::log_rank(&params.level).is_none() {
+        return Err(GatewayError::InvalidParams(format!(
+            "unknown log level {:?}; one of {}",
+            params.level,
+            modern::LOG_LEVELS.join(", ")
+        )));
+    }
+    if let Some(id) = &ups.client.session_id {
+        ups.platform
+            .sessions()
+            .set_log_level(id, &params.level)
+            .await?;
+    }
+    // Servers met by this broadcast hear the level from it, once.
+    broadcast(ups, &registry.servers, &req.to_bytes(), Some(&req.id)).await;
+    *ups.client.log_level.borrow_mut() = Some(params.level);
+    Ok(respond::result(&req.id, &json!({})))
 }
 
 /// Fans a list out and merges the pages.

@@ -56,7 +56,9 @@ pub(crate) async fn forward<P: Platform>(
         .map_err(|e| respond::redact_error(e, &call.redact))?;
     let limit = ups.client.max_bytes;
     let redact = (call.redact.as_slice(), Scope::Everything);
-    let server = (call.server.id.as_str(), call.aggregated);
+    // The level a client set on `/mcp` (per-server, the upstream heard it).
+    let min_log = call.aggregated.then(|| ups.client.min_log()).flatten();
+    let server = (call.server.id.as_str(), call.aggregated, min_log);
     respond::forward(answer, &call.id, server, redact, limit).await
 }
 

@@ -55,6 +55,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             modern_meta: None,
             param_headers: Vec::new(),
             listening: RefCell::new(None),
+            log_level: RefCell::new(None),
         }
     }
 
@@ -127,6 +128,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             &record.protocol_version,
             record.client_params.clone(),
         );
+        *client.log_level.borrow_mut() = record.log_level;
         *client.upstreams.borrow_mut() = record.upstreams;
         self.dispatch(
             &self.upstreams(&client),
@@ -316,6 +318,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         let record =
             session::find(self.p, headers, &self.route.endpoint_name(), &self.owner()).await?;
         let client = self.client_session(Some(record.id.clone()), &record.protocol_version, None);
+        *client.log_level.borrow_mut() = record.log_level;
         *client.upstreams.borrow_mut() = record.upstreams;
         let last_event_id = headers
             .get(crate::protocol::headers::LAST_EVENT_ID)

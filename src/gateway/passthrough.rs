@@ -82,7 +82,7 @@ async fn forward_as_sent<P: Platform>(
     respond::forward(
         answer,
         &req.id,
-        (&server.id, false),
+        (&server.id, false, None),
         (&content, scope),
         limit,
     )

@@ -52,11 +52,12 @@ pub(crate) fn ok_empty() -> Response<Body> {
 /// eyes, a request the client sent to another server (on `/mcp` the
 /// client's own ids go to every upstream). The upstream's own requests in a
 /// stream go under ids of the gateway's where `aggregated`
-/// ([`crate::upstream::asks`]).
+/// ([`crate::upstream::asks`]), and its log messages below `min_log` are
+/// dropped.
 pub(crate) async fn forward(
     reply: Reply,
     id: &Id,
-    (server, aggregated): (&str, bool),
+    (server, aggregated, min_log): (&str, bool, Option<usize>),
     (kinds, scope): (&[Kind], Scope),
     limit: usize,
 ) -> Result<Response<Body>, GatewayError> {
@@ -98,6 +99,7 @@ pub(crate) async fn forward(
                 scope,
                 max_event_bytes: limit,
                 tag_requests: aggregated,
+                min_log,
             },
         )))),
         Reply::Accepted => Err(upstream("answered 202 Accepted to a request".into())),

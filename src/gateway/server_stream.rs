@@ -40,6 +40,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             &record.protocol_version,
             record.client_params.clone(),
         );
+        *client.log_level.borrow_mut() = record.log_level;
         *client.upstreams.borrow_mut() = record.upstreams;
         let ups = self.upstreams(&client);
         let heard = &self.registry.servers[..self.registry.servers.len().min(MAX_PARTS)];
@@ -64,7 +65,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         let mut parts = Vec::new();
         for (server, body) in heard.iter().zip(opened) {
             match body {
-                Ok(body) => parts.push(merged::part(body, self.part(server))),
+                Ok(body) => parts.push(merged::part(body, self.part(server, client.min_log()))),
                 Err(e) => tracing::info!(server = %server.id, "left out of the /mcp stream: {e}"),
             }
         }
@@ -77,13 +78,14 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         Ok(respond::sse(Body::Stream(merged)))
     }
 
-    fn part(&self, server: &Server) -> Part {
+    fn part(&self, server: &Server, min_log: Option<usize>) -> Part {
         let (lists, catalog) = (self.gw.lists.clone(), self.gw.catalog.clone());
         let id = server.id.clone();
         Part {
             server: server.id.clone(),
             redact: self.gate.redaction(server, None),
             max_event_bytes: self.gw.settings.max_upstream_bytes,
+            min_log,
             on_change: Rc::new(move |method: &str| {
                 for list in lists_of(method) {
                     lists.forget(&id, list);

@@ -47,6 +47,7 @@ pub(crate) async fn open<P: Platform>(
         client_params,
         elicitation: elicitation.form,
         elicitation_url: elicitation.url,
+        log_level: None,
         upstreams,
     };
     p.sessions().create(&record).await?;

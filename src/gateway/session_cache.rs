@@ -92,6 +92,11 @@ impl<S: Sessions, C: Clock> Sessions for CachedSessions<S, C> {
         Ok(exists)
     }
 
+    async fn set_log_level(&self, id: &str, level: &str) -> Result<bool, PortError> {
+        self.cache.evict(id);
+        self.inner.set_log_level(id, level).await
+    }
+
     async fn delete(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {
         self.cache.evict(id);
         self.inner.delete(id).await
@@ -206,6 +211,7 @@ mod tests {
             client_params: None,
             elicitation: false,
             elicitation_url: false,
+            log_level: None,
             upstreams: Default::default(),
         };
         store.create(&record).await.unwrap();

@@ -40,9 +40,19 @@ pub(crate) struct ClientSession {
     /// list grown for the client's capabilities, a `roots/list`) is heard.
     /// The streams opened so, with the upstream session each is on.
     pub listening: RefCell<Option<BTreeMap<String, (UpstreamSession, Body)>>>,
+    /// The log level the client set on `/mcp` (`logging/setLevel`).
+    pub log_level: RefCell<Option<String>>,
 }
 
 impl ClientSession {
+    /// The rank of the log level the client set, if it set one.
+    pub(crate) fn min_log(&self) -> Option<usize> {
+        self.log_level
+            .borrow()
+            .as_deref()
+            .and_then(crate::protocol::modern::log_rank)
+    }
+
     /// Whether servers met now are listened to before they are told
     /// `notifications/initialized`.
     pub(crate) fn listens_first(&self) -> bool {
@@ -70,6 +80,7 @@ impl ClientSession {
             modern_meta: self.modern_meta.clone(),
             param_headers: self.param_headers.clone(),
             listening: RefCell::new(None),
+            log_level: self.log_level.clone(),
         }
     }
 

@@ -21,6 +21,8 @@ pub(crate) struct Part {
     pub server: String,
     pub redact: Vec<Kind>,
     pub max_event_bytes: usize,
+    /// Log messages below this rank are dropped (the level the client set).
+    pub min_log: Option<usize>,
     /// Told the method of every `notifications/*/list_changed`.
     pub on_change: Rc<dyn Fn(&str)>,
 }
@@ -67,6 +69,7 @@ fn translate(decoder: &mut sse::Decoder, chunk: &[u8], part: &Part) -> (Vec<u8>,
                 data = String::from_utf8(super::asks::relayed(&part.server, &r))
                     .expect("JSON is UTF-8");
             }
+            Ok(Message::Notification(n)) if super::relay::too_quiet(&n, part.min_log) => continue,
             Ok(Message::Notification(n)) if n.method.ends_with("/list_changed") => {
                 (part.on_change)(&n.method)
             }
@@ -105,6 +108,7 @@ mod tests {
             server: "alpha".into(),
             redact,
             max_event_bytes: 1 << 16,
+            min_log: None,
             on_change: Rc::new(move |m: &str| seen.borrow_mut().push(m.to_string())),
         };
         let mut decoder = sse::Decoder::with_limit(1 << 16);

@@ -217,6 +217,7 @@ impl<P: Platform> Upstreams<'_, P> {
             }
         }
         let note = jsonrpc::notification_bytes("notifications/initialized", None);
+        let level = self.client.log_level.borrow().clone();
         match self.post(server, endpoint, Some(&session), &note).await {
             Ok(r) if r.status().is_success() => {}
             Ok(r) => {
@@ -224,6 +225,21 @@ impl<P: Platform> Upstreams<'_, P> {
             }
             Err(a) => {
                 tracing::warn!(server = %server.id, "notifications/initialized failed: {}", a.message)
+            }
+        }
+        if let Some(level) = level {
+            // Met after the client set its level: told it too.
+            let body = json!({"jsonrpc": "2.0", "id": self.own_request_id(),
+                "method": "logging/setLevel", "params": {"level": level}});
+            let body = serde_json::to_vec(&body).expect("a request serializes");
+            match self.post(server, endpoint, Some(&session), &body).await {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => {
+                    tracing::info!(server = %server.id, status = %r.status(), "logging/setLevel refused")
+                }
+                Err(a) => {
+                    tracing::info!(server = %server.id, "logging/setLevel failed: {}", a.message)
+                }
             }
         }
         let session = self.remember(server, session).await;
@@ -235,7 +251,7 @@ impl<P: Platform> Upstreams<'_, P> {
     /// for the first time may have been met a moment ago by another of its
     /// requests (a call and the GET stream at once); the session recorded
     /// first is kept and used by both, so what the server sends on its
-    /// stream is heard (the other is left to expire).
+    /// stream is heard (the other is ended).
     async fn remember(&self, server: &Server, session: UpstreamSession) -> UpstreamSession {
         let first = self
             .client

@@ -13,6 +13,7 @@ use crate::body::{Body, ByteStream};
 use crate::error::code;
 use crate::governance::pii::{self, Kind};
 use crate::protocol::jsonrpc::{self, Id, Message};
+use crate::protocol::modern::log_rank;
 use crate::protocol::sse;
 use futures_util::StreamExt;
 
@@ -42,6 +43,10 @@ pub(crate) struct Target {
     /// gateway's ([`super::asks`]): on `/mcp`, where many upstreams share
     /// one client session.
     pub tag_requests: bool,
+    /// The least severe log level the client set on `/mcp` (a rank of
+    /// `LOG_LEVELS`): log messages below it are dropped, whatever the
+    /// upstream did with the level it was told.
+    pub min_log: Option<usize>,
 }
 
 /// State carried between upstream chunks.
@@ -53,6 +58,7 @@ struct Relay {
     redact: Vec<Kind>,
     scope: Scope,
     tag_requests: bool,
+    min_log: Option<usize>,
     answered: bool,
     done: bool,
 }
@@ -68,6 +74,7 @@ pub(crate) fn relay_sse(body: Body, target: Target) -> ByteStream {
         redact: target.redact,
         scope: target.scope,
         tag_requests: target.tag_requests,
+        min_log: target.min_log,
         answered: false,
         done: false,
     };
@@ -99,6 +106,27 @@ pub(crate) fn relay_sse(body: Body, target: Target) -> ByteStream {
         }
     })
     .boxed_local()
+}
+
+/// Whether `note` is a log message below the client's level `min` (one
+/// without a known level passes only when everything is asked for).
+pub(crate) fn too_quiet(note: &jsonrpc::Notification, min: Option<usize>) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Params {
+        level: Option<String>,
+    }
+    let Some(min) = min else { return false };
+    if note.method != "notifications/message" {
+        return false;
+    }
+    let level = note
+        .params
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<Params>(p.get()).ok())
+        .and_then(|p| p.level)
+        .and_then(|l| log_rank(&l))
+        .unwrap_or(0);
+    level < min
 }
 
 /// A server-to-client stream (the per-server GET stream) with personal data
@@ -217,6 +245,7 @@ impl Relay {
                     continue;
                 }
                 Ok(Message::Response(_)) => self.answered = true,
+                Ok(Message::Notification(n)) if too_quiet(&n, self.min_log) => continue,
                 Ok(Message::Request(r)) if self.tag_requests => {
                     tagged = Some(
                         String::from_utf8(super::asks::relayed(&self.server, &r))
@@ -279,6 +308,7 @@ mod tests {
             redact: Vec::new(),
             scope: Scope::Everything,
             tag_requests: false,
+            min_log: None,
             max_event_bytes: 1 << 20,
         };
         let out = relay_sse(body, target).collect::<Vec<_>>().await;

@@ -27,7 +27,9 @@ pub(super) fn prompt(server: &str, params: &Value) -> Value {
 /// Tools answered as ordinary results (with notifications streamed first):
 /// `leak` (personal data in text and structured content), `log_pii` (a log
 /// notification and a progress message carrying an email address first),
-/// `dashes` (`n` dashes: the worst case of a naive email scanner).
+/// `log_levels` (a log message at each of four levels, whatever level it
+/// was told), `dashes` (`n` dashes: the worst case of a naive email
+/// scanner).
 pub(super) fn call(
     name: &str,
     args: &Value,
@@ -57,6 +59,21 @@ pub(super) fn call(
                     json!({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken": token, "progress": 1, "message": "mailing erin@corp.example"}}),
                 ),
             ];
+            (text("logged".into()), notes)
+        }
+        // One log message per level, whatever level it was told (an
+        // upstream that ignores `logging/setLevel`).
+        "log_levels" => {
+            let notes = ["debug", "info", "warning", "error"]
+                .into_iter()
+                .map(|level| {
+                    (
+                        0,
+                        json!({"jsonrpc": "2.0", "method": "notifications/message",
+                        "params": {"level": level, "data": format!("a {level} message")}}),
+                    )
+                })
+                .collect();
             (text("logged".into()), notes)
         }
         "dashes" => {

@@ -126,6 +126,14 @@ impl Sessions for MemorySessions {
         record.apply(change);
         Ok(true)
     }
+    async fn set_log_level(&self, id: &str, level: &str) -> Result<bool, PortError> {
+        let mut map = self.0.borrow_mut();
+        let Some(record) = map.get_mut(id) else {
+            return Ok(false);
+        };
+        record.log_level = Some(level.to_string());
+        Ok(true)
+    }
     async fn delete(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {
         Ok(self.0.borrow_mut().remove(id))
     }

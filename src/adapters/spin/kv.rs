@@ -214,6 +214,18 @@ impl Sessions for SpinSessions {
         Ok(true)
     }
 
+    /// A read, a change and a write, one at a time in this instance like
+    /// [`Self::set_upstream`].
+    async fn set_log_level(&self, id: &str, level: &str) -> Result<bool, PortError> {
+        let _turn = self.1.lock().await;
+        let Some(mut record) = self.get(id).await? else {
+            return Ok(false);
+        };
+        record.log_level = Some(level.to_string());
+        self.put(&record).await?;
+        Ok(true)
+    }
+
     async fn delete(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {
         let record = self.get(id).await?;
         if record.is_some() {

@@ -78,6 +78,14 @@ impl Sessions for DurableSessions {
         Ok(json::<bool>(resp).await?.unwrap_or(false))
     }
 
+    async fn set_log_level(&self, id: &str, level: &str) -> Result<bool, PortError> {
+        let body = serde_json::to_string(level).expect("serializes");
+        let resp = self
+            .call(id, Method::Post, "/log-level", Some(body))
+            .await?;
+        Ok(json::<bool>(resp).await?.unwrap_or(false))
+    }
+
     async fn delete(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {
         json(self.call(id, Method::Delete, "/delete", None).await?).await
     }
@@ -117,6 +125,15 @@ impl DurableObject for SessionStore {
                     return Response::from_json(&false);
                 };
                 record.apply(&change);
+                storage.put(RECORD, &record).await?;
+                Response::from_json(&true)
+            }
+            (Method::Post, "/log-level") => {
+                let level: String = req.json().await?;
+                let Some(mut record) = storage.get::<SessionRecord>(RECORD).await? else {
+                    return Response::from_json(&false);
+                };
+                record.log_level = Some(level);
                 storage.put(RECORD, &record).await?;
                 Response::from_json(&true)
             }
