@@ -20,6 +20,10 @@ use std::rc::Rc;
 pub(crate) struct SessionCache {
     ttl_ms: u64,
     entries: Bounded<String, SessionRecord>,
+    /// Bumped by every eviction: a record read from the store before one
+    /// (a DELETE, a change only the store could decide) may be stale by
+    /// the time it arrives, and is not cached then.
+    generation: std::cell::Cell<u64>,
 }
 
 impl SessionCache {
@@ -27,6 +31,7 @@ impl SessionCache {
         SessionCache {
             ttl_ms,
             entries: Bounded::default(),
+            generation: Default::default(),
         }
     }
 
@@ -43,10 +48,12 @@ impl SessionCache {
     }
 
     fn update(&self, id: &str, change: &UpstreamChange) {
+        self.generation.set(self.generation.get() + 1);
         self.entries.update(id, |record| record.apply(change));
     }
 
     pub(super) fn evict(&self, id: &str) {
+        self.generation.set(self.generation.get() + 1);
         self.entries.remove(id);
     }
 }
@@ -71,9 +78,13 @@ impl<S: Sessions, C: Clock> Sessions for CachedSessions<S, C> {
         if let Some(record) = self.cache.fresh(id, now) {
             return Ok(Some(record));
         }
+        let generation = self.cache.generation.get();
         let record = self.inner.get(id).await?;
         match &record {
-            Some(r) => self.cache.put(r, now),
+            // Not if an eviction came while the store was read: the
+            // record may be one a DELETE has ended since.
+            Some(r) if self.cache.generation.get() == generation => self.cache.put(r, now),
+            Some(_) => {}
             None => self.cache.evict(id),
         }
         Ok(record)
@@ -192,17 +203,9 @@ mod tests {
         }
     }
 
-    fn held(record: Option<SessionRecord>) -> Option<String> {
-        record?.upstreams.get("alpha")?.session_id.clone()
-    }
-
-    /// Two isolates (two caches, one store) meet a server at once: each
-    /// reads back the session the store kept, not the one it offered.
-    #[tokio::test]
-    async fn a_lost_first_session_is_read_back_from_the_store() {
-        let store = MemorySessions::default();
-        let record = SessionRecord {
-            id: "s1".into(),
+    fn record(id: &str) -> SessionRecord {
+        SessionRecord {
+            id: id.into(),
             endpoint: "/mcp".into(),
             owner: "key|a".into(),
             protocol_version: "2025-11-25".into(),
@@ -213,8 +216,19 @@ mod tests {
             elicitation_url: false,
             log_level: None,
             upstreams: Default::default(),
-        };
-        store.create(&record).await.unwrap();
+        }
+    }
+
+    fn held(record: Option<SessionRecord>) -> Option<String> {
+        record?.upstreams.get("alpha")?.session_id.clone()
+    }
+
+    /// Two isolates (two caches, one store) meet a server at once: each
+    /// reads back the session the store kept, not the one it offered.
+    #[tokio::test]
+    async fn a_lost_first_session_is_read_back_from_the_store() {
+        let store = MemorySessions::default();
+        store.create(&record("s1")).await.unwrap();
         let isolate = || CachedSessions {
             inner: store.clone(),
             clock: TokioClock::default(),
@@ -235,5 +249,47 @@ mod tests {
         };
         b.set_upstream("s1", &plain).await.unwrap();
         assert_eq!(held(b.get("s1").await.unwrap()).as_deref(), Some("third"));
+    }
+
+    /// A store whose reads arrive late: the record is read when asked,
+    /// handed back a turn later.
+    #[derive(Clone)]
+    struct Late(MemorySessions);
+
+    impl Sessions for Late {
+        async fn create(&self, record: &SessionRecord) -> Result<(), PortError> {
+            self.0.create(record).await
+        }
+        async fn get(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {
+            let record = self.0.get(id).await;
+            tokio::task::yield_now().await;
+            record
+        }
+        async fn set_upstream(&self, id: &str, c: &UpstreamChange) -> Result<bool, PortError> {
+            self.0.set_upstream(id, c).await
+        }
+        async fn set_log_level(&self, id: &str, level: &str) -> Result<bool, PortError> {
+            self.0.set_log_level(id, level).await
+        }
+        async fn delete(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {
+            self.0.delete(id).await
+        }
+    }
+
+    /// A read that started before a DELETE and ends after it does not put
+    /// the ended session back in the cache.
+    #[tokio::test]
+    async fn a_read_overtaken_by_a_delete_is_not_cached() {
+        let store = Late(MemorySessions::default());
+        store.create(&record("s2")).await.unwrap();
+        let cached = CachedSessions {
+            inner: store,
+            clock: TokioClock::default(),
+            cache: Rc::new(SessionCache::new(60_000)),
+        };
+        let (read, deleted) = tokio::join!(cached.get("s2"), cached.delete("s2"));
+        assert!(read.unwrap().is_some(), "read before the delete");
+        assert!(deleted.unwrap().is_some());
+        assert_eq!(cached.get("s2").await.unwrap(), None, "ended for good");
     }
 }

@@ -417,15 +417,26 @@ def start_workers(procs: Processes, workdir: pathlib.Path, kv: list[dict], vars:
     state = workdir / "wrangler-state"
     bulk = workdir / "bulk.json"
     bulk.write_text(json.dumps(kv))
+    # The project's wrangler.toml without its [build] section, pointing at
+    # the built bundle: with a build command wrangler dev watches src/ and
+    # reloads the worker on every change (ending requests in flight), so
+    # editing while the suite runs would fail it. This runs the build as it is.
+    config = workdir / "wrangler.toml"
+    text = (ROOT / "wrangler.toml").read_text()
+    text = re.sub(r"(?ms)^\[build\]\n.*?(?=^\[)", "", text)
+    text = re.sub(r'(?m)^main = ".*"$', f'main = "{ROOT / "build" / "index.js"}"', text)
+    config.write_text(text)
     seed = subprocess.run(
-        [NODE22, WRANGLER, "kv", "bulk", "put", str(bulk), "--binding", "REGISTRY", "--local", "--persist-to", str(state)],
+        [NODE22, WRANGLER, "kv", "bulk", "put", str(bulk), "--binding", "REGISTRY", "--local", "--persist-to", str(state),
+         "--config", str(config)],
         cwd=ROOT, capture_output=True, text=True, env={**os.environ, "WRANGLER_SEND_METRICS": "false"},
     )
     if seed.returncode != 0:
         raise SystemExit(f"seeding local KV failed:\n{seed.stdout}\n{seed.stderr}")
     # workerd's placeholder request.cf says continent NA; mapping it to eu makes
     # the gateway prefer notes' eu region, which is down.
-    cmd = [NODE22, WRANGLER, "dev", "--ip", "127.0.0.1", "--port", str(port), "--persist-to", str(state),
+    cmd = [NODE22, WRANGLER, "dev", "--config", str(config), "--ip", "127.0.0.1", "--port", str(port),
+           "--persist-to", str(state),
            "--show-interactive-dev-session=false", "--var", "REGION_MAP:NA=eu", "--var", "MAX_BODY_BYTES:1048576"]
     for k, v in vars.items():
         cmd += ["--var", f"{k}:{v}"]
