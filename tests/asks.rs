@@ -149,6 +149,13 @@ async fn an_upstreams_question_mid_call_is_relayed_and_its_answer_routed_back() 
             tagged.as_str().unwrap().starts_with("mcp-edge-asks:alpha:"),
             "an id of the gateway's: {tagged}"
         );
+        if method == "elicitation/create" {
+            // Never passed off as the gateway's own question.
+            assert_eq!(
+                asked["params"]["message"], "[server 'alpha' asks] Your name?",
+                "{asked}"
+            );
+        }
         let r = h.post("/mcp", &answer(&tagged, "ada"), &headers(&id)).await;
         assert_eq!(r.status, 202, "{}", r.text);
         let done = next_message(&mut stream).await;

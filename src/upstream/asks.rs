@@ -35,9 +35,28 @@ pub(crate) fn untag(id: &Id) -> Option<(&str, Id)> {
 }
 
 /// An upstream's request as the client gets it on `/mcp`: under its tagged
-/// id.
+/// id, and a question to the user says which server asks it. On `/mcp` the
+/// client sees one server, the gateway, whose own questions (approvals)
+/// come the same way: unlabelled, an upstream could pass its question off
+/// as the gateway's.
 pub(crate) fn relayed(server: &str, request: &Request) -> Vec<u8> {
-    jsonrpc_request(&tag(server, &request.id), request)
+    let id = tag(server, &request.id);
+    if request.method == "elicitation/create" {
+        if let Some(params) = labelled(server, request.params.as_deref()) {
+            return crate::protocol::jsonrpc::request_bytes(&id, &request.method, Some(&params));
+        }
+    }
+    jsonrpc_request(&id, request)
+}
+
+/// Elicitation params with `message` prefixed by the asking server's name.
+fn labelled(server: &str, params: Option<&RawValue>) -> Option<Box<RawValue>> {
+    let mut params: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(params?.get()).ok()?;
+    let message = params.get("message").and_then(|m| m.as_str()).unwrap_or("");
+    let message = format!("[server '{server}' asks] {message}");
+    params.insert("message".into(), message.into());
+    serde_json::value::to_raw_value(&params).ok()
 }
 
 fn jsonrpc_request(id: &Id, request: &Request) -> Vec<u8> {
@@ -67,6 +86,34 @@ pub(crate) fn answer_bytes(id: &Id, answer: &Response) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_question_to_the_user_names_the_server_that_asks() {
+        let params = RawValue::from_string(
+            r#"{"mode":"form","message":"Allow the tool 'pay' on server 'bank' to run?","requestedSchema":{}}"#.into(),
+        )
+        .unwrap();
+        let asked = Request {
+            id: Id::Num(3),
+            method: "elicitation/create".into(),
+            params: Some(params),
+        };
+        let out: serde_json::Value = serde_json::from_slice(&relayed("evil", &asked)).unwrap();
+        assert_eq!(
+            out["params"]["message"],
+            "[server 'evil' asks] Allow the tool 'pay' on server 'bank' to run?"
+        );
+        assert_eq!(out["params"]["mode"], "form");
+        assert_eq!(out["id"], "mcp-edge-asks:evil:3");
+        // Other requests pass as they are.
+        let roots = Request {
+            id: Id::Num(4),
+            method: "roots/list".into(),
+            params: None,
+        };
+        let out: serde_json::Value = serde_json::from_slice(&relayed("evil", &roots)).unwrap();
+        assert!(out.get("params").is_none(), "{out}");
+    }
 
     #[test]
     fn ids_of_two_servers_never_meet_and_come_back_as_they_were() {
