@@ -4,16 +4,21 @@
 //! Each event is decoded and written again: the upstream's own requests go
 //! under ids of the gateway's ([`super::asks`]), so the client's answers find
 //! their way back; personal data is redacted like the server's results;
-//! event ids are dropped (one upstream's ids mean nothing on a merged
-//! stream); a list change is also told to `on_change` (caches to forget).
+//! each event's id says where every upstream stands ([`super::merged_id`]),
+//! so a reconnect resumes them all (an upstream id with personal data in it
+//! is not kept: that server starts afresh); a list change is also told to
+//! `on_change` (caches to forget).
 //! A message that cannot be read for redaction, or an event past the size
 //! limit, ends this upstream's part (logged); the others go on.
 
+use super::merged_id::Positions;
 use crate::body::{Body, ByteStream};
+use crate::governance::pii;
 use crate::governance::pii::Kind;
 use crate::protocol::jsonrpc::{self, Message};
 use crate::protocol::sse;
 use futures_util::StreamExt;
+use std::cell::RefCell;
 use std::rc::Rc;
 
 /// What one upstream's part of the merged stream is relayed with.
@@ -25,6 +30,8 @@ pub(crate) struct Part {
     pub min_log: Option<usize>,
     /// Told the method of every `notifications/*/list_changed`.
     pub on_change: Rc<dyn Fn(&str)>,
+    /// Where every part stands, shared by the parts of one merged stream.
+    pub positions: Rc<RefCell<Positions>>,
 }
 
 /// The client's side of one upstream's GET stream.
@@ -60,6 +67,13 @@ pub(crate) fn part(body: Body, part: Part) -> ByteStream {
 fn translate(decoder: &mut sse::Decoder, chunk: &[u8], part: &Part) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
     for event in decoder.feed(chunk) {
+        if let Some(id) = &event.id {
+            let mut positions = part.positions.borrow_mut();
+            match pii::redact(id, &part.redact) {
+                None => positions.set(&part.server, id),
+                Some(_) => positions.forget(&part.server),
+            }
+        }
         if event.data.trim().is_empty() {
             continue;
         }
@@ -80,9 +94,14 @@ fn translate(decoder: &mut sse::Decoder, chunk: &[u8], part: &Part) -> (Vec<u8>,
             }
             _ => {}
         }
+        let framing = sse::Event {
+            event: Some("message".into()),
+            data: String::new(),
+            id: part.positions.borrow().encode(),
+        };
         match super::relay::redacted(&data, &part.redact, super::relay::Scope::Everything) {
-            Ok(Some(clean)) => out.extend_from_slice(&sse::encode_message(&clean)),
-            Ok(None) => out.extend_from_slice(&sse::encode_message(data.as_bytes())),
+            Ok(Some(clean)) => out.extend_from_slice(&sse::encode_event(&framing, &clean)),
+            Ok(None) => out.extend_from_slice(&sse::encode_event(&framing, data.as_bytes())),
             Err(why) => {
                 tracing::warn!(server = %part.server, "server stream cut: {why}");
                 return (out, true);
@@ -109,6 +128,7 @@ mod tests {
             redact,
             max_event_bytes: 1 << 16,
             min_log: None,
+            positions: Rc::default(),
             on_change: Rc::new(move |m: &str| seen.borrow_mut().push(m.to_string())),
         };
         let mut decoder = sse::Decoder::with_limit(1 << 16);
@@ -133,7 +153,13 @@ mod tests {
         );
         assert!(out.contains(r#""id":"mcp-edge-asks:alpha:1""#), "{out}");
         assert!(!out.contains("\"result\""), "{out}");
-        assert!(!out.contains("id: 7"), "{out}");
+        // Not the upstream's id: the merged stream's, which holds it.
+        assert!(!out.contains("id: 7\n"), "{out}");
+        let id = out
+            .lines()
+            .find_map(|l| l.strip_prefix("id: "))
+            .unwrap_or_else(|| panic!("{out}"));
+        assert_eq!(Positions::decode(id).unwrap().get("alpha"), Some("7"));
         assert!(out.contains("tools/list_changed"), "{out}");
         assert_eq!(changed, ["notifications/tools/list_changed"]);
     }

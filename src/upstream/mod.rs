@@ -15,7 +15,8 @@
 //!   the JSON-RPC response out of it.
 //! - [`relay`]: streaming an upstream SSE answer to the client event by event.
 //! - [`asks`]: the ids an upstream's own requests travel under on `/mcp`.
-//! - [`merged`]: one upstream's GET stream as a part of `/mcp`'s.
+//! - [`merged`]: one upstream's GET stream as a part of `/mcp`'s, and
+//!   [`merged_id`] the merged stream's event ids (resumption).
 
 pub(crate) mod asks;
 pub(crate) mod client;
@@ -24,6 +25,7 @@ pub(crate) mod credentials;
 pub(crate) mod eras;
 pub(crate) mod failover;
 pub(crate) mod merged;
+pub(crate) mod merged_id;
 pub(crate) mod minter;
 pub(crate) mod modern;
 mod opening;

@@ -67,9 +67,38 @@ fn sse_then_silence(events: &[Value]) -> Response<Body> {
 }
 
 /// A GET stream carrying the notifications, as a legacy server sends them.
-pub(super) fn get_stream(notices: &[Value], open: bool) -> Response<Body> {
-    match open {
-        true => sse_then_silence(notices),
-        false => sse(notices),
-    }
+///
+/// Event `i` has the id `n-{i}`; a GET with `Last-Event-ID: n-{k}` gets
+/// the notifications after the `k`th (resumption), one with an id of no
+/// event of ours is refused (400), as a server that cannot replay would.
+pub(super) fn get_stream(notices: &[Value], open: bool, last: Option<&str>) -> Response<Body> {
+    use futures_util::StreamExt;
+    let from = match last {
+        None => 0,
+        Some(id) => match id.strip_prefix("n-").and_then(|k| k.parse::<usize>().ok()) {
+            Some(k) => k + 1,
+            None => {
+                return Response::builder()
+                    .status(400)
+                    .body(Body::Full(b"unknown Last-Event-ID".to_vec()))
+                    .expect("static")
+            }
+        },
+    };
+    let text: String = notices
+        .iter()
+        .enumerate()
+        .skip(from)
+        .map(|(i, e)| format!("id: n-{i}\nevent: message\ndata: {e}\n\n"))
+        .collect();
+    let once = futures_util::stream::once(async move { Ok(text.into_bytes()) });
+    let body = match open {
+        true => once.chain(futures_util::stream::pending()).boxed_local(),
+        false => once.boxed_local(),
+    };
+    Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, headers::EVENT_STREAM)
+        .body(Body::Stream(body))
+        .expect("static")
 }

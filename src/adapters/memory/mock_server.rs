@@ -278,7 +278,11 @@ impl MockServer {
             }
             http::Method::GET if self.notices.is_some() => {
                 let notices = self.notices.as_deref().unwrap_or(&[]);
-                return super::mock_listen::get_stream(notices, self.quiet);
+                let last = parts
+                    .headers
+                    .get(headers::LAST_EVENT_ID)
+                    .and_then(|v| v.to_str().ok());
+                return super::mock_listen::get_stream(notices, self.quiet, last);
             }
             http::Method::GET if self.get_stream => return get_stream(),
             http::Method::GET => return plain(405, Value::Null),
