@@ -11,7 +11,7 @@ use super::{aggregate, answer, ingest, passthrough, respond, session, Ctx};
 use crate::body::Body;
 use crate::config::Server;
 use crate::error::GatewayError;
-use crate::ports::{Platform, SessionRecord};
+use crate::ports::{Clock, Platform, SessionRecord};
 use crate::protocol::jsonrpc::{self, Id, Message};
 use crate::protocol::method::{Method, Notice};
 use crate::protocol::version::Era;
@@ -106,7 +106,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 .get(crate::protocol::headers::SESSION_ID)
                 .map(|v| v.to_str())
             {
-                self.gw.sessions.evict(sid);
+                self.gw.sessions.evict(sid, self.p.clock().now_ms());
             }
         }
         let record = session::find(

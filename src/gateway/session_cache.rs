@@ -20,18 +20,25 @@ use std::rc::Rc;
 pub(crate) struct SessionCache {
     ttl_ms: u64,
     entries: Bounded<String, SessionRecord>,
-    /// Bumped by every eviction: a record read from the store before one
-    /// (a DELETE, a change only the store could decide) may be stale by
-    /// the time it arrives, and is not cached then.
-    generation: std::cell::Cell<u64>,
+    /// The latest change of each session this isolate made or dropped (a
+    /// number from `changes`): a record read from the store while one came
+    /// (a DELETE, a change only the store could decide) may be stale by the
+    /// time it arrives, and is not cached then. Per session, so no caller
+    /// can keep other sessions' records out of the cache.
+    marks: Bounded<String, u64>,
+    changes: std::cell::Cell<u64>,
 }
+
+/// How long a change mark is kept: far longer than any store read.
+const MARK_MS: u64 = 60_000;
 
 impl SessionCache {
     pub(crate) fn new(ttl_ms: u64) -> Self {
         SessionCache {
             ttl_ms,
             entries: Bounded::default(),
-            generation: Default::default(),
+            marks: Bounded::default(),
+            changes: Default::default(),
         }
     }
 
@@ -47,13 +54,24 @@ impl SessionCache {
         }
     }
 
-    fn update(&self, id: &str, change: &UpstreamChange) {
-        self.generation.set(self.generation.get() + 1);
+    /// The mark of `id`'s latest change (none lately: `None`).
+    fn mark(&self, id: &str, now: u64) -> Option<u64> {
+        self.marks.get(id, now)
+    }
+
+    fn changed(&self, id: &str, now: u64) {
+        self.changes.set(self.changes.get() + 1);
+        self.marks
+            .insert(id.to_string(), self.changes.get(), now + MARK_MS, now);
+    }
+
+    fn update(&self, id: &str, change: &UpstreamChange, now: u64) {
+        self.changed(id, now);
         self.entries.update(id, |record| record.apply(change));
     }
 
-    pub(super) fn evict(&self, id: &str) {
-        self.generation.set(self.generation.get() + 1);
+    pub(super) fn evict(&self, id: &str, now: u64) {
+        self.changed(id, now);
         self.entries.remove(id);
     }
 }
@@ -78,14 +96,14 @@ impl<S: Sessions, C: Clock> Sessions for CachedSessions<S, C> {
         if let Some(record) = self.cache.fresh(id, now) {
             return Ok(Some(record));
         }
-        let generation = self.cache.generation.get();
+        let mark = self.cache.mark(id, now);
         let record = self.inner.get(id).await?;
         match &record {
-            // Not if an eviction came while the store was read: the
+            // Not if the session changed while the store was read: the
             // record may be one a DELETE has ended since.
-            Some(r) if self.cache.generation.get() == generation => self.cache.put(r, now),
+            Some(r) if self.cache.mark(id, self.clock.now_ms()) == mark => self.cache.put(r, now),
             Some(_) => {}
-            None => self.cache.evict(id),
+            None => self.cache.entries.remove(id),
         }
         Ok(record)
     }
@@ -96,21 +114,27 @@ impl<S: Sessions, C: Clock> Sessions for CachedSessions<S, C> {
         // lost to another isolate's, which this cache has not seen: only the
         // store knows which one is kept, so the next read asks it.
         if exists && !change.unless_held {
-            self.cache.update(id, change);
+            self.cache.update(id, change, self.clock.now_ms());
         } else {
-            self.cache.evict(id);
+            self.cache.evict(id, self.clock.now_ms());
         }
         Ok(exists)
     }
 
+    // Evicted before the write and again after it: a read that starts
+    // while the write is under way must not cache what it replaces.
     async fn set_log_level(&self, id: &str, level: &str) -> Result<bool, PortError> {
-        self.cache.evict(id);
-        self.inner.set_log_level(id, level).await
+        self.cache.evict(id, self.clock.now_ms());
+        let done = self.inner.set_log_level(id, level).await;
+        self.cache.evict(id, self.clock.now_ms());
+        done
     }
 
     async fn delete(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {
-        self.cache.evict(id);
-        self.inner.delete(id).await
+        self.cache.evict(id, self.clock.now_ms());
+        let done = self.inner.delete(id).await;
+        self.cache.evict(id, self.clock.now_ms());
+        done
     }
 }
 
@@ -272,6 +296,7 @@ mod tests {
             self.0.set_log_level(id, level).await
         }
         async fn delete(&self, id: &str) -> Result<Option<SessionRecord>, PortError> {
+            tokio::task::yield_now().await;
             self.0.delete(id).await
         }
     }
@@ -291,5 +316,18 @@ mod tests {
         assert!(read.unwrap().is_some(), "read before the delete");
         assert!(deleted.unwrap().is_some());
         assert_eq!(cached.get("s2").await.unwrap(), None, "ended for good");
+        // The other way round: the delete starts first, the read reads
+        // before the store has deleted.
+        cached.inner.create(&record("s3")).await.unwrap();
+        let (deleted, read) = tokio::join!(cached.delete("s3"), cached.get("s3"));
+        assert!(deleted.unwrap().is_some());
+        assert!(read.unwrap().is_some(), "read before the store deleted");
+        assert_eq!(cached.get("s3").await.unwrap(), None, "ended for good");
+        // Another session's changes do not keep this one out of the cache.
+        cached.inner.create(&record("s4")).await.unwrap();
+        let (_, _) = tokio::join!(cached.get("s4"), cached.delete("s5"));
+        let reads = cached.inner.0.reads();
+        cached.get("s4").await.unwrap();
+        assert_eq!(cached.inner.0.reads(), reads, "s4 was cached");
     }
 }

@@ -92,7 +92,14 @@ fn translate(decoder: &mut sse::Decoder, chunk: &[u8], part: &Part) -> (Vec<u8>,
                 tracing::warn!(server = %part.server, id = %r.id, "response on a server stream dropped");
                 continue;
             }
-            _ => {}
+            Ok(Message::Notification(_)) => {}
+            // Not one JSON-RPC message (a duplicate `id`, a `method` with a
+            // `result`): a client's parser could read it as something this
+            // one did not, say a request under another server's tagged id.
+            Err(e) => {
+                tracing::warn!(server = %part.server, "unreadable message on a server stream dropped: {e}");
+                continue;
+            }
         }
         let framing = sse::Event {
             event: Some("message".into()),
@@ -121,6 +128,12 @@ mod tests {
     use std::cell::RefCell;
 
     fn run(chunks: &[&str], redact: Vec<Kind>) -> (String, Vec<String>) {
+        let (out, changed, _) = run_all(chunks, redact);
+        (out, changed)
+    }
+
+    /// What the part sends, the changes it told, whether it ended.
+    fn run_all(chunks: &[&str], redact: Vec<Kind>) -> (String, Vec<String>, bool) {
         let changed = Rc::new(RefCell::new(Vec::new()));
         let seen = changed.clone();
         let part = Part {
@@ -132,13 +145,15 @@ mod tests {
             on_change: Rc::new(move |m: &str| seen.borrow_mut().push(m.to_string())),
         };
         let mut decoder = sse::Decoder::with_limit(1 << 16);
-        let mut out = Vec::new();
+        let (mut out, mut ended) = (Vec::new(), false);
         for c in chunks {
-            out.extend(translate(&mut decoder, c.as_bytes(), &part).0);
+            let (more, stop) = translate(&mut decoder, c.as_bytes(), &part);
+            out.extend(more);
+            ended |= stop;
         }
         let out = String::from_utf8(out).unwrap();
         let changed = changed.borrow().clone();
-        (out, changed)
+        (out, changed, ended)
     }
 
     #[test]
@@ -164,9 +179,23 @@ mod tests {
         assert_eq!(changed, ["notifications/tools/list_changed"]);
     }
 
+    /// What is not one JSON-RPC message never reaches the client, however
+    /// a parser there would read it (a duplicate `id` the last of which is
+    /// another server's tagged one); the rest of the stream does.
     #[test]
-    fn what_cannot_be_redacted_ends_the_part() {
-        let (out, _) = run(&["data: not json\n\n"], vec![Kind::Email]);
-        assert!(out.is_empty());
+    fn what_is_not_one_message_is_dropped_and_the_part_goes_on() {
+        let (out, _, ended) = run_all(
+            &[
+                "data: not json\n\n",
+                "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"elicitation/create\",\"params\":{\"message\":\"Allow?\"},\"id\":\"mcp-edge-asks:bank:7\"}\n\n",
+                "data: {\"jsonrpc\":\"2.0\",\"method\":\"roots/list\",\"result\":{},\"id\":\"mcp-edge-asks:bank:7\"}\n\n",
+                "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n",
+            ],
+            vec![Kind::Email],
+        );
+        assert!(!ended);
+        assert!(!out.contains("bank"), "{out}");
+        assert!(!out.contains("not json"), "{out}");
+        assert!(out.contains("tools/list_changed"), "{out}");
     }
 }

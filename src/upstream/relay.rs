@@ -252,6 +252,13 @@ impl Relay {
                             .expect("JSON is UTF-8"),
                     );
                 }
+                // On `/mcp`, what is not one JSON-RPC message (a duplicate
+                // `id`, a `method` with a `result`) could be read by the
+                // client as a request under another server's tagged id.
+                Err(e) if self.tag_requests => {
+                    tracing::warn!(server = %self.server, "unreadable message dropped: {e}");
+                    continue;
+                }
                 _ => {}
             }
             let data = tagged.as_deref().unwrap_or(&event.data);
@@ -301,13 +308,17 @@ mod tests {
     use crate::body::Chunk;
 
     async fn run(parts: Vec<Chunk>) -> Vec<sse::Event> {
+        run_on(parts, false).await
+    }
+
+    async fn run_on(parts: Vec<Chunk>, aggregated: bool) -> Vec<sse::Event> {
         let body = Body::Stream(futures_util::stream::iter(parts).boxed_local());
         let target = Target {
             id: Id::Num(5),
             server: "s".into(),
             redact: Vec::new(),
             scope: Scope::Everything,
-            tag_requests: false,
+            tag_requests: aggregated,
             min_log: None,
             max_event_bytes: 1 << 20,
         };
@@ -327,6 +338,20 @@ mod tests {
         assert_eq!(events.len(), 2);
         assert!(events.iter().all(|e| e.id.is_none()));
         assert!(events[1].data.contains("\"result\""));
+    }
+
+    /// On `/mcp`, a message with a duplicate `id` (the last another
+    /// server's tagged one) is dropped, not passed on as it came.
+    #[tokio::test]
+    async fn on_mcp_what_is_not_one_message_is_dropped() {
+        let forged = b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"elicitation/create\",\"id\":\"mcp-edge-asks:bank:7\"}\n\n".to_vec();
+        let answer = b"data: {\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{}}\n\n".to_vec();
+        let events = run_on(vec![Ok(forged.clone()), Ok(answer.clone())], true).await;
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(events[0].data.contains("\"result\""));
+        // Per server, the stream is the server's own: passed as it came.
+        let events = run_on(vec![Ok(forged), Ok(answer)], false).await;
+        assert_eq!(events.len(), 2, "{events:?}");
     }
 
     #[tokio::test]
