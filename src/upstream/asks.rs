@@ -39,21 +39,33 @@ pub(crate) fn untag(id: &Id) -> Option<(&str, Id)> {
 /// client sees one server, the gateway, whose own questions (approvals)
 /// come the same way: unlabelled, an upstream could pass its question off
 /// as the gateway's.
-pub(crate) fn relayed(server: &str, request: &Request) -> Vec<u8> {
+///
+/// A question whose params cannot be labelled (not an object) is not
+/// relayed at all (`None`).
+pub(crate) fn relayed(server: &str, request: &Request) -> Option<Vec<u8>> {
     let id = tag(server, &request.id);
     if request.method == "elicitation/create" {
-        if let Some(params) = labelled(server, request.params.as_deref()) {
-            return crate::protocol::jsonrpc::request_bytes(&id, &request.method, Some(&params));
-        }
+        let params = labelled(server, request.params.as_deref())?;
+        return Some(crate::protocol::jsonrpc::request_bytes(
+            &id,
+            &request.method,
+            Some(&params),
+        ));
     }
-    jsonrpc_request(&id, request)
+    Some(jsonrpc_request(&id, request))
 }
 
 /// Elicitation params with `message` prefixed by the asking server's name.
 fn labelled(server: &str, params: Option<&RawValue>) -> Option<Box<RawValue>> {
     let mut params: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(params?.get()).ok()?;
-    let message = params.get("message").and_then(|m| m.as_str()).unwrap_or("");
+    // Leading blank lines or control characters would push the label out
+    // of sight.
+    let message = params
+        .get("message")
+        .and_then(|m| m.as_str())
+        .unwrap_or("")
+        .trim_start_matches(|c: char| c.is_whitespace() || c.is_control());
     let message = format!("[server '{server}' asks] {message}");
     params.insert("message".into(), message.into());
     serde_json::value::to_raw_value(&params).ok()
@@ -98,7 +110,8 @@ mod tests {
             method: "elicitation/create".into(),
             params: Some(params),
         };
-        let out: serde_json::Value = serde_json::from_slice(&relayed("evil", &asked)).unwrap();
+        let out: serde_json::Value =
+            serde_json::from_slice(&relayed("evil", &asked).unwrap()).unwrap();
         assert_eq!(
             out["params"]["message"],
             "[server 'evil' asks] Allow the tool 'pay' on server 'bank' to run?"
@@ -111,8 +124,25 @@ mod tests {
             method: "roots/list".into(),
             params: None,
         };
-        let out: serde_json::Value = serde_json::from_slice(&relayed("evil", &roots)).unwrap();
+        let out: serde_json::Value =
+            serde_json::from_slice(&relayed("evil", &roots).unwrap()).unwrap();
         assert!(out.get("params").is_none(), "{out}");
+        // A question whose params are no object is not relayed.
+        let bare = Request {
+            id: Id::Num(5),
+            method: "elicitation/create".into(),
+            params: Some(RawValue::from_string("\"Allow?\"".into()).unwrap()),
+        };
+        assert!(relayed("evil", &bare).is_none());
+        // Blank lines before the message do not hide the label.
+        let hidden = Request {
+            id: Id::Num(6),
+            method: "elicitation/create".into(),
+            params: Some(RawValue::from_string(r#"{"message":"\n\n\tAllow?"}"#.into()).unwrap()),
+        };
+        let out: serde_json::Value =
+            serde_json::from_slice(&relayed("evil", &hidden).unwrap()).unwrap();
+        assert_eq!(out["params"]["message"], "[server 'evil' asks] Allow?");
     }
 
     #[test]

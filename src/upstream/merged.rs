@@ -80,8 +80,11 @@ fn translate(decoder: &mut sse::Decoder, chunk: &[u8], part: &Part) -> (Vec<u8>,
         let mut data = event.data;
         match jsonrpc::parse_message(data.as_bytes()) {
             Ok(Message::Request(r)) => {
-                data = String::from_utf8(super::asks::relayed(&part.server, &r))
-                    .expect("JSON is UTF-8");
+                let Some(bytes) = super::asks::relayed(&part.server, &r) else {
+                    tracing::warn!(server = %part.server, "a question that cannot be labelled dropped");
+                    continue;
+                };
+                data = String::from_utf8(bytes).expect("JSON is UTF-8");
             }
             Ok(Message::Notification(n)) if super::relay::too_quiet(&n, part.min_log) => continue,
             Ok(Message::Notification(n)) if n.method.ends_with("/list_changed") => {

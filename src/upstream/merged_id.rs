@@ -34,7 +34,7 @@ impl Positions {
         let bytes = URL_SAFE_NO_PAD.decode(text.strip_prefix(PREFIX)?).ok()?;
         let map: BTreeMap<String, String> = serde_json::from_slice(&bytes).ok()?;
         map.values()
-            .all(|id| id.len() <= MAX_UPSTREAM_ID)
+            .all(|id| id.len() <= MAX_UPSTREAM_ID && !id.contains(['\r', '\n']))
             .then_some(Positions(map))
     }
 

@@ -247,10 +247,11 @@ impl Relay {
                 Ok(Message::Response(_)) => self.answered = true,
                 Ok(Message::Notification(n)) if too_quiet(&n, self.min_log) => continue,
                 Ok(Message::Request(r)) if self.tag_requests => {
-                    tagged = Some(
-                        String::from_utf8(super::asks::relayed(&self.server, &r))
-                            .expect("JSON is UTF-8"),
-                    );
+                    let Some(bytes) = super::asks::relayed(&self.server, &r) else {
+                        tracing::warn!(server = %self.server, "a question that cannot be labelled dropped");
+                        continue;
+                    };
+                    tagged = Some(String::from_utf8(bytes).expect("JSON is UTF-8"));
                 }
                 // On `/mcp`, what is not one JSON-RPC message (a duplicate
                 // `id`, a `method` with a `result`) could be read by the
