@@ -32,17 +32,6 @@ fn headers(session: &str) -> Vec<(&str, &str)> {
     ]
 }
 
-/// A GET on `/mcp` in the session: its merged server stream.
-fn get_mcp(session: &str) -> http::Request<Vec<u8>> {
-    let mut req = http::Request::get("http://gw.test/mcp")
-        .header("accept", "text/event-stream")
-        .header("host", "gw.test");
-    for (k, v) in headers(session) {
-        req = req.header(k, v);
-    }
-    req.body(Vec::new()).unwrap()
-}
-
 /// Posts `body` on the session and leaves the answer's stream open.
 async fn open(
     h: &Harness,
@@ -249,7 +238,7 @@ async fn the_mcp_get_stream_merges_every_servers_stream_and_tags_their_requests(
     // gamma offers no stream (405): left out.
     h.add("gamma", MockServer::new("gamma").tools(&["echo"]), &["us"]);
     let id = session(&h, json!({"roots": {}})).await;
-    let req = get_mcp(&id);
+    let req = support::mcp_stream_request(&id, &[]);
     let reply = support::Reply::read(h.open(req).await).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let events = reply.events();
@@ -309,7 +298,7 @@ async fn without_any_server_stream_the_mcp_get_is_405() {
     let h = Harness::new();
     h.add("gamma", MockServer::new("gamma").tools(&["echo"]), &["us"]);
     let id = session(&h, json!({})).await;
-    let req = get_mcp(&id);
+    let req = support::mcp_stream_request(&id, &[]);
     let reply = support::Reply::read(h.open(req).await).await;
     assert_eq!(reply.status, 405, "{}", reply.text);
 }
@@ -328,7 +317,7 @@ async fn a_server_met_at_once_by_a_call_and_the_stream_keeps_one_session() {
         &["us"],
     );
     let id = session(&h, json!({})).await;
-    let get = get_mcp(&id);
+    let get = support::mcp_stream_request(&id, &[]);
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
     // The stream and a list meet alpha at the same time.
     let on_session = headers(&id);

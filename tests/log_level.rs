@@ -7,7 +7,7 @@ mod support;
 
 use mcp_edge::adapters::memory::MockServer;
 use serde_json::{json, Value};
-use support::{initialize, Harness, Reply};
+use support::{initialize, Harness};
 
 fn levels_in(events: &[Value]) -> Vec<String> {
     events
@@ -112,14 +112,7 @@ async fn the_merged_stream_holds_to_the_level() {
     );
     let sid = session(&h).await;
     set_level(&h, &sid, "notice").await;
-    let mut get = http::Request::get("http://gw.test/mcp")
-        .header("accept", "text/event-stream")
-        .header("host", "gw.test")
-        .header("x-api-key", support::API_KEY);
-    for (k, v) in on(&sid) {
-        get = get.header(k, v);
-    }
-    let reply = Reply::read(h.open(get.body(Vec::new()).unwrap()).await).await;
+    let reply = h.listen_mcp(&sid, &[]).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(levels_in(&reply.events()), ["error"], "{}", reply.text);
 }

@@ -8,7 +8,7 @@ mod support;
 use base64::Engine;
 use mcp_edge::adapters::memory::MockServer;
 use serde_json::{json, Value};
-use support::{initialize, Harness, Reply};
+use support::{initialize, Harness};
 
 fn notes(n: usize) -> Vec<Value> {
     (0..n)
@@ -26,16 +26,8 @@ async fn session(h: &Harness) -> String {
 
 /// (event id, the note's data) of every event on one GET.
 async fn listen(h: &Harness, sid: &str, last: Option<&str>) -> Vec<(Option<String>, String)> {
-    let mut get = http::Request::get("http://gw.test/mcp")
-        .header("accept", "text/event-stream")
-        .header("host", "gw.test")
-        .header("x-api-key", support::API_KEY)
-        .header("mcp-session-id", sid)
-        .header("mcp-protocol-version", "2025-06-18");
-    if let Some(last) = last {
-        get = get.header("last-event-id", last);
-    }
-    let reply = Reply::read(h.open(get.body(Vec::new()).unwrap()).await).await;
+    let extra: Vec<(&str, &str)> = last.map(|id| ("last-event-id", id)).into_iter().collect();
+    let reply = h.listen_mcp(sid, &extra).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     reply
         .text

@@ -9,7 +9,7 @@ mod support;
 use mcp_edge::adapters::memory::MockServer;
 use serde_json::{json, Value};
 use std::rc::Rc;
-use support::{initialize, Harness, Reply};
+use support::{initialize, Harness};
 
 fn harness() -> (Harness, Rc<MockServer>, Rc<MockServer>) {
     let h = Harness::new();
@@ -78,13 +78,7 @@ async fn a_subscription_goes_to_the_owner_only_and_its_updates_come_back() {
         .unwrap();
     assert_eq!(got.body["params"]["uri"], "beta://doc");
     // The update beta sends on its stream reaches the client on /mcp's.
-    let get = http::Request::get("http://gw.test/mcp")
-        .header("accept", "text/event-stream")
-        .header("host", "gw.test")
-        .header("x-api-key", KEY)
-        .header("mcp-session-id", &sid)
-        .header("mcp-protocol-version", "2025-06-18");
-    let reply = Reply::read(h.open(get.body(Vec::new()).unwrap()).await).await;
+    let reply = h.listen_mcp(&sid, &[]).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert!(
         reply

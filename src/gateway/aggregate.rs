@@ -100,16 +100,7 @@ pub(crate) async fn notify<P: Platform>(
     raw: &[u8],
 ) {
     if matches!(notice, Notice::Cancelled | Notice::RootsListChanged) {
-        let opened: Vec<Rc<Server>> = {
-            let known = ups.client.upstreams.borrow();
-            registry
-                .servers
-                .iter()
-                .filter(|s| known.contains_key(&s.id))
-                .cloned()
-                .collect()
-        };
-        broadcast(ups, &opened, raw, None).await;
+        ups.broadcast(&ups.met(&registry.servers), raw, None).await;
     }
 }
 
@@ -140,7 +131,8 @@ async fn set_level<P: Platform>(
             .await?;
     }
     // Servers met by this broadcast hear the level from it, once.
-    broadcast(ups, &registry.servers, &req.to_bytes(), Some(&req.id)).await;
+    ups.broadcast(&registry.servers, &req.to_bytes(), Some(&req.id))
+        .await;
     *ups.client.log_level.borrow_mut() = Some(params.level);
     Ok(respond::result(&req.id, &json!({})))
 }
@@ -358,28 +350,4 @@ async fn complete<P: Platform + Clone + 'static>(
         }
     }
     Err(last.unwrap_or_else(|| GatewayError::InvalidParams("no server to complete for".into())))
-}
-
-/// Sends a message to several servers at once; failures are logged only.
-async fn broadcast<P: Platform>(
-    ups: &Upstreams<'_, P>,
-    servers: &[Rc<Server>],
-    message: &[u8],
-    id: Option<&Id>,
-) {
-    let answers = join_all(servers.iter().map(|s| async move {
-        let answer = ups.send(s, message).await?;
-        match id {
-            Some(id) => reply::read_result(answer, id, &s.id, ups.client.max_bytes)
-                .await
-                .map(drop),
-            None => Ok(()),
-        }
-    }))
-    .await;
-    for (server, answer) in servers.iter().zip(answers) {
-        if let Err(e) = answer {
-            tracing::warn!(server = %server.id, "broadcast failed: {e}");
-        }
-    }
 }

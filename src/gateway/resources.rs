@@ -101,6 +101,15 @@ pub(super) async fn subscribe<P: Platform>(
     let Ok((server, _)) = owner(ups, registry, req, &read_of(req, &params.uri)).await else {
         return Err(GatewayError::ResourceNotFound(params.uri));
     };
+    forward_to(ups, server, req).await
+}
+
+/// The request as it came, to `server`, whose result is the answer.
+async fn forward_to<P: Platform>(
+    ups: &Upstreams<'_, P>,
+    server: &Server,
+    req: &Request,
+) -> Result<Response<Body>, GatewayError> {
     let answer = ups.send(server, &req.to_bytes()).await?;
     let result = reply::read_result(answer, &req.id, &server.id, ups.client.max_bytes).await?;
     Ok(respond::result(&req.id, &result))
@@ -115,29 +124,10 @@ pub(super) async fn unsubscribe<P: Platform>(
     req: &Request,
 ) -> Result<Response<Body>, GatewayError> {
     let params: Params = req.params_as()?;
-    let message = req.to_bytes();
     if let Ok((server, _)) = owner(ups, registry, req, &read_of(req, &params.uri)).await {
-        let answer = ups.send(server, &message).await?;
-        let result = reply::read_result(answer, &req.id, &server.id, ups.client.max_bytes).await?;
-        return Ok(respond::result(&req.id, &result));
+        return forward_to(ups, server, req).await;
     }
-    let met: Vec<&Rc<Server>> = {
-        let known = ups.client.upstreams.borrow();
-        registry
-            .servers
-            .iter()
-            .filter(|s| known.contains_key(&s.id))
-            .collect()
-    };
-    let answers = join_all(met.iter().map(|s| async {
-        let answer = ups.send(s, &message).await?;
-        reply::read_result(answer, &req.id, &s.id, ups.client.max_bytes).await
-    }))
-    .await;
-    for (server, answer) in met.iter().zip(answers) {
-        if let Err(e) = answer {
-            tracing::info!(server = %server.id, "unsubscribe of {}: {e}", params.uri);
-        }
-    }
+    ups.broadcast(&ups.met(&registry.servers), &req.to_bytes(), Some(&req.id))
+        .await;
     Ok(respond::result(&req.id, &json!({})))
 }

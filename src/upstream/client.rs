@@ -228,6 +228,36 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         Err(upstream_error(server, describe(status, &body)))
     }
 
+    /// The servers, of `servers`, this client session holds an upstream
+    /// session with.
+    pub(crate) fn met(&self, servers: &[Rc<Server>]) -> Vec<Rc<Server>> {
+        let known = self.client.upstreams.borrow();
+        servers
+            .iter()
+            .filter(|s| known.contains_key(&s.id))
+            .cloned()
+            .collect()
+    }
+
+    /// Sends a message to several servers at once; failures are logged only.
+    pub(crate) async fn broadcast(&self, servers: &[Rc<Server>], message: &[u8], id: Option<&Id>) {
+        let answers = futures_util::future::join_all(servers.iter().map(|s| async move {
+            let answer = self.send(s, message).await?;
+            match id {
+                Some(id) => reply::read_result(answer, id, &s.id, self.client.max_bytes)
+                    .await
+                    .map(drop),
+                None => Ok(()),
+            }
+        }))
+        .await;
+        for (server, answer) in servers.iter().zip(answers) {
+            if let Err(e) = answer {
+                tracing::warn!(server = %server.id, "broadcast failed: {e}");
+            }
+        }
+    }
+
     /// Sends a one-way message (a notification, an answer to the server's
     /// request) on the session this client already holds with `server`, as
     /// it is: no session is opened, none re-initialized, no other region

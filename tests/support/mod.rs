@@ -56,6 +56,21 @@ pub fn modern_request(
     Harness::post_request(path, body.to_string().into_bytes(), &headers)
 }
 
+/// A GET on `/mcp` in session `sid` (its merged server stream), as the
+/// harness's caller, with `extra` headers.
+pub fn mcp_stream_request(sid: &str, extra: &[(&str, &str)]) -> http::Request<Vec<u8>> {
+    let mut req = http::Request::get("http://gw.test/mcp")
+        .header("accept", "text/event-stream")
+        .header("host", "gw.test")
+        .header("x-api-key", API_KEY)
+        .header("mcp-session-id", sid)
+        .header("mcp-protocol-version", "2025-06-18");
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    req.body(Vec::new()).unwrap()
+}
+
 /// The API key every harness request carries unless it brings its own
 /// credential (principal `tester`).
 pub const API_KEY: &str = "mk_test_tester";
@@ -88,6 +103,11 @@ impl Harness {
             json!({"subject": "tester", "teams": ["qa"], "scopes": ["mcp:tools"]}),
         );
         h
+    }
+
+    /// `/mcp`'s merged stream in session `sid`, read to its end.
+    pub async fn listen_mcp(&self, sid: &str, extra: &[(&str, &str)]) -> Reply {
+        Reply::read(self.open(mcp_stream_request(sid, extra)).await).await
     }
 
     /// Another isolate of the same deployment: its own caches (config,
