@@ -58,7 +58,8 @@ pub(crate) async fn forward<P: Platform>(
     let redact = (call.redact.as_slice(), Scope::Everything);
     // The level a client set on `/mcp` (per-server, the upstream heard it).
     let min_log = call.aggregated.then(|| ups.client.min_log()).flatten();
-    let server = (call.server.id.as_str(), call.aggregated, min_log);
+    let modern = ups.client.modern_meta.is_some();
+    let server = (call.server.id.as_str(), call.aggregated, min_log, modern);
     respond::forward(answer, &call.id, server, redact, limit).await
 }
 

@@ -56,6 +56,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             param_headers: Vec::new(),
             listening: RefCell::new(None),
             log_level: RefCell::new(None),
+            resuming: RefCell::new(None),
         }
     }
 

@@ -159,7 +159,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
 /// client info, and of the client's capabilities those that let a server
 /// ask it something (elicitation, sampling, roots), and no more: whatever
 /// else a client declared is between it and the gateway.
-fn upstream_params(client: &serde_json::Value) -> serde_json::Value {
+pub(super) fn upstream_params(client: &serde_json::Value) -> serde_json::Value {
     let offered: serde_json::Map<String, serde_json::Value> = ["elicitation", "sampling", "roots"]
         .into_iter()
         .filter_map(|k| Some((k.to_string(), client.get(k)?.clone())))

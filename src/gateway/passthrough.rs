@@ -82,7 +82,7 @@ async fn forward_as_sent<P: Platform>(
     respond::forward(
         answer,
         &req.id,
-        (&server.id, false, None),
+        (&server.id, false, None, ups.client.modern_meta.is_some()),
         (&content, scope),
         limit,
     )

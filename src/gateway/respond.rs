@@ -53,11 +53,12 @@ pub(crate) fn ok_empty() -> Response<Body> {
 /// client's own ids go to every upstream). The upstream's own requests in a
 /// stream go under ids of the gateway's where `aggregated`
 /// ([`crate::upstream::asks`]), and its log messages below `min_log` are
-/// dropped.
+/// dropped. For a modern client (`modern`) the stream keeps the upstream's
+/// event ids for the shaping that comes next ([`relay::Target::keep_ids`]).
 pub(crate) async fn forward(
     reply: Reply,
     id: &Id,
-    (server, aggregated, min_log): (&str, bool, Option<usize>),
+    (server, aggregated, min_log, modern): (&str, bool, Option<usize>, bool),
     (kinds, scope): (&[Kind], Scope),
     limit: usize,
 ) -> Result<Response<Body>, GatewayError> {
@@ -100,6 +101,7 @@ pub(crate) async fn forward(
                 max_event_bytes: limit,
                 tag_requests: aggregated,
                 min_log,
+                keep_ids: modern,
             },
         )))),
         Reply::Accepted => Err(upstream("answered 202 Accepted to a request".into())),

@@ -55,7 +55,8 @@ pub(crate) async fn open<P: Platform>(
 }
 
 /// Where a modern (stateless) caller's upstream sessions are kept: one
-/// record per caller and endpoint, under an id derived from both, so the
+/// record per caller, endpoint and client capabilities offered upstream
+/// (`offered`), under an id derived from all three, so the
 /// legacy upstreams it reaches are initialized once and reused from any
 /// isolate. The id holds a `.`, which no client session id has, so a client
 /// can never present it as `Mcp-Session-Id`.
@@ -63,9 +64,10 @@ pub(crate) async fn bridge<P: Platform>(
     p: &P,
     endpoint: String,
     owner: String,
+    offered: &serde_json::Value,
     ttl_ms: u64,
 ) -> Result<SessionRecord, GatewayError> {
-    let digest = crate::identity::sha256_hex(format!("{endpoint}\n{owner}").as_bytes());
+    let digest = crate::identity::sha256_hex(format!("{endpoint}\n{owner}\n{offered}").as_bytes());
     let id = format!("bridge.{}", &digest[..40]);
     if let Some(record) = p.sessions().get(&id).await? {
         let now = p.clock().now_ms();

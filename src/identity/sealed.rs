@@ -18,6 +18,7 @@
 //! approval into the next round (`gateway/hold.rs`).
 
 use crate::protocol::canonical;
+use crate::protocol::jsonrpc::Id;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -60,6 +61,32 @@ pub(crate) struct Sealed {
     /// when the call was approved.
     #[serde(rename = "g", default, skip_serializing_if = "Option::is_none")]
     pub grant: Option<String>,
+    /// A legacy upstream's questions asked mid-call, which the upstream
+    /// holds open while the client answers (then `state` is empty).
+    #[serde(rename = "h", default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
+}
+
+/// Where a legacy upstream's call stands while its questions are with the
+/// client (`gateway/modern/held.rs`): enough to hand the answers to the
+/// session that asked and to resume the call's stream after them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct Held {
+    /// The id the call went upstream under: its answer comes back under it.
+    #[serde(rename = "w")]
+    pub wire: Id,
+    /// Each input key the client answers under, with the upstream's own id
+    /// of the request it stands for.
+    #[serde(rename = "q")]
+    pub asked: Vec<(String, Id)>,
+    /// The last event id the upstream gave on the call's stream: the
+    /// stream resumes after it (`Last-Event-ID`).
+    #[serde(rename = "e")]
+    pub resume_from: String,
+    /// A digest of the upstream session that asked: the answers go to that
+    /// session or nowhere.
+    #[serde(rename = "u")]
+    pub session: String,
 }
 
 /// The key states are sealed with.
@@ -156,6 +183,7 @@ mod tests {
             server: "a".into(),
             expires_ms: 1_000,
             grant: Some("u-grant".into()),
+            held: None,
         };
         let text = key.seal(&sealed, &binding("alice", "/mcp", &call));
         assert!(is_sealed(&text));

@@ -161,6 +161,17 @@ pub(crate) fn encode_message(json: &[u8]) -> Vec<u8> {
     encode_event(&message, json)
 }
 
+/// Encodes one `message` event under event id `id` (a stream position the
+/// gateway keeps for itself, see `upstream/relay.rs`).
+pub(crate) fn encode_with_id(id: &str, json: &[u8]) -> Vec<u8> {
+    let message = Event {
+        event: Some("message".into()),
+        data: String::new(),
+        id: Some(id.to_string()),
+    };
+    encode_event(&message, json)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

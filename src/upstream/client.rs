@@ -115,6 +115,9 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         server: &Server,
         message: &[u8],
     ) -> Result<Reply, GatewayError> {
+        if let Some(resume) = self.resuming(server, message) {
+            return self.resume(server, resume).await;
+        }
         let known = self.client.upstreams.borrow().get(&server.id).cloned();
         let endpoints = failover::order(
             server,

@@ -42,6 +42,9 @@ pub(crate) struct ClientSession {
     pub listening: RefCell<Option<BTreeMap<String, (UpstreamSession, Body)>>>,
     /// The log level the client set on `/mcp` (`logging/setLevel`).
     pub log_level: RefCell<Option<String>>,
+    /// A modern client's call that continues questions its legacy upstream
+    /// asked mid-call: resumed, not sent again ([`super::resume`]).
+    pub resuming: RefCell<Option<super::resume::Resume>>,
 }
 
 impl ClientSession {
@@ -81,6 +84,7 @@ impl ClientSession {
             param_headers: self.param_headers.clone(),
             listening: RefCell::new(None),
             log_level: self.log_level.clone(),
+            resuming: self.resuming.clone(),
         }
     }
 

@@ -17,6 +17,8 @@
 //! - [`asks`]: the ids an upstream's own requests travel under on `/mcp`.
 //! - [`merged`]: one upstream's GET stream as a part of `/mcp`'s, and
 //!   [`merged_id`] the merged stream's event ids (resumption).
+//! - [`resume`]: a legacy upstream's call picked up again after a modern
+//!   client answered the questions the upstream asked in it.
 
 pub(crate) mod asks;
 pub(crate) mod client;
@@ -31,6 +33,7 @@ pub(crate) mod modern;
 mod opening;
 pub(crate) mod relay;
 pub(crate) mod reply;
+pub(crate) mod resume;
 pub(crate) mod to_legacy;
 
 pub(crate) use client::Upstreams;

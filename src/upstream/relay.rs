@@ -47,6 +47,11 @@ pub(crate) struct Target {
     /// `LOG_LEVELS`): log messages below it are dropped, whatever the
     /// upstream did with the level it was told.
     pub min_log: Option<usize>,
+    /// Keep the upstream's event ids (and its empty priming events): for a
+    /// modern client, whose answer is shaped next and may stop at an
+    /// upstream's question, to resume after it (`gateway/modern/held.rs`).
+    /// The shaping takes them out again.
+    pub keep_ids: bool,
 }
 
 /// State carried between upstream chunks.
@@ -59,6 +64,7 @@ struct Relay {
     scope: Scope,
     tag_requests: bool,
     min_log: Option<usize>,
+    keep_ids: bool,
     answered: bool,
     done: bool,
 }
@@ -75,6 +81,7 @@ pub(crate) fn relay_sse(body: Body, target: Target) -> ByteStream {
         scope: target.scope,
         tag_requests: target.tag_requests,
         min_log: target.min_log,
+        keep_ids: target.keep_ids,
         answered: false,
         done: false,
     };
@@ -106,6 +113,14 @@ pub(crate) fn relay_sse(body: Body, target: Target) -> ByteStream {
         }
     })
     .boxed_local()
+}
+
+/// One event, with the upstream's id when it is kept.
+fn encode(id: Option<&str>, data: &[u8]) -> Vec<u8> {
+    match id {
+        Some(id) => sse::encode_with_id(id, data),
+        None => sse::encode_message(data),
+    }
 }
 
 /// Whether `note` is a log message below the client's level `min` (one
@@ -232,7 +247,12 @@ impl Relay {
         let events = self.decoder.feed(chunk);
         let overflowed = self.decoder.overflowed();
         for event in events {
+            // Kept only as the resume point, never as the upstream sent it.
+            let id = event.id.as_deref().filter(|_| self.keep_ids);
             if event.data.trim().is_empty() {
+                if let Some(id) = id {
+                    out.extend_from_slice(&sse::encode_with_id(id, b""));
+                }
                 continue;
             }
             let mut tagged = None;
@@ -264,8 +284,8 @@ impl Relay {
             }
             let data = tagged.as_deref().unwrap_or(&event.data);
             match redacted(data, &self.redact, self.scope) {
-                Ok(Some(data)) => out.extend_from_slice(&sse::encode_message(&data)),
-                Ok(None) => out.extend_from_slice(&sse::encode_message(data.as_bytes())),
+                Ok(Some(data)) => out.extend_from_slice(&encode(id, &data)),
+                Ok(None) => out.extend_from_slice(&encode(id, data.as_bytes())),
                 Err(why) => {
                     // Never pass on what could not be redacted: end the
                     // stream with an error for the request instead.
@@ -322,6 +342,7 @@ mod tests {
             tag_requests: aggregated,
             min_log: None,
             max_event_bytes: 1 << 20,
+            keep_ids: false,
         };
         let out = relay_sse(body, target).collect::<Vec<_>>().await;
         let mut d = sse::Decoder::new();

@@ -378,6 +378,27 @@ def scenarios(base: str) -> list[dict]:
             "progress": {"tool": "slow_count", "arguments": {"steps": 4, "interval_ms": 400},
                          "min_notifications": 3, "min_lead_ms": 600},
         },
+        # A legacy upstream asking a 2026-07-28 client mid-call (issue 12):
+        # the question comes as an input_required result, the SDK's handler
+        # answers it on the retry, and the gateway hands the answer to
+        # server-everything and resumes the call's stream for the result.
+        {
+            "name": "server-everything asks a 2026-07-28 client through input_required, /mcp",
+            "clients": ["Python SDK"],
+            "mode": "2026-07-28",
+            "stateless": True,
+            "headers": key,
+            "url": f"{base}/mcp",
+            "asks": {"elicit": {"name": "e2e-modern-user"}, "sample": "e2e modern sampled text",
+                     "roots": [{"uri": "file:///e2e-modern-root", "name": "e2e"}]},
+            "expect_tools": ["everything__trigger-elicitation-request", "everything__trigger-sampling-request"],
+            "calls": [
+                {"tool": "everything__trigger-elicitation-request", "arguments": {},
+                 "expect_text": "e2e-modern-user", "expect_contains": True},
+                {"tool": "everything__trigger-sampling-request", "arguments": {"prompt": "hi", "maxTokens": 10},
+                 "expect_text": "e2e modern sampled text", "expect_contains": True},
+            ],
+        },
         # The same approvals, asked of a 2026-07-28 client with an
         # input_required result and answered on its retry.
         {**governance.elicitation_scenario(base, key),

@@ -5,6 +5,10 @@
 //! user said; `ask_model` does the same with `sampling/createMessage` and
 //! `list_roots` with `roots/list`. Request ids count from 1 per server, so
 //! two mocks asking at once use the same ids, as real servers may.
+//!
+//! The question's event has id `ask-{id}`: a client that dropped the call's
+//! stream after it resumes with a GET and that `Last-Event-ID`, and gets the
+//! result there once answered, as a resumable server's stream replays it.
 
 use crate::body::{Body, Chunk};
 use crate::protocol::headers;
@@ -24,9 +28,15 @@ const WAIT: Duration = Duration::from_secs(5);
 pub(super) struct Asks {
     next: RefCell<i64>,
     open: RefCell<HashMap<i64, tokio::sync::oneshot::Sender<Value>>>,
+    /// The result of each call whose question is open, until a stream
+    /// (the call's own, or a resumed one) takes it.
+    results: Rc<RefCell<HashMap<i64, Pending>>>,
     /// Every answer received (as sent: id included).
     pub(super) answers: RefCell<Vec<Value>>,
 }
+
+/// A call's result once its question is answered.
+type Pending = futures_util::future::LocalBoxFuture<'static, Vec<u8>>;
 
 /// The request each asking tool sends.
 fn question(tool: &str) -> Option<(&'static str, Value)> {
@@ -65,10 +75,7 @@ impl Asks {
         self.open.borrow_mut().insert(id, tx);
         let asked = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let (server, call_id) = (server.to_string(), call_id.clone());
-        let first = futures_util::stream::once(async move {
-            Ok::<_, String>(format!("event: message\ndata: {asked}\n\n").into_bytes())
-        });
-        let then = futures_util::stream::once(async move {
+        let result = async move {
             let answer = tokio::time::timeout(WAIT, rx).await;
             let text = match answer {
                 Ok(Ok(answer)) => format!("{server} heard {}", answer["result"]),
@@ -76,8 +83,13 @@ impl Asks {
             };
             let done = json!({"jsonrpc": "2.0", "id": call_id,
                 "result": {"content": [{"type": "text", "text": text}]}});
-            Ok::<_, String>(format!("event: message\ndata: {done}\n\n").into_bytes())
+            format!("event: message\ndata: {done}\n\n").into_bytes()
+        };
+        self.results.borrow_mut().insert(id, Box::pin(result));
+        let first = futures_util::stream::once(async move {
+            Ok::<_, String>(format!("id: ask-{id}\nevent: message\ndata: {asked}\n\n").into_bytes())
         });
+        let then = self.result_of(id);
         let stream = first.chain(then).map(|c: Chunk| c).boxed_local();
         Some(
             Response::builder()
@@ -86,6 +98,36 @@ impl Asks {
                 .body(Body::Stream(stream))
                 .expect("static"),
         )
+    }
+
+    /// The rest of the stream of the call that asked `id`: its result, if
+    /// no stream took it yet.
+    fn result_of(&self, id: i64) -> futures_util::stream::LocalBoxStream<'static, Chunk> {
+        let results = self.results.clone();
+        futures_util::stream::once(async move { results.borrow_mut().remove(&id) })
+            .filter_map(|pending| async move { pending })
+            .then(|pending| async move { Ok::<_, String>(pending.await) })
+            .boxed_local()
+    }
+
+    /// A GET resuming the stream of the call that asked `ask-{id}`: its
+    /// result, once answered; 400 for an event id it never gave.
+    pub(super) fn resume(&self, last_event_id: &str) -> Response<Body> {
+        let id = last_event_id
+            .strip_prefix("ask-")
+            .and_then(|n| n.parse::<i64>().ok())
+            .filter(|id| self.results.borrow().contains_key(id));
+        let Some(id) = id else {
+            return Response::builder()
+                .status(400)
+                .body(Body::empty())
+                .expect("static");
+        };
+        Response::builder()
+            .status(200)
+            .header(http::header::CONTENT_TYPE, headers::EVENT_STREAM)
+            .body(Body::Stream(self.result_of(id)))
+            .expect("static")
     }
 
     /// A client's answer to one of the questions: hands it to the waiting

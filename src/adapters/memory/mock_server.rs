@@ -276,6 +276,13 @@ impl MockServer {
                     .remove(session.as_deref().unwrap_or(""));
                 return plain(200, Value::Null);
             }
+            http::Method::GET
+                if last_event_id(&parts.headers).is_some_and(|l| l.starts_with("ask-")) =>
+            {
+                return self
+                    .asks
+                    .resume(last_event_id(&parts.headers).unwrap_or(""));
+            }
             http::Method::GET if self.notices.is_some() => {
                 let notices = self.notices.as_deref().unwrap_or(&[]);
                 let last = parts
@@ -532,4 +539,11 @@ fn get_stream() -> Response<Body> {
         .header(http::header::CONTENT_TYPE, headers::EVENT_STREAM)
         .body(Body::Full(event.into_bytes()))
         .expect("static")
+}
+
+/// The `Last-Event-ID` a GET resumes after.
+fn last_event_id(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(headers::LAST_EVENT_ID)
+        .and_then(|v| v.to_str().ok())
 }

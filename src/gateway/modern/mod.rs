@@ -33,6 +33,7 @@
 //! the request on the legacy upstream it was bridged to ([`cancel`]).
 
 mod cancel;
+mod held;
 mod listen;
 pub(crate) mod question;
 mod round;
@@ -51,10 +52,12 @@ use crate::protocol::method::Method;
 use crate::protocol::modern;
 use crate::protocol::version::{self, Era};
 use crate::upstream::eras::Speaks;
+use crate::upstream::resume::{self, Resume};
 use crate::upstream::{self, failover, ClientSession};
 use http::Response;
 use round::Round;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 impl<P: Platform + Clone + 'static> Ctx<'_, P> {
@@ -82,6 +85,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         let mut seal = None;
         let mut wire = None;
         let mut on_abandon = None;
+        let mut sessions = BTreeMap::new();
         let answer = match method {
             Method::Discover => self.discover(server.as_deref(), r, &envelope.meta).await,
             // A stream of notifications, not a result to shape.
@@ -113,8 +117,29 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 let targets = self.reachable(server.as_deref(), method, r);
                 let (mut client, shared) = match self.stateless(&targets) {
                     Some(client) => (client, false),
-                    None => (self.bridged().await.map_err(with_id)?, true),
+                    None => (
+                        self.bridged(&envelope.capabilities)
+                            .await
+                            .map_err(with_id)?,
+                        true,
+                    ),
                 };
+                // Answers to a legacy upstream's questions: the call is
+                // resumed with them, not sent again.
+                if let Some((server, held)) = round.held {
+                    let answers = held::answers(r, &held).map_err(with_id)?;
+                    *client.resuming.borrow_mut() = Some(Resume {
+                        server,
+                        method: r.method.clone(),
+                        answers,
+                        held,
+                    });
+                }
+                let held_wire = client
+                    .resuming
+                    .borrow()
+                    .as_ref()
+                    .map(|h| h.held.wire.clone());
                 // A bridged upstream session is this caller's on this
                 // endpoint, shared by all its modern requests: two of them
                 // in flight with the same id would cross-wire their answers
@@ -125,7 +150,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     (resent, _) => {
                         let mut sent = resent.unwrap_or_else(|| r.clone());
                         if shared {
-                            let id = self.wire_id();
+                            let id = held_wire.unwrap_or_else(|| self.wire_id());
                             sent.id = id.clone();
                             wire = Some(id);
                         }
@@ -175,6 +200,12 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 // A streamed answer hands the work on (armed until the
                 // answer is read); anything else is the whole answer.
                 let streamed = answer.as_ref().is_ok_and(shape::is_stream);
+                sessions = client
+                    .upstreams
+                    .borrow()
+                    .iter()
+                    .map(|(server, s)| (server.clone(), resume::session_digest(s)))
+                    .collect();
                 on_abandon = armed.and_then(|a| a.take()).filter(|_| streamed);
                 answer
             }
@@ -191,6 +222,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             seal,
             wire,
             on_abandon,
+            sessions,
         };
         answer.map(|a| shape.apply(a)).map_err(with_id)
     }
@@ -255,16 +287,22 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     }
 
     /// The client session the upstreams see: this caller's bridge record on
-    /// this endpoint, read (or opened) only when an upstream is reached.
-    async fn bridged(&self) -> Result<ClientSession, GatewayError> {
+    /// this endpoint for the client capabilities it declared, read (or
+    /// opened) only when an upstream is reached. A legacy upstream is
+    /// offered, in its `initialize`, of those capabilities the ones that let
+    /// it ask the client something, and no more: so there is a bridge per
+    /// set of them (a server may offer tools by what its client can answer).
+    async fn bridged(&self, capabilities: &Value) -> Result<ClientSession, GatewayError> {
+        let offered = super::initialize::upstream_params(capabilities);
         let bridge = session::bridge(
             self.p,
             self.route.endpoint_name(),
             self.owner(),
+            &offered["capabilities"],
             self.gw.settings.session_ttl_ms,
         )
         .await?;
-        let client = self.client_session(Some(bridge.id), version::LATEST, None);
+        let client = self.client_session(Some(bridge.id), version::LATEST, Some(offered));
         *client.upstreams.borrow_mut() = bridge.upstreams;
         Ok(client)
     }
@@ -293,7 +331,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 // Each discover meets the upstream anew: it counts against
                 // the caller's session budget like an `initialize`.
                 self.may_open_a_session().await?;
-                let mut client = self.bridged().await?;
+                let capabilities = meta.get(modern::CLIENT_CAPABILITIES_KEY);
+                let mut client = self.bridged(capabilities.unwrap_or(&Value::Null)).await?;
                 // Met as this modern client would be, so a dual-era
                 // upstream is asked in the modern era, and the bridge
                 // record keeps no legacy session for it.

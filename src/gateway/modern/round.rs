@@ -16,7 +16,7 @@ use crate::config::Server;
 use crate::error::GatewayError;
 use crate::gateway::hold::Carried;
 use crate::gateway::Ctx;
-use crate::identity::sealed::{self, Binding};
+use crate::identity::sealed::{self, Binding, Held};
 use crate::ports::{Clock, Platform};
 use crate::protocol::jsonrpc::Request;
 use serde::Deserialize;
@@ -43,6 +43,10 @@ pub(super) struct Round {
     /// The grant of the call's approval in an earlier round, which the
     /// opened state carried.
     pub(super) carried: Option<Carried>,
+    /// Questions a legacy upstream asked mid-call, with the server that
+    /// asked: this request answers them and resumes the call
+    /// ([`super::held`]).
+    pub(super) held: Option<(String, Held)>,
 }
 
 impl<P: Platform + Clone + 'static> Ctx<'_, P> {
@@ -125,7 +129,13 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             grant,
             until_ms: opened.expires_ms,
         });
-        round.resent = Some(with_state(r, &opened.state)?);
+        // A held call is resumed, not sent again: its request goes through
+        // the pipeline as the client sent it.
+        round.resent = Some(match &opened.held {
+            Some(_) => r.clone(),
+            None => with_state(r, &opened.state)?,
+        });
+        round.held = opened.held.map(|h| (opened.server, h));
         round.continues = true;
         Ok(round)
     }

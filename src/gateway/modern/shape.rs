@@ -18,6 +18,7 @@ use crate::protocol::sse;
 use futures_util::StreamExt;
 use http::Response;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 /// What the gateway serves modern clients of what a server offers: no
@@ -53,6 +54,10 @@ pub(super) struct Shape {
     /// What cancels the request upstream if the client's stream goes away
     /// before the answer (armed only for a streamed answer).
     pub(super) on_abandon: Option<super::cancel::OnAbandon>,
+    /// A digest of each upstream session the request went on, by server:
+    /// named in the state of a question a legacy upstream asks mid-call
+    /// ([`super::held`]).
+    pub(super) sessions: BTreeMap<String, String>,
 }
 
 /// Seals an upstream's `requestState` (see [`crate::identity::sealed`]).
@@ -177,6 +182,7 @@ impl Shape {
                             server: server.clone(),
                             expires_ms: seal.now_ms.saturating_add(STATE_TTL_MS),
                             grant: seal.grant.clone(),
+                            held: None,
                         };
                         let text = seal.key.seal(&sealed, &seal.binding);
                         result.insert("requestState".into(), Value::String(text));
@@ -226,16 +232,26 @@ impl Shape {
 
     /// An event stream shaped message by message. An event too large to
     /// read ends the stream with an error for the request, never silence.
+    /// The upstream's event ids are read, not passed on: a legacy
+    /// upstream's question ends the stream with an `input_required` result
+    /// that resumes after the last of them ([`super::held`]).
     fn events(mut self, body: Body) -> ByteStream {
         // Dropped with the stream: armed until the answer goes out.
         let cancel = self.on_abandon.take().map(super::cancel::Canceller::arm);
         // The relay re-encodes events it read under the same limit; leave
         // room for its framing.
         let decoder = sse::Decoder::with_limit(self.limit.saturating_add(self.limit / 8 + 1024));
+        let reading = Reading {
+            shape: self,
+            decoder,
+            cancel,
+            last_event: None,
+            done: false,
+        };
         futures_util::stream::unfold(
-            (body.into_stream(), decoder, self, false, cancel),
-            |(mut stream, mut decoder, shape, done, mut cancel)| async move {
-                if done {
+            (body.into_stream(), reading),
+            |(mut stream, mut st)| async move {
+                if st.done {
                     return None;
                 }
                 let chunk = match stream.next().await {
@@ -245,42 +261,114 @@ impl Shape {
                     // fires as the stream is dropped.
                     next => {
                         let e = next?.err()?;
-                        return Some((Err(e), (stream, decoder, shape, true, cancel)));
+                        st.done = true;
+                        return Some((Err(e), (stream, st)));
                     }
                 };
-                let mut out = Vec::with_capacity(chunk.len() + 64);
-                for event in decoder.feed(&chunk) {
-                    let Ok(mut message) = serde_json::from_str::<Value>(&event.data) else {
-                        out.extend_from_slice(&sse::encode_event(&event, event.data.as_bytes()));
-                        continue;
-                    };
-                    if !shape.passes(&message) {
-                        continue;
-                    }
-                    shape.complete(&mut message);
-                    if is_answer(&message, &shape.id) {
-                        // The upstream's answer: the request is over.
-                        if let Some(c) = cancel.as_mut() {
-                            c.disarm();
-                        }
-                    }
-                    let data = serde_json::to_vec(&message).expect("JSON serializes");
-                    out.extend_from_slice(&sse::encode_event(&event, &data));
-                }
-                if decoder.overflowed() {
-                    let error = jsonrpc::error_body(
-                        Some(&shape.id),
-                        code::UPSTREAM_UNAVAILABLE,
-                        "Upstream server sent an event larger than the gateway relays",
-                        None,
-                    );
-                    out.extend_from_slice(&sse::encode_message(&error));
-                    return Some((Ok(out), (stream, decoder, shape, true, cancel)));
-                }
-                Some((Ok(out), (stream, decoder, shape, false, cancel)))
+                let out = st.chunk(&chunk);
+                Some((Ok(out), (stream, st)))
             },
         )
         .boxed_local()
+    }
+}
+
+/// A modern answer's event stream as it is read.
+struct Reading {
+    shape: Shape,
+    decoder: sse::Decoder,
+    cancel: Option<super::cancel::Canceller>,
+    /// The upstream's last event id so far.
+    last_event: Option<String>,
+    done: bool,
+}
+
+impl Reading {
+    /// The client's bytes for one upstream chunk.
+    fn chunk(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(chunk.len() + 64);
+        let mut asked = Vec::new();
+        let server = self.shape.seal.as_ref().and_then(|s| s.server.clone());
+        for mut event in self.decoder.feed(chunk) {
+            if let Some(id) = event.id.take() {
+                self.last_event = Some(id);
+            }
+            if event.data.trim().is_empty() {
+                continue;
+            }
+            let Ok(mut message) = serde_json::from_str::<Value>(&event.data) else {
+                out.extend_from_slice(&sse::encode_event(&event, event.data.as_bytes()));
+                continue;
+            };
+            if self.shape.may_ask {
+                if let Some(q) = super::held::question(&message, server.as_deref()) {
+                    asked.push(q);
+                    continue;
+                }
+            }
+            if !self.shape.passes(&message) {
+                continue;
+            }
+            self.shape.complete(&mut message);
+            if is_answer(&message, &self.shape.id) {
+                // The upstream's answer: the request is over.
+                self.disarm();
+            }
+            let data = serde_json::to_vec(&message).expect("JSON serializes");
+            out.extend_from_slice(&sse::encode_event(&event, &data));
+        }
+        if self.decoder.overflowed() {
+            self.done = true;
+            let error = jsonrpc::error_body(
+                Some(&self.shape.id),
+                code::UPSTREAM_UNAVAILABLE,
+                "Upstream server sent an event larger than the gateway relays",
+                None,
+            );
+            out.extend_from_slice(&sse::encode_message(&error));
+        } else if !asked.is_empty() {
+            self.done = true;
+            out.extend_from_slice(&sse::encode_message(&self.questions(&asked)));
+        }
+        out
+    }
+
+    /// The answer that puts a legacy upstream's questions to the client.
+    /// Put, the upstream holds the call for the retry: it is not cancelled.
+    fn questions(&mut self, asked: &[super::held::Asked]) -> Vec<u8> {
+        let shape = &self.shape;
+        let wire = shape.wire.as_ref().unwrap_or(&shape.id);
+        let stand = super::held::Stand {
+            wire,
+            last_event: self.last_event.as_deref(),
+            session: asked
+                .first()
+                .and_then(|a| shape.sessions.get(&a.server))
+                .map(String::as_str),
+        };
+        match super::held::input_required(asked, stand, shape.seal.as_ref()) {
+            Ok(result) => {
+                let body = jsonrpc::result_body(&shape.id, &result);
+                self.disarm();
+                body
+            }
+            Err(why) => {
+                let server = &asked[0].server;
+                tracing::warn!(server = %server, "an upstream's question cannot be put: {why}");
+                jsonrpc::error_body(
+                    Some(&shape.id),
+                    code::UPSTREAM_UNAVAILABLE,
+                    &format!("Upstream server '{server}' {why}"),
+                    None,
+                )
+            }
+        }
+    }
+
+    fn disarm(&mut self) {
+        if let Some(c) = self.cancel.as_mut() {
+            c.disarm();
+        }
     }
 }
 
@@ -336,6 +424,7 @@ mod tests {
             seal: None,
             wire: None,
             on_abandon: None,
+            sessions: BTreeMap::new(),
         }
     }
 

@@ -71,7 +71,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         for _ in &targets {
             self.may_open_a_session().await?;
         }
-        let mut client = self.bridged().await?;
+        let capabilities = meta.get(crate::protocol::modern::CLIENT_CAPABILITIES_KEY);
+        let mut client = self.bridged(capabilities.unwrap_or(&Value::Null)).await?;
         client.modern_meta = Some(meta.clone());
         let client = Rc::new(client);
         let heard = join_all(
