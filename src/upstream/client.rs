@@ -15,6 +15,7 @@
 //! ([`modern`](super::modern)), recorded as a session without an id so the
 //! next request (from any isolate) goes straight to it.
 
+use super::aside;
 use super::credentials;
 use super::eras::Eras;
 use super::failover;
@@ -301,10 +302,20 @@ impl<'a, P: Platform> Upstreams<'a, P> {
                     self.open(server, endpoint, false).await?.0
                 }
             };
+            // Heard before the call goes, so nothing it asks aside is missed.
+            let aside = match !modern::is_modern(&current) && aside::listens(self.client, message) {
+                true => self.open_stream_on(server, &current, None).await.ok(),
+                false => None,
+            };
             let response = self.post(server, endpoint, Some(&current), message).await?;
             let status = response.status();
             if status.is_success() {
-                let reply = reply::classify(response);
+                let reply = match (reply::classify(response), aside) {
+                    (Reply::Sse(call), Some(aside)) => {
+                        Reply::Sse(aside::join(call, aside, self.client.max_bytes))
+                    }
+                    (reply, _) => reply,
+                };
                 // A legacy client cannot answer a modern upstream's question.
                 if modern::is_modern(&current) && self.client.modern_meta.is_none() {
                     return Ok(super::to_legacy::reply(reply, self.client.max_bytes).await);

@@ -382,6 +382,8 @@ def scenarios(base: str) -> list[dict]:
         # the question comes as an input_required result, the SDK's handler
         # answers it on the retry, and the gateway hands the answer to
         # server-everything and resumes the call's stream for the result.
+        # Roots are asked on its GET stream, which the gateway hears during
+        # the call (upstream/aside.rs).
         {
             "name": "server-everything asks a 2026-07-28 client through input_required, /mcp",
             "clients": ["Python SDK"],
@@ -391,10 +393,13 @@ def scenarios(base: str) -> list[dict]:
             "url": f"{base}/mcp",
             "asks": {"elicit": {"name": "e2e-modern-user"}, "sample": "e2e modern sampled text",
                      "roots": [{"uri": "file:///e2e-modern-root", "name": "e2e"}]},
-            "expect_tools": ["everything__trigger-elicitation-request", "everything__trigger-sampling-request"],
+            "expect_tools": ["everything__trigger-elicitation-request", "everything__trigger-sampling-request",
+                             "everything__get-roots-list"],
             "calls": [
                 {"tool": "everything__trigger-elicitation-request", "arguments": {},
                  "expect_text": "e2e-modern-user", "expect_contains": True},
+                {"tool": "everything__get-roots-list", "arguments": {},
+                 "expect_text": "file:///e2e-modern-root", "expect_contains": True},
                 {"tool": "everything__trigger-sampling-request", "arguments": {"prompt": "hi", "maxTokens": 10},
                  "expect_text": "e2e modern sampled text", "expect_contains": True},
             ],
@@ -407,7 +412,7 @@ def scenarios(base: str) -> list[dict]:
     ]
 
 
-def run_clients(base: str, workdir: pathlib.Path) -> None:
+def run_clients(base: str, workdir: pathlib.Path, only: str | None = None) -> None:
     clients = {
         "TypeScript SDK": [NODE, str(E2E / "clients" / "ts_client.mjs")],
         "Python SDK": [PYTHON, str(E2E / "clients" / "py_client.py")],
@@ -415,6 +420,8 @@ def run_clients(base: str, workdir: pathlib.Path) -> None:
         "TypeScript SDK v2": [NODE, str(E2E / "clients" / "ts2_client.mjs")],
     }
     for i, scenario in enumerate(scenarios(base)):
+        if only and only not in scenario.get("name", ""):
+            continue
         path = workdir / f"scenario-{i}.json"
         path.write_text(json.dumps(scenario))
         for client, cmd in clients.items():
@@ -501,6 +508,8 @@ def main() -> int:
     ap.add_argument("--target", choices=["workers", "spin"], default="workers")
     ap.add_argument("--no-build", action="store_true", help="use the existing build")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    ap.add_argument("--only", metavar="TEXT",
+                    help="run only the client scenarios whose name contains TEXT (and no other check)")
     args = ap.parse_args()
 
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="mcp-edge-e2e-"))
@@ -531,7 +540,9 @@ def main() -> int:
         gw_log = start(procs, workdir, kv, vars, gw_port, build=not args.no_build)
         print(f"# e2e on {args.target}: gateway {base}, upstreams :{ev_port} :{notes_port}, down :{dead[0]} :{dead[1]}, "
               f"authorization server {as_issuer}", flush=True)
-        run_clients(base, workdir)
+        run_clients(base, workdir, args.only)
+        if args.only:
+            return finish(args, procs, workdir, gw_log)
         raw_checks(base, gw_log)
         cancel.closing_the_stream_cancels(check, base, API_KEY)
         identity.oauth_checks(check, http, base, as_issuer, OAUTH_CLIENT, SCOPE, notes_log, NODE, PYTHON, ROOT)
@@ -540,6 +551,15 @@ def main() -> int:
         governance.approval_endpoint(check, http, response_of, base, API_KEY)
         security.run(check, http, response_of, base, governance.APPROVER_KEY, as_issuer, OAUTH_CLIENT,
                      SCOPE, args.target, governance.OPEN_LIMIT)
+        return finish(args, procs, workdir, gw_log)
+    except BaseException:
+        procs.stop_all()
+        raise
+
+
+def finish(args, procs, workdir: pathlib.Path, gw_log) -> int:
+    """Stops everything, keeps the logs if asked or failed, prints the tally."""
+    try:
         if FAILED:
             print(f"\n--- gateway log (tail) ---\n{tail(gw_log, 60)}")
     finally:

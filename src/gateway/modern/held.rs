@@ -12,8 +12,11 @@
 //! the retry hands it the answers and resumes its stream
 //! ([`crate::upstream::resume`]).
 //!
-//! An upstream whose stream carries no event ids cannot be resumed: its
-//! question ends the call with an error, and the call is cancelled upstream.
+//! Questions are put once the call's stream gave an event id to resume
+//! after (one asked on the upstream's GET stream, `upstream/aside.rs`, may
+//! come first). An upstream whose call stream carries no event ids cannot
+//! be resumed: its questions are never put, and the call ends as the
+//! upstream decides when no answer comes (its own timeout).
 
 use super::shape::Sealer;
 use crate::error::GatewayError;

@@ -246,6 +246,7 @@ impl Shape {
             decoder,
             cancel,
             last_event: None,
+            asked: Vec::new(),
             done: false,
         };
         futures_util::stream::unfold(
@@ -280,6 +281,10 @@ struct Reading {
     cancel: Option<super::cancel::Canceller>,
     /// The upstream's last event id so far.
     last_event: Option<String>,
+    /// Questions not yet put to the client: one asked on the upstream's
+    /// GET stream (`upstream/aside.rs`) can come before the call's stream
+    /// gave the event id it will resume after.
+    asked: Vec<super::held::Asked>,
     done: bool,
 }
 
@@ -287,7 +292,6 @@ impl Reading {
     /// The client's bytes for one upstream chunk.
     fn chunk(&mut self, chunk: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(chunk.len() + 64);
-        let mut asked = Vec::new();
         let server = self.shape.seal.as_ref().and_then(|s| s.server.clone());
         for mut event in self.decoder.feed(chunk) {
             if let Some(id) = event.id.take() {
@@ -302,7 +306,7 @@ impl Reading {
             };
             if self.shape.may_ask {
                 if let Some(q) = super::held::question(&message, server.as_deref()) {
-                    asked.push(q);
+                    self.asked.push(q);
                     continue;
                 }
             }
@@ -326,8 +330,9 @@ impl Reading {
                 None,
             );
             out.extend_from_slice(&sse::encode_message(&error));
-        } else if !asked.is_empty() {
+        } else if !self.asked.is_empty() && self.last_event.is_some() {
             self.done = true;
+            let asked = std::mem::take(&mut self.asked);
             out.extend_from_slice(&sse::encode_message(&self.questions(&asked)));
         }
         out
