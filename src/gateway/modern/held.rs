@@ -18,7 +18,7 @@
 //! be resumed: its questions are never put, and the call ends as the
 //! upstream decides when no answer comes (its own timeout).
 
-use super::shape::Sealer;
+use super::round::Sealer;
 use crate::error::GatewayError;
 use crate::identity::sealed::{Held, Sealed, STATE_TTL_MS};
 use crate::protocol::jsonrpc::{Id, Request};

@@ -11,18 +11,29 @@
 //! refused before anything is forwarded. A state that is not sealed is the
 //! gateway's own approval question ([`super::question`]) or refused there.
 
-use super::shape::Sealer;
 use crate::config::Server;
 use crate::error::GatewayError;
 use crate::gateway::hold::Carried;
 use crate::gateway::Ctx;
-use crate::identity::sealed::{self, Binding, Held};
+use crate::identity::sealed::{self, Binding, Held, StateKey};
 use crate::ports::{Clock, Platform};
 use crate::protocol::jsonrpc::Request;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+
+/// Seals an upstream's `requestState` (see [`crate::identity::sealed`]).
+pub(super) struct Sealer {
+    pub(super) key: Rc<StateKey>,
+    pub(super) binding: Binding,
+    /// The server that answers (on `/mcp` a `resources/read` says it in
+    /// the response's [`AnsweredBy`](super::shape::AnsweredBy)).
+    pub(super) server: Option<String>,
+    pub(super) now_ms: u64,
+    /// The grant of an approval the call's next round carries.
+    pub(super) grant: Option<String>,
+}
 
 /// What a request that may be answered with `input_required` carries into
 /// the pipeline.

@@ -8,9 +8,10 @@
 //! `basic/patterns/mrtr.mdx`.
 
 use super::question::OwnQuestion;
+use super::round::Sealer;
 use crate::body::{Body, ByteStream};
 use crate::error::code;
-use crate::identity::sealed::{Binding, Sealed, StateKey, STATE_TTL_MS};
+use crate::identity::sealed::{Sealed, STATE_TTL_MS};
 use crate::protocol::headers;
 use crate::protocol::jsonrpc::{self, Id};
 use crate::protocol::modern;
@@ -19,7 +20,6 @@ use futures_util::StreamExt;
 use http::Response;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::rc::Rc;
 
 /// What the gateway serves modern clients of what a server offers: no
 /// `logging` (no `logging/setLevel` in the revision; a request's `logLevel`
@@ -58,18 +58,6 @@ pub(super) struct Shape {
     /// named in the state of a question a legacy upstream asks mid-call
     /// ([`super::held`]).
     pub(super) sessions: BTreeMap<String, String>,
-}
-
-/// Seals an upstream's `requestState` (see [`crate::identity::sealed`]).
-pub(super) struct Sealer {
-    pub(super) key: Rc<StateKey>,
-    pub(super) binding: Binding,
-    /// The server that answers (on `/mcp` a `resources/read` says it in
-    /// the response's [`AnsweredBy`]).
-    pub(super) server: Option<String>,
-    pub(super) now_ms: u64,
-    /// The grant of an approval the call's next round carries.
-    pub(super) grant: Option<String>,
 }
 
 /// The server whose answer a response carries, where the request did not
