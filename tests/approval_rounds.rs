@@ -8,7 +8,7 @@ mod support;
 use mcp_edge::adapters::memory::MockServer;
 use serde_json::{json, Value};
 use std::rc::Rc;
-use support::{modern_body, Harness, Reply, MODERN};
+use support::{Harness, Reply};
 
 /// `up` (modern) has `ask`, which the user must approve and which asks
 /// `who` itself; states are sealed (a signing secret is set).
@@ -40,19 +40,8 @@ fn with_an_approved_asking_tool() -> (Harness, Rc<MockServer>) {
 /// A modern `tools/call` of `name` on `path` by a client that can be asked
 /// (form elicitation), with `extra` params.
 async fn call(h: &Harness, path: &str, name: &str, extra: Value) -> Reply {
-    let mut params = json!({"name": name, "arguments": {}});
-    for (k, v) in extra.as_object().unwrap() {
-        params[k] = v.clone();
-    }
-    let mut body = modern_body(5, "tools/call", params);
-    body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] =
-        json!({"elicitation": {"form": {}}});
-    let headers = [
-        ("mcp-protocol-version", MODERN),
-        ("mcp-method", "tools/call"),
-        ("mcp-name", name),
-    ];
-    h.post(path, &body, &headers).await
+    let can = json!({"elicitation": {"form": {}}});
+    support::modern_call(h, (path, 5, name), can, extra).await
 }
 
 fn result_of(r: &Reply) -> Value {

@@ -10,7 +10,7 @@ mod support;
 use mcp_edge::adapters::memory::MockServer;
 use serde_json::{json, Value};
 use std::rc::Rc;
-use support::{modern_body, Harness, Reply, MODERN};
+use support::{Harness, Reply};
 
 /// Everything a client can be asked.
 fn askable() -> Value {
@@ -33,18 +33,7 @@ fn with_an_asking_server() -> (Harness, Rc<MockServer>) {
 /// A modern `tools/call` of `name` on `path` by a client declaring
 /// `capabilities`, with `extra` params.
 async fn call(h: &Harness, path: &str, name: &str, capabilities: Value, extra: Value) -> Reply {
-    let mut params = json!({"name": name, "arguments": {}});
-    for (k, v) in extra.as_object().unwrap() {
-        params[k] = v.clone();
-    }
-    let mut body = modern_body(9, "tools/call", params);
-    body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = capabilities;
-    let headers = [
-        ("mcp-protocol-version", MODERN),
-        ("mcp-method", "tools/call"),
-        ("mcp-name", name),
-    ];
-    h.post(path, &body, &headers).await
+    support::modern_call(h, (path, 9, name), capabilities, extra).await
 }
 
 fn result_of(r: &Reply) -> Value {

@@ -56,6 +56,28 @@ pub fn modern_request(
     Harness::post_request(path, body.to_string().into_bytes(), &headers)
 }
 
+/// A modern `tools/call` of `name` on `path`, id `id`, by a client
+/// declaring `capabilities`, with `extra` params (a retry's answers).
+pub async fn modern_call(
+    h: &Harness,
+    (path, id, name): (&str, i64, &str),
+    capabilities: Value,
+    extra: Value,
+) -> Reply {
+    let mut params = json!({"name": name, "arguments": {}});
+    for (k, v) in extra.as_object().unwrap() {
+        params[k] = v.clone();
+    }
+    let mut body = modern_body(id, "tools/call", params);
+    body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = capabilities;
+    let headers = [
+        ("mcp-protocol-version", MODERN),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", name),
+    ];
+    h.post(path, &body, &headers).await
+}
+
 /// A GET on `/mcp` in session `sid` (its merged server stream), as the
 /// harness's caller, with `extra` headers.
 pub fn mcp_stream_request(sid: &str, extra: &[(&str, &str)]) -> http::Request<Vec<u8>> {
