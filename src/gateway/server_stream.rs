@@ -9,7 +9,8 @@
 //! with `Last-Event-ID` resuming every server where it stood
 //! ([`crate::upstream::merged_id`]; a server that cannot replay from there
 //! is heard from now on).
-//! A list change also makes that server's cached lists and catalog stale.
+//! A list change also makes that server's cached lists and catalog stale;
+//! list changes of one kind that are ready at once reach the client as one.
 //!
 //! At most [`MAX_PARTS`] servers are heard, in registry order: a Workers
 //! request holds at most six connections open at once, and one is left for
@@ -118,7 +119,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 allow: "POST, DELETE",
             });
         }
-        let merged = futures_util::stream::select_all(parts).boxed_local();
+        let merged = merged::fold_changes(futures_util::stream::select_all(parts).boxed_local());
         Ok(respond::sse(Body::Stream(merged)))
     }
 

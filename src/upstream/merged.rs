@@ -10,6 +10,10 @@
 //! `on_change` (caches to forget).
 //! A message that cannot be read for redaction, or an event past the size
 //! limit, ends this upstream's part (logged); the others go on.
+//!
+//! The parts together ([`fold_changes`]): list changes of one kind that are
+//! ready at once, from one server or several, reach the client as one
+//! notification (on `/mcp` the client lists every server's anyway).
 
 use super::merged_id::Positions;
 use crate::body::{Body, ByteStream};
@@ -125,10 +129,105 @@ fn translate(decoder: &mut sse::Decoder, chunk: &[u8], part: &Part) -> (Vec<u8>,
     (out, false)
 }
 
+/// How many ready chunks are read at once for folding.
+const FOLD_BATCH: usize = 32;
+
+/// The merged stream with every `notifications/*/list_changed` that is
+/// ready together with a later one of the same kind left out: the later
+/// one stands for both, and its event id holds every position the earlier
+/// one did. Nothing waits to be folded: only what is ready at once is.
+pub(crate) fn fold_changes(merged: ByteStream) -> ByteStream {
+    merged
+        .ready_chunks(FOLD_BATCH)
+        .flat_map(|batch| futures_util::stream::iter(fold(batch)))
+        .boxed_local()
+}
+
+/// One ready batch, folded: chunks of whole events (as [`part`] writes
+/// them) go out as they came, but for list changes another follows.
+fn fold(batch: Vec<Result<Vec<u8>, String>>) -> Vec<Result<Vec<u8>, String>> {
+    let events: Vec<Option<Vec<sse::Event>>> = batch
+        .iter()
+        .map(|c| c.as_ref().ok().map(|c| sse::Decoder::new().feed(c)))
+        .collect();
+    let change = |e: &sse::Event| -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Note {
+            method: String,
+            id: Option<serde::de::IgnoredAny>,
+        }
+        let note: Note = serde_json::from_str(&e.data).ok()?;
+        (note.id.is_none() && note.method.ends_with("/list_changed")).then_some(note.method)
+    };
+    // Where the last change of each kind is: (chunk, event).
+    let mut last = std::collections::HashMap::new();
+    for (i, chunk) in events.iter().enumerate() {
+        for (j, e) in chunk.iter().flatten().enumerate() {
+            if let Some(method) = change(e) {
+                last.insert(method, (i, j));
+            }
+        }
+    }
+    if last.is_empty() {
+        return batch;
+    }
+    batch
+        .into_iter()
+        .zip(events)
+        .enumerate()
+        .filter_map(|(i, (chunk, events))| {
+            let Some(events) = events else {
+                return Some(chunk);
+            };
+            let mut out = Vec::new();
+            for (j, e) in events.iter().enumerate() {
+                if change(e).is_some_and(|m| last.get(&m) != Some(&(i, j))) {
+                    continue;
+                }
+                out.extend_from_slice(&sse::encode_event(e, e.data.as_bytes()));
+            }
+            (!out.is_empty()).then_some(Ok(out))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::cell::RefCell;
+
+    #[tokio::test]
+    async fn list_changes_ready_together_reach_the_client_once() {
+        let change = |server: &str, kind: &str| {
+            format!("id: {server}\nevent: message\ndata: {{\"jsonrpc\":\"2.0\",\"method\":\"notifications/{kind}/list_changed\"}}\n\n")
+        };
+        let log = "id: l\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{}}\n\n";
+        let ready: Vec<Result<Vec<u8>, String>> = vec![
+            Ok(change("a", "tools").into_bytes()),
+            Ok(format!("{}{log}", change("b", "tools")).into_bytes()),
+            Ok(change("c", "prompts").into_bytes()),
+            Ok(change("d", "tools").into_bytes()),
+        ];
+        let out = fold_changes(futures_util::stream::iter(ready).boxed_local())
+            .map(|c| String::from_utf8(c.unwrap()).unwrap())
+            .collect::<String>()
+            .await;
+        let events = sse::Decoder::new().feed(out.as_bytes());
+        let ids: Vec<_> = events.iter().filter_map(|e| e.id.as_deref()).collect();
+        // One tools change, the last (its id holds the latest positions);
+        // the prompts change and the log message as they were.
+        assert_eq!(ids, ["l", "c", "d"], "{out}");
+        // Changes apart in time are not folded: the client hears both.
+        let (first, second) = (change("a", "tools"), change("b", "tools"));
+        let apart = futures_util::stream::iter(vec![Ok(first.into_bytes())])
+            .chain(futures_util::stream::once(async move {
+                tokio::task::yield_now().await;
+                Ok(second.into_bytes())
+            }))
+            .boxed_local();
+        let out = fold_changes(apart).collect::<Vec<_>>().await;
+        assert_eq!(out.len(), 2);
+    }
 
     fn run(chunks: &[&str], redact: Vec<Kind>) -> (String, Vec<String>) {
         let (out, changed, _) = run_all(chunks, redact);
