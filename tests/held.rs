@@ -94,6 +94,31 @@ async fn a_legacy_upstreams_question_is_put_to_a_modern_client_and_its_answer_re
         let answers = alpha.answers();
         assert_eq!(answers.len(), 1);
         assert_eq!(answers[0]["id"], 1, "the upstream's own id");
+        // Held, not cancelled, while the client answered; and answered on
+        // the upstream session the call went on.
+        assert_eq!(alpha.count("notifications/cancelled"), 0);
+        let seen = alpha.seen();
+        let session_of = |s: &mcp_edge::adapters::memory::Seen| {
+            s.headers
+                .get("mcp-session-id")
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        let call = seen
+            .iter()
+            .find(|s| s.rpc_method.as_deref() == Some("tools/call"))
+            .unwrap();
+        let answer = seen
+            .iter()
+            .find(|s| s.rpc_method.is_none() && s.body.get("result").is_some());
+        assert!(session_of(call).is_some());
+        assert_eq!(session_of(answer.unwrap()), session_of(call));
+        // (A GET without Last-Event-ID listened aside for roots: refused.)
+        let resumed = seen
+            .iter()
+            .find(|s| s.http_method == "GET" && s.headers.contains_key("last-event-id"))
+            .unwrap();
+        assert_eq!(session_of(resumed), session_of(call));
+        assert_eq!(resumed.headers.get("last-event-id").unwrap(), "ask-1");
     }
 }
 
@@ -151,9 +176,43 @@ async fn a_retry_must_answer_every_question_and_only_its_caller_can_answer() {
         .clone();
     let elsewhere = json!({"requestState": asked["requestState"],
         "inputResponses": {key: {"action": "accept", "content": {}}}});
-    let r = call(&h, "/mcp", "alpha__ask_model", askable(), elsewhere).await;
+    let r = call(&h, "/mcp", "alpha__ask_model", askable(), elsewhere.clone()).await;
+    assert_eq!(r.response()["error"]["code"], -32602, "{}", r.text);
+    // Nor can another caller answer it.
+    h.api_key("mk_mallory", json!({"subject": "mallory"}));
+    let mut body = support::modern_body(
+        9,
+        "tools/call",
+        json!({"name": "alpha__ask_user",
+        "arguments": {}, "requestState": asked["requestState"],
+        "inputResponses": elsewhere["inputResponses"]}),
+    );
+    body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = askable();
+    let headers = [
+        ("mcp-protocol-version", support::MODERN),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "alpha__ask_user"),
+        ("x-api-key", "mk_mallory"),
+    ];
+    let r = h.post("/mcp", &body, &headers).await;
     assert_eq!(r.response()["error"]["code"], -32602, "{}", r.text);
     assert!(alpha.answers().is_empty());
+}
+
+#[tokio::test]
+async fn a_client_is_not_asked_what_it_did_not_declare() {
+    let (h, alpha) = with_an_asking_server();
+    // It declared elicitation only; the upstream asks for sampling anyway.
+    let only = json!({"elicitation": {"form": {}}});
+    let r = call(&h, "/mcp", "alpha__ask_model", only, json!({})).await;
+    let error = r.response();
+    let message = error["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", r.text));
+    assert!(message.contains("sampling/createMessage"), "{message}");
+    // The call cannot go on: it is cancelled upstream.
+    h.p.run_deferred().await;
+    assert_eq!(alpha.count("notifications/cancelled"), 1);
 }
 
 #[tokio::test]

@@ -177,3 +177,45 @@ async fn a_list_change_heard_on_a_listen_stream_makes_the_catalog_stale_too() {
         "the server is listed again after the change"
     );
 }
+
+#[tokio::test]
+async fn a_list_change_announced_on_a_calls_stream_makes_the_page_stale() {
+    let h = Harness::new();
+    let up = h.add(
+        "up",
+        MockServer::new("up")
+            .tools(&["echo", "change_tools"])
+            .modern()
+            .list_hints(json!({"ttlMs": 60_000, "cacheScope": "public"})),
+        &["us"],
+    );
+    h.api_key("mk_alice", json!({"subject": "alice"}));
+    let call = |name: &str| {
+        let params = json!({"name": name, "arguments": {}});
+        modern_request(
+            "/mcp",
+            2,
+            "tools/call",
+            params,
+            &[("x-api-key", "mk_alice")],
+        )
+    };
+    tool_names(&h, "mk_alice").await;
+    tool_names(&h, "mk_alice").await;
+    assert_eq!(up.count("tools/list"), 1, "kept");
+    // The tool catalog (calls are placed and validated by it) lists once.
+    assert_eq!(h.send(call("up__echo")).await.status, 200);
+    let listed = up.count("tools/list");
+    let r = h.send(call("up__change_tools")).await;
+    assert!(
+        r.text.contains("notifications/tools/list_changed"),
+        "{}",
+        r.text
+    );
+    assert_eq!(up.count("tools/list"), listed, "nothing listed by the call");
+    tool_names(&h, "mk_alice").await;
+    assert_eq!(up.count("tools/list"), listed + 1, "the page is asked anew");
+    assert_eq!(h.send(call("up__echo")).await.status, 200);
+    h.p.run_deferred().await;
+    assert_eq!(up.count("tools/list"), listed + 2, "and so is the catalog");
+}

@@ -54,13 +54,9 @@ pub(crate) async fn forward<P: Platform>(
         .send(&call.server, &call.message)
         .await
         .map_err(|e| respond::redact_error(e, &call.redact))?;
-    let limit = ups.client.max_bytes;
     let redact = (call.redact.as_slice(), Scope::Everything);
-    // The level a client set on `/mcp` (per-server, the upstream heard it).
-    let min_log = call.aggregated.then(|| ups.client.min_log()).flatten();
-    let modern = ups.client.modern_meta.is_some();
-    let server = (call.server.id.as_str(), call.aggregated, min_log, modern);
-    respond::forward(answer, &call.id, server, redact, limit).await
+    let server = (call.server.id.as_str(), call.aggregated);
+    respond::forward(answer, &call.id, server, redact, ups.client).await
 }
 
 /// Logs that an approved call is forwarded (target `audit`).

@@ -57,7 +57,20 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             listening: RefCell::new(None),
             log_level: RefCell::new(None),
             resuming: RefCell::new(None),
+            stale: Some(self.stale()),
         }
+    }
+
+    /// What a server's list change makes stale, by server and method: its
+    /// cached list pages and its part of the tool catalog, in this isolate.
+    pub(super) fn stale(&self) -> crate::upstream::Stale {
+        let (lists, catalog) = (self.gw.lists.clone(), self.gw.catalog.clone());
+        Rc::new(move |server: &str, method: &str| {
+            for list in crate::protocol::method::lists_of(method) {
+                lists.forget(server, list);
+                catalog.forget(server, list);
+            }
+        })
     }
 
     /// How `/mcp` names tools and prompts for this caller.

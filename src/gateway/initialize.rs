@@ -17,6 +17,7 @@ use crate::protocol::version;
 use crate::upstream::ClientSession;
 use http::Response;
 use serde::Deserialize;
+use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// The `initialize` params the gateway reads.
@@ -158,14 +159,61 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
 /// The `initialize` params an upstream gets on `/mcp`: the gateway's own
 /// client info, and of the client's capabilities those that let a server
 /// ask it something (elicitation, sampling, roots), and no more: whatever
-/// else a client declared is between it and the gateway.
-pub(super) fn upstream_params(client: &serde_json::Value) -> serde_json::Value {
-    let offered: serde_json::Map<String, serde_json::Value> = ["elicitation", "sampling", "roots"]
-        .into_iter()
-        .filter_map(|k| Some((k.to_string(), client.get(k)?.clone())))
-        .collect();
-    serde_json::json!({
+/// else a client declared is between it and the gateway. Only the flags the
+/// schema defines for them are kept, each as `{}` or `true`, so there are
+/// few sets of them (a modern caller's bridge is kept per set: a client
+/// cannot mint one per request by varying what it sends).
+pub(super) fn upstream_params(client: &Value) -> Value {
+    // Flags from `schema/2025-11-25/schema.ts` (ClientCapabilities) in
+    // `modelcontextprotocol/modelcontextprotocol`.
+    const FLAGS: [(&str, &[&str]); 3] = [
+        ("elicitation", &["form", "url"]),
+        ("sampling", &["context", "tools"]),
+        ("roots", &["listChanged"]),
+    ];
+    let mut offered = Map::new();
+    for (capability, flags) in FLAGS {
+        let Some(declared) = client.get(capability).and_then(Value::as_object) else {
+            continue;
+        };
+        let kept: Map<String, Value> = flags
+            .iter()
+            .filter_map(|f| {
+                let on = match declared.get(*f)? {
+                    Value::Bool(b) => (*b).then_some(json!(true)),
+                    Value::Object(_) => Some(json!({})),
+                    _ => None,
+                };
+                Some((f.to_string(), on?))
+            })
+            .collect();
+        offered.insert(capability.to_string(), Value::Object(kept));
+    }
+    json!({
         "capabilities": offered,
         "clientInfo": { "name": crate::upstream::CLIENT_NAME, "version": env!("CARGO_PKG_VERSION") },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_flags_the_schema_defines_are_offered() {
+        let declared = json!({"elicitation": {"form": {"x": 1}, "url": {}, "extra": {}},
+            "sampling": {"tools": {}, "nonce": "a1b2"}, "roots": {"listChanged": true, "n": 7},
+            "experimental": {"x": {}}, "tasks": {}});
+        assert_eq!(
+            upstream_params(&declared)["capabilities"],
+            json!({"elicitation": {"form": {}, "url": {}}, "sampling": {"tools": {}},
+                "roots": {"listChanged": true}})
+        );
+        // Declared without flags, or not as objects.
+        let plain = json!({"elicitation": {}, "sampling": true, "roots": {"listChanged": false}});
+        assert_eq!(
+            upstream_params(&plain)["capabilities"],
+            json!({"elicitation": {}, "roots": {}})
+        );
+    }
 }

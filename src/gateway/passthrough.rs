@@ -78,13 +78,12 @@ async fn forward_as_sent<P: Platform>(
         .send(server, raw)
         .await
         .map_err(|e| respond::redact_error(e, &content))?;
-    let limit = ups.client.max_bytes;
     respond::forward(
         answer,
         &req.id,
-        (&server.id, false, None, ups.client.modern_meta.is_some()),
+        (&server.id, false),
         (&content, scope),
-        limit,
+        ups.client,
     )
     .await
 }

@@ -7,9 +7,10 @@ use crate::governance::pii::Kind;
 use crate::protocol::headers;
 use crate::protocol::jsonrpc::{self, Id, Message};
 use crate::upstream::relay::{self, Scope};
-use crate::upstream::Reply;
+use crate::upstream::{ClientSession, Reply};
 use http::{header, Response, StatusCode};
 use serde::Serialize;
+use std::rc::Rc;
 
 /// A JSON body with status 200.
 pub(crate) fn json(bytes: Vec<u8>) -> Response<Body> {
@@ -53,15 +54,18 @@ pub(crate) fn ok_empty() -> Response<Body> {
 /// client's own ids go to every upstream). The upstream's own requests in a
 /// stream go under ids of the gateway's where `aggregated`
 /// ([`crate::upstream::asks`]), and its log messages below `min_log` are
-/// dropped. For a modern client (`modern`) the stream keeps the upstream's
-/// event ids for the shaping that comes next ([`relay::Target::keep_ids`]).
+/// dropped (the level the `client` set on `/mcp`). For a modern client the
+/// stream keeps the upstream's event ids for the shaping that comes next
+/// ([`relay::Target::keep_ids`]); a list change on it makes the gateway's
+/// caches for the server stale.
 pub(crate) async fn forward(
     reply: Reply,
     id: &Id,
-    (server, aggregated, min_log, modern): (&str, bool, Option<usize>, bool),
+    (server, aggregated): (&str, bool),
     (kinds, scope): (&[Kind], Scope),
-    limit: usize,
+    client: &ClientSession,
 ) -> Result<Response<Body>, GatewayError> {
+    let limit = client.max_bytes;
     let upstream = |message: String| GatewayError::Upstream {
         server: server.to_string(),
         message,
@@ -100,8 +104,13 @@ pub(crate) async fn forward(
                 scope,
                 max_event_bytes: limit,
                 tag_requests: aggregated,
-                min_log,
-                keep_ids: modern,
+                // Per server, the upstream heard the client's level itself.
+                min_log: aggregated.then(|| client.min_log()).flatten(),
+                keep_ids: client.modern_meta.is_some(),
+                on_change: client.stale.clone().map(|stale| {
+                    let server = server.to_string();
+                    Rc::new(move |method: &str| stale(&server, method)) as relay::OnChange
+                }),
             },
         )))),
         Reply::Accepted => Err(upstream("answered 202 Accepted to a request".into())),

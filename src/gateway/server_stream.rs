@@ -22,7 +22,6 @@ use crate::config::Server;
 use crate::error::GatewayError;
 use crate::ports::Platform;
 use crate::protocol::headers::LAST_EVENT_ID;
-use crate::protocol::method::lists_of;
 use crate::upstream::merged::{self, Part};
 use crate::upstream::merged_id::Positions;
 use futures_util::future::join_all;
@@ -129,7 +128,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         min_log: Option<usize>,
         positions: Rc<RefCell<Positions>>,
     ) -> Part {
-        let (lists, catalog) = (self.gw.lists.clone(), self.gw.catalog.clone());
+        let stale = self.stale();
         let id = server.id.clone();
         Part {
             server: server.id.clone(),
@@ -137,12 +136,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             max_event_bytes: self.gw.settings.max_upstream_bytes,
             min_log,
             positions,
-            on_change: Rc::new(move |method: &str| {
-                for list in lists_of(method) {
-                    lists.forget(&id, list);
-                    catalog.forget(&id, list);
-                }
-            }),
+            on_change: Rc::new(move |method: &str| stale(&id, method)),
         }
     }
 }

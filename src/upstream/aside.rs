@@ -11,7 +11,8 @@
 //! join the call's stream as if asked there (then put to the client like
 //! any question, `gateway/modern/held.rs`). Only requests join: the GET
 //! stream's notifications are for `subscriptions/listen`. The GET stream's
-//! event ids are left out, so the call's own stay the resume point. An
+//! event ids are replaced by [`ASIDE_ID`], so the call's own stay the
+//! resume point and a question asked aside is told apart. An
 //! upstream that refuses the GET (405, or 409 while another stream holds
 //! it) only leaves the call as it was.
 
@@ -19,6 +20,9 @@ use crate::body::{Body, ByteStream};
 use crate::protocol::sse;
 use futures_util::StreamExt;
 use serde_json::Value;
+
+/// The event id every request joined from the GET stream carries.
+pub(crate) const ASIDE_ID: &str = "mcp-edge-aside";
 
 /// Whether a call to a legacy upstream listens to its GET stream meanwhile:
 /// a modern client's call that may be answered with `input_required`, when
@@ -87,7 +91,7 @@ fn reframed(stream: ByteStream, limit: usize, whole: bool) -> ByteStream {
                     if !is_request(&event.data) {
                         continue;
                     }
-                    event.id = None;
+                    event.id = Some(ASIDE_ID.into());
                 }
                 out.extend_from_slice(&sse::encode_event(&event, event.data.as_bytes()));
             }

@@ -59,6 +59,12 @@ pub(crate) fn relayed(server: &str, request: &Request) -> Option<Vec<u8>> {
 fn labelled(server: &str, params: Option<&RawValue>) -> Option<Box<RawValue>> {
     let mut params: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(params?.get()).ok()?;
+    label(server, &mut params);
+    serde_json::value::to_raw_value(&params).ok()
+}
+
+/// Prefixes an elicitation's `message` with the asking server's name.
+pub(crate) fn label(server: &str, params: &mut serde_json::Map<String, serde_json::Value>) {
     // Leading blank lines or control characters would push the label out
     // of sight.
     let message = params
@@ -68,7 +74,6 @@ fn labelled(server: &str, params: Option<&RawValue>) -> Option<Box<RawValue>> {
         .trim_start_matches(|c: char| c.is_whitespace() || c.is_control());
     let message = format!("[server '{server}' asks] {message}");
     params.insert("message".into(), message.into());
-    serde_json::value::to_raw_value(&params).ok()
 }
 
 fn jsonrpc_request(id: &Id, request: &Request) -> Vec<u8> {

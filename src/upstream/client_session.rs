@@ -11,6 +11,11 @@ use http::{HeaderName, HeaderValue};
 use serde_json::{json, Map, Value};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// Told `(server, method)` of a list change: what the gateway keeps of that
+/// server's lists is stale.
+pub(crate) type Stale = Rc<dyn Fn(&str, &str)>;
 
 /// What the gateway knows about the client session it is acting for.
 pub(crate) struct ClientSession {
@@ -45,6 +50,10 @@ pub(crate) struct ClientSession {
     /// A modern client's call that continues questions its legacy upstream
     /// asked mid-call: resumed, not sent again ([`super::resume`]).
     pub resuming: RefCell<Option<super::resume::Resume>>,
+    /// Told `(server, method)` of a list change an upstream announces on a
+    /// call's stream: the gateway's cached lists and catalog for it are
+    /// stale.
+    pub stale: Option<Stale>,
 }
 
 impl ClientSession {
@@ -85,6 +94,7 @@ impl ClientSession {
             listening: RefCell::new(None),
             log_level: self.log_level.clone(),
             resuming: self.resuming.clone(),
+            stale: self.stale.clone(),
         }
     }
 

@@ -17,12 +17,12 @@
 //! - [`asks`]: the ids an upstream's own requests travel under on `/mcp`.
 //! - [`merged`]: one upstream's GET stream as a part of `/mcp`'s, and
 //!   [`merged_id`] the merged stream's event ids (resumption).
-//! - `aside`: the GET stream heard during a modern client's call, for
+//! - [`aside`]: the GET stream heard during a modern client's call, for
 //!   the questions a legacy upstream asks there.
 //! - [`resume`]: a legacy upstream's call picked up again after a modern
 //!   client answered the questions the upstream asked in it.
 
-mod aside;
+pub(crate) mod aside;
 pub(crate) mod asks;
 pub(crate) mod client;
 mod client_session;
@@ -40,7 +40,7 @@ pub(crate) mod resume;
 pub(crate) mod to_legacy;
 
 pub(crate) use client::Upstreams;
-pub(crate) use client_session::ClientSession;
+pub(crate) use client_session::{ClientSession, Stale};
 
 /// Identifies the gateway to upstreams when it meets them on its own behalf.
 pub(crate) const CLIENT_NAME: &str = "mcp-edge";

@@ -28,6 +28,9 @@ pub(crate) enum Scope {
     Errors,
 }
 
+/// Told the method of a list change a stream carries.
+pub(crate) type OnChange = std::rc::Rc<dyn Fn(&str)>;
+
 /// What one relayed stream answers and how.
 pub(crate) struct Target {
     /// The client's request the stream answers.
@@ -52,6 +55,9 @@ pub(crate) struct Target {
     /// upstream's question, to resume after it (`gateway/modern/held.rs`).
     /// The shaping takes them out again.
     pub keep_ids: bool,
+    /// Told the method of every list change the stream carries (the
+    /// gateway's caches for the server are stale).
+    pub on_change: Option<OnChange>,
 }
 
 /// State carried between upstream chunks.
@@ -65,6 +71,7 @@ struct Relay {
     tag_requests: bool,
     min_log: Option<usize>,
     keep_ids: bool,
+    on_change: Option<OnChange>,
     answered: bool,
     done: bool,
 }
@@ -82,6 +89,7 @@ pub(crate) fn relay_sse(body: Body, target: Target) -> ByteStream {
         tag_requests: target.tag_requests,
         min_log: target.min_log,
         keep_ids: target.keep_ids,
+        on_change: target.on_change,
         answered: false,
         done: false,
     };
@@ -266,6 +274,11 @@ impl Relay {
                 }
                 Ok(Message::Response(_)) => self.answered = true,
                 Ok(Message::Notification(n)) if too_quiet(&n, self.min_log) => continue,
+                Ok(Message::Notification(n)) if n.method.ends_with("/list_changed") => {
+                    if let Some(told) = &self.on_change {
+                        told(&n.method);
+                    }
+                }
                 Ok(Message::Request(r)) if self.tag_requests => {
                     let Some(bytes) = super::asks::relayed(&self.server, &r) else {
                         tracing::warn!(server = %self.server, "a question that cannot be labelled dropped");
@@ -343,6 +356,7 @@ mod tests {
             min_log: None,
             max_event_bytes: 1 << 20,
             keep_ids: false,
+            on_change: None,
         };
         let out = relay_sse(body, target).collect::<Vec<_>>().await;
         let mut d = sse::Decoder::new();

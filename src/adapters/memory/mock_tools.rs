@@ -28,7 +28,8 @@ pub(super) fn prompt(server: &str, params: &Value) -> Value {
 /// `leak` (personal data in text and structured content), `log_pii` (a log
 /// notification and a progress message carrying an email address first),
 /// `log_levels` (a log message at each of four levels, whatever level it
-/// was told), `dashes` (`n` dashes: the worst case of a naive email
+/// was told), `change_tools` (a tools list change announced on the call's
+/// stream), `dashes` (`n` dashes: the worst case of a naive email
 /// scanner).
 pub(super) fn call(
     name: &str,
@@ -75,6 +76,10 @@ pub(super) fn call(
                 })
                 .collect();
             (text("logged".into()), notes)
+        }
+        "change_tools" => {
+            let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+            (text("changed".into()), vec![(0, note)])
         }
         "dashes" => {
             let n = args["n"].as_u64().unwrap_or(1024) as usize;

@@ -26,8 +26,26 @@ use crate::upstream::asks;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-/// What a modern client can be asked in an `input_required` result.
-const ASKABLE: [&str; 3] = ["elicitation/create", "sampling/createMessage", "roots/list"];
+/// What a modern client can be asked in an `input_required` result, and
+/// the client capability each needs.
+const ASKABLE: [(&str, &str); 3] = [
+    ("elicitation/create", "elicitation"),
+    ("sampling/createMessage", "sampling"),
+    ("roots/list", "roots"),
+];
+
+/// Most questions one answer puts: an upstream that keeps asking without
+/// an event id to resume after is cut off there.
+pub(super) const MAX_ASKED: usize = 16;
+
+/// The methods a client that declared `capabilities` can be asked.
+pub(super) fn answerable(capabilities: &Value) -> Vec<&'static str> {
+    ASKABLE
+        .iter()
+        .filter(|(_, needs)| capabilities.get(needs).is_some_and(Value::is_object))
+        .map(|(method, _)| *method)
+        .collect()
+}
 
 /// One question an upstream asked mid-call.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +55,10 @@ pub(super) struct Asked {
     pub(super) id: Id,
     pub(super) method: String,
     pub(super) params: Option<Value>,
+    /// It came under an id the relay tagged (and labelled, on `/mcp`).
+    pub(super) tagged: bool,
+    /// It was asked on the upstream's GET stream (`upstream/aside.rs`).
+    pub(super) aside: bool,
 }
 
 /// The question `message` carries, if it is one a modern client can be
@@ -44,19 +66,21 @@ pub(super) struct Asked {
 /// ([`asks::tag`]); on a server's own endpoint it is that server's.
 pub(super) fn question(message: &Value, server: Option<&str>) -> Option<Asked> {
     let method = message.get("method")?.as_str()?;
-    if !ASKABLE.contains(&method) {
+    if !ASKABLE.iter().any(|(m, _)| *m == method) {
         return None;
     }
     let id: Id = serde_json::from_value(message.get("id")?.clone()).ok()?;
-    let (server, id) = match asks::untag(&id) {
-        Some((s, original)) => (s.to_string(), original),
-        None => (server.unwrap_or_default().to_string(), id),
+    let (server, id, tagged) = match asks::untag(&id) {
+        Some((s, original)) => (s.to_string(), original, true),
+        None => (server.unwrap_or_default().to_string(), id, false),
     };
     Some(Asked {
         server,
         id,
         method: method.to_string(),
         params: message.get("params").cloned(),
+        tagged,
+        aside: false,
     })
 }
 
@@ -66,8 +90,12 @@ pub(super) struct Stand<'a> {
     pub(super) wire: &'a Id,
     /// The last event id the upstream gave, if any.
     pub(super) last_event: Option<&'a str>,
-    /// The digest of the upstream session the call went on.
+    /// The digest of the (legacy) upstream session the call went on.
     pub(super) session: Option<&'a str>,
+    /// What the client can be asked ([`answerable`]).
+    pub(super) answerable: &'a [&'static str],
+    /// On `/mcp`: a question to the user says which server asks it.
+    pub(super) label: bool,
 }
 
 /// The `input_required` result putting `asked` (all from one server) to the
@@ -92,10 +120,23 @@ pub(super) fn input_required(
     let mut requests = Map::new();
     let mut keys = Vec::new();
     for (n, a) in asked.iter().enumerate() {
+        // It was not offered: the client could not answer it.
+        if !stand.answerable.contains(&a.method.as_str()) {
+            return Err(format!(
+                "asked '{}', which the client did not declare",
+                a.method
+            ));
+        }
         let key = format!("{server}/ask-{n}");
         let mut request = json!({"method": a.method});
         if let Some(p) = &a.params {
             request["params"] = p.clone();
+        }
+        if stand.label && !a.tagged && a.method == "elicitation/create" {
+            let Some(params) = request["params"].as_object_mut() else {
+                return Err("asked a question that cannot be labelled".into());
+            };
+            asks::label(server, params);
         }
         requests.insert(key.clone(), request);
         keys.push((key, a.id.clone()));
@@ -214,10 +255,13 @@ mod tests {
             .unwrap(),
         ];
         let wire = Id::Str("mcp-edge-w".into());
+        let all = answerable(&json!({"elicitation": {}, "sampling": {}, "roots": {}}));
         let stand = |last: Option<&'static str>| Stand {
             wire: &wire,
             last_event: last,
             session: Some("d"),
+            answerable: &all,
+            label: true,
         };
         let seal = sealer(Some("a"));
         let result = input_required(&asked, stand(Some("ev-9")), Some(&seal)).unwrap();
@@ -253,5 +297,35 @@ mod tests {
         // Nor without a key to seal the state with, nor for another server's call.
         assert!(input_required(&asked, stand(Some("e")), None).is_err());
         assert!(input_required(&asked, stand(Some("e")), Some(&sealer(Some("b")))).is_err());
+        // Nor what the client did not declare.
+        let elicits = answerable(&json!({"elicitation": {}, "sampling": true}));
+        assert_eq!(elicits, ["elicitation/create"]);
+        let only = Stand {
+            answerable: &elicits,
+            ..stand(Some("e"))
+        };
+        let why = input_required(&asked, only, Some(&seal)).unwrap_err();
+        assert!(why.contains("sampling/createMessage"), "{why}");
+    }
+
+    #[test]
+    fn a_question_to_the_user_on_mcp_says_which_server_asks() {
+        let all = answerable(&json!({"elicitation": {}}));
+        let wire = Id::Num(1);
+        let untagged = vec![question(&ask(json!(3), "elicitation/create"), Some("a")).unwrap()];
+        let stand = |label| Stand {
+            wire: &wire,
+            last_event: Some("e"),
+            session: Some("d"),
+            answerable: &all,
+            label,
+        };
+        let put = input_required(&untagged, stand(true), Some(&sealer(Some("a")))).unwrap();
+        assert_eq!(
+            put["inputRequests"]["a/ask-0"]["params"]["message"],
+            "[server 'a' asks] ?"
+        );
+        let own = input_required(&untagged, stand(false), Some(&sealer(Some("a")))).unwrap();
+        assert_eq!(own["inputRequests"]["a/ask-0"]["params"]["message"], "?");
     }
 }

@@ -204,6 +204,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     .upstreams
                     .borrow()
                     .iter()
+                    .filter(|(_, s)| !upstream::modern::is_modern(s))
                     .map(|(server, s)| (server.clone(), resume::session_digest(s)))
                     .collect();
                 on_abandon = armed.and_then(|a| a.take()).filter(|_| streamed);
@@ -223,6 +224,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             wire,
             on_abandon,
             sessions,
+            answerable: held::answerable(&envelope.capabilities),
+            aggregated: server.is_none(),
         };
         answer.map(|a| shape.apply(a)).map_err(with_id)
     }

@@ -16,6 +16,7 @@ use crate::protocol::headers;
 use crate::protocol::jsonrpc::{self, Id};
 use crate::protocol::modern;
 use crate::protocol::sse;
+use crate::upstream::aside::ASIDE_ID;
 use futures_util::StreamExt;
 use http::Response;
 use serde_json::{json, Value};
@@ -56,8 +57,14 @@ pub(super) struct Shape {
     pub(super) on_abandon: Option<super::cancel::OnAbandon>,
     /// A digest of each upstream session the request went on, by server:
     /// named in the state of a question a legacy upstream asks mid-call
-    /// ([`super::held`]).
+    /// ([`super::held`]). Legacy sessions only: a modern upstream asks in
+    /// its own `input_required`, never mid-call.
     pub(super) sessions: BTreeMap<String, String>,
+    /// What the client can be asked ([`super::held::answerable`]).
+    pub(super) answerable: Vec<&'static str>,
+    /// The request came to `/mcp`, where a question to the user says which
+    /// server asks it.
+    pub(super) aggregated: bool,
 }
 
 /// The server whose answer a response carries, where the request did not
@@ -235,6 +242,7 @@ impl Shape {
             cancel,
             last_event: None,
             asked: Vec::new(),
+            answered: false,
             done: false,
         };
         futures_util::stream::unfold(
@@ -273,6 +281,8 @@ struct Reading {
     /// GET stream (`upstream/aside.rs`) can come before the call's stream
     /// gave the event id it will resume after.
     asked: Vec<super::held::Asked>,
+    /// The upstream answered the request: nothing is asked after that.
+    answered: bool,
     done: bool,
 }
 
@@ -282,7 +292,10 @@ impl Reading {
         let mut out = Vec::with_capacity(chunk.len() + 64);
         let server = self.shape.seal.as_ref().and_then(|s| s.server.clone());
         for mut event in self.decoder.feed(chunk) {
-            if let Some(id) = event.id.take() {
+            // An empty id is none (`Last-Event-ID: ""` would ask nothing).
+            let id = event.id.take().filter(|id| !id.is_empty());
+            let aside = id.as_deref() == Some(ASIDE_ID);
+            if let Some(id) = id.filter(|_| !aside) {
                 self.last_event = Some(id);
             }
             if event.data.trim().is_empty() {
@@ -293,7 +306,8 @@ impl Reading {
                 continue;
             };
             if self.shape.may_ask {
-                if let Some(q) = super::held::question(&message, server.as_deref()) {
+                if let Some(mut q) = super::held::question(&message, server.as_deref()) {
+                    q.aside = aside;
                     self.asked.push(q);
                     continue;
                 }
@@ -304,6 +318,7 @@ impl Reading {
             self.shape.complete(&mut message);
             if is_answer(&message, &self.shape.id) {
                 // The upstream's answer: the request is over.
+                self.answered = true;
                 self.disarm();
             }
             let data = serde_json::to_vec(&message).expect("JSON serializes");
@@ -318,12 +333,26 @@ impl Reading {
                 None,
             );
             out.extend_from_slice(&sse::encode_message(&error));
-        } else if !self.asked.is_empty() && self.last_event.is_some() {
+        } else if self.answered {
+            // Asked along with the answer: moot.
+            self.asked.clear();
+        } else if self.ready() {
             self.done = true;
             let asked = std::mem::take(&mut self.asked);
             out.extend_from_slice(&sse::encode_message(&self.questions(&asked)));
         }
         out
+    }
+
+    /// Whether the questions so far go to the client now: once the call's
+    /// stream gave an id to resume after. A question on the call's own
+    /// stream without one, or too many waiting, is put now, which fails
+    /// (the call cannot be resumed) and cancels the call.
+    fn ready(&self) -> bool {
+        !self.asked.is_empty()
+            && (self.last_event.is_some()
+                || self.asked.iter().any(|a| !a.aside)
+                || self.asked.len() >= super::held::MAX_ASKED)
     }
 
     /// The answer that puts a legacy upstream's questions to the client.
@@ -338,6 +367,8 @@ impl Reading {
                 .first()
                 .and_then(|a| shape.sessions.get(&a.server))
                 .map(String::as_str),
+            answerable: &shape.answerable,
+            label: shape.aggregated,
         };
         match super::held::input_required(asked, stand, shape.seal.as_ref()) {
             Ok(result) => {
@@ -418,6 +449,8 @@ mod tests {
             wire: None,
             on_abandon: None,
             sessions: BTreeMap::new(),
+            answerable: Vec::new(),
+            aggregated: false,
         }
     }
 

@@ -37,7 +37,6 @@ use crate::error::GatewayError;
 use crate::governance::pii::Kind;
 use crate::ports::{Clock, Platform};
 use crate::protocol::jsonrpc::{Id, Request};
-use crate::protocol::method::lists_of;
 use crate::upstream::{modern, ClientSession, Reply};
 use filter::Filter;
 use futures_util::future::join_all;
@@ -87,14 +86,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             match outcome {
                 Ok(Some(h)) => {
                     honored = honored.union(&h.filter);
-                    let (lists, catalog) = (self.gw.lists.clone(), self.gw.catalog.clone());
-                    let server = s.id.clone();
-                    let changed = move |method: &str| {
-                        for list in lists_of(method) {
-                            lists.forget(&server, list);
-                            catalog.forget(&server, list);
-                        }
-                    };
+                    let (stale, server) = (self.stale(), s.id.clone());
+                    let changed = move |method: &str| stale(&server, method);
                     sources.push(relay(
                         h,
                         req.id.clone(),
