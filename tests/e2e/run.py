@@ -404,6 +404,25 @@ def scenarios(base: str) -> list[dict]:
                  "expect_text": "e2e modern sampled text", "expect_contains": True},
             ],
         },
+        {
+            "name": "server-everything asks a 2026-07-28 client through input_required, /servers/everything/mcp",
+            "clients": ["Python SDK"],
+            "mode": "2026-07-28",
+            "stateless": True,
+            "headers": key,
+            "url": f"{base}/servers/everything/mcp",
+            "asks": {"elicit": {"name": "e2e-direct-user"}, "sample": "e2e direct sampled text",
+                     "roots": [{"uri": "file:///e2e-direct-root", "name": "e2e"}]},
+            "expect_tools": ["trigger-elicitation-request", "trigger-sampling-request", "get-roots-list"],
+            "calls": [
+                {"tool": "trigger-elicitation-request", "arguments": {},
+                 "expect_text": "e2e-direct-user", "expect_contains": True},
+                {"tool": "get-roots-list", "arguments": {},
+                 "expect_text": "file:///e2e-direct-root", "expect_contains": True},
+                {"tool": "trigger-sampling-request", "arguments": {"prompt": "hi", "maxTokens": 10},
+                 "expect_text": "e2e direct sampled text", "expect_contains": True},
+            ],
+        },
         # The same approvals, asked of a 2026-07-28 client with an
         # input_required result and answered on its retry.
         {**governance.elicitation_scenario(base, key),
