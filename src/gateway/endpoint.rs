@@ -58,6 +58,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             log_level: RefCell::new(None),
             resuming: RefCell::new(None),
             stale: Some(self.stale()),
+            traced: Some(self.traced.clone()),
         }
     }
 

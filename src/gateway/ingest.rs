@@ -170,7 +170,9 @@ pub(crate) fn add_cors(headers: &HeaderMap, response: &mut Response<Body>) {
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate"),
+        HeaderValue::from_static(
+            "Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate, traceresponse",
+        ),
     );
     h.append(header::VARY, HeaderValue::from_static("Origin"));
 }
@@ -182,7 +184,7 @@ pub(crate) fn preflight() -> Response<Body> {
         .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, DELETE, OPTIONS")
         .header(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
-            "Content-Type, Accept, Authorization, Mcp-Session-Id, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID, X-API-Key",
+            "Content-Type, Accept, Authorization, Mcp-Session-Id, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID, X-API-Key, traceparent, tracestate",
         )
         .header(header::ACCESS_CONTROL_MAX_AGE, "600")
         .body(Body::empty())

@@ -38,6 +38,7 @@ pub(crate) mod respond;
 mod server_stream;
 pub(crate) mod session;
 mod session_cache;
+mod traced;
 
 use crate::body::Body;
 use crate::config::{Registry, Settings};
@@ -45,6 +46,7 @@ use crate::error::GatewayError;
 use crate::governance::gate::Gate;
 use crate::ports::Platform;
 use crate::protocol::jsonrpc::Id;
+use crate::protocol::trace_context::Traced;
 use crate::protocol::version::Era;
 use crate::upstream::eras::Eras;
 use crate::upstream::minter::Minter;
@@ -100,6 +102,8 @@ struct Ctx<'a, P: Platform> {
     identity: Identity,
     /// What the caller may see and call (registry filters, then the policy).
     gate: Gate,
+    /// The trace the request goes into, and the gateway's span in it.
+    traced: Traced,
 }
 
 impl Gateway {
@@ -164,12 +168,17 @@ impl Gateway {
     ) -> Response<Body> {
         let headers = req.headers().clone();
         let era = Era::of_request(&headers);
+        let traced = traced::of(p.as_ref(), &req);
+        // Every log line of the request names its trace.
+        let span = tracing::info_span!("request", trace_id = %traced.context.trace_id_hex());
         let p = CachedPlatform::new(p.clone(), self.sessions.clone());
-        let mut response = match self.handle_inner(&p, req, meta, era).await {
+        let handled = self.handle_inner(&p, req, meta, era, &traced);
+        let mut response = match tracing::Instrument::instrument(handled, span).await {
             Ok(r) => r,
             Err((e, id)) => e.into_response_in(era, id.as_ref()),
         };
         ingest::add_cors(&headers, &mut response);
+        traced::answer(&mut response, &traced);
         response
     }
 
@@ -179,6 +188,7 @@ impl Gateway {
         req: http::Request<Vec<u8>>,
         meta: &RequestMeta,
         era: Era,
+        traced: &Traced,
     ) -> Result<Response<Body>, (GatewayError, Option<Id>)> {
         let route = Route::parse(req.uri().path()).map_err(|e| (e, None))?;
         ingest::check_origin(req.headers(), &self.settings).map_err(|e| (e, None))?;
@@ -223,6 +233,7 @@ impl Gateway {
             registry,
             identity,
             gate,
+            traced: traced.clone(),
         };
         if let Route::Approval(id) = &ctx.route {
             return ctx.approval(id, req).await.map_err(no_id);

@@ -9,6 +9,12 @@ pub(crate) const SESSION_ID: &str = "mcp-session-id";
 pub(crate) const PROTOCOL_VERSION: &str = "mcp-protocol-version";
 /// The last SSE event a client saw, to resume a stream after it.
 pub(crate) const LAST_EVENT_ID: &str = "last-event-id";
+/// W3C Trace Context (<https://www.w3.org/TR/trace-context/>).
+pub(crate) const TRACEPARENT: &str = "traceparent";
+pub(crate) const TRACESTATE: &str = "tracestate";
+/// The trace a request went into, on the gateway's answer (W3C Trace
+/// Context Level 2, `traceresponse`).
+pub(crate) const TRACERESPONSE: &str = "traceresponse";
 
 /// The JSON-RPC method of a modern request, mirrored from the body.
 pub const METHOD: &str = "mcp-method";

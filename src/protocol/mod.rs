@@ -1,7 +1,8 @@
 //! Wire formats: JSON-RPC envelopes, MCP methods, protocol revisions and
 //! transport headers, SSE framing, tool
 //! namespacing, the gateway's own pagination cursors, raw JSON objects and
-//! the digest of JSON text that approvals bind to. Pure code, no I/O.
+//! the digest of JSON text that approvals bind to, W3C trace context. Pure
+//! code, no I/O.
 
 pub mod canonical;
 pub mod cursor;
@@ -13,4 +14,5 @@ pub mod modern;
 pub mod names;
 pub(crate) mod raw_object;
 pub mod sse;
+pub mod trace_context;
 pub(crate) mod version;

@@ -52,6 +52,11 @@ impl<'a> RawObject<'a> {
         );
     }
 
+    /// Takes every field named `key` out.
+    pub(crate) fn remove(&mut self, key: &str) {
+        self.0.retain(|(k, _)| k != key);
+    }
+
     /// The object as owned raw JSON.
     pub(crate) fn to_raw(&self) -> Box<RawValue> {
         serde_json::value::to_raw_value(self).expect("raw fields serialize")

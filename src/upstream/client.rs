@@ -29,6 +29,7 @@ use crate::error::GatewayError;
 use crate::ports::{with_timeout, HttpClient, Platform, UpstreamSession};
 use crate::protocol::headers;
 use crate::protocol::jsonrpc::Id;
+use crate::protocol::trace_context;
 use http::{HeaderName, HeaderValue};
 use serde_json::Value;
 use std::rc::Rc;
@@ -199,6 +200,12 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         }
         if let Some(last) = last_event_id {
             req = req.header(headers::LAST_EVENT_ID, last);
+        }
+        if let Some(traced) = &self.client.traced {
+            req = req.header(headers::TRACEPARENT, traced.traceparent());
+            if let Some(state) = &traced.context.state {
+                req = req.header(headers::TRACESTATE, state);
+            }
         }
         if let Some((name, value)) = self.credential(server).await? {
             req = req.header(name, value);
@@ -371,6 +378,18 @@ impl<'a, P: Platform> Upstreams<'a, P> {
                 req = req.header(headers::SESSION_ID, id);
             }
             req = req.header(headers::PROTOCOL_VERSION, &s.protocol_version);
+        }
+        // The upstream's spans join the client's trace, under the gateway's.
+        if let Some(traced) = &self.client.traced {
+            let parent = traced.traceparent();
+            let state = traced.context.state.as_deref();
+            if let Some(with) = trace_context::into_meta(&body, &parent, state) {
+                body = std::borrow::Cow::Owned(with);
+            }
+            req = req.header(headers::TRACEPARENT, parent);
+            if let Some(state) = state {
+                req = req.header(headers::TRACESTATE, state);
+            }
         }
         let credential = self.credential(server).await.map_err(|e| Attempt {
             retry: false,

@@ -7,6 +7,7 @@ use super::credentials::Caller;
 use super::modern;
 use crate::body::Body;
 use crate::ports::UpstreamSession;
+use crate::protocol::trace_context::Traced;
 use http::{HeaderName, HeaderValue};
 use serde_json::{json, Map, Value};
 use std::cell::RefCell;
@@ -54,6 +55,9 @@ pub(crate) struct ClientSession {
     /// call's stream: the gateway's cached lists and catalog for it are
     /// stale.
     pub stale: Option<Stale>,
+    /// The trace the client's request went into: the gateway's requests
+    /// upstream carry it (`traceparent` header and `params._meta`).
+    pub traced: Option<Traced>,
 }
 
 impl ClientSession {
@@ -95,6 +99,7 @@ impl ClientSession {
             log_level: self.log_level.clone(),
             resuming: self.resuming.clone(),
             stale: self.stale.clone(),
+            traced: self.traced.clone(),
         }
     }
 

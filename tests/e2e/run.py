@@ -38,6 +38,7 @@ import urllib.error
 import urllib.request
 
 import cancel  # tests/e2e/cancel.py
+import observe  # tests/e2e/observe.py
 import governance  # tests/e2e/governance.py
 import identity  # tests/e2e/identity.py
 import security  # tests/e2e/security.py
@@ -528,7 +529,7 @@ def main() -> int:
     ap.add_argument("--no-build", action="store_true", help="use the existing build")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--only", metavar="TEXT",
-                    help="run only the client scenarios whose name contains TEXT (and no other check)")
+                    help="run only the client scenarios and check groups whose name contains TEXT")
     args = ap.parse_args()
 
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="mcp-edge-e2e-"))
@@ -560,16 +561,22 @@ def main() -> int:
         print(f"# e2e on {args.target}: gateway {base}, upstreams :{ev_port} :{notes_port}, down :{dead[0]} :{dead[1]}, "
               f"authorization server {as_issuer}", flush=True)
         run_clients(base, workdir, args.only)
-        if args.only:
-            return finish(args, procs, workdir, gw_log)
-        raw_checks(base, gw_log)
-        cancel.closing_the_stream_cancels(check, base, API_KEY)
-        identity.oauth_checks(check, http, base, as_issuer, OAUTH_CLIENT, SCOPE, notes_log, NODE, PYTHON, ROOT)
-        governance.hammer(check, http, base, API_KEY, exact=args.target == "workers")
-        governance.daily_quota(check, http, response_of, base, API_KEY)
-        governance.approval_endpoint(check, http, response_of, base, API_KEY)
-        security.run(check, http, response_of, base, governance.APPROVER_KEY, as_issuer, OAUTH_CLIENT,
-                     SCOPE, args.target, governance.OPEN_LIMIT)
+        # The checks after the client scenarios, by name (`--only` picks).
+        groups = [
+            ("raw checks", lambda: raw_checks(base, gw_log)),
+            ("cancel", lambda: cancel.closing_the_stream_cancels(check, base, API_KEY)),
+            ("trace", lambda: observe.trace_checks(check, http, base, API_KEY, notes_log)),
+            ("oauth", lambda: identity.oauth_checks(check, http, base, as_issuer, OAUTH_CLIENT, SCOPE, notes_log,
+                                                    NODE, PYTHON, ROOT)),
+            ("hammer", lambda: governance.hammer(check, http, base, API_KEY, exact=args.target == "workers")),
+            ("daily quota", lambda: governance.daily_quota(check, http, response_of, base, API_KEY)),
+            ("approval endpoint", lambda: governance.approval_endpoint(check, http, response_of, base, API_KEY)),
+            ("security", lambda: security.run(check, http, response_of, base, governance.APPROVER_KEY, as_issuer,
+                                              OAUTH_CLIENT, SCOPE, args.target, governance.OPEN_LIMIT)),
+        ]
+        for name, run in groups:
+            if not args.only or args.only in name:
+                run()
         return finish(args, procs, workdir, gw_log)
     except BaseException:
         procs.stop_all()

@@ -31,7 +31,8 @@ Usage:
 
 Every request's bearer token is also logged as `auth-seen iss=... sub=...` (its
 claims decoded without verification), so a test can prove which tokens reached
-this upstream: the gateway's own, never its callers'.
+this upstream: the gateway's own, never its callers'. Every `traceparent`
+header is logged as `trace-seen traceparent=...` (the trace a request joined).
 
 All logging (SDK and uvicorn, including access logs) goes to stderr; stdout
 stays empty.
@@ -201,11 +202,14 @@ async def huge(ctx: Context, bytes: int) -> str:
 
 
 def log_tokens(app):
-    """ASGI wrapper: logs the claims of every bearer token that arrives."""
+    """ASGI wrapper: logs the claims of every bearer token that arrives, and
+    every `traceparent` (`trace-seen traceparent=...`)."""
 
     async def wrapped(scope, receive, send):
         if scope["type"] == "http":
             for name, value in scope.get("headers", []):
+                if name == b"traceparent":
+                    print(f"trace-seen traceparent={value.decode(errors='replace')}", file=sys.stderr, flush=True)
                 if name == b"authorization" and value.lower().startswith(b"bearer "):
                     token = value[7:].decode(errors="replace").strip()
                     try:

@@ -1,0 +1,91 @@
+//! The trace each request goes into (W3C Trace Context,
+//! [`crate::protocol::trace_context`]).
+//!
+//! The caller's context is read from the JSON-RPC request's
+//! `params._meta` first (the MCP convention: it names the message, where a
+//! header names only the HTTP request that carried it), then from the
+//! `traceparent`/`tracestate` headers; a request with neither, or with an
+//! invalid one, starts a trace of its own. The gateway's span in it gets a
+//! random id; its requests upstream carry the trace under that span, on the
+//! HTTP headers and in `params._meta` (`upstream/client.rs`), and the
+//! client gets it back in a `traceresponse` header. Every log line written
+//! while the request is handled names the trace id.
+
+use crate::body::Body;
+use crate::ports::Platform;
+use crate::protocol::headers::{TRACEPARENT, TRACERESPONSE, TRACESTATE};
+use crate::protocol::trace_context::{TraceContext, Traced};
+use serde::Deserialize;
+
+/// The trace `req` goes into (see the module docs).
+pub(super) fn of<P: Platform>(p: &P, req: &http::Request<Vec<u8>>) -> Traced {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let meta = from_meta(req.body());
+    let context = meta
+        .and_then(|(parent, state)| TraceContext::parse(&parent, state.as_deref()))
+        .or_else(|| {
+            let parent = header(TRACEPARENT)?;
+            TraceContext::parse(&parent, header(TRACESTATE).as_deref())
+        })
+        .unwrap_or_else(|| {
+            let mut id = [0u8; 16];
+            p.random_bytes(&mut id);
+            TraceContext::start(id)
+        });
+    let mut span = [0u8; 8];
+    p.random_bytes(&mut span);
+    Traced { context, span }
+}
+
+/// The client gets the trace its request went into.
+pub(super) fn answer(response: &mut http::Response<Body>, traced: &Traced) {
+    if let Ok(value) = http::HeaderValue::from_str(&traced.traceparent()) {
+        response.headers_mut().insert(TRACERESPONSE, value);
+    }
+}
+
+/// `params._meta.traceparent` (and `tracestate`) of a JSON-RPC message, if
+/// the body is one that has them.
+fn from_meta(body: &[u8]) -> Option<(String, Option<String>)> {
+    #[derive(Deserialize)]
+    struct Message {
+        params: Option<Params>,
+    }
+    #[derive(Deserialize)]
+    struct Params {
+        #[serde(rename = "_meta")]
+        meta: Option<Meta>,
+    }
+    #[derive(Deserialize)]
+    struct Meta {
+        traceparent: Option<String>,
+        tracestate: Option<String>,
+    }
+    if body.is_empty() {
+        return None;
+    }
+    let meta = serde_json::from_slice::<Message>(body).ok()?.params?.meta?;
+    Some((meta.traceparent?, meta.tracestate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_meta_of_a_request_is_read() {
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","_meta":{"traceparent":"00-a","tracestate":"k=v"}}}"#;
+        assert_eq!(
+            from_meta(body),
+            Some(("00-a".to_string(), Some("k=v".to_string())))
+        );
+        assert_eq!(from_meta(br#"{"params":{"_meta":{}}}"#), None);
+        assert_eq!(from_meta(br#"{"params":[1]}"#), None);
+        assert_eq!(from_meta(b"not json"), None);
+    }
+}
