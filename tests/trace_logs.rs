@@ -35,7 +35,11 @@ async fn the_log_lines_of_a_request_name_its_trace() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
     let h = Harness::new();
-    h.add("up", MockServer::new("up").tools(&["echo"]), &["eu", "us"]);
+    h.add(
+        "up",
+        MockServer::new("up").tools(&["echo", "forge"]),
+        &["eu", "us"],
+    );
     // A region down: the failover is logged, in the caller's trace.
     h.p.http.unmount("http://up.eu.test/mcp");
     let params = json!({"name": "up__echo", "arguments": {"text": "x"}});
@@ -50,5 +54,20 @@ async fn the_log_lines_of_a_request_name_its_trace() {
     assert!(
         failover.contains("trace_id=0af7651916cd43dd8448eb211c80319c"),
         "{failover}"
+    );
+    // What a streamed answer logs as it is read, after the handler
+    // returned, is in the trace too.
+    let params = json!({"name": "up__forge", "arguments": {}});
+    let call = modern_request("/mcp", 2, "tools/call", params, &[("traceparent", CALLER)]);
+    let r = h.send(call).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let dropped = text
+        .lines()
+        .find(|l| l.contains("response to another request"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        dropped.contains("trace_id=0af7651916cd43dd8448eb211c80319c"),
+        "{dropped}"
     );
 }

@@ -166,26 +166,32 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
 pub(super) fn upstream_params(client: &Value) -> Value {
     // Flags from `schema/2025-11-25/schema.ts` (ClientCapabilities) in
     // `modelcontextprotocol/modelcontextprotocol`.
-    const FLAGS: [(&str, &[&str]); 3] = [
-        ("elicitation", &["form", "url"]),
-        ("sampling", &["context", "tools"]),
-        ("roots", &["listChanged"]),
+    // Each flag as the schema types it: an object (`{}`) or `true`.
+    const FLAGS: [(&str, &[&str], &[&str]); 3] = [
+        ("elicitation", &["form", "url"], &[]),
+        ("sampling", &["context", "tools"], &[]),
+        ("roots", &[], &["listChanged"]),
     ];
     let mut offered = Map::new();
-    for (capability, flags) in FLAGS {
+    for (capability, objects, booleans) in FLAGS {
         let Some(declared) = client.get(capability).and_then(Value::as_object) else {
             continue;
         };
-        let kept: Map<String, Value> = flags
+        let on = |f: &&&str| match declared.get(**f) {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::Object(_)) => true,
+            _ => false,
+        };
+        let kept: Map<String, Value> = objects
             .iter()
-            .filter_map(|f| {
-                let on = match declared.get(*f)? {
-                    Value::Bool(b) => (*b).then_some(json!(true)),
-                    Value::Object(_) => Some(json!({})),
-                    _ => None,
-                };
-                Some((f.to_string(), on?))
-            })
+            .filter(on)
+            .map(|f| (f.to_string(), json!({})))
+            .chain(
+                booleans
+                    .iter()
+                    .filter(on)
+                    .map(|f| (f.to_string(), json!(true))),
+            )
             .collect();
         offered.insert(capability.to_string(), Value::Object(kept));
     }
@@ -214,6 +220,12 @@ mod tests {
         assert_eq!(
             upstream_params(&plain)["capabilities"],
             json!({"elicitation": {}, "roots": {}})
+        );
+        // Each flag typed as the schema has it.
+        let loose = json!({"elicitation": {"form": true}, "roots": {"listChanged": {}}});
+        assert_eq!(
+            upstream_params(&loose)["capabilities"],
+            json!({"elicitation": {"form": {}}, "roots": {"listChanged": true}})
         );
     }
 }

@@ -170,15 +170,15 @@ impl Gateway {
         let era = Era::of_request(&headers);
         let traced = traced::of(p.as_ref(), &req);
         // Every log line of the request names its trace.
-        let span = tracing::info_span!("request", trace_id = %traced.context.trace_id_hex());
+        let span = traced::span(&traced);
         let p = CachedPlatform::new(p.clone(), self.sessions.clone());
         let handled = self.handle_inner(&p, req, meta, era, &traced);
-        let mut response = match tracing::Instrument::instrument(handled, span).await {
+        let mut response = match tracing::Instrument::instrument(handled, span.clone()).await {
             Ok(r) => r,
             Err((e, id)) => e.into_response_in(era, id.as_ref()),
         };
         ingest::add_cors(&headers, &mut response);
-        traced::answer(&mut response, &traced);
+        traced::answer(&mut response, &traced, span);
         response
     }
 

@@ -11,19 +11,25 @@
 //! client gets it back in a `traceresponse` header. Every log line written
 //! while the request is handled names the trace id.
 
-use crate::body::Body;
+use crate::body::{Body, ByteStream};
 use crate::ports::Platform;
 use crate::protocol::headers::{TRACEPARENT, TRACERESPONSE, TRACESTATE};
 use crate::protocol::trace_context::{TraceContext, Traced};
+use futures_util::StreamExt;
 use serde::Deserialize;
 
 /// The trace `req` goes into (see the module docs).
 pub(super) fn of<P: Platform>(p: &P, req: &http::Request<Vec<u8>>) -> Traced {
+    // A header sent more than once is one list (RFC 9110 § 5.3); only
+    // `tracestate` is such a list, and a repeated `traceparent` is invalid.
     let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
+        let values: Vec<&str> = req
+            .headers()
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().ok())
+            .collect::<Option<_>>()?;
+        (!values.is_empty()).then(|| values.join(","))
     };
     let meta = from_meta(req.body());
     let context = meta
@@ -42,11 +48,34 @@ pub(super) fn of<P: Platform>(p: &P, req: &http::Request<Vec<u8>>) -> Traced {
     Traced { context, span }
 }
 
-/// The client gets the trace its request went into.
-pub(super) fn answer(response: &mut http::Response<Body>, traced: &Traced) {
+/// The span every log line of the request is written in.
+pub(super) fn span(traced: &Traced) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        trace_id = %traced.context.trace_id_hex(),
+        span_id = %traced.span_hex(),
+    )
+}
+
+/// The client gets the trace its request went into; what a streamed answer
+/// logs while it is read is written in the request's span too.
+pub(super) fn answer(response: &mut http::Response<Body>, traced: &Traced, span: tracing::Span) {
     if let Ok(value) = http::HeaderValue::from_str(&traced.traceparent()) {
         response.headers_mut().insert(TRACERESPONSE, value);
     }
+    if let Body::Stream(_) = response.body() {
+        let body = std::mem::replace(response.body_mut(), Body::empty());
+        *response.body_mut() = Body::Stream(in_span(body.into_stream(), span));
+    }
+}
+
+/// A stream each of whose polls runs in `span`.
+fn in_span(stream: ByteStream, span: tracing::Span) -> ByteStream {
+    futures_util::stream::unfold((stream, span), |(mut stream, span)| async move {
+        let next = tracing::Instrument::instrument(stream.next(), span.clone()).await?;
+        Some((next, (stream, span)))
+    })
+    .boxed_local()
 }
 
 /// `params._meta.traceparent` (and `tracestate`) of a JSON-RPC message, if

@@ -45,10 +45,7 @@ impl TraceContext {
             && (rest.is_empty() || rest.starts_with('-'))
             && trace_id != [0; 16]
             && parent_id != [0; 8];
-        let state = tracestate
-            .map(str::trim)
-            .filter(|s| !s.is_empty() && s.len() <= MAX_TRACESTATE && s.is_ascii())
-            .map(str::to_string);
+        let state = tracestate.and_then(tracestate_list);
         valid.then_some(TraceContext {
             trace_id,
             parent_id: Some(parent_id),
@@ -134,6 +131,45 @@ impl Traced {
     pub fn traceparent(&self) -> String {
         self.context.traceparent(self.span)
     }
+
+    /// The gateway's span id as 16 lowercase hex digits.
+    pub fn span_hex(&self) -> String {
+        to_hex(&self.span)
+    }
+}
+
+/// A `tracestate` in its list form (§ 3.3.1: at most 32 `key=value`
+/// members, comma-separated with optional blanks around), without its
+/// empty members; `None`, so it is dropped whole, when any member breaks
+/// the grammar or the list is longer than [`MAX_TRACESTATE`].
+fn tracestate_list(text: &str) -> Option<String> {
+    if text.len() > MAX_TRACESTATE {
+        return None;
+    }
+    let key_char = |c: char| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-' | '*' | '/' | '@');
+    // A value is printable ASCII but `,` and `=`, and does not end in a space.
+    let value_char = |c: char| matches!(c, ' '..='~') && c != ',' && c != '=';
+    let mut members = Vec::new();
+    for member in text.split(',') {
+        let member = member.trim_matches([' ', '\t']);
+        if member.is_empty() {
+            continue;
+        }
+        let (key, value) = member.split_once('=')?;
+        let key_ok = key.len() <= 256
+            && key.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && key.chars().all(key_char)
+            && key.matches('@').count() <= 1;
+        let value_ok = !value.is_empty()
+            && value.len() <= 256
+            && value.chars().all(value_char)
+            && !value.ends_with(' ');
+        if !(key_ok && value_ok) {
+            return None;
+        }
+        members.push(member);
+    }
+    (!members.is_empty() && members.len() <= 32).then(|| members.join(","))
 }
 
 /// Exactly `2 * N` lowercase hex digits.

@@ -132,10 +132,12 @@ fn translate(decoder: &mut sse::Decoder, chunk: &[u8], part: &Part) -> (Vec<u8>,
 /// How many ready chunks are read at once for folding.
 const FOLD_BATCH: usize = 32;
 
-/// The merged stream with every `notifications/*/list_changed` that is
-/// ready together with a later one of the same kind left out: the later
-/// one stands for both, and its event id holds every position the earlier
-/// one did. Nothing waits to be folded: only what is ready at once is.
+/// The merged stream with a `notifications/*/list_changed` left out when
+/// the very next event, ready with it, is the same change: the later one
+/// stands for both. Only adjacent ones fold: every event id holds the
+/// positions of all the events before it, so a client that resumes after
+/// any event that went out has missed no change. Nothing waits to be
+/// folded: only what is ready at once is.
 pub(crate) fn fold_changes(merged: ByteStream) -> ByteStream {
     merged
         .ready_chunks(FOLD_BATCH)
@@ -143,50 +145,52 @@ pub(crate) fn fold_changes(merged: ByteStream) -> ByteStream {
         .boxed_local()
 }
 
-/// One ready batch, folded: chunks of whole events (as [`part`] writes
-/// them) go out as they came, but for list changes another follows.
+/// One ready batch, folded. Chunks hold whole events ([`part`] writes
+/// them so); one that mentions no list change goes out untouched.
 fn fold(batch: Vec<Result<Vec<u8>, String>>) -> Vec<Result<Vec<u8>, String>> {
-    let events: Vec<Option<Vec<sse::Event>>> = batch
-        .iter()
-        .map(|c| c.as_ref().ok().map(|c| sse::Decoder::new().feed(c)))
-        .collect();
+    let mentions = |c: &Result<Vec<u8>, String>| {
+        c.as_ref()
+            .is_ok_and(|c| c.windows(12).any(|w| w == b"list_changed"))
+    };
+    if batch.len() < 2 || !batch.iter().any(mentions) {
+        return batch;
+    }
+    // The batch's events in order, each with its chunk; an error stays as
+    // a chunk of its own.
+    let mut events: Vec<(usize, sse::Event)> = Vec::new();
+    for (i, chunk) in batch.iter().enumerate() {
+        if let Ok(bytes) = chunk {
+            // Already bounded by the part that wrote it.
+            let decoded = sse::Decoder::with_limit(usize::MAX).feed(bytes);
+            events.extend(decoded.into_iter().map(|e| (i, e)));
+        }
+    }
     let change = |e: &sse::Event| -> Option<String> {
         #[derive(serde::Deserialize)]
         struct Note {
             method: String,
             id: Option<serde::de::IgnoredAny>,
         }
+        if !e.data.contains("list_changed") {
+            return None;
+        }
         let note: Note = serde_json::from_str(&e.data).ok()?;
         (note.id.is_none() && note.method.ends_with("/list_changed")).then_some(note.method)
     };
-    // Where the last change of each kind is: (chunk, event).
-    let mut last = std::collections::HashMap::new();
-    for (i, chunk) in events.iter().enumerate() {
-        for (j, e) in chunk.iter().flatten().enumerate() {
-            if let Some(method) = change(e) {
-                last.insert(method, (i, j));
-            }
+    let kinds: Vec<Option<String>> = events.iter().map(|(_, e)| change(e)).collect();
+    let mut out: Vec<Vec<u8>> = vec![Vec::new(); batch.len()];
+    for (k, (i, e)) in events.iter().enumerate() {
+        let folded = kinds[k].is_some() && kinds.get(k + 1).is_some_and(|next| *next == kinds[k]);
+        if !folded {
+            out[*i].extend_from_slice(&sse::encode_event(e, e.data.as_bytes()));
         }
-    }
-    if last.is_empty() {
-        return batch;
     }
     batch
         .into_iter()
-        .zip(events)
-        .enumerate()
-        .filter_map(|(i, (chunk, events))| {
-            let Some(events) = events else {
-                return Some(chunk);
-            };
-            let mut out = Vec::new();
-            for (j, e) in events.iter().enumerate() {
-                if change(e).is_some_and(|m| last.get(&m) != Some(&(i, j))) {
-                    continue;
-                }
-                out.extend_from_slice(&sse::encode_event(e, e.data.as_bytes()));
-            }
-            (!out.is_empty()).then_some(Ok(out))
+        .zip(out)
+        .filter_map(|(chunk, bytes)| match chunk {
+            Err(e) => Some(Err(e)),
+            Ok(_) => (!bytes.is_empty()).then_some(Ok(bytes)),
         })
         .collect()
 }
@@ -214,9 +218,11 @@ mod tests {
             .await;
         let events = sse::Decoder::new().feed(out.as_bytes());
         let ids: Vec<_> = events.iter().filter_map(|e| e.id.as_deref()).collect();
-        // One tools change, the last (its id holds the latest positions);
-        // the prompts change and the log message as they were.
-        assert_eq!(ids, ["l", "c", "d"], "{out}");
+        // Adjacent tools changes fold into the later one (its id holds
+        // every position); the log message in between keeps the changes on
+        // either side of it apart, so a client resuming after it misses
+        // none; the prompts change stays.
+        assert_eq!(ids, ["b", "l", "c", "d"], "{out}");
         // Changes apart in time are not folded: the client hears both.
         let (first, second) = (change("a", "tools"), change("b", "tools"));
         let apart = futures_util::stream::iter(vec![Ok(first.into_bytes())])

@@ -36,6 +36,7 @@ mod cancel;
 mod held;
 mod listen;
 pub(crate) mod question;
+mod reading;
 mod round;
 pub(crate) mod shape;
 

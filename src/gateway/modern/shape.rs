@@ -9,15 +9,12 @@
 
 use super::question::OwnQuestion;
 use super::round::Sealer;
-use crate::body::{Body, ByteStream};
+use crate::body::Body;
 use crate::error::code;
 use crate::identity::sealed::{Sealed, STATE_TTL_MS};
 use crate::protocol::headers;
 use crate::protocol::jsonrpc::{self, Id};
 use crate::protocol::modern;
-use crate::protocol::sse;
-use crate::upstream::aside::ASIDE_ID;
-use futures_util::StreamExt;
 use http::Response;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -133,7 +130,7 @@ impl Shape {
         }
     }
 
-    fn complete(&self, message: &mut Value) {
+    pub(super) fn complete(&self, message: &mut Value) {
         self.restore_id(message);
         let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) else {
             return;
@@ -208,7 +205,7 @@ impl Shape {
     /// Whether a message from an event stream goes to a modern client: no
     /// server-to-client requests (the revision has none), no log messages
     /// unless the request asked for them.
-    fn passes(&self, message: &Value) -> bool {
+    pub(super) fn passes(&self, message: &Value) -> bool {
         match message.get("method").and_then(Value::as_str) {
             Some(_) if message.get("id").is_some() => false,
             // At or above the level the request asked for; an upstream's
@@ -224,176 +221,6 @@ impl Shape {
             _ => true,
         }
     }
-
-    /// An event stream shaped message by message. An event too large to
-    /// read ends the stream with an error for the request, never silence.
-    /// The upstream's event ids are read, not passed on: a legacy
-    /// upstream's question ends the stream with an `input_required` result
-    /// that resumes after the last of them ([`super::held`]).
-    fn events(mut self, body: Body) -> ByteStream {
-        // Dropped with the stream: armed until the answer goes out.
-        let cancel = self.on_abandon.take().map(super::cancel::Canceller::arm);
-        // The relay re-encodes events it read under the same limit; leave
-        // room for its framing.
-        let decoder = sse::Decoder::with_limit(self.limit.saturating_add(self.limit / 8 + 1024));
-        let reading = Reading {
-            shape: self,
-            decoder,
-            cancel,
-            last_event: None,
-            asked: Vec::new(),
-            answered: false,
-            done: false,
-        };
-        futures_util::stream::unfold(
-            (body.into_stream(), reading),
-            |(mut stream, mut st)| async move {
-                if st.done {
-                    return None;
-                }
-                let chunk = match stream.next().await {
-                    Some(Ok(chunk)) => chunk,
-                    // Over before its answer (the relay then said so with
-                    // an error of its own): the canceller stays armed, and
-                    // fires as the stream is dropped.
-                    next => {
-                        let e = next?.err()?;
-                        st.done = true;
-                        return Some((Err(e), (stream, st)));
-                    }
-                };
-                let out = st.chunk(&chunk);
-                Some((Ok(out), (stream, st)))
-            },
-        )
-        .boxed_local()
-    }
-}
-
-/// A modern answer's event stream as it is read.
-struct Reading {
-    shape: Shape,
-    decoder: sse::Decoder,
-    cancel: Option<super::cancel::Canceller>,
-    /// The upstream's last event id so far.
-    last_event: Option<String>,
-    /// Questions not yet put to the client: one asked on the upstream's
-    /// GET stream (`upstream/aside.rs`) can come before the call's stream
-    /// gave the event id it will resume after.
-    asked: Vec<super::held::Asked>,
-    /// The upstream answered the request: nothing is asked after that.
-    answered: bool,
-    done: bool,
-}
-
-impl Reading {
-    /// The client's bytes for one upstream chunk.
-    fn chunk(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(chunk.len() + 64);
-        let server = self.shape.seal.as_ref().and_then(|s| s.server.clone());
-        for mut event in self.decoder.feed(chunk) {
-            // An empty id is none (`Last-Event-ID: ""` would ask nothing).
-            let id = event.id.take().filter(|id| !id.is_empty());
-            let aside = id.as_deref() == Some(ASIDE_ID);
-            if let Some(id) = id.filter(|_| !aside) {
-                self.last_event = Some(id);
-            }
-            if event.data.trim().is_empty() {
-                continue;
-            }
-            let Ok(mut message) = serde_json::from_str::<Value>(&event.data) else {
-                out.extend_from_slice(&sse::encode_event(&event, event.data.as_bytes()));
-                continue;
-            };
-            if self.shape.may_ask {
-                if let Some(mut q) = super::held::question(&message, server.as_deref()) {
-                    q.aside = aside;
-                    self.asked.push(q);
-                    continue;
-                }
-            }
-            if !self.shape.passes(&message) {
-                continue;
-            }
-            self.shape.complete(&mut message);
-            if is_answer(&message, &self.shape.id) {
-                // The upstream's answer: the request is over.
-                self.answered = true;
-                self.disarm();
-            }
-            let data = serde_json::to_vec(&message).expect("JSON serializes");
-            out.extend_from_slice(&sse::encode_event(&event, &data));
-        }
-        if self.decoder.overflowed() {
-            self.done = true;
-            let error = jsonrpc::error_body(
-                Some(&self.shape.id),
-                code::UPSTREAM_UNAVAILABLE,
-                "Upstream server sent an event larger than the gateway relays",
-                None,
-            );
-            out.extend_from_slice(&sse::encode_message(&error));
-        } else if self.answered {
-            // Asked along with the answer: moot.
-            self.asked.clear();
-        } else if self.ready() {
-            self.done = true;
-            let asked = std::mem::take(&mut self.asked);
-            out.extend_from_slice(&sse::encode_message(&self.questions(&asked)));
-        }
-        out
-    }
-
-    /// Whether the questions so far go to the client now: once the call's
-    /// stream gave an id to resume after. A question on the call's own
-    /// stream without one, or too many waiting, is put now, which fails
-    /// (the call cannot be resumed) and cancels the call.
-    fn ready(&self) -> bool {
-        !self.asked.is_empty()
-            && (self.last_event.is_some()
-                || self.asked.iter().any(|a| !a.aside)
-                || self.asked.len() >= super::held::MAX_ASKED)
-    }
-
-    /// The answer that puts a legacy upstream's questions to the client.
-    /// Put, the upstream holds the call for the retry: it is not cancelled.
-    fn questions(&mut self, asked: &[super::held::Asked]) -> Vec<u8> {
-        let shape = &self.shape;
-        let wire = shape.wire.as_ref().unwrap_or(&shape.id);
-        let stand = super::held::Stand {
-            wire,
-            last_event: self.last_event.as_deref(),
-            session: asked
-                .first()
-                .and_then(|a| shape.sessions.get(&a.server))
-                .map(String::as_str),
-            answerable: &shape.answerable,
-            label: shape.aggregated,
-        };
-        match super::held::input_required(asked, stand, shape.seal.as_ref()) {
-            Ok(result) => {
-                let body = jsonrpc::result_body(&shape.id, &result);
-                self.disarm();
-                body
-            }
-            Err(why) => {
-                let server = &asked[0].server;
-                tracing::warn!(server = %server, "an upstream's question cannot be put: {why}");
-                jsonrpc::error_body(
-                    Some(&shape.id),
-                    code::UPSTREAM_UNAVAILABLE,
-                    &format!("Upstream server '{server}' {why}"),
-                    None,
-                )
-            }
-        }
-    }
-
-    fn disarm(&mut self) {
-        if let Some(c) = self.cancel.as_mut() {
-            c.disarm();
-        }
-    }
 }
 
 /// Whether an answer is an event stream.
@@ -402,19 +229,6 @@ pub(super) fn is_stream(response: &Response<Body>) -> bool {
         .headers()
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(headers::EVENT_STREAM.as_bytes()))
-}
-
-/// Whether a message is the upstream's answer to request `id`: a response
-/// for it, but not the error the relay writes when the upstream's stream
-/// ended or broke before the answer (`upstream/relay.rs`).
-fn is_answer(message: &Value, id: &Id) -> bool {
-    let gateway_closing = message.pointer("/error/code").and_then(Value::as_i64)
-        == Some(code::UPSTREAM_UNAVAILABLE)
-        && message
-            .pointer("/error/message")
-            .and_then(Value::as_str)
-            .is_some_and(|m| m.starts_with("Upstream server '"));
-    message.get("method").is_none() && message.get("id") == Some(&json!(id)) && !gateway_closing
 }
 
 /// The status a modern error answer is sent with
