@@ -32,6 +32,7 @@ LAYERS = [
     ("governance",),  # who may do what: pure decisions, no I/O
     ("cache",),  # isolate-lived caches (keep-last-good, bounded)
     ("ports",),  # the traits a platform implements
+    ("observe",),  # what the gateway records: the audit trail
     ("upstream",),  # the MCP client towards upstream servers
     ("gateway",),  # the request pipeline that orchestrates the rest
     ("adapters",),  # memory, Workers, Spin

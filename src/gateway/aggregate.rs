@@ -251,10 +251,6 @@ async fn call_named<P: Platform + Clone + 'static>(
     req: &Request,
     kind: ListKind,
 ) -> Result<Response<Body>, GatewayError> {
-    let what = match kind {
-        ListKind::Prompts => "prompt",
-        _ => "tool",
-    };
     let gate = guard.gate;
     // Raw values keep the arguments byte for byte; only `name` is rewritten.
     let mut params: BTreeMap<String, Box<RawValue>> = req.params_as()?;
@@ -264,7 +260,6 @@ async fn call_named<P: Platform + Clone + 'static>(
         .ok_or_else(|| {
             GatewayError::InvalidParams(format!("{}: 'name' must be a string", req.method))
         })?;
-    let unknown = || GatewayError::InvalidParams(format!("Unknown {what}: {name}"));
     let (index, original) = naming.resolve(ups, kind, &name).await?;
     let server = &naming.registry.servers[index];
     let mut outcome = Outcome::Forward;
@@ -272,9 +267,8 @@ async fn call_named<P: Platform + Clone + 'static>(
     // redact rules apply to it; a tool call is redacted as its tool's rules say.
     let mut redact = gate.redaction(server, None);
     if kind == ListKind::Tools {
-        if !gate.tool(server, original) {
-            return Err(unknown());
-        }
+        // The gate first (a tool the caller may not call is unknown), then
+        // arguments, limits and approval.
         let arguments = params.get("arguments").map(|a| &**a);
         outcome = guard
             .check(ups, server, (original, &name), arguments)

@@ -6,6 +6,7 @@
 use super::ask::ELICIT_ID_PREFIX;
 use crate::error::GatewayError;
 use crate::governance::approval::{Channel, Decided, Decider, Decision, Verdict};
+use crate::observe::audit::{self, Audit};
 use crate::ports::{Approvals, Clock, Platform};
 use crate::protocol::jsonrpc::Id;
 use serde_json::Value;
@@ -63,7 +64,12 @@ pub(crate) async fn answer<P: Platform>(
         ttl_ms,
     };
     if let Decided::Applied { .. } = p.approvals().decide(approval, &decision).await? {
-        tracing::info!(target: "audit", approval, decision = ?verdict, by = requester, channel = "elicitation", action, "approval decided");
+        audit::record(&Audit::ApprovalDecided {
+            approval,
+            approved: verdict == Verdict::Approve,
+            by: requester,
+            channel: "elicitation",
+        });
     }
     Ok(true)
 }

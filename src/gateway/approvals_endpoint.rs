@@ -18,6 +18,7 @@ use super::Ctx;
 use crate::body::Body;
 use crate::error::GatewayError;
 use crate::governance::approval::{Decided, Decision, Verdict};
+use crate::observe::audit::{self, Audit};
 use crate::ports::{Approvals, Clock, Platform};
 use http::{Method, Response};
 use serde::Deserialize;
@@ -83,7 +84,12 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         };
         match self.p.approvals().decide(id, &decision).await? {
             Decided::Applied { record } => {
-                tracing::info!(target: "audit", approval = id, decision = ?verdict, by = %me, requester = %record.requester, server = %record.server, tool = %record.tool, channel = "endpoint", decider = ?record.decider, "approval decided");
+                audit::record(&Audit::ApprovalDecided {
+                    approval: id,
+                    approved: verdict == Verdict::Approve,
+                    by: &me,
+                    channel: "endpoint",
+                });
                 Ok(respond::json(record.to_json()))
             }
             Decided::Already { record } => Err(GatewayError::Conflict(format!(

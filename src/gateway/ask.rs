@@ -18,6 +18,7 @@ use crate::config::Server;
 use crate::error::GatewayError;
 use crate::governance::approval::{ApprovalRecord, Decider, Status};
 use crate::governance::pii::Kind;
+use crate::observe::audit::{self, Audit};
 use crate::ports::{Approvals, Clock, Platform};
 use crate::protocol::jsonrpc::{self, Id};
 use crate::protocol::sse;
@@ -59,9 +60,15 @@ pub(crate) async fn forward<P: Platform>(
     respond::forward(answer, &call.id, server, redact, ups.client).await
 }
 
-/// Logs that an approved call is forwarded (target `audit`).
+/// Records that an approved call is forwarded.
 pub(crate) fn audit_use(id: &str, requester: &str, server: &Server, tool: &str) {
-    tracing::info!(target: "audit", approval = %id, requester, server = %server.id, tool, "approved call forwarded");
+    audit::record(&Audit::ApprovalUsed {
+        approval: id,
+        requester,
+        server: &server.id,
+        tool,
+        how: "forwarded",
+    });
 }
 
 /// Arguments longer than this (bytes of JSON) are shown by digest and address.

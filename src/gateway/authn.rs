@@ -16,6 +16,7 @@ use crate::config::Registry;
 use crate::error::GatewayError;
 use crate::governance::gate::Gate;
 use crate::identity::{resource, Principal};
+use crate::observe::audit::{self, Audit};
 use crate::ports::Platform;
 use http::{HeaderMap, Response, Uri};
 use std::rc::Rc;
@@ -38,6 +39,33 @@ pub(crate) struct Presented<'a> {
 
 /// Authenticates a request to an MCP endpoint.
 pub(crate) async fn authenticate<P: Platform>(
+    gw: &Gateway,
+    p: &P,
+    request: &Presented<'_>,
+    registry: &Registry,
+) -> Result<Identity, GatewayError> {
+    let outcome = identify(gw, p, request, registry).await;
+    match &outcome {
+        Ok(Identity { principal, .. }) => audit::record(&Audit::Authenticated {
+            subject: &principal.subject,
+            via: &principal.via,
+            teams: &principal.teams,
+        }),
+        Err(GatewayError::Unauthorized { message, .. }) => audit::record(&Audit::Refused {
+            status: 401,
+            reason: message,
+        }),
+        Err(GatewayError::Forbidden { message, .. }) => audit::record(&Audit::Refused {
+            status: 403,
+            reason: message,
+        }),
+        Err(_) => {}
+    }
+    outcome
+}
+
+/// Who the caller is (see [`authenticate`]).
+async fn identify<P: Platform>(
     gw: &Gateway,
     p: &P,
     request: &Presented<'_>,

@@ -13,6 +13,7 @@ use crate::error::GatewayError;
 use crate::governance::gate::Gate;
 use crate::governance::gcra::Decision;
 use crate::governance::limits;
+use crate::observe::audit::{self, Audit};
 use crate::ports::{Clock, Limiter, Platform};
 
 pub(crate) async fn check_call<P: Platform>(
@@ -37,7 +38,13 @@ pub(crate) async fn check_call<P: Platform>(
         {
             Decision::Allow => {}
             Decision::Deny { retry_after_ms } => {
-                tracing::info!(limit = %counter.limit, key = %counter.key, "rate limited");
+                audit::record(&Audit::Limited {
+                    limit: &counter.limit,
+                    subject: &gate.principal.subject,
+                    server: &server.id,
+                    tool,
+                    retry_after_ms,
+                });
                 return Err(GatewayError::RateLimited {
                     limit: counter.limit,
                     retry_after_ms,

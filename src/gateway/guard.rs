@@ -1,10 +1,13 @@
-//! The checks a `tools/call` passes after the gate let the caller see the
-//! tool and before anything reaches the upstream, in this order:
+//! The checks a `tools/call` passes before anything reaches the upstream,
+//! in this order:
 //!
-//! 1. the arguments against the tool's `inputSchema` (-32602 naming the
+//! 1. the gate: the registry's tool filter and the access policy (a tool
+//!    the caller may not call is unknown to it, -32602), recorded in the
+//!    audit trail with the rule that decided;
+//! 2. the arguments against the tool's `inputSchema` (-32602 naming the
 //!    failing path);
-//! 2. rate limits and quotas (429);
-//! 3. human approval, when the policy requires it for this tool (see
+//! 3. rate limits and quotas (429);
+//! 4. human approval, when the policy requires it for this tool (see
 //!    [`hold`](super::hold)).
 //!
 //! Both MCP endpoints run the same guard, so a tool is governed the same way
@@ -19,6 +22,7 @@ use crate::body::Body;
 use crate::config::Server;
 use crate::error::GatewayError;
 use crate::governance::gate::Gate;
+use crate::observe::audit::{self, Allowed, Audit};
 use crate::ports::Platform;
 use crate::upstream::Upstreams;
 use http::Response;
@@ -47,6 +51,23 @@ impl CallGuard<'_> {
         (tool, shown): (&str, &str),
         arguments: Option<&RawValue>,
     ) -> Result<Outcome, GatewayError> {
+        let (allowed, rule) = self.gate.decide_tool(server, tool);
+        audit::record(&Audit::Policy {
+            decision: if allowed {
+                Allowed::Allow
+            } else {
+                Allowed::Deny
+            },
+            rule,
+            subject: &self.gate.principal.subject,
+            server: &server.id,
+            tool,
+        });
+        if !allowed {
+            return Err(GatewayError::InvalidParams(format!(
+                "Unknown tool: {shown}"
+            )));
+        }
         let approval = self.gate.policy.as_ref().and_then(|p| p.approval.clone());
         let needs_info =
             self.validate_arguments || approval.as_ref().is_some_and(|a| a.uses_destructive_hint());

@@ -32,6 +32,7 @@ use crate::governance::approval::{
 use crate::governance::gcra::Quota;
 use crate::governance::gcra::{Decision as Limit, Rate};
 use crate::identity::Principal;
+use crate::observe::audit::{self, Audit};
 use crate::ports::{Approvals, Clock, Limiter, Platform};
 use crate::upstream::Upstreams;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -171,7 +172,13 @@ pub(crate) async fn check<P: Platform>(
             approval.elicitation_timeout_ms,
         );
         let held = p.approvals().open(&fresh, now).await?;
-        tracing::info!(target: "audit", approval = %held.id, requester = %who.key, server = %server.id, tool, "approval asked of the user (elicitation)");
+        audit::record(&Audit::ApprovalRequested {
+            approval: &held.id,
+            requester: &who.key,
+            server: &server.id,
+            tool,
+            channel: "user",
+        });
         return Ok(Outcome::Ask(Box::new(base_ask(held, AskMode::Form))));
     }
     let held = p
@@ -188,7 +195,16 @@ pub(crate) async fn check<P: Platform>(
         return Ok(Outcome::Forward);
     }
     if held.created_ms == now && held.status == Status::Pending {
-        tracing::info!(target: "audit", approval = %held.id, requester = %who.key, server = %server.id, tool, decider = ?decider, "approval requested");
+        audit::record(&Audit::ApprovalRequested {
+            approval: &held.id,
+            requester: &who.key,
+            server: &server.id,
+            tool,
+            channel: match decider {
+                Decider::User => "user or approvers",
+                Decider::Approvers => "approvers",
+            },
+        });
     }
     if ask && held.status == Status::Pending {
         return Ok(Outcome::Ask(Box::new(base_ask(held, AskMode::Url))));
@@ -282,7 +298,12 @@ async fn answered<P: Platform>(
     };
     match p.approvals().decide(id, &decision).await? {
         Decided::Applied { record } => {
-            tracing::info!(target: "audit", approval = %record.id, decision = ?verdict, by = %who.key, channel = "input_required", "approval decided");
+            audit::record(&Audit::ApprovalDecided {
+                approval: &record.id,
+                approved: verdict == Verdict::Approve,
+                by: &who.key,
+                channel: "input_required",
+            });
             match verdict {
                 // Used up at once: the approval runs this one call.
                 Verdict::Approve if p.approvals().consume(id, now).await? => {
@@ -335,7 +356,13 @@ async fn carry<P: Platform>(
                 .into(),
         ));
     };
-    tracing::info!(target: "audit", approval = %record.id, requester = %who.key, server = %held.server.id, tool = held.tool, "approval carried to the call's next round");
+    audit::record(&Audit::ApprovalUsed {
+        approval: &record.id,
+        requester: &who.key,
+        server: &held.server.id,
+        tool: held.tool,
+        how: "carried",
+    });
     who.approved.set(Some(held.decider));
     Ok(Outcome::Forward)
 }

@@ -126,9 +126,8 @@ async fn call_tool<P: Platform + Clone + 'static>(
         arguments: Option<Box<RawValue>>,
     }
     let Params { name, arguments } = req.params_as()?;
-    if !guard.gate.tool(server, &name) {
-        return Err(GatewayError::InvalidParams(format!("Unknown tool: {name}")));
-    }
+    // The gate first (a tool the caller may not call is unknown), then
+    // arguments, limits and approval.
     let outcome = guard
         .check(ups, server, (&name, &name), arguments.as_deref())
         .await?;

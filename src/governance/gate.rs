@@ -24,6 +24,18 @@ impl Gate {
                 .is_none_or(|p| p.allows_tool(&self.principal, server, tool))
     }
 
+    /// The same, with what decided it: `registry` for the server's own tool
+    /// filter, else the policy rule (none: no rule applied, or no policy).
+    pub(crate) fn decide_tool(&self, server: &Server, tool: &str) -> (bool, Option<&str>) {
+        if !server.tools.allows(tool) {
+            return (false, Some("registry"));
+        }
+        match &self.policy {
+            None => (true, None),
+            Some(p) => p.decide_tool(&self.principal, server, tool),
+        }
+    }
+
     /// Whether the caller may see `server` at all.
     pub(crate) fn server(&self, server: &Server) -> bool {
         (!self.principal.is_anonymous() || server.anonymous)

@@ -154,11 +154,30 @@ impl Policy {
 
     /// Whether `who` may call `tool` on `server`: deny wins, default deny.
     pub fn allows_tool(&self, who: &Principal, server: &Server, tool: &str) -> bool {
+        self.decide_tool(who, server, tool).0
+    }
+
+    /// The same, with the rule that decided: the first deny rule that
+    /// applies, else the first allow rule; none when no rule applies (the
+    /// default denies).
+    pub(crate) fn decide_tool(
+        &self,
+        who: &Principal,
+        server: &Server,
+        tool: &str,
+    ) -> (bool, Option<&str>) {
         let applies =
             |r: &&Rule| r.subject_matches(who) && r.server_matches(server) && r.tool_matches(tool);
-        let rules: Vec<&Rule> = self.rules.iter().filter(applies).collect();
-        !rules.iter().any(|r| r.effect == Effect::Deny)
-            && rules.iter().any(|r| r.effect == Effect::Allow)
+        let mut allowed_by = None;
+        for r in self.rules.iter().filter(applies) {
+            match r.effect {
+                Effect::Deny => return (false, Some(&r.name)),
+                Effect::Allow => {
+                    allowed_by.get_or_insert(r.name.as_str());
+                }
+            }
+        }
+        (allowed_by.is_some(), allowed_by)
     }
 
     /// The kinds of personal data to redact from a result of `server`:
@@ -273,6 +292,13 @@ mod tests {
         );
         assert!(p.allows_server(&eve, &dev));
         assert!(!p.allows_server(&Principal::anonymous(), &dev));
+        // What decided, for the audit trail.
+        assert_eq!(p.decide_tool(&alice, &dev, "echo"), (true, Some("eng-dev")));
+        assert_eq!(
+            p.decide_tool(&alice, &dev, "drop_table"),
+            (false, Some("no-drops"))
+        );
+        assert_eq!(p.decide_tool(&alice, &prod, "query"), (false, None));
     }
 
     #[test]

@@ -26,6 +26,7 @@ use super::ClientSession;
 use crate::body::Body;
 use crate::config::{Endpoint, Server};
 use crate::error::GatewayError;
+use crate::observe::audit::{self, Audit};
 use crate::ports::{with_timeout, HttpClient, Platform, UpstreamSession};
 use crate::protocol::headers;
 use crate::protocol::jsonrpc::Id;
@@ -136,6 +137,12 @@ impl<'a, P: Platform> Upstreams<'a, P> {
                             server = %server.id, from = %endpoint.region, to = %next.region,
                             "upstream failover: {}", a.message
                         );
+                        audit::record(&Audit::Failover {
+                            server: &server.id,
+                            from: &endpoint.region,
+                            to: &next.region,
+                            why: &a.message,
+                        });
                     }
                     failures.push(format!("{}: {}", endpoint.region, a.message));
                 }

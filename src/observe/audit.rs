@@ -1,0 +1,110 @@
+//! The audit trail: one structured event per decision the gateway takes,
+//! written to the platform log as one line under the `audit` target, a JSON
+//! object whose `event` names the decision. Each line is written inside the
+//! request's span, so it names the trace (`request{trace_id=…}`).
+//!
+//! An event names the caller (subject, how it proved it, teams), the
+//! server and tool, and what was decided and why (the policy rule, the
+//! limit); never a token, an API key, a secret or an argument value.
+
+use serde::Serialize;
+
+/// One decision.
+#[derive(Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub(crate) enum Audit<'a> {
+    /// A caller proved who it is (or came anonymously where that is open).
+    Authenticated {
+        subject: &'a str,
+        via: &'a str,
+        teams: &'a [String],
+    },
+    /// A caller was turned away before anything else (HTTP `status`).
+    Refused { status: u16, reason: &'a str },
+    /// A tool call met the registry's tool filter and the access policy:
+    /// `rule` is the policy rule that decided (`registry` for the server's
+    /// own filter; none when no rule matched and the default denied).
+    Policy {
+        decision: Allowed,
+        rule: Option<&'a str>,
+        subject: &'a str,
+        server: &'a str,
+        tool: &'a str,
+    },
+    /// A call refused by a rate limit or quota.
+    Limited {
+        limit: &'a str,
+        subject: &'a str,
+        server: &'a str,
+        tool: &'a str,
+        retry_after_ms: u64,
+    },
+    /// An upstream region failed and the next was tried.
+    Failover {
+        server: &'a str,
+        from: &'a str,
+        to: &'a str,
+        why: &'a str,
+    },
+    /// A call held for approval: asked of the user (`channel`
+    /// `elicitation` or `input_required`) or left to approvers (`approver`).
+    ApprovalRequested {
+        approval: &'a str,
+        requester: &'a str,
+        server: &'a str,
+        tool: &'a str,
+        channel: &'a str,
+    },
+    /// An approval decided, by whom, through which channel.
+    ApprovalDecided {
+        approval: &'a str,
+        approved: bool,
+        by: &'a str,
+        channel: &'a str,
+    },
+    /// An approval spent on the call it was for (`how`: `forwarded`, or
+    /// `carried` into a multi-round call's next round).
+    ApprovalUsed {
+        approval: &'a str,
+        requester: &'a str,
+        server: &'a str,
+        tool: &'a str,
+        how: &'a str,
+    },
+}
+
+/// What a policy decision came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Allowed {
+    Allow,
+    Deny,
+}
+
+/// Writes `event` to the audit trail.
+pub(crate) fn record(event: &Audit<'_>) {
+    let line = serde_json::to_string(event).expect("an audit event serializes");
+    tracing::info!(target: "audit", "{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_one_json_object_named_by_its_kind() {
+        let e = Audit::Policy {
+            decision: Allowed::Deny,
+            rule: Some("no-purge"),
+            subject: "alice",
+            server: "notes",
+            tool: "purge",
+        };
+        let v: serde_json::Value = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"event": "policy", "decision": "deny", "rule": "no-purge",
+                "subject": "alice", "server": "notes", "tool": "purge"})
+        );
+    }
+}
