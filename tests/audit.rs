@@ -138,6 +138,9 @@ async fn every_decision_is_one_audit_event_in_the_trace() {
     let who = of("authenticated");
     assert_eq!(who.len(), 5, "{events:?}");
     assert_eq!(who[0]["subject"], "alice");
+    assert!(of("policy")
+        .iter()
+        .all(|e| e["subject"] == "alice" && e["via"] == "apikey" && e["server"] == "up"));
     assert_eq!(who[0]["via"], "apikey");
     assert_eq!(who[0]["teams"], json!(["eng"]));
     let refused = of("refused");
@@ -160,22 +163,24 @@ async fn every_decision_is_one_audit_event_in_the_trace() {
     assert_eq!(limited[0]["limit"], "one-echo");
     assert_eq!(limited[0]["subject"], "alice");
     assert_eq!(limited[0]["server"], "up");
+    assert_eq!(limited[0]["tool"], "echo");
     let failover = of("failover");
     assert_eq!(failover[0]["from"], "eu");
     assert_eq!(failover[0]["to"], "us");
+    assert_eq!(failover[0]["server"], "up");
+    assert_eq!(failover[0]["why"], "unreachable", "the kind, not the words");
     let requested = of("approval_requested");
     assert_eq!(requested.len(), 1, "{events:?}");
-    assert_eq!(
-        (
-            requested[0]["tool"].as_str(),
-            requested[0]["channel"].as_str()
-        ),
-        (Some("delete"), Some("user"))
-    );
+    assert_eq!(requested[0]["tool"], "delete");
+    assert_eq!(requested[0]["decider"], "user");
+    assert_eq!(requested[0]["requester"], "apikey|alice");
     let approval = requested[0]["approval"].clone();
     let decided = of("approval_decided");
     assert_eq!(decided.len(), 1);
     assert_eq!(decided[0]["approval"], approval);
+    assert_eq!(decided[0]["by"], "apikey|alice");
+    assert_eq!(decided[0]["server"], "up");
+    assert_eq!(decided[0]["tool"], "delete");
     assert_eq!(
         (
             decided[0]["approved"].as_bool(),
@@ -195,6 +200,11 @@ async fn every_decision_is_one_audit_event_in_the_trace() {
             line.contains("trace_id=0af7651916cd43dd8448eb211c80319c"),
             "{line}"
         );
+    }
+    // Neither the key that got in nor the one refused, nor an argument value.
+    let audit: String = events.iter().map(|(_, l)| l.as_str()).collect();
+    for never in [KEY, "mk_nobody", "n-1"] {
+        assert!(!audit.contains(never), "{never} in the audit trail");
     }
     assert!(!lines.text().contains(KEY), "the key is never logged");
 }

@@ -69,6 +69,10 @@ pub(crate) async fn answer<P: Platform>(
             approved: verdict == Verdict::Approve,
             by: requester,
             channel: "elicitation",
+            action: Some(action),
+            requester: Some(requester),
+            server: None,
+            tool: None,
         });
     }
     Ok(true)

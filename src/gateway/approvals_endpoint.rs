@@ -89,6 +89,10 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     approved: verdict == Verdict::Approve,
                     by: &me,
                     channel: "endpoint",
+                    action: None,
+                    requester: Some(&record.requester),
+                    server: Some(&record.server),
+                    tool: Some(&record.tool),
                 });
                 Ok(respond::json(record.to_json()))
             }

@@ -41,6 +41,7 @@ pub(crate) async fn check_call<P: Platform>(
                 audit::record(&Audit::Limited {
                     limit: &counter.limit,
                     subject: &gate.principal.subject,
+                    via: &gate.principal.via,
                     server: &server.id,
                     tool,
                     retry_after_ms,

@@ -60,6 +60,7 @@ impl CallGuard<'_> {
             },
             rule,
             subject: &self.gate.principal.subject,
+            via: &self.gate.principal.via,
             server: &server.id,
             tool,
         });

@@ -177,7 +177,7 @@ pub(crate) async fn check<P: Platform>(
             requester: &who.key,
             server: &server.id,
             tool,
-            channel: "user",
+            decider: "user",
         });
         return Ok(Outcome::Ask(Box::new(base_ask(held, AskMode::Form))));
     }
@@ -200,7 +200,7 @@ pub(crate) async fn check<P: Platform>(
             requester: &who.key,
             server: &server.id,
             tool,
-            channel: match decider {
+            decider: match decider {
                 Decider::User => "user or approvers",
                 Decider::Approvers => "approvers",
             },
@@ -303,6 +303,10 @@ async fn answered<P: Platform>(
                 approved: verdict == Verdict::Approve,
                 by: &who.key,
                 channel: "input_required",
+                action: None,
+                requester: Some(&who.key),
+                server: Some(&held.server.id),
+                tool: Some(held.tool),
             });
             match verdict {
                 // Used up at once: the approval runs this one call.

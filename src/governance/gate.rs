@@ -17,11 +17,7 @@ pub struct Gate {
 impl Gate {
     /// Whether the caller may see and call `tool` on `server`.
     pub(crate) fn tool(&self, server: &Server, tool: &str) -> bool {
-        server.tools.allows(tool)
-            && self
-                .policy
-                .as_ref()
-                .is_none_or(|p| p.allows_tool(&self.principal, server, tool))
+        self.decide_tool(server, tool).0
     }
 
     /// The same, with what decided it: `registry` for the server's own tool

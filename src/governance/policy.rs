@@ -113,6 +113,10 @@ impl Policy {
         let mut rules = Vec::with_capacity(spec.rules.len());
         for (i, r) in spec.rules.into_iter().enumerate() {
             let name = r.name.unwrap_or_else(|| format!("#{i}"));
+            // The audit trail names the registry's own tool filter so.
+            if name == "registry" {
+                return Err("rule name 'registry' is reserved".into());
+            }
             rules.push(Rule {
                 subjects: Subjects::parse(&r.subjects, &format!("rule '{name}'"))?,
                 groups: globs(&r.groups, "groups", &name)?,
@@ -317,6 +321,10 @@ mod tests {
                 "tools: empty pattern",
             ),
             (r#"{"rule":[]}"#, "unknown field `rule`"),
+            (
+                r#"{"rules":[{"name":"registry","effect":"allow","subjects":{"everyone":true}}]}"#,
+                "'registry' is reserved",
+            ),
             ("[", "invalid policy document"),
         ] {
             let e = Policy::parse(doc).unwrap_err();

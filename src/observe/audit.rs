@@ -28,6 +28,7 @@ pub(crate) enum Audit<'a> {
         decision: Allowed,
         rule: Option<&'a str>,
         subject: &'a str,
+        via: &'a str,
         server: &'a str,
         tool: &'a str,
     },
@@ -35,32 +36,46 @@ pub(crate) enum Audit<'a> {
     Limited {
         limit: &'a str,
         subject: &'a str,
+        via: &'a str,
         server: &'a str,
         tool: &'a str,
         retry_after_ms: u64,
     },
-    /// An upstream region failed and the next was tried.
+    /// An upstream region failed and the next was tried; `why` is the kind
+    /// of failure (`unreachable`, `timeout`, `http_503`, ...), never the
+    /// upstream's own words.
     Failover {
         server: &'a str,
         from: &'a str,
         to: &'a str,
         why: &'a str,
     },
-    /// A call held for approval: asked of the user (`channel`
-    /// `elicitation` or `input_required`) or left to approvers (`approver`).
+    /// A call held for approval, and who may decide it (`user`: the caller
+    /// in its client; `user or approvers`; `approvers`).
     ApprovalRequested {
         approval: &'a str,
         requester: &'a str,
         server: &'a str,
         tool: &'a str,
-        channel: &'a str,
+        decider: &'a str,
     },
-    /// An approval decided, by whom, through which channel.
+    /// An approval decided, by whom, through which channel (`elicitation`,
+    /// `input_required`, `endpoint`), and the call it was for where the
+    /// channel knows it; `action` is the user's answer to a question
+    /// (`accept`, `decline`, `cancel`).
     ApprovalDecided {
         approval: &'a str,
         approved: bool,
         by: &'a str,
         channel: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        action: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        requester: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        server: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tool: Option<&'a str>,
     },
     /// An approval spent on the call it was for (`how`: `forwarded`, or
     /// `carried` into a multi-round call's next round).
@@ -81,6 +96,23 @@ pub(crate) enum Allowed {
     Deny,
 }
 
+/// The kind of an upstream failure as the trail names it: the upstream's
+/// own words (an error message that may echo arguments) and addresses stay
+/// out.
+pub(crate) fn failure_kind(message: &str) -> String {
+    if let Some(code) = message.strip_prefix("HTTP ") {
+        let code: String = code.chars().take_while(char::is_ascii_digit).collect();
+        return format!("http_{code}");
+    }
+    if message.starts_with("timed out") {
+        return "timeout".into();
+    }
+    if message.starts_with("unreachable") {
+        return "unreachable".into();
+    }
+    "failed".into()
+}
+
 /// Writes `event` to the audit trail.
 pub(crate) fn record(event: &Audit<'_>) {
     let line = serde_json::to_string(event).expect("an audit event serializes");
@@ -97,6 +129,7 @@ mod tests {
             decision: Allowed::Deny,
             rule: Some("no-purge"),
             subject: "alice",
+            via: "apikey",
             server: "notes",
             tool: "purge",
         };
@@ -104,7 +137,21 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({"event": "policy", "decision": "deny", "rule": "no-purge",
-                "subject": "alice", "server": "notes", "tool": "purge"})
+                "subject": "alice", "via": "apikey", "server": "notes", "tool": "purge"})
         );
+    }
+
+    #[test]
+    fn a_failure_is_named_by_its_kind_only() {
+        assert_eq!(
+            failure_kind("HTTP 503: cannot mail gina@corp.example"),
+            "http_503"
+        );
+        assert_eq!(failure_kind("timed out after 1000 ms"), "timeout");
+        assert_eq!(
+            failure_kind("unreachable: connection refused: http://x.test/mcp?key=s"),
+            "unreachable"
+        );
+        assert_eq!(failure_kind("anything else"), "failed");
     }
 }

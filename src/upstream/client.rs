@@ -141,7 +141,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
                             server: &server.id,
                             from: &endpoint.region,
                             to: &next.region,
-                            why: &a.message,
+                            why: &audit::failure_kind(&a.message),
                         });
                     }
                     failures.push(format!("{}: {}", endpoint.region, a.message));
