@@ -9,41 +9,23 @@ mod support;
 
 use mcp_edge::adapters::memory::MockServer;
 use serde_json::{json, Value};
+use support::logs::Lines;
 use support::{modern_request, Harness};
 
-/// Log lines captured from the gateway (the current thread's subscriber).
-#[derive(Clone, Default)]
-struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Lines {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-
-    /// The audit events written so far, with the line each came in.
-    fn events(&self) -> Vec<(Value, String)> {
-        self.text()
-            .lines()
-            .filter(|l| l.contains(" audit: "))
-            .map(|l| {
-                let json = &l[l.find(" audit: ").unwrap() + 8..];
-                (
-                    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {l}")),
-                    l.to_string(),
-                )
-            })
-            .collect()
-    }
+/// The audit events written so far, with the line each came in.
+fn events(lines: &Lines) -> Vec<(Value, String)> {
+    lines
+        .text()
+        .lines()
+        .filter(|l| l.contains(" audit: "))
+        .map(|l| {
+            let json = &l[l.find(" audit: ").unwrap() + 8..];
+            (
+                serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {l}")),
+                l.to_string(),
+            )
+        })
+        .collect()
 }
 
 const KEY: &str = "mk_alice_secret_key";
@@ -62,14 +44,7 @@ fn call(tool: &str, key: &str) -> http::Request<Vec<u8>> {
 
 #[tokio::test]
 async fn every_decision_is_one_audit_event_in_the_trace() {
-    let lines = Lines::default();
-    let writer = lines.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .without_time()
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (lines, _guard) = support::logs::capture();
     let h = Harness::new();
     h.add(
         "up",
@@ -127,7 +102,7 @@ async fn every_decision_is_one_audit_event_in_the_trace() {
     let done = h.post("/mcp", &approve(yes), &headers).await;
     assert_eq!(done.status, 200, "{}", done.text);
 
-    let events = lines.events();
+    let events = events(&lines);
     let of = |kind: &str| -> Vec<&Value> {
         events
             .iter()

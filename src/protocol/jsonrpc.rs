@@ -109,6 +109,17 @@ pub fn salvage_id(bytes: &[u8]) -> Option<Id> {
     serde_json::from_slice::<OnlyId>(bytes).ok()?.id
 }
 
+/// The `method` of a message, read without parsing the rest into values
+/// (`None` for a response, or a method spelled with escapes).
+pub(crate) fn method_of(bytes: &[u8]) -> Option<&str> {
+    #[derive(Deserialize)]
+    struct OnlyMethod<'a> {
+        #[serde(borrow)]
+        method: Option<&'a str>,
+    }
+    serde_json::from_slice::<OnlyMethod>(bytes).ok()?.method
+}
+
 fn from_wire(w: Wire) -> Result<Message, ProtocolError> {
     if w.jsonrpc.as_deref() != Some("2.0") {
         return Err(ProtocolError::InvalidRequest(

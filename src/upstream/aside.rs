@@ -28,21 +28,19 @@ pub(crate) const ASIDE_ID: &str = "mcp-edge-aside";
 /// a modern client's call that may be answered with `input_required`, when
 /// the client declared roots (the question legacy servers ask aside).
 pub(crate) fn listens(client: &super::ClientSession, message: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Method<'a> {
-        #[serde(borrow)]
-        method: Option<&'a str>,
-    }
-    let roots = client
-        .client_params
-        .as_ref()
-        .and_then(|p| p.pointer("/capabilities/roots"))
-        .is_some();
-    let may_ask = serde_json::from_slice::<Method>(message)
-        .ok()
-        .and_then(|m| m.method)
-        .is_some_and(|m| matches!(m, "tools/call" | "prompts/get" | "resources/read"));
-    client.modern_meta.is_some() && roots && may_ask
+    let roots = || {
+        client
+            .client_params
+            .as_ref()
+            .and_then(|p| p.pointer("/capabilities/roots"))
+            .is_some()
+    };
+    // The message is read last: most sends are not a modern client's.
+    let may_ask = || {
+        crate::protocol::jsonrpc::method_of(message)
+            .is_some_and(|m| matches!(m, "tools/call" | "prompts/get" | "resources/read"))
+    };
+    client.modern_meta.is_some() && roots() && may_ask()
 }
 
 /// The call's stream with the requests of the GET stream `aside` joined in,

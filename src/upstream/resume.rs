@@ -19,7 +19,6 @@ use crate::error::GatewayError;
 use crate::identity::sealed::Held;
 use crate::ports::{Clock, Platform, UpstreamSession};
 use crate::upstream::Reply;
-use serde::Deserialize;
 
 /// How many times a resume is tried while the upstream still holds the
 /// first stream (409): it lets go as soon as it sees the gateway's side
@@ -56,14 +55,9 @@ impl<P: Platform> Upstreams<'_, P> {
         server: &crate::config::Server,
         message: &[u8],
     ) -> Option<Resume> {
-        #[derive(Deserialize)]
-        struct Method<'a> {
-            #[serde(borrow)]
-            method: Option<&'a str>,
-        }
         let mut slot = self.client.resuming.borrow_mut();
         let r = slot.as_ref()?;
-        let method = serde_json::from_slice::<Method>(message).ok()?.method?;
+        let method = crate::protocol::jsonrpc::method_of(message)?;
         (r.server == server.id && r.method == method).then(|| slot.take())?
     }
 

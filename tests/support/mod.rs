@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod jwt;
+pub mod logs;
 
 use futures_util::StreamExt;
 use mcp_edge::adapters::memory::{MemoryPlatform, MockServer};

@@ -192,22 +192,9 @@ pub(super) fn answers(r: &Request, held: &Held) -> Result<Vec<Vec<u8>>, GatewayE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::sealed::{params_digest, Binding, StateKey};
-    use std::rc::Rc;
 
     fn sealer(server: Option<&str>) -> Sealer {
-        Sealer {
-            key: Rc::new(StateKey::derive(b"k")),
-            binding: Binding {
-                who: "alice".into(),
-                endpoint: "/mcp".into(),
-                method: "tools/call".into(),
-                params: params_digest(None).unwrap(),
-            },
-            server: server.map(str::to_string),
-            now_ms: 0,
-            grant: None,
-        }
+        Sealer::for_tests(server)
     }
 
     fn request(v: Value) -> Request {

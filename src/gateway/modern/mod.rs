@@ -58,7 +58,6 @@ use crate::upstream::{self, failover, ClientSession};
 use http::Response;
 use round::Round;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 impl<P: Platform + Clone + 'static> Ctx<'_, P> {
@@ -86,7 +85,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         let mut seal = None;
         let mut wire = None;
         let mut on_abandon = None;
-        let mut sessions = BTreeMap::new();
+        let mut session_of: shape::SessionOf = Box::new(|_| None);
         let answer = match method {
             Method::Discover => self.discover(server.as_deref(), r, &envelope.meta).await,
             // A stream of notifications, not a result to shape.
@@ -201,13 +200,12 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 // A streamed answer hands the work on (armed until the
                 // answer is read); anything else is the whole answer.
                 let streamed = answer.as_ref().is_ok_and(shape::is_stream);
-                sessions = client
-                    .upstreams
-                    .borrow()
-                    .iter()
-                    .filter(|(_, s)| !upstream::modern::is_modern(s))
-                    .map(|(server, s)| (server.clone(), resume::session_digest(s)))
-                    .collect();
+                let held_with = client.clone();
+                session_of = Box::new(move |server: &str| {
+                    let upstreams = held_with.upstreams.borrow();
+                    let s = upstreams.get(server)?;
+                    (!upstream::modern::is_modern(s)).then(|| resume::session_digest(s))
+                });
                 on_abandon = armed.and_then(|a| a.take()).filter(|_| streamed);
                 answer
             }
@@ -224,7 +222,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             seal,
             wire,
             on_abandon,
-            sessions,
+            session_of,
             answerable: held::answerable(&envelope.capabilities),
             aggregated: server.is_none(),
         };

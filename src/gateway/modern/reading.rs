@@ -151,13 +151,11 @@ impl Reading {
     fn questions(&mut self, asked: &[Asked]) -> Vec<u8> {
         let shape = &self.shape;
         let wire = shape.wire.as_ref().unwrap_or(&shape.id);
+        let session = asked.first().and_then(|a| (shape.session_of)(&a.server));
         let stand = held::Stand {
             wire,
             last_event: self.last_event.as_deref(),
-            session: asked
-                .first()
-                .and_then(|a| shape.sessions.get(&a.server))
-                .map(String::as_str),
+            session: session.as_deref(),
             answerable: &shape.answerable,
             label: shape.aggregated,
         };
@@ -204,10 +202,7 @@ fn is_answer(message: &Value, id: &Id) -> bool {
 mod tests {
     use super::*;
     use crate::gateway::modern::round::Sealer;
-    use crate::identity::sealed::{params_digest, Binding, StateKey};
     use crate::upstream::asks;
-    use std::collections::BTreeMap;
-    use std::rc::Rc;
 
     fn reading() -> Reading {
         let shape = Shape {
@@ -216,21 +211,10 @@ mod tests {
             may_ask: true,
             log_level: None,
             limit: 1 << 20,
-            seal: Some(Sealer {
-                key: Rc::new(StateKey::derive(b"k")),
-                binding: Binding {
-                    who: "alice".into(),
-                    endpoint: "/mcp".into(),
-                    method: "tools/call".into(),
-                    params: params_digest(None).unwrap(),
-                },
-                server: Some("a".into()),
-                now_ms: 0,
-                grant: None,
-            }),
+            seal: Some(Sealer::for_tests(Some("a"))),
             wire: Some(Id::Str("mcp-edge-w".into())),
             on_abandon: None,
-            sessions: BTreeMap::from([("a".to_string(), "d".to_string())]),
+            session_of: Box::new(|server| (server == "a").then(|| "d".to_string())),
             answerable: vec!["elicitation/create", "roots/list"],
             aggregated: true,
         };

@@ -35,6 +35,26 @@ pub(super) struct Sealer {
     pub(super) grant: Option<String>,
 }
 
+impl Sealer {
+    /// A sealer for the tests: a fixed key, alice's `tools/call` on
+    /// `/mcp` with no params, answered by `server`.
+    #[cfg(test)]
+    pub(super) fn for_tests(server: Option<&str>) -> Sealer {
+        Sealer {
+            key: Rc::new(StateKey::derive(b"k")),
+            binding: Binding {
+                who: "alice".into(),
+                endpoint: "/mcp".into(),
+                method: "tools/call".into(),
+                params: sealed::params_digest(None).expect("no params"),
+            },
+            server: server.map(str::to_string),
+            now_ms: 0,
+            grant: None,
+        }
+    }
+}
+
 /// What a request that may be answered with `input_required` carries into
 /// the pipeline.
 #[derive(Default)]

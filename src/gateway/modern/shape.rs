@@ -17,7 +17,6 @@ use crate::protocol::jsonrpc::{self, Id};
 use crate::protocol::modern;
 use http::Response;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 /// What the gateway serves modern clients of what a server offers: no
 /// `logging` (no `logging/setLevel` in the revision; a request's `logLevel`
@@ -52,17 +51,20 @@ pub(super) struct Shape {
     /// What cancels the request upstream if the client's stream goes away
     /// before the answer (armed only for a streamed answer).
     pub(super) on_abandon: Option<super::cancel::OnAbandon>,
-    /// A digest of each upstream session the request went on, by server:
-    /// named in the state of a question a legacy upstream asks mid-call
-    /// ([`super::held`]). Legacy sessions only: a modern upstream asks in
-    /// its own `input_required`, never mid-call.
-    pub(super) sessions: BTreeMap<String, String>,
+    /// The digest of the upstream session the request went on with a
+    /// server, named in the state of a question a legacy upstream asks
+    /// mid-call ([`super::held`]); looked up only then. Legacy sessions
+    /// only: a modern upstream asks in its own `input_required`.
+    pub(super) session_of: SessionOf,
     /// What the client can be asked ([`super::held::answerable`]).
     pub(super) answerable: Vec<&'static str>,
     /// The request came to `/mcp`, where a question to the user says which
     /// server asks it.
     pub(super) aggregated: bool,
 }
+
+/// The digest of the (legacy) upstream session held with a server.
+pub(super) type SessionOf = Box<dyn Fn(&str) -> Option<String>>;
 
 /// The server whose answer a response carries, where the request did not
 /// name it (a `resources/read` on `/mcp`).
@@ -262,7 +264,7 @@ mod tests {
             seal: None,
             wire: None,
             on_abandon: None,
-            sessions: BTreeMap::new(),
+            session_of: Box::new(|_| None),
             answerable: Vec::new(),
             aggregated: false,
         }
