@@ -36,7 +36,7 @@ pub mod error;
 pub mod gateway;
 pub mod governance;
 pub mod identity;
-pub(crate) mod observe;
+pub mod observe;
 pub mod ports;
 pub mod protocol;
 pub mod upstream;

@@ -6,6 +6,8 @@ pub(crate) mod credentials;
 pub(crate) mod glob;
 pub(crate) mod registry;
 pub(crate) mod settings;
+pub(crate) mod telemetry;
 
 pub use registry::{Endpoint, Era, Registry, Server};
 pub use settings::{Naming, Settings};
+pub use telemetry::Telemetry;

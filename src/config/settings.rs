@@ -52,6 +52,8 @@ pub struct Settings {
     pub sessions_per_minute: u64,
     /// How tools and prompts are named on `/mcp`.
     pub names: Naming,
+    /// Where telemetry is exported, and how much of it.
+    pub telemetry: super::telemetry::Telemetry,
 }
 
 /// How `/mcp` names the tools and prompts of the servers behind it.
@@ -88,6 +90,7 @@ impl Default for Settings {
             approval_waits_per_caller: 4,
             sessions_per_minute: 120,
             names: Naming::Prefixed,
+            telemetry: Default::default(),
         }
     }
 }
@@ -112,6 +115,9 @@ impl Settings {
         "APPROVAL_WAITS_PER_CALLER",
         "SESSIONS_PER_MINUTE",
         "NAMES_ON_MCP",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_TRACES_SAMPLER_ARG",
+        "OTEL_SERVICE_NAME",
     ];
 
     /// Reads settings through `var` (name -> value).
@@ -187,6 +193,7 @@ impl Settings {
                 }
             };
         }
+        s.telemetry = super::telemetry::Telemetry::from_vars(&var)?;
         if let Some(v) = var("VALIDATE_ARGUMENTS") {
             s.validate_arguments = match v.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" => true,

@@ -332,7 +332,9 @@ async fn complete<P: Platform + Clone + 'static>(
         let mut result = reply::read_result(answer, &req.id, &server.id, ups.client.max_bytes)
             .await
             .map_err(|e| respond::redact_error(e, &content))?;
-        pii::redact_value(&mut result, &content);
+        let mut tally = pii::Tally::default();
+        pii::redact_value_counted(&mut result, &content, &mut tally);
+        crate::observe::audit::redactions(&server.id, &tally);
         Ok(result)
     }))
     .await;

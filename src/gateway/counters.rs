@@ -14,6 +14,7 @@ use crate::governance::gate::Gate;
 use crate::governance::gcra::Decision;
 use crate::governance::limits;
 use crate::observe::audit::{self, Audit};
+use crate::observe::collect::note_here;
 use crate::ports::{Clock, Limiter, Platform};
 
 pub(crate) async fn check_call<P: Platform>(
@@ -31,13 +32,16 @@ pub(crate) async fn check_call<P: Platform>(
     }
     let now = p.clock().now_ms();
     for counter in counters {
-        match p
-            .limiter()
-            .check(&counter.key, counter.quota, 1, now)
-            .await?
-        {
-            Decision::Allow => {}
+        // One span per limit checked: each is a round trip on Workers.
+        let span = tracing::info_span!("rate_limit", "mcp_edge.limit" = %counter.limit);
+        let checked = p.limiter().check(&counter.key, counter.quota, 1, now);
+        let decision = tracing::Instrument::instrument(checked, span.clone()).await?;
+        let _in = span.enter();
+        match decision {
+            Decision::Allow => note_here("mcp_edge.limit.decision", "allow".into()),
             Decision::Deny { retry_after_ms } => {
+                note_here("mcp_edge.limit.decision", "deny".into());
+                note_here("error.type", "rate_limited".into());
                 audit::record(&Audit::Limited {
                     limit: &counter.limit,
                     subject: &gate.principal.subject,

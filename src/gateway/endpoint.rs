@@ -25,12 +25,15 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     /// The server a per-server route names, if the caller may see it.
     pub(super) fn server(&self) -> Result<Option<Rc<Server>>, GatewayError> {
         match &self.route {
-            Route::Server(id) => self
-                .registry
-                .get(id)
-                .cloned()
-                .map(Some)
-                .ok_or_else(|| GatewayError::UnknownServer(id.clone())),
+            Route::Server(id) => {
+                let server = self
+                    .registry
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| GatewayError::UnknownServer(id.clone()))?;
+                crate::observe::notes::server(&server.id);
+                Ok(Some(server))
+            }
             _ => Ok(None),
         }
     }
@@ -172,6 +175,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         }
         let message =
             jsonrpc::parse_message(body).map_err(|e| (e.into(), jsonrpc::salvage_id(body)))?;
+        crate::observe::notes::message(&message);
         if let Message::Notification(n) = &message {
             // A request without an id would skip the guard (policy, limits,
             // validation, approval) on its way upstream: only notifications
@@ -349,7 +353,9 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         }
         let limit = self.gw.settings.max_upstream_bytes;
         Ok(respond::sse(Body::Stream(relay::redact_stream(
-            body, kinds, limit,
+            body,
+            (server.id.clone(), kinds),
+            limit,
         ))))
     }
 }

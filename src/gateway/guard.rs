@@ -23,6 +23,7 @@ use crate::config::Server;
 use crate::error::GatewayError;
 use crate::governance::gate::Gate;
 use crate::observe::audit::{self, Allowed, Audit};
+use crate::observe::collect::note_here;
 use crate::ports::Platform;
 use crate::upstream::Upstreams;
 use http::Response;
@@ -51,7 +52,16 @@ impl CallGuard<'_> {
         (tool, shown): (&str, &str),
         arguments: Option<&RawValue>,
     ) -> Result<Outcome, GatewayError> {
+        crate::observe::notes::server(&server.id);
+        let policy = tracing::info_span!("policy").entered();
         let (allowed, rule) = self.gate.decide_tool(server, tool);
+        note_here(
+            "mcp_edge.policy.decision",
+            if allowed { "allow" } else { "deny" }.into(),
+        );
+        if let Some(rule) = rule {
+            note_here("mcp_edge.policy.rule", rule.into());
+        }
         audit::record(&Audit::Policy {
             decision: if allowed {
                 Allowed::Allow
@@ -65,10 +75,12 @@ impl CallGuard<'_> {
             tool,
         });
         if !allowed {
+            note_here("error.type", "denied".into());
             return Err(GatewayError::InvalidParams(format!(
                 "Unknown tool: {shown}"
             )));
         }
+        drop(policy);
         let approval = self.gate.policy.as_ref().and_then(|p| p.approval.clone());
         let needs_info =
             self.validate_arguments || approval.as_ref().is_some_and(|a| a.uses_destructive_hint());
@@ -88,7 +100,9 @@ impl CallGuard<'_> {
         };
         if self.validate_arguments {
             if let Some(schema) = info.as_ref().and_then(|i| i.schema(&server.id)) {
+                let _span = tracing::info_span!("validate_arguments").entered();
                 schema.validate(&args).map_err(|v| {
+                    note_here("error.type", "invalid_arguments".into());
                     GatewayError::InvalidParams(format!("Invalid arguments for tool {shown}: {v}"))
                 })?;
             }
@@ -106,7 +120,18 @@ impl CallGuard<'_> {
                     arguments: arguments.map_or("{}", |raw| raw.get()),
                     decider,
                 };
-                hold::check(ups, &self.requester, &a, held).await
+                // The approval phase: how the call stands when it ends
+                // (forwarded, answered in its place, or a question put).
+                let span = tracing::info_span!("approval", "mcp_edge.approval.decider" = ?decider);
+                let checked = hold::check(ups, &self.requester, &a, held);
+                let outcome = tracing::Instrument::instrument(checked, span.clone()).await?;
+                let stands = match &outcome {
+                    Outcome::Forward => "approved",
+                    Outcome::Answer(_) => "answered",
+                    Outcome::Ask(_) => "asked",
+                };
+                span.in_scope(|| note_here("mcp_edge.approval.outcome", stands.into()));
+                Ok(outcome)
             }
             None => Ok(Outcome::Forward),
         }

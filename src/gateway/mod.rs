@@ -169,16 +169,33 @@ impl Gateway {
         let headers = req.headers().clone();
         let era = Era::of_request(&headers);
         let traced = traced::of(p.as_ref(), &req);
-        // Every log line of the request names its trace.
+        // Every log line of the request names its trace; what the request
+        // does is collected under it for export (`observe`).
         let span = traced::span(&traced);
+        let batch = crate::observe::collect::attach(&span, &traced);
+        span.in_scope(|| traced::describe(&req, era));
+        let platform = p;
         let p = CachedPlatform::new(p.clone(), self.sessions.clone());
         let handled = self.handle_inner(&p, req, meta, era, &traced);
-        let mut response = match tracing::Instrument::instrument(handled, span.clone()).await {
-            Ok(r) => r,
-            Err((e, id)) => e.into_response_in(era, id.as_ref()),
-        };
+        let (mut response, code) =
+            match tracing::Instrument::instrument(handled, span.clone()).await {
+                Ok(r) => (r, None),
+                Err((e, id)) => {
+                    let code = e.code_in(era);
+                    (e.into_response_in(era, id.as_ref()), Some(code))
+                }
+            };
+        span.in_scope(|| traced::ended(&response, code));
         ingest::add_cors(&headers, &mut response);
         traced::answer(&mut response, &traced, span);
+        if let Some(batch) = batch {
+            let telemetry = self.settings.telemetry.clone();
+            platform.defer(Box::pin(crate::observe::export::after(
+                platform.clone(),
+                batch,
+                telemetry,
+            )));
+        }
         response
     }
 
@@ -214,9 +231,13 @@ impl Gateway {
             headers: req.headers(),
             client_addr: meta.client_addr.as_deref(),
         };
-        let identity = authn::authenticate(self, p, &request, &registry)
-            .await
-            .map_err(no_id)?;
+        let identity = tracing::Instrument::instrument(
+            authn::authenticate(self, p, &request, &registry),
+            tracing::info_span!("authenticate"),
+        )
+        .await
+        .map_err(no_id)?;
+        crate::observe::notes::caller(&identity.principal);
         let region = self
             .settings
             .region_for(meta.colo.as_deref(), meta.continent.as_deref());

@@ -61,7 +61,9 @@ pub(super) async fn read<P: Platform>(
     let params: Params = req.params_as()?;
     match owner(ups, registry, req, &req.to_bytes()).await {
         Ok((server, mut result)) => {
-            pii::redact_value(&mut result, &gate.redaction(server, None));
+            let mut tally = pii::Tally::default();
+            pii::redact_value_counted(&mut result, &gate.redaction(server, None), &mut tally);
+            crate::observe::audit::redactions(&server.id, &tally);
             let mut answer = respond::result(&req.id, &result);
             // Who answered, should it ask for input (modern clients).
             answer

@@ -90,7 +90,7 @@ pub(crate) async fn forward(
             }
             let text = std::str::from_utf8(&bytes)
                 .map_err(|_| upstream("an answer that must be redacted is not UTF-8".into()))?;
-            match relay::redacted(text, kinds, scope).map_err(upstream)? {
+            match relay::redacted(text, kinds, scope, server).map_err(upstream)? {
                 Some(clean) => Ok(json(clean)),
                 None => Ok(json(bytes)),
             }

@@ -116,6 +116,7 @@ pub(crate) async fn find<P: Platform>(
         let _ = p.sessions().delete(id).await;
         return Err(GatewayError::UnknownSession);
     }
+    crate::observe::notes::session(Some(&record.id), &record.protocol_version);
     Ok(record)
 }
 

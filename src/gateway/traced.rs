@@ -12,9 +12,12 @@
 //! while the request is handled names the trace id.
 
 use crate::body::{Body, ByteStream};
+use crate::observe::collect::note;
+use crate::observe::notes;
 use crate::ports::Platform;
 use crate::protocol::headers::{TRACEPARENT, TRACERESPONSE, TRACESTATE};
 use crate::protocol::trace_context::{TraceContext, Traced};
+use crate::protocol::version::Era;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
@@ -55,6 +58,34 @@ pub(super) fn span(traced: &Traced) -> tracing::Span {
         trace_id = %traced.context.trace_id_hex(),
         span_id = %traced.span_hex(),
     )
+}
+
+/// What the request's span says of the HTTP request (`docs/gen-ai/mcp.md`
+/// § Server: `network.*` for an MCP session over HTTP).
+pub(super) fn describe(req: &http::Request<Vec<u8>>, era: Era) {
+    note("http.request.method", req.method().as_str().into());
+    note("network.protocol.name", "http".into());
+    note("network.transport", "tcp".into());
+    if era == Era::Modern {
+        if let Some(v) = req
+            .headers()
+            .get(crate::protocol::headers::PROTOCOL_VERSION)
+            .and_then(|v| v.to_str().ok())
+        {
+            note("mcp.protocol.version", v.into());
+        }
+    }
+}
+
+/// How the request ended: its status, the JSON-RPC error the gateway ended
+/// it with (`code`), or what a whole JSON answer says.
+pub(super) fn ended(response: &http::Response<Body>, code: Option<i64>) {
+    notes::outcome(response.status().as_u16(), code);
+    if code.is_none() {
+        if let Body::Full(bytes) = response.body() {
+            notes::json_answer(bytes);
+        }
+    }
 }
 
 /// The client gets the trace its request went into; what a streamed answer

@@ -41,6 +41,12 @@ pub(crate) enum Audit<'a> {
         tool: &'a str,
         retry_after_ms: u64,
     },
+    /// Personal data redacted from one message a server sent: how many
+    /// matches of each kind (never what matched).
+    Redacted {
+        server: &'a str,
+        counts: std::collections::BTreeMap<&'static str, u32>,
+    },
     /// An upstream region failed and the next was tried; `why` is the kind
     /// of failure (`unreachable`, `timeout`, `http_503`, ...), never the
     /// upstream's own words.
@@ -111,6 +117,17 @@ pub(crate) fn failure_kind(message: &str) -> String {
         return "unreachable".into();
     }
     "failed".into()
+}
+
+/// Records what a redaction of one message from `server` replaced, if
+/// anything.
+pub(crate) fn redactions(server: &str, tally: &crate::governance::pii::Tally) {
+    if !tally.is_empty() {
+        record(&Audit::Redacted {
+            server,
+            counts: tally.counts().into_iter().collect(),
+        });
+    }
 }
 
 /// Writes `event` to the audit trail.

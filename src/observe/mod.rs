@@ -1,6 +1,20 @@
-//! What the gateway records of what it does, beside its answers: the audit
-//! trail of its decisions ([`audit`]). (Spans, metrics and their export
-//! over OTLP come here next; trace context itself is a wire format,
-//! `protocol/trace_context.rs`.)
+//! What the gateway records of what it does, beside its answers:
+//!
+//! - the audit trail of its decisions ([`audit`]), one JSON line each;
+//! - per request, its spans and those events, collected by a `tracing`
+//!   layer ([`collect`]) into a [`batch`];
+//! - once the request is over, the batch exported over OTLP/HTTP
+//!   ([`export`], [`otlp`]) with the metrics it adds ([`metrics`]).
+//!
+//! Trace context itself is a wire format (`protocol/trace_context.rs`).
 
 pub(crate) mod audit;
+pub(crate) mod batch;
+pub(crate) mod collect;
+pub(crate) mod export;
+pub(crate) mod metrics;
+pub(crate) mod notes;
+pub(crate) mod otlp;
+
+pub use collect::Collector;
+pub use export::HEADERS_SECRET;

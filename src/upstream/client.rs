@@ -27,6 +27,7 @@ use crate::body::Body;
 use crate::config::{Endpoint, Server};
 use crate::error::GatewayError;
 use crate::observe::audit::{self, Audit};
+use crate::observe::collect::{current_span_id, note_here};
 use crate::ports::{with_timeout, HttpClient, Platform, UpstreamSession};
 use crate::protocol::headers;
 use crate::protocol::jsonrpc::Id;
@@ -128,8 +129,28 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             known.as_ref().map(|k| k.url.as_str()),
         );
         let mut failures = Vec::new();
+        let method = crate::protocol::jsonrpc::method_of(message).unwrap_or("");
         for (i, endpoint) in endpoints.iter().enumerate() {
-            match self.send_to(server, endpoint, known.clone(), message).await {
+            // Each attempt is a client span; the upstream's spans go under it.
+            let host = endpoint.url.parse::<http::Uri>().ok();
+            let span = tracing::info_span!(
+                "upstream",
+                otel.kind = "client",
+                "mcp.method.name" = method,
+                "mcp_edge.server.id" = %server.id,
+                "mcp_edge.region" = %endpoint.region,
+                "server.address" = host.as_ref().and_then(|u| u.host()).unwrap_or(""),
+            );
+            if let Some(tool) = tool_called(method, message) {
+                span.in_scope(|| note_here("gen_ai.tool.name", tool.into()));
+            }
+            let attempt = self.send_to(server, endpoint, known.clone(), message);
+            let attempt = tracing::Instrument::instrument(attempt, span.clone()).await;
+            if let Err(a) = &attempt {
+                let kind = audit::failure_kind(&a.message);
+                span.in_scope(|| note_here("error.type", kind.into()));
+            }
+            match attempt {
                 Ok(reply) => return Ok(reply),
                 Err(a) if a.retry => {
                     if let Some(next) = endpoints.get(i + 1) {
@@ -209,7 +230,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             req = req.header(headers::LAST_EVENT_ID, last);
         }
         if let Some(traced) = &self.client.traced {
-            req = req.header(headers::TRACEPARENT, traced.traceparent());
+            req = req.header(headers::TRACEPARENT, parent_of(traced));
             if let Some(state) = &traced.context.state {
                 req = req.header(headers::TRACESTATE, state);
             }
@@ -388,7 +409,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         }
         // The upstream's spans join the client's trace, under the gateway's.
         if let Some(traced) = &self.client.traced {
-            let parent = traced.traceparent();
+            let parent = parent_of(traced);
             let state = traced.context.state.as_deref();
             if let Some(with) = trace_context::into_meta(&body, &parent, state) {
                 body = std::borrow::Cow::Owned(with);
@@ -432,4 +453,29 @@ fn upstream_error(server: &Server, message: String) -> GatewayError {
         server: server.id.clone(),
         message,
     }
+}
+
+/// The `traceparent` a request upstream carries: the trace under the span
+/// the request is sent in (an upstream attempt's, when spans are collected),
+/// else under the gateway's span.
+fn parent_of(traced: &crate::protocol::trace_context::Traced) -> String {
+    traced
+        .context
+        .traceparent(current_span_id().unwrap_or(traced.span))
+}
+
+/// The tool a `tools/call` message calls (upstream, by its own name).
+fn tool_called(method: &str, message: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Call {
+        params: Params,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params {
+        name: String,
+    }
+    (method == "tools/call")
+        .then(|| serde_json::from_slice::<Call>(message).ok())
+        .flatten()
+        .map(|c| c.params.name)
 }

@@ -113,7 +113,12 @@ fn translate(decoder: &mut sse::Decoder, chunk: &[u8], part: &Part) -> (Vec<u8>,
             data: String::new(),
             id: part.positions.borrow().encode(),
         };
-        match super::relay::redacted(&data, &part.redact, super::relay::Scope::Everything) {
+        match super::relay::redacted(
+            &data,
+            &part.redact,
+            super::relay::Scope::Everything,
+            &part.server,
+        ) {
             Ok(Some(clean)) => out.extend_from_slice(&sse::encode_event(&framing, &clean)),
             Ok(None) => out.extend_from_slice(&sse::encode_event(&framing, data.as_bytes())),
             Err(why) => {

@@ -157,13 +157,18 @@ pub(crate) fn too_quiet(note: &jsonrpc::Notification, min: Option<usize>) -> boo
 /// `event` fields (an id without personal data is kept for resumption).
 /// An event that cannot be read for redaction, or one larger than
 /// `max_event_bytes`, ends the stream (the client may reconnect and resume).
-pub(crate) fn redact_stream(body: Body, kinds: Vec<Kind>, max_event_bytes: usize) -> ByteStream {
+pub(crate) fn redact_stream(
+    body: Body,
+    (server, kinds): (String, Vec<Kind>),
+    max_event_bytes: usize,
+) -> ByteStream {
     let upstream = body.into_stream();
     let decoder = sse::Decoder::with_limit(max_event_bytes);
     futures_util::stream::unfold(
         (upstream, decoder, false),
         move |(mut upstream, mut decoder, done)| {
             let kinds = kinds.clone();
+            let server = server.clone();
             async move {
                 if done {
                     return None;
@@ -186,7 +191,7 @@ pub(crate) fn redact_stream(body: Body, kinds: Vec<Kind>, max_event_bytes: usize
                             out.extend_from_slice(&sse::encode_event(&event, b""));
                             continue;
                         }
-                        match redacted(&event.data, &kinds, Scope::Everything) {
+                        match redacted(&event.data, &kinds, Scope::Everything, &server) {
                             Ok(Some(clean)) => {
                                 out.extend_from_slice(&sse::encode_event(&event, &clean))
                             }
@@ -227,6 +232,7 @@ pub(crate) fn redacted(
     message: &str,
     kinds: &[Kind],
     scope: Scope,
+    server: &str,
 ) -> Result<Option<Vec<u8>>, String> {
     if kinds.is_empty() {
         return Ok(None);
@@ -236,15 +242,17 @@ pub(crate) fn redacted(
     let Some(object) = v.as_object_mut() else {
         return Err("an answer that must be redacted is not a JSON-RPC message".into());
     };
+    let mut tally = pii::Tally::default();
     for (name, part) in object.iter_mut() {
         let covered = match scope {
             Scope::Everything => !matches!(name.as_str(), "jsonrpc" | "id" | "method"),
             Scope::Errors => name == "error",
         };
         if covered {
-            pii::redact_value(part, kinds);
+            pii::redact_value_counted(part, kinds, &mut tally);
         }
     }
+    crate::observe::audit::redactions(server, &tally);
     Ok(Some(serde_json::to_vec(&v).expect("a value serializes")))
 }
 
@@ -272,7 +280,10 @@ impl Relay {
                     tracing::warn!(server = %self.server, id = %r.id, "upstream sent a response to another request; dropped");
                     continue;
                 }
-                Ok(Message::Response(_)) => self.answered = true,
+                Ok(Message::Response(r)) => {
+                    crate::observe::notes::response(&r);
+                    self.answered = true
+                }
                 Ok(Message::Notification(n)) if too_quiet(&n, self.min_log) => continue,
                 Ok(Message::Notification(n)) if n.method.ends_with("/list_changed") => {
                     if let Some(told) = &self.on_change {
@@ -296,7 +307,7 @@ impl Relay {
                 _ => {}
             }
             let data = tagged.as_deref().unwrap_or(&event.data);
-            match redacted(data, &self.redact, self.scope) {
+            match redacted(data, &self.redact, self.scope, &self.server) {
                 Ok(Some(data)) => out.extend_from_slice(&encode(id, &data)),
                 Ok(None) => out.extend_from_slice(&encode(id, data.as_bytes())),
                 Err(why) => {

@@ -89,6 +89,13 @@ impl Runtime for SpinRuntime {
     }
 }
 
+/// The wall clock in nanoseconds since the Unix epoch (WASI `wall-clock`).
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
 /// Reads every setting from Spin variables (declared in spin.toml, lower case).
 async fn settings() -> Result<Settings, String> {
     let mut values = BTreeMap::new();
@@ -106,7 +113,7 @@ async fn gateway() -> Result<Rc<Gateway>, String> {
     if let Some(gw) = GATEWAY.with(|cell| cell.get().cloned()) {
         return gw;
     }
-    crate::adapters::log::init(std::io::stderr);
+    crate::adapters::log::init(std::io::stderr, now_ns);
     let built = settings().await.map(|s| Rc::new(Gateway::new(s)));
     GATEWAY.with(|cell| cell.get_or_init(|| built).clone())
 }

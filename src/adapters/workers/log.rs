@@ -6,7 +6,13 @@ use tracing_subscriber::fmt::MakeWriter;
 
 /// Installs the subscriber once per isolate; later calls are no-ops.
 pub fn init() {
-    crate::adapters::log::init(Console);
+    crate::adapters::log::init(Console, now_ns);
+}
+
+/// Workers' wall clock (`Date.now()`, milliseconds; it advances across I/O
+/// only) in nanoseconds.
+fn now_ns() -> u64 {
+    (worker::js_sys::Date::now() * 1_000_000.0) as u64
 }
 
 #[derive(Clone, Copy)]

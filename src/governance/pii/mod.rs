@@ -34,6 +34,27 @@ impl Kind {
         })
     }
 
+    /// The kind's name in settings and in the audit trail.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Email => "email",
+            Kind::Phone => "phone",
+            Kind::Card => "card",
+            Kind::Ssn => "ssn",
+            Kind::Iban => "iban",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Kind::Email => 0,
+            Kind::Phone => 1,
+            Kind::Card => 2,
+            Kind::Ssn => 3,
+            Kind::Iban => 4,
+        }
+    }
+
     fn placeholder(self) -> &'static str {
         match self {
             Kind::Email => "[EMAIL]",
@@ -45,24 +66,59 @@ impl Kind {
     }
 }
 
+/// How many matches of each kind a redaction replaced (the audit trail
+/// records it; never what matched).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally([u32; 5]);
+
+impl Tally {
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|n| *n == 0)
+    }
+
+    /// `(kind name, count)` for every kind that matched.
+    pub fn counts(&self) -> Vec<(&'static str, u32)> {
+        Kind::ALL
+            .iter()
+            .filter(|k| self.0[k.index()] > 0)
+            .map(|k| (k.name(), self.0[k.index()]))
+            .collect()
+    }
+
+    fn add(&mut self, other: &Tally) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a = a.saturating_add(b);
+        }
+    }
+}
+
 /// Redacts every string inside `v` (field by field for structured content),
 /// except base64 payloads: a resource `blob` and the `data` of image and
 /// audio content (objects that carry a `mimeType`). Rewriting those would
 /// corrupt the bytes without removing anything readable.
 pub(crate) fn redact_value(v: &mut Value, kinds: &[Kind]) {
+    redact_value_counted(v, kinds, &mut Tally::default())
+}
+
+/// [`redact_value`], adding what it replaced to `tally`.
+pub(crate) fn redact_value_counted(v: &mut Value, kinds: &[Kind], tally: &mut Tally) {
     match v {
         Value::String(s) => {
-            if let Some(r) = redact(s, kinds) {
+            let mut scanner = Scanner::new(s);
+            if let Some(r) = scanner.run(kinds) {
                 *s = r;
             }
+            tally.add(&scanner.tally);
         }
-        Value::Array(items) => items.iter_mut().for_each(|i| redact_value(i, kinds)),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|i| redact_value_counted(i, kinds, tally)),
         Value::Object(map) => {
             let binary = map.contains_key("mimeType");
             for (key, item) in map.iter_mut() {
                 let base64 = key == "blob" || (binary && key == "data");
                 if !base64 {
-                    redact_value(item, kinds);
+                    redact_value_counted(item, kinds, tally);
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! except the email matcher, whose long runs are measured once and
 //! remembered; so the pass is linear in the text on any input.
 
-use super::Kind;
+use super::{Kind, Tally};
 
 /// One pass over a text. Every matcher looks at a bounded window from its
 /// start, except the email matcher, whose local part and domain can be
@@ -20,6 +20,8 @@ pub(super) struct Scanner {
     /// The domain after the `@` at this index, as last measured: its end
     /// when it is a valid email domain.
     domain: Option<(usize, Option<usize>)>,
+    /// Matches replaced, by kind.
+    pub(super) tally: Tally,
 }
 
 impl Scanner {
@@ -29,6 +31,7 @@ impl Scanner {
             steps: 0,
             local_run: (0, 0),
             domain: None,
+            tally: Tally::default(),
         }
     }
 
@@ -50,6 +53,7 @@ impl Scanner {
                         let boundary = end == self.c.len() || !self.c[end].is_alphanumeric();
                         if boundary {
                             out.push_str(kind.placeholder());
+                            self.tally.0[kind.index()] += 1;
                             changed = true;
                             i = end;
                             continue 'scan;

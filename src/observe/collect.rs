@@ -1,0 +1,297 @@
+//! The collector: a `tracing` layer that keeps what one request did, its
+//! spans and its audit events, in the request's own [`Batch`], for the
+//! exporter ([`super::export`]) and the usage record ([`super::usage`]) to
+//! read once the request is over.
+//!
+//! The gateway opens a `request` span per request and [`attach`]es a batch
+//! to it; every span opened inside it (authentication, policy, each limit,
+//! each upstream attempt, ...) and every `audit` event written inside it
+//! goes to that batch, spans when they close. When the `request` span
+//! closes (after the last byte of a streamed answer), the batch is done and
+//! [`Finished`] resolves. Spans outside a request, and any request where no
+//! collector is installed, cost nothing here.
+//!
+//! Span ids: the request's span keeps the gateway's id ([`Traced::span`]);
+//! the ones inside it are numbered from it (unique within the trace, which
+//! is all W3C Trace Context asks of a span id).
+
+use super::batch::{Attr, Batch, Kind, LogData, SpanData};
+use crate::protocol::trace_context::Traced;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::Context as LayerContext;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+/// A request's batch, shared by the layer and the work done after the
+/// response.
+pub(crate) type Shared = Arc<Mutex<Batch>>;
+
+/// The layer. `now_ns` is the platform's wall clock in nanoseconds since the
+/// Unix epoch (on Workers it advances only across I/O, as Workers' clocks do).
+pub struct Collector {
+    now_ns: fn() -> u64,
+}
+
+impl Collector {
+    pub fn new(now_ns: fn() -> u64) -> Self {
+        Collector { now_ns }
+    }
+}
+
+/// What the layer keeps in a span's extensions while it is open.
+struct Node {
+    batch: Shared,
+    id: [u8; 8],
+    parent: Option<[u8; 8]>,
+    name: &'static str,
+    kind: Kind,
+    start_ns: u64,
+    attrs: Vec<(&'static str, Attr)>,
+}
+
+/// Attaches a fresh batch to `span`, the request's span, when a collector
+/// is installed; `None` otherwise.
+pub(crate) fn attach(span: &tracing::Span, traced: &Traced) -> Option<Shared> {
+    span.with_subscriber(|(id, dispatch)| {
+        let collector = dispatch.downcast_ref::<Collector>()?;
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let data = registry.span(id)?;
+        let batch = Arc::new(Mutex::new(Batch::new(traced)));
+        data.extensions_mut().insert(Node {
+            batch: batch.clone(),
+            id: traced.span,
+            parent: None,
+            name: "request",
+            kind: Kind::Server,
+            start_ns: (collector.now_ns)(),
+            attrs: Vec::new(),
+        });
+        Some(batch)
+    })
+    .flatten()
+}
+
+/// The id the collector gave the current span, if it is inside a request:
+/// what a request upstream names as its parent.
+pub(crate) fn current_span_id() -> Option<[u8; 8]> {
+    let span = tracing::Span::current();
+    span.with_subscriber(|(id, dispatch)| {
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let data = registry.span(id)?;
+        let ext = data.extensions();
+        ext.get::<Node>().map(|n| n.id)
+    })
+    .flatten()
+}
+
+/// Resolves once the request's span closed and its batch is complete.
+pub(crate) struct Finished(pub Shared);
+
+impl std::future::Future for Finished {
+    type Output = ();
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut batch = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if batch.done {
+            Poll::Ready(())
+        } else {
+            batch.waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+/// Span fields that are for log lines only, never attributes.
+const LOG_ONLY: [&str; 2] = ["trace_id", "span_id"];
+
+/// Copies a span's or event's fields into attributes.
+struct Fields<'a>(&'a mut Vec<(&'static str, Attr)>);
+
+impl Fields<'_> {
+    fn put(&mut self, field: &Field, value: Attr) {
+        let name = field.name();
+        if LOG_ONLY.contains(&name) || name.starts_with("otel.") {
+            return;
+        }
+        match self.0.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+}
+
+impl Visit for Fields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, Attr::Str(value.to_string()));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, Attr::Int(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, Attr::Int(value.min(i64::MAX as u64) as i64));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, Attr::Bool(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, Attr::Double(value));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.put(field, Attr::Str(format!("{value:?}")));
+    }
+}
+
+/// The message of an audit event (its JSON line).
+struct Message(Option<String>);
+
+impl Visit for Message {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0 = Some(value.to_string());
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = Some(format!("{value:?}"));
+        }
+    }
+}
+
+/// A span's kind from its `otel.kind` field: `client` for a request the
+/// gateway sends, internal otherwise.
+struct KindOf(Kind);
+
+impl Visit for KindOf {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "otel.kind" && value == "client" {
+            self.0 = Kind::Client;
+        }
+    }
+    fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
+}
+
+impl<S> Layer<S> for Collector
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        // The nearest enclosing span that belongs to a request.
+        let Some((batch, parent)) = span.scope().skip(1).find_map(|s| {
+            let ext = s.extensions();
+            ext.get::<Node>().map(|n| (n.batch.clone(), n.id))
+        }) else {
+            return;
+        };
+        let node_id = batch.lock().unwrap_or_else(|e| e.into_inner()).next_id();
+        let mut kind = KindOf(Kind::Internal);
+        attrs.record(&mut kind);
+        let mut fields = Vec::new();
+        attrs.record(&mut Fields(&mut fields));
+        span.extensions_mut().insert(Node {
+            batch,
+            id: node_id,
+            parent: Some(parent),
+            name: attrs.metadata().name(),
+            kind: kind.0,
+            start_ns: (self.now_ns)(),
+            attrs: fields,
+        });
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            if let Some(node) = span.extensions_mut().get_mut::<Node>() {
+                values.record(&mut Fields(&mut node.attrs));
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+        if event.metadata().target() != "audit" {
+            return;
+        }
+        let Some(scope) = ctx.event_scope(event) else {
+            return;
+        };
+        let Some((batch, span_id)) = scope.into_iter().find_map(|s| {
+            let ext = s.extensions();
+            ext.get::<Node>().map(|n| (n.batch.clone(), n.id))
+        }) else {
+            return;
+        };
+        let mut message = Message(None);
+        event.record(&mut message);
+        if let Some(body) = message.0 {
+            let mut batch = batch.lock().unwrap_or_else(|e| e.into_inner());
+            batch.logs.push(LogData {
+                time_ns: (self.now_ns)(),
+                span_id,
+                body,
+            });
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(node) = span.extensions_mut().remove::<Node>() else {
+            return;
+        };
+        let end_ns = (self.now_ns)();
+        let mut batch = node.batch.lock().unwrap_or_else(|e| e.into_inner());
+        batch.spans.push(SpanData {
+            id: node.id,
+            parent: node.parent,
+            name: node.name,
+            kind: node.kind,
+            start_ns: node.start_ns,
+            end_ns: end_ns.max(node.start_ns),
+            attrs: node.attrs,
+        });
+        if node.parent.is_none() {
+            batch.done = true;
+            if let Some(waker) = batch.waker.take() {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// Sets attribute `key` on the request's span (the one [`attach`]ed),
+/// from anywhere inside the request: what is known only as the request is
+/// read (its method, tool, caller) lands on the span that describes it.
+pub(crate) fn note(key: &'static str, value: Attr) {
+    set(key, value, true)
+}
+
+/// Sets attribute `key` on the innermost span of the request that is
+/// current.
+pub(crate) fn note_here(key: &'static str, value: Attr) {
+    set(key, value, false)
+}
+
+fn set(key: &'static str, value: Attr, on_root: bool) {
+    let span = tracing::Span::current();
+    span.with_subscriber(|(id, dispatch)| {
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let current = registry.span(id)?;
+        for s in current.scope() {
+            let mut ext = s.extensions_mut();
+            let Some(node) = ext.get_mut::<Node>() else {
+                continue;
+            };
+            if on_root && node.parent.is_some() {
+                continue;
+            }
+            match node.attrs.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = value,
+                None => node.attrs.push((key, value)),
+            }
+            return Some(());
+        }
+        None
+    });
+}
