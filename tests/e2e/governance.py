@@ -32,6 +32,8 @@ import hashlib
 import json
 import threading
 
+import observe  # tests/e2e/observe.py
+
 LIMIT = 10
 CLIENTS = 64
 TOOL = "everything__get-sum"
@@ -42,7 +44,7 @@ OPEN_LIMIT = 2
 
 def policy_entry() -> list[dict]:
     policy = {
-        "rules": [{"name": "everyone", "effect": "allow", "subjects": {"everyone": True}}],
+        "rules": [{"name": "everyone", "effect": "allow", "subjects": {"everyone": True}}, observe.DENY_RULE],
         "limits": [{"name": "get-sum-burst", "per": "tool", "servers": ["everything"], "tools": ["get-sum"],
                     "requests": LIMIT, "window_secs": 600},
                    # Every notes call passes a daily counter (never reached), and one tool has a
@@ -51,7 +53,8 @@ def policy_entry() -> list[dict]:
                    {"name": "image-daily", "per": "tool", "servers": ["everything"], "tools": ["get-tiny-image"],
                     "daily": DAILY},
                    {"name": "open-per-caller", "per": "principal", "servers": ["open"], "requests": OPEN_LIMIT,
-                    "window_secs": 600}],
+                    "window_secs": 600},
+                   observe.LIMIT],
         "redact": [{"servers": ["notes"], "kinds": ["email"]}],
         "approval": {"approvers": {"roles": ["approver"]}, "destructive_hint": True, "ttl_secs": 300,
                      "elicitation_timeout_secs": 10,

@@ -39,6 +39,7 @@ import urllib.request
 
 import cancel  # tests/e2e/cancel.py
 import observe  # tests/e2e/observe.py
+import otlp_receiver  # tests/e2e/otlp_receiver.py
 import governance  # tests/e2e/governance.py
 import identity  # tests/e2e/identity.py
 import security  # tests/e2e/security.py
@@ -509,6 +510,8 @@ def start_spin(procs: Processes, workdir: pathlib.Path, kv: list[dict], vars: di
     servers = [json.loads(e["value"]) for e in kv if e["key"].startswith("servers/")]
     issuers = [json.loads(e["value"]) for e in kv if e["key"].startswith("auth/issuers/")]
     urls = [ep["url"] for s in servers for ep in s["endpoints"]] + [i["jwks_uri"] for i in issuers]
+    # The OTLP receiver, as a spin.toml would list the collector.
+    urls += [v + "/" for k, v in vars.items() if k == "OTEL_EXPORTER_OTLP_ENDPOINT"]
     allow = sorted({re.match(r"https?://[^/]+/", u).group(0) for u in urls})
     cmd = [str(SPIN_HOST / "target" / "release" / "spin-host"), "--component", str(COMPONENT),
            "--listen", f"127.0.0.1:{port}", "--kv-seed", str(bulk), "--kv-store", "sessions",
@@ -553,9 +556,17 @@ def main() -> int:
         kv += identity.kv_entries(as_issuer, API_KEY, SCOPE)
         kv += governance.policy_entry()
         kv += security.kv_entries(SCOPE)
+        receiver = otlp_receiver.Receiver()
+        signing = identity.signing_key()
         vars = {"PUBLIC_URL": base, "REQUIRED_SCOPES": SCOPE,
-                "UPSTREAM_SIGNING_KEY": json.dumps(identity.signing_key()),
-                "MAX_UPSTREAM_BYTES": str(security.MAX_UPSTREAM_BYTES)}
+                "UPSTREAM_SIGNING_KEY": json.dumps(signing),
+                "MAX_UPSTREAM_BYTES": str(security.MAX_UPSTREAM_BYTES),
+                # Telemetry to the test receiver; the headers are a secret
+                # in production (a var here: both adapters read secrets so).
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                "OTEL_EXPORTER_OTLP_HEADERS": f"x-otlp-key={observe.EXPORT_SECRET}"}
+        # What no export may hold.
+        never = [API_KEY, governance.APPROVER_KEY, signing["d"], OAUTH_CLIENT[1]]
         start = start_workers if args.target == "workers" else start_spin
         gw_log = start(procs, workdir, kv, vars, gw_port, build=not args.no_build)
         print(f"# e2e on {args.target}: gateway {base}, upstreams :{ev_port} :{notes_port}, down :{dead[0]} :{dead[1]}, "
@@ -566,6 +577,8 @@ def main() -> int:
             ("raw checks", lambda: raw_checks(base, gw_log)),
             ("cancel", lambda: cancel.closing_the_stream_cancels(check, base, API_KEY)),
             ("trace", lambda: observe.trace_checks(check, http, base, API_KEY, notes_log)),
+            ("otlp", lambda: observe.otlp_checks(check, http, response_of, base, API_KEY, notes_log, receiver,
+                                                 never)),
             ("oauth", lambda: identity.oauth_checks(check, http, base, as_issuer, OAUTH_CLIENT, SCOPE, notes_log,
                                                     NODE, PYTHON, ROOT)),
             ("hammer", lambda: governance.hammer(check, http, base, API_KEY, exact=args.target == "workers")),
