@@ -18,6 +18,12 @@ impl From<&str> for Attr {
     }
 }
 
+impl From<u32> for Attr {
+    fn from(n: u32) -> Self {
+        Attr::Int(n.into())
+    }
+}
+
 impl From<String> for Attr {
     fn from(s: String) -> Self {
         Attr::Str(s)

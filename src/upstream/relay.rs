@@ -237,6 +237,9 @@ pub(crate) fn redacted(
     if kinds.is_empty() {
         return Ok(None);
     }
+    // One span per message redacted, with what it replaced.
+    let span = tracing::info_span!("redact", "mcp_edge.server.id" = server);
+    let _in = span.enter();
     let mut v: serde_json::Value = serde_json::from_str(message)
         .map_err(|e| format!("an answer that must be redacted is not JSON ({e})"))?;
     let Some(object) = v.as_object_mut() else {
@@ -252,8 +255,22 @@ pub(crate) fn redacted(
             pii::redact_value_counted(part, kinds, &mut tally);
         }
     }
+    for (kind, count) in tally.counts() {
+        crate::observe::collect::note_here(kind_attr(kind), count.into());
+    }
     crate::observe::audit::redactions(server, &tally);
     Ok(Some(serde_json::to_vec(&v).expect("a value serializes")))
+}
+
+/// The span attribute that counts one kind's matches.
+fn kind_attr(kind: &str) -> &'static str {
+    match kind {
+        "email" => "mcp_edge.redacted.email",
+        "phone" => "mcp_edge.redacted.phone",
+        "card" => "mcp_edge.redacted.card",
+        "ssn" => "mcp_edge.redacted.ssn",
+        _ => "mcp_edge.redacted.iban",
+    }
 }
 
 impl Relay {

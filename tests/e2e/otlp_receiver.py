@@ -49,8 +49,21 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            def body(self) -> bytes:
+                if "chunked" in self.headers.get("transfer-encoding", "").lower():
+                    out = b""
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return out
+                        out += self.rfile.read(size)
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("content-length", "0") or 0))
+
             def do_POST(self):  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers.get("content-length", "0") or 0))
+                body = self.body()
                 signal = self.path.rsplit("/", 1)[-1]
                 message = MESSAGES.get(signal) if self.path.startswith("/v1/") else None
                 try:

@@ -13,7 +13,10 @@
 //! * Every request gets a fresh component instance in its own `Store`, as in
 //!   Spin, so requests run concurrently and share nothing but the key-value
 //!   store. Response bodies are streamed: each chunk the component writes is
-//!   sent to the client (HTTP/1.1 chunked) as soon as it is produced.
+//!   sent to the client (HTTP/1.1 chunked) as soon as it is produced. An
+//!   instance lives on after its response body is done while it still has
+//!   tasks running (work a component spawned to do after the response, such
+//!   as exporting telemetry), at most [`AFTER_RESPONSE`].
 //! * Outbound HTTP (`wasi:http/client@0.3.0`) goes out through
 //!   wasmtime-wasi-http; with `--allow-outbound` only URLs starting with one
 //!   of the prefixes are allowed, others fail with `HTTP-request-denied`
@@ -346,6 +349,10 @@ async fn handle(
     })
 }
 
+/// How long an instance may keep working after its response is done (as
+/// Workers' `waitUntil` allows 30 seconds).
+const AFTER_RESPONSE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Instantiates the component and calls `wasi:http/handler.handle`.
 ///
 /// The store lives in its own task running wasmtime's concurrent event loop
@@ -396,6 +403,12 @@ async fn call_component(
                     });
                     if response_tx.send(Ok(response)).is_ok() {
                         let _ = done_rx.await; // resolves when the body is dropped
+                    }
+                    // Work the component does after its response: the store
+                    // runs until no task of the component is left.
+                    let idle = std::future::poll_fn(|cx| accessor.poll_no_interesting_tasks(cx));
+                    if tokio::time::timeout(AFTER_RESPONSE, idle).await.is_err() {
+                        eprintln!("spin-host: work after a response cut after {AFTER_RESPONSE:?}");
                     }
                     Ok(())
                 },
