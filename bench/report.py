@@ -55,6 +55,18 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
             added = governed["p50_ms"] - res["gateway /mcp"]["p50_ms"]
             rows.append((f"{runtime} c=1: policy + 3 rate-limit checks added to /mcp, p50 (issue 6)",
                          f"{added:+.3f} ms", "report", None))
+    for runtime in ("workerd", "spin"):
+        for c in (1, 32):
+            run = _lat(results, runtime, c)
+            res = run["result"]
+            on = res.get("gateway /mcp, OTLP export on")
+            if on:
+                off = res["gateway /mcp"]
+                posts = run.get("otlp_posts", {})
+                rows.append((f"{runtime} c={c}: tools/call p50, OTLP export on / off (issue 13)",
+                             f"{on['p50_ms']:.2f} / {off['p50_ms']:.2f} ms "
+                             f"({posts.get('traces', 0)} trace posts received so far)",
+                             "export adds nothing to the response", None))
     gov = _core(results, "governance: added per tools/call")
     if gov is not None:
         rows.append(("core CPU added by a policy (20 rules) + 3 limits per tools/call (native)", f"{gov:.1f} µs",

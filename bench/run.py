@@ -100,7 +100,7 @@ class Runtime:
         self.count += 1
         return f"{self.name}-{what}-{self.count}"
 
-    def gateway(self, registry: dict[str, dict], policy: dict | None = None) -> str:
+    def gateway(self, registry: dict[str, dict], policy: dict | None = None, vars: dict | None = None) -> str:
         label = self._label("gateway")
         bulk = self.work / f"{label}.json"
         kv = [{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in registry.items()]
@@ -114,10 +114,12 @@ class Runtime:
                 "--persist-to", str(state)], stdout=subprocess.DEVNULL)
             cmd = [e2e.NODE22, e2e.WRANGLER, "dev", "--ip", "127.0.0.1", "--port", str(port), "--persist-to",
                    str(state), "--show-interactive-dev-session=false"]
+            cmd += [a for k, v in (vars or {}).items() for a in ("--var", f"{k}:{v}")]
             log = self.procs.start(label, cmd, env={"MCP_EDGE_SKIP_BUILD": "1", "WRANGLER_SEND_METRICS": "false"})
         else:
             cmd = [str(SPIN_HOST), "--component", str(GATEWAY_WASM), "--listen", f"127.0.0.1:{port}",
                    "--kv-seed", str(bulk), "--kv-store", "sessions", "--var", "default_region=us"]
+            cmd += [a for k, v in (vars or {}).items() for a in ("--var", f"{k.lower()}={v}")]
             log = self.procs.start(label, cmd)
         base = f"http://127.0.0.1:{port}"
         e2e.wait_http(f"{base}/healthz", label, self.procs, log, timeout=120)
@@ -187,10 +189,14 @@ def latency(rt: Runtime, quick: bool) -> list[dict]:
     """tools/call at c = 1, 8, 32: direct, floor, gateway /mcp and /servers/fast/mcp for legacy and
     modern clients, and /mcp of a second gateway under GOVERNANCE_POLICY (what policy and limit
     checks add)."""
-    direct, floor_up, gw_up, gov_up = e2e.free_port(), e2e.free_port(), e2e.free_port(), e2e.free_port()
+    direct, floor_up, gw_up, gov_up, otel_up = (e2e.free_port() for _ in range(5))
     rt.procs.start(f"{rt.name}-fast", ["node", str(BENCH / "fast_upstream.mjs"), "--ports",
-                                       f"{direct},{floor_up},{gw_up},{gov_up}"])
-    for p in (direct, floor_up, gw_up, gov_up):
+                                       f"{direct},{floor_up},{gw_up},{gov_up},{otel_up}"])
+    sink = e2e.free_port()
+    rt.procs.start(f"{rt.name}-otlp-sink", ["node", str(BENCH / "otlp_sink.mjs"), "--port", str(sink)])
+    e2e.wait_http(f"http://127.0.0.1:{sink}/stats", f"{rt.name}-otlp-sink", rt.procs,
+                  rt.work / f"{rt.name}-otlp-sink.log", 30)
+    for p in (direct, floor_up, gw_up, gov_up, otel_up):
         e2e.wait_http(f"http://127.0.0.1:{p}/stats", f"{rt.name}-fast", rt.procs, rt.work / f"{rt.name}-fast.log", 30)
     floor = rt.floor(floor_up)
     # The fast upstream speaks both eras, and its entry says so: modern
@@ -199,6 +205,10 @@ def latency(rt: Runtime, quick: bool) -> list[dict]:
     # gateway learns an upstream's era").
     gateway = rt.gateway({"fast": entry(gw_up, era="dual")})
     governed = rt.gateway({"fast": entry(gov_up)}, GOVERNANCE_POLICY)
+    # The same as `gateway`, exporting every request's telemetry to the sink.
+    exporting = rt.gateway({"fast": entry(otel_up, era="dual")},
+                           vars={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink}"})
+    export_target = ("gateway /mcp, OTLP export on", f"{exporting}/mcp", "fast__echo", "hi")
     # One call through each gateway first: the first call to a server fills
     # its tool catalog (one tools/list), which is not the steady state.
     # A modern client's first request also learns the upstream's era
@@ -209,7 +219,8 @@ def latency(rt: Runtime, quick: bool) -> list[dict]:
         ("gateway /mcp" + MODERN, f"{gateway}/mcp", "fast__echo", "hi"),
         ("gateway /servers/fast/mcp" + MODERN, f"{gateway}/servers/fast/mcp", "echo", "hi"),
     ]
-    drive(gateway_targets + [("gateway /mcp, policy + 3 limits", f"{governed}/mcp", "fast__echo", "hi")],
+    drive(gateway_targets + [("gateway /mcp, policy + 3 limits", f"{governed}/mcp", "fast__echo", "hi"),
+                             export_target],
           1, 1, OUT / f"latency-{rt.name}-first.json", warmup=0)
     ops = store_ops(rt, gateway, gateway_targets) if rt.name == "spin" else None
     rows = []
@@ -222,13 +233,16 @@ def latency(rt: Runtime, quick: bool) -> list[dict]:
             ("floor", f"{floor}/mcp", "echo", "hi"),
             *gateway_targets,
             ("gateway /mcp, policy + 3 limits", f"{governed}/mcp", "fast__echo", "hi"),
+            export_target,
         ], c, n, OUT / f"latency-{rt.name}-c{c}.json")
         after = stats(gw_up)
         sent = (n + 20) * c  # per gateway target, warmup included
         delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
         wall_ms = json.loads((OUT / f"latency-{rt.name}-c{c}.json").read_text())["wall_ms"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{sink}/stats", timeout=5) as r:
+            exported = json.loads(r.read())
         rows.append({"runtime": rt.name, "c": c, "result": result, "upstream": delta, "gateway_calls": sent,
-                     "store_ops": ops, "wall_ms": wall_ms})
+                     "store_ops": ops, "wall_ms": wall_ms, "otlp_posts": exported})
     return rows
 
 

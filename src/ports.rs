@@ -193,6 +193,47 @@ pub trait Approvals {
     async fn consume(&self, id: &str, now_ms: u64) -> Result<bool, PortError>;
 }
 
+/// One row of usage: who (team, principal) used what (server, tool).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct UsageKey {
+    /// The principal's teams, sorted and comma-joined (empty: none), so a
+    /// call counts once whatever teams its caller is in.
+    pub team: String,
+    /// The principal key (`{via}|{subject}`).
+    pub principal: String,
+    pub server: String,
+    /// The tool as the server names it.
+    pub tool: String,
+}
+
+/// What a row counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageCount {
+    pub calls: u64,
+    pub errors: u64,
+    /// Time spent waiting on the upstream (every attempt), in milliseconds.
+    pub upstream_ms: u64,
+}
+
+impl UsageCount {
+    pub fn add(&mut self, other: &UsageCount) {
+        self.calls = self.calls.saturating_add(other.calls);
+        self.errors = self.errors.saturating_add(other.errors);
+        self.upstream_ms = self.upstream_ms.saturating_add(other.upstream_ms);
+    }
+}
+
+/// Usage per UTC day (`YYYY-MM-DD`), for attribution: what each team and
+/// principal called on which server, recorded after each `tools/call`.
+/// Exact on Workers (one Durable Object per day); see each adapter.
+#[allow(async_fn_in_trait)]
+pub trait Usage {
+    /// Adds `count` to the row `key` of `day`.
+    async fn add(&self, day: &str, key: &UsageKey, count: &UsageCount) -> Result<(), PortError>;
+    /// Every row of `day`.
+    async fn day(&self, day: &str) -> Result<Vec<(UsageKey, UsageCount)>, PortError>;
+}
+
 /// Time.
 #[allow(async_fn_in_trait)]
 pub trait Clock {
@@ -224,11 +265,13 @@ pub trait Platform {
     type Clock: Clock + Clone + 'static;
     type Limiter: Limiter;
     type Approvals: Approvals + Clone + 'static;
+    type Usage: Usage;
 
     fn kv(&self) -> &Self::Kv;
     fn sessions(&self) -> &Self::Sessions;
     fn limiter(&self) -> &Self::Limiter;
     fn approvals(&self) -> &Self::Approvals;
+    fn usage(&self) -> &Self::Usage;
     fn http(&self) -> &Self::Http;
     fn clock(&self) -> &Self::Clock;
     /// Fills `buf` from a CSPRNG.
@@ -269,17 +312,18 @@ pub(crate) trait Runtime {
 /// A platform assembled from one adapter per port: every adapter builds its
 /// platform as a `Ports<...>` and writes no accessor boilerplate.
 #[derive(Default)]
-pub struct Ports<K, S, U, C, L, A, R> {
+pub struct Ports<K, S, U, C, L, A, G, R> {
     pub kv: K,
     pub sessions: S,
     pub http: U,
     pub clock: C,
     pub limiter: L,
     pub approvals: A,
+    pub usage: G,
     pub runtime: R,
 }
 
-impl<K, S, U, C, L, A, R> Platform for Ports<K, S, U, C, L, A, R>
+impl<K, S, U, C, L, A, G, R> Platform for Ports<K, S, U, C, L, A, G, R>
 where
     K: Kv,
     S: Sessions + Clone + 'static,
@@ -287,6 +331,7 @@ where
     C: Clock + Clone + 'static,
     L: Limiter,
     A: Approvals + Clone + 'static,
+    G: Usage,
     R: Runtime,
 {
     type Kv = K;
@@ -295,6 +340,7 @@ where
     type Clock = C;
     type Limiter = L;
     type Approvals = A;
+    type Usage = G;
 
     fn kv(&self) -> &K {
         &self.kv
@@ -307,6 +353,9 @@ where
     }
     fn approvals(&self) -> &A {
         &self.approvals
+    }
+    fn usage(&self) -> &G {
+        &self.usage
     }
     fn http(&self) -> &U {
         &self.http

@@ -460,3 +460,51 @@ fn nothing_secret(posts: &[Post]) {
         }
     }
 }
+
+#[tokio::test]
+async fn usage_is_recorded_per_day_team_principal_server_and_tool() {
+    use mcp_edge::ports::{Usage, UsageKey};
+    let (h, posts, _) = setup();
+    exported(&h, &posts, call("up__echo", 1)).await;
+    exported(&h, &posts, call("up__echo", 2)).await; // refused by one-echo
+    exported(&h, &posts, call("up__purge", 3)).await; // denied
+    exported(&h, &posts, call("up__add", 4)).await;
+    let today = today();
+    let rows = h.p.usage.day(&today).await.unwrap();
+    let of = |tool: &str| {
+        rows.iter()
+            .find(|(k, _)| k.tool == tool)
+            .map(|(k, c)| (k.clone(), *c))
+            .unwrap_or_else(|| panic!("a row for {tool}: {rows:?}"))
+    };
+    let (key, echo) = of("echo");
+    assert_eq!(
+        key,
+        UsageKey {
+            team: "data,eng".into(),
+            principal: "apikey|alice".into(),
+            server: "up".into(),
+            tool: "echo".into(),
+        }
+    );
+    assert_eq!((echo.calls, echo.errors), (2, 1));
+    let (_, purge) = of("purge");
+    assert_eq!((purge.calls, purge.errors, purge.upstream_ms), (1, 1, 0));
+    let (_, add) = of("add");
+    assert_eq!((add.calls, add.errors), (1, 0));
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    // Another day holds nothing.
+    assert!(h.p.usage.day("1999-01-01").await.unwrap().is_empty());
+}
+
+/// Today (UTC) as `YYYY-MM-DD`.
+fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    chrono::DateTime::from_timestamp(secs as i64, 0)
+        .unwrap()
+        .date_naive()
+        .to_string()
+}

@@ -53,6 +53,7 @@ impl CallGuard<'_> {
         arguments: Option<&RawValue>,
     ) -> Result<Outcome, GatewayError> {
         crate::observe::notes::server(&server.id);
+        crate::observe::collect::note("mcp_edge.tool.name", tool.into());
         let policy = tracing::info_span!("policy").entered();
         let (allowed, rule) = self.gate.decide_tool(server, tool);
         note_here(

@@ -190,7 +190,7 @@ impl Gateway {
         traced::answer(&mut response, &traced, span);
         if let Some(batch) = batch {
             let telemetry = self.settings.telemetry.clone();
-            platform.defer(Box::pin(crate::observe::export::after(
+            platform.defer(Box::pin(crate::observe::after::after(
                 platform.clone(),
                 batch,
                 telemetry,

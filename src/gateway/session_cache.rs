@@ -173,6 +173,7 @@ impl<P: Platform> Platform for CachedPlatform<P> {
     type Clock = P::Clock;
     type Limiter = P::Limiter;
     type Approvals = P::Approvals;
+    type Usage = P::Usage;
 
     fn kv(&self) -> &Self::Kv {
         self.inner.kv()
@@ -182,6 +183,9 @@ impl<P: Platform> Platform for CachedPlatform<P> {
     }
     fn approvals(&self) -> &Self::Approvals {
         self.inner.approvals()
+    }
+    fn usage(&self) -> &Self::Usage {
+        self.inner.usage()
     }
     fn sessions(&self) -> &Self::Sessions {
         &self.sessions

@@ -14,7 +14,7 @@
 //!   and the first failure of an isolate is logged.
 
 use super::batch::Batch;
-use super::collect::{Finished, Shared};
+use super::collect::Shared;
 use super::metrics::{self, Point, Value};
 use super::otlp::{self, Resource};
 use crate::config::Telemetry;
@@ -65,10 +65,12 @@ pub(crate) fn encode(batch: &Batch, telemetry: &Telemetry, failures: u64) -> Pos
     }
 }
 
-/// The work after a request: waits for its batch to complete, then exports
-/// it when an endpoint is set.
-pub(crate) async fn after<P: Platform + 'static>(p: Rc<P>, batch: Shared, telemetry: Telemetry) {
-    Finished(batch.clone()).await;
+/// Exports a finished batch when an endpoint is set.
+pub(crate) async fn export<P: Platform + 'static>(
+    p: &Rc<P>,
+    batch: &Shared,
+    telemetry: &Telemetry,
+) {
     let Some(endpoint) = telemetry.endpoint.clone() else {
         return;
     };
@@ -76,7 +78,7 @@ pub(crate) async fn after<P: Platform + 'static>(p: Rc<P>, batch: Shared, teleme
     let failures = FAILURES.swap(0, Ordering::Relaxed);
     let posts = {
         let batch = batch.lock().unwrap_or_else(|e| e.into_inner());
-        encode(&batch, &telemetry, failures)
+        encode(&batch, telemetry, failures)
     };
     let send = |signal: &'static str, body: Vec<u8>| {
         let p = p.clone();

@@ -134,7 +134,7 @@ def _events(receiver, trace: str, want: str = "authenticated", wait_s: float = 1
 
 
 def otlp_checks(check, http, response_of, base: str, api_key: str, notes_log: pathlib.Path, receiver,
-                never: list[str]) -> None:
+                never: list[str], target: str, workdir: pathlib.Path) -> None:
     from otlp_receiver import attrs
 
     def traced():
@@ -259,6 +259,41 @@ def otlp_checks(check, http, response_of, base: str, api_key: str, notes_log: pa
           f"{len(posts)} posts, leaks {leaks}")
     check(not receiver.errors, "otlp: every post decodes with the official protobuf definitions",
           "; ".join(receiver.errors[:3]))
+    usage_checks(check, http, base, target, workdir)
+
+
+def usage_checks(check, http, base: str, target: str, workdir: pathlib.Path) -> None:
+    """The usage rows the calls above left: on workerd read from the day's
+    UsageStore Durable Object as workerd persisted it; on the Spin host,
+    counted in the store operations the host served (three increments per
+    call)."""
+    if target == "workers":
+        import sqlite3
+        deadline, rows = time.monotonic() + 10, {}
+        while time.monotonic() < deadline:
+            rows = {}
+            for db in (workdir / "wrangler-state").glob("v3/do/*-UsageStore/*.sqlite"):
+                if db.name == "metadata.sqlite":
+                    continue
+                with sqlite3.connect(db) as conn:
+                    for key, value in conn.execute("select key, value from _cf_KV"):
+                        # workerd keeps values in V8's serialization: the
+                        # stored JSON text follows a short header.
+                        text = bytes(value).decode("utf-8", "replace")
+                        rows[json.loads(key)["tool"]] = (json.loads(key), json.loads(text[text.index("{"):]))
+            if {"echo", "forbidden", "log_email"} <= set(rows) and rows["log_email"][1].get("calls") == 2:
+                break
+            time.sleep(0.2)
+        echo, forbidden, log_email = (rows.get(t, ({}, {})) for t in ("echo", "forbidden", "log_email"))
+        check(echo[0].get("team") == "qa" and echo[0].get("principal") == "apikey|e2e-client"
+              and echo[0].get("server") == "notes" and echo[1].get("calls", 0) >= 1 and echo[1].get("upstream_ms", 0) > 0
+              and forbidden[1].get("errors") == 1 and log_email[1].get("calls") == 2 and log_email[1].get("errors") == 1,
+              "usage: rows per day, team, principal, server and tool in the UsageStore Durable Object", str(rows))
+    else:
+        status, _, body = http(f"{base}/.spin-host/kv-ops", "GET", None, {})
+        ops = json.loads(body) if status == 200 else {}
+        check(ops.get("sessions:usage", 0) >= 3 * 6,
+              "usage: each call's row counters incremented in the Spin store", str(ops))
 
 
 def _seen_exactly(notes_log: pathlib.Path, prefix: str, wait_s: float = 5.0) -> bool:

@@ -578,7 +578,7 @@ def main() -> int:
             ("cancel", lambda: cancel.closing_the_stream_cancels(check, base, API_KEY)),
             ("trace", lambda: observe.trace_checks(check, http, base, API_KEY, notes_log)),
             ("otlp", lambda: observe.otlp_checks(check, http, response_of, base, API_KEY, notes_log, receiver,
-                                                 never)),
+                                                 never, args.target, workdir)),
             ("oauth", lambda: identity.oauth_checks(check, http, base, as_issuer, OAUTH_CLIENT, SCOPE, notes_log,
                                                     NODE, PYTHON, ROOT)),
             ("hammer", lambda: governance.hammer(check, http, base, API_KEY, exact=args.target == "workers")),

@@ -16,7 +16,7 @@ use crate::governance::gcra;
 use crate::governance::gcra::Quota;
 use crate::ports::{
     Approvals, Clock, HttpClient, Kv, Limiter, PortError, Ports, Runtime, SendError, SessionRecord,
-    Sessions, UpstreamChange,
+    Sessions, UpstreamChange, Usage, UsageCount, UsageKey,
 };
 use futures_util::future::LocalBoxFuture;
 use std::cell::RefCell;
@@ -328,6 +328,30 @@ impl Runtime for MemoryRuntime {
     }
 }
 
+/// Usage rows in memory, exact (one thread).
+#[derive(Default, Clone)]
+pub struct MemoryUsage(Rc<RefCell<BTreeMap<(String, UsageKey), UsageCount>>>);
+
+impl Usage for MemoryUsage {
+    async fn add(&self, day: &str, key: &UsageKey, count: &UsageCount) -> Result<(), PortError> {
+        self.0
+            .borrow_mut()
+            .entry((day.to_string(), key.clone()))
+            .or_default()
+            .add(count);
+        Ok(())
+    }
+    async fn day(&self, day: &str) -> Result<Vec<(UsageKey, UsageCount)>, PortError> {
+        Ok(self
+            .0
+            .borrow()
+            .iter()
+            .filter(|((d, _), _)| d == day)
+            .map(|((_, k), c)| (k.clone(), *c))
+            .collect())
+    }
+}
+
 /// The memory platform.
 pub type MemoryPlatform = Ports<
     MemoryKv,
@@ -336,6 +360,7 @@ pub type MemoryPlatform = Ports<
     TokioClock,
     MemoryLimiter,
     MemoryApprovals,
+    MemoryUsage,
     MemoryRuntime,
 >;
 

@@ -11,6 +11,7 @@ mod body;
 mod kv;
 mod limits;
 mod upstream;
+mod usage;
 
 use crate::config::Settings;
 use crate::gateway::{Gateway, RequestMeta};
@@ -36,6 +37,7 @@ pub type SpinPlatform = Ports<
     SpinClock,
     limits::AtomicLimiter,
     approvals::SpinApprovals,
+    usage::AtomicUsage,
     SpinRuntime,
 >;
 
@@ -152,6 +154,7 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
         http: upstream::WasiHttpUpstream,
         clock: SpinClock,
         limiter: limits::AtomicLimiter,
+        usage: usage::AtomicUsage,
     };
     // Spin reports no edge location (the default region applies), and the
     // peer address in `spin-client-addr`, which the host sets itself.

@@ -11,10 +11,12 @@ mod limits;
 mod log;
 mod sessions;
 mod upstream;
+mod usage;
 
 pub use approvals::ApprovalStore;
 pub use limits::RateCounter;
 pub use sessions::SessionStore;
+pub use usage::UsageStore;
 
 use crate::body::Body;
 use crate::config::Settings;
@@ -38,6 +40,7 @@ pub type WorkersPlatform = Ports<
     WorkersClock,
     limits::DurableLimiter,
     approvals::DurableApprovals,
+    usage::DurableUsage,
     WorkersRuntime,
 >;
 
@@ -108,6 +111,7 @@ async fn fetch(
         clock: WorkersClock,
         limiter: limits::DurableLimiter::new(env.durable_object("LIMITS")?),
         approvals: approvals::DurableApprovals::new(env.durable_object("APPROVALS")?),
+        usage: usage::DurableUsage::new(env.durable_object("USAGE")?),
         runtime: WorkersRuntime(ctx, env.clone()),
     };
     to_worker(gw.handle(&Rc::new(platform), request, &meta).await)
