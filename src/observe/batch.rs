@@ -74,6 +74,8 @@ pub(crate) struct Batch {
     /// The request's span closed: nothing more comes.
     pub done: bool,
     pub waker: Option<std::task::Waker>,
+    /// Spans and audit records not kept (over the per-request caps).
+    pub dropped: (u64, u64),
     next: u64,
 }
 
@@ -85,6 +87,7 @@ impl Batch {
             logs: Vec::new(),
             done: false,
             waker: None,
+            dropped: (0, 0),
             next: 0,
         }
     }

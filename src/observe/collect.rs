@@ -104,6 +104,32 @@ impl std::future::Future for Finished {
     }
 }
 
+/// At most this many spans and this many audit records are kept per
+/// request: a stream that lives for hours (the `/mcp` GET stream, a span
+/// per redacted message) must not grow its batch without bound. What is
+/// dropped is counted ([`Batch::dropped`]).
+pub(crate) const MAX_SPANS: usize = 256;
+pub(crate) const MAX_LOGS: usize = 256;
+
+/// The longest attribute value kept, in bytes: values a caller chooses (a
+/// tool name, a resource URI, a request id) are cut there.
+pub(crate) const MAX_VALUE: usize = 256;
+
+/// `value`, cut to [`MAX_VALUE`] bytes at a character boundary.
+pub(crate) fn bounded(value: Attr) -> Attr {
+    match value {
+        Attr::Str(mut s) if s.len() > MAX_VALUE => {
+            let mut end = MAX_VALUE;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            s.truncate(end);
+            Attr::Str(s)
+        }
+        other => other,
+    }
+}
+
 /// Span fields that are for log lines only, never attributes.
 const LOG_ONLY: [&str; 2] = ["trace_id", "span_id"];
 
@@ -116,6 +142,7 @@ impl Fields<'_> {
         if LOG_ONLY.contains(&name) || name.starts_with("otel.") {
             return;
         }
+        let value = bounded(value);
         match self.0.iter_mut().find(|(k, _)| *k == name) {
             Some(slot) => slot.1 = value,
             None => self.0.push((name, value)),
@@ -227,6 +254,10 @@ where
         event.record(&mut message);
         if let Some(body) = message.0 {
             let mut batch = batch.lock().unwrap_or_else(|e| e.into_inner());
+            if batch.logs.len() >= MAX_LOGS {
+                batch.dropped.1 += 1;
+                return;
+            }
             batch.logs.push(LogData {
                 time_ns: (self.now_ns)(),
                 span_id,
@@ -242,6 +273,11 @@ where
         };
         let end_ns = (self.now_ns)();
         let mut batch = node.batch.lock().unwrap_or_else(|e| e.into_inner());
+        // The request's own span is always kept: it is what the rest hangs on.
+        if node.parent.is_some() && batch.spans.len() >= MAX_SPANS {
+            batch.dropped.0 += 1;
+            return;
+        }
         batch.spans.push(SpanData {
             id: node.id,
             parent: node.parent,
@@ -286,6 +322,7 @@ fn set(key: &'static str, value: Attr, on_root: bool) {
             if on_root && node.parent.is_some() {
                 continue;
             }
+            let value = bounded(value);
             match node.attrs.iter_mut().find(|(k, _)| *k == key) {
                 Some(slot) => slot.1 = value,
                 None => node.attrs.push((key, value)),
@@ -294,4 +331,52 @@ fn set(key: &'static str, value: Attr, on_root: bool) {
         }
         None
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::trace_context::TraceContext;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    fn now() -> u64 {
+        7
+    }
+
+    #[test]
+    fn a_long_request_keeps_at_most_the_caps_and_counts_the_rest() {
+        let subscriber = tracing_subscriber::registry().with(Collector::new(now));
+        tracing::subscriber::with_default(subscriber, || {
+            let traced = Traced {
+                context: TraceContext::start([3; 16]),
+                span: [9; 8],
+            };
+            let root = tracing::info_span!("request");
+            let batch = attach(&root, &traced).expect("a collector is installed");
+            root.in_scope(|| {
+                note("gen_ai.tool.name", Attr::Str("é".repeat(400)));
+                for _ in 0..MAX_SPANS + 10 {
+                    let _s = tracing::info_span!("redact").entered();
+                    tracing::info!(target: "audit", "{{\"event\":\"redacted\"}}");
+                }
+            });
+            drop(root);
+            let b = batch.lock().unwrap();
+            assert!(b.done);
+            assert_eq!(
+                b.spans.len(),
+                MAX_SPANS + 1,
+                "the caps, and the request's own span"
+            );
+            assert_eq!(b.logs.len(), MAX_LOGS);
+            assert_eq!(b.dropped, (10, 10));
+            let name = b
+                .root()
+                .unwrap()
+                .str("gen_ai.tool.name")
+                .unwrap()
+                .to_string();
+            assert!(name.len() <= MAX_VALUE && name.chars().all(|c| c == 'é'));
+        });
+    }
 }

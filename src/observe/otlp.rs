@@ -105,6 +105,19 @@ fn encode_span(batch: &Batch, span: &SpanData) -> Value {
         if let Some(state) = &context.state {
             out["traceState"] = json!(state);
         }
+        // What the per-request caps dropped, on the span they belonged to.
+        let (spans, logs) = batch.dropped;
+        for (key, n) in [
+            ("mcp_edge.dropped.spans", spans),
+            ("mcp_edge.dropped.records", logs),
+        ] {
+            if n > 0 {
+                out["attributes"]
+                    .as_array_mut()
+                    .expect("attributes is an array")
+                    .push(kv(key, &Attr::Int(n.min(i64::MAX as u64) as i64)));
+            }
+        }
     }
     out
 }
