@@ -508,3 +508,42 @@ fn today() -> String {
         .date_naive()
         .to_string()
 }
+
+#[tokio::test]
+async fn a_redaction_is_a_span_and_a_record_with_counts_per_kind_never_the_match() {
+    let (h, posts) = harness(&[]);
+    h.add("up", MockServer::new("up").tools(&["echo"]), &["us"]);
+    h.api_key(KEY, json!({"subject": "alice"}));
+    let policy = json!({
+        "rules": [{"name": "everyone", "effect": "allow", "subjects": {"everyone": true}}],
+        "redact": [{"servers": ["up"], "kinds": ["email", "card"]}]
+    });
+    h.p.kv.put("policy", &policy.to_string());
+    h.gw.reload_config();
+    let caller = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
+    let params = json!({"name": "up__echo",
+        "arguments": {"text": "mail gina@corp.example and hal@corp.example, card 4111 1111 1111 1111"}});
+    let req = modern_request(
+        "/mcp",
+        1,
+        "tools/call",
+        params,
+        &[("x-api-key", KEY), ("traceparent", &caller)],
+    );
+    let (status, got) = exported(&h, &posts, req).await;
+    assert_eq!(status, 200);
+    let spans = spans_of(&got);
+    let redact = named(&spans, "redact");
+    assert_eq!(redact.len(), 1, "{spans:#?}");
+    assert_eq!(attr(redact[0], "mcp_edge.redacted.email")["intValue"], "2");
+    assert_eq!(attr(redact[0], "mcp_edge.redacted.card")["intValue"], "1");
+    let events = log_events(&got);
+    let redacted: Vec<&Value> = events.iter().filter(|e| e["event"] == "redacted").collect();
+    assert_eq!(redacted.len(), 1, "{events:?}");
+    assert_eq!(redacted[0]["server"], "up");
+    assert_eq!(redacted[0]["counts"], json!({"email": 2, "card": 1}));
+    for (_, _, body) in &got {
+        let text = body.to_string();
+        assert!(!text.contains("gina@") && !text.contains("4111"), "{text}");
+    }
+}

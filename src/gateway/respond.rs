@@ -123,7 +123,10 @@ pub(crate) async fn forward(
 pub(crate) fn redact_error(e: GatewayError, kinds: &[Kind]) -> GatewayError {
     match e {
         GatewayError::Upstream { server, message } if !kinds.is_empty() => {
-            let message = crate::governance::pii::redact(&message, kinds).unwrap_or(message);
+            let mut tally = crate::governance::pii::Tally::default();
+            let message = crate::governance::pii::redact_counted(&message, kinds, &mut tally)
+                .unwrap_or(message);
+            crate::observe::audit::redactions(&server, &tally);
             GatewayError::Upstream { server, message }
         }
         other => other,

@@ -104,11 +104,9 @@ pub(crate) fn redact_value(v: &mut Value, kinds: &[Kind]) {
 pub(crate) fn redact_value_counted(v: &mut Value, kinds: &[Kind], tally: &mut Tally) {
     match v {
         Value::String(s) => {
-            let mut scanner = Scanner::new(s);
-            if let Some(r) = scanner.run(kinds) {
+            if let Some(r) = redact_counted(s, kinds, tally) {
                 *s = r;
             }
-            tally.add(&scanner.tally);
         }
         Value::Array(items) => items
             .iter_mut()
@@ -129,6 +127,14 @@ pub(crate) fn redact_value_counted(v: &mut Value, kinds: &[Kind], tally: &mut Ta
 /// The text with every match replaced, or `None` when nothing matched.
 pub fn redact(text: &str, kinds: &[Kind]) -> Option<String> {
     scan(text, kinds).0
+}
+
+/// [`redact`], adding what it replaced to `tally`.
+pub(crate) fn redact_counted(text: &str, kinds: &[Kind], tally: &mut Tally) -> Option<String> {
+    let mut s = Scanner::new(text);
+    let out = s.run(kinds);
+    tally.add(&s.tally);
+    out
 }
 
 /// Like [`redact`], also returning how many character inspections the scan
