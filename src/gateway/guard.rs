@@ -53,7 +53,6 @@ impl CallGuard<'_> {
         arguments: Option<&RawValue>,
     ) -> Result<Outcome, GatewayError> {
         crate::observe::notes::server(&server.id);
-        crate::observe::collect::note("mcp_edge.tool.name", tool.into());
         let policy = tracing::info_span!("policy").entered();
         let (allowed, rule) = self.gate.decide_tool(server, tool);
         note_here(
@@ -77,6 +76,7 @@ impl CallGuard<'_> {
         });
         if !allowed {
             note_here("error.type", "denied".into());
+            crate::observe::notes::tool(None);
             return Err(GatewayError::InvalidParams(format!(
                 "Unknown tool: {shown}"
             )));
@@ -94,6 +94,9 @@ impl CallGuard<'_> {
         } else {
             None
         };
+        // The tool as usage and metrics name it: a name the server does
+        // not list is the caller's to choose, and is not kept.
+        crate::observe::notes::tool((info.is_some() || !needs_info).then_some(tool));
         let args: Value = match arguments {
             Some(raw) => serde_json::from_str(raw.get())
                 .map_err(|e| GatewayError::InvalidParams(format!("arguments: {e}")))?,

@@ -41,17 +41,68 @@ pub(crate) enum Value {
     Seconds(f64),
 }
 
-/// The request attributes metrics are broken down by.
-const REQUEST_KEYS: [&str; 8] = [
-    "mcp.method.name",
-    "gen_ai.tool.name",
-    "gen_ai.prompt.name",
+/// The request attributes metrics are broken down by, as they are on the
+/// span. (The method and the tool are added apart, bounded: see [`of`].)
+const REQUEST_KEYS: [&str; 5] = [
     "gen_ai.operation.name",
     "mcp.protocol.version",
     "error.type",
     "rpc.response.status_code",
     "mcp_edge.server.id",
 ];
+
+/// `mcp.method.name`'s well-known values (`docs/gen-ai/mcp.md`), plus the
+/// 2026-07-28 revision's own requests; any other method is `_OTHER` in a
+/// metric, so a caller cannot mint a series per made-up method.
+const METHODS: [&str; 28] = [
+    "completion/complete",
+    "elicitation/create",
+    "initialize",
+    "logging/setLevel",
+    "notifications/cancelled",
+    "notifications/initialized",
+    "notifications/message",
+    "notifications/progress",
+    "notifications/prompts/list_changed",
+    "notifications/resources/list_changed",
+    "notifications/resources/updated",
+    "notifications/roots/list_changed",
+    "notifications/tools/list_changed",
+    "ping",
+    "prompts/get",
+    "prompts/list",
+    "resources/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/templates/list",
+    "resources/unsubscribe",
+    "roots/list",
+    "sampling/createMessage",
+    "tools/call",
+    "tools/list",
+    "server/discover",
+    "subscriptions/listen",
+    "tasks/get",
+];
+
+/// The bounded breakdown of a request: its attributes as on the span, the
+/// method (known ones only) and the tool as the server names it
+/// (`mcp_edge.tool.name`, `_OTHER` for one it does not list).
+fn breakdown(root: &SpanData) -> Vec<(&'static str, Attr)> {
+    let mut attrs = copy(root, &REQUEST_KEYS);
+    if let Some(method) = root.str("mcp.method.name") {
+        let known = METHODS.contains(&method);
+        let method = if known { method } else { super::notes::OTHER };
+        attrs.push(("mcp.method.name", Attr::Str(method.into())));
+    }
+    if let Some(tool) = root.attr("mcp_edge.tool.name") {
+        attrs.push(("gen_ai.tool.name", tool.clone()));
+    }
+    if let Some(teams) = root.attr("mcp_edge.teams") {
+        attrs.push(("mcp_edge.teams", teams.clone()));
+    }
+    attrs
+}
 
 fn copy(span: &SpanData, keys: &[&'static str]) -> Vec<(&'static str, Attr)> {
     keys.iter()
@@ -79,10 +130,7 @@ pub(crate) fn of(batch: &Batch) -> Vec<Point> {
         end_ns,
     };
     let mut points = Vec::new();
-    let mut attrs = copy(root, &REQUEST_KEYS);
-    if let Some(teams) = root.attr("mcp_edge.teams") {
-        attrs.push(("mcp_edge.teams", teams.clone()));
-    }
+    let attrs = breakdown(root);
     points.push(point(
         "mcp.server.operation.duration",
         "s",

@@ -90,6 +90,17 @@ pub(crate) fn server(id: &str) {
     note("mcp_edge.server.id", id.into());
 }
 
+/// The tool a `tools/call` calls, as the server names it, for usage and
+/// metrics: `None` (noted `_OTHER`) when the server does not list it or the
+/// call was denied before anyone asked, so a caller spraying made-up names
+/// cannot mint usage rows or metric series.
+pub(crate) fn tool(name: Option<&str>) {
+    note("mcp_edge.tool.name", name.unwrap_or(OTHER).into());
+}
+
+/// The OpenTelemetry conventions' value for "none of the known ones".
+pub(crate) const OTHER: &str = "_OTHER";
+
 /// The session the request belongs to, and its protocol revision.
 pub(crate) fn session(id: Option<&str>, protocol_version: &str) {
     if let Some(id) = id {
