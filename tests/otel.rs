@@ -420,11 +420,29 @@ async fn nothing_is_exported_without_an_endpoint_and_spans_follow_the_sampling_r
         h.p.http.sent()
     );
 
+    // A trace the gateway starts is sampled by the ratio, and the decision
+    // is its sampled flag (told upstream and back).
     let (h, posts) = harness(&[("OTEL_TRACES_SAMPLER_ARG", "0")]);
-    h.add("up", MockServer::new("up").tools(&["echo"]), &["us"]);
+    let up = h.add("up", MockServer::new("up").tools(&["echo"]), &["us"]);
     h.api_key(KEY, json!({"subject": "alice"}));
-    let (status, got) = exported(&h, &posts, call("up__echo", 1)).await;
-    assert_eq!(status, 200);
+    let untraced = modern_request(
+        "/mcp",
+        1,
+        "tools/call",
+        json!({"name": "up__echo", "arguments": {"text": "x"}}),
+        &[("x-api-key", KEY)],
+    );
+    posts.borrow_mut().clear();
+    let r = h.send(untraced).await;
+    h.p.run_deferred().await;
+    let got = posts.borrow().clone();
+    assert_eq!(r.status, 200);
+    assert!(r.header("traceresponse").unwrap().ends_with("-00"));
+    let seen = up.seen();
+    let upstream = seen.last().unwrap().headers["traceparent"]
+        .to_str()
+        .unwrap();
+    assert!(upstream.ends_with("-00"), "{upstream}");
     assert!(
         signal(&got, "traces").is_none(),
         "no span of an unsampled trace"
@@ -434,6 +452,26 @@ async fn nothing_is_exported_without_an_endpoint_and_spans_follow_the_sampling_r
         "audit records are not sampled"
     );
     assert!(signal(&got, "metrics").is_some(), "metrics are not sampled");
+    // A caller's trace follows the caller's flag, whatever the ratio.
+    let (_, got) = exported(&h, &posts, call("up__echo", 2)).await;
+    assert!(
+        signal(&got, "traces").is_some(),
+        "the caller sampled its trace"
+    );
+    let (h, posts) = harness(&[]);
+    h.add("up", MockServer::new("up").tools(&["echo"]), &["us"]);
+    h.api_key(KEY, json!({"subject": "alice"}));
+    let mut unsampled = call("up__echo", 3);
+    let caller = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-00");
+    unsampled
+        .headers_mut()
+        .insert("traceparent", caller.parse().unwrap());
+    let (_, got) = exported(&h, &posts, unsampled).await;
+    assert!(
+        signal(&got, "traces").is_none(),
+        "the caller did not sample its trace"
+    );
+    assert!(signal(&got, "logs").is_some());
 }
 
 #[tokio::test]

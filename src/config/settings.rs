@@ -193,7 +193,7 @@ impl Settings {
                 }
             };
         }
-        s.telemetry = super::telemetry::Telemetry::from_vars(&var)?;
+        s.telemetry = super::telemetry::Telemetry::from_vars(&var);
         if let Some(v) = var("VALIDATE_ARGUMENTS") {
             s.validate_arguments = match v.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" => true,

@@ -51,13 +51,15 @@ pub(crate) async fn authenticate<P: Platform>(
             via: &principal.via,
             teams: &principal.teams,
         }),
+        // The reason may quote what the caller sent (an unverified issuer):
+        // the trail keeps its first 256 bytes.
         Err(GatewayError::Unauthorized { message, .. }) => audit::record(&Audit::Refused {
             status: 401,
-            reason: message,
+            reason: &audit::cut(message),
         }),
         Err(GatewayError::Forbidden { message, .. }) => audit::record(&Audit::Refused {
             status: 403,
-            reason: message,
+            reason: &audit::cut(message),
         }),
         Err(_) => {}
     }

@@ -114,6 +114,9 @@ impl Gateway {
         let policy = PolicyStore::new(settings.registry_ttl_ms);
         let catalog = Catalog::new(settings.tool_catalog_ttl_ms);
         let eras = Rc::new(Eras::new(settings.registry_ttl_ms));
+        for problem in &settings.telemetry.problems {
+            tracing::warn!("{problem}");
+        }
         Gateway {
             settings,
             registry,
@@ -168,7 +171,7 @@ impl Gateway {
     ) -> Response<Body> {
         let headers = req.headers().clone();
         let era = Era::of_request(&headers);
-        let traced = traced::of(p.as_ref(), &req);
+        let traced = traced::of(p.as_ref(), &req, &self.settings.telemetry);
         // Every log line of the request names its trace; what the request
         // does is collected under it for export (`observe`).
         let span = traced::span(&traced);

@@ -21,8 +21,14 @@ use crate::protocol::version::Era;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-/// The trace `req` goes into (see the module docs).
-pub(super) fn of<P: Platform>(p: &P, req: &http::Request<Vec<u8>>) -> Traced {
+/// The trace `req` goes into (see the module docs). A trace the gateway
+/// starts is sampled as `telemetry`'s ratio says, and the decision is its
+/// sampled flag, carried upstream and back.
+pub(super) fn of<P: Platform>(
+    p: &P,
+    req: &http::Request<Vec<u8>>,
+    telemetry: &crate::config::Telemetry,
+) -> Traced {
     // A header sent more than once is one list (RFC 9110 § 5.3); only
     // `tracestate` is such a list, and a repeated `traceparent` is invalid.
     let header = |name: &str| {
@@ -44,7 +50,11 @@ pub(super) fn of<P: Platform>(p: &P, req: &http::Request<Vec<u8>>) -> Traced {
         .unwrap_or_else(|| {
             let mut id = [0u8; 16];
             p.random_bytes(&mut id);
-            TraceContext::start(id)
+            let mut started = TraceContext::start(id);
+            if !telemetry.samples(&started.trace_id) {
+                started.flags &= !1;
+            }
+            started
         });
     let mut span = [0u8; 8];
     p.random_bytes(&mut span);
@@ -72,7 +82,7 @@ pub(super) fn describe(req: &http::Request<Vec<u8>>, era: Era) {
             .get(crate::protocol::headers::PROTOCOL_VERSION)
             .and_then(|v| v.to_str().ok())
         {
-            note("mcp.protocol.version", v.into());
+            note("mcp.protocol.version", notes::known_version(v).into());
         }
     }
 }
@@ -81,7 +91,7 @@ pub(super) fn describe(req: &http::Request<Vec<u8>>, era: Era) {
 /// it with (`code`), or what a whole JSON answer says.
 pub(super) fn ended(response: &http::Response<Body>, code: Option<i64>) {
     notes::outcome(response.status().as_u16(), code);
-    if code.is_none() {
+    if code.is_none() && crate::observe::collect::current_span_id().is_some() {
         if let Body::Full(bytes) = response.body() {
             notes::json_answer(bytes);
         }

@@ -7,11 +7,14 @@
 use super::collect::{Finished, Shared};
 use super::{export, usage};
 use crate::config::Telemetry;
-use crate::ports::{Platform, Usage};
+use crate::ports::{with_timeout, Platform, Usage};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static USAGE_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// How long adding a usage row may take.
+const USAGE_TIMEOUT_MS: u64 = 5_000;
 
 pub(crate) async fn after<P: Platform + 'static>(p: Rc<P>, batch: Shared, telemetry: Telemetry) {
     Finished(batch.clone()).await;
@@ -19,14 +22,24 @@ pub(crate) async fn after<P: Platform + 'static>(p: Rc<P>, batch: Shared, teleme
         let batch = batch.lock().unwrap_or_else(|e| e.into_inner());
         usage::row(&batch)
     };
-    if let Some((day, key, count)) = row {
-        if let Err(e) = p.usage().add(&day, &key, &count).await {
-            // Usage is attribution, not access: a store that is down costs
-            // rows, never the call, and is logged once per isolate.
-            if !USAGE_WARNED.swap(true, Ordering::Relaxed) {
-                tracing::warn!("usage not recorded: {e}");
-            }
+    let record = async {
+        let Some((day, key, count)) = row else { return };
+        let added = with_timeout(
+            p.clock(),
+            USAGE_TIMEOUT_MS,
+            p.usage().add(&day, &key, &count),
+        );
+        let why = match added.await {
+            Some(Ok(())) => return,
+            Some(Err(e)) => e.0,
+            None => format!("no answer in {USAGE_TIMEOUT_MS} ms"),
+        };
+        // Usage is attribution, not access: a store that is down costs
+        // rows, never the call, and is logged once per isolate.
+        if !USAGE_WARNED.swap(true, Ordering::Relaxed) {
+            tracing::warn!("usage not recorded: {why}");
         }
-    }
-    export::export(&p, &batch, &telemetry).await;
+    };
+    // Side by side: a slow usage store does not hold the export back.
+    futures_util::future::join(record, export::export(&p, &batch, &telemetry)).await;
 }

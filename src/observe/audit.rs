@@ -130,6 +130,15 @@ pub(crate) fn redactions(server: &str, tally: &crate::governance::pii::Tally) {
     }
 }
 
+/// `text` cut to 256 bytes at a character boundary.
+pub(crate) fn cut(text: &str) -> String {
+    let mut end = text.len().min(256);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
 /// Writes `event` to the audit trail.
 pub(crate) fn record(event: &Audit<'_>) {
     let line = serde_json::to_string(event).expect("an audit event serializes");

@@ -61,7 +61,9 @@ pub(crate) fn attach(span: &tracing::Span, traced: &Traced) -> Option<Shared> {
         let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
         let data = registry.span(id)?;
         let batch = Arc::new(Mutex::new(Batch::new(traced)));
-        data.extensions_mut().insert(Node {
+        // `replace`, not `insert` (which panics on a second one): a gateway
+        // handling a request inside another's span gets a batch of its own.
+        data.extensions_mut().replace(Node {
             batch: batch.clone(),
             id: traced.span,
             parent: None,
@@ -114,6 +116,20 @@ pub(crate) const MAX_LOGS: usize = 256;
 /// The longest attribute value kept, in bytes: values a caller chooses (a
 /// tool name, a resource URI, a request id) are cut there.
 pub(crate) const MAX_VALUE: usize = 256;
+
+/// Attributes whose values come from verified credentials, not from the
+/// request: never cut (a cut team list would merge usage rows).
+const VOUCHED: [&str; 3] = ["enduser.id", "mcp_edge.teams", "mcp_edge.auth.via"];
+
+/// `value` of attribute `key`, cut to [`MAX_VALUE`] bytes at a character
+/// boundary unless the key is [`VOUCHED`] for.
+pub(crate) fn bounded_for(key: &str, value: Attr) -> Attr {
+    if VOUCHED.contains(&key) {
+        value
+    } else {
+        bounded(value)
+    }
+}
 
 /// `value`, cut to [`MAX_VALUE`] bytes at a character boundary.
 pub(crate) fn bounded(value: Attr) -> Attr {
@@ -322,7 +338,7 @@ fn set(key: &'static str, value: Attr, on_root: bool) {
             if on_root && node.parent.is_some() {
                 continue;
             }
-            let value = bounded(value);
+            let value = bounded_for(key, value);
             match node.attrs.iter_mut().find(|(k, _)| *k == key) {
                 Some(slot) => slot.1 = value,
                 None => node.attrs.push((key, value)),

@@ -44,7 +44,10 @@ pub(crate) fn encode(batch: &Batch, telemetry: &Telemetry, failures: u64) -> Pos
     let resource = Resource {
         service_name: telemetry.service_name.clone(),
     };
-    let sampled = telemetry.samples(&batch.traced.context.trace_id);
+    // The decision was taken when the trace was read or started (its
+    // sampled flag: the caller's, or the ratio's for a trace of the
+    // gateway's), so the upstream and the client see the same one.
+    let sampled = batch.traced.context.flags & 1 == 1;
     let mut points = metrics::of(batch);
     if failures > 0 {
         let (start_ns, end_ns) = points.first().map_or((0, 0), |p| (p.start_ns, p.end_ns));
@@ -85,23 +88,32 @@ pub(crate) async fn export<P: Platform + 'static>(
         let url = format!("{endpoint}/v1/{signal}");
         let headers = headers.clone();
         async move {
-            let mut req = http::Request::post(url)
+            let Ok(mut req) = http::Request::post(url)
                 .header(http::header::CONTENT_TYPE, "application/json")
                 .body(body)
-                .expect("a valid request");
+            else {
+                failed_once(signal, "the endpoint does not make a request URL");
+                return false;
+            };
             for (name, value) in headers {
-                req.headers_mut().insert(name, value);
+                // The body's type is the exporter's to say.
+                if name != http::header::CONTENT_TYPE {
+                    req.headers_mut().append(name, value);
+                }
             }
             let sent = with_timeout(p.clock(), EXPORT_TIMEOUT_MS, p.http().send(req)).await;
+            // Only the kind of failure: the platform's error text may
+            // repeat the URL.
             let failed = match sent {
                 None => Some(format!("no answer in {EXPORT_TIMEOUT_MS} ms")),
-                Some(Err(e)) => Some(format!("unreachable ({})", e.0)),
+                Some(Err(_)) => Some("unreachable".to_string()),
                 Some(Ok(r)) if !r.status().is_success() => Some(format!("HTTP {}", r.status())),
                 Some(Ok(_)) => None,
             };
-            if let Some(why) = failed {
-                failed_once(signal, &why);
+            if let Some(why) = &failed {
+                failed_once(signal, why);
             }
+            failed.is_none()
         }
     };
     let mut posts_out = vec![send("metrics", posts.metrics).boxed_local()];
@@ -111,7 +123,11 @@ pub(crate) async fn export<P: Platform + 'static>(
     if let Some(body) = posts.logs {
         posts_out.push(send("logs", body).boxed_local());
     }
-    futures_util::future::join_all(posts_out).await;
+    let delivered = futures_util::future::join_all(posts_out).await;
+    if !delivered[0] {
+        // The failures this metrics post carried were not delivered either.
+        FAILURES.fetch_add(failures, Ordering::Relaxed);
+    }
 }
 
 /// Counts a failed post; logs only the first of the isolate.
@@ -129,14 +145,26 @@ fn failed_once(signal: &str, why: &str) {
 /// values percent-decoded; a pair that is not a valid header is skipped
 /// (and never logged: it may hold a key).
 pub(crate) fn parse_headers(text: &str) -> Vec<(http::HeaderName, http::HeaderValue)> {
-    text.split(',')
+    let mut skipped = 0;
+    let headers = text
+        .split(',')
+        .filter(|pair| !pair.trim().is_empty())
         .filter_map(|pair| {
-            let (name, value) = pair.split_once('=')?;
-            let name = http::HeaderName::from_bytes(name.trim().as_bytes()).ok()?;
-            let value = http::HeaderValue::from_bytes(&percent_decode(value.trim())).ok()?;
-            Some((name, value))
+            let parsed = pair.split_once('=').and_then(|(name, value)| {
+                let name = http::HeaderName::from_bytes(name.trim().as_bytes()).ok()?;
+                let value = http::HeaderValue::from_bytes(&percent_decode(value.trim())).ok()?;
+                Some((name, value))
+            });
+            skipped += usize::from(parsed.is_none());
+            parsed
         })
-        .collect()
+        .collect();
+    if skipped > 0 {
+        tracing::warn!(
+            "{HEADERS_SECRET}: {skipped} pair(s) are not key=value headers and were skipped"
+        );
+    }
+    headers
 }
 
 fn percent_decode(s: &str) -> Vec<u8> {

@@ -43,13 +43,28 @@ pub(crate) enum Value {
 
 /// The request attributes metrics are broken down by, as they are on the
 /// span. (The method and the tool are added apart, bounded: see [`of`].)
-const REQUEST_KEYS: [&str; 5] = [
+const REQUEST_KEYS: [&str; 3] = [
     "gen_ai.operation.name",
     "mcp.protocol.version",
-    "error.type",
-    "rpc.response.status_code",
     "mcp_edge.server.id",
 ];
+
+/// An error code as a metric names it: the JSON-RPC reserved range
+/// (-32768 to -32000, where the protocol's and the gateway's codes are), an
+/// HTTP status, or `tool_error`; any other code an upstream makes up is
+/// `_OTHER`, so an upstream cannot mint a series per code.
+fn bounded_error(value: &Attr) -> Attr {
+    let known = value.as_str().is_some_and(|v| {
+        v == "tool_error"
+            || v.parse::<i64>()
+                .is_ok_and(|c| (-32768..=-32000).contains(&c) || (100..=599).contains(&c))
+    });
+    if known {
+        value.clone()
+    } else {
+        Attr::Str(super::notes::OTHER.into())
+    }
+}
 
 /// `mcp.method.name`'s well-known values (`docs/gen-ai/mcp.md`), plus the
 /// 2026-07-28 revision's own requests; any other method is `_OTHER` in a
@@ -90,6 +105,11 @@ const METHODS: [&str; 28] = [
 /// (`mcp_edge.tool.name`, `_OTHER` for one it does not list).
 fn breakdown(root: &SpanData) -> Vec<(&'static str, Attr)> {
     let mut attrs = copy(root, &REQUEST_KEYS);
+    for key in ["error.type", "rpc.response.status_code"] {
+        if let Some(v) = root.attr(key) {
+            attrs.push((key, bounded_error(v)));
+        }
+    }
     if let Some(method) = root.str("mcp.method.name") {
         let known = METHODS.contains(&method);
         let method = if known { method } else { super::notes::OTHER };

@@ -67,10 +67,26 @@ pub(crate) fn message(message: &Message) {
         }
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
             if let Some(uri) = target.uri {
-                note("mcp.resource.uri", uri.into());
+                note("mcp.resource.uri", without_credentials(&uri).into());
             }
         }
         _ => {}
+    }
+}
+
+/// A resource URI as telemetry may carry it: without user info (replaced
+/// by `REDACTED`, as the OpenTelemetry URL conventions ask), query or
+/// fragment, where credentials and signatures travel
+/// (`postgres://u:pw@h/db`, `https://bucket/key?X-Amz-Signature=...`).
+pub(crate) fn without_credentials(uri: &str) -> String {
+    let uri = uri.split(['?', '#']).next().unwrap_or("");
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://REDACTED@{}", &rest[at + 1..]),
+        None => uri.to_string(),
     }
 }
 
@@ -103,6 +119,7 @@ pub(crate) const OTHER: &str = "_OTHER";
 
 /// The session the request belongs to, and its protocol revision.
 pub(crate) fn session(id: Option<&str>, protocol_version: &str) {
+    let protocol_version = known_version(protocol_version);
     if let Some(id) = id {
         note("mcp.session.id", id.into());
     }
@@ -165,5 +182,40 @@ pub(crate) fn json_answer(body: &[u8]) {
     }
     if let Ok(Message::Response(r)) = crate::protocol::jsonrpc::parse_message(body) {
         response(&r);
+    }
+}
+
+/// A protocol revision as telemetry names it: one the gateway speaks, else
+/// `_OTHER` (the header is the caller's, read before anything checks it).
+pub(crate) fn known_version(v: &str) -> &str {
+    use crate::protocol::version::{MODERN, SUPPORTED};
+    if SUPPORTED.contains(&v) || MODERN.contains(&v) {
+        v
+    } else {
+        OTHER
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_uris_lose_their_credentials() {
+        assert_eq!(
+            without_credentials("postgres://u:pw@h/db?x=1"),
+            "postgres://REDACTED@h/db"
+        );
+        assert_eq!(
+            without_credentials("https://bucket.test/key?X-Amz-Signature=abc#f"),
+            "https://bucket.test/key"
+        );
+        assert_eq!(
+            without_credentials("file:///home/a@b/doc"),
+            "file:///home/a@b/doc"
+        );
+        assert_eq!(without_credentials("notes://n/1"), "notes://n/1");
+        assert_eq!(known_version("2025-06-18"), "2025-06-18");
+        assert_eq!(known_version("x-random"), "_OTHER");
     }
 }

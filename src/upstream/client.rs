@@ -141,7 +141,8 @@ impl<'a, P: Platform> Upstreams<'a, P> {
                 "mcp_edge.region" = %endpoint.region,
                 "server.address" = host.as_ref().and_then(|u| u.host()).unwrap_or(""),
             );
-            if let Some(tool) = tool_called(method, message) {
+            let collected = span.in_scope(current_span_id).is_some();
+            if let Some(tool) = tool_called(method, message).filter(|_| collected) {
                 span.in_scope(|| note_here("gen_ai.tool.name", tool.into()));
             }
             let attempt = self.send_to(server, endpoint, known.clone(), message);

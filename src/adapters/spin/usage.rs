@@ -1,14 +1,15 @@
 //! Usage rows on Spin: `wasi:keyvalue` atomic increments in the `sessions`
 //! store, one counter per row and figure
-//! (`usage/{day}/{row key as base64url JSON}/{calls|errors|upstream_ms}`).
+//! (`usage/{day}/{row id}/{calls|errors|upstream_ms}`, the row id a SHA-256
+//! of the row's key, so keys stay short whatever the names), and the row's
+//! key itself beside them (`usage/{day}/{row id}/row`, written by the add
+//! that counted the row's first call).
 //! Each counter is exact under concurrency; the three of a row are not
 //! updated together, so a read during an add can see a call counted before
 //! its error or upstream time (never lost). Rows are kept until an operator
 //! deletes them.
 
 use crate::ports::{PortError, Usage, UsageCount, UsageKey};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 
 const PREFIX: &str = "usage/";
@@ -31,10 +32,20 @@ fn add_to(bucket: &store::Bucket, key: &str, by: u64) -> Result<u64, PortError> 
 impl Usage for AtomicUsage {
     async fn add(&self, day: &str, key: &UsageKey, count: &UsageCount) -> Result<(), PortError> {
         let bucket = bucket()?;
-        let row = URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).expect("serializes"));
+        let json = serde_json::to_string(key).expect("serializes");
+        let row = &crate::identity::sha256_hex(json.as_bytes())[..32];
         let values = [count.calls, count.errors, count.upstream_ms];
         for (figure, by) in FIGURES.iter().zip(values) {
-            add_to(&bucket, &format!("{PREFIX}{day}/{row}/{figure}"), by)?;
+            let n = add_to(&bucket, &format!("{PREFIX}{day}/{row}/{figure}"), by)?;
+            if *figure == "calls" && n == by {
+                let store = spin_sdk::key_value::Store::open(super::kv::SESSION_STORE)
+                    .await
+                    .map_err(|e| PortError(format!("usage store: {e:?}")))?;
+                store
+                    .set(&format!("{PREFIX}{day}/{row}/row"), json.as_bytes())
+                    .await
+                    .map_err(|e| PortError(format!("usage row: {e:?}")))?;
+            }
         }
         Ok(())
     }
@@ -51,28 +62,33 @@ impl Usage for AtomicUsage {
             .map_err(|e| PortError(format!("usage keys: {e:?}")))?;
         let bucket = bucket()?;
         let prefix = format!("{PREFIX}{day}/");
-        let mut rows: std::collections::BTreeMap<UsageKey, UsageCount> = Default::default();
+        let mut rows: std::collections::BTreeMap<String, (Option<UsageKey>, UsageCount)> =
+            Default::default();
         for key in keys.iter().filter(|k| k.starts_with(&prefix)) {
             let Some((row, figure)) = key[prefix.len()..].split_once('/') else {
                 continue;
             };
-            let Some(row) = URL_SAFE_NO_PAD
-                .decode(row)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<UsageKey>(&b).ok())
-            else {
+            let entry = rows.entry(row.to_string()).or_default();
+            if figure == "row" {
+                let text = store
+                    .get(key)
+                    .await
+                    .map_err(|e| PortError(format!("usage row: {e:?}")))?;
+                entry.0 = text.and_then(|t| serde_json::from_slice(&t).ok());
                 continue;
-            };
+            }
             // An increment by 0 reads a counter as the store keeps it.
             let n = add_to(&bucket, key, 0)?;
-            let count = rows.entry(row).or_default();
             match figure {
-                "calls" => count.calls = n,
-                "errors" => count.errors = n,
-                "upstream_ms" => count.upstream_ms = n,
+                "calls" => entry.1.calls = n,
+                "errors" => entry.1.errors = n,
+                "upstream_ms" => entry.1.upstream_ms = n,
                 _ => {}
             }
         }
-        Ok(rows.into_iter().collect())
+        Ok(rows
+            .into_values()
+            .filter_map(|(key, count)| Some((key?, count)))
+            .collect())
     }
 }

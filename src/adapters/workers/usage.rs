@@ -1,7 +1,9 @@
-//! Usage rows in Durable Objects: one object per UTC day (`UsageStore` in
-//! wrangler.toml), so every add is exact under any concurrency (an object
-//! handles one request at a time) and a day is read from one place. Each
-//! row is one storage key (the row's key as JSON), its counts as JSON.
+//! Usage rows in Durable Objects (`UsageStore` in wrangler.toml): a day's
+//! rows are spread over [`SHARDS`] objects by the row's key, so every add
+//! is exact under any concurrency (an object handles one request at a time,
+//! and a row lives in one object) while no single object takes every call
+//! of the day; a day is read from its shards side by side. Each row is one
+//! storage key (the row's key as JSON), its counts as JSON.
 
 use crate::ports::{PortError, Usage, UsageCount, UsageKey};
 use serde::{Deserialize, Serialize};
@@ -9,6 +11,17 @@ use worker::{
     durable_object, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response,
     State,
 };
+
+/// Objects per day.
+const SHARDS: u64 = 16;
+
+/// The object (`{day}/{shard}`) that holds `key`'s row of `day`.
+fn shard(day: &str, key: &UsageKey) -> String {
+    let digest =
+        crate::identity::sha256_hex(serde_json::to_string(key).expect("serializes").as_bytes());
+    let n = u64::from_str_radix(&digest[..8], 16).unwrap_or(0) % SHARDS;
+    format!("{day}/{n}")
+}
 
 #[derive(Serialize, Deserialize)]
 struct Add {
@@ -27,14 +40,14 @@ impl DurableUsage {
 
     async fn call(
         &self,
-        day: &str,
+        object: &str,
         method: Method,
         body: Option<String>,
     ) -> Result<Response, PortError> {
         let err = |e: worker::Error| PortError(format!("usage store: {e}"));
         let stub = self
             .0
-            .id_from_name(day)
+            .id_from_name(object)
             .and_then(|id| id.get_stub())
             .map_err(err)?;
         let mut init = RequestInit::new();
@@ -51,7 +64,9 @@ impl Usage for DurableUsage {
             count: *count,
         })
         .expect("serializes");
-        let resp = self.call(day, Method::Post, Some(body)).await?;
+        let resp = self
+            .call(&shard(day, key), Method::Post, Some(body))
+            .await?;
         match resp.status_code() {
             200..=299 => Ok(()),
             s => Err(PortError(format!("usage store: HTTP {s}"))),
@@ -59,10 +74,17 @@ impl Usage for DurableUsage {
     }
 
     async fn day(&self, day: &str) -> Result<Vec<(UsageKey, UsageCount)>, PortError> {
-        let mut resp = self.call(day, Method::Get, None).await?;
-        resp.json()
-            .await
-            .map_err(|e| PortError(format!("usage store: {e}")))
+        let reads = (0..SHARDS).map(|n| async move {
+            let mut resp = self.call(&format!("{day}/{n}"), Method::Get, None).await?;
+            resp.json::<Vec<(UsageKey, UsageCount)>>()
+                .await
+                .map_err(|e| PortError(format!("usage store: {e}")))
+        });
+        let mut rows = Vec::new();
+        for shard in futures_util::future::join_all(reads).await {
+            rows.extend(shard?);
+        }
+        Ok(rows)
     }
 }
 
