@@ -101,10 +101,11 @@ fn encode_span(batch: &Batch, span: &SpanData) -> Value {
         "attributes": attrs(&span.attrs),
         "status": status,
     });
+    // Every span of the gateway's carries the trace's state.
+    if let Some(state) = &context.state {
+        out["traceState"] = json!(state);
+    }
     if span.parent.is_none() {
-        if let Some(state) = &context.state {
-            out["traceState"] = json!(state);
-        }
         // What the per-request caps dropped, on the span they belonged to.
         let (spans, logs) = batch.dropped;
         for (key, n) in [
