@@ -272,6 +272,14 @@ async fn an_allowed_call_is_one_trace_under_the_callers_span_with_a_span_per_pha
         attr(&upstream["histogram"]["dataPoints"][0], "mcp_edge.region"),
         s("eu")
     );
+    let client = metric(&got, "mcp.client.operation.duration").expect("the client metric");
+    let methods: Vec<Value> = client["histogram"]["dataPoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| attr(p, "mcp.method.name"))
+        .collect();
+    assert_eq!(methods, [s("tools/list"), s("tools/call")]);
     assert!(metric(&got, "mcp_edge.errors").is_none());
     let events = log_events(&got);
     let kinds: Vec<&str> = events

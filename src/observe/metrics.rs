@@ -9,7 +9,8 @@
 //! - `mcp_edge.calls` and `mcp_edge.errors` (counters): requests by
 //!   method, tool, server, teams and outcome;
 //! - `mcp_edge.upstream.duration` (histogram, s): each upstream attempt by
-//!   server, region and outcome;
+//!   server, region and outcome; and `mcp.client.operation.duration`, the
+//!   conventions' client metric, for the same attempts;
 //! - `mcp_edge.limit.refusals` (counter): calls refused, by limit;
 //! - `mcp_edge.approvals` (counter): approvals requested, decided, used.
 
@@ -192,6 +193,24 @@ pub(crate) fn of(batch: &Batch) -> Vec<Point> {
             "s",
             "One attempt at an upstream server, by server, region and outcome.",
             attrs,
+            Value::Seconds(seconds(attempt)),
+        ));
+        // The gateway is an MCP client of its upstreams: the conventions'
+        // client metric, by (known) method, server and failure kind.
+        let mut client = copy(attempt, &["mcp_edge.server.id", "error.type"]);
+        if let Some(method) = attempt.str("mcp.method.name") {
+            let method = if METHODS.contains(&method) {
+                method
+            } else {
+                super::notes::OTHER
+            };
+            client.push(("mcp.method.name", Attr::Str(method.into())));
+        }
+        points.push(point(
+            "mcp.client.operation.duration",
+            "s",
+            "The duration of the MCP request or notification as observed on the sender from the time it was sent until the response or ack is received.",
+            client,
             Value::Seconds(seconds(attempt)),
         ));
     }
