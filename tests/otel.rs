@@ -595,3 +595,75 @@ async fn a_redaction_is_a_span_and_a_record_with_counts_per_kind_never_the_match
         assert!(!text.contains("gina@") && !text.contains("4111"), "{text}");
     }
 }
+
+#[tokio::test]
+async fn a_legacy_clients_approval_wait_is_a_span_of_the_calls_trace() {
+    use futures_util::StreamExt;
+    let (h, posts, _) = setup();
+    let init = support::initialize_with(1, "2025-06-18", json!({"elicitation": {}}));
+    let r = h.post("/mcp", &init, &[("x-api-key", KEY)]).await;
+    let sid = r.header("mcp-session-id").unwrap();
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    h.post(
+        "/mcp",
+        &note,
+        &[("x-api-key", KEY), ("mcp-session-id", &sid)],
+    )
+    .await;
+    let caller = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
+    let call = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+        "params": {"name": "up__delete", "arguments": {"id": "n-1"}}});
+    let req = Harness::post_request(
+        "/mcp",
+        call.to_string().into_bytes(),
+        &[
+            ("x-api-key", KEY),
+            ("mcp-session-id", &sid),
+            ("traceparent", &caller),
+        ],
+    );
+    posts.borrow_mut().clear();
+    let mut stream = h.open(req).await.into_body().into_stream();
+    let first = stream.next().await.unwrap().unwrap();
+    let mut decoder = mcp_edge::protocol::sse::Decoder::new();
+    let question: Value = serde_json::from_str(&decoder.feed(&first)[0].data).unwrap();
+    assert_eq!(question["method"], "elicitation/create", "{question}");
+    let yes = json!({"jsonrpc": "2.0", "id": question["id"], "result": {"action": "accept", "content": {}}});
+    let answered = h
+        .post(
+            "/mcp",
+            &yes,
+            &[("x-api-key", KEY), ("mcp-session-id", &sid)],
+        )
+        .await;
+    assert_eq!(answered.status, 202);
+    while stream.next().await.is_some() {}
+    drop(stream);
+    tokio::time::timeout(std::time::Duration::from_secs(10), h.p.run_deferred())
+        .await
+        .expect("the export finishes once the stream is read");
+    let got = posts.borrow().clone();
+    // Every post of the session's requests ran here; the call's trace is
+    // one of them.
+    let spans: Vec<Value> = got
+        .iter()
+        .filter(|(signal, _, _)| signal == "traces")
+        .flat_map(|(_, _, body)| {
+            body["resourceSpans"][0]["scopeSpans"][0]["spans"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .filter(|s| s["traceId"] == CALLER_TRACE)
+        .collect();
+    let root = root(&spans);
+    let wait = named(&spans, "approval_wait");
+    assert_eq!(wait.len(), 1, "{spans:#?}");
+    assert_eq!(wait[0]["parentSpanId"], root["spanId"]);
+    assert_eq!(attr(wait[0], "mcp_edge.approval.outcome"), s("approved"));
+    assert_eq!(attr(wait[0], "mcp_edge.approval.channel"), s("elicitation"));
+    // The call forwarded after the approval is an attempt in the same trace.
+    assert!(spans
+        .iter()
+        .any(|s| s["kind"] == 3 && s["name"] == "tools/call delete"));
+}

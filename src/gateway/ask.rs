@@ -19,6 +19,7 @@ use crate::error::GatewayError;
 use crate::governance::approval::{ApprovalRecord, Decider, Status};
 use crate::governance::pii::Kind;
 use crate::observe::audit::{self, Audit};
+use crate::observe::collect::note_here;
 use crate::ports::{Approvals, Clock, Platform};
 use crate::protocol::jsonrpc::{self, Id};
 use crate::protocol::sse;
@@ -227,7 +228,22 @@ pub(crate) fn ask_then_forward<P: Platform + Clone + 'static>(
     let rest = async move {
         let p = &detached.platform;
         let deadline = p.clock().now_ms().saturating_add(ask.timeout_ms);
-        let outcome = wait(p, &ask, deadline).await;
+        // The wait for the decision, a span of the request's trace (this
+        // runs as the answer's stream is read, inside the request's span).
+        let channel = match ask.mode {
+            AskMode::Form => "elicitation",
+            AskMode::Url => "elicitation_url",
+        };
+        let span = tracing::info_span!("approval_wait", "mcp_edge.approval.channel" = channel);
+        let outcome = tracing::Instrument::instrument(wait(p, &ask, deadline), span.clone()).await;
+        let decided = match &outcome {
+            Ok(Some(r)) if r.status == Status::Approved => "approved",
+            Ok(Some(_)) => "not approved",
+            Ok(None) => "no answer",
+            Err(_) => "failed",
+        };
+        span.in_scope(|| note_here("mcp_edge.approval.outcome", decided.into()));
+        drop(span);
         let id = call.id.clone();
         let error = |e: GatewayError| one(sse::encode_message(&e.to_rpc_body(Some(&id))));
         match outcome {
