@@ -225,7 +225,8 @@ impl UsageCount {
 
 /// Usage per UTC day (`YYYY-MM-DD`), for attribution: what each team and
 /// principal called on which server, recorded after each `tools/call`.
-/// Exact on Workers (one Durable Object per day); see each adapter.
+/// Exact on Workers (a day's rows spread over Durable Objects); see each
+/// adapter.
 #[allow(async_fn_in_trait)]
 pub trait Usage {
     /// Adds `count` to the row `key` of `day`.

@@ -244,6 +244,12 @@ pub(crate) fn ask_then_forward<P: Platform + Clone + 'static>(
         };
         span.in_scope(|| note_here("mcp_edge.approval.outcome", decided.into()));
         drop(span);
+        if matches!(outcome, Ok(Some(ref r)) if r.status != Status::Approved)
+            || matches!(outcome, Ok(None))
+        {
+            // The call ends in a tool error of the gateway's own.
+            crate::observe::collect::note("error.type", "tool_error".into());
+        }
         let id = call.id.clone();
         let error = |e: GatewayError| one(sse::encode_message(&e.to_rpc_body(Some(&id))));
         match outcome {

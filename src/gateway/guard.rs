@@ -87,16 +87,17 @@ impl CallGuard<'_> {
             self.validate_arguments || approval.as_ref().is_some_and(|a| a.uses_destructive_hint());
         let info: Option<Rc<ToolInfo>> = if needs_info {
             // The server's own words in a failed listing are its content.
-            self.catalog
-                .tool(ups, server, tool)
-                .await
-                .map_err(|e| respond::redact_error(e, &self.gate.redaction(server, None)))?
+            self.catalog.tool(ups, server, tool).await.map_err(|e| {
+                crate::observe::notes::tool(None);
+                respond::redact_error(e, &self.gate.redaction(server, None))
+            })?
         } else {
             None
         };
         // The tool as usage and metrics name it: a name the server does
         // not list is the caller's to choose, and is not kept.
-        crate::observe::notes::tool((info.is_some() || !needs_info).then_some(tool));
+        // (Nor is one nobody looked up: argument validation off.)
+        crate::observe::notes::tool(info.is_some().then_some(tool));
         let args: Value = match arguments {
             Some(raw) => serde_json::from_str(raw.get())
                 .map_err(|e| GatewayError::InvalidParams(format!("arguments: {e}")))?,

@@ -31,6 +31,7 @@ pub const HEADERS_SECRET: &str = "OTEL_EXPORTER_OTLP_HEADERS";
 
 static FAILURES: AtomicU64 = AtomicU64::new(0);
 static WARNED: AtomicBool = AtomicBool::new(false);
+static HEADERS_WARNED: AtomicBool = AtomicBool::new(false);
 
 /// What three posts carry for one finished batch.
 pub(crate) struct Posts {
@@ -159,7 +160,7 @@ pub(crate) fn parse_headers(text: &str) -> Vec<(http::HeaderName, http::HeaderVa
             parsed
         })
         .collect();
-    if skipped > 0 {
+    if skipped > 0 && !HEADERS_WARNED.swap(true, Ordering::Relaxed) {
         tracing::warn!(
             "{HEADERS_SECRET}: {skipped} pair(s) are not key=value headers and were skipped"
         );

@@ -220,14 +220,14 @@ pub(crate) fn of(batch: &Batch) -> Vec<Point> {
         };
         let field = |k: &str| event.get(k).and_then(|v| v.as_str()).map(str::to_string);
         let kind = field("event").unwrap_or_default();
+        // The server (from the registry) and the tool as the request's span
+        // bounds it, never the record's own name of the tool.
         let mut attrs = Vec::new();
-        for (key, name) in [
-            ("mcp_edge.server.id", "server"),
-            ("gen_ai.tool.name", "tool"),
-        ] {
-            if let Some(v) = field(name) {
-                attrs.push((key, Attr::Str(v)));
-            }
+        if let Some(v) = field("server") {
+            attrs.push(("mcp_edge.server.id", Attr::Str(v)));
+        }
+        if let Some(tool) = root.attr("mcp_edge.tool.name") {
+            attrs.push(("gen_ai.tool.name", tool.clone()));
         }
         match kind.as_str() {
             "limited" => {

@@ -74,20 +74,25 @@ pub(crate) fn message(message: &Message) {
     }
 }
 
-/// A resource URI as telemetry may carry it: without user info (replaced
-/// by `REDACTED`, as the OpenTelemetry URL conventions ask), query or
-/// fragment, where credentials and signatures travel
-/// (`postgres://u:pw@h/db`, `https://bucket/key?X-Amz-Signature=...`).
+/// A resource URI as telemetry may carry it: without a query or fragment
+/// (where signatures and tokens travel: `?X-Amz-Signature=...`), and, when
+/// it holds an `@` anywhere (user info such as `postgres://u:pw@h/db`,
+/// whose password may itself hold `/`, `?` or `#`), only its scheme and
+/// `REDACTED`: no parse of a URI a caller wrote can be trusted to find
+/// where a password ends.
 pub(crate) fn without_credentials(uri: &str) -> String {
-    let uri = uri.split(['?', '#']).next().unwrap_or("");
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return uri.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://REDACTED@{}", &rest[at + 1..]),
-        None => uri.to_string(),
+    if uri.contains('@') {
+        let scheme = uri.split_once(':').map(|(s, _)| s).filter(|s| {
+            s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        });
+        return match scheme {
+            Some(s) => format!("{s}:REDACTED"),
+            None => "REDACTED".into(),
+        };
     }
+    uri.split(['?', '#']).next().unwrap_or("").to_string()
 }
 
 /// Who is calling.
@@ -202,19 +207,22 @@ mod tests {
 
     #[test]
     fn resource_uris_lose_their_credentials() {
-        assert_eq!(
-            without_credentials("postgres://u:pw@h/db?x=1"),
-            "postgres://REDACTED@h/db"
-        );
-        assert_eq!(
-            without_credentials("https://bucket.test/key?X-Amz-Signature=abc#f"),
-            "https://bucket.test/key"
-        );
-        assert_eq!(
-            without_credentials("file:///home/a@b/doc"),
-            "file:///home/a@b/doc"
-        );
-        assert_eq!(without_credentials("notes://n/1"), "notes://n/1");
+        for (uri, kept) in [
+            ("postgres://u:pw@h/db?x=1", "postgres:REDACTED"),
+            ("postgres://admin:ab/cd@h/db", "postgres:REDACTED"),
+            ("postgres://admin:pa?ss@h/db", "postgres:REDACTED"),
+            ("postgres://admin:pa#ss@h/db", "postgres:REDACTED"),
+            ("//u:pw@h/x", "REDACTED"),
+            ("u:pw@h/x", "u:REDACTED"),
+            ("https:\\\\u:pw@h", "https:REDACTED"),
+            (
+                "https://bucket.test/key?X-Amz-Signature=abc#f",
+                "https://bucket.test/key",
+            ),
+            ("notes://n/1", "notes://n/1"),
+        ] {
+            assert_eq!(without_credentials(uri), kept, "{uri}");
+        }
         assert_eq!(known_version("2025-06-18"), "2025-06-18");
         assert_eq!(known_version("x-random"), "_OTHER");
     }

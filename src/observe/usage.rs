@@ -24,7 +24,8 @@ pub(crate) fn row(batch: &Batch) -> Option<(String, UsageKey, UsageCount)> {
     let upstream_ns: u64 = batch
         .spans
         .iter()
-        .filter(|s| s.kind == Kind::Client)
+        // The call's own attempts (not the catalog's listing).
+        .filter(|s| s.kind == Kind::Client && s.str("mcp.method.name") == Some("tools/call"))
         .map(|s| s.end_ns - s.start_ns)
         .sum();
     let day = day_of(root.end_ns)?;

@@ -2,8 +2,8 @@
 //! store, one counter per row and figure
 //! (`usage/{day}/{row id}/{calls|errors|upstream_ms}`, the row id a SHA-256
 //! of the row's key, so keys stay short whatever the names), and the row's
-//! key itself beside them (`usage/{day}/{row id}/row`, written by the add
-//! that counted the row's first call).
+//! key itself beside them (`usage/{day}/{row id}/row`, written by every add
+//! before its counters).
 //! Each counter is exact under concurrency; the three of a row are not
 //! updated together, so a read during an add can see a call counted before
 //! its error or upstream time (never lost). Rows are kept until an operator
@@ -34,18 +34,18 @@ impl Usage for AtomicUsage {
         let bucket = bucket()?;
         let json = serde_json::to_string(key).expect("serializes");
         let row = &crate::identity::sha256_hex(json.as_bytes())[..32];
+        // The row's key first (the same bytes every time), so no counter
+        // is ever without it.
+        let store = spin_sdk::key_value::Store::open(super::kv::SESSION_STORE)
+            .await
+            .map_err(|e| PortError(format!("usage store: {e:?}")))?;
+        store
+            .set(&format!("{PREFIX}{day}/{row}/row"), json.as_bytes())
+            .await
+            .map_err(|e| PortError(format!("usage row: {e:?}")))?;
         let values = [count.calls, count.errors, count.upstream_ms];
         for (figure, by) in FIGURES.iter().zip(values) {
-            let n = add_to(&bucket, &format!("{PREFIX}{day}/{row}/{figure}"), by)?;
-            if *figure == "calls" && n == by {
-                let store = spin_sdk::key_value::Store::open(super::kv::SESSION_STORE)
-                    .await
-                    .map_err(|e| PortError(format!("usage store: {e:?}")))?;
-                store
-                    .set(&format!("{PREFIX}{day}/{row}/row"), json.as_bytes())
-                    .await
-                    .map_err(|e| PortError(format!("usage row: {e:?}")))?;
-            }
+            add_to(&bucket, &format!("{PREFIX}{day}/{row}/{figure}"), by)?;
         }
         Ok(())
     }

@@ -3,7 +3,8 @@
 //! is exact under any concurrency (an object handles one request at a time,
 //! and a row lives in one object) while no single object takes every call
 //! of the day; a day is read from its shards side by side. Each row is one
-//! storage key (the row's key as JSON), its counts as JSON.
+//! storage key (a SHA-256 of the row's key: storage keys are bounded, team
+//! lists are not), its value the row's key and counts as JSON.
 
 use crate::ports::{PortError, Usage, UsageCount, UsageKey};
 use serde::{Deserialize, Serialize};
@@ -103,26 +104,33 @@ impl DurableObject for UsageStore {
         let storage = self.state.storage();
         if req.method() == Method::Get {
             let mut rows: Vec<(UsageKey, UsageCount)> = Vec::new();
-            storage.list().await?.for_each(&mut |value, key| {
-                let (Some(key), Some(value)) = (key.as_string(), value.as_string()) else {
-                    return;
-                };
-                if let (Ok(k), Ok(v)) = (serde_json::from_str(&key), serde_json::from_str(&value)) {
-                    rows.push((k, v));
+            storage.list().await?.for_each(&mut |value, _key| {
+                if let Some(row) = value
+                    .as_string()
+                    .and_then(|v| serde_json::from_str::<Add>(&v).ok())
+                {
+                    rows.push((row.key, row.count));
                 }
             });
             return Response::from_json(&rows);
         }
         let add: Add = req.json().await?;
-        let key = serde_json::to_string(&add.key).expect("serializes");
-        let mut count: UsageCount = storage
-            .get::<String>(&key)
+        let id = crate::identity::sha256_hex(
+            serde_json::to_string(&add.key)
+                .expect("serializes")
+                .as_bytes(),
+        );
+        let mut row = storage
+            .get::<String>(&id)
             .await?
-            .and_then(|v| serde_json::from_str(&v).ok())
-            .unwrap_or_default();
-        count.add(&add.count);
+            .and_then(|v| serde_json::from_str::<Add>(&v).ok())
+            .unwrap_or(Add {
+                key: add.key,
+                count: UsageCount::default(),
+            });
+        row.count.add(&add.count);
         storage
-            .put(&key, serde_json::to_string(&count).expect("serializes"))
+            .put(&id, serde_json::to_string(&row).expect("serializes"))
             .await?;
         Response::empty()
     }
