@@ -59,6 +59,8 @@ impl Clock for SpinClock {
 pub struct SpinRuntime {
     /// The `sessions` store, which also holds the shared cache.
     sessions: Result<Rc<spin_sdk::key_value::Store>, String>,
+    /// Work to start once the response is complete ([`body::SpinBody`]).
+    deferred: body::Deferred,
 }
 
 impl Runtime for SpinRuntime {
@@ -67,9 +69,9 @@ impl Runtime for SpinRuntime {
         buf.copy_from_slice(&bytes[..buf.len()]);
     }
     fn defer(&self, work: LocalBoxFuture<'static, ()>) {
-        // A p3 component keeps running spawned tasks after the response is
-        // returned, like the response body writer itself.
-        spin_sdk::wit_bindgen::spawn(work);
+        // Started when the response body is dropped (complete); a p3
+        // component keeps running spawned tasks after that.
+        self.deferred.borrow_mut().push(work);
     }
     async fn secret(&self, name: &str) -> Option<String> {
         // Spin variables are lower-case; secrets are variables marked secret.
@@ -144,11 +146,13 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
         }
     };
     let sessions = kv::SpinSessions::open().await;
+    let deferred = body::Deferred::default();
     let platform = SpinPlatform {
         kv: kv::SpinKv::open().await,
         approvals: approvals::SpinApprovals::new(sessions.handle()),
         runtime: SpinRuntime {
             sessions: sessions.handle(),
+            deferred: deferred.clone(),
         },
         sessions,
         http: upstream::WasiHttpUpstream,
@@ -169,7 +173,7 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
             &meta,
         )
         .await;
-    body::to_spin(response)
+    body::to_spin_then(response, deferred)
 }
 
 /// The client's IP address from Spin's `spin-client-addr` (`ip:port`): the
