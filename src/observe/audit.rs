@@ -130,9 +130,10 @@ pub(crate) fn redactions(server: &str, tally: &crate::governance::pii::Tally) {
     }
 }
 
-/// `text` cut to 256 bytes at a character boundary.
+/// `text` cut to [`MAX_VALUE`](super::collect::MAX_VALUE) (256) bytes at a
+/// character boundary: the one cut for audit fields and attribute values.
 pub(crate) fn cut(text: &str) -> String {
-    let mut end = text.len().min(256);
+    let mut end = text.len().min(super::collect::MAX_VALUE);
     while !text.is_char_boundary(end) {
         end -= 1;
     }

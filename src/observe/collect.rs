@@ -134,14 +134,7 @@ pub(crate) fn bounded_for(key: &str, value: Attr) -> Attr {
 /// `value`, cut to [`MAX_VALUE`] bytes at a character boundary.
 pub(crate) fn bounded(value: Attr) -> Attr {
     match value {
-        Attr::Str(mut s) if s.len() > MAX_VALUE => {
-            let mut end = MAX_VALUE;
-            while !s.is_char_boundary(end) {
-                end -= 1;
-            }
-            s.truncate(end);
-            Attr::Str(s)
-        }
+        Attr::Str(s) if s.len() > MAX_VALUE => Attr::Str(super::audit::cut(&s)),
         other => other,
     }
 }
