@@ -130,10 +130,15 @@ pub(crate) fn redactions(server: &str, tally: &crate::governance::pii::Tally) {
     }
 }
 
-/// `text` cut to [`MAX_VALUE`](super::collect::MAX_VALUE) (256) bytes at a
-/// character boundary: the one cut for audit fields and attribute values.
+/// The longest caller-chosen value kept, in bytes: audit fields and span
+/// attribute values (a tool name, a resource URI, a request id) are cut there.
+/// It lives here, below the collector, so the collector's cut is this one.
+pub(crate) const MAX_VALUE: usize = 256;
+
+/// `text` cut to [`MAX_VALUE`] bytes at a character boundary: the one cut
+/// for audit fields and attribute values.
 pub(crate) fn cut(text: &str) -> String {
-    let mut end = text.len().min(super::collect::MAX_VALUE);
+    let mut end = text.len().min(MAX_VALUE);
     while !text.is_char_boundary(end) {
         end -= 1;
     }

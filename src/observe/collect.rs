@@ -15,6 +15,7 @@
 //! the ones inside it are numbered from it (unique within the trace, which
 //! is all W3C Trace Context asks of a span id).
 
+use super::audit::{cut, MAX_VALUE};
 use super::batch::{Attr, Batch, Kind, LogData, SpanData};
 use crate::protocol::trace_context::Traced;
 use std::sync::{Arc, Mutex};
@@ -113,10 +114,6 @@ impl std::future::Future for Finished {
 pub(crate) const MAX_SPANS: usize = 256;
 pub(crate) const MAX_LOGS: usize = 256;
 
-/// The longest attribute value kept, in bytes: values a caller chooses (a
-/// tool name, a resource URI, a request id) are cut there.
-pub(crate) const MAX_VALUE: usize = 256;
-
 /// Attributes whose values come from verified credentials, not from the
 /// request: never cut (a cut team list would merge usage rows).
 const VOUCHED: [&str; 3] = ["enduser.id", "mcp_edge.teams", "mcp_edge.auth.via"];
@@ -134,7 +131,7 @@ pub(crate) fn bounded_for(key: &str, value: Attr) -> Attr {
 /// `value`, cut to [`MAX_VALUE`] bytes at a character boundary.
 pub(crate) fn bounded(value: Attr) -> Attr {
     match value {
-        Attr::Str(s) if s.len() > MAX_VALUE => Attr::Str(super::audit::cut(&s)),
+        Attr::Str(s) if s.len() > MAX_VALUE => Attr::Str(cut(&s)),
         other => other,
     }
 }
