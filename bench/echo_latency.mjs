@@ -17,11 +17,14 @@
 //                  every request carries the revision and the client's capabilities in
 //                  `params._meta` and the routing headers (MCP-Protocol-Version, Mcp-Method,
 //                  Mcp-Name), and its result must say `resultType: "complete"`.
-//   --n            measured rounds per worker (default 300); a round sends one request to every
-//                  target in turn, rotating the starting target each round.
-//   --warmup       unmeasured rounds per worker before measuring (default 30).
+//   --n            measured requests per worker and target (default 300), sent in phases: in a
+//                  phase every worker sends --burst requests to one target, and the phase ends when
+//                  all are answered; targets take turns phase by phase, the first rotating each
+//                  round, so each target is measured under exactly C concurrent requests.
+//   --burst        requests per worker in a phase (default 4).
+//   --warmup       unmeasured requests per worker and target before measuring (default 30).
 //   --concurrency  C independent workers (default 1), each with its own MCP session per target.
-//                  Each target then gets n*C samples. Throughput is also reported (see below).
+//                  Each target then gets about n*C samples (n rounded up to a whole number of bursts). Throughput is also reported (see below).
 //   --json         also write the results table as JSON to this file.
 //
 // Example:
@@ -34,8 +37,8 @@
 // HTTP DELETE at the end. Responses may be JSON or SSE (text/event-stream); both are handled.
 // Latency = time from issuing the request until its whole body has been received (keep-alive
 // sockets, so connection setup is paid during warmup). Failed requests are never latency samples.
-// Throughput (C > 1): per target, sum over workers of ok_requests / time that worker spent
-// waiting on that target's requests, i.e. requests/second that target sustained under C-way load.
+// Throughput (C > 1): per target, its ok requests / the wall time of its phases, i.e.
+// requests/second that target sustained under C-way load.
 // Exits non-zero if any request takes over 30 s, if a session cannot be set up, or if a target's
 // errors exceed 1% of its requests.  Dependencies: Node's built-ins only (Node >= 18).
 
@@ -61,7 +64,7 @@ function die(msg, code = 2) {
 }
 
 function parseCli(argv) {
-  const opts = { targets: [], n: 300, warmup: 30, concurrency: 1, json: null };
+  const opts = { targets: [], n: 300, warmup: 30, concurrency: 1, burst: 4, json: null };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const val = argv[i + 1];
@@ -80,7 +83,7 @@ function parseCli(argv) {
         opts.targets.push({ name, url: u, tool, args, expected: parts.slice(4).join('|'), modern });
         break;
       }
-      case '--n': case '--warmup': case '--concurrency': {
+      case '--n': case '--warmup': case '--concurrency': case '--burst': {
         const v = Number(val);
         if (!Number.isInteger(v) || v < (flag === '--warmup' ? 0 : 1)) die(`bad ${flag}: ${val}`);
         opts[flag.slice(2)] = v;
@@ -221,24 +224,39 @@ class Session {
   }
 }
 
-async function worker(w, opts, stats, sessions, measured) {
-  const T = opts.targets.length;
-  const rounds = measured ? opts.n : opts.warmup;
-  for (let r = 0; r < rounds; r++) {
-    for (let k = 0; k < T; k++) {
-      const i = (r + w + k) % T; // rotate the starting target each round (and per worker)
-      const st = stats[i];
-      const t0 = performance.now();
+// One phase: every worker sends `burst` requests to target `i`, one after
+// another, and the phase ends when all are answered. Targets take turns
+// phase by phase (the first target rotating each round), so each target is
+// measured under exactly C concurrent requests while drift still hits every
+// target alike. (Workers that cycled through all targets on their own put
+// most of the C requests on whichever process was slowest, so a process
+// serving several targets was measured under several times the load of the
+// floor.)
+async function phase(i, opts, stats, sessions, measured) {
+  const st = stats[i];
+  const t0 = performance.now();
+  await Promise.all(sessions.map(async (s) => {
+    for (let b = 0; b < opts.burst; b++) {
+      const c0 = performance.now();
       try {
-        const ms = await sessions[i].call();
-        if (measured) { st.samples.push(ms); st.busy[w] += ms; st.ok[w]++; }
+        const ms = await s[i].call();
+        if (measured) { st.samples.push(ms); st.ok++; }
       } catch (e) {
         if (e instanceof TimeoutError) die(`timeout: ${e.message}`, 3);
-        if (measured) { st.errors++; st.busy[w] += performance.now() - t0; }
+        if (measured) st.errors++;
         else st.warmupErrors++;
-        if (st.errorMsgs.length < 3) st.errorMsgs.push(e.message);
+        if (st.errorMsgs.length < 3) st.errorMsgs.push(`${e.message} (after ${(performance.now() - c0).toFixed(0)} ms)`);
       }
     }
+  }));
+  if (measured) st.wallMs += performance.now() - t0;
+}
+
+async function rounds(opts, stats, sessions, measured) {
+  const T = opts.targets.length;
+  const count = Math.ceil((measured ? opts.n : opts.warmup) / opts.burst);
+  for (let r = 0; r < count; r++) {
+    for (let k = 0; k < T; k++) await phase((r + k) % T, opts, stats, sessions, measured);
   }
 }
 
@@ -251,7 +269,7 @@ async function main() {
   const opts = parseCli(process.argv.slice(2));
   const C = opts.concurrency;
   const stats = opts.targets.map(() => ({
-    samples: [], errors: 0, warmupErrors: 0, errorMsgs: [], busy: new Array(C).fill(0), ok: new Array(C).fill(0),
+    samples: [], errors: 0, warmupErrors: 0, errorMsgs: [], ok: 0, wallMs: 0,
   }));
 
   const sessions = [];
@@ -263,9 +281,9 @@ async function main() {
     })));
   }
 
-  await Promise.all(sessions.map((s, w) => worker(w, opts, stats, s, false)));
+  await rounds(opts, stats, sessions, false);
   const wall0 = performance.now();
-  await Promise.all(sessions.map((s, w) => worker(w, opts, stats, s, true)));
+  await rounds(opts, stats, sessions, true);
   const wallMs = performance.now() - wall0;
   await Promise.all(sessions.flat().map((s) => s.close()));
 
@@ -273,7 +291,7 @@ async function main() {
     const st = stats[i];
     const sorted = [...st.samples].sort((a, b) => a - b);
     const mean = sorted.length ? sorted.reduce((a, b) => a + b, 0) / sorted.length : NaN;
-    const rps = st.ok.reduce((acc, ok, w) => acc + (st.busy[w] > 0 ? ok / (st.busy[w] / 1000) : 0), 0);
+    const rps = st.wallMs > 0 ? st.ok / (st.wallMs / 1000) : NaN;
     return {
       target: t.name, url: t.url.href, tool: t.tool, samples: sorted.length, errors: st.errors,
       p50_ms: pct(sorted, 50), p90_ms: pct(sorted, 90), p99_ms: pct(sorted, 99), mean_ms: mean, rps,

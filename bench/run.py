@@ -236,7 +236,8 @@ def latency(rt: Runtime, quick: bool) -> list[dict]:
             export_target,
         ], c, n, OUT / f"latency-{rt.name}-c{c}.json")
         after = stats(gw_up)
-        sent = (n + 20) * c  # per gateway target, warmup included
+        burst = 4  # echo_latency.mjs's default: requests go in whole bursts
+        sent = (-(-n // burst) + -(-20 // burst)) * burst * c  # per gateway target, warmup included
         delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
         wall_ms = json.loads((OUT / f"latency-{rt.name}-c{c}.json").read_text())["wall_ms"]
         with urllib.request.urlopen(f"http://127.0.0.1:{sink}/stats", timeout=5) as r:

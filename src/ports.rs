@@ -174,6 +174,15 @@ pub trait Limiter {
         cost: u64,
         now_ms: u64,
     ) -> Result<gcra::Decision, PortError>;
+    /// Gives back `cost` that an allowed `check` at `checked_ms` took
+    /// ([`gcra::release`]): the call it was for was refused by another limit.
+    async fn release(
+        &self,
+        key: &str,
+        quota: Quota,
+        cost: u64,
+        checked_ms: u64,
+    ) -> Result<(), PortError>;
 }
 
 /// Approval records (human approval of tool calls), readable and decidable

@@ -259,6 +259,26 @@ async fn principal_and_team_limits_count_per_caller() {
     assert!(r[1].error(429).1.contains("'eng-team'"));
 }
 
+/// Issue 14: a call's counters are checked at once (one Durable Object
+/// round trip on Workers, not one per limit), and a call refused by one
+/// limit, even the last in policy order, leaves the others as they were.
+#[tokio::test(start_paused = true)]
+async fn all_limits_are_checked_at_once_and_a_refusal_gives_the_others_back() {
+    let h = limited(json!([
+        {"name": "per-user", "per": "principal", "requests": 5, "window_secs": 60},
+        {"name": "eng-team", "per": "team", "requests": 5, "window_secs": 60},
+        {"name": "echo-once", "per": "tool", "tools": ["echo"], "requests": 1, "window_secs": 60}
+    ]));
+    let r = burst(&h, "mk_alice", "notes__echo", 3).await;
+    assert_eq!(statuses(&r), [200, 429, 429]);
+    assert!(r[1].error(429).1.contains("'echo-once'"));
+    assert_eq!(h.p.limiter.most_at_once(), 3, "three limits, one round");
+    // Only the allowed echo counted against alice and her team: 4 of 5 left.
+    let r = burst(&h, "mk_alice", "db__query", 5).await;
+    assert_eq!(statuses(&r), [200, 200, 200, 200, 429]);
+    assert!(r[4].error(429).1.contains("'per-user'"));
+}
+
 #[tokio::test(start_paused = true)]
 async fn server_limits_and_daily_quotas() {
     let h = limited(json!([

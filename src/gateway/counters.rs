@@ -1,21 +1,31 @@
 //! Enforcing rate limits and quotas on a `tools/call`: every counter the
-//! policy's limits name for this caller, server and tool must allow it; the
-//! first that does not ends the call with 429, `Retry-After` and the limit's
-//! name. Counters checked before a refusal stay consumed (a refused call
-//! costs a little of the other limits, never more than one unit each).
-//! The checks run one after another on purpose: checked at once, a caller
-//! refused by their own limit would still drain their team's, so one noisy
-//! caller could exhaust a shared quota. On Workers each check is a Durable
-//! Object round trip, so every limit that covers a call adds one.
+//! policy's limits name for this caller, server and tool must allow it; if
+//! one does not, the call ends with 429, `Retry-After` and the name of the
+//! first limit (in policy order) that refused.
+//!
+//! All counters are checked at once: on Workers each is a Durable Object
+//! round trip, so a call pays one round trip whatever the number of limits
+//! (issue 14). A refused call must not consume the others (otherwise a
+//! caller refused by their own limit would still drain their team's, and
+//! one noisy caller could exhaust a shared quota), so what the other
+//! counters took for it is released ([`gcra::release`]) before the 429 is
+//! sent. Until then a shared counter holds those units for one round trip:
+//! a concurrent caller may see them taken, never more than the refused
+//! call's one unit per counter.
 
 use crate::config::Server;
 use crate::error::GatewayError;
 use crate::governance::gate::Gate;
 use crate::governance::gcra::Decision;
-use crate::governance::limits;
+use crate::governance::limits::{self, Counter};
 use crate::observe::audit::{self, Audit};
 use crate::observe::collect::note_here;
-use crate::ports::{Clock, Limiter, Platform};
+use crate::ports::{Clock, Limiter, Platform, PortError};
+use futures_util::future::join_all;
+use tracing::Instrument;
+
+/// What one call consumes from each counter.
+const COST: u64 = 1;
 
 pub(crate) async fn check_call<P: Platform>(
     p: &P,
@@ -31,31 +41,56 @@ pub(crate) async fn check_call<P: Platform>(
         return Ok(());
     }
     let now = p.clock().now_ms();
-    for counter in counters {
-        // One span per limit checked: each is a round trip on Workers.
-        let span = tracing::info_span!("rate_limit", "mcp_edge.limit" = %counter.limit);
-        let checked = p.limiter().check(&counter.key, counter.quota, 1, now);
-        let decision = tracing::Instrument::instrument(checked, span.clone()).await?;
-        let _in = span.enter();
-        match decision {
-            Decision::Allow => note_here("mcp_edge.limit.decision", "allow".into()),
-            Decision::Deny { retry_after_ms } => {
-                note_here("mcp_edge.limit.decision", "deny".into());
-                note_here("error.type", "rate_limited".into());
-                audit::record(&Audit::Limited {
-                    limit: &counter.limit,
-                    subject: &gate.principal.subject,
-                    via: &gate.principal.via,
-                    server: &server.id,
-                    tool,
-                    retry_after_ms,
-                });
-                return Err(GatewayError::RateLimited {
-                    limit: counter.limit,
-                    retry_after_ms,
-                });
+    let decisions = join_all(counters.iter().map(|c| check(p, c, now))).await;
+    let refusal = decisions.iter().zip(&counters).find_map(|(d, c)| match d {
+        Ok(Decision::Allow) => None,
+        Ok(Decision::Deny { retry_after_ms }) => Some(Ok((c, *retry_after_ms))),
+        Err(e) => Some(Err(e.clone())),
+    });
+    let Some(refusal) = refusal else {
+        return Ok(());
+    };
+    // Give back what the allowed counters took, then refuse. A release that
+    // fails leaves one unit taken on that counter: logged, the call is
+    // refused anyway.
+    let taken = decisions
+        .iter()
+        .zip(&counters)
+        .filter(|(d, _)| matches!(d, Ok(Decision::Allow)))
+        .map(|(_, c)| async move {
+            if let Err(e) = p.limiter().release(&c.key, c.quota, COST, now).await {
+                tracing::warn!(limit = %c.limit, "could not release a refused call's unit: {e}");
             }
+        });
+    join_all(taken).await;
+    let (counter, retry_after_ms) = refusal?;
+    audit::record(&Audit::Limited {
+        limit: &counter.limit,
+        subject: &gate.principal.subject,
+        via: &gate.principal.via,
+        server: &server.id,
+        tool,
+        retry_after_ms,
+    });
+    Err(GatewayError::RateLimited {
+        limit: counter.limit.clone(),
+        retry_after_ms,
+    })
+}
+
+/// One counter's check, in its own span (limit, decision).
+async fn check<P: Platform>(p: &P, counter: &Counter, now: u64) -> Result<Decision, PortError> {
+    let span = tracing::info_span!("rate_limit", "mcp_edge.limit" = %counter.limit);
+    let checked = p.limiter().check(&counter.key, counter.quota, COST, now);
+    let decision = checked.instrument(span.clone()).await;
+    let _in = span.enter();
+    match &decision {
+        Ok(Decision::Allow) => note_here("mcp_edge.limit.decision", "allow".into()),
+        Ok(Decision::Deny { .. }) => {
+            note_here("mcp_edge.limit.decision", "deny".into());
+            note_here("error.type", "rate_limited".into());
         }
+        Err(_) => note_here("error.type", "unavailable".into()),
     }
-    Ok(())
+    decision
 }

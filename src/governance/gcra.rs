@@ -104,6 +104,34 @@ pub fn step(quota: Quota, state: Option<u64>, now_ms: u64, cost: u64) -> (Decisi
     }
 }
 
+/// Gives back `cost` that an allowed [`step`] at `checked_ms` took: the
+/// state out (`None`: leave it as it is). Used when a call is refused by
+/// another limit after this one allowed it, so a refused call consumes
+/// nothing (`gateway/counters.rs` checks every limit at once).
+///
+/// A daily count goes down by `cost` on the day it was taken (a count taken
+/// on an earlier day was already forgotten at midnight): exact. A rate's
+/// allowed step added `cost` emission intervals to its arrival time, which
+/// are taken off again: exact when no step came between, or when the steps
+/// between found the counter busy. Steps between that found it idle would,
+/// without the released one, have started from their own later arrival, so
+/// the release credits back that gap too: at most the time between the
+/// check and its release (one round trip), and never more than the cost.
+pub fn release(quota: Quota, state: Option<u64>, checked_ms: u64, cost: u64) -> Option<u64> {
+    let state = state?;
+    match quota {
+        Quota::Rate(rate) => Some(state.saturating_sub(cost.saturating_mul(rate.emission_ms()))),
+        Quota::Daily(_) => {
+            let day = day_of(checked_ms);
+            if state >> COUNT_BITS != day {
+                return None;
+            }
+            let used = state & ((1 << COUNT_BITS) - 1);
+            Some((day << COUNT_BITS) | used.saturating_sub(cost))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,5 +228,47 @@ mod tests {
             )
         );
         assert_eq!(day_of(noon + DAY_MS / 2), day_of(noon) + 1);
+    }
+
+    #[test]
+    fn a_released_step_leaves_the_state_as_if_it_never_happened() {
+        let rate = Quota::Rate(Rate {
+            limit: 2,
+            window_ms: 1_000,
+        });
+        // Two allowed at t=0 fill the burst; releasing one lets one more in.
+        let (_, s) = step(rate, None, 0, 1);
+        let (_, s) = step(rate, s, 0, 1);
+        assert!(matches!(step(rate, s, 0, 1).0, Decision::Deny { .. }));
+        let s = release(rate, s, 0, 1);
+        assert_eq!(step(rate, s, 0, 1).0, Decision::Allow);
+        // Released after a later step on a busy counter: the state as if
+        // only the later step had happened.
+        let rate = Quota::Rate(Rate {
+            limit: 10,
+            window_ms: 5_000,
+        });
+        let (_, busy) = step(rate, None, 0, 1);
+        let (_, a) = step(rate, busy, 100, 1);
+        let (_, ab) = step(rate, a, 200, 1);
+        let (_, b) = step(rate, busy, 200, 1);
+        assert_eq!(release(rate, ab, 100, 1), b);
+        // On an idle counter, the gap between the two (100 ms) is credited
+        // too, and no more.
+        let (_, a) = step(rate, None, 100, 1);
+        let (_, ab) = step(rate, a, 200, 1);
+        let (_, b) = step(rate, None, 200, 1);
+        assert_eq!(release(rate, ab, 100, 1), b.map(|b| b - 100));
+        // Daily: the count goes down on the same day only.
+        let daily = Quota::Daily(1);
+        let (_, s) = step(daily, None, 5, 1);
+        assert!(matches!(step(daily, s, 6, 1).0, Decision::Deny { .. }));
+        assert_eq!(
+            step(daily, release(daily, s, 5, 1), 6, 1).0,
+            Decision::Allow
+        );
+        let next_day = release(daily, s, DAY_MS + 5, 1);
+        assert_eq!(next_day, None, "yesterday's count is already gone");
+        assert_eq!(release(daily, None, 5, 1), None);
     }
 }

@@ -139,9 +139,40 @@ impl Sessions for MemorySessions {
     }
 }
 
-/// Counters in a map: one process, so exact.
+/// Counters in a map: one process, so exact. Each check waits one poll
+/// before it counts, as a round trip would, so tests can see how many
+/// checks a call has in flight at once ([`MemoryLimiter::most_at_once`]).
 #[derive(Clone, Default)]
-pub struct MemoryLimiter(Rc<RefCell<HashMap<String, u64>>>);
+pub struct MemoryLimiter {
+    counters: Rc<RefCell<HashMap<String, u64>>>,
+    /// Checks in flight now, and the most there ever were.
+    in_flight: Rc<std::cell::Cell<(usize, usize)>>,
+}
+
+impl MemoryLimiter {
+    /// The most checks that were ever in flight at once.
+    pub fn most_at_once(&self) -> usize {
+        self.in_flight.get().1
+    }
+}
+
+/// Pending once, then ready: a round trip's worth of waiting.
+struct OnePoll(bool);
+
+impl std::future::Future for OnePoll {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}
 
 impl Limiter for MemoryLimiter {
     async fn check(
@@ -151,12 +182,30 @@ impl Limiter for MemoryLimiter {
         cost: u64,
         now_ms: u64,
     ) -> Result<gcra::Decision, PortError> {
-        let mut counters = self.0.borrow_mut();
+        let (now, most) = self.in_flight.get();
+        self.in_flight.set((now + 1, most.max(now + 1)));
+        OnePoll(false).await;
+        let (now, most) = self.in_flight.get();
+        self.in_flight.set((now - 1, most));
+        let mut counters = self.counters.borrow_mut();
         let (decision, state) = gcra::step(quota, counters.get(key).copied(), now_ms, cost);
         if let Some(state) = state {
             counters.insert(key.to_string(), state);
         }
         Ok(decision)
+    }
+    async fn release(
+        &self,
+        key: &str,
+        quota: Quota,
+        cost: u64,
+        checked_ms: u64,
+    ) -> Result<(), PortError> {
+        let mut counters = self.counters.borrow_mut();
+        if let Some(state) = gcra::release(quota, counters.get(key).copied(), checked_ms, cost) {
+            counters.insert(key.to_string(), state);
+        }
+        Ok(())
     }
 }
 

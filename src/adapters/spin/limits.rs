@@ -27,15 +27,9 @@ impl Limiter for AtomicLimiter {
         cost: u64,
         now_ms: u64,
     ) -> Result<Decision, PortError> {
-        let (limit, window_end) = match quota {
-            Quota::Rate(rate) => (rate.limit, (now_ms / rate.window_ms + 1) * rate.window_ms),
-            Quota::Daily(limit) => (limit, (day_of(now_ms) + 1) * DAY_MS),
-        };
-        let bucket = store::open(super::kv::SESSION_STORE)
-            .map_err(|e| PortError(format!("rate limiter store: {e:?}")))?;
+        let (limit, window_end) = window(quota, now_ms);
         let counter = format!("{PREFIX}{key}/{window_end}");
-        let count = atomics::increment(&bucket, &counter, cost as i64)
-            .map_err(|e| PortError(format!("rate limiter increment: {e:?}")))?;
+        let count = increment(&counter, cost as i64)?;
         if count as u64 == cost {
             if let Ok(sessions) = spin_sdk::key_value::Store::open(super::kv::SESSION_STORE).await {
                 expiry_index::register(&Index(&sessions), &counter, window_end).await?;
@@ -49,4 +43,33 @@ impl Limiter for AtomicLimiter {
             }
         })
     }
+
+    /// Exact: the same window's count goes down by what the check added (a
+    /// window that has ended is never read again).
+    async fn release(
+        &self,
+        key: &str,
+        quota: Quota,
+        cost: u64,
+        checked_ms: u64,
+    ) -> Result<(), PortError> {
+        let (_, window_end) = window(quota, checked_ms);
+        increment(&format!("{PREFIX}{key}/{window_end}"), -(cost as i64)).map(drop)
+    }
+}
+
+/// The limit and the end of the fixed window `now_ms` falls in.
+fn window(quota: Quota, now_ms: u64) -> (u64, u64) {
+    match quota {
+        Quota::Rate(rate) => (rate.limit, (now_ms / rate.window_ms + 1) * rate.window_ms),
+        Quota::Daily(limit) => (limit, (day_of(now_ms) + 1) * DAY_MS),
+    }
+}
+
+/// Adds `delta` to `counter` atomically; the count after.
+fn increment(counter: &str, delta: i64) -> Result<i64, PortError> {
+    let bucket = store::open(super::kv::SESSION_STORE)
+        .map_err(|e| PortError(format!("rate limiter store: {e:?}")))?;
+    atomics::increment(&bucket, counter, delta)
+        .map_err(|e| PortError(format!("rate limiter increment: {e:?}")))
 }

@@ -42,6 +42,10 @@ struct Check {
     daily: Option<u64>,
     cost: u64,
     now_ms: u64,
+    /// Give back `cost` taken by an allowed check at `now_ms` instead
+    /// ([`gcra::release`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    release: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -60,6 +64,42 @@ impl DurableLimiter {
     }
 }
 
+impl DurableLimiter {
+    /// One round trip to the counter's object.
+    async fn send(&self, key: &str, check: &Check) -> Result<Outcome, PortError> {
+        let err = |e: worker::Error| PortError(format!("rate limiter: {e}"));
+        let stub = self
+            .0
+            .id_from_name(key)
+            .and_then(|id| id.get_stub())
+            .map_err(err)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(
+            serde_json::to_string(check).expect("serializes").into(),
+        ));
+        let req = Request::new_with_init("https://limits/check", &init).map_err(err)?;
+        let mut resp = stub.fetch_with_request(req).await.map_err(err)?;
+        resp.json().await.map_err(err)
+    }
+}
+
+impl Check {
+    fn new(quota: Quota, cost: u64, now_ms: u64, release: bool) -> Check {
+        let (rate_limit, window_ms, daily) = match quota {
+            Quota::Rate(r) => (Some(r.limit), Some(r.window_ms), None),
+            Quota::Daily(d) => (None, None, Some(d)),
+        };
+        Check {
+            rate_limit,
+            window_ms,
+            daily,
+            cost,
+            now_ms,
+            release,
+        }
+    }
+}
+
 impl Limiter for DurableLimiter {
     async fn check(
         &self,
@@ -68,35 +108,9 @@ impl Limiter for DurableLimiter {
         cost: u64,
         now_ms: u64,
     ) -> Result<Decision, PortError> {
-        let err = |e: worker::Error| PortError(format!("rate limiter: {e}"));
-        let check = match quota {
-            Quota::Rate(r) => Check {
-                rate_limit: Some(r.limit),
-                window_ms: Some(r.window_ms),
-                daily: None,
-                cost,
-                now_ms,
-            },
-            Quota::Daily(d) => Check {
-                rate_limit: None,
-                window_ms: None,
-                daily: Some(d),
-                cost,
-                now_ms,
-            },
-        };
-        let stub = self
-            .0
-            .id_from_name(key)
-            .and_then(|id| id.get_stub())
-            .map_err(err)?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(
-            serde_json::to_string(&check).expect("serializes").into(),
-        ));
-        let req = Request::new_with_init("https://limits/check", &init).map_err(err)?;
-        let mut resp = stub.fetch_with_request(req).await.map_err(err)?;
-        let outcome: Outcome = resp.json().await.map_err(err)?;
+        let outcome = self
+            .send(key, &Check::new(quota, cost, now_ms, false))
+            .await?;
         Ok(if outcome.allow {
             Decision::Allow
         } else {
@@ -104,6 +118,18 @@ impl Limiter for DurableLimiter {
                 retry_after_ms: outcome.retry_after_ms,
             }
         })
+    }
+
+    async fn release(
+        &self,
+        key: &str,
+        quota: Quota,
+        cost: u64,
+        checked_ms: u64,
+    ) -> Result<(), PortError> {
+        self.send(key, &Check::new(quota, cost, checked_ms, true))
+            .await
+            .map(drop)
     }
 }
 
@@ -145,7 +171,12 @@ impl DurableObject for RateCounter {
             Counter::Read(v) => v,
             Counter::Unread => storage.get::<Stored>(STATE).await?.and_then(Stored::value),
         };
-        let (decision, next) = gcra::step(quota, current, check.now_ms, check.cost);
+        let (decision, next) = if check.release {
+            let next = gcra::release(quota, current, check.now_ms, check.cost);
+            (Decision::Allow, next)
+        } else {
+            gcra::step(quota, current, check.now_ms, check.cost)
+        };
         if let Some(next) = next {
             self.value.set(Counter::Read(Some(next)));
             storage.put(STATE, Stored::Text(next.to_string())).await?;
