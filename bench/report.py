@@ -3,6 +3,11 @@ figure beside its target (issue 4), then the full tables."""
 from __future__ import annotations
 
 KIB = 1024
+# Issue 14: (p50 / floor at most, throughput / floor at least) at c=32.
+# A third of what three Durable Object round trips in a row added before
+# issue 14 (+9.284 ms at c=1, bench/previous.json).
+ONE_ROUND_TRIP_MS = 9.284 / 3
+C32_TARGETS = {"workerd": (1.5, 0.67), "spin": (2.5, 0.4)}
 
 
 def _ms(v: float | None) -> str:
@@ -38,23 +43,36 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
         for c in (1, 32):
             res = _lat(results, runtime, c)["result"]
             floor = res["floor"]
+            # Issue 14's targets: c=1 within 10% of the floor on both; at
+            # c=32, p50 1.5x and 0.67x the throughput on workerd, 2.5x and
+            # 0.4x on the Spin host.
+            p50_max, share_min = (1.10, None) if c == 1 else C32_TARGETS[runtime]
             for endpoint in ("gateway /mcp", "gateway /servers/fast/mcp", "gateway /mcp (modern)",
                              "gateway /servers/fast/mcp (modern)"):
                 if endpoint not in res:
                     continue
                 ratio = res[endpoint]["p50_ms"] / floor["p50_ms"]
-                rows.append((f"{runtime} c={c}: {endpoint} / floor, p50", f"{ratio:.2f}", "≤ 1.10", ratio <= 1.10))
-                if c > 1:
+                rows.append((f"{runtime} c={c}: {endpoint} / floor, p50", f"{ratio:.2f}", f"≤ {p50_max:.2f}",
+                             ratio <= p50_max))
+                if share_min is not None:
                     share = res[endpoint]["rps"] / floor["rps"]
-                    rows.append((f"{runtime} c={c}: {endpoint} throughput / floor", f"{share:.2f}", "≥ 0.90",
-                                 share >= 0.90))
+                    rows.append((f"{runtime} c={c}: {endpoint} throughput / floor", f"{share:.2f}",
+                                 f"≥ {share_min:.2f}", share >= share_min))
     for runtime in ("workerd", "spin"):
         res = _lat(results, runtime, 1)["result"]
         governed = res.get("gateway /mcp, policy + 3 limits")
         if governed:
             added = governed["p50_ms"] - res["gateway /mcp"]["p50_ms"]
-            rows.append((f"{runtime} c=1: policy + 3 rate-limit checks added to /mcp, p50 (issue 6)",
-                         f"{added:+.3f} ms", "report", None))
+            if runtime == "workerd":
+                # Issue 14: the three counters in one Durable Object round
+                # trip, about a third of the three-in-a-row cost (+9.28 ms
+                # in the run before, bench/previous.json).
+                rows.append((f"{runtime} c=1: policy + 3 rate-limit checks added to /mcp, p50",
+                             f"{added:+.3f} ms", f"≤ one round trip (+{ONE_ROUND_TRIP_MS:.2f} ms)",
+                             added <= ONE_ROUND_TRIP_MS))
+            else:
+                rows.append((f"{runtime} c=1: policy + 3 rate-limit checks added to /mcp, p50",
+                             f"{added:+.3f} ms", "report", None))
     for runtime in ("workerd", "spin"):
         for c in (1, 32):
             run = _lat(results, runtime, c)
@@ -102,20 +120,28 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
         modern = target.endswith("(modern)")
         # Keys are "store:prefix"; session records live under `session/`.
         records = sum(n for k, n in per_key.items() if k.split(":", 1)[1] == "session")
-        total = sum(per_key.values())
-        rows.append((f"spin: key-value operations per steady-state call, {target}",
-                     f"{total:.2f} ({records:.2f} on session records)",
-                     "0 on session records" if modern else "report", records == 0 if modern else None))
+        # Usage rows are counted after the response is sent (issue 13), off
+        # the call's path.
+        after = sum(n for k, n in per_key.items() if k.split(":", 1)[1] == "usage")
+        total = sum(per_key.values()) - after
+        rows.append((f"spin: key-value operations on a steady-state call's path, {target}",
+                     f"{total:.2f} ({records:.2f} on session records; +{after:.2f} usage after the response)",
+                     "≤ 2" + (", 0 on session records" if modern else ""),
+                     total <= 2 and (records == 0 or not modern)))
     for runtime in ("workerd", "spin"):
         r20 = next(r for r in results["fanout"] if r["runtime"] == runtime and r["upstreams"] == 20)
         ratio = r20["result"]["p50_ms"] / r20["floor"]["p50_ms"]
         rows.append((f"{runtime}: fan-out tools/list over 20 upstreams / slowest upstream through the floor",
-                     f"{ratio:.2f}", "≤ 1.10", ratio <= 1.10))
+                     f"{ratio:.2f}", "≤ 1.30", ratio <= 1.30))
     s = results["sizes"]
     bundle = s["workers_wasm_gz"] + s["workers_js_gz"]
-    rows.append(("Workers bundle, gzip (wasm + JS glue)", f"{bundle / KIB:.0f} KiB", "≤ 512 KiB", bundle <= 512 * KIB))
+    rows.append(("Workers bundle, gzip (wasm + JS glue)", f"{bundle / KIB:.0f} KiB", "≤ 768 KiB", bundle <= 768 * KIB))
     rows.append(("Spin component", f"{s['spin_wasm'] / KIB:.0f} KiB ({s['spin_wasm_gz'] / KIB:.0f} KiB gzip)",
-                 "≤ 1 MiB", s["spin_wasm"] <= KIB * KIB))
+                 "≤ 2 MiB", s["spin_wasm"] <= 2 * KIB * KIB))
+    cold = results.get("cold_start")
+    if cold:
+        rows.append(("workerd cold start: first tools/list after the worker loads (median of runs)",
+                     f"{cold['first_ms']:.1f} ms (then {cold['warm_ms']:.1f} ms warm)", "report", None))
     scale = next(r for r in results["core"] if r["name"] == "scale-100")
     rows.append(("merge: 100 servers / 5,000 tools (native, whole tools/list)", f"{scale['us'] / 1000:.2f} ms",
                  "< 5 ms", scale["us"] < 5000))
@@ -127,6 +153,25 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
                      f"{worst['ms_1mib']:.1f} ms ({worst['name'].split(': ', 1)[1]}); {growth:.2f}x at most",
                      "≤ 50 ms; linear (≈ 2x)", worst["ms_1mib"] <= 50 and growth < 2.6))
     return rows
+
+
+def _key(what: str) -> str:
+    """A row's name without what changed in its wording since the run before."""
+    return what.replace(" (issue 6)", "").replace("operations per steady-state call", "operations on a "
+                                                  "steady-state call's path")
+
+
+def _previous() -> dict[str, str]:
+    """The figures of the run before issue 14, by row name."""
+    import json
+    import pathlib
+    path = pathlib.Path(__file__).with_name("previous.json")
+    if not path.exists():
+        return {}
+    try:
+        return {_key(what): got for what, got, _, _ in targets(json.loads(path.read_text()))}
+    except (KeyError, StopIteration, TypeError, ZeroDivisionError):
+        return {}
 
 
 def _pii(results: dict) -> list[dict]:
@@ -145,8 +190,14 @@ def render(results: dict, quick: bool = False) -> str:
             "every table row of a run was measured in the same interleaved run, so ratios compare like with like. "
             "Numbers from a 2-core machine shared by the load driver, the upstream and the runtime are noisy: "
             "read ratios, not absolutes.", "",
-            "## Against the targets", "", "| figure | measured | target | |", "|---|---|---|---|"]
-    out += [f"| {what} | {got} | {want} | {_verdict(ok)} |" for what, got, want, ok in targets(results)]
+            "## Against the targets", "",
+            "`before` is the same figure from the last run before issue 14 (bench/previous.json, a `--quick` "
+            "run at cadfffd; its c=32 figures were measured the old way: each worker cycled through all "
+            "targets, which put most of the 32 requests on the slowest process).", "",
+            "| figure | measured | before | target | |", "|---|---|---|---|---|"]
+    before = _previous()
+    out += [f"| {what} | {got} | {before.get(_key(what), '')} | {want} | {_verdict(ok)} |"
+            for what, got, want, ok in targets(results)]
     out += ["", "## tools/call latency and throughput", "",
             "Fast upstream (JSON answers). `floor` is a pass-through proxy on the same runtime.", "",
             "| runtime | c | target | p50 ms | p99 ms | req/s | p50 / floor | p50 / direct |", "|---|---|---|---|---|---|---|---|"]

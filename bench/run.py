@@ -34,9 +34,12 @@ import os
 import pathlib
 import platform
 import re
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -269,6 +272,53 @@ def fanout(rt: Runtime, quick: bool) -> list[dict]:
     return rows
 
 
+def cold_start(work: pathlib.Path, quick: bool) -> dict:
+    """workerd cold start: a fresh `wrangler dev` of the gateway, the time of
+    the first `tools/list` once its port accepts connections (the worker's
+    script and wasm loaded and instantiated on the way), then the median of
+    five more (warm). Median over several starts."""
+    firsts, warms = [], []
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}}}}).encode()
+    headers = {"content-type": "application/json", "accept": "application/json, text/event-stream",
+               "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list"}
+    for i in range(2 if quick else 5):
+        procs = e2e.Processes(work)
+        try:
+            rt = Runtime("workerd", procs, work)
+            label = rt._label("cold")
+            state = work / label
+            port = e2e.free_port()
+            cmd = [e2e.NODE22, e2e.WRANGLER, "dev", "--ip", "127.0.0.1", "--port", str(port), "--persist-to",
+                   str(state), "--show-interactive-dev-session=false"]
+            log = procs.start(label, cmd, env={"MCP_EDGE_SKIP_BUILD": "1", "WRANGLER_SEND_METRICS": "false"})
+            deadline = time.time() + 120
+            while True:
+                if not procs.alive(label) or time.time() > deadline:
+                    raise SystemExit(f"{label} did not start; log:\n{e2e.tail(log)}")
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.02)
+            def timed() -> float:
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/mcp", data=body, headers=headers)
+                t0 = time.perf_counter()
+                try:
+                    with urllib.request.urlopen(req, timeout=60) as r:
+                        r.read()
+                except urllib.error.HTTPError as e:
+                    e.read()  # no registry, no key: a 401 from the gateway's code is as good
+                return (time.perf_counter() - t0) * 1000
+            firsts.append(timed())
+            warms.append(sorted(timed() for _ in range(5))[2])
+        finally:
+            procs.stop_all()
+    mid = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+    return {"first_ms": mid(firsts), "warm_ms": mid(warms), "firsts": firsts}
+
+
 def core() -> list[dict]:
     out = subprocess.run(["cargo", "bench", "--bench", "core"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
     print(out)
@@ -312,6 +362,7 @@ def main() -> int:
         build()
     results = {"machine": machine(), "sizes": sizes(), "core": core(), "latency": [], "fanout": []}
     work = pathlib.Path(tempfile.mkdtemp(prefix="mcp-edge-bench-"))
+    results["cold_start"] = cold_start(work, args.quick)
     for name in ("workerd", "spin"):
         procs = e2e.Processes(work)
         try:

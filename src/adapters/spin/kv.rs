@@ -11,8 +11,10 @@
 //! different upstreams may keep only one of them, which costs one extra
 //! upstream `initialize` later, never a wrong answer.
 
+use super::snapshot::{Entries, Snapshot};
 use crate::adapters::expiry_index::{self, IndexStore};
-use crate::ports::{Kv, PortError, SessionRecord, Sessions, UpstreamChange};
+use crate::identity::config::APIKEY_PREFIX;
+use crate::ports::{Clock, Kv, PortError, SessionRecord, Sessions, UpstreamChange};
 use futures_util::lock::Mutex;
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 use spin_sdk::key_value::Store;
@@ -34,53 +36,99 @@ fn port_error(store: &str, op: &str, e: impl std::fmt::Debug) -> PortError {
     PortError(format!("key-value {store} {op}: {e:?}"))
 }
 
-/// The registry store.
-pub struct SpinKv(Result<Rc<Store>, String>);
+/// The registry store, read through the instance-shared [`Snapshot`]:
+/// listing and reading are served from its copy of the store's entries,
+/// except API keys, which are read one by one as callers present them.
+pub struct SpinKv {
+    store: Result<Rc<Store>, String>,
+    snapshot: Rc<Snapshot>,
+    ttl_ms: u64,
+    /// The entries, once this request has them.
+    entries: std::cell::RefCell<Option<Rc<Entries>>>,
+}
 
 impl SpinKv {
-    pub async fn open() -> Self {
-        SpinKv(open(REGISTRY_STORE).await)
+    pub async fn open(snapshot: Rc<Snapshot>, ttl_ms: u64) -> Self {
+        SpinKv {
+            store: open(REGISTRY_STORE).await,
+            snapshot,
+            ttl_ms,
+            entries: Default::default(),
+        }
+    }
+
+    fn store(&self) -> Result<&Store, PortError> {
+        self.store.as_deref().map_err(|e| PortError(e.clone()))
+    }
+
+    async fn keys(&self) -> Result<Vec<String>, PortError> {
+        self.store()?
+            .get_keys()
+            .await
+            .collect()
+            .await
+            .map_err(|e| port_error(REGISTRY_STORE, "get-keys", e))
+    }
+
+    /// Every entry of the store but the API keys, read now.
+    async fn read_all(&self) -> Result<Entries, PortError> {
+        let store = self.store()?;
+        let keys: Vec<String> = self
+            .keys()
+            .await?
+            .into_iter()
+            .filter(|k| !k.starts_with(APIKEY_PREFIX))
+            .collect();
+        let values = futures_util::future::join_all(keys.iter().map(|k| store.get(k))).await;
+        let mut entries = Entries::new();
+        for (key, value) in keys.into_iter().zip(values) {
+            // A key listed but deleted since is skipped.
+            if let Some(v) = value.map_err(|e| port_error(REGISTRY_STORE, "get", e))? {
+                entries.insert(key, String::from_utf8_lossy(&v).into_owned());
+            }
+        }
+        Ok(entries)
+    }
+
+    async fn entries(&self) -> Result<Rc<Entries>, PortError> {
+        if let Some(entries) = self.entries.borrow().clone() {
+            return Ok(entries);
+        }
+        let now = super::SpinClock.now_ms();
+        let entries = self
+            .snapshot
+            .registry(now, self.ttl_ms, self.read_all())
+            .await?;
+        *self.entries.borrow_mut() = Some(entries.clone());
+        Ok(entries)
     }
 }
 
 impl Kv for SpinKv {
     async fn get(&self, key: &str) -> Result<Option<String>, PortError> {
-        let store = self.0.as_ref().map_err(|e| PortError(e.clone()))?;
-        let value = store
-            .get(key)
-            .await
-            .map_err(|e| port_error(REGISTRY_STORE, "get", e))?;
-        Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
+        if key.starts_with(APIKEY_PREFIX) {
+            let value = self
+                .store()?
+                .get(key)
+                .await
+                .map_err(|e| port_error(REGISTRY_STORE, "get", e))?;
+            return Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()));
+        }
+        Ok(self.entries().await?.get(key).cloned())
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, PortError> {
-        let store = self.0.as_ref().map_err(|e| PortError(e.clone()))?;
-        let keys = store
-            .get_keys()
-            .await
-            .collect()
-            .await
-            .map_err(|e| port_error(REGISTRY_STORE, "get-keys", e))?;
-        Ok(keys.into_iter().filter(|k| k.starts_with(prefix)).collect())
-    }
-}
-
-/// Where the shared cache lives in the session store.
-const CACHE_PREFIX: &str = "cache/";
-
-/// A value of the instance-shared cache (best effort: failures read as a miss).
-pub async fn shared_get(store: &Store, key: &str) -> Option<String> {
-    let value = store.get(format!("{CACHE_PREFIX}{key}")).await.ok()??;
-    String::from_utf8(value).ok()
-}
-
-/// Stores a value in the instance-shared cache (best effort: logged).
-pub async fn shared_put(store: &Store, key: &str, value: &str) {
-    let stored = store
-        .set(&format!("{CACHE_PREFIX}{key}"), value.as_bytes())
-        .await;
-    if let Err(e) = stored {
-        tracing::warn!(key, "shared cache write failed: {e:?}");
+        if prefix.starts_with(APIKEY_PREFIX) || APIKEY_PREFIX.starts_with(prefix) {
+            // The snapshot has no API keys: listed from the store.
+            let keys = self.keys().await?;
+            return Ok(keys.into_iter().filter(|k| k.starts_with(prefix)).collect());
+        }
+        let entries = self.entries().await?;
+        Ok(entries
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| k.clone())
+            .collect())
     }
 }
 

@@ -10,6 +10,7 @@ mod approvals;
 mod body;
 mod kv;
 mod limits;
+mod snapshot;
 mod upstream;
 mod usage;
 
@@ -57,8 +58,8 @@ impl Clock for SpinClock {
 
 /// `wasi:random` and spawned tasks.
 pub struct SpinRuntime {
-    /// The `sessions` store, which also holds the shared cache.
-    sessions: Result<Rc<spin_sdk::key_value::Store>, String>,
+    /// The shared cache lives in the snapshot ([`snapshot`]).
+    snapshot: Rc<snapshot::Snapshot>,
     /// Work to start once the response is complete ([`body::SpinBody`]).
     deferred: body::Deferred,
 }
@@ -81,15 +82,14 @@ impl Runtime for SpinRuntime {
             .filter(|v| !v.is_empty())
     }
     // An instance lives for one request: what the gateway would keep in
-    // memory across requests (the tool catalog) goes to the `sessions` store
-    // under `cache/`.
+    // memory across requests (the tool catalog) goes to the snapshot.
     async fn shared_get(&self, key: &str) -> Option<String> {
-        kv::shared_get(self.sessions.as_deref().ok()?, key).await
+        self.snapshot.cache_get(key).await
     }
     async fn shared_put(&self, key: &str, value: &str) {
-        if let Ok(store) = self.sessions.as_deref() {
-            kv::shared_put(store, key, value).await
-        }
+        self.snapshot
+            .cache_put(key, value, SpinClock.now_ms())
+            .await
     }
 }
 
@@ -147,11 +147,12 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
     };
     let sessions = kv::SpinSessions::open().await;
     let deferred = body::Deferred::default();
+    let snapshot = Rc::new(snapshot::Snapshot::new(sessions.handle()));
     let platform = SpinPlatform {
-        kv: kv::SpinKv::open().await,
+        kv: kv::SpinKv::open(snapshot.clone(), gw.settings.registry_ttl_ms).await,
         approvals: approvals::SpinApprovals::new(sessions.handle()),
         runtime: SpinRuntime {
-            sessions: sessions.handle(),
+            snapshot,
             deferred: deferred.clone(),
         },
         sessions,

@@ -1,0 +1,166 @@
+//! One key of the `sessions` store, `cache/snapshot`, holds what a Spin
+//! instance would otherwise read key by key on every request (an instance
+//! lives for one request):
+//! - the registry store's entries as last read (servers, trusted issuers,
+//!   the policy; API keys are read one by one, as callers present them),
+//!   reused for `REGISTRY_TTL_SECS` exactly as a Workers isolate reuses its
+//!   copy in memory;
+//! - the shared cache (`Runtime::shared_get`: tool catalogs).
+//!
+//! A steady-state call then reads this one key, plus its session record if
+//! it has one (issue 14: at most two key-value operations on a call's path;
+//! before, a list and a read per registry key, the policy and the catalog).
+//!
+//! It is a cache, so best effort: a snapshot that cannot be read or parsed is
+//! ignored (the registry store is read, as without one), and writes replace
+//! the whole value, so of two instances writing at once one's version stays
+//! and what the other refreshed is refreshed again later, never served
+//! wrong. The registry part is never used older than the TTL, and a
+//! registry store that cannot be read then refuses (503), as before.
+
+use crate::ports::PortError;
+use futures_util::lock::Mutex;
+use serde::{Deserialize, Serialize};
+use spin_sdk::key_value::Store;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::rc::Rc;
+
+/// The snapshot's key in the `sessions` store (under the cache's prefix).
+const KEY: &str = "cache/snapshot";
+/// Shared-cache values kept at most; the oldest goes first.
+const MAX_CACHED: usize = 64;
+
+/// The registry store's entries, key to value.
+pub(super) type Entries = BTreeMap<String, String>;
+
+#[derive(Serialize, Deserialize, Default)]
+struct Stored {
+    #[serde(default)]
+    registry: Option<Registry>,
+    #[serde(default)]
+    cache: BTreeMap<String, Cached>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Registry {
+    /// When the registry store was read (ms since the epoch).
+    read_ms: u64,
+    entries: Rc<Entries>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Cached {
+    put_ms: u64,
+    value: String,
+}
+
+/// The snapshot as this request sees it: read at most once, written back
+/// whole when a part of it is refreshed.
+pub struct Snapshot {
+    store: Result<Rc<Store>, String>,
+    /// `None` until read.
+    state: Mutex<Option<Stored>>,
+}
+
+impl Snapshot {
+    pub fn new(store: Result<Rc<Store>, String>) -> Self {
+        Snapshot {
+            store,
+            state: Mutex::new(None),
+        }
+    }
+
+    /// The snapshot, read on first use (a missing, unreadable or corrupt
+    /// one reads as empty).
+    async fn read(&self, state: &mut Option<Stored>) {
+        if state.is_some() {
+            return;
+        }
+        let stored = match &self.store {
+            Ok(store) => match store.get(KEY).await {
+                Ok(Some(bytes)) => serde_json::from_slice(&bytes)
+                    .map_err(|e| tracing::warn!("cached snapshot ignored: {e}"))
+                    .unwrap_or_default(),
+                Ok(None) => Stored::default(),
+                Err(e) => {
+                    tracing::warn!("cached snapshot unreadable: {e:?}");
+                    Stored::default()
+                }
+            },
+            Err(_) => Stored::default(),
+        };
+        *state = Some(stored);
+    }
+
+    async fn write(&self, stored: &Stored) {
+        let Ok(store) = &self.store else { return };
+        let value = serde_json::to_vec(stored).expect("snapshot serializes");
+        if let Err(e) = store.set(KEY, &value).await {
+            tracing::warn!("cached snapshot not written: {e:?}");
+        }
+    }
+
+    /// The registry store's entries: the snapshot's when read less than
+    /// `ttl_ms` ago, otherwise `load`ed now and kept in the snapshot.
+    pub async fn registry<F>(
+        &self,
+        now_ms: u64,
+        ttl_ms: u64,
+        load: F,
+    ) -> Result<Rc<Entries>, PortError>
+    where
+        F: Future<Output = Result<Entries, PortError>>,
+    {
+        let mut state = self.state.lock().await;
+        self.read(&mut state).await;
+        let stored = state.get_or_insert_with(Stored::default);
+        if let Some(registry) = &stored.registry {
+            // A snapshot from the future (a clock step) is not trusted.
+            if registry.read_ms <= now_ms && now_ms - registry.read_ms < ttl_ms {
+                return Ok(registry.entries.clone());
+            }
+        }
+        let entries = Rc::new(load.await?);
+        stored.registry = Some(Registry {
+            read_ms: now_ms,
+            entries: entries.clone(),
+        });
+        self.write(stored).await;
+        Ok(entries)
+    }
+
+    /// A shared-cache value.
+    pub async fn cache_get(&self, key: &str) -> Option<String> {
+        let mut state = self.state.lock().await;
+        self.read(&mut state).await;
+        let cached = state.as_ref()?.cache.get(key)?;
+        Some(cached.value.clone())
+    }
+
+    /// Puts a shared-cache value and writes the snapshot back.
+    pub async fn cache_put(&self, key: &str, value: &str, now_ms: u64) {
+        let mut state = self.state.lock().await;
+        self.read(&mut state).await;
+        let stored = state.get_or_insert_with(Stored::default);
+        stored.cache.insert(
+            key.to_string(),
+            Cached {
+                put_ms: now_ms,
+                value: value.to_string(),
+            },
+        );
+        while stored.cache.len() > MAX_CACHED {
+            let oldest = stored
+                .cache
+                .iter()
+                .min_by_key(|(_, c)| c.put_ms)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => stored.cache.remove(&k),
+                None => break,
+            };
+        }
+        self.write(stored).await;
+    }
+}
