@@ -257,4 +257,15 @@ def render(results: dict, quick: bool = False) -> str:
             f"| Workers wasm (build/index_bg.wasm) | {s['workers_wasm']} | {s['workers_wasm_gz']} |",
             f"| Workers JS glue (build/index.js) | | {s['workers_js_gz']} |",
             f"| Spin component (mcp_edge.wasm) | {s['spin_wasm']} | {s['spin_wasm_gz']} |", ""]
+    crates = s.get("crates") or {}
+    if crates:
+        out += ["By crate (`bench/sizes.py`: each function's code under the crate that defines it, generic "
+                "copies included; data and custom sections apart; the Spin figures are from the same "
+                "component built with its names, `--profile spin-names`), the 25 largest:", "",
+                "| workers | bytes | | spin | bytes |", "|---|---|---|---|---|"]
+        cols = [sorted(crates.get(b, {}).items(), key=lambda kv: -kv[1])[:25] for b in ("workers", "spin")]
+        for i in range(max(len(c) for c in cols)):
+            cells = [f"{c[i][0]} | {c[i][1]}" if i < len(c) else " | " for c in cols]
+            out.append(f"| {cells[0]} | | {cells[1]} |")
+        out.append("")
     return "\n".join(out)

@@ -44,6 +44,7 @@ import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(1, str(ROOT / "bench"))
 import run as e2e  # noqa: E402  (process helpers shared with the e2e suite)
 
 BENCH = ROOT / "bench"
@@ -60,9 +61,14 @@ def sh(cmd: list[str], cwd: pathlib.Path = ROOT, **kw) -> subprocess.CompletedPr
     return subprocess.run(cmd, cwd=cwd, check=True, **kw)
 
 
+SPIN_NAMED = ROOT / "target" / "wasm32-wasip2" / "spin-names" / "mcp_edge.wasm"
+
+
 def build() -> None:
     sh(["bash", "scripts/build-worker.sh"])
     sh(["cargo", "build", "--target", "wasm32-wasip2", "--profile", "spin", "--features", "spin"])
+    # The same component with its names, for the per-crate size breakdown.
+    sh(["cargo", "build", "--target", "wasm32-wasip2", "--profile", "spin-names", "--features", "spin"])
     sh(["cargo", "build", "--release", "--manifest-path", "tests/spin-host/Cargo.toml"])
     sh(["cargo", "build", "--target", "wasm32-wasip2", "--release"], cwd=BENCH / "floor-spin")
 
@@ -329,8 +335,13 @@ def sizes() -> dict:
     def gz(p: pathlib.Path) -> int:
         return len(gzip.compress(p.read_bytes(), 9))
     wasm, js = ROOT / "build" / "index_bg.wasm", ROOT / "build" / "index.js"
+    import sizes as by_crate  # bench/sizes.py
+    symbols = ROOT / "build" / "index_bg.symbols"
+    crates = {"workers": by_crate.sizes(str(wasm), str(symbols) if symbols.exists() else None)[0]}
+    if SPIN_NAMED.exists():
+        crates["spin"] = by_crate.sizes(str(SPIN_NAMED))[0]
     return {"workers_wasm": wasm.stat().st_size, "workers_wasm_gz": gz(wasm), "workers_js_gz": gz(js),
-            "spin_wasm": GATEWAY_WASM.stat().st_size, "spin_wasm_gz": gz(GATEWAY_WASM)}
+            "spin_wasm": GATEWAY_WASM.stat().st_size, "spin_wasm_gz": gz(GATEWAY_WASM), "crates": crates}
 
 
 def version(cmd: list[str]) -> str:

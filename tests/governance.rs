@@ -389,3 +389,40 @@ async fn personal_data_is_redacted_from_results_field_by_field() {
         );
     }
 }
+
+/// Concurrent first calls to a server share one listing of its tools (the
+/// catalog argument validation reads): the others wait their turn and take
+/// the listing made meanwhile. They wait on their own timers (a request on
+/// Workers must not wait on another's work, catalog/mod.rs), which slows
+/// them by a few milliseconds at most: 16 at once take as long as one alone.
+#[tokio::test(start_paused = true)]
+async fn concurrent_first_calls_share_one_listing() {
+    async fn first_calls(n: i64) -> (std::time::Duration, usize) {
+        let h = Harness::new();
+        let s = h.add(
+            "slow",
+            MockServer::new("slow")
+                .tools(&["echo"])
+                .modern()
+                .delay_ms(200),
+            &["us"],
+        );
+        let started = tokio::time::Instant::now();
+        let calls = (0..n)
+            .map(|i| support::modern_call(&h, ("/mcp", i, "slow__echo"), json!({}), json!({})));
+        let replies = futures_util::future::join_all(calls).await;
+        assert!(
+            replies.iter().all(|r| r.status == 200),
+            "every call answered"
+        );
+        assert_eq!(s.count("tools/call"), n as usize);
+        (started.elapsed(), s.count("tools/list"))
+    }
+    let (alone, _) = first_calls(1).await;
+    let (together, listings) = first_calls(16).await;
+    assert_eq!(listings, 1, "one listing for all");
+    assert!(
+        together <= alone + std::time::Duration::from_millis(20),
+        "16 at once: {together:?}, one alone: {alone:?}"
+    );
+}

@@ -44,6 +44,8 @@ use std::rc::Rc;
 /// A missing name triggers a fresh listing only if the last one is older;
 /// a failed listing answers for as long.
 const MISSING_REFRESH_MS: u64 = 2_000;
+/// How often a request waiting for another's listing looks again.
+const TURN_POLL_MS: u64 = 5;
 /// Listings kept per isolate (the oldest goes first).
 const MAX_ENTRIES: usize = 1024;
 
@@ -250,7 +252,18 @@ impl Catalog {
             .or_default()
             .clone();
         let answer = {
-            let _turn = lock.lock().await;
+            // Waits by looking again on its own timer, never by being woken
+            // from the listing request: on Workers a request whose only
+            // pending work belongs to another request is cancelled as hung
+            // ("your Worker's code had hung"; 64 concurrent first calls in
+            // the e2e hammer met it), and a future woken from another
+            // request's context would do its I/O in that context.
+            let _turn = loop {
+                if let Some(turn) = lock.try_lock() {
+                    break turn;
+                }
+                ups.platform.clock().sleep(TURN_POLL_MS).await;
+            };
             let turn = (key.as_str(), failures);
             self.list_in_turn(ups, server, kind, turn, asked_ms).await
         };
