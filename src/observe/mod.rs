@@ -17,6 +17,7 @@ pub(crate) mod export;
 pub(crate) mod metrics;
 pub(crate) mod notes;
 pub(crate) mod otlp;
+pub(crate) mod pending;
 pub(crate) mod usage;
 
 pub use collect::Collector;

@@ -5,9 +5,18 @@
 //! of the day; a day is read from its shards side by side. Each row is one
 //! storage key (a SHA-256 of the row's key: storage keys are bounded, team
 //! lists are not), its value the row's key and counts as JSON.
+//!
+//! An isolate serves many calls, so their rows wait up to [`FLUSH_MS`] in
+//! the isolate ([`Pending`]) and go out merged, one request per shard: the
+//! call whose row found no flush scheduled runs it, inside its own
+//! `waitUntil` (which keeps the isolate alive until it is done); the others
+//! only add their counts. No call waits on another's work.
 
+use crate::observe::pending::{Added, Pending};
 use crate::ports::{PortError, Usage, UsageCount, UsageKey};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use worker::{
     durable_object, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response,
     State,
@@ -15,6 +24,12 @@ use worker::{
 
 /// Objects per day.
 const SHARDS: u64 = 16;
+/// How long rows wait in the isolate before they are written.
+const FLUSH_MS: u64 = 1_000;
+
+thread_local! {
+    static PENDING: RefCell<Pending> = RefCell::default();
+}
 
 /// The object (`{day}/{shard}`) that holds `key`'s row of `day`.
 fn shard(day: &str, key: &UsageKey) -> String {
@@ -28,6 +43,14 @@ fn shard(day: &str, key: &UsageKey) -> String {
 struct Add {
     key: UsageKey,
     count: UsageCount,
+}
+
+/// What the object is sent: rows to add.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Adds {
+    Many(Vec<Add>),
+    One(Add),
 }
 
 /// The client side: the `Usage` port.
@@ -58,19 +81,41 @@ impl DurableUsage {
     }
 }
 
+impl DurableUsage {
+    /// Writes `rows`, one request per shard, side by side.
+    async fn write(&self, rows: Vec<(String, UsageKey, UsageCount)>) -> Result<(), PortError> {
+        let mut shards: BTreeMap<String, Vec<Add>> = BTreeMap::new();
+        for (day, key, count) in rows {
+            shards
+                .entry(shard(&day, &key))
+                .or_default()
+                .push(Add { key, count });
+        }
+        let sends = shards.into_iter().map(|(object, adds)| async move {
+            let body = serde_json::to_string(&Adds::Many(adds)).expect("serializes");
+            let resp = self.call(&object, Method::Post, Some(body)).await?;
+            match resp.status_code() {
+                200..=299 => Ok(()),
+                s => Err(PortError(format!("usage store: HTTP {s}"))),
+            }
+        });
+        futures_util::future::join_all(sends)
+            .await
+            .into_iter()
+            .collect()
+    }
+}
+
 impl Usage for DurableUsage {
     async fn add(&self, day: &str, key: &UsageKey, count: &UsageCount) -> Result<(), PortError> {
-        let body = serde_json::to_string(&Add {
-            key: key.clone(),
-            count: *count,
-        })
-        .expect("serializes");
-        let resp = self
-            .call(&shard(day, key), Method::Post, Some(body))
-            .await?;
-        match resp.status_code() {
-            200..=299 => Ok(()),
-            s => Err(PortError(format!("usage store: HTTP {s}"))),
+        match PENDING.with(|p| p.borrow_mut().add(day, key, count)) {
+            Added::Waiting => Ok(()),
+            Added::Alone => self.write(vec![(day.into(), key.clone(), *count)]).await,
+            Added::Flush => {
+                worker::Delay::from(std::time::Duration::from_millis(FLUSH_MS)).await;
+                let rows = PENDING.with(|p| p.borrow_mut().take());
+                self.write(rows).await
+            }
         }
     }
 
@@ -114,24 +159,29 @@ impl DurableObject for UsageStore {
             });
             return Response::from_json(&rows);
         }
-        let add: Add = req.json().await?;
-        let id = crate::identity::sha256_hex(
-            serde_json::to_string(&add.key)
-                .expect("serializes")
-                .as_bytes(),
-        );
-        let mut row = storage
-            .get::<String>(&id)
-            .await?
-            .and_then(|v| serde_json::from_str::<Add>(&v).ok())
-            .unwrap_or(Add {
-                key: add.key,
-                count: UsageCount::default(),
-            });
-        row.count.add(&add.count);
-        storage
-            .put(&id, serde_json::to_string(&row).expect("serializes"))
-            .await?;
+        let adds = match req.json::<Adds>().await? {
+            Adds::Many(adds) => adds,
+            Adds::One(add) => vec![add],
+        };
+        for add in adds {
+            let id = crate::identity::sha256_hex(
+                serde_json::to_string(&add.key)
+                    .expect("serializes")
+                    .as_bytes(),
+            );
+            let mut row = storage
+                .get::<String>(&id)
+                .await?
+                .and_then(|v| serde_json::from_str::<Add>(&v).ok())
+                .unwrap_or(Add {
+                    key: add.key,
+                    count: UsageCount::default(),
+                });
+            row.count.add(&add.count);
+            storage
+                .put(&id, serde_json::to_string(&row).expect("serializes"))
+                .await?;
+        }
         Response::empty()
     }
 }
