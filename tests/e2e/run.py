@@ -212,7 +212,13 @@ def raw_checks(base: str, gateway_log: pathlib.Path) -> None:
     echo = c.rpc("tools/call", {"name": "notes__echo", "arguments": {"text": "via failover"}})
     text = echo.get("result", {}).get("content", [{}])[0].get("text")
     check(text == "via failover", "region down: a notes call succeeds through the next region", str(echo))
-    log = gateway_log.read_text(errors="replace")
+    # Log lines may be held for a moment (Workers writes them in batches).
+    deadline = time.time() + 5
+    while True:
+        log = gateway_log.read_text(errors="replace")
+        if ("upstream failover" in log and "from=eu" in log and "to=us" in log) or time.time() > deadline:
+            break
+        time.sleep(0.1)
     check("upstream failover" in log and "from=eu" in log and "to=us" in log,
           "region down: the gateway logged the failover from eu to us", tail(gateway_log, 15))
 

@@ -59,7 +59,7 @@ impl Clock for WorkersClock {
 
 /// `crypto.getRandomValues`, `ctx.waitUntil`, and secrets (Workers secrets,
 /// or plain vars for local development).
-pub struct WorkersRuntime(Context, Env);
+pub struct WorkersRuntime(Rc<Context>, Env);
 
 impl Runtime for WorkersRuntime {
     fn random_bytes(&self, buf: &mut [u8]) {
@@ -102,8 +102,21 @@ async fn fetch(
             return to_worker(err.into_response_in(crate::protocol::version::Era::Legacy, None));
         }
     };
-    let meta = request_meta(&req);
-    let request = to_http(&mut req, gw.settings.max_body_bytes).await?;
+    let ctx = Rc::new(ctx);
+    log::handler_started();
+    let response = serve(&gw, &mut req, env, ctx.clone()).await;
+    log::handler_ended(&ctx);
+    response
+}
+
+async fn serve(
+    gw: &Rc<Gateway>,
+    req: &mut worker::Request,
+    env: Env,
+    ctx: Rc<Context>,
+) -> worker::Result<worker::Response> {
+    let meta = request_meta(req);
+    let request = to_http(req, gw.settings.max_body_bytes).await?;
     let platform = WorkersPlatform {
         kv: kv::WorkersKv::new(env.kv("REGISTRY")?),
         sessions: sessions::DurableSessions::new(env.durable_object("SESSIONS")?),
