@@ -279,6 +279,39 @@ async fn all_limits_are_checked_at_once_and_a_refusal_gives_the_others_back() {
     assert!(r[4].error(429).1.contains("'per-user'"));
 }
 
+/// A counter that refused is not asked again until its Retry-After: calls
+/// meanwhile are refused without a round trip, counting nothing.
+#[tokio::test(start_paused = true)]
+async fn a_refusing_limit_is_remembered_until_its_retry_after() {
+    let h = limited(json!([
+        {"name": "per-user", "per": "principal", "requests": 2, "window_secs": 10}
+    ]));
+    assert_eq!(
+        statuses(&burst(&h, "mk_alice", "notes__echo", 3).await),
+        [200, 200, 429]
+    );
+    let asked = h.p.limiter.checks();
+    let r = burst(&h, "mk_alice", "notes__echo", 4).await;
+    assert_eq!(statuses(&r), [429, 429, 429, 429]);
+    // One check: the session's opening (its own limit, initialize.rs).
+    assert_eq!(h.p.limiter.checks(), asked + 1, "no call's counter asked");
+    assert!(r[3].error(429).1.contains("'per-user'"));
+    assert_eq!(r[3].header("retry-after").as_deref(), Some("5"));
+    // Others are not refused for alice's limit.
+    assert_eq!(
+        statuses(&burst(&h, "mk_bob", "notes__echo", 1).await),
+        [200]
+    );
+    // Past the Retry-After, the counter decides again.
+    tokio::time::advance(std::time::Duration::from_secs(5)).await;
+    assert_eq!(
+        statuses(&burst(&h, "mk_alice", "notes__echo", 2).await),
+        [200, 429]
+    );
+    // Bob's opening and call, alice's opening and two calls.
+    assert_eq!(h.p.limiter.checks(), asked + 1 + 2 + 3);
+}
+
 #[tokio::test(start_paused = true)]
 async fn server_limits_and_daily_quotas() {
     let h = limited(json!([

@@ -12,6 +12,13 @@
 //! sent. Until then a shared counter holds those units for one round trip:
 //! a concurrent caller may see them taken, never more than the refused
 //! call's one unit per counter.
+//!
+//! A counter that refused is remembered in the isolate until its
+//! `Retry-After` ([`Refusals`]): calls it would refuse meanwhile are refused
+//! here, without a round trip, so a caller hammering at their own limit
+//! costs the counters nothing and holds no unit of a shared one. (The
+//! counter could only let a call through earlier if units were given back
+//! meanwhile; then this isolate refuses a little longer than it had to.)
 
 use crate::config::Server;
 use crate::error::GatewayError;
@@ -22,14 +29,46 @@ use crate::observe::audit::{self, Audit};
 use crate::observe::collect::note_here;
 use crate::ports::{Clock, Limiter, Platform, PortError};
 use futures_util::future::join_all;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use tracing::Instrument;
 
 /// What one call consumes from each counter.
 const COST: u64 = 1;
+/// Refusals remembered at most; past it, the ended ones go, then all.
+const MAX_REFUSALS: usize = 1024;
+
+/// Counters that refused, until when (ms), in this isolate.
+#[derive(Default)]
+pub(crate) struct Refusals(RefCell<HashMap<String, u64>>);
+
+impl Refusals {
+    /// The counter and quota together: a policy that changes a limit's
+    /// numbers starts afresh.
+    fn key(counter: &Counter) -> String {
+        format!("{}|{:?}", counter.key, counter.quota)
+    }
+
+    fn until(&self, counter: &Counter, now: u64) -> Option<u64> {
+        let until = *self.0.borrow().get(&Self::key(counter))?;
+        (until > now).then_some(until)
+    }
+
+    fn note(&self, counter: &Counter, until: u64, now: u64) {
+        let mut map = self.0.borrow_mut();
+        if map.len() >= MAX_REFUSALS {
+            map.retain(|_, u| *u > now);
+            if map.len() >= MAX_REFUSALS {
+                map.clear();
+            }
+        }
+        map.insert(Self::key(counter), until);
+    }
+}
 
 pub(crate) async fn check_call<P: Platform>(
     p: &P,
-    gate: &Gate,
+    (gate, refusals): (&Gate, &Refusals),
     server: &Server,
     tool: &str,
 ) -> Result<(), GatewayError> {
@@ -41,7 +80,23 @@ pub(crate) async fn check_call<P: Platform>(
         return Ok(());
     }
     let now = p.clock().now_ms();
+    if let Some((counter, until)) = counters
+        .iter()
+        .find_map(|c| refusals.until(c, now).map(|u| (c, u)))
+    {
+        let span = tracing::info_span!("rate_limit", "mcp_edge.limit" = %counter.limit);
+        let _in = span.enter();
+        note_here("mcp_edge.limit.decision", "deny".into());
+        note_here("mcp_edge.limit.remembered", "true".into());
+        note_here("error.type", "rate_limited".into());
+        return Err(refuse(gate, server, tool, counter, until - now));
+    }
     let decisions = join_all(counters.iter().map(|c| check(p, c, now))).await;
+    for (decision, counter) in decisions.iter().zip(&counters) {
+        if let Ok(Decision::Deny { retry_after_ms }) = decision {
+            refusals.note(counter, now.saturating_add(*retry_after_ms), now);
+        }
+    }
     let refusal = decisions.iter().zip(&counters).find_map(|(d, c)| match d {
         Ok(Decision::Allow) => None,
         Ok(Decision::Deny { retry_after_ms }) => Some(Ok((c, *retry_after_ms))),
@@ -64,6 +119,17 @@ pub(crate) async fn check_call<P: Platform>(
         });
     join_all(taken).await;
     let (counter, retry_after_ms) = refusal?;
+    Err(refuse(gate, server, tool, counter, retry_after_ms))
+}
+
+/// The audit record and the error of a call `counter` refused.
+fn refuse(
+    gate: &Gate,
+    server: &Server,
+    tool: &str,
+    counter: &Counter,
+    retry_after_ms: u64,
+) -> GatewayError {
     audit::record(&Audit::Limited {
         limit: &counter.limit,
         subject: &gate.principal.subject,
@@ -72,10 +138,10 @@ pub(crate) async fn check_call<P: Platform>(
         tool,
         retry_after_ms,
     });
-    Err(GatewayError::RateLimited {
+    GatewayError::RateLimited {
         limit: counter.limit.clone(),
         retry_after_ms,
-    })
+    }
 }
 
 /// One counter's check, in its own span (limit, decision).

@@ -229,6 +229,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         CallGuard {
             gate: &self.gate,
             catalog: &self.gw.catalog,
+            refusals: &self.gw.refusals,
             validate_arguments: self.gw.settings.validate_arguments,
             modern: era == Era::Modern,
             requester: Requester {

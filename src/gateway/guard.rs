@@ -35,6 +35,8 @@ use std::rc::Rc;
 pub(crate) struct CallGuard<'a> {
     pub gate: &'a Gate,
     pub catalog: &'a Catalog,
+    /// Limits that refused lately, in this isolate.
+    pub refusals: &'a super::counters::Refusals,
     pub validate_arguments: bool,
     /// Who calls, should the call be held for approval.
     pub requester: Requester<'a>,
@@ -112,7 +114,7 @@ impl CallGuard<'_> {
                 })?;
             }
         }
-        super::counters::check_call(ups.platform, self.gate, server, tool).await?;
+        super::counters::check_call(ups.platform, (self.gate, self.refusals), server, tool).await?;
         let destructive = info.as_ref().is_some_and(|i| i.destructive);
         let Some(a) = approval else {
             return Ok(Outcome::Forward);

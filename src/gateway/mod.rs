@@ -85,6 +85,8 @@ pub struct Gateway {
     eras: Rc<Eras>,
     policy: PolicyStore,
     catalog: Catalog,
+    /// Rate-limit counters that refused lately.
+    refusals: counters::Refusals,
     /// Upstream list pages, as their cache hints allow.
     lists: Rc<list_cache::ListCache>,
     /// Whether the missing-`PUBLIC_URL` warning was logged (once per isolate).
@@ -126,6 +128,7 @@ impl Gateway {
             eras,
             policy,
             catalog,
+            refusals: Default::default(),
             lists: Default::default(),
             public_url_warned: std::cell::Cell::new(false),
         }

@@ -15,8 +15,13 @@ use std::collections::BTreeMap;
 #[derive(Default)]
 pub struct Pending {
     rows: BTreeMap<(String, UsageKey), UsageCount>,
-    scheduled: bool,
+    /// When the scheduled flush was scheduled (ms), if one is.
+    scheduled: Option<u64>,
 }
+
+/// A scheduled flush not run this long after (its work was dropped) is
+/// taken for dead: the next add schedules another.
+const STALE_MS: u64 = 10_000;
 
 /// The most rows kept waiting; past it, a new row is written at once.
 const MAX_PENDING: usize = 4096;
@@ -33,8 +38,8 @@ pub enum Added {
 }
 
 impl Pending {
-    /// Adds `count` to `key`'s row of `day`.
-    pub fn add(&mut self, day: &str, key: &UsageKey, count: &UsageCount) -> Added {
+    /// Adds `count` to `key`'s row of `day`, at `now_ms`.
+    pub fn add(&mut self, day: &str, key: &UsageKey, count: &UsageCount, now_ms: u64) -> Added {
         let slot = (day.to_string(), key.clone());
         if let Some(row) = self.rows.get_mut(&slot) {
             row.add(count);
@@ -43,16 +48,36 @@ impl Pending {
         } else {
             return Added::Alone;
         }
-        if std::mem::replace(&mut self.scheduled, true) {
-            Added::Waiting
-        } else {
-            Added::Flush
+        match self.scheduled {
+            Some(at) if now_ms.saturating_sub(at) < STALE_MS => Added::Waiting,
+            _ => {
+                self.scheduled = Some(now_ms);
+                Added::Flush
+            }
         }
+    }
+
+    /// Puts back rows a flush could not write, for the next one to try
+    /// (counts merge; rows past [`MAX_PENDING`] are dropped, and how many
+    /// is returned).
+    pub fn put_back(&mut self, rows: Vec<(String, UsageKey, UsageCount)>) -> usize {
+        let mut dropped = 0;
+        for (day, key, count) in rows {
+            let slot = (day, key);
+            if let Some(row) = self.rows.get_mut(&slot) {
+                row.add(&count);
+            } else if self.rows.len() < MAX_PENDING {
+                self.rows.insert(slot, count);
+            } else {
+                dropped += 1;
+            }
+        }
+        dropped
     }
 
     /// Every waiting row, leaving none and no flush scheduled.
     pub fn take(&mut self) -> Vec<(String, UsageKey, UsageCount)> {
-        self.scheduled = false;
+        self.scheduled = None;
         std::mem::take(&mut self.rows)
             .into_iter()
             .map(|((day, key), count)| (day, key, count))
@@ -86,10 +111,13 @@ mod tests {
             errors: 1,
             upstream_ms: 7,
         };
-        assert_eq!(p.add("2026-12-03", &key("echo"), &one), Added::Flush);
-        assert_eq!(p.add("2026-12-03", &key("echo"), &failed), Added::Waiting);
-        assert_eq!(p.add("2026-12-03", &key("purge"), &one), Added::Waiting);
-        assert_eq!(p.add("2026-12-04", &key("echo"), &one), Added::Waiting);
+        assert_eq!(p.add("2026-12-03", &key("echo"), &one, 0), Added::Flush);
+        assert_eq!(
+            p.add("2026-12-03", &key("echo"), &failed, 0),
+            Added::Waiting
+        );
+        assert_eq!(p.add("2026-12-03", &key("purge"), &one, 0), Added::Waiting);
+        assert_eq!(p.add("2026-12-04", &key("echo"), &one, 0), Added::Waiting);
         let rows = p.take();
         assert_eq!(rows.len(), 3);
         let echo = UsageCount {
@@ -99,16 +127,34 @@ mod tests {
         };
         assert!(rows.contains(&("2026-12-03".into(), key("echo"), echo)));
         assert!(p.take().is_empty());
-        assert_eq!(p.add("2026-12-03", &key("echo"), &one), Added::Flush);
+        assert_eq!(p.add("2026-12-03", &key("echo"), &one, 0), Added::Flush);
         // Full: a new row is written alone, a waiting one still merges.
         for i in 1..MAX_PENDING {
             assert_eq!(
-                p.add("2026-12-03", &key(&i.to_string()), &one),
+                p.add("2026-12-03", &key(&i.to_string()), &one, 0),
                 Added::Waiting
             );
         }
-        assert_eq!(p.add("2026-12-03", &key("new"), &one), Added::Alone);
-        assert_eq!(p.add("2026-12-03", &key("echo"), &one), Added::Waiting);
+        assert_eq!(p.add("2026-12-03", &key("new"), &one, 0), Added::Alone);
+        assert_eq!(p.add("2026-12-03", &key("echo"), &one, 0), Added::Waiting);
         assert_eq!(p.take().len(), MAX_PENDING);
+        // A flush whose work was dropped does not hold rows forever.
+        assert_eq!(p.add("2026-12-03", &key("echo"), &one, 0), Added::Flush);
+        assert_eq!(
+            p.add("2026-12-03", &key("echo"), &one, 9_999),
+            Added::Waiting
+        );
+        assert_eq!(
+            p.add("2026-12-03", &key("echo"), &one, 10_000),
+            Added::Flush
+        );
+        // Rows a flush could not write merge into the next.
+        let rows = p.take();
+        assert_eq!(p.put_back(rows), 0);
+        assert_eq!(
+            p.add("2026-12-03", &key("echo"), &one, 10_001),
+            Added::Flush
+        );
+        assert_eq!(p.take()[0].2.calls, 4);
     }
 }

@@ -147,12 +147,18 @@ pub struct MemoryLimiter {
     counters: Rc<RefCell<HashMap<String, u64>>>,
     /// Checks in flight now, and the most there ever were.
     in_flight: Rc<std::cell::Cell<(usize, usize)>>,
+    /// Checks made.
+    checks: Rc<std::cell::Cell<usize>>,
 }
 
 impl MemoryLimiter {
     /// The most checks that were ever in flight at once.
     pub fn most_at_once(&self) -> usize {
         self.in_flight.get().1
+    }
+    /// How many checks were made.
+    pub fn checks(&self) -> usize {
+        self.checks.get()
     }
 }
 
@@ -182,6 +188,7 @@ impl Limiter for MemoryLimiter {
         cost: u64,
         now_ms: u64,
     ) -> Result<gcra::Decision, PortError> {
+        self.checks.set(self.checks.get() + 1);
         let (now, most) = self.in_flight.get();
         self.in_flight.set((now + 1, most.max(now + 1)));
         OnePoll(false).await;

@@ -5,7 +5,9 @@
 //! boundary, which the core's GCRA (used on Workers) does not allow. Daily
 //! quotas are exact (one window per UTC day). The first count of a window
 //! notes the window's key in the expiry index; the session sweep removes it
-//! once the window ended.
+//! once the window ended. A refused call's unit is taken back at once, and
+//! a call refused by another limit gives its units back (`release`), so a
+//! window's count is the calls it allowed.
 
 use super::kv::Index;
 use crate::adapters::expiry_index;
@@ -15,6 +17,9 @@ use crate::ports::{Limiter, PortError};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 
 pub const PREFIX: &str = "rl/";
+/// Added to a window's counter at its first count (see `check`); counts
+/// stay far below it.
+const MARK: i64 = 1 << 40;
 
 #[derive(Clone, Copy, Default)]
 pub struct AtomicLimiter;
@@ -31,16 +36,24 @@ impl Limiter for AtomicLimiter {
         let counter = format!("{PREFIX}{key}/{window_end}");
         let count = increment(&counter, cost as i64)?;
         if count as u64 == cost {
+            // The window's first count: marked, so a count that falls back
+            // to zero (released, undone) never looks first again and the
+            // window is noted in the expiry index once.
+            increment(&counter, MARK)?;
             if let Ok(sessions) = spin_sdk::key_value::Store::open(super::kv::SESSION_STORE).await {
                 expiry_index::register(&Index(&sessions), &counter, window_end).await?;
             }
         }
-        Ok(if count as u64 <= limit {
-            Decision::Allow
-        } else {
-            Decision::Deny {
-                retry_after_ms: window_end - now_ms,
-            }
+        let used = if count >= MARK { count - MARK } else { count };
+        if used as u64 <= limit {
+            return Ok(Decision::Allow);
+        }
+        // Refused: the unit is given back, so the count is what was allowed.
+        // Checked beside a call's other limits, a count left over the limit
+        // would refuse the next callers for units nobody used.
+        increment(&counter, -(cost as i64))?;
+        Ok(Decision::Deny {
+            retry_after_ms: window_end - now_ms,
         })
     }
 

@@ -147,7 +147,7 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
     };
     let sessions = kv::SpinSessions::open().await;
     let deferred = body::Deferred::default();
-    let snapshot = Rc::new(snapshot::Snapshot::new(sessions.handle()));
+    let snapshot = snapshot::Snapshot::new(sessions.handle(), deferred.clone());
     let platform = SpinPlatform {
         kv: kv::SpinKv::open(snapshot.clone(), gw.settings.registry_ttl_ms).await,
         approvals: approvals::SpinApprovals::new(sessions.handle()),

@@ -12,11 +12,17 @@
 //! before, a list and a read per registry key, the policy and the catalog).
 //!
 //! It is a cache, so best effort: a snapshot that cannot be read or parsed is
-//! ignored (the registry store is read, as without one), and writes replace
-//! the whole value, so of two instances writing at once one's version stays
-//! and what the other refreshed is refreshed again later, never served
-//! wrong. The registry part is never used older than the TTL, and a
-//! registry store that cannot be read then refuses (503), as before.
+//! ignored (the registry store is read, as without one). What a request
+//! refreshes is written back once, after its response ([`body::Deferred`]),
+//! whatever it refreshed; writes replace the whole value, so of two
+//! instances writing at once one's version stays and what the other
+//! refreshed is refreshed again later, never served wrong. The registry
+//! part is never used older than the TTL, and a registry store that cannot
+//! be read then refuses (503), as before. The cache part holds at most
+//! [`MAX_CACHED`] values and [`MAX_CACHED_BYTES`] of them, the oldest
+//! going first.
+//!
+//! [`body::Deferred`]: super::body::Deferred
 
 use crate::ports::PortError;
 use futures_util::lock::Mutex;
@@ -29,7 +35,9 @@ use std::rc::Rc;
 /// The snapshot's key in the `sessions` store (under the cache's prefix).
 const KEY: &str = "cache/snapshot";
 /// Shared-cache values kept at most; the oldest goes first.
-const MAX_CACHED: usize = 64;
+const MAX_CACHED: usize = 256;
+/// Their text at most, together.
+const MAX_CACHED_BYTES: usize = 2 * 1024 * 1024;
 
 /// The registry store's entries, key to value.
 pub(super) type Entries = BTreeMap<String, String>;
@@ -61,14 +69,34 @@ pub struct Snapshot {
     store: Result<Rc<Store>, String>,
     /// `None` until read.
     state: Mutex<Option<Stored>>,
+    /// Where the write-back goes: run after the response.
+    deferred: super::body::Deferred,
+    /// A write-back is scheduled.
+    dirty: std::cell::Cell<bool>,
 }
 
 impl Snapshot {
-    pub fn new(store: Result<Rc<Store>, String>) -> Self {
-        Snapshot {
+    pub fn new(store: Result<Rc<Store>, String>, deferred: super::body::Deferred) -> Rc<Self> {
+        Rc::new(Snapshot {
             store,
             state: Mutex::new(None),
+            deferred,
+            dirty: std::cell::Cell::new(false),
+        })
+    }
+
+    /// Schedules one write-back of the whole snapshot after the response.
+    fn changed(self: &Rc<Self>) {
+        if self.dirty.replace(true) {
+            return;
         }
+        let me = self.clone();
+        self.deferred.borrow_mut().push(Box::pin(async move {
+            let state = me.state.lock().await;
+            if let Some(stored) = state.as_ref() {
+                me.write(stored).await;
+            }
+        }));
     }
 
     /// The snapshot, read on first use (a missing, unreadable or corrupt
@@ -104,7 +132,7 @@ impl Snapshot {
     /// The registry store's entries: the snapshot's when read less than
     /// `ttl_ms` ago, otherwise `load`ed now and kept in the snapshot.
     pub async fn registry<F>(
-        &self,
+        self: &Rc<Self>,
         now_ms: u64,
         ttl_ms: u64,
         load: F,
@@ -126,7 +154,7 @@ impl Snapshot {
             read_ms: now_ms,
             entries: entries.clone(),
         });
-        self.write(stored).await;
+        self.changed();
         Ok(entries)
     }
 
@@ -138,8 +166,8 @@ impl Snapshot {
         Some(cached.value.clone())
     }
 
-    /// Puts a shared-cache value and writes the snapshot back.
-    pub async fn cache_put(&self, key: &str, value: &str, now_ms: u64) {
+    /// Puts a shared-cache value (written back after the response).
+    pub async fn cache_put(self: &Rc<Self>, key: &str, value: &str, now_ms: u64) {
         let mut state = self.state.lock().await;
         self.read(&mut state).await;
         let stored = state.get_or_insert_with(Stored::default);
@@ -150,7 +178,12 @@ impl Snapshot {
                 value: value.to_string(),
             },
         );
-        while stored.cache.len() > MAX_CACHED {
+        let bytes = |c: &BTreeMap<String, Cached>| {
+            c.iter()
+                .map(|(k, v)| k.len() + v.value.len())
+                .sum::<usize>()
+        };
+        while stored.cache.len() > MAX_CACHED || bytes(&stored.cache) > MAX_CACHED_BYTES {
             let oldest = stored
                 .cache
                 .iter()
@@ -161,6 +194,6 @@ impl Snapshot {
                 None => break,
             };
         }
-        self.write(stored).await;
+        self.changed();
     }
 }

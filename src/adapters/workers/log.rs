@@ -3,21 +3,27 @@
 //! `console.log` call has a fixed cost far above its text's (about 3 ms
 //! under `wrangler dev`, measured in issue 14: a third of a gateway call),
 //! so lines are kept in the isolate and written together, in order:
-//! - lines written while a request's handler runs wait for a flush that a
-//!   handler schedules when it ends, [`HOLD_MS`] later, inside its own
-//!   `waitUntil` (which keeps the isolate alive until it has run), so the
-//!   lines of many requests share one console call;
-//! - lines written when no handler runs (a streamed body, work after a
-//!   response) go out in the next microtask, before the isolate waits on
-//!   anything;
+//! - a request's handler, when it starts and no flush is scheduled,
+//!   schedules one [`HOLD_MS`] later inside its own `waitUntil` (which keeps
+//!   the isolate alive until it has run); until then every line waits for
+//!   it, so the lines of many requests share one console call;
+//! - a line made when no flush is scheduled, or after a scheduled one
+//!   should long have run (its request was cancelled), goes out in the next
+//!   microtask, before the isolate waits on anything;
 //! - past [`MAX_HELD`] bytes, lines go out at once.
+//!
+//! The cost: a line can appear up to [`HOLD_MS`] late, under the invocation
+//! whose `waitUntil` wrote it (each line names its own trace), and lines
+//! still held when an isolate dies abruptly are lost with it.
 
 use std::cell::RefCell;
 use std::io::Write;
 use tracing_subscriber::fmt::MakeWriter;
 
-/// How long a handler's lines may wait for company.
-const HOLD_MS: u64 = 500;
+/// How long lines may wait for company.
+const HOLD_MS: f64 = 500.0;
+/// A scheduled flush this late is taken for dead.
+const GRACE_MS: f64 = 2_000.0;
 /// The most text held back.
 const MAX_HELD: usize = 64 * 1024;
 
@@ -35,12 +41,17 @@ fn now_ns() -> u64 {
 #[derive(Default)]
 struct Held {
     lines: String,
-    /// Request handlers running now.
-    handlers: usize,
-    /// A handler's delayed flush is scheduled.
-    held: bool,
+    /// When the scheduled flush is due (ms since the epoch).
+    due: Option<f64>,
     /// A microtask flush is scheduled.
     soon: bool,
+}
+
+impl Held {
+    /// Whether a scheduled flush will still come for lines made `now`.
+    fn flush_coming(&self, now: f64) -> bool {
+        self.due.is_some_and(|due| now <= due + GRACE_MS)
+    }
 }
 
 thread_local! {
@@ -63,23 +74,22 @@ fn flush_soon() {
     worker::wasm_bindgen_futures::spawn_local(async { flush() });
 }
 
-/// A request handler starts: its lines are held.
-pub fn handler_started() {
-    HELD.with(|h| h.borrow_mut().handlers += 1);
-}
-
-/// A request handler ends: unless one is scheduled already, a flush of
-/// every held line runs [`HOLD_MS`] later in this request's `waitUntil`.
-pub fn handler_ended(ctx: &worker::Context) {
+/// A request handler starts: unless a flush is coming, one is scheduled
+/// [`HOLD_MS`] from now in this request's `waitUntil`.
+pub fn handler_started(ctx: &worker::Context) {
+    let now = worker::js_sys::Date::now();
     let schedule = HELD.with(|h| {
         let mut h = h.borrow_mut();
-        h.handlers = h.handlers.saturating_sub(1);
-        !h.lines.is_empty() && !std::mem::replace(&mut h.held, true)
+        let coming = h.flush_coming(now);
+        if !coming {
+            h.due = Some(now + HOLD_MS);
+        }
+        !coming
     });
     if schedule {
         ctx.wait_until(async {
-            worker::Delay::from(std::time::Duration::from_millis(HOLD_MS)).await;
-            HELD.with(|h| h.borrow_mut().held = false);
+            worker::Delay::from(std::time::Duration::from_millis(HOLD_MS as u64)).await;
+            HELD.with(|h| h.borrow_mut().due = None);
             flush();
         });
     }
@@ -110,9 +120,10 @@ impl Drop for Line {
                 h.lines.push('\n');
             }
             h.lines.push_str(text.trim_end());
-            // Held for a handler's flush, unless none will come or too much
-            // waits already; then the next microtask, scheduled once.
-            let waits = (h.held || h.handlers > 0) && h.lines.len() <= MAX_HELD;
+            // Held for the scheduled flush, unless none will come or too
+            // much waits already; then the next microtask, scheduled once.
+            let now = worker::js_sys::Date::now();
+            let waits = h.flush_coming(now) && h.lines.len() <= MAX_HELD;
             !waits && !std::mem::replace(&mut h.soon, true)
         });
         if soon {

@@ -102,11 +102,8 @@ async fn fetch(
             return to_worker(err.into_response_in(crate::protocol::version::Era::Legacy, None));
         }
     };
-    let ctx = Rc::new(ctx);
-    log::handler_started();
-    let response = serve(&gw, &mut req, env, ctx.clone()).await;
-    log::handler_ended(&ctx);
-    response
+    log::handler_started(&ctx);
+    serve(&gw, &mut req, env, Rc::new(ctx)).await
 }
 
 async fn serve(

@@ -81,40 +81,71 @@ impl DurableUsage {
     }
 }
 
+/// Rows to write: `(day, key, count)`.
+type Rows = Vec<(String, UsageKey, UsageCount)>;
+
 impl DurableUsage {
-    /// Writes `rows`, one request per shard, side by side.
-    async fn write(&self, rows: Vec<(String, UsageKey, UsageCount)>) -> Result<(), PortError> {
-        let mut shards: BTreeMap<String, Vec<Add>> = BTreeMap::new();
+    /// Writes `rows`, one request per shard, side by side; on failure, the
+    /// error and the rows of the shards that were not written.
+    async fn write(&self, rows: Rows) -> Result<(), (PortError, Rows)> {
+        let mut shards: BTreeMap<String, Rows> = BTreeMap::new();
         for (day, key, count) in rows {
             shards
                 .entry(shard(&day, &key))
                 .or_default()
-                .push(Add { key, count });
+                .push((day, key, count));
         }
-        let sends = shards.into_iter().map(|(object, adds)| async move {
+        let sends = shards.into_iter().map(|(object, rows)| async move {
+            let adds: Vec<Add> = rows
+                .iter()
+                .map(|(_, key, count)| Add {
+                    key: key.clone(),
+                    count: *count,
+                })
+                .collect();
             let body = serde_json::to_string(&Adds::Many(adds)).expect("serializes");
-            let resp = self.call(&object, Method::Post, Some(body)).await?;
-            match resp.status_code() {
-                200..=299 => Ok(()),
-                s => Err(PortError(format!("usage store: HTTP {s}"))),
-            }
+            let sent = match self.call(&object, Method::Post, Some(body)).await {
+                Ok(resp) if (200..300).contains(&resp.status_code()) => Ok(()),
+                Ok(resp) => Err(PortError(format!(
+                    "usage store: HTTP {}",
+                    resp.status_code()
+                ))),
+                Err(e) => Err(e),
+            };
+            sent.map_err(|e| (e, rows))
         });
-        futures_util::future::join_all(sends)
-            .await
-            .into_iter()
-            .collect()
+        let mut failed: Option<(PortError, Rows)> = None;
+        for result in futures_util::future::join_all(sends).await {
+            if let Err((e, rows)) = result {
+                failed.get_or_insert_with(|| (e, Vec::new())).1.extend(rows);
+            }
+        }
+        failed.map_or(Ok(()), Err)
     }
 }
 
 impl Usage for DurableUsage {
     async fn add(&self, day: &str, key: &UsageKey, count: &UsageCount) -> Result<(), PortError> {
-        match PENDING.with(|p| p.borrow_mut().add(day, key, count)) {
+        let now = worker::Date::now().as_millis();
+        match PENDING.with(|p| p.borrow_mut().add(day, key, count, now)) {
             Added::Waiting => Ok(()),
-            Added::Alone => self.write(vec![(day.into(), key.clone(), *count)]).await,
+            Added::Alone => {
+                let row = vec![(day.into(), key.clone(), *count)];
+                self.write(row).await.map_err(|(e, _)| e)
+            }
             Added::Flush => {
                 worker::Delay::from(std::time::Duration::from_millis(FLUSH_MS)).await;
                 let rows = PENDING.with(|p| p.borrow_mut().take());
-                self.write(rows).await
+                let (e, unwritten) = match self.write(rows).await {
+                    Ok(()) => return Ok(()),
+                    Err(failed) => failed,
+                };
+                // Tried again with the next flush (rows past the cap go).
+                let dropped = PENDING.with(|p| p.borrow_mut().put_back(unwritten));
+                if dropped > 0 {
+                    tracing::warn!(dropped, "usage rows dropped: too many waiting");
+                }
+                Err(e)
             }
         }
     }
