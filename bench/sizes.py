@@ -100,10 +100,16 @@ def _crate(name: str) -> str:
     """The crate a demangled Rust function name belongs to: the first path
     segment, or for `<T as Trait>::f` with a generic or primitive `T`, the
     trait's crate."""
+    if "$" in name and not name.startswith("_ZN"):  # legacy mangling's escapes, unescaped
+        for a, b in (("$LT$", "<"), ("$GT$", ">"), ("$RF$", "&"), ("$u20$", " "), ("$C$", ","),
+                     ("$u7b$", "{"), ("$u7d$", "}"), ("$BP$", "*"), ("$u5b$", "["), ("$u5d$", "]")):
+            name = name.replace(a, b)
+        name = name.lstrip("_").replace("..", "::")
     m = re.match(r"_ZN(\d+)", name)
-    if m:  # still mangled
+    if m:  # still mangled: the first path segment, itself an impl path when escaped
         n = int(m.group(1))
-        return name[3 + len(m.group(1)):3 + len(m.group(1)) + n]
+        first = name[3 + len(m.group(1)):3 + len(m.group(1)) + n]
+        return _crate(first) if "$" in first else first
     bare = re.sub(r"^(<|&|\*const |\*mut |mut |dyn |\[|\()+", "", name)
     head = re.split(r"::|<| as |\s|;|\]|\)", bare, maxsplit=1)[0]
     if (not head or head in _PRIMITIVES or head[0].isupper()) and " as " in name:
