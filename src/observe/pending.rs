@@ -57,24 +57,6 @@ impl Pending {
         }
     }
 
-    /// Puts back rows a flush could not write, for the next one to try
-    /// (counts merge; rows past [`MAX_PENDING`] are dropped, and how many
-    /// is returned).
-    pub fn put_back(&mut self, rows: Vec<(String, UsageKey, UsageCount)>) -> usize {
-        let mut dropped = 0;
-        for (day, key, count) in rows {
-            let slot = (day, key);
-            if let Some(row) = self.rows.get_mut(&slot) {
-                row.add(&count);
-            } else if self.rows.len() < MAX_PENDING {
-                self.rows.insert(slot, count);
-            } else {
-                dropped += 1;
-            }
-        }
-        dropped
-    }
-
     /// Every waiting row, leaving none and no flush scheduled.
     pub fn take(&mut self) -> Vec<(String, UsageKey, UsageCount)> {
         self.scheduled = None;
@@ -148,13 +130,6 @@ mod tests {
             p.add("2026-12-03", &key("echo"), &one, 10_000),
             Added::Flush
         );
-        // Rows a flush could not write merge into the next.
-        let rows = p.take();
-        assert_eq!(p.put_back(rows), 0);
-        assert_eq!(
-            p.add("2026-12-03", &key("echo"), &one, 10_001),
-            Added::Flush
-        );
-        assert_eq!(p.take()[0].2.calls, 4);
+        assert_eq!(p.take()[0].2.calls, 3);
     }
 }

@@ -16,8 +16,42 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-/// Work deferred until the response is complete.
-pub type Deferred = Rc<RefCell<Vec<LocalBoxFuture<'static, ()>>>>;
+/// Work deferred until the response is complete. Work deferred after that
+/// (by work that was itself deferred) starts at once.
+#[derive(Clone, Default)]
+pub struct Deferred(Rc<RefCell<Queue>>);
+
+#[derive(Default)]
+struct Queue {
+    work: Vec<LocalBoxFuture<'static, ()>>,
+    /// The response is complete: new work starts at once.
+    started: bool,
+}
+
+impl Deferred {
+    /// Runs `work` once the response is complete (now, if it is).
+    pub fn push(&self, work: LocalBoxFuture<'static, ()>) {
+        let mut queue = self.0.borrow_mut();
+        if queue.started {
+            drop(queue);
+            spin_sdk::wit_bindgen::spawn(work);
+        } else {
+            queue.work.push(work);
+        }
+    }
+
+    /// The response is complete: starts what waited.
+    fn start(&self) {
+        let work = {
+            let mut queue = self.0.borrow_mut();
+            queue.started = true;
+            std::mem::take(&mut queue.work)
+        };
+        for work in work {
+            spin_sdk::wit_bindgen::spawn(work);
+        }
+    }
+}
 
 pub struct SpinBody {
     kind: Kind,
@@ -48,9 +82,7 @@ pub fn to_spin_then(response: http::Response<Body>, after: Deferred) -> http::Re
 
 impl Drop for SpinBody {
     fn drop(&mut self) {
-        for work in self.after.borrow_mut().drain(..) {
-            spin_sdk::wit_bindgen::spawn(work);
-        }
+        self.after.start();
     }
 }
 

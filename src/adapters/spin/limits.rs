@@ -7,19 +7,21 @@
 //! notes the window's key in the expiry index; the session sweep removes it
 //! once the window ended. A refused call's unit is taken back at once, and
 //! a call refused by another limit gives its units back (`release`), so a
-//! window's count is the calls it allowed.
+//! window's count is the calls it allowed; a tally beside it
+//! (`…/firsts`) makes sure a count that falls back to zero is not noted
+//! again.
 
 use super::kv::Index;
 use crate::adapters::expiry_index;
 use crate::governance::gcra::Quota;
 use crate::governance::gcra::{day_of, Decision, DAY_MS};
-use crate::ports::{Limiter, PortError};
+use crate::ports::{Clock, Limiter, PortError};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 
 pub const PREFIX: &str = "rl/";
-/// Added to a window's counter at its first count (see `check`); counts
-/// stay far below it.
-const MARK: i64 = 1 << 40;
+/// Beside a window's counter, how often it counted its first unit (see
+/// `check`): only the first time is the window noted for the sweep.
+const FIRSTS: &str = "/firsts";
 
 #[derive(Clone, Copy, Default)]
 pub struct AtomicLimiter;
@@ -35,23 +37,23 @@ impl Limiter for AtomicLimiter {
         let (limit, window_end) = window(quota, now_ms);
         let counter = format!("{PREFIX}{key}/{window_end}");
         let count = increment(&counter, cost as i64)?;
-        if count as u64 == cost {
-            // The window's first count: marked, so a count that falls back
-            // to zero (released, undone) never looks first again and the
-            // window is noted in the expiry index once.
-            increment(&counter, MARK)?;
-            if let Ok(sessions) = spin_sdk::key_value::Store::open(super::kv::SESSION_STORE).await {
-                expiry_index::register(&Index(&sessions), &counter, window_end).await?;
-            }
+        if count == cost as i64 {
+            // A first unit: the window's very first, or one after its count
+            // fell back to zero (given back). Only the very first notes the
+            // window (and this tally) for the sweep, so a count bouncing off
+            // zero adds nothing to the index.
+            note_window(&counter, window_end).await;
         }
-        let used = if count >= MARK { count - MARK } else { count };
-        if used as u64 <= limit {
+        // A count below zero (a unit given back after a sweep) counts as 0.
+        if count <= i64::try_from(limit).unwrap_or(i64::MAX) {
             return Ok(Decision::Allow);
         }
         // Refused: the unit is given back, so the count is what was allowed.
         // Checked beside a call's other limits, a count left over the limit
         // would refuse the next callers for units nobody used.
-        increment(&counter, -(cost as i64))?;
+        if let Err(e) = increment(&counter, -(cost as i64)) {
+            tracing::warn!("rate limiter: a refused unit was not given back: {}", e.0);
+        }
         Ok(Decision::Deny {
             retry_after_ms: window_end - now_ms,
         })
@@ -67,7 +69,30 @@ impl Limiter for AtomicLimiter {
         checked_ms: u64,
     ) -> Result<(), PortError> {
         let (_, window_end) = window(quota, checked_ms);
+        // An ended window is never read again (and may be swept already).
+        if super::SpinClock.now_ms() >= window_end {
+            return Ok(());
+        }
         increment(&format!("{PREFIX}{key}/{window_end}"), -(cost as i64)).map(drop)
+    }
+}
+
+/// Notes `counter`'s window for the sweep, once per window. Best effort: a
+/// failure leaves keys unswept, never a call refused for it.
+async fn note_window(counter: &str, window_end: u64) {
+    let firsts = format!("{counter}{FIRSTS}");
+    let noted = async {
+        if increment(&firsts, 1)? != 1 {
+            return Ok(());
+        }
+        let sessions = spin_sdk::key_value::Store::open(super::kv::SESSION_STORE)
+            .await
+            .map_err(|e| PortError(format!("{e:?}")))?;
+        expiry_index::register(&Index(&sessions), counter, window_end).await?;
+        expiry_index::register(&Index(&sessions), &firsts, window_end).await
+    };
+    if let Err(e) = noted.await {
+        tracing::warn!("rate limiter: window not noted for the sweep: {}", e.0);
     }
 }
 

@@ -72,7 +72,7 @@ impl Runtime for SpinRuntime {
     fn defer(&self, work: LocalBoxFuture<'static, ()>) {
         // Started when the response body is dropped (complete); a p3
         // component keeps running spawned tasks after that.
-        self.deferred.borrow_mut().push(work);
+        self.deferred.push(work);
     }
     async fn secret(&self, name: &str) -> Option<String> {
         // Spin variables are lower-case; secrets are variables marked secret.

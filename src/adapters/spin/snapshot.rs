@@ -91,8 +91,10 @@ impl Snapshot {
             return;
         }
         let me = self.clone();
-        self.deferred.borrow_mut().push(Box::pin(async move {
+        self.deferred.push(Box::pin(async move {
             let state = me.state.lock().await;
+            // Changes made from here on schedule another write-back.
+            me.dirty.set(false);
             if let Some(stored) = state.as_ref() {
                 me.write(stored).await;
             }

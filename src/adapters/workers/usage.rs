@@ -136,16 +136,12 @@ impl Usage for DurableUsage {
             Added::Flush => {
                 worker::Delay::from(std::time::Duration::from_millis(FLUSH_MS)).await;
                 let rows = PENDING.with(|p| p.borrow_mut().take());
-                let (e, unwritten) = match self.write(rows).await {
-                    Ok(()) => return Ok(()),
-                    Err(failed) => failed,
-                };
-                // Tried again with the next flush (rows past the cap go).
-                let dropped = PENDING.with(|p| p.borrow_mut().put_back(unwritten));
-                if dropped > 0 {
-                    tracing::warn!(dropped, "usage rows dropped: too many waiting");
-                }
-                Err(e)
+                // Not tried again: a shard that failed may have written
+                // some of its rows, and a count added twice is worse for
+                // attribution than one lost (the loss is logged).
+                self.write(rows).await.map_err(|(e, unwritten)| {
+                    PortError(format!("{} ({} rows lost)", e.0, unwritten.len()))
+                })
             }
         }
     }
