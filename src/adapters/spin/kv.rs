@@ -43,7 +43,9 @@ pub struct SpinKv {
     store: Result<Rc<Store>, String>,
     snapshot: Rc<Snapshot>,
     ttl_ms: u64,
-    /// The entries, once this request has them.
+    /// The entries, once this request has them: one read per request
+    /// whatever the TTL (with `REGISTRY_TTL_SECS=0` the snapshot's copy is
+    /// never fresh).
     entries: std::cell::RefCell<Option<Rc<Entries>>>,
 }
 

@@ -103,24 +103,24 @@ impl Snapshot {
 
     /// The snapshot, read on first use (a missing, unreadable or corrupt
     /// one reads as empty).
-    async fn read(&self, state: &mut Option<Stored>) {
-        if state.is_some() {
-            return;
+    async fn read<'a>(&self, state: &'a mut Option<Stored>) -> &'a mut Stored {
+        if state.is_none() {
+            let stored = match &self.store {
+                Ok(store) => match store.get(KEY).await {
+                    Ok(Some(bytes)) => serde_json::from_slice(&bytes)
+                        .map_err(|e| tracing::warn!("cached snapshot ignored: {e}"))
+                        .unwrap_or_default(),
+                    Ok(None) => Stored::default(),
+                    Err(e) => {
+                        tracing::warn!("cached snapshot unreadable: {e:?}");
+                        Stored::default()
+                    }
+                },
+                Err(_) => Stored::default(),
+            };
+            *state = Some(stored);
         }
-        let stored = match &self.store {
-            Ok(store) => match store.get(KEY).await {
-                Ok(Some(bytes)) => serde_json::from_slice(&bytes)
-                    .map_err(|e| tracing::warn!("cached snapshot ignored: {e}"))
-                    .unwrap_or_default(),
-                Ok(None) => Stored::default(),
-                Err(e) => {
-                    tracing::warn!("cached snapshot unreadable: {e:?}");
-                    Stored::default()
-                }
-            },
-            Err(_) => Stored::default(),
-        };
-        *state = Some(stored);
+        state.get_or_insert_with(Stored::default)
     }
 
     async fn write(&self, stored: &Stored) {
@@ -143,8 +143,7 @@ impl Snapshot {
         F: Future<Output = Result<Entries, PortError>>,
     {
         let mut state = self.state.lock().await;
-        self.read(&mut state).await;
-        let stored = state.get_or_insert_with(Stored::default);
+        let stored = self.read(&mut state).await;
         if let Some(registry) = &stored.registry {
             // A snapshot from the future (a clock step) is not trusted.
             if registry.read_ms <= now_ms && now_ms - registry.read_ms < ttl_ms {
@@ -163,38 +162,29 @@ impl Snapshot {
     /// A shared-cache value.
     pub async fn cache_get(&self, key: &str) -> Option<String> {
         let mut state = self.state.lock().await;
-        self.read(&mut state).await;
-        let cached = state.as_ref()?.cache.get(key)?;
+        let cached = self.read(&mut state).await.cache.get(key)?;
         Some(cached.value.clone())
     }
 
     /// Puts a shared-cache value (written back after the response).
     pub async fn cache_put(self: &Rc<Self>, key: &str, value: &str, now_ms: u64) {
         let mut state = self.state.lock().await;
-        self.read(&mut state).await;
-        let stored = state.get_or_insert_with(Stored::default);
-        stored.cache.insert(
-            key.to_string(),
-            Cached {
-                put_ms: now_ms,
-                value: value.to_string(),
-            },
-        );
-        let bytes = |c: &BTreeMap<String, Cached>| {
-            c.iter()
-                .map(|(k, v)| k.len() + v.value.len())
-                .sum::<usize>()
+        let cache = &mut self.read(&mut state).await.cache;
+        let cached = Cached {
+            put_ms: now_ms,
+            value: value.to_string(),
         };
-        while stored.cache.len() > MAX_CACHED || bytes(&stored.cache) > MAX_CACHED_BYTES {
-            let oldest = stored
-                .cache
+        cache.insert(key.to_string(), cached);
+        let mut bytes: usize = cache.iter().map(|(k, v)| k.len() + v.value.len()).sum();
+        while cache.len() > MAX_CACHED || bytes > MAX_CACHED_BYTES {
+            let oldest = cache
                 .iter()
                 .min_by_key(|(_, c)| c.put_ms)
                 .map(|(k, _)| k.clone());
-            match oldest {
-                Some(k) => stored.cache.remove(&k),
-                None => break,
-            };
+            let Some(k) = oldest else { break };
+            if let Some(gone) = cache.remove(&k) {
+                bytes -= k.len() + gone.value.len();
+            }
         }
         self.changed();
     }

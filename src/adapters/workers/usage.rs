@@ -81,44 +81,39 @@ impl DurableUsage {
     }
 }
 
-/// Rows to write: `(day, key, count)`.
-type Rows = Vec<(String, UsageKey, UsageCount)>;
-
 impl DurableUsage {
-    /// Writes `rows`, one request per shard, side by side; on failure, the
-    /// error and the rows of the shards that were not written.
-    async fn write(&self, rows: Rows) -> Result<(), (PortError, Rows)> {
-        let mut shards: BTreeMap<String, Rows> = BTreeMap::new();
+    /// Writes `rows` (`(day, key, count)`), one request per shard, side by
+    /// side; on failure, the first error and how many rows went with it.
+    async fn write(
+        &self,
+        rows: Vec<(String, UsageKey, UsageCount)>,
+    ) -> Result<(), (PortError, usize)> {
+        let mut shards: BTreeMap<String, Vec<Add>> = BTreeMap::new();
         for (day, key, count) in rows {
             shards
                 .entry(shard(&day, &key))
                 .or_default()
-                .push((day, key, count));
+                .push(Add { key, count });
         }
-        let sends = shards.into_iter().map(|(object, rows)| async move {
-            let adds: Vec<Add> = rows
-                .iter()
-                .map(|(_, key, count)| Add {
-                    key: key.clone(),
-                    count: *count,
-                })
-                .collect();
+        let sends = shards.into_iter().map(|(object, adds)| async move {
+            let lost = adds.len();
             let body = serde_json::to_string(&Adds::Many(adds)).expect("serializes");
-            let sent = match self.call(&object, Method::Post, Some(body)).await {
+            match self.call(&object, Method::Post, Some(body)).await {
                 Ok(resp) if (200..300).contains(&resp.status_code()) => Ok(()),
-                Ok(resp) => Err(PortError(format!(
-                    "usage store: HTTP {}",
-                    resp.status_code()
-                ))),
-                Err(e) => Err(e),
-            };
-            sent.map_err(|e| (e, rows))
-        });
-        let mut failed: Option<(PortError, Rows)> = None;
-        for result in futures_util::future::join_all(sends).await {
-            if let Err((e, rows)) = result {
-                failed.get_or_insert_with(|| (e, Vec::new())).1.extend(rows);
+                Ok(resp) => Err((
+                    PortError(format!("usage store: HTTP {}", resp.status_code())),
+                    lost,
+                )),
+                Err(e) => Err((e, lost)),
             }
+        });
+        let mut failed: Option<(PortError, usize)> = None;
+        for (e, lost) in futures_util::future::join_all(sends)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+        {
+            failed.get_or_insert((e, 0)).1 += lost;
         }
         failed.map_or(Ok(()), Err)
     }
@@ -139,9 +134,9 @@ impl Usage for DurableUsage {
                 // Not tried again: a shard that failed may have written
                 // some of its rows, and a count added twice is worse for
                 // attribution than one lost (the loss is logged).
-                self.write(rows).await.map_err(|(e, unwritten)| {
-                    PortError(format!("{} ({} rows lost)", e.0, unwritten.len()))
-                })
+                self.write(rows)
+                    .await
+                    .map_err(|(e, lost)| PortError(format!("{} ({lost} rows lost)", e.0)))
             }
         }
     }
