@@ -59,6 +59,16 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
                     rows.append((f"{runtime} c={c}: {endpoint} throughput / floor", f"{share:.2f}",
                                  f"≥ {share_min:.2f}", share >= share_min))
     for runtime in ("workerd", "spin"):
+        for c in (1, 32):
+            cpu = _lat(results, runtime, c).get("cpu_ms")
+            if cpu:
+                # Work, not waiting: what the runtime's processes spent per
+                # call (the runtime's own request handling included), read
+                # from /proc for the floor's process and the gateway's.
+                rows.append((f"{runtime} c={c}: runtime CPU per call, gateway / floor process",
+                             f"{cpu['gateway']:.2f} / {cpu['floor']:.2f} ms (+{cpu['gateway'] - cpu['floor']:.2f} ms)",
+                             "report", None))
+    for runtime in ("workerd", "spin"):
         res = _lat(results, runtime, 1)["result"]
         governed = res.get("gateway /mcp, policy + 3 limits")
         if governed:

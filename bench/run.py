@@ -104,6 +104,13 @@ class Runtime:
     def __init__(self, name: str, procs: e2e.Processes, work: pathlib.Path):
         self.name, self.procs, self.work = name, procs, work
         self.count = 0
+        # Base URL -> process group of the runtime serving it (wrangler and
+        # its workerd, or one Spin host), for cpu_ms().
+        self.groups: dict[str, int] = {}
+
+    def cpu_ms(self, base: str) -> float:
+        """CPU time (user + system) the runtime serving `base` has used so far."""
+        return group_cpu_ms(self.groups[base])
 
     def _label(self, what: str) -> str:
         self.count += 1
@@ -131,6 +138,7 @@ class Runtime:
             cmd += [a for k, v in (vars or {}).items() for a in ("--var", f"{k.lower()}={v}")]
             log = self.procs.start(label, cmd)
         base = f"http://127.0.0.1:{port}"
+        self.groups[base] = self.procs.procs[-1][1].pid
         e2e.wait_http(f"{base}/healthz", label, self.procs, log, timeout=120)
         return base
 
@@ -147,11 +155,27 @@ class Runtime:
                    "--var", f"upstream={upstream}"]
             log = self.procs.start(label, cmd)
         base = f"http://127.0.0.1:{port}"
+        self.groups[base] = self.procs.procs[-1][1].pid
         e2e.wait_http(f"{base}/mcp", label, self.procs, log, timeout=120)
         return base
 
 
 MODERN = " (modern)"
+
+
+def group_cpu_ms(pgid: int) -> float:
+    """CPU time (user + system, ms) of every live process in a process group
+    (each runtime is started in a group of its own: e2e.Processes)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total * 1000 / tick
 
 
 def drive(targets: list[tuple[str, str, str, str]], c: int, n: int, out: pathlib.Path, warmup: int = 20) -> dict:
@@ -236,6 +260,7 @@ def latency(rt: Runtime, quick: bool) -> list[dict]:
     for c in (1, 8, 32):
         n = {1: 300, 8: 60, 32: 20}[c] // (5 if quick else 1)
         before = stats(gw_up)
+        cpu_before = {"floor": rt.cpu_ms(floor), "gateway": rt.cpu_ms(gateway)}
         result = drive([
             ("direct", f"http://127.0.0.1:{direct}/mcp", "echo", "hi"),
             ("direct" + MODERN, f"http://127.0.0.1:{direct}/mcp", "echo", "hi"),
@@ -247,11 +272,16 @@ def latency(rt: Runtime, quick: bool) -> list[dict]:
         after = stats(gw_up)
         burst = 4  # echo_latency.mjs's default: requests go in whole bursts
         sent = (-(-n // burst) + -(-20 // burst)) * burst * c  # per gateway target, warmup included
+        # The runtime's CPU per call, everything its processes did (the
+        # runtime's own request handling included): the floor served `sent`
+        # calls, the gateway process its four targets' calls.
+        cpu = {"floor": (rt.cpu_ms(floor) - cpu_before["floor"]) / sent,
+               "gateway": (rt.cpu_ms(gateway) - cpu_before["gateway"]) / (len(gateway_targets) * sent)}
         delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
         wall_ms = json.loads((OUT / f"latency-{rt.name}-c{c}.json").read_text())["wall_ms"]
         with urllib.request.urlopen(f"http://127.0.0.1:{sink}/stats", timeout=5) as r:
             exported = json.loads(r.read())
-        rows.append({"runtime": rt.name, "c": c, "result": result, "upstream": delta, "gateway_calls": sent,
+        rows.append({"runtime": rt.name, "c": c, "result": result, "upstream": delta, "gateway_calls": sent, "cpu_ms": cpu,
                      "store_ops": ops, "wall_ms": wall_ms, "otlp_posts": exported})
     return rows
 

@@ -7,6 +7,7 @@
 //! Streams are `!Send`: wasm is single-threaded and the Workers/Spin runtimes
 //! hand us `!Send` JavaScript or WASI handles.
 
+use futures_util::future::LocalBoxFuture;
 use futures_util::stream::{LocalBoxStream, StreamExt};
 use std::any::Any;
 
@@ -28,11 +29,20 @@ pub enum Body {
 
 /// A platform body the core does not look into unless it must: the adapter
 /// that made it recognises it on the way out and hands it back untouched;
-/// anywhere else it is read as a stream through `to_stream`.
+/// anywhere else it is read as a stream through `to_stream`, or whole
+/// through `read_all` when the core needs every byte anyway.
 pub struct Native {
     pub handle: Box<dyn Any>,
     pub to_stream: fn(Box<dyn Any>) -> ByteStream,
+    /// Reads the whole body, at most `limit` bytes, the platform's cheapest
+    /// way (on Workers one `arrayBuffer()` when the length is declared and
+    /// fits, instead of a reader and a promise per chunk); `None`: through
+    /// `to_stream`.
+    pub read_all: Option<ReadAll>,
 }
+
+/// How a [`Native`] body is read whole: `(handle, limit)` to its bytes.
+pub type ReadAll = fn(Box<dyn Any>, usize) -> LocalBoxFuture<'static, Result<Vec<u8>, String>>;
 
 impl Body {
     /// An empty body.
@@ -47,6 +57,17 @@ impl Body {
         let mut stream = match self {
             Body::Full(bytes) if bytes.len() > limit => return Err(too_large(limit)),
             Body::Full(bytes) => return Ok(bytes),
+            Body::Native(Native {
+                handle,
+                read_all: Some(read_all),
+                ..
+            }) => {
+                let bytes = read_all(handle, limit).await?;
+                return match bytes.len() > limit {
+                    true => Err(too_large(limit)),
+                    false => Ok(bytes),
+                };
+            }
             other => other.into_stream(),
         };
         let mut out = Vec::new();
@@ -119,6 +140,7 @@ mod tests {
             Body::Native(Native {
                 handle: Box::new("held by the platform"),
                 to_stream,
+                read_all: None,
             })
         };
         assert_eq!(
@@ -128,6 +150,33 @@ mod tests {
         assert!(native().collect(5).await.is_err());
         let chunks: Vec<Chunk> = native().into_stream().collect().await;
         assert_eq!(chunks, vec![Ok(b"held by the platform".to_vec())]);
+    }
+
+    #[tokio::test]
+    async fn a_native_body_with_its_own_whole_read_is_read_by_it_and_still_bounded() {
+        fn to_stream(_: Box<dyn Any>) -> ByteStream {
+            futures_util::stream::once(async { Err("streamed".to_string()) }).boxed_local()
+        }
+        fn read_all(
+            handle: Box<dyn Any>,
+            _: usize,
+        ) -> LocalBoxFuture<'static, Result<Vec<u8>, String>> {
+            let text = *handle.downcast::<&'static str>().unwrap();
+            Box::pin(async move { Ok(text.as_bytes().to_vec()) })
+        }
+        let native = || {
+            Body::Native(Native {
+                handle: Box::new("read whole"),
+                to_stream,
+                read_all: Some(read_all),
+            })
+        };
+        assert_eq!(native().collect(100).await.unwrap(), b"read whole");
+        // A platform read that returns more than the limit is still refused.
+        assert_eq!(
+            native().collect(4).await.unwrap_err(),
+            "body larger than 4 bytes"
+        );
     }
 
     #[tokio::test]

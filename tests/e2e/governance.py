@@ -42,9 +42,12 @@ DAILY = 2
 OPEN_LIMIT = 2
 
 
-def policy_entry() -> list[dict]:
+def policy_entry(*extra_rules: dict) -> list[dict]:
+    """The suite's policy: everyone may use the `dev` group; other groups
+    only through `extra_rules`."""
     policy = {
-        "rules": [{"name": "everyone", "effect": "allow", "subjects": {"everyone": True}}, observe.DENY_RULE],
+        "rules": [{"name": "everyone", "effect": "allow", "subjects": {"everyone": True}, "groups": ["dev"]},
+                  observe.DENY_RULE, *extra_rules],
         "limits": [{"name": "get-sum-burst", "per": "tool", "servers": ["everything"], "tools": ["get-sum"],
                     "requests": LIMIT, "window_secs": 600},
                    # Every notes call passes a daily counter (never reached), and one tool has a

@@ -558,9 +558,11 @@ def main() -> int:
         wait_http(f"http://127.0.0.1:{ev_port}/mcp", "server-everything", procs, ev_log, 60)
         wait_http(f"http://127.0.0.1:{notes_port}/mcp", "notes", procs, notes_log, 60)
         wait_http(f"{as_issuer}/.well-known/openid-configuration", "authorization-server", procs, as_log, 60)
-        kv = [{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in registry(ev_port, notes_port, dead).items()]
+        bouncer = security.Bouncer(free_port)
+        servers = {**registry(ev_port, notes_port, dead), "bouncer": bouncer.registry_entry()}
+        kv = [{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in servers.items()]
         kv += identity.kv_entries(as_issuer, API_KEY, SCOPE)
-        kv += governance.policy_entry()
+        kv += governance.policy_entry(security.TRAPS_RULE)
         kv += security.kv_entries(SCOPE)
         receiver = otlp_receiver.Receiver()
         signing = identity.signing_key()
@@ -591,7 +593,8 @@ def main() -> int:
             ("daily quota", lambda: governance.daily_quota(check, http, response_of, base, API_KEY)),
             ("approval endpoint", lambda: governance.approval_endpoint(check, http, response_of, base, API_KEY)),
             ("security", lambda: security.run(check, http, response_of, base, governance.APPROVER_KEY, as_issuer,
-                                              OAUTH_CLIENT, SCOPE, args.target, governance.OPEN_LIMIT)),
+                                              OAUTH_CLIENT, SCOPE, args.target, governance.OPEN_LIMIT,
+                                              bouncer)),
         ]
         for name, run in groups:
             if not args.only or args.only in name:

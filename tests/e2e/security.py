@@ -16,13 +16,17 @@ raw HTTP so every status and byte is visible. See SECURITY.md.
      OAuth token with the same subject reach notes as two identities (sub_id)
   10 each caller opens a bounded number of sessions; an upstream event larger
      than MAX_UPSTREAM_BYTES ends the call with a clean error
+  -  an upstream answering with a redirect does not steer the call (its body
+     and minted credential) to another host: the redirect is not followed
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import http.client as httpclient
+import http.server
 import json
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -45,6 +49,65 @@ def kv_entries(scope: str) -> list[dict]:
     return [key(SESSIONS_KEY, {"subject": "e2e-sessions", "scopes": [scope]}),
             key(ALICE_KEY, {"subject": "alice", "scopes": [scope]}),
             key(SECURITY_KEY, {"subject": "e2e-security", "scopes": [scope]})]
+
+
+class Bouncer:
+    """A hostile upstream: every request is answered `307` to a trap on
+    another port, which counts what reaches it (on 127.0.0.1, in threads)."""
+
+    def __init__(self, free_port):
+        self.hits = {"bouncer": 0, "trap": 0}
+        self.port, self.trap_port = free_port(), free_port()
+        for name, port in (("bouncer", self.port), ("trap", self.trap_port)):
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", port), self._handler(name))
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def _handler(self, name: str):
+        bouncer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self):
+                bouncer.hits[name] += 1
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                if name == "bouncer":
+                    self.send_response(307)
+                    self.send_header("Location", f"http://127.0.0.1:{bouncer.trap_port}/mcp")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                else:
+                    body = b'{"jsonrpc":"2.0","id":1,"result":{}}'
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+
+            do_GET = do_POST = do_DELETE = _answer
+
+            def log_message(self, *args):
+                pass
+        return Handler
+
+    def registry_entry(self) -> dict:
+        """The bouncer as a server only the security caller may use, with a
+        minted credential (what a followed redirect would carry away)."""
+        return {"description": "answers every request with a redirect", "group": "traps",
+                "endpoints": [{"region": "us", "url": f"http://127.0.0.1:{self.port}/mcp"}], "timeout_ms": 5000,
+                "credentials": {"type": "jwt"}}
+
+
+# Only the security checks' caller may use the traps group.
+TRAPS_RULE = {"name": "security-traps", "effect": "allow", "subjects": {"service_accounts": ["e2e-security"]},
+              "groups": ["traps"]}
+
+
+def redirects(check, http, base: str, api_key: str, bouncer: Bouncer) -> None:
+    status, h, body = http(f"{base}/servers/bouncer/mcp", "POST", _init("e2e-redirect"),
+                           _headers({"X-API-Key": api_key}))
+    refused = status != 200 or b'"error"' in body
+    check(bouncer.hits["bouncer"] >= 1 and bouncer.hits["trap"] == 0 and refused,
+          "an upstream's redirect is not followed: the call never reaches the host it points at, the caller "
+          "gets an error", f"{status} {body[:200]!r}, hits {bouncer.hits}")
 
 
 def _headers(extra: dict | None = None) -> dict:
@@ -315,8 +378,9 @@ def cf_addresses(http):
 
 
 def run(check, http, response_of, base: str, approver_key: str, as_issuer: str,
-        client: tuple[str, str], scope: str, target: str, open_limit: int) -> None:
+        client: tuple[str, str], scope: str, target: str, open_limit: int, bouncer: Bouncer) -> None:
     api_key = SECURITY_KEY
+    redirects(check, http, base, api_key, bouncer)
     approvers_decide(check, http, response_of, base, api_key, approver_key)
     redaction(check, http, response_of, base, api_key)
     rebinding(check, http, base, api_key)

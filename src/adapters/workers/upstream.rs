@@ -1,14 +1,23 @@
 //! The `Upstream` port on the Workers `fetch` API. Response bodies stay
-//! streams, so an upstream's SSE events flow through as they arrive.
+//! JavaScript objects: forwarded unread, an upstream's body (SSE events
+//! included) flows through as it arrives; read whole, it costs one
+//! `arrayBuffer()` instead of a reader and a promise per chunk.
+//!
+//! The global `fetch(url, init)` is called directly rather than through
+//! `worker::Fetch`, which builds a `Request` and a second `RequestInit` for
+//! every call: on a steady-state `tools/call` these JS objects are a visible
+//! share of the isolate's CPU (bench/RESULTS.md, issue 14).
 
 use crate::body::{Body, ByteStream, Native};
 use crate::ports::{HttpClient, SendError};
+use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use std::any::Any;
-use worker::wasm_bindgen::JsValue;
-use worker::worker_sys::web_sys::ReadableStream;
-use worker::ResponseBody;
-use worker::{Fetch, Headers, Method, RequestInit};
+use worker::js_sys::futures::JsFuture;
+use worker::js_sys::Uint8Array;
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::web_sys::{ReadableStream, RequestInit, RequestRedirect, Response, WorkerGlobalScope};
+use worker::Headers;
 
 #[derive(Clone, Copy, Default)]
 pub struct FetchUpstream;
@@ -19,30 +28,35 @@ impl HttpClient for FetchUpstream {
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Body>, SendError> {
         let (parts, body) = request.into_parts();
-        let mut init = RequestInit::new();
-        init.with_method(Method::from(parts.method.to_string()))
-            .with_headers(Headers::from(&parts.headers));
+        let init = RequestInit::new();
+        init.set_method(parts.method.as_str());
+        // A redirect is answered to the gateway, not followed: a hostile
+        // upstream must not steer a call, its body and its minted credential
+        // to another host (the Spin host does not follow them either).
+        init.set_redirect(RequestRedirect::Manual);
+        init.set_headers(&Headers::from(&parts.headers).0);
         if !body.is_empty() {
-            init.with_body(Some(JsValue::from(worker::js_sys::Uint8Array::from(
-                body.as_slice(),
-            ))));
+            init.set_body(&JsValue::from(Uint8Array::from(body.as_slice())));
         }
-        let err = |e: worker::Error| SendError(e.to_string());
-        let req = worker::Request::new_with_init(&parts.uri.to_string(), &init).map_err(err)?;
-        let resp = Fetch::Request(req).send().await.map_err(err)?;
-        let mut builder = http::Response::builder().status(resp.status_code());
-        for (name, value) in resp.headers().entries() {
+        let err = |e: JsValue| SendError(describe(&e));
+        let global: WorkerGlobalScope = worker::js_sys::global().unchecked_into();
+        let promise = global.fetch_with_str_and_init(&parts.uri.to_string(), &init);
+        let resp: Response = JsFuture::from(promise)
+            .await
+            .map_err(err)?
+            .dyn_into()
+            .map_err(err)?;
+        let mut builder = http::Response::builder().status(resp.status());
+        for (name, value) in Headers(resp.headers()).entries() {
             builder = builder.header(name, value);
         }
-        // The body stays a JavaScript stream: forwarded as is, it never enters
-        // wasm; read (lists, SSE relays), it becomes a byte stream.
-        let body = match resp.into_parts().1 {
-            ResponseBody::Stream(stream) => Body::Native(Native {
-                handle: Box::new(stream),
+        let body = match resp.body() {
+            Some(_) => Body::Native(Native {
+                handle: Box::new(resp),
                 to_stream,
+                read_all: Some(read_all),
             }),
-            ResponseBody::Body(bytes) => Body::Full(bytes),
-            ResponseBody::Empty => Body::empty(),
+            None => Body::empty(),
         };
         builder
             .body(body)
@@ -50,24 +64,76 @@ impl HttpClient for FetchUpstream {
     }
 }
 
-/// Reads a JavaScript response stream from Rust.
+/// A thrown JavaScript value as text (a `TypeError` from `fetch` says why the
+/// connection failed).
+fn describe(e: &JsValue) -> String {
+    match e.dyn_ref::<worker::js_sys::Error>() {
+        Some(error) => String::from(error.message()),
+        None => e.as_string().unwrap_or_else(|| format!("{e:?}")),
+    }
+}
+
+/// Reads a JavaScript response's body from Rust as a stream of chunks.
 fn to_stream(handle: Box<dyn Any>) -> ByteStream {
-    match handle.downcast::<ReadableStream>() {
-        Ok(stream) => worker::ByteStream::from(*stream)
+    match handle.downcast::<Response>().map(|r| r.body()) {
+        Ok(Some(stream)) => worker::ByteStream::from(stream)
             .map(|c| c.map_err(|e| e.to_string()))
             .boxed_local(),
-        Err(_) => futures_util::stream::once(async { Err("not a JavaScript stream".to_string()) })
-            .boxed_local(),
+        Ok(None) => futures_util::stream::empty().boxed_local(),
+        Err(_) => {
+            futures_util::stream::once(async { Err("not a JavaScript response".to_string()) })
+                .boxed_local()
+        }
     }
+}
+
+/// Reads a JavaScript response's body whole. A declared length within
+/// `limit` is read with one `arrayBuffer()` (the runtime reads exactly that
+/// many bytes); an undeclared or larger one is streamed and cut after
+/// `limit + 1` bytes, so an upstream cannot make the isolate buffer more.
+fn read_all(
+    handle: Box<dyn Any>,
+    limit: usize,
+) -> LocalBoxFuture<'static, Result<Vec<u8>, String>> {
+    Box::pin(async move {
+        let resp = handle
+            .downcast::<Response>()
+            .map_err(|_| "not a JavaScript response".to_string())?;
+        let declared = resp
+            .headers()
+            .get("content-length")
+            .ok()
+            .flatten()
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        if declared.is_some_and(|n| n <= limit) {
+            let promise = resp.array_buffer().map_err(|e| describe(&e))?;
+            let buffer = JsFuture::from(promise).await.map_err(|e| describe(&e))?;
+            return Ok(Uint8Array::new(&buffer).to_vec());
+        }
+        let mut out = Vec::new();
+        let mut stream = to_stream(resp);
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk?);
+            if out.len() > limit {
+                break;
+            }
+        }
+        Ok(out)
+    })
 }
 
 /// The JavaScript stream inside a body this adapter made, if it is one.
 pub fn native_stream(native: Native) -> Result<ReadableStream, Native> {
-    match native.handle.downcast::<ReadableStream>() {
-        Ok(stream) => Ok(*stream),
+    match native.handle.downcast::<Response>() {
+        Ok(resp) => resp.body().ok_or_else(|| Native {
+            handle: resp as Box<dyn Any>,
+            to_stream: native.to_stream,
+            read_all: native.read_all,
+        }),
         Err(handle) => Err(Native {
             handle,
             to_stream: native.to_stream,
+            read_all: native.read_all,
         }),
     }
 }
