@@ -466,7 +466,7 @@ def run_clients(base: str, workdir: pathlib.Path, only: str | None = None) -> No
 # ------------------------------------------------------------------ targets --
 
 def start_workers(procs: Processes, workdir: pathlib.Path, kv: list[dict], vars: dict[str, str], port: int,
-                  build: bool) -> pathlib.Path:
+                  build: bool, also_allow: list[str] = ()) -> pathlib.Path:
     if build:
         subprocess.run(["bash", "scripts/build-worker.sh"], cwd=ROOT, check=True)
     state = workdir / "wrangler-state"
@@ -505,7 +505,7 @@ COMPONENT = ROOT / "target" / "wasm32-wasip2" / "spin" / "mcp_edge.wasm"
 
 
 def start_spin(procs: Processes, workdir: pathlib.Path, kv: list[dict], vars: dict[str, str], port: int,
-               build: bool) -> pathlib.Path:
+               build: bool, also_allow: list[str] = ()) -> pathlib.Path:
     if build:
         subprocess.run(["cargo", "build", "--target", "wasm32-wasip2", "--profile", "spin", "--features", "spin"], cwd=ROOT, check=True)
         subprocess.run(["cargo", "build", "--release", "--manifest-path", str(SPIN_HOST / "Cargo.toml")], cwd=ROOT, check=True)
@@ -518,6 +518,9 @@ def start_spin(procs: Processes, workdir: pathlib.Path, kv: list[dict], vars: di
     urls = [ep["url"] for s in servers for ep in s["endpoints"]] + [i["jwks_uri"] for i in issuers]
     # The OTLP receiver, as a spin.toml would list the collector.
     urls += [v + "/" for k, v in vars.items() if k == "OTEL_EXPORTER_OTLP_ENDPOINT"]
+    # Hosts a check needs reachable though no server names them (the
+    # redirect trap: were a redirect followed, the trap must see it).
+    urls += list(also_allow)
     allow = sorted({re.match(r"https?://[^/]+/", u).group(0) for u in urls})
     cmd = [str(SPIN_HOST / "target" / "release" / "spin-host"), "--component", str(COMPONENT),
            "--listen", f"127.0.0.1:{port}", "--kv-seed", str(bulk), "--kv-store", "sessions",
@@ -576,7 +579,7 @@ def main() -> int:
         # What no export may hold.
         never = [API_KEY, governance.APPROVER_KEY, signing["d"], OAUTH_CLIENT[1]]
         start = start_workers if args.target == "workers" else start_spin
-        gw_log = start(procs, workdir, kv, vars, gw_port, build=not args.no_build)
+        gw_log = start(procs, workdir, kv, vars, gw_port, build=not args.no_build, also_allow=[bouncer.trap_url])
         print(f"# e2e on {args.target}: gateway {base}, upstreams :{ev_port} :{notes_port}, down :{dead[0]} :{dead[1]}, "
               f"authorization server {as_issuer}", flush=True)
         run_clients(base, workdir, args.only)

@@ -58,6 +58,7 @@ class Bouncer:
     def __init__(self, free_port):
         self.hits = {"bouncer": 0, "trap": 0}
         self.port, self.trap_port = free_port(), free_port()
+        self.trap_url = f"http://127.0.0.1:{self.trap_port}/mcp"
         for name, port in (("bouncer", self.port), ("trap", self.trap_port)):
             server = http.server.ThreadingHTTPServer(("127.0.0.1", port), self._handler(name))
             threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -71,7 +72,7 @@ class Bouncer:
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 if name == "bouncer":
                     self.send_response(307)
-                    self.send_header("Location", f"http://127.0.0.1:{bouncer.trap_port}/mcp")
+                    self.send_header("Location", bouncer.trap_url)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                 else:

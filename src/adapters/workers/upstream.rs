@@ -87,10 +87,20 @@ fn to_stream(handle: Box<dyn Any>) -> ByteStream {
     }
 }
 
-/// Reads a JavaScript response's body whole. A declared length within
-/// `limit` is read with one `arrayBuffer()` (the runtime reads exactly that
-/// many bytes); an undeclared or larger one is streamed and cut after
-/// `limit + 1` bytes, so an upstream cannot make the isolate buffer more.
+/// The largest body read with one `arrayBuffer()`: the runtime's buffer and
+/// the copy in wasm live side by side for a moment, so this bounds the
+/// extra memory a read whole may take beside a streamed one.
+const WHOLE_READ_MAX: usize = 1 << 20;
+
+/// Reads a JavaScript response's body whole, at most `limit` bytes. A body
+/// sent as is, with a declared length within `limit` (and
+/// [`WHOLE_READ_MAX`]), is read with one `arrayBuffer()`: the runtime reads
+/// exactly that many bytes. Anything else is streamed and cut after
+/// `limit + 1` bytes, so an upstream cannot make the isolate buffer more:
+/// with `Content-Encoding`, `fetch` decodes the body and the declared length
+/// is the encoded one (a small gzip can decode to gigabytes); with
+/// `Transfer-Encoding`, the runtime frames the body by it and ignores the
+/// declared length.
 fn read_all(
     handle: Box<dyn Any>,
     limit: usize,
@@ -99,13 +109,13 @@ fn read_all(
         let resp = handle
             .downcast::<Response>()
             .map_err(|_| "not a JavaScript response".to_string())?;
-        let declared = resp
-            .headers()
-            .get("content-length")
-            .ok()
-            .flatten()
-            .and_then(|v| v.trim().parse::<usize>().ok());
-        if declared.is_some_and(|n| n <= limit) {
+        let headers = resp.headers();
+        let header = |name: &str| headers.get(name).ok().flatten();
+        let declared = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+        let encoded = header("content-encoding")
+            .is_some_and(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("identity"));
+        let framed = header("transfer-encoding").is_some();
+        if !encoded && !framed && declared.is_some_and(|n| n <= limit.min(WHOLE_READ_MAX)) {
             let promise = resp.array_buffer().map_err(|e| describe(&e))?;
             let buffer = JsFuture::from(promise).await.map_err(|e| describe(&e))?;
             return Ok(Uint8Array::new(&buffer).to_vec());
