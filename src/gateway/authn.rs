@@ -84,7 +84,7 @@ async fn identify<P: Platform>(
     if settings.public_url.is_none() && !resource::is_loopback(&base) {
         gw.warn_without_public_url(&base);
     }
-    let endpoint = route.endpoint_name();
+    let endpoint = route.credential_endpoint();
     let metadata_url = resource::metadata_url(&base, &endpoint);
     let audiences = vec![base.clone(), resource::resource_url(&base, &endpoint)];
     let scopes = &settings.required_scopes;

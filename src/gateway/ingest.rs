@@ -26,6 +26,9 @@ pub(crate) enum Route {
     Jwks,
     /// `/approvals/{id}`: one pending approval, for approvers.
     Approval(String),
+    /// `/registry` (`None`) and `/registry/{id}`: discovery of the servers
+    /// this caller may use.
+    Registry(Option<String>),
 }
 
 impl Route {
@@ -48,6 +51,14 @@ impl Route {
         }
         match trimmed {
             "/mcp" => Ok(Route::Aggregate),
+            "/registry" => Ok(Route::Registry(None)),
+            _ if trimmed.starts_with("/registry/") => {
+                let id = &trimmed["/registry/".len()..];
+                match crate::protocol::names::valid_server_id(id) {
+                    true => Ok(Route::Registry(Some(id.to_string()))),
+                    false => Err(GatewayError::NoRoute(path.to_string())),
+                }
+            }
             "/healthz" => Ok(Route::Health),
             "/.well-known/jwks.json" => Ok(Route::Jwks),
             _ if trimmed.starts_with("/approvals/") => {
@@ -85,6 +96,18 @@ impl Route {
             Route::ResourceMetadata(e) => format!("{}{e}", crate::identity::resource::WELL_KNOWN),
             Route::Jwks => "/.well-known/jwks.json".into(),
             Route::Approval(id) => format!("/approvals/{id}"),
+            Route::Registry(None) => "/registry".into(),
+            Route::Registry(Some(id)) => format!("/registry/{id}"),
+        }
+    }
+
+    /// The MCP endpoint whose credentials this route takes: discovery is
+    /// authenticated like `/mcp` (a token for `/mcp` opens it; its 401
+    /// points to `/mcp`'s metadata).
+    pub(crate) fn credential_endpoint(&self) -> String {
+        match self {
+            Route::Registry(_) => "/mcp".into(),
+            other => other.endpoint_name(),
         }
     }
 }

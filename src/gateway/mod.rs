@@ -21,6 +21,7 @@ pub(crate) mod authenticator;
 pub(crate) mod authn;
 pub(crate) mod catalog;
 mod counters;
+mod discovery;
 mod endpoint;
 pub(crate) mod entry_sets;
 pub(crate) mod guard;
@@ -264,6 +265,12 @@ impl Gateway {
         };
         if let Route::Approval(id) = &ctx.route {
             return ctx.approval(id, req).await.map_err(no_id);
+        }
+        if let Route::Registry(id) = &ctx.route {
+            return ctx
+                .discovery(id.as_deref(), req.method())
+                .await
+                .map_err(no_id);
         }
         match (req.method().clone(), era) {
             (Method::POST, Era::Modern) => ctx.post_modern(req).await,

@@ -39,6 +39,11 @@ impl Entry {
         self.items.keys().map(String::as_str)
     }
 
+    /// The items listed.
+    pub(crate) fn tools(&self) -> impl Iterator<Item = &ToolInfo> {
+        self.items.values().map(|t| &**t)
+    }
+
     pub(super) fn found(&self, name: &str) -> Found {
         match self.items.get(name) {
             Some(info) => Found::Yes(info.clone()),
@@ -65,11 +70,22 @@ pub(crate) struct ToolInfo {
     /// here, so approval applies to tools the server explicitly marks).
     pub destructive: bool,
     input_schema: Option<Value>,
+    /// The server's description and annotations, as listed (discovery shows
+    /// them: `gateway::discovery`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Value>,
     #[serde(skip)]
     compiled: OnceCell<Option<Schema>>,
 }
 
 impl ToolInfo {
+    /// The name the server lists it under.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The compiled `inputSchema`; `None` when the server sent none or one
     /// that does not compile (logged once; the call is then not validated).
     pub(crate) fn schema(&self, server: &str) -> Option<&Schema> {
@@ -103,14 +119,9 @@ struct ToolDef {
     #[serde(default)]
     input_schema: Option<Value>,
     #[serde(default)]
-    annotations: Option<Annotations>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Annotations {
+    description: Option<String>,
     #[serde(default)]
-    destructive_hint: Option<bool>,
+    annotations: Option<Value>,
 }
 
 /// Every page of the server's `tools/list` or `prompts/list`, up to
@@ -137,14 +148,21 @@ pub(super) async fn list<P: Platform>(
             _ => page.tools,
         };
         for def in defs {
-            let destructive = def
-                .annotations
-                .and_then(|a| a.destructive_hint)
-                .unwrap_or(false);
+            let destructive =
+                destructive(def.annotations.as_ref()).map_err(|why| GatewayError::Upstream {
+                    server: server.id.clone(),
+                    message: format!(
+                        "{} result does not parse: {}: {why}",
+                        kind.method(),
+                        def.name
+                    ),
+                })?;
             let info = ToolInfo {
                 name: def.name.clone(),
                 destructive,
                 input_schema: def.input_schema,
+                description: def.description,
+                annotations: def.annotations.filter(|a| !a.is_null()),
                 compiled: OnceCell::new(),
             };
             tools.insert(def.name, Rc::new(info));
@@ -156,4 +174,43 @@ pub(super) async fn list<P: Platform>(
     }
     tracing::warn!(server = %server.id, "{} longer than {MAX_PAGES} pages: the rest is not known", kind.method());
     Ok((tools, false))
+}
+
+/// A tool's `annotations.destructiveHint`: absent or null is `false`; any
+/// other value than a boolean refuses the whole listing, as it always did
+/// (approval rules follow the hint: a malformed one must not pass for
+/// "not destructive").
+fn destructive(annotations: Option<&Value>) -> Result<bool, &'static str> {
+    match annotations {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Object(a)) => match a.get("destructiveHint") {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(hint)) => Ok(*hint),
+            Some(_) => Err("annotations.destructiveHint is not a boolean"),
+        },
+        Some(_) => Err("annotations is not an object"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::destructive;
+    use serde_json::json;
+
+    #[test]
+    fn a_destructive_hint_is_a_boolean_or_the_listing_is_refused() {
+        assert_eq!(destructive(None), Ok(false));
+        assert_eq!(destructive(Some(&json!(null))), Ok(false));
+        assert_eq!(destructive(Some(&json!({"title": "t"}))), Ok(false));
+        assert_eq!(
+            destructive(Some(&json!({"destructiveHint": true}))),
+            Ok(true)
+        );
+        assert_eq!(
+            destructive(Some(&json!({"destructiveHint": false}))),
+            Ok(false)
+        );
+        assert!(destructive(Some(&json!({"destructiveHint": "true"}))).is_err());
+        assert!(destructive(Some(&json!("destructive"))).is_err());
+    }
 }

@@ -288,6 +288,24 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         Some(client)
     }
 
+    /// A client session for the gateway's own requests on this caller's
+    /// behalf outside MCP (discovery): none where every target speaks the
+    /// modern era, else this caller's bridge on `/mcp` for no client
+    /// capabilities, so legacy upstreams are initialized once, not per
+    /// request.
+    pub(in crate::gateway) async fn own_client(
+        &self,
+        targets: &[&Server],
+    ) -> Result<ClientSession, GatewayError> {
+        match self.stateless(targets) {
+            Some(client) => Ok(client),
+            None => {
+                self.bridge_on(self.route.credential_endpoint(), &Value::Null)
+                    .await
+            }
+        }
+    }
+
     /// The client session the upstreams see: this caller's bridge record on
     /// this endpoint for the client capabilities it declared, read (or
     /// opened) only when an upstream is reached. A legacy upstream is
@@ -295,10 +313,20 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     /// it ask the client something, and no more: so there is a bridge per
     /// set of them (a server may offer tools by what its client can answer).
     async fn bridged(&self, capabilities: &Value) -> Result<ClientSession, GatewayError> {
+        self.bridge_on(self.route.endpoint_name(), capabilities)
+            .await
+    }
+
+    /// This caller's bridge record on `endpoint` for `capabilities`.
+    async fn bridge_on(
+        &self,
+        endpoint: String,
+        capabilities: &Value,
+    ) -> Result<ClientSession, GatewayError> {
         let offered = super::initialize::upstream_params(capabilities);
         let bridge = session::bridge(
             self.p,
-            self.route.endpoint_name(),
+            endpoint,
             self.owner(),
             &offered["capabilities"],
             self.gw.settings.session_ttl_ms,

@@ -1,0 +1,151 @@
+//! Discovery for callers: which servers this caller may use, and their tools
+//! as this caller sees them.
+//!
+//! - `GET /registry`: every server the caller may see (registry filters,
+//!   anonymous access, then the policy), with its description, group,
+//!   endpoint on this gateway, regions, and how many of its tools the caller
+//!   may call;
+//! - `GET /registry/{id}`: the same for one server, with those tools: the
+//!   name on `/servers/{id}/mcp`, the name on `/mcp` (the prefixed form,
+//!   which `/mcp` accepts whatever its naming), description and
+//!   annotations, as the server lists them.
+//!
+//! Authenticated like `/mcp` (the same credentials, the same 401). What a
+//! caller may not use is invisible here as everywhere: a denied server, a
+//! hidden tool and an unknown one look the same (404, or absent).
+//!
+//! Tools come from the tool catalog (`catalog`), listed with this caller's
+//! own view where the server can tell callers apart, and kept for
+//! `TOOL_CATALOG_TTL_SECS`; a server that cannot be listed shows
+//! `"tools": null` and why, never an error for the whole answer.
+
+use super::{respond, Ctx};
+use crate::body::Body;
+use crate::config::Server;
+use crate::error::GatewayError;
+use crate::ports::Platform;
+use crate::protocol::method::ListKind;
+use crate::protocol::names;
+use futures_util::future::join_all;
+use http::{Method, Response};
+use serde_json::{json, Map, Value};
+
+/// What a caller learns of one server's tools.
+enum Tools {
+    /// The tools it may call, sorted by name.
+    Listed(Vec<Value>),
+    /// The server could not be listed: why.
+    Failed(String),
+}
+
+impl<P: Platform + Clone + 'static> Ctx<'_, P> {
+    /// `GET /registry` (`id` none) or `GET /registry/{id}`.
+    pub(super) async fn discovery(
+        &self,
+        id: Option<&str>,
+        method: &Method,
+    ) -> Result<Response<Body>, GatewayError> {
+        if method != Method::GET {
+            return Err(GatewayError::MethodNotAllowed { allow: "GET" });
+        }
+        let doc = match id {
+            None => {
+                let servers: Vec<&Server> = self.registry.servers.iter().map(|s| &**s).collect();
+                let tools = self.tools_of(&servers).await?;
+                let entries = servers
+                    .iter()
+                    .zip(tools)
+                    .map(|(server, tools)| self.describe(server, tools, false))
+                    .collect::<Vec<_>>();
+                json!({
+                    "mcp": format!("{}/mcp", self.identity.base),
+                    "servers": entries,
+                })
+            }
+            Some(id) => {
+                let server = self
+                    .registry
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| GatewayError::NotFound(format!("no server '{id}'")))?;
+                let mut tools = self.tools_of(&[&server]).await?;
+                self.describe(&server, tools.remove(0), true)
+            }
+        };
+        Ok(respond::json(
+            serde_json::to_vec(&doc).expect("discovery serializes"),
+        ))
+    }
+
+    /// One server as this caller sees it; with its tools in full or only
+    /// their number.
+    fn describe(&self, server: &Server, tools: Tools, full: bool) -> Value {
+        let mut regions: Vec<&str> = server.endpoints.iter().map(|e| e.region.as_str()).collect();
+        regions.sort_unstable();
+        regions.dedup();
+        let mut entry = Map::new();
+        entry.insert("id".into(), json!(server.id));
+        entry.insert("description".into(), json!(server.description));
+        entry.insert("group".into(), json!(server.group));
+        entry.insert(
+            "endpoint".into(),
+            json!(format!("{}/servers/{}/mcp", self.identity.base, server.id)),
+        );
+        entry.insert("regions".into(), json!(regions));
+        match tools {
+            Tools::Listed(tools) if full => {
+                entry.insert("tools".into(), Value::Array(tools));
+            }
+            Tools::Listed(tools) => {
+                entry.insert("tools".into(), json!(tools.len()));
+            }
+            Tools::Failed(why) => {
+                entry.insert("tools".into(), Value::Null);
+                entry.insert("error".into(), json!(why));
+            }
+        }
+        Value::Object(entry)
+    }
+
+    /// The tools this caller may call on each of `servers`, listed at once.
+    async fn tools_of(&self, servers: &[&Server]) -> Result<Vec<Tools>, GatewayError> {
+        let client = self.own_client(servers).await?;
+        let ups = self.upstreams(&client);
+        let catalog = &self.gw.catalog;
+        let listings = join_all(
+            servers
+                .iter()
+                .map(|server| catalog.listing(&ups, server, ListKind::Tools, (true, true))),
+        )
+        .await;
+        let tools = servers
+            .iter()
+            .zip(listings)
+            .map(|(server, listing)| match listing {
+                Ok(Some(entry)) => {
+                    let mut tools: Vec<Value> = entry
+                        .tools()
+                        .filter(|t| self.gate.tool(server, t.name()))
+                        .map(|t| {
+                            let mut tool = json!({
+                                "name": t.name(),
+                                "on_mcp": names::qualify(&server.id, t.name()),
+                            });
+                            if let Some(description) = &t.description {
+                                tool["description"] = json!(description);
+                            }
+                            if let Some(annotations) = &t.annotations {
+                                tool["annotations"] = annotations.clone();
+                            }
+                            tool
+                        })
+                        .collect();
+                    tools.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+                    Tools::Listed(tools)
+                }
+                Ok(None) => Tools::Failed("not listed".into()),
+                Err(e) => Tools::Failed(e.to_string()),
+            });
+        Ok(tools.collect())
+    }
+}

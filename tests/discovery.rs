@@ -1,0 +1,209 @@
+//! Discovery for callers (`GET /registry`, `GET /registry/{id}`): the
+//! servers a caller may use and their tools as it sees them; what it may not
+//! use stays invisible, exactly as an unknown server.
+
+mod support;
+
+use mcp_edge::adapters::memory::MockServer;
+use serde_json::{json, Value};
+use support::{Harness, Reply};
+
+fn get(path: &str, key: Option<&str>) -> http::Request<Vec<u8>> {
+    let mut req = http::Request::builder().method("GET").uri(path);
+    req = match key {
+        Some(key) => req.header("x-api-key", key),
+        None => req.header("x-no-credential", "1"),
+    };
+    req.body(Vec::new()).unwrap()
+}
+
+/// Alpha (dev: echo, add, a destructive delete), beta (ops: echo, search),
+/// gamma (ops, its only region down). Alice (eng) may use dev and beta's
+/// echo; bob (ops) everything but alpha.
+fn registry() -> (Harness, std::rc::Rc<MockServer>) {
+    let h = Harness::new();
+    let alpha = h.add(
+        "alpha",
+        MockServer::new("alpha").tools(&["echo", "add", "delete"]),
+        &["us", "eu"],
+    );
+    h.add(
+        "beta",
+        MockServer::new("beta").tools(&["echo", "search"]),
+        &["us"],
+    );
+    let mut entry = h.raw_entry("alpha");
+    entry["group"] = json!("dev");
+    h.register("alpha", entry);
+    for id in ["beta", "gamma"] {
+        let mut entry = match id {
+            "beta" => h.raw_entry("beta"),
+            _ => json!({"description": "gamma server", "timeout_ms": 200,
+                        "endpoints": [{"region": "us", "url": "http://gamma.us.test/mcp"}]}),
+        };
+        entry["group"] = json!("ops");
+        h.register(id, entry);
+    }
+    h.api_key("mk_alice", json!({"subject": "alice", "teams": ["eng"]}));
+    h.api_key("mk_bob", json!({"subject": "bob", "teams": ["ops"]}));
+    h.p.kv.put(
+        "policy",
+        &json!({"rules": [
+            {"name": "eng-dev", "effect": "allow", "subjects": {"teams": ["eng"]}, "groups": ["dev"]},
+            {"name": "eng-beta-echo", "effect": "allow", "subjects": {"teams": ["eng"]},
+             "servers": ["beta"], "tools": ["echo"]},
+            {"name": "ops", "effect": "allow", "subjects": {"teams": ["ops"]}, "groups": ["ops"]}]})
+        .to_string(),
+    );
+    h.gw.reload_config();
+    (h, alpha)
+}
+
+fn ids(doc: &Value) -> Vec<&str> {
+    doc["servers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc}"))
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect()
+}
+
+fn server<'d>(doc: &'d Value, id: &str) -> &'d Value {
+    doc["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("{id} in {doc}"))
+}
+
+fn names(detail: &Value) -> Vec<&str> {
+    detail["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{detail}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_list_holds_only_what_the_caller_may_use_with_its_tool_counts() {
+    let (h, _) = registry();
+    let alice = h.send(get("/registry", Some("mk_alice"))).await;
+    assert_eq!(alice.status, 200, "{}", alice.text);
+    let doc = alice.json();
+    assert_eq!(ids(&doc), ["alpha", "beta"]);
+    let alpha = server(&doc, "alpha");
+    assert_eq!(alpha["group"], "dev");
+    assert_eq!(alpha["description"], "alpha server");
+    assert_eq!(alpha["regions"], json!(["eu", "us"]));
+    assert_eq!(alpha["endpoint"], "http://localhost/servers/alpha/mcp");
+    assert_eq!(alpha["tools"], 3);
+    assert_eq!(server(&doc, "beta")["tools"], 1, "only echo: {doc}");
+    assert_eq!(doc["mcp"], "http://localhost/mcp");
+
+    let bob = h.send(get("/registry", Some("mk_bob"))).await.json();
+    assert_eq!(ids(&bob), ["beta", "gamma"]);
+    assert_eq!(server(&bob, "beta")["tools"], 2);
+    // A server that cannot be listed is still there, with why.
+    let gamma = server(&bob, "gamma");
+    assert_eq!(gamma["tools"], Value::Null, "{gamma}");
+    assert!(
+        gamma["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{gamma}"
+    );
+}
+
+#[tokio::test]
+async fn one_server_shows_its_tools_as_the_caller_sees_them() {
+    let (h, _) = registry();
+    let reply = h.send(get("/registry/alpha", Some("mk_alice"))).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let detail = reply.json();
+    assert_eq!(detail["id"], "alpha");
+    assert_eq!(names(&detail), ["add", "delete", "echo"]);
+    let delete = &detail["tools"][1];
+    assert_eq!(delete["on_mcp"], "alpha__delete");
+    assert_eq!(delete["description"], "delete on alpha");
+    assert_eq!(delete["annotations"], json!({"destructiveHint": true}));
+
+    let beta = h.send(get("/registry/beta", Some("mk_alice"))).await.json();
+    assert_eq!(names(&beta), ["echo"], "the policy hides search: {beta}");
+}
+
+#[tokio::test]
+async fn a_denied_server_is_as_unknown_as_one_that_does_not_exist() {
+    let (h, _) = registry();
+    let denied = h.send(get("/registry/gamma", Some("mk_alice"))).await;
+    let unknown = h.send(get("/registry/nowhere", Some("mk_alice"))).await;
+    assert_eq!(denied.status, 404);
+    assert_eq!(unknown.status, 404);
+    let message = |r: &Reply| {
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("gamma", "X")
+    };
+    assert_eq!(
+        message(&denied),
+        message(&unknown).replace("nowhere", "X"),
+        "the same answer"
+    );
+    // Not even a malformed id tells them apart.
+    assert_eq!(
+        h.send(get("/registry/a__b", Some("mk_alice"))).await.status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn discovery_is_authenticated_like_mcp() {
+    let (h, _) = registry();
+    let anonymous = h.send(get("/registry", None)).await;
+    assert_eq!(anonymous.status, 401);
+    assert!(
+        anonymous
+            .header("www-authenticate")
+            .is_some_and(|c| c.contains("/.well-known/oauth-protected-resource/mcp")),
+        "the challenge points to /mcp's metadata: {:?}",
+        anonymous.header("www-authenticate")
+    );
+    assert_eq!(h.send(get("/registry", Some("mk_wrong"))).await.status, 401);
+    let post = http::Request::builder()
+        .method("POST")
+        .uri("/registry")
+        .header("x-api-key", "mk_alice")
+        .body(b"{}".to_vec())
+        .unwrap();
+    assert_eq!(h.send(post).await.status, 405);
+}
+
+#[tokio::test]
+async fn an_open_server_is_discovered_by_anonymous_callers_and_nothing_else() {
+    let (h, _) = registry();
+    let mut entry = h.raw_entry("beta");
+    entry["anonymous"] = json!(true);
+    h.register("beta", entry);
+    h.p.kv.put(
+        "policy",
+        &json!({"rules": [{"name": "anyone", "effect": "allow", "subjects": {"everyone": true}}]})
+            .to_string(),
+    );
+    h.gw.reload_config();
+    let doc = h.send(get("/registry", None)).await.json();
+    assert_eq!(ids(&doc), ["beta"]);
+    assert_eq!(h.send(get("/registry/alpha", None)).await.status, 404);
+}
+
+#[tokio::test]
+async fn the_catalog_answers_again_without_listing_the_servers() {
+    let (h, alpha) = registry();
+    h.send(get("/registry", Some("mk_alice"))).await;
+    h.send(get("/registry/alpha", Some("mk_alice"))).await;
+    h.send(get("/registry", Some("mk_alice"))).await;
+    assert_eq!(
+        alpha.count("tools/list"),
+        1,
+        "kept for TOOL_CATALOG_TTL_SECS"
+    );
+}
