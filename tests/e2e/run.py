@@ -42,6 +42,7 @@ import observe  # tests/e2e/observe.py
 import otlp_receiver  # tests/e2e/otlp_receiver.py
 import governance  # tests/e2e/governance.py
 import identity  # tests/e2e/identity.py
+import registry as registry_checks  # tests/e2e/registry.py
 import security  # tests/e2e/security.py
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -595,6 +596,7 @@ def main() -> int:
             ("hammer", lambda: governance.hammer(check, http, base, API_KEY, exact=args.target == "workers")),
             ("daily quota", lambda: governance.daily_quota(check, http, response_of, base, API_KEY)),
             ("approval endpoint", lambda: governance.approval_endpoint(check, http, response_of, base, API_KEY)),
+            ("discovery", lambda: registry_checks.discovery(check, http, base, API_KEY, security.SECURITY_KEY)),
             ("security", lambda: security.run(check, http, response_of, base, governance.APPROVER_KEY, as_issuer,
                                               OAUTH_CLIENT, SCOPE, args.target, governance.OPEN_LIMIT,
                                               bouncer)),
