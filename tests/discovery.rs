@@ -207,3 +207,108 @@ async fn the_catalog_answers_again_without_listing_the_servers() {
         "kept for TOOL_CATALOG_TTL_SECS"
     );
 }
+
+#[tokio::test]
+async fn a_failed_listing_is_shown_redacted() {
+    let h = Harness::new();
+    h.add(
+        "crm",
+        MockServer::new("crm")
+            .tools(&["echo"])
+            .list_error("listing denied for jane.doe@corp.example"),
+        &["us"],
+    );
+    h.p.kv.put(
+        "policy",
+        &json!({"rules": [{"name": "all", "effect": "allow", "subjects": {"everyone": true}}],
+                "redact": [{"servers": ["crm"]}]})
+        .to_string(),
+    );
+    h.gw.reload_config();
+    let doc = h
+        .send(get("/registry", Some(support::API_KEY)))
+        .await
+        .json();
+    let error = server(&doc, "crm")["error"].as_str().unwrap().to_string();
+    assert!(error.contains("listing denied"), "{error}");
+    assert!(!error.contains("jane.doe@corp.example"), "{error}");
+}
+
+#[tokio::test]
+async fn anonymous_discovery_is_answered_only_on_this_machine_or_public_urls_host() {
+    let open = |h: &Harness| {
+        let mut entry = h.raw_entry("beta");
+        entry["anonymous"] = json!(true);
+        h.register("beta", entry);
+        h.p.kv.put(
+            "policy",
+            &json!({"rules": [{"name": "anyone", "effect": "allow", "subjects": {"everyone": true}}]})
+                .to_string(),
+        );
+        h.gw.reload_config();
+    };
+    let (h, _) = registry();
+    open(&h);
+    let at = |host: &str, key: Option<&str>| {
+        let mut req = get("/registry", key);
+        req.headers_mut().insert("host", host.parse().unwrap());
+        req
+    };
+    // A page that rebound its own name to this machine.
+    assert_eq!(h.send(at("rebound.example:8787", None)).await.status, 403);
+    assert_eq!(h.send(at("127.0.0.1:8787", None)).await.status, 200);
+    assert_eq!(h.send(at("localhost:8787", None)).await.status, 200);
+    // A credential is no browser's to send: any host.
+    assert_eq!(
+        h.send(at("rebound.example:8787", Some("mk_bob")))
+            .await
+            .status,
+        200
+    );
+
+    let h = Harness::with_var("PUBLIC_URL", "https://mcp.example.com");
+    h.add("beta", MockServer::new("beta").tools(&["echo"]), &["us"]);
+    open(&h);
+    assert_eq!(h.send(at("mcp.example.com", None)).await.status, 200);
+    assert_eq!(h.send(at("rebound.example", None)).await.status, 403);
+}
+
+#[tokio::test]
+async fn answers_are_the_callers_own_to_keep() {
+    let (h, _) = registry();
+    for path in ["/registry", "/registry/alpha"] {
+        let reply = h.send(get(path, Some("mk_alice"))).await;
+        assert_eq!(
+            reply.header("cache-control").as_deref(),
+            Some("private, no-store"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dual_era_upstream_is_listed_in_the_modern_era_and_mcp_keeps_it_so() {
+    let h = Harness::new();
+    let up = h.add(
+        "dual",
+        MockServer::new("dual").tools(&["echo"]).modern(),
+        &["us"],
+    );
+    let doc = h
+        .send(get("/registry", Some(support::API_KEY)))
+        .await
+        .json();
+    assert_eq!(server(&doc, "dual")["tools"], 1, "{doc}");
+    assert_eq!(up.count("initialize"), 0, "met as a modern client would be");
+    // The caller's modern requests on /mcp find no legacy session kept for it.
+    let call = support::modern_request(
+        "/mcp",
+        7,
+        "tools/call",
+        json!({"name": "dual__echo", "arguments": {"text": "hi"}}),
+        &[("x-api-key", support::API_KEY)],
+    );
+    let r = h.send(call).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(up.count("initialize"), 0, "{}", r.text);
+}

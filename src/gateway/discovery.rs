@@ -12,7 +12,15 @@
 //!
 //! Authenticated like `/mcp` (the same credentials, the same 401). What a
 //! caller may not use is invisible here as everywhere: a denied server, a
-//! hidden tool and an unknown one look the same (404, or absent).
+//! hidden tool and an unknown one look the same (404, or absent). An
+//! upstream's failure is redacted as its content is. Answers are
+//! `Cache-Control: private, no-store`: they are this caller's.
+//!
+//! Anonymous discovery is a read a web page could make with nothing but the
+//! browser's own request (a same-origin GET carries no `Origin`): after DNS
+//! rebinding, a page on an attacker's host name reaches a gateway on this
+//! machine. So an anonymous caller is answered only on a loopback host or
+//! `PUBLIC_URL`'s own; under any other `Host` it gets 403.
 //!
 //! Tools come from the tool catalog (`catalog`), listed with this caller's
 //! own view where the server can tell callers apart, and kept for
@@ -23,11 +31,12 @@ use super::{respond, Ctx};
 use crate::body::Body;
 use crate::config::Server;
 use crate::error::GatewayError;
+use crate::identity::resource;
 use crate::ports::Platform;
 use crate::protocol::method::ListKind;
 use crate::protocol::names;
 use futures_util::future::join_all;
-use http::{Method, Response};
+use http::{header, HeaderValue, Method, Response};
 use serde_json::{json, Map, Value};
 
 /// What a caller learns of one server's tools.
@@ -43,10 +52,17 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     pub(super) async fn discovery(
         &self,
         id: Option<&str>,
-        method: &Method,
+        req: &http::Request<Vec<u8>>,
     ) -> Result<Response<Body>, GatewayError> {
-        if method != Method::GET {
+        if req.method() != Method::GET {
             return Err(GatewayError::MethodNotAllowed { allow: "GET" });
+        }
+        if self.identity.principal.is_anonymous() && !self.trusted_host(req) {
+            return Err(GatewayError::Forbidden {
+                message: "anonymous discovery is answered only on a loopback host or PUBLIC_URL's"
+                    .into(),
+                challenge: None,
+            });
         }
         let doc = match id {
             None => {
@@ -72,9 +88,31 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 self.describe(&server, tools.remove(0), true)
             }
         };
-        Ok(respond::json(
-            serde_json::to_vec(&doc).expect("discovery serializes"),
-        ))
+        let mut response = respond::json(serde_json::to_vec(&doc).expect("discovery serializes"));
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+        Ok(response)
+    }
+
+    /// Whether the request names this machine or `PUBLIC_URL`'s host (not
+    /// a name a rebinding page chose).
+    fn trusted_host(&self, req: &http::Request<Vec<u8>>) -> bool {
+        let requested = resource::base_url(None, req.uri(), req.headers());
+        let authority = |base: &str| {
+            base.parse::<http::Uri>()
+                .ok()
+                .and_then(|u| u.authority().map(|a| a.as_str().to_ascii_lowercase()))
+        };
+        let public = self
+            .gw
+            .settings
+            .public_origin
+            .as_deref()
+            .and_then(authority);
+        resource::is_loopback(&requested)
+            || matches!((public, authority(&requested)), (Some(p), Some(r)) if p == r)
     }
 
     /// One server as this caller sees it; with its tools in full or only
@@ -144,7 +182,10 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     Tools::Listed(tools)
                 }
                 Ok(None) => Tools::Failed("not listed".into()),
-                Err(e) => Tools::Failed(e.to_string()),
+                // Redacted as the server's content is on the MCP endpoints.
+                Err(e) => Tools::Failed(
+                    respond::redact_error(e, &self.gate.redaction(server, None)).to_string(),
+                ),
             });
         Ok(tools.collect())
     }

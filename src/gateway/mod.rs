@@ -267,10 +267,7 @@ impl Gateway {
             return ctx.approval(id, req).await.map_err(no_id);
         }
         if let Route::Registry(id) = &ctx.route {
-            return ctx
-                .discovery(id.as_deref(), req.method())
-                .await
-                .map_err(no_id);
+            return ctx.discovery(id.as_deref(), &req).await.map_err(no_id);
         }
         match (req.method().clone(), era) {
             (Method::POST, Era::Modern) => ctx.post_modern(req).await,

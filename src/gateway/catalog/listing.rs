@@ -118,10 +118,42 @@ struct ToolDef {
     name: String,
     #[serde(default)]
     input_schema: Option<Value>,
+    /// Anything but a string is dropped (a listing never failed on it).
     #[serde(default)]
-    description: Option<String>,
+    description: Option<Value>,
     #[serde(default)]
     annotations: Option<Value>,
+}
+
+/// The most of a tool's description and annotations (as JSON text) kept for
+/// discovery: an upstream cannot fill the catalog, or Spin's shared
+/// snapshot, with them. Longer descriptions are cut at a character boundary;
+/// larger annotations are not kept.
+const MAX_DESCRIPTION: usize = 4096;
+const MAX_ANNOTATIONS: usize = 4096;
+
+/// A description as discovery shows it: a string, at most
+/// [`MAX_DESCRIPTION`] bytes.
+fn description(value: Option<Value>) -> Option<String> {
+    let Some(Value::String(mut text)) = value else {
+        return None;
+    };
+    if text.len() > MAX_DESCRIPTION {
+        let mut end = MAX_DESCRIPTION;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    Some(text)
+}
+
+/// Annotations as discovery shows them: an object of at most
+/// [`MAX_ANNOTATIONS`] bytes of JSON.
+fn annotations(value: Option<Value>) -> Option<Value> {
+    value.filter(|a| {
+        a.is_object() && serde_json::to_vec(a).is_ok_and(|text| text.len() <= MAX_ANNOTATIONS)
+    })
 }
 
 /// Every page of the server's `tools/list` or `prompts/list`, up to
@@ -157,12 +189,14 @@ pub(super) async fn list<P: Platform>(
                         def.name
                     ),
                 })?;
+            // Prompts are kept by name only.
+            let shown = kind == ListKind::Tools;
             let info = ToolInfo {
                 name: def.name.clone(),
                 destructive,
                 input_schema: def.input_schema,
-                description: def.description,
-                annotations: def.annotations.filter(|a| !a.is_null()),
+                description: description(def.description.filter(|_| shown)),
+                annotations: annotations(def.annotations.filter(|_| shown)),
                 compiled: OnceCell::new(),
             };
             tools.insert(def.name, Rc::new(info));
@@ -212,5 +246,23 @@ mod tests {
         );
         assert!(destructive(Some(&json!({"destructiveHint": "true"}))).is_err());
         assert!(destructive(Some(&json!("destructive"))).is_err());
+    }
+
+    #[test]
+    fn descriptions_and_annotations_are_bounded_and_of_their_type() {
+        use super::{annotations, description, MAX_ANNOTATIONS, MAX_DESCRIPTION};
+        assert_eq!(description(Some(json!("adds"))), Some("adds".into()));
+        assert_eq!(description(Some(json!(5))), None, "not a string: dropped");
+        let long = "é".repeat(MAX_DESCRIPTION);
+        let cut = description(Some(json!(long))).unwrap();
+        assert!(cut.len() <= MAX_DESCRIPTION && cut.len() >= MAX_DESCRIPTION - 1);
+        assert!(long.starts_with(&cut), "cut at a character boundary");
+        assert_eq!(
+            annotations(Some(json!({"readOnlyHint": true}))),
+            Some(json!({"readOnlyHint": true}))
+        );
+        assert_eq!(annotations(Some(json!("x"))), None);
+        let big = json!({"title": "t".repeat(MAX_ANNOTATIONS)});
+        assert_eq!(annotations(Some(big)), None);
     }
 }

@@ -297,13 +297,21 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         &self,
         targets: &[&Server],
     ) -> Result<ClientSession, GatewayError> {
-        match self.stateless(targets) {
-            Some(client) => Ok(client),
+        let mut client = match self.stateless(targets) {
+            Some(client) => client,
             None => {
                 self.bridge_on(self.route.credential_endpoint(), &Value::Null)
-                    .await
+                    .await?
             }
-        }
+        };
+        // Met as a modern client without capabilities is, so a dual-era
+        // upstream is asked in the modern era and the bridge, shared with
+        // this caller's modern requests on `/mcp`, keeps no legacy session
+        // for it.
+        let info = json!({"name": "mcp-edge-discovery", "version": env!("CARGO_PKG_VERSION")});
+        let meta = upstream::modern::envelope(json!({}), Some(info));
+        client.modern_meta = Some(meta);
+        Ok(client)
     }
 
     /// The client session the upstreams see: this caller's bridge record on
