@@ -200,6 +200,10 @@ pub trait Approvals {
     async fn decide(&self, id: &str, decision: &Decision) -> Result<Decided, PortError>;
     /// Uses up an approved record: `true` for exactly one caller.
     async fn consume(&self, id: &str, now_ms: u64) -> Result<bool, PortError>;
+    /// The live pending records opened most recently, newest first, at most
+    /// `limit` (the approvals inbox; who may see which is the core's
+    /// business).
+    async fn pending(&self, now_ms: u64, limit: usize) -> Result<Vec<ApprovalRecord>, PortError>;
 }
 
 /// One row of usage: who (team, principal) used what (server, tool).

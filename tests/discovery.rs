@@ -9,7 +9,11 @@ use serde_json::{json, Value};
 use support::{Harness, Reply};
 
 fn get(path: &str, key: Option<&str>) -> http::Request<Vec<u8>> {
-    let mut req = http::Request::builder().method("GET").uri(path);
+    // As every HTTP/1.1 client does, it names the host (this machine).
+    let mut req = http::Request::builder()
+        .method("GET")
+        .uri(path)
+        .header("host", "localhost");
     req = match key {
         Some(key) => req.header("x-api-key", key),
         None => req.header("x-no-credential", "1"),
@@ -251,9 +255,13 @@ async fn anonymous_discovery_is_answered_only_on_this_machine_or_public_urls_hos
     open(&h);
     let at = |host: &str, key: Option<&str>| {
         let mut req = get("/registry", key);
-        req.headers_mut().insert("host", host.parse().unwrap());
+        match host {
+            "" => req.headers_mut().remove("host"),
+            host => req.headers_mut().insert("host", host.parse().unwrap()),
+        };
         req
     };
+    assert_eq!(h.send(at("", None)).await.status, 403, "no host named");
     // A page that rebound its own name to this machine.
     assert_eq!(h.send(at("rebound.example:8787", None)).await.status, 403);
     assert_eq!(h.send(at("127.0.0.1:8787", None)).await.status, 200);
@@ -270,7 +278,12 @@ async fn anonymous_discovery_is_answered_only_on_this_machine_or_public_urls_hos
     h.add("beta", MockServer::new("beta").tools(&["echo"]), &["us"]);
     open(&h);
     assert_eq!(h.send(at("mcp.example.com", None)).await.status, 200);
+    assert_eq!(h.send(at("MCP.example.com:443", None)).await.status, 200);
     assert_eq!(h.send(at("rebound.example", None)).await.status, 403);
+    assert_eq!(h.send(at("mcp.example.com:8443", None)).await.status, 403);
+    // Behind a proxy every request may name this machine: with a public
+    // PUBLIC_URL, only its host counts.
+    assert_eq!(h.send(at("127.0.0.1:3000", None)).await.status, 403);
 }
 
 #[tokio::test]

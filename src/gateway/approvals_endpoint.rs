@@ -10,6 +10,11 @@
 //!   otherwise). A record decided already answers 409 with the decision as
 //!   it stands; an expired or unknown one 404.
 //!
+//! - `GET /approvals`, the inbox: the live pending approvals the caller may
+//!   decide and those of its own calls, newest first, at most
+//!   [`INBOX_LIMIT`]; each with its requester, server, tool, the arguments'
+//!   digest (in full at its own address), expiry and address.
+//!
 //! Callers authenticate as on the MCP endpoints (API key or JWT); every
 //! decision is logged (target `audit`) with who made it.
 
@@ -23,6 +28,9 @@ use crate::ports::{Approvals, Clock, Platform};
 use http::{Method, Response};
 use serde::Deserialize;
 
+/// The most approvals the inbox lists.
+pub(crate) const INBOX_LIMIT: usize = 100;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DecisionBody {
@@ -30,6 +38,57 @@ struct DecisionBody {
 }
 
 impl<P: Platform + Clone + 'static> Ctx<'_, P> {
+    /// `GET /approvals`: what awaits a decision that this caller may make,
+    /// or made the call for.
+    pub(super) async fn inbox(&self, method: &Method) -> Result<Response<Body>, GatewayError> {
+        if method != Method::GET {
+            return Err(GatewayError::MethodNotAllowed { allow: "GET" });
+        }
+        if self.identity.principal.is_anonymous() {
+            return Err(GatewayError::Unauthorized {
+                message: "authentication required".into(),
+                challenge: None,
+            });
+        }
+        let approval = self.gate.policy.as_ref().and_then(|p| p.approval.clone());
+        let principal = &self.identity.principal;
+        let me = self.owner();
+        let now = self.p.clock().now_ms();
+        let base = &self.identity.base;
+        let items: Vec<serde_json::Value> = self
+            .p
+            .approvals()
+            .pending(now, INBOX_LIMIT)
+            .await?
+            .into_iter()
+            .filter_map(|r| {
+                let yours = r.requester == me;
+                let decide = approval
+                    .as_ref()
+                    .is_some_and(|a| a.may_decide(&r, principal).is_ok());
+                (yours || decide).then(|| {
+                    serde_json::json!({
+                        "id": r.id,
+                        "url": format!("{base}/approvals/{}", r.id),
+                        "requester": r.requester_subject,
+                        "server": r.server,
+                        "tool": r.tool,
+                        "arguments_sha256": r.arguments_sha256,
+                        "decider": r.decider,
+                        "created_ms": r.created_ms,
+                        "expires_ms": r.expires_ms,
+                        "yours": yours,
+                        "you_may_decide": decide,
+                    })
+                })
+            })
+            .collect();
+        let body = serde_json::json!({ "approvals": items });
+        Ok(respond::json(
+            serde_json::to_vec(&body).expect("inbox serializes"),
+        ))
+    }
+
     pub(super) async fn approval(
         &self,
         id: &str,

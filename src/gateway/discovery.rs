@@ -19,8 +19,9 @@
 //! Anonymous discovery is a read a web page could make with nothing but the
 //! browser's own request (a same-origin GET carries no `Origin`): after DNS
 //! rebinding, a page on an attacker's host name reaches a gateway on this
-//! machine. So an anonymous caller is answered only on a loopback host or
-//! `PUBLIC_URL`'s own; under any other `Host` it gets 403.
+//! machine. So an anonymous caller is answered only under `PUBLIC_URL`'s
+//! host (when it is set and not loopback: a proxy in front must pass `Host`
+//! through), else only under a loopback one; under any other it gets 403.
 //!
 //! Tools come from the tool catalog (`catalog`), listed with this caller's
 //! own view where the server can tell callers apart, and kept for
@@ -96,23 +97,35 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         Ok(response)
     }
 
-    /// Whether the request names this machine or `PUBLIC_URL`'s host (not
-    /// a name a rebinding page chose).
+    /// Whether the request names a host a rebinding page cannot choose:
+    /// `PUBLIC_URL`'s own (host and port, the scheme's default filled in)
+    /// where it is set and not loopback (behind a proxy every request may
+    /// look loopback), else a loopback one. No host at all is not trusted.
     fn trusted_host(&self, req: &http::Request<Vec<u8>>) -> bool {
-        let requested = resource::base_url(None, req.uri(), req.headers());
-        let authority = |base: &str| {
-            base.parse::<http::Uri>()
-                .ok()
-                .and_then(|u| u.authority().map(|a| a.as_str().to_ascii_lowercase()))
+        let named = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| req.uri().authority().map(|a| a.to_string()));
+        let Some(requested) = named.and_then(|h| h.parse::<http::uri::Authority>().ok()) else {
+            return false;
         };
-        let public = self
-            .gw
-            .settings
-            .public_origin
-            .as_deref()
-            .and_then(authority);
-        resource::is_loopback(&requested)
-            || matches!((public, authority(&requested)), (Some(p), Some(r)) if p == r)
+        let public = self.gw.settings.public_origin.as_deref();
+        match public.and_then(|o| o.parse::<http::Uri>().ok()) {
+            Some(public) if !resource::is_loopback(&public.to_string()) => {
+                let default = match public.scheme_str() {
+                    Some("https") => 443,
+                    _ => 80,
+                };
+                public.authority().is_some_and(|p| {
+                    p.host().eq_ignore_ascii_case(requested.host())
+                        && p.port_u16().unwrap_or(default)
+                            == requested.port_u16().unwrap_or(default)
+                })
+            }
+            _ => resource::is_loopback(&format!("http://{requested}")),
+        }
     }
 
     /// One server as this caller sees it; with its tools in full or only

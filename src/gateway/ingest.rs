@@ -26,6 +26,8 @@ pub(crate) enum Route {
     Jwks,
     /// `/approvals/{id}`: one pending approval, for approvers.
     Approval(String),
+    /// `/approvals`: the approvals inbox.
+    Approvals,
     /// `/registry` (`None`) and `/registry/{id}`: discovery of the servers
     /// this caller may use.
     Registry(Option<String>),
@@ -52,6 +54,7 @@ impl Route {
         match trimmed {
             "/mcp" => Ok(Route::Aggregate),
             "/registry" => Ok(Route::Registry(None)),
+            "/approvals" => Ok(Route::Approvals),
             _ if trimmed.starts_with("/registry/") => {
                 let id = &trimmed["/registry/".len()..];
                 match crate::protocol::names::valid_server_id(id) {
@@ -96,6 +99,7 @@ impl Route {
             Route::ResourceMetadata(e) => format!("{}{e}", crate::identity::resource::WELL_KNOWN),
             Route::Jwks => "/.well-known/jwks.json".into(),
             Route::Approval(id) => format!("/approvals/{id}"),
+            Route::Approvals => "/approvals".into(),
             Route::Registry(None) => "/registry".into(),
             Route::Registry(Some(id)) => format!("/registry/{id}"),
         }

@@ -266,6 +266,9 @@ impl Gateway {
         if let Route::Approval(id) = &ctx.route {
             return ctx.approval(id, req).await.map_err(no_id);
         }
+        if ctx.route == Route::Approvals {
+            return ctx.inbox(req.method()).await.map_err(no_id);
+        }
         if let Route::Registry(id) = &ctx.route {
             return ctx.discovery(id.as_deref(), &req).await.map_err(no_id);
         }

@@ -145,10 +145,27 @@ def approval_endpoint(check, http, response_of, base: str, api_key: str) -> None
     status, _, body = http(meta.get("url", f"{base}/approvals/none"), "POST", decide,
                            {"Content-Type": "application/json", "X-API-Key": api_key})
     check(status == 403, "approval: the requester (not an approver) cannot approve -> 403", f"{status} {body[:200]!r}")
-    status, _, body = http(meta.get("url", f"{base}/approvals/none"), "POST", decide,
+    # The approver finds the call in the inbox and approves it at the
+    # address the inbox gives; the requester sees it there as theirs.
+    status, _, body = http(f"{base}/approvals", "GET", None, {"X-API-Key": APPROVER_KEY})
+    listed = [a for a in (json.loads(body).get("approvals", []) if status == 200 else [])
+              if a.get("id") == meta.get("id")]
+    item = listed[0] if listed else {}
+    check(item.get("tool") == "purge" and item.get("server") == "notes" and item.get("you_may_decide") is True
+          and len(item.get("arguments_sha256", "")) == 64,
+          "approval inbox: the approver's GET /approvals lists the pending call, theirs to decide",
+          f"{status} {body[:300]!r}")
+    status, _, body = http(f"{base}/approvals", "GET", None, {"X-API-Key": api_key})
+    own = [a for a in (json.loads(body).get("approvals", []) if status == 200 else []) if a.get("id") == meta.get("id")]
+    check(len(own) == 1 and own[0].get("yours") is True and own[0].get("you_may_decide") is False,
+          "approval inbox: the requester sees their own call waiting, not theirs to decide", f"{status} {body[:300]!r}")
+    status, _, body = http(item.get("url", f"{base}/approvals/none"), "POST", decide,
                            {"Content-Type": "application/json", "X-API-Key": APPROVER_KEY})
     check(status == 200 and json.loads(body).get("status") == "approved",
-          "approval: an approver approves at /approvals/{id}", f"{status} {body[:200]!r}")
+          "approval: an approver approves at /approvals/{id}, from the inbox", f"{status} {body[:200]!r}")
+    status, _, body = http(f"{base}/approvals", "GET", None, {"X-API-Key": APPROVER_KEY})
+    gone = status == 200 and all(a.get("id") != meta.get("id") for a in json.loads(body).get("approvals", []))
+    check(gone, "approval inbox: a decided call leaves the inbox", f"{status} {body[:300]!r}")
     ran = call("notes__purge", "endpoint")
     again = call("notes__purge", "endpoint")
     count = call("notes__purged", "endpoint").get("content", [{}])[0].get("text")

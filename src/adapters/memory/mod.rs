@@ -11,7 +11,7 @@ mod mock_tools;
 pub use mock_server::{MockServer, Seen};
 
 use crate::body::Body;
-use crate::governance::approval::{transition, ApprovalRecord, Decided, Decision};
+use crate::governance::approval::{transition, ApprovalRecord, Decided, Decision, Status};
 use crate::governance::gcra;
 use crate::governance::gcra::Quota;
 use crate::ports::{
@@ -250,6 +250,18 @@ impl Approvals for MemoryApprovals {
             map.remove(id);
         }
         Ok(used)
+    }
+    async fn pending(&self, now_ms: u64, limit: usize) -> Result<Vec<ApprovalRecord>, PortError> {
+        let mut pending: Vec<ApprovalRecord> = self
+            .0
+            .borrow()
+            .values()
+            .filter(|r| r.is_live(now_ms) && r.status == Status::Pending)
+            .cloned()
+            .collect();
+        pending.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(a.id.cmp(&b.id)));
+        pending.truncate(limit);
+        Ok(pending)
     }
 }
 

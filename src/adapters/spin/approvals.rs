@@ -7,10 +7,18 @@
 //! on, whenever the others come. That is exact on one instance and as exact
 //! as the store's atomics across instances (see README). Records and claims
 //! are noted in the expiry index and removed by the session sweep.
+//!
+//! The inbox (`GET /approvals`): each record opened takes the next slot of
+//! an atomic counter (`apinbox/n`) and is noted there (`apinbox/{slot}`,
+//! its id; swept when the record expires). The inbox reads the newest
+//! [`INBOX_SCAN`] slots back from the counter, each record from its own
+//! key, which alone says whether it is still pending: no read-modify-write
+//! of a shared list, so two instances opening at once both land.
 
 use super::kv::Index;
 use crate::adapters::expiry_index;
-use crate::governance::approval::{transition, ApprovalRecord, Decided, Decision};
+use crate::adapters::expiry_index::IndexStore;
+use crate::governance::approval::{transition, ApprovalRecord, Decided, Decision, Status};
 use crate::ports::{Approvals, PortError};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 use spin_sdk::key_value::Store;
@@ -18,6 +26,10 @@ use std::rc::Rc;
 
 pub const RECORD_PREFIX: &str = "approval/";
 pub const CLAIM_PREFIX: &str = "apclaim/";
+pub const INBOX_PREFIX: &str = "apinbox/";
+const INBOX_COUNTER: &str = "apinbox/n";
+/// The newest slots the inbox reads.
+const INBOX_SCAN: i64 = 400;
 
 #[derive(Clone)]
 pub struct SpinApprovals(Result<Rc<Store>, String>);
@@ -61,6 +73,15 @@ impl SpinApprovals {
         expiry_index::register(&Index(store), &key, record.expires_ms).await
     }
 
+    /// Notes a record just opened in the next inbox slot.
+    async fn note(&self, record: &ApprovalRecord) -> Result<(), PortError> {
+        let index = Index(self.store()?);
+        let slot = index.increment(INBOX_COUNTER, 1)?;
+        let key = format!("{INBOX_PREFIX}{slot}");
+        index.set(&key, record.id.as_bytes()).await?;
+        expiry_index::register(&index, &key, record.expires_ms).await
+    }
+
     /// `true` for the first caller to claim `op` on this opening of the
     /// record: one key per (nonce, op), so two decisions at any two moments
     /// meet on the same counter, and a reopened id (a new nonce) starts
@@ -93,7 +114,35 @@ impl Approvals for SpinApprovals {
         if held.as_ref() != Some(&record) {
             self.write(&record).await?;
         }
+        if record.nonce == fresh.nonce {
+            // A record the inbox missed is still decided at its address.
+            if let Err(e) = self.note(&record).await {
+                tracing::warn!(approval = %record.id, "approval not noted in the inbox: {e}");
+            }
+        }
         Ok(record)
+    }
+
+    async fn pending(&self, now_ms: u64, limit: usize) -> Result<Vec<ApprovalRecord>, PortError> {
+        let index = Index(self.store()?);
+        let newest = index.increment(INBOX_COUNTER, 0)?;
+        let mut pending = Vec::new();
+        let mut slot = newest;
+        while slot > 0 && slot > newest - INBOX_SCAN && pending.len() < limit {
+            let noted = index.get(&format!("{INBOX_PREFIX}{slot}")).await?;
+            slot -= 1;
+            let Some(id) = noted.and_then(|v| String::from_utf8(v).ok()) else {
+                continue;
+            };
+            if let Some(record) = self.get(&id, now_ms).await? {
+                if record.status == Status::Pending
+                    && !pending.iter().any(|r: &ApprovalRecord| r.id == id)
+                {
+                    pending.push(record);
+                }
+            }
+        }
+        Ok(pending)
     }
 
     async fn get(&self, id: &str, now_ms: u64) -> Result<Option<ApprovalRecord>, PortError> {

@@ -3,8 +3,15 @@
 //! consume) run atomically inside it: two approvers cannot both decide, and an
 //! approved call runs exactly once however many retries race. An alarm deletes
 //! the record when it expires.
+//!
+//! The inbox (`GET /approvals`) is one more object of the same class, named
+//! [`INBOX`] (a name no approval id can take: ids are `[A-Za-z0-9_-]`): it
+//! notes each record opened, with its times, keeps the newest
+//! [`INBOX_MAX`] live ones, and answers their ids newest first; each record
+//! is then read from its own object, which alone says whether it is still
+//! pending.
 
-use crate::governance::approval::{transition, ApprovalRecord, Decided, Decision};
+use crate::governance::approval::{transition, ApprovalRecord, Decided, Decision, Status};
 use crate::ports::{Approvals, PortError};
 use serde::{Deserialize, Serialize};
 use worker::{
@@ -13,15 +20,46 @@ use worker::{
 };
 
 const RECORD: &str = "record";
+/// The object holding the inbox, and its storage key.
+const INBOX: &str = "inbox:approvals";
+/// Notes the inbox keeps (the newest).
+const INBOX_MAX: usize = 500;
+
+/// One record noted in the inbox.
+#[derive(Clone, Serialize, Deserialize)]
+struct Noted {
+    id: String,
+    created_ms: u64,
+    expires_ms: u64,
+}
 
 /// One operation on the record, as the client side sends it.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum Op {
-    Open { fresh: ApprovalRecord, now_ms: u64 },
-    Get { now_ms: u64 },
-    Decide { decision: Decision },
-    Consume { now_ms: u64 },
+    Open {
+        fresh: ApprovalRecord,
+        now_ms: u64,
+    },
+    Get {
+        now_ms: u64,
+    },
+    Decide {
+        decision: Decision,
+    },
+    Consume {
+        now_ms: u64,
+    },
+    /// Inbox: note a record just opened.
+    Note {
+        noted: Noted,
+        now_ms: u64,
+    },
+    /// Inbox: the live notes' ids, newest first.
+    Noted {
+        now_ms: u64,
+        limit: usize,
+    },
 }
 
 /// The client side: the `Approvals` port.
@@ -61,7 +99,12 @@ impl Approvals for DurableApprovals {
             fresh: fresh.clone(),
             now_ms,
         };
-        self.call(&fresh.id, &op).await
+        let record: ApprovalRecord = self.call(&fresh.id, &op).await?;
+        // This opening stored it (a live record under the id answers as is).
+        if record.nonce == fresh.nonce {
+            self.note(&record, now_ms).await;
+        }
+        Ok(record)
     }
     async fn get(&self, id: &str, now_ms: u64) -> Result<Option<ApprovalRecord>, PortError> {
         self.call(id, &Op::Get { now_ms }).await
@@ -74,6 +117,31 @@ impl Approvals for DurableApprovals {
     }
     async fn consume(&self, id: &str, now_ms: u64) -> Result<bool, PortError> {
         self.call(id, &Op::Consume { now_ms }).await
+    }
+    async fn pending(&self, now_ms: u64, limit: usize) -> Result<Vec<ApprovalRecord>, PortError> {
+        let ids: Vec<String> = self.call(INBOX, &Op::Noted { now_ms, limit }).await?;
+        let records =
+            futures_util::future::join_all(ids.iter().map(|id| self.get(id, now_ms))).await;
+        Ok(records
+            .into_iter()
+            .filter_map(|r| r.ok().flatten())
+            .filter(|r| r.status == Status::Pending)
+            .collect())
+    }
+}
+
+impl DurableApprovals {
+    /// Notes a record just opened in the inbox. A record the inbox missed
+    /// is still decided at its own address; the miss is logged.
+    pub(crate) async fn note(&self, record: &ApprovalRecord, now_ms: u64) {
+        let noted = Noted {
+            id: record.id.clone(),
+            created_ms: record.created_ms,
+            expires_ms: record.expires_ms,
+        };
+        if let Err(e) = self.call::<bool>(INBOX, &Op::Note { noted, now_ms }).await {
+            tracing::warn!(approval = %record.id, "approval not noted in the inbox: {e}");
+        }
     }
 }
 
@@ -93,6 +161,33 @@ impl ApprovalStore {
             .expires_ms
             .saturating_sub(worker::Date::now().as_millis());
         storage.set_alarm(in_ms as i64).await
+    }
+
+    /// The inbox's operations (only on the [`INBOX`] object): the notes
+    /// live at `now_ms`, newest first, at most [`INBOX_MAX`].
+    async fn inbox(&self, op: Op) -> worker::Result<Response> {
+        let storage = self.state.storage();
+        let mut notes: Vec<Noted> = storage.get(INBOX).await?.unwrap_or_default();
+        match op {
+            Op::Note { noted, now_ms } => {
+                notes.retain(|n| n.expires_ms > now_ms && n.id != noted.id);
+                notes.push(noted);
+                notes.sort_by_key(|n| std::cmp::Reverse(n.created_ms));
+                notes.truncate(INBOX_MAX);
+                storage.put(INBOX, &notes).await?;
+                Response::from_json(&true)
+            }
+            Op::Noted { now_ms, limit } => {
+                let ids: Vec<&str> = notes
+                    .iter()
+                    .filter(|n| n.expires_ms > now_ms)
+                    .take(limit)
+                    .map(|n| n.id.as_str())
+                    .collect();
+                Response::from_json(&ids)
+            }
+            _ => Response::error("not an inbox operation", 400),
+        }
     }
 
     async fn forget(&self) -> worker::Result<()> {
@@ -115,6 +210,9 @@ impl DurableObject for ApprovalStore {
         // Requests to one object run one at a time between awaits on storage,
         // and the input gate holds others while storage is awaited, so each
         // read-transition-write below is atomic.
+        if let Op::Note { .. } | Op::Noted { .. } = op {
+            return self.inbox(op).await;
+        }
         let held = self.state.storage().get::<ApprovalRecord>(RECORD).await?;
         match op {
             Op::Open { fresh, now_ms } => {
@@ -138,6 +236,9 @@ impl DurableObject for ApprovalStore {
                     self.forget().await?;
                 }
                 Response::from_json(&used)
+            }
+            Op::Note { .. } | Op::Noted { .. } => {
+                Response::error("not an inbox operation here", 400)
             }
         }
     }

@@ -143,7 +143,8 @@ fn description(value: Option<Value>) -> Option<String> {
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        text.truncate(end);
+        // A copy, so the catalog does not keep the upstream's whole text.
+        text = text[..end].to_string();
     }
     Some(text)
 }
@@ -253,7 +254,8 @@ mod tests {
         use super::{annotations, description, MAX_ANNOTATIONS, MAX_DESCRIPTION};
         assert_eq!(description(Some(json!("adds"))), Some("adds".into()));
         assert_eq!(description(Some(json!(5))), None, "not a string: dropped");
-        let long = "é".repeat(MAX_DESCRIPTION);
+        // One byte ahead, so the cut falls inside a two-byte character.
+        let long = format!("a{}", "é".repeat(MAX_DESCRIPTION));
         let cut = description(Some(json!(long))).unwrap();
         assert!(cut.len() <= MAX_DESCRIPTION && cut.len() >= MAX_DESCRIPTION - 1);
         assert!(long.starts_with(&cut), "cut at a character boundary");
