@@ -22,7 +22,7 @@ use super::respond;
 use super::Ctx;
 use crate::body::Body;
 use crate::error::GatewayError;
-use crate::governance::approval::{Decided, Decision, Verdict};
+use crate::governance::approval::{Channel, Decided, Decision, Verdict};
 use crate::observe::audit::{self, Audit};
 use crate::ports::{Approvals, Clock, Platform};
 use http::{Method, Response};
@@ -61,6 +61,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             .pending(now, INBOX_LIMIT)
             .await?
             .into_iter()
+            // Questions put to a client (elicitation) are not the inbox's.
+            .filter(|r| r.channel == Channel::Approver)
             .filter_map(|r| {
                 let yours = r.requester == me;
                 let decide = approval
@@ -84,9 +86,9 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             })
             .collect();
         let body = serde_json::json!({ "approvals": items });
-        Ok(respond::json(
+        Ok(private(respond::json(
             serde_json::to_vec(&body).expect("inbox serializes"),
-        ))
+        )))
     }
 
     pub(super) async fn approval(
@@ -127,7 +129,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             .filter(|r| approver || r.requester == me)
             .ok_or_else(not_found)?;
         let (Some(verdict), Some(approval)) = (verdict, approval) else {
-            return Ok(respond::json(record.to_json()));
+            return Ok(private(respond::json(record.to_json())));
         };
         approval
             .may_decide(&record, principal)
@@ -153,7 +155,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     server: Some(&record.server),
                     tool: Some(&record.tool),
                 });
-                Ok(respond::json(record.to_json()))
+                Ok(private(respond::json(record.to_json())))
             }
             Decided::Already { record } => Err(GatewayError::Conflict(format!(
                 "approval '{id}' was already {} by {}",
@@ -166,4 +168,13 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             Decided::NotFound => Err(not_found()),
         }
     }
+}
+
+/// Marks an answer as this caller's alone: no cache keeps it.
+fn private(mut response: Response<Body>) -> Response<Body> {
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("private, no-store"),
+    );
+    response
 }

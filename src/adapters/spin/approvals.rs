@@ -18,7 +18,7 @@
 use super::kv::Index;
 use crate::adapters::expiry_index;
 use crate::adapters::expiry_index::IndexStore;
-use crate::governance::approval::{transition, ApprovalRecord, Decided, Decision, Status};
+use crate::governance::approval::{transition, ApprovalRecord, Channel, Decided, Decision, Status};
 use crate::ports::{Approvals, PortError};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 use spin_sdk::key_value::Store;
@@ -29,7 +29,7 @@ pub const CLAIM_PREFIX: &str = "apclaim/";
 pub const INBOX_PREFIX: &str = "apinbox/";
 const INBOX_COUNTER: &str = "apinbox/n";
 /// The newest slots the inbox reads.
-const INBOX_SCAN: i64 = 400;
+const INBOX_SCAN: i64 = 200;
 
 #[derive(Clone)]
 pub struct SpinApprovals(Result<Rc<Store>, String>);
@@ -111,10 +111,13 @@ impl Approvals for SpinApprovals {
     async fn open(&self, fresh: &ApprovalRecord, now_ms: u64) -> Result<ApprovalRecord, PortError> {
         let held = self.read(&fresh.id).await?;
         let record = transition::open(held.clone(), fresh, now_ms);
-        if held.as_ref() != Some(&record) {
+        let stored = held.as_ref() != Some(&record);
+        if stored {
             self.write(&record).await?;
         }
-        if record.nonce == fresh.nonce {
+        // Only calls waiting for an approver, and only when this opening
+        // stored it.
+        if stored && record.channel == Channel::Approver && record.nonce == fresh.nonce {
             // A record the inbox missed is still decided at its address.
             if let Err(e) = self.note(&record).await {
                 tracing::warn!(approval = %record.id, "approval not noted in the inbox: {e}");
@@ -134,7 +137,14 @@ impl Approvals for SpinApprovals {
             let Some(id) = noted.and_then(|v| String::from_utf8(v).ok()) else {
                 continue;
             };
-            if let Some(record) = self.get(&id, now_ms).await? {
+            let record = match self.get(&id, now_ms).await {
+                Ok(record) => record,
+                Err(e) => {
+                    tracing::warn!(approval = %id, "inbox: record not read: {e}");
+                    continue;
+                }
+            };
+            if let Some(record) = record {
                 if record.status == Status::Pending
                     && !pending.iter().any(|r: &ApprovalRecord| r.id == id)
                 {

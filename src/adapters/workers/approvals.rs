@@ -11,7 +11,7 @@
 //! is then read from its own object, which alone says whether it is still
 //! pending.
 
-use crate::governance::approval::{transition, ApprovalRecord, Decided, Decision, Status};
+use crate::governance::approval::{transition, ApprovalRecord, Channel, Decided, Decision, Status};
 use crate::ports::{Approvals, PortError};
 use serde::{Deserialize, Serialize};
 use worker::{
@@ -60,6 +60,10 @@ enum Op {
         now_ms: u64,
         limit: usize,
     },
+    /// Inbox: a record decided leaves it.
+    Unnote {
+        id: String,
+    },
 }
 
 /// The client side: the `Approvals` port.
@@ -100,8 +104,9 @@ impl Approvals for DurableApprovals {
             now_ms,
         };
         let record: ApprovalRecord = self.call(&fresh.id, &op).await?;
-        // This opening stored it (a live record under the id answers as is).
-        if record.nonce == fresh.nonce {
+        // Only calls waiting for an approver, and only when this opening
+        // stored it (a live record under the id answers as is).
+        if record.channel == Channel::Approver && record.nonce == fresh.nonce {
             self.note(&record, now_ms).await;
         }
         Ok(record)
@@ -113,7 +118,13 @@ impl Approvals for DurableApprovals {
         let op = Op::Decide {
             decision: decision.clone(),
         };
-        self.call(id, &op).await
+        let decided: Decided = self.call(id, &op).await?;
+        if let Decided::Applied { record } = &decided {
+            if record.channel == Channel::Approver {
+                self.unnote(id).await;
+            }
+        }
+        Ok(decided)
     }
     async fn consume(&self, id: &str, now_ms: u64) -> Result<bool, PortError> {
         self.call(id, &Op::Consume { now_ms }).await
@@ -122,9 +133,14 @@ impl Approvals for DurableApprovals {
         let ids: Vec<String> = self.call(INBOX, &Op::Noted { now_ms, limit }).await?;
         let records =
             futures_util::future::join_all(ids.iter().map(|id| self.get(id, now_ms))).await;
-        Ok(records
-            .into_iter()
-            .filter_map(|r| r.ok().flatten())
+        Ok(ids
+            .iter()
+            .zip(records)
+            .filter_map(|(id, r)| {
+                r.map_err(|e| tracing::warn!(approval = %id, "inbox: record not read: {e}"))
+                    .ok()
+                    .flatten()
+            })
             .filter(|r| r.status == Status::Pending)
             .collect())
     }
@@ -141,6 +157,15 @@ impl DurableApprovals {
         };
         if let Err(e) = self.call::<bool>(INBOX, &Op::Note { noted, now_ms }).await {
             tracing::warn!(approval = %record.id, "approval not noted in the inbox: {e}");
+        }
+    }
+
+    /// Takes a decided record out of the inbox (a miss only costs the
+    /// inbox a place until the record expires; logged).
+    async fn unnote(&self, id: &str) {
+        let op = Op::Unnote { id: id.to_string() };
+        if let Err(e) = self.call::<bool>(INBOX, &op).await {
+            tracing::warn!(approval = %id, "decided approval not taken out of the inbox: {e}");
         }
     }
 }
@@ -177,6 +202,11 @@ impl ApprovalStore {
                 storage.put(INBOX, &notes).await?;
                 Response::from_json(&true)
             }
+            Op::Unnote { id } => {
+                notes.retain(|n| n.id != id);
+                storage.put(INBOX, &notes).await?;
+                Response::from_json(&true)
+            }
             Op::Noted { now_ms, limit } => {
                 let ids: Vec<&str> = notes
                     .iter()
@@ -210,7 +240,7 @@ impl DurableObject for ApprovalStore {
         // Requests to one object run one at a time between awaits on storage,
         // and the input gate holds others while storage is awaited, so each
         // read-transition-write below is atomic.
-        if let Op::Note { .. } | Op::Noted { .. } = op {
+        if let Op::Note { .. } | Op::Noted { .. } | Op::Unnote { .. } = op {
             return self.inbox(op).await;
         }
         let held = self.state.storage().get::<ApprovalRecord>(RECORD).await?;
@@ -237,7 +267,7 @@ impl DurableObject for ApprovalStore {
                 }
                 Response::from_json(&used)
             }
-            Op::Note { .. } | Op::Noted { .. } => {
+            Op::Note { .. } | Op::Noted { .. } | Op::Unnote { .. } => {
                 Response::error("not an inbox operation here", 400)
             }
         }
