@@ -50,17 +50,32 @@ fn registry() -> (Harness, std::rc::Rc<MockServer>) {
     }
     h.api_key("mk_alice", json!({"subject": "alice", "teams": ["eng"]}));
     h.api_key("mk_bob", json!({"subject": "bob", "teams": ["ops"]}));
-    h.p.kv.put(
-        "policy",
-        &json!({"rules": [
+    policy(
+        &h,
+        json!({"rules": [
             {"name": "eng-dev", "effect": "allow", "subjects": {"teams": ["eng"]}, "groups": ["dev"]},
             {"name": "eng-beta-echo", "effect": "allow", "subjects": {"teams": ["eng"]},
              "servers": ["beta"], "tools": ["echo"]},
-            {"name": "ops", "effect": "allow", "subjects": {"teams": ["ops"]}, "groups": ["ops"]}]})
-        .to_string(),
+            {"name": "ops", "effect": "allow", "subjects": {"teams": ["ops"]}, "groups": ["ops"]}]}),
     );
-    h.gw.reload_config();
     (h, alpha)
+}
+
+/// Replaces the policy.
+fn policy(h: &Harness, policy: Value) {
+    h.p.kv.put("policy", &policy.to_string());
+    h.gw.reload_config();
+}
+
+/// Opens beta to anonymous callers, and everything to everyone.
+fn open_beta(h: &Harness) {
+    let mut entry = h.raw_entry("beta");
+    entry["anonymous"] = json!(true);
+    h.register("beta", entry);
+    policy(
+        h,
+        json!({"rules": [{"name": "anyone", "effect": "allow", "subjects": {"everyone": true}}]}),
+    );
 }
 
 fn ids(doc: &Value) -> Vec<&str> {
@@ -185,15 +200,7 @@ async fn discovery_is_authenticated_like_mcp() {
 #[tokio::test]
 async fn an_open_server_is_discovered_by_anonymous_callers_and_nothing_else() {
     let (h, _) = registry();
-    let mut entry = h.raw_entry("beta");
-    entry["anonymous"] = json!(true);
-    h.register("beta", entry);
-    h.p.kv.put(
-        "policy",
-        &json!({"rules": [{"name": "anyone", "effect": "allow", "subjects": {"everyone": true}}]})
-            .to_string(),
-    );
-    h.gw.reload_config();
+    open_beta(&h);
     let doc = h.send(get("/registry", None)).await.json();
     assert_eq!(ids(&doc), ["beta"]);
     assert_eq!(h.send(get("/registry/alpha", None)).await.status, 404);
@@ -222,13 +229,11 @@ async fn a_failed_listing_is_shown_redacted() {
             .list_error("listing denied for jane.doe@corp.example"),
         &["us"],
     );
-    h.p.kv.put(
-        "policy",
-        &json!({"rules": [{"name": "all", "effect": "allow", "subjects": {"everyone": true}}],
-                "redact": [{"servers": ["crm"]}]})
-        .to_string(),
+    policy(
+        &h,
+        json!({"rules": [{"name": "all", "effect": "allow", "subjects": {"everyone": true}}],
+               "redact": [{"servers": ["crm"]}]}),
     );
-    h.gw.reload_config();
     let doc = h
         .send(get("/registry", Some(support::API_KEY)))
         .await
@@ -240,19 +245,8 @@ async fn a_failed_listing_is_shown_redacted() {
 
 #[tokio::test]
 async fn anonymous_discovery_is_answered_only_on_this_machine_or_public_urls_host() {
-    let open = |h: &Harness| {
-        let mut entry = h.raw_entry("beta");
-        entry["anonymous"] = json!(true);
-        h.register("beta", entry);
-        h.p.kv.put(
-            "policy",
-            &json!({"rules": [{"name": "anyone", "effect": "allow", "subjects": {"everyone": true}}]})
-                .to_string(),
-        );
-        h.gw.reload_config();
-    };
     let (h, _) = registry();
-    open(&h);
+    open_beta(&h);
     let at = |host: &str, key: Option<&str>| {
         let mut req = get("/registry", key);
         match host {
@@ -276,7 +270,7 @@ async fn anonymous_discovery_is_answered_only_on_this_machine_or_public_urls_hos
 
     let h = Harness::with_var("PUBLIC_URL", "https://mcp.example.com");
     h.add("beta", MockServer::new("beta").tools(&["echo"]), &["us"]);
-    open(&h);
+    open_beta(&h);
     assert_eq!(h.send(at("mcp.example.com", None)).await.status, 200);
     assert_eq!(h.send(at("MCP.example.com:443", None)).await.status, 200);
     assert_eq!(h.send(at("rebound.example", None)).await.status, 403);

@@ -86,7 +86,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             })
             .collect();
         let body = serde_json::json!({ "approvals": items });
-        Ok(private(respond::json(
+        Ok(respond::private(respond::json(
             serde_json::to_vec(&body).expect("inbox serializes"),
         )))
     }
@@ -129,7 +129,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             .filter(|r| approver || r.requester == me)
             .ok_or_else(not_found)?;
         let (Some(verdict), Some(approval)) = (verdict, approval) else {
-            return Ok(private(respond::json(record.to_json())));
+            return Ok(respond::private(respond::json(record.to_json())));
         };
         approval
             .may_decide(&record, principal)
@@ -155,7 +155,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     server: Some(&record.server),
                     tool: Some(&record.tool),
                 });
-                Ok(private(respond::json(record.to_json())))
+                Ok(respond::private(respond::json(record.to_json())))
             }
             Decided::Already { record } => Err(GatewayError::Conflict(format!(
                 "approval '{id}' was already {} by {}",
@@ -168,13 +168,4 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             Decided::NotFound => Err(not_found()),
         }
     }
-}
-
-/// Marks an answer as this caller's alone: no cache keeps it.
-fn private(mut response: Response<Body>) -> Response<Body> {
-    response.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("private, no-store"),
-    );
-    response
 }

@@ -37,7 +37,7 @@ use crate::ports::Platform;
 use crate::protocol::method::ListKind;
 use crate::protocol::names;
 use futures_util::future::join_all;
-use http::{header, HeaderValue, Method, Response};
+use http::{header, Method, Response};
 use serde_json::{json, Map, Value};
 
 /// What a caller learns of one server's tools.
@@ -89,12 +89,9 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 self.describe(&server, tools.remove(0), true)
             }
         };
-        let mut response = respond::json(serde_json::to_vec(&doc).expect("discovery serializes"));
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("private, no-store"),
-        );
-        Ok(response)
+        Ok(respond::private(respond::json(
+            serde_json::to_vec(&doc).expect("discovery serializes"),
+        )))
     }
 
     /// Whether the request names a host a rebinding page cannot choose:

@@ -21,6 +21,16 @@ pub(crate) fn json(bytes: Vec<u8>) -> Response<Body> {
         .expect("static response")
 }
 
+/// Marks an answer as this caller's alone (discovery, approvals): no
+/// cache keeps it.
+pub(crate) fn private(mut response: Response<Body>) -> Response<Body> {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        http::HeaderValue::from_static("private, no-store"),
+    );
+    response
+}
+
 /// A JSON-RPC success response.
 pub(crate) fn result<T: Serialize + ?Sized>(id: &Id, value: &T) -> Response<Body> {
     json(jsonrpc::result_body(id, value))

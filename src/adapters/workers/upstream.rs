@@ -95,8 +95,8 @@ const WHOLE_READ_MAX: usize = 1 << 20;
 /// Reads a JavaScript response's body whole, at most `limit` bytes. A body
 /// sent as is, with a declared length within `limit` (and
 /// [`WHOLE_READ_MAX`]), is read with one `arrayBuffer()`: the runtime reads
-/// exactly that many bytes. Anything else is streamed and cut after
-/// `limit + 1` bytes, so an upstream cannot make the isolate buffer more:
+/// exactly that many bytes. Anything else is streamed and refused past
+/// `limit` bytes (`Body::collect`), so an upstream cannot make the isolate buffer more:
 /// with `Content-Encoding`, `fetch` decodes the body and the declared length
 /// is the encoded one (a small gzip can decode to gigabytes); with
 /// `Transfer-Encoding`, the runtime frames the body by it and ignores the
@@ -120,15 +120,7 @@ fn read_all(
             let buffer = JsFuture::from(promise).await.map_err(|e| describe(&e))?;
             return Ok(Uint8Array::new(&buffer).to_vec());
         }
-        let mut out = Vec::new();
-        let mut stream = to_stream(resp);
-        while let Some(chunk) = stream.next().await {
-            out.extend_from_slice(&chunk?);
-            if out.len() > limit {
-                break;
-            }
-        }
-        Ok(out)
+        Body::Stream(to_stream(resp)).collect(limit).await
     })
 }
 
