@@ -101,6 +101,16 @@ pub enum GatewayError {
     /// The request conflicts with the record's state, such as deciding an
     /// approval decided already (409).
     Conflict(String),
+    /// A configuration document the admin API was given does not parse:
+    /// which document, and the parser's reason (400).
+    BadDocument { path: String, reason: String },
+    /// `If-Match` (or `If-None-Match: *`) named another version than the
+    /// document's current one: another change came first (412).
+    PreconditionFailed {
+        path: String,
+        /// The current version (`None`: the document does not exist).
+        current: Option<u64>,
+    },
     /// Something that grants or limits access (registry, policy, issuers,
     /// API keys, counters, approvals) could not be loaded: the request is
     /// refused rather than served without it (fail closed, 503).
@@ -129,6 +139,8 @@ impl GatewayError {
         match self {
             NoRoute(_) | UnknownServer(_) | UnknownSession | NotFound(_) => StatusCode::NOT_FOUND,
             Conflict(_) => StatusCode::CONFLICT,
+            BadDocument { .. } => StatusCode::BAD_REQUEST,
+            PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ForbiddenOrigin(_) | Forbidden { .. } => StatusCode::FORBIDDEN,
             Unauthorized { .. } => StatusCode::UNAUTHORIZED,
@@ -179,6 +191,12 @@ impl GatewayError {
             // Which resource (`server/resources.mdx`, error handling, of
             // 2025-11-25 and 2026-07-28).
             GatewayError::ResourceNotFound(uri) => Some(serde_json::json!({ "uri": uri })),
+            GatewayError::BadDocument { path, reason } => {
+                Some(serde_json::json!({ "path": path, "reason": reason }))
+            }
+            GatewayError::PreconditionFailed { path, current } => {
+                Some(serde_json::json!({ "path": path, "current_version": current }))
+            }
             _ => None,
         }
     }
@@ -290,6 +308,14 @@ impl std::fmt::Display for GatewayError {
             Upstream { server, message } => write!(f, "Upstream server '{server}' failed: {message}"),
             NotFound(why) => write!(f, "Not found: {why}"),
             Conflict(why) => write!(f, "Conflict: {why}"),
+            BadDocument { path, reason } => write!(f, "Invalid document {path}: {reason}"),
+            PreconditionFailed { path, current: Some(v) } => write!(
+                f,
+                "Precondition failed: {path} is at version {v}; read it again and retry with If-Match: \"{v}\""
+            ),
+            PreconditionFailed { path, current: None } => {
+                write!(f, "Precondition failed: {path} does not exist")
+            }
             Unavailable(why) => write!(f, "Service unavailable: {why}; the request was refused"),
             Internal(why) => write!(f, "Internal error: {why}"),
         }

@@ -31,12 +31,18 @@ impl From<PortError> for crate::GatewayError {
 }
 
 /// Edge key-value storage: the registry, the policy document, trusted
-/// issuers and API keys. Eventually consistent.
+/// issuers and API keys. Eventually consistent: a write reaches other
+/// locations later (on Workers up to about a minute), which is why the
+/// admin API also remembers its own writes for a while (`gateway/admin`).
 #[allow(async_fn_in_trait)]
 pub trait Kv {
     async fn get(&self, key: &str) -> Result<Option<String>, PortError>;
     /// All keys starting with `prefix`.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, PortError>;
+    /// Stores `value` under `key` (the admin API only).
+    async fn put(&self, key: &str, value: &str) -> Result<(), PortError>;
+    /// Removes `key`; removing a missing key is no error.
+    async fn delete(&self, key: &str) -> Result<(), PortError>;
 }
 
 /// Every entry under `prefix`, as `(key, value)`, read in parallel. A key
@@ -206,6 +212,56 @@ pub trait Approvals {
     async fn pending(&self, now_ms: u64, limit: usize) -> Result<Vec<ApprovalRecord>, PortError>;
 }
 
+/// One version of a configuration document (a registry entry, an issuer,
+/// an API key's record, the policy), as the admin API keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revision {
+    /// 1, 2, 3, ... per document; 0 is the document as found in KV before
+    /// its first change through the admin API.
+    pub version: u64,
+    /// The document's text; `None`: deleted in this version.
+    pub document: Option<String>,
+    /// Who made the change (`via|subject`).
+    pub author: String,
+    /// When (ms since the epoch).
+    pub at_ms: u64,
+    /// What the change was: `create`, `replace`, `delete`, `rollback to N`, ...
+    pub action: String,
+}
+
+/// Revisions kept per document (the newest); older ones are dropped.
+pub const REVISIONS_KEPT: usize = 20;
+
+/// How an [`History::append`] ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Appended {
+    /// The revision is the document's newest.
+    Done,
+    /// Another change came first: the version now newest (`None`: the
+    /// document has no history).
+    Conflict(Option<u64>),
+}
+
+/// Configuration documents' version history: linear per document and
+/// strongly consistent (a Durable Object per document on Workers, a
+/// compare-and-swap on Spin), so two admins changing one document at once
+/// cannot both win (`If-Match`, 412). KV holds what the gateway serves; this
+/// holds what the admin API wrote, in order.
+#[allow(async_fn_in_trait)]
+pub trait History {
+    /// The document's kept revisions, newest first (empty: no history).
+    async fn revisions(&self, key: &str) -> Result<Vec<Revision>, PortError>;
+    /// Appends `revision` (whose version is one more than `expected`, or 0
+    /// or 1 when there is no history) if the newest version is `expected`
+    /// (`None`: the document has no history yet).
+    async fn append(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+        revision: &Revision,
+    ) -> Result<Appended, PortError>;
+}
+
 /// One row of usage: who (team, principal) used what (server, tool).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct UsageKey {
@@ -280,8 +336,10 @@ pub trait Platform {
     type Limiter: Limiter;
     type Approvals: Approvals + Clone + 'static;
     type Usage: Usage;
+    type History: History;
 
     fn kv(&self) -> &Self::Kv;
+    fn history(&self) -> &Self::History;
     fn sessions(&self) -> &Self::Sessions;
     fn limiter(&self) -> &Self::Limiter;
     fn approvals(&self) -> &Self::Approvals;
@@ -326,8 +384,9 @@ pub(crate) trait Runtime {
 /// A platform assembled from one adapter per port: every adapter builds its
 /// platform as a `Ports<...>` and writes no accessor boilerplate.
 #[derive(Default)]
-pub struct Ports<K, S, U, C, L, A, G, R> {
+pub struct Ports<K, S, U, C, L, A, G, R, H> {
     pub kv: K,
+    pub history: H,
     pub sessions: S,
     pub http: U,
     pub clock: C,
@@ -337,8 +396,9 @@ pub struct Ports<K, S, U, C, L, A, G, R> {
     pub runtime: R,
 }
 
-impl<K, S, U, C, L, A, G, R> Platform for Ports<K, S, U, C, L, A, G, R>
+impl<K, S, U, C, L, A, G, R, H> Platform for Ports<K, S, U, C, L, A, G, R, H>
 where
+    H: History,
     K: Kv,
     S: Sessions + Clone + 'static,
     U: HttpClient + Clone + 'static,
@@ -355,9 +415,13 @@ where
     type Limiter = L;
     type Approvals = A;
     type Usage = G;
+    type History = H;
 
     fn kv(&self) -> &K {
         &self.kv
+    }
+    fn history(&self) -> &H {
+        &self.history
     }
     fn sessions(&self) -> &S {
         &self.sessions

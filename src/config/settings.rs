@@ -54,6 +54,9 @@ pub struct Settings {
     pub names: Naming,
     /// Where telemetry is exported, and how much of it.
     pub telemetry: super::telemetry::Telemetry,
+    /// The role whose holders may use the admin API (`/admin/`); `None`:
+    /// the admin API is off.
+    pub admin_role: Option<String>,
 }
 
 /// How `/mcp` names the tools and prompts of the servers behind it.
@@ -91,6 +94,7 @@ impl Default for Settings {
             sessions_per_minute: 120,
             names: Naming::Prefixed,
             telemetry: Default::default(),
+            admin_role: None,
         }
     }
 }
@@ -115,6 +119,7 @@ impl Settings {
         "APPROVAL_WAITS_PER_CALLER",
         "SESSIONS_PER_MINUTE",
         "NAMES_ON_MCP",
+        "ADMIN_ROLE",
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "OTEL_TRACES_SAMPLER_ARG",
         "OTEL_SERVICE_NAME",
@@ -166,6 +171,9 @@ impl Settings {
                 s.public_url = Some(v);
             }
         }
+        s.admin_role = var("ADMIN_ROLE")
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty());
         s.required_scopes = list(var("REQUIRED_SCOPES"));
         s.scopes_supported = list(var("SCOPES_SUPPORTED"));
         for scope in &s.required_scopes {

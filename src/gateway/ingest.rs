@@ -31,6 +31,8 @@ pub(crate) enum Route {
     /// `/registry` (`None`) and `/registry/{id}`: discovery of the servers
     /// this caller may use.
     Registry(Option<String>),
+    /// `/admin/{rest}`: the admin API (`rest` as given, checked there).
+    Admin(String),
 }
 
 impl Route {
@@ -59,6 +61,21 @@ impl Route {
                 let id = &trimmed["/registry/".len()..];
                 match crate::protocol::names::valid_server_id(id) {
                     true => Ok(Route::Registry(Some(id.to_string()))),
+                    false => Err(GatewayError::NoRoute(path.to_string())),
+                }
+            }
+            _ if trimmed.starts_with("/admin/") => {
+                let rest = &trimmed["/admin/".len()..];
+                let valid = !rest.is_empty()
+                    && rest.len() <= 256
+                    && rest.split('/').all(|s| {
+                        !s.is_empty()
+                            && s.bytes().all(|b| {
+                                b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+                            })
+                    });
+                match valid {
+                    true => Ok(Route::Admin(rest.to_string())),
                     false => Err(GatewayError::NoRoute(path.to_string())),
                 }
             }
@@ -102,6 +119,7 @@ impl Route {
             Route::Approvals => "/approvals".into(),
             Route::Registry(None) => "/registry".into(),
             Route::Registry(Some(id)) => format!("/registry/{id}"),
+            Route::Admin(rest) => format!("/admin/{rest}"),
         }
     }
 
@@ -110,7 +128,7 @@ impl Route {
     /// points to `/mcp`'s metadata).
     pub(crate) fn credential_endpoint(&self) -> String {
         match self {
-            Route::Registry(_) => "/mcp".into(),
+            Route::Registry(_) | Route::Admin(_) => "/mcp".into(),
             other => other.endpoint_name(),
         }
     }

@@ -13,6 +13,7 @@
 //! 6. respond: JSON or a relayed SSE stream; errors become HTTP status plus a
 //!    JSON-RPC error in one place ([`GatewayError::into_response`]).
 
+mod admin;
 pub(crate) mod aggregate;
 mod answer;
 mod approvals_endpoint;
@@ -32,6 +33,7 @@ pub(crate) mod list_cache;
 pub mod merge;
 mod modern;
 pub mod naming;
+mod own_writes;
 pub(crate) mod passthrough;
 pub(crate) mod policy_store;
 mod resources;
@@ -90,6 +92,8 @@ pub struct Gateway {
     refusals: counters::Refusals,
     /// Upstream list pages, as their cache hints allow.
     lists: Rc<list_cache::ListCache>,
+    /// What the admin API wrote from this instance, laid over KV.
+    own_writes: Rc<own_writes::OwnWrites>,
     /// Whether the missing-`PUBLIC_URL` warning was logged (once per isolate).
     public_url_warned: std::cell::Cell<bool>,
 }
@@ -131,6 +135,7 @@ impl Gateway {
             catalog,
             refusals: Default::default(),
             lists: Default::default(),
+            own_writes: Default::default(),
             public_url_warned: std::cell::Cell::new(false),
         }
     }
@@ -182,7 +187,7 @@ impl Gateway {
         let batch = crate::observe::collect::attach(&span, &traced);
         span.in_scope(|| traced::describe(&req, era));
         let platform = p;
-        let p = CachedPlatform::new(p.clone(), self.sessions.clone());
+        let p = CachedPlatform::new(p.clone(), self.sessions.clone(), self.own_writes.clone());
         let handled = self.handle_inner(&p, req, meta, era, &traced);
         let (mut response, code) =
             match tracing::Instrument::instrument(handled, span.clone()).await {
@@ -268,6 +273,9 @@ impl Gateway {
         }
         if ctx.route == Route::Approvals {
             return ctx.inbox(req.method()).await.map_err(no_id);
+        }
+        if let Route::Admin(rest) = &ctx.route {
+            return ctx.admin(rest, &req).await.map_err(no_id);
         }
         if let Route::Registry(id) = &ctx.route {
             return ctx.discovery(id.as_deref(), &req).await.map_err(no_id);

@@ -11,6 +11,7 @@
 //!
 //! It is a decorator of the [`Sessions`] port, so adapters know nothing of it.
 
+use super::own_writes::{OverlayKv, OwnWrites};
 use crate::cache::Bounded;
 use crate::ports::{Clock, Platform, PortError, SessionRecord, Sessions, UpstreamChange};
 use std::rc::Rc;
@@ -144,6 +145,8 @@ impl<S: Sessions, C: Clock> Sessions for CachedSessions<S, C> {
 pub(crate) struct CachedPlatform<P: Platform> {
     inner: Rc<P>,
     sessions: CachedSessions<P::Sessions, P::Clock>,
+    /// KV with this instance's own admin writes laid over it.
+    kv: Rc<OverlayKv<P>>,
 }
 
 impl<P: Platform> Clone for CachedPlatform<P> {
@@ -151,32 +154,45 @@ impl<P: Platform> Clone for CachedPlatform<P> {
         CachedPlatform {
             inner: self.inner.clone(),
             sessions: self.sessions.clone(),
+            kv: self.kv.clone(),
         }
     }
 }
 
 impl<P: Platform> CachedPlatform<P> {
-    pub(crate) fn new(inner: Rc<P>, cache: Rc<SessionCache>) -> Self {
+    pub(crate) fn new(inner: Rc<P>, cache: Rc<SessionCache>, writes: Rc<OwnWrites>) -> Self {
         let sessions = CachedSessions {
             inner: inner.sessions().clone(),
             clock: inner.clock().clone(),
             cache,
         };
-        CachedPlatform { inner, sessions }
+        let kv = Rc::new(OverlayKv {
+            inner: inner.clone(),
+            writes,
+        });
+        CachedPlatform {
+            inner,
+            sessions,
+            kv,
+        }
     }
 }
 
 impl<P: Platform> Platform for CachedPlatform<P> {
-    type Kv = P::Kv;
+    type Kv = OverlayKv<P>;
     type Sessions = CachedSessions<P::Sessions, P::Clock>;
     type Http = P::Http;
     type Clock = P::Clock;
     type Limiter = P::Limiter;
     type Approvals = P::Approvals;
     type Usage = P::Usage;
+    type History = P::History;
 
     fn kv(&self) -> &Self::Kv {
-        self.inner.kv()
+        &self.kv
+    }
+    fn history(&self) -> &Self::History {
+        self.inner.history()
     }
     fn limiter(&self) -> &Self::Limiter {
         self.inner.limiter()

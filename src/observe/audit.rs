@@ -92,6 +92,16 @@ pub(crate) enum Audit<'a> {
         tool: &'a str,
         how: &'a str,
     },
+    /// A configuration document changed through the admin API: which one
+    /// (`servers/x`, `policy`, `apikeys/{hash prefix}`), its new version,
+    /// what was done, and by whom. Never the document's content.
+    ConfigChanged {
+        document: &'a str,
+        version: u64,
+        action: &'a str,
+        subject: &'a str,
+        via: &'a str,
+    },
 }
 
 /// What a policy decision came to.

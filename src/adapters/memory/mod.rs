@@ -3,11 +3,13 @@
 //! in-process handlers such as [`MockServer`], and deferred work collected until
 //! the test runs it.
 
+mod history;
 mod mock_asks;
 mod mock_listen;
 mod mock_server;
 mod mock_tools;
 
+pub use history::MemoryHistory;
 pub use mock_server::{MockServer, Seen};
 
 use crate::body::Body;
@@ -80,6 +82,16 @@ impl Kv for MemoryKv {
             .filter(|k| k.starts_with(prefix))
             .cloned()
             .collect())
+    }
+    async fn put(&self, key: &str, value: &str) -> Result<(), PortError> {
+        self.check(key)?;
+        MemoryKv::put(self, key, value);
+        Ok(())
+    }
+    async fn delete(&self, key: &str) -> Result<(), PortError> {
+        self.check(key)?;
+        MemoryKv::delete(self, key);
+        Ok(())
     }
 }
 
@@ -430,6 +442,7 @@ pub type MemoryPlatform = Ports<
     MemoryApprovals,
     MemoryUsage,
     MemoryRuntime,
+    MemoryHistory,
 >;
 
 impl MemoryPlatform {

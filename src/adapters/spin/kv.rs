@@ -132,6 +132,35 @@ impl Kv for SpinKv {
             .map(|(k, _)| k.clone())
             .collect())
     }
+
+    /// Writes through to the store, and drops the registry part of the
+    /// snapshot at once (not after the response): the next request, in any
+    /// instance, reads the store again.
+    async fn put(&self, key: &str, value: &str) -> Result<(), PortError> {
+        self.store()?
+            .set(key, value.as_bytes())
+            .await
+            .map_err(|e| port_error(REGISTRY_STORE, "set", e))?;
+        self.changed().await;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), PortError> {
+        self.store()?
+            .delete(key)
+            .await
+            .map_err(|e| port_error(REGISTRY_STORE, "delete", e))?;
+        self.changed().await;
+        Ok(())
+    }
+}
+
+impl SpinKv {
+    /// After a write: this request and the snapshot forget the entries.
+    async fn changed(&self) {
+        *self.entries.borrow_mut() = None;
+        self.snapshot.forget_registry().await;
+    }
 }
 
 /// The session store.

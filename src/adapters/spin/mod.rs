@@ -8,6 +8,7 @@
 
 mod approvals;
 mod body;
+mod history;
 mod kv;
 mod limits;
 mod snapshot;
@@ -40,6 +41,7 @@ pub type SpinPlatform = Ports<
     approvals::SpinApprovals,
     usage::AtomicUsage,
     SpinRuntime,
+    history::SpinHistory,
 >;
 
 /// `wasi:clocks` system and monotonic clocks.
@@ -160,6 +162,7 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
         clock: SpinClock,
         limiter: limits::AtomicLimiter,
         usage: usage::AtomicUsage,
+        history: history::SpinHistory,
     };
     // Spin reports no edge location (the default region applies), and the
     // peer address in `spin-client-addr`, which the host sets itself.

@@ -159,6 +159,16 @@ impl Snapshot {
         Ok(entries)
     }
 
+    /// Drops the registry part and writes the snapshot back now: the
+    /// registry store was just changed (the admin API).
+    pub async fn forget_registry(&self) {
+        let mut state = self.state.lock().await;
+        let stored = self.read(&mut state).await;
+        if stored.registry.take().is_some() {
+            self.write(stored).await;
+        }
+    }
+
     /// A shared-cache value.
     pub async fn cache_get(&self, key: &str) -> Option<String> {
         let mut state = self.state.lock().await;

@@ -39,4 +39,20 @@ impl Kv for WorkersKv {
             }
         }
     }
+
+    async fn put(&self, key: &str, value: &str) -> Result<(), PortError> {
+        self.0
+            .put(key, value)
+            .map_err(|e| PortError(format!("KV put {key}: {e}")))?
+            .execute()
+            .await
+            .map_err(|e| PortError(format!("KV put {key}: {e}")))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), PortError> {
+        self.0
+            .delete(key)
+            .await
+            .map_err(|e| PortError(format!("KV delete {key}: {e}")))
+    }
 }

@@ -2,10 +2,12 @@
 //! Workers APIs. KV holds the registry (`REGISTRY` binding), a Durable Object
 //! per session holds sessions (`SESSIONS` binding), one per rate-limit counter
 //! holds counters (`LIMITS`), one per approval holds approval records
-//! (`APPROVALS`), `fetch` reaches upstreams, `waitUntil` runs after-response
+//! (`APPROVALS`), one per configuration document its version history
+//! (`HISTORY`, the admin API), `fetch` reaches upstreams, `waitUntil` runs after-response
 //! work. Only type conversion lives here.
 
 mod approvals;
+mod history;
 mod kv;
 mod limits;
 mod log;
@@ -14,6 +16,7 @@ mod upstream;
 mod usage;
 
 pub use approvals::ApprovalStore;
+pub use history::ConfigHistory;
 pub use limits::RateCounter;
 pub use sessions::SessionStore;
 pub use usage::UsageStore;
@@ -42,6 +45,7 @@ pub type WorkersPlatform = Ports<
     approvals::DurableApprovals,
     usage::DurableUsage,
     WorkersRuntime,
+    history::DurableHistory,
 >;
 
 /// `Date.now()` and `setTimeout`.
@@ -122,6 +126,7 @@ async fn serve(
         limiter: limits::DurableLimiter::new(env.durable_object("LIMITS")?),
         approvals: approvals::DurableApprovals::new(env.durable_object("APPROVALS")?),
         usage: usage::DurableUsage::new(env.durable_object("USAGE")?),
+        history: history::DurableHistory::new(env.durable_object("HISTORY")?),
         runtime: WorkersRuntime(ctx, env.clone()),
     };
     to_worker(gw.handle(&Rc::new(platform), request, &meta).await)

@@ -1,0 +1,41 @@
+//! Configuration documents' version history in a map: one process stands
+//! in for the Durable Object (Workers) or the compare-and-swap (Spin), so a
+//! check and its append happen without another change between them.
+
+use crate::ports::{Appended, History, PortError, Revision, REVISIONS_KEPT};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// Each document's revisions, oldest first.
+#[derive(Clone, Default)]
+pub struct MemoryHistory(Rc<RefCell<BTreeMap<String, Vec<Revision>>>>);
+
+impl History for MemoryHistory {
+    async fn revisions(&self, key: &str) -> Result<Vec<Revision>, PortError> {
+        let all = self.0.borrow();
+        Ok(all
+            .get(key)
+            .map(|r| r.iter().rev().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn append(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+        revision: &Revision,
+    ) -> Result<Appended, PortError> {
+        let mut all = self.0.borrow_mut();
+        let kept = all.entry(key.to_string()).or_default();
+        let newest = kept.last().map(|r| r.version);
+        if newest != expected {
+            return Ok(Appended::Conflict(newest));
+        }
+        kept.push(revision.clone());
+        if kept.len() > REVISIONS_KEPT {
+            kept.remove(0);
+        }
+        Ok(Appended::Done)
+    }
+}

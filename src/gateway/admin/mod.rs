@@ -1,0 +1,515 @@
+//! The admin API, `/admin/...`: servers, server groups, trusted issuers,
+//! API keys and the policy, managed with versions, for callers holding the
+//! role `ADMIN_ROLE` names (off when unset).
+//!
+//! For each kind (`servers`, `groups`, `issuers`, `apikeys`; the policy is
+//! one document, `policy`, without an id):
+//! - `GET /admin/{kind}`: every document; `POST /admin/{kind}` creates one
+//!   (409 if it exists; an API key is generated, see [`apikeys`]);
+//! - `GET|PUT|DELETE /admin/{kind}/{id}`: read, create or replace, delete
+//!   (an API key is revoked, its record kept);
+//! - `GET /admin/{kind}/{id}/versions[/{n}]`: the kept versions, one in full;
+//! - `POST /admin/{kind}/{id}/rollback` `{"version": n}`: version n again,
+//!   as a new version;
+//! - `POST /admin/policy/dry-run`: what a policy would change ([`dry_run`]).
+//!
+//! Every write is checked by the gateway's own parser (400 with the path
+//! and the reason, nothing stored), takes `If-Match: "{version}"` (412 when
+//! another change came first; `If-None-Match: *` creates only), keeps the
+//! version before it ([`documents`]), is written to the audit trail, and is
+//! seen at once by this instance ([`super::own_writes`]).
+
+mod apikeys;
+mod documents;
+mod dry_run;
+pub(crate) mod kinds;
+
+use super::{respond, Ctx};
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::observe::audit::{self, Audit};
+use crate::ports::{History, Platform};
+use documents::{as_json, Change, Current};
+use http::{header, HeaderMap, Method, Response, StatusCode};
+use kinds::Kind;
+use serde_json::json;
+
+/// One request to the admin API, parsed from its path.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    /// `/admin/{kind}`.
+    All(Kind),
+    /// `/admin/{kind}/{id}` (the policy: `/admin/policy`, id `None`).
+    One(Kind, Option<String>),
+    /// `.../versions`.
+    Versions(Kind, Option<String>),
+    /// `.../versions/{n}`.
+    Version(Kind, Option<String>, u64),
+    /// `.../rollback`.
+    Rollback(Kind, Option<String>),
+    /// `/admin/policy/dry-run`.
+    DryRun,
+}
+
+impl Target {
+    fn parse(rest: &str) -> Option<Target> {
+        let parts: Vec<&str> = rest.split('/').collect();
+        let kind = Kind::from_segment(parts[0])?;
+        // The policy has no id: its sub-paths follow the kind at once.
+        let (id, tail) = match kind {
+            Kind::Policy => (None, &parts[1..]),
+            _ if parts.len() == 1 => return Some(Target::All(kind)),
+            _ => (Some(parts[1].to_string()), &parts[2..]),
+        };
+        Some(match *tail {
+            [] => Target::One(kind, id),
+            ["versions"] => Target::Versions(kind, id),
+            ["versions", n] => Target::Version(kind, id, n.parse().ok()?),
+            ["rollback"] => Target::Rollback(kind, id),
+            ["dry-run"] if kind == Kind::Policy => Target::DryRun,
+            _ => return None,
+        })
+    }
+}
+
+impl<P: Platform + Clone + 'static> Ctx<'_, P> {
+    /// `/admin/{rest}`.
+    pub(super) async fn admin(
+        &self,
+        rest: &str,
+        req: &http::Request<Vec<u8>>,
+    ) -> Result<Response<Body>, GatewayError> {
+        self.check_admin()?;
+        let target =
+            Target::parse(rest).ok_or_else(|| GatewayError::NoRoute(format!("/admin/{rest}")))?;
+        let method = req.method();
+        let answer = match (target, method) {
+            (Target::All(Kind::ApiKeys), &Method::GET) => self.list_apikeys().await?,
+            (Target::All(Kind::ApiKeys), &Method::POST) => self.create_apikey(req.body()).await?,
+            (Target::All(kind), &Method::GET) => self.list(kind).await?,
+            (Target::All(kind), &Method::POST) => self.create(kind, req.body()).await?,
+            (Target::All(_), _) => return Err(not_allowed("GET, POST")),
+            (Target::One(kind, id), m) => {
+                let id = self.resolve(kind, id).await?;
+                match *m {
+                    Method::GET => self.read(kind, id.as_deref()).await?,
+                    Method::PUT => self.replace(kind, id.as_deref(), req).await?,
+                    Method::DELETE if kind == Kind::ApiKeys => {
+                        self.revoke_apikey(id.as_deref().unwrap_or_default(), req.headers())
+                            .await?
+                    }
+                    Method::DELETE => self.remove(kind, id.as_deref(), req.headers()).await?,
+                    _ => return Err(not_allowed("GET, PUT, DELETE")),
+                }
+            }
+            (Target::Versions(kind, id), &Method::GET) => {
+                let id = self.resolve(kind, id).await?;
+                self.versions(kind, id.as_deref()).await?
+            }
+            (Target::Version(kind, id, n), &Method::GET) => {
+                let id = self.resolve(kind, id).await?;
+                self.version(kind, id.as_deref(), n).await?
+            }
+            (Target::Rollback(kind, id), &Method::POST) => {
+                let id = self.resolve(kind, id).await?;
+                self.rollback(kind, id.as_deref(), req).await?
+            }
+            (Target::DryRun, &Method::POST) => self.dry_run(req.body()).await?,
+            (Target::Versions(..) | Target::Version(..), _) => return Err(not_allowed("GET")),
+            (Target::Rollback(..) | Target::DryRun, _) => return Err(not_allowed("POST")),
+        };
+        Ok(respond::private(answer))
+    }
+
+    /// Only holders of the admin role pass; the API is off without one.
+    fn check_admin(&self) -> Result<(), GatewayError> {
+        let principal = &self.identity.principal;
+        let refused = |message: String| {
+            audit::record(&Audit::Refused {
+                status: 403,
+                reason: &message,
+            });
+            Err(GatewayError::Forbidden {
+                message,
+                challenge: None,
+            })
+        };
+        match &self.gw.settings.admin_role {
+            None => refused("the admin API is off (set ADMIN_ROLE)".into()),
+            Some(role) if !principal.is_anonymous() && principal.roles.contains(role) => Ok(()),
+            Some(role) => refused(format!("the admin API needs the role '{role}'")),
+        }
+    }
+
+    /// The document id a path names: checked, and for API keys the full
+    /// hash its prefix names.
+    async fn resolve(
+        &self,
+        kind: Kind,
+        id: Option<String>,
+    ) -> Result<Option<String>, GatewayError> {
+        let Some(id) = id else { return Ok(None) };
+        if kind == Kind::ApiKeys {
+            return self.apikey_by_prefix(&id).await.map(Some);
+        }
+        if !kind.valid_id(&id) {
+            return Err(GatewayError::BadDocument {
+                path: kind.path(Some(&id)),
+                reason: "not a valid id for this kind".into(),
+            });
+        }
+        Ok(Some(id))
+    }
+
+    async fn current(&self, kind: Kind, id: Option<&str>) -> Result<Current, GatewayError> {
+        let settle = super::own_writes::OWN_WRITES_MS;
+        documents::current(self.p, &kind.key(id), settle).await
+    }
+
+    /// `GET /admin/{kind}`: every document of the kind as KV holds it.
+    async fn list(&self, kind: Kind) -> Result<Response<Body>, GatewayError> {
+        if kind == Kind::Policy {
+            return self.read(kind, None).await;
+        }
+        let entries = crate::ports::load_prefix(self.p.kv(), kind.prefix()).await?;
+        let items: Vec<serde_json::Value> = entries
+            .iter()
+            .map(
+                |(key, text)| json!({"id": &key[kind.prefix().len()..], "document": as_json(text)}),
+            )
+            .collect();
+        Ok(answer(
+            StatusCode::OK,
+            json!({ kind.segment(): items }),
+            None,
+        ))
+    }
+
+    /// `GET /admin/{kind}/{id}`.
+    async fn read(&self, kind: Kind, id: Option<&str>) -> Result<Response<Body>, GatewayError> {
+        let now = self.current(kind, id).await?;
+        let text = now
+            .document
+            .ok_or_else(|| GatewayError::NotFound(kind.path(id)))?;
+        Ok(document(StatusCode::OK, kind, id, now.version, &text))
+    }
+
+    /// `POST /admin/{kind}`: creates the document the body holds, under the
+    /// body's `"id"` (kept in server entries, taken out of the others).
+    async fn create(&self, kind: Kind, body: &[u8]) -> Result<Response<Body>, GatewayError> {
+        let path = kind.segment().to_string();
+        let mut value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| GatewayError::BadDocument {
+                path: path.clone(),
+                reason: format!("not JSON: {e}"),
+            })?;
+        let id = value
+            .get("id")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| GatewayError::BadDocument {
+                path: path.clone(),
+                reason: "needs an \"id\"".into(),
+            })?;
+        if kind != Kind::Servers {
+            value.as_object_mut().map(|o| o.remove("id"));
+        }
+        let id = self.resolve(kind, Some(id)).await?;
+        let text = kind.check(id.as_deref(), &value.to_string())?;
+        let now = self.current(kind, id.as_deref()).await?;
+        if now.document.is_some() {
+            return Err(GatewayError::Conflict(format!(
+                "{} exists (version {}); replace it with PUT",
+                kind.path(id.as_deref()),
+                now.version
+            )));
+        }
+        let version = self
+            .commit(
+                kind,
+                id.as_deref(),
+                &now,
+                Some(text.clone()),
+                None,
+                "create",
+            )
+            .await?;
+        Ok(document(
+            StatusCode::CREATED,
+            kind,
+            id.as_deref(),
+            version,
+            &text,
+        ))
+    }
+
+    /// `PUT /admin/{kind}/{id}`: creates or replaces.
+    async fn replace(
+        &self,
+        kind: Kind,
+        id: Option<&str>,
+        req: &http::Request<Vec<u8>>,
+    ) -> Result<Response<Body>, GatewayError> {
+        let body = std::str::from_utf8(req.body()).map_err(|_| GatewayError::BadDocument {
+            path: kind.path(id),
+            reason: "not UTF-8".into(),
+        })?;
+        let text = kind.check(id, body)?;
+        let now = self.current(kind, id).await?;
+        let create_only = req
+            .headers()
+            .get(header::IF_NONE_MATCH)
+            .is_some_and(|v| v.as_bytes() == b"*");
+        if create_only && now.document.is_some() {
+            return Err(GatewayError::PreconditionFailed {
+                path: kind.path(id),
+                current: Some(now.version),
+            });
+        }
+        let if_match = if_match(req.headers(), &now)?;
+        let (status, action) = match now.document {
+            Some(_) => (StatusCode::OK, "replace"),
+            None => (StatusCode::CREATED, "create"),
+        };
+        let version = self
+            .commit(kind, id, &now, Some(text.clone()), if_match, action)
+            .await?;
+        Ok(document(status, kind, id, version, &text))
+    }
+
+    /// `DELETE /admin/{kind}/{id}`.
+    async fn remove(
+        &self,
+        kind: Kind,
+        id: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<Response<Body>, GatewayError> {
+        let now = self.current(kind, id).await?;
+        if now.document.is_none() {
+            return Err(GatewayError::NotFound(kind.path(id)));
+        }
+        if kind == Kind::Groups {
+            self.check_group_unused(id.unwrap_or_default()).await?;
+        }
+        let if_match = if_match(headers, &now)?;
+        let version = self
+            .commit(kind, id, &now, None, if_match, "delete")
+            .await?;
+        let body = json!({"id": id, "version": version, "deleted": true});
+        Ok(answer(StatusCode::OK, body, Some(version)))
+    }
+
+    /// A group still named by servers stays.
+    async fn check_group_unused(&self, group: &str) -> Result<(), GatewayError> {
+        let registry = self.gw.registry.get(self.p).await?;
+        let users: Vec<&str> = registry
+            .servers
+            .iter()
+            .filter(|s| s.group == group)
+            .map(|s| s.id.as_str())
+            .collect();
+        match users.is_empty() {
+            true => Ok(()),
+            false => Err(GatewayError::Conflict(format!(
+                "group '{group}' is in use by servers {users:?}"
+            ))),
+        }
+    }
+
+    /// `GET .../versions`: the kept versions, newest first.
+    async fn versions(&self, kind: Kind, id: Option<&str>) -> Result<Response<Body>, GatewayError> {
+        let revisions = self.p.history().revisions(&kind.key(id)).await?;
+        let now = self.current(kind, id).await?;
+        let listed: Vec<serde_json::Value> = revisions.iter().map(documents::summary).collect();
+        let body = json!({
+            "id": id,
+            "current_version": now.document.as_ref().map(|_| now.version),
+            "versions": listed,
+        });
+        Ok(answer(StatusCode::OK, body, None))
+    }
+
+    /// `GET .../versions/{n}`.
+    async fn version(
+        &self,
+        kind: Kind,
+        id: Option<&str>,
+        n: u64,
+    ) -> Result<Response<Body>, GatewayError> {
+        let revision = self.revision(kind, id, n).await?;
+        let mut body = documents::summary(&revision);
+        body["id"] = json!(id);
+        body["document"] = revision.document.as_deref().map(as_json).into();
+        Ok(answer(StatusCode::OK, body, None))
+    }
+
+    async fn revision(
+        &self,
+        kind: Kind,
+        id: Option<&str>,
+        n: u64,
+    ) -> Result<crate::ports::Revision, GatewayError> {
+        let revisions = self.p.history().revisions(&kind.key(id)).await?;
+        revisions
+            .into_iter()
+            .find(|r| r.version == n)
+            .ok_or_else(|| GatewayError::NotFound(format!("{} version {n}", kind.path(id))))
+    }
+
+    /// `POST .../rollback` `{"version": n}`: version n's document, checked
+    /// again (the parsers may have grown stricter), as a new version.
+    async fn rollback(
+        &self,
+        kind: Kind,
+        id: Option<&str>,
+        req: &http::Request<Vec<u8>>,
+    ) -> Result<Response<Body>, GatewayError> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct To {
+            version: u64,
+        }
+        let to: To = serde_json::from_slice(req.body()).map_err(|e| GatewayError::BadDocument {
+            path: kind.path(id),
+            reason: format!("the body must be {{\"version\": n}}: {e}"),
+        })?;
+        let revision = self.revision(kind, id, to.version).await?;
+        let text = revision
+            .document
+            .as_deref()
+            .map(|t| kind.check(id, t))
+            .transpose()?;
+        if text.is_none() && kind == Kind::Groups {
+            self.check_group_unused(id.unwrap_or_default()).await?;
+        }
+        let now = self.current(kind, id).await?;
+        let if_match = if_match(req.headers(), &now)?;
+        let action = format!("rollback to {}", to.version);
+        let version = self
+            .commit(kind, id, &now, text.clone(), if_match, &action)
+            .await?;
+        Ok(match text {
+            Some(text) => document(StatusCode::OK, kind, id, version, &text),
+            None => answer(
+                StatusCode::OK,
+                json!({"id": id, "version": version, "deleted": true}),
+                Some(version),
+            ),
+        })
+    }
+
+    /// Writes a new version, records it in the audit trail, and makes this
+    /// instance read its configuration again.
+    async fn commit(
+        &self,
+        kind: Kind,
+        id: Option<&str>,
+        now: &Current,
+        document: Option<String>,
+        if_match: Option<u64>,
+        action: &str,
+    ) -> Result<u64, GatewayError> {
+        let path = kind.path(id);
+        let author = self.owner();
+        let change = Change {
+            document,
+            if_match,
+            action: action.to_string(),
+            author: &author,
+            path: &path,
+        };
+        let version = documents::write(self.p, &kind.key(id), now, change).await?;
+        let principal = &self.identity.principal;
+        audit::record(&Audit::ConfigChanged {
+            document: &path,
+            version,
+            action,
+            subject: &principal.subject,
+            via: &principal.via,
+        });
+        self.gw.reload_config();
+        Ok(version)
+    }
+}
+
+/// `If-Match`: a version, quoted or not (`*`: any existing version).
+fn if_match(headers: &HeaderMap, now: &Current) -> Result<Option<u64>, GatewayError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return match now.document {
+            Some(_) => Ok(Some(now.version)),
+            None => Ok(Some(u64::MAX)),
+        };
+    }
+    let bare = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    bare.parse().map(Some).map_err(|_| {
+        GatewayError::InvalidRequest(format!(
+            "If-Match must be a version such as \"3\" (got '{text}')"
+        ))
+    })
+}
+
+fn not_allowed(allow: &'static str) -> GatewayError {
+    GatewayError::MethodNotAllowed { allow }
+}
+
+/// A JSON answer, with the version as `ETag` when there is one.
+fn answer(status: StatusCode, body: serde_json::Value, version: Option<u64>) -> Response<Body> {
+    let mut response = respond::json(body.to_string().into_bytes());
+    *response.status_mut() = status;
+    if let Some(v) = version {
+        let etag = http::HeaderValue::from_str(&format!("\"{v}\"")).expect("digits");
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+/// One document, its id and version.
+fn document(
+    status: StatusCode,
+    kind: Kind,
+    id: Option<&str>,
+    version: u64,
+    text: &str,
+) -> Response<Body> {
+    let id = match kind {
+        Kind::ApiKeys => id.map(|h| h[..16].to_string()),
+        _ => id.map(str::to_string),
+    };
+    let body = json!({"id": id, "version": version, "document": as_json(text)});
+    answer(status, body, Some(version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        use Target::*;
+        let s = |x: &str| Some(x.to_string());
+        assert_eq!(Target::parse("servers"), Some(All(Kind::Servers)));
+        assert_eq!(Target::parse("servers/a"), Some(One(Kind::Servers, s("a"))));
+        assert_eq!(Target::parse("policy"), Some(One(Kind::Policy, None)));
+        assert_eq!(
+            Target::parse("policy/versions/3"),
+            Some(Version(Kind::Policy, None, 3))
+        );
+        assert_eq!(Target::parse("policy/dry-run"), Some(DryRun));
+        assert_eq!(
+            Target::parse("servers/a/rollback"),
+            Some(Rollback(Kind::Servers, s("a")))
+        );
+        assert_eq!(
+            Target::parse("servers/a/versions"),
+            Some(Versions(Kind::Servers, s("a")))
+        );
+        assert_eq!(Target::parse("servers/a/dry-run"), None);
+        assert_eq!(Target::parse("servers/a/versions/x"), None);
+        assert_eq!(Target::parse("nothing"), None);
+        assert_eq!(Target::parse("servers/a/b/c"), None);
+    }
+}
