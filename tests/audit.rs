@@ -183,3 +183,34 @@ async fn every_decision_is_one_audit_event_in_the_trace() {
     }
     assert!(!lines.text().contains(KEY), "the key is never logged");
 }
+
+#[tokio::test]
+async fn an_admin_change_is_one_event_naming_the_document_version_and_author() {
+    let (lines, _guard) = support::logs::capture();
+    let h = Harness::with_var("ADMIN_ROLE", "admin");
+    h.api_key(KEY, json!({"subject": "root", "roles": ["admin"]}));
+    let doc = json!({"description": "secret-looking text", "endpoints": [{"region": "us", "url": "http://x.test/mcp"}]});
+    let req = http::Request::put("/admin/servers/x")
+        .header("host", "localhost")
+        .header("x-api-key", KEY)
+        .body(doc.to_string().into_bytes())
+        .unwrap();
+    assert_eq!(h.send(req).await.status, 201);
+    let changed: Vec<Value> = events(&lines)
+        .into_iter()
+        .map(|(e, _)| e)
+        .filter(|e| e["event"] == "config_changed")
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            json!({"event": "config_changed", "document": "servers/x", "version": 1,
+                "action": "create", "subject": "root", "via": "apikey"})
+        ]
+    );
+    assert!(
+        !lines.text().contains("secret-looking"),
+        "never the content"
+    );
+    assert!(!lines.text().contains(KEY));
+}
