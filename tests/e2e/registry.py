@@ -52,3 +52,105 @@ def discovery(check, http, base: str, api_key: str, trap_key: str) -> None:
     anonymous, _ = _get(http, f"{base}/registry", None)
     check(anonymous == 200, "discovery: an anonymous caller is answered (the `open` server admits anonymous use)",
           str(anonymous))
+
+
+ADMIN_KEY = "mk_e2e_admin_key"
+ADMIN_ROLE = "e2e-admin"
+
+
+def kv_entries(scope: str) -> list[dict]:
+    """The operator's API key: the admin role (ADMIN_ROLE names it)."""
+    import hashlib
+    record = {"subject": "e2e-operator", "roles": [ADMIN_ROLE], "scopes": [scope]}
+    return [{"key": f"auth/apikeys/{hashlib.sha256(ADMIN_KEY.encode()).hexdigest()}", "value": json.dumps(record)}]
+
+
+def _admin(http, base: str, method: str, path: str, body=None, headers=None, key: str = ADMIN_KEY):
+    h = {"Accept": "application/json", "X-API-Key": key, **(headers or {})}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        h["Content-Type"] = "application/json"
+    status, rh, raw = http(f"{base}/admin/{path}", method, data, h)
+    try:
+        doc = json.loads(raw) if raw else {}
+    except ValueError:
+        doc = {"unparsed": raw[:200].decode(errors="replace")}
+    return status, rh, doc
+
+
+def admin(check, http, response_of, base: str, api_key: str, open_session) -> None:
+    """An operator registers a server through the admin API, a caller finds
+    and calls it; a policy change through the API hides one of its tools;
+    both undone through the API (rollback, delete)."""
+    import time
+
+    status, _, doc = _admin(http, base, "GET", "servers", key=api_key)
+    check(status == 403, "admin: a caller without the admin role is refused (403)", f"{status} {doc}")
+    status, _, everything = _admin(http, base, "GET", "servers/everything")
+    fresh = {**everything.get("document", {}), "id": "fresh", "description": "registered through the admin API"}
+    status, _, bad = _admin(http, base, "POST", "servers", {**fresh, "endpoints": []})
+    data = bad.get("error", {}).get("data", {})
+    check(status == 400 and data.get("path") == "servers/fresh" and "endpoint" in data.get("reason", ""),
+          "admin: a broken server entry is refused with its path and reason", f"{status} {bad}")
+    status, h, created = _admin(http, base, "POST", "servers", fresh)
+    check(status == 201 and created.get("version") == 1 and h.get("etag") == '"1"',
+          "admin: an operator registers a server (201, version 1)", f"{status} {created}")
+
+    # Within the registry TTL a caller discovers it and calls its tools.
+    deadline, found = time.monotonic() + 35, {}
+    while time.monotonic() < deadline:
+        status, found = _get(http, f"{base}/registry/fresh", api_key)
+        if status == 200:
+            break
+        time.sleep(1)
+    names = [t.get("name") for t in found.get("tools") or []]
+    check("echo" in names, "admin: a caller discovers the new server within the registry TTL",
+          f"{status} {json.dumps(found)[:300]}")
+    url = f"{base}/mcp"
+
+    def echo() -> dict:
+        headers = open_session(http, url, api_key, "admin-e2e")
+        body = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": {"name": "fresh__echo", "arguments": {"message": "via admin"}}}
+        return response_of(*http(url, "POST", json.dumps(body).encode(), headers))
+
+    answer = echo()
+    check("via admin" in json.dumps(answer.get("result", {})), "admin: the caller calls a tool of the new server",
+          json.dumps(answer)[:300])
+
+    # A policy change hides the tool: dry run first, then for real.
+    status, h, policy = _admin(http, base, "GET", "policy")
+    version = policy.get("version")
+    hide = {"name": "e2e-admin-hide", "effect": "deny", "subjects": {"everyone": True},
+            "servers": ["fresh"], "tools": ["echo"]}
+    changed = dict(policy.get("document", {}))
+    changed["rules"] = [*changed.get("rules", []), hide]
+    status, _, dry = _admin(http, base, "POST", "policy/dry-run", changed)
+    lost = [p for p in dry.get("principals", []) if p.get("principal") == "apikey|e2e-client"]
+    check(status == 200 and lost and "fresh__echo" in lost[0].get("loses", []),
+          "admin: a policy dry run says which principal loses which tool", f"{status} {json.dumps(dry)[:400]}")
+    status, _, stale = _admin(http, base, "PUT", "policy", changed, {"If-Match": f'"{(version or 0) + 5}"'})
+    check(status == 412, "admin: a write with a stale If-Match is refused (412)", f"{status} {stale}")
+    status, _, put = _admin(http, base, "PUT", "policy", changed, {"If-Match": f'"{version}"'})
+    check(status == 200 and put.get("version") == (version or 0) + 1, "admin: the policy is replaced (If-Match)",
+          f"{status} {put}")
+    deadline, names = time.monotonic() + 35, ["echo"]
+    while time.monotonic() < deadline:
+        status, found = _get(http, f"{base}/registry/fresh", api_key)
+        names = [t.get("name") for t in found.get("tools") or []]
+        if "echo" not in names:
+            break
+        time.sleep(1)
+    answer = echo()
+    check("echo" not in names and "error" in answer,
+          "admin: a policy change through the API hides a tool from the caller (discovery and calls)",
+          f"{names} {json.dumps(answer)[:300]}")
+
+    # Undone through the API: the policy rolled back, the server deleted.
+    status, _, back = _admin(http, base, "POST", "policy/rollback", {"version": version})
+    status2, _, versions = _admin(http, base, "GET", "policy/versions")
+    check(status == 200 and versions.get("versions", [{}])[0].get("action") == f"rollback to {version}",
+          "admin: the policy is rolled back to the version before, kept as a new version", f"{status} {back} {versions}")
+    status, _, gone = _admin(http, base, "DELETE", "servers/fresh", headers={"If-Match": '"1"'})
+    check(status == 200 and gone.get("deleted") is True, "admin: the server is deleted", f"{status} {gone}")

@@ -568,9 +568,10 @@ def main() -> int:
         kv += identity.kv_entries(as_issuer, API_KEY, SCOPE)
         kv += governance.policy_entry(security.TRAPS_RULE)
         kv += security.kv_entries(SCOPE)
+        kv += registry_checks.kv_entries(SCOPE)
         receiver = otlp_receiver.Receiver()
         signing = identity.signing_key()
-        vars = {"PUBLIC_URL": base, "REQUIRED_SCOPES": SCOPE,
+        vars = {"PUBLIC_URL": base, "REQUIRED_SCOPES": SCOPE, "ADMIN_ROLE": registry_checks.ADMIN_ROLE,
                 "UPSTREAM_SIGNING_KEY": json.dumps(signing),
                 "MAX_UPSTREAM_BYTES": str(security.MAX_UPSTREAM_BYTES),
                 # Telemetry to the test receiver; the headers are a secret
@@ -600,6 +601,9 @@ def main() -> int:
             ("security", lambda: security.run(check, http, response_of, base, governance.APPROVER_KEY, as_issuer,
                                               OAUTH_CLIENT, SCOPE, args.target, governance.OPEN_LIMIT,
                                               bouncer)),
+            # Last: it changes the policy (and puts it back).
+            ("admin", lambda: registry_checks.admin(check, http, response_of, base, API_KEY,
+                                                    governance.open_session)),
         ]
         for name, run in groups:
             if not args.only or args.only in name:
