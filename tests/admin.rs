@@ -645,3 +645,127 @@ async fn methods_and_paths_outside_the_api_are_refused_clearly() {
         assert_eq!(reply.json()["jsonrpc"], "2.0");
     }
 }
+
+#[tokio::test]
+async fn usage_is_summed_by_team_principal_server_or_tool_over_days() {
+    use mcp_edge::ports::{Usage, UsageCount, UsageKey};
+    let (h, _) = setup();
+    let row = |team: &str, principal: &str, server: &str, tool: &str| UsageKey {
+        team: team.into(),
+        principal: principal.into(),
+        server: server.into(),
+        tool: tool.into(),
+    };
+    let n = |calls, errors| UsageCount {
+        calls,
+        errors,
+        upstream_ms: calls * 10,
+    };
+    let usage = &h.p.usage;
+    usage
+        .add(
+            "2026-01-01",
+            &row("eng,ops", "apikey|alice", "alpha", "echo"),
+            &n(3, 1),
+        )
+        .await
+        .unwrap();
+    usage
+        .add(
+            "2026-01-02",
+            &row("eng", "apikey|bob", "alpha", "add"),
+            &n(2, 0),
+        )
+        .await
+        .unwrap();
+    usage
+        .add(
+            "2026-01-02",
+            &row("", "jwt:x|carol", "beta", "echo"),
+            &n(1, 0),
+        )
+        .await
+        .unwrap();
+    usage
+        .add(
+            "2026-01-05",
+            &row("eng", "apikey|bob", "alpha", "add"),
+            &n(50, 0),
+        )
+        .await
+        .unwrap();
+    let rows = |query: &str| {
+        let h = &h;
+        let query = query.to_string();
+        async move {
+            let reply = call(h, "GET", &format!("/admin/usage?{query}"), None, &[]).await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            reply.json()["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r["key"].as_str().unwrap().to_string(),
+                        r["calls"].as_u64().unwrap(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let days = "from=2026-01-01&to=2026-01-02";
+    let s = |v: &[(&str, u64)]| {
+        v.iter()
+            .map(|(k, c)| (k.to_string(), *c))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        rows(&format!("{days}&by=team")).await,
+        s(&[("eng", 5), ("ops", 3), ("(none)", 1)])
+    );
+    assert_eq!(
+        rows(&format!("{days}&by=principal")).await,
+        s(&[("apikey|alice", 3), ("apikey|bob", 2), ("jwt:x|carol", 1)])
+    );
+    assert_eq!(
+        rows(&format!("{days}&by=server")).await,
+        s(&[("alpha", 5), ("beta", 1)])
+    );
+    assert_eq!(
+        rows(&format!("{days}&by=tool")).await,
+        s(&[("alpha__echo", 3), ("alpha__add", 2), ("beta__echo", 1)])
+    );
+    assert_eq!(
+        rows("from=2026-01-05&to=2026-01-05").await,
+        s(&[("alpha", 50)])
+    );
+    let full = call(&h, "GET", &format!("/admin/usage?{days}"), None, &[])
+        .await
+        .json();
+    assert_eq!(
+        full["rows"][0],
+        json!({"key": "alpha", "calls": 5, "errors": 1, "upstream_ms": 50})
+    );
+    assert_eq!(
+        (
+            full["from"].as_str(),
+            full["to"].as_str(),
+            full["by"].as_str()
+        ),
+        (Some("2026-01-01"), Some("2026-01-02"), Some("server"))
+    );
+    for bad in [
+        "by=colour",
+        "from=yesterday",
+        "from=2026-01-03&to=2026-01-01",
+        "from=2026-01-01&to=2026-03-01",
+        "limit=3",
+    ] {
+        let reply = call(&h, "GET", &format!("/admin/usage?{bad}"), None, &[]).await;
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.text);
+    }
+    let alice = h
+        .send(request("GET", "/admin/usage", ALICE, None, &[]))
+        .await;
+    assert_eq!(alice.status, 403);
+}

@@ -119,6 +119,17 @@ def admin(check, http, response_of, base: str, api_key: str, open_session) -> No
     check("via admin" in json.dumps(answer.get("result", {})), "admin: the caller calls a tool of the new server",
           json.dumps(answer)[:300])
 
+    # Usage counts the call (written after the response: polled).
+    deadline, rows = time.monotonic() + 20, {}
+    while time.monotonic() < deadline:
+        status, _, usage = _admin(http, base, "GET", "usage?by=tool")
+        rows = {r.get("key"): r.get("calls") for r in usage.get("rows", [])}
+        if rows.get("fresh__echo"):
+            break
+        time.sleep(1)
+    check(status == 200 and rows.get("fresh__echo", 0) >= 1,
+          "admin: usage by tool (GET /admin/usage) counts the call", f"{status} {rows}")
+
     # A policy change hides the tool: dry run first, then for real.
     status, h, policy = _admin(http, base, "GET", "policy")
     version = policy.get("version")

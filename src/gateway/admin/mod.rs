@@ -11,7 +11,9 @@
 //! - `GET /admin/{kind}/{id}/versions[/{n}]`: the kept versions, one in full;
 //! - `POST /admin/{kind}/{id}/rollback` `{"version": n}`: version n again,
 //!   as a new version;
-//! - `POST /admin/policy/dry-run`: what a policy would change ([`dry_run`]).
+//! - `POST /admin/policy/dry-run`: what a policy would change ([`dry_run`]);
+//! - `GET /admin/usage`: calls per team, principal, server or tool over
+//!   days ([`usage`]).
 //!
 //! Every write is checked by the gateway's own parser (400 with the path
 //! and the reason, nothing stored), takes `If-Match: "{version}"` (412 when
@@ -23,6 +25,7 @@ mod apikeys;
 mod documents;
 mod dry_run;
 pub(crate) mod kinds;
+mod usage;
 
 use super::{respond, Ctx};
 use crate::body::Body;
@@ -49,11 +52,16 @@ enum Target {
     Rollback(Kind, Option<String>),
     /// `/admin/policy/dry-run`.
     DryRun,
+    /// `/admin/usage`.
+    Usage,
 }
 
 impl Target {
     fn parse(rest: &str) -> Option<Target> {
         let parts: Vec<&str> = rest.split('/').collect();
+        if parts == ["usage"] {
+            return Some(Target::Usage);
+        }
         let kind = Kind::from_segment(parts[0])?;
         // The policy has no id: its sub-paths follow the kind at once.
         let (id, tail) = match kind {
@@ -115,7 +123,10 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 self.rollback(kind, id.as_deref(), req).await?
             }
             (Target::DryRun, &Method::POST) => self.dry_run(req.body()).await?,
-            (Target::Versions(..) | Target::Version(..), _) => return Err(not_allowed("GET")),
+            (Target::Usage, &Method::GET) => self.usage(req.uri().query()).await?,
+            (Target::Versions(..) | Target::Version(..) | Target::Usage, _) => {
+                return Err(not_allowed("GET"))
+            }
             (Target::Rollback(..) | Target::DryRun, _) => return Err(not_allowed("POST")),
         };
         Ok(respond::private(answer))
