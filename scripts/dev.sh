@@ -1,43 +1,70 @@
 #!/usr/bin/env bash
-# `make dev`: the gateway on workerd (wrangler dev) with the demo registry from
-# kv-seed/ and two demo upstreams on loopback:
-#   server-everything (TypeScript SDK)  http://127.0.0.1:3001/mcp
-#   notes (Python SDK)                  http://127.0.0.1:3002/mcp
-# Ctrl-C stops everything.
+# `make dev`: the gateway on workerd (wrangler dev) with the demo
+# configuration from kv-seed/ (servers, the dev group, the demo policy, the
+# demo authorization server as a trusted issuer), and on loopback:
+#   server-everything (TypeScript SDK)        http://127.0.0.1:3001/mcp
+#   notes (Python SDK; its eu region, :3003, is down on purpose)
+#                                             http://127.0.0.1:3002/mcp
+#   a local OAuth authorization server        http://127.0.0.1:3004
+#     (client credentials: demo-client / demo-secret)
+# Development secrets (a signing key for minted upstream credentials, a demo
+# API key and an admin one) are made once in build/dev-secrets.json.
+# MCP_EDGE_SKIP_BUILD=1 uses the existing build/. Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 PORT="${PORT:-8787}"
+BASE="http://127.0.0.1:$PORT"
+AS_PORT=3004
 
 bash scripts/toolchain.sh
-bash scripts/build-worker.sh
+bash scripts/build-worker.sh   # MCP_EDGE_SKIP_BUILD=1: the existing build/
 
-echo "==> seeding local KV from kv-seed/" >&2
-mkdir -p build
-python3 scripts/kv_bulk.py kv-seed > build/kv-bulk.json
-"$NODE22" "$WRANGLER" kv bulk put build/kv-bulk.json --binding REGISTRY --local >/dev/null
+echo "==> loading kv-seed/ into local KV (checked by the gateway's parsers)" >&2
+"$PYTHON" scripts/seed.py kv-seed --workers-local
+"$PYTHON" scripts/dev_secrets.py build/dev-secrets.json build/dev-keys.json >/dev/null
+"$NODE22" "$WRANGLER" kv bulk put build/dev-keys.json --binding REGISTRY --local >/dev/null
+secret() { "$PYTHON" -c "import json,sys; v=json.load(open('build/dev-secrets.json'))[sys.argv[1]]; print(v if isinstance(v,str) else json.dumps(v))" "$1"; }
+USER_KEY="$(secret user_key)"
+ADMIN_KEY="$(secret admin_key)"
+SIGNING_KEY="$(secret signing_key)"
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT INT TERM
 
-echo "==> starting demo upstreams" >&2
+echo "==> starting the demo upstreams and authorization server" >&2
 PORT=3001 node node_modules/@modelcontextprotocol/server-everything/dist/index.js streamableHttp \
   > build/server-everything.log 2>&1 &
 pids+=($!)
-"$PYTHON" tests/e2e/upstream/notes_server.py --port 3002 > build/notes.log 2>&1 &
+"$PYTHON" tests/e2e/upstream/notes_server.py --port 3002 \
+  --gateway-jwks "$BASE/.well-known/jwks.json" --audience notes > build/notes.log 2>&1 &
+pids+=($!)
+"$NODE22" tests/e2e/auth/oidc_server.mjs --port "$AS_PORT" --alg ES256 \
+  --resource "$BASE/mcp" --resource "$BASE/servers/everything/mcp" --resource "$BASE/servers/notes/mcp" \
+  --client "demo-client:demo-secret:mcp:tools" > build/authorization-server.log 2>&1 &
 pids+=($!)
 
 cat >&2 <<MSG
 
-==> mcp-edge is starting on http://127.0.0.1:$PORT
-    aggregated endpoint:  http://127.0.0.1:$PORT/mcp          (tools named {server}__{tool})
-    one server:           http://127.0.0.1:$PORT/servers/everything/mcp
-                          http://127.0.0.1:$PORT/servers/notes/mcp
-    try:  npx @modelcontextprotocol/inspector --cli http://127.0.0.1:$PORT/mcp --transport http --method tools/list
-    upstream logs in build/*.log; Ctrl-C stops everything.
+==> mcp-edge is starting on $BASE
+    aggregated endpoint:  $BASE/mcp          (tools named {server}__{tool})
+    one server:           $BASE/servers/everything/mcp
+                          $BASE/servers/notes/mcp
+    demo API key:         $USER_KEY
+    admin API key:        $ADMIN_KEY   (roles mcp-admin, approver)
+    a token:              curl -s -u demo-client:demo-secret -d grant_type=client_credentials \\
+                            -d resource=$BASE/mcp http://127.0.0.1:$AS_PORT/token
+    try:  npx @modelcontextprotocol/inspector --cli $BASE/mcp --transport http --method tools/list \\
+            --header "X-API-Key: $USER_KEY"
+          curl -s -H "X-API-Key: $USER_KEY" $BASE/registry
+          curl -s -H "X-API-Key: $ADMIN_KEY" $BASE/admin/policy
+    the demo policy (kv-seed/policy.json): get-sum 5 calls a minute, notes' email addresses
+    redacted, notes' purge held for an approver ($BASE/approvals).
+    logs in build/*.log; Ctrl-C stops everything.
 
 MSG
-MCP_EDGE_SKIP_BUILD=1 "$NODE22" "$WRANGLER" dev --ip 127.0.0.1 --port "$PORT" --show-interactive-dev-session=false &
+MCP_EDGE_SKIP_BUILD=1 "$NODE22" "$WRANGLER" dev --ip 127.0.0.1 --port "$PORT" --show-interactive-dev-session=false \
+  --var "ADMIN_ROLE:mcp-admin" --var "UPSTREAM_SIGNING_KEY:$SIGNING_KEY" &
 pids+=($!)
 wait "${pids[-1]}"

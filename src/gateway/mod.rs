@@ -53,6 +53,7 @@ use crate::protocol::trace_context::Traced;
 use crate::protocol::version::Era;
 use crate::upstream::eras::Eras;
 use crate::upstream::minter::Minter;
+pub use admin::kinds::check_document;
 use authenticator::Authenticator;
 use authn::Identity;
 use catalog::Catalog;

@@ -15,6 +15,9 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LimitSpec {
+    /// What it is for, for people reading the document (not evaluated).
+    #[serde(default, rename = "description")]
+    pub _description: Option<String>,
     pub name: String,
     pub per: Per,
     /// Requests allowed per window (with `window_secs`).

@@ -23,6 +23,9 @@ pub(crate) const POLICY_KEY: &str = "policy";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PolicySpec {
+    /// What it is for, for people reading the document (not evaluated).
+    #[serde(default, rename = "description")]
+    pub _description: Option<String>,
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
     #[serde(default)]
@@ -38,6 +41,9 @@ pub(crate) struct PolicySpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RedactSpec {
+    /// What it is for, for people reading the document (not evaluated).
+    #[serde(default, rename = "description")]
+    pub _description: Option<String>,
     /// Servers (globs); empty: all.
     #[serde(default)]
     pub servers: Vec<String>,
@@ -60,6 +66,9 @@ pub struct Redact {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RuleSpec {
+    /// What it is for, for people reading the document (not evaluated).
+    #[serde(default, rename = "description")]
+    pub _description: Option<String>,
     pub name: Option<String>,
     pub effect: Effect,
     pub subjects: SubjectSpec,

@@ -72,6 +72,20 @@ impl Kind {
         }
     }
 
+    /// The kind and id of KV key `key` (`None`: not a document the admin
+    /// API or `make seed` manages).
+    pub(crate) fn of_key(key: &str) -> Option<(Kind, Option<&str>)> {
+        if key == POLICY_KEY {
+            return Some((Kind::Policy, None));
+        }
+        [Kind::Servers, Kind::Groups, Kind::Issuers, Kind::ApiKeys]
+            .into_iter()
+            .find_map(|kind| {
+                let id = key.strip_prefix(kind.prefix())?;
+                kind.valid_id(id).then_some((kind, Some(id)))
+            })
+    }
+
     /// The KV key of document `id` (`None` for the policy).
     pub(crate) fn key(self, id: Option<&str>) -> String {
         match id {
@@ -147,6 +161,24 @@ impl Kind {
     }
 }
 
+/// Checks the document KV would hold under `key` with the gateway's own
+/// parsers, as the admin API does before it stores one: the compact text
+/// to store, or the document's path and why it is refused (`make seed`).
+pub fn check_document(key: &str, text: &str) -> Result<String, (String, String)> {
+    let (kind, id) = Kind::of_key(key).ok_or_else(|| {
+        (
+            key.to_string(),
+            "not a key the gateway reads (servers/{id}, groups/{name}, auth/issuers/{name}, \
+             auth/apikeys/{sha256}, policy)"
+                .to_string(),
+        )
+    })?;
+    kind.check(id, text).map_err(|e| match e {
+        GatewayError::BadDocument { path, reason } => (path, reason),
+        other => (key.to_string(), other.to_string()),
+    })
+}
+
 /// The parsers say "invalid JSON: ..." for what is a schema problem here
 /// (the text was JSON): keep their reason.
 fn strip_invalid_json(reason: String) -> String {
@@ -198,6 +230,19 @@ mod tests {
         assert_eq!(why, "must be a JSON object");
         let big = format!(r#"{{"description":"{}"}}"#, "x".repeat(MAX_DOCUMENT_BYTES));
         assert!(reason(Kind::Groups, Some("g"), &big).1.contains("at most"));
+    }
+
+    #[test]
+    fn keys_name_their_kind() {
+        assert_eq!(Kind::of_key("policy"), Some((Kind::Policy, None)));
+        assert_eq!(Kind::of_key("servers/a"), Some((Kind::Servers, Some("a"))));
+        assert_eq!(Kind::of_key("auth/issuers/idp"), Some((Kind::Issuers, Some("idp"))));
+        assert_eq!(Kind::of_key("servers/a/b"), None);
+        assert_eq!(Kind::of_key("cache/snapshot"), None);
+        let (path, why) = check_document("servers/a", "{}").unwrap_err();
+        assert_eq!(path, "servers/a");
+        assert!(why.contains("endpoints"), "{why}");
+        assert!(check_document("nonsense", "{}").is_err());
     }
 
     #[test]

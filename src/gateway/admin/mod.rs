@@ -24,7 +24,7 @@
 mod apikeys;
 mod documents;
 mod dry_run;
-pub(crate) mod kinds;
+pub(super) mod kinds;
 mod usage;
 
 use super::{respond, Ctx};

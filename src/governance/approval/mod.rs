@@ -27,6 +27,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ApprovalSpec {
+    /// What it is for, for people reading the document (not evaluated).
+    #[serde(default, rename = "description")]
+    pub _description: Option<String>,
     /// Who may approve or reject calls held for approvers.
     #[serde(default)]
     pub approvers: Option<SubjectSpec>,
@@ -62,6 +65,9 @@ fn default_elicitation_timeout() -> u64 {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ToolsSpec {
+    /// What it is for, for people reading the document (not evaluated).
+    #[serde(default, rename = "description")]
+    pub _description: Option<String>,
     #[serde(default)]
     pub servers: Vec<String>,
     #[serde(default)]
