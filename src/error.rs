@@ -111,6 +111,10 @@ pub enum GatewayError {
         /// The current version (`None`: the document does not exist).
         current: Option<u64>,
     },
+    /// A change to an existing document came without `If-Match` (428):
+    /// without it, a change made from a stale read would silently undo
+    /// another.
+    PreconditionRequired(String),
     /// Something that grants or limits access (registry, policy, issuers,
     /// API keys, counters, approvals) could not be loaded: the request is
     /// refused rather than served without it (fail closed, 503).
@@ -141,6 +145,7 @@ impl GatewayError {
             Conflict(_) => StatusCode::CONFLICT,
             BadDocument { .. } => StatusCode::BAD_REQUEST,
             PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ForbiddenOrigin(_) | Forbidden { .. } => StatusCode::FORBIDDEN,
             Unauthorized { .. } => StatusCode::UNAUTHORIZED,
@@ -316,6 +321,10 @@ impl std::fmt::Display for GatewayError {
             PreconditionFailed { path, current: None } => {
                 write!(f, "Precondition failed: {path} does not exist")
             }
+            PreconditionRequired(path) => write!(
+                f,
+                "Precondition required: {path} exists; send If-Match with the version you read (its ETag)"
+            ),
             Unavailable(why) => write!(f, "Service unavailable: {why}; the request was refused"),
             Internal(why) => write!(f, "Internal error: {why}"),
         }

@@ -381,7 +381,7 @@ async fn every_change_keeps_a_version_and_rollback_restores_one() {
         "POST",
         "/admin/servers/alpha/rollback",
         Some(&json!({"version": 0})),
-        &[],
+        &[("if-match", "2")],
     )
     .await;
     assert_eq!(back.status, 200, "{}", back.text);
@@ -456,37 +456,63 @@ async fn a_stale_if_match_is_412_and_of_two_racing_writers_one_wins() {
     .await;
     assert_eq!(garbled.status, 400);
 
-    // Two instances, both at version 1, both write: the first wins, the
-    // second is told it lost (the history is the referee, not KV).
+    // Two instances write at once, both against version 1: the history is
+    // the referee (both pass the If-Match check on what they read), one
+    // wins, the other is told it lost, and KV holds the winner's.
     let other = Harness {
         gw: Gateway::new(setting("ADMIN_ROLE", "platform-admin")),
         p: h.p.clone(),
         meta: RequestMeta::default(),
     };
-    let first = call(
-        &h,
-        "PUT",
-        "/admin/groups/dev",
-        Some(&json!({"description": "one"})),
-        &[("if-match", "1")],
-    )
-    .await;
-    let second = call(
-        &other,
-        "PUT",
-        "/admin/groups/dev",
-        Some(&json!({"description": "two"})),
-        &[("if-match", "1")],
-    )
-    .await;
-    assert_eq!((first.status, second.status), (200, 412), "{}", second.text);
-    assert!(h.p.kv.value("groups/dev").unwrap().contains("one"));
+    let (one, two) = (json!({"description": "one"}), json!({"description": "two"}));
+    let (first, second) = tokio::join!(
+        call(
+            &h,
+            "PUT",
+            "/admin/groups/dev",
+            Some(&one),
+            &[("if-match", "1")]
+        ),
+        call(
+            &other,
+            "PUT",
+            "/admin/groups/dev",
+            Some(&two),
+            &[("if-match", "1")]
+        ),
+    );
+    let mut statuses = [first.status, second.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 412], "{} / {}", first.text, second.text);
+    let winner = if first.status == 200 { "one" } else { "two" };
+    assert!(h.p.kv.value("groups/dev").unwrap().contains(winner));
+    let versions = call(&h, "GET", "/admin/groups/dev/versions", None, &[])
+        .await
+        .json();
+    assert_eq!(versions["current_version"], 2);
+
+    // A change without If-Match to a document that exists is refused (428).
+    let blind = call(&h, "PUT", "/admin/groups/dev", Some(&doc), &[]).await;
+    assert_eq!(blind.status, 428, "{}", blind.text);
+    assert_eq!(
+        call(&h, "DELETE", "/admin/groups/dev", None, &[])
+            .await
+            .status,
+        428
+    );
 
     // A group servers still use stays.
     let mut alpha = h.raw_entry("alpha");
     alpha["group"] = json!("dev");
     h.register("alpha", alpha);
-    let refused = call(&h, "DELETE", "/admin/groups/dev", None, &[]).await;
+    let refused = call(
+        &h,
+        "DELETE",
+        "/admin/groups/dev",
+        None,
+        &[("if-match", "2")],
+    )
+    .await;
     assert_eq!(refused.status, 409, "{}", refused.text);
     assert!(refused.text.contains("alpha"));
 }
@@ -620,7 +646,7 @@ async fn a_policy_change_hides_a_tool_and_its_dry_run_said_so() {
         "POST",
         "/admin/policy/rollback",
         Some(&json!({"version": 0})),
-        &[],
+        &[("if-match", "1")],
     )
     .await;
     assert_eq!(back.status, 200, "{}", back.text);
@@ -768,4 +794,142 @@ async fn usage_is_summed_by_team_principal_server_or_tool_over_days() {
         .send(request("GET", "/admin/usage", ALICE, None, &[]))
         .await;
     assert_eq!(alice.status, 403);
+}
+
+#[tokio::test]
+async fn what_the_api_refuses_to_do() {
+    let (h, _) = setup();
+    // No document may send the gateway's own secrets anywhere.
+    let mut leak = server_doc("http://evil.test/mcp");
+    leak["credentials"] =
+        json!({"type": "header", "header": "x-leak", "secret": "upstream_signing_key"});
+    let (_, why) = bad(&call(&h, "PUT", "/admin/servers/evil", Some(&leak), &[]).await);
+    assert!(why.contains("gateway's own"), "{why}");
+    let issuer = json!({"issuer": "https://i.test", "algorithms": ["HS256"], "hs256_secret": "OTEL_EXPORTER_OTLP_HEADERS"});
+    let (_, why) = bad(&call(&h, "PUT", "/admin/issuers/i", Some(&issuer), &[]).await);
+    assert!(why.contains("gateway's own"), "{why}");
+
+    // The policy is never deleted (that would open everything).
+    let current = call(&h, "GET", "/admin/policy", None, &[]).await.json();
+    let gone = call(&h, "DELETE", "/admin/policy", None, &[("if-match", "0")]).await;
+    assert_eq!(gone.status, 409, "{}", gone.text);
+    assert_eq!(
+        call(&h, "GET", "/admin/policy", None, &[]).await.json(),
+        current
+    );
+
+    // An API key's record is not rewritten, nor rolled back past its revocation.
+    let body = json!({"subject": "bot"});
+    let id = call(&h, "POST", "/admin/apikeys", Some(&body), &[])
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let unrevoke = json!({"subject": "bot", "roles": ["platform-admin"]});
+    let put = call(
+        &h,
+        "PUT",
+        &format!("/admin/apikeys/{id}"),
+        Some(&unrevoke),
+        &[],
+    )
+    .await;
+    assert_eq!(put.status, 405);
+    assert_eq!(
+        call(&h, "DELETE", &format!("/admin/apikeys/{id}"), None, &[])
+            .await
+            .status,
+        200
+    );
+    let back = call(
+        &h,
+        "POST",
+        &format!("/admin/apikeys/{id}/rollback"),
+        Some(&json!({"version": 1})),
+        &[("if-match", "2")],
+    )
+    .await;
+    assert_eq!(back.status, 409, "{}", back.text);
+    let versions = call(
+        &h,
+        "GET",
+        &format!("/admin/apikeys/{id}/versions"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        versions.json()["id"],
+        id.as_str(),
+        "only the hash's first digits are shown"
+    );
+}
+
+#[tokio::test]
+async fn a_change_kv_refuses_is_not_reported_as_made() {
+    let (h, _) = setup();
+    let key = call(
+        &h,
+        "POST",
+        "/admin/apikeys",
+        Some(&json!({"subject": "bot"})),
+        &[],
+    )
+    .await
+    .json();
+    let (id, secret) = (
+        key["id"].as_str().unwrap().to_string(),
+        key["key"].as_str().unwrap().to_string(),
+    );
+    h.p.kv.fail_writes(Some("auth/apikeys/"));
+    let revoke = call(&h, "DELETE", &format!("/admin/apikeys/{id}"), None, &[]).await;
+    assert_eq!(revoke.status, 503, "{}", revoke.text);
+    assert!(
+        revoke.text.contains("could not be written"),
+        "{}",
+        revoke.text
+    );
+    // The admin API says what callers get: not revoked, and the history
+    // says why.
+    let read = call(&h, "GET", &format!("/admin/apikeys/{id}"), None, &[])
+        .await
+        .json();
+    assert_eq!(read["document"]["revoked"], json!(null), "{read}");
+    let versions = call(
+        &h,
+        "GET",
+        &format!("/admin/apikeys/{id}/versions"),
+        None,
+        &[],
+    )
+    .await
+    .json();
+    assert!(
+        versions["versions"][0]["action"]
+            .as_str()
+            .unwrap()
+            .starts_with("not published"),
+        "{versions}"
+    );
+    assert_eq!(
+        h.send(request("GET", "/registry", &secret, None, &[]))
+            .await
+            .status,
+        200
+    );
+    // Retried once KV takes writes again: revoked.
+    h.p.kv.fail_writes(None);
+    assert_eq!(
+        call(&h, "DELETE", &format!("/admin/apikeys/{id}"), None, &[])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        h.send(request("GET", "/registry", &secret, None, &[]))
+            .await
+            .status,
+        401
+    );
 }

@@ -538,3 +538,25 @@ async fn static_secret_headers_and_missing_secrets() {
         "the caller's API key stays at the gateway"
     );
 }
+
+#[tokio::test]
+async fn removing_an_issuer_cuts_off_its_tokens_without_waiting_for_their_expiry() {
+    tokio::time::pause();
+    let (h, _) = harness();
+    let other = h.another_isolate();
+    let token = sign("ec", Some("ec-1"), good_claims());
+    assert_eq!(init_with(&h, &token).await.status, 200);
+    assert_eq!(
+        init_with(&other, &token).await.status,
+        200,
+        "verified, and remembered"
+    );
+    h.p.kv.delete("auth/issuers/corp");
+    // Where the change was made (the admin API reloads): at once.
+    h.gw.reload_config();
+    assert_401(&init_with(&h, &token).await, "not trusted");
+    // Elsewhere: once the trusted issuers are read again (the TTL), though
+    // the token was verified there before and is still valid.
+    tokio::time::advance(std::time::Duration::from_secs(31)).await;
+    assert_401(&init_with(&other, &token).await, "not trusted");
+}

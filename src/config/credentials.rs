@@ -70,6 +70,12 @@ impl Credentials {
                 if secret.trim().is_empty() {
                     return Err("credentials.secret is empty".into());
                 }
+                if super::Settings::is_own(&secret) {
+                    return Err(format!(
+                        "credentials.secret '{secret}' is one of the gateway's own settings or secrets; \
+                         name a secret of the upstream's"
+                    ));
+                }
                 Credentials::Header {
                     name,
                     secret,

@@ -125,6 +125,24 @@ impl Settings {
         "OTEL_SERVICE_NAME",
     ];
 
+    /// The gateway's own secrets, read by name besides [`Self::VARIABLES`].
+    pub const SECRETS: &'static [&'static str] =
+        &["UPSTREAM_SIGNING_KEY", "OTEL_EXPORTER_OTLP_HEADERS"];
+
+    /// Whether `name` is one of the gateway's own settings or secrets
+    /// (either case: Spin names variables in lower case). A registry entry
+    /// or an issuer naming one as the secret to send upstream or verify
+    /// with is refused: whoever may write those documents (the admin API)
+    /// must not be able to send the gateway's signing key to a server of
+    /// their choosing.
+    pub fn is_own(name: &str) -> bool {
+        let name = name.trim();
+        Self::VARIABLES
+            .iter()
+            .chain(Self::SECRETS)
+            .any(|own| own.eq_ignore_ascii_case(name))
+    }
+
     /// Reads settings through `var` (name -> value).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
         let mut s = Settings::default();

@@ -51,6 +51,9 @@ impl Authenticator {
     pub(crate) fn invalidate(&self) {
         self.trust.invalidate();
         self.apikeys.clear();
+        // A token verified under an issuer since deleted or changed is
+        // verified again (or refused) from now on.
+        self.verified.clear();
     }
 
     /// Trusted issuers, reloaded from KV after the TTL (the last good set
@@ -115,7 +118,12 @@ impl Authenticator {
             } else {
                 &pinned
             };
-            if v.is_for(accepted) {
+            // And its issuer still trusted: removing an issuer cuts off the
+            // tokens it issued within the registry TTL everywhere, not at
+            // their expiry.
+            let iss = v.principal.via.strip_prefix("jwt:").unwrap_or_default();
+            let trusted = self.trust(p).await?.by_issuer(iss).is_some();
+            if trusted && v.is_for(accepted) {
                 return Ok(v.principal);
             }
         }

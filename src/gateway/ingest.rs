@@ -216,7 +216,7 @@ pub(crate) fn add_cors(headers: &HeaderMap, response: &mut Response<Body>) {
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static(
-            "Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate, traceresponse",
+            "Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate, traceresponse, ETag",
         ),
     );
     h.append(header::VARY, HeaderValue::from_static("Origin"));
@@ -226,10 +226,10 @@ pub(crate) fn add_cors(headers: &HeaderMap, response: &mut Response<Body>) {
 pub(crate) fn preflight() -> Response<Body> {
     Response::builder()
         .status(StatusCode::NO_CONTENT)
-        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, DELETE, OPTIONS")
+        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, PUT, DELETE, OPTIONS")
         .header(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
-            "Content-Type, Accept, Authorization, Mcp-Session-Id, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID, X-API-Key, traceparent, tracestate",
+            "Content-Type, Accept, Authorization, Mcp-Session-Id, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID, X-API-Key, traceparent, tracestate, If-Match, If-None-Match",
         )
         .header(header::ACCESS_CONTROL_MAX_AGE, "600")
         .body(Body::empty())

@@ -92,6 +92,15 @@ impl Issuer {
         if algorithms.is_empty() {
             algorithms = vec![Alg::Rs256, Alg::Es256, Alg::EdDsa];
         }
+        if let Some(own) = spec
+            .hs256_secret
+            .as_deref()
+            .filter(|n| crate::config::Settings::is_own(n))
+        {
+            return Err(format!(
+                "hs256_secret '{own}' is one of the gateway's own settings or secrets"
+            ));
+        }
         if algorithms.contains(&Alg::Hs256) != spec.hs256_secret.is_some() {
             return Err("HS256 needs both \"HS256\" in algorithms and hs256_secret".into());
         }

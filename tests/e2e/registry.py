@@ -146,20 +146,24 @@ def admin(check, http, response_of, base: str, api_key: str, open_session) -> No
     status, _, put = _admin(http, base, "PUT", "policy", changed, {"If-Match": f'"{version}"'})
     check(status == 200 and put.get("version") == (version or 0) + 1, "admin: the policy is replaced (If-Match)",
           f"{status} {put}")
-    deadline, names = time.monotonic() + 35, ["echo"]
+    deadline, names, status = time.monotonic() + 35, ["echo"], 0
     while time.monotonic() < deadline:
         status, found = _get(http, f"{base}/registry/fresh", api_key)
         names = [t.get("name") for t in found.get("tools") or []]
-        if "echo" not in names:
+        if status == 200 and found.get("tools") and "echo" not in names:
             break
         time.sleep(1)
     answer = echo()
-    check("echo" not in names and "error" in answer,
+    # The server is still there with its other tools: only echo is gone.
+    check(status == 200 and bool(names) and "echo" not in names and "error" in answer,
           "admin: a policy change through the API hides a tool from the caller (discovery and calls)",
           f"{names} {json.dumps(answer)[:300]}")
 
     # Undone through the API: the policy rolled back, the server deleted.
-    status, _, back = _admin(http, base, "POST", "policy/rollback", {"version": version})
+    blind, _, _ = _admin(http, base, "POST", "policy/rollback", {"version": version})
+    check(blind == 428, "admin: a change without If-Match is refused (428)", str(blind))
+    status, _, back = _admin(http, base, "POST", "policy/rollback", {"version": version},
+                             {"If-Match": f'"{put.get("version")}"'})
     status2, _, versions = _admin(http, base, "GET", "policy/versions")
     check(status == 200 and versions.get("versions", [{}])[0].get("action") == f"rollback to {version}",
           "admin: the policy is rolled back to the version before, kept as a new version", f"{status} {back} {versions}")

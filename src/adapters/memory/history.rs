@@ -13,11 +13,17 @@ pub struct MemoryHistory(Rc<RefCell<BTreeMap<String, Vec<Revision>>>>);
 
 impl History for MemoryHistory {
     async fn revisions(&self, key: &str) -> Result<Vec<Revision>, PortError> {
-        let all = self.0.borrow();
-        Ok(all
+        let read = self
+            .0
+            .borrow()
             .get(key)
             .map(|r| r.iter().rev().cloned().collect())
-            .unwrap_or_default())
+            .unwrap_or_default();
+        // The answer's way back from the store: requests in flight
+        // interleave here, as they do around a Durable Object (what one
+        // read may be changed by the time it is used; tests race writers).
+        tokio::task::yield_now().await;
+        Ok(read)
     }
 
     async fn append(

@@ -31,6 +31,8 @@ use std::rc::Rc;
 pub struct MemoryKv(
     Rc<RefCell<BTreeMap<String, String>>>,
     Rc<RefCell<Option<String>>>,
+    /// Writes to keys starting with this fail (`fail_writes`).
+    Rc<RefCell<Option<String>>>,
 );
 
 impl MemoryKv {
@@ -38,6 +40,18 @@ impl MemoryKv {
     /// with `prefix` fails (`""`: every read; `None` heals).
     pub fn fail_reads(&self, prefix: Option<&str>) {
         *self.1.borrow_mut() = prefix.map(str::to_string);
+    }
+    /// From now on every `put` and `delete` (the trait's) of a key starting
+    /// with `prefix` fails (`None` heals).
+    pub fn fail_writes(&self, prefix: Option<&str>) {
+        *self.2.borrow_mut() = prefix.map(str::to_string);
+    }
+    fn check_write(&self, key: &str) -> Result<(), PortError> {
+        self.check(key)?;
+        match self.2.borrow().as_deref() {
+            Some(p) if key.starts_with(p) => Err(PortError("KV write refused (test)".into())),
+            _ => Ok(()),
+        }
     }
     fn check(&self, key: &str) -> Result<(), PortError> {
         match self.1.borrow().as_deref() {
@@ -84,12 +98,12 @@ impl Kv for MemoryKv {
             .collect())
     }
     async fn put(&self, key: &str, value: &str) -> Result<(), PortError> {
-        self.check(key)?;
+        self.check_write(key)?;
         MemoryKv::put(self, key, value);
         Ok(())
     }
     async fn delete(&self, key: &str) -> Result<(), PortError> {
-        self.check(key)?;
+        self.check_write(key)?;
         MemoryKv::delete(self, key);
         Ok(())
     }

@@ -1,38 +1,63 @@
 //! Configuration documents' version history on Spin: each document's kept
-//! revisions in one value of the `sessions` store (`history/{key}`),
-//! appended with a `wasi:keyvalue` compare-and-swap, so of two admins
-//! writing one document at once exactly one wins, across instances as far
-//! as the store's atomics reach (exact on Spin's default SQLite store).
+//! revisions in one value of the `sessions` store (`history/{key}`).
+//!
+//! An append must not let two writers both win. Spin's compare-and-swap
+//! cannot be relied on for that (on the SQLite store a swap of a key that
+//! did not exist upserts, and older versions do not compare at all), so,
+//! as approvals do, each version is claimed first with a `wasi:keyvalue`
+//! atomic increment (`histclaim/{key}/{version}`): only the writer that
+//! raises it to 1 writes the list; any other is told it lost. Claims are
+//! noted in the expiry index and swept after [`CLAIM_MS`]: a writer that
+//! died between its claim and its write blocks that document's next
+//! version no longer than that.
 
-use crate::ports::{Appended, History, PortError, Revision, REVISIONS_KEPT};
+use super::kv::Index;
+use crate::adapters::expiry_index;
+use crate::ports::{Appended, Clock, History, PortError, Revision, REVISIONS_KEPT};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
+use spin_sdk::key_value::Store;
+use std::rc::Rc;
 
 const PREFIX: &str = "history/";
+pub const CLAIM_PREFIX: &str = "histclaim/";
+/// How long a version's claim is kept.
+const CLAIM_MS: u64 = 60_000;
 
 fn port_error(op: &str, e: impl std::fmt::Debug) -> PortError {
     PortError(format!("config history {op}: {e:?}"))
 }
 
 /// The `History` port on the `sessions` store.
-#[derive(Clone, Copy, Default)]
-pub struct SpinHistory;
+#[derive(Clone)]
+pub struct SpinHistory(Result<Rc<Store>, String>);
 
-/// Kept revisions from a stored value, oldest first.
-fn decode(value: Option<Vec<u8>>, key: &str) -> Result<Vec<Revision>, PortError> {
-    match value {
-        None => Ok(Vec::new()),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| PortError(format!("config history of {key} is corrupt: {e}"))),
+impl SpinHistory {
+    pub fn new(store: Result<Rc<Store>, String>) -> Self {
+        SpinHistory(store)
+    }
+
+    fn store(&self) -> Result<&Store, PortError> {
+        self.0.as_deref().map_err(|e| PortError(e.clone()))
+    }
+
+    /// Kept revisions, oldest first.
+    async fn kept(&self, key: &str) -> Result<Vec<Revision>, PortError> {
+        let value = self
+            .store()?
+            .get(format!("{PREFIX}{key}"))
+            .await
+            .map_err(|e| port_error("get", e))?;
+        match value {
+            None => Ok(Vec::new()),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| PortError(format!("config history of {key} is corrupt: {e}"))),
+        }
     }
 }
 
 impl History for SpinHistory {
     async fn revisions(&self, key: &str) -> Result<Vec<Revision>, PortError> {
-        let bucket = store::open(super::kv::SESSION_STORE).map_err(|e| port_error("open", e))?;
-        let value = bucket
-            .get(&format!("{PREFIX}{key}"))
-            .map_err(|e| port_error("get", e))?;
-        let mut kept = decode(value, key)?;
+        let mut kept = self.kept(key).await?;
         kept.reverse();
         Ok(kept)
     }
@@ -43,27 +68,30 @@ impl History for SpinHistory {
         expected: Option<u64>,
         revision: &Revision,
     ) -> Result<Appended, PortError> {
-        let bucket = store::open(super::kv::SESSION_STORE).map_err(|e| port_error("open", e))?;
-        let cas = atomics::Cas::new(&bucket, &format!("{PREFIX}{key}"))
-            .map_err(|e| port_error("cas", e))?;
-        let mut kept = decode(cas.current().map_err(|e| port_error("cas", e))?, key)?;
+        let mut kept = self.kept(key).await?;
         let newest = kept.last().map(|r| r.version);
         if newest != expected {
             return Ok(Appended::Conflict(newest));
         }
+        let bucket = store::open(super::kv::SESSION_STORE).map_err(|e| port_error("open", e))?;
+        let claim = format!("{CLAIM_PREFIX}{key}/{}", revision.version);
+        let n = atomics::increment(&bucket, &claim, 1).map_err(|e| port_error("claim", e))?;
+        if n != 1 {
+            // Another writer took this version (and may not have written
+            // it yet): it came first.
+            return Ok(Appended::Conflict(Some(revision.version)));
+        }
+        let until = super::SpinClock.now_ms() + CLAIM_MS;
+        expiry_index::register(&Index(self.store()?), &claim, until).await?;
         kept.push(revision.clone());
         if kept.len() > REVISIONS_KEPT {
             kept.remove(0);
         }
         let value = serde_json::to_vec(&kept).expect("revisions serialize");
-        match atomics::swap(cas, &value) {
-            Ok(()) => Ok(Appended::Done),
-            // Changed since it was read: whoever came first won.
-            Err(atomics::CasError::CasFailed(again)) => {
-                let now = decode(again.current().map_err(|e| port_error("cas", e))?, key)?;
-                Ok(Appended::Conflict(now.last().map(|r| r.version)))
-            }
-            Err(atomics::CasError::StoreError(e)) => Err(port_error("swap", e)),
-        }
+        self.store()?
+            .set(format!("{PREFIX}{key}"), &value)
+            .await
+            .map_err(|e| port_error("set", e))?;
+        Ok(Appended::Done)
     }
 }

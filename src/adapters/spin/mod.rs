@@ -153,6 +153,7 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
     let platform = SpinPlatform {
         kv: kv::SpinKv::open(snapshot.clone(), gw.settings.registry_ttl_ms).await,
         approvals: approvals::SpinApprovals::new(sessions.handle()),
+        history: history::SpinHistory::new(sessions.handle()),
         runtime: SpinRuntime {
             snapshot,
             deferred: deferred.clone(),
@@ -162,7 +163,6 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
         clock: SpinClock,
         limiter: limits::AtomicLimiter,
         usage: usage::AtomicUsage,
-        history: history::SpinHistory,
     };
     // Spin reports no edge location (the default region applies), and the
     // peer address in `spin-client-addr`, which the host sets itself.

@@ -37,7 +37,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 let hash = &key[APIKEY_PREFIX.len()..];
                 let mut item = as_json(text);
                 if let Some(o) = item.as_object_mut() {
-                    o.insert("id".into(), json!(&hash[..hash.len().min(MIN_PREFIX)]));
+                    o.insert("id".into(), json!(Kind::ApiKeys.shown_id(Some(hash))));
                 }
                 item
             })

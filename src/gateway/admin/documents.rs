@@ -119,18 +119,63 @@ pub(crate) async fn write<P: Platform>(
         action: change.action,
     };
     append(p, key, expected, &revision, &lost).await?;
-    let published = match &change.document {
+    if let Err(e) = publish(p, key, &change.document).await {
+        // KV still serves the version before: say so in the history too,
+        // or for a while the admin API would report (and a retry take as
+        // done) a change callers never see.
+        let undone = Revision {
+            version: version + 1,
+            document: now.document.clone(),
+            author: change.author.to_string(),
+            at_ms,
+            action: format!("not published (KV write failed): back to {}", now.version),
+        };
+        let kept = p.history().append(key, Some(version), &undone).await;
+        let note = match kept {
+            Ok(Appended::Done) => "the history says so (a new version); retry the change",
+            _ => "the history could not say so; read it again before retrying",
+        };
+        return Err(GatewayError::Unavailable(format!(
+            "{} could not be written to KV ({e}); {note}",
+            change.path
+        )));
+    }
+    settle(p, key, version).await;
+    Ok(version)
+}
+
+/// Writes (or deletes) the document in KV.
+async fn publish<P: Platform>(
+    p: &P,
+    key: &str,
+    document: &Option<String>,
+) -> Result<(), crate::ports::PortError> {
+    match document {
         Some(text) => p.kv().put(key, text).await,
         None => p.kv().delete(key).await,
+    }
+}
+
+/// Two admins' KV writes can land in either order; each writer, once its
+/// own is done, makes sure KV holds the newest version, not its own if a
+/// newer one was appended meanwhile (best effort: logged when it fails).
+async fn settle<P: Platform>(p: &P, key: &str, mine: u64) {
+    let newest = match p.history().revisions(key).await {
+        Ok(revisions) => revisions.into_iter().next(),
+        Err(e) => {
+            tracing::warn!(key, "could not check KV holds the newest version: {e}");
+            return;
+        }
     };
-    published.map_err(|e| {
-        GatewayError::Unavailable(format!(
-            "{} was recorded as version {version} but could not be published to KV ({e}); \
-             retry the same change with If-Match: \"{version}\"",
-            change.path
-        ))
-    })?;
-    Ok(version)
+    if let Some(newest) = newest.filter(|n| n.version > mine) {
+        if let Err(e) = publish(p, key, &newest.document).await {
+            tracing::warn!(
+                key,
+                version = newest.version,
+                "newest version not republished: {e}"
+            );
+        }
+    }
 }
 
 async fn append<P: Platform>(

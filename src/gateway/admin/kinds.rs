@@ -102,6 +102,7 @@ impl Kind {
             Kind::ApiKeys => id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
             Kind::Groups | Kind::Issuers => {
                 !id.is_empty()
+                    && !id.starts_with('.')
                     && id.len() <= 64
                     && id
                         .bytes()
@@ -119,18 +120,25 @@ impl Kind {
             path: path.clone(),
             reason,
         };
+        let too_big = |n: usize| {
+            bad(format!(
+                "the document is {n} bytes; at most {MAX_DOCUMENT_BYTES}"
+            ))
+        };
         if text.len() > MAX_DOCUMENT_BYTES {
-            return Err(bad(format!(
-                "the document is {} bytes; at most {MAX_DOCUMENT_BYTES}",
-                text.len()
-            )));
+            return Err(too_big(text.len()));
         }
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
         if !value.is_object() {
             return Err(bad("must be a JSON object".into()));
         }
+        // What is stored, which can be longer than what was sent (`1e9`
+        // becomes `1000000000.0`).
         let compact = value.to_string();
+        if compact.len() > MAX_DOCUMENT_BYTES {
+            return Err(too_big(compact.len()));
+        }
         let id = id.unwrap_or_default();
         match self {
             Kind::Servers => Server::parse(id, &compact).map(drop),
@@ -153,10 +161,18 @@ impl Kind {
     /// How the admin API and the audit trail name a document: `servers/x`,
     /// `policy`; an API key by the first 16 digits of its hash.
     pub(crate) fn path(self, id: Option<&str>) -> String {
+        match self.shown_id(id) {
+            Some(id) => format!("{}/{id}", self.segment()),
+            None => self.segment().to_string(),
+        }
+    }
+
+    /// A document's id as answers show it: an API key's hash only by its
+    /// first 16 digits (the whole hash of a weak key could be cracked).
+    pub(crate) fn shown_id(self, id: Option<&str>) -> Option<String> {
         match (self, id) {
-            (Kind::ApiKeys, Some(id)) => format!("apikeys/{}", &id[..id.len().min(16)]),
-            (_, Some(id)) => format!("{}/{id}", self.segment()),
-            (_, None) => self.segment().to_string(),
+            (Kind::ApiKeys, Some(id)) => Some(id.chars().take(16).collect()),
+            (_, id) => id.map(str::to_string),
         }
     }
 }
@@ -236,7 +252,10 @@ mod tests {
     fn keys_name_their_kind() {
         assert_eq!(Kind::of_key("policy"), Some((Kind::Policy, None)));
         assert_eq!(Kind::of_key("servers/a"), Some((Kind::Servers, Some("a"))));
-        assert_eq!(Kind::of_key("auth/issuers/idp"), Some((Kind::Issuers, Some("idp"))));
+        assert_eq!(
+            Kind::of_key("auth/issuers/idp"),
+            Some((Kind::Issuers, Some("idp")))
+        );
         assert_eq!(Kind::of_key("servers/a/b"), None);
         assert_eq!(Kind::of_key("cache/snapshot"), None);
         let (path, why) = check_document("servers/a", "{}").unwrap_err();
@@ -250,6 +269,7 @@ mod tests {
         assert!(Kind::Servers.valid_id("notes"));
         assert!(!Kind::Servers.valid_id("a__b"));
         assert!(!Kind::Groups.valid_id("../x"));
+        assert!(!Kind::Groups.valid_id(".."));
         assert!(!Kind::ApiKeys.valid_id("abc"));
         let hash = "0123456789abcdef".repeat(4);
         assert_eq!(Kind::ApiKeys.path(Some(&hash)), "apikeys/0123456789abcdef");

@@ -16,10 +16,13 @@
 //!   days ([`usage`]).
 //!
 //! Every write is checked by the gateway's own parser (400 with the path
-//! and the reason, nothing stored), takes `If-Match: "{version}"` (412 when
-//! another change came first; `If-None-Match: *` creates only), keeps the
-//! version before it ([`documents`]), is written to the audit trail, and is
-//! seen at once by this instance ([`super::own_writes`]).
+//! and the reason, nothing stored); a change to an existing document needs
+//! `If-Match: "{version}"` (428 without, 412 when another change came
+//! first; `If-None-Match: *` creates only); each keeps the version before
+//! it ([`documents`]), is written to the audit trail, and is seen at once
+//! by this instance ([`super::own_writes`]). The policy is never deleted
+//! (that would turn governance off), API keys are never rewritten or
+//! rolled back (that could undo a revocation).
 
 mod apikeys;
 mod documents;
@@ -101,6 +104,9 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 let id = self.resolve(kind, id).await?;
                 match *m {
                     Method::GET => self.read(kind, id.as_deref()).await?,
+                    // A key's record is made by POST and ended by DELETE:
+                    // rewriting it could undo a revocation.
+                    Method::PUT if kind == Kind::ApiKeys => return Err(not_allowed("GET, DELETE")),
                     Method::PUT => self.replace(kind, id.as_deref(), req).await?,
                     Method::DELETE if kind == Kind::ApiKeys => {
                         self.revoke_apikey(id.as_deref().unwrap_or_default(), req.headers())
@@ -117,6 +123,12 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             (Target::Version(kind, id, n), &Method::GET) => {
                 let id = self.resolve(kind, id).await?;
                 self.version(kind, id.as_deref(), n).await?
+            }
+            (Target::Rollback(Kind::ApiKeys, _), _) => {
+                return Err(GatewayError::Conflict(
+                    "API keys are not rolled back (a revoked key stays revoked): create a new one"
+                        .into(),
+                ))
             }
             (Target::Rollback(kind, id), &Method::POST) => {
                 let id = self.resolve(kind, id).await?;
@@ -277,7 +289,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 current: Some(now.version),
             });
         }
-        let if_match = if_match(req.headers(), &now)?;
+        let if_match = required_if_match(kind, id, req.headers(), &now)?;
         let (status, action) = match now.document {
             Some(_) => (StatusCode::OK, "replace"),
             None => (StatusCode::CREATED, "create"),
@@ -302,11 +314,14 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         if kind == Kind::Groups {
             self.check_group_unused(id.unwrap_or_default()).await?;
         }
-        let if_match = if_match(headers, &now)?;
+        if kind == Kind::Policy {
+            return Err(no_policy_off());
+        }
+        let if_match = required_if_match(kind, id, headers, &now)?;
         let version = self
             .commit(kind, id, &now, None, if_match, "delete")
             .await?;
-        let body = json!({"id": id, "version": version, "deleted": true});
+        let body = json!({"id": kind.shown_id(id), "version": version, "deleted": true});
         Ok(answer(StatusCode::OK, body, Some(version)))
     }
 
@@ -333,7 +348,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         let now = self.current(kind, id).await?;
         let listed: Vec<serde_json::Value> = revisions.iter().map(documents::summary).collect();
         let body = json!({
-            "id": id,
+            "id": kind.shown_id(id),
             "current_version": now.document.as_ref().map(|_| now.version),
             "versions": listed,
         });
@@ -349,7 +364,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     ) -> Result<Response<Body>, GatewayError> {
         let revision = self.revision(kind, id, n).await?;
         let mut body = documents::summary(&revision);
-        body["id"] = json!(id);
+        body["id"] = json!(kind.shown_id(id));
         body["document"] = revision.document.as_deref().map(as_json).into();
         Ok(answer(StatusCode::OK, body, None))
     }
@@ -393,8 +408,11 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         if text.is_none() && kind == Kind::Groups {
             self.check_group_unused(id.unwrap_or_default()).await?;
         }
+        if text.is_none() && kind == Kind::Policy {
+            return Err(no_policy_off());
+        }
         let now = self.current(kind, id).await?;
-        let if_match = if_match(req.headers(), &now)?;
+        let if_match = required_if_match(kind, id, req.headers(), &now)?;
         let action = format!("rollback to {}", to.version);
         let version = self
             .commit(kind, id, &now, text.clone(), if_match, &action)
@@ -403,7 +421,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             Some(text) => document(StatusCode::OK, kind, id, version, &text),
             None => answer(
                 StatusCode::OK,
-                json!({"id": id, "version": version, "deleted": true}),
+                json!({"id": kind.shown_id(id), "version": version, "deleted": true}),
                 Some(version),
             ),
         })
@@ -463,6 +481,30 @@ fn if_match(headers: &HeaderMap, now: &Current) -> Result<Option<u64>, GatewayEr
     })
 }
 
+/// [`if_match`], required when the document exists: a change made without
+/// naming the version it was made against could undo another unseen.
+fn required_if_match(
+    kind: Kind,
+    id: Option<&str>,
+    headers: &HeaderMap,
+    now: &Current,
+) -> Result<Option<u64>, GatewayError> {
+    match if_match(headers, now)? {
+        None if now.document.is_some() => Err(GatewayError::PreconditionRequired(kind.path(id))),
+        given => Ok(given),
+    }
+}
+
+/// The policy is never deleted through the API: no document means
+/// governance off, everything open to every authenticated caller.
+fn no_policy_off() -> GatewayError {
+    GatewayError::Conflict(
+        "deleting the policy would turn governance off (everything open to every caller); \
+         replace it instead"
+            .into(),
+    )
+}
+
 fn not_allowed(allow: &'static str) -> GatewayError {
     GatewayError::MethodNotAllowed { allow }
 }
@@ -486,11 +528,7 @@ fn document(
     version: u64,
     text: &str,
 ) -> Response<Body> {
-    let id = match kind {
-        Kind::ApiKeys => id.map(|h| h[..16].to_string()),
-        _ => id.map(str::to_string),
-    };
-    let body = json!({"id": id, "version": version, "document": as_json(text)});
+    let body = json!({"id": kind.shown_id(id), "version": version, "document": as_json(text)});
     answer(status, body, Some(version))
 }
 
