@@ -5,12 +5,19 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: dev test bench toolchain build build-spin lint unit e2e e2e-workers e2e-spin conformance conformance-workers conformance-spin fmt clean
+.PHONY: dev seed test bench toolchain build build-spin lint unit e2e e2e-workers e2e-spin dev-smoke conformance conformance-workers conformance-spin fmt clean
 
 ## Run the gateway locally on workerd with the demo registry (kv-seed/) and
 ## two demo upstream MCP servers; prints the URL.
 dev:
 	bash scripts/dev.sh
+
+## Loads kv-seed/ (or SEED=folder) into wrangler dev's local KV, checked by
+## the gateway's own parsers; prints what changed. Other stores:
+## scripts/seed.py --help (remote Workers KV, Spin's SQLite file).
+SEED ?= kv-seed
+seed: toolchain
+	$(ENV) "$$PYTHON" scripts/seed.py $(SEED) --workers-local
 
 ## The whole test suite: lint, native unit + integration tests, end to end on
 ## wrangler dev (workerd) and on the Spin host (Wasmtime) with the official
@@ -52,13 +59,19 @@ lint:
 unit:
 	cargo test
 
-e2e: e2e-workers e2e-spin
+e2e: e2e-workers e2e-spin dev-smoke
 
 e2e-workers: toolchain
 	$(ENV) "$$PYTHON" tests/e2e/run.py --target workers
 
 e2e-spin: toolchain
 	$(ENV) "$$PYTHON" tests/e2e/run.py --target spin
+
+## `make dev` as a newcomer meets it (tests/dev_smoke.py; the build e2e-workers
+## made), and `make seed` on a copy of kv-seed/ (tests/seed_check.py).
+dev-smoke: toolchain e2e-workers
+	$(ENV) "$$PYTHON" tests/seed_check.py
+	$(ENV) "$$PYTHON" tests/dev_smoke.py
 
 ## @modelcontextprotocol/conformance (2025-11-25 and 2026-07-28) against the
 ## project's fixture upstream, directly and through /servers/conf/mcp and /mcp

@@ -9,21 +9,25 @@
 #     (client credentials: demo-client / demo-secret)
 # Development secrets (a signing key for minted upstream credentials, a demo
 # API key and an admin one) are made once in build/dev-secrets.json.
-# MCP_EDGE_SKIP_BUILD=1 uses the existing build/. Ctrl-C stops everything.
+# MCP_EDGE_SKIP_BUILD=1 uses the existing build/; MCP_EDGE_DEV_STATE=DIR keeps
+# wrangler's local state (KV, Durable Objects) there instead of .wrangler/state.
+# Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 PORT="${PORT:-8787}"
 BASE="http://127.0.0.1:$PORT"
 AS_PORT=3004
+STATE=()
+if [[ -n "${MCP_EDGE_DEV_STATE:-}" ]]; then STATE=(--persist-to "$MCP_EDGE_DEV_STATE"); fi
 
 bash scripts/toolchain.sh
 bash scripts/build-worker.sh   # MCP_EDGE_SKIP_BUILD=1: the existing build/
 
 echo "==> loading kv-seed/ into local KV (checked by the gateway's parsers)" >&2
-"$PYTHON" scripts/seed.py kv-seed --workers-local
+"$PYTHON" scripts/seed.py kv-seed --workers-local "${STATE[@]}"
 "$PYTHON" scripts/dev_secrets.py build/dev-secrets.json build/dev-keys.json >/dev/null
-"$NODE22" "$WRANGLER" kv bulk put build/dev-keys.json --binding REGISTRY --local >/dev/null
+"$NODE22" "$WRANGLER" kv bulk put build/dev-keys.json --binding REGISTRY --local "${STATE[@]}" >/dev/null
 secret() { "$PYTHON" -c "import json,sys; v=json.load(open('build/dev-secrets.json'))[sys.argv[1]]; print(v if isinstance(v,str) else json.dumps(v))" "$1"; }
 USER_KEY="$(secret user_key)"
 ADMIN_KEY="$(secret admin_key)"
@@ -64,7 +68,7 @@ cat >&2 <<MSG
     logs in build/*.log; Ctrl-C stops everything.
 
 MSG
-MCP_EDGE_SKIP_BUILD=1 "$NODE22" "$WRANGLER" dev --ip 127.0.0.1 --port "$PORT" --show-interactive-dev-session=false \
+MCP_EDGE_SKIP_BUILD=1 "$NODE22" "$WRANGLER" dev --ip 127.0.0.1 --port "$PORT" --show-interactive-dev-session=false "${STATE[@]}" \
   --var "ADMIN_ROLE:mcp-admin" --var "UPSTREAM_SIGNING_KEY:$SIGNING_KEY" &
 pids+=($!)
 wait "${pids[-1]}"

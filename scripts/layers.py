@@ -37,6 +37,7 @@ LAYERS = [
     ("gateway",),  # the request pipeline that orchestrates the rest
     ("adapters",),  # memory, Workers, Spin
     ("lib",),  # the crate root
+    ("bin",),  # command-line tools over the crate (mcp-edge-seed)
 ]
 RANK = {unit: i for i, units in enumerate(LAYERS) for unit in units}
 

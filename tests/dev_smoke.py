@@ -70,7 +70,11 @@ def rpc(headers: dict, method: str, params: dict, rid: int = 1) -> tuple[int, di
 
 
 def main() -> int:
-    env = {**os.environ, "MCP_EDGE_SKIP_BUILD": "1"}
+    import tempfile
+    # A state directory of its own: counters from an earlier `make dev`
+    # would otherwise count against this run's limit check.
+    state = tempfile.mkdtemp(prefix="mcp-edge-dev-smoke-")
+    env = {**os.environ, "MCP_EDGE_SKIP_BUILD": "1", "MCP_EDGE_DEV_STATE": state}
     log = open(ROOT / "build" / "dev-smoke.log", "w")
     dev = subprocess.Popen(["bash", "scripts/dev.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                            start_new_session=True)
@@ -131,6 +135,7 @@ def main() -> int:
         os.killpg(dev.pid, signal.SIGTERM)
         dev.wait(timeout=30)
         log.close()
+        subprocess.run(["rm", "-rf", state])
     if FAILED:
         print((ROOT / "build" / "dev-smoke.log").read_text()[-3000:])
     print(f"dev smoke: {len(FAILED)} failed")

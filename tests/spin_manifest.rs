@@ -1,6 +1,7 @@
 //! spin.toml must let the component reach every upstream in the seeded
-//! registry: Spin refuses outbound requests to hosts not listed in
-//! `allowed_outbound_hosts`, and the failure would only show at run time.
+//! registry, and every seeded issuer's JWKS: Spin refuses outbound requests
+//! to hosts not listed in `allowed_outbound_hosts`, and the failure would
+//! only show at run time.
 
 use mcp_edge::config::Registry;
 use std::path::Path;
@@ -47,18 +48,32 @@ fn allows(pattern: &str, url: &http::Uri) -> bool {
     scheme_ok && host_ok && port_ok
 }
 
-/// Every seeded endpoint URL that no allowed host admits.
+/// Every seeded endpoint and issuer JWKS URL that no allowed host admits.
 fn missing(manifest: &str, registry: &Registry) -> Vec<String> {
     let allowed = allowed_hosts(manifest);
     registry
         .servers
         .iter()
         .flat_map(|s| s.endpoints.iter())
-        .filter(|ep| {
-            let uri: http::Uri = ep.url.parse().unwrap();
+        .map(|ep| ep.url.clone())
+        .chain(seeded_jwks())
+        .filter(|url| {
+            let uri: http::Uri = url.parse().unwrap();
             !allowed.iter().any(|a| allows(a, &uri))
         })
-        .map(|ep| ep.url.clone())
+        .collect()
+}
+
+/// The `jwks_uri` of every seeded issuer.
+fn seeded_jwks() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("kv-seed/auth/issuers");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|f| {
+            let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+            let issuer: serde_json::Value = serde_json::from_str(&text).unwrap();
+            issuer["jwks_uri"].as_str().map(str::to_string)
+        })
         .collect()
 }
 
