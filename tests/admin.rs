@@ -933,3 +933,67 @@ async fn a_change_kv_refuses_is_not_reported_as_made() {
         401
     );
 }
+
+#[tokio::test]
+async fn the_writing_instance_sees_its_write_at_once_while_kv_catches_up() {
+    tokio::time::pause();
+    let (h, _) = setup();
+    let gamma = std::rc::Rc::new(MockServer::new("gamma").tools(&["ping"]));
+    h.p.http.mount("http://gamma.us.test/mcp", gamma);
+    let elsewhere = Harness {
+        gw: Gateway::new(setting("ADMIN_ROLE", "platform-admin")),
+        p: h.p.clone(),
+        meta: RequestMeta::default(),
+    };
+    assert_eq!(
+        elsewhere
+            .send(request("GET", "/registry", ALICE, None, &[]))
+            .await
+            .status,
+        200
+    );
+
+    // KV takes the write but serves it nowhere yet (as Workers KV, for up
+    // to a minute).
+    h.p.kv.lag_writes();
+    let created = call(
+        &h,
+        "PUT",
+        "/admin/servers/gamma",
+        Some(&server_doc("http://gamma.us.test/mcp")),
+        &[],
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert!(
+        h.p.kv.value("servers/gamma").is_none(),
+        "KV has not caught up"
+    );
+    let here = h
+        .send(request("GET", "/registry/gamma", ALICE, None, &[]))
+        .await;
+    assert_eq!(
+        here.status, 200,
+        "the writing instance serves it at once: {}",
+        here.text
+    );
+    let read = call(&h, "GET", "/admin/servers/gamma", None, &[]).await;
+    assert_eq!(read.json()["version"], 1);
+    // Another instance: not yet (its registry copy, and KV, are older).
+    let there = elsewhere
+        .send(request("GET", "/registry/gamma", ALICE, None, &[]))
+        .await;
+    assert_eq!(there.status, 404);
+    // The admin API there reports the history's newest version, not KV's
+    // stale answer: a change made there is made against version 1.
+    let seen = call(&elsewhere, "GET", "/admin/servers/gamma", None, &[]).await;
+    assert_eq!(seen.json()["version"], 1, "{}", seen.text);
+
+    // KV catches up and the other instance's copy expires: served there too.
+    h.p.kv.propagate();
+    tokio::time::advance(std::time::Duration::from_secs(31)).await;
+    let there = elsewhere
+        .send(request("GET", "/registry/gamma", ALICE, None, &[]))
+        .await;
+    assert_eq!(there.status, 200, "{}", there.text);
+}

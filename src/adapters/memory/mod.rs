@@ -4,12 +4,14 @@
 //! the test runs it.
 
 mod history;
+mod kv;
 mod mock_asks;
 mod mock_listen;
 mod mock_server;
 mod mock_tools;
 
 pub use history::MemoryHistory;
+pub use kv::MemoryKv;
 pub use mock_server::{MockServer, Seen};
 
 use crate::body::Body;
@@ -17,97 +19,13 @@ use crate::governance::approval::{transition, ApprovalRecord, Decided, Decision,
 use crate::governance::gcra;
 use crate::governance::gcra::Quota;
 use crate::ports::{
-    Approvals, Clock, HttpClient, Kv, Limiter, PortError, Ports, Runtime, SendError, SessionRecord,
+    Approvals, Clock, HttpClient, Limiter, PortError, Ports, Runtime, SendError, SessionRecord,
     Sessions, UpstreamChange, Usage, UsageCount, UsageKey,
 };
 use futures_util::future::LocalBoxFuture;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
-
-/// KV in a sorted map; tests can make reads fail, as an unreachable KV
-/// would.
-#[derive(Clone, Default)]
-pub struct MemoryKv(
-    Rc<RefCell<BTreeMap<String, String>>>,
-    Rc<RefCell<Option<String>>>,
-    /// Writes to keys starting with this fail (`fail_writes`).
-    Rc<RefCell<Option<String>>>,
-);
-
-impl MemoryKv {
-    /// From now on every `get` of a key, and `list` of a prefix, starting
-    /// with `prefix` fails (`""`: every read; `None` heals).
-    pub fn fail_reads(&self, prefix: Option<&str>) {
-        *self.1.borrow_mut() = prefix.map(str::to_string);
-    }
-    /// From now on every `put` and `delete` (the trait's) of a key starting
-    /// with `prefix` fails (`None` heals).
-    pub fn fail_writes(&self, prefix: Option<&str>) {
-        *self.2.borrow_mut() = prefix.map(str::to_string);
-    }
-    fn check_write(&self, key: &str) -> Result<(), PortError> {
-        self.check(key)?;
-        match self.2.borrow().as_deref() {
-            Some(p) if key.starts_with(p) => Err(PortError("KV write refused (test)".into())),
-            _ => Ok(()),
-        }
-    }
-    fn check(&self, key: &str) -> Result<(), PortError> {
-        match self.1.borrow().as_deref() {
-            Some(p) if key.starts_with(p) => Err(PortError("KV unreachable (test)".into())),
-            _ => Ok(()),
-        }
-    }
-    pub fn put(&self, key: &str, value: &str) {
-        self.0
-            .borrow_mut()
-            .insert(key.to_string(), value.to_string());
-    }
-    pub fn delete(&self, key: &str) {
-        self.0.borrow_mut().remove(key);
-    }
-    /// The value of `key` (tests).
-    pub fn value(&self, key: &str) -> Option<String> {
-        self.0.borrow().get(key).cloned()
-    }
-    /// Every key starting with `prefix` (tests).
-    pub fn keys_with(&self, prefix: &str) -> Vec<String> {
-        self.0
-            .borrow()
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .cloned()
-            .collect()
-    }
-}
-
-impl Kv for MemoryKv {
-    async fn get(&self, key: &str) -> Result<Option<String>, PortError> {
-        self.check(key)?;
-        Ok(self.0.borrow().get(key).cloned())
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, PortError> {
-        self.check(prefix)?;
-        Ok(self
-            .0
-            .borrow()
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .cloned()
-            .collect())
-    }
-    async fn put(&self, key: &str, value: &str) -> Result<(), PortError> {
-        self.check_write(key)?;
-        MemoryKv::put(self, key, value);
-        Ok(())
-    }
-    async fn delete(&self, key: &str) -> Result<(), PortError> {
-        self.check_write(key)?;
-        MemoryKv::delete(self, key);
-        Ok(())
-    }
-}
 
 /// Sessions in a map (one process stands in for the Durable Object).
 #[derive(Clone, Default)]
