@@ -7,6 +7,9 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+/// Writes held back: key to value (`None`: a delete).
+type Held = BTreeMap<String, Option<String>>;
+
 #[derive(Clone, Default)]
 pub struct MemoryKv {
     map: Rc<RefCell<BTreeMap<String, String>>>,
@@ -16,7 +19,7 @@ pub struct MemoryKv {
     failing_writes: Rc<RefCell<Option<String>>>,
     /// While `Some`, writes through the `Kv` port wait here (`None`: a
     /// delete) until `propagate`.
-    lagging: Rc<RefCell<Option<BTreeMap<String, Option<String>>>>>,
+    lagging: Rc<RefCell<Option<Held>>>,
 }
 
 impl MemoryKv {
@@ -33,7 +36,7 @@ impl MemoryKv {
     /// From now on writes through the port are accepted but not read back
     /// (by anyone) until [`Self::propagate`]: eventual consistency.
     pub fn lag_writes(&self) {
-        self.lagging.borrow_mut().get_or_insert_with(BTreeMap::new);
+        self.lagging.borrow_mut().get_or_insert_with(Held::new);
     }
     /// Applies the writes held back, and stops holding them.
     pub fn propagate(&self) {
