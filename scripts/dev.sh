@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # `make dev`: the gateway on workerd (wrangler dev) with the demo
 # configuration from kv-seed/ (servers, the dev group, the demo policy, the
-# demo authorization server as a trusted issuer), and on loopback:
+# demo authorization server as a trusted issuer), and beside it:
 #   server-everything (TypeScript SDK)        http://127.0.0.1:3001/mcp
+#     (it listens on every interface and cannot be told otherwise: it runs
+#     with an empty environment, so its get-env tool shows nothing of yours,
+#     and the demo registry hides that tool anyway)
 #   notes (Python SDK; its eu region, :3003, is down on purpose)
 #                                             http://127.0.0.1:3002/mcp
 #   a local OAuth authorization server        http://127.0.0.1:3004
@@ -26,19 +29,18 @@ bash scripts/build-worker.sh   # MCP_EDGE_SKIP_BUILD=1: the existing build/
 
 echo "==> loading kv-seed/ into local KV (checked by the gateway's parsers)" >&2
 "$PYTHON" scripts/seed.py kv-seed --workers-local "${STATE[@]}"
-"$PYTHON" scripts/dev_secrets.py build/dev-secrets.json build/dev-keys.json >/dev/null
+"$PYTHON" scripts/dev_secrets.py build/dev-secrets.json build/dev-keys.json build/dev.env >/dev/null
 "$NODE22" "$WRANGLER" kv bulk put build/dev-keys.json --binding REGISTRY --local "${STATE[@]}" >/dev/null
 secret() { "$PYTHON" -c "import json,sys; v=json.load(open('build/dev-secrets.json'))[sys.argv[1]]; print(v if isinstance(v,str) else json.dumps(v))" "$1"; }
 USER_KEY="$(secret user_key)"
 ADMIN_KEY="$(secret admin_key)"
-SIGNING_KEY="$(secret signing_key)"
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT INT TERM
 
 echo "==> starting the demo upstreams and authorization server" >&2
-PORT=3001 node node_modules/@modelcontextprotocol/server-everything/dist/index.js streamableHttp \
+env -i PATH="$PATH" PORT=3001 node node_modules/@modelcontextprotocol/server-everything/dist/index.js streamableHttp \
   > build/server-everything.log 2>&1 &
 pids+=($!)
 "$PYTHON" tests/e2e/upstream/notes_server.py --port 3002 \
@@ -69,6 +71,6 @@ cat >&2 <<MSG
 
 MSG
 MCP_EDGE_SKIP_BUILD=1 "$NODE22" "$WRANGLER" dev --ip 127.0.0.1 --port "$PORT" --show-interactive-dev-session=false "${STATE[@]}" \
-  --var "ADMIN_ROLE:mcp-admin" --var "UPSTREAM_SIGNING_KEY:$SIGNING_KEY" &
+  --var "ADMIN_ROLE:mcp-admin" --env-file build/dev.env &
 pids+=($!)
 wait "${pids[-1]}"

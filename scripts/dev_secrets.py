@@ -7,13 +7,17 @@ build/dev-secrets.json (never committed; delete it for new ones):
   - two API keys: `demo-user` (team demo) and `demo-admin` (roles mcp-admin
     and approver: the admin API and the approvals inbox).
 
-Usage: dev_secrets.py SECRETS.json KV-BULK.json
+Usage: dev_secrets.py SECRETS.json KV-BULK.json ENV-FILE
 Writes the API keys' records (hashed, as the gateway stores them) to
-KV-BULK.json for `wrangler kv bulk put`, and prints the secrets file's path.
+KV-BULK.json for `wrangler kv bulk put`, and the signing key as a dotenv
+file for `wrangler dev --env-file` (never on a command line, which every
+local user can read); both secret files are created readable by their
+owner only.
 """
 import base64
 import hashlib
 import json
+import os
 import pathlib
 import secrets
 import sys
@@ -32,20 +36,29 @@ def signing_key() -> dict:
             "y": b64(n.public_numbers.y), "d": b64(n.private_value)}
 
 
+def private(path: pathlib.Path, text: str) -> None:
+    """Writes `text` to a file only its owner may read, from its creation on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
 def main() -> int:
-    if len(sys.argv) != 3:
+    if len(sys.argv) != 4:
         print(__doc__, file=sys.stderr)
         return 2
-    path, bulk = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+    path, bulk, env = (pathlib.Path(a) for a in sys.argv[1:])
     if path.exists():
         made = json.loads(path.read_text())
     else:
         made = {"signing_key": signing_key(),
                 "user_key": "mk_demo_user_" + secrets.token_urlsafe(24),
                 "admin_key": "mk_demo_admin_" + secrets.token_urlsafe(24)}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(made, indent=1))
-        path.chmod(0o600)
+        private(path, json.dumps(made, indent=1))
+    # dotenv: single quotes keep the JSON as it is.
+    private(env, f"UPSTREAM_SIGNING_KEY='{json.dumps(made['signing_key'])}'\n")
     records = [(made["user_key"], {"subject": "demo-user", "teams": ["demo"], "scopes": ["mcp:tools"]}),
                (made["admin_key"], {"subject": "demo-admin", "roles": ["mcp-admin", "approver"],
                                     "scopes": ["mcp:tools"]})]

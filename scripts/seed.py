@@ -24,9 +24,12 @@ Targets (one):
                           `wrangler kv bulk put` list (or the Spin test
                           host's --kv-seed file)
 
-Keys in the store under servers/, groups/, auth/issuers/ or `policy` that
-the folder does not hold are reported; --prune deletes them. API keys
-(auth/apikeys/) are never pruned. --dry-run reports without writing.
+Keys in the store under servers/, groups/ or auth/issuers/ that the folder
+does not hold are reported; --prune deletes them (refused for an empty
+folder). The policy is never deleted (no policy means governance off), and
+API keys' records (auth/apikeys/) are only ever added: never rewritten (a
+revocation made through the admin API stays) nor pruned. --dry-run reports
+without writing.
 
 Changes made here bypass the admin API's version history: the admin API
 records such a document as "found in KV" before its next change, so it can
@@ -46,18 +49,22 @@ import sys
 import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-MANAGED = ("servers/", "groups/", "auth/issuers/")
+# What --prune may delete. Never the policy (no policy means governance
+# off) and never API keys (revoked ones included).
+PRUNABLE = ("servers/", "groups/", "auth/issuers/")
+APIKEYS = "auth/apikeys/"
 SPIN_TABLE = """CREATE TABLE IF NOT EXISTS spin_key_value (
     store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (store, key))"""
 
 
 def managed(key: str) -> bool:
-    return key == "policy" or key.startswith(MANAGED)
+    """Keys the folder speaks for (read from the store and compared)."""
+    return key == "policy" or key.startswith(PRUNABLE)
 
 
 def checked(folder: pathlib.Path) -> dict[str, str]:
     """The folder's documents, checked by the gateway's parsers (exits on a bad one)."""
-    run = subprocess.run(["cargo", "run", "--quiet", "--bin", "mcp-edge-seed", "--", str(folder)],
+    run = subprocess.run(["cargo", "run", "--quiet", "--bin", "mcp-edge-seed", "--", str(folder.resolve())],
                          cwd=ROOT, capture_output=True, text=True)
     if run.returncode != 0:
         sys.stderr.write(run.stderr)
@@ -93,13 +100,22 @@ class Workers:
         wanted = sorted({*keys, *(k for k in listed if managed(k))})
         if not wanted:
             return {}
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(wanted, f)
-        try:
-            got = self._json(self._run("bulk", "get", f.name)) or {}
-        finally:
-            os.unlink(f.name)
-        return {k: v["value"] for k, v in got.items() if v.get("value") is not None}
+        found: dict[str, str] = {}
+        # The API reads at most 100 keys a call.
+        for i in range(0, len(wanted), 100):
+            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+                json.dump(wanted[i:i + 100], f)
+            try:
+                got = self._json(self._run("bulk", "get", f.name)) or {}
+            finally:
+                os.unlink(f.name)
+            for k, v in got.items():
+                # Local answers wrap each value ({"value": ...}), remote
+                # ones give it as is.
+                value = v.get("value") if isinstance(v, dict) else v
+                if value is not None:
+                    found[k] = value
+        return found
 
     def write(self, puts: dict[str, str], deletes: list[str]) -> None:
         for command, payload in (("put", [{"key": k, "value": v} for k, v in puts.items()]), ("delete", deletes)):
@@ -158,6 +174,9 @@ def main() -> int:
     args = ap.parse_args()
 
     desired = checked(pathlib.Path(args.folder))
+    if args.prune and not desired:
+        print("seed: --prune with an empty folder would delete every server and issuer; refused", file=sys.stderr)
+        return 1
     print(f"seed: {len(desired)} documents in {args.folder} pass the gateway's checks")
     if args.bulk_out:
         pathlib.Path(args.bulk_out).write_text(json.dumps([{"key": k, "value": v} for k, v in desired.items()]))
@@ -167,14 +186,21 @@ def main() -> int:
     current = store.read(list(desired))
     added = {k: v for k, v in desired.items() if k not in current}
     changed = {k: v for k, v in desired.items() if k in current and not same(current[k], v)}
-    stale = sorted(k for k in current if managed(k) and k not in desired)
+    # An API key's record is only ever added: rewriting one could undo a
+    # revocation made through the admin API.
+    held = sorted(k for k in changed if k.startswith(APIKEYS))
+    for k in held:
+        del changed[k]
+    stale = sorted(k for k in current if k.startswith(PRUNABLE) and k not in desired)
     for k in sorted(added):
         print(f"  added    {k}")
     for k in sorted(changed):
         print(f"  changed  {k}")
+    for k in held:
+        print(f"  kept     {k} (differs, but API keys' records are only added, never rewritten)")
     for k in stale:
         print(f"  {'removed ' if args.prune else 'kept     '} {k} (not in the folder{'' if args.prune else '; --prune removes it'})")
-    unchanged = len(desired) - len(added) - len(changed)
+    unchanged = len(desired) - len(added) - len(changed) - len(held)
     print(f"seed: {len(added)} added, {len(changed)} changed, {unchanged} unchanged, "
           f"{len(stale)} {'removed' if args.prune else 'only in the store'}{' (dry run: nothing written)' if args.dry_run else ''}")
     if not args.dry_run:

@@ -2,7 +2,7 @@
 """`make dev` as a newcomer meets it: starts scripts/dev.sh (the existing
 build), then checks that the demo works out of the box:
 
-  - the demo API key lists tools on /mcp; the registry names the servers;
+  - the demo API key lists tools on /mcp (not server-everything's get-env);
   - the RFC 9728 metadata names the demo authorization server, a token from
     it (client credentials) is accepted;
   - minted upstream credentials work: notes' whoami verifies the one the
@@ -99,6 +99,8 @@ def main() -> int:
         names = [t["name"] for t in listed.get("result", {}).get("tools", [])]
         check("everything__get-sum" in names and "notes__whoami" in names,
               "the demo API key lists the demo servers' tools on /mcp", f"{status} {listed}")
+        check(bool(names) and "everything__get-env" not in names,
+              "server-everything's get-env (its process environment) is hidden by the demo registry", str(names))
         status, _, raw = http(f"{BASE}/.well-known/oauth-protected-resource/mcp")
         meta = json.loads(raw or b"{}")
         check(meta.get("authorization_servers") == ["http://127.0.0.1:3004"],

@@ -74,9 +74,32 @@ def main() -> int:
               and "groups/dev" not in rows(db), "a key the folder lost is kept, and removed with --prune",
               kept.stdout + pruned.stdout)
 
+        # An API key's record is added, but never rewritten (a revocation
+        # made through the admin API stays), and the policy never pruned.
+        record = folder / "auth" / "apikeys" / ("ab" * 32 + ".json")
+        record.parent.mkdir(parents=True)
+        record.write_text(json.dumps({"subject": "bot"}))
+        seed(str(folder), "--spin-sqlite", str(db))
+        with sqlite3.connect(db) as c:
+            c.execute("UPDATE spin_key_value SET value = ? WHERE key = ?",
+                      (json.dumps({"subject": "bot", "revoked": True}).encode(), f"auth/apikeys/{'ab' * 32}"))
+        (folder / "policy.json").unlink()
+        kept = seed(str(folder), "--spin-sqlite", str(db), "--prune")
+        stored = rows(db)
+        check(json.loads(stored[f"auth/apikeys/{'ab' * 32}"]).get("revoked") is True and "policy" in stored
+              and "only added" in kept.stdout,
+              "an API key's record is never rewritten (a revocation stays), the policy never pruned",
+              kept.stdout + kept.stderr)
+        record.unlink()
+        empty = work / "empty"
+        empty.mkdir()
+        refused = seed(str(empty), "--spin-sqlite", str(db), "--prune")
+        check(refused.returncode == 1 and rows(db) == stored, "--prune with an empty folder is refused",
+              refused.stdout + refused.stderr)
+
         local = seed(str(folder), "--workers-local", "--persist-to", str(work / "wrangler"))
         relocal = seed(str(folder), "--workers-local", "--persist-to", str(work / "wrangler"))
-        check(local.returncode == 0 and "4 added" in local.stdout and "4 unchanged" in relocal.stdout,
+        check(local.returncode == 0 and "3 added" in local.stdout and "3 unchanged" in relocal.stdout,
               "the same folder into wrangler's local KV, then nothing left to write", local.stdout + local.stderr
               + relocal.stdout + relocal.stderr)
     finally:

@@ -75,14 +75,16 @@ impl History for SpinHistory {
         }
         let bucket = store::open(super::kv::SESSION_STORE).map_err(|e| port_error("open", e))?;
         let claim = format!("{CLAIM_PREFIX}{key}/{}", revision.version);
+        // Noted for the sweep before it is taken: a claim the index did not
+        // get would block the document's next version for good.
+        let until = super::SpinClock.now_ms() + CLAIM_MS;
+        expiry_index::register(&Index(self.store()?), &claim, until).await?;
         let n = atomics::increment(&bucket, &claim, 1).map_err(|e| port_error("claim", e))?;
         if n != 1 {
             // Another writer took this version (and may not have written
             // it yet): it came first.
             return Ok(Appended::Conflict(Some(revision.version)));
         }
-        let until = super::SpinClock.now_ms() + CLAIM_MS;
-        expiry_index::register(&Index(self.store()?), &claim, until).await?;
         kept.push(revision.clone());
         if kept.len() > REVISIONS_KEPT {
             kept.remove(0);

@@ -130,6 +130,11 @@ pub(crate) async fn write<P: Platform>(
             at_ms,
             action: format!("not published (KV write failed): back to {}", now.version),
         };
+        // KV may have taken the write after all (an answer lost on the
+        // way): put back what the history now says, best effort.
+        if let Err(e) = publish(p, key, &now.document).await {
+            tracing::warn!(key, "the version before could not be put back either: {e}");
+        }
         let kept = p.history().append(key, Some(version), &undone).await;
         let note = match kept {
             Ok(Appended::Done) => "the history says so (a new version); retry the change",
@@ -158,25 +163,37 @@ async fn publish<P: Platform>(
 
 /// Two admins' KV writes can land in either order; each writer, once its
 /// own is done, makes sure KV holds the newest version, not its own if a
-/// newer one was appended meanwhile (best effort: logged when it fails).
+/// newer one was appended meanwhile, and checks again after republishing
+/// (a third writer may have come), a few times at most. Best effort:
+/// logged when it fails; KV can still end a version behind while writers
+/// keep coming, until the next change (the history stays right).
 async fn settle<P: Platform>(p: &P, key: &str, mine: u64) {
-    let newest = match p.history().revisions(key).await {
-        Ok(revisions) => revisions.into_iter().next(),
-        Err(e) => {
-            tracing::warn!(key, "could not check KV holds the newest version: {e}");
+    let mut published = mine;
+    for _ in 0..SETTLE_ROUNDS {
+        let newest = match p.history().revisions(key).await {
+            Ok(revisions) => revisions.into_iter().next(),
+            Err(e) => {
+                tracing::warn!(key, "could not check KV holds the newest version: {e}");
+                return;
+            }
+        };
+        let Some(newest) = newest.filter(|n| n.version > published) else {
             return;
-        }
-    };
-    if let Some(newest) = newest.filter(|n| n.version > mine) {
+        };
         if let Err(e) = publish(p, key, &newest.document).await {
             tracing::warn!(
                 key,
                 version = newest.version,
                 "newest version not republished: {e}"
             );
+            return;
         }
+        published = newest.version;
     }
 }
+
+/// How many times a writer checks KV holds the newest version.
+const SETTLE_ROUNDS: usize = 3;
 
 async fn append<P: Platform>(
     p: &P,
