@@ -3,6 +3,7 @@
 //! tests can see every status code and header.
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod jwt;
 pub mod logs;
 
