@@ -242,6 +242,22 @@ pub enum Appended {
     Conflict(Option<u64>),
 }
 
+/// The append rule every [`History`] keeps, on its kept revisions (oldest
+/// first): the conflict to answer unless the newest version is `expected`.
+pub(crate) fn append_conflict(kept: &[Revision], expected: Option<u64>) -> Option<Appended> {
+    let newest = kept.last().map(|r| r.version);
+    (newest != expected).then_some(Appended::Conflict(newest))
+}
+
+/// Adds `revision` to the kept revisions, the oldest going past
+/// [`REVISIONS_KEPT`].
+pub(crate) fn keep_revision(kept: &mut Vec<Revision>, revision: Revision) {
+    kept.push(revision);
+    if kept.len() > REVISIONS_KEPT {
+        kept.remove(0);
+    }
+}
+
 /// Configuration documents' version history: linear per document and
 /// strongly consistent (a Durable Object per document on Workers, a
 /// compare-and-swap on Spin), so two admins changing one document at once

@@ -85,7 +85,7 @@ async fn a_server_registered_through_the_api_is_discovered_and_called() {
 
     let read = call(&h, "GET", "/admin/servers/gamma", None, &[]).await;
     assert_eq!(read.json()["document"]["description"], "gamma server");
-    let listed = call(&h, "GET", "/admin/servers", None, &[]).await.json();
+    let listed = get(&h, "/admin/servers").await;
     let ids: Vec<&str> = listed["servers"]
         .as_array()
         .unwrap()
@@ -195,9 +195,7 @@ async fn a_broken_document_is_refused_with_its_path_and_reason_and_nothing_is_st
         h.p.kv.value("policy").unwrap().contains("\"all\""),
         "the policy in force is untouched"
     );
-    let versions = call(&h, "GET", "/admin/servers/gamma/versions", None, &[])
-        .await
-        .json();
+    let versions = get(&h, "/admin/servers/gamma/versions").await;
     assert_eq!(versions["versions"], json!([]));
     // Not JSON, a bad id, an unknown kind.
     let reply = h

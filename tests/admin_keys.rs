@@ -48,15 +48,7 @@ async fn api_keys_are_shown_once_listed_by_hash_prefix_and_revoked_at_once() {
         "revoked at once on this instance: {}",
         refused.text
     );
-    let versions = call(
-        &h,
-        "GET",
-        &format!("/admin/apikeys/{id}/versions"),
-        None,
-        &[],
-    )
-    .await
-    .json();
+    let versions = get(&h, &format!("/admin/apikeys/{id}/versions")).await;
     assert_eq!(versions["versions"][0]["action"], "revoke");
     assert_eq!(
         call(&h, "DELETE", &format!("/admin/apikeys/{id}"), None, &[])
@@ -109,7 +101,7 @@ async fn a_policy_change_hides_a_tool_and_its_dry_run_said_so() {
     .await;
     assert_eq!(bad(&bad_dry).0, "policy");
 
-    let current = call(&h, "GET", "/admin/policy", None, &[]).await.json();
+    let current = get(&h, "/admin/policy").await;
     assert_eq!(current["version"], 0);
     let put = call(
         &h,
@@ -158,39 +150,31 @@ async fn usage_is_summed_by_team_principal_server_or_tool_over_days() {
         errors,
         upstream_ms: calls * 10,
     };
-    let usage = &h.p.usage;
-    usage
-        .add(
+    let rows_added = [
+        (
             "2026-01-01",
-            &row("eng,ops", "apikey|alice", "alpha", "echo"),
-            &n(3, 1),
-        )
-        .await
-        .unwrap();
-    usage
-        .add(
+            row("eng,ops", "apikey|alice", "alpha", "echo"),
+            n(3, 1),
+        ),
+        (
             "2026-01-02",
-            &row("eng", "apikey|bob", "alpha", "add"),
-            &n(2, 0),
-        )
-        .await
-        .unwrap();
-    usage
-        .add(
+            row("eng", "apikey|bob", "alpha", "add"),
+            n(2, 0),
+        ),
+        (
             "2026-01-02",
-            &row("", "jwt:x|carol", "beta", "echo"),
-            &n(1, 0),
-        )
-        .await
-        .unwrap();
-    usage
-        .add(
+            row("", "jwt:x|carol", "beta", "echo"),
+            n(1, 0),
+        ),
+        (
             "2026-01-05",
-            &row("eng", "apikey|bob", "alpha", "add"),
-            &n(50, 0),
-        )
-        .await
-        .unwrap();
+            row("eng", "apikey|bob", "alpha", "add"),
+            n(50, 0),
+        ),
+    ];
+    for (day, key, count) in &rows_added {
+        h.p.usage.add(day, key, count).await.unwrap();
+    }
     let rows = |query: &str| {
         let h = &h;
         let query = query.to_string();
@@ -236,9 +220,7 @@ async fn usage_is_summed_by_team_principal_server_or_tool_over_days() {
         rows("from=2026-01-05&to=2026-01-05").await,
         s(&[("alpha", 50)])
     );
-    let full = call(&h, "GET", &format!("/admin/usage?{days}"), None, &[])
-        .await
-        .json();
+    let full = get(&h, &format!("/admin/usage?{days}")).await;
     assert_eq!(
         full["rows"][0],
         json!({"key": "alpha", "calls": 5, "errors": 1, "upstream_ms": 50})
@@ -281,13 +263,10 @@ async fn what_the_api_refuses_to_do() {
     assert!(why.contains("gateway's own"), "{why}");
 
     // The policy is never deleted (that would open everything).
-    let current = call(&h, "GET", "/admin/policy", None, &[]).await.json();
+    let current = get(&h, "/admin/policy").await;
     let gone = call(&h, "DELETE", "/admin/policy", None, &[("if-match", "0")]).await;
     assert_eq!(gone.status, 409, "{}", gone.text);
-    assert_eq!(
-        call(&h, "GET", "/admin/policy", None, &[]).await.json(),
-        current
-    );
+    assert_eq!(get(&h, "/admin/policy").await, current);
 
     // An API key's record is not rewritten, nor rolled back past its revocation.
     let body = json!({"subject": "bot"});

@@ -38,9 +38,7 @@ async fn every_change_keeps_a_version_and_rollback_restores_one() {
     .await;
     assert_eq!(put.json()["version"], 2);
 
-    let versions = call(&h, "GET", "/admin/servers/alpha/versions", None, &[])
-        .await
-        .json();
+    let versions = get(&h, "/admin/servers/alpha/versions").await;
     assert_eq!(versions["current_version"], 2);
     let listed: Vec<(u64, String, String)> = versions["versions"]
         .as_array()
@@ -62,9 +60,7 @@ async fn every_change_keeps_a_version_and_rollback_restores_one() {
             (0, "found in KV".into(), "outside the admin API".into()),
         ]
     );
-    let v0 = call(&h, "GET", "/admin/servers/alpha/versions/0", None, &[])
-        .await
-        .json();
+    let v0 = get(&h, "/admin/servers/alpha/versions/0").await;
     assert_eq!(v0["document"], seeded_doc);
     assert_eq!(
         call(&h, "GET", "/admin/servers/alpha/versions/9", None, &[])
@@ -86,9 +82,7 @@ async fn every_change_keeps_a_version_and_rollback_restores_one() {
     assert_eq!(back.json()["document"], seeded_doc);
     let stored: Value = serde_json::from_str(&h.p.kv.value("servers/alpha").unwrap()).unwrap();
     assert_eq!(stored, seeded_doc, "KV serves the rolled-back document");
-    let newest = &call(&h, "GET", "/admin/servers/alpha/versions", None, &[])
-        .await
-        .json()["versions"][0];
+    let newest = &get(&h, "/admin/servers/alpha/versions").await["versions"][0];
     assert_eq!(newest["action"], "rollback to 0");
     let found = h
         .send(request("GET", "/registry/alpha", ALICE, None, &[]))
@@ -104,9 +98,7 @@ async fn every_change_keeps_a_version_and_rollback_restores_one() {
     );
     tokio::time::pause();
     tokio::time::advance(std::time::Duration::from_secs(70)).await;
-    let outside = call(&h, "GET", "/admin/servers/alpha", None, &[])
-        .await
-        .json();
+    let outside = get(&h, "/admin/servers/alpha").await;
     assert_eq!(outside["version"], 4);
     assert_eq!(outside["document"]["description"], "gamma server");
 }
@@ -179,9 +171,7 @@ async fn a_stale_if_match_is_412_and_of_two_racing_writers_one_wins() {
     assert_eq!(statuses, [200, 412], "{} / {}", first.text, second.text);
     let winner = if first.status == 200 { "one" } else { "two" };
     assert!(h.p.kv.value("groups/dev").unwrap().contains(winner));
-    let versions = call(&h, "GET", "/admin/groups/dev/versions", None, &[])
-        .await
-        .json();
+    let versions = get(&h, "/admin/groups/dev/versions").await;
     assert_eq!(versions["current_version"], 2);
 
     // A change without If-Match to a document that exists is refused (428).
@@ -236,19 +226,9 @@ async fn a_change_kv_refuses_is_not_reported_as_made() {
     );
     // The admin API says what callers get: not revoked, and the history
     // says why.
-    let read = call(&h, "GET", &format!("/admin/apikeys/{id}"), None, &[])
-        .await
-        .json();
+    let read = get(&h, &format!("/admin/apikeys/{id}")).await;
     assert_eq!(read["document"]["revoked"], json!(null), "{read}");
-    let versions = call(
-        &h,
-        "GET",
-        &format!("/admin/apikeys/{id}/versions"),
-        None,
-        &[],
-    )
-    .await
-    .json();
+    let versions = get(&h, &format!("/admin/apikeys/{id}/versions")).await;
     assert!(
         versions["versions"][0]["action"]
             .as_str()

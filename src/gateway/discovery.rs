@@ -28,6 +28,7 @@
 //! `TOOL_CATALOG_TTL_SECS`; a server that cannot be listed shows
 //! `"tools": null` and why, never an error for the whole answer.
 
+use super::catalog::Entry;
 use super::{respond, Ctx};
 use crate::body::Body;
 use crate::config::Server;
@@ -39,6 +40,7 @@ use crate::protocol::names;
 use futures_util::future::join_all;
 use http::{header, Method, Response};
 use serde_json::{json, Map, Value};
+use std::rc::Rc;
 
 /// What a caller learns of one server's tools.
 enum Tools {
@@ -155,17 +157,26 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         Value::Object(entry)
     }
 
-    /// The tools this caller may call on each of `servers`, listed at once.
-    async fn tools_of(&self, servers: &[&Server]) -> Result<Vec<Tools>, GatewayError> {
+    /// Each of `servers`' tool listing from the catalog, as this caller's
+    /// own client lists it, all at once (discovery, the policy dry run).
+    pub(super) async fn tool_listings(
+        &self,
+        servers: &[&Server],
+    ) -> Result<Vec<Result<Option<Rc<Entry>>, GatewayError>>, GatewayError> {
         let client = self.own_client(servers).await?;
         let ups = self.upstreams(&client);
         let catalog = &self.gw.catalog;
-        let listings = join_all(
+        Ok(join_all(
             servers
                 .iter()
                 .map(|server| catalog.listing(&ups, server, ListKind::Tools, (true, true))),
         )
-        .await;
+        .await)
+    }
+
+    /// The tools this caller may call on each of `servers`, listed at once.
+    async fn tools_of(&self, servers: &[&Server]) -> Result<Vec<Tools>, GatewayError> {
+        let listings = self.tool_listings(servers).await?;
         let tools = servers
             .iter()
             .zip(listings)

@@ -98,6 +98,11 @@ pub async fn tool_names(h: &Harness, key: &str) -> Vec<String> {
     names
 }
 
+/// `GET {path}` as the admin: the answer's JSON.
+pub async fn get(h: &Harness, path: &str) -> Value {
+    call(h, "GET", path, None, &[]).await.json()
+}
+
 /// Another instance of the same deployment, with the admin role set: its
 /// own caches, the same stores.
 pub fn second_instance(h: &Harness) -> Harness {

@@ -2,7 +2,7 @@
 //! in for the Durable Object (Workers) or the compare-and-swap (Spin), so a
 //! check and its append happen without another change between them.
 
-use crate::ports::{Appended, History, PortError, Revision, REVISIONS_KEPT};
+use crate::ports::{append_conflict, keep_revision, Appended, History, PortError, Revision};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -34,14 +34,10 @@ impl History for MemoryHistory {
     ) -> Result<Appended, PortError> {
         let mut all = self.0.borrow_mut();
         let kept = all.entry(key.to_string()).or_default();
-        let newest = kept.last().map(|r| r.version);
-        if newest != expected {
-            return Ok(Appended::Conflict(newest));
+        if let Some(conflict) = append_conflict(kept, expected) {
+            return Ok(conflict);
         }
-        kept.push(revision.clone());
-        if kept.len() > REVISIONS_KEPT {
-            kept.remove(0);
-        }
+        keep_revision(kept, revision.clone());
         Ok(Appended::Done)
     }
 }

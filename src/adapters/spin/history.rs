@@ -13,7 +13,7 @@
 
 use super::kv::Index;
 use crate::adapters::expiry_index;
-use crate::ports::{Appended, Clock, History, PortError, Revision, REVISIONS_KEPT};
+use crate::ports::{append_conflict, keep_revision, Appended, Clock, History, PortError, Revision};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 use spin_sdk::key_value::Store;
 use std::rc::Rc;
@@ -69,9 +69,8 @@ impl History for SpinHistory {
         revision: &Revision,
     ) -> Result<Appended, PortError> {
         let mut kept = self.kept(key).await?;
-        let newest = kept.last().map(|r| r.version);
-        if newest != expected {
-            return Ok(Appended::Conflict(newest));
+        if let Some(conflict) = append_conflict(&kept, expected) {
+            return Ok(conflict);
         }
         let bucket = store::open(super::kv::SESSION_STORE).map_err(|e| port_error("open", e))?;
         let claim = format!("{CLAIM_PREFIX}{key}/{}", revision.version);
@@ -85,10 +84,7 @@ impl History for SpinHistory {
             // it yet): it came first.
             return Ok(Appended::Conflict(Some(revision.version)));
         }
-        kept.push(revision.clone());
-        if kept.len() > REVISIONS_KEPT {
-            kept.remove(0);
-        }
+        keep_revision(&mut kept, revision.clone());
         let value = serde_json::to_vec(&kept).expect("revisions serialize");
         self.store()?
             .set(format!("{PREFIX}{key}"), &value)

@@ -14,10 +14,7 @@
 use crate::governance::approval::{transition, ApprovalRecord, Channel, Decided, Decision, Status};
 use crate::ports::{Approvals, PortError};
 use serde::{Deserialize, Serialize};
-use worker::{
-    durable_object, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response,
-    State,
-};
+use worker::{durable_object, DurableObject, Env, ObjectNamespace, Request, Response, State};
 
 const RECORD: &str = "record";
 /// The object holding the inbox, and its storage key.
@@ -76,24 +73,7 @@ impl DurableApprovals {
     }
 
     async fn call<T: for<'de> Deserialize<'de>>(&self, id: &str, op: &Op) -> Result<T, PortError> {
-        let err = |e: worker::Error| PortError(format!("approval store: {e}"));
-        let stub = self
-            .0
-            .id_from_name(id)
-            .and_then(|oid| oid.get_stub())
-            .map_err(err)?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_body(Some(serde_json::to_string(op).expect("serializes").into()));
-        let req = Request::new_with_init("https://approvals/op", &init).map_err(err)?;
-        let mut resp = stub.fetch_with_request(req).await.map_err(err)?;
-        if resp.status_code() != 200 {
-            return Err(PortError(format!(
-                "approval store answered {}",
-                resp.status_code()
-            )));
-        }
-        resp.json().await.map_err(err)
+        super::durable::call(&self.0, id, op, "approval store").await
     }
 }
 

@@ -4,15 +4,12 @@
 //! change between them (the object's input gate), and two admins writing
 //! one document at once cannot both win.
 
-use crate::ports::{Appended, History, PortError, Revision, REVISIONS_KEPT};
+use crate::ports::{append_conflict, keep_revision, Appended, History, PortError, Revision};
 use serde::{Deserialize, Serialize};
-use worker::{
-    durable_object, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response,
-    State,
-};
+use worker::{durable_object, DurableObject, Env, ObjectNamespace, Request, Response, State};
 
 /// The storage key of the kept revisions, oldest first (at most
-/// [`REVISIONS_KEPT`] documents of at most 64 KiB: within a value's 2 MB).
+/// [`crate::ports::REVISIONS_KEPT`] documents of at most 64 KiB: within a value's 2 MB).
 const REVISIONS: &str = "revisions";
 
 #[derive(Serialize, Deserialize)]
@@ -34,24 +31,7 @@ impl DurableHistory {
     }
 
     async fn call<T: for<'de> Deserialize<'de>>(&self, key: &str, op: &Op) -> Result<T, PortError> {
-        let err = |e: worker::Error| PortError(format!("config history: {e}"));
-        let stub = self
-            .0
-            .id_from_name(key)
-            .and_then(|oid| oid.get_stub())
-            .map_err(err)?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_body(Some(serde_json::to_string(op).expect("serializes").into()));
-        let req = Request::new_with_init("https://history/op", &init).map_err(err)?;
-        let mut resp = stub.fetch_with_request(req).await.map_err(err)?;
-        if resp.status_code() != 200 {
-            return Err(PortError(format!(
-                "config history answered {}",
-                resp.status_code()
-            )));
-        }
-        resp.json().await.map_err(err)
+        super::durable::call(&self.0, key, op, "config history").await
     }
 }
 
@@ -97,14 +77,10 @@ impl DurableObject for ConfigHistory {
                 Response::from_json(&kept)
             }
             Op::Append { expected, revision } => {
-                let newest = kept.last().map(|r| r.version);
-                if newest != expected {
-                    return Response::from_json(&Appended::Conflict(newest));
+                if let Some(conflict) = append_conflict(&kept, expected) {
+                    return Response::from_json(&conflict);
                 }
-                kept.push(revision);
-                if kept.len() > REVISIONS_KEPT {
-                    kept.remove(0);
-                }
+                keep_revision(&mut kept, revision);
                 storage.put(REVISIONS, &kept).await?;
                 Response::from_json(&Appended::Done)
             }

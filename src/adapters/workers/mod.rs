@@ -7,6 +7,7 @@
 //! work. Only type conversion lives here.
 
 mod approvals;
+mod durable;
 mod history;
 mod kv;
 mod limits;

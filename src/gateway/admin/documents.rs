@@ -49,19 +49,20 @@ pub(crate) struct Change<'a> {
     pub path: &'a str,
 }
 
-/// Reads document `key` as the admin API reports it. `settle_ms` is how
+/// Reads document `key` as the admin API reports it, with its kept
+/// revisions (newest first) the report is made from. `settle_ms` is how
 /// long KV may lag a write.
-pub(crate) async fn current<P: Platform>(
+pub(crate) async fn read<P: Platform>(
     p: &P,
     key: &str,
     settle_ms: u64,
-) -> Result<Current, GatewayError> {
+) -> Result<(Vec<Revision>, Current), GatewayError> {
     let (revisions, in_kv) =
         futures_util::future::join(p.history().revisions(key), p.kv().get(key)).await;
     let revisions = revisions?;
     let in_kv = in_kv?;
     let now = p.clock().now_ms();
-    Ok(match revisions.first() {
+    let current = match revisions.first() {
         Some(newest) if newest.document == in_kv || now < newest.at_ms + settle_ms => Current {
             document: newest.document.clone(),
             version: newest.version,
@@ -80,7 +81,16 @@ pub(crate) async fn current<P: Platform>(
             version: 0,
             newest: None,
         },
-    })
+    };
+    Ok((revisions, current))
+}
+
+/// Version `n` among the kept `revisions` of the document at `path`.
+pub(crate) fn find(revisions: Vec<Revision>, path: &str, n: u64) -> Result<Revision, GatewayError> {
+    revisions
+        .into_iter()
+        .find(|r| r.version == n)
+        .ok_or_else(|| GatewayError::NotFound(format!("{path} version {n}")))
 }
 
 /// Writes `change` to document `key`; the version written.

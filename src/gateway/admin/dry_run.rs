@@ -22,7 +22,6 @@ use crate::governance::policy::Policy;
 use crate::identity::config::{ApiKeyRecord, APIKEY_PREFIX};
 use crate::identity::Principal;
 use crate::ports::{load_prefix, Clock, Platform, Usage};
-use crate::protocol::method::ListKind;
 use crate::protocol::names;
 use http::{Response, StatusCode};
 use serde_json::json;
@@ -119,15 +118,9 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         &self,
         servers: &[&Server],
     ) -> Result<Vec<Option<Vec<String>>>, GatewayError> {
-        let client = self.own_client(servers).await?;
-        let ups = self.upstreams(&client);
-        let listings = futures_util::future::join_all(servers.iter().map(|server| {
-            self.gw
-                .catalog
-                .listing(&ups, server, ListKind::Tools, (true, true))
-        }))
-        .await;
-        Ok(listings
+        Ok(self
+            .tool_listings(servers)
+            .await?
             .into_iter()
             .map(|l| match l {
                 Ok(Some(entry)) => Some(entry.tools().map(|t| t.name().to_string()).collect()),

@@ -185,9 +185,18 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         Ok(Some(id))
     }
 
-    async fn current(&self, kind: Kind, id: Option<&str>) -> Result<Current, GatewayError> {
+    /// The document as reported, with its kept revisions.
+    async fn state(
+        &self,
+        kind: Kind,
+        id: Option<&str>,
+    ) -> Result<(Vec<crate::ports::Revision>, Current), GatewayError> {
         let settle = super::own_writes::OWN_WRITES_MS;
-        documents::current(self.p, &kind.key(id), settle).await
+        documents::read(self.p, &kind.key(id), settle).await
+    }
+
+    async fn current(&self, kind: Kind, id: Option<&str>) -> Result<Current, GatewayError> {
+        Ok(self.state(kind, id).await?.1)
     }
 
     /// `GET /admin/{kind}`: every document of the kind as KV holds it.
@@ -220,8 +229,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
 
     /// `GET .../versions`: the kept versions, newest first.
     async fn versions(&self, kind: Kind, id: Option<&str>) -> Result<Response<Body>, GatewayError> {
-        let revisions = self.p.history().revisions(&kind.key(id)).await?;
-        let now = self.current(kind, id).await?;
+        let (revisions, now) = self.state(kind, id).await?;
         let listed: Vec<serde_json::Value> = revisions.iter().map(documents::summary).collect();
         let body = json!({
             "id": kind.shown_id(id),
@@ -238,24 +246,12 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         id: Option<&str>,
         n: u64,
     ) -> Result<Response<Body>, GatewayError> {
-        let revision = self.revision(kind, id, n).await?;
+        let revisions = self.p.history().revisions(&kind.key(id)).await?;
+        let revision = documents::find(revisions, &kind.path(id), n)?;
         let mut body = documents::summary(&revision);
         body["id"] = json!(kind.shown_id(id));
         body["document"] = revision.document.as_deref().map(as_json).into();
         Ok(answer(StatusCode::OK, body, None))
-    }
-
-    async fn revision(
-        &self,
-        kind: Kind,
-        id: Option<&str>,
-        n: u64,
-    ) -> Result<crate::ports::Revision, GatewayError> {
-        let revisions = self.p.history().revisions(&kind.key(id)).await?;
-        revisions
-            .into_iter()
-            .find(|r| r.version == n)
-            .ok_or_else(|| GatewayError::NotFound(format!("{} version {n}", kind.path(id))))
     }
 }
 

@@ -160,7 +160,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             path: kind.path(id),
             reason: format!("the body must be {{\"version\": n}}: {e}"),
         })?;
-        let revision = self.revision(kind, id, to.version).await?;
+        let (revisions, now) = self.state(kind, id).await?;
+        let revision = documents::find(revisions, &kind.path(id), to.version)?;
         let text = revision
             .document
             .as_deref()
@@ -172,7 +173,6 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         if text.is_none() && kind == Kind::Policy {
             return Err(no_policy_off());
         }
-        let now = self.current(kind, id).await?;
         let if_match = required_if_match(kind, id, req.headers(), &now)?;
         let action = format!("rollback to {}", to.version);
         let version = self
