@@ -95,6 +95,9 @@ pub enum GatewayError {
     ResourceNotFound(String),
     /// An upstream could not be reached, timed out, or broke the protocol.
     Upstream { server: String, message: String },
+    /// The agent API's model provider failed (every region tried, or a
+    /// refusal no other region would change): 502.
+    Provider { model: String, message: String },
     /// A record the request names does not exist (or is not the caller's
     /// to see), such as an approval (404).
     NotFound(String),
@@ -163,6 +166,7 @@ impl GatewayError {
                 StatusCode::OK
             }
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Provider { .. } => StatusCode::BAD_GATEWAY,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -176,7 +180,7 @@ impl GatewayError {
             MethodNotFound(_) => code::METHOD_NOT_FOUND,
             InvalidParams(_) => code::INVALID_PARAMS,
             ResourceNotFound(_) => code::RESOURCE_NOT_FOUND,
-            Upstream { .. } => code::UPSTREAM_UNAVAILABLE,
+            Upstream { .. } | Provider { .. } => code::UPSTREAM_UNAVAILABLE,
             RateLimited { .. } => code::RATE_LIMITED,
             HeaderMismatch(_) => code::HEADER_MISMATCH,
             UnsupportedVersion(_) => code::UNSUPPORTED_PROTOCOL_VERSION,
@@ -311,6 +315,7 @@ impl std::fmt::Display for GatewayError {
             InvalidParams(why) => write!(f, "Invalid params: {why}"),
             ResourceNotFound(uri) => write!(f, "Resource not found: {uri}"),
             Upstream { server, message } => write!(f, "Upstream server '{server}' failed: {message}"),
+            Provider { model, message } => write!(f, "Model '{model}' failed: {message}"),
             NotFound(why) => write!(f, "Not found: {why}"),
             Conflict(why) => write!(f, "Conflict: {why}"),
             BadDocument { path, reason } => write!(f, "Invalid document {path}: {reason}"),

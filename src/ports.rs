@@ -298,6 +298,15 @@ pub struct UsageCount {
     pub errors: u64,
     /// Time spent waiting on the upstream (every attempt), in milliseconds.
     pub upstream_ms: u64,
+    /// A model's tokens (agent API rows only), as its provider reports them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub input_tokens: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub output_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl UsageCount {
@@ -305,6 +314,8 @@ impl UsageCount {
         self.calls = self.calls.saturating_add(other.calls);
         self.errors = self.errors.saturating_add(other.errors);
         self.upstream_ms = self.upstream_ms.saturating_add(other.upstream_ms);
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
     }
 }
 

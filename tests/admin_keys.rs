@@ -149,6 +149,7 @@ async fn usage_is_summed_by_team_principal_server_or_tool_over_days() {
         calls,
         errors,
         upstream_ms: calls * 10,
+        ..Default::default()
     };
     let rows_added = [
         (

@@ -142,24 +142,7 @@ impl Server {
                 "id '{id}' must be 1-48 characters of [A-Za-z0-9_-], without '__' and without a leading or trailing '_'"
             ));
         }
-        if spec.endpoints.is_empty() {
-            return Err("needs at least one endpoint".into());
-        }
-        let mut endpoints: Vec<Endpoint> = Vec::with_capacity(spec.endpoints.len());
-        for (i, ep) in spec.endpoints.into_iter().enumerate() {
-            let region = ep.region.trim().to_ascii_lowercase();
-            if region.is_empty() {
-                return Err(format!("endpoints[{i}]: region is empty"));
-            }
-            if endpoints.iter().any(|e| e.region == region) {
-                return Err(format!("endpoints[{i}]: region '{region}' appears twice"));
-            }
-            check_url(&ep.url).map_err(|e| format!("endpoints[{i}]: {e}"))?;
-            endpoints.push(Endpoint {
-                region,
-                url: ep.url,
-            });
-        }
+        let endpoints = parse_endpoints(spec.endpoints)?;
         let timeout_ms = spec.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
         if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
             return Err(format!(
@@ -187,6 +170,30 @@ impl Server {
             era: spec.era,
         })
     }
+}
+
+/// Checks regional endpoints (servers' and models'): at least one, each
+/// region once, lower-cased, each URL http(s) with a host.
+pub(crate) fn parse_endpoints(specs: Vec<EndpointSpec>) -> Result<Vec<Endpoint>, String> {
+    if specs.is_empty() {
+        return Err("needs at least one endpoint".into());
+    }
+    let mut endpoints: Vec<Endpoint> = Vec::with_capacity(specs.len());
+    for (i, ep) in specs.into_iter().enumerate() {
+        let region = ep.region.trim().to_ascii_lowercase();
+        if region.is_empty() {
+            return Err(format!("endpoints[{i}]: region is empty"));
+        }
+        if endpoints.iter().any(|e| e.region == region) {
+            return Err(format!("endpoints[{i}]: region '{region}' appears twice"));
+        }
+        check_url(&ep.url).map_err(|e| format!("endpoints[{i}]: {e}"))?;
+        endpoints.push(Endpoint {
+            region,
+            url: ep.url,
+        });
+    }
+    Ok(endpoints)
 }
 
 fn check_url(url: &str) -> Result<(), String> {

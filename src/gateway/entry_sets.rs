@@ -1,11 +1,12 @@
 //! Documents stored one per KV key under a prefix (the registry's
-//! `servers/`, the trusted issuers' `auth/issuers/`), loaded and parsed as a
+//! `servers/`, the models' `models/`, the trusted issuers' `auth/issuers/`), loaded and parsed as a
 //! set and kept for a short TTL, so a hot isolate reads KV once per TTL, not
 //! once per request. If KV fails on refresh, the last good set stays in
 //! force (logged); a fresh instance that cannot read it refuses with 503.
 //! Entries that do not parse are skipped and logged, never fatal to the rest.
 
 use crate::cache::KeepLastGood;
+use crate::config::models::{self, Models};
 use crate::config::registry::{self, Registry};
 use crate::error::GatewayError;
 use crate::identity::config::{TrustConfig, ISSUER_PREFIX};
@@ -28,6 +29,17 @@ impl EntrySet for Registry {
     const WHAT: &'static str = "the registry";
     fn parse(entries: Vec<(String, String)>) -> Self {
         Registry::from_entries(entries)
+    }
+    fn problems(&self) -> &[String] {
+        &self.problems
+    }
+}
+
+impl EntrySet for Models {
+    const PREFIX: &'static str = models::KEY_PREFIX;
+    const WHAT: &'static str = "the model registry";
+    fn parse(entries: Vec<(String, String)>) -> Self {
+        Models::from_entries(entries)
     }
     fn problems(&self) -> &[String] {
         &self.problems

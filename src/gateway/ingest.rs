@@ -33,6 +33,10 @@ pub(crate) enum Route {
     Registry(Option<String>),
     /// `/admin/{rest}`: the admin API (`rest` as given, checked there).
     Admin(String),
+    /// `/v1/chat/completions`: the agent API.
+    Chat,
+    /// `/v1/models`: the models this caller may use.
+    Models,
 }
 
 impl Route {
@@ -57,6 +61,8 @@ impl Route {
             "/mcp" => Ok(Route::Aggregate),
             "/registry" => Ok(Route::Registry(None)),
             "/approvals" => Ok(Route::Approvals),
+            "/v1/chat/completions" => Ok(Route::Chat),
+            "/v1/models" => Ok(Route::Models),
             _ if trimmed.starts_with("/registry/") => {
                 let id = &trimmed["/registry/".len()..];
                 match crate::protocol::names::valid_server_id(id) {
@@ -120,15 +126,18 @@ impl Route {
             Route::Registry(None) => "/registry".into(),
             Route::Registry(Some(id)) => format!("/registry/{id}"),
             Route::Admin(rest) => format!("/admin/{rest}"),
+            Route::Chat => "/v1/chat/completions".into(),
+            Route::Models => "/v1/models".into(),
         }
     }
 
     /// The MCP endpoint whose credentials this route takes: discovery is
     /// authenticated like `/mcp` (a token for `/mcp` opens it; its 401
-    /// points to `/mcp`'s metadata).
+    /// points to `/mcp`'s metadata); so is the agent API, whose tools are
+    /// `/mcp`'s.
     pub(crate) fn credential_endpoint(&self) -> String {
         match self {
-            Route::Registry(_) | Route::Admin(_) => "/mcp".into(),
+            Route::Registry(_) | Route::Admin(_) | Route::Chat | Route::Models => "/mcp".into(),
             other => other.endpoint_name(),
         }
     }

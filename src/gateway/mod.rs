@@ -14,6 +14,7 @@
 //!    JSON-RPC error in one place ([`GatewayError::into_response`]).
 
 mod admin;
+mod agent;
 pub(crate) mod aggregate;
 mod answer;
 mod approvals_endpoint;
@@ -44,7 +45,7 @@ mod session_cache;
 mod traced;
 
 use crate::body::Body;
-use crate::config::{Registry, Settings};
+use crate::config::{Models, Registry, Settings};
 use crate::error::GatewayError;
 use crate::governance::gate::Gate;
 use crate::ports::Platform;
@@ -82,6 +83,8 @@ pub struct RequestMeta {
 pub struct Gateway {
     pub settings: Settings,
     registry: EntrySetCache<Registry>,
+    /// The agent API's models.
+    models: EntrySetCache<Models>,
     sessions: Rc<SessionCache>,
     authenticator: Authenticator,
     minter: Rc<Minter>,
@@ -117,6 +120,7 @@ struct Ctx<'a, P: Platform> {
 impl Gateway {
     pub fn new(settings: Settings) -> Self {
         let registry = EntrySetCache::new(settings.registry_ttl_ms);
+        let models = EntrySetCache::new(settings.registry_ttl_ms);
         let sessions = Rc::new(SessionCache::new(settings.session_cache_ms));
         let authenticator = Authenticator::new(settings.registry_ttl_ms);
         let policy = PolicyStore::new(settings.registry_ttl_ms);
@@ -128,6 +132,7 @@ impl Gateway {
         Gateway {
             settings,
             registry,
+            models,
             sessions,
             authenticator,
             minter: Rc::default(),
@@ -165,6 +170,7 @@ impl Gateway {
     /// policy last read stays the fallback, as on any policy reload.
     pub fn reload_config(&self) {
         self.registry.invalidate();
+        self.models.invalidate();
         self.authenticator.invalidate();
         self.policy.invalidate();
         self.lists.clear();
@@ -259,7 +265,7 @@ impl Gateway {
             policy: self.policy.get(p).await.map_err(no_id)?,
         };
         let registry = authn::visible(&registry, &gate);
-        let ctx = Ctx {
+        let mut ctx = Ctx {
             gw: self,
             p,
             route,
@@ -277,6 +283,11 @@ impl Gateway {
         }
         if let Route::Admin(rest) = &ctx.route {
             return ctx.admin(rest, &req).await.map_err(no_id);
+        }
+        if matches!(ctx.route, Route::Chat | Route::Models) {
+            // The agent's tools are `/mcp`'s: the request goes on as one there.
+            let requested = std::mem::replace(&mut ctx.route, Route::Aggregate);
+            return ctx.agent(&requested, req).await.map_err(no_id);
         }
         if let Route::Registry(id) = &ctx.route {
             return ctx.discovery(id.as_deref(), &req).await.map_err(no_id);

@@ -4,7 +4,7 @@
 
 use super::pii::Kind;
 use super::policy::Policy;
-use crate::config::Server;
+use crate::config::{Model, Server};
 use crate::identity::Principal;
 use std::rc::Rc;
 
@@ -39,6 +39,15 @@ impl Gate {
                 .policy
                 .as_ref()
                 .is_none_or(|p| p.allows_server(&self.principal, server))
+    }
+
+    /// Whether the caller may use the agent API's `model`.
+    pub(crate) fn model(&self, model: &Model) -> bool {
+        (!self.principal.is_anonymous() || model.anonymous)
+            && self
+                .policy
+                .as_ref()
+                .is_none_or(|p| p.allows_model(&self.principal, &model.name))
     }
 
     /// Personal data to redact from a result of `server` (`tool` for a tool

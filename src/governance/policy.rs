@@ -81,6 +81,10 @@ pub(crate) struct RuleSpec {
     /// Tool names as the server knows them (globs); empty: any.
     #[serde(default)]
     pub tools: Vec<String>,
+    /// Models of the agent API (globs). A rule naming models covers only
+    /// them, never a server: it names no groups, servers or tools.
+    #[serde(default)]
+    pub models: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -99,6 +103,8 @@ pub struct Rule {
     groups: Globs,
     servers: Globs,
     tools: Globs,
+    /// Some: a rule about models (`models`), which reaches no server.
+    models: Option<Globs>,
 }
 
 /// A checked policy.
@@ -126,7 +132,18 @@ impl Policy {
             if name == "registry" {
                 return Err("rule name 'registry' is reserved".into());
             }
+            let about_servers = !(r.groups.is_empty() && r.servers.is_empty() && r.tools.is_empty());
+            if !r.models.is_empty() && about_servers {
+                return Err(format!(
+                    "rule '{name}' names models and servers: a rule covers either models or servers"
+                ));
+            }
+            let models = match r.models.is_empty() {
+                true => None,
+                false => Some(globs(&r.models, "models", &name)?),
+            };
             rules.push(Rule {
+                models,
                 subjects: Subjects::parse(&r.subjects, &format!("rule '{name}'"))?,
                 groups: globs(&r.groups, "groups", &name)?,
                 servers: globs(&r.servers, "servers", &name)?,
@@ -211,6 +228,22 @@ impl Policy {
         kinds
     }
 
+    /// Whether `who` may use the agent API's model `name`: a rule naming
+    /// it allows, deny wins, and what no rule names is denied.
+    pub(crate) fn allows_model(&self, who: &Principal, name: &str) -> bool {
+        let mut allowed = false;
+        for r in &self.rules {
+            let names = r.models.as_ref().is_some_and(|m| m.lists(name));
+            if names && r.subject_matches(who) {
+                match r.effect {
+                    Effect::Deny => return false,
+                    Effect::Allow => allowed = true,
+                }
+            }
+        }
+        allowed
+    }
+
     /// Whether `who` may see `server` at all: some allow rule reaches it and no
     /// deny rule takes the whole server away.
     pub(crate) fn allows_server(&self, who: &Principal, server: &Server) -> bool {
@@ -235,7 +268,7 @@ impl Rule {
     }
 
     fn server_matches(&self, s: &Server) -> bool {
-        self.groups.allows(&s.group) && self.servers.allows(&s.id)
+        self.models.is_none() && self.groups.allows(&s.group) && self.servers.allows(&s.id)
     }
 
     fn tool_matches(&self, tool: &str) -> bool {
@@ -271,6 +304,26 @@ mod tests {
         {"name":"ci","effect":"allow","subjects":{"service_accounts":["ci-*"]},"servers":["github"],"tools":["read_*"]},
         {"name":"contractor-out","effect":"deny","subjects":{"users":["eve"]},"servers":["github"]}
     ]}"#;
+
+    #[test]
+    fn model_rules_cover_models_only() {
+        let doc = r#"{"rules":[
+            {"name":"m","effect":"allow","subjects":{"teams":["eng"]},"models":["demo*"]},
+            {"name":"no-big","effect":"deny","subjects":{"users":["eve"]},"models":["demo-big"]}
+        ]}"#;
+        let p = Policy::parse(doc).unwrap();
+        let alice = who("alice", &["eng"], &[], "jwt:x");
+        let eve = who("eve", &["eng"], &[], "jwt:x");
+        assert!(p.allows_model(&alice, "demo-big") && p.allows_model(&eve, "demo"));
+        assert!(!p.allows_model(&eve, "demo-big"), "deny wins");
+        assert!(!p.allows_model(&alice, "gpt"), "default deny");
+        assert!(
+            !p.allows_server(&alice, &server("notes", "dev")),
+            "a model rule grants no server"
+        );
+        let mixed = r#"{"rules":[{"effect":"allow","subjects":{"everyone":true},"servers":["a"],"models":["m"]}]}"#;
+        assert!(Policy::parse(mixed).unwrap_err().contains("either models or servers"));
+    }
 
     #[test]
     fn allow_deny_and_glob_precedence() {

@@ -18,20 +18,24 @@ const USAGE_TIMEOUT_MS: u64 = 5_000;
 
 pub(crate) async fn after<P: Platform + 'static>(p: Rc<P>, batch: Shared, telemetry: Telemetry) {
     Finished(batch.clone()).await;
-    let row = {
+    let rows = {
         let batch = batch.lock().unwrap_or_else(|e| e.into_inner());
-        usage::row(&batch)
+        usage::rows(&batch)
     };
     let record = async {
-        let Some((day, key, count)) = row else { return };
+        let add = rows
+            .iter()
+            .map(|(day, key, count)| p.usage().add(day, key, count));
         let added = with_timeout(
             p.clock(),
             USAGE_TIMEOUT_MS,
-            p.usage().add(&day, &key, &count),
+            futures_util::future::join_all(add),
         );
         let why = match added.await {
-            Some(Ok(())) => return,
-            Some(Err(e)) => e.0,
+            Some(results) => match results.into_iter().find_map(Result::err) {
+                None => return,
+                Some(e) => e.0,
+            },
             None => format!("no answer in {USAGE_TIMEOUT_MS} ms"),
         };
         // Usage is attribution, not access: a store that is down costs

@@ -302,7 +302,8 @@ where
     }
 }
 
-/// Sets attribute `key` on the request's span (the one [`attach`]ed),
+/// Sets attribute `key` on the request's span (the one [`attach`]ed, or
+/// the agent API's span around a tool call it runs),
 /// from anywhere inside the request: what is known only as the request is
 /// read (its method, tool, caller) lands on the span that describes it.
 pub(crate) fn note(key: &'static str, value: Attr) {
@@ -325,7 +326,10 @@ fn set(key: &'static str, value: Attr, on_root: bool) {
             let Some(node) = ext.get_mut::<Node>() else {
                 continue;
             };
-            if on_root && node.parent.is_some() {
+            // A tool call the agent API runs is a request of its own
+            // inside the agent's: what it notes describes that call.
+            let own_request = node.name == super::usage::TOOL_CALL_SPAN;
+            if on_root && node.parent.is_some() && !own_request {
                 continue;
             }
             let value = bounded_for(key, value);

@@ -57,6 +57,17 @@ fn attrs(list: &[(&'static str, Attr)]) -> Vec<Value> {
 /// § Server: the target is the tool or prompt name, never a resource URI),
 /// else the phase's name.
 pub(crate) fn span_name(span: &SpanData) -> String {
+    // GenAI spans (`docs/gen-ai/gen-ai-spans.md`): `{operation} {model}`,
+    // `execute_tool {tool}`, `invoke_agent {model}`.
+    if let Some(op) = span.str("gen_ai.operation.name") {
+        return match span
+            .str("gen_ai.request.model")
+            .or_else(|| span.str("gen_ai.tool.name"))
+        {
+            Some(target) => format!("{op} {target}"),
+            None => op.to_string(),
+        };
+    }
     let Some(method) = span.str("mcp.method.name") else {
         if span.parent.is_none() {
             if let Some(m) = span.str("http.request.method") {

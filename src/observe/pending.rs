@@ -87,11 +87,13 @@ mod tests {
             calls: 1,
             errors: 0,
             upstream_ms: 5,
+            ..Default::default()
         };
         let failed = UsageCount {
             calls: 1,
             errors: 1,
             upstream_ms: 7,
+            ..Default::default()
         };
         assert_eq!(p.add("2026-12-03", &key("echo"), &one, 0), Added::Flush);
         assert_eq!(
@@ -106,6 +108,7 @@ mod tests {
             calls: 2,
             errors: 1,
             upstream_ms: 12,
+            ..Default::default()
         };
         assert!(rows.contains(&("2026-12-03".into(), key("echo"), echo)));
         assert!(p.take().is_empty());

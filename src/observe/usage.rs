@@ -7,40 +7,86 @@
 use super::batch::{Batch, Kind};
 use crate::ports::{UsageCount, UsageKey};
 
-/// `(day, row, what to add)` for a finished `tools/call` that reached the
-/// guard (so its server and tool are known); `None` for anything else.
-pub(crate) fn row(batch: &Batch) -> Option<(String, UsageKey, UsageCount)> {
-    let root = batch.root()?;
-    if root.str("mcp.method.name") != Some("tools/call") {
-        return None;
-    }
-    let server = root.str("mcp_edge.server.id")?;
-    let tool = root.str("mcp_edge.tool.name")?;
-    let principal = format!(
-        "{}|{}",
-        root.str("mcp_edge.auth.via").unwrap_or(""),
-        root.str("enduser.id").unwrap_or("")
-    );
-    let upstream_ns: u64 = batch
-        .spans
-        .iter()
-        // The call's own attempts (not the catalog's listing).
-        .filter(|s| s.kind == Kind::Client && s.str("mcp.method.name") == Some("tools/call"))
-        .map(|s| s.end_ns - s.start_ns)
-        .sum();
-    let day = day_of(root.end_ns)?;
-    let key = UsageKey {
+/// The name of the span the agent API opens around each tool call it
+/// runs through the pipeline: what the call notes lands on it, not on the
+/// request's span ([`super::collect::note`]).
+pub(crate) const TOOL_CALL_SPAN: &str = "execute_tool";
+/// The agent API's span around one model call.
+pub(crate) const MODEL_CALL_SPAN: &str = "chat";
+
+/// `(day, row, what to add)` for each tool call a finished request made
+/// that reached the guard (so its server and tool are known): the request
+/// itself when it is a `tools/call`, each tool call of an agent request;
+/// and each model call of an agent request (server `models/{name}`, no
+/// tool, its tokens).
+pub(crate) fn rows(batch: &Batch) -> Vec<(String, UsageKey, UsageCount)> {
+    let Some(root) = batch.root() else {
+        return Vec::new();
+    };
+    let Some(day) = day_of(root.end_ns) else {
+        return Vec::new();
+    };
+    let key = |server: &str, tool: &str| UsageKey {
         team: root.str("mcp_edge.teams").unwrap_or("").to_string(),
-        principal,
+        principal: format!(
+            "{}|{}",
+            root.str("mcp_edge.auth.via").unwrap_or(""),
+            root.str("enduser.id").unwrap_or("")
+        ),
         server: server.to_string(),
         tool: tool.to_string(),
     };
-    let count = UsageCount {
-        calls: 1,
-        errors: u64::from(root.attr("error.type").is_some()),
-        upstream_ms: upstream_ns / 1_000_000,
-    };
-    Some((day, key, count))
+    let calls = std::iter::once(root).chain(
+        batch
+            .spans
+            .iter()
+            .filter(|s| s.name == TOOL_CALL_SPAN && s.parent.is_some()),
+    );
+    let mut out = Vec::new();
+    for call in calls {
+        if call.str("mcp.method.name") != Some("tools/call") {
+            continue;
+        }
+        let (Some(server), Some(tool)) = (
+            call.str("mcp_edge.server.id"),
+            call.str("mcp_edge.tool.name"),
+        ) else {
+            continue;
+        };
+        let upstream_ns: u64 = batch
+            .spans
+            .iter()
+            // The call's own attempts (not the catalog's listing).
+            .filter(|s| s.kind == Kind::Client && s.str("mcp.method.name") == Some("tools/call"))
+            .filter(|s| call.parent.is_none() || s.parent == Some(call.id))
+            .map(|s| s.end_ns - s.start_ns)
+            .sum();
+        let count = UsageCount {
+            calls: 1,
+            errors: u64::from(call.attr("error.type").is_some()),
+            upstream_ms: upstream_ns / 1_000_000,
+            ..UsageCount::default()
+        };
+        out.push((day.clone(), key(server, tool), count));
+    }
+    for model in batch.spans.iter().filter(|s| s.name == MODEL_CALL_SPAN) {
+        let Some(name) = model.str("mcp_edge.model") else {
+            continue;
+        };
+        let tokens = |k: &str| match model.attr(k) {
+            Some(super::batch::Attr::Int(n)) => u64::try_from(*n).unwrap_or(0),
+            _ => 0,
+        };
+        let count = UsageCount {
+            calls: 1,
+            errors: u64::from(model.attr("error.type").is_some()),
+            upstream_ms: (model.end_ns - model.start_ns) / 1_000_000,
+            input_tokens: tokens("gen_ai.usage.input_tokens"),
+            output_tokens: tokens("gen_ai.usage.output_tokens"),
+        };
+        out.push((day.clone(), key(&format!("models/{name}"), ""), count));
+    }
+    out
 }
 
 /// The UTC day (`YYYY-MM-DD`) of a time in nanoseconds since the epoch.

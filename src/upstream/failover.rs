@@ -12,27 +12,34 @@ pub(crate) fn order<'a>(
     region: Option<&str>,
     sticky_url: Option<&str>,
 ) -> Vec<&'a Endpoint> {
-    let mut out: Vec<&Endpoint> = Vec::with_capacity(server.endpoints.len());
+    order_endpoints(&server.endpoints, region, sticky_url)
+}
+
+/// The same order over any regional endpoints (a model's too).
+pub(crate) fn order_endpoints<'a>(
+    endpoints: &'a [Endpoint],
+    region: Option<&str>,
+    sticky_url: Option<&str>,
+) -> Vec<&'a Endpoint> {
+    let mut out: Vec<&Endpoint> = Vec::with_capacity(endpoints.len());
     let mut push = |ep: &'a Endpoint| {
         if !out.iter().any(|e| std::ptr::eq(*e, ep)) {
             out.push(ep);
         }
     };
     if let Some(url) = sticky_url {
-        server
-            .endpoints
+        endpoints
             .iter()
             .filter(|e| e.url == url)
             .for_each(&mut push);
     }
     if let Some(region) = region {
-        server
-            .endpoints
+        endpoints
             .iter()
             .filter(|e| e.region == region)
             .for_each(&mut push);
     }
-    server.endpoints.iter().for_each(push);
+    endpoints.iter().for_each(push);
     out
 }
 

@@ -6,6 +6,8 @@
 pub mod admin;
 pub mod jwt;
 pub mod logs;
+pub mod model;
+pub mod otel;
 
 use futures_util::StreamExt;
 use mcp_edge::adapters::memory::{MemoryPlatform, MockServer};

@@ -1,6 +1,6 @@
 //! Usage rows on Spin: `wasi:keyvalue` atomic increments in the `sessions`
 //! store, one counter per row and figure
-//! (`usage/{day}/{row id}/{calls|errors|upstream_ms}`, the row id a SHA-256
+//! (`usage/{day}/{row id}/{calls|errors|upstream_ms|input_tokens|output_tokens}`, the row id a SHA-256
 //! of the row's key, so keys stay short whatever the names), and the row's
 //! key itself beside them (`usage/{day}/{row id}/row`, written by every add
 //! before its counters).
@@ -13,7 +13,13 @@ use crate::ports::{PortError, Usage, UsageCount, UsageKey};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 
 const PREFIX: &str = "usage/";
-const FIGURES: [&str; 3] = ["calls", "errors", "upstream_ms"];
+const FIGURES: [&str; 5] = [
+    "calls",
+    "errors",
+    "upstream_ms",
+    "input_tokens",
+    "output_tokens",
+];
 
 #[derive(Clone, Copy, Default)]
 pub struct AtomicUsage;
@@ -43,8 +49,15 @@ impl Usage for AtomicUsage {
             .set(&format!("{PREFIX}{day}/{row}/row"), json.as_bytes())
             .await
             .map_err(|e| PortError(format!("usage row: {e:?}")))?;
-        let values = [count.calls, count.errors, count.upstream_ms];
-        for (figure, by) in FIGURES.iter().zip(values) {
+        let values = [
+            count.calls,
+            count.errors,
+            count.upstream_ms,
+            count.input_tokens,
+            count.output_tokens,
+        ];
+        // A model's token counters exist only for model rows.
+        for (figure, by) in FIGURES.iter().zip(values).filter(|(f, by)| *by > 0 || !f.ends_with("tokens")) {
             add_to(&bucket, &format!("{PREFIX}{day}/{row}/{figure}"), by)?;
         }
         Ok(())
@@ -83,6 +96,8 @@ impl Usage for AtomicUsage {
                 "calls" => entry.1.calls = n,
                 "errors" => entry.1.errors = n,
                 "upstream_ms" => entry.1.upstream_ms = n,
+                "input_tokens" => entry.1.input_tokens = n,
+                "output_tokens" => entry.1.output_tokens = n,
                 _ => {}
             }
         }

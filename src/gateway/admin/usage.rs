@@ -92,6 +92,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     By::Team => key.team.split(',').map(str::to_string).collect(),
                     By::Principal => vec![key.principal],
                     By::Server => vec![key.server],
+                    // A model's row (`models/{name}`) names no tool.
+                    By::Tool if key.tool.is_empty() => vec![key.server],
                     By::Tool => vec![crate::protocol::names::qualify(&key.server, &key.tool)],
                 };
                 for name in names {
@@ -103,7 +105,15 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         rows.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then_with(|| a.0.cmp(&b.0)));
         let rows: Vec<serde_json::Value> = rows
             .into_iter()
-            .map(|(name, c)| json!({"key": name, "calls": c.calls, "errors": c.errors, "upstream_ms": c.upstream_ms}))
+            .map(|(name, c)| {
+                let mut row = json!({"key": name, "calls": c.calls, "errors": c.errors, "upstream_ms": c.upstream_ms});
+                // Model rows (`models/{name}`) carry their tokens.
+                if c.input_tokens + c.output_tokens > 0 {
+                    row["input_tokens"] = c.input_tokens.into();
+                    row["output_tokens"] = c.output_tokens.into();
+                }
+                row
+            })
             .collect();
         let by = match by {
             By::Team => "team",

@@ -1,0 +1,132 @@
+//! The agent API: an OpenAI-compatible chat endpoint whose tool loop the
+//! gateway runs itself, so an application that is not an MCP client (a
+//! chat UI, a backend job, any OpenAI SDK user) gets governed MCP tools
+//! with one HTTP call.
+//!
+//! - `POST /v1/chat/completions`: the model is a registry entry
+//!   (`models/{name}`, [`crate::config::models`]); the tools offered are the
+//!   caller's on `/mcp`, as named there ([`tools`]); the loop ([`run`])
+//!   calls the model ([`model_call`], in either provider's wire,
+//!   [`provider`]) and runs its tool calls through the pipeline; the answer
+//!   is OpenAI's ([`answer`]).
+//! - `GET /v1/models`: the models this caller may use.
+//!
+//! Authenticated as `/mcp` is (a token for `/mcp` opens it), and governed
+//! the same way: a model the caller may not use is unknown (404) like a
+//! server it may not see. The caller's credential never reaches the
+//! provider: the provider's key comes from the model's secret.
+//!
+//! One trace per request: an `invoke_agent` request span, a `chat` span
+//! per model call and an `execute_tool` span per tool call, with the
+//! pipeline's own spans (policy, limits, upstream attempts) under it.
+
+mod answer;
+mod model_call;
+mod provider;
+mod request;
+mod run;
+mod tools;
+
+use super::ingest::Route;
+use super::{respond, Ctx};
+use crate::body::Body;
+use crate::config::Model;
+use crate::error::GatewayError;
+use crate::observe::collect::note;
+use crate::ports::{Clock, Platform};
+use http::{Method, Response};
+use request::ChatRequest;
+use serde_json::json;
+use std::rc::Rc;
+
+impl<P: Platform + Clone + 'static> Ctx<'_, P> {
+    /// `/v1/chat/completions` or `/v1/models`. `self.route` is `/mcp`'s,
+    /// whose tools the loop uses; `route` is the one requested.
+    pub(super) async fn agent(
+        &self,
+        route: &Route,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<Response<Body>, GatewayError> {
+        match (route, req.method()) {
+            (Route::Models, &Method::GET) => self.models_list().await,
+            (Route::Models, _) => Err(GatewayError::MethodNotAllowed { allow: "GET" }),
+            (_, &Method::POST) => self.chat(req).await,
+            _ => Err(GatewayError::MethodNotAllowed { allow: "POST" }),
+        }
+    }
+
+    /// The models the caller may use, in OpenAI's list shape.
+    async fn models_list(&self) -> Result<Response<Body>, GatewayError> {
+        let models = self.gw.models.get(self.p).await?;
+        let data: Vec<_> = models
+            .models
+            .iter()
+            .filter(|m| self.gate.model(m))
+            .map(|m| {
+                json!({
+                    "id": m.name, "object": "model", "created": 0, "owned_by": "mcp-edge",
+                    "description": m.description, "provider": m.provider.otel_name(),
+                })
+            })
+            .collect();
+        let body = json!({"object": "list", "data": data});
+        Ok(respond::private(respond::json(body.to_string().into_bytes())))
+    }
+
+    async fn chat(&self, req: http::Request<Vec<u8>>) -> Result<Response<Body>, GatewayError> {
+        check_json(req.headers(), req.body().len(), self.gw.settings.max_body_bytes)?;
+        let chat = ChatRequest::parse(req.body())?;
+        let model = self.model(&chat.model).await?;
+        note("gen_ai.operation.name", "invoke_agent".into());
+        note("gen_ai.request.model", model.name.clone().into());
+        let out = self.run_loop(&model, &chat).await?;
+        let head = answer::Head {
+            id: self.completion_id(),
+            created: self.p.clock().now_ms() / 1000,
+            model: model.name.clone(),
+        };
+        Ok(match chat.stream {
+            true => answer::stream(&head, &out),
+            false => answer::completion(&head, &out),
+        })
+    }
+
+    /// The model `name`, when it exists and the caller may use it; a model
+    /// it may not use is as unknown as one that does not exist.
+    async fn model(&self, name: &str) -> Result<Rc<Model>, GatewayError> {
+        let models = self.gw.models.get(self.p).await?;
+        models
+            .get(name)
+            .filter(|m| self.gate.model(m))
+            .cloned()
+            .ok_or_else(|| {
+                GatewayError::NotFound(format!(
+                    "no model '{name}' (GET /v1/models lists the models you may use)"
+                ))
+            })
+    }
+
+    fn completion_id(&self) -> String {
+        let mut bytes = [0u8; 12];
+        self.p.random_bytes(&mut bytes);
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        format!("chatcmpl-{hex}")
+    }
+}
+
+/// A chat request's body is JSON and within the body limit (a form a web
+/// page could post without asking is not).
+fn check_json(headers: &http::HeaderMap, len: usize, limit: usize) -> Result<(), GatewayError> {
+    if len > limit {
+        return Err(GatewayError::PayloadTooLarge { limit });
+    }
+    let content_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case(crate::protocol::headers::JSON) {
+        return Err(GatewayError::UnsupportedMediaType(content_type.to_string()));
+    }
+    Ok(())
+}
