@@ -10,6 +10,9 @@
 #                                             http://127.0.0.1:3002/mcp
 #   a local OAuth authorization server        http://127.0.0.1:3004
 #     (client credentials: demo-client / demo-secret)
+#   a scripted model server (the demo model of the agent API, no provider
+#     key: it asks for get-sum, then echo, then answers)
+#                                             http://127.0.0.1:3005/v1
 # Development secrets (a signing key for minted upstream credentials, a demo
 # API key and an admin one) are made once in build/dev-secrets.json.
 # MCP_EDGE_SKIP_BUILD=1 uses the existing build/; MCP_EDGE_DEV_STATE=DIR keeps
@@ -50,6 +53,8 @@ pids+=($!)
   --resource "$BASE/mcp" --resource "$BASE/servers/everything/mcp" --resource "$BASE/servers/notes/mcp" \
   --client "demo-client:demo-secret:mcp:tools" > build/authorization-server.log 2>&1 &
 pids+=($!)
+"$PYTHON" tests/e2e/upstream/model_server.py --port 3005 > build/model.log 2>&1 &
+pids+=($!)
 
 cat >&2 <<MSG
 
@@ -65,6 +70,9 @@ cat >&2 <<MSG
             --header "X-API-Key: $USER_KEY"
           curl -s -H "X-API-Key: $USER_KEY" $BASE/registry
           curl -s -H "X-API-Key: $ADMIN_KEY" $BASE/admin/policy
+          curl -s -H "X-API-Key: $USER_KEY" -H "Content-Type: application/json" $BASE/v1/chat/completions \\
+            -d '{"model":"demo","messages":[{"role":"user","content":"add 2 and 3"}]}'
+    the agent API (OpenAI-compatible): base URL $BASE/v1, API key $USER_KEY, model demo
     the demo policy (kv-seed/policy.json): get-sum 5 calls a minute, notes' email addresses
     redacted, notes' purge held for an approver ($BASE/approvals).
     logs in build/*.log; Ctrl-C stops everything.

@@ -3,7 +3,7 @@
 checked first with the gateway's own parsers, and reports what changed.
 
 The folder holds one JSON document per key: servers/{id}.json,
-groups/{name}.json, auth/issuers/{name}.json, policy.json (see
+models/{name}.json, groups/{name}.json, auth/issuers/{name}.json, policy.json (see
 kv-seed/README.md). Every document is checked by `mcp-edge-seed` (the
 gateway's parsers, built from this repository): if any fails, nothing is
 written. Then the store is read, compared document by document (as JSON,
@@ -24,7 +24,7 @@ Targets (one):
                           `wrangler kv bulk put` list (or the Spin test
                           host's --kv-seed file)
 
-Keys in the store under servers/, groups/ or auth/issuers/ that the folder
+Keys in the store under servers/, models/, groups/ or auth/issuers/ that the folder
 does not hold are reported; --prune deletes them (refused for an empty
 folder). The policy is never deleted (no policy means governance off), and
 API keys' records (auth/apikeys/) are only ever added: never rewritten (a
@@ -51,7 +51,7 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # What --prune may delete. Never the policy (no policy means governance
 # off) and never API keys (revoked ones included).
-PRUNABLE = ("servers/", "groups/", "auth/issuers/")
+PRUNABLE = ("servers/", "models/", "groups/", "auth/issuers/")
 APIKEYS = "auth/apikeys/"
 SPIN_TABLE = """CREATE TABLE IF NOT EXISTS spin_key_value (
     store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (store, key))"""

@@ -9,9 +9,11 @@ build), then checks that the demo works out of the box:
     gateway minted, against /.well-known/jwks.json;
   - the demo policy governs: get-sum's limit answers 429 on the sixth call,
     notes' purge is held for an approver, whom the admin key's inbox shows;
-  - the admin key reads the policy through the admin API.
+  - the admin key reads the policy through the admin API;
+  - the agent API answers with the demo model through the official `openai`
+    SDK (as the token's caller: the API key's get-sum budget is spent).
 
-Usage: dev_smoke.py   (needs ports 8787 and 3001-3004 free)
+Usage: dev_smoke.py   (needs ports 8787 and 3001-3005 free)
 """
 from __future__ import annotations
 
@@ -133,6 +135,15 @@ def main() -> int:
         check(status == 200 and b"get-sum-per-minute" in raw, "the admin key reads the demo policy", str(status))
         status, _, raw = http(f"{BASE}/admin/policy", headers=user)
         check(status == 403, "the demo API key is no admin", str(status))
+        import openai
+        try:
+            agent = openai.OpenAI(base_url=f"{BASE}/v1", api_key=token, max_retries=0, timeout=60)
+            reply = agent.chat.completions.create(model="demo", messages=[{"role": "user", "content": "hi"}])
+            said = reply.choices[0].message.content or ""
+        except openai.OpenAIError as e:
+            said = f"{type(e).__name__}: {e}"
+        check("The sum of 2 and 3 is 5" in said and "agent says hi" in said,
+              "the agent API answers with the demo model, its tools run through the gateway (openai SDK)", said)
     finally:
         os.killpg(dev.pid, signal.SIGTERM)
         dev.wait(timeout=30)

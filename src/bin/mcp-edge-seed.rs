@@ -3,7 +3,7 @@
 //! `wrangler kv bulk put` and `scripts/seed.py` load.
 //!
 //! Each `DIR/{key}.json` is the document KV holds under `{key}`:
-//! `servers/{id}.json`, `groups/{name}.json`, `auth/issuers/{name}.json`,
+//! `servers/{id}.json`, `models/{name}.json`, `groups/{name}.json`, `auth/issuers/{name}.json`,
 //! `policy.json`, and API keys' records as `auth/apikeys/{sha256}.json`
 //! (the hash only: a key itself is never stored). Other files (a README)
 //! are left alone. Any document that does not parse is reported as

@@ -302,8 +302,17 @@ where
     }
 }
 
+/// The span the agent API opens around each tool call it runs through the
+/// pipeline, a request inside the request: what the call notes lands on
+/// it, not on the request's span.
+pub(crate) const TOOL_CALL_SPAN: &str = "execute_tool";
+/// The same around the agent API's listing of the caller's tools.
+pub(crate) const LIST_TOOLS_SPAN: &str = "list_tools";
+/// The agent API's span around one model call.
+pub(crate) const MODEL_CALL_SPAN: &str = "chat";
+
 /// Sets attribute `key` on the request's span (the one [`attach`]ed, or
-/// the agent API's span around a tool call it runs),
+/// the agent API's span around a request of its own inside it),
 /// from anywhere inside the request: what is known only as the request is
 /// read (its method, tool, caller) lands on the span that describes it.
 pub(crate) fn note(key: &'static str, value: Attr) {
@@ -328,7 +337,7 @@ fn set(key: &'static str, value: Attr, on_root: bool) {
             };
             // A tool call the agent API runs is a request of its own
             // inside the agent's: what it notes describes that call.
-            let own_request = node.name == super::usage::TOOL_CALL_SPAN;
+            let own_request = matches!(node.name, TOOL_CALL_SPAN | LIST_TOOLS_SPAN);
             if on_root && node.parent.is_some() && !own_request {
                 continue;
             }

@@ -56,10 +56,14 @@ fn attrs(list: &[(&'static str, Attr)]) -> Vec<Value> {
 /// method (the request itself and each upstream attempt; `docs/gen-ai/mcp.md`
 /// § Server: the target is the tool or prompt name, never a resource URI),
 /// else the phase's name.
+use super::collect::TOOL_CALL_SPAN;
+
 pub(crate) fn span_name(span: &SpanData) -> String {
-    // GenAI spans (`docs/gen-ai/gen-ai-spans.md`): `{operation} {model}`,
-    // `execute_tool {tool}`, `invoke_agent {model}`.
-    if let Some(op) = span.str("gen_ai.operation.name") {
+    // GenAI spans (`docs/gen-ai/gen-ai-spans.md`): `chat {model}`,
+    // `invoke_agent {model}`, and `execute_tool {tool}` for the agent API's
+    // tool calls (which carry their MCP method too: the GenAI name wins).
+    let genai = span.str("mcp.method.name").is_none() || span.name == TOOL_CALL_SPAN;
+    if let Some(op) = span.str("gen_ai.operation.name").filter(|_| genai) {
         return match span
             .str("gen_ai.request.model")
             .or_else(|| span.str("gen_ai.tool.name"))

@@ -7,12 +7,7 @@
 use super::batch::{Batch, Kind};
 use crate::ports::{UsageCount, UsageKey};
 
-/// The name of the span the agent API opens around each tool call it
-/// runs through the pipeline: what the call notes lands on it, not on the
-/// request's span ([`super::collect::note`]).
-pub(crate) const TOOL_CALL_SPAN: &str = "execute_tool";
-/// The agent API's span around one model call.
-pub(crate) const MODEL_CALL_SPAN: &str = "chat";
+use super::collect::{MODEL_CALL_SPAN, TOOL_CALL_SPAN};
 
 /// `(day, row, what to add)` for each tool call a finished request made
 /// that reached the guard (so its server and tool are known): the request

@@ -1,7 +1,8 @@
 """Governance parts of the end-to-end suite (imported by run.py).
 
   * the policy the suite runs under: everyone may use everything, and one tool
-    (server-everything's `get-sum`, used by no other scenario) is limited to
+    (server-everything's `get-annotated-message`, used by no other scenario;
+    the agent checks use `get-sum`) is limited to
     LIMIT calls per 10-minute window;
   * the hammer: 64 concurrent clients, each on its own session, call that tool
     at the same moment; exactly LIMIT must succeed and every other call must be
@@ -36,7 +37,8 @@ import observe  # tests/e2e/observe.py
 
 LIMIT = 10
 CLIENTS = 64
-TOOL = "everything__get-sum"
+TOOL = "everything__get-annotated-message"
+LIMIT_NAME = "annotated-burst"
 APPROVER_KEY = "mk_e2e_approver_key"
 DAILY = 2
 OPEN_LIMIT = 2
@@ -48,7 +50,7 @@ def policy_entry(*extra_rules: dict) -> list[dict]:
     policy = {
         "rules": [{"name": "everyone", "effect": "allow", "subjects": {"everyone": True}, "groups": ["dev"]},
                   observe.DENY_RULE, *extra_rules],
-        "limits": [{"name": "get-sum-burst", "per": "tool", "servers": ["everything"], "tools": ["get-sum"],
+        "limits": [{"name": LIMIT_NAME, "per": "tool", "servers": ["everything"], "tools": ["get-annotated-message"],
                     "requests": LIMIT, "window_secs": 600},
                    # Every notes call passes a daily counter (never reached), and one tool has a
                    # daily quota of DAILY that `daily_quota` exhausts.
@@ -183,7 +185,7 @@ def hammer(check, http, base: str, api_key: str, exact: bool) -> None:
             sessions.append(h["mcp-session-id"])
     check(len(sessions) == CLIENTS, f"limits: {CLIENTS} sessions opened", f"{len(sessions)}")
     call = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                       "params": {"name": TOOL, "arguments": {"a": 1, "b": 2}}}).encode()
+                       "params": {"name": TOOL, "arguments": {"messageType": "success"}}}).encode()
     results: list[tuple[int, dict, bytes]] = []
     lock, start = threading.Lock(), threading.Barrier(len(sessions))
 
@@ -202,7 +204,7 @@ def hammer(check, http, base: str, api_key: str, exact: bool) -> None:
     limited = [r for r in results if r[0] == 429]
     well_formed = all(
         r[1].get("retry-after", "").isdigit() and int(r[1]["retry-after"]) > 0
-        and json.loads(r[2])["error"]["code"] == -32029 and "get-sum-burst" in json.loads(r[2])["error"]["message"]
+        and json.loads(r[2])["error"]["code"] == -32029 and LIMIT_NAME in json.loads(r[2])["error"]["message"]
         for r in limited)
     counts = f"{len(ok)} succeeded, {len(limited)} got 429, {len(results) - len(ok) - len(limited)} other"
     if exact:

@@ -37,6 +37,7 @@ import time
 import urllib.error
 import urllib.request
 
+import agent  # tests/e2e/agent.py
 import cancel  # tests/e2e/cancel.py
 import observe  # tests/e2e/observe.py
 import otlp_receiver  # tests/e2e/otlp_receiver.py
@@ -516,7 +517,10 @@ def start_spin(procs: Processes, workdir: pathlib.Path, kv: list[dict], vars: di
     # seeded endpoints and the authorization server, as a spin.toml would.
     servers = [json.loads(e["value"]) for e in kv if e["key"].startswith("servers/")]
     issuers = [json.loads(e["value"]) for e in kv if e["key"].startswith("auth/issuers/")]
+    models = [json.loads(e["value"]) for e in kv if e["key"].startswith("models/")]
     urls = [ep["url"] for s in servers for ep in s["endpoints"]] + [i["jwks_uri"] for i in issuers]
+    # The model providers' base URLs (a base may end without a slash).
+    urls += [ep["url"].rstrip("/") + "/" for m in models for ep in m["endpoints"]]
     # The OTLP receiver, as a spin.toml would list the collector.
     urls += [v + "/" for k, v in vars.items() if k == "OTEL_EXPORTER_OTLP_ENDPOINT"]
     # Hosts a check needs reachable though no server names them (the
@@ -562,24 +566,31 @@ def main() -> int:
         wait_http(f"http://127.0.0.1:{ev_port}/mcp", "server-everything", procs, ev_log, 60)
         wait_http(f"http://127.0.0.1:{notes_port}/mcp", "notes", procs, notes_log, 60)
         wait_http(f"{as_issuer}/.well-known/openid-configuration", "authorization-server", procs, as_log, 60)
+        model_port = free_port()
+        model_log = procs.start("model", [PYTHON, str(E2E / "upstream" / "model_server.py"), "--port", str(model_port),
+                                          "--key", agent.MODEL_KEY])
+        wait_http(f"http://127.0.0.1:{model_port}/offered", "model", procs, model_log, 60)
         bouncer = security.Bouncer(free_port)
         servers = {**registry(ev_port, notes_port, dead), "bouncer": bouncer.registry_entry()}
         kv = [{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in servers.items()]
         kv += identity.kv_entries(as_issuer, API_KEY, SCOPE)
-        kv += governance.policy_entry(security.TRAPS_RULE)
+        kv += governance.policy_entry(security.TRAPS_RULE, agent.DENY_RULE, agent.MODELS_RULE)
+        kv += agent.kv_entries(model_port)
         kv += security.kv_entries(SCOPE)
         kv += registry_checks.kv_entries(SCOPE)
         receiver = otlp_receiver.Receiver()
         signing = identity.signing_key()
         vars = {"PUBLIC_URL": base, "REQUIRED_SCOPES": SCOPE, "ADMIN_ROLE": registry_checks.ADMIN_ROLE,
                 "UPSTREAM_SIGNING_KEY": json.dumps(signing),
+                # The scripted models' provider key (a secret in production).
+                agent.SECRET: agent.MODEL_KEY,
                 "MAX_UPSTREAM_BYTES": str(security.MAX_UPSTREAM_BYTES),
                 # Telemetry to the test receiver; the headers are a secret
                 # in production (a var here: both adapters read secrets so).
                 "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
                 "OTEL_EXPORTER_OTLP_HEADERS": f"x-otlp-key={observe.EXPORT_SECRET}"}
         # What no export may hold.
-        never = [API_KEY, governance.APPROVER_KEY, signing["d"], OAUTH_CLIENT[1]]
+        never = [API_KEY, governance.APPROVER_KEY, signing["d"], OAUTH_CLIENT[1], agent.MODEL_KEY]
         start = start_workers if args.target == "workers" else start_spin
         gw_log = start(procs, workdir, kv, vars, gw_port, build=not args.no_build, also_allow=[bouncer.trap_url])
         print(f"# e2e on {args.target}: gateway {base}, upstreams :{ev_port} :{notes_port}, down :{dead[0]} :{dead[1]}, "
@@ -601,6 +612,8 @@ def main() -> int:
             ("security", lambda: security.run(check, http, response_of, base, governance.APPROVER_KEY, as_issuer,
                                               OAUTH_CLIENT, SCOPE, args.target, governance.OPEN_LIMIT,
                                               bouncer)),
+            ("agent", lambda: agent.run(check, http, response_of, base, API_KEY, governance.APPROVER_KEY,
+                                        model_port, receiver, governance.open_session)),
             # Last: it changes the policy (and puts it back).
             ("admin", lambda: registry_checks.admin(check, http, response_of, base, API_KEY,
                                                     governance.open_session)),

@@ -2,10 +2,11 @@
 //! it lives in KV, how its id is spelled, and the check every write passes.
 //!
 //! The checks are the gateway's own parsers (`Server::parse`,
-//! `Issuer::parse`, `Policy::parse`, the API-key record), so a document the
+//! `Model::parse`, `Issuer::parse`, `Policy::parse`, the API-key record), so a document the
 //! admin API stores is one the gateway serves; what fails is answered 400
 //! with the document's path and the parser's reason, and nothing is stored.
 
+use crate::config::models::{self, Model};
 use crate::config::registry::{self, Server};
 use crate::error::GatewayError;
 use crate::governance::policy::{Policy, POLICY_KEY};
@@ -22,6 +23,7 @@ pub(crate) const GROUP_PREFIX: &str = "groups/";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Servers,
+    Models,
     Groups,
     Issuers,
     ApiKeys,
@@ -42,6 +44,7 @@ impl Kind {
     pub(crate) fn from_segment(segment: &str) -> Option<Kind> {
         Some(match segment {
             "servers" => Kind::Servers,
+            "models" => Kind::Models,
             "groups" => Kind::Groups,
             "issuers" => Kind::Issuers,
             "apikeys" => Kind::ApiKeys,
@@ -54,6 +57,7 @@ impl Kind {
     pub(crate) fn segment(self) -> &'static str {
         match self {
             Kind::Servers => "servers",
+            Kind::Models => "models",
             Kind::Groups => "groups",
             Kind::Issuers => "issuers",
             Kind::ApiKeys => "apikeys",
@@ -65,6 +69,7 @@ impl Kind {
     pub(crate) fn prefix(self) -> &'static str {
         match self {
             Kind::Servers => registry::KEY_PREFIX,
+            Kind::Models => models::KEY_PREFIX,
             Kind::Groups => GROUP_PREFIX,
             Kind::Issuers => ISSUER_PREFIX,
             Kind::ApiKeys => APIKEY_PREFIX,
@@ -78,7 +83,13 @@ impl Kind {
         if key == POLICY_KEY {
             return Some((Kind::Policy, None));
         }
-        [Kind::Servers, Kind::Groups, Kind::Issuers, Kind::ApiKeys]
+        [
+            Kind::Servers,
+            Kind::Models,
+            Kind::Groups,
+            Kind::Issuers,
+            Kind::ApiKeys,
+        ]
             .into_iter()
             .find_map(|kind| {
                 let id = key.strip_prefix(kind.prefix())?;
@@ -99,6 +110,7 @@ impl Kind {
     pub(crate) fn valid_id(self, id: &str) -> bool {
         match self {
             Kind::Servers => crate::protocol::names::valid_server_id(id),
+            Kind::Models => models::valid_name(id),
             Kind::ApiKeys => id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
             Kind::Groups | Kind::Issuers => {
                 !id.is_empty()
@@ -142,6 +154,7 @@ impl Kind {
         let id = id.unwrap_or_default();
         match self {
             Kind::Servers => Server::parse(id, &compact).map(drop),
+            Kind::Models => Model::parse(id, &compact).map(drop),
             Kind::Groups => serde_json::from_str::<GroupSpec>(&compact)
                 .map(drop)
                 .map_err(|e| e.to_string()),

@@ -1,8 +1,8 @@
-//! The admin API, `/admin/...`: servers, server groups, trusted issuers,
-//! API keys and the policy, managed with versions, for callers holding the
+//! The admin API, `/admin/...`: servers, the agent API's models, server
+//! groups, trusted issuers, API keys and the policy, managed with versions, for callers holding the
 //! role `ADMIN_ROLE` names (off when unset).
 //!
-//! For each kind (`servers`, `groups`, `issuers`, `apikeys`; the policy is
+//! For each kind (`servers`, `models`, `groups`, `issuers`, `apikeys`; the policy is
 //! one document, `policy`, without an id):
 //! - `GET /admin/{kind}`: every document; `POST /admin/{kind}` creates one
 //!   (409 if it exists; an API key is generated, see [`apikeys`]);

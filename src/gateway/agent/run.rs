@@ -20,7 +20,6 @@ use super::super::Ctx;
 use super::model_call;
 use super::provider::{call_json, Ask, Call, Finish, Turn};
 use super::request::{function_name, ChatRequest};
-use super::tools::ToolResult;
 use crate::config::Model;
 use crate::error::GatewayError;
 use crate::ports::Platform;
@@ -116,7 +115,11 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 return Ok(out);
             }
             messages.push(turn.message());
-            let results = join_all(turn.calls.iter().map(|c| self.one_call(c, &gateway_tools))).await;
+            let results = join_all(
+                turn.calls
+                    .iter()
+                    .map(|c| self.run_tool(&c.id, &c.name, &c.arguments, &gateway_tools)),
+            ).await;
             for (call, result) in turn.calls.iter().zip(results) {
                 let mut record = json!({"id": call.id, "name": call.name, "is_error": result.is_error});
                 if let Some(a) = &result.approval {
@@ -143,18 +146,6 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         out.finish = Finish::Length.as_openai().to_string();
         out.stopped = Some("max_steps");
         Ok(out)
-    }
-
-    /// One call of the model's, to a tool the model was offered.
-    async fn one_call(&self, call: &Call, offered: &[String]) -> ToolResult {
-        if !offered.contains(&call.name) {
-            return ToolResult {
-                text: format!("Error: there is no tool named {}", call.name),
-                is_error: true,
-                approval: None,
-            };
-        }
-        self.run_tool(&call.id, &call.name, &call.arguments).await
     }
 }
 

@@ -49,22 +49,28 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         offer: &Extension,
         cap: usize,
     ) -> Result<(Vec<Value>, usize), GatewayError> {
-        let mut tools = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let params = match &cursor {
-                Some(c) => json!({"cursor": c}),
-                None => json!({}),
-            };
-            let mut result = self.mcp("tools/list", None, params).await?;
-            if let Value::Array(page) = result["tools"].take() {
-                tools.extend(page);
+        // A request of its own: what the listing notes lands on this span.
+        let span = tracing::info_span!("list_tools");
+        let listing = async {
+            let mut tools = Vec::new();
+            let mut cursor: Option<String> = None;
+            for _ in 0..MAX_PAGES {
+                let params = match &cursor {
+                    Some(c) => json!({"cursor": c}),
+                    None => json!({}),
+                };
+                let mut result = self.mcp("tools/list", None, params).await?;
+                if let Value::Array(page) = result["tools"].take() {
+                    tools.extend(page);
+                }
+                cursor = result["nextCursor"].as_str().map(str::to_string);
+                if cursor.is_none() {
+                    break;
+                }
             }
-            cursor = result["nextCursor"].as_str().map(str::to_string);
-            if cursor.is_none() {
-                break;
-            }
-        }
+            Ok::<_, GatewayError>(tools)
+        };
+        let tools = tracing::Instrument::instrument(listing, span).await?;
         let naming = self.naming();
         let wanted = |name: &str| {
             let server_ok = offer.servers.as_ref().is_none_or(|ids| {
@@ -104,8 +110,15 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     }
 
     /// Runs one tool call the model asked for, in its own `execute_tool`
-    /// span: everything the pipeline notes of the call lands there.
-    pub(super) async fn run_tool(&self, id: &str, name: &str, arguments: &str) -> ToolResult {
+    /// span: everything the pipeline notes of the call lands there. A tool
+    /// the model was not offered is not called.
+    pub(super) async fn run_tool(
+        &self,
+        id: &str,
+        name: &str,
+        arguments: &str,
+        offered: &[String],
+    ) -> ToolResult {
         let span = tracing::info_span!(
             "execute_tool",
             "gen_ai.operation.name" = "execute_tool",
@@ -113,6 +126,10 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             "gen_ai.tool.call.id" = id,
         );
         let run = async {
+            if !offered.iter().any(|o| o == name) {
+                note_here("error.type", Attr::Str("tool_error".into()));
+                return ToolResult::error(format!("Error: there is no tool named {name}"));
+            }
             let arguments: Value = match serde_json::from_str(arguments) {
                 Ok(v @ Value::Object(_)) => v,
                 _ => {
