@@ -100,9 +100,23 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(200, {"calls": SEEN})
         self._send(404, {"error": {"message": "not found"}})
 
+    def _body(self) -> bytes:
+        """The request body, framed by Content-Length or chunked (as the
+        Spin host's outbound HTTP sends it)."""
+        if "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        out = b""
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline().strip():
+                    pass  # trailers
+                return out
+            out += self.rfile.read(size)
+            self.rfile.readline()
+
     def do_POST(self):  # noqa: N802
-        length = int(self.headers.get("Content-Length", "0"))
-        raw = self.rfile.read(length)
+        raw = self._body()
         if self.path == "/reset":
             with LOCK:
                 SEEN.clear()
