@@ -122,7 +122,7 @@ fn mount_canned(p: &MemoryPlatform, url: &str, tools: usize) {
 }
 
 /// A gateway in front of `servers` canned upstreams with `tools` tools each.
-fn setup(servers: usize, tools: usize) -> (Gateway, Rc<MemoryPlatform>) {
+fn setup(servers: usize, tools: usize) -> (Rc<Gateway>, Rc<MemoryPlatform>) {
     let p = MemoryPlatform::default();
     p.http.record_sent(false);
     for i in 0..servers {
@@ -136,7 +136,7 @@ fn setup(servers: usize, tools: usize) -> (Gateway, Rc<MemoryPlatform>) {
         &format!("auth/apikeys/{key_hash}"),
         r#"{"subject":"bench"}"#,
     );
-    (Gateway::new(Default::default()), Rc::new(p))
+    (Rc::new(Gateway::new(Default::default())), Rc::new(p))
 }
 
 /// The API key the pipeline benchmarks authenticate with.

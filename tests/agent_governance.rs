@@ -14,7 +14,10 @@ const CAROL: &str = "mk_carol_approver";
 
 async fn chat_as(h: &Harness, body: &Value, key: &str) -> (u16, Value) {
     let r = h.send(chat_request(body, &[("x-api-key", key)])).await;
-    (r.status, serde_json::from_str(&r.text).unwrap_or(Value::Null))
+    (
+        r.status,
+        serde_json::from_str(&r.text).unwrap_or(Value::Null),
+    )
 }
 
 fn policy(h: &Harness, extra_rules: Value, approval: Value) {
@@ -70,7 +73,10 @@ async fn models_are_governed_like_servers() {
     policy(&h, json!([]), Value::Null);
     let demo = add_model(&h, "demo", &["us"], json!({"description": "the demo"}));
     add_model(&h, "gpt-big", &["us"], json!({}));
-    h.api_key("mk_outsider", json!({"subject": "olga", "teams": ["sales"]}));
+    h.api_key(
+        "mk_outsider",
+        json!({"subject": "olga", "teams": ["sales"]}),
+    );
     let list = |key: &'static str| {
         let h = &h;
         async move {
@@ -81,16 +87,27 @@ async fn models_are_governed_like_servers() {
             let r = h.send(req).await;
             assert_eq!(r.status, 200, "{}", r.text);
             let v: Value = serde_json::from_str(&r.text).unwrap();
-            v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+            v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
         }
     };
     assert_eq!(list(API_KEY).await, ["demo"]);
     assert!(list("mk_outsider").await.is_empty());
     let (status, v) = chat_as(&h, &ask_model("gpt-big", "hi"), API_KEY).await;
-    assert_eq!(status, 404, "a model the caller may not use is unknown: {v}");
+    assert_eq!(
+        status, 404,
+        "a model the caller may not use is unknown: {v}"
+    );
     let (status, _) = chat_as(&h, &ask_model("demo", "hi"), "mk_outsider").await;
     assert_eq!(status, 404);
-    assert!(demo.bodies().is_empty(), "no refused request reached the provider");
+    assert!(
+        demo.bodies().is_empty(),
+        "no refused request reached the provider"
+    );
     // Anonymous callers only where the model says so.
     let anon = chat_request(&ask_model("demo", "hi"), &[("x-no-credential", "1")]);
     assert_eq!(h.send(anon).await.status, 401);
@@ -116,9 +133,16 @@ async fn a_call_awaiting_approval_ends_the_loop_with_its_link_and_runs_once_appr
     assert!(url.contains("/approvals/"), "{v}");
     assert_eq!(v["mcp_edge"]["stopped"], "approval");
     let content = v["choices"][0]["message"]["content"].as_str().unwrap();
-    assert!(content.contains(url) && content.contains(approval["id"].as_str().unwrap()), "{content}");
+    assert!(
+        content.contains(url) && content.contains(approval["id"].as_str().unwrap()),
+        "{content}"
+    );
     assert_eq!(alpha.count("tools/call"), 0, "not run");
-    assert_eq!(model.bodies().len(), 1, "the loop ended without asking the model again");
+    assert_eq!(
+        model.bodies().len(),
+        1,
+        "the loop ended without asking the model again"
+    );
 
     let path = url.split_once("/approvals/").unwrap().1;
     let decide = http::Request::post(format!("http://gw.test/approvals/{path}"))
@@ -136,7 +160,11 @@ async fn a_call_awaiting_approval_ends_the_loop_with_its_link_and_runs_once_appr
         json!({"role": "user", "content": "approved, go on"}),
     ]);
     let (status, v) = chat_as(&h, &again, API_KEY).await;
-    assert_eq!((status, v["choices"][0]["message"]["content"].as_str()), (200, Some("wiped")), "{v}");
+    assert_eq!(
+        (status, v["choices"][0]["message"]["content"].as_str()),
+        (200, Some("wiped")),
+        "{v}"
+    );
     assert_eq!(alpha.count("tools/call"), 1, "run once approved");
 }
 
@@ -147,36 +175,61 @@ async fn the_provider_gets_its_key_from_the_secret_never_the_callers_credential(
     // Fail closed: named but not set, the provider is not called.
     let (status, v) = chat_as(&h, &ask_model("demo", "hi"), API_KEY).await;
     assert_eq!(status, 502, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("DEMO_PROVIDER_KEY"));
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("DEMO_PROVIDER_KEY"));
     assert!(model.bodies().is_empty());
 
-    h.p.runtime.secrets.borrow_mut().insert("DEMO_PROVIDER_KEY".into(), "sk-provider".into());
+    h.p.runtime
+        .secrets
+        .borrow_mut()
+        .insert("DEMO_PROVIDER_KEY".into(), "sk-provider".into());
     model.then(200, says("hello"));
     let (status, _) = chat_as(&h, &ask_model("demo", "hi"), API_KEY).await;
     assert_eq!(status, 200);
     let sent = model.sent.borrow()[0].headers.clone();
     assert_eq!(sent["authorization"], "Bearer sk-provider");
     let all = format!("{sent:?}{}", model.bodies()[0]);
-    assert!(!all.contains(API_KEY), "the caller's credential reached the provider: {all}");
+    assert!(
+        !all.contains(API_KEY),
+        "the caller's credential reached the provider: {all}"
+    );
 }
 
 #[tokio::test]
 async fn the_anthropic_wire_runs_the_same_loop() {
     let (h, alpha, _) = Harness::two_servers();
-    h.p.runtime.secrets.borrow_mut().insert("ANTHROPIC_KEY".into(), "sk-ant".into());
+    h.p.runtime
+        .secrets
+        .borrow_mut()
+        .insert("ANTHROPIC_KEY".into(), "sk-ant".into());
     let script = ScriptedModel::default();
     script.mount(&h, "http://claude.us.test/v1/messages");
-    h.p.kv.put("models/claude", &json!({"provider": "anthropic", "model": "claude-x", "secret": "ANTHROPIC_KEY",
-        "endpoints": [{"region": "us", "url": "http://claude.us.test"}]}).to_string());
+    h.p.kv.put(
+        "models/claude",
+        &json!({"provider": "anthropic", "model": "claude-x", "secret": "ANTHROPIC_KEY",
+        "endpoints": [{"region": "us", "url": "http://claude.us.test"}]})
+        .to_string(),
+    );
     h.gw.reload_config();
     script
-        .then(200, json!({"content": [{"type": "text", "text": "adding"},
+        .then(
+            200,
+            json!({"content": [{"type": "text", "text": "adding"},
             {"type": "tool_use", "id": "tu1", "name": "alpha__add", "input": {"a": 20, "b": 22}}],
-            "stop_reason": "tool_use", "usage": {"input_tokens": 7, "output_tokens": 3}}))
-        .then(200, json!({"content": [{"type": "text", "text": "42 it is"}],
-            "stop_reason": "end_turn", "usage": {"input_tokens": 9, "output_tokens": 2}}));
+            "stop_reason": "tool_use", "usage": {"input_tokens": 7, "output_tokens": 3}}),
+        )
+        .then(
+            200,
+            json!({"content": [{"type": "text", "text": "42 it is"}],
+            "stop_reason": "end_turn", "usage": {"input_tokens": 9, "output_tokens": 2}}),
+        );
     let mut body = ask_model("claude", "add");
-    body["messages"].as_array_mut().unwrap().insert(0, json!({"role": "system", "content": "be exact"}));
+    body["messages"]
+        .as_array_mut()
+        .unwrap()
+        .insert(0, json!({"role": "system", "content": "be exact"}));
     let (status, v) = chat_as(&h, &body, API_KEY).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["choices"][0]["message"]["content"], "42 it is");
@@ -186,8 +239,15 @@ async fn the_anthropic_wire_runs_the_same_loop() {
     assert_eq!(sent[0].headers["x-api-key"], "sk-ant");
     assert_eq!(sent[0].headers["anthropic-version"], "2023-06-01");
     assert_eq!(sent[0].body["system"], "be exact");
-    assert!(sent[0].body["tools"].as_array().unwrap().iter().any(|t| t["name"] == "alpha__add"));
+    assert!(sent[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["name"] == "alpha__add"));
     let turns = sent[1].body["messages"].as_array().unwrap();
     assert_eq!(turns[1]["content"][1]["type"], "tool_use");
-    assert_eq!(turns[2]["content"][0], json!({"type": "tool_result", "tool_use_id": "tu1", "content": "42"}));
+    assert_eq!(
+        turns[2]["content"][0],
+        json!({"type": "tool_result", "tool_use_id": "tu1", "content": "42"})
+    );
 }

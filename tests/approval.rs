@@ -425,7 +425,7 @@ async fn a_fresh_instance_reads_the_catalog_from_the_shared_cache() {
 
     // Another instance (a Spin request, a new isolate) on the same platform.
     let other = Harness {
-        gw: mcp_edge::Gateway::new(Default::default()),
+        gw: std::rc::Rc::new(mcp_edge::Gateway::new(Default::default())),
         p: h.p.clone(),
         meta: Default::default(),
     };

@@ -31,11 +31,12 @@ fn every_seeded_document_passes_the_gateways_checks() {
         [
             "auth/issuers/demo-as",
             "groups/dev",
+            "models/demo",
             "policy",
             "servers/everything",
             "servers/notes"
         ],
-        "the whole demo: servers, the group, the issuer, the policy"
+        "the whole demo: servers, the demo model, the group, the issuer, the policy"
     );
     for (key, path) in &found {
         let text = std::fs::read_to_string(path).unwrap();

@@ -813,7 +813,9 @@ async fn a_declared_era_is_never_probed_and_needs_no_record_even_in_a_fresh_inst
     h.register("up", entry);
     for _ in 0..3 {
         // Like Spin: nothing the last request learned is left.
-        h.gw = mcp_edge::gateway::Gateway::new(mcp_edge::config::Settings::default());
+        h.gw = std::rc::Rc::new(mcp_edge::gateway::Gateway::new(
+            mcp_edge::config::Settings::default(),
+        ));
         echo_on_both_endpoints(&h).await;
     }
     assert_eq!(up.count("server/discover"), 0);
@@ -825,7 +827,9 @@ async fn a_declared_era_is_never_probed_and_needs_no_record_even_in_a_fresh_inst
     let mut entry = h.raw_entry("up");
     entry.as_object_mut().unwrap().remove("era");
     h.register("up", entry);
-    h.gw = mcp_edge::gateway::Gateway::new(mcp_edge::config::Settings::default());
+    h.gw = std::rc::Rc::new(mcp_edge::gateway::Gateway::new(
+        mcp_edge::config::Settings::default(),
+    ));
     echo_on_both_endpoints(&h).await;
     assert!(h.p.sessions.reads() > 0);
 }

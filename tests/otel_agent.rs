@@ -29,7 +29,13 @@ async fn an_agent_request_is_one_trace_with_model_and_tool_spans_and_usage_rows(
     h.add("alpha", alpha, &["us"]);
     let model = add_model(&h, "demo", &["us"], json!({}));
     model
-        .then(200, asks(&[("c1", "alpha__add", json!({"a": 1, "b": 2})), ("c2", "alpha__nope", json!({}))]))
+        .then(
+            200,
+            asks(&[
+                ("c1", "alpha__add", json!({"a": 1, "b": 2})),
+                ("c2", "alpha__nope", json!({})),
+            ]),
+        )
         .then(200, says("3"));
     let (status, posted) = exported(&h, &posts, chat_request(&ask_model("demo", "add"), &[])).await;
     assert_eq!(status, 200);
@@ -47,15 +53,27 @@ async fn an_agent_request_is_one_trace_with_model_and_tool_spans_and_usage_rows(
     for chat in &chats {
         assert_eq!(chat["parentSpanId"], root["spanId"]);
         assert_eq!(attr(chat, "gen_ai.provider.name"), s("openai"));
-        assert_eq!(attr(chat, "gen_ai.usage.input_tokens"), json!({"intValue": "10"}));
+        assert_eq!(
+            attr(chat, "gen_ai.usage.input_tokens"),
+            json!({"intValue": "10"})
+        );
         assert_eq!(chat["kind"], 3, "a client span");
     }
     let add = one("execute_tool alpha__add");
     assert_eq!(add["parentSpanId"], root["spanId"]);
     assert_eq!(attr(add, "gen_ai.tool.call.id"), s("c1"));
     // The pipeline's spans of the call are under it: its upstream attempt.
-    let under_add: Vec<&Value> = spans.iter().filter(|s| s["parentSpanId"] == add["spanId"]).collect();
-    assert!(under_add.iter().any(|s| s["kind"] == 3 && attr(s, "mcp_edge.server.id") == json!({"stringValue": "alpha"})), "{under_add:#?}");
+    let under_add: Vec<&Value> = spans
+        .iter()
+        .filter(|s| s["parentSpanId"] == add["spanId"])
+        .collect();
+    assert!(
+        under_add
+            .iter()
+            .any(|s| s["kind"] == 3
+                && attr(s, "mcp_edge.server.id") == json!({"stringValue": "alpha"})),
+        "{under_add:#?}"
+    );
     let nope = one("execute_tool alpha__nope");
     assert_eq!(attr(nope, "error.type"), s("tool_error"));
     // The root is not taken for a tool call.
@@ -71,6 +89,12 @@ async fn an_agent_request_is_one_trace_with_model_and_tool_spans_and_usage_rows(
     let add = row("alpha", "add");
     assert_eq!((add.calls, add.errors), (1, 0));
     let demo = row("models/demo", "");
-    assert_eq!((demo.calls, demo.input_tokens, demo.output_tokens), (2, 20, 10));
-    assert!(rows.iter().all(|(k, _)| k.principal == "apikey|tester"), "{rows:?}");
+    assert_eq!(
+        (demo.calls, demo.input_tokens, demo.output_tokens),
+        (2, 20, 10)
+    );
+    assert!(
+        rows.iter().all(|(k, _)| k.principal == "apikey|tester"),
+        "{rows:?}"
+    );
 }

@@ -251,7 +251,10 @@ async fn the_question_shows_the_whole_arguments_or_where_to_read_them() {
 async fn one_caller_holds_a_bounded_number_of_questions_open() {
     let (h, notes) = harness(json!({}));
     let h = Harness {
-        gw: mcp_edge::Gateway::new(support::setting("APPROVAL_WAITS_PER_CALLER", "2")),
+        gw: std::rc::Rc::new(mcp_edge::Gateway::new(support::setting(
+            "APPROVAL_WAITS_PER_CALLER",
+            "2",
+        ))),
         ..h
     };
     let sid = session(&h, ALICE, json!({"elicitation": {}})).await;
@@ -295,7 +298,10 @@ async fn arguments_that_differ_only_in_number_spelling_need_their_own_approval()
 async fn the_question_budget_refills_with_time() {
     let (h, _) = harness(json!({}));
     let h = Harness {
-        gw: mcp_edge::Gateway::new(support::setting("APPROVAL_WAITS_PER_CALLER", "2")),
+        gw: std::rc::Rc::new(mcp_edge::Gateway::new(support::setting(
+            "APPROVAL_WAITS_PER_CALLER",
+            "2",
+        ))),
         ..h
     };
     let sid = session(&h, ALICE, json!({"elicitation": {"form": {}, "url": {}}})).await;

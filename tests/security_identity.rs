@@ -129,7 +129,10 @@ async fn a_rebinding_page_is_refused_and_only_configured_origins_pass() {
     let (_, message) = h.send(req).await.error(403);
     assert!(message.contains("evil.test"), "{message}");
     let h = Harness {
-        gw: mcp_edge::Gateway::new(support::setting("PUBLIC_URL", "https://mcp.corp.example")),
+        gw: std::rc::Rc::new(mcp_edge::Gateway::new(support::setting(
+            "PUBLIC_URL",
+            "https://mcp.corp.example",
+        ))),
         ..h
     };
     let own = [("origin", "https://mcp.corp.example")];
@@ -327,7 +330,10 @@ async fn callers_without_teams_share_a_team_limit() {
 async fn each_caller_opens_a_bounded_number_of_sessions() {
     let (h, _) = harness(json!([]));
     let h = Harness {
-        gw: mcp_edge::Gateway::new(support::setting("SESSIONS_PER_MINUTE", "3")),
+        gw: std::rc::Rc::new(mcp_edge::Gateway::new(support::setting(
+            "SESSIONS_PER_MINUTE",
+            "3",
+        ))),
         ..h
     };
     let init = initialize(1, "2025-06-18");
@@ -377,7 +383,10 @@ async fn serving_a_public_host_without_public_url_is_warned_about() {
     h.post("/mcp", &init, &[("host", "mcp.corp.example")]).await;
     assert!(h.gw.warned_about_public_url());
     let h = Harness {
-        gw: mcp_edge::Gateway::new(support::setting("PUBLIC_URL", "https://mcp.corp.example")),
+        gw: std::rc::Rc::new(mcp_edge::Gateway::new(support::setting(
+            "PUBLIC_URL",
+            "https://mcp.corp.example",
+        ))),
         ..h
     };
     h.post("/mcp", &init, &[("host", "mcp.corp.example")]).await;

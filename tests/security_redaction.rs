@@ -166,7 +166,10 @@ async fn a_redacted_answer_of_adversarial_text_completes() {
     // 512 KiB of '-' made the email scanner quadratic (minutes of CPU).
     let (h, _) = harness();
     let h = Harness {
-        gw: mcp_edge::Gateway::new(support::setting("MAX_UPSTREAM_BYTES", "4194304")),
+        gw: std::rc::Rc::new(mcp_edge::Gateway::new(support::setting(
+            "MAX_UPSTREAM_BYTES",
+            "4194304",
+        ))),
         ..h
     };
     let mut c = h.connect("/mcp").await;

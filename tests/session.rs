@@ -174,7 +174,7 @@ async fn the_upstream_session_is_recorded_in_the_store_and_reused_across_isolate
     );
     assert_eq!(record.upstreams["alpha"].protocol_version, "2025-06-18");
     // A second gateway (another isolate) sharing the store reuses it.
-    let other = mcp_edge::Gateway::new(Default::default());
+    let other = std::rc::Rc::new(mcp_edge::Gateway::new(Default::default()));
     let call = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"alpha__echo","arguments":{"text":"2"}}});
     let req = http::Request::post("http://gw.test/mcp")
         .header("content-type", "application/json")
@@ -303,7 +303,7 @@ async fn a_delete_through_another_isolate_is_seen_when_the_cache_entry_ages_out(
         let mut c = h.connect("/mcp").await;
         assert_eq!(c.request("ping", json!({})).await.status, 200);
         // Another isolate, same store, ends the session.
-        let other = mcp_edge::Gateway::new(settings);
+        let other = std::rc::Rc::new(mcp_edge::Gateway::new(settings));
         let del = http::Request::delete("http://gw.test/mcp")
             .header("mcp-session-id", &c.session)
             .header("x-api-key", support::API_KEY)

@@ -205,7 +205,8 @@ impl Models {
 mod tests {
     use super::*;
 
-    const OK: &str = r#"{"provider":"openai","model":"m","endpoints":[{"region":"eu","url":"http://a/v1"}]}"#;
+    const OK: &str =
+        r#"{"provider":"openai","model":"m","endpoints":[{"region":"eu","url":"http://a/v1"}]}"#;
 
     #[test]
     fn defaults_and_checks() {

@@ -22,6 +22,7 @@ use http::{HeaderMap, Response, Uri};
 use std::rc::Rc;
 
 /// Where a request stands with respect to identity.
+#[derive(Clone)]
 pub(crate) struct Identity {
     pub principal: Principal,
     /// The gateway's public base URL for this request.

@@ -178,9 +178,10 @@ impl Gateway {
 
     /// Handles one HTTP request end to end. Never panics on bad input: every
     /// failure is an HTTP status with a JSON-RPC error body. The platform is
-    /// shared because a streamed answer may still use it after this returns.
+    /// shared because a streamed answer may still use it after this returns,
+    /// and so is the gateway (the agent API's stream runs its loop).
     pub async fn handle<P: Platform + 'static>(
-        &self,
+        self: &Rc<Self>,
         p: &Rc<P>,
         req: http::Request<Vec<u8>>,
         meta: &RequestMeta,
@@ -219,7 +220,7 @@ impl Gateway {
     }
 
     async fn handle_inner<P: Platform + Clone + 'static>(
-        &self,
+        self: &Rc<Self>,
         p: &P,
         req: http::Request<Vec<u8>>,
         meta: &RequestMeta,
@@ -287,7 +288,7 @@ impl Gateway {
         if matches!(ctx.route, Route::Chat | Route::Models) {
             // The agent's tools are `/mcp`'s: the request goes on as one there.
             let requested = std::mem::replace(&mut ctx.route, Route::Aggregate);
-            return ctx.agent(&requested, req).await.map_err(no_id);
+            return ctx.agent(&requested, req, self).await.map_err(no_id);
         }
         if let Route::Registry(id) = &ctx.route {
             return ctx.discovery(id.as_deref(), &req).await.map_err(no_id);

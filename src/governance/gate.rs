@@ -8,6 +8,7 @@ use crate::config::{Model, Server};
 use crate::identity::Principal;
 use std::rc::Rc;
 
+#[derive(Clone)]
 pub struct Gate {
     pub principal: Principal,
     /// `None` when no policy document exists (governance off).

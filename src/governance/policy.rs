@@ -132,7 +132,8 @@ impl Policy {
             if name == "registry" {
                 return Err("rule name 'registry' is reserved".into());
             }
-            let about_servers = !(r.groups.is_empty() && r.servers.is_empty() && r.tools.is_empty());
+            let about_servers =
+                !(r.groups.is_empty() && r.servers.is_empty() && r.tools.is_empty());
             if !r.models.is_empty() && about_servers {
                 return Err(format!(
                     "rule '{name}' names models and servers: a rule covers either models or servers"
@@ -322,7 +323,9 @@ mod tests {
             "a model rule grants no server"
         );
         let mixed = r#"{"rules":[{"effect":"allow","subjects":{"everyone":true},"servers":["a"],"models":["m"]}]}"#;
-        assert!(Policy::parse(mixed).unwrap_err().contains("either models or servers"));
+        assert!(Policy::parse(mixed)
+            .unwrap_err()
+            .contains("either models or servers"));
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub async fn get(h: &Harness, path: &str) -> Value {
 /// own caches, the same stores.
 pub fn second_instance(h: &Harness) -> Harness {
     Harness {
-        gw: Gateway::new(setting("ADMIN_ROLE", "platform-admin")),
+        gw: std::rc::Rc::new(Gateway::new(setting("ADMIN_ROLE", "platform-admin"))),
         p: h.p.clone(),
         meta: RequestMeta::default(),
     }

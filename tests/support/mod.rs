@@ -103,7 +103,7 @@ pub const API_KEY: &str = "mk_test_tester";
 
 /// A gateway, its memory platform and the mock servers behind it.
 pub struct Harness {
-    pub gw: Gateway,
+    pub gw: Rc<Gateway>,
     pub p: Rc<MemoryPlatform>,
     pub meta: RequestMeta,
 }
@@ -120,7 +120,7 @@ impl Harness {
 
     pub fn with_settings(settings: Settings) -> Self {
         let h = Harness {
-            gw: Gateway::new(settings),
+            gw: std::rc::Rc::new(Gateway::new(settings)),
             p: Rc::new(MemoryPlatform::default()),
             meta: RequestMeta::default(),
         };
@@ -140,7 +140,7 @@ impl Harness {
     /// sessions, lists), the same stores and upstreams.
     pub fn another_isolate(&self) -> Harness {
         Harness {
-            gw: Gateway::new(Settings::default()),
+            gw: std::rc::Rc::new(Gateway::new(Settings::default())),
             p: self.p.clone(),
             meta: RequestMeta::default(),
         }

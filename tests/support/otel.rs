@@ -102,4 +102,3 @@ pub fn s(v: &str) -> Value {
 pub fn named<'a>(spans: &'a [Value], name: &str) -> Vec<&'a Value> {
     spans.iter().filter(|s| s["name"] == name).collect()
 }
-

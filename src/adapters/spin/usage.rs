@@ -57,7 +57,11 @@ impl Usage for AtomicUsage {
             count.output_tokens,
         ];
         // A model's token counters exist only for model rows.
-        for (figure, by) in FIGURES.iter().zip(values).filter(|(f, by)| *by > 0 || !f.ends_with("tokens")) {
+        for (figure, by) in FIGURES
+            .iter()
+            .zip(values)
+            .filter(|(f, by)| *by > 0 || !f.ends_with("tokens"))
+        {
             add_to(&bucket, &format!("{PREFIX}{day}/{row}/{figure}"), by)?;
         }
         Ok(())

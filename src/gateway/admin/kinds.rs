@@ -90,11 +90,11 @@ impl Kind {
             Kind::Issuers,
             Kind::ApiKeys,
         ]
-            .into_iter()
-            .find_map(|kind| {
-                let id = key.strip_prefix(kind.prefix())?;
-                kind.valid_id(id).then_some((kind, Some(id)))
-            })
+        .into_iter()
+        .find_map(|kind| {
+            let id = key.strip_prefix(kind.prefix())?;
+            kind.valid_id(id).then_some((kind, Some(id)))
+        })
     }
 
     /// The KV key of document `id` (`None` for the policy).

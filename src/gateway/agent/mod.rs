@@ -28,7 +28,7 @@ mod run;
 mod tools;
 
 use super::ingest::Route;
-use super::{respond, Ctx};
+use super::{respond, Ctx, Gateway};
 use crate::body::Body;
 use crate::config::Model;
 use crate::error::GatewayError;
@@ -42,15 +42,18 @@ use std::rc::Rc;
 impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     /// `/v1/chat/completions` or `/v1/models`. `self.route` is `/mcp`'s,
     /// whose tools the loop uses; `route` is the one requested.
+    /// `gw` is the gateway `self.gw` borrows: a streamed answer runs the
+    /// loop after this returns, so it holds the gateway itself.
     pub(super) async fn agent(
         &self,
         route: &Route,
         req: http::Request<Vec<u8>>,
+        gw: &Rc<Gateway>,
     ) -> Result<Response<Body>, GatewayError> {
         match (route, req.method()) {
             (Route::Models, &Method::GET) => self.models_list().await,
             (Route::Models, _) => Err(GatewayError::MethodNotAllowed { allow: "GET" }),
-            (_, &Method::POST) => self.chat(req).await,
+            (_, &Method::POST) => self.chat(req, gw).await,
             _ => Err(GatewayError::MethodNotAllowed { allow: "POST" }),
         }
     }
@@ -70,25 +73,58 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             })
             .collect();
         let body = json!({"object": "list", "data": data});
-        Ok(respond::private(respond::json(body.to_string().into_bytes())))
+        Ok(respond::private(respond::json(
+            body.to_string().into_bytes(),
+        )))
     }
 
-    async fn chat(&self, req: http::Request<Vec<u8>>) -> Result<Response<Body>, GatewayError> {
-        check_json(req.headers(), req.body().len(), self.gw.settings.max_body_bytes)?;
+    async fn chat(
+        &self,
+        req: http::Request<Vec<u8>>,
+        gw: &Rc<Gateway>,
+    ) -> Result<Response<Body>, GatewayError> {
+        check_json(
+            req.headers(),
+            req.body().len(),
+            self.gw.settings.max_body_bytes,
+        )?;
         let chat = ChatRequest::parse(req.body())?;
         let model = self.model(&chat.model).await?;
         note("gen_ai.operation.name", "invoke_agent".into());
         note("gen_ai.request.model", model.name.clone().into());
-        let out = self.run_loop(&model, &chat).await?;
         let head = answer::Head {
             id: self.completion_id(),
             created: self.p.clock().now_ms() / 1000,
             model: model.name.clone(),
         };
-        Ok(match chat.stream {
-            true => answer::stream(&head, &out),
-            false => answer::completion(&head, &out),
-        })
+        if !chat.stream {
+            let out = self.run_loop(&model, &chat, None).await?;
+            return Ok(answer::completion(&head, &out));
+        }
+        // The loop runs as the response's body is read: it owns what this
+        // request's view borrows.
+        let progress = answer::Progress::new(head);
+        let (gw, p, reporting) = (gw.clone(), self.p.clone(), progress.clone());
+        let (region, registry, traced) = (
+            self.region.clone(),
+            self.registry.clone(),
+            self.traced.clone(),
+        );
+        let (identity, gate) = (self.identity.clone(), self.gate.clone());
+        let run = async move {
+            let ctx = Ctx {
+                gw: &gw,
+                p: &p,
+                route: Route::Aggregate,
+                region,
+                registry,
+                identity,
+                gate,
+                traced,
+            };
+            ctx.run_loop(&model, &chat, Some(&reporting)).await
+        };
+        Ok(answer::stream(progress, Box::pin(run)))
     }
 
     /// The model `name`, when it exists and the caller may use it; a model

@@ -37,11 +37,18 @@ pub(crate) async fn call<P: Platform>(
         "gen_ai.request.model" = %model.model,
         "mcp_edge.model" = %model.name,
     );
-    let turn = tracing::Instrument::instrument(attempts(p, model, region, ask, limit), span.clone()).await;
+    let turn =
+        tracing::Instrument::instrument(attempts(p, model, region, ask, limit), span.clone()).await;
     span.in_scope(|| match &turn {
         Ok(t) => {
-            note_here("gen_ai.usage.input_tokens", Attr::Int(t.input_tokens as i64));
-            note_here("gen_ai.usage.output_tokens", Attr::Int(t.output_tokens as i64));
+            note_here(
+                "gen_ai.usage.input_tokens",
+                Attr::Int(t.input_tokens as i64),
+            );
+            note_here(
+                "gen_ai.usage.output_tokens",
+                Attr::Int(t.output_tokens as i64),
+            );
             note_here(
                 "gen_ai.response.finish_reasons",
                 t.finish.as_openai().to_string().into(),
@@ -88,11 +95,15 @@ async fn attempts<P: Platform>(
             request = request.header(name, value);
         }
         let Ok(request) = request.body(body.clone()) else {
-            return Err(failed(format!("bad endpoint URL in region {}", endpoint.region)));
+            return Err(failed(format!(
+                "bad endpoint URL in region {}",
+                endpoint.region
+            )));
         };
         note_here("server.address", url_host(&url).into());
         note_here("mcp_edge.region", endpoint.region.clone().into());
-        let outcome = match with_timeout(p.clock(), model.timeout_ms, p.http().send(request)).await {
+        let outcome = match with_timeout(p.clock(), model.timeout_ms, p.http().send(request)).await
+        {
             None => Err(format!("no answer in {} ms", model.timeout_ms)),
             Some(Err(e)) => Err(e.0),
             Some(Ok(r)) => Ok(r),
@@ -105,7 +116,12 @@ async fn attempts<P: Platform>(
             }
         };
         let status = response.status();
-        let read = with_timeout(p.clock(), model.timeout_ms, response.into_body().collect(limit)).await;
+        let read = with_timeout(
+            p.clock(),
+            model.timeout_ms,
+            response.into_body().collect(limit),
+        )
+        .await;
         let bytes = match read {
             Some(Ok(b)) => b,
             Some(Err(e)) => {
@@ -113,14 +129,22 @@ async fn attempts<P: Platform>(
                 continue;
             }
             None => {
-                failures.push(format!("{}: the answer did not end in time", endpoint.region));
+                failures.push(format!(
+                    "{}: the answer did not end in time",
+                    endpoint.region
+                ));
                 continue;
             }
         };
         if status.is_success() {
             return provider::parse(model.provider, &bytes).map_err(failed);
         }
-        let why = format!("{}: HTTP {} {}", endpoint.region, status.as_u16(), excerpt(&bytes));
+        let why = format!(
+            "{}: HTTP {} {}",
+            endpoint.region,
+            status.as_u16(),
+            excerpt(&bytes)
+        );
         if status == http::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
             tracing::warn!(model = %model.name, "model failover: {why}");
             failures.push(why);

@@ -160,7 +160,9 @@ fn anthropic_body(ask: &Ask) -> Value {
             }
             "tool" => (
                 "user",
-                vec![json!({"type": "tool_result", "tool_use_id": m["tool_call_id"], "content": text_of(&m["content"])})],
+                vec![
+                    json!({"type": "tool_result", "tool_use_id": m["tool_call_id"], "content": text_of(&m["content"])}),
+                ],
             ),
             _ => ("user", text_blocks(&m["content"])),
         };
@@ -250,9 +252,7 @@ pub(crate) fn parse(provider: Provider, body: &[u8]) -> Result<Turn, String> {
     let count = |o: &Value, k: &str| o.get(k).and_then(Value::as_u64).unwrap_or(0);
     match provider {
         Provider::Openai => {
-            let choice = v["choices"]
-                .get(0)
-                .ok_or("the answer has no choices")?;
+            let choice = v["choices"].get(0).ok_or("the answer has no choices")?;
             let message = &choice["message"];
             let mut calls = Vec::new();
             for c in message["tool_calls"].as_array().into_iter().flatten() {
@@ -284,9 +284,7 @@ pub(crate) fn parse(provider: Provider, body: &[u8]) -> Result<Turn, String> {
             })
         }
         Provider::Anthropic => {
-            let blocks = v["content"]
-                .as_array()
-                .ok_or("the answer has no content")?;
+            let blocks = v["content"].as_array().ok_or("the answer has no content")?;
             let mut text = Vec::new();
             let mut calls = Vec::new();
             for b in blocks {
@@ -350,7 +348,9 @@ mod tests {
             json!({"role": "tool", "tool_call_id": "a", "content": "3"}),
             json!({"role": "tool", "tool_call_id": "b", "content": "hi"}),
         ];
-        let tools = [json!({"type": "function", "function": {"name": "x__add", "parameters": {"type": "object"}}})];
+        let tools = [
+            json!({"type": "function", "function": {"name": "x__add", "parameters": {"type": "object"}}}),
+        ];
         let b = body(Provider::Anthropic, &ask(&messages, &tools));
         assert_eq!(b["system"], "be brief");
         assert_eq!(b["max_tokens"], DEFAULT_MAX_TOKENS);

@@ -98,9 +98,12 @@ impl ChatRequest {
             }
         }
         let offer = wire.mcp_edge.unwrap_or_default();
-        let named = offer.servers.as_ref().map_or(0, Vec::len) + offer.tools.as_ref().map_or(0, Vec::len);
+        let named =
+            offer.servers.as_ref().map_or(0, Vec::len) + offer.tools.as_ref().map_or(0, Vec::len);
         if named > MAX_NAMED {
-            return Err(bad(format!("mcp_edge names more than {MAX_NAMED} servers and tools")));
+            return Err(bad(format!(
+                "mcp_edge names more than {MAX_NAMED} servers and tools"
+            )));
         }
         let max_tokens = wire.max_completion_tokens.or(wire.max_tokens);
         if max_tokens == Some(0) {
@@ -159,7 +162,10 @@ mod tests {
             "mcp_edge": {"servers": ["notes"]}
         }))
         .unwrap();
-        assert_eq!((r.max_tokens, r.stream, r.own_tools.len()), (Some(9), true, 1));
+        assert_eq!(
+            (r.max_tokens, r.stream, r.own_tools.len()),
+            (Some(9), true, 1)
+        );
         assert_eq!(r.offer.servers.unwrap(), ["notes"]);
     }
 

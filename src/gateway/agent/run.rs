@@ -17,14 +17,20 @@
 //! that asks for a tool it was not offered is told so the same way.
 
 use super::super::Ctx;
+use super::answer::Progress;
 use super::model_call;
 use super::provider::{call_json, Ask, Call, Finish, Turn};
 use super::request::{function_name, ChatRequest};
+use super::tools::ToolResult;
 use crate::config::Model;
 use crate::error::GatewayError;
 use crate::ports::Platform;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
+
+/// Tool calls of one model turn that run (side by side); the rest are
+/// answered with an error.
+pub(crate) const MAX_CALLS_PER_TURN: usize = 16;
 
 /// What the loop came to.
 #[derive(Debug, Default)]
@@ -54,6 +60,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         &self,
         model: &Model,
         req: &ChatRequest,
+        progress: Option<&Progress>,
     ) -> Result<Outcome, GatewayError> {
         let (mut tools, dropped) = self.offered_tools(&req.offer, model.max_tools).await?;
         let gateway_tools: Vec<String> = tools
@@ -96,7 +103,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             out.input_tokens += turn.input_tokens;
             out.output_tokens += turn.output_tokens;
             if turn.calls.is_empty() {
-                out.message = json!({"role": "assistant", "content": turn.text.unwrap_or_default()});
+                out.message =
+                    json!({"role": "assistant", "content": turn.text.unwrap_or_default()});
                 out.finish = turn.finish.as_openai().to_string();
                 return Ok(out);
             }
@@ -115,13 +123,38 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 return Ok(out);
             }
             messages.push(turn.message());
-            let results = join_all(
-                turn.calls
-                    .iter()
-                    .map(|c| self.run_tool(&c.id, &c.name, &c.arguments, &gateway_tools)),
-            ).await;
+            let offered = &gateway_tools;
+            let results = join_all(turn.calls.iter().enumerate().map(|(i, c)| async move {
+                let what = json!({"id": c.id, "name": c.name});
+                if let Some(p) = progress {
+                    p.tool(what.clone(), "tool_call.started");
+                }
+                // A model (or its provider) asking for thousands of calls at
+                // once gets the first few run and is told about the rest.
+                let result = match i < MAX_CALLS_PER_TURN {
+                    true => self.run_tool(&c.id, &c.name, &c.arguments, offered).await,
+                    false => ToolResult {
+                        text: format!(
+                            "Error: not run: at most {MAX_CALLS_PER_TURN} tool calls run per turn"
+                        ),
+                        is_error: true,
+                        approval: None,
+                    },
+                };
+                if let Some(p) = progress {
+                    let mut what = what;
+                    what["is_error"] = result.is_error.into();
+                    if let Some(a) = &result.approval {
+                        what["approval"] = a.clone();
+                    }
+                    p.tool(what, "tool_call.finished");
+                }
+                result
+            }))
+            .await;
             for (call, result) in turn.calls.iter().zip(results) {
-                let mut record = json!({"id": call.id, "name": call.name, "is_error": result.is_error});
+                let mut record =
+                    json!({"id": call.id, "name": call.name, "is_error": result.is_error});
                 if let Some(a) = &result.approval {
                     record["approval"] = a.clone();
                     out.approvals.push(json!({
@@ -130,10 +163,12 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     }));
                 }
                 out.tool_calls.push(record);
-                messages.push(json!({"role": "tool", "tool_call_id": call.id, "content": result.text}));
+                messages
+                    .push(json!({"role": "tool", "tool_call_id": call.id, "content": result.text}));
             }
             if !out.approvals.is_empty() {
-                out.message = json!({"role": "assistant", "content": awaiting(&turn, &out.approvals)});
+                out.message =
+                    json!({"role": "assistant", "content": awaiting(&turn, &out.approvals)});
                 out.finish = Finish::Stop.as_openai().to_string();
                 out.stopped = Some("approval");
                 return Ok(out);

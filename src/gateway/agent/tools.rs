@@ -78,7 +78,10 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     .resolve_now(name)
                     .is_some_and(|(i, _)| ids.contains(&self.registry.servers[i].id))
             });
-            let tool_ok = offer.tools.as_ref().is_none_or(|t| t.iter().any(|n| n == name));
+            let tool_ok = offer
+                .tools
+                .as_ref()
+                .is_none_or(|t| t.iter().any(|n| n == name));
             server_ok && tool_ok
         };
         let mut offered: Vec<Value> = tools
@@ -154,7 +157,12 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     /// One request to `/mcp`, as a capability-less 2026-07-28 client sends
     /// it (`_meta` and the routing headers the revision requires), through
     /// the modern request path; its result, or its error.
-    async fn mcp(&self, method: &str, name: Option<&str>, mut params: Value) -> Result<Value, GatewayError> {
+    async fn mcp(
+        &self,
+        method: &str,
+        name: Option<&str>,
+        mut params: Value,
+    ) -> Result<Value, GatewayError> {
         let v = version::MODERN[0];
         params["_meta"] = json!({
             modern::PROTOCOL_VERSION_KEY: v,
@@ -249,14 +257,17 @@ mod tests {
 
     #[test]
     fn results_read_as_the_model_sees_them() {
-        let r = read_result(&json!({"content": [{"type": "text", "text": "a"}, {"type": "image"}]}));
+        let r =
+            read_result(&json!({"content": [{"type": "text", "text": "a"}, {"type": "image"}]}));
         assert_eq!((r.text.as_str(), r.is_error), ("a\n[image content]", false));
-        let r = read_result(&json!({"content": [], "structuredContent": {"n": 1}, "isError": true}));
+        let r =
+            read_result(&json!({"content": [], "structuredContent": {"n": 1}, "isError": true}));
         assert_eq!((r.text.as_str(), r.is_error), ("{\"n\":1}", true));
         let pending = json!({"isError": true, "content": [],
             "_meta": {"mcp-edge/approval": {"id": "x", "status": "pending", "url": "u"}}});
         assert_eq!(read_result(&pending).approval.unwrap()["id"], "x");
-        let rejected = json!({"isError": true, "_meta": {"mcp-edge/approval": {"status": "rejected"}}});
+        let rejected =
+            json!({"isError": true, "_meta": {"mcp-edge/approval": {"status": "rejected"}}});
         assert!(read_result(&rejected).approval.is_none());
         assert!(read_result(&json!({"resultType": "input_required"})).is_error);
     }
