@@ -155,14 +155,14 @@ fn post(body: &Value, session: Option<&str>) -> http::Request<Vec<u8>> {
     b.body(body.to_string().into_bytes()).unwrap()
 }
 
-async fn send(gw: &Gateway, p: &Rc<MemoryPlatform>, req: http::Request<Vec<u8>>) -> Vec<u8> {
+async fn send(gw: &Rc<Gateway>, p: &Rc<MemoryPlatform>, req: http::Request<Vec<u8>>) -> Vec<u8> {
     let resp = gw.handle(p, req, &RequestMeta::default()).await;
     assert!(resp.status().is_success(), "{}", resp.status());
     resp.into_body().collect(usize::MAX).await.unwrap()
 }
 
 /// Opens a session and warms every upstream session and the registry cache.
-async fn session(gw: &Gateway, p: &Rc<MemoryPlatform>) -> String {
+async fn session(gw: &Rc<Gateway>, p: &Rc<MemoryPlatform>) -> String {
     let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}});
     let resp = gw
         .handle(p, post(&init, None), &RequestMeta::default())
@@ -368,7 +368,7 @@ fn governance(rt: &tokio::runtime::Runtime) {
         let answer: Value = serde_json::from_slice(&answer).unwrap();
         assert_eq!(answer["result"]["content"][0]["text"], "hi", "{answer}");
     }
-    let round = |gw: &Gateway, p: &Rc<MemoryPlatform>, sid: &str| {
+    let round = |gw: &Rc<Gateway>, p: &Rc<MemoryPlatform>, sid: &str| {
         let t = Instant::now();
         for _ in 0..2_000 {
             rt.block_on(send(gw, p, post(&call, Some(sid))));

@@ -180,6 +180,15 @@ pub trait Limiter {
         cost: u64,
         now_ms: u64,
     ) -> Result<gcra::Decision, PortError>;
+    /// Adds `cost` to counter `key` whatever it holds ([`gcra::charge`]):
+    /// what a call used, known only after it (a model call's tokens).
+    async fn charge(
+        &self,
+        key: &str,
+        quota: Quota,
+        cost: u64,
+        now_ms: u64,
+    ) -> Result<(), PortError>;
     /// Gives back `cost` that an allowed `check` at `checked_ms` took
     /// ([`gcra::release`]): the call it was for was refused by another limit.
     async fn release(

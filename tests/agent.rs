@@ -89,15 +89,20 @@ async fn a_turn_asking_for_too_many_calls_runs_the_first_sixteen() {
     let (h, alpha, _) = Harness::two_servers();
     let model = add_model(&h, "demo", &["us"], json!({}));
     let ids: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
-    let calls: Vec<(&str, &str, Value)> =
-        ids.iter().map(|id| (id.as_str(), "alpha__echo", json!({"text": "x"}))).collect();
+    let calls: Vec<(&str, &str, Value)> = ids
+        .iter()
+        .map(|id| (id.as_str(), "alpha__echo", json!({"text": "x"})))
+        .collect();
     model.then(200, asks(&calls)).then(200, says("ok"));
     let (status, v) = chat(&h, &ask_model("demo", "flood")).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(alpha.count("tools/call"), 16);
     let results = tool_results(&model, 1);
     assert_eq!(results.len(), 20, "every call is answered");
-    assert!(results[16..].iter().all(|r| r.contains("at most 16")), "{results:?}");
+    assert!(
+        results[16..].iter().all(|r| r.contains("at most 16")),
+        "{results:?}"
+    );
 }
 
 #[tokio::test]

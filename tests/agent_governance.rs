@@ -251,3 +251,63 @@ async fn the_anthropic_wire_runs_the_same_loop() {
         json!({"type": "tool_result", "tool_use_id": "tu1", "content": "42"})
     );
 }
+
+#[tokio::test]
+async fn model_calls_and_tokens_are_limited_per_caller_and_team() {
+    let (h, _, _) = Harness::two_servers();
+    h.api_key("mk_bob", json!({"subject": "bob", "teams": ["qa"]}));
+    let doc = json!({
+        "rules": [{"name": "all", "effect": "allow", "subjects": {"everyone": true}, "models": ["*"]}],
+        "limits": [
+            {"name": "two-calls", "per": "principal", "requests": 2, "window_secs": 600, "models": ["demo"]},
+            {"name": "qa-tokens", "per": "team", "daily": 20, "models": ["metered"], "unit": "tokens"}
+        ]
+    });
+    h.p.kv.put("policy", &doc.to_string());
+    let demo = add_model(&h, "demo", &["us"], json!({}));
+    let metered = add_model(&h, "metered", &["eu"], json!({}));
+    for _ in 0..3 {
+        demo.then(200, says("ok"));
+        metered.then(200, says("ok")); // 15 tokens each
+    }
+    for _ in 0..2 {
+        assert_eq!(chat_as(&h, &ask_model("demo", "hi"), API_KEY).await.0, 200);
+    }
+    let r = h
+        .send(chat_request(
+            &ask_model("demo", "hi"),
+            &[("x-api-key", API_KEY)],
+        ))
+        .await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(
+        r.text.contains("two-calls") && r.header("retry-after").is_some(),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        demo.bodies().len(),
+        2,
+        "the refused call never reached the provider"
+    );
+    // Another caller has calls of their own.
+    assert_eq!(chat_as(&h, &ask_model("demo", "hi"), "mk_bob").await.0, 200);
+
+    // Tokens: 15 a call against 20 a day for the team; the call that finds
+    // the budget spent is refused, for everyone in the team.
+    assert_eq!(
+        chat_as(&h, &ask_model("metered", "hi"), API_KEY).await.0,
+        200
+    );
+    assert_eq!(
+        chat_as(&h, &ask_model("metered", "hi"), "mk_bob").await.0,
+        200
+    );
+    let (status, v) = chat_as(&h, &ask_model("metered", "hi"), API_KEY).await;
+    assert_eq!(status, 429, "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("qa-tokens"));
+    assert_eq!(metered.bodies().len(), 2);
+}

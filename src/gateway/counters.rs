@@ -1,7 +1,9 @@
-//! Enforcing rate limits and quotas on a `tools/call`: every counter the
-//! policy's limits name for this caller, server and tool must allow it; if
-//! one does not, the call ends with 429, `Retry-After` and the name of the
-//! first limit (in policy order) that refused.
+//! Enforcing rate limits and quotas on a `tools/call` (and on the agent
+//! API's model calls): every counter the policy's limits name for this
+//! caller, server and tool (or model) must allow it; if one does not, the
+//! call ends with 429, `Retry-After` and the name of the first limit (in
+//! policy order) that refused. A token counter lets a model call through
+//! while it is not past its quota and is charged the call's tokens after.
 //!
 //! All counters are checked at once: on Workers each is a Durable Object
 //! round trip, so a call pays one round trip whatever the number of limits
@@ -76,6 +78,61 @@ pub(crate) async fn check_call<P: Platform>(
         return Ok(());
     };
     let counters = limits::counters(&policy.limits, &gate.principal, server, tool);
+    enforce(p, (gate, refusals), &counters, (&server.id, tool)).await
+}
+
+/// The counters the agent API's call of model `name` must pass, checked
+/// as a tool call's are (a token counter at cost 0: it lets the call
+/// through while not past its quota); the counters to charge the call's
+/// tokens to afterwards ([`charge_tokens`]).
+pub(crate) async fn check_model_call<P: Platform>(
+    p: &P,
+    (gate, refusals): (&Gate, &Refusals),
+    name: &str,
+) -> Result<Vec<Counter>, GatewayError> {
+    let Some(policy) = &gate.policy else {
+        return Ok(Vec::new());
+    };
+    let counters = limits::model_counters(&policy.limits, &gate.principal, name);
+    enforce(
+        p,
+        (gate, refusals),
+        &counters,
+        (&format!("models/{name}"), ""),
+    )
+    .await?;
+    Ok(counters.into_iter().filter(|c| c.tokens).collect())
+}
+
+/// Charges a model call's `tokens` to its token counters. A charge that
+/// fails is logged: the call was made, and usage still counts it.
+pub(crate) async fn charge_tokens<P: Platform>(p: &P, counters: &[Counter], tokens: u64) {
+    let now = p.clock().now_ms();
+    let charged = counters.iter().map(|c| async move {
+        if let Err(e) = p.limiter().charge(&c.key, c.quota, tokens, now).await {
+            tracing::warn!(limit = %c.limit, "tokens not charged: {e}");
+        }
+    });
+    join_all(charged).await;
+}
+
+/// What a call costs a counter when checked: one, or for a token counter
+/// nothing yet (it is charged after the call).
+fn cost(counter: &Counter) -> u64 {
+    match counter.tokens {
+        true => 0,
+        false => COST,
+    }
+}
+
+/// Every counter must allow the call (`target`: server and tool, as the
+/// audit names them); see the module docs.
+async fn enforce<P: Platform>(
+    p: &P,
+    (gate, refusals): (&Gate, &Refusals),
+    counters: &[Counter],
+    (server, tool): (&str, &str),
+) -> Result<(), GatewayError> {
     if counters.is_empty() {
         return Ok(());
     }
@@ -92,12 +149,12 @@ pub(crate) async fn check_call<P: Platform>(
         return Err(refuse(gate, server, tool, counter, until - now));
     }
     let decisions = join_all(counters.iter().map(|c| check(p, c, now))).await;
-    for (decision, counter) in decisions.iter().zip(&counters) {
+    for (decision, counter) in decisions.iter().zip(counters) {
         if let Ok(Decision::Deny { retry_after_ms }) = decision {
             refusals.note(counter, now.saturating_add(*retry_after_ms), now);
         }
     }
-    let refusal = decisions.iter().zip(&counters).find_map(|(d, c)| match d {
+    let refusal = decisions.iter().zip(counters).find_map(|(d, c)| match d {
         Ok(Decision::Allow) => None,
         Ok(Decision::Deny { retry_after_ms }) => Some(Ok((c, *retry_after_ms))),
         Err(e) => Some(Err(e.clone())),
@@ -110,10 +167,11 @@ pub(crate) async fn check_call<P: Platform>(
     // refused anyway.
     let taken = decisions
         .iter()
-        .zip(&counters)
+        .zip(counters)
         .filter(|(d, _)| matches!(d, Ok(Decision::Allow)))
+        .filter(|(_, c)| cost(c) > 0)
         .map(|(_, c)| async move {
-            if let Err(e) = p.limiter().release(&c.key, c.quota, COST, now).await {
+            if let Err(e) = p.limiter().release(&c.key, c.quota, cost(c), now).await {
                 tracing::warn!(limit = %c.limit, "could not release a refused call's unit: {e}");
             }
         });
@@ -125,7 +183,7 @@ pub(crate) async fn check_call<P: Platform>(
 /// The audit record and the error of a call `counter` refused.
 fn refuse(
     gate: &Gate,
-    server: &Server,
+    server: &str,
     tool: &str,
     counter: &Counter,
     retry_after_ms: u64,
@@ -134,7 +192,7 @@ fn refuse(
         limit: &counter.limit,
         subject: &gate.principal.subject,
         via: &gate.principal.via,
-        server: &server.id,
+        server,
         tool,
         retry_after_ms,
     });
@@ -147,7 +205,9 @@ fn refuse(
 /// One counter's check, in its own span (limit, decision).
 async fn check<P: Platform>(p: &P, counter: &Counter, now: u64) -> Result<Decision, PortError> {
     let span = tracing::info_span!("rate_limit", "mcp_edge.limit" = %counter.limit);
-    let checked = p.limiter().check(&counter.key, counter.quota, COST, now);
+    let checked = p
+        .limiter()
+        .check(&counter.key, counter.quota, cost(counter), now);
     let decision = checked.instrument(span.clone()).await;
     let _in = span.enter();
     match &decision {

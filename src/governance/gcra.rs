@@ -132,9 +132,70 @@ pub fn release(quota: Quota, state: Option<u64>, checked_ms: u64, cost: u64) -> 
     }
 }
 
+/// Adds `cost` to a counter whatever it holds: the state out. For what is
+/// known only after the work it counts (a model call's tokens): the call
+/// was let through by a [`step`] of cost 0 (allowed while the counter is
+/// not past its quota), and is charged here, so the counter may end past
+/// its quota by the last call's cost; the calls after wait until it is
+/// back (a rate: its arrival time within one window of now; a day: the
+/// next one).
+pub fn charge(quota: Quota, state: Option<u64>, now_ms: u64, cost: u64) -> u64 {
+    match quota {
+        Quota::Rate(rate) => state
+            .unwrap_or(now_ms)
+            .max(now_ms)
+            .saturating_add(cost.saturating_mul(rate.emission_ms())),
+        Quota::Daily(_) => {
+            let today = day_of(now_ms);
+            let used = state
+                .filter(|s| s >> COUNT_BITS == today)
+                .map_or(0, |s| s & ((1 << COUNT_BITS) - 1));
+            let used = used.saturating_add(cost).min((1 << COUNT_BITS) - 1);
+            (today << COUNT_BITS) | used
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn charged_after_the_fact_a_counter_refuses_until_it_is_back_within_its_quota() {
+        let rate = Rate {
+            limit: 100,
+            window_ms: 60_000,
+        };
+        let (d, _) = step(Quota::Rate(rate), None, 0, 0);
+        assert_eq!(d, Decision::Allow);
+        // 250 tokens at once: past the quota by 150.
+        let state = charge(Quota::Rate(rate), None, 0, 250);
+        let (d, kept) = step(Quota::Rate(rate), Some(state), 0, 0);
+        assert_eq!(
+            d,
+            Decision::Deny {
+                retry_after_ms: 90_000
+            }
+        );
+        assert_eq!(kept, None, "a check of cost 0 takes nothing");
+        assert_eq!(
+            step(Quota::Rate(rate), Some(state), 90_000, 0).0,
+            Decision::Allow
+        );
+        let daily = Quota::Daily(1000);
+        let used = charge(daily, None, 5, 1200);
+        assert!(matches!(
+            step(daily, Some(used), 10, 0).0,
+            Decision::Deny { .. }
+        ));
+        assert_eq!(
+            step(daily, Some(used), DAY_MS, 0).0,
+            Decision::Allow,
+            "a new day"
+        );
+        let within = charge(daily, None, 5, 999);
+        assert_eq!(step(daily, Some(within), 10, 0).0, Decision::Allow);
+    }
 
     const TEN_PER_MINUTE: Rate = Rate {
         limit: 10,

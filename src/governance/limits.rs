@@ -1,10 +1,14 @@
 //! Rate limits and quotas from the policy document, and which counters a
-//! `tools/call` touches.
+//! `tools/call` or a model call of the agent API touches.
 //!
 //! A limit counts per principal, per team, per server or per tool, as
 //! requests per window (GCRA) or as a daily quota (reset at midnight UTC),
-//! optionally only for some servers and tools. Each distinct counter is its
-//! own key (one Durable Object each on Workers), so no counter is global.
+//! optionally only for some servers and tools. A limit naming `models`
+//! counts the agent API's calls of those models instead (per principal or
+//! team), in calls or, with `"unit": "tokens"`, in the tokens the provider
+//! reports (charged after each call: [`crate::governance::gcra::charge`]).
+//! Each distinct counter is its own key (one Durable Object each on
+//! Workers), so no counter is global.
 
 use super::gcra::{Quota, Rate};
 use crate::config::glob::Globs;
@@ -31,6 +35,25 @@ pub(crate) struct LimitSpec {
     /// Only calls of these tools (globs, as the server names them); empty: all.
     #[serde(default)]
     pub tools: Vec<String>,
+    /// Only the agent API's calls of these models (globs): a limit naming
+    /// models counts no tool call.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// What a model limit counts: calls (the default) or tokens.
+    #[serde(default)]
+    pub unit: Unit,
+}
+
+/// What a limit counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    /// Each call is one.
+    #[default]
+    Calls,
+    /// A model call's prompt and completion tokens, as its provider reports
+    /// them (model limits only).
+    Tokens,
 }
 
 /// What a limit counts by.
@@ -51,6 +74,9 @@ pub struct Limit {
     pub quota: Quota,
     servers: Globs,
     tools: Globs,
+    /// Some: a limit of model calls, which counts no tool call.
+    models: Option<Globs>,
+    unit: Unit,
 }
 
 /// One counter a call must pass.
@@ -61,6 +87,8 @@ pub struct Counter {
     /// The storage key: limit name plus what it counts by.
     pub key: String,
     pub quota: Quota,
+    /// Counts tokens: checked at cost 0 before the call, charged after it.
+    pub tokens: bool,
 }
 
 impl Limit {
@@ -85,7 +113,26 @@ impl Limit {
         };
         let globs =
             |list: &[String], what: &str| Globs::parse(list, &format!("limit '{name}': {what}"));
+        let models = match spec.models.is_empty() {
+            true => None,
+            false => Some(globs(&spec.models, "models")?),
+        };
+        let bad = |why: &str| Err(format!("limit '{name}': {why}"));
+        match (&models, spec.unit, spec.per) {
+            (None, Unit::Tokens, _) => return bad("unit tokens counts model calls: name models"),
+            (Some(_), _, Per::Server | Per::Tool) => {
+                return bad("a limit of model calls counts per principal or per team")
+            }
+            (Some(_), _, _) if !(spec.servers.is_empty() && spec.tools.is_empty()) => {
+                return bad(
+                    "a limit counts either model calls (models) or tool calls (servers, tools)",
+                )
+            }
+            _ => {}
+        }
         Ok(Limit {
+            models,
+            unit: spec.unit,
             servers: globs(&spec.servers, "servers")?,
             tools: globs(&spec.tools, "tools")?,
             name: name.clone(),
@@ -95,19 +142,37 @@ impl Limit {
     }
 
     fn covers(&self, server: &Server, tool: &str) -> bool {
-        self.servers.allows(&server.id) && self.tools.allows(tool)
+        self.models.is_none() && self.servers.allows(&server.id) && self.tools.allows(tool)
     }
 }
 
 /// The counters a call of `tool` on `server` by `who` must pass.
 pub fn counters(limits: &[Limit], who: &Principal, server: &Server, tool: &str) -> Vec<Counter> {
+    let covering = limits.iter().filter(|l| l.covers(server, tool));
+    counters_of(covering, who, Some((server, tool)))
+}
+
+/// The counters a call of model `name` by `who` must pass.
+pub fn model_counters(limits: &[Limit], who: &Principal, name: &str) -> Vec<Counter> {
+    let covering = limits
+        .iter()
+        .filter(|l| l.models.as_ref().is_some_and(|m| m.lists(name)));
+    counters_of(covering, who, None)
+}
+
+fn counters_of<'l>(
+    limits: impl Iterator<Item = &'l Limit>,
+    who: &Principal,
+    call: Option<(&Server, &str)>,
+) -> Vec<Counter> {
     let mut out = Vec::new();
-    for l in limits.iter().filter(|l| l.covers(server, tool)) {
+    for l in limits {
         let mut push = |by: String| {
             out.push(Counter {
                 limit: l.name.clone(),
                 key: format!("{}/{by}", l.name),
                 quota: l.quota,
+                tokens: l.unit == Unit::Tokens,
             })
         };
         match l.per {
@@ -117,8 +182,17 @@ pub fn counters(limits: &[Limit], who: &Principal, server: &Server, tool: &str) 
             // quota bounds them together (a key no team name can produce).
             Per::Team if who.teams.is_empty() => push("no-team".to_string()),
             Per::Team => who.teams.iter().for_each(|t| push(format!("team:{t}"))),
-            Per::Server => push(format!("server:{}", server.id)),
-            Per::Tool => push(format!("tool:{}:{tool}", server.id)),
+            // Model limits are never per server or tool (refused at parse).
+            Per::Server => {
+                if let Some((server, _)) = call {
+                    push(format!("server:{}", server.id))
+                }
+            }
+            Per::Tool => {
+                if let Some((server, tool)) = call {
+                    push(format!("tool:{}:{tool}", server.id))
+                }
+            }
         }
     }
     out
@@ -157,6 +231,51 @@ mod tests {
             r#"{"name":"x","per":"tool","daily":0}"#,
             r#"{"name":"a b","per":"tool","daily":1}"#,
             r#"{"name":"x","per":"galaxy","daily":1}"#,
+        ] {
+            assert!(limit(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn model_limits_count_model_calls_only() {
+        let server =
+            Server::parse("s", r#"{"endpoints":[{"region":"us","url":"http://x/"}]}"#).unwrap();
+        let p = Principal {
+            subject: "alice".into(),
+            teams: vec!["eng".into()],
+            roles: vec![],
+            scopes: vec![],
+            via: "apikey".into(),
+            client: None,
+        };
+        let limits: Vec<Limit> = [
+            r#"{"name":"calls","per":"principal","requests":5,"window_secs":60,"models":["gpt-*"]}"#,
+            r#"{"name":"tok","per":"team","daily":1000,"models":["*"],"unit":"tokens"}"#,
+            r#"{"name":"tools","per":"principal","daily":9}"#,
+        ]
+        .iter()
+        .map(|j| limit(j).unwrap())
+        .collect();
+        let of = |c: Vec<Counter>| c.into_iter().map(|c| (c.key, c.tokens)).collect::<Vec<_>>();
+        assert_eq!(
+            of(model_counters(&limits, &p, "gpt-4")),
+            [
+                ("calls/apikey|alice".to_string(), false),
+                ("tok/team:eng".to_string(), true)
+            ]
+        );
+        assert_eq!(
+            of(model_counters(&limits, &p, "claude")),
+            [("tok/team:eng".to_string(), true)]
+        );
+        assert_eq!(
+            of(counters(&limits, &p, &server, "echo")),
+            [("tools/apikey|alice".to_string(), false)]
+        );
+        for bad in [
+            r#"{"name":"x","per":"principal","daily":1,"unit":"tokens"}"#,
+            r#"{"name":"x","per":"tool","daily":1,"models":["m"]}"#,
+            r#"{"name":"x","per":"team","daily":1,"models":["m"],"servers":["s"]}"#,
         ] {
             assert!(limit(bad).is_err(), "{bad}");
         }

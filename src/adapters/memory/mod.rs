@@ -145,6 +145,18 @@ impl Limiter for MemoryLimiter {
         }
         Ok(decision)
     }
+    async fn charge(
+        &self,
+        key: &str,
+        quota: Quota,
+        cost: u64,
+        now_ms: u64,
+    ) -> Result<(), PortError> {
+        let mut counters = self.counters.borrow_mut();
+        let state = gcra::charge(quota, counters.get(key).copied(), now_ms, cost);
+        counters.insert(key.to_string(), state);
+        Ok(())
+    }
     async fn release(
         &self,
         key: &str,

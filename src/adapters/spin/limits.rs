@@ -59,6 +59,24 @@ impl Limiter for AtomicLimiter {
         })
     }
 
+    /// Counted into the current window whatever it holds (a check of cost 0
+    /// then refuses once the count is past the limit).
+    async fn charge(
+        &self,
+        key: &str,
+        quota: Quota,
+        cost: u64,
+        now_ms: u64,
+    ) -> Result<(), PortError> {
+        let (_, window_end) = window(quota, now_ms);
+        let counter = format!("{PREFIX}{key}/{window_end}");
+        let by = i64::try_from(cost).unwrap_or(i64::MAX);
+        if increment(&counter, by)? == by {
+            note_window(&counter, window_end).await;
+        }
+        Ok(())
+    }
+
     /// Exact: the same window's count goes down by what the check added (a
     /// window that has ended is never read again).
     async fn release(

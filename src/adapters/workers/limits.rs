@@ -46,6 +46,9 @@ struct Check {
     /// ([`gcra::release`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     release: bool,
+    /// Add `cost` whatever the counter holds ([`gcra::charge`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    charge: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -85,6 +88,10 @@ impl DurableLimiter {
 
 impl Check {
     fn new(quota: Quota, cost: u64, now_ms: u64, release: bool) -> Check {
+        Check::with(quota, cost, now_ms, release, false)
+    }
+
+    fn with(quota: Quota, cost: u64, now_ms: u64, release: bool, charge: bool) -> Check {
         let (rate_limit, window_ms, daily) = match quota {
             Quota::Rate(r) => (Some(r.limit), Some(r.window_ms), None),
             Quota::Daily(d) => (None, None, Some(d)),
@@ -96,6 +103,7 @@ impl Check {
             cost,
             now_ms,
             release,
+            charge,
         }
     }
 }
@@ -128,6 +136,18 @@ impl Limiter for DurableLimiter {
         checked_ms: u64,
     ) -> Result<(), PortError> {
         self.send(key, &Check::new(quota, cost, checked_ms, true))
+            .await
+            .map(drop)
+    }
+
+    async fn charge(
+        &self,
+        key: &str,
+        quota: Quota,
+        cost: u64,
+        now_ms: u64,
+    ) -> Result<(), PortError> {
+        self.send(key, &Check::with(quota, cost, now_ms, false, true))
             .await
             .map(drop)
     }
@@ -174,6 +194,9 @@ impl DurableObject for RateCounter {
         let (decision, next) = if check.release {
             let next = gcra::release(quota, current, check.now_ms, check.cost);
             (Decision::Allow, next)
+        } else if check.charge {
+            let next = gcra::charge(quota, current, check.now_ms, check.cost);
+            (Decision::Allow, Some(next))
         } else {
             gcra::step(quota, current, check.now_ms, check.cost)
         };

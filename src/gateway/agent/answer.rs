@@ -11,7 +11,7 @@
 //! happens: the response starts before the first model call, and a UI can
 //! show the run's progress. A failure after that is an `error` chunk.
 
-use super::run::Outcome;
+use super::outcome::Outcome;
 use crate::body::Body;
 use crate::error::GatewayError;
 use crate::protocol::sse;

@@ -22,6 +22,7 @@
 
 mod answer;
 mod model_call;
+mod outcome;
 mod provider;
 mod request;
 mod run;

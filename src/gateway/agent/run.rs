@@ -16,9 +16,10 @@
 //! A tool's error goes back to the model as the tool's result; a model
 //! that asks for a tool it was not offered is told so the same way.
 
-use super::super::Ctx;
+use super::super::{counters, Ctx};
 use super::answer::Progress;
 use super::model_call;
+use super::outcome::Outcome;
 use super::provider::{call_json, Ask, Call, Finish, Turn};
 use super::request::{function_name, ChatRequest};
 use super::tools::ToolResult;
@@ -31,29 +32,6 @@ use serde_json::{json, Value};
 /// Tool calls of one model turn that run (side by side); the rest are
 /// answered with an error.
 pub(crate) const MAX_CALLS_PER_TURN: usize = 16;
-
-/// What the loop came to.
-#[derive(Debug, Default)]
-pub(crate) struct Outcome {
-    /// The final assistant message (`content`, and `tool_calls` of the
-    /// caller's own tools).
-    pub message: Value,
-    pub finish: String,
-    /// Model calls made.
-    pub steps: u32,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    /// Each tool call run: `{id, name, is_error}` (and the approval it
-    /// awaits), in order.
-    pub tool_calls: Vec<Value>,
-    /// Pending approvals the answer waits for.
-    pub approvals: Vec<Value>,
-    /// Why the loop stopped before the model's answer, if it did.
-    pub stopped: Option<&'static str>,
-    /// Tools offered to the model, and how many the cap left out.
-    pub offered: usize,
-    pub offered_dropped: usize,
-}
 
 impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     pub(super) async fn run_loop(
@@ -97,8 +75,15 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 max_tokens,
                 temperature: req.temperature,
             };
+            // The policy's model limits, before each call; its tokens after.
+            let gate = (&self.gate, &self.gw.refusals);
+            let metered = counters::check_model_call(self.p, gate, &model.name).await?;
             let limit = self.gw.settings.max_upstream_bytes;
             let turn = model_call::call(self.p, model, self.region.as_deref(), &ask, limit).await?;
+            if !metered.is_empty() {
+                let used = turn.input_tokens.saturating_add(turn.output_tokens);
+                counters::charge_tokens(self.p, &metered, used).await;
+            }
             out.steps += 1;
             out.input_tokens += turn.input_tokens;
             out.output_tokens += turn.output_tokens;

@@ -200,8 +200,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     .feed(&bytes)
                     .into_iter()
                     .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok())
-                    .filter(|m| m["id"] == id)
-                    .last()
+                    .rfind(|m| m["id"] == id)
             }
         };
         let Some(mut answer) = answer else {

@@ -1,0 +1,27 @@
+//! What the agent's loop came to: the final message, how it ended, and
+//! what the answer's `mcp_edge` extension reports ([`super::answer`]).
+
+use serde_json::Value;
+
+/// What the loop came to.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// The final assistant message (`content`, and `tool_calls` of the
+    /// caller's own tools).
+    pub message: Value,
+    pub finish: String,
+    /// Model calls made.
+    pub steps: u32,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Each tool call run: `{id, name, is_error}` (and the approval it
+    /// awaits), in order.
+    pub tool_calls: Vec<Value>,
+    /// Pending approvals the answer waits for.
+    pub approvals: Vec<Value>,
+    /// Why the loop stopped before the model's answer, if it did.
+    pub stopped: Option<&'static str>,
+    /// Tools offered to the model, and how many the cap left out.
+    pub offered: usize,
+    pub offered_dropped: usize,
+}
