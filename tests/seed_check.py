@@ -43,10 +43,10 @@ def main() -> int:
         shutil.copytree(ROOT / "kv-seed", folder)
         db = work / "spin.db"
         first = seed(str(folder), "--spin-sqlite", str(db))
-        check(first.returncode == 0 and "5 added, 0 changed" in first.stdout and len(rows(db)) == 5,
+        check(first.returncode == 0 and "6 added, 0 changed" in first.stdout and len(rows(db)) == 6,
               "a folder is checked and loaded into Spin's store, every key reported", first.stdout + first.stderr)
         again = seed(str(folder), "--spin-sqlite", str(db))
-        check("0 added, 0 changed, 5 unchanged" in again.stdout, "a second run writes nothing", again.stdout)
+        check("0 added, 0 changed, 6 unchanged" in again.stdout, "a second run writes nothing", again.stdout)
 
         policy = json.loads((folder / "policy.json").read_text())
         policy["limits"][0]["requests"] = 7
@@ -99,7 +99,7 @@ def main() -> int:
 
         local = seed(str(folder), "--workers-local", "--persist-to", str(work / "wrangler"))
         relocal = seed(str(folder), "--workers-local", "--persist-to", str(work / "wrangler"))
-        check(local.returncode == 0 and "3 added" in local.stdout and "3 unchanged" in relocal.stdout,
+        check(local.returncode == 0 and "4 added" in local.stdout and "4 unchanged" in relocal.stdout,
               "the same folder into wrangler's local KV, then nothing left to write", local.stdout + local.stderr
               + relocal.stdout + relocal.stderr)
     finally:
