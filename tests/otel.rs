@@ -452,16 +452,6 @@ async fn usage_is_recorded_per_day_team_principal_server_and_tool() {
 }
 
 /// Today (UTC) as `YYYY-MM-DD`.
-fn today() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    chrono::DateTime::from_timestamp(secs as i64, 0)
-        .unwrap()
-        .date_naive()
-        .to_string()
-}
 
 #[tokio::test]
 async fn a_redaction_is_a_span_and_a_record_with_counts_per_kind_never_the_match() {

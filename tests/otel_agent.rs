@@ -11,17 +11,6 @@ use serde_json::{json, Value};
 use support::model::*;
 use support::otel::*;
 
-fn today() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    chrono::DateTime::from_timestamp(secs as i64, 0)
-        .unwrap()
-        .date_naive()
-        .to_string()
-}
-
 #[tokio::test]
 async fn an_agent_request_is_one_trace_with_model_and_tool_spans_and_usage_rows() {
     let (h, posts) = harness(&[]);

@@ -102,3 +102,15 @@ pub fn s(v: &str) -> Value {
 pub fn named<'a>(spans: &'a [Value], name: &str) -> Vec<&'a Value> {
     spans.iter().filter(|s| s["name"] == name).collect()
 }
+
+/// Today's UTC day, as usage rows name it.
+pub fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    chrono::DateTime::from_timestamp(secs as i64, 0)
+        .unwrap()
+        .date_naive()
+        .to_string()
+}
