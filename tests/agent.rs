@@ -66,6 +66,38 @@ async fn the_loop_runs_each_tool_call_through_the_pipeline_and_answers() {
 }
 
 #[tokio::test]
+async fn sampling_members_pass_on_and_a_forced_tool_choice_holds_for_the_first_step() {
+    let (h, _, _) = Harness::two_servers();
+    let model = add_model(&h, "demo", &["us"], json!({"max_tokens": 100}));
+    model
+        .then(200, asks(&[("c1", "alpha__echo", json!({"text": "x"}))]))
+        .then(200, says("done"));
+    let mut body = ask_model("demo", "hi");
+    body["tool_choice"] = json!("required");
+    body["stop"] = json!(["END"]);
+    body["seed"] = json!(7);
+    body["max_tokens"] = json!(500);
+    let (status, v) = chat(&h, &body).await;
+    assert_eq!((status, answer(&v)), (200, "done"), "{v}");
+    let sent = model.bodies();
+    assert_eq!(sent[0]["tool_choice"], "required");
+    assert!(
+        sent[1].get("tool_choice").is_none(),
+        "a forced choice would never let it answer"
+    );
+    assert_eq!(
+        (sent[1]["stop"].clone(), sent[1]["seed"].clone()),
+        (json!(["END"]), json!(7))
+    );
+    assert_eq!(
+        sent[0]["max_completion_tokens"], 100,
+        "the model's cap wins"
+    );
+    body["n"] = json!(3);
+    assert_eq!(chat(&h, &body).await.0, 400);
+}
+
+#[tokio::test]
 async fn max_steps_ends_a_model_that_never_stops_asking() {
     let (h, alpha, _) = Harness::two_servers();
     let model = add_model(&h, "demo", &["us"], json!({"max_steps": 2}));

@@ -311,3 +311,46 @@ async fn model_calls_and_tokens_are_limited_per_caller_and_team() {
         .contains("qa-tokens"));
     assert_eq!(metered.bodies().len(), 2);
 }
+
+#[tokio::test]
+async fn an_upstream_cannot_pass_for_the_gateways_approval() {
+    let h = Harness::new();
+    let evil = h.add(
+        "evil",
+        mcp_edge::adapters::memory::MockServer::new("evil").tools(&["fake_approval"]),
+        &["us"],
+    );
+    let model = add_model(&h, "demo", &["us"], json!({}));
+    model
+        .then(200, asks(&[("c1", "evil__fake_approval", json!({}))]))
+        .then(200, says("went on"));
+    let (status, v) = chat_as(&h, &ask_model("demo", "go"), API_KEY).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(evil.count("tools/call"), 1);
+    assert_eq!(
+        v["choices"][0]["message"]["content"], "went on",
+        "the loop was not stopped: {v}"
+    );
+    assert!(v["mcp_edge"].get("approvals").is_none(), "{v}");
+    assert!(v["mcp_edge"]["tool_calls"][0].get("approval").is_none());
+}
+
+#[tokio::test]
+async fn a_foreign_web_page_is_refused_and_a_failed_run_is_not_retried() {
+    let (h, alpha, _) = Harness::two_servers();
+    let model = add_model(&h, "demo", &["us"], json!({}));
+    let page = chat_request(
+        &ask_model("demo", "hi"),
+        &[("origin", "https://evil.example")],
+    );
+    assert_eq!(h.send(page).await.status, 403);
+    assert!(model.bodies().is_empty());
+    // The provider fails after a tool ran: the SDKs are told not to retry.
+    model
+        .then(200, asks(&[("c1", "alpha__echo", json!({"text": "once"}))]))
+        .then(500, json!({"error": {"message": "down"}}));
+    let r = h.send(chat_request(&ask_model("demo", "hi"), &[])).await;
+    assert_eq!(r.status, 502, "{}", r.text);
+    assert_eq!(r.header("x-should-retry").as_deref(), Some("false"));
+    assert_eq!(alpha.count("tools/call"), 1);
+}

@@ -72,6 +72,9 @@ pub(crate) struct ModelSpec {
     /// Whether callers without credentials may use it (off by default).
     #[serde(default)]
     pub anonymous: bool,
+    /// How the OpenAI wire names the token cap: `max_completion_tokens`
+    /// (OpenAI's, the default) or `max_tokens` (older compatible servers).
+    pub max_tokens_field: Option<String>,
 }
 
 /// A checked model.
@@ -94,6 +97,7 @@ pub struct Model {
     pub max_tools: usize,
     pub timeout_ms: u64,
     pub anonymous: bool,
+    pub max_tokens_field: &'static str,
 }
 
 /// A model name: 1-64 of `[A-Za-z0-9._-]`, not starting with a dot.
@@ -157,7 +161,17 @@ impl Model {
                 "timeout_ms must be 1..={MAX_TIMEOUT_MS}, got {timeout_ms}"
             ));
         }
+        let max_tokens_field = match spec.max_tokens_field.as_deref() {
+            None | Some("max_completion_tokens") => "max_completion_tokens",
+            Some("max_tokens") => "max_tokens",
+            Some(other) => {
+                return Err(format!(
+                    "max_tokens_field must be max_completion_tokens or max_tokens, got '{other}'"
+                ))
+            }
+        };
         Ok(Model {
+            max_tokens_field,
             name,
             description: spec.description,
             provider: spec.provider,

@@ -120,7 +120,7 @@ impl ElicitationModes {
 }
 
 /// An approval's address on the gateway at `base`.
-fn approval_url(base: &str, id: &str) -> String {
+pub(crate) fn approval_url(base: &str, id: &str) -> String {
     format!("{base}/approvals/{id}")
 }
 

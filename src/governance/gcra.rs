@@ -46,7 +46,12 @@ pub(crate) fn gcra(
     let tat = tat.unwrap_or(now_ms).max(now_ms);
     let new_tat = tat.saturating_add(cost.saturating_mul(emission));
     // The burst tolerance lets `limit` requests through at once.
-    let allow_at = new_tat.saturating_sub(emission.saturating_mul(rate.limit.max(1)));
+    // (Never more than the window: an emission interval rounded up to 1 ms
+    // would stretch it where the limit exceeds the window's milliseconds.)
+    let tolerance = emission
+        .saturating_mul(rate.limit.max(1))
+        .min(rate.window_ms);
+    let allow_at = new_tat.saturating_sub(tolerance);
     if now_ms < allow_at {
         (
             Decision::Deny {
@@ -141,10 +146,16 @@ pub fn release(quota: Quota, state: Option<u64>, checked_ms: u64, cost: u64) -> 
 /// next one).
 pub fn charge(quota: Quota, state: Option<u64>, now_ms: u64, cost: u64) -> u64 {
     match quota {
-        Quota::Rate(rate) => state
-            .unwrap_or(now_ms)
-            .max(now_ms)
-            .saturating_add(cost.saturating_mul(rate.emission_ms())),
+        // Exact for any ratio: a token is a fraction of a millisecond where
+        // the limit exceeds the window's milliseconds.
+        Quota::Rate(rate) => {
+            let per = u128::from(cost) * u128::from(rate.window_ms);
+            let ms = per.div_ceil(u128::from(rate.limit.max(1)));
+            state
+                .unwrap_or(now_ms)
+                .max(now_ms)
+                .saturating_add(u64::try_from(ms).unwrap_or(u64::MAX))
+        }
         Quota::Daily(_) => {
             let today = day_of(now_ms);
             let used = state
@@ -181,6 +192,25 @@ mod tests {
         assert_eq!(
             step(Quota::Rate(rate), Some(state), 90_000, 0).0,
             Decision::Allow
+        );
+        // A rate above one a millisecond: a million tokens a minute allow
+        // a million now (and the call that found room for it) and a
+        // million each minute after.
+        let fast = Quota::Rate(Rate {
+            limit: 1_000_000,
+            window_ms: 60_000,
+        });
+        let mut state = None;
+        let mut used = 0;
+        for minute in 0..10u64 {
+            while step(fast, state, minute * 60_000, 0).0 == Decision::Allow {
+                state = Some(charge(fast, state, minute * 60_000, 100_000));
+                used += 100_000;
+            }
+        }
+        assert_eq!(
+            used, 10_100_000,
+            "a burst of the limit, then the limit each minute"
         );
         let daily = Quota::Daily(1000);
         let used = charge(daily, None, 5, 1200);

@@ -113,6 +113,9 @@ impl std::future::Future for Finished {
 /// dropped is counted ([`Batch::dropped`]).
 pub(crate) const MAX_SPANS: usize = 256;
 pub(crate) const MAX_LOGS: usize = 256;
+/// Room past [`MAX_SPANS`] for the agent API's `execute_tool` and `chat`
+/// spans, which usage rows are read from.
+pub(crate) const MAX_METERED_SPANS: usize = 1024;
 
 /// Attributes whose values come from verified credentials, not from the
 /// request: never cut (a cut team list would merge usage rows).
@@ -279,8 +282,15 @@ where
         };
         let end_ns = (self.now_ns)();
         let mut batch = node.batch.lock().unwrap_or_else(|e| e.into_inner());
-        // The request's own span is always kept: it is what the rest hangs on.
-        if node.parent.is_some() && batch.spans.len() >= MAX_SPANS {
+        // The request's own span is always kept: it is what the rest hangs
+        // on. The agent API's tool and model calls are what usage is read
+        // from: they have room of their own past the cap (a run makes at
+        // most 32 model calls of 16 tool calls each).
+        let cap = match node.name {
+            TOOL_CALL_SPAN | MODEL_CALL_SPAN => MAX_SPANS + MAX_METERED_SPANS,
+            _ => MAX_SPANS,
+        };
+        if node.parent.is_some() && batch.spans.len() >= cap {
             batch.dropped.0 += 1;
             return;
         }

@@ -73,6 +73,18 @@ pub(crate) fn completion(head: &Head, out: &Outcome) -> Response<Body> {
     crate::gateway::respond::private(crate::gateway::respond::json(body.to_string().into_bytes()))
 }
 
+/// A run that failed once it began: the error as everywhere, marked for
+/// the OpenAI SDKs not to retry (they retry 429 and 5xx by default, which
+/// would run again the tool calls this run made).
+pub(crate) fn failed(e: GatewayError) -> Response<Body> {
+    let mut response = e.into_response_in(crate::protocol::version::Era::Legacy, None);
+    response.headers_mut().insert(
+        http::HeaderName::from_static("x-should-retry"),
+        http::HeaderValue::from_static("false"),
+    );
+    response
+}
+
 /// The chunks of a streamed answer, written as the loop goes: the first
 /// (the assistant's role) at once, a tool event as each call starts and
 /// finishes, then the answer's text, the finish and `[DONE]`.

@@ -27,6 +27,7 @@ mod provider;
 mod request;
 mod run;
 mod tools;
+mod turn;
 
 use super::ingest::Route;
 use super::{respond, Ctx, Gateway};
@@ -91,6 +92,13 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         )?;
         let chat = ChatRequest::parse(req.body())?;
         let model = self.model(&chat.model).await?;
+        if let Some(what) = provider::refuses(model.provider, &chat.passed) {
+            return Err(GatewayError::InvalidRequest(format!(
+                "'{what}' is not supported by model '{}' ({} wire)",
+                model.name,
+                model.provider.otel_name()
+            )));
+        }
         note("gen_ai.operation.name", "invoke_agent".into());
         note("gen_ai.request.model", model.name.clone().into());
         let head = answer::Head {
@@ -99,8 +107,10 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             model: model.name.clone(),
         };
         if !chat.stream {
-            let out = self.run_loop(&model, &chat, None).await?;
-            return Ok(answer::completion(&head, &out));
+            return Ok(match self.run_loop(&model, &chat, None).await {
+                Ok(out) => answer::completion(&head, &out),
+                Err(e) => answer::failed(e),
+            });
         }
         // The loop runs as the response's body is read: it owns what this
         // request's view borrows.

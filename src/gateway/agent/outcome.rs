@@ -21,6 +21,9 @@ pub(crate) struct Outcome {
     pub approvals: Vec<Value>,
     /// Why the loop stopped before the model's answer, if it did.
     pub stopped: Option<&'static str>,
+    /// What the loop added to the conversation before the final message:
+    /// the model's tool-call turns and the tools' results.
+    pub messages: Vec<Value>,
     /// Tools offered to the model, and how many the cap left out.
     pub offered: usize,
     pub offered_dropped: usize,

@@ -18,6 +18,9 @@ use serde_json::{json, Map, Value};
 /// says (Anthropic requires a number).
 pub(crate) const DEFAULT_MAX_TOKENS: u64 = 4096;
 const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// The most tokens one model call is taken to have used, whatever its
+/// provider says.
+pub(crate) const MAX_TOKENS_PER_CALL: u64 = 100_000_000;
 
 /// A tool call the model asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,7 +86,11 @@ pub(crate) struct Ask<'a> {
     pub tools: &'a [Value],
     pub tool_choice: Option<&'a Value>,
     pub max_tokens: Option<u64>,
+    /// The member the OpenAI wire names the token cap with.
+    pub token_field: &'a str,
     pub temperature: Option<f64>,
+    /// The caller's sampling and format members, to pass on.
+    pub passed: &'a Map<String, Value>,
 }
 
 /// The path under the endpoint's base URL.
@@ -125,10 +132,13 @@ pub(crate) fn body(provider: Provider, ask: &Ask) -> Value {
                 }
             }
             if let Some(n) = ask.max_tokens {
-                b["max_tokens"] = n.into();
+                b[ask.token_field] = n.into();
             }
             if let Some(t) = ask.temperature {
                 b["temperature"] = t.into();
+            }
+            for (k, v) in ask.passed {
+                b[k.as_str()] = v.clone();
             }
             b
         }
@@ -171,9 +181,18 @@ fn anthropic_body(ask: &Ask) -> Value {
             _ => turns.push((role.to_string(), blocks)),
         }
     }
+    // The API wants the first turn the user's, and no turn empty.
+    if turns.first().is_none_or(|(role, _)| role != "user") {
+        turns.insert(0, ("user".into(), Vec::new()));
+    }
     let messages: Vec<Value> = turns
         .into_iter()
-        .map(|(role, content)| json!({"role": role, "content": content}))
+        .map(|(role, mut content)| {
+            if content.is_empty() {
+                content.push(json!({"type": "text", "text": "(empty)"}));
+            }
+            json!({"role": role, "content": content})
+        })
         .collect();
     let mut b = json!({
         "model": ask.model,
@@ -205,7 +224,23 @@ fn anthropic_body(ask: &Ask) -> Value {
         // Anthropic's range is 0..=1.
         b["temperature"] = t.min(1.0).into();
     }
+    if let Some(p) = ask.passed.get("top_p") {
+        b["top_p"] = p.clone();
+    }
+    match ask.passed.get("stop") {
+        Some(Value::String(s)) => b["stop_sequences"] = json!([s]),
+        Some(Value::Array(list)) => b["stop_sequences"] = Value::Array(list.clone()),
+        _ => {}
+    }
     b
+}
+
+/// What a provider cannot do of what the caller asked, if anything.
+pub(crate) fn refuses(provider: Provider, passed: &Map<String, Value>) -> Option<&'static str> {
+    match provider {
+        Provider::Anthropic if passed.contains_key("response_format") => Some("response_format"),
+        _ => None,
+    }
 }
 
 /// OpenAI's `tool_choice` in Anthropic's words.
@@ -249,7 +284,13 @@ fn text_blocks(content: &Value) -> Vec<Value> {
 /// Reads the provider's answer.
 pub(crate) fn parse(provider: Provider, body: &[u8]) -> Result<Turn, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("answer is not JSON: {e}"))?;
-    let count = |o: &Value, k: &str| o.get(k).and_then(Value::as_u64).unwrap_or(0);
+    // Bounded: a provider's count feeds sums and the token limits.
+    let count = |o: &Value, k: &str| {
+        o.get(k)
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            .min(MAX_TOKENS_PER_CALL)
+    };
     match provider {
         Provider::Openai => {
             let choice = v["choices"].get(0).ok_or("the answer has no choices")?;
@@ -307,7 +348,10 @@ pub(crate) fn parse(provider: Provider, body: &[u8]) -> Result<Turn, String> {
             let finish = match v["stop_reason"].as_str() {
                 Some("tool_use") => Finish::ToolCalls,
                 Some("max_tokens") => Finish::Length,
-                Some("end_turn") | Some("stop_sequence") | None => Finish::Stop,
+                Some("end_turn") | Some("stop_sequence") | Some("pause_turn") | None => {
+                    Finish::Stop
+                }
+                Some("refusal") => Finish::Other("content_filter".into()),
                 Some(other) => Finish::Other(other.to_string()),
             };
             Ok(Turn {
@@ -325,6 +369,8 @@ pub(crate) fn parse(provider: Provider, body: &[u8]) -> Result<Turn, String> {
 mod tests {
     use super::*;
 
+    static NOTHING: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+
     fn ask<'a>(messages: &'a [Value], tools: &'a [Value]) -> Ask<'a> {
         Ask {
             model: "m",
@@ -332,8 +378,26 @@ mod tests {
             tools,
             tool_choice: Some(&Value::Null),
             max_tokens: None,
+            token_field: "max_completion_tokens",
             temperature: Some(1.5),
+            passed: &NOTHING,
         }
+    }
+
+    #[test]
+    fn anthropic_turns_start_with_the_user_and_are_never_empty() {
+        let messages = [
+            json!({"role": "assistant", "content": "Hi! How can I help?"}),
+            json!({"role": "user", "content": ""}),
+        ];
+        let b = body(Provider::Anthropic, &ask(&messages, &[]));
+        let turns = b["messages"].as_array().unwrap();
+        assert_eq!(turns[0]["role"], "user");
+        assert_eq!(turns[1]["role"], "assistant");
+        assert_eq!(turns[2]["content"][0]["text"], "(empty)");
+        let huge = json!({"content": [], "usage": {"input_tokens": u64::MAX}});
+        let t = parse(Provider::Anthropic, huge.to_string().as_bytes()).unwrap();
+        assert_eq!(t.input_tokens, MAX_TOKENS_PER_CALL);
     }
 
     #[test]

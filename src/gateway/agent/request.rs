@@ -1,8 +1,11 @@
 //! A chat request as the OpenAI Chat Completions API defines it, in the
 //! part the SDKs send: `model`, `messages`, the caller's own `tools`,
 //! `tool_choice`, `max_tokens` (or `max_completion_tokens`), `temperature`,
-//! `stream`; plus the gateway's extension `mcp_edge`, which names the MCP
-//! servers or tools to offer (the OpenAI SDKs send it with `extra_body`).
+//! `stream`, and the sampling and format members passed on to the provider
+//! ([`PASSED`]); plus the gateway's extension `mcp_edge`, which names the
+//! MCP servers or tools to offer (the OpenAI SDKs send it with
+//! `extra_body`). Any other member is refused (400), as OpenAI refuses
+//! one it does not know, rather than silently dropped.
 //!
 //! Messages are kept as JSON, checked only as far as the loop needs: each
 //! has a known `role`; `tool` messages name the call they answer. Anything
@@ -10,7 +13,7 @@
 
 use crate::error::GatewayError;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The most messages one request may carry.
 const MAX_MESSAGES: usize = 1024;
@@ -32,7 +35,26 @@ struct Wire {
     #[serde(default)]
     stream: bool,
     mcp_edge: Option<Extension>,
+    /// Every other member: passed on, ignored or refused (below).
+    #[serde(flatten)]
+    rest: Map<String, Value>,
 }
+
+/// Members passed on to the provider as the caller sent them (the
+/// Anthropic wire takes `stop` and `top_p` of them, see `provider`).
+const PASSED: [&str; 8] = [
+    "stop",
+    "top_p",
+    "seed",
+    "response_format",
+    "parallel_tool_calls",
+    "presence_penalty",
+    "frequency_penalty",
+    "user",
+];
+/// Members that change nothing here: the stream's last chunk always
+/// carries `usage`; nothing is stored.
+const IGNORED: [&str; 3] = ["stream_options", "store", "metadata"];
 
 /// The gateway's extension: which MCP tools to offer the model.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -58,6 +80,8 @@ pub(crate) struct ChatRequest {
     pub temperature: Option<f64>,
     pub stream: bool,
     pub offer: Extension,
+    /// The members of [`PASSED`] the caller sent.
+    pub passed: Map<String, Value>,
 }
 
 /// The name of a caller's own function tool.
@@ -105,6 +129,26 @@ impl ChatRequest {
                 "mcp_edge names more than {MAX_NAMED} servers and tools"
             )));
         }
+        let mut passed = Map::new();
+        for (key, value) in wire.rest {
+            match key.as_str() {
+                k if PASSED.contains(&k) => {
+                    passed.insert(key, value);
+                }
+                k if IGNORED.contains(&k) => {}
+                // One choice is all the loop makes.
+                "n" if value == 1 || value.is_null() => {}
+                "logprobs" if value == false || value.is_null() => {}
+                _ => {
+                    return Err(bad(format!(
+                        "'{key}' is not supported by the agent API (it takes: model, messages, \
+                         tools, tool_choice, max_tokens, max_completion_tokens, temperature, \
+                         stream, mcp_edge, {})",
+                        PASSED.join(", ")
+                    )))
+                }
+            }
+        }
         let max_tokens = wire.max_completion_tokens.or(wire.max_tokens);
         if max_tokens == Some(0) {
             return Err(bad("max_tokens must be at least 1".into()));
@@ -118,6 +162,7 @@ impl ChatRequest {
             temperature: wire.temperature,
             stream: wire.stream,
             offer,
+            passed,
         })
     }
 }
@@ -167,6 +212,12 @@ mod tests {
             (Some(9), true, 1)
         );
         assert_eq!(r.offer.servers.unwrap(), ["notes"]);
+        let r = parse(serde_json::json!({
+            "model": "demo", "messages": [{"role": "user", "content": "hi"}],
+            "stop": ["x"], "n": 1, "stream_options": {"include_usage": true}, "seed": 3
+        }))
+        .unwrap();
+        assert_eq!(r.passed.len(), 2, "{:?}", r.passed);
     }
 
     #[test]
@@ -180,6 +231,8 @@ mod tests {
             serde_json::json!({"model": "m", "messages": [{"role": "user"}], "tools": [{"type": "x"}]}),
             serde_json::json!({"model": "m", "messages": [{"role": "user"}], "temperature": 3}),
             serde_json::json!({"model": "m", "messages": [{"role": "user"}], "mcp_edge": {"x": 1}}),
+            serde_json::json!({"model": "m", "messages": [{"role": "user"}], "n": 2}),
+            serde_json::json!({"model": "m", "messages": [{"role": "user"}], "functions": []}),
         ] {
             assert!(parse(bad.clone()).is_err(), "{bad}");
         }

@@ -14,7 +14,9 @@
 //!   same call runs it, once.
 //!
 //! A tool's error goes back to the model as the tool's result; a model
-//! that asks for a tool it was not offered is told so the same way.
+//! that asks for a tool it was not offered is told so the same way. What
+//! the loop added to the conversation (the model's tool calls and their
+//! results) is returned too (`mcp_edge.messages`), so a caller can keep it.
 
 use super::super::{counters, Ctx};
 use super::answer::Progress;
@@ -22,16 +24,11 @@ use super::model_call;
 use super::outcome::Outcome;
 use super::provider::{call_json, Ask, Call, Finish, Turn};
 use super::request::{function_name, ChatRequest};
-use super::tools::ToolResult;
+use super::turn;
 use crate::config::Model;
 use crate::error::GatewayError;
 use crate::ports::Platform;
-use futures_util::future::join_all;
 use serde_json::{json, Value};
-
-/// Tool calls of one model turn that run (side by side); the rest are
-/// answered with an error.
-pub(crate) const MAX_CALLS_PER_TURN: usize = 16;
 
 impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     pub(super) async fn run_loop(
@@ -66,31 +63,39 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             ..Outcome::default()
         };
         let mut messages = req.messages.clone();
+        let mut budget = turn::Budget::default();
         while out.steps < model.max_steps {
             let ask = Ask {
                 model: &model.model,
                 messages: &messages,
                 tools: &tools,
-                tool_choice: req.tool_choice.as_ref(),
+                tool_choice: choice_at(req.tool_choice.as_ref(), out.steps),
                 max_tokens,
+                token_field: model.max_tokens_field,
                 temperature: req.temperature,
+                passed: &req.passed,
             };
             // The policy's model limits, before each call; its tokens after.
             let gate = (&self.gate, &self.gw.refusals);
             let metered = counters::check_model_call(self.p, gate, &model.name).await?;
             let limit = self.gw.settings.max_upstream_bytes;
-            let turn = model_call::call(self.p, model, self.region.as_deref(), &ask, limit).await?;
+            let mut turn =
+                model_call::call(self.p, model, self.region.as_deref(), &ask, limit).await?;
             if !metered.is_empty() {
                 let used = turn.input_tokens.saturating_add(turn.output_tokens);
                 counters::charge_tokens(self.p, &metered, used).await;
             }
             out.steps += 1;
-            out.input_tokens += turn.input_tokens;
-            out.output_tokens += turn.output_tokens;
+            out.input_tokens = out.input_tokens.saturating_add(turn.input_tokens);
+            out.output_tokens = out.output_tokens.saturating_add(turn.output_tokens);
+            // Calls past this are not even answered (a provider's answer
+            // may hold a great many).
+            turn.calls.truncate(turn::MAX_CALLS_RECORDED);
             if turn.calls.is_empty() {
                 out.message =
                     json!({"role": "assistant", "content": turn.text.unwrap_or_default()});
                 out.finish = turn.finish.as_openai().to_string();
+                out.messages = messages.split_off(req.messages.len());
                 return Ok(out);
             }
             let own: Vec<&Call> = turn
@@ -105,47 +110,22 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     "tool_calls": own.iter().map(|c| call_json(c)).collect::<Vec<_>>(),
                 });
                 out.finish = Finish::ToolCalls.as_openai().to_string();
+                out.messages = messages.split_off(req.messages.len());
                 return Ok(out);
             }
             messages.push(turn.message());
-            let offered = &gateway_tools;
-            let results = join_all(turn.calls.iter().enumerate().map(|(i, c)| async move {
-                let what = json!({"id": c.id, "name": c.name});
-                if let Some(p) = progress {
-                    p.tool(what.clone(), "tool_call.started");
-                }
-                // A model (or its provider) asking for thousands of calls at
-                // once gets the first few run and is told about the rest.
-                let result = match i < MAX_CALLS_PER_TURN {
-                    true => self.run_tool(&c.id, &c.name, &c.arguments, offered).await,
-                    false => ToolResult {
-                        text: format!(
-                            "Error: not run: at most {MAX_CALLS_PER_TURN} tool calls run per turn"
-                        ),
-                        is_error: true,
-                        approval: None,
-                    },
-                };
-                if let Some(p) = progress {
-                    let mut what = what;
-                    what["is_error"] = result.is_error.into();
-                    if let Some(a) = &result.approval {
-                        what["approval"] = a.clone();
-                    }
-                    p.tool(what, "tool_call.finished");
-                }
-                result
-            }))
-            .await;
+            let results = self
+                .run_turn(&turn.calls, &gateway_tools, progress, &mut budget)
+                .await;
             for (call, result) in turn.calls.iter().zip(results) {
                 let mut record =
                     json!({"id": call.id, "name": call.name, "is_error": result.is_error});
                 if let Some(a) = &result.approval {
                     record["approval"] = a.clone();
-                    out.approvals.push(json!({
-                        "id": a["id"], "url": a["url"], "decider": a["decider"],
-                        "expires_ms": a["expires_ms"], "tool": call.name, "tool_call_id": call.id,
-                    }));
+                    let mut pending = a.clone();
+                    pending["tool"] = call.name.clone().into();
+                    pending["tool_call_id"] = call.id.clone().into();
+                    out.approvals.push(pending);
                 }
                 out.tool_calls.push(record);
                 messages
@@ -156,6 +136,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     json!({"role": "assistant", "content": awaiting(&turn, &out.approvals)});
                 out.finish = Finish::Stop.as_openai().to_string();
                 out.stopped = Some("approval");
+                out.messages = messages.split_off(req.messages.len());
                 return Ok(out);
             }
         }
@@ -165,7 +146,18 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         )});
         out.finish = Finish::Length.as_openai().to_string();
         out.stopped = Some("max_steps");
+        out.messages = messages.split_off(req.messages.len());
         Ok(out)
+    }
+}
+
+/// The caller's `tool_choice` for step `step`: a choice that forces a tool
+/// call holds for the first step only (kept, the model could never answer;
+/// OpenAI's own agent SDK resets it so); `"none"` holds throughout.
+fn choice_at(choice: Option<&Value>, step: u32) -> Option<&Value> {
+    match choice {
+        Some(c) if step == 0 || c == "none" => Some(c),
+        _ => None,
     }
 }
 

@@ -12,14 +12,18 @@ use super::super::Ctx;
 use super::request::{valid_function_name, Extension};
 use crate::body::Body;
 use crate::error::GatewayError;
+use crate::gateway::ask::approval_url;
+use crate::governance::approval::Status;
 use crate::observe::batch::Attr;
 use crate::observe::collect::note_here;
-use crate::ports::Platform;
+use crate::ports::{Approvals, Clock, Platform};
 use crate::protocol::{headers, modern, sse, version};
 use serde_json::{json, Value};
 
 /// Pages of `tools/list` read at most.
 const MAX_PAGES: usize = 20;
+/// The most of one tool call's answer read.
+const MAX_RESULT_READ: usize = 1024 * 1024;
 
 /// What a tool call came to, as the model is told.
 #[derive(Debug, Clone)]
@@ -142,16 +146,37 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 }
             };
             let params = json!({"name": name, "arguments": arguments});
-            let result = match self.mcp("tools/call", Some(name), params).await {
+            let mut result = match self.mcp("tools/call", Some(name), params).await {
                 Ok(result) => read_result(&result),
                 Err(e) => ToolResult::error(format!("Error: {e}")),
             };
+            // A result claiming an approval counts only for one this caller
+            // has pending in the store: an upstream can write any `_meta`.
+            if let Some(claimed) = result.approval.take() {
+                result.approval = self.pending_approval(&claimed).await;
+            }
             if result.is_error {
                 note_here("error.type", Attr::Str("tool_error".into()));
             }
             result
         };
         tracing::Instrument::instrument(run, span).await
+    }
+
+    /// The approval a result names, as the gateway holds it: pending, this
+    /// caller's; its address on this gateway. `None` for anything else.
+    async fn pending_approval(&self, claimed: &Value) -> Option<Value> {
+        let id = claimed["id"].as_str()?;
+        let now = self.p.clock().now_ms();
+        let record = self.p.approvals().get(id, now).await.ok()??;
+        let yours = record.requester == self.owner() && record.status == Status::Pending;
+        yours.then(|| {
+            json!({
+                "id": record.id, "status": "pending", "decider": record.decider,
+                "url": approval_url(&self.identity.base, &record.id),
+                "expires_ms": record.expires_ms,
+            })
+        })
     }
 
     /// One request to `/mcp`, as a capability-less 2026-07-28 client sends
@@ -183,7 +208,12 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             .body(body.to_string().into_bytes())
             .map_err(|e| GatewayError::Internal(format!("agent request: {e}")))?;
         let response = self.post_modern(req).await.map_err(|(e, _)| e)?;
-        let limit = self.gw.settings.max_upstream_bytes;
+        // A call's answer is read up to 1 MiB: up to 16 are read side by
+        // side, and the model sees only the first 64 KiB of each (`turn.rs`).
+        let limit = match method {
+            "tools/call" => self.gw.settings.max_upstream_bytes.min(MAX_RESULT_READ),
+            _ => self.gw.settings.max_upstream_bytes,
+        };
         let stream = response
             .headers()
             .get(http::header::CONTENT_TYPE)
