@@ -58,6 +58,15 @@ async fn the_loop_runs_each_tool_call_through_the_pipeline_and_answers() {
         "scripted-1",
         "the provider's id"
     );
+    // What the loop added, for the caller to keep: two tool-call turns and
+    // their results.
+    let added: Vec<&str> = v["mcp_edge"]["messages"]
+        .as_array()
+        .expect("mcp_edge.messages")
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(added, ["assistant", "tool", "assistant", "tool"]);
     // The model was offered the caller's tools under their names on /mcp.
     let offered = model.offered(0);
     assert!(offered.contains(&"alpha__add".to_string()), "{offered:?}");

@@ -3,8 +3,9 @@
 //! in `data: [DONE]`.
 //!
 //! The gateway's extension is the `mcp_edge` member: on the completion, the
-//! steps taken, the tool calls run, the approvals waited for (id and URL)
-//! and why the loop stopped early; in a stream, one chunk per tool call
+//! steps taken, the tool calls run, what the loop added to the conversation
+//! (`messages`), the approvals waited for (id and URL) and why the loop
+//! stopped early; in a stream, one chunk per tool call
 //! started and finished (`mcp_edge.event` `tool_call.started` /
 //! `tool_call.finished`), each with an empty `delta`, so a client that reads
 //! only `choices[0].delta.content` is not disturbed. Each is sent as it
@@ -47,6 +48,9 @@ fn extension(out: &Outcome) -> Value {
     }
     if let Some(why) = out.stopped {
         ext["stopped"] = why.into();
+    }
+    if !out.messages.is_empty() {
+        ext["messages"] = out.messages.clone().into();
     }
     ext
 }
