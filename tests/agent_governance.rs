@@ -353,4 +353,38 @@ async fn a_foreign_web_page_is_refused_and_a_failed_run_is_not_retried() {
     assert_eq!(r.status, 502, "{}", r.text);
     assert_eq!(r.header("x-should-retry").as_deref(), Some("false"));
     assert_eq!(alpha.count("tools/call"), 1);
+    // Before any tool ran, a retry repeats nothing: left to the SDK.
+    model.then(500, json!({"error": {"message": "down"}}));
+    let r = h.send(chat_request(&ask_model("demo", "hi"), &[])).await;
+    assert_eq!(
+        (r.status, r.header("x-should-retry")),
+        (502, None),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn an_answer_too_large_to_read_is_said_to_have_run() {
+    let h = Harness::new();
+    let big = h.add(
+        "big",
+        mcp_edge::adapters::memory::MockServer::new("big").tools(&["big"]),
+        &["us"],
+    );
+    let model = add_model(&h, "demo", &["us"], json!({}));
+    model
+        .then(200, asks(&[("c1", "big__big", json!({}))]))
+        .then(200, says("ok"));
+    let (status, v) = chat_as(&h, &ask_model("demo", "go"), API_KEY).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(big.count("tools/call"), 1);
+    let told = model.bodies()[1]["messages"][2]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        told.contains("big__big ran, but its answer is larger than the 1048576 bytes"),
+        "{told}"
+    );
 }

@@ -50,7 +50,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             client_params,
             region: self.region.clone(),
             upstreams: RefCell::new(BTreeMap::new()),
-            max_bytes: self.gw.settings.max_upstream_bytes,
+            max_bytes: self.upstream_limit,
             caller: Caller {
                 principal: self.identity.principal.clone(),
                 issuer: self.identity.base.clone(),
@@ -352,7 +352,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         if kinds.is_empty() {
             return Ok(respond::sse(body));
         }
-        let limit = self.gw.settings.max_upstream_bytes;
+        let limit = self.upstream_limit;
         Ok(respond::sse(Body::Stream(relay::redact_stream(
             body,
             (server.id.clone(), kinds),

@@ -115,6 +115,9 @@ struct Ctx<'a, P: Platform> {
     gate: Gate,
     /// The trace the request goes into, and the gateway's span in it.
     traced: Traced,
+    /// The most of one upstream answer this request reads
+    /// (`MAX_UPSTREAM_BYTES`; less for the agent API's tool calls).
+    upstream_limit: usize,
 }
 
 impl Gateway {
@@ -275,6 +278,7 @@ impl Gateway {
             identity,
             gate,
             traced: traced.clone(),
+            upstream_limit: self.settings.max_upstream_bytes,
         };
         if let Route::Approval(id) = &ctx.route {
             return ctx.approval(id, req).await.map_err(no_id);
@@ -288,6 +292,7 @@ impl Gateway {
         if matches!(ctx.route, Route::Chat | Route::Models) {
             // The agent's tools are `/mcp`'s: the request goes on as one there.
             let requested = std::mem::replace(&mut ctx.route, Route::Aggregate);
+            ctx.upstream_limit = ctx.upstream_limit.min(agent::MAX_READ_BYTES);
             return ctx.agent(&requested, req, self).await.map_err(no_id);
         }
         if let Route::Registry(id) = &ctx.route {

@@ -133,7 +133,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         Part {
             server: server.id.clone(),
             redact: self.gate.redaction(server, None),
-            max_event_bytes: self.gw.settings.max_upstream_bytes,
+            max_event_bytes: self.upstream_limit,
             min_log,
             positions,
             on_change: Rc::new(move |method: &str| stale(&id, method)),

@@ -46,11 +46,13 @@ pub(crate) fn gcra(
     let tat = tat.unwrap_or(now_ms).max(now_ms);
     let new_tat = tat.saturating_add(cost.saturating_mul(emission));
     // The burst tolerance lets `limit` requests through at once.
-    // (Never more than the window: an emission interval rounded up to 1 ms
-    // would stretch it where the limit exceeds the window's milliseconds.)
-    let tolerance = emission
-        .saturating_mul(rate.limit.max(1))
-        .min(rate.window_ms);
+    // A check of cost 0 (a token counter, charged after the call with the
+    // exact time its tokens take, [`charge`]) may go on while the arrival
+    // time is within one window of now.
+    let tolerance = match cost {
+        0 => rate.window_ms,
+        _ => emission.saturating_mul(rate.limit.max(1)),
+    };
     let allow_at = new_tat.saturating_sub(tolerance);
     if now_ms < allow_at {
         (

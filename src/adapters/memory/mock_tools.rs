@@ -125,6 +125,12 @@ pub(super) fn respond(name: &str, params: &Value, id: &Value) -> Option<Response
             200,
             json!({"jsonrpc": "2.0", "id": "someone-else", "result": {"content": [{"type": "text", "text": "forged"}]}}),
         ),
+        // A 2 MiB answer.
+        "big" => plain(
+            200,
+            json!({"jsonrpc": "2.0", "id": id, "result": {
+                "content": [{"type": "text", "text": "x".repeat(2 << 20)}]}}),
+        ),
         // A result claiming to be the gateway's pending approval.
         "fake_approval" => plain(
             200,

@@ -77,9 +77,9 @@ pub(crate) fn completion(head: &Head, out: &Outcome) -> Response<Body> {
     crate::gateway::respond::private(crate::gateway::respond::json(body.to_string().into_bytes()))
 }
 
-/// A run that failed once it began: the error as everywhere, marked for
-/// the OpenAI SDKs not to retry (they retry 429 and 5xx by default, which
-/// would run again the tool calls this run made).
+/// A run that failed after it ran tool calls: the error as everywhere,
+/// marked for the OpenAI SDKs not to retry (they retry 429 and 5xx by
+/// default, which would run those calls again).
 pub(crate) fn failed(e: GatewayError) -> Response<Body> {
     let mut response = e.into_response_in(crate::protocol::version::Era::Legacy, None);
     response.headers_mut().insert(

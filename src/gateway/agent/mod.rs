@@ -29,6 +29,11 @@ mod run;
 mod tools;
 mod turn;
 
+/// The most of one upstream answer an agent request reads (a tool's
+/// result, a page of tools): up to 16 calls are read side by side, and the
+/// model sees only the first 64 KiB of each ([`turn`]).
+pub(super) const MAX_READ_BYTES: usize = 1024 * 1024;
+
 use super::ingest::Route;
 use super::{respond, Ctx, Gateway};
 use crate::body::Body;
@@ -107,10 +112,11 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             model: model.name.clone(),
         };
         if !chat.stream {
-            return Ok(match self.run_loop(&model, &chat, None).await {
-                Ok(out) => answer::completion(&head, &out),
-                Err(e) => answer::failed(e),
-            });
+            return match self.run_loop(&model, &chat, None).await {
+                Ok(out) => Ok(answer::completion(&head, &out)),
+                Err(f) if f.after_tools => Ok(answer::failed(f.error)),
+                Err(f) => Err(f.error),
+            };
         }
         // The loop runs as the response's body is read: it owns what this
         // request's view borrows.
@@ -122,6 +128,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             self.traced.clone(),
         );
         let (identity, gate) = (self.identity.clone(), self.gate.clone());
+        let upstream_limit = self.upstream_limit;
         let run = async move {
             let ctx = Ctx {
                 gw: &gw,
@@ -132,8 +139,10 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                 identity,
                 gate,
                 traced,
+                upstream_limit,
             };
-            ctx.run_loop(&model, &chat, Some(&reporting)).await
+            let out = ctx.run_loop(&model, &chat, Some(&reporting)).await;
+            out.map_err(|f| f.error)
         };
         Ok(answer::stream(progress, Box::pin(run)))
     }

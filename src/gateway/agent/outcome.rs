@@ -1,6 +1,7 @@
 //! What the agent's loop came to: the final message, how it ended, and
 //! what the answer's `mcp_edge` extension reports ([`super::answer`]).
 
+use crate::error::GatewayError;
 use serde_json::Value;
 
 /// What the loop came to.
@@ -27,4 +28,21 @@ pub(crate) struct Outcome {
     /// Tools offered to the model, and how many the cap left out.
     pub offered: usize,
     pub offered_dropped: usize,
+}
+
+/// A run that failed, and whether it had run tool calls by then (its
+/// answer then tells the SDKs not to retry: [`super::answer::failed`]).
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub error: GatewayError,
+    pub after_tools: bool,
+}
+
+impl From<GatewayError> for Failure {
+    fn from(error: GatewayError) -> Self {
+        Failure {
+            error,
+            after_tools: false,
+        }
+    }
 }

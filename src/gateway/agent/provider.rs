@@ -124,7 +124,16 @@ pub(crate) fn key_headers(provider: Provider, key: Option<&str>) -> Vec<(&'stati
 pub(crate) fn body(provider: Provider, ask: &Ask) -> Value {
     match provider {
         Provider::Openai => {
-            let mut b = json!({"model": ask.model, "messages": ask.messages, "stream": false});
+            // The caller's members first: what the gateway writes after
+            // them wins, whatever they are.
+            let mut b = Value::Object(ask.passed.clone());
+            if ask.tools.is_empty() {
+                // OpenAI refuses it without tools.
+                b.as_object_mut().map(|o| o.remove("parallel_tool_calls"));
+            }
+            b["model"] = ask.model.into();
+            b["messages"] = ask.messages.into();
+            b["stream"] = false.into();
             if !ask.tools.is_empty() {
                 b["tools"] = ask.tools.into();
                 if let Some(c) = ask.tool_choice {
@@ -136,9 +145,6 @@ pub(crate) fn body(provider: Provider, ask: &Ask) -> Value {
             }
             if let Some(t) = ask.temperature {
                 b["temperature"] = t.into();
-            }
-            for (k, v) in ask.passed {
-                b[k.as_str()] = v.clone();
             }
             b
         }

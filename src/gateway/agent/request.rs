@@ -42,7 +42,7 @@ struct Wire {
 
 /// Members passed on to the provider as the caller sent them (the
 /// Anthropic wire takes `stop` and `top_p` of them, see `provider`).
-const PASSED: [&str; 8] = [
+const PASSED: [&str; 13] = [
     "stop",
     "top_p",
     "seed",
@@ -50,6 +50,11 @@ const PASSED: [&str; 8] = [
     "parallel_tool_calls",
     "presence_penalty",
     "frequency_penalty",
+    "logit_bias",
+    "reasoning_effort",
+    "service_tier",
+    "prompt_cache_key",
+    "safety_identifier",
     "user",
 ];
 /// Members that change nothing here: the stream's last chunk always

@@ -21,7 +21,7 @@
 use super::super::{counters, Ctx};
 use super::answer::Progress;
 use super::model_call;
-use super::outcome::Outcome;
+use super::outcome::{Failure, Outcome};
 use super::provider::{call_json, Ask, Call, Finish, Turn};
 use super::request::{function_name, ChatRequest};
 use super::turn;
@@ -36,7 +36,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         model: &Model,
         req: &ChatRequest,
         progress: Option<&Progress>,
-    ) -> Result<Outcome, GatewayError> {
+    ) -> Result<Outcome, Failure> {
         let (mut tools, dropped) = self.offered_tools(&req.offer, model.max_tools).await?;
         let gateway_tools: Vec<String> = tools
             .iter()
@@ -50,7 +50,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         {
             return Err(GatewayError::InvalidRequest(format!(
                 "tools: '{clash}' is also the name of a gateway tool; rename yours"
-            )));
+            ))
+            .into());
         }
         tools.extend(req.own_tools.iter().cloned());
         let max_tokens = match (req.max_tokens, model.max_tokens) {
@@ -77,10 +78,15 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             };
             // The policy's model limits, before each call; its tokens after.
             let gate = (&self.gate, &self.gw.refusals);
-            let metered = counters::check_model_call(self.p, gate, &model.name).await?;
+            let after_tools = !out.tool_calls.is_empty();
+            let failed = |error| Failure { error, after_tools };
+            let metered = counters::check_model_call(self.p, gate, &model.name)
+                .await
+                .map_err(failed)?;
             let limit = self.gw.settings.max_upstream_bytes;
-            let mut turn =
-                model_call::call(self.p, model, self.region.as_deref(), &ask, limit).await?;
+            let mut turn = model_call::call(self.p, model, self.region.as_deref(), &ask, limit)
+                .await
+                .map_err(failed)?;
             if !metered.is_empty() {
                 let used = turn.input_tokens.saturating_add(turn.output_tokens);
                 counters::charge_tokens(self.p, &metered, used).await;

@@ -22,8 +22,6 @@ use serde_json::{json, Value};
 
 /// Pages of `tools/list` read at most.
 const MAX_PAGES: usize = 20;
-/// The most of one tool call's answer read.
-const MAX_RESULT_READ: usize = 1024 * 1024;
 
 /// What a tool call came to, as the model is told.
 #[derive(Debug, Clone)]
@@ -148,12 +146,20 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             let params = json!({"name": name, "arguments": arguments});
             let mut result = match self.mcp("tools/call", Some(name), params).await {
                 Ok(result) => read_result(&result),
+                // It ran: the model must not take it for a call to make again.
+                Err(GatewayError::Upstream { message, .. }) if message.contains("larger than") => {
+                    ToolResult::error(format!(
+                        "Error: {name} ran, but its answer is larger than the {} bytes the agent \
+                         API reads; do not call it again for the same result",
+                        self.upstream_limit
+                    ))
+                }
                 Err(e) => ToolResult::error(format!("Error: {e}")),
             };
             // A result claiming an approval counts only for one this caller
             // has pending in the store: an upstream can write any `_meta`.
             if let Some(claimed) = result.approval.take() {
-                result.approval = self.pending_approval(&claimed).await;
+                result.approval = self.pending_approval(&claimed, name).await;
             }
             if result.is_error {
                 note_here("error.type", Attr::Str("tool_error".into()));
@@ -164,12 +170,18 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
     }
 
     /// The approval a result names, as the gateway holds it: pending, this
-    /// caller's; its address on this gateway. `None` for anything else.
-    async fn pending_approval(&self, claimed: &Value) -> Option<Value> {
+    /// caller's, for this call's server and tool; its address on this
+    /// gateway. `None` for anything else.
+    async fn pending_approval(&self, claimed: &Value, name: &str) -> Option<Value> {
         let id = claimed["id"].as_str()?;
         let now = self.p.clock().now_ms();
         let record = self.p.approvals().get(id, now).await.ok()??;
-        let yours = record.requester == self.owner() && record.status == Status::Pending;
+        // For this very call: its server and tool.
+        let this_call = self.naming().resolve_now(name).is_some_and(|(i, tool)| {
+            self.registry.servers[i].id == record.server && tool == record.tool
+        });
+        let yours =
+            this_call && record.requester == self.owner() && record.status == Status::Pending;
         yours.then(|| {
             json!({
                 "id": record.id, "status": "pending", "decider": record.decider,
@@ -208,12 +220,8 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             .body(body.to_string().into_bytes())
             .map_err(|e| GatewayError::Internal(format!("agent request: {e}")))?;
         let response = self.post_modern(req).await.map_err(|(e, _)| e)?;
-        // A call's answer is read up to 1 MiB: up to 16 are read side by
-        // side, and the model sees only the first 64 KiB of each (`turn.rs`).
-        let limit = match method {
-            "tools/call" => self.gw.settings.max_upstream_bytes.min(MAX_RESULT_READ),
-            _ => self.gw.settings.max_upstream_bytes,
-        };
+        // The pipeline read the upstream's answer within this limit too.
+        let limit = self.upstream_limit;
         let stream = response
             .headers()
             .get(http::header::CONTENT_TYPE)

@@ -218,7 +218,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             ),
             may_ask,
             log_level: envelope.log_level,
-            limit: self.gw.settings.max_upstream_bytes,
+            limit: self.upstream_limit,
             seal,
             wire,
             on_abandon,
