@@ -96,6 +96,20 @@ async fn models_are_governed_like_servers() {
         }
     };
     assert_eq!(list(API_KEY).await, ["demo"]);
+    // One of them, as the SDKs' `models.retrieve` asks; another is unknown.
+    let one = |name: &str| {
+        http::Request::get(format!("http://gw.test/v1/models/{name}"))
+            .header("x-api-key", API_KEY)
+            .body(Vec::new())
+            .unwrap()
+    };
+    let r = h.send(one("demo")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.text).unwrap()["description"],
+        "the demo"
+    );
+    assert_eq!(h.send(one("gpt-big")).await.status, 404);
     assert!(list("mk_outsider").await.is_empty());
     let (status, v) = chat_as(&h, &ask_model("gpt-big", "hi"), API_KEY).await;
     assert_eq!(

@@ -35,8 +35,9 @@ pub(crate) enum Route {
     Admin(String),
     /// `/v1/chat/completions`: the agent API.
     Chat,
-    /// `/v1/models`: the models this caller may use.
-    Models,
+    /// `/v1/models` (`None`) and `/v1/models/{name}`: the models this
+    /// caller may use.
+    Models(Option<String>),
 }
 
 impl Route {
@@ -62,7 +63,14 @@ impl Route {
             "/registry" => Ok(Route::Registry(None)),
             "/approvals" => Ok(Route::Approvals),
             "/v1/chat/completions" => Ok(Route::Chat),
-            "/v1/models" => Ok(Route::Models),
+            "/v1/models" => Ok(Route::Models(None)),
+            _ if trimmed.starts_with("/v1/models/") => {
+                let name = &trimmed["/v1/models/".len()..];
+                match crate::config::models::valid_name(name) {
+                    true => Ok(Route::Models(Some(name.to_string()))),
+                    false => Err(GatewayError::NoRoute(path.to_string())),
+                }
+            }
             _ if trimmed.starts_with("/registry/") => {
                 let id = &trimmed["/registry/".len()..];
                 match crate::protocol::names::valid_server_id(id) {
@@ -127,7 +135,8 @@ impl Route {
             Route::Registry(Some(id)) => format!("/registry/{id}"),
             Route::Admin(rest) => format!("/admin/{rest}"),
             Route::Chat => "/v1/chat/completions".into(),
-            Route::Models => "/v1/models".into(),
+            Route::Models(None) => "/v1/models".into(),
+            Route::Models(Some(name)) => format!("/v1/models/{name}"),
         }
     }
 
@@ -137,7 +146,7 @@ impl Route {
     /// `/mcp`'s.
     pub(crate) fn credential_endpoint(&self) -> String {
         match self {
-            Route::Registry(_) | Route::Admin(_) | Route::Chat | Route::Models => "/mcp".into(),
+            Route::Registry(_) | Route::Admin(_) | Route::Chat | Route::Models(_) => "/mcp".into(),
             other => other.endpoint_name(),
         }
     }

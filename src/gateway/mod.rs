@@ -289,7 +289,7 @@ impl Gateway {
         if let Route::Admin(rest) = &ctx.route {
             return ctx.admin(rest, &req).await.map_err(no_id);
         }
-        if matches!(ctx.route, Route::Chat | Route::Models) {
+        if matches!(ctx.route, Route::Chat | Route::Models(_)) {
             // The agent's tools are `/mcp`'s: the request goes on as one there.
             let requested = std::mem::replace(&mut ctx.route, Route::Aggregate);
             ctx.upstream_limit = ctx.upstream_limit.min(agent::MAX_READ_BYTES);

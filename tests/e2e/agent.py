@@ -170,10 +170,11 @@ def run(check, http, response_of, base: str, api_key: str, approver_key: str, mo
     # The models the caller may use; one it may not is unknown.
     try:
         ids = sorted(m.id for m in client.models.list())
+        one = client.models.retrieve("scripted").id
     except openai.OpenAIError as e:
-        ids = [f"{type(e).__name__}: {e}"]
-    check(ids == ["claude-scripted", "scripted", "scripted-purge"],
-          "agent: GET /v1/models lists the models the caller may use", str(ids))
+        ids, one = [f"{type(e).__name__}: {e}"], ""
+    check(ids == ["claude-scripted", "scripted", "scripted-purge"] and one == "scripted",
+          "agent: GET /v1/models lists the models the caller may use, /v1/models/{name} one", f"{ids} {one!r}")
     try:
         client.chat.completions.create(model="locked", messages=ask)
         refused = "answered"

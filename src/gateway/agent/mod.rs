@@ -9,7 +9,7 @@
 //!   calls the model ([`model_call`], in either provider's wire,
 //!   [`provider`]) and runs its tool calls through the pipeline; the answer
 //!   is OpenAI's ([`answer`]).
-//! - `GET /v1/models`: the models this caller may use.
+//! - `GET /v1/models[/{name}]`: the models this caller may use.
 //!
 //! Authenticated as `/mcp` is (a token for `/mcp` opens it), and governed
 //! the same way: a model the caller may not use is unknown (404) like a
@@ -58,28 +58,35 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         gw: &Rc<Gateway>,
     ) -> Result<Response<Body>, GatewayError> {
         match (route, req.method()) {
-            (Route::Models, &Method::GET) => self.models_list().await,
-            (Route::Models, _) => Err(GatewayError::MethodNotAllowed { allow: "GET" }),
+            (Route::Models(name), &Method::GET) => self.models_list(name.as_deref()).await,
+            (Route::Models(_), _) => Err(GatewayError::MethodNotAllowed { allow: "GET" }),
             (_, &Method::POST) => self.chat(req, gw).await,
             _ => Err(GatewayError::MethodNotAllowed { allow: "POST" }),
         }
     }
 
-    /// The models the caller may use, in OpenAI's list shape.
-    async fn models_list(&self) -> Result<Response<Body>, GatewayError> {
-        let models = self.gw.models.get(self.p).await?;
-        let data: Vec<_> = models
-            .models
-            .iter()
-            .filter(|m| self.gate.model(m))
-            .map(|m| {
-                json!({
-                    "id": m.name, "object": "model", "created": 0, "owned_by": "mcp-edge",
-                    "description": m.description, "provider": m.provider.otel_name(),
-                })
+    /// The models the caller may use, in OpenAI's list shape; or one of
+    /// them (`name`), as OpenAI answers `GET /v1/models/{model}`.
+    async fn models_list(&self, name: Option<&str>) -> Result<Response<Body>, GatewayError> {
+        let describe = |m: &Model| {
+            json!({
+                "id": m.name, "object": "model", "created": 0, "owned_by": "mcp-edge",
+                "description": m.description, "provider": m.provider.otel_name(),
             })
-            .collect();
-        let body = json!({"object": "list", "data": data});
+        };
+        let body = match name {
+            Some(name) => describe(&*self.model(name).await?),
+            None => {
+                let models = self.gw.models.get(self.p).await?;
+                let data: Vec<_> = models
+                    .models
+                    .iter()
+                    .filter(|m| self.gate.model(m))
+                    .map(|m| describe(m))
+                    .collect();
+                json!({"object": "list", "data": data})
+            }
+        };
         Ok(respond::private(respond::json(
             body.to_string().into_bytes(),
         )))

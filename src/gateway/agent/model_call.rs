@@ -28,7 +28,7 @@ pub(crate) async fn call<P: Platform>(
     ask: &Ask<'_>,
     limit: usize,
 ) -> Result<Turn, GatewayError> {
-    // The name is `usage::MODEL_CALL_SPAN`, which usage rows look for.
+    // The name is `collect::MODEL_CALL_SPAN`, which usage rows look for.
     let span = tracing::info_span!(
         "chat",
         otel.kind = "client",
