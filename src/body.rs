@@ -90,8 +90,11 @@ impl Body {
     }
 }
 
+/// How [`Body::collect`]'s error for a body over its limit begins.
+pub(crate) const TOO_LARGE: &str = "body larger than";
+
 fn too_large(limit: usize) -> String {
-    format!("body larger than {limit} bytes")
+    format!("{TOO_LARGE} {limit} bytes")
 }
 
 impl From<Vec<u8>> for Body {

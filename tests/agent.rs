@@ -14,9 +14,7 @@ use support::model::*;
 use support::Harness;
 
 async fn chat(h: &Harness, body: &Value) -> (u16, Value) {
-    let r = h.send(chat_request(body, &[])).await;
-    let v = serde_json::from_str(&r.text).unwrap_or(Value::Null);
-    (r.status, v)
+    chat_as(h, body, support::API_KEY).await
 }
 
 fn answer(v: &Value) -> &str {

@@ -12,14 +12,6 @@ use support::{Harness, API_KEY};
 
 const CAROL: &str = "mk_carol_approver";
 
-async fn chat_as(h: &Harness, body: &Value, key: &str) -> (u16, Value) {
-    let r = h.send(chat_request(body, &[("x-api-key", key)])).await;
-    (
-        r.status,
-        serde_json::from_str(&r.text).unwrap_or(Value::Null),
-    )
-}
-
 fn policy(h: &Harness, extra_rules: Value, approval: Value) {
     let mut rules = vec![
         json!({"name": "all", "effect": "allow", "subjects": {"everyone": true}, "servers": ["*"]}),

@@ -182,6 +182,24 @@ pub(crate) fn check_post(
     body_len: usize,
     settings: &Settings,
 ) -> Result<(), GatewayError> {
+    check_json_body(headers, body_len, settings)?;
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !(accepts(accept, headers::JSON) && accepts(accept, headers::EVENT_STREAM)) {
+        return Err(GatewayError::NotAcceptable(accept.to_string()));
+    }
+    Ok(())
+}
+
+/// Checks a POST body's size and that it is JSON (`Content-Type`): what a
+/// web page cannot send without a preflight.
+pub(crate) fn check_json_body(
+    headers: &HeaderMap,
+    body_len: usize,
+    settings: &Settings,
+) -> Result<(), GatewayError> {
     if body_len > settings.max_body_bytes {
         return Err(GatewayError::PayloadTooLarge {
             limit: settings.max_body_bytes,
@@ -199,13 +217,6 @@ pub(crate) fn check_post(
         .to_ascii_lowercase();
     if essence != headers::JSON {
         return Err(GatewayError::UnsupportedMediaType(content_type.to_string()));
-    }
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !(accepts(accept, headers::JSON) && accepts(accept, headers::EVENT_STREAM)) {
-        return Err(GatewayError::NotAcceptable(accept.to_string()));
     }
     Ok(())
 }

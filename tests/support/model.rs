@@ -126,6 +126,15 @@ pub fn chat_request(body: &Value, extra: &[(&str, &str)]) -> http::Request<Vec<u
     req.body(body.to_string().into_bytes()).unwrap()
 }
 
+/// Sends `body` as the caller of API key `key`: the status and the JSON.
+pub async fn chat_as(h: &Harness, body: &Value, key: &str) -> (u16, Value) {
+    let r = h.send(chat_request(body, &[("x-api-key", key)])).await;
+    (
+        r.status,
+        serde_json::from_str(&r.text).unwrap_or(Value::Null),
+    )
+}
+
 /// A chat request for `model` with one user message.
 pub fn ask_model(model: &str, text: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": text}]})

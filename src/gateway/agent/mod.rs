@@ -34,7 +34,7 @@ mod turn;
 /// model sees only the first 64 KiB of each ([`turn`]).
 pub(super) const MAX_READ_BYTES: usize = 1024 * 1024;
 
-use super::ingest::Route;
+use super::ingest::{self, Route};
 use super::{respond, Ctx, Gateway};
 use crate::body::Body;
 use crate::config::Model;
@@ -97,11 +97,9 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         req: http::Request<Vec<u8>>,
         gw: &Rc<Gateway>,
     ) -> Result<Response<Body>, GatewayError> {
-        check_json(
-            req.headers(),
-            req.body().len(),
-            self.gw.settings.max_body_bytes,
-        )?;
+        // JSON and within the body limit: a form a web page could post
+        // without asking is not.
+        ingest::check_json_body(req.headers(), req.body().len(), &self.gw.settings)?;
         let chat = ChatRequest::parse(req.body())?;
         let model = self.model(&chat.model).await?;
         if let Some(what) = provider::refuses(model.provider, &chat.passed) {
@@ -175,21 +173,4 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         format!("chatcmpl-{hex}")
     }
-}
-
-/// A chat request's body is JSON and within the body limit (a form a web
-/// page could post without asking is not).
-fn check_json(headers: &http::HeaderMap, len: usize, limit: usize) -> Result<(), GatewayError> {
-    if len > limit {
-        return Err(GatewayError::PayloadTooLarge { limit });
-    }
-    let content_type = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !essence.eq_ignore_ascii_case(crate::protocol::headers::JSON) {
-        return Err(GatewayError::UnsupportedMediaType(content_type.to_string()));
-    }
-    Ok(())
 }

@@ -10,7 +10,7 @@
 
 use super::super::Ctx;
 use super::request::{valid_function_name, Extension};
-use crate::body::Body;
+use crate::body::{Body, TOO_LARGE};
 use crate::error::GatewayError;
 use crate::gateway::ask::approval_url;
 use crate::governance::approval::Status;
@@ -147,7 +147,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             let mut result = match self.mcp("tools/call", Some(name), params).await {
                 Ok(result) => read_result(&result),
                 // It ran: the model must not take it for a call to make again.
-                Err(GatewayError::Upstream { message, .. }) if message.contains("larger than") => {
+                Err(GatewayError::Upstream { message, .. }) if message.contains(TOO_LARGE) => {
                     ToolResult::error(format!(
                         "Error: {name} ran, but its answer is larger than the {} bytes the agent \
                          API reads; do not call it again for the same result",
