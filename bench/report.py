@@ -69,6 +69,14 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
                          "report", None))
     for runtime in ("workerd", "spin"):
         res = _lat(results, runtime, 1)["result"]
+        one = res.get("gateway /mcp, policy + 3 limits on one subject")
+        if one:
+            # Issue 14: limits on one subject share a home, one Durable
+            # Object round trip on workerd whatever their number.
+            added = one["p50_ms"] - res["gateway /mcp"]["p50_ms"]
+            target = f"≤ one round trip (+{ONE_ROUND_TRIP_MS:.2f} ms)" if runtime == "workerd" else "report"
+            rows.append((f"{runtime} c=1: policy + 3 limits on one subject added to /mcp, p50",
+                         f"{added:+.3f} ms", target, added <= ONE_ROUND_TRIP_MS if runtime == "workerd" else None))
         governed = res.get("gateway /mcp, policy + 3 limits")
         if governed:
             added = governed["p50_ms"] - res["gateway /mcp"]["p50_ms"]
@@ -188,10 +196,16 @@ MISSES = [
      "variables, the subscriber installed, the snapshot parsed, the tool's JSON Schema compiled, before "
      "any work; the floor does none of it. Pre-initialising an instance (for example with Wizer) or "
      "Spin's instance reuse would remove most of it; neither is available on the test host."),
-    ("workerd c=1: policy + 3", "**Three limits in one round trip**: the three Durable Object calls now "
-     "run at once (their `rate_limit` spans overlap), but the local runtime serves them one after another "
-     "on one thread, each about 3 ms of CPU, so at c=1 the sum is unchanged. On Cloudflare each object "
-     "runs on its own, so the call waits for the slowest one: one round trip."),
+    ("workerd c=1: policy + 3 rate", "**Three limits on three subjects**: the bench's policy limits the "
+     "caller, the server and the tool, three subjects, so three Durable Objects (exactness wants one "
+     "authority per counter, and a per-server counter is shared by every caller, so no one object can hold "
+     "all three without becoming every call's bottleneck). The three round trips run at once (their "
+     "`rate_limit` spans overlap): on Cloudflare each object runs on its own and the call waits for the "
+     "slowest, one round trip; the local runtime serves all three on one thread, so here they add up. "
+     "Limits on one subject (the row above: a rate, a daily quota and a per-tool rate per caller) share "
+     "one object and cost one round trip here too."),
+    ("workerd c=1: policy + 3 limits on one", "**Limits on one subject**: one Durable Object round trip, "
+     "as a single limit costs; on this shared machine one round trip moves around the bound between runs."),
     ("workerd: fan-out", "**workerd fan-out**: 20 upstream fetches cost ~1 ms of isolate CPU each under "
      "`wrangler dev` (the floor makes one); they overlap in time but not in CPU."),
     ("spin: fan-out", "**Spin fan-out**: the test host opens a new connection for every outgoing "
@@ -202,6 +216,13 @@ MISSES = [
      "default features through `boon` (Cargo cannot turn them off from here); ICU4X is already `idna`'s "
      "smallest real back end (`idna_adapter` 1.1's unicode-rs is larger, 1.0 drops IDN support); the "
      "names section is already out of the bundle (build/index_bg.symbols)."),
+    ("cold ES256", "**Cold ES256**: the check is `p256`'s (RustCrypto) constant-time arithmetic, "
+     "which no setting of ours speeds up; a verified token is cached until it expires, so a caller pays it "
+     "once per token, not per call (the JWT caller's pipeline row)."),
+    ("merge: 100 servers", "**Merge at 100 servers**: a single-threaded native figure on a shared 2-core "
+     "machine; it moves by more than its margin between runs (3.3 to 5.4 ms across the last runs)."),
+    ("PII scanners", "**PII scanners**: the median of three scans per input; what is left over the bound "
+     "is this shared machine's moment (each kind stays linear: 2 MiB takes about twice 1 MiB)."),
     ("Spin component", "**Spin size**: the same crates as the Workers bundle, and the component is not "
      "run through `wasm-opt` (binaryen does not read components)."),
 ]

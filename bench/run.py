@@ -224,14 +224,14 @@ def latency(rt: Runtime, quick: bool) -> list[dict]:
     """tools/call at c = 1, 8, 32: direct, floor, gateway /mcp and /servers/fast/mcp for legacy and
     modern clients, and /mcp of a second gateway under GOVERNANCE_POLICY (what policy and limit
     checks add)."""
-    direct, floor_up, gw_up, gov_up, otel_up = (e2e.free_port() for _ in range(5))
+    direct, floor_up, gw_up, gov_up, one_up, otel_up = (e2e.free_port() for _ in range(6))
     rt.procs.start(f"{rt.name}-fast", ["node", str(BENCH / "fast_upstream.mjs"), "--ports",
-                                       f"{direct},{floor_up},{gw_up},{gov_up},{otel_up}"])
+                                       f"{direct},{floor_up},{gw_up},{gov_up},{one_up},{otel_up}"])
     sink = e2e.free_port()
     rt.procs.start(f"{rt.name}-otlp-sink", ["node", str(BENCH / "otlp_sink.mjs"), "--port", str(sink)])
     e2e.wait_http(f"http://127.0.0.1:{sink}/stats", f"{rt.name}-otlp-sink", rt.procs,
                   rt.work / f"{rt.name}-otlp-sink.log", 30)
-    for p in (direct, floor_up, gw_up, gov_up, otel_up):
+    for p in (direct, floor_up, gw_up, gov_up, one_up, otel_up):
         e2e.wait_http(f"http://127.0.0.1:{p}/stats", f"{rt.name}-fast", rt.procs, rt.work / f"{rt.name}-fast.log", 30)
     floor = rt.floor(floor_up)
     # The fast upstream speaks both eras, and its entry says so: modern
@@ -240,6 +240,9 @@ def latency(rt: Runtime, quick: bool) -> list[dict]:
     # gateway learns an upstream's era").
     gateway = rt.gateway({"fast": entry(gw_up, era="dual")})
     governed = rt.gateway({"fast": entry(gov_up)}, GOVERNANCE_POLICY)
+    one_subject = rt.gateway({"fast": entry(one_up)}, ONE_SUBJECT_POLICY)
+    governed_targets = [("gateway /mcp, policy + 3 limits", f"{governed}/mcp", "fast__echo", "hi"),
+                        ("gateway /mcp, policy + 3 limits on one subject", f"{one_subject}/mcp", "fast__echo", "hi")]
     # The same as `gateway`, exporting every request's telemetry to the sink.
     exporting = rt.gateway({"fast": entry(otel_up, era="dual")},
                            vars={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink}"})
@@ -254,8 +257,7 @@ def latency(rt: Runtime, quick: bool) -> list[dict]:
         ("gateway /mcp" + MODERN, f"{gateway}/mcp", "fast__echo", "hi"),
         ("gateway /servers/fast/mcp" + MODERN, f"{gateway}/servers/fast/mcp", "echo", "hi"),
     ]
-    drive(gateway_targets + [("gateway /mcp, policy + 3 limits", f"{governed}/mcp", "fast__echo", "hi"),
-                             export_target],
+    drive(gateway_targets + governed_targets + [export_target],
           1, 1, OUT / f"latency-{rt.name}-first.json", warmup=0)
     ops = store_ops(rt, gateway, gateway_targets) if rt.name == "spin" else None
     rows = []
@@ -267,7 +269,7 @@ def latency(rt: Runtime, quick: bool) -> list[dict]:
             ("direct" + MODERN, f"http://127.0.0.1:{direct}/mcp", "echo", "hi"),
             ("floor", f"{floor}/mcp", "echo", "hi"),
             *gateway_targets,
-            ("gateway /mcp, policy + 3 limits", f"{governed}/mcp", "fast__echo", "hi"),
+            *governed_targets,
             export_target,
         ], c, n, OUT / f"latency-{rt.name}-c{c}.json")
         after = stats(gw_up)
@@ -404,6 +406,19 @@ def machine() -> dict:
         "wasmtime": re.search(r'name = "wasmtime"\nversion = "([^"]+)"',
                               (ROOT / "tests/spin-host/Cargo.lock").read_text()).group(1),
     }
+
+
+# The same rules, with three limits on one subject (the caller): a rate, a
+# daily quota and a rate on one tool, which share one home (one Durable
+# Object round trip on workerd).
+ONE_SUBJECT_POLICY = {
+    "rules": GOVERNANCE_POLICY["rules"],
+    "limits": [
+        {"name": "per-minute", "per": "principal", "requests": 1_000_000_000, "window_secs": 60},
+        {"name": "per-day", "per": "principal", "daily": 1_000_000_000},
+        {"name": "echo-rate", "per": "principal", "tools": ["echo"], "requests": 1_000_000_000, "window_secs": 1},
+    ],
+}
 
 
 def main() -> int:

@@ -416,10 +416,18 @@ fn pii_worst_case() {
             .find(|(n, _)| *n == name)
             .map(|(_, t)| t)
             .unwrap_or_default();
+        // The median of three scans: one scan of a shared machine's
+        // moment is too noisy to hold against a target.
         let time = |text: &str| {
-            let t = Instant::now();
-            std::hint::black_box(pii::redact(text, &Kind::ALL));
-            t.elapsed().as_secs_f64() * 1e3
+            let mut ms: Vec<f64> = (0..3)
+                .map(|_| {
+                    let t = Instant::now();
+                    std::hint::black_box(pii::redact(text, &Kind::ALL));
+                    t.elapsed().as_secs_f64() * 1e3
+                })
+                .collect();
+            ms.sort_by(f64::total_cmp);
+            ms[1]
         };
         let (a, b) = (time(&one), time(&two));
         let per_mib = a / (one.len() as f64 / (1 << 20) as f64);
@@ -489,6 +497,16 @@ fn main() {
         20_000,
         || {
             rt.block_on(send(&gw, &p, post(&call, Some(&sid))));
+        },
+    );
+    // A Spin instance lives for one request: a fresh gateway per call, its
+    // registry, session and tool catalog read from the platform's stores.
+    bench(
+        "pipeline: tools/call, fresh gateway per call (Spin-like)",
+        5_000,
+        || {
+            let fresh = Rc::new(Gateway::new(Default::default()));
+            rt.block_on(send(&fresh, &p, post(&call, Some(&sid))));
         },
     );
     let list = json!({"jsonrpc":"2.0","id":8,"method":"tools/list"});

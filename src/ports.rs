@@ -168,11 +168,15 @@ pub trait HttpClient {
 
 /// Rate-limit and quota counters. The arithmetic is the core's
 /// ([`crate::governance::gcra`]); the adapter only stores state, exactly under
-/// concurrency where the platform allows (one Durable Object per key on
-/// Workers).
+/// concurrency where the platform allows.
+///
+/// A policy's counters live in homes ([`Take`]): the counters of one subject
+/// (a principal, a team, a server, a tool) share one, so however many limits
+/// name that subject, one round trip checks them all (one Durable Object per
+/// home on Workers). A lone counter (`check`) is its own home.
 #[allow(async_fn_in_trait)]
 pub trait Limiter {
-    /// Checks counter `key` and, when allowed, consumes `cost` from it.
+    /// Checks the lone counter `key` and, when allowed, consumes `cost` from it.
     async fn check(
         &self,
         key: &str,
@@ -180,24 +184,61 @@ pub trait Limiter {
         cost: u64,
         now_ms: u64,
     ) -> Result<gcra::Decision, PortError>;
-    /// Adds `cost` to counter `key` whatever it holds ([`gcra::charge`]):
-    /// what a call used, known only after it (a model call's tokens).
-    async fn charge(
+    /// Checks `takes`, counters that all live in `home`, as one: either
+    /// every one allows and each consumes its cost, or none consumes
+    /// anything. The decisions come in order; they may stop at the first
+    /// refusal (the ones after it were not asked).
+    async fn check_together(
         &self,
-        key: &str,
-        quota: Quota,
-        cost: u64,
+        home: &str,
+        takes: &[Take<'_>],
         now_ms: u64,
-    ) -> Result<(), PortError>;
-    /// Gives back `cost` that an allowed `check` at `checked_ms` took
-    /// ([`gcra::release`]): the call it was for was refused by another limit.
-    async fn release(
-        &self,
-        key: &str,
-        quota: Quota,
-        cost: u64,
-        checked_ms: u64,
-    ) -> Result<(), PortError>;
+    ) -> Result<Vec<gcra::Decision>, PortError>;
+    /// Adds `take.cost` to a counter of `home` whatever it holds
+    /// ([`gcra::charge`]): what a call used, known only after it (a model
+    /// call's tokens).
+    async fn charge(&self, home: &str, take: &Take<'_>, now_ms: u64) -> Result<(), PortError>;
+    /// Gives back `take.cost` that an allowed `check_together` at
+    /// `checked_ms` took from a counter of `home` ([`gcra::release`]): the
+    /// call it was for was refused by a counter of another home.
+    async fn release(&self, home: &str, take: &Take<'_>, checked_ms: u64) -> Result<(), PortError>;
+}
+
+/// One counter of a home, and what a call costs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Take<'a> {
+    /// The counter's own key (unique among all homes).
+    pub key: &'a str,
+    pub quota: Quota,
+    pub cost: u64,
+}
+
+/// `check_together` for limiters without homes: each counter in turn, and
+/// on a refusal what the ones before took is given back (a concurrent caller
+/// may see those units taken meanwhile, never more than one call's).
+pub async fn check_in_turn<L: Limiter + ?Sized>(
+    limiter: &L,
+    home: &str,
+    takes: &[Take<'_>],
+    now_ms: u64,
+) -> Result<Vec<gcra::Decision>, PortError> {
+    let mut decisions = Vec::with_capacity(takes.len());
+    for take in takes {
+        let decision = limiter.check(take.key, take.quota, take.cost, now_ms).await;
+        let refused = !matches!(decision, Ok(gcra::Decision::Allow));
+        if refused {
+            for taken in takes[..decisions.len()].iter().filter(|t| t.cost > 0) {
+                if let Err(e) = limiter.release(home, taken, now_ms).await {
+                    tracing::warn!("could not release a refused call's unit: {e}");
+                }
+            }
+        }
+        decisions.push(decision?);
+        if refused {
+            break;
+        }
+    }
+    Ok(decisions)
 }
 
 /// Approval records (human approval of tool calls), readable and decidable

@@ -279,6 +279,33 @@ async fn all_limits_are_checked_at_once_and_a_refusal_gives_the_others_back() {
     assert!(r[4].error(429).1.contains("'per-user'"));
 }
 
+/// Issue 14: the limits a call has on one subject share a home, so however
+/// many there are, the call asks them in one round trip (one Durable Object
+/// on Workers), and one refusing takes nothing from the others.
+#[tokio::test(start_paused = true)]
+async fn limits_on_one_subject_are_one_round_trip_that_takes_all_or_nothing() {
+    let h = limited(json!([
+        {"name": "per-minute", "per": "principal", "requests": 3, "window_secs": 60},
+        {"name": "per-day", "per": "principal", "daily": 100},
+        {"name": "echo-twice", "per": "principal", "tools": ["echo"], "requests": 2, "window_secs": 60}
+    ]));
+    let asked = h.p.limiter.checks();
+    let r = burst(&h, "mk_alice", "notes__echo", 3).await;
+    assert_eq!(statuses(&r), [200, 200, 429]);
+    assert!(r[2].error(429).1.contains("'echo-twice'"));
+    // The session's opening (its own counter), then one round trip a call.
+    assert_eq!(
+        h.p.limiter.checks(),
+        asked + 1 + 3,
+        "one round trip per call"
+    );
+    assert_eq!(h.p.limiter.most_at_once(), 1);
+    // The refused echo took nothing from per-minute: one call of 3 is left.
+    let r = burst(&h, "mk_alice", "db__query", 2).await;
+    assert_eq!(statuses(&r), [200, 429]);
+    assert!(r[1].error(429).1.contains("'per-minute'"));
+}
+
 /// A counter that refused is not asked again until its Retry-After: calls
 /// meanwhile are refused without a round trip, counting nothing.
 #[tokio::test(start_paused = true)]

@@ -228,6 +228,7 @@ async fn denied_limited_failed_over_and_approved_calls_each_show_their_phase() {
     assert_eq!(attr(limits[0], "mcp_edge.limit.decision"), s("allow"));
     assert_eq!(attr(limits[2], "mcp_edge.limit.decision"), s("deny"));
     assert_eq!(attr(limits[2], "error.type"), s("rate_limited"));
+    assert_eq!(attr(limits[2], "mcp_edge.limit.refused"), s("one-echo"));
     let refusals = metric(&got, "mcp_edge.limit.refusals").expect("a refusal counted");
     assert_eq!(
         attr(&refusals["sum"]["dataPoints"][0], "mcp_edge.limit"),

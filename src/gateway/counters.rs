@@ -5,15 +5,18 @@
 //! policy order) that refused. A token counter lets a model call through
 //! while it is not past its quota and is charged the call's tokens after.
 //!
-//! All counters are checked at once: on Workers each is a Durable Object
-//! round trip, so a call pays one round trip whatever the number of limits
-//! (issue 14). A refused call must not consume the others (otherwise a
-//! caller refused by their own limit would still drain their team's, and
-//! one noisy caller could exhaust a shared quota), so what the other
-//! counters took for it is released ([`gcra::release`]) before the 429 is
-//! sent. Until then a shared counter holds those units for one round trip:
-//! a concurrent caller may see them taken, never more than the refused
-//! call's one unit per counter.
+//! Counters live in homes, one per subject ([`crate::ports::Limiter`]):
+//! all the limits a call has on one principal, team, server or tool are
+//! checked together, in one round trip that takes from all or from none,
+//! and the homes are all asked at once. On Workers a home is a Durable
+//! Object, so a call waits for one round trip whatever the number of
+//! limits (issue 14); with limits on one subject it makes one. A refused
+//! call must not consume the other homes' counters (otherwise a caller
+//! refused by their own limit would still drain their team's, and one noisy
+//! caller could exhaust a shared quota), so what they took for it is
+//! released ([`gcra::release`]) before the 429 is sent. Until then a shared
+//! counter holds those units for one round trip: a concurrent caller may
+//! see them taken, never more than the refused call's one unit per counter.
 //!
 //! A counter that refused is remembered in the isolate until its
 //! `Retry-After` ([`Refusals`]): calls it would refuse meanwhile are refused
@@ -29,7 +32,7 @@ use crate::governance::gcra::Decision;
 use crate::governance::limits::{self, Counter};
 use crate::observe::audit::{self, Audit};
 use crate::observe::collect::note_here;
-use crate::ports::{Clock, Limiter, Platform, PortError};
+use crate::ports::{Clock, Limiter, Platform, PortError, Take};
 use futures_util::future::join_all;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -109,7 +112,11 @@ pub(crate) async fn check_model_call<P: Platform>(
 pub(crate) async fn charge_tokens<P: Platform>(p: &P, counters: &[Counter], tokens: u64) {
     let now = p.clock().now_ms();
     let charged = counters.iter().map(|c| async move {
-        if let Err(e) = p.limiter().charge(&c.key, c.quota, tokens, now).await {
+        let take = Take {
+            cost: tokens,
+            ..take(c)
+        };
+        if let Err(e) = p.limiter().charge(&c.home, &take, now).await {
             tracing::warn!(limit = %c.limit, "tokens not charged: {e}");
         }
     });
@@ -148,36 +155,86 @@ async fn enforce<P: Platform>(
         note_here("error.type", "rate_limited".into());
         return Err(refuse(gate, server, tool, counter, until - now));
     }
-    let decisions = join_all(counters.iter().map(|c| check(p, c, now))).await;
-    for (decision, counter) in decisions.iter().zip(counters) {
-        if let Ok(Decision::Deny { retry_after_ms }) = decision {
+    let homes = homes(counters);
+    let answers = join_all(homes.iter().map(|home| check(p, home, now))).await;
+    // Each counter's decision (`None`: not asked, after a refusal in its
+    // home), and the first refusal in policy order.
+    let mut decided: Vec<Option<Result<Decision, PortError>>> = vec![None; counters.len()];
+    for (home, answer) in homes.iter().zip(&answers) {
+        for (n, &i) in home.members.iter().enumerate() {
+            decided[i] = match answer {
+                Ok(decisions) => decisions.get(n).copied().map(Ok),
+                Err(e) => Some(Err(e.clone())),
+            };
+        }
+    }
+    for (decision, counter) in decided.iter().zip(counters) {
+        if let Some(Ok(Decision::Deny { retry_after_ms })) = decision {
             refusals.note(counter, now.saturating_add(*retry_after_ms), now);
         }
     }
-    let refusal = decisions.iter().zip(counters).find_map(|(d, c)| match d {
-        Ok(Decision::Allow) => None,
-        Ok(Decision::Deny { retry_after_ms }) => Some(Ok((c, *retry_after_ms))),
-        Err(e) => Some(Err(e.clone())),
+    let refusal = decided.iter().zip(counters).find_map(|(d, c)| match d {
+        Some(Ok(Decision::Allow)) | None => None,
+        Some(Ok(Decision::Deny { retry_after_ms })) => Some(Ok((c, *retry_after_ms))),
+        Some(Err(e)) => Some(Err(e.clone())),
     });
     let Some(refusal) = refusal else {
         return Ok(());
     };
-    // Give back what the allowed counters took, then refuse. A release that
-    // fails leaves one unit taken on that counter: logged, the call is
-    // refused anyway.
-    let taken = decisions
-        .iter()
-        .zip(counters)
-        .filter(|(d, _)| matches!(d, Ok(Decision::Allow)))
-        .filter(|(_, c)| cost(c) > 0)
-        .map(|(_, c)| async move {
-            if let Err(e) = p.limiter().release(&c.key, c.quota, cost(c), now).await {
-                tracing::warn!(limit = %c.limit, "could not release a refused call's unit: {e}");
-            }
-        });
+    // Give back what the homes that allowed took, then refuse (a home that
+    // refused took nothing). A release that fails leaves one unit taken on
+    // that counter: logged, the call is refused anyway.
+    let allowed = homes.iter().zip(&answers).filter(|(_, a)| {
+        a.as_ref()
+            .is_ok_and(|d| d.iter().all(|d| *d == Decision::Allow))
+    });
+    let taken = allowed.flat_map(|(home, _)| {
+        home.members
+            .iter()
+            .map(|&i| &counters[i])
+            .filter(|c| cost(c) > 0)
+            .map(|c| async move {
+                if let Err(e) = p.limiter().release(&c.home, &take(c), now).await {
+                    tracing::warn!(limit = %c.limit, "could not release a refused call's unit: {e}");
+                }
+            })
+    });
     join_all(taken).await;
     let (counter, retry_after_ms) = refusal?;
     Err(refuse(gate, server, tool, counter, retry_after_ms))
+}
+
+/// The counters of one home, checked in one round trip.
+struct Home<'c> {
+    name: &'c str,
+    /// Indexes into the call's counters, in policy order.
+    members: Vec<usize>,
+    counters: &'c [Counter],
+}
+
+/// The call's counters by home, in the order each home first appears.
+fn homes(counters: &[Counter]) -> Vec<Home<'_>> {
+    let mut homes: Vec<Home<'_>> = Vec::new();
+    for (i, c) in counters.iter().enumerate() {
+        match homes.iter_mut().find(|h| h.name == c.home) {
+            Some(home) => home.members.push(i),
+            None => homes.push(Home {
+                name: &c.home,
+                members: vec![i],
+                counters,
+            }),
+        }
+    }
+    homes
+}
+
+/// What checking `counter` asks of the limiter.
+fn take(counter: &Counter) -> Take<'_> {
+    Take {
+        key: &counter.key,
+        quota: counter.quota,
+        cost: cost(counter),
+    }
 }
 
 /// The audit record and the error of a call `counter` refused.
@@ -202,21 +259,26 @@ fn refuse(
     }
 }
 
-/// One counter's check, in its own span (limit, decision).
-async fn check<P: Platform>(p: &P, counter: &Counter, now: u64) -> Result<Decision, PortError> {
-    let span = tracing::info_span!("rate_limit", "mcp_edge.limit" = %counter.limit);
-    let checked = p
-        .limiter()
-        .check(&counter.key, counter.quota, cost(counter), now);
-    let decision = checked.instrument(span.clone()).await;
+/// One home's round trip, in its own span: the limits it checks (joined by
+/// commas), the decision, and on a refusal the limit that refused.
+async fn check<P: Platform>(p: &P, home: &Home<'_>, now: u64) -> Result<Vec<Decision>, PortError> {
+    let members = || home.members.iter().map(|&i| &home.counters[i]);
+    let names: Vec<&str> = members().map(|c| c.limit.as_str()).collect();
+    let span = tracing::info_span!("rate_limit", "mcp_edge.limit" = %names.join(","));
+    let takes: Vec<Take<'_>> = members().map(take).collect();
+    let checked = p.limiter().check_together(home.name, &takes, now);
+    let decisions = checked.instrument(span.clone()).await;
     let _in = span.enter();
-    match &decision {
-        Ok(Decision::Allow) => note_here("mcp_edge.limit.decision", "allow".into()),
-        Ok(Decision::Deny { .. }) => {
-            note_here("mcp_edge.limit.decision", "deny".into());
-            note_here("error.type", "rate_limited".into());
-        }
+    match &decisions {
+        Ok(d) => match d.iter().position(|d| *d != Decision::Allow) {
+            None => note_here("mcp_edge.limit.decision", "allow".into()),
+            Some(refused) => {
+                note_here("mcp_edge.limit.decision", "deny".into());
+                note_here("mcp_edge.limit.refused", names[refused].into());
+                note_here("error.type", "rate_limited".into());
+            }
+        },
         Err(_) => note_here("error.type", "unavailable".into()),
     }
-    decision
+    decisions
 }

@@ -169,6 +169,35 @@ pub fn charge(quota: Quota, state: Option<u64>, now_ms: u64, cost: u64) -> u64 {
     }
 }
 
+/// Steps the counters of one home as one ([`crate::ports::Limiter::check_together`]):
+/// each `(key, quota, cost)` on the state the ones before it left (a key may
+/// repeat), `stored` reading a key's state as kept. The decisions, and the
+/// states to keep: all of them when every counter allowed, none otherwise
+/// (a refused call takes nothing from any).
+pub fn step_together<'k>(
+    takes: impl IntoIterator<Item = (&'k str, Quota, u64)>,
+    stored: impl Fn(&str) -> Option<u64>,
+    now_ms: u64,
+) -> (Vec<Decision>, Vec<(&'k str, u64)>) {
+    let mut next: Vec<(&'k str, u64)> = Vec::new();
+    let mut decisions = Vec::new();
+    for (key, quota, cost) in takes {
+        let current = match next.iter().rev().find(|(k, _)| *k == key) {
+            Some((_, state)) => Some(*state),
+            None => stored(key),
+        };
+        let (decision, state) = step(quota, current, now_ms, cost);
+        if let Some(state) = state {
+            next.push((key, state));
+        }
+        decisions.push(decision);
+    }
+    if decisions.iter().any(|d| *d != Decision::Allow) {
+        next.clear();
+    }
+    (decisions, next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,5 +392,33 @@ mod tests {
         let next_day = release(daily, s, DAY_MS + 5, 1);
         assert_eq!(next_day, None, "yesterday's count is already gone");
         assert_eq!(release(daily, None, 5, 1), None);
+    }
+
+    #[test]
+    fn counters_of_one_home_take_all_or_nothing() {
+        let rate = |limit| {
+            Quota::Rate(Rate {
+                limit,
+                window_ms: 1000,
+            })
+        };
+        let stored = |_: &str| None;
+        // Both allow: both states are kept.
+        let (d, next) = step_together([("a", rate(1), 1), ("b", rate(2), 1)], stored, 0);
+        assert_eq!(d, [Decision::Allow, Decision::Allow]);
+        assert_eq!(next.len(), 2);
+        // The second is already spent: nothing is kept, the first names no refusal.
+        let spent = step(rate(1), None, 0, 1).1;
+        let (d, next) = step_together(
+            [("a", rate(5), 1), ("b", rate(1), 1)],
+            |k: &str| (k == "b").then_some(spent).flatten(),
+            0,
+        );
+        assert_eq!(d[0], Decision::Allow);
+        assert!(matches!(d[1], Decision::Deny { .. }));
+        assert!(next.is_empty(), "a refused call takes nothing");
+        // A repeated key steps on what the one before left.
+        let (d, _) = step_together([("a", rate(1), 1), ("a", rate(1), 1)], stored, 0);
+        assert!(matches!(d[1], Decision::Deny { .. }), "{d:?}");
     }
 }

@@ -86,6 +86,10 @@ pub struct Counter {
     pub limit: String,
     /// The storage key: limit name plus what it counts by.
     pub key: String,
+    /// What it counts by (`principal`'s key, `team:{t}`, `server:{s}`,
+    /// `tool:{s}:{t}`): counters of one home are checked in one round trip
+    /// ([`crate::ports::Limiter::check_together`]).
+    pub home: String,
     pub quota: Quota,
     /// Counts tokens: checked at cost 0 before the call, charged after it.
     pub tokens: bool,
@@ -171,6 +175,7 @@ fn counters_of<'l>(
             out.push(Counter {
                 limit: l.name.clone(),
                 key: format!("{}/{by}", l.name),
+                home: by,
                 quota: l.quota,
                 tokens: l.unit == Unit::Tokens,
             })

@@ -20,7 +20,7 @@ use crate::governance::gcra;
 use crate::governance::gcra::Quota;
 use crate::ports::{
     Approvals, Clock, HttpClient, Limiter, PortError, Ports, Runtime, SendError, SessionRecord,
-    Sessions, UpstreamChange, Usage, UsageCount, UsageKey,
+    Sessions, Take, UpstreamChange, Usage, UsageCount, UsageKey,
 };
 use futures_util::future::LocalBoxFuture;
 use std::cell::RefCell;
@@ -124,6 +124,18 @@ impl std::future::Future for OnePoll {
     }
 }
 
+impl MemoryLimiter {
+    /// One round trip's worth of waiting, counted.
+    async fn round_trip(&self) {
+        self.checks.set(self.checks.get() + 1);
+        let (now, most) = self.in_flight.get();
+        self.in_flight.set((now + 1, most.max(now + 1)));
+        OnePoll(false).await;
+        let (now, most) = self.in_flight.get();
+        self.in_flight.set((now - 1, most));
+    }
+}
+
 impl Limiter for MemoryLimiter {
     async fn check(
         &self,
@@ -132,41 +144,41 @@ impl Limiter for MemoryLimiter {
         cost: u64,
         now_ms: u64,
     ) -> Result<gcra::Decision, PortError> {
-        self.checks.set(self.checks.get() + 1);
-        let (now, most) = self.in_flight.get();
-        self.in_flight.set((now + 1, most.max(now + 1)));
-        OnePoll(false).await;
-        let (now, most) = self.in_flight.get();
-        self.in_flight.set((now - 1, most));
+        let take = Take { key, quota, cost };
+        let mut decisions = self.check_together(key, &[take], now_ms).await?;
+        Ok(decisions.remove(0))
+    }
+    /// One round trip for the whole home, as a Durable Object.
+    async fn check_together(
+        &self,
+        _home: &str,
+        takes: &[Take<'_>],
+        now_ms: u64,
+    ) -> Result<Vec<gcra::Decision>, PortError> {
+        self.round_trip().await;
         let mut counters = self.counters.borrow_mut();
-        let (decision, state) = gcra::step(quota, counters.get(key).copied(), now_ms, cost);
-        if let Some(state) = state {
+        let (decisions, next) = gcra::step_together(
+            takes.iter().map(|t| (t.key, t.quota, t.cost)),
+            |key| counters.get(key).copied(),
+            now_ms,
+        );
+        for (key, state) in next {
             counters.insert(key.to_string(), state);
         }
-        Ok(decision)
+        Ok(decisions)
     }
-    async fn charge(
-        &self,
-        key: &str,
-        quota: Quota,
-        cost: u64,
-        now_ms: u64,
-    ) -> Result<(), PortError> {
+    async fn charge(&self, _home: &str, t: &Take<'_>, now_ms: u64) -> Result<(), PortError> {
         let mut counters = self.counters.borrow_mut();
-        let state = gcra::charge(quota, counters.get(key).copied(), now_ms, cost);
-        counters.insert(key.to_string(), state);
+        let state = gcra::charge(t.quota, counters.get(t.key).copied(), now_ms, t.cost);
+        counters.insert(t.key.to_string(), state);
         Ok(())
     }
-    async fn release(
-        &self,
-        key: &str,
-        quota: Quota,
-        cost: u64,
-        checked_ms: u64,
-    ) -> Result<(), PortError> {
+    async fn release(&self, _home: &str, t: &Take<'_>, checked_ms: u64) -> Result<(), PortError> {
         let mut counters = self.counters.borrow_mut();
-        if let Some(state) = gcra::release(quota, counters.get(key).copied(), checked_ms, cost) {
-            counters.insert(key.to_string(), state);
+        if let Some(state) =
+            gcra::release(t.quota, counters.get(t.key).copied(), checked_ms, t.cost)
+        {
+            counters.insert(t.key.to_string(), state);
         }
         Ok(())
     }

@@ -15,7 +15,7 @@ use super::kv::Index;
 use crate::adapters::expiry_index;
 use crate::governance::gcra::Quota;
 use crate::governance::gcra::{day_of, Decision, DAY_MS};
-use crate::ports::{Clock, Limiter, PortError};
+use crate::ports::{check_in_turn, Clock, Limiter, PortError, Take};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 
 pub const PREFIX: &str = "rl/";
@@ -59,18 +59,22 @@ impl Limiter for AtomicLimiter {
         })
     }
 
+    /// Homes are not needed here: every counter is its own atomic key.
+    async fn check_together(
+        &self,
+        home: &str,
+        takes: &[Take<'_>],
+        now_ms: u64,
+    ) -> Result<Vec<Decision>, PortError> {
+        check_in_turn(self, home, takes, now_ms).await
+    }
+
     /// Counted into the current window whatever it holds (a check of cost 0
     /// then refuses once the count is past the limit).
-    async fn charge(
-        &self,
-        key: &str,
-        quota: Quota,
-        cost: u64,
-        now_ms: u64,
-    ) -> Result<(), PortError> {
-        let (_, window_end) = window(quota, now_ms);
-        let counter = format!("{PREFIX}{key}/{window_end}");
-        let by = i64::try_from(cost).unwrap_or(i64::MAX);
+    async fn charge(&self, _home: &str, take: &Take<'_>, now_ms: u64) -> Result<(), PortError> {
+        let (_, window_end) = window(take.quota, now_ms);
+        let counter = format!("{PREFIX}{}/{window_end}", take.key);
+        let by = i64::try_from(take.cost).unwrap_or(i64::MAX);
         if increment(&counter, by)? == by {
             note_window(&counter, window_end).await;
         }
@@ -81,17 +85,17 @@ impl Limiter for AtomicLimiter {
     /// window that has ended is never read again).
     async fn release(
         &self,
-        key: &str,
-        quota: Quota,
-        cost: u64,
+        _home: &str,
+        take: &Take<'_>,
         checked_ms: u64,
     ) -> Result<(), PortError> {
-        let (_, window_end) = window(quota, checked_ms);
+        let (_, window_end) = window(take.quota, checked_ms);
         // An ended window is never read again (and may be swept already).
         if super::SpinClock.now_ms() >= window_end {
             return Ok(());
         }
-        increment(&format!("{PREFIX}{key}/{window_end}"), -(cost as i64)).map(drop)
+        let counter = format!("{PREFIX}{}/{window_end}", take.key);
+        increment(&counter, -(take.cost as i64)).map(drop)
     }
 }
 

@@ -1,19 +1,28 @@
-//! Rate-limit counters in Durable Objects: one object per counter key (never
-//! one global object), so every counter is exact under any concurrency and
-//! counters scale out independently. The object stores the single number the
-//! core's [`gcra::step`] keeps per counter; the arithmetic is the core's.
+//! Rate-limit counters in Durable Objects: one object per home (the
+//! counters of one principal, team, server or tool; [`Limiter`]), never one
+//! global object, so every counter is exact under any concurrency, homes
+//! scale out independently, and all the limits a call has on one subject
+//! cost one round trip. A lone counter (`check`: sessions opened, approval
+//! questions) is an object of its own. The object stores the single number
+//! the core's [`gcra::step`] keeps per counter; the arithmetic is the core's.
 
 use crate::governance::gcra::Quota;
 use crate::governance::gcra::{self, Decision, Rate};
-use crate::ports::{Limiter, PortError};
+use crate::ports::{Limiter, PortError, Take};
 use serde::{Deserialize, Serialize};
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use worker::{
-    durable_object, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response,
-    State,
+    durable_object, js_sys, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit,
+    Response, State,
 };
 
-const STATE: &str = "state";
+/// Where a lone counter's object keeps it (the key its objects have always
+/// used, so their counts survive this layout).
+const LONE: &str = "state";
+/// The object of home `h` is named `limits:{h}`, apart from any lone
+/// counter's (whose keys never start so).
+const HOME: &str = "limits:";
 
 /// The counter as stored. JavaScript numbers hold integers exactly only up to
 /// 2^53, and a daily quota's state (day and count in one `u64`) is larger,
@@ -35,26 +44,89 @@ impl Stored {
     }
 }
 
+/// What the object is asked to do with the counters.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Op {
+    /// All allow and take their cost, or none takes anything.
+    Check,
+    /// Give back what an allowed check at `now_ms` took ([`gcra::release`]).
+    Release,
+    /// Add the cost whatever the counter holds ([`gcra::charge`]).
+    Charge,
+}
+
 #[derive(Serialize, Deserialize)]
-struct Check {
+struct Ask {
+    op: Op,
+    now_ms: u64,
+    counters: Vec<Slot>,
+}
+
+/// One counter of the object, by its storage key.
+#[derive(Serialize, Deserialize)]
+struct Slot {
+    key: String,
     rate_limit: Option<u64>,
     window_ms: Option<u64>,
     daily: Option<u64>,
     cost: u64,
-    now_ms: u64,
-    /// Give back `cost` taken by an allowed check at `now_ms` instead
-    /// ([`gcra::release`]).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    release: bool,
-    /// Add `cost` whatever the counter holds ([`gcra::charge`]).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    charge: bool,
+}
+
+impl Slot {
+    fn new(key: &str, quota: Quota, cost: u64) -> Slot {
+        let (rate_limit, window_ms, daily) = match quota {
+            Quota::Rate(r) => (Some(r.limit), Some(r.window_ms), None),
+            Quota::Daily(d) => (None, None, Some(d)),
+        };
+        Slot {
+            key: key.to_string(),
+            rate_limit,
+            window_ms,
+            daily,
+            cost,
+        }
+    }
+
+    fn quota(&self) -> Option<Quota> {
+        match (self.rate_limit, self.window_ms, self.daily) {
+            (Some(limit), Some(window_ms), _) => Some(Quota::Rate(Rate { limit, window_ms })),
+            (_, _, Some(daily)) => Some(Quota::Daily(daily)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
 struct Outcome {
     allow: bool,
     retry_after_ms: u64,
+}
+
+impl From<Decision> for Outcome {
+    fn from(d: Decision) -> Outcome {
+        match d {
+            Decision::Allow => Outcome {
+                allow: true,
+                retry_after_ms: 0,
+            },
+            Decision::Deny { retry_after_ms } => Outcome {
+                allow: false,
+                retry_after_ms,
+            },
+        }
+    }
+}
+
+impl From<&Outcome> for Decision {
+    fn from(o: &Outcome) -> Decision {
+        match o.allow {
+            true => Decision::Allow,
+            false => Decision::Deny {
+                retry_after_ms: o.retry_after_ms,
+            },
+        }
+    }
 }
 
 /// The client side: the `Limiter` port.
@@ -65,46 +137,33 @@ impl DurableLimiter {
     pub fn new(ns: ObjectNamespace) -> Self {
         DurableLimiter(ns)
     }
-}
 
-impl DurableLimiter {
-    /// One round trip to the counter's object.
-    async fn send(&self, key: &str, check: &Check) -> Result<Outcome, PortError> {
+    /// One round trip to object `name`.
+    async fn send(&self, name: &str, ask: &Ask) -> Result<Vec<Decision>, PortError> {
         let err = |e: worker::Error| PortError(format!("rate limiter: {e}"));
-        let stub = self
-            .0
-            .id_from_name(key)
-            .and_then(|id| id.get_stub())
-            .map_err(err)?;
+        let stub = self.0.get_by_name(name).map_err(err)?;
         let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(
-            serde_json::to_string(check).expect("serializes").into(),
-        ));
+        init.with_method(Method::Post)
+            .with_body(Some(serde_json::to_string(ask).expect("serializes").into()));
         let req = Request::new_with_init("https://limits/check", &init).map_err(err)?;
         let mut resp = stub.fetch_with_request(req).await.map_err(err)?;
-        resp.json().await.map_err(err)
-    }
-}
-
-impl Check {
-    fn new(quota: Quota, cost: u64, now_ms: u64, release: bool) -> Check {
-        Check::with(quota, cost, now_ms, release, false)
-    }
-
-    fn with(quota: Quota, cost: u64, now_ms: u64, release: bool, charge: bool) -> Check {
-        let (rate_limit, window_ms, daily) = match quota {
-            Quota::Rate(r) => (Some(r.limit), Some(r.window_ms), None),
-            Quota::Daily(d) => (None, None, Some(d)),
-        };
-        Check {
-            rate_limit,
-            window_ms,
-            daily,
-            cost,
-            now_ms,
-            release,
-            charge,
+        if resp.status_code() != 200 {
+            return Err(PortError(format!(
+                "rate limiter: counter object answered {}",
+                resp.status_code()
+            )));
         }
+        let outcomes: Vec<Outcome> = resp.json().await.map_err(err)?;
+        Ok(outcomes.iter().map(Decision::from).collect())
+    }
+
+    async fn one(&self, home: &str, op: Op, take: &Take<'_>, now_ms: u64) -> Result<(), PortError> {
+        let ask = Ask {
+            op,
+            now_ms,
+            counters: vec![Slot::new(take.key, take.quota, take.cost)],
+        };
+        self.send(&format!("{HOME}{home}"), &ask).await.map(drop)
     }
 }
 
@@ -116,40 +175,51 @@ impl Limiter for DurableLimiter {
         cost: u64,
         now_ms: u64,
     ) -> Result<Decision, PortError> {
-        let outcome = self
-            .send(key, &Check::new(quota, cost, now_ms, false))
-            .await?;
-        Ok(if outcome.allow {
-            Decision::Allow
-        } else {
-            Decision::Deny {
-                retry_after_ms: outcome.retry_after_ms,
-            }
-        })
+        let ask = Ask {
+            op: Op::Check,
+            now_ms,
+            counters: vec![Slot::new(LONE, quota, cost)],
+        };
+        let mut decisions = self.send(key, &ask).await?;
+        match decisions.len() {
+            1 => Ok(decisions.remove(0)),
+            n => Err(PortError(format!(
+                "rate limiter: {n} answers for one counter"
+            ))),
+        }
     }
 
-    async fn release(
+    async fn check_together(
         &self,
-        key: &str,
-        quota: Quota,
-        cost: u64,
-        checked_ms: u64,
-    ) -> Result<(), PortError> {
-        self.send(key, &Check::new(quota, cost, checked_ms, true))
-            .await
-            .map(drop)
-    }
-
-    async fn charge(
-        &self,
-        key: &str,
-        quota: Quota,
-        cost: u64,
+        home: &str,
+        takes: &[Take<'_>],
         now_ms: u64,
-    ) -> Result<(), PortError> {
-        self.send(key, &Check::with(quota, cost, now_ms, false, true))
-            .await
-            .map(drop)
+    ) -> Result<Vec<Decision>, PortError> {
+        let ask = Ask {
+            op: Op::Check,
+            now_ms,
+            counters: takes
+                .iter()
+                .map(|t| Slot::new(t.key, t.quota, t.cost))
+                .collect(),
+        };
+        let decisions = self.send(&format!("{HOME}{home}"), &ask).await?;
+        if decisions.len() != takes.len() {
+            return Err(PortError(format!(
+                "rate limiter: {} answers for {} counters",
+                decisions.len(),
+                takes.len()
+            )));
+        }
+        Ok(decisions)
+    }
+
+    async fn charge(&self, home: &str, take: &Take<'_>, now_ms: u64) -> Result<(), PortError> {
+        self.one(home, Op::Charge, take, now_ms).await
+    }
+
+    async fn release(&self, home: &str, take: &Take<'_>, checked_ms: u64) -> Result<(), PortError> {
+        self.one(home, Op::Release, take, checked_ms).await
     }
 }
 
@@ -157,65 +227,74 @@ impl Limiter for DurableLimiter {
 #[durable_object(fetch)]
 pub struct RateCounter {
     state: State,
-    /// The counter, once read: the object is single-threaded and storage
-    /// writes go through it, so memory and storage never disagree.
-    value: Cell<Counter>,
+    /// The counters read so far, by storage key (`None`: never counted):
+    /// the object is single-threaded and storage writes go through it, so
+    /// memory and storage never disagree.
+    read: RefCell<HashMap<String, Option<u64>>>,
 }
 
-/// The counter as this object knows it.
-#[derive(Clone, Copy)]
-enum Counter {
-    /// Not read from storage yet.
-    Unread,
-    /// Read: the stored state (`None`: never counted).
-    Read(Option<u64>),
+impl RateCounter {
+    /// The stored state of each of `keys`, read from storage once.
+    async fn load(&self, keys: &[&str]) -> worker::Result<()> {
+        let storage = self.state.storage();
+        for key in keys {
+            if self.read.borrow().contains_key(*key) {
+                continue;
+            }
+            let value = storage.get::<Stored>(key).await?.and_then(Stored::value);
+            self.read.borrow_mut().insert(key.to_string(), value);
+        }
+        Ok(())
+    }
 }
 
 impl DurableObject for RateCounter {
     fn new(state: State, _env: Env) -> Self {
         RateCounter {
             state,
-            value: Cell::new(Counter::Unread),
+            read: RefCell::new(HashMap::new()),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let check: Check = req.json().await?;
-        let quota = match (check.rate_limit, check.window_ms, check.daily) {
-            (Some(limit), Some(window_ms), _) => Quota::Rate(Rate { limit, window_ms }),
-            (_, _, Some(daily)) => Quota::Daily(daily),
-            _ => return Response::error("bad counter request", 400),
-        };
-        let storage = self.state.storage();
-        let current = match self.value.get() {
-            Counter::Read(v) => v,
-            Counter::Unread => storage.get::<Stored>(STATE).await?.and_then(Stored::value),
-        };
-        let (decision, next) = if check.release {
-            let next = gcra::release(quota, current, check.now_ms, check.cost);
-            (Decision::Allow, next)
-        } else if check.charge {
-            let next = gcra::charge(quota, current, check.now_ms, check.cost);
-            (Decision::Allow, Some(next))
-        } else {
-            gcra::step(quota, current, check.now_ms, check.cost)
-        };
-        if let Some(next) = next {
-            self.value.set(Counter::Read(Some(next)));
-            storage.put(STATE, Stored::Text(next.to_string())).await?;
-        } else {
-            self.value.set(Counter::Read(current));
+        let ask: Ask = req.json().await?;
+        let mut slots = Vec::with_capacity(ask.counters.len());
+        for slot in &ask.counters {
+            let Some(quota) = slot.quota() else {
+                return Response::error("bad counter request", 400);
+            };
+            slots.push((slot.key.as_str(), quota, slot.cost));
         }
-        let outcome = match decision {
-            Decision::Allow => Outcome {
-                allow: true,
-                retry_after_ms: 0,
-            },
-            Decision::Deny { retry_after_ms } => Outcome {
-                allow: false,
-                retry_after_ms,
-            },
+        let keys: Vec<&str> = slots.iter().map(|s| s.0).collect();
+        self.load(&keys).await?;
+        let stored = |key: &str| self.read.borrow().get(key).copied().flatten();
+        let (decisions, next) = match ask.op {
+            Op::Check => gcra::step_together(slots.iter().copied(), stored, ask.now_ms),
+            Op::Release | Op::Charge => {
+                let next = slots
+                    .iter()
+                    .filter_map(|&(key, quota, cost)| {
+                        let state = match ask.op {
+                            Op::Release => gcra::release(quota, stored(key), ask.now_ms, cost)?,
+                            _ => gcra::charge(quota, stored(key), ask.now_ms, cost),
+                        };
+                        Some((key, state))
+                    })
+                    .collect();
+                (vec![Decision::Allow; slots.len()], next)
+            }
         };
-        Response::from_json(&outcome)
+        if !next.is_empty() {
+            // One write for all (a plain object: `put` takes its own
+            // properties as the entries), as decimal text (see `Stored`).
+            let write = js_sys::Object::new();
+            for (key, state) in next {
+                self.read.borrow_mut().insert(key.to_string(), Some(state));
+                js_sys::Reflect::set(&write, &key.into(), &state.to_string().into())?;
+            }
+            self.state.storage().put_multiple_raw(write).await?;
+        }
+        let outcomes: Vec<Outcome> = decisions.into_iter().map(Outcome::from).collect();
+        Response::from_json(&outcomes)
     }
 }
