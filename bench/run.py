@@ -14,6 +14,8 @@ What runs, all on loopback:
   * the gateway: the Workers build on `wrangler dev` (workerd), the Spin
     component on tests/spin-host (Wasmtime);
   * bench/echo_latency.mjs drives `tools/call` at concurrency 1, 8 and 32,
+    (gateways without a policy, with a policy and three limits on three
+    subjects, three on one subject, and one),
     interleaving direct / floor / gateway so drift cancels out, for legacy
     clients (a session each) and modern ones (2026-07-28: no session, the
     fast upstream relayed in the modern era); on the Spin host it also counts
@@ -224,14 +226,14 @@ def latency(rt: Runtime, quick: bool) -> list[dict]:
     """tools/call at c = 1, 8, 32: direct, floor, gateway /mcp and /servers/fast/mcp for legacy and
     modern clients, and /mcp of a second gateway under GOVERNANCE_POLICY (what policy and limit
     checks add)."""
-    direct, floor_up, gw_up, gov_up, one_up, otel_up = (e2e.free_port() for _ in range(6))
+    direct, floor_up, gw_up, gov_up, one_up, single_up, otel_up = (e2e.free_port() for _ in range(7))
     rt.procs.start(f"{rt.name}-fast", ["node", str(BENCH / "fast_upstream.mjs"), "--ports",
-                                       f"{direct},{floor_up},{gw_up},{gov_up},{one_up},{otel_up}"])
+                                       f"{direct},{floor_up},{gw_up},{gov_up},{one_up},{single_up},{otel_up}"])
     sink = e2e.free_port()
     rt.procs.start(f"{rt.name}-otlp-sink", ["node", str(BENCH / "otlp_sink.mjs"), "--port", str(sink)])
     e2e.wait_http(f"http://127.0.0.1:{sink}/stats", f"{rt.name}-otlp-sink", rt.procs,
                   rt.work / f"{rt.name}-otlp-sink.log", 30)
-    for p in (direct, floor_up, gw_up, gov_up, one_up, otel_up):
+    for p in (direct, floor_up, gw_up, gov_up, one_up, single_up, otel_up):
         e2e.wait_http(f"http://127.0.0.1:{p}/stats", f"{rt.name}-fast", rt.procs, rt.work / f"{rt.name}-fast.log", 30)
     floor = rt.floor(floor_up)
     # The fast upstream speaks both eras, and its entry says so: modern
@@ -241,8 +243,10 @@ def latency(rt: Runtime, quick: bool) -> list[dict]:
     gateway = rt.gateway({"fast": entry(gw_up, era="dual")})
     governed = rt.gateway({"fast": entry(gov_up)}, GOVERNANCE_POLICY)
     one_subject = rt.gateway({"fast": entry(one_up)}, ONE_SUBJECT_POLICY)
+    single = rt.gateway({"fast": entry(single_up)}, ONE_LIMIT_POLICY)
     governed_targets = [("gateway /mcp, policy + 3 limits", f"{governed}/mcp", "fast__echo", "hi"),
-                        ("gateway /mcp, policy + 3 limits on one subject", f"{one_subject}/mcp", "fast__echo", "hi")]
+                        ("gateway /mcp, policy + 3 limits on one subject", f"{one_subject}/mcp", "fast__echo", "hi"),
+                        ("gateway /mcp, policy + 1 limit", f"{single}/mcp", "fast__echo", "hi")]
     # The same as `gateway`, exporting every request's telemetry to the sink.
     exporting = rt.gateway({"fast": entry(otel_up, era="dual")},
                            vars={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink}"})
@@ -419,6 +423,9 @@ ONE_SUBJECT_POLICY = {
         {"name": "echo-rate", "per": "principal", "tools": ["echo"], "requests": 1_000_000_000, "window_secs": 1},
     ],
 }
+
+# One limit: what one counter round trip costs, measured beside the others.
+ONE_LIMIT_POLICY = {"rules": GOVERNANCE_POLICY["rules"], "limits": GOVERNANCE_POLICY["limits"][:1]}
 
 
 def main() -> int:

@@ -486,3 +486,86 @@ async fn concurrent_first_calls_share_one_listing() {
         "16 at once: {together:?}, one alone: {alone:?}"
     );
 }
+
+/// A limiter that keeps counts by key and fails on one key: what
+/// `ports::check_in_turn` (Spin's `check_together`) does around it.
+#[derive(Default)]
+struct FailingOn(
+    std::cell::RefCell<std::collections::HashMap<String, u64>>,
+    &'static str,
+);
+
+impl mcp_edge::ports::Limiter for FailingOn {
+    async fn check(
+        &self,
+        key: &str,
+        quota: mcp_edge::governance::gcra::Quota,
+        cost: u64,
+        _now: u64,
+    ) -> Result<mcp_edge::governance::gcra::Decision, mcp_edge::ports::PortError> {
+        use mcp_edge::governance::gcra::{Decision, Quota};
+        if key == self.1 {
+            return Err(mcp_edge::ports::PortError("down".into()));
+        }
+        let Quota::Daily(limit) = quota else {
+            unreachable!()
+        };
+        let mut counts = self.0.borrow_mut();
+        let n = counts.entry(key.to_string()).or_default();
+        if *n + cost > limit {
+            return Ok(Decision::Deny { retry_after_ms: 1 });
+        }
+        *n += cost;
+        Ok(Decision::Allow)
+    }
+    async fn check_together(
+        &self,
+        home: &str,
+        takes: &[mcp_edge::ports::Take<'_>],
+        now: u64,
+    ) -> Result<Vec<mcp_edge::governance::gcra::Decision>, mcp_edge::ports::PortError> {
+        mcp_edge::ports::check_in_turn(self, home, takes, now).await
+    }
+    async fn charge(
+        &self,
+        _: &str,
+        _: &mcp_edge::ports::Take<'_>,
+        _: u64,
+    ) -> Result<(), mcp_edge::ports::PortError> {
+        unreachable!()
+    }
+    async fn release(
+        &self,
+        _: &str,
+        t: &mcp_edge::ports::Take<'_>,
+        _: u64,
+    ) -> Result<(), mcp_edge::ports::PortError> {
+        *self.0.borrow_mut().get_mut(t.key).unwrap() -= t.cost;
+        Ok(())
+    }
+}
+
+/// Limits checked one after another (Spin): a refusal or an error gives
+/// back what the counters before it took, and the answers stop there.
+#[tokio::test]
+async fn counters_checked_in_turn_give_back_on_a_refusal_or_an_error() {
+    use mcp_edge::governance::gcra::{Decision, Quota};
+    use mcp_edge::ports::{Limiter, Take};
+    let take = |key, limit| Take {
+        key,
+        quota: Quota::Daily(limit),
+        cost: 1,
+    };
+    let l = FailingOn(Default::default(), "down");
+    let takes = [take("a", 5), take("b", 1), take("c", 5)];
+    let first = l.check_together("h", &takes, 0).await.unwrap();
+    assert_eq!(first, [Decision::Allow; 3]);
+    let second = l.check_together("h", &takes, 0).await.unwrap();
+    assert_eq!(second.len(), 2, "stops at b's refusal: {second:?}");
+    assert!(matches!(second[1], Decision::Deny { .. }));
+    assert_eq!(l.0.borrow()["a"], 1, "a's unit given back");
+    assert_eq!(l.0.borrow()["c"], 1, "c not asked");
+    let failing = [take("a", 5), take("down", 5)];
+    assert!(l.check_together("h", &failing, 0).await.is_err());
+    assert_eq!(l.0.borrow()["a"], 1, "a's unit given back on an error");
+}

@@ -127,7 +127,7 @@ async fn an_allowed_call_is_one_trace_under_the_callers_span_with_a_span_per_pha
         .iter()
         .map(|l| attr(l, "mcp_edge.limit"))
         .collect();
-    // One check per counter: a team limit counts for each of alice's teams.
+    // One span per home (subject): each of alice's teams is one, the tool another.
     assert_eq!(limits, [s("team-burst"), s("team-burst"), s("one-echo")]);
     // The upstream attempt is a client span, and the upstream was called
     // under it.

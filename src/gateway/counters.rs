@@ -151,6 +151,7 @@ async fn enforce<P: Platform>(
         let span = tracing::info_span!("rate_limit", "mcp_edge.limit" = %counter.limit);
         let _in = span.enter();
         note_here("mcp_edge.limit.decision", "deny".into());
+        note_here("mcp_edge.limit.refused", counter.limit.as_str().into());
         note_here("mcp_edge.limit.remembered", "true".into());
         note_here("error.type", "rate_limited".into());
         return Err(refuse(gate, server, tool, counter, until - now));
@@ -267,14 +268,26 @@ async fn check<P: Platform>(p: &P, home: &Home<'_>, now: u64) -> Result<Vec<Deci
     let span = tracing::info_span!("rate_limit", "mcp_edge.limit" = %names.join(","));
     let takes: Vec<Take<'_>> = members().map(take).collect();
     let checked = p.limiter().check_together(home.name, &takes, now);
-    let decisions = checked.instrument(span.clone()).await;
+    let decisions = checked.instrument(span.clone()).await.and_then(|d| {
+        // Answers may stop at a refusal; short of one, every counter must
+        // have answered (fail closed: an unasked counter allows nothing).
+        match d.len() == takes.len() || d.iter().any(|d| *d != Decision::Allow) {
+            true => Ok(d),
+            false => Err(PortError(format!(
+                "rate limiter: {} answers for {} counters",
+                d.len(),
+                takes.len()
+            ))),
+        }
+    });
     let _in = span.enter();
     match &decisions {
         Ok(d) => match d.iter().position(|d| *d != Decision::Allow) {
             None => note_here("mcp_edge.limit.decision", "allow".into()),
             Some(refused) => {
                 note_here("mcp_edge.limit.decision", "deny".into());
-                note_here("mcp_edge.limit.refused", names[refused].into());
+                let name = names.get(refused).copied().unwrap_or_default();
+                note_here("mcp_edge.limit.refused", name.into());
                 note_here("error.type", "rate_limited".into());
             }
         },

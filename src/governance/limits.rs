@@ -7,8 +7,9 @@
 //! counts the agent API's calls of those models instead (per principal or
 //! team), in calls or, with `"unit": "tokens"`, in the tokens the provider
 //! reports (charged after each call: [`crate::governance::gcra::charge`]).
-//! Each distinct counter is its own key (one Durable Object each on
-//! Workers), so no counter is global.
+//! Each distinct counter is its own key, kept in the home of what it counts
+//! by (one Durable Object per principal, team, server or tool on Workers),
+//! so no counter is global.
 
 use super::gcra::{Quota, Rate};
 use crate::config::glob::Globs;
@@ -79,6 +80,20 @@ pub struct Limit {
     unit: Unit,
 }
 
+/// Limit names the gateway's own counters use as key prefixes.
+const RESERVED: [&str; 2] = ["sessions", "approval-waits"];
+
+/// Refuses two limits of one name: they would count in one key, and a 429
+/// could not say which refused.
+pub(crate) fn check_unique(limits: &[Limit]) -> Result<(), String> {
+    for (i, l) in limits.iter().enumerate() {
+        if limits[..i].iter().any(|o| o.name == l.name) {
+            return Err(format!("limit '{}': two limits have this name", l.name));
+        }
+    }
+    Ok(())
+}
+
 /// One counter a call must pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counter {
@@ -101,6 +116,13 @@ impl Limit {
         if name.is_empty() || name.contains(['/', ' ']) {
             return Err(format!(
                 "limit '{name}': name must be non-empty, without '/' or spaces"
+            ));
+        }
+        // The gateway's own counters' keys start so (`sessions/{owner}`,
+        // `approval-waits/{caller}`): a limit of that name would share them.
+        if RESERVED.contains(&name.as_str()) {
+            return Err(format!(
+                "limit '{name}': the name is reserved for the gateway's own counters"
             ));
         }
         let quota = match (spec.requests, spec.window_secs, spec.daily) {
@@ -209,6 +231,22 @@ mod tests {
 
     fn limit(json: &str) -> Result<Limit, String> {
         Limit::from_spec(serde_json::from_str(json).map_err(|e| e.to_string())?)
+    }
+
+    #[test]
+    fn reserved_and_repeated_names_are_refused() {
+        for name in RESERVED {
+            let e = limit(&format!(
+                r#"{{"name":"{name}","per":"principal","daily":1}}"#
+            ));
+            assert!(e.unwrap_err().contains("reserved"));
+        }
+        let two = [
+            limit(r#"{"name":"a","per":"principal","daily":1}"#).unwrap(),
+            limit(r#"{"name":"a","per":"team","requests":1,"window_secs":1}"#).unwrap(),
+        ];
+        assert!(check_unique(&two).unwrap_err().contains("two limits"));
+        assert!(check_unique(&two[..1]).is_ok());
     }
 
     #[test]

@@ -158,6 +158,7 @@ impl Policy {
             .into_iter()
             .map(Limit::from_spec)
             .collect::<Result<Vec<_>, _>>()?;
+        super::limits::check_unique(&limits)?;
         let mut redact = Vec::new();
         for (i, r) in spec.redact.into_iter().enumerate() {
             let what = format!("redact #{i}");

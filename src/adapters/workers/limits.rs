@@ -242,7 +242,11 @@ impl RateCounter {
                 continue;
             }
             let value = storage.get::<Stored>(key).await?.and_then(Stored::value);
-            self.read.borrow_mut().insert(key.to_string(), value);
+            // Never over a state another request set meanwhile.
+            self.read
+                .borrow_mut()
+                .entry(key.to_string())
+                .or_insert(value);
         }
         Ok(())
     }

@@ -139,6 +139,15 @@ fn read_all(
 async fn read_stream(stream: ReadableStream, limit: usize) -> Result<Vec<u8>, String> {
     let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     let field = |result: &JsValue, name: &str| Reflect::get(result, &JsValue::from_str(name));
+    // The upstream's transfer is stopped when the body is refused; not
+    // awaited (the answer is refused whatever the upstream does), and a
+    // failed cancel is caught, never an unhandled rejection.
+    let cancel = || {
+        let cancelled = JsFuture::from(reader.cancel());
+        worker::js_sys::futures::spawn_local(async move {
+            let _ = cancelled.await;
+        });
+    };
     let mut out = Vec::new();
     loop {
         let result = JsFuture::from(reader.read())
@@ -147,16 +156,17 @@ async fn read_stream(stream: ReadableStream, limit: usize) -> Result<Vec<u8>, St
         if field(&result, "done").is_ok_and(|d| d.is_truthy()) {
             return Ok(out);
         }
-        let chunk: Uint8Array = field(&result, "value")
-            .map_err(|e| describe(&e))?
-            .dyn_into()
-            .map_err(|_| "a body chunk that is not bytes".to_string())?;
+        let chunk: Option<Uint8Array> =
+            field(&result, "value").ok().and_then(|v| v.dyn_into().ok());
+        let Some(chunk) = chunk else {
+            cancel();
+            return Err("a body chunk that is not bytes".to_string());
+        };
         let start = out.len();
         out.resize(start + chunk.length() as usize, 0);
         chunk.copy_to(&mut out[start..]);
         if out.len() > limit {
-            // Not awaited: the answer is refused whatever the upstream does.
-            let _ = reader.cancel();
+            cancel();
             return Ok(out);
         }
     }
