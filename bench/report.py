@@ -185,26 +185,28 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
 # code, so a row that is met again drops its note by itself).
 MISSES = [
     ("workerd c=1: gateway", "**workerd c=1**: the gap is work on the isolate, not waiting: the gateway's "
-     "processes spend about 2 ms more CPU per call than the floor's (the `runtime CPU per call` row, each "
-     "driven alone), close to the latency gap. The pipeline itself costs ~20 µs natively; a CPU profile "
-     "of the isolate (the DevTools protocol through `wrangler dev --inspector-port`) puts the rest in the "
-     "JS/wasm glue: a promise turn for every `await` on a JavaScript promise, header copies across the "
-     "boundary, the upstream body read through a stream reader (a promise per chunk; a declared length "
-     "without transfer or content encoding is now one `arrayBuffer()`, but the benchmark upstream answers "
-     "chunked), the `Request`/`RequestInit` objects of each fetch (now one, `fetch` called directly), "
-     "the timeout's timer. Cutting further means fewer JS objects per call than `worker` builds."),
+     "processes spend more CPU per call than the floor's (the `runtime CPU per call` row, each driven "
+     "alone), close to the latency gap. The pipeline itself costs ~20 µs natively; a CPU profile of the "
+     "isolate (the DevTools protocol through `wrangler dev --inspector-port`) puts the rest in the JS/wasm "
+     "glue: the `fetch` call itself, a promise turn for every `await` on a JavaScript promise, header copies "
+     "across the boundary, the `Request` conversion of the `worker` entry (it reads `request.cf`), the "
+     "timeout's timer. Already cut: one `fetch` with no `Request` object; a body of declared length read "
+     "with one `arrayBuffer()`; a chunked body read with one reader whose lock is never released (releasing "
+     "it cost the runtime an exception object per call, a twentieth of the isolate's time). Cutting further "
+     "means fewer JS objects per call than `worker` builds."),
     ("workerd c=32: gateway", "**workerd c=32**: on two cores shared by the load driver, the upstream and "
-     "every runtime, the floor's own figure moves between runs (p50 101.9 ms in the run before, 67.7 ms "
-     "in this one) and the ratios with it; the gateway's absolute throughput rose (195 to 262 calls/s on "
-     "/mcp), but a faster floor left some ratios just past 1.5 / 0.67 here, where the run before met "
-     "them all."),
+     "every runtime, the floor's own figure moves between runs and the ratios with it; figures this near "
+     "the bound fall on either side of it from one run to the next."),
     ("spin c=32: gateway", "**Spin c=32**: as for workerd, ratios near the bound move between runs on "
-     "this shared machine; one of eight figures crossed it here (2.60 / 0.40 on the modern per-server "
-     "endpoint), all met in the run before."),
-    ("spin c=1: gateway", "**Spin c=1**: every request is a fresh instance: settings read from ~30 "
-     "variables, the subscriber installed, the snapshot parsed, the tool's JSON Schema compiled, before "
-     "any work; the floor does none of it. Pre-initialising an instance (for example with Wizer) or "
-     "Spin's instance reuse would remove most of it; neither is available on the test host."),
+     "this shared machine."),
+    ("spin c=1: gateway", "**Spin c=1**: every request is a fresh instance of a 3.6 MB component (the "
+     "floor's is 340 KB): the instance itself, before any work, costs about as much CPU as the "
+     "floor's whole call (measured with `/healthz` on the test host), then settings, the snapshot, the "
+     "tool's schema compiled, the session and usage in the store, each a host call. The core's share of a "
+     "fresh instance's call is small (the `fresh gateway per call` row of the core table, native); reading "
+     "the ~30 settings variables at once rather than in turn made no difference (measured, not kept). "
+     "Pre-initialising an instance (for example with Wizer) or Spin's instance reuse would remove most "
+     "of it; neither is available on the test host, which instantiates per request as Spin does."),
     ("workerd c=1: policy + 3 rate", "**Three limits on three subjects**: the bench's policy limits the "
      "caller, the server and the tool, three subjects, so three Durable Objects (exactness wants one "
      "authority per counter, and a per-server counter is shared by every caller, so no one object can hold "
@@ -213,9 +215,12 @@ MISSES = [
      "slowest, one round trip; the local runtime serves all three on one thread, so here they add up. "
      "Limits on one subject (the row above: a rate, a daily quota and a per-tool rate per caller) share "
      "one object and cost one round trip here too; one local round trip (the `policy + 1 limit` row) "
-     "costs about the fixed +3.09 ms target on its own."),
+     "costs the fixed +3.09 ms target or more on its own."),
     ("workerd c=1: policy + 3 limits on one", "**Limits on one subject**: one Durable Object round trip, "
      "as a single limit costs; on this shared machine one round trip moves around the bound between runs."),
+    ("workerd: upstream tools/list", "**Catalog refreshes**: `wrangler dev` reloads the worker when a "
+     "source file it watches changes, and a reloaded isolate lists every server again; a run with edits "
+     "during it counts those listings."),
     ("workerd: fan-out", "**workerd fan-out**: 20 upstream fetches cost ~1 ms of isolate CPU each under "
      "`wrangler dev` (the floor makes one); they overlap in time but not in CPU."),
     ("spin: fan-out", "**Spin fan-out**: the test host opens a new connection for every outgoing "
@@ -230,7 +235,7 @@ MISSES = [
      "which no setting of ours speeds up; a verified token is cached until it expires, so a caller pays it "
      "once per token, not per call (the JWT caller's pipeline row)."),
     ("merge: 100 servers", "**Merge at 100 servers**: a single-threaded native figure on a shared 2-core "
-     "machine; it moves by more than its margin between runs (3.3 to 5.4 ms across the last runs)."),
+     "machine; it moves by more than its margin between runs (3.3 to 6.3 ms across recent runs)."),
     ("PII scanners", "**PII scanners**: the median of three scans per input; what is left over the bound "
      "is this shared machine's moment (each kind stays linear: 2 MiB takes about twice 1 MiB)."),
     ("Spin component", "**Spin size**: the same crates as the Workers bundle, and the component is not "
