@@ -35,7 +35,7 @@ impl Limiter for AtomicLimiter {
         now_ms: u64,
     ) -> Result<Decision, PortError> {
         let (limit, window_end) = window(quota, now_ms);
-        let counter = format!("{PREFIX}{key}/{window_end}");
+        let counter = window_key(key, window_end);
         let count = increment(&counter, cost as i64)?;
         if count == cost as i64 {
             // A first unit: the window's very first, or one after its count
@@ -73,7 +73,7 @@ impl Limiter for AtomicLimiter {
     /// then refuses once the count is past the limit).
     async fn charge(&self, _home: &str, take: &Take<'_>, now_ms: u64) -> Result<(), PortError> {
         let (_, window_end) = window(take.quota, now_ms);
-        let counter = format!("{PREFIX}{}/{window_end}", take.key);
+        let counter = window_key(take.key, window_end);
         let by = i64::try_from(take.cost).unwrap_or(i64::MAX);
         if increment(&counter, by)? == by {
             note_window(&counter, window_end).await;
@@ -94,7 +94,7 @@ impl Limiter for AtomicLimiter {
         if super::SpinClock.now_ms() >= window_end {
             return Ok(());
         }
-        let counter = format!("{PREFIX}{}/{window_end}", take.key);
+        let counter = window_key(take.key, window_end);
         increment(&counter, -(take.cost as i64)).map(drop)
     }
 }
@@ -116,6 +116,11 @@ async fn note_window(counter: &str, window_end: u64) {
     if let Err(e) = noted.await {
         tracing::warn!("rate limiter: window not noted for the sweep: {}", e.0);
     }
+}
+
+/// The key of counter `key`'s window ending at `window_end`.
+fn window_key(key: &str, window_end: u64) -> String {
+    format!("{PREFIX}{key}/{window_end}")
 }
 
 /// The limit and the end of the fixed window `now_ms` falls in.

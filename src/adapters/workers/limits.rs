@@ -138,13 +138,27 @@ impl DurableLimiter {
         DurableLimiter(ns)
     }
 
-    /// One round trip to object `name`.
-    async fn send(&self, name: &str, ask: &Ask) -> Result<Vec<Decision>, PortError> {
+    /// One round trip to object `name`: `op` on `counters`, one decision
+    /// each (an answer of any other length is an error: fail closed).
+    async fn send(
+        &self,
+        name: &str,
+        op: Op,
+        now_ms: u64,
+        counters: Vec<Slot>,
+    ) -> Result<Vec<Decision>, PortError> {
         let err = |e: worker::Error| PortError(format!("rate limiter: {e}"));
+        let asked = counters.len();
+        let ask = Ask {
+            op,
+            now_ms,
+            counters,
+        };
         let stub = self.0.get_by_name(name).map_err(err)?;
         let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_body(Some(serde_json::to_string(ask).expect("serializes").into()));
+        init.with_method(Method::Post).with_body(Some(
+            serde_json::to_string(&ask).expect("serializes").into(),
+        ));
         let req = Request::new_with_init("https://limits/check", &init).map_err(err)?;
         let mut resp = stub.fetch_with_request(req).await.map_err(err)?;
         if resp.status_code() != 200 {
@@ -154,17 +168,22 @@ impl DurableLimiter {
             )));
         }
         let outcomes: Vec<Outcome> = resp.json().await.map_err(err)?;
+        if outcomes.len() != asked {
+            return Err(PortError(format!(
+                "rate limiter: {} answers for {asked} counters",
+                outcomes.len()
+            )));
+        }
         Ok(outcomes.iter().map(Decision::from).collect())
     }
+}
 
-    async fn one(&self, home: &str, op: Op, take: &Take<'_>, now_ms: u64) -> Result<(), PortError> {
-        let ask = Ask {
-            op,
-            now_ms,
-            counters: vec![Slot::new(take.key, take.quota, take.cost)],
-        };
-        self.send(&format!("{HOME}{home}"), &ask).await.map(drop)
-    }
+/// The counters of `takes` as the object of their home keeps them.
+fn slots(takes: &[Take<'_>]) -> Vec<Slot> {
+    takes
+        .iter()
+        .map(|t| Slot::new(t.key, t.quota, t.cost))
+        .collect()
 }
 
 impl Limiter for DurableLimiter {
@@ -175,18 +194,9 @@ impl Limiter for DurableLimiter {
         cost: u64,
         now_ms: u64,
     ) -> Result<Decision, PortError> {
-        let ask = Ask {
-            op: Op::Check,
-            now_ms,
-            counters: vec![Slot::new(LONE, quota, cost)],
-        };
-        let mut decisions = self.send(key, &ask).await?;
-        match decisions.len() {
-            1 => Ok(decisions.remove(0)),
-            n => Err(PortError(format!(
-                "rate limiter: {n} answers for one counter"
-            ))),
-        }
+        let lone = vec![Slot::new(LONE, quota, cost)];
+        let mut decisions = self.send(key, Op::Check, now_ms, lone).await?;
+        Ok(decisions.remove(0))
     }
 
     async fn check_together(
@@ -195,31 +205,20 @@ impl Limiter for DurableLimiter {
         takes: &[Take<'_>],
         now_ms: u64,
     ) -> Result<Vec<Decision>, PortError> {
-        let ask = Ask {
-            op: Op::Check,
-            now_ms,
-            counters: takes
-                .iter()
-                .map(|t| Slot::new(t.key, t.quota, t.cost))
-                .collect(),
-        };
-        let decisions = self.send(&format!("{HOME}{home}"), &ask).await?;
-        if decisions.len() != takes.len() {
-            return Err(PortError(format!(
-                "rate limiter: {} answers for {} counters",
-                decisions.len(),
-                takes.len()
-            )));
-        }
-        Ok(decisions)
+        let name = format!("{HOME}{home}");
+        self.send(&name, Op::Check, now_ms, slots(takes)).await
     }
 
     async fn charge(&self, home: &str, take: &Take<'_>, now_ms: u64) -> Result<(), PortError> {
-        self.one(home, Op::Charge, take, now_ms).await
+        let name = format!("{HOME}{home}");
+        let sent = self.send(&name, Op::Charge, now_ms, slots(&[*take]));
+        sent.await.map(drop)
     }
 
     async fn release(&self, home: &str, take: &Take<'_>, checked_ms: u64) -> Result<(), PortError> {
-        self.one(home, Op::Release, take, checked_ms).await
+        let name = format!("{HOME}{home}");
+        let sent = self.send(&name, Op::Release, checked_ms, slots(&[*take]));
+        sent.await.map(drop)
     }
 }
 
@@ -272,21 +271,26 @@ impl DurableObject for RateCounter {
         let keys: Vec<&str> = slots.iter().map(|s| s.0).collect();
         self.load(&keys).await?;
         let stored = |key: &str| self.read.borrow().get(key).copied().flatten();
+        let now = ask.now_ms;
+        let allowed = || vec![Decision::Allow; slots.len()];
         let (decisions, next) = match ask.op {
-            Op::Check => gcra::step_together(slots.iter().copied(), stored, ask.now_ms),
-            Op::Release | Op::Charge => {
-                let next = slots
+            Op::Check => gcra::step_together(slots.iter().copied(), stored, now),
+            Op::Release => (
+                allowed(),
+                slots
                     .iter()
                     .filter_map(|&(key, quota, cost)| {
-                        let state = match ask.op {
-                            Op::Release => gcra::release(quota, stored(key), ask.now_ms, cost)?,
-                            _ => gcra::charge(quota, stored(key), ask.now_ms, cost),
-                        };
-                        Some((key, state))
+                        Some((key, gcra::release(quota, stored(key), now, cost)?))
                     })
-                    .collect();
-                (vec![Decision::Allow; slots.len()], next)
-            }
+                    .collect(),
+            ),
+            Op::Charge => (
+                allowed(),
+                slots
+                    .iter()
+                    .map(|&(key, quota, cost)| (key, gcra::charge(quota, stored(key), now, cost)))
+                    .collect(),
+            ),
         };
         if !next.is_empty() {
             // One write for all (a plain object: `put` takes its own
