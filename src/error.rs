@@ -40,6 +40,10 @@ pub(crate) mod code {
     pub(crate) const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = -32021;
     /// MCP 2026-07-28: the request's revision is not supported.
     pub(crate) const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+    /// MCP 2025-11-25: the request needs the user to visit a URL first
+    /// (`URLElicitationRequiredError`, `client/elicitation.mdx`; retired by
+    /// 2026-07-28, whose modern answers never carry it).
+    pub(crate) const URL_ELICITATION_REQUIRED: i64 = -32042;
 }
 
 /// Everything that can end a request early.
@@ -95,6 +99,14 @@ pub enum GatewayError {
     ResourceNotFound(String),
     /// An upstream could not be reached, timed out, or broke the protocol.
     Upstream { server: String, message: String },
+    /// The server takes each user's own OAuth token and this caller has
+    /// none that works: the user must connect at `url` first (a tool call
+    /// answers this as a tool error naming the URL, see `gateway/guard.rs`).
+    ConnectRequired {
+        server: String,
+        url: String,
+        reason: String,
+    },
     /// The agent API's model provider failed (every region tried, or a
     /// refusal no other region would change): 502.
     Provider { model: String, message: String },
@@ -162,9 +174,11 @@ impl GatewayError {
             | InvalidRequest(_)
             | HeaderMismatch(_)
             | UnsupportedVersion(_) => StatusCode::BAD_REQUEST,
-            MethodNotFound(_) | InvalidParams(_) | ResourceNotFound(_) | Upstream { .. } => {
-                StatusCode::OK
-            }
+            MethodNotFound(_)
+            | InvalidParams(_)
+            | ResourceNotFound(_)
+            | Upstream { .. }
+            | ConnectRequired { .. } => StatusCode::OK,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Provider { .. } => StatusCode::BAD_GATEWAY,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -181,6 +195,7 @@ impl GatewayError {
             InvalidParams(_) => code::INVALID_PARAMS,
             ResourceNotFound(_) => code::RESOURCE_NOT_FOUND,
             Upstream { .. } | Provider { .. } => code::UPSTREAM_UNAVAILABLE,
+            ConnectRequired { .. } => code::URL_ELICITATION_REQUIRED,
             RateLimited { .. } => code::RATE_LIMITED,
             HeaderMismatch(_) => code::HEADER_MISMATCH,
             UnsupportedVersion(_) => code::UNSUPPORTED_PROTOCOL_VERSION,
@@ -206,6 +221,17 @@ impl GatewayError {
             GatewayError::PreconditionFailed { path, current } => {
                 Some(serde_json::json!({ "path": path, "current_version": current }))
             }
+            // The shape of 2025-11-25's URLElicitationRequiredError
+            // (`schema/2025-11-25/schema.ts`), plus the gateway's own member.
+            GatewayError::ConnectRequired { server, url, .. } => Some(serde_json::json!({
+                "elicitations": [{
+                    "mode": "url",
+                    "elicitationId": format!("connect-{server}"),
+                    "url": url,
+                    "message": format!("Connect your account for '{server}' to continue"),
+                }],
+                "mcp-edge/connect": { "server": server, "url": url },
+            })),
             _ => None,
         }
     }
@@ -231,6 +257,7 @@ impl GatewayError {
             // -32002 is retired by the revision: a missing resource is a bad
             // `uri` parameter.
             (Era::Modern, GatewayError::ResourceNotFound(_)) => code::INVALID_PARAMS,
+            (Era::Modern, GatewayError::ConnectRequired { .. }) => code::UPSTREAM_UNAVAILABLE,
             _ => self.code(),
         }
     }
@@ -315,6 +342,10 @@ impl std::fmt::Display for GatewayError {
             InvalidParams(why) => write!(f, "Invalid params: {why}"),
             ResourceNotFound(uri) => write!(f, "Resource not found: {uri}"),
             Upstream { server, message } => write!(f, "Upstream server '{server}' failed: {message}"),
+            ConnectRequired { server, url, reason } => write!(
+                f,
+                "Server '{server}' needs your own account: {reason}. Open {url} to connect it, then try again"
+            ),
             Provider { model, message } => write!(f, "Model '{model}' failed: {message}"),
             NotFound(why) => write!(f, "Not found: {why}"),
             Conflict(why) => write!(f, "Conflict: {why}"),

@@ -1,5 +1,6 @@
 //! What the gateway presents to an upstream instead of the caller's token:
-//! a JWT it mints for that server, a static secret header, or nothing.
+//! a JWT it mints for that server, a static secret header, the user's own
+//! OAuth token for a third-party server (see `upstream/oauth/`), or nothing.
 
 use serde::Deserialize;
 
@@ -25,6 +26,34 @@ pub(crate) enum CredentialSpec {
         /// Prepended to the secret, such as `Bearer `.
         prefix: Option<String>,
     },
+    /// Each user's own OAuth token, got by connecting once (`/connect/{id}`).
+    #[serde(rename = "oauth")]
+    OAuth {
+        /// The authorization server's issuer URL; default: the first one
+        /// the upstream's RFC 9728 metadata names.
+        authorization_server: Option<String>,
+        /// The gateway's client id there; default: registered dynamically
+        /// (RFC 7591) where the server offers it.
+        client_id: Option<String>,
+        /// Name of the secret holding the client secret (confidential
+        /// clients; `client_secret_basic`).
+        client_secret: Option<String>,
+        #[serde(default)]
+        scopes: Vec<String>,
+        /// The RFC 8707 resource indicator; default: the server's first
+        /// endpoint URL.
+        resource: Option<String>,
+    },
+}
+
+/// A server's OAuth client settings, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthClient {
+    pub authorization_server: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub scopes: Vec<String>,
+    pub resource: Option<String>,
 }
 
 /// Checked credentials of one server.
@@ -41,6 +70,21 @@ pub enum Credentials {
         secret: String,
         prefix: String,
     },
+    OAuth(Box<OAuthClient>),
+}
+
+fn is_http_url(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && url.parse::<http::Uri>().is_ok_and(|u| u.host().is_some())
+}
+
+fn check_url(field: &str, url: &Option<String>) -> Result<(), String> {
+    match url {
+        Some(u) if !is_http_url(u) => {
+            Err(format!("credentials.{field} '{u}' is not an http(s) URL"))
+        }
+        _ => Ok(()),
+    }
 }
 
 impl Credentials {
@@ -82,6 +126,39 @@ impl Credentials {
                     prefix: prefix.unwrap_or_default(),
                 }
             }
+            CredentialSpec::OAuth {
+                authorization_server,
+                client_id,
+                client_secret,
+                scopes,
+                resource,
+            } => {
+                check_url("authorization_server", &authorization_server)?;
+                check_url("resource", &resource)?;
+                if let Some(secret) = &client_secret {
+                    if super::Settings::is_own(secret) {
+                        return Err(format!(
+                            "credentials.client_secret '{secret}' is one of the gateway's own settings or secrets"
+                        ));
+                    }
+                    if client_id.is_none() {
+                        return Err("credentials.client_secret needs a client_id".into());
+                    }
+                }
+                if let Some(bad) = scopes
+                    .iter()
+                    .find(|s| s.is_empty() || !s.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'))
+                {
+                    return Err(format!("credentials.scopes: '{bad}' is not a scope"));
+                }
+                Credentials::OAuth(Box::new(OAuthClient {
+                    authorization_server,
+                    client_id: client_id.filter(|c| !c.is_empty()),
+                    client_secret,
+                    scopes,
+                    resource,
+                }))
+            }
         })
     }
 }
@@ -121,6 +198,20 @@ mod tests {
     }
 
     #[test]
+    fn oauth_servers() {
+        let c = parse(
+            "gh",
+            r#"{"type":"oauth","client_id":"gw","client_secret":"GH_CLIENT_SECRET","scopes":["repo"]}"#,
+        )
+        .unwrap();
+        let Credentials::OAuth(c) = c else { panic!() };
+        assert_eq!(c.client_id.as_deref(), Some("gw"));
+        assert_eq!(c.scopes, ["repo"]);
+        assert!(c.authorization_server.is_none() && c.resource.is_none());
+        assert!(matches!(parse("x", r#"{"type":"oauth"}"#), Ok(Credentials::OAuth(_))));
+    }
+
+    #[test]
     fn bad_specs_are_clear() {
         assert!(parse("s", r#"{"type":"jwt","ttl_secs":3600}"#)
             .unwrap_err()
@@ -131,6 +222,12 @@ mod tests {
         )
         .unwrap_err()
         .contains("not a header name"));
-        assert!(parse("s", r#"{"type":"oauth"}"#).is_err());
+        assert!(parse("s", r#"{"type":"oauth","resource":"ftp://x"}"#)
+            .unwrap_err()
+            .contains("not an http(s) URL"));
+        assert!(parse("s", r#"{"type":"oauth","client_secret":"S"}"#)
+            .unwrap_err()
+            .contains("needs a client_id"));
+        assert!(parse("s", r#"{"type":"oauth","scopes":["a b"]}"#).is_err());
     }
 }

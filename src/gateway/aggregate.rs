@@ -17,6 +17,7 @@ use super::modern::shape::AnsweredBy;
 use super::naming::{Naming, Shown};
 use super::{resources, respond};
 use crate::body::Body;
+use crate::config::credentials::Credentials;
 use crate::config::{Registry, Server};
 use crate::error::GatewayError;
 use crate::governance::pii;
@@ -237,7 +238,15 @@ async fn list_one<P: Platform>(
         })?;
     if list_cache::hinted(&page) {
         let (server_key, caller) = keys();
-        lists.keep(&server_key, kind.method(), cursor, &caller, &page, now);
+        let per_caller = matches!(server.credentials, Credentials::OAuth(_));
+        lists.keep_as(
+            &server_key,
+            kind.method(),
+            cursor,
+            (&caller, per_caller),
+            &page,
+            now,
+        );
     }
     Ok(page)
 }

@@ -117,12 +117,28 @@ impl ListCache {
     }
 
     /// Keeps `page` as its hints allow.
+    #[cfg(test)]
     pub(crate) fn keep(
         &self,
         server: &str,
         method: &'static str,
         cursor: Option<&str>,
         caller: &str,
+        page: &RawValue,
+        now_ms: u64,
+    ) {
+        self.keep_as(server, method, cursor, (caller, false), page, now_ms)
+    }
+
+    /// Keeps `page` as its hints allow; `per_caller`: never as a public
+    /// page, whatever its `cacheScope` says (a server reached with each
+    /// user's own token answers each user their own list).
+    pub(crate) fn keep_as(
+        &self,
+        server: &str,
+        method: &'static str,
+        cursor: Option<&str>,
+        (caller, per_caller): (&str, bool),
         page: &RawValue,
         now_ms: u64,
     ) {
@@ -138,7 +154,7 @@ impl ListCache {
             return;
         }
         let who = match hints.scope.as_deref() {
-            Some("public") => None,
+            Some("public") if !per_caller => None,
             _ => Some(caller.to_string()),
         };
         let key = (server.to_string(), method, cursor.map(str::to_string), who);

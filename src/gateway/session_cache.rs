@@ -185,6 +185,7 @@ impl<P: Platform> Platform for CachedPlatform<P> {
     type Clock = P::Clock;
     type Limiter = P::Limiter;
     type Approvals = P::Approvals;
+    type Connections = P::Connections;
     type Usage = P::Usage;
     type History = P::History;
 
@@ -199,6 +200,9 @@ impl<P: Platform> Platform for CachedPlatform<P> {
     }
     fn approvals(&self) -> &Self::Approvals {
         self.inner.approvals()
+    }
+    fn connections(&self) -> &Self::Connections {
+        self.inner.connections()
     }
     fn usage(&self) -> &Self::Usage {
         self.inner.usage()

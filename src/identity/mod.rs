@@ -14,14 +14,19 @@
 //! - [`mint`]: the short-lived JWTs the gateway signs for each upstream.
 //! - [`sealed`]: an upstream's `requestState`, bound to the caller and the
 //!   request it was given for before a client holds it.
+//! - [`oauth`]: the gateway as an OAuth client of third-party authorization
+//!   servers on a user's behalf (PKCE, metadata, token answers, challenges).
+//! - [`vault`]: users' tokens sealed at rest, and connect tickets.
 
 pub mod config;
 pub mod credential;
 pub mod jwks;
 pub mod jwt;
 pub(crate) mod mint;
+pub(crate) mod oauth;
 pub(crate) mod resource;
 pub(crate) mod sealed;
+pub(crate) mod vault;
 
 use serde::{Deserialize, Serialize};
 

@@ -92,6 +92,20 @@ pub(crate) enum Audit<'a> {
         tool: &'a str,
         how: &'a str,
     },
+    /// A user's connection to an OAuth-protected server: `connected`,
+    /// `refreshed`, `refresh_failed`, `connect_failed`, `revoked`; `by` is
+    /// who revoked it (the user or an admin); `why` an OAuth error code or
+    /// the gateway's short reason. Never a token.
+    Connection {
+        #[serde(rename = "what")]
+        event: &'a str,
+        principal: &'a str,
+        server: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        by: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        why: Option<&'a str>,
+    },
     /// A configuration document changed through the admin API: which one
     /// (`servers/x`, `policy`, `apikeys/{hash prefix}`), its new version,
     /// what was done, and by whom. Never the document's content.

@@ -1,6 +1,7 @@
 //! The credential an upstream request carries. Never the caller's own token:
 //! per the registry, a JWT the gateway mints for that server naming the
-//! caller, a static secret header, or nothing.
+//! caller, a static secret header, the user's own OAuth token for that
+//! server (`oauth`), or nothing.
 
 use super::minter::{Grant, Minter};
 use crate::config::credentials::Credentials;
@@ -55,6 +56,20 @@ pub(crate) async fn header_for<P: Platform>(
             let value = HeaderValue::from_str(&format!("{prefix}{value}"))
                 .map_err(|_| fail(format!("the secret {secret} is not a valid header value")))?;
             Ok(Some((name.clone(), value)))
+        }
+        Credentials::OAuth(oauth) => {
+            let owner = caller.principal.key();
+            if caller.principal.is_anonymous() {
+                // An anonymous caller has no account to connect.
+                return Err(fail("the server needs each user's own account; anonymous callers cannot connect one".into()));
+            }
+            let bearer = minter
+                .oauth
+                .bearer(p, (server, oauth), &owner, &caller.issuer)
+                .await?;
+            let value = HeaderValue::from_str(&bearer)
+                .map_err(|_| fail("the stored access token is not a valid header value".into()))?;
+            Ok(Some((http::header::AUTHORIZATION, value)))
         }
     }
 }

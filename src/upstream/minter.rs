@@ -34,6 +34,8 @@ pub(crate) struct Minter {
     /// Minted tokens by [`mint::cache_key`] and server, valid until
     /// [`RENEW_BEFORE_MS`] before they expire.
     minted: Bounded<(String, String), String>,
+    /// Users' connections to OAuth servers: the vault and discovered endpoints.
+    pub(crate) oauth: super::oauth::OAuthCache,
 }
 
 /// What a token is minted for.

@@ -6,8 +6,11 @@
 //!   timeouts and failover to the next region; `opening` meets an endpoint
 //!   in its era (`initialize`, or adopting a modern one).
 //! - [`credentials`]: what an upstream request carries instead of the
-//!   caller's token (a minted JWT, a secret header, or nothing).
+//!   caller's token (a minted JWT, a secret header, the user's own OAuth
+//!   token, or nothing).
 //! - [`minter`]: the signing key and the tokens minted with it.
+//! - [`oauth`]: each user's own OAuth token for third-party servers: the
+//!   connect flow, refresh, revocation.
 //! - [`eras`], [`modern`]: which endpoints speak 2026-07-28 (asked once with
 //!   `server/discover`), and the envelope and routing headers their requests
 //!   carry.
@@ -33,6 +36,7 @@ pub(crate) mod merged;
 pub(crate) mod merged_id;
 pub(crate) mod minter;
 pub(crate) mod modern;
+pub(crate) mod oauth;
 mod opening;
 pub(crate) mod relay;
 pub(crate) mod reply;

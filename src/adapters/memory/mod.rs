@@ -3,6 +3,7 @@
 //! in-process handlers such as [`MockServer`], and deferred work collected until
 //! the test runs it.
 
+mod connections;
 mod history;
 mod kv;
 mod mock_asks;
@@ -10,6 +11,7 @@ mod mock_listen;
 mod mock_server;
 mod mock_tools;
 
+pub use connections::MemoryConnections;
 pub use history::MemoryHistory;
 pub use kv::MemoryKv;
 pub use mock_server::{MockServer, Seen};
@@ -399,6 +401,7 @@ pub type MemoryPlatform = Ports<
     MemoryUsage,
     MemoryRuntime,
     MemoryHistory,
+    MemoryConnections,
 >;
 
 impl MemoryPlatform {

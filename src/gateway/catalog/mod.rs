@@ -348,7 +348,11 @@ impl Catalog {
 
 /// The caller whose own listing a lookup reads, where it must and can.
 fn view<P: Platform>(ups: &Upstreams<'_, P>, server: &Server, own: bool) -> Option<String> {
-    let tells_callers_apart = matches!(server.credentials, Credentials::Jwt { .. });
+    // Minted tokens name the caller; OAuth servers see each user's own token.
+    let tells_callers_apart = matches!(
+        server.credentials,
+        Credentials::Jwt { .. } | Credentials::OAuth(_)
+    );
     (own && tells_callers_apart).then(|| ups.client.caller.principal.key())
 }
 

@@ -12,6 +12,9 @@ use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod connections;
+pub use connections::{ConnectionRecord, Connections, PendingConnect};
+
 /// A platform operation failed (KV unreachable, Durable Object error, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortError(pub String);
@@ -412,6 +415,7 @@ pub trait Platform {
     type Clock: Clock + Clone + 'static;
     type Limiter: Limiter;
     type Approvals: Approvals + Clone + 'static;
+    type Connections: Connections;
     type Usage: Usage;
     type History: History;
 
@@ -420,6 +424,7 @@ pub trait Platform {
     fn sessions(&self) -> &Self::Sessions;
     fn limiter(&self) -> &Self::Limiter;
     fn approvals(&self) -> &Self::Approvals;
+    fn connections(&self) -> &Self::Connections;
     fn usage(&self) -> &Self::Usage;
     fn http(&self) -> &Self::Http;
     fn clock(&self) -> &Self::Clock;
@@ -461,7 +466,7 @@ pub(crate) trait Runtime {
 /// A platform assembled from one adapter per port: every adapter builds its
 /// platform as a `Ports<...>` and writes no accessor boilerplate.
 #[derive(Default)]
-pub struct Ports<K, S, U, C, L, A, G, R, H> {
+pub struct Ports<K, S, U, C, L, A, G, R, H, N> {
     pub kv: K,
     pub history: H,
     pub sessions: S,
@@ -471,10 +476,12 @@ pub struct Ports<K, S, U, C, L, A, G, R, H> {
     pub approvals: A,
     pub usage: G,
     pub runtime: R,
+    pub connections: N,
 }
 
-impl<K, S, U, C, L, A, G, R, H> Platform for Ports<K, S, U, C, L, A, G, R, H>
+impl<K, S, U, C, L, A, G, R, H, N> Platform for Ports<K, S, U, C, L, A, G, R, H, N>
 where
+    N: Connections,
     H: History,
     K: Kv,
     S: Sessions + Clone + 'static,
@@ -491,6 +498,7 @@ where
     type Clock = C;
     type Limiter = L;
     type Approvals = A;
+    type Connections = N;
     type Usage = G;
     type History = H;
 
@@ -508,6 +516,9 @@ where
     }
     fn approvals(&self) -> &A {
         &self.approvals
+    }
+    fn connections(&self) -> &N {
+        &self.connections
     }
     fn usage(&self) -> &G {
         &self.usage
