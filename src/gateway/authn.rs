@@ -123,7 +123,12 @@ async fn identify<P: Platform>(
 fn anonymous_allowed(route: &Route, registry: &Registry) -> bool {
     match route {
         Route::Server(id) => registry.get(id).is_some_and(|s| s.anonymous),
-        Route::Approval(_) | Route::Approvals | Route::Admin(_) => false,
+        Route::Approval(_)
+        | Route::Approvals
+        | Route::Admin(_)
+        | Route::Connect(_)
+        | Route::ConnectCallback
+        | Route::Connections(_) => false,
         _ => registry.servers.iter().any(|s| s.anonymous),
     }
 }

@@ -156,6 +156,26 @@ impl CallGuard<'_> {
         ups: &Upstreams<'_, P>,
         call: Forwarding,
     ) -> Result<Response<Body>, GatewayError> {
+        let tool_call = crate::protocol::jsonrpc::method_of(&call.message) == Some("tools/call");
+        let (id, modern, url_mode) = (call.id.clone(), self.modern, self.requester.elicitation.url);
+        match self.carry_out_as(outcome, ups, call).await {
+            // A server that needs the user's own account: a legacy client
+            // that declared URL elicitation gets the URL elicitation error
+            // (-32042, error.rs); every other caller a tool error naming the
+            // connect URL, which a model can relay to its user.
+            Err(e @ GatewayError::ConnectRequired { .. }) if tool_call && (modern || !url_mode) => {
+                Ok(respond::result(&id, &connect_result(&e)))
+            }
+            other => other,
+        }
+    }
+
+    async fn carry_out_as<P: Platform + Clone + 'static>(
+        &self,
+        outcome: Outcome,
+        ups: &Upstreams<'_, P>,
+        call: Forwarding,
+    ) -> Result<Response<Body>, GatewayError> {
         match outcome {
             Outcome::Forward => ask::forward(ups, &call).await,
             Outcome::Answer(result) => Ok(respond::result(&call.id, &result)),
@@ -167,4 +187,18 @@ impl CallGuard<'_> {
             Outcome::Ask(question) => Ok(ask::ask_then_forward(*question, ups.detach(), call)),
         }
     }
+}
+
+/// The tool error a call gets when its server needs the user to connect
+/// first: the message names the URL, and `_meta` carries it for clients
+/// that act on it.
+fn connect_result(e: &GatewayError) -> Value {
+    let GatewayError::ConnectRequired { server, url, .. } = e else {
+        unreachable!("called with a connect prompt only")
+    };
+    serde_json::json!({
+        "content": [{"type": "text", "text": e.to_string()}],
+        "isError": true,
+        "_meta": {"mcp-edge/connect": {"server": server, "url": url}},
+    })
 }

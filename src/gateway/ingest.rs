@@ -38,6 +38,15 @@ pub(crate) enum Route {
     /// `/v1/models` (`None`) and `/v1/models/{name}`: the models this
     /// caller may use.
     Models(Option<String>),
+    /// `/connect/{server}`: connect the caller's own account for a server
+    /// that takes users' OAuth tokens.
+    Connect(String),
+    /// `/connect/callback`: where the authorization server sends the
+    /// browser back.
+    ConnectCallback,
+    /// `/connections` (`None`) and `/connections/{server}`: the caller's
+    /// own connections.
+    Connections(Option<String>),
 }
 
 impl Route {
@@ -64,6 +73,18 @@ impl Route {
             "/approvals" => Ok(Route::Approvals),
             "/v1/chat/completions" => Ok(Route::Chat),
             "/v1/models" => Ok(Route::Models(None)),
+            "/connect/callback" => Ok(Route::ConnectCallback),
+            "/connections" => Ok(Route::Connections(None)),
+            _ if trimmed.starts_with("/connect/") || trimmed.starts_with("/connections/") => {
+                let (prefix, id) = trimmed[1..].split_once('/').expect("has a slash");
+                if !crate::protocol::names::valid_server_id(id) {
+                    return Err(GatewayError::NoRoute(path.to_string()));
+                }
+                Ok(match prefix {
+                    "connect" => Route::Connect(id.to_string()),
+                    _ => Route::Connections(Some(id.to_string())),
+                })
+            }
             _ if trimmed.starts_with("/v1/models/") => {
                 let name = &trimmed["/v1/models/".len()..];
                 match crate::config::models::valid_name(name) {
@@ -137,6 +158,10 @@ impl Route {
             Route::Chat => "/v1/chat/completions".into(),
             Route::Models(None) => "/v1/models".into(),
             Route::Models(Some(name)) => format!("/v1/models/{name}"),
+            Route::Connect(id) => format!("/connect/{id}"),
+            Route::ConnectCallback => "/connect/callback".into(),
+            Route::Connections(None) => "/connections".into(),
+            Route::Connections(Some(id)) => format!("/connections/{id}"),
         }
     }
 
@@ -146,7 +171,13 @@ impl Route {
     /// `/mcp`'s.
     pub(crate) fn credential_endpoint(&self) -> String {
         match self {
-            Route::Registry(_) | Route::Admin(_) | Route::Chat | Route::Models(_) => "/mcp".into(),
+            Route::Registry(_)
+            | Route::Admin(_)
+            | Route::Chat
+            | Route::Models(_)
+            | Route::Connect(_)
+            | Route::ConnectCallback
+            | Route::Connections(_) => "/mcp".into(),
             other => other.endpoint_name(),
         }
     }

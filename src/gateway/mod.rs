@@ -22,6 +22,7 @@ pub(crate) mod ask;
 pub(crate) mod authenticator;
 pub(crate) mod authn;
 pub(crate) mod catalog;
+mod connect;
 mod counters;
 mod discovery;
 mod endpoint;
@@ -248,6 +249,9 @@ impl Gateway {
             _ => {}
         }
         let registry = self.registry.get(p).await.map_err(no_id)?;
+        if let Some(answer) = connect::before_auth(self, p, &route, &req, &registry).await {
+            return answer.map_err(no_id);
+        }
         let request = authn::Presented {
             route: &route,
             uri: req.uri(),
@@ -297,6 +301,16 @@ impl Gateway {
         }
         if let Route::Registry(id) = &ctx.route {
             return ctx.discovery(id.as_deref(), &req).await.map_err(no_id);
+        }
+        match &ctx.route {
+            Route::Connect(id) => return ctx.connect(id, req.method()).await.map_err(no_id),
+            Route::Connections(id) => {
+                return ctx
+                    .connections(id.as_deref(), req.method())
+                    .await
+                    .map_err(no_id)
+            }
+            _ => {}
         }
         match (req.method().clone(), era) {
             (Method::POST, Era::Modern) => ctx.post_modern(req).await,

@@ -24,6 +24,7 @@ use super::modern;
 use super::reply::{self, describe, is_error_response, session_gone, Reply};
 use super::ClientSession;
 use crate::body::Body;
+use crate::config::credentials::Credentials;
 use crate::config::{Endpoint, Server};
 use crate::error::GatewayError;
 use crate::observe::audit::{self, Audit};
@@ -64,6 +65,17 @@ impl<P: Platform> Detached<P> {
 pub(super) struct Attempt {
     pub(super) retry: bool,
     pub(super) message: String,
+    /// The answer the caller gets as it is, when it is more than a failure
+    /// (a connect prompt, a store that could not be reached).
+    pub(super) error: Option<GatewayError>,
+}
+
+impl Attempt {
+    /// The error the caller gets for this attempt on `server`.
+    pub(super) fn into_error(self, server: &Server) -> GatewayError {
+        self.error
+            .unwrap_or_else(|| upstream_error(server, self.message))
+    }
 }
 
 impl<'a, P: Platform> Upstreams<'a, P> {
@@ -168,7 +180,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
                     }
                     failures.push(format!("{}: {}", endpoint.region, a.message));
                 }
-                Err(a) => return Err(upstream_error(server, a.message)),
+                Err(a) => return Err(a.into_error(server)),
             }
         }
         Err(upstream_error(server, failures.join("; ")))
@@ -184,7 +196,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             match self.open(server, endpoint, true).await {
                 Ok((_, result)) => return Ok(result),
                 Err(a) if a.retry => failures.push(format!("{}: {}", endpoint.region, a.message)),
-                Err(a) => return Err(upstream_error(server, a.message)),
+                Err(a) => return Err(a.into_error(server)),
             }
         }
         Err(upstream_error(server, failures.join("; ")))
@@ -376,6 +388,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             return Err(Attempt {
                 retry: status.is_server_error(),
                 message: describe(status, &body),
+                error: None,
             });
         }
     }
@@ -397,6 +410,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
                 .map_err(|message| Attempt {
                 retry: false,
                 message,
+                error: None,
             })?;
             for (name, value) in out.headers {
                 req = req.header(name, value);
@@ -420,11 +434,16 @@ impl<'a, P: Platform> Upstreams<'a, P> {
                 req = req.header(headers::TRACESTATE, state);
             }
         }
-        let credential = self.credential(server).await.map_err(|e| Attempt {
-            retry: false,
-            message: match e {
-                GatewayError::Upstream { message, .. } => message,
-                other => other.to_string(),
+        let credential = self.credential(server).await.map_err(|e| match e {
+            GatewayError::Upstream { message, .. } => Attempt {
+                retry: false,
+                message,
+                error: None,
+            },
+            other => Attempt {
+                retry: false,
+                message: other.to_string(),
+                error: Some(other),
             },
         })?;
         if let Some((name, value)) = credential {
@@ -433,18 +452,74 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         let req = req.body(body.to_vec()).map_err(|e| Attempt {
             retry: false,
             message: format!("cannot build request: {e}"),
+            error: None,
         })?;
         let send = self.platform.http().send(req);
         match with_timeout(self.platform.clock(), server.timeout_ms, send).await {
+            Some(Ok(response)) if response.status() == http::StatusCode::UNAUTHORIZED => {
+                Err(self.refused(server, &response).await)
+            }
             Some(Ok(response)) => Ok(response),
             Some(Err(e)) => Err(Attempt {
                 retry: true,
                 message: format!("unreachable: {}", e.0),
+                error: None,
             }),
             None => Err(Attempt {
                 retry: true,
                 message: format!("timed out after {} ms", server.timeout_ms),
+                error: None,
             }),
+        }
+    }
+}
+
+impl<P: Platform> Upstreams<'_, P> {
+    /// An upstream's 401, relayed as something the caller can act on. For a
+    /// server that takes each user's own token, the token is marked expired
+    /// (the next call refreshes it) and the caller is asked to connect; for
+    /// any other, the error says the server wants authorization the
+    /// registry does not give it, and names its challenge's metadata.
+    async fn refused(&self, server: &Server, response: &http::Response<Body>) -> Attempt {
+        let challenge = reply::header(response, "www-authenticate");
+        let caller = &self.client.caller;
+        if let Credentials::OAuth(_) = &server.credentials {
+            let owner = caller.principal.key();
+            let oauth = &self.minter.oauth;
+            if let Err(e) = oauth.expire(self.platform, &owner, &server.id).await {
+                return Attempt {
+                    retry: false,
+                    message: e.to_string(),
+                    error: Some(e),
+                };
+            }
+            let why = "the server refused your token";
+            let prompt = oauth
+                .prompt(self.platform, &caller.issuer, &owner, &server.id, why)
+                .await;
+            return Attempt {
+                retry: false,
+                message: "HTTP 401".into(),
+                error: Some(prompt),
+            };
+        }
+        let metadata = challenge
+            .as_deref()
+            .and_then(|c| crate::identity::oauth::challenge_param(c, "resource_metadata"));
+        let message = match (challenge, metadata) {
+            (None, _) => "HTTP 401: the server refused the gateway's credentials".to_string(),
+            (Some(_), Some(m)) => format!(
+                "HTTP 401: the server asks each user to authorize (its metadata: {m}); \
+                 register it with credentials {{\"type\": \"oauth\"}} so users can connect"
+            ),
+            (Some(_), None) => "HTTP 401: the server asks for authorization the gateway was not given; \
+                 register it with credentials {\"type\": \"oauth\"} so users can connect"
+                .to_string(),
+        };
+        Attempt {
+            retry: false,
+            message,
+            error: None,
         }
     }
 }

@@ -180,6 +180,7 @@ impl<P: Platform> Upstreams<'_, P> {
             return Err(Attempt {
                 retry: status.is_server_error(),
                 message: describe(status, &body),
+                error: None,
             });
         }
         let session_id = header(&response, headers::SESSION_ID);
@@ -193,6 +194,7 @@ impl<P: Platform> Upstreams<'_, P> {
         .map_err(|e| Attempt {
             retry: false,
             message: format!("initialize: {e}"),
+            error: None,
         })?;
         let version = result
             .get("protocolVersion")

@@ -39,6 +39,7 @@ import urllib.request
 
 import agent  # tests/e2e/agent.py
 import cancel  # tests/e2e/cancel.py
+import connect  # tests/e2e/connect.py
 import observe  # tests/e2e/observe.py
 import otlp_receiver  # tests/e2e/otlp_receiver.py
 import governance  # tests/e2e/governance.py
@@ -566,18 +567,27 @@ def main() -> int:
         wait_http(f"http://127.0.0.1:{ev_port}/mcp", "server-everything", procs, ev_log, 60)
         wait_http(f"http://127.0.0.1:{notes_port}/mcp", "notes", procs, notes_log, 60)
         wait_http(f"{as_issuer}/.well-known/openid-configuration", "authorization-server", procs, as_log, 60)
+        # The third-party MCP server users connect to, behind its own
+        # authorization server (tests/e2e/connect.py).
+        tp_as_port, tp_mcp_port = free_port(), free_port()
+        tp_tokens = workdir / "thirdparty-tokens.txt"
+        tp_log = procs.start("thirdparty", connect.command(NODE22, tp_as_port, tp_mcp_port, base, tp_tokens))
+        wait_http(f"http://127.0.0.1:{tp_mcp_port}/stats", "thirdparty", procs, tp_log, 60)
+        wait_http(f"http://127.0.0.1:{tp_as_port}/.well-known/openid-configuration", "thirdparty", procs, tp_log, 60)
         model_port = free_port()
         model_log = procs.start("model", [PYTHON, str(E2E / "upstream" / "model_server.py"), "--port", str(model_port),
                                           "--key", agent.MODEL_KEY])
         wait_http(f"http://127.0.0.1:{model_port}/offered", "model", procs, model_log, 60)
         bouncer = security.Bouncer(free_port)
-        servers = {**registry(ev_port, notes_port, dead), "bouncer": bouncer.registry_entry()}
+        servers = {**registry(ev_port, notes_port, dead), "bouncer": bouncer.registry_entry(),
+                   connect.SERVER: connect.registry_entry(tp_mcp_port)}
         kv = [{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in servers.items()]
         kv += identity.kv_entries(as_issuer, API_KEY, SCOPE)
-        kv += governance.policy_entry(security.TRAPS_RULE, agent.DENY_RULE, agent.MODELS_RULE)
+        kv += governance.policy_entry(security.TRAPS_RULE, agent.DENY_RULE, agent.MODELS_RULE, connect.RULE)
         kv += agent.kv_entries(model_port)
         kv += security.kv_entries(SCOPE)
         kv += registry_checks.kv_entries(SCOPE)
+        kv += connect.kv_entries(SCOPE)
         receiver = otlp_receiver.Receiver()
         signing = identity.signing_key()
         vars = {"PUBLIC_URL": base, "REQUIRED_SCOPES": SCOPE, "ADMIN_ROLE": registry_checks.ADMIN_ROLE,
@@ -588,13 +598,19 @@ def main() -> int:
                 # Telemetry to the test receiver; the headers are a secret
                 # in production (a var here: both adapters read secrets so).
                 "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-                "OTEL_EXPORTER_OTLP_HEADERS": f"x-otlp-key={observe.EXPORT_SECRET}"}
+                "OTEL_EXPORTER_OTLP_HEADERS": f"x-otlp-key={observe.EXPORT_SECRET}",
+                # The third party's client secret and the key of users'
+                # tokens at rest (secrets in production).
+                **connect.gateway_vars()}
         # What no export may hold.
-        never = [API_KEY, governance.APPROVER_KEY, signing["d"], OAUTH_CLIENT[1], agent.MODEL_KEY]
+        never = [API_KEY, governance.APPROVER_KEY, signing["d"], OAUTH_CLIENT[1], agent.MODEL_KEY, *connect.NEVER]
         start = start_workers if args.target == "workers" else start_spin
-        gw_log = start(procs, workdir, kv, vars, gw_port, build=not args.no_build, also_allow=[bouncer.trap_url])
+        # The third party's authorization server is named by no registry
+        # entry (the gateway finds it in the server's RFC 9728 metadata).
+        also_allow = [bouncer.trap_url, f"http://127.0.0.1:{tp_as_port}/", f"http://127.0.0.1:{tp_mcp_port}/mcp"]
+        gw_log = start(procs, workdir, kv, vars, gw_port, build=not args.no_build, also_allow=also_allow)
         print(f"# e2e on {args.target}: gateway {base}, upstreams :{ev_port} :{notes_port}, down :{dead[0]} :{dead[1]}, "
-              f"authorization server {as_issuer}", flush=True)
+              f"authorization server {as_issuer}, third party :{tp_mcp_port} (its AS :{tp_as_port})", flush=True)
         run_clients(base, workdir, args.only)
         # The checks after the client scenarios, by name (`--only` picks).
         groups = [
@@ -614,6 +630,9 @@ def main() -> int:
                                               bouncer)),
             ("agent", lambda: agent.run(check, http, response_of, base, API_KEY, governance.APPROVER_KEY,
                                         model_port, receiver, governance.open_session)),
+            ("connect", lambda: connect.run(check, http, response_of, governance.open_session, base, tp_as_port,
+                                            tp_mcp_port, tp_tokens, registry_checks.ADMIN_KEY, args.target, workdir,
+                                            receiver, gw_log)),
             # Last: it changes the policy (and puts it back).
             ("admin", lambda: registry_checks.admin(check, http, response_of, base, API_KEY,
                                                     governance.open_session)),

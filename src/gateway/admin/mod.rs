@@ -25,6 +25,7 @@
 //! rolled back (that could undo a revocation).
 
 mod apikeys;
+mod connections;
 mod documents;
 mod dry_run;
 pub(super) mod kinds;
@@ -32,6 +33,8 @@ mod usage;
 mod writes;
 
 use super::{respond, Ctx};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use crate::body::Body;
 use crate::error::GatewayError;
 use crate::observe::audit::{self, Audit};
@@ -58,13 +61,25 @@ enum Target {
     DryRun,
     /// `/admin/usage`.
     Usage,
+    /// `/admin/connections`: who is connected to which OAuth server.
+    Connections,
+    /// `/admin/connections/{owner}/{server}`: one of them (the owner's
+    /// key base64url-encoded, as the listing's `id` gives it).
+    Connection(String, String),
 }
 
 impl Target {
     fn parse(rest: &str) -> Option<Target> {
         let parts: Vec<&str> = rest.split('/').collect();
-        if parts == ["usage"] {
-            return Some(Target::Usage);
+        match parts[..] {
+            ["usage"] => return Some(Target::Usage),
+            ["connections"] => return Some(Target::Connections),
+            ["connections", owner, server] => {
+                let owner = URL_SAFE_NO_PAD.decode(owner).ok()?;
+                let owner = String::from_utf8(owner).ok()?;
+                return Some(Target::Connection(owner, server.to_string()));
+            }
+            _ => {}
         }
         let kind = Kind::from_segment(parts[0])?;
         // The policy has no id: its sub-paths follow the kind at once.
@@ -137,6 +152,13 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             }
             (Target::DryRun, &Method::POST) => self.dry_run(req.body()).await?,
             (Target::Usage, &Method::GET) => self.usage(req.uri().query()).await?,
+            (Target::Connections, &Method::GET) => self.all_connections().await?,
+            (Target::Connections, _) => return Err(not_allowed("GET")),
+            (Target::Connection(owner, server), &Method::DELETE) => {
+                let by = format!("admin:{}", self.identity.principal.subject);
+                return self.disconnect((&owner, &server), &by).await;
+            }
+            (Target::Connection(..), _) => return Err(not_allowed("DELETE")),
             (Target::Versions(..) | Target::Version(..) | Target::Usage, _) => {
                 return Err(not_allowed("GET"))
             }

@@ -96,8 +96,8 @@ pub(crate) struct Callback<'a> {
     pub code: Option<&'a str>,
     /// The authorization server's `error`, when it sent one instead.
     pub error: Option<&'a str>,
-    /// The binding cookie the browser presented.
-    pub browser: Option<&'a str>,
+    /// The binding cookies the browser presented.
+    pub browsers: &'a [String],
 }
 
 /// Finishes a connect; the server connected and its owner.
@@ -119,7 +119,7 @@ pub(crate) async fn finish<P: Platform>(
     let failed = |why: &str| {
         audit::record(&connection_event("connect_failed", owner, server_id, Some(why)));
     };
-    if back.browser.map(digest).as_deref() != Some(pending.browser.as_str()) {
+    if !back.browsers.iter().any(|b| digest(b) == pending.browser) {
         failed("other_browser");
         return Err(GatewayError::Forbidden {
             message: "this connect was started in another browser; start it again from your own".into(),

@@ -1,0 +1,267 @@
+//! Users connecting their own accounts to servers that take each user's
+//! OAuth token (`credentials: {"type": "oauth"}`), over HTTP:
+//!
+//! - `GET /connect/{server}`: starts the authorization code flow for the
+//!   caller, who is either authenticated as on `/mcp` or presents the
+//!   `ticket` of a connect prompt (bound to them and that server, short
+//!   lived). Answers 302 to the authorization server and a cookie binding
+//!   the flow to this browser.
+//! - `GET /connect/callback`: where the authorization server sends the
+//!   browser back; the flow's `state` is used once, from the browser that
+//!   started it ([`crate::upstream::oauth::flow`]).
+//! - `GET /connections`, `DELETE /connections/{server}`: the caller's own
+//!   connections (never a token), and disconnecting one at once (its tokens
+//!   revoked at the authorization server when it has a revocation endpoint).
+//!
+//! The browser pages are small HTML pages; errors on them carry the
+//! status of the error and its message.
+
+use super::ingest::Route;
+use super::{respond, Ctx, Gateway};
+use crate::body::Body;
+use crate::config::credentials::{Credentials, OAuthClient};
+use crate::config::{Registry, Server};
+use crate::error::GatewayError;
+use crate::identity::resource;
+use crate::ports::{Clock, ConnectionRecord, Connections, Platform};
+use crate::upstream::oauth::flow::{self, Callback, COOKIE};
+use http::{header, Method, Response, StatusCode};
+use serde_json::{json, Value};
+
+/// The most connections listed at once.
+pub(crate) const LIST_MAX: usize = 500;
+
+/// A server's OAuth settings, if it takes users' tokens.
+pub(crate) fn oauth_of(server: &Server) -> Option<(Server, Box<OAuthClient>)> {
+    match &server.credentials {
+        Credentials::OAuth(o) => Some((server.clone(), o.clone())),
+        _ => None,
+    }
+}
+
+/// What a listing shows of a record: never the sealed tokens.
+pub(crate) fn shown(r: &ConnectionRecord) -> Value {
+    json!({
+        "server": r.server,
+        "connected_ms": r.connected_ms,
+        "refreshed_ms": (r.refreshed_ms > 0).then_some(r.refreshed_ms),
+        "expires_ms": (r.expires_ms > 0).then_some(r.expires_ms),
+        "refreshable": r.refreshable,
+        "scope": r.scope,
+    })
+}
+
+/// The browser routes served before authentication: the callback, and a
+/// connect started with a ticket. `None`: not one of them.
+pub(super) async fn before_auth<P: Platform>(
+    gw: &Gateway,
+    p: &P,
+    route: &Route,
+    req: &http::Request<Vec<u8>>,
+    registry: &Registry,
+) -> Option<Result<Response<Body>, GatewayError>> {
+    let ticket = query(req.uri(), "ticket");
+    let base = resource::base_url(gw.settings.public_url.as_deref(), req.uri(), req.headers());
+    let oauth = &gw.minter.oauth;
+    let answer = match route {
+        Route::ConnectCallback if req.method() != Method::GET => {
+            Err(GatewayError::MethodNotAllowed { allow: "GET" })
+        }
+        Route::ConnectCallback => {
+            let (state, code, error) = (query(req.uri(), "state"), query(req.uri(), "code"), query(req.uri(), "error"));
+            let Some(state) = state else {
+                return Some(Ok(page(StatusCode::BAD_REQUEST, "Not connected", "The callback carries no state.")));
+            };
+            let browser = cookies(req.headers());
+            let back = Callback {
+                state: &state,
+                code: code.as_deref(),
+                error: error.as_deref(),
+                browsers: &browser,
+            };
+            let servers = |id: &str| registry.get(id).and_then(|s| oauth_of(s));
+            flow::finish(oauth, p, servers, &back, &base).await.map(|(_, server)| {
+                let text = format!("Your account for '{server}' is connected. You can close this tab and return to your client.");
+                page(StatusCode::OK, "Connected", &text)
+            })
+        }
+        Route::Connect(id) => {
+            let ticket = ticket?;
+            let vault = match oauth.vault(p).await {
+                Ok(v) => v,
+                Err(e) => return Some(Err(e)),
+            };
+            let now = p.clock().now_ms();
+            match vault.read_ticket(&ticket, now).filter(|t| &t.server == id) {
+                None => Err(GatewayError::Unauthorized {
+                    message: "this connect link is not valid (expired, or for another server); call the tool again for a new one".into(),
+                    challenge: None,
+                }),
+                Some(t) => start(gw, p, registry.get(id).map(|s| &**s), &t.owner, &base).await,
+            }
+        }
+        _ => return None,
+    };
+    Some(answer.or_else(|e| Ok(error_page(e))))
+}
+
+/// Starts a connect of `owner` to `server` (visible to them).
+async fn start<P: Platform>(
+    gw: &Gateway,
+    p: &P,
+    server: Option<&Server>,
+    owner: &str,
+    base: &str,
+) -> Result<Response<Body>, GatewayError> {
+    let (server, oauth) = server
+        .and_then(oauth_of)
+        .ok_or_else(|| GatewayError::NotFound("no server of that name takes a connected account".into()))?;
+    let started = flow::start(&gw.minter.oauth, p, (&server, &oauth), owner, base).await?;
+    let secure = if base.starts_with("https://") { "; Secure" } else { "" };
+    let cookie = format!(
+        "{COOKIE}-{}={}; Path=/connect; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        server.id,
+        started.browser,
+        flow::CONNECT_TTL_MS / 1000
+    );
+    Ok(Response::builder()
+        .status(StatusCode::FOUND)
+        .header(header::LOCATION, started.authorize_url)
+        .header(header::SET_COOKIE, cookie)
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::empty())
+        .expect("valid headers"))
+}
+
+impl<P: Platform + Clone + 'static> Ctx<'_, P> {
+    /// `/connect/{server}` for an authenticated caller.
+    pub(super) async fn connect(
+        &self,
+        id: &str,
+        method: &Method,
+    ) -> Result<Response<Body>, GatewayError> {
+        if method != Method::GET {
+            return Err(GatewayError::MethodNotAllowed { allow: "GET" });
+        }
+        let principal = &self.identity.principal;
+        if principal.is_anonymous() {
+            return Err(GatewayError::Forbidden {
+                message: "anonymous callers have no account to connect".into(),
+                challenge: None,
+            });
+        }
+        let server = self.registry.get(id).map(|s| &**s);
+        start(self.gw, self.p, server, &principal.key(), &self.identity.base).await
+    }
+
+    /// `/connections[/{server}]`.
+    pub(super) async fn connections(
+        &self,
+        id: Option<&str>,
+        method: &Method,
+    ) -> Result<Response<Body>, GatewayError> {
+        let owner = self.identity.principal.key();
+        match (id, method) {
+            (None, &Method::GET) => {
+                let records = self.p.connections().list(Some(&owner), LIST_MAX).await?;
+                let shown: Vec<Value> = records.iter().map(shown).collect();
+                Ok(respond::private(respond::json(
+                    json!({ "connections": shown }).to_string().into_bytes(),
+                )))
+            }
+            (None, _) => Err(GatewayError::MethodNotAllowed { allow: "GET" }),
+            (Some(server), &Method::DELETE) => {
+                let subject = self.identity.principal.subject.clone();
+                self.disconnect((&owner, server), &subject).await
+            }
+            (Some(_), _) => Err(GatewayError::MethodNotAllowed { allow: "DELETE" }),
+        }
+    }
+
+    /// Removes `owner`'s connection to `server` and revokes its tokens;
+    /// 404 when there is none. `by` names who asked.
+    pub(super) async fn disconnect(
+        &self,
+        (owner, server): (&str, &str),
+        by: &str,
+    ) -> Result<Response<Body>, GatewayError> {
+        let registry = self.gw.registry.get(self.p).await?;
+        let config = registry.get(server).and_then(|s| oauth_of(s));
+        let config = config.as_ref().map(|(s, o)| (s, &**o));
+        let base = &self.identity.base;
+        let revoked = self
+            .gw
+            .minter
+            .oauth
+            .disconnect(self.p, config, (owner, server), (by, base))
+            .await?
+            .ok_or_else(|| GatewayError::NotFound(format!("no connection to '{server}'")))?;
+        Ok(respond::private(respond::json(
+            json!({ "server": server, "disconnected": true, "revoked": revoked })
+                .to_string()
+                .into_bytes(),
+        )))
+    }
+}
+
+/// The value of `name` in the query of `uri`, decoded.
+fn query(uri: &http::Uri, name: &str) -> Option<String> {
+    form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The values of the connect-binding cookies a browser presented (one per
+/// server it is connecting).
+fn cookies(headers: &http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, _)| name.starts_with(COOKIE))
+        .map(|(_, value)| value.to_string())
+        .take(16)
+        .collect()
+}
+
+/// An error, as a page for the browser.
+fn error_page(e: GatewayError) -> Response<Body> {
+    let status = e.status();
+    let status = if status == StatusCode::OK { StatusCode::BAD_GATEWAY } else { status };
+    page(status, "Not connected", &e.to_string())
+}
+
+/// A small HTML page.
+fn page(status: StatusCode, title: &str, text: &str) -> Response<Body> {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+         <meta name=\"viewport\" content=\"width=device-width\"></head><body><main>\
+         <h1>{t}</h1><p>{x}</p></main></body></html>",
+        t = escape(title),
+        x = escape(text)
+    );
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .header("content-security-policy", "default-src 'none'")
+        .body(Body::Full(html.into_bytes()))
+        .expect("static headers")
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
