@@ -17,20 +17,22 @@ Two callers, alice and bob (API keys, distinct principals, allowed the
     `/connect/thirdparty` with his API key as bearer: each is sent to the
     authorization server with PKCE (S256), state and the resource, signs in
     there as themselves and comes back to `/connect/callback` -> "Connected";
-  - replaying a callback (from another browser, or the same one) is refused
-    with a reason, and never redeems the code again;
+  - a callback presented by another browser than the one that started the
+    flow is refused; replaying a finished callback (from another browser, or
+    the same one) is refused with a reason; no code is redeemed twice;
   - each caller's call returns their own identity, never the other's, on
     /mcp and /servers/thirdparty/mcp;
   - `GET /connections` and `GET /admin/connections` list the connections
     and no token;
   - past the access token's expiry the calls still work: the gateway
     refreshes (the AS counts refresh grants), twice, so the rotated refresh
-    token was kept; concurrent calls after expiry all work (a spent refresh
-    token presented again would make the AS revoke the whole grant);
+    token was kept;
   - `DELETE /connections/thirdparty` (alice) and
     `DELETE /admin/connections/{principal}/thirdparty` (bob, by the
     operator) revoke at the AS and make the next call ask to connect again,
-    while the other user's connection keeps working; alice reconnects;
+    while the other user's connection keeps working; alice reconnects, and
+    past expiry four concurrent calls of hers all work (a spent refresh
+    token presented again would make the AS revoke the whole grant);
   - the gateway sent the RFC 8707 resource on every authorization and token
     request (the MCP authorization spec requires it);
   - no access or refresh token the AS issued appears in the gateway's
@@ -318,7 +320,18 @@ def run(check, http, response_of, open_session, base: str, as_port: int, mcp_por
           f"{_text(done_b.get('body', b''))!r} trail {flow_b.get('trail')}")
     after_connect = poll_stats(lambda s: s.get("code_grants", 0) >= before.get("code_grants", 0) + 2)
 
-    # 5. Replays of alice's callback: another browser, then her own.
+    # 5. The flow is bound to the browser that started it: alice starts
+    # another one (bearer) and signs in, and a different browser presents
+    # the callback before hers does (the flow is then left unfinished).
+    started = Browser()
+    flow_x = started.sign_in(f"{base}/connect/{SERVER}", ALICE[1], stop=callback, headers=_bearer(ALICE_KEY))
+    stolen = Browser().request(flow_x["stopped_at"]) if flow_x.get("stopped_at") else (0, {}, b"", [])
+    check(bool(flow_x.get("stopped_at")) and 400 <= stolen[0] < 500 and stolen[2].strip()
+          and b"Connected" not in stolen[2],
+          "connect: a callback presented by another browser than the one that started the flow is refused (4xx) "
+          "with a reason", f"{stolen[0]} {_text(stolen[2])!r} trail {flow_x.get('trail')}")
+
+    # 6. Replays of alice's finished callback: another browser, then her own.
     elsewhere = Browser().request(alice_callback) if alice_callback else (0, {}, b"", [])
     again = alice_browser.request(alice_callback) if alice_callback else (0, {}, b"", [])
     check(400 <= elsewhere[0] < 500 and elsewhere[2].strip() and b"Connected" not in elsewhere[2],
@@ -330,11 +343,11 @@ def run(check, http, response_of, open_session, base: str, as_port: int, mcp_por
     replayed = stats()
     check(replayed.get("code_grants") == after_connect.get("code_grants")
           == before.get("code_grants", 0) + 2,
-          "connect: each code was redeemed once: two connections, two code grants, none for the replays",
+          "connect: each code was redeemed once: two connections, two code grants, none for the refused callbacks",
           f"before {before.get('code_grants')}, connected {after_connect.get('code_grants')}, "
           f"after replays {replayed.get('code_grants')}")
 
-    # 6. Each caller sees their own identity, never the other's.
+    # 7. Each caller sees their own identity, never the other's.
     def identity(caller: Caller) -> tuple[dict, str]:
         answer = caller.call()
         result = answer.get("result", {})
@@ -354,7 +367,7 @@ def run(check, http, response_of, open_session, base: str, as_port: int, mcp_por
     check(who_d.get("sub") == ALICE[1], "connect: alice's call on /servers/thirdparty/mcp carries her token too",
           detail_d)
 
-    # 7. What each user and the operator see: connections, never tokens.
+    # 8. What each user and the operator see: connections, never tokens.
     tokens = _tokens(tokens_file)
     status, mine = _get_json(f"{base}/connections", _bearer(ALICE_KEY))
     listed = [c for c in mine.get("connections", []) if isinstance(c, dict)]
@@ -376,7 +389,7 @@ def run(check, http, response_of, open_session, base: str, as_port: int, mcp_por
     check(denied == 403, "connect: a caller without the admin role cannot list everyone's connections (403)",
           str(denied))
 
-    # 8. Past the access token's expiry: refreshed; and again, so the
+    # 9. Past the access token's expiry: refreshed; and again, so the
     # rotated refresh token was kept.
     def past_expiry(round_: int, since: dict, previous: tuple[dict, dict]) -> tuple[dict, tuple[dict, dict]]:
         time.sleep(TTL + 2)
@@ -399,7 +412,7 @@ def run(check, http, response_of, open_session, base: str, as_port: int, mcp_por
     once, seen = past_expiry(1, replayed, (who_a, who_b))
     twice, _ = past_expiry(2, once, seen)
 
-    # 9. alice disconnects: revoked at the AS, asked to connect again; bob unaffected.
+    # 10. alice disconnects: revoked at the AS, asked to connect again; bob unaffected.
     status, _, body = http(f"{base}/connections/{SERVER}", "DELETE", None,
                            {**_bearer(ALICE_KEY), "Accept": "application/json"})
     revoked = poll_stats(lambda s: s.get("revocations", 0) > twice.get("revocations", 0)
@@ -415,7 +428,7 @@ def run(check, http, response_of, open_session, base: str, as_port: int, mcp_por
     check(ok_a, "connect: after disconnecting, alice's next call asks her to connect again", detail_a)
     check(still_b.get("sub") == BOB[1], "connect: bob's connection still works after alice's is revoked", detail_b)
 
-    # 10. The operator revokes bob's; then neither is listed.
+    # 11. The operator revokes bob's; then neither is listed.
     principal = (principals.get(BOB[0]) or [f"apikey|{BOB[0]}"])[0]
     status, _, body = http(f"{base}/admin/connections/{urllib.parse.quote(principal, safe='')}/{SERVER}", "DELETE",
                            None, {"X-API-Key": admin_key, "Accept": "application/json"})
@@ -433,7 +446,7 @@ def run(check, http, response_of, open_session, base: str, as_port: int, mcp_por
           "connect: revoked connections are listed neither for the operator nor for the user",
           f"{status} {json.dumps(admin_doc)[:300]}; alice: {status_a} {json.dumps(mine)[:200]}")
 
-    # 11. alice reconnects from her new connect URL: her AS session is still
+    # 12. alice reconnects from her new connect URL: her AS session is still
     # there, so no sign-in form this time; her calls work again. Past expiry,
     # concurrent calls all work: a gateway that refreshed once per call would
     # present a spent (rotated) refresh token, and the AS would revoke the grant.
@@ -466,13 +479,13 @@ def run(check, http, response_of, open_session, base: str, as_port: int, mcp_por
           f"grant errors {reconnected.get('grant_errors')} -> {together.get('grant_errors')}, grants revoked "
           f"{reconnected.get('grants_revoked')} -> {together.get('grants_revoked')}")
 
-    # 12. The gateway sent the resource on every authorization and token request.
+    # 13. The gateway sent the resource on every authorization and token request.
     final = stats()
     check(final.get("missing_resource") == before.get("missing_resource"),
           "connect: every authorization, code and refresh request carried the RFC 8707 resource (MCP authorization "
           "spec)", f"requests without it: {final.get('missing_resource')} (before {before.get('missing_resource')})")
 
-    # 13. No token at rest, in the log or in telemetry.
+    # 14. No token at rest, in the log or in telemetry.
     tokens = _tokens(tokens_file)
     time.sleep(2)  # telemetry and logs leave after the response
     if target == "workers":

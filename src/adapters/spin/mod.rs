@@ -8,6 +8,7 @@
 
 mod approvals;
 mod body;
+mod connections;
 mod history;
 mod kv;
 mod limits;
@@ -42,6 +43,7 @@ pub type SpinPlatform = Ports<
     usage::AtomicUsage,
     SpinRuntime,
     history::SpinHistory,
+    connections::SpinConnections,
 >;
 
 /// `wasi:clocks` system and monotonic clocks.
@@ -154,6 +156,7 @@ async fn handle(req: Request) -> http::Response<body::SpinBody> {
         kv: kv::SpinKv::open(snapshot.clone(), gw.settings.registry_ttl_ms).await,
         approvals: approvals::SpinApprovals::new(sessions.handle()),
         history: history::SpinHistory::new(sessions.handle()),
+        connections: connections::SpinConnections::new(sessions.handle()),
         runtime: SpinRuntime {
             snapshot,
             deferred: deferred.clone(),

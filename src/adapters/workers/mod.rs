@@ -3,10 +3,12 @@
 //! per session holds sessions (`SESSIONS` binding), one per rate-limit counter
 //! holds counters (`LIMITS`), one per approval holds approval records
 //! (`APPROVALS`), one per configuration document its version history
-//! (`HISTORY`, the admin API), `fetch` reaches upstreams, `waitUntil` runs after-response
+//! (`HISTORY`, the admin API), one per principal its connections to OAuth
+//! servers (`CONNECTIONS`), `fetch` reaches upstreams, `waitUntil` runs after-response
 //! work. Only type conversion lives here.
 
 mod approvals;
+mod connections;
 mod durable;
 mod history;
 mod kv;
@@ -17,6 +19,7 @@ mod upstream;
 mod usage;
 
 pub use approvals::ApprovalStore;
+pub use connections::ConnectionStore;
 pub use history::ConfigHistory;
 pub use limits::RateCounter;
 pub use sessions::SessionStore;
@@ -47,6 +50,7 @@ pub type WorkersPlatform = Ports<
     usage::DurableUsage,
     WorkersRuntime,
     history::DurableHistory,
+    connections::DurableConnections,
 >;
 
 /// `Date.now()` and `setTimeout`.
@@ -128,6 +132,7 @@ async fn serve(
         approvals: approvals::DurableApprovals::new(env.durable_object("APPROVALS")?),
         usage: usage::DurableUsage::new(env.durable_object("USAGE")?),
         history: history::DurableHistory::new(env.durable_object("HISTORY")?),
+        connections: connections::DurableConnections::new(env.durable_object("CONNECTIONS")?),
         runtime: WorkersRuntime(ctx, env.clone()),
     };
     to_worker(gw.handle(&Rc::new(platform), request, &meta).await)
