@@ -145,10 +145,12 @@ impl Credentials {
                         return Err("credentials.client_secret needs a client_id".into());
                     }
                 }
-                if let Some(bad) = scopes
-                    .iter()
-                    .find(|s| s.is_empty() || !s.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'))
-                {
+                if let Some(bad) = scopes.iter().find(|s| {
+                    s.is_empty()
+                        || !s
+                            .bytes()
+                            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+                }) {
                     return Err(format!("credentials.scopes: '{bad}' is not a scope"));
                 }
                 Credentials::OAuth(Box::new(OAuthClient {
@@ -208,7 +210,10 @@ mod tests {
         assert_eq!(c.client_id.as_deref(), Some("gw"));
         assert_eq!(c.scopes, ["repo"]);
         assert!(c.authorization_server.is_none() && c.resource.is_none());
-        assert!(matches!(parse("x", r#"{"type":"oauth"}"#), Ok(Credentials::OAuth(_))));
+        assert!(matches!(
+            parse("x", r#"{"type":"oauth"}"#),
+            Ok(Credentials::OAuth(_))
+        ));
     }
 
     #[test]

@@ -74,7 +74,10 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
     match method {
         Method::List(kind) => list(ups, naming, lists, kind, req).await,
         Method::Ping => Ok(respond::result(&req.id, &json!({}))),
-        Method::ToolsCall => call_named(ups, naming, guard, req, ListKind::Tools).await,
+        Method::ToolsCall => {
+            let answer = call_named(ups, naming, guard, req, ListKind::Tools).await;
+            guard.connect_as_tool_error(&req.id, answer)
+        }
         Method::PromptsGet => call_named(ups, naming, guard, req, ListKind::Prompts).await,
         Method::ResourcesRead => resources::read(ups, registry, gate, req).await,
         Method::ResourcesSubscribe => resources::subscribe(ups, registry, req).await,

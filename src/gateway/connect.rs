@@ -68,9 +68,17 @@ pub(super) async fn before_auth<P: Platform>(
             Err(GatewayError::MethodNotAllowed { allow: "GET" })
         }
         Route::ConnectCallback => {
-            let (state, code, error) = (query(req.uri(), "state"), query(req.uri(), "code"), query(req.uri(), "error"));
+            let (state, code, error) = (
+                query(req.uri(), "state"),
+                query(req.uri(), "code"),
+                query(req.uri(), "error"),
+            );
             let Some(state) = state else {
-                return Some(Ok(page(StatusCode::BAD_REQUEST, "Not connected", "The callback carries no state.")));
+                return Some(Ok(page(
+                    StatusCode::BAD_REQUEST,
+                    "Not connected",
+                    "The callback carries no state.",
+                )));
             };
             let browser = cookies(req.headers());
             let back = Callback {
@@ -113,11 +121,15 @@ async fn start<P: Platform>(
     owner: &str,
     base: &str,
 ) -> Result<Response<Body>, GatewayError> {
-    let (server, oauth) = server
-        .and_then(oauth_of)
-        .ok_or_else(|| GatewayError::NotFound("no server of that name takes a connected account".into()))?;
+    let (server, oauth) = server.and_then(oauth_of).ok_or_else(|| {
+        GatewayError::NotFound("no server of that name takes a connected account".into())
+    })?;
     let started = flow::start(&gw.minter.oauth, p, (&server, &oauth), owner, base).await?;
-    let secure = if base.starts_with("https://") { "; Secure" } else { "" };
+    let secure = if base.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
         "{COOKIE}-{}={}; Path=/connect; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
         server.id,
@@ -151,7 +163,14 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             });
         }
         let server = self.registry.get(id).map(|s| &**s);
-        start(self.gw, self.p, server, &principal.key(), &self.identity.base).await
+        start(
+            self.gw,
+            self.p,
+            server,
+            &principal.key(),
+            &self.identity.base,
+        )
+        .await
     }
 
     /// `/connections[/{server}]`.
@@ -229,7 +248,11 @@ fn cookies(headers: &http::HeaderMap) -> Vec<String> {
 /// An error, as a page for the browser.
 fn error_page(e: GatewayError) -> Response<Body> {
     let status = e.status();
-    let status = if status == StatusCode::OK { StatusCode::BAD_GATEWAY } else { status };
+    let status = if status == StatusCode::OK {
+        StatusCode::BAD_GATEWAY
+    } else {
+        status
+    };
     page(status, "Not connected", &e.to_string())
 }
 

@@ -156,26 +156,6 @@ impl CallGuard<'_> {
         ups: &Upstreams<'_, P>,
         call: Forwarding,
     ) -> Result<Response<Body>, GatewayError> {
-        let tool_call = crate::protocol::jsonrpc::method_of(&call.message) == Some("tools/call");
-        let (id, modern, url_mode) = (call.id.clone(), self.modern, self.requester.elicitation.url);
-        match self.carry_out_as(outcome, ups, call).await {
-            // A server that needs the user's own account: a legacy client
-            // that declared URL elicitation gets the URL elicitation error
-            // (-32042, error.rs); every other caller a tool error naming the
-            // connect URL, which a model can relay to its user.
-            Err(e @ GatewayError::ConnectRequired { .. }) if tool_call && (modern || !url_mode) => {
-                Ok(respond::result(&id, &connect_result(&e)))
-            }
-            other => other,
-        }
-    }
-
-    async fn carry_out_as<P: Platform + Clone + 'static>(
-        &self,
-        outcome: Outcome,
-        ups: &Upstreams<'_, P>,
-        call: Forwarding,
-    ) -> Result<Response<Body>, GatewayError> {
         match outcome {
             Outcome::Forward => ask::forward(ups, &call).await,
             Outcome::Answer(result) => Ok(respond::result(&call.id, &result)),
@@ -185,6 +165,24 @@ impl CallGuard<'_> {
                 Ok(answer)
             }
             Outcome::Ask(question) => Ok(ask::ask_then_forward(*question, ups.detach(), call)),
+        }
+    }
+
+    /// A tool call's answer, but for a server that needs the user's own
+    /// account: a legacy client that declared URL elicitation gets the URL
+    /// elicitation error (-32042, error.rs); every other caller a tool error
+    /// naming the connect URL, which a model can relay to its user.
+    pub(crate) fn connect_as_tool_error(
+        &self,
+        id: &crate::protocol::jsonrpc::Id,
+        answer: Result<Response<Body>, GatewayError>,
+    ) -> Result<Response<Body>, GatewayError> {
+        let url_mode = !self.modern && self.requester.elicitation.url;
+        match answer {
+            Err(e @ GatewayError::ConnectRequired { .. }) if !url_mode => {
+                Ok(respond::result(id, &connect_result(&e)))
+            }
+            other => other,
         }
     }
 }

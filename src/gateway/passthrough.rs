@@ -42,7 +42,10 @@ pub(crate) async fn request<P: Platform + Clone + 'static>(
     raw: &[u8],
 ) -> Result<Response<Body>, GatewayError> {
     match method {
-        Method::ToolsCall => call_tool(ups, server, guard, req, raw).await,
+        Method::ToolsCall => {
+            let answer = call_tool(ups, server, guard, req, raw).await;
+            guard.connect_as_tool_error(&req.id, answer)
+        }
         Method::List(ListKind::Tools) if !guard.gate.is_open(server) => {
             list_visible_tools(ups, server, guard.gate, req, raw).await
         }

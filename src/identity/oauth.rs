@@ -63,7 +63,9 @@ impl ServerMetadata {
             .chain(m.registration_endpoint.as_ref())
         {
             if !is_http_url(url) {
-                return Err(format!("authorization server endpoint '{url}' is not an http(s) URL"));
+                return Err(format!(
+                    "authorization server endpoint '{url}' is not an http(s) URL"
+                ));
             }
         }
         let s256 = m
@@ -96,7 +98,9 @@ pub(crate) fn metadata_urls(issuer: &str) -> Vec<String> {
 /// path inserted, then the origin's.
 pub(crate) fn resource_metadata_urls(resource: &str) -> Vec<String> {
     let (origin, path) = split_origin(resource.trim_end_matches('/'));
-    let mut urls = vec![format!("{origin}/.well-known/oauth-protected-resource{path}")];
+    let mut urls = vec![format!(
+        "{origin}/.well-known/oauth-protected-resource{path}"
+    )];
     if !path.is_empty() {
         urls.push(format!("{origin}/.well-known/oauth-protected-resource"));
     }
@@ -240,7 +244,8 @@ mod tests {
         assert!(ServerMetadata::parse(good, "https://evil.example/t")
             .unwrap_err()
             .contains("names issuer"));
-        let plain = br#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/a",
+        let plain =
+            br#"{"issuer":"https://as.example","authorization_endpoint":"https://as.example/a",
             "token_endpoint":"https://as.example/t","code_challenge_methods_supported":["plain"]}"#;
         assert!(ServerMetadata::parse(plain, "https://as.example")
             .unwrap_err()
@@ -277,8 +282,14 @@ mod tests {
             challenge_param(h, "resource_metadata").as_deref(),
             Some("https://m.example/.well-known/oauth-protected-resource/mcp")
         );
-        assert_eq!(challenge_param(h, "error").as_deref(), Some("invalid_token"));
-        assert_eq!(challenge_param("Bearer scope=read", "scope").as_deref(), Some("read"));
+        assert_eq!(
+            challenge_param(h, "error").as_deref(),
+            Some("invalid_token")
+        );
+        assert_eq!(
+            challenge_param("Bearer scope=read", "scope").as_deref(),
+            Some("read")
+        );
         assert_eq!(challenge_param("Bearer", "scope"), None);
         assert_eq!(challenge_param(r#"Bearer a="unterminated"#, "b"), None);
     }
@@ -294,10 +305,19 @@ mod tests {
 
     #[test]
     fn token_responses() {
-        let t = TokenResponse::parse(br#"{"access_token":"a","token_type":"Bearer","expires_in":5,"refresh_token":"r"}"#).unwrap();
-        assert_eq!((t.expires_in, t.refresh_token.as_deref()), (Some(5), Some("r")));
+        let t = TokenResponse::parse(
+            br#"{"access_token":"a","token_type":"Bearer","expires_in":5,"refresh_token":"r"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (t.expires_in, t.refresh_token.as_deref()),
+            (Some(5), Some("r"))
+        );
         assert!(TokenResponse::parse(br#"{"access_token":"a","token_type":"mac"}"#).is_err());
-        assert_eq!(token_error(br#"{"error":"invalid_grant","error_description":"x"}"#), "invalid_grant");
+        assert_eq!(
+            token_error(br#"{"error":"invalid_grant","error_description":"x"}"#),
+            "invalid_grant"
+        );
         assert_eq!(token_error(b"<html>"), "invalid_response");
     }
 }

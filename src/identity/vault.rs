@@ -178,30 +178,48 @@ mod tests {
     #[test]
     fn a_sealed_value_opens_only_in_its_context_and_under_its_key() {
         let v = vault();
-        let sealed = v.seal(b"at-123", &connection_context("apikey|alice", "gh"), [7; 24]);
+        let sealed = v.seal(
+            b"at-123",
+            &connection_context("apikey|alice", "gh"),
+            [7; 24],
+        );
         assert!(!sealed.contains("at-123"));
         assert_eq!(
             v.open(&sealed, &connection_context("apikey|alice", "gh")),
             Some(b"at-123".to_vec())
         );
         // Moved to bob's record, or to another server: does not open.
-        assert_eq!(v.open(&sealed, &connection_context("apikey|bob", "gh")), None);
-        assert_eq!(v.open(&sealed, &connection_context("apikey|alice", "x")), None);
+        assert_eq!(
+            v.open(&sealed, &connection_context("apikey|bob", "gh")),
+            None
+        );
+        assert_eq!(
+            v.open(&sealed, &connection_context("apikey|alice", "x")),
+            None
+        );
         let other = Vault::from_secret("another secret of thirty-two bytes!!").unwrap();
-        assert_eq!(other.open(&sealed, &connection_context("apikey|alice", "gh")), None);
+        assert_eq!(
+            other.open(&sealed, &connection_context("apikey|alice", "gh")),
+            None
+        );
         // Altered: does not open.
         let mut bytes = sealed.into_bytes();
         let last = bytes.len() - 2;
         bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
         let altered = String::from_utf8(bytes).unwrap();
-        assert_eq!(v.open(&altered, &connection_context("apikey|alice", "gh")), None);
+        assert_eq!(
+            v.open(&altered, &connection_context("apikey|alice", "gh")),
+            None
+        );
         assert_eq!(v.open("v1.x.y", "c"), None);
         assert_eq!(v.open("plain", "c"), None);
     }
 
     #[test]
     fn short_secrets_are_refused() {
-        assert!(Vault::from_secret("short").unwrap_err().contains("32 bytes"));
+        assert!(Vault::from_secret("short")
+            .unwrap_err()
+            .contains("32 bytes"));
     }
 
     #[test]

@@ -62,9 +62,17 @@ pub trait Connections {
     /// `expected`; whether it did.
     async fn replace(&self, record: &ConnectionRecord, expected: u64) -> Result<bool, PortError>;
     /// Removes the record; the one removed.
-    async fn remove(&self, owner: &str, server: &str) -> Result<Option<ConnectionRecord>, PortError>;
+    async fn remove(
+        &self,
+        owner: &str,
+        server: &str,
+    ) -> Result<Option<ConnectionRecord>, PortError>;
     /// One owner's records, or (`None`) everyone's, at most `limit`.
-    async fn list(&self, owner: Option<&str>, limit: usize) -> Result<Vec<ConnectionRecord>, PortError>;
+    async fn list(
+        &self,
+        owner: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ConnectionRecord>, PortError>;
     /// Holds a connect in flight under the digest of its state.
     async fn hold(&self, state: &str, pending: &PendingConnect) -> Result<(), PortError>;
     /// Takes the connect held under `state`, once: a second take, from

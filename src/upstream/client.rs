@@ -512,9 +512,11 @@ impl<P: Platform> Upstreams<'_, P> {
                 "HTTP 401: the server asks each user to authorize (its metadata: {m}); \
                  register it with credentials {{\"type\": \"oauth\"}} so users can connect"
             ),
-            (Some(_), None) => "HTTP 401: the server asks for authorization the gateway was not given; \
+            (Some(_), None) => {
+                "HTTP 401: the server asks for authorization the gateway was not given; \
                  register it with credentials {\"type\": \"oauth\"} so users can connect"
-                .to_string(),
+                    .to_string()
+            }
         };
         Attempt {
             retry: false,

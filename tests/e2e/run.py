@@ -16,7 +16,10 @@ What runs:
 The registry it seeds: `everything` (one region), `notes` (region `eu` on a port
 nobody listens to, then `us`; the gateway maps the caller's continent to `eu`,
 so a session's first notes call exercises failover), `ghost` (its only endpoint
-is down) and `open` (server-everything again, open to anonymous callers).
+is down), `open` (server-everything again, open to anonymous callers) and
+`thirdparty` (tests/e2e/auth/user_oauth_server.mjs: an MCP server behind its own
+OAuth authorization server, which each user connects to with their own token;
+checked by tests/e2e/connect.py).
 
 Usage: tests/e2e/run.py [--target workers|spin] [--no-build] [--keep]
 Exit status 0 only when every check passed.

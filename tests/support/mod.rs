@@ -7,6 +7,7 @@ pub mod admin;
 pub mod jwt;
 pub mod logs;
 pub mod model;
+pub mod oauth;
 pub mod otel;
 
 use futures_util::StreamExt;

@@ -47,11 +47,19 @@ impl Connections for MemoryConnections {
             _ => Ok(false),
         }
     }
-    async fn remove(&self, owner: &str, server: &str) -> Result<Option<ConnectionRecord>, PortError> {
+    async fn remove(
+        &self,
+        owner: &str,
+        server: &str,
+    ) -> Result<Option<ConnectionRecord>, PortError> {
         let key = (owner.to_string(), server.to_string());
         Ok(self.records.borrow_mut().remove(&key))
     }
-    async fn list(&self, owner: Option<&str>, limit: usize) -> Result<Vec<ConnectionRecord>, PortError> {
+    async fn list(
+        &self,
+        owner: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ConnectionRecord>, PortError> {
         Ok(self
             .records
             .borrow()

@@ -48,8 +48,16 @@ impl SpinConnections {
         self.0.as_deref().map_err(|e| PortError(e.clone()))
     }
 
-    async fn read<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, PortError> {
-        match self.store()?.get(key).await.map_err(|e| port_error("get", e))? {
+    async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, PortError> {
+        match self
+            .store()?
+            .get(key)
+            .await
+            .map_err(|e| port_error("get", e))?
+        {
             None => Ok(None),
             Some(v) => serde_json::from_slice(&v)
                 .map(Some)
@@ -81,13 +89,17 @@ impl Connections for SpinConnections {
         self.read(&record_key(owner, server)).await
     }
     async fn put(&self, record: &ConnectionRecord) -> Result<(), PortError> {
-        self.write(&record_key(&record.owner, &record.server), record).await
+        self.write(&record_key(&record.owner, &record.server), record)
+            .await
     }
     async fn replace(&self, record: &ConnectionRecord, expected: u64) -> Result<bool, PortError> {
         let key = record_key(&record.owner, &record.server);
         let now = crate::ports::Clock::now_ms(&super::SpinClock);
         if !self
-            .claim(&format!("connclaim/{key}/{}", record.generation), now + CLAIM_KEEP_MS)
+            .claim(
+                &format!("connclaim/{key}/{}", record.generation),
+                now + CLAIM_KEEP_MS,
+            )
             .await?
         {
             return Ok(false);
@@ -99,7 +111,11 @@ impl Connections for SpinConnections {
         self.write(&key, record).await?;
         Ok(true)
     }
-    async fn remove(&self, owner: &str, server: &str) -> Result<Option<ConnectionRecord>, PortError> {
+    async fn remove(
+        &self,
+        owner: &str,
+        server: &str,
+    ) -> Result<Option<ConnectionRecord>, PortError> {
         let key = record_key(owner, server);
         let removed = self.read(&key).await?;
         self.store()?
@@ -108,7 +124,11 @@ impl Connections for SpinConnections {
             .map_err(|e| port_error("delete", e))?;
         Ok(removed)
     }
-    async fn list(&self, owner: Option<&str>, limit: usize) -> Result<Vec<ConnectionRecord>, PortError> {
+    async fn list(
+        &self,
+        owner: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ConnectionRecord>, PortError> {
         let prefix = match owner {
             Some(o) => format!("{RECORD_PREFIX}{}/", URL_SAFE_NO_PAD.encode(o)),
             None => RECORD_PREFIX.to_string(),
@@ -138,7 +158,10 @@ impl Connections for SpinConnections {
         let Some(pending) = self.read::<PendingConnect>(&key).await? else {
             return Ok(None);
         };
-        if !self.claim(&format!("connect-claim/{state}"), pending.expires_ms).await? {
+        if !self
+            .claim(&format!("connect-claim/{state}"), pending.expires_ms)
+            .await?
+        {
             return Ok(None);
         }
         self.store()?

@@ -27,18 +27,39 @@ const WHAT: &str = "connection store";
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum Op {
-    Get { server: String },
-    Put { record: ConnectionRecord },
-    Replace { record: ConnectionRecord, expected: u64 },
-    Remove { server: String },
-    List { limit: usize },
-    Hold { pending: PendingConnect },
-    Take { now_ms: u64 },
+    Get {
+        server: String,
+    },
+    Put {
+        record: ConnectionRecord,
+    },
+    Replace {
+        record: ConnectionRecord,
+        expected: u64,
+    },
+    Remove {
+        server: String,
+    },
+    List {
+        limit: usize,
+    },
+    Hold {
+        pending: PendingConnect,
+    },
+    Take {
+        now_ms: u64,
+    },
     /// Index: a record of `owner` for `server` exists (or, `present:
     /// false`, no longer).
-    Note { owner: String, server: String, present: bool },
+    Note {
+        owner: String,
+        server: String,
+        present: bool,
+    },
     /// Index: the noted pairs.
-    Noted { limit: usize },
+    Noted {
+        limit: usize,
+    },
 }
 
 #[derive(Clone)]
@@ -49,7 +70,11 @@ impl DurableConnections {
         DurableConnections(ns)
     }
 
-    async fn owner<T: for<'de> Deserialize<'de>>(&self, owner: &str, op: &Op) -> Result<T, PortError> {
+    async fn owner<T: for<'de> Deserialize<'de>>(
+        &self,
+        owner: &str,
+        op: &Op,
+    ) -> Result<T, PortError> {
         call(&self.0, &format!("conn:{owner}"), op, WHAT).await
     }
 
@@ -86,7 +111,11 @@ impl Connections for DurableConnections {
         };
         self.owner(&record.owner, &op).await
     }
-    async fn remove(&self, owner: &str, server: &str) -> Result<Option<ConnectionRecord>, PortError> {
+    async fn remove(
+        &self,
+        owner: &str,
+        server: &str,
+    ) -> Result<Option<ConnectionRecord>, PortError> {
         let op = Op::Remove {
             server: server.to_string(),
         };
@@ -96,7 +125,11 @@ impl Connections for DurableConnections {
         }
         Ok(removed)
     }
-    async fn list(&self, owner: Option<&str>, limit: usize) -> Result<Vec<ConnectionRecord>, PortError> {
+    async fn list(
+        &self,
+        owner: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ConnectionRecord>, PortError> {
         if let Some(owner) = owner {
             return self.owner(owner, &Op::List { limit }).await;
         }
@@ -104,7 +137,9 @@ impl Connections for DurableConnections {
         let owners: BTreeSet<&str> = pairs.iter().map(|(o, _)| o.as_str()).collect();
         let op = Op::List { limit };
         let lists = futures_util::future::join_all(
-            owners.iter().map(|o| self.owner::<Vec<ConnectionRecord>>(o, &op)),
+            owners
+                .iter()
+                .map(|o| self.owner::<Vec<ConnectionRecord>>(o, &op)),
         )
         .await;
         let mut all = Vec::new();
@@ -118,10 +153,18 @@ impl Connections for DurableConnections {
         let op = Op::Hold {
             pending: pending.clone(),
         };
-        call::<bool>(&self.0, &format!("connect:{state}"), &op, WHAT).await.map(drop)
+        call::<bool>(&self.0, &format!("connect:{state}"), &op, WHAT)
+            .await
+            .map(drop)
     }
     async fn take(&self, state: &str, now_ms: u64) -> Result<Option<PendingConnect>, PortError> {
-        call(&self.0, &format!("connect:{state}"), &Op::Take { now_ms }, WHAT).await
+        call(
+            &self.0,
+            &format!("connect:{state}"),
+            &Op::Take { now_ms },
+            WHAT,
+        )
+        .await
     }
 }
 
@@ -181,7 +224,9 @@ impl DurableObject for ConnectionStore {
             }
             Op::Hold { pending } => {
                 storage.put(PENDING, &pending).await?;
-                let in_ms = pending.expires_ms.saturating_sub(worker::Date::now().as_millis());
+                let in_ms = pending
+                    .expires_ms
+                    .saturating_sub(worker::Date::now().as_millis());
                 storage.set_alarm(in_ms as i64).await?;
                 Response::from_json(&true)
             }
@@ -192,18 +237,27 @@ impl DurableObject for ConnectionStore {
                 }
                 Response::from_json(&held.filter(|p| now_ms < p.expires_ms))
             }
-            Op::Note { owner, server, present } => {
+            Op::Note {
+                owner,
+                server,
+                present,
+            } => {
                 let mut index: BTreeSet<(String, String)> =
                     storage.get(INDEX).await?.unwrap_or_default();
                 let pair = (owner, server);
-                let changed = if present { index.insert(pair) } else { index.remove(&pair) };
+                let changed = if present {
+                    index.insert(pair)
+                } else {
+                    index.remove(&pair)
+                };
                 if changed {
                     storage.put(INDEX, &index).await?;
                 }
                 Response::from_json(&true)
             }
             Op::Noted { limit } => {
-                let index: BTreeSet<(String, String)> = storage.get(INDEX).await?.unwrap_or_default();
+                let index: BTreeSet<(String, String)> =
+                    storage.get(INDEX).await?.unwrap_or_default();
                 let listed: Vec<&(String, String)> = index.iter().take(limit).collect();
                 Response::from_json(&listed)
             }

@@ -33,12 +33,12 @@ mod usage;
 mod writes;
 
 use super::{respond, Ctx};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use crate::body::Body;
 use crate::error::GatewayError;
 use crate::observe::audit::{self, Audit};
 use crate::ports::{History, Platform};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use documents::{as_json, Current};
 use http::{header, HeaderMap, Method, Response, StatusCode};
 use kinds::Kind;

@@ -73,12 +73,13 @@ pub(crate) async fn find<P: Platform>(
     let metadata = metadata_of(http, &issuer).await?;
     let (client_id, client_secret) = match &oauth.client_id {
         Some(id) => {
-            let secret = match &oauth.client_secret {
-                None => None,
-                Some(name) => Some(p.secret(name).await.ok_or_else(|| {
-                    http.fail(format!("the client secret {name} is not set"))
-                })?),
-            };
+            let secret =
+                match &oauth.client_secret {
+                    None => None,
+                    Some(name) => Some(p.secret(name).await.ok_or_else(|| {
+                        http.fail(format!("the client secret {name} is not set"))
+                    })?),
+                };
             (id.clone(), secret)
         }
         None => {
@@ -98,7 +99,10 @@ pub(crate) async fn find<P: Platform>(
 }
 
 /// The issuer the resource's metadata names first.
-async fn issuer_of<P: Platform>(http: &Http<'_, P>, resource: &str) -> Result<String, GatewayError> {
+async fn issuer_of<P: Platform>(
+    http: &Http<'_, P>,
+    resource: &str,
+) -> Result<String, GatewayError> {
     let mut last = String::from("no metadata URL");
     for url in oauth::resource_metadata_urls(resource) {
         match get_json::<P, ResourceMetadata>(http, &url).await {
@@ -178,9 +182,10 @@ async fn registered<P: Platform>(
         "response_types": ["code"],
         "token_endpoint_auth_method": "none",
     });
-    let answer: Answer = post_form_json(http, endpoint, None, request.to_string().into_bytes(), true)
-        .await
-        .map_err(|e| http.fail(format!("dynamic client registration: {e}")))?;
+    let answer: Answer =
+        post_form_json(http, endpoint, None, request.to_string().into_bytes(), true)
+            .await
+            .map_err(|e| http.fail(format!("dynamic client registration: {e}")))?;
     let r = Registered {
         client_id: answer.client_id,
         client_secret: answer.client_secret,
@@ -193,7 +198,11 @@ async fn registered<P: Platform>(
         owner: REGISTERED.into(),
         server: server.id.clone(),
         generation: 0,
-        sealed: vault.seal(&serde_json::to_vec(&r).expect("serializes"), &context, nonce),
+        sealed: vault.seal(
+            &serde_json::to_vec(&r).expect("serializes"),
+            &context,
+            nonce,
+        ),
         expires_ms: 0,
         refreshable: false,
         scope: String::new(),

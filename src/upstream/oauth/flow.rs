@@ -86,8 +86,16 @@ fn authorize_url(found: &Found, redirect: &str, state: &str, verifier: &str) -> 
     if found.scopes.iter().any(|s| s == "offline_access") {
         q.append_pair("prompt", "consent");
     }
-    let sep = if found.metadata.authorization_endpoint.contains('?') { '&' } else { '?' };
-    format!("{}{sep}{}", found.metadata.authorization_endpoint, q.finish())
+    let sep = if found.metadata.authorization_endpoint.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    format!(
+        "{}{sep}{}",
+        found.metadata.authorization_endpoint,
+        q.finish()
+    )
 }
 
 /// What the callback brought.
@@ -110,24 +118,32 @@ pub(crate) async fn finish<P: Platform>(
 ) -> Result<(String, String), GatewayError> {
     let now = p.clock().now_ms();
     let key = digest(back.state);
-    let pending = p
-        .connections()
-        .take(&key, now)
-        .await?
-        .ok_or_else(|| GatewayError::Conflict("this connect link was used already or expired; start again".into()))?;
+    let pending = p.connections().take(&key, now).await?.ok_or_else(|| {
+        GatewayError::Conflict("this connect link was used already or expired; start again".into())
+    })?;
     let (owner, server_id) = (pending.owner.as_str(), pending.server.as_str());
     let failed = |why: &str| {
-        audit::record(&connection_event("connect_failed", owner, server_id, Some(why)));
+        audit::record(&connection_event(
+            "connect_failed",
+            owner,
+            server_id,
+            Some(why),
+        ));
     };
     if !back.browsers.iter().any(|b| digest(b) == pending.browser) {
         failed("other_browser");
         return Err(GatewayError::Forbidden {
-            message: "this connect was started in another browser; start it again from your own".into(),
+            message: "this connect was started in another browser; start it again from your own"
+                .into(),
             challenge: None,
         });
     }
     if let Some(error) = back.error {
-        let error: String = error.chars().filter(char::is_ascii_alphanumeric).take(64).collect();
+        let error: String = error
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(64)
+            .collect();
         failed(&error);
         return Err(GatewayError::Conflict(format!(
             "the authorization server did not grant access ({error})"
@@ -143,13 +159,17 @@ pub(crate) async fn finish<P: Platform>(
     let found = cache.found(p, &server, &oauth, base).await?;
     if found.metadata.issuer != pending.issuer {
         failed("issuer_changed");
-        return Err(GatewayError::Conflict("the server's authorization server changed; start again".into()));
+        return Err(GatewayError::Conflict(
+            "the server's authorization server changed; start again".into(),
+        ));
     }
     let vault = cache.vault(p).await?;
     let verifier = vault
         .open(&pending.verifier, &pending_context(&key))
         .and_then(|v| String::from_utf8(v).ok())
-        .ok_or_else(|| GatewayError::Conflict("this connect cannot be finished; start again".into()))?;
+        .ok_or_else(|| {
+            GatewayError::Conflict("this connect cannot be finished; start again".into())
+        })?;
     let http = http_for(p, &server);
     let t = match grants::exchange(&http, &found, code, &verifier, &callback(base)).await {
         Ok(t) => t,

@@ -50,7 +50,10 @@ impl<P: Platform> Http<'_, P> {
         }
     }
 
-    async fn send(&self, req: http::Request<Vec<u8>>) -> Result<(http::StatusCode, Vec<u8>), String> {
+    async fn send(
+        &self,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<(http::StatusCode, Vec<u8>), String> {
         let send = self.p.http().send(req);
         match with_timeout(self.p.clock(), self.timeout_ms, send).await {
             None => Err(format!("timed out after {} ms", self.timeout_ms)),
@@ -94,7 +97,11 @@ pub(crate) async fn post_form_json<P: Platform, T: DeserializeOwned>(
     body: Vec<u8>,
     json: bool,
 ) -> Result<T, Refusal> {
-    let kind = if json { "application/json" } else { "application/x-www-form-urlencoded" };
+    let kind = if json {
+        "application/json"
+    } else {
+        "application/x-www-form-urlencoded"
+    };
     let mut req = http::Request::post(url)
         .header(http::header::CONTENT_TYPE, kind)
         .header(http::header::ACCEPT, "application/json");
@@ -116,7 +123,10 @@ pub(crate) async fn post_form_json<P: Platform, T: DeserializeOwned>(
 /// they are joined (RFC 6749 § 2.3.1).
 fn basic(id: &str, secret: &str) -> String {
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!("Basic {}", STANDARD.encode(format!("{}:{}", enc(id), enc(secret))))
+    format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
+    )
 }
 
 /// A form body of `pairs`, with the client's id when it has no secret
@@ -194,8 +204,10 @@ pub(crate) async fn revoke<P: Platform>(
     let (body, client) = form(found, &[("token", token), ("token_type_hint", hint)]);
     let client = client.as_ref().map(|(i, s)| (i.as_str(), s.as_str()));
     // RFC 7009 § 2.2: 200 with any body (often empty) means done.
-    let mut req = http::Request::post(endpoint.as_str())
-        .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    let mut req = http::Request::post(endpoint.as_str()).header(
+        http::header::CONTENT_TYPE,
+        "application/x-www-form-urlencoded",
+    );
     if let Some((id, secret)) = client {
         req = req.header(http::header::AUTHORIZATION, basic(id, secret));
     }

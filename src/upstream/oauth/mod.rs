@@ -98,7 +98,15 @@ impl OAuthCache {
     ) -> Result<Rc<Found>, GatewayError> {
         let vault = self.vault(p).await?;
         let http = http_for(p, server);
-        discovery::find(p, &http, &self.found, (server, oauth), &vault, &callback(base)).await
+        discovery::find(
+            p,
+            &http,
+            &self.found,
+            (server, oauth),
+            &vault,
+            &callback(base),
+        )
+        .await
     }
 
     /// The prompt to connect `server`, with a URL only `owner` can use.
@@ -141,7 +149,9 @@ impl OAuthCache {
         let deadline = p.clock().now_ms() + LEASE_MS + 5_000;
         loop {
             let Some(current) = record else {
-                return Err(self.prompt(p, base, owner, &server.id, "not connected").await);
+                return Err(self
+                    .prompt(p, base, owner, &server.id, "not connected")
+                    .await);
             };
             let now = p.clock().now_ms();
             let Some(tokens) = open(&vault, &current) else {
@@ -161,7 +171,10 @@ impl OAuthCache {
             }
             match tokens.refresh {
                 Some(refresh) => {
-                    match self.refresh(p, (server, oauth), current, &refresh, base).await? {
+                    match self
+                        .refresh(p, (server, oauth), current, &refresh, base)
+                        .await?
+                    {
                         Refreshed::Token(access) => return Ok(format!("Bearer {access}")),
                         Refreshed::Lost => record = store.get(owner, &server.id).await?,
                     }
@@ -207,7 +220,9 @@ impl OAuthCache {
         let found = match self.found(p, server, oauth, base).await {
             Ok(f) => f,
             Err(e) => {
-                store.replace(&release(held.generation + 1), held.generation).await?;
+                store
+                    .replace(&release(held.generation + 1), held.generation)
+                    .await?;
                 return Err(e);
             }
         };
@@ -240,13 +255,25 @@ impl OAuthCache {
             }
             Err(Refusal::Refused(code)) => {
                 store.remove(owner, &server.id).await?;
-                audit::record(&connection_event("refresh_failed", owner, &server.id, Some(&code)));
+                audit::record(&connection_event(
+                    "refresh_failed",
+                    owner,
+                    &server.id,
+                    Some(&code),
+                ));
                 let why = format!("the authorization server refused the refresh ({code})");
                 Err(self.prompt(p, base, owner, &server.id, &why).await)
             }
             Err(Refusal::Failed(message)) => {
-                store.replace(&release(held.generation + 1), held.generation).await?;
-                audit::record(&connection_event("refresh_failed", owner, &server.id, Some("unreachable")));
+                store
+                    .replace(&release(held.generation + 1), held.generation)
+                    .await?;
+                audit::record(&connection_event(
+                    "refresh_failed",
+                    owner,
+                    &server.id,
+                    Some("unreachable"),
+                ));
                 Err(http.fail(format!("refreshing the token failed: {message}")))
             }
         }
@@ -254,7 +281,12 @@ impl OAuthCache {
 
     /// Marks `owner`'s token for `server` expired (the server refused it):
     /// the next use refreshes it, or asks to connect again.
-    pub(crate) async fn expire<P: Platform>(&self, p: &P, owner: &str, server: &str) -> Result<(), GatewayError> {
+    pub(crate) async fn expire<P: Platform>(
+        &self,
+        p: &P,
+        owner: &str,
+        server: &str,
+    ) -> Result<(), GatewayError> {
         let store = p.connections();
         if let Some(current) = store.get(owner, server).await? {
             let expired = ConnectionRecord {
@@ -292,13 +324,19 @@ impl OAuthCache {
                     };
                     match grants::revoke(&http, &found, token, hint).await {
                         Ok(done) => revoked = done,
-                        Err(e) => tracing::warn!(server = %server.id, "revoking a token failed: {e}"),
+                        Err(e) => {
+                            tracing::warn!(server = %server.id, "revoking a token failed: {e}")
+                        }
                     }
                 }
                 Err(e) => tracing::warn!(server = %server.id, "revoking a token failed: {e}"),
             }
         }
-        let why = if revoked { "revoked at the authorization server" } else { "removed" };
+        let why = if revoked {
+            "revoked at the authorization server"
+        } else {
+            "removed"
+        };
         audit::record(&Audit::Connection {
             event: "revoked",
             principal: owner,
@@ -342,7 +380,13 @@ pub(crate) fn open(vault: &Vault, record: &ConnectionRecord) -> Option<Tokens> {
 }
 
 /// `tokens` sealed for `owner`'s record of `server`.
-pub(crate) fn seal<P: Platform>(p: &P, vault: &Vault, owner: &str, server: &str, tokens: &Tokens) -> String {
+pub(crate) fn seal<P: Platform>(
+    p: &P,
+    vault: &Vault,
+    owner: &str,
+    server: &str,
+    tokens: &Tokens,
+) -> String {
     let mut nonce = [0u8; 24];
     p.random_bytes(&mut nonce);
     let plain = serde_json::to_vec(tokens).expect("serializes");
