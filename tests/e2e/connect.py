@@ -28,9 +28,10 @@ Two callers, alice and bob (API keys, distinct principals, allowed the
     refreshes (the AS counts refresh grants), twice, so the rotated refresh
     token was kept;
   - `DELETE /connections/thirdparty` (alice) and
-    `DELETE /admin/connections/{principal}/thirdparty` (bob, by the
-    operator) revoke at the AS and make the next call ask to connect again,
-    while the other user's connection keeps working; alice reconnects, and
+    `DELETE /admin/connections/{id}` (bob's, by the operator, with the id
+    the listing gives) revoke at the AS and make the next call ask to
+    connect again, while the other user's connection keeps working; alice
+    reconnects, and
     past expiry four concurrent calls of hers all work (a spent refresh
     token presented again would make the AS revoke the whole grant);
   - the gateway sent the RFC 8707 resource on every authorization and token
@@ -128,13 +129,13 @@ class Browser:
     def request(self, url: str, method: str = "GET", data: bytes | None = None,
                 headers: dict | None = None) -> tuple[int, dict, bytes, list[str]]:
         """(status, headers, body, Set-Cookie values)."""
-        req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
         try:
+            req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
             with self.opener.open(req, timeout=30) as r:
                 return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read(), r.headers.get_all("Set-Cookie") or []
         except urllib.error.HTTPError as e:
             return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read(), e.headers.get_all("Set-Cookie") or []
-        except OSError as e:
+        except (OSError, ValueError) as e:  # refused, reset, or not a URL at all
             return 0, {}, repr(e).encode(), []
 
     def sign_in(self, url: str, login: str, stop: str | None = None, headers: dict | None = None,
@@ -206,6 +207,14 @@ def _whoami(result: dict) -> dict:
         return {}
 
 
+def _binding(set_cookie: str) -> bool:
+    """Whether a Set-Cookie value is the connect flow's browser binding:
+    `mcp-edge-connect`, or `mcp-edge-connect-{server}` (one per server, so
+    flows to two servers can run side by side)."""
+    name = set_cookie.split("=", 1)[0].strip()
+    return name in ("mcp-edge-connect", f"mcp-edge-connect-{SERVER}")
+
+
 def _prompt_text(result: dict) -> str:
     return " ".join(c.get("text", "") for c in result.get("content", []) if isinstance(c, dict))
 
@@ -223,8 +232,11 @@ class Caller:
     def call(self, tool: str = TOOL) -> dict:
         self.next_id += 1
         body = {"jsonrpc": "2.0", "id": self.next_id, "method": "tools/call", "params": {"name": tool, "arguments": {}}}
-        answer = self.response_of(*self.http(self.url, "POST", json.dumps(body).encode(), self.headers))
-        return answer
+        status, headers, raw = self.http(self.url, "POST", json.dumps(body).encode(), self.headers)
+        try:
+            return self.response_of(status, headers, raw)
+        except ValueError:
+            return {"http_status": status, "unparsed": _text(raw)}
 
 
 # --------------------------------------------------------------- the checks --
@@ -249,14 +261,19 @@ def run(check, http, response_of, open_session, base: str, as_port: int, mcp_por
             time.sleep(0.25)
 
     def prompt_of(answer: dict) -> tuple[bool, str, str]:
-        """(asks to connect, the URL in the text, detail)."""
+        """(asks to connect as a tool error, the connect URL, detail). The URL
+        is also taken from a JSON-RPC error's data (URL elicitation, -32042),
+        which fails the check but lets the flows after it run."""
         result = answer.get("result", {})
         found = re.search(re.escape(connect_prefix) + r"[A-Za-z0-9._~%-]+", _prompt_text(result))
         url = found.group(0) if found else ""
         meta = (result.get("_meta") or {}).get("mcp-edge/connect") or {}
         ok = (result.get("isError") is True and bool(url) and meta.get("server") == SERVER
               and meta.get("url") == url)
-        return ok, url, json.dumps(answer)[:500]
+        if not url:
+            data = (answer.get("error") or {}).get("data") or {}
+            url = str((data.get("mcp-edge/connect") or {}).get("url", ""))
+        return ok, url if url.startswith(connect_prefix) else "", json.dumps(answer)[:500]
 
     before = stats()
     alice = Caller(http, response_of, open_session, base, ALICE_KEY, "alice")
@@ -275,7 +292,7 @@ def run(check, http, response_of, open_session, base: str, as_port: int, mcp_por
     elsewhere = Browser().request(f"{base}/connect/notes?{ticket}")
     anonymous = Browser().request(f"{base}/connect/{SERVER}")
     refused = [r for r in (forged, elsewhere, anonymous)
-               if 400 <= r[0] < 500 and not any(c.startswith("mcp-edge-connect=") for c in r[3])]
+               if 400 <= r[0] < 500 and not any(_binding(c) for c in r[3])]
     check(len(refused) == 3 and anonymous[0] == 401,
           "connect: a forged ticket, a ticket at another server's connect URL and no credential at all are refused "
           "(4xx, no cookie; 401 without a credential)",
@@ -287,13 +304,14 @@ def run(check, http, response_of, open_session, base: str, as_port: int, mcp_por
     first = flow_a.get("first") or {}
     location = first.get("location", "")
     q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
-    cookie = [c for c in first.get("cookies", []) if c.startswith("mcp-edge-connect=")]
+    cookie = [c for c in first.get("cookies", []) if _binding(c)]
     attrs = [a.strip().lower() for a in (cookie[0].split(";")[1:] if cookie else [])]
     check(first.get("status") in (302, 303) and location.startswith(f"{issuer}/auth?"),
           "connect: the connect URL answers a redirect to the third party's authorization endpoint "
           "(found from the server's RFC 9728 metadata)", f"{first.get('status')} {location[:200]}")
     check(bool(cookie) and "path=/connect" in attrs and "httponly" in attrs,
-          "connect: ... and sets the mcp-edge-connect cookie (Path=/connect, HttpOnly)", str(first.get("cookies")))
+          "connect: ... and sets the browser-binding cookie mcp-edge-connect[-SERVER] (Path=/connect, HttpOnly)",
+          str(first.get("cookies")))
     check(q.get("response_type") == "code" and q.get("client_id") == CLIENT_ID and q.get("redirect_uri") == callback
           and q.get("code_challenge_method") == "S256" and len(q.get("code_challenge", "")) >= 43
           and len(q.get("state", "")) >= 16 and q.get("resource") == resource
@@ -312,7 +330,7 @@ def run(check, http, response_of, open_session, base: str, as_port: int, mcp_por
     bob_callback = flow_b.get("stopped_at", "")
     done_b = bob_browser.sign_in(bob_callback, BOB[1]) if bob_callback else {"status": 0, "body": b""}
     check(first_b.get("status") in (302, 303)
-          and any(c.startswith("mcp-edge-connect=") for c in first_b.get("cookies", []))
+          and any(_binding(c) for c in first_b.get("cookies", []))
           and done_b.get("status") == 200 and b"Connected" in done_b.get("body", b""),
           "connect: bob connects from GET /connect/thirdparty with his API key as bearer",
           f"{first_b.get('status')} {first_b.get('cookies')} -> {done_b.get('status')} "
@@ -378,8 +396,9 @@ def run(check, http, response_of, open_session, base: str, as_port: int, mcp_por
     status, admin_doc = _get_json(f"{base}/admin/connections", {"X-API-Key": admin_key})
     rows = [c for c in admin_doc.get("connections", []) if isinstance(c, dict)]
     raw = json.dumps(admin_doc).encode()
-    principals = {who: [c.get("principal", "") for c in rows
-                        if who in str(c.get("principal", "")) and c.get("server") == SERVER]
+    # Each user's row: the operator deletes one by the `id` the listing
+    # gives, else by principal (URL-encoded) and server.
+    principals = {who: [c for c in rows if who in str(c.get("principal", "")) and c.get("server") == SERVER]
                   for who in (ALICE[0], BOB[0])}
     check(status == 200 and all(len(p) == 1 for p in principals.values()) and not _leaks(tokens, raw),
           "connect: GET /admin/connections lists alice's and bob's connections, and no token",
@@ -428,14 +447,16 @@ def run(check, http, response_of, open_session, base: str, as_port: int, mcp_por
     check(still_b.get("sub") == BOB[1], "connect: bob's connection still works after alice's is revoked", detail_b)
 
     # 11. The operator revokes bob's; then neither is listed.
-    principal = (principals.get(BOB[0]) or [f"apikey|{BOB[0]}"])[0]
-    status, _, body = http(f"{base}/admin/connections/{urllib.parse.quote(principal, safe='')}/{SERVER}", "DELETE",
-                           None, {"X-API-Key": admin_key, "Accept": "application/json"})
+    row = (principals.get(BOB[0]) or [{}])[0]
+    principal = str(row.get("principal", f"apikey|{BOB[0]}"))
+    path = row.get("id") or f"{urllib.parse.quote(principal, safe='')}/{SERVER}"
+    status, _, body = http(f"{base}/admin/connections/{path}", "DELETE", None,
+                           {"X-API-Key": admin_key, "Accept": "application/json"})
     by_admin = poll_stats(lambda s: s.get("grants_revoked", 0) > revoked.get("grants_revoked", 0))
     ok_b, _, detail_b = prompt_of(bob.call())
     check(status == 200 and by_admin.get("grants_revoked", 0) > revoked.get("grants_revoked", 0) and ok_b,
-          "connect: DELETE /admin/connections/{principal}/thirdparty revokes bob's at the AS, and he is asked to "
-          f"connect again", f"{status} {_text(body)!r} (principal {principal!r}), grants revoked "
+          "connect: DELETE /admin/connections/{id} (the listing's id of bob's) revokes it at the AS, and he is asked "
+          f"to connect again", f"{status} {_text(body)!r} (DELETE {path}), grants revoked "
           f"{revoked.get('grants_revoked')} -> {by_admin.get('grants_revoked')}; {detail_b}")
     status, admin_doc = _get_json(f"{base}/admin/connections", {"X-API-Key": admin_key})
     left = [c for c in admin_doc.get("connections", []) if isinstance(c, dict) and c.get("server") == SERVER
@@ -496,8 +517,13 @@ def run(check, http, response_of, open_session, base: str, as_port: int, mcp_por
               "connect: no access or refresh token the third party issued is stored in plaintext (every file of the "
               "Workers state: KV, Durable Objects)", f"{len(files)} files, {len(tokens)} tokens; found {found}")
     else:
-        print("skip: connect: tokens at rest: the Spin test host keeps its key-value stores in memory "
-              "(tests/spin-host/src/spin_apis.rs), there is no file to search", flush=True)
+        # The test host keeps its stores in memory and answers
+        # /.spin-host/kv-dump with every entry as stored (tests/spin-host).
+        status, _, dump = http(f"{base}/.spin-host/kv-dump", "GET", None, {})
+        check(status == 200 and b"\tconn/" in dump and len(tokens) >= 8 and not _leaks(tokens, dump),
+              "connect: no access or refresh token the third party issued is stored in plaintext (every entry of "
+              "the Spin host's key-value stores; the connection records are there)",
+              f"HTTP {status}, {len(dump)} bytes, {len(tokens)} tokens; found {_leaks(tokens, dump)}")
     log = gw_log.read_bytes() if gw_log.exists() else b""
     check(not _leaks(tokens, log), "connect: no token in the gateway's log", f"leaked {_leaks(tokens, log)}")
     exported = b"".join(b for _, b in receiver.everything()) if receiver else b""

@@ -75,10 +75,19 @@ def check(ok: bool, what: str, detail: str = "") -> bool:
     return ok
 
 
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port, never one given before in this run (the OS may hand a
+    just-closed port out again, and two processes would then share it)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 class Processes:

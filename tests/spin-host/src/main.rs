@@ -29,6 +29,9 @@
 //!   how many key-value operations each store has served so far, by the
 //!   key's first segment (`{"default:servers": 12, "sessions:cache": 3}`),
 //!   so a benchmark can count what a request costs in store round trips.
+//! * `GET /.spin-host/kv-dump` is answered by the host too: every entry of
+//!   every store as stored, bytes and all (one `label\tkey\tvalue` line
+//!   each), so a test can check what the component keeps at rest.
 //! * Component stdout and stderr go to this process's stderr; the only line
 //!   on stdout is `listening on http://ADDR`, printed once requests can be
 //!   served (test harnesses wait for it).
@@ -328,6 +331,10 @@ async fn handle(
             hyper::header::CONTENT_TYPE,
             hyper::header::HeaderValue::from_static("application/json"),
         );
+        return Ok(response.map(http_body_util::Either::Right));
+    }
+    if method == hyper::Method::GET && uri.path() == "/.spin-host/kv-dump" {
+        let response = hyper::Response::new(Full::new(Bytes::from(app.shared.dump())));
         return Ok(response.map(http_body_util::Either::Right));
     }
     // Like Spin, tell the component who is calling: `spin-client-addr` is

@@ -73,6 +73,21 @@ impl Shared {
         format!("{{{}}}", counts.join(", "))
     }
 
+    /// Every entry of every store, values as stored: `label\tkey\tvalue`
+    /// lines.
+    pub fn dump(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (label, map) in &self.stores {
+            let map = map.lock().unwrap_or_else(|e| e.into_inner());
+            for (key, value) in map.iter() {
+                out.extend_from_slice(format!("{label}\t{key}\t").as_bytes());
+                out.extend_from_slice(value);
+                out.push(b'\n');
+            }
+        }
+        out
+    }
+
     /// The handle for `label`, if such a store exists.
     fn open<R: 'static>(&self, label: &str) -> Option<Resource<R>> {
         let index = self.stores.iter().position(|(l, _)| l == label)?;
