@@ -179,6 +179,15 @@ async fn a_callback_replayed_by_another_caller_or_twice_fails() {
     assert_eq!(r.status, 409, "{}", r.text);
     assert_eq!(a.borrow().code_grants, 1);
 
+    // RFC 9207: an answer naming another issuer is a mix-up, refused.
+    let (authorize, cookie) = start(&h, support::API_KEY).await;
+    let back = oauth::log_in(&a, &authorize, "alice");
+    let mixed = format!("{}&iss=http%3A%2F%2Fevil.test", path_of(&back));
+    let r = h.send(get(&mixed, support::API_KEY, Some(&cookie))).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.text.contains("another authorization server"), "{}", r.text);
+    assert_eq!(a.borrow().code_grants, 1);
+
     // PKCE: a code the server issued for another flow's challenge does not
     // exchange with this flow's verifier.
     let (first, cookie1) = start(&h, support::API_KEY).await;

@@ -81,11 +81,13 @@ pub(super) async fn before_auth<P: Platform>(
                 )));
             };
             let browser = cookies(req.headers());
+            let iss = query(req.uri(), "iss");
             let back = Callback {
                 state: &state,
                 code: code.as_deref(),
                 error: error.as_deref(),
                 browsers: &browser,
+                issuer: iss.as_deref(),
             };
             let servers = |id: &str| registry.get(id).and_then(|s| oauth_of(s));
             flow::finish(oauth, p, servers, &back, &base).await.map(|(_, server)| {

@@ -5,7 +5,7 @@
 //! in the connection store, sealed). Kept per isolate for
 //! [`FOUND_TTL_MS`]; a failure is never kept.
 
-use super::grants::{get_json, post_form_json, Http};
+use super::grants::{get_json, post_form_json, Found, Http};
 use crate::config::credentials::OAuthClient;
 use crate::config::Server;
 use crate::error::GatewayError;
@@ -20,17 +20,6 @@ pub(crate) const FOUND_TTL_MS: u64 = 5 * 60 * 1000;
 /// The owner dynamic registrations are kept under (no principal key has no
 /// `|`, so none can be this).
 const REGISTERED: &str = "~registered-client";
-
-/// Everything a flow needs to talk to a server's authorization server.
-#[derive(Debug, Clone)]
-pub(crate) struct Found {
-    pub metadata: ServerMetadata,
-    /// The RFC 8707 resource indicator.
-    pub resource: String,
-    pub client_id: String,
-    pub client_secret: Option<String>,
-    pub scopes: Vec<String>,
-}
 
 /// A dynamically registered client, as kept (sealed).
 #[derive(Serialize, Deserialize)]

@@ -9,10 +9,11 @@
 //! - [`finish`]: the callback's `state` is taken, once: a second use finds
 //!   nothing, whoever presents it. It must come back from the browser that
 //!   started it (its cookie), so a callback URL replayed by another caller
-//!   is refused. The code is exchanged with the verifier; the tokens are
+//!   is refused. An answer naming another issuer (RFC 9207 `iss`) is
+//!   refused. The code is exchanged with the verifier; the tokens are
 //!   stored sealed for the caller who started the flow.
 
-use super::discovery::Found;
+use super::grants::Found;
 use super::{callback, connection_event, grants, http_for, seal, OAuthCache, Tokens};
 use crate::config::credentials::OAuthClient;
 use crate::config::Server;
@@ -106,6 +107,8 @@ pub(crate) struct Callback<'a> {
     pub error: Option<&'a str>,
     /// The binding cookies the browser presented.
     pub browsers: &'a [String],
+    /// The authorization server's `iss`, when it names itself (RFC 9207).
+    pub issuer: Option<&'a str>,
 }
 
 /// Finishes a connect; the server connected and its owner.
@@ -137,6 +140,14 @@ pub(crate) async fn finish<P: Platform>(
                 .into(),
             challenge: None,
         });
+    }
+    // RFC 9207 § 2.4: an answer naming another issuer than the one the
+    // flow went to is a mix-up; never exchange its code.
+    if back.issuer.is_some_and(|iss| iss.trim_end_matches('/') != pending.issuer.trim_end_matches('/')) {
+        failed("issuer_mismatch");
+        return Err(GatewayError::Conflict(
+            "the answer names another authorization server than the one this connect went to".into(),
+        ));
     }
     if let Some(error) = back.error {
         let error: String = error

@@ -4,13 +4,23 @@
 //! timeout and reads at most [`MAX_ANSWER`] bytes; what a refusal says
 //! beyond its `error` code stays out of answers and logs.
 
-use super::discovery::Found;
 use crate::error::GatewayError;
-use crate::identity::oauth::{token_error, TokenResponse};
+use crate::identity::oauth::{token_error, ServerMetadata, TokenResponse};
 use crate::ports::{with_timeout, HttpClient, Platform};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::de::DeserializeOwned;
+
+/// Everything a flow needs to talk to a server's authorization server.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    pub metadata: ServerMetadata,
+    /// The RFC 8707 resource indicator.
+    pub resource: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub scopes: Vec<String>,
+}
 
 /// The largest answer read from an authorization server.
 const MAX_ANSWER: usize = 64 * 1024;

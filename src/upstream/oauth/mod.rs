@@ -28,7 +28,7 @@ use crate::error::GatewayError;
 use crate::identity::vault::{self, Ticket, Vault, KEY_SECRET, TICKET_TTL_MS};
 use crate::observe::audit::{self, Audit};
 use crate::ports::{Clock, ConnectionRecord, Connections, Platform};
-use discovery::Found;
+use grants::Found;
 use grants::{Http, Refusal};
 use serde::{Deserialize, Serialize};
 use std::cell::OnceCell;
