@@ -185,7 +185,11 @@ async fn a_callback_replayed_by_another_caller_or_twice_fails() {
     let mixed = format!("{}&iss=http%3A%2F%2Fevil.test", path_of(&back));
     let r = h.send(get(&mixed, support::API_KEY, Some(&cookie))).await;
     assert_eq!(r.status, 409, "{}", r.text);
-    assert!(r.text.contains("another authorization server"), "{}", r.text);
+    assert!(
+        r.text.contains("another authorization server"),
+        "{}",
+        r.text
+    );
     assert_eq!(a.borrow().code_grants, 1);
 
     // PKCE: a code the server issued for another flow's challenge does not
@@ -371,4 +375,59 @@ async fn admins_see_who_is_connected_and_can_revoke() {
         whoami(&h, support::API_KEY).await["content"][0]["text"],
         "you are alice"
     );
+}
+
+#[tokio::test]
+async fn clients_that_declared_url_elicitation_are_sent_to_connect_in_their_own_era() {
+    let (h, a) = harness();
+    // Modern: an `input_required` URL elicitation, no state; the retry
+    // after connecting is an ordinary call, and the answer stays here.
+    let caps = json!({"elicitation": {"url": {}}});
+    let r = support::modern_call(&h, ("/mcp", 3, "tp__whoami"), caps.clone(), json!({})).await;
+    let result = &r.json()["result"];
+    assert_eq!(result["resultType"], "input_required", "{result}");
+    let ask = &result["inputRequests"]["mcp-edge/connect"];
+    assert_eq!(ask["method"], "elicitation/create");
+    assert_eq!(ask["params"]["mode"], "url");
+    let url = ask["params"]["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("http://gw.test/connect/tp?ticket="),
+        "{url}"
+    );
+    assert!(result.get("requestState").is_none());
+    connect(&h, &a, support::API_KEY, "alice").await;
+    let answer = json!({"inputResponses": {"mcp-edge/connect": {"action": "accept"}}});
+    let r = support::modern_call(&h, ("/mcp", 4, "tp__whoami"), caps, answer).await;
+    assert_eq!(
+        r.json()["result"]["content"][0]["text"],
+        "you are alice",
+        "{}",
+        r.text
+    );
+
+    // Legacy (2025-11-25): the URL elicitation required error (-32042).
+    let init = support::initialize_with(1, "2025-11-25", json!({"elicitation": {"url": {}}}));
+    let r = h.post("/mcp", &init, &[("x-api-key", BOB)]).await;
+    let sid = r.header("mcp-session-id").unwrap();
+    let headers = [
+        ("x-api-key", BOB),
+        ("mcp-session-id", sid.as_str()),
+        ("mcp-protocol-version", "2025-11-25"),
+    ];
+    h.post(
+        "/mcp",
+        &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        &headers,
+    )
+    .await;
+    let call = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "tp__whoami", "arguments": {}}});
+    let r = h.post("/mcp", &call, &headers).await;
+    let error = &r.response()["error"];
+    assert_eq!(error["code"], -32042, "{}", r.text);
+    let elicitation = &error["data"]["elicitations"][0];
+    assert_eq!(elicitation["mode"], "url");
+    assert!(elicitation["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://gw.test/connect/tp?ticket="));
 }

@@ -126,8 +126,11 @@ impl Settings {
     ];
 
     /// The gateway's own secrets, read by name besides [`Self::VARIABLES`].
-    pub const SECRETS: &'static [&'static str] =
-        &["UPSTREAM_SIGNING_KEY", "OTEL_EXPORTER_OTLP_HEADERS", "CONNECTIONS_KEY"];
+    pub const SECRETS: &'static [&'static str] = &[
+        "UPSTREAM_SIGNING_KEY",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "CONNECTIONS_KEY",
+    ];
 
     /// Whether `name` is one of the gateway's own settings or secrets
     /// (either case: Spin names variables in lower case). A registry entry

@@ -294,6 +294,7 @@ async fn call_named<P: Platform + Clone + 'static>(
     if guard.requester.retry.is_some() {
         question::strip_answer(&mut params);
     }
+    question::strip_connect_answer(&mut params);
     let params = serde_json::value::to_raw_value(&params).expect("params serialize");
     let call = Forwarding {
         server: server.clone(),

@@ -232,6 +232,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
             refusals: &self.gw.refusals,
             validate_arguments: self.gw.settings.validate_arguments,
             modern: era == Era::Modern,
+            connect_by_url: false,
             requester: Requester {
                 key: self.owner(),
                 principal: &self.gate.principal,

@@ -42,6 +42,9 @@ pub(crate) struct CallGuard<'a> {
     pub requester: Requester<'a>,
     /// A modern (2026-07-28) request: questions become `input_required`.
     pub modern: bool,
+    /// A modern client that declared URL elicitation: a connect prompt
+    /// becomes an `input_required` URL elicitation.
+    pub connect_by_url: bool,
 }
 
 impl CallGuard<'_> {
@@ -169,21 +172,36 @@ impl CallGuard<'_> {
     }
 
     /// A tool call's answer, but for a server that needs the user's own
-    /// account: a legacy client that declared URL elicitation gets the URL
-    /// elicitation error (-32042, error.rs); every other caller a tool error
-    /// naming the connect URL, which a model can relay to its user.
+    /// account (the connect prompt):
+    /// - a legacy client that declared URL elicitation gets the URL
+    ///   elicitation error (-32042, `error.rs`; 2025-11-25
+    ///   `client/elicitation.mdx`);
+    /// - a modern client that declared it, an `input_required` URL
+    ///   elicitation (`question::connect_required`);
+    /// - every other caller, a tool error naming the connect URL, which a
+    ///   model can relay to its user.
     pub(crate) fn connect_as_tool_error(
         &self,
         id: &crate::protocol::jsonrpc::Id,
         answer: Result<Response<Body>, GatewayError>,
     ) -> Result<Response<Body>, GatewayError> {
-        let url_mode = !self.modern && self.requester.elicitation.url;
-        match answer {
-            Err(e @ GatewayError::ConnectRequired { .. }) if !url_mode => {
-                Ok(respond::result(id, &connect_result(&e)))
-            }
-            other => other,
+        let e = match answer {
+            Err(e @ GatewayError::ConnectRequired { .. }) => e,
+            other => return other,
+        };
+        let GatewayError::ConnectRequired { server, url, .. } = &e else {
+            unreachable!("matched above")
+        };
+        if !self.modern && self.requester.elicitation.url {
+            return Err(e);
         }
+        if self.modern && self.connect_by_url {
+            let ask = question::connect_required(server, url, &e.to_string());
+            let mut answer = respond::result(id, &ask);
+            answer.extensions_mut().insert(question::OwnQuestion);
+            return Ok(answer);
+        }
+        Ok(respond::result(id, &connect_result(&e)))
     }
 }
 

@@ -135,10 +135,15 @@ async fn call_tool<P: Platform + Clone + 'static>(
         .check(ups, server, (&name, &name), arguments.as_deref())
         .await?;
     // The client's bytes as sent, but for a modern retry's answer to the
-    // gateway's question, which is the gateway's.
-    let message = if guard.requester.retry.is_some() {
+    // gateway's question or to its connect prompt, which are the gateway's
+    // (parsed only when the bytes may hold one).
+    let mentions_connect = raw
+        .windows(question::CONNECT_KEY.len())
+        .any(|w| w == question::CONNECT_KEY.as_bytes());
+    let message = if guard.requester.retry.is_some() || mentions_connect {
         let mut params: std::collections::BTreeMap<String, Box<RawValue>> = req.params_as()?;
-        question::strip_answer(&mut params);
+        question::strip_connect_answer(&mut params);
+        question::strip_answer_if(guard.requester.retry.is_some(), &mut params);
         let params = serde_json::value::to_raw_value(&params).expect("params serialize");
         req.to_bytes_with(Some(&params))
     } else {

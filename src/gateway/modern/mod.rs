@@ -176,7 +176,9 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
                     form: ElicitationModes::from_capabilities(&envelope.capabilities).form,
                     url: false,
                 };
-                let guard = self.guard_for(Era::Modern, elicitation, (retry, round.carried));
+                let mut guard = self.guard_for(Era::Modern, elicitation, (retry, round.carried));
+                guard.connect_by_url =
+                    ElicitationModes::from_capabilities(&envelope.capabilities).url;
                 let client = Rc::new(client);
                 // Armed while the gateway waits: if the client goes away
                 // now, this future is dropped and the upstream is told.

@@ -21,6 +21,49 @@ use std::collections::BTreeMap;
 /// `inputResponses`.
 pub(crate) const INPUT_KEY: &str = "mcp-edge/approval";
 
+/// The key of the gateway's connect prompt (a URL-mode elicitation) in
+/// `inputRequests` and `inputResponses`.
+pub(crate) const CONNECT_KEY: &str = "mcp-edge/connect";
+
+/// The `input_required` result that sends a modern client that declared
+/// URL elicitation to connect its user's account at `url`
+/// (`client/elicitation.mdx` of 2026-07-28: URL mode travels in
+/// `inputRequests`). It carries no `requestState`: the retry is an
+/// ordinary call, which finds the new connection or asks again.
+pub(crate) fn connect_required(server: &str, url: &str, message: &str) -> Value {
+    json!({
+        "resultType": "input_required",
+        "inputRequests": { CONNECT_KEY: {
+            "method": "elicitation/create",
+            "params": {"mode": "url", "url": url, "message": message, "_meta": {CONNECT_KEY: {"server": server}}},
+        }},
+    })
+}
+
+/// Takes the client's answer to a connect prompt out of params about to go
+/// upstream (it is the gateway's); `inputResponses` goes when nothing else
+/// is left in it. Whether anything was taken.
+pub(crate) fn strip_connect_answer(params: &mut BTreeMap<String, Box<RawValue>>) -> bool {
+    let Some(responses) = params.get("inputResponses") else {
+        return false;
+    };
+    let Ok(mut responses) =
+        serde_json::from_str::<BTreeMap<String, Box<RawValue>>>(responses.get())
+    else {
+        return false;
+    };
+    if responses.remove(CONNECT_KEY).is_none() {
+        return false;
+    }
+    if responses.is_empty() {
+        params.remove("inputResponses");
+    } else {
+        let rest = serde_json::value::to_raw_value(&responses).expect("serializes");
+        params.insert("inputResponses".into(), rest);
+    }
+    true
+}
+
 /// Marks an `input_required` answer as the gateway's own (an upstream's is
 /// not relayed), in the response's extensions, where no upstream can put it.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +86,13 @@ pub(crate) fn input_required(ask: &Ask) -> Value {
 pub(crate) fn strip_answer(params: &mut BTreeMap<String, Box<RawValue>>) {
     params.remove("inputResponses");
     params.remove("requestState");
+}
+
+/// [`strip_answer`] when `retry`.
+pub(crate) fn strip_answer_if(retry: bool, params: &mut BTreeMap<String, Box<RawValue>>) {
+    if retry {
+        strip_answer(params);
+    }
 }
 
 /// The client's answer in a retry's params, if the params carry one.
@@ -87,6 +137,26 @@ mod tests {
 
     fn raw(v: Value) -> Box<RawValue> {
         serde_json::value::to_raw_value(&v).unwrap()
+    }
+
+    #[test]
+    fn a_connect_answer_never_goes_upstream() {
+        let mut params: BTreeMap<String, Box<RawValue>> = serde_json::from_value(json!({
+            "name": "x", "inputResponses": {CONNECT_KEY: {"action": "accept"}}}))
+        .unwrap();
+        assert!(strip_connect_answer(&mut params));
+        assert!(!params.contains_key("inputResponses"));
+        let mut params: BTreeMap<String, Box<RawValue>> = serde_json::from_value(json!({
+            "inputResponses": {CONNECT_KEY: {}, "theirs": {"action": "accept"}}}))
+        .unwrap();
+        assert!(strip_connect_answer(&mut params));
+        assert_eq!(
+            params["inputResponses"].get(),
+            r#"{"theirs":{"action":"accept"}}"#
+        );
+        let mut params: BTreeMap<String, Box<RawValue>> =
+            serde_json::from_value(json!({"inputResponses": {"theirs": {}}})).unwrap();
+        assert!(!strip_connect_answer(&mut params));
     }
 
     #[test]

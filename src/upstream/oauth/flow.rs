@@ -143,10 +143,14 @@ pub(crate) async fn finish<P: Platform>(
     }
     // RFC 9207 § 2.4: an answer naming another issuer than the one the
     // flow went to is a mix-up; never exchange its code.
-    if back.issuer.is_some_and(|iss| iss.trim_end_matches('/') != pending.issuer.trim_end_matches('/')) {
+    if back
+        .issuer
+        .is_some_and(|iss| iss.trim_end_matches('/') != pending.issuer.trim_end_matches('/'))
+    {
         failed("issuer_mismatch");
         return Err(GatewayError::Conflict(
-            "the answer names another authorization server than the one this connect went to".into(),
+            "the answer names another authorization server than the one this connect went to"
+                .into(),
         ));
     }
     if let Some(error) = back.error {
