@@ -109,10 +109,52 @@ async fn a_call_without_a_connection_asks_to_connect_and_is_not_forwarded() {
         h.p.http.sent()
     );
 
-    // The prompt's URL starts the flow for that caller without their key;
-    // the ticket is for `tp` only.
+    // The prompt's URL opens a page naming who connects what; its button
+    // (a POST carrying the page's SameSite=Strict cookie) starts the flow
+    // for that caller without their key. A page elsewhere submitting the
+    // form has no such cookie: refused.
     let r = h.send(get(path_of(&url), "", None)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.text.contains("apikey|tester") && r.text.contains("<form method=\"post\""),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"));
+    let cookie = r.header("set-cookie").unwrap();
+    assert!(
+        cookie.contains("SameSite=Strict") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let field = |name: &str| {
+        let at = r.text.find(&format!("name=\"{name}\" value=\"")).unwrap() + name.len() + 15;
+        r.text[at..].split('"').next().unwrap().to_string()
+    };
+    let body = format!("ticket={}&confirm={}", field("ticket"), field("confirm"));
+    let press = |cookie: Option<String>| {
+        let mut req = http::Request::post("http://gw.test/connect/tp")
+            .header("host", "gw.test")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-no-credential", "1");
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.body(body.clone().into_bytes()).unwrap()
+    };
+    assert_eq!(h.send(press(None)).await.status, 403);
+    assert_eq!(
+        h.send(press(Some("mcp-edge-confirm=other".into())))
+            .await
+            .status,
+        403
+    );
+    let r = h.send(press(Some(cookie))).await;
     assert_eq!(r.status, 302, "{}", r.text);
+    assert!(r
+        .header("location")
+        .unwrap()
+        .starts_with("http://as.test/authorize?"));
     let other = path_of(&url).replace("/connect/tp?", "/connect/notes?");
     let r = h.send(get(&other, "", None)).await;
     assert_eq!(r.status, 401, "{}", r.text);

@@ -25,8 +25,13 @@ use crate::error::GatewayError;
 use crate::identity::resource;
 use crate::ports::{Clock, ConnectionRecord, Connections, Platform};
 use crate::upstream::oauth::flow::{self, Callback, COOKIE};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use http::{header, Method, Response, StatusCode};
 use serde_json::{json, Value};
+
+/// The cookie a confirmation page sets and its form must present.
+const CONFIRM_COOKIE: &str = "mcp-edge-confirm";
 
 /// The most connections listed at once.
 pub(crate) const LIST_MAX: usize = 500;
@@ -95,24 +100,93 @@ pub(super) async fn before_auth<P: Platform>(
                 page(StatusCode::OK, "Connected", &text)
             })
         }
-        Route::Connect(id) => {
+        // A connect URL opened in a browser: a page naming who connects
+        // what, whose button (a same-site POST) starts the flow.
+        Route::Connect(id) if req.method() == Method::GET => {
             let ticket = ticket?;
-            let vault = match oauth.vault(p).await {
-                Ok(v) => v,
-                Err(e) => return Some(Err(e)),
+            match read_ticket(gw, p, &ticket, id).await {
+                Err(e) => Err(e),
+                Ok(t) => {
+                    let mut confirm = [0u8; 32];
+                    p.random_bytes(&mut confirm);
+                    let confirm = URL_SAFE_NO_PAD.encode(confirm);
+                    Ok(confirmation(id, &t.owner, &ticket, &confirm, &base))
+                }
+            }
+        }
+        Route::Connect(id) if req.method() == Method::POST => {
+            let form: Vec<(String, String)> =
+                form_urlencoded::parse(req.body()).into_owned().collect();
+            let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+            let (Some(ticket), Some(confirm)) = (field("ticket"), field("confirm")) else {
+                // Not the confirmation form: an authenticated caller's POST
+                // has nothing to do here.
+                return Some(Err(GatewayError::MethodNotAllowed { allow: "GET" }));
             };
-            let now = p.clock().now_ms();
-            match vault.read_ticket(&ticket, now).filter(|t| &t.server == id) {
-                None => Err(GatewayError::Unauthorized {
-                    message: "this connect link is not valid (expired, or for another server); call the tool again for a new one".into(),
+            // The confirmation cookie is SameSite=Strict: a page elsewhere
+            // cannot submit the form for the user.
+            let pressed = cookie_values(req.headers(), CONFIRM_COOKIE).any(|c| c == confirm);
+            match read_ticket(gw, p, &ticket, id).await {
+                Err(e) => Err(e),
+                Ok(_) if !pressed => Err(GatewayError::Forbidden {
+                    message: "open the connect link and press the button on its page".into(),
                     challenge: None,
                 }),
-                Some(t) => start(gw, p, registry.get(id).map(|s| &**s), &t.owner, &base).await,
+                Ok(t) => start(gw, p, registry.get(id).map(|s| &**s), &t.owner, &base).await,
             }
         }
         _ => return None,
     };
     Some(answer.or_else(|e| Ok(error_page(e))))
+}
+
+/// The ticket `text` names, for server `id`.
+async fn read_ticket<P: Platform>(
+    gw: &Gateway,
+    p: &P,
+    text: &str,
+    id: &str,
+) -> Result<crate::identity::vault::Ticket, GatewayError> {
+    let vault = gw.minter.oauth.vault(p).await?;
+    let now = p.clock().now_ms();
+    vault.read_ticket(text, now).filter(|t| t.server == id).ok_or_else(|| GatewayError::Unauthorized {
+        message: "this connect link is not valid (expired, or for another server); call the tool again for a new one".into(),
+        challenge: None,
+    })
+}
+
+/// The page a connect URL opens: who connects which server, and a button.
+fn confirmation(
+    server: &str,
+    owner: &str,
+    ticket: &str,
+    confirm: &str,
+    base: &str,
+) -> Response<Body> {
+    let text = format!(
+        "You are about to connect your own account at '{server}' to the gateway caller '{owner}'. \
+         Calls that caller makes to '{server}' will act as you. Continue only if that caller is you."
+    );
+    let form = format!(
+        "<form method=\"post\" action=\"/connect/{s}\"><input type=\"hidden\" name=\"ticket\" value=\"{t}\">\
+         <input type=\"hidden\" name=\"confirm\" value=\"{c}\"><button type=\"submit\">Connect {s}</button></form>",
+        s = escape(server),
+        t = escape(ticket),
+        c = escape(confirm),
+    );
+    let mut page = page_with(StatusCode::OK, &format!("Connect {server}"), &text, &form);
+    let secure = if base.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{CONFIRM_COOKIE}={confirm}; Path=/connect; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        flow::CONNECT_TTL_MS / 1000
+    );
+    page.headers_mut()
+        .insert(header::SET_COOKIE, cookie.parse().expect("a valid cookie"));
+    page
 }
 
 /// Starts a connect of `owner` to `server` (visible to them).
@@ -143,6 +217,7 @@ async fn start<P: Platform>(
         .header(header::LOCATION, started.authorize_url)
         .header(header::SET_COOKIE, cookie)
         .header(header::CACHE_CONTROL, "no-store")
+        .header("referrer-policy", "no-referrer")
         .body(Body::empty())
         .expect("valid headers"))
 }
@@ -235,16 +310,22 @@ fn query(uri: &http::Uri, name: &str) -> Option<String> {
 /// The values of the connect-binding cookies a browser presented (one per
 /// server it is connecting).
 fn cookies(headers: &http::HeaderMap) -> Vec<String> {
+    cookie_values(headers, COOKIE).take(16).collect()
+}
+
+/// The values of the cookies whose name starts with `prefix`.
+fn cookie_values<'a>(
+    headers: &'a http::HeaderMap,
+    prefix: &'a str,
+) -> impl Iterator<Item = String> + 'a {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(name, _)| name.starts_with(COOKIE))
+        .filter(move |(name, _)| name.starts_with(prefix))
         .map(|(_, value)| value.to_string())
-        .take(16)
-        .collect()
 }
 
 /// An error, as a page for the browser.
@@ -260,10 +341,16 @@ fn error_page(e: GatewayError) -> Response<Body> {
 
 /// A small HTML page.
 fn page(status: StatusCode, title: &str, text: &str) -> Response<Body> {
+    page_with(status, title, text, "")
+}
+
+/// A small HTML page with `extra` markup (already escaped) after the text.
+/// Never framed (clickjacking), no scripts, nothing loaded.
+fn page_with(status: StatusCode, title: &str, text: &str, extra: &str) -> Response<Body> {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
          <meta name=\"viewport\" content=\"width=device-width\"></head><body><main>\
-         <h1>{t}</h1><p>{x}</p></main></body></html>",
+         <h1>{t}</h1><p>{x}</p>{extra}</main></body></html>",
         t = escape(title),
         x = escape(text)
     );
@@ -271,7 +358,12 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response<Body> {
         .status(status)
         .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
         .header(header::CACHE_CONTROL, "no-store")
-        .header("content-security-policy", "default-src 'none'")
+        .header(
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+        )
+        .header("x-frame-options", "DENY")
+        .header("referrer-policy", "no-referrer")
         .body(Body::Full(html.into_bytes()))
         .expect("static headers")
 }

@@ -46,6 +46,7 @@ gateway's part (authorize with PKCE, redeem, refresh, revoke) by hand.
 from __future__ import annotations
 
 import hashlib
+import html
 import http.cookiejar
 import json
 import pathlib
@@ -156,6 +157,23 @@ class Browser:
                 url = urllib.parse.urljoin(url, h["location"])
                 continue
             form = re.search(rb'<form[^>]*action="([^"]+)"', body) if status == 200 else None
+            if form and b'name="confirm"' in body:
+                # The gateway's page naming who connects what: press its
+                # button (a same-site POST, as a browser sends it).
+                action = urllib.parse.urljoin(url, form.group(1).decode())
+                fields = dict((k.decode(), html.unescape(v.decode())) for k, v in
+                              re.findall(rb'<input type="hidden" name="([^"]+)" value="([^"]*)"', body))
+                origin = "{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(action))
+                status, h, body, cookies = self.request(
+                    action, "POST", urllib.parse.urlencode(fields).encode(),
+                    {"Content-Type": "application/x-www-form-urlencoded", "Origin": origin})
+                trail.append(f"{status} POST {action[:120]} (confirmed)")
+                first = {"status": status, "location": h.get("location", ""), "cookies": cookies, "body": body,
+                         "page": True}
+                if status in (302, 303) and h.get("location"):
+                    url = urllib.parse.urljoin(action, h["location"])
+                    continue
+                return {"status": status, "body": body, "url": url, "trail": trail, "first": first}
             if form and b'name="login"' in body:
                 action = urllib.parse.urljoin(url, form.group(1).decode())
                 status, h, body, _ = self.request(action, "POST", urllib.parse.urlencode({"login": login}).encode(),
