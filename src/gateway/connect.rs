@@ -65,6 +65,9 @@ pub(super) async fn before_auth<P: Platform>(
     req: &http::Request<Vec<u8>>,
     registry: &Registry,
 ) -> Option<Result<Response<Body>, GatewayError>> {
+    if !matches!(route, Route::ConnectCallback | Route::Connect(_)) {
+        return None;
+    }
     let ticket = query(req.uri(), "ticket");
     let base = resource::base_url(gw.settings.public_url.as_deref(), req.uri(), req.headers());
     let oauth = &gw.minter.oauth;
