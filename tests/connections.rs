@@ -36,13 +36,12 @@ fn get(path_and_query: &str, key: &str, cookie: Option<&str>) -> http::Request<V
 
 /// `whoami` on `/mcp` as the holder of `key` (modern: no session).
 async fn whoami(h: &Harness, key: &str) -> Value {
-    let req = modern_request(
-        "/mcp",
-        7,
-        "tools/call",
-        json!({"name": "tp__whoami", "arguments": {}}),
-        &[("x-api-key", key)],
-    );
+    whoami_with(h, key, json!({})).await
+}
+
+async fn whoami_with(h: &Harness, key: &str, arguments: Value) -> Value {
+    let params = json!({"name": "tp__whoami", "arguments": arguments});
+    let req = modern_request("/mcp", 7, "tools/call", params, &[("x-api-key", key)]);
     let r = h.send(req).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.json()["result"].clone()
@@ -176,6 +175,20 @@ async fn two_users_connect_and_each_call_carries_their_own_token() {
         );
         assert_eq!(whoami(&h, BOB).await["content"][0]["text"], "you are bob");
     }
+    // Arguments are checked against each user's own schema, never the
+    // first lister's (which would also show one user's values to another).
+    let mine = whoami_with(&h, BOB, json!({"repo": "bob-repo"})).await;
+    assert_eq!(mine["content"][0]["text"], "you are bob", "{mine}");
+    let params = json!({"name": "tp__whoami", "arguments": {"repo": "bob-repo"}});
+    let r = h
+        .send(modern_request("/mcp", 8, "tools/call", params, &[]))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.text.contains("'alice-repo'") && !r.text.contains("bob-repo'"),
+        "{}",
+        r.text
+    );
     // Each lists only their own connection; no token in the listing.
     let r = h.send(get("/connections", BOB, None)).await;
     assert_eq!(r.status, 200);

@@ -234,7 +234,9 @@ fn third_party(user: Option<String>, body: Value) -> http::Response<Body> {
                                      "serverInfo": {"name": "tp", "version": "1"}})
         }
         Some("tools/list") => {
-            json!({"tools": [{"name": "whoami", "inputSchema": {"type": "object"}}]})
+            // Each user's own tools: a schema naming their own repository.
+            json!({"tools": [{"name": "whoami", "inputSchema": {"type": "object",
+                "properties": {"repo": {"enum": [format!("{user}-repo")]}}}}]})
         }
         Some("tools/call") => {
             json!({"content": [{"type": "text", "text": format!("you are {user}")}]})

@@ -346,14 +346,18 @@ impl Catalog {
     }
 }
 
-/// The caller whose own listing a lookup reads, where it must and can.
+/// The caller whose own listing a lookup reads, where it must and can. A
+/// server reached with each user's own OAuth token answers each user their
+/// own tools (and schemas): always read in the caller's own listing, for
+/// validation and approval as for routing, never another user's.
 fn view<P: Platform>(ups: &Upstreams<'_, P>, server: &Server, own: bool) -> Option<String> {
-    // Minted tokens name the caller; OAuth servers see each user's own token.
-    let tells_callers_apart = matches!(
-        server.credentials,
-        Credentials::Jwt { .. } | Credentials::OAuth(_)
-    );
-    (own && tells_callers_apart).then(|| ups.client.caller.principal.key())
+    let key = || ups.client.caller.principal.key();
+    match server.credentials {
+        Credentials::OAuth(_) => Some(key()),
+        // Minted tokens name the caller.
+        Credentials::Jwt { .. } if own => Some(key()),
+        _ => None,
+    }
 }
 
 /// Stores a fresh listing in this instance (the oldest goes when full) and,
