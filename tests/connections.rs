@@ -303,8 +303,23 @@ async fn a_refused_refresh_asks_to_connect_again() {
     let (h, a) = harness();
     a.borrow_mut().ttl_secs = 60;
     connect(&h, &a, support::API_KEY, "alice").await;
-    a.borrow_mut().refuse_refresh = true;
     tokio::time::advance(std::time::Duration::from_secs(61)).await;
+    // Throttled, or the client misconfigured: the call fails, the
+    // connection stays, and works again once the server does.
+    for refusal in [(429, "slow_down"), (401, "invalid_client")] {
+        a.borrow_mut().refuse_refresh = Some(refusal);
+        let result = whoami(&h, support::API_KEY).await;
+        assert!(result["_meta"]["mcp-edge/connect"].is_null(), "{result}");
+        assert!(h.p.connections.dump().contains("\"server\":\"tp\""));
+    }
+    a.borrow_mut().refuse_refresh = None;
+    assert_eq!(
+        whoami(&h, support::API_KEY).await["content"][0]["text"],
+        "you are alice"
+    );
+    // The refresh token refused for good: connect again.
+    tokio::time::advance(std::time::Duration::from_secs(3700)).await;
+    a.borrow_mut().refuse_refresh = Some((400, "invalid_grant"));
     connect_url(&whoami(&h, support::API_KEY).await);
     assert!(
         h.p.connections.dump().len() < 10,
@@ -329,6 +344,23 @@ async fn tokens_are_sealed_at_rest() {
             "{token} stored in clear: {stored}"
         );
     }
+    // Under another key the connection does not open: the caller is asked
+    // to connect again, and the record stays for the right key.
+    h.p.runtime.secrets.borrow_mut().insert(
+        "CONNECTIONS_KEY".into(),
+        "another key, also 32 bytes or more".into(),
+    );
+    let other = h.another_isolate();
+    connect_url(&whoami(&other, support::API_KEY).await);
+    h.p.runtime
+        .secrets
+        .borrow_mut()
+        .insert("CONNECTIONS_KEY".into(), oauth::CONNECTIONS_KEY.into());
+    let back = h.another_isolate();
+    assert_eq!(
+        whoami(&back, support::API_KEY).await["content"][0]["text"],
+        "you are alice"
+    );
     // Without the key, nothing is usable: refused, not served (fail closed).
     h.p.runtime.secrets.borrow_mut().remove("CONNECTIONS_KEY");
     let fresh = h.another_isolate();

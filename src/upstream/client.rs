@@ -446,6 +446,9 @@ impl<'a, P: Platform> Upstreams<'a, P> {
                 error: Some(other),
             },
         })?;
+        let sent = credential
+            .as_ref()
+            .and_then(|(_, v)| v.to_str().ok().map(str::to_string));
         if let Some((name, value)) = credential {
             req = req.header(name, value);
         }
@@ -457,7 +460,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         let send = self.platform.http().send(req);
         match with_timeout(self.platform.clock(), server.timeout_ms, send).await {
             Some(Ok(response)) if response.status() == http::StatusCode::UNAUTHORIZED => {
-                Err(self.refused(server, &response).await)
+                Err(self.refused(server, &response, sent.as_deref()).await)
             }
             Some(Ok(response)) => Ok(response),
             Some(Err(e)) => Err(Attempt {
@@ -480,13 +483,21 @@ impl<P: Platform> Upstreams<'_, P> {
     /// (the next call refreshes it) and the caller is asked to connect; for
     /// any other, the error says the server wants authorization the
     /// registry does not give it, and names its challenge's metadata.
-    async fn refused(&self, server: &Server, response: &http::Response<Body>) -> Attempt {
+    async fn refused(
+        &self,
+        server: &Server,
+        response: &http::Response<Body>,
+        sent: Option<&str>,
+    ) -> Attempt {
         let challenge = reply::header(response, "www-authenticate");
         let caller = &self.client.caller;
         if let Credentials::OAuth(_) = &server.credentials {
             let owner = caller.principal.key();
             let oauth = &self.minter.oauth;
-            if let Err(e) = oauth.expire(self.platform, &owner, &server.id).await {
+            if let Err(e) = oauth
+                .expire(self.platform, (&owner, &server.id), sent)
+                .await
+            {
                 return Attempt {
                     retry: false,
                     message: e.to_string(),
@@ -503,9 +514,12 @@ impl<P: Platform> Upstreams<'_, P> {
                 error: Some(prompt),
             };
         }
+        // Named only when it is a plain URL of sensible length: the text
+        // reaches a model, and an upstream's words are not instructions.
         let metadata = challenge
             .as_deref()
-            .and_then(|c| crate::identity::oauth::challenge_param(c, "resource_metadata"));
+            .and_then(|c| crate::identity::oauth::challenge_param(c, "resource_metadata"))
+            .filter(|m| m.len() <= 512 && m.parse::<http::Uri>().is_ok_and(|u| u.host().is_some()));
         let message = match (challenge, metadata) {
             (None, _) => "HTTP 401: the server refused the gateway's credentials".to_string(),
             (Some(_), Some(m)) => format!(

@@ -38,8 +38,8 @@ pub struct AuthServer {
     pub revocations: Vec<String>,
     /// Lifetime of access tokens, in seconds.
     pub ttl_secs: u64,
-    /// Refuse every refresh (`invalid_grant`).
-    pub refuse_refresh: bool,
+    /// Refuse every refresh with this status and OAuth error.
+    pub refuse_refresh: Option<(u16, &'static str)>,
     /// Every token issued, to look for at rest.
     pub issued: Vec<String>,
     next: u32,
@@ -112,9 +112,10 @@ impl AuthServer {
                     .get("refresh_token")
                     .and_then(|r| self.refresh.get(r))
                     .cloned();
-                match user {
-                    Some(user) if !self.refuse_refresh => json_response(200, self.token(&user)),
-                    _ => json_response(400, json!({"error": "invalid_grant"})),
+                match (user, self.refuse_refresh) {
+                    (_, Some((status, error))) => json_response(status, json!({"error": error})),
+                    (Some(user), None) => json_response(200, self.token(&user)),
+                    (None, None) => json_response(400, json!({"error": "invalid_grant"})),
                 }
             }
             _ => json_response(400, json!({"error": "unsupported_grant_type"})),

@@ -12,7 +12,7 @@ use base64::Engine;
 use serde::de::DeserializeOwned;
 
 /// Everything a flow needs to talk to a server's authorization server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Found {
     pub metadata: ServerMetadata,
     /// The RFC 8707 resource indicator.
@@ -20,6 +20,16 @@ pub(crate) struct Found {
     pub client_id: String,
     pub client_secret: Option<String>,
     pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the client secret.
+        f.debug_struct("Found")
+            .field("issuer", &self.metadata.issuer)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The largest answer read from an authorization server.
@@ -64,16 +74,22 @@ impl<P: Platform> Http<'_, P> {
         &self,
         req: http::Request<Vec<u8>>,
     ) -> Result<(http::StatusCode, Vec<u8>), String> {
-        let send = self.p.http().send(req);
-        match with_timeout(self.p.clock(), self.timeout_ms, send).await {
-            None => Err(format!("timed out after {} ms", self.timeout_ms)),
-            Some(Err(e)) => Err(format!("unreachable: {}", e.0)),
-            Some(Ok(response)) => {
-                let status = response.status();
-                let body = response.into_body().collect(MAX_ANSWER).await?;
-                Ok((status, body))
-            }
-        }
+        // The answer's body too is read within the timeout: a server that
+        // sends headers and then trickles cannot hold a refresh open.
+        let exchange = async {
+            let response = self
+                .p
+                .http()
+                .send(req)
+                .await
+                .map_err(|e| format!("unreachable: {}", e.0))?;
+            let status = response.status();
+            let body = response.into_body().collect(MAX_ANSWER).await?;
+            Ok((status, body))
+        };
+        with_timeout(self.p.clock(), self.timeout_ms, exchange)
+            .await
+            .unwrap_or_else(|| Err(format!("timed out after {} ms", self.timeout_ms)))
     }
 
     /// GET `url`; its body when 200.
