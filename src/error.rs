@@ -342,9 +342,11 @@ impl std::fmt::Display for GatewayError {
             InvalidParams(why) => write!(f, "Invalid params: {why}"),
             ResourceNotFound(uri) => write!(f, "Resource not found: {uri}"),
             Upstream { server, message } => write!(f, "Upstream server '{server}' failed: {message}"),
-            ConnectRequired { server, url, reason } => write!(
+            // Never the URL: it carries a ticket, and errors are logged.
+            // The answers that offer it put it in their own fields.
+            ConnectRequired { server, reason, .. } => write!(
                 f,
-                "Server '{server}' needs your own account: {reason}. Open {url} to connect it, then try again"
+                "Server '{server}' needs your own account: {reason}. Connect it at the URL given, then try again"
             ),
             Provider { model, message } => write!(f, "Model '{model}' failed: {message}"),
             NotFound(why) => write!(f, "Not found: {why}"),

@@ -69,7 +69,7 @@ fn path_of(url: &str) -> &str {
 async fn connect(h: &Harness, a: &Shared, key: &str, user: &str) {
     let (authorize, cookie) = start(h, key).await;
     assert!(
-        authorize.starts_with("http://as.test/authorize?"),
+        authorize.starts_with("https://as.test/authorize?"),
         "{authorize}"
     );
     let back = oauth::log_in(a, &authorize, user);
@@ -148,12 +148,16 @@ async fn a_call_without_a_connection_asks_to_connect_and_is_not_forwarded() {
             .status,
         403
     );
-    let r = h.send(press(Some(cookie))).await;
+    let r = h.send(press(Some(cookie.clone()))).await;
     assert_eq!(r.status, 302, "{}", r.text);
     assert!(r
         .header("location")
         .unwrap()
-        .starts_with("http://as.test/authorize?"));
+        .starts_with("https://as.test/authorize?"));
+    // The link starts one connect: pressed again (or passed on), refused.
+    let r = h.send(press(Some(cookie))).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.text.contains("used already"), "{}", r.text);
     let other = path_of(&url).replace("/connect/tp?", "/connect/notes?");
     let r = h.send(get(&other, "", None)).await;
     assert_eq!(r.status, 401, "{}", r.text);
@@ -234,10 +238,21 @@ async fn a_callback_replayed_by_another_caller_or_twice_fails() {
     assert_eq!(r.status, 409, "{}", r.text);
     assert_eq!(a.borrow().code_grants, 1);
 
+    // Mix-up: an answer for `tp`'s flow brought to another server's
+    // callback is refused (one redirect URI per server).
+    let (authorize, cookie) = start(&h, support::API_KEY).await;
+    let back = oauth::log_in(&a, &authorize, "alice");
+    let elsewhere = path_of(&back).replace("/connect/tp/callback", "/connect/other/callback");
+    let r = h
+        .send(get(&elsewhere, support::API_KEY, Some(&cookie)))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.text.contains("another server"), "{}", r.text);
+
     // RFC 9207: an answer naming another issuer is a mix-up, refused.
     let (authorize, cookie) = start(&h, support::API_KEY).await;
     let back = oauth::log_in(&a, &authorize, "alice");
-    let mixed = format!("{}&iss=http%3A%2F%2Fevil.test", path_of(&back));
+    let mixed = format!("{}&iss=https%3A%2F%2Fevil.test", path_of(&back));
     let r = h.send(get(&mixed, support::API_KEY, Some(&cookie))).await;
     assert_eq!(r.status, 409, "{}", r.text);
     assert!(
@@ -266,7 +281,7 @@ async fn a_callback_replayed_by_another_caller_or_twice_fails() {
         .split('&')
         .next()
         .unwrap();
-    let swapped = format!("/connect/callback?code={code}&state={state_of_first}");
+    let swapped = format!("/connect/tp/callback?code={code}&state={state_of_first}");
     let r = h
         .send(get(&swapped, support::API_KEY, Some(&cookie1)))
         .await;
@@ -517,4 +532,57 @@ async fn clients_that_declared_url_elicitation_are_sent_to_connect_in_their_own_
         .as_str()
         .unwrap()
         .starts_with("http://gw.test/connect/tp?ticket="));
+}
+
+#[tokio::test]
+async fn a_server_found_from_its_own_metadata_is_connected_with_a_registered_client() {
+    let (h, a) = harness();
+    // Only `{"type": "oauth"}`: the authorization server comes from the
+    // server's RFC 9728 metadata, the client from dynamic registration
+    // (a public client: PKCE, no secret), registered once.
+    for (key, user) in [(support::API_KEY, "alice"), (BOB, "bob")] {
+        let r = h.send(get("/connect/pub", key, None)).await;
+        assert_eq!(r.status, 302, "{}", r.text);
+        let authorize = r.header("location").unwrap();
+        assert!(authorize.contains("client_id=dcr-client"), "{authorize}");
+        let cookie = r
+            .header("set-cookie")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let back = oauth::log_in(&a, &authorize, user);
+        assert!(
+            back.starts_with("http://gw.test/connect/pub/callback?"),
+            "{back}"
+        );
+        let r = h.send(get(path_of(&back), key, Some(&cookie))).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let params = json!({"name": "pub__whoami", "arguments": {}});
+        let r = h
+            .send(modern_request(
+                "/mcp",
+                9,
+                "tools/call",
+                params,
+                &[("x-api-key", key)],
+            ))
+            .await;
+        assert_eq!(
+            r.json()["result"]["content"][0]["text"],
+            format!("you are {user}"),
+            "{}",
+            r.text
+        );
+    }
+    assert_eq!(a.borrow().registrations, 1);
+    // The registration is the gateway's, not a user's: never listed.
+    let list = support::admin::get(&h, "/admin/connections").await;
+    let rows = list["connections"].as_array().unwrap();
+    assert!(
+        rows.iter().all(|r| r["principal"] != "~registered-client"),
+        "{list}"
+    );
+    assert_eq!(rows.len(), 2, "{list}");
 }

@@ -73,16 +73,34 @@ pub enum Credentials {
     OAuth(Box<OAuthClient>),
 }
 
-fn is_http_url(url: &str) -> bool {
-    (url.starts_with("https://") || url.starts_with("http://"))
-        && url.parse::<http::Uri>().is_ok_and(|u| u.host().is_some())
+/// An https URL, or http to this machine (local development and tests):
+/// tokens and client secrets never cross a network in the clear.
+pub(crate) fn is_secure_url(url: &str) -> bool {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return false;
+    };
+    let host = uri
+        .host()
+        .unwrap_or("")
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    match uri.scheme_str() {
+        Some("https") => !host.is_empty(),
+        Some("http") => {
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        _ => false,
+    }
 }
 
 fn check_url(field: &str, url: &Option<String>) -> Result<(), String> {
     match url {
-        Some(u) if !is_http_url(u) => {
-            Err(format!("credentials.{field} '{u}' is not an http(s) URL"))
-        }
+        Some(u) if !is_secure_url(u) => Err(format!(
+            "credentials.{field} '{u}' is not an https URL (http only to localhost)"
+        )),
         _ => Ok(()),
     }
 }
@@ -144,6 +162,14 @@ impl Credentials {
                     if client_id.is_none() {
                         return Err("credentials.client_secret needs a client_id".into());
                     }
+                    // The secret goes to the token endpoint: never to one
+                    // the upstream's own metadata chose.
+                    if authorization_server.is_none() {
+                        return Err(
+                            "credentials.client_secret needs the authorization_server it is for"
+                                .into(),
+                        );
+                    }
                 }
                 if let Some(bad) = scopes.iter().find(|s| {
                     s.is_empty()
@@ -203,13 +229,14 @@ mod tests {
     fn oauth_servers() {
         let c = parse(
             "gh",
-            r#"{"type":"oauth","client_id":"gw","client_secret":"GH_CLIENT_SECRET","scopes":["repo"]}"#,
+            r#"{"type":"oauth","client_id":"gw","client_secret":"GH_CLIENT_SECRET","scopes":["repo"],
+                "authorization_server":"https://github.com/login/oauth"}"#,
         )
         .unwrap();
         let Credentials::OAuth(c) = c else { panic!() };
         assert_eq!(c.client_id.as_deref(), Some("gw"));
         assert_eq!(c.scopes, ["repo"]);
-        assert!(c.authorization_server.is_none() && c.resource.is_none());
+        assert!(c.authorization_server.is_some() && c.resource.is_none());
         assert!(matches!(
             parse("x", r#"{"type":"oauth"}"#),
             Ok(Credentials::OAuth(_))
@@ -229,7 +256,23 @@ mod tests {
         .contains("not a header name"));
         assert!(parse("s", r#"{"type":"oauth","resource":"ftp://x"}"#)
             .unwrap_err()
-            .contains("not an http(s) URL"));
+            .contains("not an https URL"));
+        assert!(parse(
+            "s",
+            r#"{"type":"oauth","resource":"http://mcp.example.com/"}"#
+        )
+        .is_err());
+        assert!(parse(
+            "s",
+            r#"{"type":"oauth","resource":"http://127.0.0.1:9/mcp"}"#
+        )
+        .is_ok());
+        assert!(parse(
+            "s",
+            r#"{"type":"oauth","client_id":"c","client_secret":"S"}"#
+        )
+        .unwrap_err()
+        .contains("authorization_server"));
         assert!(parse("s", r#"{"type":"oauth","client_secret":"S"}"#)
             .unwrap_err()
             .contains("needs a client_id"));

@@ -127,7 +127,7 @@ fn anonymous_allowed(route: &Route, registry: &Registry) -> bool {
         | Route::Approvals
         | Route::Admin(_)
         | Route::Connect(_)
-        | Route::ConnectCallback
+        | Route::ConnectCallback(_)
         | Route::Connections(_) => false,
         _ => registry.servers.iter().any(|s| s.anonymous),
     }

@@ -6,9 +6,10 @@
 //!   `ticket` of a connect prompt (bound to them and that server, short
 //!   lived). Answers 302 to the authorization server and a cookie binding
 //!   the flow to this browser.
-//! - `GET /connect/callback`: where the authorization server sends the
-//!   browser back; the flow's `state` is used once, from the browser that
-//!   started it ([`crate::upstream::oauth::flow`]).
+//! - `GET /connect/{server}/callback`: where the authorization server
+//!   sends the browser back; the flow's `state` is used once, from the
+//!   browser that started it, for that server
+//!   ([`crate::upstream::oauth::flow`]).
 //! - `GET /connections`, `DELETE /connections/{server}`: the caller's own
 //!   connections (never a token), and disconnecting one at once (its tokens
 //!   revoked at the authorization server when it has a revocation endpoint).
@@ -65,17 +66,17 @@ pub(super) async fn before_auth<P: Platform>(
     req: &http::Request<Vec<u8>>,
     registry: &Registry,
 ) -> Option<Result<Response<Body>, GatewayError>> {
-    if !matches!(route, Route::ConnectCallback | Route::Connect(_)) {
+    if !matches!(route, Route::ConnectCallback(_) | Route::Connect(_)) {
         return None;
     }
     let ticket = query(req.uri(), "ticket");
     let base = resource::base_url(gw.settings.public_url.as_deref(), req.uri(), req.headers());
     let oauth = &gw.minter.oauth;
     let answer = match route {
-        Route::ConnectCallback if req.method() != Method::GET => {
+        Route::ConnectCallback(_) if req.method() != Method::GET => {
             Err(GatewayError::MethodNotAllowed { allow: "GET" })
         }
-        Route::ConnectCallback => {
+        Route::ConnectCallback(id) => {
             let (state, code, error) = (
                 query(req.uri(), "state"),
                 query(req.uri(), "code"),
@@ -96,6 +97,7 @@ pub(super) async fn before_auth<P: Platform>(
                 error: error.as_deref(),
                 browsers: &browser,
                 issuer: iss.as_deref(),
+                server: id,
             };
             let servers = |id: &str| registry.get(id).and_then(|s| oauth_of(s));
             flow::finish(oauth, p, servers, &back, &base).await.map(|(_, server)| {
@@ -135,7 +137,21 @@ pub(super) async fn before_auth<P: Platform>(
                     message: "open the connect link and press the button on its page".into(),
                     challenge: None,
                 }),
-                Ok(t) => start(gw, p, registry.get(id).map(|s| &**s), &t.owner, &base).await,
+                Ok(t) => {
+                    // A link starts one connect: whoever comes second
+                    // (someone the link was passed to) is refused.
+                    let once = crate::identity::vault::digest(&format!("ticket\u{0}{ticket}"));
+                    match p.connections().claim(&once, t.expires_ms).await {
+                        Err(e) => Err(e.into()),
+                        Ok(false) => Err(GatewayError::Conflict(
+                            "this connect link was used already; call the tool again for a new one"
+                                .into(),
+                        )),
+                        Ok(true) => {
+                            start(gw, p, registry.get(id).map(|s| &**s), &t.owner, &base).await
+                        }
+                    }
+                }
             }
         }
         _ => return None,

@@ -212,8 +212,14 @@ fn connect_result(e: &GatewayError) -> Value {
     let GatewayError::ConnectRequired { server, url, .. } = e else {
         unreachable!("called with a connect prompt only")
     };
+    let GatewayError::ConnectRequired { reason, .. } = e else {
+        unreachable!("called with a connect prompt only")
+    };
+    let text = format!(
+        "Server '{server}' needs your own account: {reason}. Open {url} to connect it, then try again."
+    );
     serde_json::json!({
-        "content": [{"type": "text", "text": e.to_string()}],
+        "content": [{"type": "text", "text": text}],
         "isError": true,
         "_meta": {"mcp-edge/connect": {"server": server, "url": url}},
     })

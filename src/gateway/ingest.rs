@@ -41,9 +41,10 @@ pub(crate) enum Route {
     /// `/connect/{server}`: connect the caller's own account for a server
     /// that takes users' OAuth tokens.
     Connect(String),
-    /// `/connect/callback`: where the authorization server sends the
-    /// browser back.
-    ConnectCallback,
+    /// `/connect/{server}/callback`: where the authorization server sends
+    /// the browser back (one redirect URI per server: RFC 9700 § 4.4.2,
+    /// against mix-up).
+    ConnectCallback(String),
     /// `/connections` (`None`) and `/connections/{server}`: the caller's
     /// own connections.
     Connections(Option<String>),
@@ -73,14 +74,18 @@ impl Route {
             "/approvals" => Ok(Route::Approvals),
             "/v1/chat/completions" => Ok(Route::Chat),
             "/v1/models" => Ok(Route::Models(None)),
-            "/connect/callback" => Ok(Route::ConnectCallback),
             "/connections" => Ok(Route::Connections(None)),
             _ if trimmed.starts_with("/connect/") || trimmed.starts_with("/connections/") => {
                 let (prefix, id) = trimmed[1..].split_once('/').expect("has a slash");
+                let (id, back) = match id.strip_suffix("/callback") {
+                    Some(id) if prefix == "connect" => (id, true),
+                    _ => (id, false),
+                };
                 if !crate::protocol::names::valid_server_id(id) {
                     return Err(GatewayError::NoRoute(path.to_string()));
                 }
                 Ok(match prefix {
+                    "connect" if back => Route::ConnectCallback(id.to_string()),
                     "connect" => Route::Connect(id.to_string()),
                     _ => Route::Connections(Some(id.to_string())),
                 })
@@ -159,7 +164,7 @@ impl Route {
             Route::Models(None) => "/v1/models".into(),
             Route::Models(Some(name)) => format!("/v1/models/{name}"),
             Route::Connect(id) => format!("/connect/{id}"),
-            Route::ConnectCallback => "/connect/callback".into(),
+            Route::ConnectCallback(id) => format!("/connect/{id}/callback"),
             Route::Connections(None) => "/connections".into(),
             Route::Connections(Some(id)) => format!("/connections/{id}"),
         }
@@ -176,7 +181,7 @@ impl Route {
             | Route::Chat
             | Route::Models(_)
             | Route::Connect(_)
-            | Route::ConnectCallback
+            | Route::ConnectCallback(_)
             | Route::Connections(_) => "/mcp".into(),
             other => other.endpoint_name(),
         }

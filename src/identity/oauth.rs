@@ -42,6 +42,9 @@ pub(crate) struct ServerMetadata {
     pub registration_endpoint: Option<String>,
     #[serde(default)]
     pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// RFC 9207 § 3: the server puts `iss` in every authorization answer.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: Option<bool>,
 }
 
 impl ServerMetadata {
@@ -62,9 +65,9 @@ impl ServerMetadata {
             .chain(m.revocation_endpoint.as_ref())
             .chain(m.registration_endpoint.as_ref())
         {
-            if !is_http_url(url) {
+            if !crate::config::credentials::is_secure_url(url) {
                 return Err(format!(
-                    "authorization server endpoint '{url}' is not an http(s) URL"
+                    "authorization server endpoint '{url}' is not an https URL (http only to localhost)"
                 ));
             }
         }
@@ -115,11 +118,6 @@ fn split_origin(url: &str) -> (&str, &str) {
         Some(i) => url.split_at(after_scheme + i),
         None => (url, ""),
     }
-}
-
-fn is_http_url(url: &str) -> bool {
-    (url.starts_with("https://") || url.starts_with("http://"))
-        && url.parse::<http::Uri>().is_ok_and(|u| u.host().is_some())
 }
 
 /// A resource's metadata (RFC 9728 § 2), the fields used.

@@ -78,4 +78,7 @@ pub trait Connections {
     /// Takes the connect held under `state`, once: a second take, from
     /// anyone, finds nothing; so does a take after it expired.
     async fn take(&self, state: &str, now_ms: u64) -> Result<Option<PendingConnect>, PortError>;
+    /// Whether this is the first claim of `key` (kept until `expires_ms`):
+    /// what makes a connect link usable once.
+    async fn claim(&self, key: &str, expires_ms: u64) -> Result<bool, PortError>;
 }

@@ -16,7 +16,7 @@ Two callers, alice and bob (API keys, distinct principals, allowed the
   - alice opens her connect URL (the ticket names her), bob opens
     `/connect/thirdparty` with his API key as bearer: each is sent to the
     authorization server with PKCE (S256), state and the resource, signs in
-    there as themselves and comes back to `/connect/callback` -> "Connected";
+    there as themselves and comes back to `/connect/{server}/callback` -> "Connected";
   - a callback presented by another browser than the one that started the
     flow is refused; replaying a finished callback (from another browser, or
     the same one) is refused with a reason; no code is redeemed twice;
@@ -83,13 +83,16 @@ FIXTURE = pathlib.Path(__file__).resolve().parent / "auth" / "user_oauth_server.
 
 # ------------------------------------------------------------------ wiring --
 
-def registry_entry(mcp_port: int) -> dict:
-    """The `servers/thirdparty` document."""
+def registry_entry(mcp_port: int, as_port: int) -> dict:
+    """The `servers/thirdparty` document. A confidential client names its
+    authorization server (the gateway never sends a client secret where an
+    upstream's metadata points); the server's own RFC 9728 metadata names the
+    same one."""
     return {"id": SERVER, "description": "a third-party MCP server, each user with their own OAuth token",
             "group": GROUP, "era": "legacy", "timeout_ms": 10000,
             "endpoints": [{"region": "us", "url": f"http://127.0.0.1:{mcp_port}/mcp"}],
             "credentials": {"type": "oauth", "client_id": CLIENT_ID, "client_secret": SECRET_VAR,
-                            "scopes": SCOPES}}
+                            "authorization_server": f"http://127.0.0.1:{as_port}", "scopes": SCOPES}}
 
 
 def kv_entries(scope: str) -> list[dict]:
@@ -106,7 +109,7 @@ def gateway_vars() -> dict[str, str]:
 
 def command(node: str, as_port: int, mcp_port: int, base: str, tokens_file: pathlib.Path) -> list[str]:
     return [node, str(FIXTURE), "--port", str(as_port), "--mcp-port", str(mcp_port),
-            "--client", f"{CLIENT_ID}:{CLIENT_SECRET}", "--redirect", f"{base}/connect/callback",
+            "--client", f"{CLIENT_ID}:{CLIENT_SECRET}", "--redirect", f"{base}/connect/{SERVER}/callback",
             "--ttl", str(TTL), "--tokens-file", str(tokens_file)]
 
 
@@ -264,7 +267,7 @@ def run(check, http, response_of, open_session, base: str, as_port: int, mcp_por
         gw_log: pathlib.Path) -> None:
     issuer = f"http://127.0.0.1:{as_port}"
     resource = f"http://127.0.0.1:{mcp_port}/mcp"
-    callback = f"{base}/connect/callback"
+    callback = f"{base}/connect/{SERVER}/callback"
     connect_prefix = f"{base}/connect/{SERVER}?ticket="
 
     def stats() -> dict:
@@ -326,7 +329,7 @@ def run(check, http, response_of, open_session, base: str, as_port: int, mcp_por
     attrs = [a.strip().lower() for a in (cookie[0].split(";")[1:] if cookie else [])]
     check(first.get("status") in (302, 303) and location.startswith(f"{issuer}/auth?"),
           "connect: the connect URL answers a redirect to the third party's authorization endpoint "
-          "(found from the server's RFC 9728 metadata)", f"{first.get('status')} {location[:200]}")
+          "(its metadata read at RFC 8414 / OpenID well-known URLs)", f"{first.get('status')} {location[:200]}")
     check(bool(cookie) and "path=/connect" in attrs and "httponly" in attrs,
           "connect: ... and sets the browser-binding cookie mcp-edge-connect[-SERVER] (Path=/connect, HttpOnly)",
           str(first.get("cookies")))

@@ -592,7 +592,7 @@ def main() -> int:
         wait_http(f"http://127.0.0.1:{model_port}/offered", "model", procs, model_log, 60)
         bouncer = security.Bouncer(free_port)
         servers = {**registry(ev_port, notes_port, dead), "bouncer": bouncer.registry_entry(),
-                   connect.SERVER: connect.registry_entry(tp_mcp_port)}
+                   connect.SERVER: connect.registry_entry(tp_mcp_port, tp_as_port)}
         kv = [{"key": f"servers/{k}", "value": json.dumps(v)} for k, v in servers.items()]
         kv += identity.kv_entries(as_issuer, API_KEY, SCOPE)
         kv += governance.policy_entry(security.TRAPS_RULE, agent.DENY_RULE, agent.MODELS_RULE, connect.RULE)

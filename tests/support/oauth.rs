@@ -19,8 +19,12 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-pub const AS: &str = "http://as.test";
-pub const MCP: &str = "http://tp.test/mcp";
+pub const AS: &str = "https://as.test";
+pub const MCP: &str = "https://tp.test/mcp";
+/// A server that names its authorization server only in its RFC 9728
+/// metadata, whose client the gateway registers dynamically (RFC 7591).
+pub const PUB: &str = "https://pub.test/mcp";
+pub const DCR_CLIENT: &str = "dcr-client";
 pub const CLIENT: (&str, &str) = ("gw-client", "gw-client-secret");
 pub const CONNECTIONS_KEY: &str = "a test connections key of 32+ bytes";
 
@@ -42,6 +46,8 @@ pub struct AuthServer {
     pub refuse_refresh: Option<(u16, &'static str)>,
     /// Every token issued, to look for at rest.
     pub issued: Vec<String>,
+    /// Dynamic registrations asked for.
+    pub registrations: u32,
     next: u32,
 }
 
@@ -79,16 +85,20 @@ impl AuthServer {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", CLIENT.0, CLIENT.1))
         );
-        if req
+        let f = form(req.body());
+        let auth = req
             .headers()
             .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            != Some(&basic)
-        {
-            return json_response(401, json!({"error": "invalid_client"}));
-        }
-        let f = form(req.body());
-        if f.get("resource").map(String::as_str) != Some(MCP) {
+            .and_then(|v| v.to_str().ok());
+        // The confidential client authenticates; the registered public one
+        // names itself and has no secret.
+        let client = match (auth, f.get("client_id").map(String::as_str)) {
+            (Some(a), None) if a == basic => CLIENT.0,
+            (None, Some(DCR_CLIENT)) => DCR_CLIENT,
+            _ => return json_response(401, json!({"error": "invalid_client"})),
+        };
+        let resource = f.get("resource").map(String::as_str);
+        if resource != Some(if client == DCR_CLIENT { PUB } else { MCP }) {
             return json_response(400, json!({"error": "invalid_target"}));
         }
         match f.get("grant_type").map(String::as_str) {
@@ -130,8 +140,9 @@ pub fn log_in(server: &Shared, url: &str, user: &str) -> String {
     let q: HashMap<String, String> = form(query.as_bytes());
     assert_eq!(q["response_type"], "code");
     assert_eq!(q["code_challenge_method"], "S256");
-    assert_eq!(q["resource"], MCP);
-    assert_eq!(q["client_id"], CLIENT.0);
+    let public = q["client_id"] == DCR_CLIENT;
+    assert_eq!(q["resource"], if public { PUB } else { MCP });
+    assert!(public || q["client_id"] == CLIENT.0);
     let mut s = server.borrow_mut();
     s.next += 1;
     let code = format!("code-{}", s.next);
@@ -159,7 +170,23 @@ pub fn setup(h: &Harness) -> Shared {
     let metadata = json!({
         "issuer": AS, "authorization_endpoint": format!("{AS}/authorize"),
         "token_endpoint": format!("{AS}/token"), "revocation_endpoint": format!("{AS}/revoke"),
+        "registration_endpoint": format!("{AS}/register"),
         "code_challenge_methods_supported": ["S256"],
+    });
+    let s = server.clone();
+    h.p.http.mount_fn(&format!("{AS}/register"), move |req| {
+        let asked: Value = serde_json::from_slice(req.body()).unwrap_or(Value::Null);
+        let ok = asked["token_endpoint_auth_method"] == "none"
+            && asked["redirect_uris"][0]
+                .as_str()
+                .is_some_and(|u| u.ends_with("/connect/pub/callback"));
+        s.borrow_mut().registrations += 1;
+        Box::pin(async move {
+            match ok {
+                true => json_response(201, json!({"client_id": DCR_CLIENT})),
+                false => json_response(400, json!({"error": "invalid_client_metadata"})),
+            }
+        })
     });
     h.p.http.mount_fn(
         &format!("{AS}/.well-known/oauth-authorization-server"),
@@ -185,7 +212,15 @@ pub fn setup(h: &Harness) -> Shared {
         Box::pin(async move { json_response(200, json!({})) })
     });
     h.p.http.mount_fn(
-        "http://tp.test/.well-known/oauth-protected-resource/mcp",
+        "https://pub.test/.well-known/oauth-protected-resource/mcp",
+        |_| {
+            Box::pin(async move {
+                json_response(200, json!({"resource": PUB, "authorization_servers": [AS]}))
+            })
+        },
+    );
+    h.p.http.mount_fn(
+        "https://tp.test/.well-known/oauth-protected-resource/mcp",
         |_| {
             Box::pin(async move {
                 json_response(200, json!({"resource": MCP, "authorization_servers": [AS]}))
@@ -203,11 +238,28 @@ pub fn setup(h: &Harness) -> Shared {
         let body: Value = serde_json::from_slice(req.body()).unwrap_or(Value::Null);
         Box::pin(async move { third_party(user, body) })
     });
+    let s = server.clone();
+    h.p.http.mount_fn(PUB, move |req| {
+        let user = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|t| s.borrow().access.get(t).cloned());
+        let body: Value = serde_json::from_slice(req.body()).unwrap_or(Value::Null);
+        Box::pin(async move { third_party(user, body) })
+    });
+    h.register(
+        "pub",
+        json!({"description": "found and registered on its own", "timeout_ms": 1000,
+               "endpoints": [{"region": "us", "url": PUB}], "credentials": {"type": "oauth"}}),
+    );
     h.register(
         "tp",
         json!({"description": "a third-party server", "timeout_ms": 1000,
                "endpoints": [{"region": "us", "url": MCP}],
                "credentials": {"type": "oauth", "client_id": CLIENT.0, "client_secret": "TP_CLIENT_SECRET",
+                               "authorization_server": AS,
                                "scopes": ["whoami"]}}),
     );
     let mut secrets = h.p.runtime.secrets.borrow_mut();
@@ -223,7 +275,7 @@ fn third_party(user: Option<String>, body: Value) -> http::Response<Body> {
             .status(401)
             .header(
                 "www-authenticate",
-                r#"Bearer error="invalid_token", resource_metadata="http://tp.test/.well-known/oauth-protected-resource/mcp""#,
+                r#"Bearer error="invalid_token", resource_metadata="https://tp.test/.well-known/oauth-protected-resource/mcp""#,
             )
             .body(Body::Full(b"{}".to_vec()))
             .unwrap();

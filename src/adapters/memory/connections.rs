@@ -10,6 +10,7 @@ use std::rc::Rc;
 pub struct MemoryConnections {
     records: Rc<RefCell<BTreeMap<(String, String), ConnectionRecord>>>,
     pending: Rc<RefCell<BTreeMap<String, PendingConnect>>>,
+    claimed: Rc<RefCell<std::collections::BTreeSet<String>>>,
 }
 
 impl MemoryConnections {
@@ -78,5 +79,8 @@ impl Connections for MemoryConnections {
     async fn take(&self, state: &str, now_ms: u64) -> Result<Option<PendingConnect>, PortError> {
         let taken = self.pending.borrow_mut().remove(state);
         Ok(taken.filter(|p| now_ms < p.expires_ms))
+    }
+    async fn claim(&self, key: &str, _expires_ms: u64) -> Result<bool, PortError> {
+        Ok(self.claimed.borrow_mut().insert(key.to_string()))
     }
 }

@@ -9,7 +9,8 @@
 //! are claimed first with a `wasi:keyvalue` atomic increment, as approvals
 //! do: a generation-checked replace claims `connclaim/{owner}/{server}/{new
 //! generation}` (generations start random per connect, so claims of two
-//! connects never meet), a take claims `connect-claim/{state digest}`. Only
+//! connects never meet), a take claims `connect-claim/{state digest}`, a
+//! connect link is spent by claiming `connect-once/{its digest}`. Only
 //! the caller that raises the claim to 1 goes on. Claims are noted in the
 //! expiry index. Listing reads the store's keys (`/connections` and the
 //! admin view only, never on a call's path).
@@ -74,7 +75,7 @@ impl SpinConnections {
     }
 
     /// Whether this caller is the first to raise `key`.
-    async fn claim(&self, key: &str, keep_until_ms: u64) -> Result<bool, PortError> {
+    async fn claim_key(&self, key: &str, keep_until_ms: u64) -> Result<bool, PortError> {
         let index = Index(self.store()?);
         let first = index.increment(key, 1)? == 1;
         if first {
@@ -96,7 +97,7 @@ impl Connections for SpinConnections {
         let key = record_key(&record.owner, &record.server);
         let now = crate::ports::Clock::now_ms(&super::SpinClock);
         if !self
-            .claim(
+            .claim_key(
                 &format!("connclaim/{key}/{}", record.generation),
                 now + CLAIM_KEEP_MS,
             )
@@ -159,7 +160,7 @@ impl Connections for SpinConnections {
             return Ok(None);
         };
         if !self
-            .claim(&format!("connect-claim/{state}"), pending.expires_ms)
+            .claim_key(&format!("connect-claim/{state}"), pending.expires_ms)
             .await?
         {
             return Ok(None);
@@ -169,5 +170,9 @@ impl Connections for SpinConnections {
             .await
             .map_err(|e| port_error("delete", e))?;
         Ok(Some(pending).filter(|p| now_ms < p.expires_ms))
+    }
+    async fn claim(&self, key: &str, expires_ms: u64) -> Result<bool, PortError> {
+        self.claim_key(&format!("connect-once/{key}"), expires_ms)
+            .await
     }
 }

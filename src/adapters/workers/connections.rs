@@ -21,6 +21,7 @@ use worker::{durable_object, DurableObject, Env, ObjectNamespace, Request, Respo
 
 const RECORDS: &str = "records";
 const PENDING: &str = "pending";
+const CLAIMED: &str = "claimed";
 const INDEX: &str = "connections:index";
 const WHAT: &str = "connection store";
 
@@ -237,6 +238,15 @@ impl DurableObject for ConnectionStore {
                 }
                 Response::from_json(&held.filter(|p| now_ms < p.expires_ms))
             }
+            Op::Claim { expires_ms } => {
+                if storage.get::<u64>(CLAIMED).await?.is_some() {
+                    return Response::from_json(&false);
+                }
+                storage.put(CLAIMED, expires_ms).await?;
+                let in_ms = expires_ms.saturating_sub(worker::Date::now().as_millis());
+                storage.set_alarm(in_ms as i64).await?;
+                Response::from_json(&true)
+            }
             Op::Note {
                 owner,
                 server,
@@ -265,8 +275,8 @@ impl DurableObject for ConnectionStore {
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
-        // Only connects in flight set alarms: the expired one goes.
-        self.state.storage().delete(PENDING).await?;
+        // Only connects in flight and claims set alarms: the expired one goes.
+        self.state.storage().delete_all().await?;
         Response::ok("expired")
     }
 }

@@ -27,6 +27,10 @@ struct Registered {
     client_id: String,
     client_secret: Option<String>,
     issuer: String,
+    /// The redirect URI it was registered with: another (`PUBLIC_URL`
+    /// changed) registers anew.
+    #[serde(default)]
+    redirect: String,
 }
 
 /// The resource indicator of `server`: configured, else its first endpoint.
@@ -102,11 +106,14 @@ async fn issuer_of<P: Platform>(
                         continue;
                     }
                 }
-                return m
-                    .authorization_servers
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| http.fail("its metadata names no authorization server".into()));
+                let first = m.authorization_servers.into_iter().next();
+                return match first {
+                    None => Err(http.fail("its metadata names no authorization server".into())),
+                    Some(issuer) if !crate::config::credentials::is_secure_url(&issuer) => {
+                        Err(http.fail(format!("its metadata names '{issuer}', not an https URL")))
+                    }
+                    Some(issuer) => Ok(issuer),
+                };
             }
             Err(e) => last = e,
         }
@@ -151,7 +158,7 @@ async fn registered<P: Platform>(
         let opened = vault
             .open(&kept.sealed, &context)
             .and_then(|plain| serde_json::from_slice::<Registered>(&plain).ok());
-        if let Some(r) = opened.filter(|r| r.issuer == metadata.issuer) {
+        if let Some(r) = opened.filter(|r| r.issuer == metadata.issuer && r.redirect == callback) {
             return Ok(r);
         }
     }
@@ -179,6 +186,7 @@ async fn registered<P: Platform>(
         client_id: answer.client_id,
         client_secret: answer.client_secret,
         issuer: metadata.issuer.clone(),
+        redirect: callback.to_string(),
     };
     let now = p.clock().now_ms();
     let mut nonce = [0u8; 24];

@@ -64,7 +64,7 @@ pub(crate) async fn start<P: Platform>(
     };
     p.connections().hold(&key, &pending).await?;
     Ok(Started {
-        authorize_url: authorize_url(&found, &callback(base), &state, &verifier),
+        authorize_url: authorize_url(&found, &callback(base, &server.id), &state, &verifier),
         browser,
     })
 }
@@ -109,6 +109,8 @@ pub(crate) struct Callback<'a> {
     pub browsers: &'a [String],
     /// The authorization server's `iss`, when it names itself (RFC 9207).
     pub issuer: Option<&'a str>,
+    /// The server whose callback this came to.
+    pub server: &'a str,
 }
 
 /// Finishes a connect; the server connected and its owner.
@@ -133,6 +135,14 @@ pub(crate) async fn finish<P: Platform>(
             Some(why),
         ));
     };
+    if back.server != pending.server {
+        // An answer for one server's flow brought to another's callback:
+        // a mix-up, whoever arranged it.
+        failed("wrong_callback");
+        return Err(GatewayError::Conflict(
+            "this answer came back to another server's address; start again".into(),
+        ));
+    }
     if !back.browsers.iter().any(|b| digest(b) == pending.browser) {
         failed("other_browser");
         return Err(GatewayError::Forbidden {
@@ -178,6 +188,18 @@ pub(crate) async fn finish<P: Platform>(
             "the server's authorization server changed; start again".into(),
         ));
     }
+    // RFC 9207 § 2.4: a server that says it names itself must have.
+    if found
+        .metadata
+        .authorization_response_iss_parameter_supported
+        == Some(true)
+        && back.issuer.is_none()
+    {
+        failed("issuer_missing");
+        return Err(GatewayError::Conflict(
+            "the answer does not name its authorization server, which says it always does; start again".into(),
+        ));
+    }
     let vault = cache.vault(p).await?;
     let verifier = vault
         .open(&pending.verifier, &pending_context(&key))
@@ -186,7 +208,8 @@ pub(crate) async fn finish<P: Platform>(
             GatewayError::Conflict("this connect cannot be finished; start again".into())
         })?;
     let http = http_for(p, &server);
-    let t = match grants::exchange(&http, &found, code, &verifier, &callback(base)).await {
+    let redirect = callback(base, server_id);
+    let t = match grants::exchange(&http, &found, code, &verifier, &redirect).await {
         Ok(t) => t,
         Err(grants::Refusal::Refused(code)) => {
             failed(&code);

@@ -59,9 +59,11 @@ pub(crate) struct Tokens {
     pub refresh: Option<String>,
 }
 
-/// This gateway's redirect URI.
-pub(crate) fn callback(base: &str) -> String {
-    format!("{base}/connect/callback")
+/// This gateway's redirect URI for `server`: one per server, so an answer
+/// meant for one authorization server is never taken for another's
+/// (RFC 9700 § 4.4.2).
+pub(crate) fn callback(base: &str, server: &str) -> String {
+    format!("{base}/connect/{server}/callback")
 }
 
 impl OAuthCache {
@@ -104,7 +106,7 @@ impl OAuthCache {
             &self.found,
             (server, oauth),
             &vault,
-            &callback(base),
+            &callback(base, &server.id),
         )
         .await
     }

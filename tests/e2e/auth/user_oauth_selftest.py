@@ -49,7 +49,7 @@ def selftest() -> int:
 
     as_port, mcp_port, gw_port = port(), port(), port()
     issuer, resource = f"http://127.0.0.1:{as_port}", f"http://127.0.0.1:{mcp_port}/mcp"
-    redirect = f"http://127.0.0.1:{gw_port}/connect/callback"
+    redirect = f"http://127.0.0.1:{gw_port}/connect/thirdparty/callback"
     work = pathlib.Path(tempfile.mkdtemp(prefix="mcp-edge-connect-"))
     tokens_file = work / "tokens.txt"
     log = open(work / "fixture.log", "wb")

@@ -30,7 +30,7 @@
 //                   application/x-www-form-urlencoded before base64 (RFC 6749
 //                   2.3.1), and oidc-provider decodes them so.
 //   --redirect URI  the client's redirect URI (exact match), e.g. the gateway's
-//                   http://127.0.0.1:GWPORT/connect/callback
+//                   http://127.0.0.1:GWPORT/connect/{server}/callback
 //   --ttl SECONDS   access token lifetime (default 300); refresh tokens live a day
 //   --tokens-file PATH
 //                   every access and refresh token the token endpoint issues, and
