@@ -14,7 +14,13 @@ use support::{modern_request, Harness};
 const BOB: &str = "mk_test_bob";
 
 fn harness() -> (Harness, Shared) {
-    let h = Harness::with_var("ADMIN_ROLE", "platform-admin");
+    let settings = mcp_edge::config::Settings::from_vars(|k| match k {
+        "ADMIN_ROLE" => Some("platform-admin".into()),
+        "PUBLIC_URL" => Some("http://gw.test".into()),
+        _ => None,
+    })
+    .unwrap();
+    let h = Harness::with_settings(settings);
     h.api_key(BOB, json!({"subject": "bob", "scopes": ["mcp:tools"]}));
     h.api_key(
         support::admin::ADMIN,
@@ -161,6 +167,12 @@ async fn a_call_without_a_connection_asks_to_connect_and_is_not_forwarded() {
     let other = path_of(&url).replace("/connect/tp?", "/connect/notes?");
     let r = h.send(get(&other, "", None)).await;
     assert_eq!(r.status, 401, "{}", r.text);
+    // Without PUBLIC_URL, a callback address made from the Host header
+    // (the caller's to choose, here not this machine) is refused.
+    let unset = h.another_isolate();
+    let r = unset.send(get("/connect/tp", support::API_KEY, None)).await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert!(r.text.contains("PUBLIC_URL"), "{}", r.text);
     let forged = format!("{}x", path_of(&url));
     assert_eq!(h.send(get(&forged, "", None)).await.status, 401);
 }

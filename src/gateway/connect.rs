@@ -216,6 +216,14 @@ async fn start<P: Platform>(
     owner: &str,
     base: &str,
 ) -> Result<Response<Body>, GatewayError> {
+    // The callback address is made from the base: without PUBLIC_URL it
+    // would come from the request's Host header, the caller's to choose.
+    if gw.settings.public_url.is_none() && !resource::is_loopback(base) {
+        return Err(GatewayError::Unavailable(
+            "connecting accounts needs PUBLIC_URL (the gateway's own address for the callback)"
+                .into(),
+        ));
+    }
     let (server, oauth) = server.and_then(oauth_of).ok_or_else(|| {
         GatewayError::NotFound("no server of that name takes a connected account".into())
     })?;

@@ -23,6 +23,8 @@ const RECORDS: &str = "records";
 const PENDING: &str = "pending";
 const CLAIMED: &str = "claimed";
 const INDEX: &str = "connections:index";
+/// The index's storage keys: `pair:{owner}\n{server}`.
+const PAIR: &str = "pair:";
 const WHAT: &str = "connection store";
 
 #[derive(Serialize, Deserialize)]
@@ -49,6 +51,10 @@ enum Op {
     },
     Take {
         now_ms: u64,
+    },
+    /// The first claim of this object's name, kept until `expires_ms`.
+    Claim {
+        expires_ms: u64,
     },
     /// Index: a record of `owner` for `server` exists (or, `present:
     /// false`, no longer).
@@ -167,6 +173,15 @@ impl Connections for DurableConnections {
         )
         .await
     }
+    async fn claim(&self, key: &str, expires_ms: u64) -> Result<bool, PortError> {
+        call(
+            &self.0,
+            &format!("claim:{key}"),
+            &Op::Claim { expires_ms },
+            WHAT,
+        )
+        .await
+    }
 }
 
 /// The Durable Object class (`ConnectionStore` in wrangler.toml).
@@ -247,29 +262,33 @@ impl DurableObject for ConnectionStore {
                 storage.set_alarm(in_ms as i64).await?;
                 Response::from_json(&true)
             }
+            // One storage key per pair: a write touches only its own.
             Op::Note {
                 owner,
                 server,
                 present,
             } => {
-                let mut index: BTreeSet<(String, String)> =
-                    storage.get(INDEX).await?.unwrap_or_default();
-                let pair = (owner, server);
-                let changed = if present {
-                    index.insert(pair)
-                } else {
-                    index.remove(&pair)
-                };
-                if changed {
-                    storage.put(INDEX, &index).await?;
+                let key = format!("{PAIR}{owner}\n{server}");
+                match present {
+                    true => storage.put(&key, true).await?,
+                    false => drop(storage.delete(&key).await?),
                 }
                 Response::from_json(&true)
             }
             Op::Noted { limit } => {
-                let index: BTreeSet<(String, String)> =
-                    storage.get(INDEX).await?.unwrap_or_default();
-                let listed: Vec<&(String, String)> = index.iter().take(limit).collect();
-                Response::from_json(&listed)
+                let options = worker::ListOptions::new().prefix(PAIR).limit(limit);
+                let mut pairs: Vec<(String, String)> = Vec::new();
+                storage
+                    .list_with_options(options)
+                    .await?
+                    .for_each(&mut |_value, key| {
+                        let pair = key.as_string();
+                        let pair = pair.as_deref().and_then(|k| k.strip_prefix(PAIR));
+                        if let Some((owner, server)) = pair.and_then(|p| p.split_once('\n')) {
+                            pairs.push((owner.to_string(), server.to_string()));
+                        }
+                    });
+                Response::from_json(&pairs)
             }
         }
     }
