@@ -102,7 +102,11 @@ pub(super) async fn before_auth<P: Platform>(
             let servers = |id: &str| registry.get(id).and_then(|s| oauth_of(s));
             flow::finish(oauth, p, servers, &back, &base).await.map(|(_, server)| {
                 let text = format!("Your account for '{server}' is connected. You can close this tab and return to your client.");
-                page(StatusCode::OK, "Connected", &text)
+                let mut done = page(StatusCode::OK, "Connected", &text);
+                // The binding has served: the browser forgets it.
+                let gone = format!("{COOKIE}-{server}=; Path=/connect; HttpOnly; SameSite=Lax; Max-Age=0");
+                done.headers_mut().insert(header::SET_COOKIE, gone.parse().expect("a valid cookie"));
+                done
             })
         }
         // A connect URL opened in a browser: a page naming who connects

@@ -184,7 +184,9 @@ pub(crate) fn challenge_param(header: &str, name: &str) -> Option<String> {
         while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || b"_-.".contains(&bytes[i])) {
             i += 1;
         }
-        let word = &header[start..i];
+        // Bytes, not text: a value may hold non-ASCII, and a byte offset
+        // inside a character must never be sliced at.
+        let word = &bytes[start..i];
         let mut j = i;
         while j < bytes.len() && bytes[j] == b' ' {
             j += 1;
@@ -211,7 +213,7 @@ pub(crate) fn challenge_param(header: &str, name: &str) -> Option<String> {
                     j += 1;
                 }
             }
-            if word.eq_ignore_ascii_case(name) {
+            if word.eq_ignore_ascii_case(name.as_bytes()) {
                 return Some(value);
             }
             i = j;
@@ -290,6 +292,10 @@ mod tests {
         );
         assert_eq!(challenge_param("Bearer", "scope"), None);
         assert_eq!(challenge_param(r#"Bearer a="unterminated"#, "b"), None);
+        assert_eq!(
+            challenge_param("Bearer é=1, ü, scope=x", "scope").as_deref(),
+            Some("x")
+        );
     }
 
     #[test]
