@@ -76,6 +76,15 @@ pub enum Credentials {
 /// An https URL, or http to this machine (local development and tests):
 /// tokens and client secrets never cross a network in the clear.
 pub(crate) fn is_secure_url(url: &str) -> bool {
+    match url.parse::<http::Uri>() {
+        Ok(uri) if uri.scheme_str() == Some("https") => uri.host().is_some_and(|h| !h.is_empty()),
+        Ok(uri) if uri.scheme_str() == Some("http") => is_loopback(url),
+        _ => false,
+    }
+}
+
+/// Whether a URL names this machine (`localhost`, `127.0.0.0/8`, `[::1]`).
+pub(crate) fn is_loopback(url: &str) -> bool {
     let Ok(uri) = url.parse::<http::Uri>() else {
         return false;
     };
@@ -84,16 +93,10 @@ pub(crate) fn is_secure_url(url: &str) -> bool {
         .unwrap_or("")
         .trim_start_matches('[')
         .trim_end_matches(']');
-    match uri.scheme_str() {
-        Some("https") => !host.is_empty(),
-        Some("http") => {
-            host.eq_ignore_ascii_case("localhost")
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }
-        _ => false,
-    }
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn check_url(field: &str, url: &Option<String>) -> Result<(), String> {

@@ -30,18 +30,7 @@ pub(crate) fn base_url(
 /// `[::1]`): a Host-derived base is only safe there, because anywhere else
 /// the Host header is the caller's to choose.
 pub(crate) fn is_loopback(base: &str) -> bool {
-    let Ok(uri) = base.parse::<http::Uri>() else {
-        return false;
-    };
-    let host = uri
-        .host()
-        .unwrap_or("")
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    crate::config::credentials::is_loopback(base)
 }
 
 /// The resource URL of an endpoint (`/mcp`, `/servers/{id}/mcp`).

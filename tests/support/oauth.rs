@@ -227,28 +227,19 @@ pub fn setup(h: &Harness) -> Shared {
             })
         },
     );
-    let s = server.clone();
-    h.p.http.mount_fn(MCP, move |req| {
-        let user = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .and_then(|t| s.borrow().access.get(t).cloned());
-        let body: Value = serde_json::from_slice(req.body()).unwrap_or(Value::Null);
-        Box::pin(async move { third_party(user, body) })
-    });
-    let s = server.clone();
-    h.p.http.mount_fn(PUB, move |req| {
-        let user = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .and_then(|t| s.borrow().access.get(t).cloned());
-        let body: Value = serde_json::from_slice(req.body()).unwrap_or(Value::Null);
-        Box::pin(async move { third_party(user, body) })
-    });
+    for url in [MCP, PUB] {
+        let s = server.clone();
+        h.p.http.mount_fn(url, move |req| {
+            let user = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .and_then(|t| s.borrow().access.get(t).cloned());
+            let body: Value = serde_json::from_slice(req.body()).unwrap_or(Value::Null);
+            Box::pin(async move { third_party(user, body) })
+        });
+    }
     h.register(
         "pub",
         json!({"description": "found and registered on its own", "timeout_ms": 1000,
