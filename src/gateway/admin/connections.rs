@@ -3,7 +3,7 @@
 //! a token. Its `id` (the owner's key base64url-encoded, `/`, the server)
 //! is what `DELETE /admin/connections/{id}` takes to disconnect it, which
 //! revokes its tokens at the authorization server where it can
-//! (`gateway/connect.rs::disconnect`).
+//! (`gateway/connect/mod.rs::disconnect`).
 
 use super::super::connect::{shown, LIST_MAX};
 use super::Ctx;

@@ -235,7 +235,7 @@ pub(crate) async fn finish<P: Platform>(
         // Random, so each connect's generations are its own (Spin claims them).
         generation: u64::from_le_bytes(generation) >> 16,
         sealed: seal(p, &vault, owner, server_id, &tokens),
-        expires_ms: super::expiry(now, t.expires_in),
+        expires_ms: super::refresh::expiry(now, t.expires_in),
         refreshable: tokens.refresh.is_some(),
         scope: t.scope.unwrap_or_default(),
         connected_ms: now,
