@@ -20,8 +20,8 @@ const WAIT_STEP_MS: u64 = 100;
 /// A token is refreshed this long before it expires (at most; a quarter of
 /// its lifetime when that is shorter).
 const REFRESH_BEFORE_MS: u64 = 30_000;
-/// How many times one call reads a record that changed under it.
-const MAX_ROUNDS: usize = 64;
+/// How many times one call loses a record to another's change.
+const MAX_LOST: usize = 16;
 
 impl OAuthCache {
     /// The `Authorization` value of a call by `owner` to `server`: their
@@ -37,9 +37,11 @@ impl OAuthCache {
         let store = p.connections();
         let mut record = store.get(owner, &server.id).await?;
         let deadline = p.clock().now_ms() + lease_ms(server) + 5_000;
-        // Bounded: a record that keeps changing under this call (or a claim
-        // a crashed instance left on Spin) ends in an error, never a spin.
-        for _ in 0..MAX_ROUNDS {
+        // Waiting is bounded by the deadline; losing the record to others by
+        // a count: one that keeps changing under this call (or a claim a
+        // crashed instance left on Spin) ends in an error, never a spin.
+        let mut lost = 0;
+        loop {
             let Some(current) = record else {
                 return Err(self
                     .prompt(p, base, owner, &server.id, "not connected")
@@ -68,9 +70,16 @@ impl OAuthCache {
                     .await?
                 {
                     Refreshed::Token(access) => return Ok(format!("Bearer {access}")),
-                    Refreshed::Lost => {
+                    Refreshed::Lost if lost < MAX_LOST => {
+                        lost += 1;
                         p.clock().sleep(WAIT_STEP_MS).await;
                         record = store.get(owner, &server.id).await?;
+                    }
+                    Refreshed::Lost => {
+                        return Err(GatewayError::Unavailable(format!(
+                            "the connection to '{}' kept changing while this call waited for it",
+                            server.id
+                        )))
                     }
                 },
                 None if current.expires_ms > now => {
@@ -83,10 +92,6 @@ impl OAuthCache {
                 }
             }
         }
-        Err(GatewayError::Unavailable(format!(
-            "the connection to '{}' kept changing while this call waited for it",
-            server.id
-        )))
     }
 
     /// One refresh of `current`, if this call wins the record. The
