@@ -189,32 +189,32 @@ impl CallGuard<'_> {
             Err(e @ GatewayError::ConnectRequired { .. }) => e,
             other => return other,
         };
-        let GatewayError::ConnectRequired { server, url, .. } = &e else {
-            unreachable!("matched above")
-        };
         if !self.modern && self.requester.elicitation.url {
             return Err(e);
         }
+        let message = e.to_string();
+        let GatewayError::ConnectRequired {
+            server,
+            url,
+            reason,
+        } = e
+        else {
+            unreachable!("matched above")
+        };
         if self.modern && self.connect_by_url {
-            let ask = question::connect_required(server, url, &e.to_string());
+            let ask = question::connect_required(&server, &url, &message);
             let mut answer = respond::result(id, &ask);
             answer.extensions_mut().insert(question::OwnQuestion);
             return Ok(answer);
         }
-        Ok(respond::result(id, &connect_result(&e)))
+        Ok(respond::result(id, &connect_result(&server, &url, &reason)))
     }
 }
 
 /// The tool error a call gets when its server needs the user to connect
 /// first: the message names the URL, and `_meta` carries it for clients
 /// that act on it.
-fn connect_result(e: &GatewayError) -> Value {
-    let GatewayError::ConnectRequired { server, url, .. } = e else {
-        unreachable!("called with a connect prompt only")
-    };
-    let GatewayError::ConnectRequired { reason, .. } = e else {
-        unreachable!("called with a connect prompt only")
-    };
+fn connect_result(server: &str, url: &str, reason: &str) -> Value {
     let text = format!(
         "Server '{server}' needs your own account: {reason}. Open {url} to connect it, then try again."
     );

@@ -140,10 +140,13 @@ async fn call_tool<P: Platform + Clone + 'static>(
     let mentions_connect = raw
         .windows(question::CONNECT_KEY.len())
         .any(|w| w == question::CONNECT_KEY.as_bytes());
-    let message = if guard.requester.retry.is_some() || mentions_connect {
+    let retry = guard.requester.retry.is_some();
+    let message = if retry || mentions_connect {
         let mut params: std::collections::BTreeMap<String, Box<RawValue>> = req.params_as()?;
         question::strip_connect_answer(&mut params);
-        question::strip_answer_if(guard.requester.retry.is_some(), &mut params);
+        if retry {
+            question::strip_answer(&mut params);
+        }
         let params = serde_json::value::to_raw_value(&params).expect("params serialize");
         req.to_bytes_with(Some(&params))
     } else {

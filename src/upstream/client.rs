@@ -71,6 +71,15 @@ pub(super) struct Attempt {
 }
 
 impl Attempt {
+    /// A failed attempt, answered as an upstream failure.
+    pub(super) fn fail(retry: bool, message: String) -> Attempt {
+        Attempt {
+            retry,
+            message,
+            error: None,
+        }
+    }
+
     /// The error the caller gets for this attempt on `server`.
     pub(super) fn into_error(self, server: &Server) -> GatewayError {
         self.error
@@ -385,11 +394,10 @@ impl<'a, P: Platform> Upstreams<'a, P> {
                 tracing::info!(server = %server.id, "upstream session expired; re-initializing");
                 continue;
             }
-            return Err(Attempt {
-                retry: status.is_server_error(),
-                message: describe(status, &body),
-                error: None,
-            });
+            return Err(Attempt::fail(
+                status.is_server_error(),
+                describe(status, &body),
+            ));
         }
     }
 
@@ -407,11 +415,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         let mut body = std::borrow::Cow::Borrowed(body);
         if session.is_some_and(modern::is_modern) {
             let out = modern::prepare(&body, &self.client.envelope(), &self.client.param_headers)
-                .map_err(|message| Attempt {
-                retry: false,
-                message,
-                error: None,
-            })?;
+                .map_err(|message| Attempt::fail(false, message))?;
             for (name, value) in out.headers {
                 req = req.header(name, value);
             }
@@ -435,11 +439,7 @@ impl<'a, P: Platform> Upstreams<'a, P> {
             }
         }
         let credential = self.credential(server).await.map_err(|e| match e {
-            GatewayError::Upstream { message, .. } => Attempt {
-                retry: false,
-                message,
-                error: None,
-            },
+            GatewayError::Upstream { message, .. } => Attempt::fail(false, message),
             other => Attempt {
                 retry: false,
                 message: other.to_string(),
@@ -452,27 +452,20 @@ impl<'a, P: Platform> Upstreams<'a, P> {
         if let Some((name, value)) = credential {
             req = req.header(name, value);
         }
-        let req = req.body(body.to_vec()).map_err(|e| Attempt {
-            retry: false,
-            message: format!("cannot build request: {e}"),
-            error: None,
-        })?;
+        let req = req
+            .body(body.to_vec())
+            .map_err(|e| Attempt::fail(false, format!("cannot build request: {e}")))?;
         let send = self.platform.http().send(req);
         match with_timeout(self.platform.clock(), server.timeout_ms, send).await {
             Some(Ok(response)) if response.status() == http::StatusCode::UNAUTHORIZED => {
                 Err(self.refused(server, &response, sent.as_deref()).await)
             }
             Some(Ok(response)) => Ok(response),
-            Some(Err(e)) => Err(Attempt {
-                retry: true,
-                message: format!("unreachable: {}", e.0),
-                error: None,
-            }),
-            None => Err(Attempt {
-                retry: true,
-                message: format!("timed out after {} ms", server.timeout_ms),
-                error: None,
-            }),
+            Some(Err(e)) => Err(Attempt::fail(true, format!("unreachable: {}", e.0))),
+            None => Err(Attempt::fail(
+                true,
+                format!("timed out after {} ms", server.timeout_ms),
+            )),
         }
     }
 }
@@ -532,11 +525,7 @@ impl<P: Platform> Upstreams<'_, P> {
                     .to_string()
             }
         };
-        Attempt {
-            retry: false,
-            message,
-            error: None,
-        }
+        Attempt::fail(false, message)
     }
 }
 

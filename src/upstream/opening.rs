@@ -177,11 +177,10 @@ impl<P: Platform> Upstreams<'_, P> {
                 .collect(64 * 1024)
                 .await
                 .unwrap_or_default();
-            return Err(Attempt {
-                retry: status.is_server_error(),
-                message: describe(status, &body),
-                error: None,
-            });
+            return Err(Attempt::fail(
+                status.is_server_error(),
+                describe(status, &body),
+            ));
         }
         let session_id = header(&response, headers::SESSION_ID);
         let result = reply::read_result(
@@ -191,11 +190,7 @@ impl<P: Platform> Upstreams<'_, P> {
             self.client.max_bytes,
         )
         .await
-        .map_err(|e| Attempt {
-            retry: false,
-            message: format!("initialize: {e}"),
-            error: None,
-        })?;
+        .map_err(|e| Attempt::fail(false, format!("initialize: {e}")))?;
         let version = result
             .get("protocolVersion")
             .and_then(Value::as_str)

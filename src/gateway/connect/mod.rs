@@ -26,8 +26,6 @@ use crate::error::GatewayError;
 use crate::identity::resource;
 use crate::ports::{Clock, ConnectionRecord, Connections, Platform};
 use crate::upstream::oauth::flow::{self, Callback, COOKIE};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use http::{header, Method, Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -119,9 +117,7 @@ pub(super) async fn before_auth<P: Platform>(
             match read_ticket(gw, p, &ticket, id).await {
                 Err(e) => Err(e),
                 Ok(t) => {
-                    let mut confirm = [0u8; 32];
-                    p.random_bytes(&mut confirm);
-                    let confirm = URL_SAFE_NO_PAD.encode(confirm);
+                    let confirm = crate::upstream::oauth::random_token(p);
                     Ok(confirmation(id, &t.owner, &ticket, &confirm, &base))
                 }
             }

@@ -88,13 +88,6 @@ pub(crate) fn strip_answer(params: &mut BTreeMap<String, Box<RawValue>>) {
     params.remove("requestState");
 }
 
-/// [`strip_answer`] when `retry`.
-pub(crate) fn strip_answer_if(retry: bool, params: &mut BTreeMap<String, Box<RawValue>>) {
-    if retry {
-        strip_answer(params);
-    }
-}
-
 /// The client's answer in a retry's params, if the params carry one.
 pub(crate) fn read_retry(params: Option<&RawValue>) -> Result<Option<Retry>, GatewayError> {
     #[derive(Deserialize)]

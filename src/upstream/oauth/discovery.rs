@@ -189,17 +189,12 @@ async fn registered<P: Platform>(
         redirect: callback.to_string(),
     };
     let now = p.clock().now_ms();
-    let mut nonce = [0u8; 24];
-    p.random_bytes(&mut nonce);
+    let plain = serde_json::to_vec(&r).expect("serializes");
     let record = ConnectionRecord {
         owner: REGISTERED.into(),
         server: server.id.clone(),
         generation: 0,
-        sealed: vault.seal(
-            &serde_json::to_vec(&r).expect("serializes"),
-            &context,
-            nonce,
-        ),
+        sealed: super::seal_under(p, vault, &plain, &context),
         expires_ms: 0,
         refreshable: false,
         scope: String::new(),

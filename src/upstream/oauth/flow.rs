@@ -14,11 +14,14 @@
 //!   stored sealed for the caller who started the flow.
 
 use super::grants::Found;
-use super::{callback, connection_event, grants, http_for, seal, OAuthCache, Tokens};
+use super::{
+    callback, connection_event, grants, http_for, random_token, seal, seal_under, OAuthCache,
+    Tokens,
+};
 use crate::config::credentials::OAuthClient;
 use crate::config::Server;
 use crate::error::GatewayError;
-use crate::identity::oauth::{pkce_challenge, random_token};
+use crate::identity::oauth::pkce_challenge;
 use crate::identity::vault::{digest, pending_context};
 use crate::observe::audit;
 use crate::ports::{Clock, ConnectionRecord, Connections, PendingConnect, Platform};
@@ -34,12 +37,6 @@ pub(crate) struct Started {
     pub browser: String,
 }
 
-fn random<P: Platform>(p: &P) -> String {
-    let mut bytes = [0u8; 32];
-    p.random_bytes(&mut bytes);
-    random_token(bytes)
-}
-
 /// Starts a connect of `owner` to `server`.
 pub(crate) async fn start<P: Platform>(
     cache: &OAuthCache,
@@ -50,14 +47,12 @@ pub(crate) async fn start<P: Platform>(
 ) -> Result<Started, GatewayError> {
     let found = cache.found(p, server, oauth, base).await?;
     let vault = cache.vault(p).await?;
-    let (verifier, state, browser) = (random(p), random(p), random(p));
+    let (verifier, state, browser) = (random_token(p), random_token(p), random_token(p));
     let key = digest(&state);
-    let mut nonce = [0u8; 24];
-    p.random_bytes(&mut nonce);
     let pending = PendingConnect {
         owner: owner.to_string(),
         server: server.id.clone(),
-        verifier: vault.seal(verifier.as_bytes(), &pending_context(&key), nonce),
+        verifier: seal_under(p, &vault, verifier.as_bytes(), &pending_context(&key)),
         browser: digest(&browser),
         issuer: found.metadata.issuer.clone(),
         expires_ms: p.clock().now_ms() + CONNECT_TTL_MS,

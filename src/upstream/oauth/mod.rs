@@ -201,10 +201,24 @@ pub(crate) fn seal<P: Platform>(
     server: &str,
     tokens: &Tokens,
 ) -> String {
+    let plain = serde_json::to_vec(tokens).expect("serializes");
+    seal_under(p, vault, &plain, &vault::connection_context(owner, server))
+}
+
+/// `plain` sealed under `context` with a fresh random nonce: the one place
+/// a nonce is drawn.
+pub(crate) fn seal_under<P: Platform>(p: &P, vault: &Vault, plain: &[u8], context: &str) -> String {
     let mut nonce = [0u8; 24];
     p.random_bytes(&mut nonce);
-    let plain = serde_json::to_vec(tokens).expect("serializes");
-    vault.seal(&plain, &vault::connection_context(owner, server), nonce)
+    vault.seal(plain, context, nonce)
+}
+
+/// 32 random bytes, base64url: a PKCE verifier, a `state`, a browser
+/// binding, a confirmation token.
+pub(crate) fn random_token<P: Platform>(p: &P) -> String {
+    let mut bytes = [0u8; 32];
+    p.random_bytes(&mut bytes);
+    crate::identity::oauth::random_token(bytes)
 }
 
 pub(crate) fn connection_event<'a>(
