@@ -5,12 +5,17 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: dev seed test bench toolchain build build-spin lint unit e2e e2e-workers e2e-spin dev-smoke conformance conformance-workers conformance-spin fmt clean
+.PHONY: dev dev-spin seed test bench toolchain build build-spin lint unit e2e e2e-workers e2e-spin dev-smoke dev-smoke-spin conformance conformance-workers conformance-spin fmt clean
 
 ## Run the gateway locally on workerd with the demo registry (kv-seed/) and
-## two demo upstream MCP servers; prints the URL.
+## two demo upstream MCP servers; prints the URL. `make dev-spin` (or
+## MCP_EDGE_RUNTIME=spin make dev): the same on the Spin component, served by
+## the local Spin host (tests/spin-host, Wasmtime).
 dev:
 	bash scripts/dev.sh
+
+dev-spin:
+	MCP_EDGE_RUNTIME=spin bash scripts/dev.sh
 
 ## Loads kv-seed/ (or SEED=folder) into wrangler dev's local KV, checked by
 ## the gateway's own parsers; prints what changed. Other stores:
@@ -59,7 +64,7 @@ lint:
 unit:
 	cargo test
 
-e2e: e2e-workers e2e-spin dev-smoke
+e2e: e2e-workers e2e-spin dev-smoke dev-smoke-spin
 
 e2e-workers: toolchain
 	$(ENV) "$$PYTHON" tests/e2e/run.py --target workers
@@ -72,6 +77,10 @@ e2e-spin: toolchain
 dev-smoke: toolchain e2e-workers
 	$(ENV) "$$PYTHON" tests/seed_check.py
 	$(ENV) "$$PYTHON" tests/dev_smoke.py
+
+## `make dev-spin` likewise (the component and host e2e-spin built).
+dev-smoke-spin: toolchain e2e-spin
+	$(ENV) "$$PYTHON" tests/dev_smoke.py --runtime spin
 
 ## @modelcontextprotocol/conformance (2025-11-25 and 2026-07-28) against the
 ## project's fixture upstream, directly and through /servers/conf/mcp and /mcp

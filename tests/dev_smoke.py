@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """`make dev` as a newcomer meets it: starts scripts/dev.sh (the existing
-build), then checks that the demo works out of the box:
+build) on workerd or, with --runtime spin, on the Spin host, then checks that the demo works out of the box:
 
   - the demo API key lists tools on /mcp (not server-everything's get-env);
   - the RFC 9728 metadata names the demo authorization server, a token from
@@ -13,10 +13,11 @@ build), then checks that the demo works out of the box:
   - the agent API answers with the demo model through the official `openai`
     SDK (as the token's caller: the API key's get-sum budget is spent).
 
-Usage: dev_smoke.py   (needs ports 8787 and 3001-3005 free)
+Usage: dev_smoke.py [--runtime workers|spin]   (needs ports 8787 and 3001-3005 free)
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pathlib
@@ -44,11 +45,13 @@ def http(url: str, method: str = "GET", body=None, headers=None, form: bytes | N
     if body is not None:
         h["Content-Type"] = "application/json"
     req = urllib.request.Request(url, data=data, method=method, headers=h)
+    # The headers as urllib gives them, looked up without regard to case:
+    # the Spin host sends lower-case names.
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, dict(r.headers), r.read()
+            return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
+        return e.code, e.headers, e.read()
 
 
 def rpc(headers: dict, method: str, params: dict, rid: int = 1) -> tuple[int, dict]:
@@ -73,11 +76,20 @@ def rpc(headers: dict, method: str, params: dict, rid: int = 1) -> tuple[int, di
 
 def main() -> int:
     import tempfile
-    # A state directory of its own: counters from an earlier `make dev`
-    # would otherwise count against this run's limit check.
-    state = tempfile.mkdtemp(prefix="mcp-edge-dev-smoke-")
-    env = {**os.environ, "MCP_EDGE_SKIP_BUILD": "1", "MCP_EDGE_DEV_STATE": state}
-    log = open(ROOT / "build" / "dev-smoke.log", "w")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runtime", choices=["workers", "spin"], default="workers")
+    args = ap.parse_args()
+    env = {**os.environ, "MCP_EDGE_SKIP_BUILD": "1", "MCP_EDGE_RUNTIME": args.runtime}
+    env.pop("MCP_EDGE_DEV_STATE", None)
+    state = None
+    if args.runtime == "workers":
+        # A state directory of its own: counters from an earlier `make dev`
+        # would otherwise count against this run's limit check. (The Spin
+        # host's store lives in memory: every run starts empty.)
+        state = tempfile.mkdtemp(prefix="mcp-edge-dev-smoke-")
+        env["MCP_EDGE_DEV_STATE"] = state
+    logname = f"dev-smoke-{args.runtime}.log"
+    log = open(ROOT / "build" / logname, "w")
     dev = subprocess.Popen(["bash", "scripts/dev.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                            start_new_session=True)
     try:
@@ -148,10 +160,11 @@ def main() -> int:
         os.killpg(dev.pid, signal.SIGTERM)
         dev.wait(timeout=30)
         log.close()
-        subprocess.run(["rm", "-rf", state])
+        if state:
+            subprocess.run(["rm", "-rf", state])
     if FAILED:
-        print((ROOT / "build" / "dev-smoke.log").read_text()[-3000:])
-    print(f"dev smoke: {len(FAILED)} failed")
+        print((ROOT / "build" / logname).read_text()[-3000:])
+    print(f"dev smoke ({args.runtime}): {len(FAILED)} failed")
     return 1 if FAILED else 0
 
 
