@@ -95,6 +95,15 @@ pub enum GatewayError {
     MethodNotFound(String),
     /// The params are wrong (includes unknown tool or prompt names).
     InvalidParams(String),
+    /// A tool's arguments do not fit its `inputSchema`: `path` is the JSON
+    /// pointer of the failing location into the arguments (`/` for the
+    /// whole object), returned as the error's `data.path` so a client (the
+    /// playground) can show the message at the field it names.
+    InvalidArguments {
+        tool: String,
+        path: String,
+        message: String,
+    },
     /// `resources/read` found no server that holds the resource.
     ResourceNotFound(String),
     /// An upstream could not be reached, timed out, or broke the protocol.
@@ -176,6 +185,7 @@ impl GatewayError {
             | UnsupportedVersion(_) => StatusCode::BAD_REQUEST,
             MethodNotFound(_)
             | InvalidParams(_)
+            | InvalidArguments { .. }
             | ResourceNotFound(_)
             | Upstream { .. }
             | ConnectRequired { .. } => StatusCode::OK,
@@ -192,7 +202,7 @@ impl GatewayError {
             Parse(_) => code::PARSE_ERROR,
             InvalidRequest(_) => code::INVALID_REQUEST,
             MethodNotFound(_) => code::METHOD_NOT_FOUND,
-            InvalidParams(_) => code::INVALID_PARAMS,
+            InvalidParams(_) | InvalidArguments { .. } => code::INVALID_PARAMS,
             ResourceNotFound(_) => code::RESOURCE_NOT_FOUND,
             Upstream { .. } | Provider { .. } => code::UPSTREAM_UNAVAILABLE,
             ConnectRequired { .. } => code::URL_ELICITATION_REQUIRED,
@@ -215,6 +225,9 @@ impl GatewayError {
             // Which resource (`server/resources.mdx`, error handling, of
             // 2025-11-25 and 2026-07-28).
             GatewayError::ResourceNotFound(uri) => Some(serde_json::json!({ "uri": uri })),
+            GatewayError::InvalidArguments { path, .. } => {
+                Some(serde_json::json!({ "path": path }))
+            }
             GatewayError::BadDocument { path, reason } => {
                 Some(serde_json::json!({ "path": path, "reason": reason }))
             }
@@ -242,9 +255,12 @@ impl GatewayError {
     pub(crate) fn status_in(&self, era: Era) -> StatusCode {
         match (era, self) {
             (Era::Modern, GatewayError::MethodNotFound(_)) => StatusCode::NOT_FOUND,
-            (Era::Modern, GatewayError::InvalidParams(_) | GatewayError::ResourceNotFound(_)) => {
-                StatusCode::BAD_REQUEST
-            }
+            (
+                Era::Modern,
+                GatewayError::InvalidParams(_)
+                | GatewayError::InvalidArguments { .. }
+                | GatewayError::ResourceNotFound(_),
+            ) => StatusCode::BAD_REQUEST,
             _ => self.status(),
         }
     }
@@ -340,6 +356,14 @@ impl std::fmt::Display for GatewayError {
             InvalidRequest(why) => write!(f, "Invalid Request: {why}"),
             MethodNotFound(method) => write!(f, "Method not found: {method}"),
             InvalidParams(why) => write!(f, "Invalid params: {why}"),
+            InvalidArguments {
+                tool,
+                path,
+                message,
+            } => write!(
+                f,
+                "Invalid params: Invalid arguments for tool {tool}: at '{path}': {message}"
+            ),
             ResourceNotFound(uri) => write!(f, "Resource not found: {uri}"),
             Upstream { server, message } => write!(f, "Upstream server '{server}' failed: {message}"),
             // Never the URL: it carries a ticket, and errors are logged.

@@ -113,7 +113,11 @@ impl CallGuard<'_> {
                 let _span = tracing::info_span!("validate_arguments").entered();
                 schema.validate(&args).map_err(|v| {
                     note_here("error.type", "invalid_arguments".into());
-                    GatewayError::InvalidParams(format!("Invalid arguments for tool {shown}: {v}"))
+                    GatewayError::InvalidArguments {
+                        tool: shown.to_string(),
+                        path: v.path,
+                        message: v.message,
+                    }
                 })?;
             }
         }

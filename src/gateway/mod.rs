@@ -211,6 +211,12 @@ impl Gateway {
             };
         span.in_scope(|| traced::ended(&response, code));
         ingest::add_cors(&headers, &mut response);
+        if let Some(batch) = batch
+            .as_ref()
+            .filter(|_| crate::observe::summary::asked(&headers))
+        {
+            traced::summary(&mut response, batch);
+        }
         traced::answer(&mut response, &traced, span);
         if let Some(batch) = batch {
             let telemetry = self.settings.telemetry.clone();

@@ -110,6 +110,41 @@ pub(super) fn answer(response: &mut http::Response<Body>, traced: &Traced, span:
     }
 }
 
+/// On the caller's request (`observe::summary`), the answer carries a
+/// summary of its trace: in a header on a whole answer, as a last event on
+/// an event stream, summarised when the stream's own content has ended.
+pub(super) fn summary(
+    response: &mut http::Response<Body>,
+    batch: &crate::observe::collect::Shared,
+) {
+    use crate::observe::summary;
+    let read = |batch: &crate::observe::collect::Shared| {
+        summary::summarize(&batch.lock().unwrap_or_else(|e| e.into_inner()))
+    };
+    match response.body() {
+        // A whole answer, or one the platform passes through unread.
+        Body::Full(_) | Body::Native(_) => {
+            if let Ok(value) = http::HeaderValue::from_str(&read(batch)) {
+                response.headers_mut().insert(summary::ANSWER_HEADER, value);
+            }
+        }
+        Body::Stream(_) => {
+            let is_sse = response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/event-stream"));
+            if !is_sse {
+                return;
+            }
+            let body = std::mem::replace(response.body_mut(), Body::empty()).into_stream();
+            let batch = batch.clone();
+            let last = futures_util::stream::once(async move { Ok(summary::event(&read(&batch))) });
+            *response.body_mut() = Body::Stream(body.chain(last).boxed_local());
+        }
+    }
+}
+
 /// A stream each of whose polls runs in `span`.
 fn in_span(stream: ByteStream, span: tracing::Span) -> ByteStream {
     futures_util::stream::unfold((stream, span), |(mut stream, span)| async move {

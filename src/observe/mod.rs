@@ -5,7 +5,9 @@
 //!   layer ([`collect`]) into a [`batch`];
 //! - once the request is over ([`after`]), its usage row recorded
 //!   ([`usage`]) and the batch exported over OTLP/HTTP ([`export`],
-//!   [`otlp`]) with the metrics it adds ([`metrics`]).
+//!   [`otlp`]) with the metrics it adds ([`metrics`]);
+//! - on the caller's request, a compact summary of its own trace in the
+//!   answer ([`summary`]).
 //!
 //! Trace context itself is a wire format (`protocol/trace_context.rs`).
 
@@ -18,6 +20,7 @@ pub(crate) mod metrics;
 pub(crate) mod notes;
 pub(crate) mod otlp;
 pub(crate) mod pending;
+pub(crate) mod summary;
 pub(crate) mod usage;
 
 pub use collect::Collector;

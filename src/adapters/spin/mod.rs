@@ -3,8 +3,9 @@
 //! the same entries as the Workers KV namespace), sessions live in the
 //! `sessions` store with rate-limit counters and approval records, upstream
 //! calls go through `wasi:http` client, settings come
-//! from Spin variables (lower-case names of the Workers `[vars]`). Only type
-//! conversion lives here.
+//! from Spin variables (lower-case names of the Workers `[vars]`), and the
+//! playground's files are served from the component (`super::assets`).
+//! Only type conversion lives here.
 
 mod approvals;
 mod body;
@@ -128,6 +129,11 @@ async fn gateway() -> Result<Rc<Gateway>, String> {
 
 #[spin_sdk::http_service]
 async fn handle(req: Request) -> http::Response<body::SpinBody> {
+    // The playground's files, as Workers Static Assets serves them there
+    // (before the gateway, whatever its configuration).
+    if let Some(file) = super::assets::serve(req.method(), req.uri().path()) {
+        return body::to_spin(file.map(crate::body::Body::Full));
+    }
     let gw = match gateway().await {
         Ok(gw) => gw,
         Err(e) => {

@@ -6,8 +6,8 @@
 //! steps taken, the tool calls run, what the loop added to the conversation
 //! (`messages`), the approvals waited for (id and URL) and why the loop
 //! stopped early; in a stream, one chunk per tool call
-//! started and finished (`mcp_edge.event` `tool_call.started` /
-//! `tool_call.finished`), each with an empty `delta`, so a client that reads
+//! started (with its arguments) and finished (`mcp_edge.event`
+//! `tool_call.started` / `tool_call.finished`), each with an empty `delta`, so a client that reads
 //! only `choices[0].delta.content` is not disturbed. Each is sent as it
 //! happens: the response starts before the first model call, and a UI can
 //! show the run's progress. A failure after that is an `error` chunk.

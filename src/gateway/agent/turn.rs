@@ -77,7 +77,11 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         let results = join_all(calls.iter().enumerate().map(|(i, c)| async move {
             let what = json!({"id": c.id, "name": c.name});
             if let Some(p) = progress {
-                p.tool(what.clone(), "tool_call.started");
+                // The arguments as the model wrote them: a UI shows the call
+                // as it starts (the playground's chat).
+                let mut started = what.clone();
+                started["arguments"] = c.arguments.clone().into();
+                p.tool(started, "tool_call.started");
             }
             let result = match i < MAX_CALLS_PER_TURN {
                 true => self.run_tool(&c.id, &c.name, &c.arguments, offered).await,

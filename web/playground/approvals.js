@@ -1,0 +1,55 @@
+// Approve: the inbox (GET /approvals), each pending call with its
+// arguments in full (GET /approvals/{id}), approved or rejected with
+// POST /approvals/{id}. What a requester wrote is shown as text.
+
+import { rest } from "./api.js";
+import { fill, h, jsonTree } from "./render.js";
+
+export async function showInbox(list, status) {
+  fill(status, "Loading the inbox…");
+  let inbox;
+  try {
+    inbox = await rest("/approvals");
+  } catch (e) {
+    fill(status, `Could not load the inbox: ${e.message}`);
+    fill(list);
+    return;
+  }
+  const items = inbox.approvals || [];
+  fill(status, items.length ? `${items.length} pending` : "Nothing is waiting for a decision.");
+  fill(list, items.map((a) => item(a, list, status)));
+}
+
+function item(a, list, status) {
+  const args = h("div", { class: "args" }, h("p", { class: "hint" }, "Loading the arguments…"));
+  const state = h("p", { role: "status" });
+  const decide = (decision) => async () => {
+    for (const b of li.querySelectorAll("button")) b.disabled = true;
+    try {
+      const r = await rest(`/approvals/${encodeURIComponent(a.id)}`, { method: "POST", body: { decision } });
+      fill(state, `${decision === "approve" ? "Approved" : "Rejected"}${r && r.status ? ` (${r.status})` : ""}.`);
+    } catch (e) {
+      fill(state, `Could not ${decision}: ${e.message}`);
+      for (const b of li.querySelectorAll("button")) b.disabled = false;
+    }
+  };
+  const when = a.expires_ms ? new Date(a.expires_ms).toLocaleTimeString() : "?";
+  const li = h("li", { class: "approval", "data-approval": a.id, "aria-label": `${a.server} ${a.tool} by ${a.requester}` },
+    h("h3", {}, h("code", {}, `${a.server} / ${a.tool}`)),
+    h("p", { class: "meta" }, `Requested by ${a.requester} · expires ${when}${a.yours ? " · your call" : ""}`),
+    args,
+    a.you_may_decide
+      ? h("div", { class: "actions" },
+        h("button", { type: "button", class: "approve", onclick: decide("approve") }, `Approve ${a.tool}`),
+        h("button", { type: "button", class: "reject", onclick: decide("reject") }, `Reject ${a.tool}`))
+      : h("p", { class: "hint" }, "You may not decide this call."),
+    state);
+  rest(`/approvals/${encodeURIComponent(a.id)}`).then((r) => {
+    let value = r.arguments;
+    if (typeof value === "string") {
+      try { value = JSON.parse(value); } catch { /* shown as text */ }
+    }
+    fill(args, typeof value === "string" ? h("pre", { class: "text" }, value) : jsonTree(value, "arguments"));
+  }).catch((e) => fill(args, h("p", { class: "error" }, `Could not read the arguments: ${e.message}`)));
+  return li;
+}

@@ -1,0 +1,118 @@
+// Drawing: the one element builder every view uses, and the renderers of a
+// tool's result (by content type), of JSON (a collapsible tree) and of the
+// gateway's trace summary. Everything a server or the gateway says is set
+// as text (textContent), never parsed as HTML: a malicious upstream's
+// answer is shown, not run.
+
+/** An element: h("p", {class: "x", onclick: f}, "text", child, ...). */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+    else if (k === "text") el.textContent = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+/** Replaces `el`'s children. */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  for (const c of children.flat()) if (c) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return el;
+}
+
+/** At most this many JSON nodes are drawn; a larger value is cut. */
+const MAX_NODES = 2000;
+const MAX_DEPTH = 40;
+
+/** A collapsible JSON tree (<details> per object and array). */
+export function jsonTree(value, label = "JSON") {
+  const budget = { left: MAX_NODES };
+  return h("div", { class: "json" }, node(label, value, 0, budget, true));
+}
+
+function node(key, value, depth, budget, open) {
+  if (budget.left-- <= 0) return h("div", { class: "more" }, "… (cut)");
+  const isObj = value !== null && typeof value === "object";
+  if (!isObj) {
+    return h("div", { class: "leaf" },
+      h("span", { class: "key" }, `${key}: `),
+      h("span", { class: `val ${value === null ? "null" : typeof value}` }, JSON.stringify(value)));
+  }
+  const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v]) : Object.entries(value);
+  const summary = Array.isArray(value) ? `[${entries.length}]` : `{${entries.length}}`;
+  const d = h("details", { open: open || depth < 2 }, h("summary", {}, h("span", { class: "key" }, `${key} `), summary));
+  if (depth >= MAX_DEPTH) {
+    d.append(h("div", { class: "more" }, "… (too deep)"));
+    return d;
+  }
+  for (const [k, v] of entries) {
+    if (budget.left <= 0) {
+      d.append(h("div", { class: "more" }, "… (cut)"));
+      break;
+    }
+    d.append(node(k, v, depth + 1, budget, false));
+  }
+  return d;
+}
+
+const IMAGE = /^image\/(png|jpeg|gif|webp)$/;
+
+/** A tool's result, drawn by content type. */
+export function result(res) {
+  const out = h("div", { class: "result" + (res.isError ? " is-error" : "") });
+  if (res.isError) out.append(h("p", { class: "error", role: "alert" }, "The tool reported an error."));
+  for (const c of res.content || []) out.append(content(c));
+  if (res.structuredContent !== undefined) out.append(jsonTree(res.structuredContent, "structuredContent"));
+  if (!(res.content || []).length && res.structuredContent === undefined) out.append(h("p", { class: "hint" }, "(empty result)"));
+  return out;
+}
+
+/** One content block (text, image, audio, embedded resource, resource link). */
+export function content(c) {
+  switch (c && c.type) {
+    case "text":
+      return h("pre", { class: "text" }, c.text ?? "");
+    case "image":
+      if (IMAGE.test(c.mimeType || "") && typeof c.data === "string") {
+        return h("figure", {}, h("img", { src: `data:${c.mimeType};base64,${c.data}`, alt: `image result (${c.mimeType})` }),
+          h("figcaption", {}, c.mimeType));
+      }
+      return h("p", { class: "hint" }, `image of type ${c.mimeType || "?"} (not shown)`);
+    case "audio":
+      return h("p", { class: "hint" }, `audio (${c.mimeType || "?"}, ${Math.floor(((c.data || "").length * 3) / 4)} bytes)`);
+    case "resource": {
+      const r = c.resource || {};
+      return h("div", { class: "resource" },
+        h("p", { class: "meta" }, "embedded resource ", h("code", {}, r.uri || "?"), r.mimeType ? ` (${r.mimeType})` : ""),
+        typeof r.text === "string" ? h("pre", { class: "text" }, r.text)
+          : h("p", { class: "hint" }, `binary, ${Math.floor(((r.blob || "").length * 3) / 4)} bytes`));
+    }
+    case "resource_link":
+      // Shown as text: a link a server names could be any scheme.
+      return h("p", { class: "resource" }, "resource link ", h("code", {}, c.uri || "?"),
+        c.name ? ` ${c.name}` : "", c.description ? ` — ${c.description}` : "");
+    default:
+      return jsonTree(c, "content");
+  }
+}
+
+/** The gateway's trace summary: one line per phase, nested by depth. */
+export function trace(t) {
+  if (!t || !Array.isArray(t.spans)) return h("p", { class: "hint" }, "No trace summary in this answer.");
+  const list = h("ol", { class: "trace" });
+  for (const s of t.spans) {
+    const attrs = Object.entries(s.attrs || {}).map(([k, v]) => `${k}=${v}`).join(" ");
+    list.append(h("li", { style: undefined, "data-depth": Math.min(8, s.depth | 0) },
+      h("span", { class: "span-name" }, s.name), ` ${Number(s.ms).toFixed(1)} ms`,
+      attrs ? h("span", { class: "attrs" }, ` ${attrs}`) : ""));
+  }
+  return h("details", { class: "trace-box", open: true },
+    h("summary", {}, `Trace ${t.trace_id || ""} (${t.spans.length} spans${t.omitted ? `, ${t.omitted} more` : ""})`), list);
+}
