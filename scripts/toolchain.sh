@@ -26,13 +26,14 @@ if ! have_version "$CARGO_TOOLS/bin/wasm-bindgen" "$WASM_BINDGEN_VERSION"; then
 fi
 
 # npm packages: wrangler, Node 22, binaryen, the MCP SDK and server-everything,
-# at the versions in package-lock.json. `npm ci`: it installs exactly the
-# locked tree into a clean node_modules and never writes package-lock.json; it
-# fails if the lockfile is out of sync with package.json, which is the check we
-# want. The lockfile lists every platform's optional packages (workerd,
-# esbuild, sharp, fsevents), so it stays in sync on any machine. Skipped while
-# the stamp (a copy of the lockfile it installed) matches, since `npm ci`
-# deletes and refills node_modules every time it runs.
+# playwright-core and mcp-remote, at the versions in package-lock.json.
+# `npm ci`: it installs exactly the locked tree into a clean node_modules and
+# never writes package-lock.json; it fails if the lockfile is out of sync with
+# package.json, which is the check we want. The lockfile lists every
+# platform's optional packages (workerd, esbuild, sharp, fsevents), so it
+# stays in sync on any machine. Skipped while the stamp (a copy of the
+# lockfile it installed) matches, since `npm ci` deletes and refills
+# node_modules every time it runs.
 stamp="node_modules/.mcp-edge-lock"
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   step "npm ci"
@@ -47,5 +48,25 @@ if [ ! -x "$PYTHON" ] || ! cmp -s "$req" "$VENV/.requirements"; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req"
   cp "$req" "$VENV/.requirements"
+fi
+# Chromium for the browser tests: Playwright (playwright-core, which never
+# downloads a browser) drives Debian's build at /usr/bin/chromium. Installing
+# it needs root; without root this step only says so, and the browser tests
+# are to fail on the missing browser rather than skip.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    step "skipped: /usr/bin/chromium is missing and installing it needs root and apt-get" \
+      "(as root: apt-get install chromium fonts-liberation); the browser tests will fail without it"
+  else
+    step "apt-get install chromium (for the browser tests)"
+    # Recommends left out (a desktop's worth of packages) but for the fonts
+    # pages are drawn with. The package lists are refreshed only when the
+    # install fails without them (a fresh image may have none, or stale ones).
+    apt_install() {
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        chromium fonts-liberation >/dev/null
+    }
+    apt_install || { apt-get update -q >/dev/null && apt_install; }
+  fi
 fi
 step "toolchain ready"
