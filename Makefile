@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: dev dev-spin seed test bench toolchain build build-spin lint unit e2e e2e-workers e2e-spin dev-smoke dev-smoke-spin conformance conformance-workers conformance-spin fmt clean
+.PHONY: dev dev-spin seed test bench toolchain build build-spin lint unit e2e e2e-workers e2e-spin dev-smoke dev-smoke-spin playground playground-workers playground-spin conformance conformance-workers conformance-spin fmt clean
 
 ## Run the gateway locally on workerd with the demo registry (kv-seed/) and
 ## two demo upstream MCP servers; prints the URL. `make dev-spin` (or
@@ -28,7 +28,7 @@ seed: toolchain
 ## wrangler dev (workerd) and on the Spin host (Wasmtime) with the official
 ## TypeScript and Python SDK clients, and the official conformance suite
 ## through both endpoints on both runtimes.
-test: toolchain lint unit e2e conformance
+test: toolchain lint unit e2e playground conformance
 
 ## Benchmarks: the gateway beside a pass-through floor on workerd and on the
 ## Spin host, plus native core benchmarks; writes bench/RESULTS.md. Prints
@@ -81,6 +81,18 @@ dev-smoke: toolchain e2e-workers
 ## `make dev-spin` likewise (the component and host e2e-spin built).
 dev-smoke-spin: toolchain e2e-spin
 	$(ENV) "$$PYTHON" tests/dev_smoke.py --runtime spin
+
+## The playground (/playground) in headless Chromium, driven by Playwright,
+## against `make dev` and `make dev-spin` (tests/playground/run.py; the
+## builds the e2e targets made). `run.py --shots docs/playground` redraws
+## the README's screenshots.
+playground: playground-workers playground-spin
+
+playground-workers: toolchain e2e-workers
+	$(ENV) "$$PYTHON" tests/playground/run.py --runtime workers
+
+playground-spin: toolchain e2e-spin
+	$(ENV) "$$PYTHON" tests/playground/run.py --runtime spin
 
 ## @modelcontextprotocol/conformance (2025-11-25 and 2026-07-28) against the
 ## project's fixture upstream, directly and through /servers/conf/mcp and /mcp

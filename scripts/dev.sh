@@ -94,6 +94,7 @@ pids+=($!)
 cat >&2 <<MSG
 
 ==> mcp-edge is starting on $BASE
+    the playground:       $BASE/playground/   (sign in with the demo API key below)
     aggregated endpoint:  $BASE/mcp          (tools named {server}__{tool})
     one server:           $BASE/servers/everything/mcp
                           $BASE/servers/notes/mcp

@@ -190,8 +190,9 @@ impl Route {
 
 /// Checks `Origin` (DNS-rebinding protection). Absent (non-browser
 /// clients) passes; a browser origin passes only when `ALLOWED_ORIGINS`
-/// lists it or it is the origin of `PUBLIC_URL`. Matching the `Host` header
-/// proves nothing: in a rebinding attack the attacker's page and the
+/// lists it, it is the origin of `PUBLIC_URL`, or it is the gateway's own
+/// loopback origin ([`own_loopback_origin`]). Matching the `Host` header
+/// alone proves nothing: in a rebinding attack the attacker's page and the
 /// gateway share the attacker's host name, so both headers are theirs.
 pub(crate) fn check_origin(headers: &HeaderMap, settings: &Settings) -> Result<(), GatewayError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
@@ -204,12 +205,30 @@ pub(crate) fn check_origin(headers: &HeaderMap, settings: &Settings) -> Result<(
         .to_ascii_lowercase();
     let allowed = settings.allow_any_origin
         || settings.allowed_origins.contains(&origin)
-        || settings.public_origin.as_deref() == Some(origin.as_str());
+        || settings.public_origin.as_deref() == Some(origin.as_str())
+        || own_loopback_origin(&origin, headers);
     if allowed {
         Ok(())
     } else {
         Err(GatewayError::ForbiddenOrigin(origin))
     }
+}
+
+/// Whether `origin` is a page the gateway served itself on this machine
+/// (the playground under `make dev`, with no `PUBLIC_URL`): an `http`
+/// origin whose host is a loopback address or `localhost` and which is
+/// exactly the host the request was sent to. The browser sets `Origin`
+/// from the page's own URL, so a rebinding page says the attacker's host
+/// name, never a loopback one; another local site differs in its port.
+fn own_loopback_origin(origin: &str, headers: &HeaderMap) -> bool {
+    let Some(authority) = origin.strip_prefix("http://") else {
+        return false;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    authority.eq_ignore_ascii_case(host) && crate::config::credentials::is_loopback(origin)
 }
 
 /// Checks a POST's `Content-Type`, `Accept` and size.
@@ -370,6 +389,27 @@ mod tests {
                 .unwrap();
         assert!(check_origin(&own, &s).is_ok(), "the origin of PUBLIC_URL");
         assert!(check_origin(&rebound, &s).is_err());
+    }
+
+    #[test]
+    fn the_gateways_own_loopback_origin_passes_and_nothing_like_it() {
+        let s = Settings::default();
+        let ok = |origin: &'static str, host: &'static str| {
+            check_origin(&headers(&[("origin", origin), ("host", host)]), &s).is_ok()
+        };
+        // The playground served by `make dev`.
+        assert!(ok("http://127.0.0.1:8787", "127.0.0.1:8787"));
+        assert!(ok("http://localhost:8787", "LOCALHOST:8787"));
+        assert!(ok("http://[::1]:8787", "[::1]:8787"));
+        // Another site on this machine, or the same one under another name.
+        assert!(!ok("http://127.0.0.1:3000", "127.0.0.1:8787"));
+        assert!(!ok("http://localhost:8787", "127.0.0.1:8787"));
+        // A rebinding page, and a loopback-looking name that is none.
+        assert!(!ok("http://evil.test:8787", "evil.test:8787"));
+        assert!(!ok("http://127.0.0.1.evil.test:8787", "127.0.0.1.evil.test:8787"));
+        // Not http, or no Host to compare with.
+        assert!(!ok("https://127.0.0.1:8787", "127.0.0.1:8787"));
+        assert!(check_origin(&headers(&[("origin", "http://127.0.0.1:8787")]), &s).is_err());
     }
 
     #[test]

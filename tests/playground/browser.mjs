@@ -64,11 +64,21 @@ await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: 
 const page = await context.newPage();
 const pageErrors = [];
 page.on("pageerror", (e) => pageErrors.push(e.message));
-page.on("console", (m) => { if (m.type() === "error") pageErrors.push(m.text()); });
+// The browser logs every refused request (the refused key's 401 among
+// them) as a console error; those are the gateway's answers, not errors of
+// the page's own code.
+page.on("console", (m) => {
+  if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) pageErrors.push(m.text());
+});
 const shots = opts.shots;
 if (shots) mkdirSync(shots, { recursive: true });
-async function shot(name) {
-  if (shots) await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+/** A screenshot of the window, `focus` (a selector) scrolled to its middle. */
+async function shot(name, focus) {
+  if (!shots) return;
+  if (focus) {
+    await page.locator(focus).first().evaluate((e) => e.scrollIntoView({ block: "center" }));
+  }
+  await page.screenshot({ path: path.join(shots, `${name}.png`) });
 }
 const work = mkdtempSync(path.join(tmpdir(), "mcp-edge-playground-"));
 
@@ -139,7 +149,7 @@ try {
   await attempt("the get-sum form calls the tool and shows the result and the trace", async () => {
     await openServer("everything");
     await openTool("everything__get-sum");
-    await page.getByLabel("a", { exact: false }).first().fill("2");
+    await page.locator('input[name="/a"]').fill("2");
     await page.locator('input[name="/b"]').fill("3");
     await page.getByRole("button", { name: "Call", exact: true }).click();
     await page.locator(".result pre.text").getByText("The sum of 2 and 3 is 5.").waitFor({ timeout: 20000 });
@@ -147,7 +157,7 @@ try {
     check(trace.includes("authenticate") && trace.includes("policy") && trace.length >= 4,
       "everything__get-sum's form calls the tool; the result and the gateway's trace summary are shown", trace.join(","));
   });
-  await shot("try");
+  await shot("try", ".try .out");
 
   await attempt("a bad value shows the gateway's validation message at its field", async () => {
     await page.locator('input[name="/a"]').fill("two");
@@ -160,7 +170,7 @@ try {
     check(/Invalid arguments/.test(text) && /number/.test(text) && invalid === "true" && other === "",
       "a bad value for a shows the gateway's validation message at field a, and only there", `${text} | ${invalid} | ${other}`);
   });
-  await shot("validation");
+  await shot("validation", '.field-error[data-path="/a"]');
 
   await attempt("a long-running tool shows its progress while it runs", async () => {
     await openTool("everything__trigger-long-running-operation");
@@ -171,7 +181,7 @@ try {
     await progress.waitFor({ timeout: 15000 });
     const during = await page.locator(".result").count();
     const bar = await page.locator(".progress progress").getAttribute("value");
-    await shot("progress");
+    await shot("progress", ".progress");
     await page.locator(".result pre.text").getByText("Long running operation completed").waitFor({ timeout: 20000 });
     check(during === 0 && Number(bar) >= 1, "a long-running tool shows its progress while it runs, then its result",
       `result while running: ${during}, bar ${bar}`);
@@ -183,7 +193,7 @@ try {
     await page.locator('[name="/message"]').fill(text);
     await page.getByRole("button", { name: "Call", exact: true }).click();
     await page.locator(".result pre.text").getByText(`Echo: ${text}`).waitFor({ timeout: 20000 });
-    await shot("copy");
+    await shot("copy", ".snippets");
     for (const include of [false, true]) {
       const box = page.getByLabel("Include my credential in the snippets");
       if ((await box.isChecked()) !== include) await box.click();
@@ -208,7 +218,7 @@ try {
   await attempt("a chat with the scripted model runs a tool, shown as it runs", async () => {
     await page.getByRole("button", { name: "Chat" }).click();
     await page.locator("#chat-model option[value=demo]").waitFor({ state: "attached", timeout: 10000 });
-    await page.getByLabel("Message").fill("What is 2 plus 3?");
+    await page.locator("#chat-message").fill("What is 2 plus 3?");
     await page.getByRole("button", { name: "Send" }).click();
     const call = page.locator('.call[data-call="everything__get-sum"]');
     await call.waitFor({ timeout: 30000 });
@@ -295,7 +305,8 @@ async function run(id, text, include) {
   switch (id) {
     case "python":
     case "openai": {
-      const file = path.join(work, `${id}.py`);
+      // Not `openai.py`: a script of that name would import itself.
+      const file = path.join(work, `snippet_${id}.py`);
       writeFileSync(file, text);
       return sh(PYTHON, [file]);
     }
