@@ -9,7 +9,8 @@
 #   notes (Python SDK; its eu region, :3003, is down on purpose)
 #                                             http://127.0.0.1:3002/mcp
 #   a local OAuth authorization server        http://127.0.0.1:3004
-#     (client credentials: demo-client / demo-secret)
+#     (client credentials: demo-client / demo-secret; the playground's
+#     browser sign-in: public client mcp-edge-playground, any login name)
 #   a scripted model server (the demo model of the agent API, no provider
 #     key: it asks for get-sum, then echo, then answers)
 #                                             http://127.0.0.1:3005/v1
@@ -86,7 +87,8 @@ pids+=($!)
 pids+=($!)
 "$NODE22" tests/e2e/auth/oidc_server.mjs --port "$AS_PORT" --alg ES256 \
   --resource "$BASE/mcp" --resource "$BASE/servers/everything/mcp" --resource "$BASE/servers/notes/mcp" \
-  --client "demo-client:demo-secret:mcp:tools" > build/authorization-server.log 2>&1 &
+  --resource "$BASE" --client "demo-client:demo-secret:mcp:tools" \
+  --public-client "mcp-edge-playground:$BASE/playground/" > build/authorization-server.log 2>&1 &
 pids+=($!)
 "$PYTHON" tests/e2e/upstream/model_server.py --port 3005 > build/model.log 2>&1 &
 pids+=($!)
@@ -94,7 +96,8 @@ pids+=($!)
 cat >&2 <<MSG
 
 ==> mcp-edge is starting on $BASE
-    the playground:       $BASE/playground/   (sign in with the demo API key below)
+    the playground:       $BASE/playground/   (sign in with the demo API key below, or with
+                          OAuth: client id mcp-edge-playground, any login name)
     aggregated endpoint:  $BASE/mcp          (tools named {server}__{tool})
     one server:           $BASE/servers/everything/mcp
                           $BASE/servers/notes/mcp
@@ -117,7 +120,7 @@ MSG
 
 serve_workers() {
   MCP_EDGE_SKIP_BUILD=1 "$NODE22" "$WRANGLER" dev --ip 127.0.0.1 --port "$PORT" --show-interactive-dev-session=false "${STATE[@]}" \
-    --var "ADMIN_ROLE:mcp-admin" --env-file build/dev.env &
+    --var "ADMIN_ROLE:mcp-admin" --var "SCOPES_SUPPORTED:mcp:tools" --env-file build/dev.env &
   pids+=($!)
 }
 serve_spin() {
@@ -130,7 +133,8 @@ for k, v in tomllib.load(open("spin.toml", "rb"))["variables"].items():
     if v.get("default") and not v.get("secret"): print(k + "=" + v["default"])')"
   mapfile -t vars <<<"$defaults"
   local args=(--component "$COMPONENT" --listen "127.0.0.1:$PORT" --kv-store sessions
-              --kv-seed build/dev-kv-seed.json --kv-seed build/dev-keys.json --var admin_role=mcp-admin)
+              --kv-seed build/dev-kv-seed.json --kv-seed build/dev-keys.json --var admin_role=mcp-admin
+              --var scopes_supported=mcp:tools)
   for v in "${vars[@]}"; do args+=(--var "$v"); done
   # Outbound to the demo upstreams (3003: notes' eu region, down), the
   # authorization server's JWKS (3004) and the demo model (3005), as

@@ -194,7 +194,14 @@ impl Route {
 /// loopback origin ([`own_loopback_origin`]). Matching the `Host` header
 /// alone proves nothing: in a rebinding attack the attacker's page and the
 /// gateway share the attacker's host name, so both headers are theirs.
-pub(crate) fn check_origin(headers: &HeaderMap, settings: &Settings) -> Result<(), GatewayError> {
+///
+/// `authority` is the request URI's, where a host puts the address the
+/// request was sent to instead of a `Host` header (Spin's wasi:http).
+pub(crate) fn check_origin(
+    headers: &HeaderMap,
+    authority: Option<&str>,
+    settings: &Settings,
+) -> Result<(), GatewayError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -206,7 +213,7 @@ pub(crate) fn check_origin(headers: &HeaderMap, settings: &Settings) -> Result<(
     let allowed = settings.allow_any_origin
         || settings.allowed_origins.contains(&origin)
         || settings.public_origin.as_deref() == Some(origin.as_str())
-        || own_loopback_origin(&origin, headers);
+        || own_loopback_origin(&origin, headers, authority);
     if allowed {
         Ok(())
     } else {
@@ -220,15 +227,16 @@ pub(crate) fn check_origin(headers: &HeaderMap, settings: &Settings) -> Result<(
 /// exactly the host the request was sent to. The browser sets `Origin`
 /// from the page's own URL, so a rebinding page says the attacker's host
 /// name, never a loopback one; another local site differs in its port.
-fn own_loopback_origin(origin: &str, headers: &HeaderMap) -> bool {
-    let Some(authority) = origin.strip_prefix("http://") else {
+fn own_loopback_origin(origin: &str, headers: &HeaderMap, authority: Option<&str>) -> bool {
+    let Some(named) = origin.strip_prefix("http://") else {
         return false;
     };
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
+        .or(authority)
         .unwrap_or("");
-    authority.eq_ignore_ascii_case(host) && crate::config::credentials::is_loopback(origin)
+    named.eq_ignore_ascii_case(host) && crate::config::credentials::is_loopback(origin)
 }
 
 /// Checks a POST's `Content-Type`, `Accept` and size.
@@ -364,38 +372,41 @@ mod tests {
     #[test]
     fn origin_rules() {
         let mut s = Settings::default();
-        assert!(check_origin(&headers(&[]), &s).is_ok());
+        assert!(check_origin(&headers(&[]), None, &s).is_ok());
         // A rebinding page: Origin and Host both name the attacker's host.
         let rebound = headers(&[
             ("origin", "http://evil.test:8787"),
             ("host", "evil.test:8787"),
         ]);
         assert_eq!(
-            check_origin(&rebound, &s).unwrap_err(),
+            check_origin(&rebound, None, &s).unwrap_err(),
             GatewayError::ForbiddenOrigin("http://evil.test:8787".into()),
             "Host equal to Origin proves nothing"
         );
         let evil = headers(&[("origin", "http://evil.example"), ("host", "gw.example")]);
-        assert!(check_origin(&evil, &s).is_err());
+        assert!(check_origin(&evil, None, &s).is_err());
         s.allowed_origins = vec!["http://evil.example".into()];
-        assert!(check_origin(&evil, &s).is_ok());
+        assert!(check_origin(&evil, None, &s).is_ok());
         let own = headers(&[("origin", "https://MCP.corp"), ("host", "mcp.corp")]);
         assert!(
-            check_origin(&own, &s).is_err(),
+            check_origin(&own, None, &s).is_err(),
             "no PUBLIC_URL: not trusted"
         );
         let s =
             Settings::from_vars(|k| (k == "PUBLIC_URL").then(|| "https://mcp.corp:443/".into()))
                 .unwrap();
-        assert!(check_origin(&own, &s).is_ok(), "the origin of PUBLIC_URL");
-        assert!(check_origin(&rebound, &s).is_err());
+        assert!(
+            check_origin(&own, None, &s).is_ok(),
+            "the origin of PUBLIC_URL"
+        );
+        assert!(check_origin(&rebound, None, &s).is_err());
     }
 
     #[test]
     fn the_gateways_own_loopback_origin_passes_and_nothing_like_it() {
         let s = Settings::default();
         let ok = |origin: &'static str, host: &'static str| {
-            check_origin(&headers(&[("origin", origin), ("host", host)]), &s).is_ok()
+            check_origin(&headers(&[("origin", origin), ("host", host)]), None, &s).is_ok()
         };
         // The playground served by `make dev`.
         assert!(ok("http://127.0.0.1:8787", "127.0.0.1:8787"));
@@ -406,10 +417,17 @@ mod tests {
         assert!(!ok("http://localhost:8787", "127.0.0.1:8787"));
         // A rebinding page, and a loopback-looking name that is none.
         assert!(!ok("http://evil.test:8787", "evil.test:8787"));
-        assert!(!ok("http://127.0.0.1.evil.test:8787", "127.0.0.1.evil.test:8787"));
+        assert!(!ok(
+            "http://127.0.0.1.evil.test:8787",
+            "127.0.0.1.evil.test:8787"
+        ));
         // Not http, or no Host to compare with.
         assert!(!ok("https://127.0.0.1:8787", "127.0.0.1:8787"));
-        assert!(check_origin(&headers(&[("origin", "http://127.0.0.1:8787")]), &s).is_err());
+        let bare = headers(&[("origin", "http://127.0.0.1:8787")]);
+        assert!(check_origin(&bare, None, &s).is_err());
+        // A host that names the address in the URI, not in a Host header.
+        assert!(check_origin(&bare, Some("127.0.0.1:8787"), &s).is_ok());
+        assert!(check_origin(&bare, Some("127.0.0.1:9999"), &s).is_err());
     }
 
     #[test]

@@ -238,7 +238,12 @@ impl Gateway {
         traced: &Traced,
     ) -> Result<Response<Body>, (GatewayError, Option<Id>)> {
         let route = Route::parse(req.uri().path()).map_err(|e| (e, None))?;
-        ingest::check_origin(req.headers(), &self.settings).map_err(|e| (e, None))?;
+        ingest::check_origin(
+            req.headers(),
+            req.uri().authority().map(|a| a.as_str()),
+            &self.settings,
+        )
+        .map_err(|e| (e, None))?;
         let no_id = |e: GatewayError| (e, None);
         match (&route, req.method()) {
             (_, &Method::OPTIONS) => return Ok(ingest::preflight()),

@@ -7,7 +7,9 @@
 //        [--shots DIR] [--python PATH] [--label workers]
 //
 // What it checks, as a user would see it: the page's security headers; a
-// refused key; signing in with the demo API key; the servers grouped; the
+// refused key; signing in with OAuth (code + PKCE, at the demo
+// authorization server's sign-in page) and calling as that account;
+// signing in with the demo API key; the servers grouped; the
 // policy's denied tool absent; everything__get-sum's form and result, with
 // the trace summary; a bad value's message at its field (from the
 // gateway's validation); a long-running tool's progress; every snippet,
@@ -117,6 +119,29 @@ try {
     const msg = page.locator("#signin-error");
     await msg.getByText("refused").waitFor({ timeout: 10000 });
     check(await page.locator("#views").isHidden(), "a key the gateway does not know is refused at sign-in");
+  });
+
+  await attempt("signing in with OAuth (code + PKCE) against the demo authorization server", async () => {
+    await page.goto(`${BASE}/playground`);
+    await page.locator("summary", { hasText: "OAuth options" }).click();
+    await page.locator("#oauth-client").fill("mcp-edge-playground");
+    await page.getByRole("button", { name: "Sign in with OAuth" }).click();
+    await page.waitForURL(/^http:\/\/127\.0\.0\.1:3004\/interaction\//, { timeout: 15000 });
+    await page.locator('input[name="login"]').fill("oauth-alice");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByText("Signed in with OAuth").waitFor({ timeout: 15000 });
+    const url = page.url();
+    const stored = await page.evaluate(() => JSON.stringify([{ ...localStorage }, { ...sessionStorage }]));
+    check(url === `${BASE}/playground/` && stored === "[{},{}]",
+      "the OAuth sign-in comes back to a clean URL and leaves nothing in storage", `${url} ${stored}`);
+    await openServer("notes");
+    await openTool("notes__whoami");
+    await page.getByRole("button", { name: "Call", exact: true }).click();
+    await page.locator(".result pre.text").first().waitFor({ timeout: 20000 });
+    const who = await page.locator(".result").innerText();
+    check(who.includes("oauth-alice"), "signed in with OAuth, calls go as the account that signed in (notes__whoami)", who);
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.locator("#key-form").waitFor();
   });
 
   await attempt("signing in with the demo API key shows the servers grouped by server group", async () => {

@@ -52,7 +52,9 @@ async function asMetadata(issuer) {
 
 /** Starts the OAuth sign-in: leaves the page for the authorization server. */
 export async function startOAuth(clientId) {
-  const resource = await json("/.well-known/oauth-protected-resource/mcp");
+  // The gateway's own metadata (not one endpoint's): its resource is the
+  // gateway, an audience every endpoint accepts (README, Identity).
+  const resource = await json("/.well-known/oauth-protected-resource");
   const issuer = (resource.authorization_servers || [])[0];
   if (!issuer) throw new Error("the gateway names no authorization server (RFC 9728 metadata)");
   const meta = await asMetadata(issuer);

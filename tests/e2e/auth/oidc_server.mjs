@@ -8,6 +8,7 @@
 // Usage:
 //   node tests/e2e/auth/oidc_server.mjs --port N --resource URL [--resource URL2 ...]
 //        --client ID:SECRET[:scope1,scope2] [--client ...]
+//        [--public-client ID:REDIRECT_URI ...]
 //        [--alg RS256|ES256|EdDSA] [--issuer-path /tenant] [--ttl SECONDS] [--host 127.0.0.1]
 //
 //   --port N          port to listen on (0 = any free port; the issuer carries the real one)
@@ -20,6 +21,12 @@
 //                     for; it is also granted when the request names no scope. Asking for a
 //                     scope outside it -> 400 invalid_scope. Without a list the client may
 //                     ask for any scope and gets none by default.
+//   --public-client ID:REDIRECT_URI
+//                     a public client (no secret) allowed the authorization code grant
+//                     with PKCE, redirected to REDIRECT_URI (a browser app: the
+//                     playground). Its sign-in page (login.mjs) takes any login name,
+//                     which becomes the token's `sub`; CORS is open to the redirect
+//                     URI's origin (oidc-provider's default for such clients).
 //   --alg             JWS algorithm of the access tokens (default RS256). EdDSA = Ed25519.
 //   --issuer-path     issuer http://HOST:N/PATH instead of http://HOST:N
 //   --ttl             access token lifetime in seconds (default 600)
@@ -43,8 +50,9 @@
 // 400 invalid_target.
 //
 // Plain http on loopback works as is: oidc-provider needs no TLS for the
-// token, discovery and JWKS endpoints (only its cookie-based browser flows care
-// about https, and they are not used here). `proxy` stays off.
+// token, discovery and JWKS endpoints. Its browser sign-in (--public-client)
+// sets plain SameSite=Lax cookies over http, which browsers keep on loopback.
+// `proxy` stays off.
 //
 // Output: `listening on http://127.0.0.1:N` on stdout once ready. Everything
 // else goes to stderr, one line per HTTP request (`as: GET /path -> 200`) and
@@ -56,6 +64,7 @@ import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
+import { loginRoutes } from './login.mjs';
 import { exportJWK, generateKeyPair } from 'jose';
 
 const log = (msg) => process.stderr.write(`as: ${msg}\n`);
@@ -75,6 +84,7 @@ const { values: args } = (() => {
                 host: { type: 'string', default: '127.0.0.1' },
                 resource: { type: 'string', multiple: true, default: [] },
                 client: { type: 'string', multiple: true, default: [] },
+                'public-client': { type: 'string', multiple: true, default: [] },
                 alg: { type: 'string', default: 'RS256' },
                 'issuer-path': { type: 'string', default: '' },
                 ttl: { type: 'string', default: '600' },
@@ -110,6 +120,13 @@ for (const spec of args.client) {
     if (!secret) die(`--client ${spec}: empty secret`);
     clients.set(id, { id, secret, scopes });
 }
+// ID:REDIRECT_URI -- the first ':' separates them (the URI has its own).
+const publicClients = args['public-client'].map((spec) => {
+    const i = spec.indexOf(':');
+    const redirect = spec.slice(i + 1);
+    if (i <= 0 || !URL.canParse(redirect)) die(`--public-client ${spec}: expected ID:REDIRECT_URI`);
+    return { id: spec.slice(0, i), redirect };
+});
 const allScopes = [...new Set([...clients.values()].flatMap((c) => c.scopes))];
 
 // ---------------------------------------------------------------- resources
@@ -150,8 +167,19 @@ function buildProvider(issuer, key) {
             redirect_uris: [],
             token_endpoint_auth_method: 'client_secret_basic', // post is accepted as well
             ...(c.scopes.length ? { scope: c.scopes.join(' ') } : {}),
-        })),
-        clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
+        })).concat(publicClients.map((c) => ({
+            client_id: c.id,
+            grant_types: ['authorization_code'],
+            response_types: ['code'],
+            redirect_uris: [c.redirect],
+            token_endpoint_auth_method: 'none',
+        }))),
+        // The browser sign-in of public clients (login.mjs): any login name.
+        findAccount: async (_ctx, id) => ({ accountId: id, claims: async () => ({ sub: id }) }),
+        pkce: { required: () => true },
+        interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+        // `none`: only the public clients (each client uses the method it is registered with).
+        clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
         // The only key is an --alg key, so clients must default to it (else invalid_client_metadata).
         clientDefaults: { id_token_signed_response_alg: alg },
         jwks: { keys: [key] },
@@ -220,6 +248,8 @@ function buildProvider(issuer, key) {
     });
     provider.on('grant.error', (ctx, err) => log(`${tokenLine(ctx)} -> ${err.error}: ${err.error_description}`));
     provider.on('server_error', (_ctx, err) => log(`server_error: ${err.stack ?? err}`));
+    provider.on('authorization.error', (_ctx, err) => log(`authorization error ${err.error}: ${err.error_description}`));
+    if (publicClients.length) provider.use(loginRoutes(provider, [], log));
     return provider;
 }
 

@@ -89,6 +89,7 @@ import http from 'node:http';
 import { createHash, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import Provider, { errors } from 'oidc-provider';
+import { loginRoutes } from './login.mjs';
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -258,13 +259,9 @@ function buildProvider(issuer, resource, key) {
     provider.on('revocation.error', (_ctx, err) => log(`revocation error ${err.error}: ${err.error_description}`));
     provider.on('server_error', (_ctx, err) => log(`server_error: ${err.stack ?? err}`));
 
-    // Login and (automatic) consent, ahead of oidc-provider's own routes.
+    // Login and (automatic) consent (login.mjs), ahead of oidc-provider's own routes.
+    provider.use(loginRoutes(provider, [resource], log));
     provider.use(async (ctx, next) => {
-        const m = /^\/interaction\/([^/]+)(\/login)?$/.exec(ctx.path);
-        if (m) {
-            await interaction(provider, resource, ctx, m[2] === '/login');
-            return;
-        }
         if (ctx.method === 'GET' && ctx.path === '/auth') {
             stats.authorizations += 1;
             if (!ctx.query.resource) stats.missing_resource.authorization += 1;
@@ -280,78 +277,6 @@ function buildProvider(issuer, resource, key) {
         }
     });
     return provider;
-}
-
-const escapeHtml = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
-async function readForm(req) {
-    const chunks = [];
-    for await (const chunk of req) chunks.push(chunk);
-    return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-}
-
-// Grants everything the authorization request asked for: its scopes, OIDC
-// claims, and the resource (requested or defaulted) with those scopes.
-async function grantAll(provider, resource, details, accountId) {
-    const grant = details.grantId
-        ? await provider.Grant.find(details.grantId)
-        : new provider.Grant({ accountId, clientId: details.params.client_id });
-    const scope = details.params.scope ?? '';
-    if (scope) grant.addOIDCScope(scope);
-    const missing = details.prompt?.details ?? {};
-    if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
-    const resources = new Set([resource, ...[details.params.resource ?? []].flat()]);
-    for (const r of resources) grant.addResourceScope(r, scope);
-    return grant.save();
-}
-
-async function interaction(provider, resource, ctx, isLogin) {
-    let details;
-    try {
-        details = await provider.interactionDetails(ctx.req, ctx.res);
-    } catch (e) {
-        ctx.status = 400;
-        ctx.type = 'html';
-        ctx.body = `<!doctype html><title>Error</title><p>No such login in progress: ${escapeHtml(e.message)}</p>`;
-        return;
-    }
-    const { uid, prompt, params, session } = details;
-    if (isLogin) {
-        if (ctx.method !== 'POST') {
-            ctx.status = 405;
-            return;
-        }
-        const login = (await readForm(ctx.req)).get('login')?.trim();
-        if (!login) {
-            ctx.status = 400;
-            ctx.type = 'html';
-            ctx.body = '<!doctype html><title>Error</title><p>login is required</p>';
-            return;
-        }
-        const grantId = await grantAll(provider, resource, { ...details, grantId: undefined }, login);
-        log(`login uid=${uid} login=${login} client=${params.client_id} scope=${JSON.stringify(params.scope ?? null)} granted`);
-        ctx.respond = false;
-        await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: login }, consent: { grantId } },
-            { mergeWithLastSubmission: false });
-        return;
-    }
-    if (prompt.name === 'login') {
-        ctx.type = 'html';
-        ctx.body = `<!doctype html>
-<html><head><title>Sign in</title></head><body>
-<h1>Sign in to the third-party server</h1>
-<p>Client <code>${escapeHtml(params.client_id)}</code> asks for <code>${escapeHtml(params.scope ?? '')}</code>.</p>
-<form method="post" action="/interaction/${escapeHtml(uid)}/login">
-<input name="login" placeholder="any name" autofocus>
-<button type="submit">Sign in</button>
-</form></body></html>`;
-        return;
-    }
-    // Consent only (the AS session exists): given at once.
-    const grantId = await grantAll(provider, resource, details, session.accountId);
-    log(`consent uid=${uid} account=${session.accountId} client=${params.client_id} granted automatically`);
-    ctx.respond = false;
-    await provider.interactionFinished(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
 }
 
 // ---------------------------------------------------------------- MCP server
