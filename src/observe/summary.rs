@@ -26,19 +26,22 @@ pub(crate) const ANSWER_HEADER: &str = "mcp-edge-trace-summary";
 /// The event type a stream carries it in.
 pub(crate) const EVENT: &str = "mcp-edge-trace";
 
-/// At most this many spans are summarised (a header stays well under the
-/// 8 KiB most proxies accept); the count of the rest is given.
+/// At most this many spans are summarised; the count of the rest is given.
 pub(crate) const MAX_SHOWN_SPANS: usize = 40;
+/// And the summary is at most this long (a header well under the 8 KiB
+/// most proxies accept): spans are dropped from the end until it fits.
+pub(crate) const MAX_BYTES: usize = 4096;
 
 /// The attributes a summary shows, when a span has them.
-const SHOWN: [&str; 14] = [
+/// (`mcp_edge.limit`, every limit checked, is not: only the one that
+/// refused, which the 429 names anyway.)
+const SHOWN: [&str; 13] = [
     "mcp.method.name",
     "gen_ai.operation.name",
     "gen_ai.tool.name",
     "mcp_edge.server.id",
     "mcp_edge.region",
     "mcp_edge.policy.decision",
-    "mcp_edge.limit",
     "mcp_edge.limit.decision",
     "mcp_edge.limit.refused",
     "mcp_edge.approval.decider",
@@ -56,17 +59,18 @@ pub(crate) fn asked(headers: &http::HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(ASK_VALUE))
 }
 
-/// The summary of what `batch` holds so far, as one line of JSON:
-/// `{"trace_id", "spans": [{"name", "depth", "start_ms", "ms", "attrs"}],
-/// "omitted"}`, spans in the order they started, times in milliseconds
-/// from the first one's start.
+/// The summary of what `batch` holds so far, as one line of ASCII JSON
+/// (every other character escaped: it goes in a header) of at most
+/// [`MAX_BYTES`]: `{"trace_id", "spans": [{"name", "depth", "start_ms",
+/// "ms", "attrs"}], "omitted"}`, spans in the order they started, times in
+/// milliseconds from the first one's start.
 pub(crate) fn summarize(batch: &Batch) -> String {
     let mut spans: Vec<_> = batch.spans.iter().collect();
     spans.sort_by_key(|s| (s.start_ns, s.end_ns));
     let origin = spans.first().map_or(0, |s| s.start_ns);
     let parents: HashMap<[u8; 8], Option<[u8; 8]>> =
         batch.spans.iter().map(|s| (s.id, s.parent)).collect();
-    let shown: Vec<Value> = spans
+    let mut shown: Vec<Value> = spans
         .iter()
         .take(MAX_SHOWN_SPANS)
         .map(|s| {
@@ -85,12 +89,40 @@ pub(crate) fn summarize(batch: &Batch) -> String {
             })
         })
         .collect();
-    json!({
-        "trace_id": batch.traced.context.trace_id_hex(),
-        "spans": shown,
-        "omitted": spans.len().saturating_sub(MAX_SHOWN_SPANS) as u64 + batch.dropped.0,
-    })
-    .to_string()
+    loop {
+        let omitted = (spans.len() - shown.len()) as u64 + batch.dropped.0;
+        let text = ascii(&json!({
+            "trace_id": batch.traced.context.trace_id_hex(),
+            "spans": shown,
+            "omitted": omitted,
+        }));
+        if text.len() <= MAX_BYTES || shown.is_empty() {
+            return text;
+        }
+        // Each span is bounded (attribute values are cut to 256 bytes), so
+        // halving what is over reaches the bound in a few rounds.
+        let keep = shown.len() * MAX_BYTES / text.len();
+        shown.truncate(keep.min(shown.len() - 1));
+    }
+}
+
+/// `value` as JSON with every character outside ASCII escaped (`\uXXXX`,
+/// UTF-16 pairs past the BMP): still the same JSON, and a valid header
+/// value (workerd takes only ASCII there).
+fn ascii(value: &Value) -> String {
+    let text = value.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut units = [0u16; 2];
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out
 }
 
 /// How deep a span with `parent` sits under the request's span (1: right
@@ -151,13 +183,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn phases_are_ordered_nested_and_only_shown_attributes_pass() {
-        let traced = Traced {
+    /// A request's batch: trace 0707..., the request's span 0101....
+    fn batch() -> Batch {
+        Batch::new(&Traced {
             context: TraceContext::start([7; 16]),
             span: [1; 8],
-        };
-        let mut b = Batch::new(&traced);
+        })
+    }
+
+    #[test]
+    fn phases_are_ordered_nested_and_only_shown_attributes_pass() {
+        let mut b = batch();
         b.spans
             .push(span(3, Some(2), "rate_limit", 3_000_000, 4_500_000));
         b.spans
@@ -184,12 +220,33 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_is_ascii_and_bounded_whatever_the_spans_say() {
+        let mut b = batch();
+        for i in 0..40u8 {
+            let mut s = span(i + 10, Some(1), "upstream", i as u64, i as u64 + 1);
+            s.attrs = SHOWN
+                .iter()
+                .map(|k| (*k, Attr::Str(format!("météo-☃-🌧-{}", "x".repeat(200)))))
+                .collect();
+            b.spans.push(s);
+        }
+        let text = summarize(&b);
+        assert!(text.is_ascii(), "{text}");
+        assert!(text.len() <= MAX_BYTES, "{}", text.len());
+        assert!(http::HeaderValue::from_str(&text).unwrap().to_str().is_ok());
+        let s: Value = serde_json::from_str(&text).unwrap();
+        let shown = s["spans"].as_array().unwrap().len();
+        assert!(shown >= 1, "{text}");
+        assert_eq!(s["omitted"], 40 - shown as u64);
+        assert!(s["spans"][0]["attrs"]["gen_ai.tool.name"]
+            .as_str()
+            .unwrap()
+            .starts_with("météo-☃-🌧-"));
+    }
+
+    #[test]
     fn a_long_trace_is_cut_and_a_cycle_ends() {
-        let traced = Traced {
-            context: TraceContext::start([7; 16]),
-            span: [1; 8],
-        };
-        let mut b = Batch::new(&traced);
+        let mut b = batch();
         for i in 0..60u8 {
             b.spans
                 .push(span(i + 10, Some(i + 11), "x", i as u64, i as u64 + 1));

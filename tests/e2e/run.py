@@ -495,6 +495,8 @@ def start_workers(procs: Processes, workdir: pathlib.Path, kv: list[dict], vars:
     text = (ROOT / "wrangler.toml").read_text()
     text = re.sub(r"(?ms)^\[build\]\n.*?(?=^\[)", "", text)
     text = re.sub(r'(?m)^main = ".*"$', f'main = "{ROOT / "build" / "index.js"}"', text)
+    # And its static assets (the playground) where they are, not beside this copy.
+    text = re.sub(r'(?m)^directory = "web"$', f'directory = "{ROOT / "web"}"', text)
     config.write_text(text)
     seed = subprocess.run(
         [NODE22, WRANGLER, "kv", "bulk", "put", str(bulk), "--binding", "REGISTRY", "--local", "--persist-to", str(state),

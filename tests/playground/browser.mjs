@@ -268,6 +268,8 @@ try {
     await page.getByRole("button", { name: "Approvals" }).click();
     const item = page.locator("li.approval").filter({ hasText: tag });
     await item.waitFor({ timeout: 15000 });
+    // The arguments in full, as the upstream will get them.
+    await item.locator(".args-text").filter({ hasText: `"tag": "${tag}"` }).waitFor({ timeout: 15000 });
     await shot("approvals");
     await item.getByRole("button", { name: "Approve purge" }).click();
     await item.getByText("Approved").waitFor({ timeout: 15000 });

@@ -50,6 +50,11 @@ def main() -> int:
         print(f"FAIL: playground {args.runtime}: no Chromium at {chromium}: scripts/toolchain.sh installs Debian's "
               "chromium (as root); set CHROMIUM to another build")
         return 1
+    node = os.environ.get("NODE", "node")
+    # The page's modules on their own first (no browser, no gateway).
+    quiet = ["--disable-warning=MODULE_TYPELESS_PACKAGE_JSON"]
+    if subprocess.run([node, *quiet, str(ROOT / "tests" / "playground" / "units.mjs")], cwd=ROOT).returncode != 0:
+        return 1
     state = tempfile.mkdtemp(prefix="mcp-edge-playground-state-")
     env = {**os.environ, "MCP_EDGE_SKIP_BUILD": "1", "MCP_EDGE_DEV_STATE": state, "MCP_EDGE_RUNTIME": args.runtime}
     log_path = ROOT / "build" / f"playground-{args.runtime}.log"
@@ -69,7 +74,7 @@ def main() -> int:
             print(log_path.read_text()[-3000:])
             return 1
         secrets = json.loads((ROOT / "build" / "dev-secrets.json").read_text())
-        cmd = [os.environ.get("NODE", "node"), str(ROOT / "tests" / "playground" / "browser.mjs"),
+        cmd = [node, str(ROOT / "tests" / "playground" / "browser.mjs"),
                "--base", BASE, "--user-key", secrets["user_key"], "--admin-key", secrets["admin_key"],
                "--python", os.environ.get("PYTHON", sys.executable), "--label", f"playground {args.runtime}"]
         if args.shots:

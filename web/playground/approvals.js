@@ -1,9 +1,11 @@
 // Approve: the inbox (GET /approvals), each pending call with its
 // arguments in full (GET /approvals/{id}), approved or rejected with
-// POST /approvals/{id}. What a requester wrote is shown as text.
+// POST /approvals/{id}. The arguments are shown as the text the upstream
+// will get, indented but never parsed, cut or rounded; the buttons work
+// only once they are shown.
 
 import { rest } from "./api.js";
-import { fill, h, jsonTree } from "./render.js";
+import { fill, h, indentJson } from "./render.js";
 
 export async function showInbox(list, status) {
   fill(status, "Loading the inbox…");
@@ -24,6 +26,7 @@ function item(a, list, status) {
   const args = h("div", { class: "args" }, h("p", { class: "hint" }, "Loading the arguments…"));
   const state = h("p", { role: "status" });
   const decide = (decision) => async () => {
+    if (!shown) return;
     for (const b of li.querySelectorAll("button")) b.disabled = true;
     try {
       const r = await rest(`/approvals/${encodeURIComponent(a.id)}`, { method: "POST", body: { decision } });
@@ -40,16 +43,16 @@ function item(a, list, status) {
     args,
     a.you_may_decide
       ? h("div", { class: "actions" },
-        h("button", { type: "button", class: "approve", onclick: decide("approve") }, `Approve ${a.tool}`),
-        h("button", { type: "button", class: "reject", onclick: decide("reject") }, `Reject ${a.tool}`))
+        h("button", { type: "button", class: "approve", disabled: true, onclick: decide("approve") }, `Approve ${a.tool}`),
+        h("button", { type: "button", class: "reject", disabled: true, onclick: decide("reject") }, `Reject ${a.tool}`))
       : h("p", { class: "hint" }, "You may not decide this call."),
     state);
+  let shown = false;
   rest(`/approvals/${encodeURIComponent(a.id)}`).then((r) => {
-    let value = r.arguments;
-    if (typeof value === "string") {
-      try { value = JSON.parse(value); } catch { /* shown as text */ }
-    }
-    fill(args, typeof value === "string" ? h("pre", { class: "text" }, value) : jsonTree(value, "arguments"));
-  }).catch((e) => fill(args, h("p", { class: "error" }, `Could not read the arguments: ${e.message}`)));
+    const text = typeof r.arguments === "string" ? r.arguments : JSON.stringify(r.arguments);
+    fill(args, h("p", { class: "meta" }, "Arguments, in full:"), h("pre", { class: "text args-text" }, indentJson(text)));
+    shown = true;
+    for (const b of li.querySelectorAll(".actions button")) b.disabled = false;
+  }).catch((e) => fill(args, h("p", { class: "error" }, `Could not read the arguments, so this call cannot be decided here: ${e.message}`)));
   return li;
 }

@@ -8,6 +8,8 @@
 import { h } from "./render.js";
 
 const MAX_DEPTH = 8;
+/** At most this many fields are drawn; past it, a JSON text field. */
+const MAX_FIELDS = 300;
 let uid = 0;
 
 /**
@@ -18,7 +20,11 @@ let uid = 0;
 export function buildForm(schema) {
   const fields = new Map(); // JSON pointer -> {input, error}
   const root = schema && typeof schema === "object" ? schema : {};
-  const top = objectEditor(root, "", root, fields, 0, true);
+  // Every editor drawn takes one from the budget, and a `$ref` being
+  // expanded is not expanded again beneath itself: a small recursive
+  // schema from a hostile server cannot make the form grow exponentially.
+  const ctx = { root, fields, budget: MAX_FIELDS, refs: [] };
+  const top = objectEditor(root, "", ctx, 0, true);
   const formError = h("p", { class: "error", role: "alert" });
   fields.set("/", { input: null, error: formError });
   const element = h("div", { class: "schema-form" }, top.el, formError);
@@ -44,12 +50,20 @@ export function buildForm(schema) {
   };
 }
 
-/** `schema` with a local `$ref` followed (#/$defs/x, #/definitions/x). */
-function resolve(schema, root, depth = 0) {
-  if (!schema || typeof schema !== "object" || typeof schema.$ref !== "string" || depth > MAX_DEPTH) return schema || {};
-  const m = /^#\/(\$defs|definitions)\/([^/]+)$/.exec(schema.$ref);
-  const target = m && root[m[1]] && root[m[1]][m[2]];
-  return target ? resolve(target, root, depth + 1) : {};
+/**
+ * `schema` with local `$ref`s followed (#/$defs/x, #/definitions/x), and
+ * the refs followed; null when one of them is already being expanded.
+ */
+function resolve(schema, ctx) {
+  const followed = [];
+  let s = schema;
+  while (s && typeof s === "object" && typeof s.$ref === "string" && followed.length <= MAX_DEPTH) {
+    if (ctx.refs.includes(s.$ref) || followed.includes(s.$ref)) return null;
+    followed.push(s.$ref);
+    const m = /^#\/(\$defs|definitions)\/([^/]+)$/.exec(s.$ref);
+    s = (m && ctx.root[m[1]] && ctx.root[m[1]][m[2]]) || {};
+  }
+  return { schema: s && typeof s === "object" ? s : {}, followed };
 }
 
 function typeOf(schema) {
@@ -60,12 +74,18 @@ function typeOf(schema) {
   return "json";
 }
 
-function editor(raw, path, root, fields, depth, required, name) {
-  const schema = resolve(raw, root);
-  const type = depth > MAX_DEPTH ? "json" : typeOf(schema);
-  if (type === "object") return objectEditor(schema, path, root, fields, depth, required, name);
-  if (type === "array") return arrayEditor(schema, path, root, fields, depth, required, name);
-  return scalarEditor(schema, type, path, fields, required, name);
+function editor(raw, path, ctx, depth, required, name) {
+  const resolved = resolve(raw, ctx);
+  const schema = resolved ? resolved.schema : {};
+  const type = !resolved || depth > MAX_DEPTH || --ctx.budget < 0 ? "json" : typeOf(schema);
+  if (type !== "object" && type !== "array") return scalarEditor(schema, type, path, ctx.fields, required, name);
+  ctx.refs.push(...resolved.followed);
+  try {
+    return type === "object" ? objectEditor(schema, path, ctx, depth, required, name)
+      : arrayEditor(schema, path, ctx, depth, required, name);
+  } finally {
+    ctx.refs.length -= resolved.followed.length;
+  }
 }
 
 function label(name, schema, required, id) {
@@ -127,12 +147,13 @@ function scalarEditor(schema, type, path, fields, required, name) {
   return { el: row, read };
 }
 
-function objectEditor(schema, path, root, fields, depth, required, name) {
+function objectEditor(schema, path, ctx, depth, required, name) {
+  const fields = ctx.fields;
   const props = schema.properties && typeof schema.properties === "object" ? schema.properties : {};
   const req = new Set(Array.isArray(schema.required) ? schema.required : []);
   const children = Object.entries(props).map(([k, s]) => {
     const p = `${path}/${k.replace(/~/g, "~0").replace(/\//g, "~1")}`;
-    return [k, editor(s, p, root, fields, depth + 1, req.has(k), k)];
+    return [k, editor(s, p, ctx, depth + 1, req.has(k), k)];
   });
   const body = children.map(([, e]) => e.el);
   if (!children.length) body.push(h("p", { class: "hint" }, "No arguments."));
@@ -153,14 +174,15 @@ function objectEditor(schema, path, root, fields, depth, required, name) {
   return { el, read };
 }
 
-function arrayEditor(schema, path, root, fields, depth, required, name) {
+function arrayEditor(schema, path, ctx, depth, required, name) {
+  const fields = ctx.fields;
   const items = [];
   const list = h("ol", { class: "items" });
   const error = h("p", { class: "field-error", role: "alert", "data-path": path });
   fields.set(path, { input: null, error });
   const add = (value) => {
     const i = items.length;
-    const e = editor(schema.items || {}, `${path}/${i}`, root, fields, depth + 1, true, `${name}[${i}]`);
+    const e = editor(schema.items || {}, `${path}/${i}`, ctx, depth + 1, true, `${name}[${i}]`);
     const li = h("li", {}, e.el);
     const entry = { e, li };
     li.append(h("button", { type: "button", class: "small", onclick: () => {

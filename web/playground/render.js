@@ -62,6 +62,36 @@ function node(key, value, depth, budget, open) {
   return d;
 }
 
+/**
+ * JSON text indented as it is written: numbers, strings and key order
+ * untouched (never parsed: a large integer stays exact), everything kept.
+ * One pass over the text.
+ */
+export function indentJson(text) {
+  const out = [];
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  const newline = () => out.push("\n", "  ".repeat(depth));
+  for (const c of String(text)) {
+    if (inString) {
+      out.push(c);
+      if (escaped) escaped = false;
+      else if (c === "\\") escaped = true;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === " " || c === "\n" || c === "\r" || c === "\t") continue;
+    if (c === '"') { inString = true; out.push(c); }
+    else if (c === "{" || c === "[") { depth++; out.push(c); newline(); }
+    else if (c === "}" || c === "]") { depth = Math.max(0, depth - 1); newline(); out.push(c); }
+    else if (c === ",") { out.push(c); newline(); }
+    else if (c === ":") out.push(": ");
+    else out.push(c);
+  }
+  return out.join("");
+}
+
 const IMAGE = /^image\/(png|jpeg|gif|webp)$/;
 
 /** A tool's result, drawn by content type. */

@@ -3,6 +3,11 @@
 // Claude Desktop, Cursor and VS Code. Each works as pasted. The credential
 // is read from the environment (MCP_EDGE_API_KEY) unless the user asks to
 // include it, so a key is not put on screen or in a clipboard by default.
+//
+// A tool name and arguments are a server's and a user's words: every
+// literal is written in printable ASCII only (escapes for the rest), so a
+// control or bidirectional character cannot make a pasted snippet run or
+// read otherwise than it shows.
 
 const ENV = "MCP_EDGE_API_KEY";
 
@@ -19,10 +24,10 @@ export function snippets(ctx) {
   const literal = (prefix) => `${prefix}${secret}`;
   const prefix = isBearer ? "Bearer " : "";
   const args = ctx.args || {};
-  const argsJson = JSON.stringify(args);
-  const py = (v) => JSON.stringify(v); // JSON literals read as Python where we use them (strings, via json.loads)
+  const argsJson = asciiJson(args);
+  const py = pyString;
   const pyKey = ctx.include ? py(secret) : `os.environ["${ENV}"]`;
-  const jsKey = ctx.include ? JSON.stringify(secret) : `process.env.${ENV}`;
+  const jsKey = ctx.include ? asciiJson(secret) : `process.env.${ENV}`;
   const shKey = ctx.include ? shellQuote(secret) : `"$${ENV}"`;
   const out = [];
 
@@ -48,17 +53,17 @@ asyncio.run(main())
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 
-const transport = new StreamableHTTPClientTransport(new URL(${JSON.stringify(mcp)}), {
-  requestInit: { headers: { ${JSON.stringify(header)}: ${isBearer ? `"Bearer " + ${jsKey}` : jsKey} } },
+const transport = new StreamableHTTPClientTransport(new URL(${asciiJson(mcp)}), {
+  requestInit: { headers: { ${asciiJson(header)}: ${isBearer ? `"Bearer " + ${jsKey}` : jsKey} } },
 });
 const client = new Client({ name: "my-app", version: "1.0.0" });
 await client.connect(transport);
-const result = await client.callTool({ name: ${JSON.stringify(ctx.tool)}, arguments: ${argsJson} });
+const result = await client.callTool({ name: ${asciiJson(ctx.tool)}, arguments: ${argsJson} });
 console.log(JSON.stringify(result, null, 2));
 await client.close();
 ` });
 
-  const body = JSON.stringify({
+  const body = asciiJson({
     jsonrpc: "2.0", id: 1, method: "tools/call",
     params: {
       name: ctx.tool, arguments: args,
@@ -97,7 +102,7 @@ print(reply.choices[0].message.content)
   }
 
   const value = ctx.include ? literal(prefix) : null;
-  out.push({ id: "claude", label: "Claude Desktop", lang: "json", text: JSON.stringify({
+  out.push({ id: "claude", label: "Claude Desktop", lang: "json", text: asciiJson({
     mcpServers: {
       "mcp-edge": {
         command: "npx",
@@ -105,21 +110,54 @@ print(reply.choices[0].message.content)
         env: { MCP_EDGE_HEADER: value ?? `${prefix}<your ${isBearer ? "token" : "API key"}>` },
       },
     },
-  }, null, 2) + "\n" });
-  out.push({ id: "cursor", label: "Cursor", lang: "json", text: JSON.stringify({
+  }, 2) + "\n" });
+  out.push({ id: "cursor", label: "Cursor", lang: "json", text: asciiJson({
     mcpServers: { "mcp-edge": { url: mcp, headers: { [header]: value ?? `${prefix}\${env:${ENV}}` } } },
-  }, null, 2) + "\n" });
+  }, 2) + "\n" });
   const vscode = {
     servers: { "mcp-edge": { type: "http", url: mcp, headers: { [header]: value ?? `${prefix}\${input:mcp-edge-key}` } } },
   };
   if (!ctx.include) {
     vscode.inputs = [{ type: "promptString", id: "mcp-edge-key", description: `mcp-edge ${isBearer ? "token" : "API key"}`, password: true }];
   }
-  out.push({ id: "vscode", label: "VS Code", lang: "json", text: JSON.stringify(vscode, null, 2) + "\n" });
+  out.push({ id: "vscode", label: "VS Code", lang: "json", text: asciiJson(vscode, 2) + "\n" });
   return out;
 }
 
-/** `s` as one single-quoted shell word. */
+/**
+ * `v` as JSON in printable ASCII: every other character as a \uXXXX
+ * escape (UTF-16 units, as JSON and JavaScript read them).
+ */
+export function asciiJson(v, indent) {
+  return JSON.stringify(v, null, indent).replace(/[^\x20-\x7e\n]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** `s` as a Python string literal in printable ASCII (\U past the BMP). */
+export function pyString(s) {
+  let out = '"';
+  for (const ch of String(s)) {
+    const cp = ch.codePointAt(0);
+    if (ch === '"' || ch === "\\") out += `\\${ch}`;
+    else if (cp >= 0x20 && cp < 0x7f) out += ch;
+    else if (cp <= 0xffff) out += `\\u${cp.toString(16).padStart(4, "0")}`;
+    else out += `\\U${cp.toString(16).padStart(8, "0")}`;
+  }
+  return `${out}"`;
+}
+
+/**
+ * `s` as one shell word: single-quoted when it is printable ASCII, else
+ * bash's $'...' with every other byte (UTF-8) as \xNN, so nothing a
+ * terminal would act on or show otherwise is pasted.
+ */
 export function shellQuote(s) {
-  return `'${String(s).replace(/'/g, "'\\''")}'`;
+  const text = String(s);
+  if (/^[\x20-\x7e]*$/.test(text)) return `'${text.replace(/'/g, "'\\''")}'`;
+  let out = "$'";
+  for (const b of new TextEncoder().encode(text)) {
+    const c = String.fromCharCode(b);
+    out += b >= 0x20 && b < 0x7f && c !== "'" && c !== "\\" ? c : `\\x${b.toString(16).padStart(2, "0")}`;
+  }
+  return `${out}'`;
 }

@@ -201,12 +201,31 @@ async fn to_http(
         .map_err(|e| worker::Error::RustError(format!("bad request: {e}")))
 }
 
+/// Headers for workerd. A value that is not visible ASCII (the `http` crate
+/// accepts bytes 0x80-0xFF, a tool name an upstream or a caller chose can
+/// carry them) is dropped and logged: `worker::Headers::from` would unwrap
+/// it, and a panic aborts the isolate with every request in it.
+pub(super) fn headers(map: &http::HeaderMap) -> worker::Headers {
+    let out = worker::Headers::new();
+    for (name, value) in map {
+        match value.to_str() {
+            Ok(v) => {
+                let _ = out.append(name.as_str(), v);
+            }
+            Err(_) => {
+                tracing::warn!(header = %name, "a header value that is not ASCII text was dropped")
+            }
+        }
+    }
+    out
+}
+
 /// Converts the core's response; streamed bodies stay streamed.
 fn to_worker(response: http::Response<Body>) -> worker::Result<worker::Response> {
     let (parts, body) = response.into_parts();
     let builder = worker::ResponseBuilder::new()
         .with_status(parts.status.as_u16())
-        .with_headers(worker::Headers::from(&parts.headers));
+        .with_headers(headers(&parts.headers));
     let stream = match body {
         Body::Full(bytes) if bytes.is_empty() => return Ok(builder.empty()),
         Body::Full(bytes) => return Ok(builder.fixed(bytes)),

@@ -37,7 +37,7 @@ impl HttpClient for FetchUpstream {
         // upstream must not steer a call, its body and its minted credential
         // to another host (the Spin host does not follow them either).
         init.set_redirect(RequestRedirect::Manual);
-        init.set_headers(&Headers::from(&parts.headers).0);
+        init.set_headers(&super::headers(&parts.headers).0);
         if !body.is_empty() {
             init.set_body(&JsValue::from(Uint8Array::from(body.as_slice())));
         }
