@@ -389,8 +389,11 @@ def sizes() -> dict:
     crates = {"workers": by_crate.sizes(str(wasm), str(symbols) if symbols.exists() else None)[0]}
     if SPIN_NAMED.exists():
         crates["spin"] = by_crate.sizes(str(SPIN_NAMED))[0]
+    # The playground as a browser fetches it: each file gzipped on its own.
+    playground = sorted((ROOT / "web" / "playground").iterdir())
     return {"workers_wasm": wasm.stat().st_size, "workers_wasm_gz": gz(wasm), "workers_js_gz": gz(js),
-            "spin_wasm": GATEWAY_WASM.stat().st_size, "spin_wasm_gz": gz(GATEWAY_WASM), "crates": crates}
+            "spin_wasm": GATEWAY_WASM.stat().st_size, "spin_wasm_gz": gz(GATEWAY_WASM), "crates": crates,
+            "playground_gz": sum(gz(p) for p in playground), "playground_files": len(playground)}
 
 
 def version(cmd: list[str]) -> str:

@@ -69,20 +69,7 @@ async fn a_modern_client_lists_and_calls_on_both_endpoints_without_a_session() {
 #[tokio::test]
 async fn a_streamed_answer_says_its_result_type_and_keeps_its_progress() {
     let (h, _, _) = Harness::two_servers();
-    let params = json!({"name": "alpha__slow", "arguments": {"steps": 2, "interval_ms": 1}});
-    let mut body = modern_body(9, "tools/call", params);
-    body["params"]["_meta"]["progressToken"] = json!("p1");
-    let r = h
-        .post(
-            "/mcp",
-            &body,
-            &[
-                ("mcp-protocol-version", MODERN),
-                ("mcp-method", "tools/call"),
-                ("mcp-name", "alpha__slow"),
-            ],
-        )
-        .await;
+    let r = support::slow_call(&h, &[]).await;
     assert!(r.is_sse(), "{}", r.text);
     let events = r.events();
     let progress = events

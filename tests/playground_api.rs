@@ -8,7 +8,7 @@ mod support;
 
 use mcp_edge::adapters::memory::MockServer;
 use serde_json::{json, Value};
-use support::{modern_body, modern_request, Harness, MODERN};
+use support::{modern_request, Harness};
 
 fn harness() -> Harness {
     support::otel::install();
@@ -81,21 +81,7 @@ async fn a_whole_answer_carries_its_trace_summary_only_when_asked() {
 async fn a_stream_ends_with_its_trace_summary_event_after_the_result() {
     let (h, _, _) = Harness::two_servers();
     support::otel::install();
-    let params = json!({"name": "alpha__slow", "arguments": {"steps": 2, "interval_ms": 1}});
-    let mut body = modern_body(9, "tools/call", params);
-    body["params"]["_meta"]["progressToken"] = json!("p1");
-    let r = h
-        .post(
-            "/mcp",
-            &body,
-            &[
-                ("mcp-protocol-version", MODERN),
-                ("mcp-method", "tools/call"),
-                ("mcp-name", "alpha__slow"),
-                ("mcp-edge-trace", "summary"),
-            ],
-        )
-        .await;
+    let r = support::slow_call(&h, &[("mcp-edge-trace", "summary")]).await;
     assert!(r.is_sse(), "{}", r.text);
     let result_at = r.text.find("counted to 2").expect("the result");
     let event_at = r

@@ -83,6 +83,22 @@ pub async fn modern_call(
     h.post(path, &body, &headers).await
 }
 
+/// A modern `tools/call` of `alpha__slow` on `/mcp` (two progress steps,
+/// progress token `p1`, id 9), with `extra` headers: the streamed call of
+/// [`Harness::two_servers`].
+pub async fn slow_call(h: &Harness, extra: &[(&str, &str)]) -> Reply {
+    let params = json!({"name": "alpha__slow", "arguments": {"steps": 2, "interval_ms": 1}});
+    let mut body = modern_body(9, "tools/call", params);
+    body["params"]["_meta"]["progressToken"] = json!("p1");
+    let mut headers = vec![
+        ("mcp-protocol-version", MODERN),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "alpha__slow"),
+    ];
+    headers.extend_from_slice(extra);
+    h.post("/mcp", &body, &headers).await
+}
+
 /// A GET on `/mcp` in session `sid` (its merged server stream), as the
 /// harness's caller, with `extra` headers.
 pub fn mcp_stream_request(sid: &str, extra: &[(&str, &str)]) -> http::Request<Vec<u8>> {
