@@ -17,8 +17,9 @@
 // curl, the OpenAI SDK, and the Claude Desktop, Cursor and VS Code
 // configurations as those clients read them); a chat with the scripted
 // model running a tool; a held call approved by an approver from the
-// inbox; labels on every control; the narrow layout. With --shots, a
-// screenshot of each view.
+// inbox; labels on every control; text contrast (WCAG AA) on every
+// view; the keyboard alone from sign-in to a result; the narrow layout.
+// With --shots, a screenshot of each view.
 
 import { chromium } from "playwright-core";
 import { execFileSync } from "node:child_process";
@@ -287,6 +288,44 @@ try {
         .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute("aria-label") && !(e.textContent || "").trim())
         .map((e) => e.outerHTML.slice(0, 80)));
       check(unlabeled.length === 0, `every visible control of ${view} has a label`, unlabeled.join(" | "));
+      const low = await page.evaluate(lowContrast);
+      check(low.length === 0, `all visible text of ${view} meets WCAG AA contrast (4.5:1, 3:1 when large)`, low.join(" | "));
+    }
+  });
+
+  await attempt("the keyboard alone signs in, picks a tool, fills its form and calls it", async () => {
+    // A second tab of the same browser: nothing but key presses, from a
+    // fresh load (the first tab's sign-in lives in its memory only).
+    const kb = await context.newPage();
+    try {
+      await kb.goto(`${BASE}/playground`);
+      await kb.locator("#api-key").waitFor();
+      const low = await kb.evaluate(lowContrast);
+      check(low.length === 0, "all visible text of Sign in meets WCAG AA contrast (4.5:1, 3:1 when large)", low.join(" | "));
+      await tabTo(kb, "#api-key");
+      await kb.keyboard.type(opts["user-key"]);
+      await kb.keyboard.press("Enter");
+      await kb.getByText("Signed in with an API key").waitFor({ timeout: 15000 });
+      await tabTo(kb, 'button[data-server="everything"]');
+      await kb.keyboard.press("Enter");
+      await tabTo(kb, 'button[data-tool="everything__get-sum"]', 20000);
+      await kb.keyboard.press("Enter");
+      await tabTo(kb, 'input[name="/a"]');
+      await kb.keyboard.type("4");
+      await tabTo(kb, 'input[name="/b"]');
+      await kb.keyboard.type("5");
+      await kb.keyboard.press("Enter");
+      const result = kb.locator(".result pre.text").first();
+      await result.waitFor({ timeout: 20000 });
+      const text = await result.innerText();
+      check(text.includes("The sum of 4 and 5 is 9."),
+        "the keyboard alone signs in, picks a tool, fills its form and calls it", text);
+      // The control that has the focus shows it (the :focus-visible ring).
+      await tabTo(kb, 'input[name="/a"]');
+      const ring = await kb.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+      check(ring !== "none", "the focused control shows a focus ring", ring);
+    } finally {
+      await kb.close();
     }
   });
 
@@ -304,6 +343,58 @@ try {
 } finally {
   await browser.close();
   rmSync(work, { recursive: true, force: true });
+}
+
+/**
+ * Presses Tab until `selector` has the focus; fails after `within` ms or
+ * 400 presses (the control is then out of the keyboard's reach).
+ */
+async function tabTo(p, selector, within = 10000) {
+  const end = Date.now() + within;
+  for (let i = 0; i < 400 && Date.now() < end; i++) {
+    if (await p.evaluate((sel) => document.activeElement?.matches(sel) ?? false, selector)) return;
+    await p.keyboard.press("Tab");
+    // A list still loading has nothing to reach yet.
+    if (i % 60 === 59) await p.waitForTimeout(250);
+  }
+  throw new Error(`Tab never reached ${selector}`);
+}
+
+/**
+ * Runs in the page: every visible element with text of its own whose
+ * colour against its backdrop (the backgrounds beneath it, blended) falls
+ * short of WCAG 2's AA ratio: 4.5:1, or 3:1 for large text (24 px, or
+ * 18.66 px bold). Disabled controls are exempt, as WCAG has them.
+ */
+function lowContrast() {
+  const rgba = (c) => (c.match(/[\d.]+/g) || [0, 0, 0, 0]).map(Number).concat([1]).slice(0, 4);
+  const lin = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  const lum = ([r, g, b]) => 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  const over = ([r, g, b, a], [R, G, B]) => [r * a + R * (1 - a), g * a + G * (1 - a), b * a + B * (1 - a), 1];
+  const backdrop = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) layers.push(c);
+      if (c[3] >= 1) break;
+    }
+    return layers.reduceRight((below, layer) => over(layer, below), [255, 255, 255, 1]);
+  };
+  const out = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || el.closest("[disabled], .sr-only, .skip") || !el.getClientRects().length) continue;
+    const st = getComputedStyle(el);
+    if (st.visibility === "hidden") continue;
+    const bg = backdrop(el);
+    const fg = over(rgba(st.color), bg);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(st.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(st.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) out.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}:1`);
+  }
+  return out;
 }
 
 /** A tool call as the SDK makes it (TypeScript SDK v1). */
