@@ -1,5 +1,6 @@
 //! spin.toml must let the component reach every upstream in the seeded
-//! registry, and every seeded issuer's JWKS: Spin refuses outbound requests
+//! registry, every seeded issuer's JWKS and every seeded model of the agent
+//! API: Spin refuses outbound requests
 //! to hosts not listed in `allowed_outbound_hosts`, and the failure would
 //! only show at run time.
 
@@ -48,7 +49,8 @@ fn allows(pattern: &str, url: &http::Uri) -> bool {
     scheme_ok && host_ok && port_ok
 }
 
-/// Every seeded endpoint and issuer JWKS URL that no allowed host admits.
+/// Every seeded endpoint, issuer JWKS URL and model endpoint that no
+/// allowed host admits.
 fn missing(manifest: &str, registry: &Registry) -> Vec<String> {
     let allowed = allowed_hosts(manifest);
     registry
@@ -57,6 +59,7 @@ fn missing(manifest: &str, registry: &Registry) -> Vec<String> {
         .flat_map(|s| s.endpoints.iter())
         .map(|ep| ep.url.clone())
         .chain(seeded_jwks())
+        .chain(seeded_models())
         .filter(|url| {
             let uri: http::Uri = url.parse().unwrap();
             !allowed.iter().any(|a| allows(a, &uri))
@@ -73,6 +76,24 @@ fn seeded_jwks() -> Vec<String> {
             let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
             let issuer: serde_json::Value = serde_json::from_str(&text).unwrap();
             issuer["jwks_uri"].as_str().map(str::to_string)
+        })
+        .collect()
+}
+
+/// The endpoint URLs of every seeded model (`kv-seed/models`).
+fn seeded_models() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("kv-seed/models");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+            let model: serde_json::Value = serde_json::from_str(&text).unwrap();
+            model["endpoints"]
+                .as_array()
+                .expect("a seeded model lists its endpoints")
+                .iter()
+                .map(|ep| ep["url"].as_str().expect("an endpoint url").to_string())
+                .collect::<Vec<_>>()
         })
         .collect()
 }
