@@ -67,33 +67,38 @@ fn missing(manifest: &str, registry: &Registry) -> Vec<String> {
         .collect()
 }
 
-/// The `jwks_uri` of every seeded issuer.
-fn seeded_jwks() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("kv-seed/auth/issuers");
+/// Every JSON document in `kv-seed/{folder}`.
+fn seed_json(folder: &str) -> Vec<serde_json::Value> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("kv-seed")
+        .join(folder);
     std::fs::read_dir(dir)
         .unwrap()
-        .filter_map(|f| {
+        .map(|f| {
             let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
-            let issuer: serde_json::Value = serde_json::from_str(&text).unwrap();
-            issuer["jwks_uri"].as_str().map(str::to_string)
+            serde_json::from_str(&text).unwrap()
         })
         .collect()
 }
 
-/// The endpoint URLs of every seeded model (`kv-seed/models`).
+/// The `jwks_uri` of every seeded issuer.
+fn seeded_jwks() -> Vec<String> {
+    seed_json("auth/issuers")
+        .iter()
+        .filter_map(|issuer| issuer["jwks_uri"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The endpoint URLs of every seeded model of the agent API.
 fn seeded_models() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("kv-seed/models");
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flat_map(|f| {
-            let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
-            let model: serde_json::Value = serde_json::from_str(&text).unwrap();
+    seed_json("models")
+        .iter()
+        .flat_map(|model| {
             model["endpoints"]
                 .as_array()
                 .expect("a seeded model lists its endpoints")
                 .iter()
                 .map(|ep| ep["url"].as_str().expect("an endpoint url").to_string())
-                .collect::<Vec<_>>()
         })
         .collect()
 }
