@@ -9,7 +9,10 @@
 //   well under a second (quadratic copying took 5 s);
 // - the form builder is bounded: a 400-byte recursive schema (k^8 editors
 //   unbounded) and a 2000-property one draw a bounded number of elements;
-// - the approvals view's indentation keeps the arguments' text exactly.
+// - the approvals view's indentation keeps the arguments' text exactly,
+//   spells out invisible and reordering characters, and stays bounded on
+//   deeply nested arguments;
+// - an argument named __proto__ is sent.
 
 import { execFileSync } from "node:child_process";
 import path from "node:path";
@@ -27,7 +30,7 @@ function check(ok, what, detail = "") {
 let elements = 0;
 class El {
   constructor(tag) { this.tag = tag; this.children = []; }
-  setAttribute() {}
+  setAttribute(k, v) { if (k === "value") this.value = v; }
   removeAttribute() {}
   addEventListener() {}
   append(...c) { this.children.push(...c); }
@@ -79,12 +82,39 @@ elements = 0;
 buildForm({ type: "object", properties: Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`f${i}`, { type: "object", properties: { a: { type: "string" } } }])) });
 check(elements < 20000, "a 2000-property schema draws a bounded form", `${elements} elements`);
 
-const { indentJson } = await load("render.js");
+const { indentJson, visible } = await load("render.js");
 const raw = '{"n": 12345678901234567890, "s": "a, b: [c] {d} \\" e", "l": [1, {"x": null}]}';
 const squeeze = (s) => s.replace(/\s+/g, "");
 check(squeeze(indentJson(raw)) === squeeze(raw) && indentJson(raw).includes("12345678901234567890")
   && indentJson(raw).includes('"a, b: [c] {d} \\" e"'),
   "the approvals view's indentation keeps the arguments' text exactly", indentJson(raw));
+
+// A held call's name and arguments as an approver reads them.
+const hidden = '{"cmd": "ls \u202Etxt.exe\u200B",\r\n\t"x\u2028": 1}';
+const shownArgs = indentJson(visible(hidden, true));
+check(!/[\u202E\u200B\u2028]/.test(shownArgs) && shownArgs.includes("\\u202e") && shownArgs.includes("\\u200b")
+  && JSON.stringify(JSON.parse(shownArgs)) === JSON.stringify(JSON.parse(hidden)),
+  "invisible and reordering characters are spelled out, the same JSON value", shownArgs);
+check(visible("read_file\u202E") === "read_file\\u202e" && visible("é🌧 ok\n") === "é🌧 ok\\u000a",
+  "a tool name's reordering character is spelled out, other text kept", visible("read_file\u202E"));
+// 1 MiB of arguments nested 120 deep (the gateway's JSON parser allows 128).
+let deep = "";
+while (deep.length < 1024 * 1024) deep += "[".repeat(120) + "1" + "]".repeat(120) + ",";
+deep = `[${deep.slice(0, -1)}]`;
+t = Date.now();
+const drawn = indentJson(deep);
+check(drawn.length < 8 * deep.length && squeeze(drawn) === squeeze(deep),
+  "deeply nested arguments indent to a bounded size, text kept", `${deep.length} -> ${drawn.length} in ${Date.now() - t} ms`);
+const medium = `[${Array.from({ length: 400 }, () => "[".repeat(100) + "1" + "]".repeat(100)).join(",")}]`;
+const mdrawn = indentJson(medium);
+check(mdrawn.length < 40 * medium.length && squeeze(mdrawn) === squeeze(medium),
+  "indentation stops deepening past 16 levels", `${medium.length} -> ${mdrawn.length}`);
+
+// The form: an argument named __proto__ is sent like any other.
+// (JSON.parse: in an object literal, __proto__ would set the prototype.)
+const protoForm = buildForm(JSON.parse('{"type": "object", "properties": {"__proto__": {"type": "string", "default": "x"}, "a": {"type": "string", "default": "y"}}}'));
+check(JSON.stringify(protoForm.read()) === '{"__proto__":"x","a":"y"}',
+  "an argument named __proto__ is sent like any other", JSON.stringify(protoForm.read()));
 
 console.log(`playground units: ${failed.length} failed`);
 process.exit(failed.length ? 1 : 0);

@@ -66,8 +66,10 @@ export function initChat(form, transcript, select, input) {
         }
         const delta = chunk.choices && chunk.choices[0] && chunk.choices[0].delta;
         if (delta && typeof delta.content === "string") {
+          // One text node per delta: redrawing the whole answer each time
+          // is quadratic in a stream of tiny deltas.
           answer += delta.content;
-          reply.textContent = answer;
+          reply.append(delta.content);
         }
       }
       history.push({ role: "assistant", content: answer });

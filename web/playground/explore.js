@@ -5,7 +5,7 @@
 
 import { ApiError, call, rest } from "./api.js";
 import { buildForm } from "./form.js";
-import { fill, h, jsonTree, result, trace, content } from "./render.js";
+import { fill, h, jsonTree, result, trace, content, visible } from "./render.js";
 import { snippets } from "./snippets.js";
 import { auth } from "./api.js";
 
@@ -63,7 +63,7 @@ async function showServer(detail, s) {
     h("h4", {}, `Tools (${tools.length})`),
     h("ul", { class: "tools" }, tools.map((t) => h("li", {},
       h("button", { type: "button", class: "tool", "data-tool": t.on_mcp || t.name, onclick: () => showTool(panel, t) },
-        t.on_mcp || t.name),
+        visible(t.on_mcp || t.name)),
       badges(t.annotations),
       t.description ? h("p", { class: "help" }, t.description) : null))),
     h("h4", {}, `Prompts (${prompts.length})`),
@@ -118,7 +118,7 @@ function showTool(panel, t) {
   });
   include.addEventListener("change", drawSnippets);
   const submit = h("button", { type: "submit" }, "Call");
-  const el = h("form", { "aria-label": `Try ${name}`, onsubmit: async (ev) => {
+  const el = h("form", { "aria-label": `Try ${visible(name)}`, onsubmit: async (ev) => {
     ev.preventDefault();
     form.clearErrors();
     fill(out);
@@ -151,7 +151,7 @@ function showTool(panel, t) {
       submit.disabled = false;
       drawSnippets();
     }
-  } }, h("h4", {}, `Try ${name}`), t.description ? h("p", { class: "help" }, t.description) : null,
+  } }, h("h4", {}, `Try ${visible(name)}`), t.description ? h("p", { class: "help" }, t.description) : null,
     badges(t.annotations), form.element, submit);
   fill(panel, el, progress, out, traceBox,
     h("h4", {}, "Copy"),

@@ -162,7 +162,8 @@ function objectEditor(schema, path, ctx, depth, required, name) {
     let any = false;
     for (const [k, e] of children) {
       const r = e.read();
-      if (r.set) { out[k] = r.value; any = true; }
+      // Defined, not assigned: a property named __proto__ is an argument too.
+      if (r.set) { Object.defineProperty(out, k, { value: r.value, enumerable: true, writable: true, configurable: true }); any = true; }
     }
     return any || required || depth === 0 ? { set: true, value: out } : { set: false };
   };

@@ -62,17 +62,44 @@ function node(key, value, depth, budget, open) {
   return d;
 }
 
+// Characters that draw nothing or reorder what follows (controls, format
+// characters such as U+202E and the zero-width ones, line and paragraph
+// separators, lone surrogates): text from a server or a caller that holds
+// one could read as something else than it is.
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+
+/**
+ * `s` with every invisible or reordering character written as `\uXXXX`,
+ * so what an approver reads is what runs. Inside JSON strings that is the
+ * same value (JSON's own escape); a literal `\u` a caller wrote stays as it
+ * is. `json`: tab, line feed and carriage return are kept, being JSON's
+ * whitespace between tokens (inside a JSON string they cannot appear raw).
+ */
+export function visible(s, json = false) {
+  return String(s).replace(INVISIBLE, (c) => (json && (c === "\t" || c === "\n" || c === "\r")
+    ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+}
+
+/** Nesting deeper than this is not indented further. */
+const MAX_INDENT = 16;
+/** Text longer than this is shown as it came, not indented. */
+const MAX_INDENTED = 256 * 1024;
+
 /**
  * JSON text indented as it is written: numbers, strings and key order
  * untouched (never parsed: a large integer stays exact), everything kept.
- * One pass over the text.
+ * One pass over the text; the output is at most a small multiple of the
+ * input (indentation stops at MAX_INDENT levels, and text over
+ * MAX_INDENTED is not indented at all), so deeply nested arguments cannot
+ * stall the page.
  */
 export function indentJson(text) {
+  if (String(text).length > MAX_INDENTED) return String(text);
   const out = [];
   let depth = 0;
   let inString = false;
   let escaped = false;
-  const newline = () => out.push("\n", "  ".repeat(depth));
+  const newline = () => out.push("\n", "  ".repeat(Math.min(depth, MAX_INDENT)));
   for (const c of String(text)) {
     if (inString) {
       out.push(c);

@@ -37,6 +37,21 @@ async function json(url, init) {
   return body;
 }
 
+/**
+ * `url` when it is https, or http to this machine (a local authorization
+ * server); anything else would carry the sign-in in the clear, or be no
+ * web address at all (RFC 8414 §2: endpoints use TLS).
+ */
+function endpoint(url, what) {
+  let u;
+  try { u = new URL(url); } catch { throw new Error(`the authorization server's ${what} is no URL`); }
+  const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(u.hostname);
+  if (u.protocol !== "https:" && !(u.protocol === "http:" && loopback)) {
+    throw new Error(`the authorization server's ${what} is not https: ${u.origin}`);
+  }
+  return u.toString();
+}
+
 /** RFC 8414 metadata of `issuer` (then OpenID discovery). */
 async function asMetadata(issuer) {
   const u = new URL(issuer);
@@ -64,7 +79,7 @@ export async function startOAuth(clientId) {
   const redirect = `${location.origin}/playground/`;
   let client = clientId;
   if (!client && meta.registration_endpoint) {
-    const reg = await json(meta.registration_endpoint, {
+    const reg = await json(endpoint(meta.registration_endpoint, "registration endpoint"), {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ client_name: "mcp-edge playground", redirect_uris: [redirect],
@@ -77,9 +92,10 @@ export async function startOAuth(clientId) {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
   const state = random(24);
   sessionStorage.setItem(PENDING, JSON.stringify({
-    state, verifier, client, issuer, token: meta.token_endpoint, resource: resource.resource, redirect,
+    state, verifier, client, issuer, token: endpoint(meta.token_endpoint, "token endpoint"), resource: resource.resource,
+    redirect, iss: meta.authorization_response_iss_parameter_supported === true,
   }));
-  const url = new URL(meta.authorization_endpoint);
+  const url = new URL(endpoint(meta.authorization_endpoint, "authorization endpoint"));
   const scope = (resource.scopes_supported || []).join(" ");
   const params = { response_type: "code", client_id: client, redirect_uri: redirect, state,
     code_challenge: b64url(digest), code_challenge_method: "S256", resource: resource.resource };
@@ -100,8 +116,11 @@ export async function finishOAuth() {
   history.replaceState(null, "", location.pathname);
   if (!pending || pending.state !== q.get("state")) throw new Error("this sign-in answer was not started here (state)");
   if (q.has("error")) throw new Error(`the authorization server refused: ${q.get("error_description") || q.get("error")}`);
-  // RFC 9207: an answer naming another issuer is a mix-up.
-  if (q.has("iss") && q.get("iss") !== pending.issuer) throw new Error("the answer came from another authorization server");
+  // RFC 9207: an answer naming another issuer is a mix-up, and one from a
+  // server that says it names itself must.
+  if ((q.has("iss") || pending.iss) && q.get("iss") !== pending.issuer) {
+    throw new Error("the answer came from another authorization server (iss)");
+  }
   const token = await json(pending.token, {
     method: "POST",
     headers: { "Content-Type": "application/x-www-form-urlencoded" },

@@ -74,7 +74,7 @@ await client.close();
       },
     },
   });
-  out.push({ id: "curl", label: "curl", lang: "shell", text:
+  out.push({ id: "curl", label: "curl (bash, zsh)", lang: "shell", text:
 `curl -sS ${shellQuote(mcp)} \\
   -H "Content-Type: application/json" \\
   -H "Accept: application/json, text/event-stream" \\
