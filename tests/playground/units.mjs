@@ -95,7 +95,8 @@ const shownArgs = indentJson(visible(hidden, true));
 check(!/[\u202E\u200B\u2028]/.test(shownArgs) && shownArgs.includes("\\u202e") && shownArgs.includes("\\u200b")
   && JSON.stringify(JSON.parse(shownArgs)) === JSON.stringify(JSON.parse(hidden)),
   "invisible and reordering characters are spelled out, the same JSON value", shownArgs);
-check(visible("read_file\u202E") === "read_file\\u202e" && visible("é🌧 ok\n") === "é🌧 ok\\u000a",
+check(visible("read_file\u202E") === "read_file\\u202e" && visible("é🌧 ok\n") === "é🌧 ok\\u000a"
+  && visible("a\u{E0001}") === "a\\udb40\\udc01",
   "a tool name's reordering character is spelled out, other text kept", visible("read_file\u202E"));
 // 1 MiB of arguments nested 120 deep (the gateway's JSON parser allows 128).
 let deep = "";

@@ -72,12 +72,13 @@ const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
  * `s` with every invisible or reordering character written as `\uXXXX`,
  * so what an approver reads is what runs. Inside JSON strings that is the
  * same value (JSON's own escape); a literal `\u` a caller wrote stays as it
- * is. `json`: tab, line feed and carriage return are kept, being JSON's
+ * is (a character past U+FFFF is written as its two UTF-16 escapes, as
+ * JSON has it). `json`: tab, line feed and carriage return are kept, being JSON's
  * whitespace between tokens (inside a JSON string they cannot appear raw).
  */
 export function visible(s, json = false) {
   return String(s).replace(INVISIBLE, (c) => (json && (c === "\t" || c === "\n" || c === "\r")
-    ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+    ? c : [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, "0")}`).join("")));
 }
 
 /** Nesting deeper than this is not indented further. */

@@ -92,7 +92,8 @@ export async function startOAuth(clientId) {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
   const state = random(24);
   sessionStorage.setItem(PENDING, JSON.stringify({
-    state, verifier, client, issuer, token: endpoint(meta.token_endpoint, "token endpoint"), resource: resource.resource,
+    // The metadata's own issuer: what RFC 9207's `iss` must equal.
+    state, verifier, client, issuer: meta.issuer, token: endpoint(meta.token_endpoint, "token endpoint"), resource: resource.resource,
     redirect, iss: meta.authorization_response_iss_parameter_supported === true,
   }));
   const url = new URL(endpoint(meta.authorization_endpoint, "authorization endpoint"));
