@@ -333,13 +333,7 @@ fn completion(ask: &Ask) -> ByteStream {
 
 /// A gateway response as events of the stream already open.
 async fn into_events(resp: Response<Body>, limit: usize) -> ByteStream {
-    let is_sse = resp
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| {
-            v.as_bytes()
-                .starts_with(crate::protocol::headers::EVENT_STREAM.as_bytes())
-        });
+    let is_sse = crate::protocol::headers::is_event_stream(resp.headers());
     let body = resp.into_body();
     if is_sse {
         return body.into_stream();

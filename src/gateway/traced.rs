@@ -129,12 +129,7 @@ pub(super) fn summary(
             }
         }
         Body::Stream(_) => {
-            let is_sse = response
-                .headers()
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.starts_with("text/event-stream"));
-            if !is_sse {
+            if !crate::protocol::headers::is_event_stream(response.headers()) {
                 return;
             }
             let body = std::mem::replace(response.body_mut(), Body::empty()).into_stream();

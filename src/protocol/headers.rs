@@ -26,3 +26,16 @@ pub const NAME: &str = "mcp-name";
 pub(crate) const JSON: &str = "application/json";
 /// An answer streamed as server-sent events.
 pub(crate) const EVENT_STREAM: &str = "text/event-stream";
+
+/// Whether `headers` say the body is a server-sent event stream (media
+/// types are case-insensitive, RFC 9110 §8.3.1; parameters may follow).
+pub(crate) fn is_event_stream(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with(EVENT_STREAM)
+        })
+}

@@ -26,16 +26,7 @@ pub(crate) fn classify(response: http::Response<Body>) -> Reply {
     if response.status() == http::StatusCode::ACCEPTED {
         return Reply::Accepted;
     }
-    let is_sse = response
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.trim_start()
-                .to_ascii_lowercase()
-                .starts_with(headers::EVENT_STREAM)
-        });
-    if is_sse {
+    if headers::is_event_stream(response.headers()) {
         Reply::Sse(response.into_body())
     } else {
         Reply::Json(response.into_body())

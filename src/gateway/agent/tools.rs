@@ -222,11 +222,7 @@ impl<P: Platform + Clone + 'static> Ctx<'_, P> {
         let response = self.post_modern(req).await.map_err(|(e, _)| e)?;
         // The pipeline read the upstream's answer within this limit too.
         let limit = self.upstream_limit;
-        let stream = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|c| c.starts_with(headers::EVENT_STREAM));
+        let stream = headers::is_event_stream(response.headers());
         let bytes = read_all(response.into_body(), limit).await?;
         let answer = match stream {
             false => serde_json::from_slice::<Value>(&bytes).ok(),
